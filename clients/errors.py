@@ -1,0 +1,145 @@
+"""One error taxonomy for both exchanges and for the answers the tradetape proxy makes itself.
+
+Exchange errors keep the exchange's own code and message; proxy answers (header
+`X-Tradetape-Error`) are a separate branch so a replay miss or a spending-guard refusal is never
+mistaken for an exchange decision, and is never retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import orjson
+
+PROXY_ERROR_HEADER = "X-Tradetape-Error"
+
+
+class TradingError(Exception):
+    """Base of everything the clients raise."""
+
+
+class ExchangeError(TradingError):
+    """The exchange answered with an error."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        exchange: str,
+        status: int | None = None,
+        code: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.exchange = exchange
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = [f"{self.exchange}", f"HTTP {self.status}" if self.status is not None else None, self.code]
+        head = " ".join(p for p in parts if p)
+        return f"{head}: {self.message}"
+
+
+class InsufficientBalance(ExchangeError):
+    """Not enough balance or allowance for the order."""
+
+
+class MarketNotFound(ExchangeError):
+    """Unknown ticker or token id."""
+
+
+class MarketClosed(ExchangeError):
+    """Market closed, paused, inactive or not accepting orders."""
+
+
+class InvalidOrder(ExchangeError):
+    """Price, size, precision, post-only or other validation failure."""
+
+
+class OrderNotFilled(ExchangeError):
+    """Fill-or-kill killed, or fill-and-kill found nothing to match."""
+
+
+class DuplicateOrder(ExchangeError):
+    """The order (client_order_id or hash) already exists."""
+
+
+class OrderNotFound(ExchangeError):
+    """Unknown, already canceled or already executed order."""
+
+
+class AuthError(ExchangeError):
+    """Credentials, signature or timestamp refused."""
+
+
+class RateLimited(ExchangeError):
+    """Too many requests; `retry_after` seconds when the exchange said."""
+
+
+class ExchangeUnavailable(ExchangeError):
+    """5xx, 425, maintenance, cancel-only or post-only mode."""
+
+
+class DeprecatedEndpoint(ExchangeError):
+    """A retired endpoint (Kalshi 410)."""
+
+
+class UnexpectedResponse(ExchangeError):
+    """A success status whose body does not have the documented shape."""
+
+
+class TransportError(TradingError):
+    """The request did not get an HTTP answer (connection refused, reset, timeout)."""
+
+
+class ProxyAnswer(TradingError):
+    """An answer the tradetape proxy made itself; never an exchange decision, never retried."""
+
+    def __init__(self, kind: str, detail: Any, *, status: int, body: Any = None) -> None:
+        super().__init__(f"tradetape proxy {status} {kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.status = status
+        self.body = body
+
+
+class ReplayMismatch(ProxyAnswer):
+    """Replay had no recording for this request (unmatched, exhausted, out_of_order)."""
+
+
+class SpendingGuardRefused(ProxyAnswer):
+    """The proxy's spending guard refused the order; it was never forwarded."""
+
+
+class ProxyUpstreamError(ProxyAnswer):
+    """The proxy could not reach the exchange (502) or timed out (504)."""
+
+
+def _proxy_class(status: int, kind: str) -> type[ProxyAnswer]:
+    if status == 599:
+        return ReplayMismatch
+    if kind == "spending_guard":
+        return SpendingGuardRefused
+    if status in (502, 504) or kind.startswith("upstream"):
+        return ProxyUpstreamError
+    return ProxyAnswer
+
+
+def proxy_answer(status: int, headers: Mapping[str, str], body: bytes) -> ProxyAnswer | None:
+    """The ProxyAnswer for a response the proxy made itself, or None for an exchange response."""
+    kind = headers.get(PROXY_ERROR_HEADER)
+    if kind is None:
+        return None
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    detail: Any = body.decode("utf-8", "replace")
+    if isinstance(parsed, dict):
+        detail = {k: v for k, v in parsed.items() if k != "tradetape_error"} or detail
+    return _proxy_class(status, kind)(kind, detail, status=status, body=parsed)

@@ -1,0 +1,30 @@
+"""Results shared by both exchange clients, so the trader never needs to know which exchange it talks to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+Exchange = Literal["kalshi", "poly"]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """One order as the exchange reported it, in Decimal units of the outcome traded.
+
+    `status` is the exchange's own word (Kalshi executed/resting/canceled, Polymarket
+    matched/live/delayed/unmatched); `avg_price` is per contract or share of the outcome
+    traded (for a Kalshi NO, 1 - the YES-leg price); `cost` is dollars paid or received.
+    """
+
+    exchange: Exchange
+    order_id: str
+    client_order_id: str | None
+    status: str
+    filled: Decimal
+    remaining: Decimal | None
+    avg_price: Decimal | None
+    cost: Decimal
+    fees: Decimal | None
+    raw: Any = field(repr=False, compare=False, default=None)

@@ -1,0 +1,1 @@
+"""pytest plugin: replay fixtures for a test (filled in by the replay work)."""

@@ -1,0 +1,39 @@
+"""What the trader needs from each exchange client, as typing Protocols.
+
+The trader never imports the clients (only the CLI does, lazily), so tests drive it with in-memory
+fakes and the real `KalshiClient` / `PolymarketClient` satisfy these by shape.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol, Sequence
+
+from clients.types import OrderResult
+
+
+class KalshiTrading(Protocol):
+    async def create_order(self, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal, *,
+                           time_in_force: str = ..., client_order_id: str | None = ...) -> OrderResult: ...
+
+    async def find_order_by_client_order_id(self, client_order_id: str, *,
+                                            ticker: str | None = ...) -> OrderResult | None: ...
+
+    async def get_fills(self, *, order_id: str | None = ..., ticker: str | None = ...) -> Sequence[Any]: ...
+
+    async def get_positions(self) -> Sequence[Any]: ...
+
+
+class SignedOrder(Protocol):
+    order_id: str
+
+
+class PolyTrading(Protocol):
+    def build_order(self, token_id: str, side: str, price: Decimal, *, size: Decimal, order_type: str,
+                    tick_size: Decimal | None, neg_risk: bool | None) -> SignedOrder: ...
+
+    async def post_order(self, signed: Any) -> OrderResult: ...
+
+    async def get_order(self, order_id: str) -> OrderResult: ...
+
+    async def get_trades(self, *, asset_id: str | None = ...) -> Sequence[Any]: ...

@@ -1,0 +1,53 @@
+"""The reserved `/__tradetape/` prefix on every listener: never forwarded, answered by the proxy itself.
+
+Routes are a plain table so each feature adds its own (`ROUTES[("POST", "reset")] = ...`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from .answers import ERROR_HEADER
+
+if TYPE_CHECKING:
+    from .core import Listener, Proxy
+
+AdminHandler = Callable[["Proxy", "Listener", web.BaseRequest], Awaitable[Any]]
+ROUTES: dict[tuple[str, str], AdminHandler] = {}
+
+
+def route(method: str, name: str) -> Callable[[AdminHandler], AdminHandler]:
+    def register(fn: AdminHandler) -> AdminHandler:
+        ROUTES[(method, name)] = fn
+        return fn
+
+    return register
+
+
+def json_response(value: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(value, option=orjson.OPT_INDENT_2),
+                        content_type="application/json")
+
+
+def admin_error(status: int, kind: str, detail: Any) -> web.Response:
+    response = json_response({"tradetape_error": kind, "detail": detail}, status)
+    response.headers[ERROR_HEADER] = kind
+    return response
+
+
+async def handle(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> web.StreamResponse:
+    name = request.path[len("/__tradetape/"):].strip("/")
+    handler = ROUTES.get((request.method, name))
+    if handler is None:
+        known = ", ".join(f"{m} /__tradetape/{n}" for m, n in sorted(ROUTES))
+        return admin_error(404, "admin_not_found", f"{request.method} {request.path}; known: {known}")
+    result = await handler(proxy, listener, request)
+    return result if isinstance(result, web.StreamResponse) else json_response(result)
+
+
+@route("GET", "status")
+async def status(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> dict[str, Any]:
+    return {"listener": listener.exchange, **proxy.status()}

@@ -1,0 +1,92 @@
+"""`tradetape record` and `tradetape passthrough`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .capture_filter import build_filter
+from .cli_options import (build_listeners, config_errors, listen_options, parse_listeners, parse_upstreams,
+                          parse_usd, run, serve, simulator_for, upstream_options)
+from .core import Proxy
+from .guard import SpendingGuard
+from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, session_info
+from .session import SessionError
+
+
+def summary(proxy: Proxy) -> str:
+    counts = proxy.counts
+    lines = [f"tradetape {proxy.mode.name} stopped: forwarded {counts['forwarded']}, captured {counts['captured']}, "
+             f"failed {counts['failed']}, refused {counts['refused']}"]
+    status = proxy.mode.status()
+    if "session_dir" in status:
+        lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
+    if counts["capture_failed"]:
+        lines.append(f"WARNING: {counts['capture_failed']} responses could not be written (see the log above)")
+    return "\n".join(lines)
+
+
+def guard_from(live: bool, max_order_usd: str, max_session_usd: str) -> SpendingGuard | None:
+    order_cap = parse_usd(max_order_usd, "--max-order-usd")
+    session_cap = parse_usd(max_session_usd, "--max-session-usd")
+    return SpendingGuard(order_cap, session_cap) if live else None
+
+
+async def _record(listen: dict, upstreams: dict, directory: Path, name: str, filter_spec: str,
+                  guard: SpendingGuard | None, timeout: float) -> None:
+    sims = {ex for ex, u in upstreams.items() if u.is_sim}
+    async with simulator_for(upstreams) as resolved:
+        counts: Counter[str] = Counter()
+        info = session_info(name, resolved, filter_spec, sims)
+        try:
+            mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
+        except SessionError as exc:
+            raise click.UsageError(f"--capture-dir: {exc}") from None
+        proxy = Proxy(build_listeners(listen, resolved), mode, timeout)
+        proxy.counts = counts
+        await serve(proxy, summary)
+
+
+async def _passthrough(listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float) -> None:
+    async with simulator_for(upstreams) as resolved:
+        counts: Counter[str] = Counter()
+        proxy = Proxy(build_listeners(listen, resolved), passthrough_mode(guard_addons(resolved, guard, counts)), timeout)
+        proxy.counts = counts
+        await serve(proxy, summary)
+
+
+@click.command()
+@listen_options
+@upstream_options
+@click.option("--capture-dir", envvar="CAPTURE_DIR", default="./fixtures", show_default=True, type=click.Path(file_okay=False),
+              help="Where session directories are created (env CAPTURE_DIR).")
+@click.option("--session", "session_name", default=None, help="Session directory name (default session_<date>_<time>).")
+@click.option("--filter", "filter_spec", envvar="CAPTURE_FILTER", default="orders", show_default=True,
+              help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).")
+@config_errors
+def record(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool, max_order_usd: str,
+           max_session_usd: str, upstream_timeout: float, capture_dir: str, session_name: str | None, filter_spec: str) -> None:
+    """Forward to the exchanges and write each captured request/response as a fixture."""
+    build_filter(filter_spec)
+    listeners = parse_listeners(listen, allow_remote)
+    upstreams = parse_upstreams(upstream, live)
+    guard = guard_from(live, max_order_usd, max_session_usd)
+    name = session_name or default_session_name()
+    if "/" in name or name in ("", ".", ".."):
+        raise click.UsageError(f"--session: {name!r} is not a directory name")
+    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout))
+
+
+@click.command()
+@listen_options
+@upstream_options
+@config_errors
+def passthrough(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool,
+                max_order_usd: str, max_session_usd: str, upstream_timeout: float) -> None:
+    """Forward only: no capture work at all."""
+    listeners = parse_listeners(listen, allow_remote)
+    upstreams = parse_upstreams(upstream, live)
+    run(_passthrough(listeners, upstreams, guard_from(live, max_order_usd, max_session_usd), upstream_timeout))

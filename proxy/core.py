@@ -1,0 +1,140 @@
+"""The proxy core: one listener per exchange, a thin handler, and the current mode's addons.
+
+One listener per exchange keeps request paths exactly as the client sent them, so signatures that
+cover the path stay valid; everything a feature needs happens in an addon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from . import admin
+from .answers import failure_answer
+from .exchanges import Upstream
+from .flow import Failure, Flow
+from .forward import Forwarder
+from .mode import Mode
+
+ADMIN_PREFIX = "/__tradetape/"
+
+
+@dataclass
+class Listener:
+    exchange: str
+    host: str
+    port: int
+    upstream: Upstream
+
+
+class Proxy:
+    def __init__(self, listeners: list[Listener], mode: Mode, upstream_timeout: float = 30.0) -> None:
+        self.listeners = listeners
+        self.mode = mode
+        self.counts: Counter[str] = Counter()
+        self.forwarder = Forwarder(upstream_timeout)
+        self._runners: list[web.ServerRunner] = []
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.mode_factories: dict[str, Any] = {}  # name -> callable(options dict) -> Mode, for runtime switches
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.forwarder.start()
+        for listener in self.listeners:
+            server = web.Server(self._handler_for(listener), handler_cancellation=False)
+            runner = web.ServerRunner(server, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)
+            await site.start()
+            listener.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+            self._runners.append(runner)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish (bounded), then close the mode."""
+        for runner in self._runners:
+            for site in list(runner.sites):
+                await site.stop()
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except asyncio.TimeoutError:
+            pass
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.forwarder.close()
+        self.mode.close()
+
+    def switch(self, mode: Mode) -> None:
+        old, self.mode = self.mode, mode
+        if old is not mode:
+            old.close()
+
+    def url(self, exchange: str) -> str:
+        listener = next(l for l in self.listeners if l.exchange == exchange)
+        return f"http://{listener.host}:{listener.port}"
+
+    def status(self) -> dict[str, Any]:
+        return {
+            **self.mode.status(),
+            "listeners": {l.exchange: f"{l.host}:{l.port}" for l in self.listeners},
+            "upstreams": {l.exchange: l.upstream.url for l in self.listeners},
+            "counts": {k: self.counts[k] for k in ("forwarded", "captured", "failed", "refused", "replayed", "unmatched")},
+        }
+
+    # -- request path -----------------------------------------------------------------------
+
+    def _handler_for(self, listener: Listener):
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            if request.path.startswith(ADMIN_PREFIX):
+                return await admin.handle(self, listener, request)
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                return await self._proxy(listener, request)
+            finally:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._idle.set()
+
+        return handle
+
+    async def _proxy(self, listener: Listener, request: web.BaseRequest) -> web.StreamResponse:
+        flow = Flow(
+            listener.exchange, request.method, request.path, request.raw_path, request.headers,
+            await request.content.read(), listener.upstream.url, time.time(), time.perf_counter(),
+        )
+        mode = self.mode
+        for hook in mode.request_hooks:
+            await hook(flow)
+            if flow.response or flow.failure or flow.drop:
+                break
+        else:
+            if mode.forwards:
+                result = await self.forwarder.send(flow)
+                if isinstance(result, Failure):
+                    flow.failure = result
+                    self.counts["failed"] += 1
+                else:
+                    flow.response = result
+                    self.counts["forwarded"] += 1
+            else:
+                flow.failure = Failure("not_forwarded", 599, f"mode {mode.name} answered nothing")
+        flow.latency_ms = round((time.perf_counter() - flow.started) * 1000, 3)
+        for done in mode.done_hooks:
+            done(flow)
+        return self._reply(request, flow)
+
+    def _reply(self, request: web.BaseRequest, flow: Flow) -> web.StreamResponse:
+        if flow.drop:
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # nothing may be written to a dropped connection
+        answer = flow.response if flow.response is not None else failure_answer(flow.failure)  # type: ignore[arg-type]
+        return web.Response(status=answer.status, reason=answer.reason, headers=answer.headers, body=answer.body)

@@ -1,0 +1,52 @@
+"""One request/response exchange as it moves through the proxy and its addons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+
+@dataclass(slots=True)
+class Answer:
+    """A response to give the client: the exchange's, or one the proxy made itself."""
+
+    status: int
+    headers: CIMultiDict[str] | CIMultiDictProxy[str]
+    body: bytes
+    reason: str | None = None
+    decoded_body: bytes | None = None  # body without content-encoding, when it had one
+
+
+@dataclass(slots=True)
+class Failure:
+    """Why no upstream answer exists: what the client is told and what the session records."""
+
+    kind: str  # upstream_unreachable, upstream_timeout, upstream_disconnected, upstream_invalid_response, ...
+    status: int  # the status of the proxy's own answer (502, 504, 403, 599)
+    detail: Any
+    upstream: str | None = None
+
+
+@dataclass(slots=True)
+class Flow:
+    exchange: str
+    method: str
+    path: str  # without the query string
+    path_qs: str  # raw, exactly as the client sent it
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    upstream: str
+    wall_start: float
+    started: float
+    response: Answer | None = None
+    failure: Failure | None = None
+    drop: bool = False  # close the client connection without an answer
+    latency_ms: float | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The upstream URL the request went (or would go) to: never the proxy's."""
+        return self.upstream + self.path_qs

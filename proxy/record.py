@@ -1,0 +1,93 @@
+"""The record addon: writes each captured request/response as a fixture before the client is answered."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from .capture_filter import CaptureFilter
+from .fixture import parse_json, raw_body_fields, request_body_fields, utc_stamp
+from .flow import Answer, Flow
+from .redact import REDACTED, redact_body, redact_headers
+from .session import Session
+
+log = logging.getLogger("tradetape.record")
+_REDACTED_JSON = orjson.dumps(REDACTED).decode()
+
+
+def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
+    """`text` with each secret JSON string replaced in place, so the rest stays byte for byte."""
+    for secret in secrets:
+        if not isinstance(secret, str):
+            return orjson.dumps(redacted).decode()
+        text = text.replace(orjson.dumps(secret).decode(), _REDACTED_JSON)
+        if secret in text:  # escaped differently from how orjson writes it
+            return orjson.dumps(redacted).decode()
+    return text
+
+
+def request_record(flow: Flow) -> dict[str, Any]:
+    fields = request_body_fields(flow.body)
+    if isinstance(fields["body"], (dict, list)):
+        fields["body"] = redact_body(fields["body"])
+    return {"method": flow.method, "url": flow.url, "headers": redact_headers(flow.headers), **fields}
+
+
+def response_record(answer: Answer) -> dict[str, Any]:
+    body = answer.decoded_body if answer.decoded_body is not None else answer.body
+    headers = redact_headers(answer.headers)
+    if answer.decoded_body is None and "content-encoding" in headers:
+        headers["x-tradetape-body-still-encoded"] = headers["content-encoding"]
+    parsed = parse_json(body)
+    fields = raw_body_fields(body, parsed)
+    if parsed is not None:
+        secrets: list[Any] = []
+        fields["body_parsed"] = redact_body(parsed, secrets)
+        if secrets:
+            fields["body_raw"] = redact_raw(fields["body_raw"], secrets, fields["body_parsed"])
+    return {"status": answer.status, "headers": headers, **fields}
+
+
+def fixture_record(flow: Flow) -> dict[str, Any]:
+    fixture: dict[str, Any] = {
+        "seq": 0,
+        "exchange": flow.exchange,
+        "captured_at": utc_stamp(flow.wall_start),
+        "latency_ms": flow.latency_ms,
+        "request": request_record(flow),
+    }
+    if flow.failure is not None:
+        failure = flow.failure
+        fixture["error"] = {"tradetape_error": failure.kind, "status": failure.status, "detail": failure.detail,
+                            **({"upstream": failure.upstream} if failure.upstream else {})}
+    elif flow.response is not None:
+        fixture["response"] = response_record(flow.response)
+    return fixture
+
+
+class Recorder:
+    """Record addon: one fixture per request that passes the capture filter."""
+
+    def __init__(self, session: Session, capture: CaptureFilter, counts: Any) -> None:
+        self.session = session
+        self.capture = capture
+        self.counts = counts
+
+    def done(self, flow: Flow) -> None:
+        if not self.capture(flow.exchange, flow.path):
+            return
+        try:
+            self.session.write(fixture_record(flow), flow.method, flow.exchange, flow.path)
+        except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
+            self.counts["capture_failed"] += 1
+            log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)
+            return
+        self.counts["captured"] += 1
+
+    def status(self) -> dict[str, Any]:
+        return {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+
+    def close(self) -> None:
+        self.session.close()

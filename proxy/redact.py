@@ -1,0 +1,55 @@
+"""Secrets never reach disk: auth headers and secret body fields become a marker before anything is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+SECRET_HEADERS = frozenset({
+    "kalshi-access-key", "kalshi-access-signature",
+    "poly_api_key", "poly_signature", "poly_passphrase",
+    "poly-api-key", "poly-signature", "poly-passphrase",
+    "authorization", "proxy-authorization", "cookie", "set-cookie",
+})
+
+# Body field names are compared lower-cased with '_' and '-' removed, at any depth.
+SECRET_FIELDS = frozenset({
+    "owner", "secret", "passphrase", "apikey", "apisecret", "apipassphrase", "privatekey",
+})
+
+
+def is_secret_header(name: str) -> bool:
+    return name.lower() in SECRET_HEADERS
+
+
+def is_secret_field(name: str) -> bool:
+    return name.lower().replace("_", "").replace("-", "") in SECRET_FIELDS
+
+
+def redact_headers(headers: Any) -> dict[str, str]:
+    """A plain dict of the headers with secret values replaced (repeated headers joined by ', ')."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in SECRET_HEADERS:
+            value = REDACTED
+        out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
+    return out
+
+
+def redact_body(value: Any, found: list[Any] | None = None) -> Any:
+    """A copy of a parsed JSON body with secret fields replaced; secret values are appended to `found`."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if is_secret_field(key) and item not in (None, "", REDACTED):
+                if found is not None:
+                    found.append(item)
+                out[key] = REDACTED
+            else:
+                out[key] = redact_body(item, found)
+        return out
+    if isinstance(value, list):
+        return [redact_body(item, found) for item in value]
+    return value

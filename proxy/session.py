@@ -1,0 +1,157 @@
+"""A capture session directory: gap-free seq numbers, atomic fixture files, batched fsync, the manifest.
+
+Every fixture is renamed into place before the caller answers its client, so a killed proxy leaves
+whole files or none. fsync runs in a background thread in batches: it protects against power loss,
+not process death, and keeping it off the request path is what lets recording keep up with trading.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .fixture import FORMAT, MANIFEST, fixture_name, load_fixture, session_files, utc_stamp
+
+FSYNC_INTERVAL = 0.05
+
+
+class SessionError(OSError):
+    """The session directory cannot be used; the message names it."""
+
+
+def _fsync_path(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FsyncBatcher:
+    """Flushes written files (and their directory) to stable storage in the background."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = str(directory)
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="tradetape-fsync", daemon=True)
+        self._thread.start()
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self._pending.append(path)
+        self._wake.set()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        for path in batch:
+            _fsync_path(path)
+        _fsync_path(self._directory)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(FSYNC_INTERVAL)
+            self._flush()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self._flush()
+
+
+class Session:
+    """Writes the fixtures of one session directory and keeps its manifest."""
+
+    def __init__(self, directory: Path | str, info: dict[str, Any]) -> None:
+        self.directory = Path(directory)
+        self.info = info
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".tradetape-write-probe"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
+        existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+        self.last_seq = max((f["seq"] for _, f in existing), default=0)
+        self.created_at = utc_stamp(time.time())
+        self._entries = [orjson.dumps(_manifest_entry(f, name)) for name, f in existing]
+        self._dir = str(self.directory)
+        self._fsync = FsyncBatcher(self.directory)
+        self.write_manifest()
+
+    @property
+    def count(self) -> int:
+        return len(self._entries)
+
+    def write(self, fixture: dict[str, Any], method: str, exchange: str, path: str) -> str:
+        """Give `fixture` the next seq and put it in place atomically; returns the file name.
+
+        The seq is taken only once the file is in place, so a failed write leaves no gap.
+        """
+        seq = self.last_seq + 1
+        fixture["seq"] = seq
+        name = fixture_name(seq, method, exchange, path)
+        data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
+        final = f"{self._dir}/{name}"
+        temp = f"{self._dir}/.{name}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(temp, final)
+        self.last_seq = seq
+        self._fsync.add(final)
+        self._entries.append(orjson.dumps(_manifest_entry(fixture, name)))
+        return name
+
+    def write_manifest(self) -> None:
+        manifest = dict(self.info, format=FORMAT, created_at=self.created_at, fixtures=[])
+        head = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+        body = head[: head.rindex(b"[")] + b"[" + b",\n    ".join(self._entries) + b"]\n}\n"
+        temp = self.directory / f".{MANIFEST}.tmp"
+        temp.write_bytes(body)
+        os.replace(temp, self.directory / MANIFEST)
+        self._fsync.add(str(self.directory / MANIFEST))
+
+    def close(self) -> None:
+        self.write_manifest()
+        self._fsync.close()
+
+
+def _manifest_entry(fixture: dict[str, Any], name: str) -> dict[str, Any]:
+    request = fixture["request"]
+    response = fixture.get("response")
+    return {
+        "seq": fixture["seq"],
+        "file": name,
+        "exchange": fixture["exchange"],
+        "method": request["method"],
+        "url": request["url"],
+        "status": response["status"] if response else None,
+        "latency_ms": fixture.get("latency_ms"),
+        **({"error": fixture["error"].get("tradetape_error")} if "error" in fixture else {}),
+    }
+
+
+def build_manifest(directory: Path, info: dict[str, Any], fixtures: list[tuple[str, dict[str, Any]]]) -> bytes:
+    """A manifest rebuilt from the fixture files themselves (fsck)."""
+    manifest = dict(info, format=FORMAT, fixtures=[_manifest_entry(f, name) for name, f in fixtures])
+    return orjson.dumps(manifest, option=orjson.OPT_INDENT_2)

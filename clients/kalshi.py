@@ -1,0 +1,384 @@
+"""Async client for Kalshi's Trade API v2 as it stands in late 2026 (api/kalshi.md).
+
+Every request goes through `KalshiClient._request`, which signs it, sends it, turns answers the
+tradetape proxy made itself into ProxyAnswer errors (never retried), maps Kalshi error bodies into
+the shared taxonomy and parses JSON. Only GETs are retried (5xx, 425, 429; bounded exponential
+backoff); order writes never are. Order writes use the V2 `/portfolio/events/orders` family.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from cryptography.hazmat.primitives.asymmetric import rsa
+from yarl import URL
+
+from clients.errors import DuplicateOrder, ExchangeError, ExchangeUnavailable, RateLimited, TransportError, proxy_answer
+from clients.kalshi_auth import auth_headers, load_private_key
+from clients.kalshi_errors import kalshi_error
+from clients.kalshi_orders import OrderSpec, format_count, v2_side_price
+from clients.kalshi_parse import (
+    cursor,
+    items,
+    order_result_from_ack,
+    order_result_from_order,
+    parse_ack,
+    parse_balance,
+    parse_batch_cancel,
+    parse_batch_create,
+    parse_cancel,
+    parse_fill,
+    parse_market,
+    parse_order,
+    parse_orderbook,
+    parse_position,
+    parse_update,
+    unexpected,
+)
+from clients.kalshi_types import CancelResult, CreateAck, KalshiFill, KalshiMarket, KalshiPosition, Orderbook, OrderUpdate
+from clients.types import OrderResult
+
+DEFAULT_BASE_URL = "https://api.elections.kalshi.com/trade-api/v2"
+DEFAULT_TIMEOUT = 10.0
+ORDERS = "/portfolio/events/orders"
+PAGE_LIMIT = 1000
+
+Sleep = Callable[[float], Awaitable[None]]
+
+__all__ = ["DEFAULT_BASE_URL", "KalshiClient", "OrderSpec", "order_result_from_order"]
+
+
+class KalshiClient:
+    """One shared aiohttp session, signed requests, typed results. Use as `async with`."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        key_id: str | None = None,
+        private_key: rsa.RSAPrivateKey | bytes | str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        max_retries: int = 3,
+        backoff: float = 0.25,
+        max_backoff: float = 4.0,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if (key_id is None) != (private_key is None):
+            raise ValueError("Kalshi key_id and private_key go together: give both or neither")
+        self.base_url = URL((base_url or DEFAULT_BASE_URL).rstrip("/"))
+        if not self.base_url.is_absolute():
+            raise ValueError(f"Kalshi base_url must be an absolute URL, got {base_url!r}")
+        self.key_id = key_id
+        self._private_key = load_private_key(private_key) if private_key is not None else None
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._sleep = sleep
+        self._clock = clock
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> KalshiClient:
+        """KALSHI_BASE_URL (default production), KALSHI_API_KEY_ID, and KALSHI_PRIVATE_KEY_PATH or
+        KALSHI_PRIVATE_KEY (PEM text). Without a key id the client makes unsigned requests."""
+        key_id = os.environ.get("KALSHI_API_KEY_ID") or None
+        key_path = os.environ.get("KALSHI_PRIVATE_KEY_PATH")
+        pem: bytes | str | None = os.environ.get("KALSHI_PRIVATE_KEY") or None
+        if key_path:
+            try:
+                pem = Path(key_path).expanduser().read_bytes()
+            except OSError as exc:
+                raise ValueError(f"KALSHI_PRIVATE_KEY_PATH {key_path}: cannot read the key file ({exc.strerror})") from None
+        elif isinstance(pem, str) and "\n" not in pem:
+            pem = pem.replace("\\n", "\n")  # PEM pasted into one env line
+        if (key_id is None) != (pem is None):
+            raise ValueError("set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY), or neither")
+        return cls(os.environ.get("KALSHI_BASE_URL") or None, key_id, pem, **kwargs)
+
+    async def __aenter__(self) -> KalshiClient:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the session if this client created it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    # --- transport ------------------------------------------------------------------------------
+
+    def url(self, path: str) -> URL:
+        """The full URL of an API path (already percent-encoded) under the base URL."""
+        return URL(f"{self.base_url}{path}", encoded=True)
+
+    def sign_headers(self, method: str, url: URL) -> dict[str, str]:
+        """KALSHI-ACCESS-* headers for a request to `url`; empty for an unauthenticated client."""
+        if self.key_id is None or self._private_key is None:
+            return {}
+        return auth_headers(self.key_id, self._private_key, method, url.raw_path, int(self._clock() * 1000))
+
+    async def _request(
+        self, method: str, path: str, *, params: dict[str, str] | None = None, body: bytes | None = None
+    ) -> Any:
+        """Sign, send, map errors, parse JSON. Retries only GETs, only on 5xx/425/429."""
+        url = self.url(path)
+        where = f"{method} {path}"
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            status, resp_headers, raw = await self._send(method, url, params, body, headers, where)
+            answer = proxy_answer(status, resp_headers, raw)
+            if answer is not None:
+                raise answer
+            if 200 <= status < 300:
+                return self._json(raw, where, status)
+            error = kalshi_error(status, raw, endpoint=where, headers=resp_headers)
+            if method != "GET" or attempt >= self._max_retries or not isinstance(error, (RateLimited, ExchangeUnavailable)):
+                raise error
+            await self._sleep(self._delay(attempt, error))
+            attempt += 1
+
+    async def _send(
+        self, method: str, url: URL, params: dict[str, str] | None, body: bytes | None, headers: dict[str, str], where: str
+    ) -> tuple[int, Any, bytes]:
+        session = self._ensure_session()
+        try:
+            async with session.request(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers={**headers, **self.sign_headers(method, url)},
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as resp:
+                return resp.status, resp.headers, await resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise TransportError(f"kalshi {where}: no answer ({type(exc).__name__}: {exc})") from exc
+
+    def _delay(self, attempt: int, error: ExchangeError) -> float:
+        if error.retry_after is not None:
+            return min(error.retry_after, self._max_backoff)
+        return min(self._backoff * 2**attempt, self._max_backoff)
+
+    @staticmethod
+    def _json(raw: bytes, where: str, status: int) -> Any:
+        if not raw:
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise unexpected(where, f"HTTP {status} body is not JSON: {raw[:120]!r}", raw.decode("utf-8", "replace")) from None
+
+    async def _pages(self, path: str, key: str, params: dict[str, str]) -> list[Any]:
+        """Every item of a cursor-paginated list (same filters on each page)."""
+        where = f"GET {path}"
+        collected: list[Any] = []
+        seen: set[str] = set()
+        page_params = {**params, "limit": str(PAGE_LIMIT)}
+        while True:
+            body = await self._request("GET", path, params=page_params)
+            collected.extend(items(body, where, key))
+            next_cursor = cursor(body, where)
+            if next_cursor is None:
+                return collected
+            if next_cursor in seen:
+                raise unexpected(where, f"cursor {next_cursor!r} repeated: pagination would never end", body)
+            seen.add(next_cursor)
+            page_params = {**page_params, "cursor": next_cursor}
+
+    # --- order writes (V2) ----------------------------------------------------------------------
+
+    async def create_order(
+        self,
+        ticker: str,
+        outcome: str,
+        action: str,
+        count: Decimal | str | int,
+        price: Decimal | str | int,
+        time_in_force: str = "immediate_or_cancel",
+        client_order_id: str | None = None,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        expiration_time: int | None = None,
+        self_trade_prevention_type: str = "taker_at_cross",
+    ) -> OrderResult:
+        """Place one order: `price` is the limit price of `outcome` in dollars.
+
+        Never retried. A 409 order_already_exists means an earlier attempt with this client_order_id
+        was placed: that order is looked up and returned. On a TransportError or ExchangeUnavailable
+        the order may or may not exist; recover with find_order_by_client_order_id.
+        """
+        extra = {"client_order_id": client_order_id} if client_order_id is not None else {}
+        spec = OrderSpec(
+            ticker, outcome, action, count, price, time_in_force, post_only=post_only, reduce_only=reduce_only,
+            expiration_time=expiration_time, self_trade_prevention_type=self_trade_prevention_type, **extra,
+        )  # fmt: skip
+        body = orjson.dumps(spec.body())
+        try:
+            answer = await self._request("POST", ORDERS, body=body)
+        except DuplicateOrder as duplicate:
+            existing = await self.find_order_by_client_order_id(spec.client_order_id, ticker=ticker)
+            if existing is None:
+                raise duplicate
+            return existing
+        except TransportError as exc:
+            raise TransportError(f"{exc} (client_order_id {spec.client_order_id})") from exc
+        where = f"POST {ORDERS}"
+        if isinstance(answer, dict) and "order" in answer:  # retired v1 answer in an old recording
+            return parse_order(answer, where)
+        return await self._result_from_ack(parse_ack(answer, where), spec, where)
+
+    async def _result_from_ack(self, ack: CreateAck, spec: OrderSpec, where: str) -> OrderResult:
+        """The create's OrderResult; when fills came without an average price, read the order back."""
+        if ack.fill_count is not None and ack.fill_count > 0 and ack.average_fill_price is None:
+            return await self.get_order(ack.order_id)
+        return order_result_from_ack(ack, requested=spec.requested_count(), outcome=spec.outcome, where=where)
+
+    async def batch_create_orders(self, orders: Sequence[OrderSpec]) -> list[OrderResult | ExchangeError]:
+        """Place several orders at once; each item is its OrderResult or its own mapped error."""
+        if not orders:
+            return []
+        body = orjson.dumps({"orders": [spec.body() for spec in orders]})
+        where = f"POST {ORDERS}/batched"
+        answer = await self._request("POST", f"{ORDERS}/batched", body=body)
+        acks = parse_batch_create(answer, where)
+        if len(acks) != len(orders):
+            raise unexpected(where, f"{len(acks)} results for {len(orders)} orders", answer)
+        return [
+            ack if isinstance(ack, ExchangeError) else await self._result_from_ack(ack, spec, f"{where} orders[{i}]")
+            for i, (ack, spec) in enumerate(zip(acks, orders))
+        ]
+
+    async def cancel_order(self, order_id: str, ticker: str | None = None) -> CancelResult:
+        """Cancel a resting order. Unknown, canceled and executed orders all give OrderNotFound."""
+        params = {"market_ticker": ticker} if ticker else None
+        path = f"{ORDERS}/{_segment(order_id, 'order_id')}"
+        return parse_cancel(await self._request("DELETE", path, params=params), f"DELETE {path}")
+
+    async def batch_cancel_orders(self, order_ids: Sequence[str]) -> list[CancelResult | ExchangeError]:
+        """Cancel several orders; each item is its CancelResult or its own mapped error."""
+        if not order_ids:
+            return []
+        body = orjson.dumps({"orders": [{"order_id": _segment(oid, "order_id") and oid} for oid in order_ids]})
+        path = f"{ORDERS}/batched"
+        return parse_batch_cancel(await self._request("DELETE", path, body=body), f"DELETE {path}")
+
+    async def cancel_all_orders(self, subaccount: int | None = None) -> None:
+        """Cancel every resting order (of one subaccount, or all). Kalshi may also cancel orders
+        placed in the minute after this request."""
+        params = {"subaccount": str(subaccount)} if subaccount is not None else None
+        await self._request("DELETE", ORDERS, params=params)
+
+    async def amend_order(
+        self,
+        order_id: str,
+        ticker: str,
+        outcome: str,
+        action: str,
+        price: Decimal | str | int,
+        count: Decimal | str | int,
+        client_order_id: str | None = None,
+        updated_client_order_id: str | None = None,
+        expiration_time: int | None = None,
+    ) -> OrderUpdate:
+        """Change price and/or size. `count` is the new total (filled + desired resting), `price`
+        the outcome's price, as in create_order."""
+        side, leg_price = v2_side_price(outcome, action, price)
+        fields: dict[str, Any] = {"ticker": ticker, "side": side, "price": leg_price, "count": format_count(count)}
+        optional = {"client_order_id": client_order_id, "updated_client_order_id": updated_client_order_id, "expiration_time": expiration_time}
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        path = f"{ORDERS}/{_segment(order_id, 'order_id')}/amend"
+        answer = await self._request("POST", path, body=orjson.dumps(fields))
+        return parse_update(answer, f"POST {path}", outcome)
+
+    async def decrease_order(
+        self, order_id: str, reduce_by: Decimal | str | int | None = None, reduce_to: Decimal | str | int | None = None
+    ) -> OrderUpdate:
+        """Shrink a resting order by `reduce_by` or to `reduce_to` contracts (exactly one)."""
+        if (reduce_by is None) == (reduce_to is None):
+            raise ValueError("decrease_order needs exactly one of reduce_by and reduce_to")
+        if reduce_by is not None:
+            fields = {"reduce_by": format_count(reduce_by, "reduce_by")}
+        else:
+            fields = {"reduce_to": format_count(reduce_to, "reduce_to", allow_zero=True)}
+        path = f"{ORDERS}/{_segment(order_id, 'order_id')}/decrease"
+        answer = await self._request("POST", path, body=orjson.dumps(fields))
+        return parse_update(answer, f"POST {path}")
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def get_order(self, order_id: str) -> OrderResult:
+        path = f"/portfolio/orders/{_segment(order_id, 'order_id')}"
+        return parse_order(await self._request("GET", path), f"GET {path}")
+
+    async def list_orders(self, ticker: str | None = None, status: str | None = None) -> list[OrderResult]:
+        """All orders (every page), optionally of one market and/or status (resting/canceled/executed)."""
+        params = {k: v for k, v in {"ticker": ticker, "status": status}.items() if v}
+        orders = await self._pages("/portfolio/orders", "orders", params)
+        return [order_result_from_order(o, f"GET /portfolio/orders orders[{i}]") for i, o in enumerate(orders)]
+
+    async def find_order_by_client_order_id(self, client_order_id: str, ticker: str | None = None) -> OrderResult | None:
+        """The order carrying our client_order_id, or None (restart recovery, duplicate creates)."""
+        for order in await self.list_orders(ticker=ticker):
+            if order.client_order_id == client_order_id:
+                return order
+        return None
+
+    async def get_fills(self, order_id: str | None = None, ticker: str | None = None) -> list[KalshiFill]:
+        """All fills (every page), optionally of one order and/or market."""
+        params = {k: v for k, v in {"order_id": order_id, "ticker": ticker}.items() if v}
+        fills = await self._pages("/portfolio/fills", "fills", params)
+        return [parse_fill(f, f"GET /portfolio/fills fills[{i}]") for i, f in enumerate(fills)]
+
+    async def get_positions(self) -> list[KalshiPosition]:
+        """Unsettled market positions (every page); `position` is + YES / − NO."""
+        positions = await self._pages("/portfolio/positions", "market_positions", {})
+        return [parse_position(p, f"GET /portfolio/positions market_positions[{i}]") for i, p in enumerate(positions)]
+
+    async def get_balance(self) -> Decimal:
+        """Available balance in dollars."""
+        return parse_balance(await self._request("GET", "/portfolio/balance"), "GET /portfolio/balance")
+
+    async def get_market(self, ticker: str) -> KalshiMarket:
+        path = f"/markets/{_segment(ticker, 'ticker')}"
+        return parse_market(await self._request("GET", path), f"GET {path}")
+
+    async def get_orderbook(self, ticker: str) -> Orderbook:
+        path = f"/markets/{_segment(ticker, 'ticker')}/orderbook"
+        return parse_orderbook(await self._request("GET", path), f"GET {path}", ticker)
+
+
+def _nonempty(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _segment(value: str, name: str) -> str:
+    """One path segment, percent-encoded (an id or ticker can never change the path)."""
+    return quote(_nonempty(value, name), safe="")

@@ -1,0 +1,159 @@
+"""In-memory exchanges with the clients' trading methods, for tests of the trader and of code built on it.
+
+Each order follows the next `Plan` (default: fill everything at the limit). The fakes keep what
+really happened (orders, fills, trades) apart from what they answer, so a lost answer
+(`Plan(lose_answer=True)`) leaves an executed order that only a look-up reveals, as on a real exchange.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from clients.errors import OrderNotFilled, OrderNotFound, TransportError
+from clients.kalshi_types import KalshiFill, KalshiPosition
+from clients.poly_models import PolyTrade
+from clients.types import OrderResult
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the next order does: fill `fill` (None = all), or raise `error` without placing the order.
+
+    `lose_answer` executes the order, then raises a TransportError instead of answering; `status`
+    overrides the status word of the answer (e.g. Polymarket `delayed`).
+    """
+
+    fill: Decimal | None = None
+    error: Exception | None = None
+    lose_answer: bool = False
+    status: str | None = None
+
+
+@dataclass
+class _Exchange:
+    plans: list[Plan] = field(default_factory=list)
+    fee_per_contract: Decimal = ZERO
+    calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    fail_reads: Exception | None = None
+    _ids: itertools.count = field(default_factory=itertools.count)
+
+    def next_plan(self) -> Plan:
+        return self.plans.pop(0) if self.plans else Plan()
+
+    def read(self, name: str, *args: Any) -> None:
+        self.calls.append((name, args))
+        if self.fail_reads is not None:
+            raise self.fail_reads
+
+
+@dataclass
+class FakeKalshi(_Exchange):
+    """Kalshi: IOC orders by client_order_id, fills (outcome bought, as Kalshi books them), positions."""
+
+    orders: dict[str, OrderResult] = field(default_factory=dict)
+    fills: list[KalshiFill] = field(default_factory=list)
+    extra_positions: dict[str, Decimal] = field(default_factory=dict)
+
+    async def create_order(self, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal,
+                           time_in_force: str = "immediate_or_cancel", client_order_id: str | None = None
+                           ) -> OrderResult:
+        self.calls.append(("create_order", (ticker, outcome, action, count, price, time_in_force, client_order_id)))
+        plan = self.next_plan()
+        if plan.error is not None:
+            raise plan.error
+        filled = count if plan.fill is None else plan.fill
+        order_id = f"k-{next(self._ids)}"
+        fees = filled * self.fee_per_contract
+        result = OrderResult("kalshi", order_id, client_order_id, plan.status or _kalshi_status(filled, count),
+                             filled, ZERO, price if filled else None, filled * price, fees)
+        self.orders[client_order_id or order_id] = result
+        if filled:
+            self._book_fill(order_id, ticker, outcome, action, filled, price, fees)
+        if plan.lose_answer:
+            raise TransportError(f"connection reset (client_order_id {client_order_id})")
+        return result
+
+    def _book_fill(self, order_id: str, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal,
+                   fee: Decimal) -> None:
+        if action == "sell":  # Kalshi books a YES sale as a NO purchase at the complement
+            outcome, action, price = ("no" if outcome == "yes" else "yes"), "buy", 1 - price
+        yes_price = price if outcome == "yes" else 1 - price
+        self.fills.append(KalshiFill(f"f-{next(self._ids)}", order_id, ticker, outcome, action, count, yes_price,
+                                     price, fee, True, None))
+
+    async def find_order_by_client_order_id(self, client_order_id: str, ticker: str | None = None
+                                            ) -> OrderResult | None:
+        self.read("find_order_by_client_order_id", client_order_id, ticker)
+        return self.orders.get(client_order_id)
+
+    async def get_fills(self, order_id: str | None = None, ticker: str | None = None) -> list[KalshiFill]:
+        self.read("get_fills", order_id, ticker)
+        return [f for f in self.fills if order_id in (None, f.order_id) and ticker in (None, f.ticker)]
+
+    async def get_positions(self) -> list[KalshiPosition]:
+        self.read("get_positions")
+        held = dict(self.extra_positions)
+        for f in self.fills:
+            held[f.ticker] = held.get(f.ticker, ZERO) + (f.count if f.outcome == "yes" else -f.count)
+        return [KalshiPosition(t, q, None, None, None) for t, q in held.items() if q]
+
+
+def _kalshi_status(filled: Decimal, count: Decimal) -> str:
+    return "executed" if filled >= count else "canceled"
+
+
+@dataclass(frozen=True)
+class FakeSigned:
+    order_id: str
+    token_id: str
+    side: str
+    price: Decimal
+    shares: Decimal
+
+
+@dataclass
+class FakePoly(_Exchange):
+    """Polymarket: FAK orders keyed by their (fake) order hash, trades as `/data/trades` rows (taker side)."""
+
+    orders: dict[str, OrderResult] = field(default_factory=dict)
+    trades: list[PolyTrade] = field(default_factory=list)
+
+    def build_order(self, token_id: str, side: str, price: Decimal, *, size: Decimal, order_type: str = "FAK",
+                    tick_size: Decimal | None = None, neg_risk: bool | None = None) -> FakeSigned:
+        self.calls.append(("build_order", (token_id, side, price, size, order_type, tick_size, neg_risk)))
+        digest = hashlib.sha256(f"{token_id}|{side}|{price}|{size}|{next(self._ids)}".encode()).hexdigest()
+        return FakeSigned("0x" + digest, token_id, side, price, size)
+
+    async def post_order(self, signed: FakeSigned) -> OrderResult:
+        self.calls.append(("post_order", (signed.order_id,)))
+        plan = self.next_plan()
+        if plan.error is not None:
+            raise plan.error
+        filled = signed.shares if plan.fill is None else plan.fill
+        if not filled and plan.status is None:
+            raise OrderNotFilled("no orders found to match with FAK order", exchange="poly", status=400)
+        result = OrderResult("poly", signed.order_id, None, plan.status or "matched", filled, None,
+                             signed.price if filled else None, filled * signed.price, None)
+        self.orders[signed.order_id] = result
+        if filled:
+            self.trades.append(PolyTrade(f"t-{next(self._ids)}", signed.order_id, "m", signed.token_id, signed.side,
+                                         filled, signed.price, "MATCHED", "0", "TAKER", None, None))
+        if plan.lose_answer:
+            raise TransportError("connection reset")
+        return result
+
+    async def get_order(self, order_id: str) -> OrderResult:
+        self.read("get_order", order_id)
+        if order_id not in self.orders:
+            raise OrderNotFound("Order not found", exchange="poly", status=404)
+        return self.orders[order_id]
+
+    async def get_trades(self, *, asset_id: str | None = None, **_: Any) -> list[PolyTrade]:
+        self.read("get_trades", asset_id)
+        return [t for t in self.trades if asset_id in (None, t.asset_id)]

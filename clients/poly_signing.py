@@ -129,11 +129,12 @@ def _address(order: Mapping[str, Any], name: str) -> str:
         raise ValueError(f"order.{name}: expected a 20-byte hex address, got {value!r}") from exc
 
 
-def _bytes32(order: Mapping[str, Any], name: str) -> str:
-    value = order.get(name) or BYTES32_ZERO  # the OpenAPI example sends "" for an unused metadata
+def bytes32_hex(value: Any, name: str) -> str:
+    """A 0x-hex bytes32, left-padded and lower-case; "" or None is zero (the OpenAPI example sends "")."""
+    value = value or BYTES32_ZERO
     digits = value[2:] if isinstance(value, str) and value.startswith("0x") else None
     if digits is None or len(digits) > 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-        raise ValueError(f"order.{name}: expected 0x-hex of at most 32 bytes, got {value!r}")
+        raise ValueError(f"{name}: expected 0x-hex of at most 32 bytes, got {value!r}")
     return "0x" + digits.rjust(64, "0").lower()
 
 
@@ -161,8 +162,8 @@ def order_message(order: Mapping[str, Any]) -> dict[str, Any]:
         "side": _side(order),
         "signatureType": signature_type,
         "timestamp": _uint(order, "timestamp"),
-        "metadata": _bytes32(order, "metadata"),
-        "builder": _bytes32(order, "builder"),
+        "metadata": bytes32_hex(order.get("metadata"), "order.metadata"),
+        "builder": bytes32_hex(order.get("builder"), "order.builder"),
     }
 
 

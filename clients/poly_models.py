@@ -1,0 +1,289 @@
+"""Typed Polymarket results and the parsers that build them from CLOB bodies.
+
+Every number becomes a Decimal parsed from the exchange's string (or `Decimal(str(x))` where the
+API sends a JSON number); a body without the documented shape raises `UnexpectedResponse`
+naming the endpoint and the field, never a KeyError at the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from clients.errors import UnexpectedResponse
+from clients.poly_amounts import from_units
+from clients.poly_errors import EXCHANGE, error_class
+from clients.types import OrderResult
+
+IMMEDIATE_TYPES = ("FOK", "FAK")
+TERMINAL_ORDER_STATUSES = ("MATCHED", "CANCELED", "INVALID", "CANCELED_MARKET_RESOLVED")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOrder:
+    """A signed order ready to POST; `order_id` is the local EIP-712 digest (the expected orderID)."""
+
+    order_id: str
+    signature: str = field(repr=False)
+    typed_data: dict[str, Any] = field(repr=False, compare=False)
+    body: dict[str, Any] = field(repr=False, compare=False)
+    token_id: str
+    side: str
+    price: Decimal
+    shares: Decimal
+    maker_amount: Decimal
+    taker_amount: Decimal
+    order_type: str
+    domain_version: int
+    neg_risk: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PolyTrade:
+    """One row of `/data/trades` (a match can span several rows with the same taker_order_id)."""
+
+    id: str
+    taker_order_id: str
+    market: str
+    asset_id: str
+    side: str
+    size: Decimal
+    price: Decimal
+    status: str
+    match_time: str
+    trader_side: str | None
+    fee_rate_bps: Decimal | None
+    transaction_hash: str | None
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PolyBook:
+    """`GET /book`, with bids and asks best first (the live server sends them worst first)."""
+
+    market: str
+    asset_id: str
+    timestamp: str
+    hash: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    tick_size: Decimal | None
+    min_order_size: Decimal | None
+    neg_risk: bool | None
+    last_trade_price: Decimal | None
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceAllowance:
+    """`GET /balance-allowance`: balance in human units, allowances (raw uint256) by spender."""
+
+    balance: Decimal
+    allowances: dict[str, int]
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCreds:
+    """L2 credentials; the secret and passphrase never appear in a repr."""
+
+    api_key: str
+    secret: str = field(repr=False)
+    passphrase: str = field(repr=False)
+
+
+def unexpected(endpoint: str, problem: str, body: Any, status: int = 200) -> UnexpectedResponse:
+    return UnexpectedResponse(f"{endpoint}: {problem}", exchange=EXCHANGE, status=status, body=body)
+
+
+def require(body: Any, name: str, kind: type | tuple[type, ...], endpoint: str) -> Any:
+    """body[name] if body is an object and the value has the expected JSON type."""
+    if not isinstance(body, dict):
+        raise unexpected(endpoint, f"expected a JSON object, got {type(body).__name__}", body)
+    if name not in body:
+        raise unexpected(endpoint, f"field {name!r} is missing", body)
+    value = body[name]
+    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+        raise unexpected(endpoint, f"field {name!r} has type {type(value).__name__}", body)
+    return value
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def decimal_field(body: Any, name: str, endpoint: str, *, empty: Decimal | None = None) -> Decimal:
+    """A Decimal from a string (or JSON number) field; "" gives `empty` when that is allowed."""
+    value = require(body, name, (str, int, float), endpoint)
+    if value == "" and empty is not None:
+        return empty
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise unexpected(endpoint, f"field {name!r} is not a number: {value!r}", body) from None
+    if not result.is_finite():
+        raise unexpected(endpoint, f"field {name!r} is not a finite number: {value!r}", body)
+    return result
+
+
+def optional_decimal(body: dict[str, Any], name: str, endpoint: str) -> Decimal | None:
+    return None if body.get(name) in (None, "") else decimal_field(body, name, endpoint)
+
+
+def _fill(filled: Decimal, cost: Decimal) -> Decimal | None:
+    return cost / filled if filled else None
+
+
+def parse_post_order(body: Any, signed: SignedOrder, endpoint: str = "POST /order") -> OrderResult:
+    """OrderResult of a `POST /order` 200; a success:false or errorMsg reply raises its mapped error."""
+    if not isinstance(body, dict):
+        raise unexpected(endpoint, f"expected a JSON object, got {type(body).__name__}", body)
+    message = body.get("errorMsg") or ""
+    if not isinstance(message, str):
+        raise unexpected(endpoint, "field 'errorMsg' is not a string", body)
+    if message or body.get("success") is False:
+        text = message or "success=false without errorMsg"
+        raise error_class(None, text)(f"{endpoint}: {text}", exchange=EXCHANGE, status=200, body=body)
+    require(body, "success", bool, endpoint)
+    order_id = require(body, "orderID", str, endpoint)
+    status = require(body, "status", str, endpoint)
+    if not order_id:
+        raise unexpected(endpoint, "field 'orderID' is empty", body)
+    making = decimal_field(body, "makingAmount", endpoint, empty=Decimal(0))
+    taking = decimal_field(body, "takingAmount", endpoint, empty=Decimal(0))
+    filled, cost = (taking, making) if signed.side == "BUY" else (making, taking)
+    return OrderResult(
+        exchange=EXCHANGE, order_id=order_id, client_order_id=None, status=status,
+        filled=filled, remaining=_post_remaining(status, signed, filled),
+        avg_price=_fill(filled, cost), cost=cost, fees=None, raw=body,
+    )
+
+
+def _post_remaining(status: str, signed: SignedOrder, filled: Decimal) -> Decimal | None:
+    """Shares still working on the book, where the reply tells: FOK/FAK rests nothing."""
+    if status == "delayed":
+        return None
+    if signed.order_type in IMMEDIATE_TYPES:
+        return Decimal(0)
+    return max(signed.shares - filled, Decimal(0))
+
+
+def parse_order(body: Any, endpoint: str = "GET /data/order") -> OrderResult:
+    """OrderResult of `/data/order/{id}`: filled = size_matched, cost at the order's limit price.
+
+    The order record has no fill prices; `get_trades` gives the exact ones.
+    """
+    order_id = require(body, "id", str, endpoint)
+    status = require(body, "status", str, endpoint)
+    original = decimal_field(body, "original_size", endpoint)
+    matched = decimal_field(body, "size_matched", endpoint)
+    price = decimal_field(body, "price", endpoint)
+    state = status.upper().removeprefix("ORDER_STATUS_")
+    return OrderResult(
+        exchange=EXCHANGE, order_id=order_id, client_order_id=None, status=status,
+        filled=matched, remaining=Decimal(0) if state in TERMINAL_ORDER_STATUSES else original - matched,
+        avg_price=price if matched else None, cost=matched * price, fees=None, raw=body,
+    )
+
+
+def parse_trade(body: Any, endpoint: str = "GET /data/trades") -> PolyTrade:
+    return PolyTrade(
+        id=require(body, "id", str, endpoint),
+        taker_order_id=require(body, "taker_order_id", str, endpoint),
+        market=require(body, "market", str, endpoint),
+        asset_id=require(body, "asset_id", str, endpoint),
+        side=require(body, "side", str, endpoint),
+        size=decimal_field(body, "size", endpoint),
+        price=decimal_field(body, "price", endpoint),
+        status=require(body, "status", str, endpoint),
+        match_time=str(require(body, "match_time", (str, int), endpoint)),
+        trader_side=body.get("trader_side"),
+        fee_rate_bps=optional_decimal(body, "fee_rate_bps", endpoint),
+        transaction_hash=body.get("transaction_hash") or None,
+        raw=body,
+    )
+
+
+def parse_page(body: Any, endpoint: str) -> tuple[list[Any], str]:
+    """(data, next_cursor) of a paginated answer."""
+    return require(body, "data", list, endpoint), require(body, "next_cursor", str, endpoint)
+
+
+def _levels(body: Any, name: str, endpoint: str, best_first_descending: bool) -> tuple[BookLevel, ...]:
+    levels = [BookLevel(decimal_field(level, "price", f"{endpoint} {name}"),
+                        decimal_field(level, "size", f"{endpoint} {name}"))
+              for level in require(body, name, list, endpoint)]
+    return tuple(sorted(levels, key=lambda level: level.price, reverse=best_first_descending))
+
+
+def parse_book(body: Any, endpoint: str = "GET /book") -> PolyBook:
+    neg_risk = body.get("neg_risk") if isinstance(body, dict) else None
+    return PolyBook(
+        market=require(body, "market", str, endpoint),
+        asset_id=require(body, "asset_id", str, endpoint),
+        timestamp=str(require(body, "timestamp", (str, int), endpoint)),
+        hash=require(body, "hash", str, endpoint),
+        bids=_levels(body, "bids", endpoint, best_first_descending=True),
+        asks=_levels(body, "asks", endpoint, best_first_descending=False),
+        tick_size=optional_decimal(body, "tick_size", endpoint),
+        min_order_size=optional_decimal(body, "min_order_size", endpoint),
+        neg_risk=neg_risk if isinstance(neg_risk, bool) else None,
+        last_trade_price=optional_decimal(body, "last_trade_price", endpoint),
+        raw=body,
+    )
+
+
+def parse_balance(body: Any, endpoint: str = "GET /balance-allowance") -> BalanceAllowance:
+    """Balance from 1e6 units; live V2 sends plural `allowances`, the docs a singular `allowance`."""
+    balance = require(body, "balance", str, endpoint)
+    if not balance.isdigit():
+        raise unexpected(endpoint, f"field 'balance' is not an integer string: {balance!r}", body)
+    if "allowances" in body:
+        spenders = require(body, "allowances", dict, endpoint)
+    else:
+        spenders = {"": require(body, "allowance", str, endpoint)}
+    allowances = {}
+    for spender, value in spenders.items():
+        if not isinstance(value, str) or not value.isdigit():
+            raise unexpected(endpoint, f"allowance of {spender!r} is not an integer string: {value!r}", body)
+        allowances[spender] = int(value)
+    return BalanceAllowance(balance=from_units(balance), allowances=allowances, raw=body)
+
+
+def parse_tick_size(body: Any, endpoint: str = "GET /tick-size") -> Decimal:
+    """`minimum_tick_size` arrives as a JSON number: Decimal(str(x)) keeps 0.01 exact."""
+    tick = decimal_field(body, "minimum_tick_size", endpoint)
+    if tick <= 0:
+        raise unexpected(endpoint, f"field 'minimum_tick_size' is not positive: {tick}", body)
+    return tick
+
+
+def parse_neg_risk(body: Any, endpoint: str = "GET /neg-risk") -> bool:
+    return require(body, "neg_risk", bool, endpoint)
+
+
+def parse_api_creds(body: Any, endpoint: str) -> ApiCreds:
+    return ApiCreds(
+        api_key=require(body, "apiKey", str, endpoint),
+        secret=require(body, "secret", str, endpoint),
+        passphrase=require(body, "passphrase", str, endpoint),
+    )
+
+
+def parse_cancel(body: Any, order_id: str, endpoint: str = "DELETE /order") -> None:
+    """Return if `order_id` was canceled; raise the mapped reason if it is in `not_canceled`."""
+    canceled = require(body, "canceled", list, endpoint)
+    not_canceled = require(body, "not_canceled", dict, endpoint)
+    if order_id in canceled:
+        return
+    if order_id in not_canceled:
+        reason = str(not_canceled[order_id])
+        raise error_class(None, reason)(f"{endpoint}: {reason}", exchange=EXCHANGE, status=200, body=body)
+    raise unexpected(endpoint, f"order {order_id} is in neither 'canceled' nor 'not_canceled'", body)

@@ -1,0 +1,384 @@
+"""Async Polymarket CLOB V2 client: signed V2/V3 orders, L1/L2 auth, orders, trades, books.
+
+Every request goes through `PolymarketClient._request`: answers the tradetape proxy made itself
+are raised first as `ProxyAnswer`s (never retried, never mapped to an exchange error), then
+Polymarket errors are mapped onto `clients.errors`, then bodies are parsed into typed results.
+Nothing is retried here: the trader decides.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+import aiohttp
+import orjson
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from clients import poly_signing
+from clients.errors import ExchangeError, TransportError, proxy_answer
+from clients.poly_amounts import (
+    check_price,
+    exact_amounts,
+    from_units,
+    limit_amounts,
+    market_amounts,
+    to_decimal,
+)
+from clients.poly_errors import poly_error
+from clients.poly_models import (
+    IMMEDIATE_TYPES,
+    ApiCreds,
+    BalanceAllowance,
+    PolyBook,
+    PolyTrade,
+    SignedOrder,
+    parse_api_creds,
+    parse_balance,
+    parse_book,
+    parse_cancel,
+    parse_neg_risk,
+    parse_order,
+    parse_page,
+    parse_post_order,
+    parse_tick_size,
+    parse_trade,
+    unexpected,
+)
+from clients.types import OrderResult
+
+DEFAULT_CLOB_URL = "https://clob.polymarket.com"
+FIRST_CURSOR = "MA=="
+LAST_CURSOR = "LTE="
+ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
+SALT_BITS = 53  # the salt travels as a JSON number: keep it exact in every JSON reader
+GTD_SECURITY_SECONDS = 60
+
+
+class PolymarketClient:
+    """One Polymarket account: an EOA key, optional funder (proxy, Safe or deposit wallet), L2 creds."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        private_key: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        api_passphrase: str | None = None,
+        signature_type: int = 0,
+        funder: str | None = None,
+        chain_id: int = poly_signing.POLYGON,
+        session: aiohttp.ClientSession | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if signature_type not in (0, 1, 2, 3):
+            raise ValueError(f"signature_type {signature_type!r}: expected 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet)")
+        self.base_url = (base_url or DEFAULT_CLOB_URL).rstrip("/")
+        self._private_key = private_key
+        self.address = Account.from_key(private_key).address if private_key else None
+        self.creds = ApiCreds(api_key, api_secret, api_passphrase) if api_key and api_secret and api_passphrase else None
+        self.signature_type = signature_type
+        self.funder = to_checksum_address(funder) if funder else None
+        self.chain_id = chain_id
+        self._session = session
+        self._owns_session = session is None
+        self._clock = clock
+        self.maker = self._maker()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> PolymarketClient:
+        """A client configured from POLY_CLOB_URL, POLY_PRIVATE_KEY, POLY_API_*, POLY_SIGNATURE_TYPE, POLY_FUNDER."""
+        env = os.environ if env is None else env
+        raw_type = env.get("POLY_SIGNATURE_TYPE") or "0"
+        if not raw_type.isdigit():
+            raise ValueError(f"POLY_SIGNATURE_TYPE={raw_type!r}: expected 0, 1, 2 or 3")
+        return cls(
+            base_url=env.get("POLY_CLOB_URL") or DEFAULT_CLOB_URL,
+            private_key=env.get("POLY_PRIVATE_KEY") or None,
+            api_key=env.get("POLY_API_KEY") or None,
+            api_secret=env.get("POLY_API_SECRET") or None,
+            api_passphrase=env.get("POLY_API_PASSPHRASE") or None,
+            signature_type=int(raw_type),
+            funder=env.get("POLY_FUNDER") or None,
+            **kwargs,
+        )
+
+    def _maker(self) -> str | None:
+        """The order's maker: the EOA for type 0, else the funder (proxy, Safe, deposit wallet)."""
+        if self.signature_type == poly_signing.SIG_EOA:
+            if self.funder and self.address and self.funder != self.address:
+                raise ValueError(f"funder {self.funder}: signature type 0 trades from the key's own address {self.address}")
+            return self.address
+        if not self.funder:
+            raise ValueError(f"signature_type {self.signature_type} needs a funder (POLY_FUNDER): the proxy, Safe or deposit wallet")
+        return self.funder
+
+    async def __aenter__(self) -> PolymarketClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+            self._session = None
+
+    # --- authentication -------------------------------------------------------------------
+
+    def _key(self) -> str:
+        if not self._private_key:
+            raise ValueError("POLY_PRIVATE_KEY is not set: signing needs the EOA private key")
+        return self._private_key
+
+    def _eoa(self) -> str:
+        """The EOA that owns the API key (POLY_ADDRESS), also for proxy, Safe and deposit wallets."""
+        if self.address is None:
+            raise ValueError("POLY_PRIVATE_KEY is not set: Polymarket auth headers name the key's EOA")
+        return self.address
+
+    def l1_headers(self, timestamp: int | str | None = None, nonce: int = 0) -> dict[str, str]:
+        """ClobAuth headers for `POST /auth/api-key` and `GET /auth/derive-api-key`."""
+        ts = str(timestamp if timestamp is not None else int(self._clock()))
+        return {
+            "POLY_ADDRESS": self._eoa(),
+            "POLY_SIGNATURE": poly_signing.sign_clob_auth(self._key(), ts, nonce, self.chain_id),
+            "POLY_TIMESTAMP": ts,
+            "POLY_NONCE": str(nonce),
+        }
+
+    def l2_headers(
+        self, method: str, path: str, body: bytes | None, timestamp: int | str | None = None
+    ) -> dict[str, str]:
+        """HMAC headers over timestamp + METHOD + path (query dropped) + the exact body bytes sent."""
+        if self.creds is None:
+            raise ValueError("POLY_API_KEY, POLY_API_SECRET and POLY_API_PASSPHRASE are not all set "
+                             "(create_or_derive_api_key() can make them)")
+        ts = str(timestamp if timestamp is not None else int(self._clock()))
+        return {
+            "POLY_ADDRESS": self._eoa(),
+            "POLY_SIGNATURE": poly_signing.l2_signature(self.creds.secret, ts, method, path.split("?")[0], body),
+            "POLY_TIMESTAMP": ts,
+            "POLY_API_KEY": self.creds.api_key,
+            "POLY_PASSPHRASE": self.creds.passphrase,
+        }
+
+    async def create_or_derive_api_key(self, nonce: int = 0) -> ApiCreds:
+        """Create the API key for `nonce`, or derive it when it exists; the client then uses it."""
+        try:
+            body = await self._request("POST", "/auth/api-key", auth="l1", nonce=nonce)
+            endpoint = "POST /auth/api-key"
+        except ExchangeError as exc:  # 400 "Could not create api key": it exists
+            if exc.status != 400:
+                raise
+            body = await self._request("GET", "/auth/derive-api-key", auth="l1", nonce=nonce)
+            endpoint = "GET /auth/derive-api-key"
+        self.creds = parse_api_creds(body, endpoint)
+        return self.creds
+
+    # --- orders ---------------------------------------------------------------------------
+
+    def build_order(
+        self,
+        token_id: str,
+        side: str,
+        price: Decimal | str,
+        size: Decimal | str | None = None,
+        amount: Decimal | str | None = None,
+        order_type: str = "GTC",
+        tick_size: Decimal | str = Decimal("0.01"),
+        neg_risk: bool = False,
+        domain_version: int = 2,
+        expiration: int = 0,
+        salt: int | None = None,
+        timestamp_ms: int | None = None,
+        builder: str | None = None,
+        post_only: bool = False,
+    ) -> SignedOrder:
+        """Sign one order; pure and deterministic when salt and timestamp_ms are given.
+
+        GTC/GTD take `size` in shares. FOK/FAK take `amount` (BUY: pUSD to spend, SELL: shares)
+        like the SDKs, or `size` for exactly that many shares (a BUY then pays size x price,
+        which must have at most 2 decimals). Invalid combinations raise ValueError before
+        anything is signed.
+        """
+        amounts = self._amounts(side, price, size, amount, order_type, tick_size)
+        self._check_flags(order_type, expiration, post_only, timestamp_ms)
+        self._eoa()
+        if not str(token_id).isdigit():
+            raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
+        signer = self.maker if self.signature_type == poly_signing.SIG_POLY_1271 else self._eoa()
+        order = {
+            "salt": salt if salt is not None else secrets.randbits(SALT_BITS),
+            "maker": self.maker,
+            "signer": signer,
+            "tokenId": str(token_id),
+            "makerAmount": str(amounts[0]),
+            "takerAmount": str(amounts[1]),
+            "side": side,
+            "expiration": str(expiration),
+            "signatureType": self.signature_type,
+            "timestamp": str(timestamp_ms if timestamp_ms is not None else int(self._clock() * 1000)),
+            "metadata": poly_signing.BYTES32_ZERO,
+            "builder": poly_signing.bytes32_hex(builder, "builder"),
+        }
+        typed_data = poly_signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
+        order["signature"] = poly_signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
+        return SignedOrder(
+            order_id=poly_signing.order_hash(order, domain_version, neg_risk, self.chain_id),
+            signature=order["signature"],
+            typed_data=typed_data,
+            body={"order": order, "owner": self.creds.api_key if self.creds else "",
+                  "orderType": order_type, "deferExec": False, "postOnly": post_only},
+            token_id=str(token_id), side=side, price=to_decimal("price", price),
+            shares=taker_amount if side == "BUY" else maker_amount,
+            maker_amount=maker_amount, taker_amount=taker_amount,
+            order_type=order_type, domain_version=domain_version, neg_risk=neg_risk,
+        )
+
+    @staticmethod
+    def _amounts(
+        side: str, price: Any, size: Any, amount: Any, order_type: str, tick_size: Any
+    ) -> tuple[int, int]:
+        if side not in ("BUY", "SELL"):
+            raise ValueError(f"side {side!r}: expected 'BUY' or 'SELL'")
+        if order_type not in ORDER_TYPES:
+            raise ValueError(f"order_type {order_type!r}: expected one of {', '.join(ORDER_TYPES)}")
+        if (size is None) == (amount is None):
+            raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
+        tick = to_decimal("tick_size", tick_size)
+        check_price(price, tick)
+        if order_type not in IMMEDIATE_TYPES:
+            if amount is not None:
+                raise ValueError(f"{order_type} orders take size in shares, not amount")
+            return limit_amounts(side, to_decimal("price", price), size, tick)
+        if amount is not None:
+            return market_amounts(side, to_decimal("price", price), amount, tick)
+        return exact_amounts(side, to_decimal("price", price), size, tick)
+
+    @staticmethod
+    def _check_flags(order_type: str, expiration: int, post_only: bool, timestamp_ms: int | None) -> None:
+        if post_only and order_type not in ("GTC", "GTD"):
+            raise ValueError(f"post_only is only allowed with GTC or GTD, not {order_type}")
+        if order_type != "GTD" and expiration:
+            raise ValueError(f"expiration is only for GTD orders, not {order_type}")
+        if order_type == "GTD":
+            if expiration <= 0:
+                raise ValueError("GTD orders need an expiration (unix seconds)")
+            if timestamp_ms is not None and expiration < timestamp_ms // 1000 + GTD_SECURITY_SECONDS:
+                raise ValueError(f"GTD expiration {expiration}: must be at least {GTD_SECURITY_SECONDS} s "
+                                 "after the order timestamp (the exchange's security threshold)")
+
+    async def post_order(self, signed: SignedOrder) -> OrderResult:
+        """POST the signed order; the order type travels in its body."""
+        if self.creds is None or signed.body.get("owner") != self.creds.api_key:
+            raise ValueError("signed order's owner is not this client's API key: build it after the key is set")
+        body = await self._request("POST", "/order", auth="l2", body=orjson.dumps(signed.body))
+        return parse_post_order(body, signed)
+
+    async def create_order(self, *args: Any, **kwargs: Any) -> OrderResult:
+        """build_order(...) then post_order(...)."""
+        return await self.post_order(self.build_order(*args, **kwargs))
+
+    async def get_order(self, order_id: str) -> OrderResult:
+        path = f"/data/order/{order_id}"
+        return parse_order(await self._request("GET", path, auth="l2"), f"GET {path}")
+
+    async def cancel_order(self, order_id: str) -> None:
+        """Cancel one order; raises the mapped reason (e.g. OrderNotFound) when it was not canceled."""
+        body = await self._request("DELETE", "/order", auth="l2", body=orjson.dumps({"orderID": order_id}))
+        parse_cancel(body, order_id)
+
+    async def get_trades(
+        self,
+        id: str | None = None,
+        market: str | None = None,
+        asset_id: str | None = None,
+        maker_address: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+    ) -> list[PolyTrade]:
+        """All pages of `/data/trades` for the filters given."""
+        filters = {"id": id, "market": market, "asset_id": asset_id, "maker_address": maker_address,
+                   "before": before, "after": after}
+        query = {k: str(v) for k, v in filters.items() if v is not None}
+        rows = await self._all_pages("/data/trades", query)
+        return [parse_trade(row) for row in rows]
+
+    async def _all_pages(self, path: str, query: dict[str, str]) -> list[Any]:
+        rows: list[Any] = []
+        cursor, seen = FIRST_CURSOR, set()
+        while cursor != LAST_CURSOR:
+            if cursor in seen:
+                raise unexpected(f"GET {path}", f"next_cursor {cursor!r} repeats (pagination loop)", None)
+            seen.add(cursor)
+            page = await self._request("GET", path, auth="l2", params={**query, "next_cursor": cursor})
+            data, cursor = parse_page(page, f"GET {path}")
+            rows.extend(data)
+        return rows
+
+    # --- account and market data ----------------------------------------------------------
+
+    async def get_balance_allowance(
+        self, asset_type: str = "COLLATERAL", token_id: str | None = None, update: bool = False
+    ) -> BalanceAllowance:
+        """Balance and allowances; `update=True` first refreshes the server's cached values."""
+        query = {"asset_type": asset_type, "signature_type": str(self.signature_type)}
+        if token_id is not None:
+            query["token_id"] = str(token_id)
+        if update:
+            await self._request("GET", "/balance-allowance/update", auth="l2", params=query)
+        return parse_balance(await self._request("GET", "/balance-allowance", auth="l2", params=query))
+
+    async def get_book(self, token_id: str) -> PolyBook:
+        return parse_book(await self._request("GET", "/book", params={"token_id": str(token_id)}))
+
+    async def get_tick_size(self, token_id: str) -> Decimal:
+        return parse_tick_size(await self._request("GET", "/tick-size", params={"token_id": str(token_id)}))
+
+    async def get_neg_risk(self, token_id: str) -> bool:
+        return parse_neg_risk(await self._request("GET", "/neg-risk", params={"token_id": str(token_id)}))
+
+    # --- transport --------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        auth: str | None = None,
+        params: dict[str, str] | None = None,
+        body: bytes | None = None,
+        nonce: int = 0,
+    ) -> Any:
+        """Send once; raise a ProxyAnswer, a mapped exchange error or TransportError; return parsed JSON."""
+        endpoint = f"{method} {path}"
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if auth == "l2":
+            headers.update(self.l2_headers(method, path, body))
+        elif auth == "l1":
+            headers.update(self.l1_headers(nonce=nonce))
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.request(
+                method, self.base_url + path, params=params, data=body, headers=headers
+            ) as response:
+                status, answer_headers, raw = response.status, response.headers, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransportError(f"{endpoint} to {self.base_url}: {exc!r}") from exc
+        proxied = proxy_answer(status, answer_headers, raw)
+        if proxied is not None:
+            raise proxied
+        if status >= 400:
+            raise poly_error(status, answer_headers, raw, endpoint)
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise unexpected(endpoint, f"body is not JSON: {raw[:200]!r}", None, status) from None

@@ -1,0 +1,195 @@
+"""Record and passthrough modes against a local upstream."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+
+import aiohttp
+import orjson
+import pytest
+from yarl import URL
+
+from proxy.fixture import MANIFEST, session_files
+from tests.proxy_helpers import fixtures_in, passing_through, recording, running_app, running_proxy, upstream_app
+
+ORDER_PATH = "/trade-api/v2/portfolio/events/orders"
+KALSHI_BODY = b'{"ticker":"KXTEST-26","side":"ask","count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel"}'
+
+
+@pytest.fixture
+async def upstream():
+    async with running_app(upstream_app()) as url:
+        yield url
+
+
+async def test_forwards_path_query_headers_and_body_bytes_unchanged(upstream, tmp_path):
+    client = aiohttp.ClientSession(skip_auto_headers=["User-Agent"])
+    async with running_proxy(upstream, recording(tmp_path / "s")) as proxy, client as http:
+        url = proxy.url("kalshi") + ORDER_PATH + "?b=2&a=%2F1"
+        headers = {"KALSHI-ACCESS-KEY": "key-id", "KALSHI-ACCESS-SIGNATURE": "c2ln", "X-Custom": "1",
+                   "Content-Type": "application/json"}
+        async with http.post(URL(url, encoded=True), data=KALSHI_BODY, headers=headers) as resp:
+            seen = await resp.json()
+    assert seen["path_qs"] == ORDER_PATH + "?b=2&a=%2F1"
+    assert base64.b64decode(seen["body_b64"]) == KALSHI_BODY
+    sent = {k.lower(): v for k, v in seen["headers"]}
+    assert sent["kalshi-access-key"] == "key-id" and sent["kalshi-access-signature"] == "c2ln"
+    assert sent["host"] == upstream.removeprefix("http://")
+    assert "user-agent" not in sent  # nothing added that the client did not send
+
+
+async def test_fixture_content_names_and_manifest(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session)) as proxy, aiohttp.ClientSession() as http:
+        async with http.post(proxy.url("kalshi") + ORDER_PATH, data=KALSHI_BODY,
+                             headers={"Content-Type": "application/json", "KALSHI-ACCESS-KEY": "key-id"}) as resp:
+            assert resp.status == 200
+            raw = await resp.read()
+        async with http.get(proxy.url("kalshi") + "/trade-api/v2/portfolio/orders/ab12-cd?status=resting") as resp:
+            await resp.read()
+        async with http.delete(proxy.url("poly") + "/order", data=b'{"orderID":"0x1"}') as resp:
+            await resp.read()
+    names = [p.name for p in session_files(session)]
+    assert names == ["001_POST_kalshi_orders.json", "002_GET_kalshi_orders.json", "003_DELETE_poly_order.json"]
+    first = fixtures_in(session)[0]
+    assert list(first)[:5] == ["seq", "exchange", "captured_at", "latency_ms", "request"]
+    assert first["seq"] == 1 and first["exchange"] == "kalshi"
+    assert first["request"]["url"] == upstream + ORDER_PATH
+    assert first["request"]["body"]["count"] == "5.00"
+    assert first["request"]["headers"]["kalshi-access-key"] == "[REDACTED]"
+    assert first["response"]["status"] == 200
+    assert first["response"]["body_raw"] == raw.decode()
+    assert first["response"]["body_parsed"] == orjson.loads(raw)
+    assert first["captured_at"].endswith("Z") and first["latency_ms"] >= 0
+    manifest = orjson.loads((session / MANIFEST).read_bytes())
+    assert manifest["format"] == 1 and manifest["session"] == "s"
+    assert [e["file"] for e in manifest["fixtures"]] == names
+    assert manifest["fixtures"][1]["url"].endswith("?status=resting")
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("orders", ["001_POST_kalshi_orders.json", "002_GET_poly_trades.json"]),
+    ("all", ["001_GET_kalshi_balance.json", "002_POST_kalshi_orders.json", "003_GET_poly_book.json",
+             "004_GET_poly_trades.json"]),
+    ("/book$", ["001_GET_poly_book.json"]),
+])
+async def test_capture_filter_decides_what_is_written_not_what_is_forwarded(upstream, tmp_path, spec, expected):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, spec)) as proxy, aiohttp.ClientSession() as http:
+        for exchange, method, path in [("kalshi", "GET", "/trade-api/v2/portfolio/balance"),
+                                       ("kalshi", "POST", ORDER_PATH), ("poly", "GET", "/book"),
+                                       ("poly", "GET", "/data/trades")]:
+            async with http.request(method, proxy.url(exchange) + path) as resp:
+                assert resp.status == 200  # forwarded whatever the filter says
+        assert proxy.counts["forwarded"] == 4
+    assert [p.name for p in session_files(session)] == expected
+
+
+async def test_redaction_of_headers_and_body_fields_at_any_depth(upstream, tmp_path):
+    session = tmp_path / "s"
+    body = orjson.dumps({"order": {"salt": 1, "signature": "0xsig"}, "owner": "api-key-uuid",
+                         "nested": [{"deep": {"PassPhrase": "pp", "api_key": "ak", "private_key": "0x" + "ab" * 32}}]})
+    headers = {"POLY_API_KEY": "ak", "POLY_PASSPHRASE": "pp", "POLY_SIGNATURE": "sig", "POLY_ADDRESS": "0xaddr",
+               "Authorization": "Bearer t", "Cookie": "c=1"}
+    async with running_proxy(upstream, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
+        async with http.post(proxy.url("poly") + "/accepted", data=body, headers=headers) as resp:
+            assert resp.status == 200
+        async with http.get(proxy.url("poly") + "/auth/api-key") as resp:
+            client_sees = await resp.json()
+    assert client_sees["secret"] == "c2VjcmV0"  # the client still gets the real answer
+    order, keys = fixtures_in(session)
+    h = order["request"]["headers"]
+    assert h["poly_api_key"] == h["poly_passphrase"] == h["poly_signature"] == "[REDACTED]"
+    assert h["authorization"] == h["cookie"] == "[REDACTED]" and h["poly_address"] == "0xaddr"
+    b = order["request"]["body"]
+    assert b["owner"] == "[REDACTED]" and b["order"]["signature"] == "0xsig"
+    assert b["nested"][0]["deep"] == {"PassPhrase": "[REDACTED]", "api_key": "[REDACTED]", "private_key": "[REDACTED]"}
+    parsed = keys["response"]["body_parsed"]
+    assert parsed["apiKey"] == parsed["secret"] == parsed["passphrase"] == parsed["data"][0]["owner"] == "[REDACTED]"
+    raw = keys["response"]["body_raw"]
+    for secret in ("k-123", "c2VjcmV0", "owner-uuid"):
+        assert secret not in raw
+    assert '"id": "0xabc"' in raw  # the rest of the raw body is untouched
+    for path in session_files(session):
+        for secret in (b"k-123", b"c2VjcmV0", b"owner-uuid", b"Bearer t", b"ab" * 32):
+            assert secret not in path.read_bytes()
+
+
+async def test_gzip_response_reaches_client_encoded_and_fixture_decoded(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        async with aiohttp.ClientSession(auto_decompress=False) as http:
+            async with http.get(proxy.url("kalshi") + "/gzip") as resp:
+                wire = await resp.read()
+                assert resp.headers["Content-Encoding"] == "gzip"
+    assert orjson.loads(gzip.decompress(wire)) == {"order_id": "gz1", "fill_count": "1.00"}
+    (fixture,) = fixtures_in(session)
+    assert fixture["response"]["body_parsed"] == {"order_id": "gz1", "fill_count": "1.00"}
+    assert fixture["response"]["headers"]["content-encoding"] == "gzip"
+
+
+async def test_binary_text_and_large_bodies(upstream, tmp_path):
+    session = tmp_path / "s"
+    upload = bytes(range(256)) * 100  # not UTF-8
+    async with running_proxy(upstream, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
+        async with http.get(proxy.url("kalshi") + "/binary") as resp:
+            assert await resp.read() == bytes(range(256)) * 4
+        async with http.get(proxy.url("poly") + "/text") as resp:
+            assert resp.status == 425 and await resp.text() == "service not ready"
+        async with http.get(proxy.url("kalshi") + "/large?size=6000000") as resp:
+            assert len(await resp.read()) > 6_000_000
+        async with http.post(proxy.url("kalshi") + "/upload", data=upload) as resp:
+            assert base64.b64decode((await resp.json())["body_b64"]) == upload
+    binary, textual, big, posted = fixtures_in(session)
+    assert binary["response"]["body_encoding"] == "base64"
+    assert base64.b64decode(binary["response"]["body_raw"]) == bytes(range(256)) * 4
+    assert binary["response"]["body_parsed"] is None
+    assert textual["response"]["body_raw"] == "service not ready" and textual["response"]["status"] == 425
+    assert len(big["response"]["body_parsed"]["data"]) == 6_000_000
+    assert posted["request"]["body_encoding"] == "base64"
+    assert base64.b64decode(posted["request"]["body"]) == upload
+
+
+async def test_500_concurrent_requests_give_500_unique_gap_free_fixtures(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        connector = aiohttp.TCPConnector(limit=100)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            async def one(i: int) -> int:
+                exchange = "kalshi" if i % 2 else "poly"
+                async with http.post(proxy.url(exchange) + f"/orders?i={i}", data=b'{"i":%d}' % i) as resp:
+                    await resp.read()
+                    return resp.status
+
+            statuses = await asyncio.gather(*(one(i) for i in range(500)))
+    assert statuses == [200] * 500
+    fixtures = fixtures_in(session)
+    assert [f["seq"] for f in fixtures] == list(range(1, 501))
+    assert sorted(f["request"]["body"]["i"] for f in fixtures) == list(range(500))
+    manifest = orjson.loads((session / MANIFEST).read_bytes())
+    assert len(manifest["fixtures"]) == 500
+
+
+async def test_passthrough_writes_nothing(upstream, tmp_path):
+    async with running_proxy(upstream, passing_through()) as proxy, aiohttp.ClientSession() as http:
+        async with http.post(proxy.url("kalshi") + ORDER_PATH, data=KALSHI_BODY) as resp:
+            assert resp.status == 200
+        assert proxy.counts["forwarded"] == 1 and proxy.counts["captured"] == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_status_endpoint_is_answered_by_the_proxy(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session)) as proxy, aiohttp.ClientSession() as http:
+        async with http.post(proxy.url("kalshi") + ORDER_PATH, data=KALSHI_BODY) as resp:
+            await resp.read()
+        async with http.get(proxy.url("poly") + "/__tradetape/status") as resp:
+            status = await resp.json()
+        async with http.get(proxy.url("poly") + "/__tradetape/nope") as resp:
+            assert resp.status == 404 and resp.headers["X-Tradetape-Error"] == "admin_not_found"
+    assert status["mode"] == "record" and status["session_dir"] == str(session)
+    assert status["counts"]["forwarded"] == 1 and status["counts"]["captured"] == 1
+    assert status["listener"] == "poly"
+    assert len(session_files(session)) == 1  # admin traffic is never recorded or forwarded

@@ -1,0 +1,88 @@
+"""The real `tradetape record` process: SIGKILL mid-burst leaves only whole fixtures, SIGTERM writes the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+from proxy.cli_options import parse_listeners
+from proxy.fixture import MANIFEST, load_fixture, session_files
+from tests.proxy_helpers import running_app, upstream_app
+
+TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
+
+
+async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    proc = await asyncio.create_subprocess_exec(
+        TRADETAPE, "record", "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}",
+        "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0", "--capture-dir", str(capture),
+        "--session", "burst", "--filter", "all", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    urls: dict[str, str] = {}
+    while len(urls) < 2:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert line, (await proc.stderr.read()).decode()
+        match = re.match(r"(kalshi|poly)\s+(http://\S+)", line)
+        if match:
+            urls[match.group(1)] = match.group(2)
+    return proc, urls
+
+
+def test_default_listeners_are_loopback_8787_and_8788():
+    assert parse_listeners((), False) == {"kalshi": ("127.0.0.1", 8787), "poly": ("127.0.0.1", 8788)}
+
+
+async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_request(tmp_path):
+    async with running_app(upstream_app()) as upstream:
+        proc, urls = await start_record(upstream, tmp_path)
+        answered: list[int] = []
+
+        async def one(http: aiohttp.ClientSession, i: int) -> None:
+            try:
+                async with http.post(urls["kalshi"] + "/trade-api/v2/portfolio/events/orders",
+                                     data=orjson.dumps({"i": i})) as resp:
+                    await resp.read()
+                    answered.append(i)
+            except aiohttp.ClientError:
+                pass
+
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
+            tasks = [asyncio.create_task(one(http, i)) for i in range(3000)]
+            while len(answered) < 300:
+                await asyncio.sleep(0.005)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+            await asyncio.gather(*tasks)
+    assert 300 <= len(answered) < 3000
+    session = tmp_path / "burst"
+    fixtures = [load_fixture(p) for p in session_files(session)]  # every file whole and valid
+    recorded = {f["request"]["body"]["i"] for f in fixtures}
+    assert set(answered) <= recorded
+    seqs = [f["seq"] for f in fixtures]
+    assert seqs == list(range(1, len(seqs) + 1))
+    leftovers = [p.name for p in session.iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) <= 1  # at most the one file being written at the moment of the kill
+
+
+async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
+    async with running_app(upstream_app()) as upstream:
+        proc, urls = await start_record(upstream, tmp_path)
+        async with aiohttp.ClientSession() as http:
+            for i in range(3):
+                async with http.get(urls["poly"] + f"/data/trades?i={i}") as resp:
+                    assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert "forwarded 3, captured 3" in out.decode()
+    manifest = orjson.loads((tmp_path / "burst" / MANIFEST).read_bytes())
+    assert [e["seq"] for e in manifest["fixtures"]] == [1, 2, 3]
+    assert manifest["upstreams"]["poly"] == {"url": upstream, "live": False, "simulator": False}
+    assert os.path.exists(tmp_path / "burst" / "003_GET_poly_trades.json")

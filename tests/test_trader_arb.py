@@ -1,0 +1,158 @@
+import logging
+from decimal import Decimal as D
+
+import pytest
+
+from clients.errors import InsufficientBalance, MarketClosed, TransportError
+from trader.arb import Policy, execute_arb
+from trader.fakes import FakeKalshi, FakePoly, Plan
+from trader.ledger import Ledger
+from trader.legs import Leg, Opportunity
+
+OPP = Opportunity(
+    Leg("kalshi", "KXT-1", "buy", D("10"), D("0.45"), "yes"),
+    Leg("poly", "tok-no", "buy", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=False),
+    D("0.03"),
+)
+BALANCE = InsufficientBalance("not enough balance", exchange="poly", status=400)
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite") as led:
+        yield led
+
+
+def created(fake):
+    return [args for name, args in fake.calls if name in ("create_order", "build_order")]
+
+
+async def test_both_sides_fill_is_fully_matched(ledger):
+    result = await execute_arb(FakeKalshi(), FakePoly(), OPP, ledger)
+    assert (result.kalshi.status, result.poly.status, result.matched) == ("filled", "filled", D("10"))
+    assert result.exposure == () and result.unwinds == () and result.alerts == () and not result.uncertain
+    assert ledger.positions() == {("kalshi", "KXT-1"): D("10"), ("poly", "tok-no"): D("10")}
+    assert {i.arb_id for i in ledger.intents()} == {result.arb_id}
+
+
+async def test_kalshi_fills_poly_fails_unwinds_kalshi_within_slippage(ledger):
+    kalshi, poly = FakeKalshi(), FakePoly([Plan(error=BALANCE)])
+    result = await execute_arb(kalshi, poly, OPP, ledger)
+    assert (result.kalshi.filled, result.poly.status, result.matched) == (D("10"), "rejected", D("0"))
+    assert [(e.leg.exchange, e.leg.action, e.quantity) for e in result.exposure] == [("kalshi", "buy", D("10"))]
+    [unwind] = result.unwinds
+    assert (unwind.leg.action, unwind.leg.outcome, unwind.leg.count, unwind.leg.price) == \
+        ("sell", "yes", D("10"), D("0.40"))
+    assert unwind.status == "filled" and result.residual == ()
+    assert created(kalshi)[1][:5] == ("KXT-1", "yes", "sell", D("10"), D("0.40"))
+    assert ledger.positions() == {("kalshi", "KXT-1"): D("0")}
+    assert ledger.intent(unwind.key).purpose == "unwind"
+    assert ledger.exposures(result.arb_id) == [("kalshi", "KXT-1", "yes", "buy", D("10"), "unwind")]
+
+
+async def test_kalshi_fails_poly_fills_unwinds_poly(ledger):
+    kalshi = FakeKalshi([Plan(error=MarketClosed("market closed", exchange="kalshi", status=400))])
+    poly = FakePoly()
+    result = await execute_arb(kalshi, poly, OPP, ledger)
+    [unwind] = result.unwinds
+    assert (unwind.leg.exchange, unwind.leg.action, unwind.leg.price, unwind.filled) == ("poly", "sell", D("0.47"), D("10"))
+    assert created(poly)[1][:4] == ("tok-no", "SELL", D("0.47"), D("10"))
+    assert ledger.positions()[("poly", "tok-no")] == D("0")
+
+
+async def test_both_partial_unwinds_the_difference_only(ledger):
+    result = await execute_arb(FakeKalshi([Plan(fill=D("6"))]), FakePoly([Plan(fill=D("4"))]), OPP, ledger)
+    assert (result.kalshi.status, result.poly.status, result.matched) == ("partial", "partial", D("4"))
+    assert [(e.leg.exchange, e.quantity) for e in result.exposure] == [("kalshi", D("2"))]
+    assert [(u.leg.count, u.filled) for u in result.unwinds] == [(D("2"), D("2"))]
+    assert ledger.positions() == {("kalshi", "KXT-1"): D("4"), ("poly", "tok-no"): D("4")}
+
+
+async def test_partial_unwind_reports_the_residual_exposure(ledger, caplog):
+    kalshi = FakeKalshi([Plan(), Plan(fill=D("3"))])
+    with caplog.at_level(logging.WARNING, logger="trader"):
+        result = await execute_arb(kalshi, FakePoly([Plan(error=BALANCE)]), OPP, ledger)
+    assert result.unwinds[0].status == "partial"
+    assert [(e.leg.exchange, e.quantity) for e in result.residual] == [("kalshi", D("7"))]
+    assert any("exposure left: kalshi KXT-1 yes buy 7" in a for a in result.alerts)
+    assert "exposure left" in caplog.text
+    assert ledger.positions()[("kalshi", "KXT-1")] == D("7")
+
+
+async def test_failing_unwind_leaves_the_whole_exposure(ledger):
+    kalshi = FakeKalshi([Plan(), Plan(error=MarketClosed("trading halted", exchange="kalshi", status=400))])
+    result = await execute_arb(kalshi, FakePoly([Plan(error=BALANCE)]), OPP, ledger)
+    assert result.unwinds[0].status == "rejected"
+    assert [e.quantity for e in result.residual] == [D("10")]
+    assert ledger.positions()[("kalshi", "KXT-1")] == D("10")
+
+
+async def test_unwind_starts_from_the_average_fill_price(ledger):
+    class BetterFill(FakeKalshi):
+        async def create_order(self, ticker, outcome, action, count, price, time_in_force, client_order_id=None):
+            return await super().create_order(ticker, outcome, action, count,
+                                              D("0.43") if action == "buy" else price, time_in_force, client_order_id)
+
+    result = await execute_arb(BetterFill(), FakePoly([Plan(error=BALANCE)]), OPP, ledger,
+                               Policy(max_unwind_slippage=D("0.02")))
+    assert result.unwinds[0].leg.price == D("0.41")
+
+
+async def test_hold_policy_records_exposure_and_alerts_without_trading(ledger, caplog):
+    kalshi = FakeKalshi()
+    with caplog.at_level(logging.WARNING, logger="trader"):
+        result = await execute_arb(kalshi, FakePoly([Plan(fill=D("0"))]), OPP, ledger, Policy(on_exposure="hold"))
+    assert result.poly.status == "none" and result.unwinds == ()
+    assert [(e.leg.exchange, e.quantity) for e in result.residual] == [("kalshi", D("10"))]
+    assert len(created(kalshi)) == 1
+    assert ledger.exposures(result.arb_id) == [("kalshi", "KXT-1", "yes", "buy", D("10"), "hold")]
+    assert "exposure left: kalshi KXT-1 yes buy 10 (hold)" in caplog.text
+
+
+async def test_lost_answer_is_looked_up_once_and_reconciled(ledger):
+    kalshi = FakeKalshi([Plan(lose_answer=True)])
+    result = await execute_arb(kalshi, FakePoly([Plan(fill=D("4"))]), OPP, ledger)
+    assert (result.kalshi.status, result.kalshi.filled, type(result.kalshi.error)) == ("filled", D("10"), TransportError)
+    assert result.matched == D("4") and [u.leg.count for u in result.unwinds] == [D("6")]
+    assert ledger.intents(open_only=True) == []
+    assert ledger.positions()[("kalshi", "KXT-1")] == D("4")
+
+
+async def test_unknown_leg_blocks_unwind_and_alerts(ledger):
+    kalshi = FakeKalshi([Plan(lose_answer=True)], fail_reads=TransportError("still down"))
+    result = await execute_arb(kalshi, FakePoly(), OPP, ledger)
+    assert result.kalshi.status == "unknown" and result.uncertain
+    assert result.unwinds == () and len(created(kalshi)) == 1
+    assert [(e.leg.exchange, e.quantity) for e in result.exposure] == [("poly", D("10"))]
+    assert any("outcome unknown" in a and "recover" in a for a in result.alerts)
+    assert [i.key for i in ledger.intents(open_only=True)] == [result.kalshi.key]
+
+
+async def test_unknown_resolution_can_be_turned_off(ledger):
+    kalshi = FakeKalshi([Plan(lose_answer=True)])
+    result = await execute_arb(kalshi, FakePoly(), OPP, ledger, Policy(resolve_unknown=False))
+    assert result.kalshi.status == "unknown"
+    assert [name for name, _ in kalshi.calls] == ["create_order"]
+
+
+async def test_poly_lost_answer_not_found_resolves_to_none(ledger):
+    class Lost(FakePoly):
+        async def post_order(self, signed):
+            raise TransportError("reset before the exchange saw it")
+
+    result = await execute_arb(FakeKalshi(), Lost(), OPP, ledger)
+    assert result.poly.status == "none"
+    assert [(u.leg.exchange, u.filled) for u in result.unwinds] == [("kalshi", D("10"))]
+
+
+def test_policy_validation():
+    with pytest.raises(ValueError, match="'unwind' or 'hold'"):
+        Policy(on_exposure="panic")
+    with pytest.raises(ValueError, match="max_unwind_slippage"):
+        Policy(max_unwind_slippage=0.05)
+
+
+async def test_without_ledger_arb_still_reconciles():
+    result = await execute_arb(FakeKalshi([Plan(fill=D("6"))]), FakePoly([Plan(fill=D("4"))]), OPP, None)
+    assert result.matched == D("4") and [u.filled for u in result.unwinds] == [D("2")]
+

@@ -1,0 +1,160 @@
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from trader.ledger import Booking, Fill, Ledger, LedgerError
+from trader.legs import Leg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kleg(outcome="yes", action="buy", count="10"):
+    return Leg("kalshi", "KXT-1", action, D(count), D("0.45"), outcome)
+
+
+def pleg(action="buy", token="tok"):
+    return Leg("poly", token, action, D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=True)
+
+
+def filled(qty, price="0.45", fee=None, ext=None):
+    q = D(qty)
+    return Booking("filled" if q == 10 else "partial", "o", q, D(price), fee,
+                   fills=(Fill(q, D(price), fee, "exchange" if ext else "order", ext),))
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    with Ledger(tmp_path / "ledger.sqlite", clock=lambda: "2026-11-20T00:00:00+00:00") as led:
+        yield led
+
+
+def test_opens_in_wal_with_full_sync(ledger):
+    assert ledger._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_intent_round_trips_every_field(ledger):
+    intent = ledger.record_intent(pleg(), "0xabc", purpose="unwind", arb_id="arb-1")
+    assert (intent.key, intent.leg, intent.purpose, intent.arb_id, intent.state, intent.created_at) == \
+        ("0xabc", pleg(), "unwind", "arb-1", "pending", "2026-11-20T00:00:00+00:00")
+
+
+def test_positions_derive_from_fills_with_kalshi_sign_convention(ledger):
+    bookings = [(kleg("yes", "buy"), "7"), (kleg("yes", "sell"), "2"), (kleg("no", "buy"), "4"),
+                (kleg("no", "sell"), "1"), (pleg("buy"), "10"), (pleg("sell"), "3.5")]
+    for i, (leg, qty) in enumerate(bookings):
+        ledger.record_intent(leg, f"k{i}")
+        ledger.book(f"k{i}", filled(qty))
+    # Kalshi: +7 -2 (YES) -4 +1 (NO) = 2; Polymarket: 10 - 3.5 shares
+    assert ledger.positions() == {("kalshi", "KXT-1"): D("2"), ("poly", "tok"): D("6.5")}
+
+
+def test_positions_are_exact_decimals(ledger):
+    for i, qty in enumerate(["0.1", "0.2"]):
+        ledger.record_intent(pleg(), f"p{i}")
+        ledger.book(f"p{i}", filled(qty))
+    assert ledger.positions()[("poly", "tok")] == D("0.3")
+    assert str(ledger.positions()[("poly", "tok")]) == "0.3"
+
+
+def test_unfilled_and_open_intents_have_no_position(ledger):
+    ledger.record_intent(kleg(), "a")
+    ledger.record_intent(kleg(), "b")
+    ledger.mark_unknown("b", "TransportError: reset")
+    ledger.record_intent(kleg(), "c")
+    ledger.book("c", Booking("none"))
+    assert ledger.positions() == {}
+    assert [i.key for i in ledger.intents(open_only=True)] == ["a", "b"]
+    assert ledger.instruments("kalshi") == ["KXT-1"]
+
+
+def test_booking_is_final(ledger):
+    ledger.record_intent(kleg(), "a")
+    ledger.book("a", filled("10"))
+    with pytest.raises(LedgerError, match="already booked as 'filled'"):
+        ledger.book("a", filled("10"))
+    with pytest.raises(LedgerError, match="already booked"):
+        ledger.mark_unknown("a", "late")
+    ledger.record_intent(kleg(), "b")
+    with pytest.raises(LedgerError, match="needs a final state"):
+        ledger.book("b", Booking("unknown"))
+    with pytest.raises(LedgerError, match="no intent with key 'zzz'"):
+        ledger.book("zzz", filled("1"))
+
+
+def test_duplicate_intent_key_is_refused(ledger):
+    ledger.record_intent(kleg(), "a")
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.record_intent(kleg(), "a")
+
+
+def test_failure_between_update_and_fills_rolls_the_whole_booking_back(ledger):
+    ledger.record_intent(kleg(), "a")
+    fill = Fill(D("5"), D("0.45"), None, "exchange", "f-1")
+    with pytest.raises(sqlite3.IntegrityError):  # the second fill repeats the first one's id: fails mid-transaction
+        ledger.book("a", Booking("filled", "o", D("10"), D("0.45"), fills=(fill, fill)))
+    assert ledger.intent("a").state == "pending" and ledger.fills("a") == []
+    ledger.book("a", Booking("filled", "o", D("10"), D("0.45"), fills=(fill, Fill(D("5"), D("0.45"), None, "exchange", "f-2"))))
+    assert ledger.positions() == {("kalshi", "KXT-1"): D("10")}
+
+
+def test_state_survives_reopening(tmp_path):
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as led:
+        led.record_intent(kleg(), "a")
+        led.book("a", filled("6", fee=D("0.01")))
+        led.record_intent(kleg(), "b")
+    with Ledger(path) as led:
+        assert led.positions() == {("kalshi", "KXT-1"): D("6")}
+        assert led.fills("a") == [Fill(D("6"), D("0.45"), D("0.01"), "order")]
+        assert [i.key for i in led.intents(open_only=True)] == ["b"]
+
+
+def test_unknown_schema_version_is_refused(tmp_path):
+    path = tmp_path / "l.sqlite"
+    sqlite3.connect(path).execute("PRAGMA user_version=99").connection.close()
+    with pytest.raises(LedgerError, match="schema version 99"):
+        Ledger(path)
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from decimal import Decimal as D
+    from trader.ledger import Booking, Fill, Ledger
+    from trader.legs import Leg
+    led = Ledger(sys.argv[1])
+    leg = Leg("kalshi", "KXT-1", "buy", D("10"), D("0.45"), "yes")
+    for i in range(100000):
+        led.record_intent(leg, f"k{i}")
+        fills = tuple(Fill(D("1"), D("0.45"), None, "exchange", f"f{i}-{j}") for j in range(10))
+        led.book(f"k{i}", Booking("filled", f"o{i}", D("10"), D("0.45"), fills=fills))
+        if i == 20:
+            print("busy", flush=True)
+""")
+
+
+def test_killed_writer_leaves_a_consistent_ledger(tmp_path):
+    path = tmp_path / "crash.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert proc.stdout.readline() == "busy\n"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    with Ledger(path) as led:
+        assert led._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        intents = led.intents()
+        booked = [i for i in intents if i.state == "filled"]
+        assert len(booked) > 20
+        assert all(i.state in ("filled", "pending") for i in intents)
+        assert len(intents) - len(booked) <= 1  # at most the intent in flight when killed
+        for intent in intents:
+            total = sum((f.quantity for f in led.fills(intent.key)), D(0))
+            assert total == (D("10") if intent.state == "filled" else D(0)), intent.key
+        assert led.positions() == {("kalshi", "KXT-1"): D(10) * len(booked)}

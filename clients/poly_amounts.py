@@ -133,8 +133,6 @@ def market_amounts(side: str, price: Decimal, amount: Decimal, tick_size: Decima
         taker = round_amount(maker / price, min(config.amount, MARKET_BUY_TAKER_DECIMALS))
     else:
         taker = round_amount(maker * price, config.amount)
-    if taker <= 0:
-        raise ValueError(f"amount {maker} at price {price}: rounds to zero")
     return to_units(maker), to_units(taker)
 
 

@@ -146,3 +146,19 @@ async def test_poly_build_failure_sends_nothing_and_records_nothing(ledger):
 async def test_execute_leg_works_without_a_ledger():
     result = await execute_leg(FakeKalshi([Plan(fill=D("3"))]), KLEG)
     assert (result.status, result.filled) == ("partial", D("3"))
+
+
+async def test_client_input_check_after_the_intent_is_booked_rejected(ledger):
+    class NoCreds(FakePoly):
+        async def post_order(self, signed):
+            raise ValueError("signed order's owner is not this client's API key")
+
+    result = await execute_leg(NoCreds(), PLEG, ledger)
+    assert result.status == "rejected" and ledger.intent(result.key).state == "rejected"
+
+
+@pytest.mark.parametrize("status", ["ORDER_STATUS_LIVE", "LIVE", "resting"])
+async def test_open_status_spellings_are_unknown(ledger, status):
+    result = await execute_leg(FakePoly([Plan(fill=D("2"), status=status)]), PLEG, ledger)
+    assert (result.status, result.filled) == ("unknown", D("2"))
+    assert ledger.positions() == {}

@@ -150,3 +150,14 @@ async def test_transport_error_during_position_fetch_is_noted(path):
         ledger.book("0xp", Booking("none"))
         report = await recover(ledger, FakeKalshi(), poly)
     assert report.compared == ("kalshi",) and report.notes == ("poly positions not compared: TransportError: down",)
+
+
+async def test_recovered_average_price_comes_from_the_trades(path):
+    poly = FakePoly([Plan(fill=D("10"), lose_answer=True)])
+    with Ledger(path) as ledger:
+        lost = await execute_leg(poly, PLEG, ledger)
+        first = poly.trades[0]
+        poly.trades[0:1] = [replace(first, size=D("4"), price=D("0.50")), replace(first, id="t-2", size=D("6"))]
+        await recover(ledger, FakeKalshi(), poly)
+        assert ledger.intent(lost.key).avg_price == D("0.512")
+        assert [f.external_id for f in ledger.fills(lost.key)] == [first.id, "t-2"]

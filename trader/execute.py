@@ -33,7 +33,7 @@ log = logging.getLogger("trader")
 LegStatus = Literal["filled", "partial", "none", "rejected", "unknown"]
 
 # Exchange statuses of an order that is still open: its fills are not final yet.
-OPEN_ORDER_STATUSES = frozenset({"resting", "live", "delayed", "order_status_live", "order_status_delayed"})
+OPEN_ORDER_STATUSES = frozenset({"resting", "live", "delayed"})
 # Server errors after which the order may nevertheless have been placed.
 AMBIGUOUS_HTTP = frozenset({500, 502, 504})
 
@@ -69,7 +69,7 @@ def is_open(result: OrderResult) -> bool:
     An order still resting/live/delayed can fill later; a Polymarket `matched` answer with zero
     amounts has been seen in the wild and means the fill is not reported yet.
     """
-    status = result.status.lower()
+    status = result.status.lower().removeprefix("order_status_")
     return status in OPEN_ORDER_STATUSES or (status == "matched" and result.filled <= 0)
 
 
@@ -110,7 +110,7 @@ async def execute_leg(client: Any, leg: Leg, ledger: Ledger | None = None, *, ti
     try:
         async with asyncio.timeout(timeout):
             result = await send()
-    except (TradingError, TimeoutError) as exc:
+    except (TradingError, TimeoutError, ValueError) as exc:  # clients check their input (ValueError) before sending
         return _failed(leg, key, exc, ledger)
     if is_open(result):
         return _unknown(leg, key, f"order {result.order_id} is still {result.status}", ledger,

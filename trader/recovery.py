@@ -120,8 +120,8 @@ def _with_exchange_fills(leg: Leg, order: OrderResult, fills: Sequence[Fill]) ->
     """Book the exchange's fill records when they add up to the order's filled quantity, else the order's figures."""
     base = order_booking(leg, order)
     if sum((f.quantity for f in fills), Decimal(0)) == order.filled:
-        return Resolution(Booking(base.state, base.order_id, base.filled, base.avg_price, base.fees,
-                                  fills=tuple(fills)), f"order {order.order_id} {order.status}, fills booked")
+        return Resolution(Booking(base.state, base.order_id, base.filled, _average(fills) or base.avg_price,
+                                  base.fees, fills=tuple(fills)), f"order {order.order_id} {order.status}, fills booked")
     note = (f"order {order.order_id} reports {order.filled} filled but its fill records add up to "
             f"{sum((f.quantity for f in fills), Decimal(0))}: booked the order's figures")
     log.warning(note)

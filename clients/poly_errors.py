@@ -67,6 +67,8 @@ MESSAGE_RULES: tuple[tuple[str, type[ExchangeError]], ...] = (
     ("invalidorderid", OrderNotFound),
     ("invalid orderid", OrderNotFound),
     ("not found", OrderNotFound),  # "Order not found", "Order not found or already canceled"
+    ("already canceled", OrderNotFound),  # cancel replies' not_canceled reasons
+    ("already matched", OrderNotFound),
     ("breaks minimum tick size", InvalidOrder),
     ("lower than the minimum", InvalidOrder),
     ("invalid amounts", InvalidOrder),

@@ -311,6 +311,14 @@ class PolymarketClient:
         rows = await self._all_pages("/data/trades", query)
         return [parse_trade(row) for row in rows]
 
+    async def get_open_orders(
+        self, id: str | None = None, market: str | None = None, asset_id: str | None = None
+    ) -> list[OrderResult]:
+        """All pages of `/data/orders` (open orders), as OrderResults like get_order's."""
+        filters = {"id": id, "market": market, "asset_id": asset_id}
+        rows = await self._all_pages("/data/orders", {k: v for k, v in filters.items() if v is not None})
+        return [parse_order(row, "GET /data/orders") for row in rows]
+
     async def _all_pages(self, path: str, query: dict[str, str]) -> list[Any]:
         rows: list[Any] = []
         cursor, seen = FIRST_CURSOR, set()

@@ -1,0 +1,164 @@
+"""Admin API of the Kalshi listener under /__sim/kalshi/: books, balances, statuses, keys, inspection, reset, settle.
+
+Admin answers are plain JSON; refusals are 400 `{"sim_error": "..."}` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from ..state import StateError, read_decimal
+from .model import STATUS_FILTER, Account
+from .routes import SIM_KEY, answer
+from .section import MARKET_STATUSES, load_public_key, parse_book
+from .wire import balance_json, fill_json, market_position_json, order_json, orderbook_json
+
+ADMIN = "/__sim/kalshi"
+_FILTER_TO_STATUS = {"unopened": "initialized", "open": "active", "paused": "inactive", "closed": "closed",
+                     "settled": "finalized"}
+
+
+class AdminError(Exception):
+    pass
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except json.JSONDecodeError:
+        raise AdminError("body is not JSON") from None
+    if not isinstance(body, dict):
+        raise AdminError("body must be a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str) -> Any:
+    if body.get(name) in (None, ""):
+        raise AdminError(f"field {name!r} is required")
+    return body[name]
+
+
+@web.middleware
+async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not request.path.startswith(ADMIN):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except (AdminError, StateError, ValueError) as exc:
+        return web.json_response({"sim_error": f"{request.method} {request.path}: {exc}"}, status=400)
+
+
+def _account(request: web.Request, name: str | None) -> Account:
+    exchange = request.app[SIM_KEY].exchange
+    name = name or "default"
+    if name not in exchange.accounts:
+        raise AdminError(f"unknown account {name!r} (known: {', '.join(sorted(exchange.accounts))})")
+    return exchange.accounts[name]
+
+
+async def set_book(request: web.Request) -> web.Response:
+    body = await _json(request)
+    exchange = request.app[SIM_KEY].exchange
+    ticker = _field(body, "ticker")
+    bids, asks = parse_book(body, "book")
+    exchange.set_book(ticker, bids, asks)
+    return answer(orderbook_json(exchange.books[ticker]))
+
+
+async def set_balance(request: web.Request) -> web.Response:
+    body = await _json(request)
+    exchange = request.app[SIM_KEY].exchange
+    name = body.get("account") or "default"
+    amount = read_decimal(_field(body, "balance"), "balance")
+    account = exchange.accounts.setdefault(name, Account(name, str(uuid.uuid4()), amount))
+    account.cash = amount + exchange.held(account)
+    account.updated_ts = exchange.now()
+    return answer(balance_json(exchange, account))
+
+
+async def set_market_status(request: web.Request) -> web.Response:
+    body = await _json(request)
+    exchange = request.app[SIM_KEY].exchange
+    status = _field(body, "status")
+    status = _FILTER_TO_STATUS.get(status, status)
+    if status not in MARKET_STATUSES:
+        raise AdminError(f"status must be one of {', '.join(MARKET_STATUSES + tuple(_FILTER_TO_STATUS))}")
+    ticker = request.match_info["ticker"]
+    if ticker not in exchange.markets:
+        raise AdminError(f"unknown market {ticker!r}")
+    exchange.set_status(ticker, status)
+    return answer({"ticker": ticker, "status": status, "list_status": STATUS_FILTER[status]})
+
+
+async def set_exchange(request: web.Request) -> web.Response:
+    body = await _json(request)
+    active = body.get("trading_active")
+    if not isinstance(active, bool):
+        raise AdminError("field 'trading_active' must be true or false")
+    request.app[SIM_KEY].exchange.trading_active = active
+    return answer({"trading_active": active})
+
+
+async def register_key(request: web.Request) -> web.Response:
+    body = await _json(request)
+    key_id = str(_field(body, "key_id"))
+    account = _account(request, body.get("account"))
+    public_key = load_public_key(_field(body, "public_key_pem"), "public_key_pem")
+    request.app[SIM_KEY].exchange.keys[key_id] = (account.name, public_key)
+    return answer({"key_id": key_id, "account": account.name}, 201)
+
+
+async def inspect_orders(request: web.Request) -> web.Response:
+    account = _account(request, request.query.get("account"))
+    exchange = request.app[SIM_KEY].exchange
+    orders = [order_json(o, account) for o in exchange.orders.values() if o.account == account.name]
+    return answer({"orders": orders})
+
+
+async def inspect_fills(request: web.Request) -> web.Response:
+    account = _account(request, request.query.get("account"))
+    fills = [fill_json(f) for f in request.app[SIM_KEY].exchange.fills if f.account == account.name]
+    return answer({"fills": fills})
+
+
+async def inspect_positions(request: web.Request) -> web.Response:
+    account = _account(request, request.query.get("account"))
+    exchange = request.app[SIM_KEY].exchange
+    return answer({"balance": balance_json(exchange, account),
+                   "market_positions": [market_position_json(t, p) for t, p in account.positions.items()]})
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[SIM_KEY].reset()
+    return answer({"reset": True})
+
+
+async def settle(request: web.Request) -> web.Response:
+    body = await _json(request)
+    exchange = request.app[SIM_KEY].exchange
+    ticker, result = _field(body, "ticker"), _field(body, "result")
+    if result not in ("yes", "no"):
+        raise AdminError("field 'result' must be 'yes' or 'no'")
+    if ticker not in exchange.markets:
+        raise AdminError(f"unknown market {ticker!r}")
+    exchange.settle(ticker, result)
+    return answer({"ticker": ticker, "result": result, "status": exchange.markets[ticker].status})
+
+
+def admin_routes() -> list[web.RouteDef]:
+    return [
+        web.post(f"{ADMIN}/book", set_book),
+        web.post(f"{ADMIN}/balance", set_balance),
+        web.post(f"{ADMIN}/markets/{{ticker}}/status", set_market_status),
+        web.post(f"{ADMIN}/exchange", set_exchange),
+        web.post(f"{ADMIN}/keys", register_key),
+        web.get(f"{ADMIN}/orders", inspect_orders),
+        web.get(f"{ADMIN}/fills", inspect_fills),
+        web.get(f"{ADMIN}/positions", inspect_positions),
+        web.post(f"{ADMIN}/reset", reset),
+        web.post(f"{ADMIN}/settle", settle),
+    ]

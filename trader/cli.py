@@ -1,0 +1,194 @@
+"""`tradetape trader`: ledger positions, restart recovery, and one arbitrage from the command line.
+
+The clients are built from the environment (KALSHI_BASE_URL / POLY_CLOB_URL choose where requests
+go, e.g. a tradetape proxy) and imported only by the commands that trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import click
+
+from trader.arb import ArbResult, Policy, execute_arb
+from trader.execute import LegResult
+from trader.ledger import DEFAULT_PATH, Ledger
+from trader.legs import Leg, Opportunity
+from trader.recovery import RecoveryReport, recover
+
+
+class DecimalType(click.ParamType):
+    name = "decimal"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
+        if isinstance(value, Decimal):
+            return value
+        try:
+            parsed = Decimal(value)
+        except InvalidOperation:
+            self.fail(f"{value!r} is not a decimal number", param, ctx)
+        if not parsed.is_finite():
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return parsed
+
+
+DECIMAL = DecimalType()
+
+
+def _split_order(spec: str, fields: int, form: str) -> tuple[list[str], Decimal, Decimal]:
+    """`A:B:...:COUNT@PRICE` into its leading fields, count and price; ValueError names the form."""
+    head, at, price = spec.rpartition("@")
+    parts = head.split(":") if at else []
+    if len(parts) != fields + 1 or not all(parts):
+        raise ValueError(f"{spec!r} is not of the form {form}")
+    try:
+        return parts[:-1], Decimal(parts[-1]), Decimal(price)
+    except InvalidOperation:
+        raise ValueError(f"{spec!r}: count and price must be decimal numbers ({form})") from None
+
+
+def kalshi_leg(spec: str, tick_size: Decimal | None = None) -> Leg:
+    """`TICKER:yes|no:buy|sell:COUNT@PRICE`, PRICE being the outcome's limit in dollars."""
+    (ticker, outcome, action), count, price = _split_order(spec, 3, "TICKER:yes|no:buy|sell:COUNT@PRICE")
+    return Leg("kalshi", ticker, action, count, price, outcome, tick_size)  # type: ignore[arg-type]
+
+
+def poly_leg(spec: str, tick_size: Decimal, neg_risk: bool) -> Leg:
+    """`TOKEN_ID:buy|sell:COUNT@PRICE`, COUNT in shares."""
+    (token, action), count, price = _split_order(spec, 2, "TOKEN_ID:buy|sell:COUNT@PRICE")
+    return Leg("poly", token, action, count, price, None, tick_size, neg_risk)  # type: ignore[arg-type]
+
+
+def _leg_or_fail(build: Any, option: str, *args: Any) -> Leg:
+    try:
+        return build(*args)
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+@asynccontextmanager
+async def open_clients() -> AsyncIterator[tuple[Any, Any]]:
+    """Both clients from the environment; refuses (ClickException) without credentials."""
+    from clients.kalshi import KalshiClient
+    from clients.polymarket import PolymarketClient
+
+    try:
+        kalshi, poly = KalshiClient.from_env(), PolymarketClient.from_env()
+    except ValueError as exc:
+        raise click.ClickException(f"bad exchange configuration: {exc}") from None
+    missing = []
+    if kalshi.key_id is None:
+        missing.append("Kalshi (KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH or KALSHI_PRIVATE_KEY)")
+    if poly.address is None or poly.creds is None:
+        missing.append("Polymarket (POLY_PRIVATE_KEY, POLY_API_KEY, POLY_API_SECRET, POLY_API_PASSPHRASE)")
+    if missing:  # nothing to close yet: the clients open their sessions on first use
+        raise click.ClickException("credentials missing for " + " and ".join(missing) + "; refusing to run")
+    async with kalshi, poly:
+        yield kalshi, poly
+
+
+def _ledger_option(must_exist: bool) -> Any:
+    return click.option("--ledger", "ledger_path", default=DEFAULT_PATH, show_default=True,
+                        type=click.Path(dir_okay=False, exists=must_exist, path_type=Path),
+                        help="the SQLite ledger file")
+
+
+@click.group()
+def trader() -> None:
+    """Trade through the clients (base URLs and credentials from the environment) and keep the ledger."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@trader.command()
+@_ledger_option(must_exist=True)
+def positions(ledger_path: Path) -> None:
+    """Positions per instrument derived from the ledger's fills (Kalshi: + YES / - NO), and open intents."""
+    with Ledger(ledger_path) as ledger:
+        held = ledger.positions()
+        open_intents = ledger.intents(open_only=True)
+    if not held:
+        click.echo("no fills in the ledger")
+    for (exchange, instrument), quantity in held.items():
+        click.echo(f"{exchange:6} {instrument}  {quantity}")
+    for intent in open_intents:
+        click.echo(f"open intent {intent.key}: {intent.leg.describe()} ({intent.state}), run `tradetape trader recover`")
+
+
+@trader.command(name="recover")
+@_ledger_option(must_exist=False)
+def recover_command(ledger_path: Path) -> None:
+    """Settle intents whose outcome is unknown, then compare positions with the exchanges. Exit 1 unless clean."""
+    report = asyncio.run(_recover(ledger_path))
+    click.echo(format_report(report))
+    if not report.clean:
+        raise SystemExit(1)
+
+
+async def _recover(ledger_path: Path) -> RecoveryReport:
+    async with open_clients() as (kalshi, poly):
+        with Ledger(ledger_path) as ledger:
+            return await recover(ledger, kalshi, poly)
+
+
+def format_report(report: RecoveryReport) -> str:
+    lines = [f"resolved {r.key}: {r.leg.describe()} -> {r.state} {r.filled} ({r.note})" for r in report.resolved]
+    lines += [f"UNRESOLVED {u.key}: {u.leg.describe()}: {u.reason}" for u in report.unresolved]
+    lines += [f"DIFFERENCE {d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
+              for d in report.differences]
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append("clean: ledger and exchanges agree" if report.clean else "NOT clean")
+    return "\n".join(lines)
+
+
+@trader.command()
+@click.option("--kalshi", "kalshi_spec", required=True, metavar="TICKER:yes|no:buy|sell:COUNT@PRICE")
+@click.option("--poly", "poly_spec", required=True, metavar="TOKEN_ID:buy|sell:COUNT@PRICE")
+@click.option("--kalshi-tick-size", type=DECIMAL, default=None, help="Kalshi price grid (default 0.01)")
+@click.option("--poly-tick-size", type=DECIMAL, default=Decimal("0.01"), show_default=True)
+@click.option("--neg-risk/--no-neg-risk", default=False, show_default=True, help="Polymarket neg-risk market")
+@click.option("--edge", type=DECIMAL, default=Decimal(0), show_default=True, help="expected edge per contract")
+@click.option("--policy", type=click.Choice(["unwind", "hold"]), default="unwind", show_default=True)
+@click.option("--max-unwind-slippage", type=DECIMAL, default=Decimal("0.05"), show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="seconds per order")
+@_ledger_option(must_exist=False)
+def arb(kalshi_spec: str, poly_spec: str, kalshi_tick_size: Decimal | None, poly_tick_size: Decimal,
+        neg_risk: bool, edge: Decimal, policy: str, max_unwind_slippage: Decimal, timeout: float,
+        ledger_path: Path) -> None:
+    """Place one arbitrage (both legs at once) and report it. Exit 1 if exposure is left or a leg is unknown."""
+    opportunity = Opportunity(_leg_or_fail(kalshi_leg, "--kalshi", kalshi_spec, kalshi_tick_size),
+                              _leg_or_fail(poly_leg, "--poly", poly_spec, poly_tick_size, neg_risk), edge)
+    try:
+        rules = Policy(policy, max_unwind_slippage, timeout)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-unwind-slippage") from None
+    result = asyncio.run(_arb(opportunity, rules, ledger_path))
+    click.echo(format_arb(result))
+    if result.residual or result.uncertain:
+        raise SystemExit(1)
+
+
+async def _arb(opportunity: Opportunity, policy: Policy, ledger_path: Path) -> ArbResult:
+    async with open_clients() as (kalshi, poly):
+        with Ledger(ledger_path) as ledger:
+            return await execute_arb(kalshi, poly, opportunity, ledger, policy)
+
+
+def _leg_line(label: str, r: LegResult) -> str:
+    price = f" avg {r.avg_price}" if r.avg_price is not None else ""
+    error = f" ({type(r.error).__name__}: {r.error})" if r.error is not None else ""
+    return f"{label} {r.leg.describe()}: {r.status} {r.filled}/{r.requested}{price}{error}"
+
+
+def format_arb(result: ArbResult) -> str:
+    lines = [f"arb {result.arb_id}", _leg_line("kalshi", result.kalshi), _leg_line("poly  ", result.poly),
+             f"matched {result.matched}"]
+    lines += [f"exposure {e.describe()}" for e in result.exposure]
+    lines += [_leg_line("unwind", u) for u in result.unwinds]
+    lines += [f"ALERT {a}" for a in result.alerts]
+    return "\n".join(lines)

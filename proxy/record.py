@@ -10,7 +10,7 @@ import orjson
 from .capture_filter import CaptureFilter
 from .fixture import parse_json, raw_body_fields, request_body_fields, utc_stamp
 from .flow import Answer, Flow
-from .redact import REDACTED, redact_body, redact_headers
+from .redact import REDACTED, may_hold_secrets, redact_body, redact_headers
 from .session import Session
 
 log = logging.getLogger("tradetape.record")
@@ -30,7 +30,7 @@ def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
 
 def request_record(flow: Flow) -> dict[str, Any]:
     fields = request_body_fields(flow.body)
-    if isinstance(fields["body"], (dict, list)):
+    if isinstance(fields["body"], (dict, list)) and may_hold_secrets(flow.body):
         fields["body"] = redact_body(fields["body"])
     return {"method": flow.method, "url": flow.url, "headers": redact_headers(flow.headers), **fields}
 
@@ -42,7 +42,7 @@ def response_record(answer: Answer) -> dict[str, Any]:
         headers["x-tradetape-body-still-encoded"] = headers["content-encoding"]
     parsed = parse_json(body)
     fields = raw_body_fields(body, parsed)
-    if parsed is not None:
+    if parsed is not None and may_hold_secrets(body):
         secrets: list[Any] = []
         fields["body_parsed"] = redact_body(parsed, secrets)
         if secrets:

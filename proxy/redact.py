@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -17,6 +18,14 @@ SECRET_HEADERS = frozenset({
 SECRET_FIELDS = frozenset({
     "owner", "secret", "passphrase", "apikey", "apisecret", "apipassphrase", "privatekey",
 })
+
+
+# A body that contains none of these bytes has no secret field: skip the walk (the hot path).
+_SECRET_HINT = re.compile(rb"(?i)owner|secret|passphrase|api[_-]?key|private[_-]?key")
+
+
+def may_hold_secrets(data: bytes) -> bool:
+    return _SECRET_HINT.search(data) is not None
 
 
 def is_secret_header(name: str) -> bool:

@@ -7,9 +7,10 @@ documented shape raises UnexpectedResponse naming the endpoint and field, never 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from clients.errors import ExchangeError, UnexpectedResponse
 from clients.kalshi_errors import item_error
@@ -27,6 +28,7 @@ from clients.kalshi_types import (
 )
 from clients.types import OrderResult
 
+T = TypeVar("T")
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
@@ -207,14 +209,18 @@ def parse_orders(body: Any, where: str) -> list[OrderResult]:
     return [order_result_from_order(o, f"{where} orders[{i}]") for i, o in enumerate(items(body, where, "orders"))]
 
 
-def parse_batch_create(body: Any, where: str) -> list[CreateAck | ExchangeError]:
-    """Each batch item's acknowledgement, or its own error mapped into the taxonomy."""
-    results: list[CreateAck | ExchangeError] = []
+def _batch(body: Any, where: str, parse_item: Callable[[Any, str], T]) -> list[T | ExchangeError]:
+    """Each batch item parsed, or its own `error` mapped into the taxonomy."""
+    results: list[T | ExchangeError] = []
     for i, item in enumerate(items(body, where, "orders")):
         item_where = f"{where} orders[{i}]"
         o = obj(item, item_where)
-        results.append(item_error(o["error"], endpoint=item_where) if o.get("error") else parse_ack(o, item_where))
+        results.append(item_error(o["error"], endpoint=item_where) if o.get("error") else parse_item(o, item_where))
     return results
+
+
+def parse_batch_create(body: Any, where: str) -> list[CreateAck | ExchangeError]:
+    return _batch(body, where, parse_ack)
 
 
 def parse_cancel(body: Any, where: str) -> CancelResult:
@@ -230,12 +236,7 @@ def parse_cancel(body: Any, where: str) -> CancelResult:
 
 
 def parse_batch_cancel(body: Any, where: str) -> list[CancelResult | ExchangeError]:
-    results: list[CancelResult | ExchangeError] = []
-    for i, item in enumerate(items(body, where, "orders")):
-        item_where = f"{where} orders[{i}]"
-        o = obj(item, item_where)
-        results.append(item_error(o["error"], endpoint=item_where) if o.get("error") else parse_cancel(o, item_where))
-    return results
+    return _batch(body, where, parse_cancel)
 
 
 def parse_update(body: Any, where: str, outcome: str | None = None) -> OrderUpdate:

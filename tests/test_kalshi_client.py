@@ -4,6 +4,7 @@ The stand-in checks every request's signature the way Kalshi does (public key, p
 root, no query) and answers from a per-test script, mostly with real payload bodies.
 """
 
+import asyncio
 import base64
 import json
 import socket
@@ -39,6 +40,7 @@ class Reply:
     status: int
     body: Any = None  # JSON-able, bytes, or None for no body
     headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # never answer (for timeouts)
 
 
 @dataclass
@@ -88,6 +90,8 @@ class FakeKalshi:
         if not replies:
             return web.json_response({"error": {"code": "not_found", "message": f"unscripted {request.method} {path}"}}, status=404)
         reply = replies.pop(0) if len(replies) > 1 else replies[0]
+        if reply.hang:
+            await asyncio.Event().wait()
         if reply.body is None:
             return web.Response(status=reply.status, headers=reply.headers)
         body = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
@@ -316,6 +320,16 @@ async def test_no_answer_is_a_transport_error_naming_the_client_order_id(key):
     async with KalshiClient(f"http://127.0.0.1:{port}{PREFIX}", KEY_ID, key) as client:
         with pytest.raises(errors.TransportError, match="POST /portfolio/events/orders.*client_order_id cid-9"):
             await client.create_order(TICKER, "yes", "buy", "1", "0.5", client_order_id="cid-9")
+
+
+async def test_timeout_is_a_transport_error_and_a_get_is_not_retried(aiohttp_server, key, sleeps):
+    fake = FakeKalshi(key.public_key())
+    fake.on("GET", "/portfolio/balance", Reply(200, hang=True))
+    server = await aiohttp_server(fake.app())
+    async with KalshiClient(str(server.make_url(PREFIX)), KEY_ID, key, timeout=0.05) as client:
+        with pytest.raises(errors.TransportError, match="GET /portfolio/balance: no answer \\(.*Timeout"):
+            await client.get_balance()
+    assert len(fake.seen) == 1
 
 
 # --- pagination and reads ---------------------------------------------------------------------------

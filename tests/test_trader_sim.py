@@ -1,0 +1,83 @@
+"""The trader with the real KalshiClient against the paper Kalshi exchange (loopback only)."""
+
+from decimal import Decimal as D
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from clients.kalshi import KalshiClient
+from simulator.server import Simulator
+from trader.execute import execute_leg
+from trader.fakes import FakePoly
+from trader.ledger import Ledger
+from trader.legs import Leg
+from trader.recovery import PositionDifference, recover
+
+TICKER = "KX-TRADER-A"
+ORDERS = "/trade-api/v2/portfolio/events/orders"
+
+
+@pytest.fixture(scope="module")
+def key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def state(key, positions=None):
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    # YES bids 0.44 x 20; NO bids 0.55 x 6, i.e. YES asks 0.45 x 6
+    market = {"ticker": TICKER, "event_ticker": "KX-TRADER", "title": "t",
+              "book": {"yes_dollars": [["0.4400", "20.00"]], "no_dollars": [["0.5500", "6.00"]]}}
+    account = {"name": "default", "balance": "1000.00", "api_keys": {"kid": public}, "positions": positions or {}}
+    return {"kalshi": {"markets": [market], "accounts": [account]}}
+
+
+@pytest.fixture
+async def sim_kalshi(key, request):
+    positions = getattr(request, "param", None)
+    async with Simulator(state(key, positions)) as sim:
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        async with KalshiClient(sim.kalshi_url + "/trade-api/v2", "kid", pem) as client:
+            client.sim_url = sim.kalshi_url
+            yield client
+
+
+async def arm(url, **fault):
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url + "/__sim/faults", json=fault) as response:
+            assert response.status < 300, await response.text()
+
+
+async def test_partial_ioc_books_what_filled_and_positions_agree(sim_kalshi, tmp_path):
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        result = await execute_leg(sim_kalshi, Leg("kalshi", TICKER, "buy", D("10"), D("0.45"), "yes"), ledger)
+        assert (result.status, result.filled, result.avg_price) == ("partial", D("6"), D("0.45"))
+        no = await execute_leg(sim_kalshi, Leg("kalshi", TICKER, "buy", D("2"), D("0.56"), "no"), ledger)
+        assert (no.status, no.filled) == ("filled", D("2"))
+        assert ledger.positions() == {("kalshi", TICKER): D("4")}
+        report = await recover(ledger, sim_kalshi, FakePoly())
+    assert report.clean, report
+
+
+async def test_lost_answer_is_recovered_after_restart(sim_kalshi, tmp_path):
+    await arm(sim_kalshi.sim_url, method="POST", path=ORDERS, action="act_then_drop")
+    leg = Leg("kalshi", TICKER, "sell", D("5"), D("0.44"), "yes")
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        lost = await execute_leg(sim_kalshi, leg, ledger)
+    assert lost.status == "unknown"
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        report = await recover(ledger, sim_kalshi, FakePoly())
+        assert [(r.key, r.state, r.filled) for r in report.resolved] == [(lost.key, "filled", D("5"))]
+        assert [f.price for f in ledger.fills(lost.key)] == [D("0.44")]
+        assert ledger.positions() == {("kalshi", TICKER): D("-5")}
+    assert report.clean, report
+
+
+@pytest.mark.parametrize("sim_kalshi", [{TICKER: "3.00"}], indirect=True)
+async def test_position_the_ledger_does_not_know_is_reported(sim_kalshi, tmp_path):
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        report = await recover(ledger, sim_kalshi, FakePoly())
+    assert report.differences == (PositionDifference("kalshi", TICKER, D("0"), D("3")),)

@@ -1,0 +1,416 @@
+"""The paper Kalshi exchange over HTTP, against the real payloads in shared/payloads/kalshi/.
+
+Each scenario replays what the Fortuna demo recording did (same book: YES bid 0.47 x 3, NO bid 0.48 x 3)
+and compares status, keys, value types and decimal formats with the recorded answer; error bodies
+are compared whole. Fields Kalshi removed after the June-2026 recordings are dropped from the
+expectation (see simulator/kalshi/wire.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clients.kalshi_auth import auth_headers
+from simulator.clock import SimClock
+from simulator.credentials import kalshi_test_credentials
+from simulator.faults import FaultInjector
+from simulator.kalshi import create_kalshi_app
+
+PAYLOADS = Path("/work/shared/payloads/kalshi")
+REMOVED_SINCE_RECORDING = {"service", "resting_orders_count", "fractional_trading_enabled", "response_price_units"}
+T = "KXWTACHALLENGERMATCH-26JUN11JIMLEP-LEP"
+ORDERS = "/trade-api/v2/portfolio/events/orders"
+SECTION = {
+    "markets": [
+        {"ticker": T, "event_ticker": "KXWTACHALLENGERMATCH-26JUN11JIMLEP", "title": "Lepchenko to win?",
+         "yes_sub_title": "Varvara Lepchenko", "no_sub_title": "Varvara Lepchenko",
+         "custom_strike": {"tennis_competitor": "367dcce8-d796-4ed5-80ff-ddec69845a41"},
+         "early_close_condition": "This market will close and expire after a winner is declared.",
+         "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]}},
+        {"ticker": "KXOTHER-26DEC31-X", "status": "active"},
+    ],
+    "accounts": [{"name": "default", "balance": "98.0186"}],
+}
+
+_DEC = re.compile(r"^-?\d+\.(\d+)$")
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def shape(value: Any) -> Any:
+    """Keys, JSON types and string formats (decimal places, RFC3339, UUID) of a body."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items() if k not in REMOVED_SINCE_RECORDING}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return type(value).__name__
+    if isinstance(value, str):
+        if match := _DEC.match(value):
+            return f"decimal/{len(match.group(1))}dp"
+        return "time" if _TIME.match(value) else "uuid" if _UUID.match(value) else "str"
+    return "null"
+
+
+def real(name: str) -> Any:
+    return json.loads((PAYLOADS / f"{name}.json").read_text())["payload"]
+
+
+def real_error(name: str) -> Any:
+    body = real(name)
+    return {"error": {k: v for k, v in body["error"].items() if k not in REMOVED_SINCE_RECORDING}}
+
+
+@pytest.fixture(scope="module")
+def credentials() -> tuple[str, Any, str]:
+    return kalshi_test_credentials()
+
+
+@dataclass
+class Kalshi:
+    client: Any
+    clock: SimClock
+    key_id: str
+    private_key: Any
+
+    async def call(self, method: str, path: str, body: Any = None, *, sign_path: str | None = None,
+                   ts_ms: int | None = None) -> tuple[int, Any]:
+        ts = self.clock.now_ms() if ts_ms is None else ts_ms
+        headers = auth_headers(self.key_id, self.private_key, method, sign_path or path, ts)
+        data = json.dumps(body) if body is not None else None
+        response = await self.client.request(method, path, data=data, headers=headers)
+        text = await response.text()
+        return response.status, json.loads(text) if text else None
+
+    async def order(self, **fields: Any) -> tuple[int, Any]:
+        body = {"ticker": T, "side": "bid", "count": "1.00", "price": "0.0100", "time_in_force": "good_till_canceled",
+                "self_trade_prevention_type": "taker_at_cross", "client_order_id": str(uuid.uuid4())} | fields
+        return await self.call("POST", ORDERS, body)
+
+    async def admin(self, path: str, body: Any) -> Any:
+        response = await self.client.post(f"/__sim{path}", json=body)
+        assert response.status < 300, await response.text()
+        return await response.json()
+
+
+@pytest.fixture
+async def kalshi(aiohttp_client: Any, credentials: tuple[str, Any, str]) -> Kalshi:
+    clock = SimClock()
+    client = await aiohttp_client(create_kalshi_app(SECTION, clock, FaultInjector()))
+    key_id, private_key, pem = credentials
+    harness = Kalshi(client, clock, key_id, private_key)
+    await harness.admin("/kalshi/keys", {"key_id": key_id, "public_key_pem": pem})
+    return harness
+
+
+async def test_maker_order_lifecycle_matches_recording(kalshi: Kalshi) -> None:
+    status, created = await kalshi.order(post_only=False)
+    assert status == 201
+    assert shape(created) == shape(real("real_demo__orders__create_v2_maker"))
+    assert (created["fill_count"], created["remaining_count"]) == ("0.00", "1.00")
+
+    status, got = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{created['order_id']}")
+    assert status == 200
+    assert shape(got) == shape(real("real_demo__orders__get_after_create"))
+    assert got["order"]["status"] == "resting" and got["order"]["no_price_dollars"] == "0.9900"
+
+    status, duplicate = await kalshi.order(client_order_id=created["client_order_id"])
+    assert (status, duplicate) == (409, real_error("real_demo__orders__duplicate_client_order_id"))
+
+    status, canceled = await kalshi.call("DELETE", f"{ORDERS}/{created['order_id']}")
+    assert status == 200
+    assert shape(canceled) == shape(real("real_demo__orders__cancel_v2"))
+    assert canceled["reduced_by"] == "1.00"
+
+    status, again = await kalshi.call("DELETE", f"{ORDERS}/{created['order_id']}")
+    assert (status, again) == (404, real_error("real_demo__orders__cancel_already_canceled"))
+    status, reused = await kalshi.order(client_order_id=created["client_order_id"])
+    assert (status, reused) == (409, real_error("real_demo__orders__reuse_canceled_client_id"))
+    status, unknown = await kalshi.call("DELETE", f"{ORDERS}/00000000-0000-0000-0000-000000000000")
+    assert (status, unknown) == (404, real_error("real_demo__orders__cancel_unknown_id"))
+
+
+async def test_ioc_taker_fills_fees_positions_balance_match_recording(kalshi: Kalshi) -> None:
+    status, taker = await kalshi.order(price="0.9900", time_in_force="immediate_or_cancel")
+    assert status == 201
+    recorded = real("real_demo__orders__create_v2_taker_ioc")
+    assert shape(taker) == shape(recorded)
+    # Same book as the recording, so the same numbers: filled at the 0.52 ask, fee 0.07*.52*.48 rounded up.
+    assert {k: taker[k] for k in ("average_fee_paid", "average_fill_price", "fill_count", "remaining_count")} == \
+        {k: recorded[k] for k in ("average_fee_paid", "average_fill_price", "fill_count", "remaining_count")}
+
+    status, fills = await kalshi.call("GET", "/trade-api/v2/portfolio/fills?limit=10")
+    recorded_fills = real("real_demo__fills__after_taker")
+    assert status == 200 and shape(fills) == shape(recorded_fills)
+    fill = fills["fills"][0]
+    assert (fill["fee_cost"], fill["yes_price_dollars"], fill["no_price_dollars"], fill["is_taker"]) == \
+        ("0.017500", "0.5200", "0.4800", True)
+    assert fills["cursor"] == ""
+
+    status, order = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{taker['order_id']}")
+    assert order["order"]["status"] == "executed"
+    assert (order["order"]["taker_fill_cost_dollars"], order["order"]["taker_fees_dollars"]) == ("0.520000", "0.017500")
+
+    status, listed = await kalshi.call("GET", "/trade-api/v2/portfolio/orders?limit=10")
+    assert status == 200 and shape(listed) == shape(real("real_demo__portfolio__orders_list"))
+
+    status, positions = await kalshi.call("GET", "/trade-api/v2/portfolio/positions")
+    assert status == 200 and shape(positions) == shape(real("real_demo__portfolio__positions"))
+    assert positions["market_positions"][0]["position_fp"] == "1.00"
+    assert positions["market_positions"][0]["market_exposure_dollars"] == "0.520000"
+
+    status, balance = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")
+    assert status == 200 and shape(balance) == shape(real("real_demo__auth__balance_ok"))
+    assert balance["balance_dollars"] == "97.4811"  # 98.0186 - 0.52 - 0.0175
+    assert balance["balance"] == 9748
+
+    status, executed = await kalshi.call("DELETE", f"{ORDERS}/{taker['order_id']}")
+    assert (status, executed) == (404, real_error("real_demo__orders__cancel_executed"))
+
+
+async def test_order_refusals_have_the_real_bodies(kalshi: Kalshi) -> None:
+    request = real("real_demo__orders__insufficient_balance__request")
+    assert await kalshi.call("POST", ORDERS, request) == (400, real_error("real_demo__orders__insufficient_balance"))
+    request = real("real_demo__orders__invalid_price_structure__request")
+    assert await kalshi.call("POST", ORDERS, request) == (400, real("real_prod_pasted__invalid_price_400"))
+    request = real("real_demo__orders__numeric_field_types__request")
+    assert await kalshi.call("POST", ORDERS, request) == (400, real("real_demo__orders__numeric_field_types"))
+    request = real("real_demo__orders__post_only_cross__request")
+    assert await kalshi.call("POST", ORDERS, request) == (400, real("real_demo__orders__post_only_cross"))
+    status, body = await kalshi.order(ticker="KXNOPE-1")
+    assert (status, body) == (404, {"error": {"code": "market_not_found", "message": "market not found"}})
+    status, body = await kalshi.order(price="0.5000", count="5.00", time_in_force="fill_or_kill")
+    assert status == 409 and body["error"]["code"] == "fill_or_kill_insufficient_resting_volume"
+    status, body = await kalshi.order(side="buy")
+    assert (status, body) == (400, {"error": {"code": "invalid_parameters", "message": "invalid parameters"}})
+    status, body = await kalshi.order(count="1.005")
+    assert status == 400 and body["error"]["code"] == "invalid_order_size"
+    status, body = await kalshi.order(time_in_force="immediate_or_cancel", expiration_time=int(kalshi.clock.now()) + 60)
+    assert status == 400 and body["error"]["code"] == "invalid_order"
+
+
+async def test_market_status_refusals(kalshi: Kalshi) -> None:
+    await kalshi.admin(f"/kalshi/markets/{T}/status", {"status": "paused"})
+    assert await kalshi.order() == (409, real("real_prod_pasted__trading_is_paused_409"))
+    await kalshi.admin(f"/kalshi/markets/{T}/status", {"status": "closed"})
+    status, body = await kalshi.order()
+    assert (status, body["error"]["code"]) == (409, "market_closed")
+    _, market = await kalshi.call("GET", f"/trade-api/v2/markets/{T}")
+    assert market["market"]["status"] == "closed"
+    _, listed = await kalshi.call("GET", "/trade-api/v2/markets?status=open")
+    assert [m["ticker"] for m in listed["markets"]] == ["KXOTHER-26DEC31-X"]
+
+
+async def test_self_trade_prevention_kills_the_taker_like_the_recording(kalshi: Kalshi) -> None:
+    status, resting = await kalshi.order(price="0.4800")
+    assert status == 201 and resting["remaining_count"] == "1.00"
+    request = real("real_demo__orders__stp_self_cross__request") | {"ticker": T, "client_order_id": str(uuid.uuid4())}
+    status, killed = await kalshi.call("POST", ORDERS, request)
+    assert status == 201
+    assert shape(killed) == shape(real("real_demo__orders__stp_self_cross"))
+    assert (killed["fill_count"], killed["remaining_count"]) == ("0.00", "0.00")
+    _, after = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{resting['order_id']}")
+    assert shape(after) == shape(real("real_demo__orders__stp_resting_after"))
+    assert after["order"]["status"] == "resting"
+
+
+async def test_market_orderbook_and_status_match_recording(kalshi: Kalshi) -> None:
+    status, market = await kalshi.call("GET", f"/trade-api/v2/markets/{T}")
+    assert status == 200 and shape(market) == shape(real("real_demo__markets__single"))
+    recorded = real("real_demo__markets__single")["market"]
+    for key in ("yes_bid_dollars", "yes_ask_dollars", "no_bid_dollars", "no_ask_dollars", "yes_bid_size_fp",
+                "yes_ask_size_fp", "price_ranges", "status", "market_type"):
+        assert market["market"][key] == recorded[key], key
+    status, book = await kalshi.call("GET", f"/trade-api/v2/markets/{T}/orderbook")
+    assert (status, book) == (200, real("real_demo__orderbook__base"))
+    status, exchange = await kalshi.call("GET", "/trade-api/v2/exchange/status")
+    assert (status, exchange) == (200, real("real_demo__exchange__status"))
+    status, over = await kalshi.call("GET", "/trade-api/v2/markets?limit=1001")
+    assert (status, over) == (400, real("real_demo__markets__limit_over_max"))
+    status, missing = await kalshi.call("GET", "/trade-api/v2/markets/KXNOPE-1")
+    assert (status, missing["error"]["code"]) == (404, "market_not_found")
+
+
+async def test_public_market_data_needs_no_signature(kalshi: Kalshi) -> None:
+    response = await kalshi.client.get(f"/trade-api/v2/markets/{T}/orderbook")
+    assert response.status == 200
+    response = await kalshi.client.get("/trade-api/v2/portfolio/balance")
+    assert (response.status, await response.json()) == (401, real("real_demo__auth__missing_signature_header"))
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/trade-api/v2/portfolio/orders"),
+    ("DELETE", "/trade-api/v2/portfolio/orders/abc"),
+    ("POST", "/trade-api/v2/portfolio/orders/abc/amend"),
+    ("POST", "/trade-api/v2/portfolio/orders/abc/decrease"),
+    ("POST", "/trade-api/v2/portfolio/orders/batched"),
+    ("DELETE", "/trade-api/v2/portfolio/orders/batched"),
+])
+async def test_retired_v1_writes_answer_410(kalshi: Kalshi, method: str, path: str) -> None:
+    assert await kalshi.call(method, path, {}) == (410, real("real_prod_pasted__deprecated_v1_create_410"))
+
+
+async def test_auth_failures_have_the_real_bodies(kalshi: Kalshi, credentials: tuple[str, Any, str]) -> None:
+    path = "/trade-api/v2/portfolio/balance"
+    now = kalshi.clock.now_ms()
+    assert await kalshi.call("GET", path, ts_ms=now - 30_000) == (401, real("real_demo__auth__skew_minus30s"))
+    assert await kalshi.call("GET", path, ts_ms=now + 300_000) == (401, real("real_demo__auth__skew_plus5min"))
+    assert (await kalshi.call("GET", path, ts_ms=now - 5_000))[0] == 200
+    # the signature must cover /trade-api/v2 and leave the query out
+    assert await kalshi.call("GET", path, sign_path="/portfolio/balance") == (401, real("real_demo__auth__bad_signature"))
+    orders = "/trade-api/v2/portfolio/orders?limit=5"
+    assert (await kalshi.call("GET", orders))[0] == 200
+    assert await kalshi.call("GET", orders, sign_path=orders.replace("?", "%3F")) == \
+        (401, real("real_demo__auth__bad_signature"))
+    headers = auth_headers(kalshi.key_id, kalshi.private_key, "GET", path, now)
+    tampered = headers | {"KALSHI-ACCESS-SIGNATURE": headers["KALSHI-ACCESS-SIGNATURE"][::-1]}
+    response = await kalshi.client.get(path, headers=tampered)
+    assert (response.status, await response.json()) == (401, real("real_demo__auth__bad_signature"))
+    unknown = headers | {"KALSHI-ACCESS-KEY": str(uuid.uuid4())}
+    response = await kalshi.client.get(path, headers=unknown)
+    assert (response.status, await response.json()) == (401, real("real_demo__auth__unknown_key_id"))
+    missing = {k: v for k, v in headers.items() if k != "KALSHI-ACCESS-SIGNATURE"}
+    response = await kalshi.client.get(path, headers=missing)
+    assert (response.status, await response.json()) == (401, real("real_demo__auth__missing_signature_header"))
+
+
+async def test_skew_window_follows_the_sim_clock(kalshi: Kalshi) -> None:
+    wall = kalshi.clock.now_ms()
+    await kalshi.admin("/clock/advance", {"seconds": 60})
+    assert await kalshi.call("GET", "/trade-api/v2/portfolio/balance", ts_ms=wall) == \
+        (401, real("real_demo__auth__skew_minus30s"))
+    assert (await kalshi.call("GET", "/trade-api/v2/portfolio/balance"))[0] == 200
+
+
+async def test_pagination_ends_with_empty_cursor(kalshi: Kalshi) -> None:
+    ids = [(await kalshi.order())[1]["order_id"] for _ in range(3)]
+    status, first = await kalshi.call("GET", "/trade-api/v2/portfolio/orders?limit=2")
+    assert status == 200 and len(first["orders"]) == 2 and first["cursor"] != ""
+    status, second = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders?limit=2&cursor={first['cursor']}")
+    assert len(second["orders"]) == 1 and second["cursor"] == ""
+    assert {o["order_id"] for o in first["orders"] + second["orders"]} == set(ids)
+    assert [o["order_id"] for o in first["orders"]] == ids[::-1][:2]  # newest first
+    status, resting = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders?status=resting&ticker={T}")
+    assert len(resting["orders"]) == 3
+
+
+async def test_batch_create_and_cancel(kalshi: Kalshi) -> None:
+    good = {"ticker": T, "side": "bid", "count": "2.00", "price": "0.0500", "time_in_force": "good_till_canceled",
+            "self_trade_prevention_type": "taker_at_cross", "client_order_id": str(uuid.uuid4())}
+    taker = good | {"side": "ask", "price": "0.4700", "count": "1.00", "time_in_force": "immediate_or_cancel",
+                    "client_order_id": str(uuid.uuid4())}
+    bad = good | {"price": "0.0550", "client_order_id": str(uuid.uuid4())}
+    status, batch = await kalshi.call("POST", f"{ORDERS}/batched", {"orders": [good, taker, bad]})
+    assert status == 201
+    assert shape(batch["orders"][1]) == shape(real("official_openapi__batch_create_orders_v2_response")["orders"][1])
+    assert batch["orders"][0]["remaining_count"] == "2.00"
+    assert (batch["orders"][1]["fill_count"], batch["orders"][1]["average_fill_price"]) == ("1.00", "0.4700")
+    assert batch["orders"][2] == {"client_order_id": bad["client_order_id"],
+                                  "error": {"code": "invalid_price", "message": "invalid price"}}
+    status, numeric = await kalshi.call("POST", f"{ORDERS}/batched", {"orders": [good | {"count": 2}]})
+    assert status == 400 and numeric["code"] == "bad_request"
+    first = batch["orders"][0]["order_id"]
+    status, canceled = await kalshi.call("DELETE", f"{ORDERS}/batched",
+                                         {"orders": [{"order_id": first}, {"order_id": "nope"}]})
+    assert status == 200
+    assert canceled["orders"][0]["reduced_by"] == "2.00"
+    assert canceled["orders"][1]["error"]["code"] == "not_found"
+
+
+async def test_amend_and_decrease(kalshi: Kalshi) -> None:
+    _, order = await kalshi.order(count="10.00", price="0.4000")
+    path = f"{ORDERS}/{order['order_id']}"
+    amend = {"ticker": T, "side": "bid", "price": "0.4000", "count": "8.00",
+             "client_order_id": order["client_order_id"], "updated_client_order_id": str(uuid.uuid4())}
+    status, amended = await kalshi.call("POST", f"{path}/amend", amend)
+    assert status == 200
+    assert shape(amended) == shape(real("official_openapi__amend_order_v2_response"))
+    assert (amended["remaining_count"], amended["client_order_id"]) == ("8.00", amend["updated_client_order_id"])
+    status, reused = await kalshi.call("POST", f"{path}/amend", amend | {"client_order_id": ""})
+    assert (status, reused["error"]["code"]) == (409, "order_already_exists")  # updated id already taken
+    amend = amend | {"client_order_id": "", "updated_client_order_id": ""}
+    # moving the price across the 0.52 ask trades it as a taker
+    status, crossed = await kalshi.call("POST", f"{path}/amend", amend | {"price": "0.5200"})
+    assert status == 200 and crossed["fill_count"] == "3.00" and crossed["remaining_count"] == "5.00"
+    status, mismatch = await kalshi.call("POST", f"{path}/amend", amend | {"side": "ask"})
+    assert (status, mismatch["error"]["code"]) == (400, "order_side_mismatch")
+    status, decreased = await kalshi.call("POST", f"{path}/decrease", {"reduce_by": "2.00"})
+    assert status == 200 and shape(decreased) == shape(real("official_openapi__decrease_order_v2_response"))
+    assert decreased["remaining_count"] == "3.00"
+    status, both = await kalshi.call("POST", f"{path}/decrease", {"reduce_by": "1.00", "reduce_to": "1.00"})
+    assert (status, both["error"]["code"]) == (400, "invalid_parameters")
+    status, gone = await kalshi.call("POST", f"{path}/decrease", {"reduce_to": "0.00"})
+    assert status == 200 and gone["remaining_count"] == "0.00"
+    _, final = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{order['order_id']}")
+    assert final["order"]["status"] == "canceled" and final["order"]["fill_count_fp"] == "3.00"
+
+
+async def test_cancel_all_answers_204(kalshi: Kalshi) -> None:
+    await kalshi.order()
+    await kalshi.order()
+    assert await kalshi.call("DELETE", ORDERS) == (204, None)
+    _, resting = await kalshi.call("GET", "/trade-api/v2/portfolio/orders?status=resting")
+    assert resting["orders"] == []
+
+
+async def test_clock_advance_expires_gtc_orders(kalshi: Kalshi) -> None:
+    expires = int(kalshi.clock.now()) + 30
+    _, order = await kalshi.order(expiration_time=expires)
+    _, before = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{order['order_id']}")
+    assert before["order"]["status"] == "resting" and before["order"]["expiration_time"].endswith("Z")
+    await kalshi.admin("/clock/advance", {"seconds": 31})
+    _, after = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{order['order_id']}")
+    assert after["order"]["status"] == "canceled"
+    status, past = await kalshi.order(expiration_time=expires)
+    assert (status, past["error"]["details"]) == (400, "Expiration timestamp must be in the future")
+
+
+async def test_settlement_pays_winners_and_moves_positions_to_settled(kalshi: Kalshi) -> None:
+    await kalshi.order(price="0.5200", count="2.00", time_in_force="immediate_or_cancel")
+    _, before = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")
+    await kalshi.admin("/kalshi/settle", {"ticker": T, "result": "yes"})
+    _, after = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")
+    assert after["balance"] - before["balance"] == 200
+    _, open_positions = await kalshi.call("GET", "/trade-api/v2/portfolio/positions")
+    assert open_positions["market_positions"] == []
+    _, settled = await kalshi.call("GET", "/trade-api/v2/portfolio/positions?settlement_status=settled")
+    position = settled["market_positions"][0]
+    assert position["position_fp"] == "0.00"
+    assert position["realized_pnl_dollars"] == "0.960000"  # 2 x (1 - 0.52)
+    status, body = await kalshi.order()
+    assert (status, body["error"]["code"]) == (409, "market_closed")
+
+
+async def test_admin_book_balance_and_inspection(kalshi: Kalshi) -> None:
+    book = await kalshi.admin("/kalshi/book", {"ticker": T, "yes_dollars": [["0.3000", "5.00"]],
+                                               "no_dollars": [["0.6000", "7.00"]]})
+    assert book == {"orderbook_fp": {"no_dollars": [["0.6000", "7.00"]], "yes_dollars": [["0.3000", "5.00"]]}}
+    balance = await kalshi.admin("/kalshi/balance", {"balance": "5.00"})
+    assert balance["balance_dollars"] == "5.0000"
+    status, body = await kalshi.order(price="0.4000", count="10.00", time_in_force="immediate_or_cancel")
+    assert (status, body["fill_count"]) == (201, "7.00")  # NO bid 0.60 = YES ask 0.40
+    fills = await (await kalshi.client.get("/__sim/kalshi/fills")).json()
+    assert [f["count_fp"] for f in fills["fills"]] == ["7.00"]
+    crossed = await kalshi.client.post("/__sim/kalshi/book", json={"ticker": T, "yes_dollars": [["0.5000", "1.00"]],
+                                                                    "no_dollars": [["0.6000", "1.00"]]})
+    assert crossed.status == 400 and "crossed" in (await crossed.json())["sim_error"]
+    off_grid = await kalshi.client.post("/__sim/kalshi/balance", json={"balance": 5.5})
+    assert off_grid.status == 400 and "balance" in (await off_grid.json())["sim_error"]
+    await kalshi.admin("/kalshi/reset", {})
+    _, reset_book = await kalshi.call("GET", f"/trade-api/v2/markets/{T}/orderbook")
+    assert reset_book == real("real_demo__orderbook__base")
+
+
+async def test_default_fault_bodies(kalshi: Kalshi) -> None:
+    await kalshi.admin("/faults", {"method": "POST", "path": ORDERS, "status": 429})
+    assert await kalshi.order() == (429, real("official_docs__rate_limit_429_body"))
+    assert (await kalshi.order())[0] == 201  # times defaults to 1

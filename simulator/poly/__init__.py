@@ -1,0 +1,28 @@
+"""The paper Polymarket CLOB V2 exchange (an aiohttp app for one simulator listener)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from simulator.clock import SimClock
+from simulator.faults import FaultInjector, fault_middleware
+from simulator.poly.admin import admin_errors, admin_routes
+from simulator.poly.auth import ApiKeys
+from simulator.poly.config import parse_section
+from simulator.poly.exchange import PolyExchange
+from simulator.poly.routes import EXCHANGE, KEYS, poly_errors, routes
+from simulator.poly.wire import default_fault_body
+
+__all__ = ["EXCHANGE", "KEYS", "create_poly_app", "default_fault_body"]
+
+
+def create_poly_app(section: dict | None, clock: SimClock, faults: FaultInjector) -> web.Application:
+    """The Polymarket listener's app from the state file's `poly` section (None: the built-in default)."""
+    exchange = PolyExchange(parse_section(section), clock)
+    clock.on_advance(exchange.sweep)
+    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors, poly_errors])
+    app[EXCHANGE] = exchange
+    app[KEYS] = ApiKeys()
+    app.add_routes(routes)
+    app.add_routes(admin_routes)
+    return app

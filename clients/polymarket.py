@@ -22,7 +22,6 @@ from eth_utils import to_checksum_address
 from clients import poly_signing
 from clients.errors import ExchangeError, TransportError, proxy_answer
 from clients.poly_amounts import (
-    check_price,
     exact_amounts,
     from_units,
     limit_amounts,
@@ -253,7 +252,6 @@ class PolymarketClient:
         if (size is None) == (amount is None):
             raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
         tick = to_decimal("tick_size", tick_size)
-        check_price(price, tick)
         if order_type not in IMMEDIATE_TYPES:
             if amount is not None:
                 raise ValueError(f"{order_type} orders take size in shares, not amount")

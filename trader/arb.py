@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from trader.exchanges import Client, KalshiTrading, PolyTrading
 from trader.execute import LegResult, execute_leg, result_from_booking
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
@@ -76,11 +77,11 @@ class ArbResult:
         return any(r.status == "unknown" for r in (self.kalshi, self.poly, *self.unwinds))
 
 
-async def execute_arb(kalshi: Any, poly: Any, opportunity: Opportunity, ledger: Ledger | None,
+async def execute_arb(kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opportunity, ledger: Ledger | None,
                       policy: Policy = Policy()) -> ArbResult:
     """Place both legs concurrently, reconcile, and apply `policy` to any exposure."""
     arb_id = str(uuid.uuid4())
-    clients = {"kalshi": kalshi, "poly": poly}
+    clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
     legs = await asyncio.gather(*(
         _settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id)
         for leg in (opportunity.kalshi, opportunity.poly)))
@@ -105,7 +106,7 @@ async def execute_arb(kalshi: Any, poly: Any, opportunity: Opportunity, ledger: 
                      tuple(alerts))
 
 
-async def _settled(client: Any, leg: Leg, ledger: Ledger | None, policy: Policy, **kwargs: Any) -> LegResult:
+async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Policy, **kwargs: Any) -> LegResult:
     """execute_leg, then one look-up at the exchange if the outcome came back unknown."""
     result = await execute_leg(client, leg, ledger, timeout=policy.leg_timeout, **kwargs)
     if result.status != "unknown" or not policy.resolve_unknown or result.key is None:
@@ -119,7 +120,7 @@ async def _settled(client: Any, leg: Leg, ledger: Ledger | None, policy: Policy,
     return result_from_booking(leg, result.key, resolution.booking, result.error)
 
 
-async def _unwind(clients: dict[str, Any], legs: list[LegResult], exposure: tuple[Exposure, ...],
+async def _unwind(clients: dict[str, Client], legs: list[LegResult], exposure: tuple[Exposure, ...],
                   ledger: Ledger | None, policy: Policy, arb_id: str) -> tuple[list[LegResult], list[Exposure]]:
     """Close each exposure with one immediate order; returns the attempts and what they left open."""
     entries = {r.leg: r for r in legs}

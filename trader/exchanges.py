@@ -24,16 +24,16 @@ class KalshiTrading(Protocol):
     async def get_positions(self) -> Sequence[Any]: ...
 
 
-class SignedOrder(Protocol):
-    order_id: str
-
-
 class PolyTrading(Protocol):
     def build_order(self, token_id: str, side: str, price: Decimal, *, size: Decimal, order_type: str,
-                    tick_size: Decimal | None, neg_risk: bool | None) -> SignedOrder: ...
+                    tick_size: Decimal, neg_risk: bool) -> Any:
+        """A signed order whose `order_id` (the local order hash) is known before it is posted."""
 
     async def post_order(self, signed: Any) -> OrderResult: ...
 
     async def get_order(self, order_id: str) -> OrderResult: ...
 
     async def get_trades(self, *, asset_id: str | None = ...) -> Sequence[Any]: ...
+
+
+Client = KalshiTrading | PolyTrading

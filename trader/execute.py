@@ -13,7 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Awaitable, Callable, Literal
+from typing import Awaitable, Callable, Literal, cast
 
 from clients.errors import (
     DuplicateOrder,
@@ -25,6 +25,7 @@ from clients.errors import (
     UnexpectedResponse,
 )
 from clients.types import OrderResult
+from trader.exchanges import Client, KalshiTrading, PolyTrading
 from trader.ledger import Booking, Fill, Ledger
 from trader.legs import Leg
 
@@ -92,7 +93,7 @@ def result_from_booking(leg: Leg, key: str | None, booking: Booking, error: Base
                      booking.order_id, error)
 
 
-async def execute_leg(client: Any, leg: Leg, ledger: Ledger | None = None, *, timeout: float | None = None,
+async def execute_leg(client: Client, leg: Leg, ledger: Ledger | None = None, *, timeout: float | None = None,
                       purpose: str = "entry", arb_id: str | None = None) -> LegResult:
     """Place `leg` as one immediate order on `client` and report what it did.
 
@@ -121,15 +122,16 @@ async def execute_leg(client: Any, leg: Leg, ledger: Ledger | None = None, *, ti
     return result_from_booking(leg, key, booking)
 
 
-def _prepare(client: Any, leg: Leg) -> tuple[str, Callable[[], Awaitable[OrderResult]]]:
+def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[OrderResult]]]:
     """The intent key and the call that sends the order; Polymarket's order is signed here."""
     if leg.exchange == "kalshi":
-        key = str(uuid.uuid4())
-        return key, lambda: client.create_order(leg.instrument, leg.outcome, leg.action, leg.count, leg.price,
+        kalshi, key = cast(KalshiTrading, client), str(uuid.uuid4())
+        return key, lambda: kalshi.create_order(leg.instrument, leg.outcome or "", leg.action, leg.count, leg.price,
                                                 time_in_force="immediate_or_cancel", client_order_id=key)
-    signed = client.build_order(leg.instrument, leg.action.upper(), leg.price, size=leg.count, order_type="FAK",
-                                tick_size=leg.tick_size, neg_risk=leg.neg_risk)
-    return signed.order_id, lambda: client.post_order(signed)
+    poly = cast(PolyTrading, client)
+    signed = poly.build_order(leg.instrument, leg.action.upper(), leg.price, size=leg.count, order_type="FAK",
+                              tick_size=leg.tick, neg_risk=bool(leg.neg_risk))
+    return signed.order_id, lambda: poly.post_order(signed)
 
 
 def _failed(leg: Leg, key: str, exc: BaseException, ledger: Ledger | None) -> LegResult:

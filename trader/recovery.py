@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 from clients.errors import OrderNotFound, TradingError
 from clients.types import OrderResult
+from trader.exchanges import Client, KalshiTrading, PolyTrading
 from trader.execute import fill_status, is_open, order_booking
 from trader.ledger import Booking, Fill, Intent, Ledger
 from trader.legs import Leg
@@ -76,17 +77,17 @@ class RecoveryReport:
         return not self.unresolved and not self.differences and set(self.compared) == {"kalshi", "poly"}
 
 
-async def resolve(client: Any, leg: Leg, key: str) -> Resolution:
+async def resolve(client: Client, leg: Leg, key: str) -> Resolution:
     """Ask the exchange what became of the order with intent key `key` (never raises a TradingError)."""
     try:
         if leg.exchange == "kalshi":
-            return await _resolve_kalshi(client, leg, key)
-        return await _resolve_poly(client, leg, key)
+            return await _resolve_kalshi(cast(KalshiTrading, client), leg, key)
+        return await _resolve_poly(cast(PolyTrading, client), leg, key)
     except TradingError as exc:
         return Resolution(None, f"lookup failed: {type(exc).__name__}: {exc}")
 
 
-async def _resolve_kalshi(kalshi: Any, leg: Leg, key: str) -> Resolution:
+async def _resolve_kalshi(kalshi: KalshiTrading, leg: Leg, key: str) -> Resolution:
     order = await kalshi.find_order_by_client_order_id(key, ticker=leg.instrument)
     if order is None:
         return Resolution(Booking("none", error="recovered: no order with this client_order_id"),
@@ -97,7 +98,7 @@ async def _resolve_kalshi(kalshi: Any, leg: Leg, key: str) -> Resolution:
     return _with_exchange_fills(leg, order, fills)
 
 
-async def _resolve_poly(poly: Any, leg: Leg, key: str) -> Resolution:
+async def _resolve_poly(poly: PolyTrading, leg: Leg, key: str) -> Resolution:
     try:
         order: OrderResult | None = await poly.get_order(key)
     except OrderNotFound:
@@ -149,12 +150,13 @@ def _average(fills: Sequence[Fill]) -> Decimal | None:
     return sum((f.quantity * f.price for f in fills), Decimal(0)) / total  # type: ignore[operator]
 
 
-async def recover(ledger: Ledger, kalshi: Any, poly: Any) -> RecoveryReport:
+async def recover(ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading) -> RecoveryReport:
     """Settle the ledger's open intents with the exchanges, then compare positions; see the module doc."""
     resolved: list[Resolved] = []
     unresolved: list[Unresolved] = []
     for intent in ledger.intents(open_only=True):
-        resolution = await resolve(kalshi if intent.leg.exchange == "kalshi" else poly, intent.leg, intent.key)
+        client: Client = kalshi if intent.leg.exchange == "kalshi" else poly
+        resolution = await resolve(client, intent.leg, intent.key)
         _record(ledger, intent, resolution, resolved, unresolved)
     differences: list[PositionDifference] = []
     compared: list[str] = []
@@ -187,12 +189,12 @@ def _record(ledger: Ledger, intent: Intent, resolution: Resolution, resolved: li
                              resolution.note))
 
 
-async def kalshi_positions(kalshi: Any) -> tuple[dict[str, Decimal], list[str]]:
+async def kalshi_positions(kalshi: KalshiTrading) -> tuple[dict[str, Decimal], list[str]]:
     """Kalshi's signed position per ticker (+ YES, - NO), from its positions endpoint (unsettled only)."""
     return {p.ticker: p.position for p in await kalshi.get_positions()}, []
 
 
-async def poly_positions(poly: Any, tokens: Iterable[str]) -> tuple[dict[str, Decimal], list[str]]:
+async def poly_positions(poly: PolyTrading, tokens: Iterable[str]) -> tuple[dict[str, Decimal], list[str]]:
     """Shares held per token, derived from the account's trades (the CLOB has no positions endpoint).
 
     Rows where this account was the taker carry its side and size. A MAKER row describes the

@@ -1,0 +1,93 @@
+"""The real Kalshi client (clients/kalshi.py) against the paper exchange: auth, trading, errors, recovery."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+
+from clients.errors import AuthError, InsufficientBalance, MarketClosed, OrderNotFilled, TransportError
+from clients.kalshi import KalshiClient
+from simulator.credentials import kalshi_test_credentials
+from simulator.server import RunningSimulator, Simulator
+
+ALI = "KXDEMOMATCH-26DEC31ALIBOB-ALI"
+
+
+@pytest.fixture(scope="module")
+def credentials() -> tuple[str, Any, str]:
+    return kalshi_test_credentials()
+
+
+@pytest.fixture
+async def sim(credentials: tuple[str, Any, str]) -> AsyncIterator[RunningSimulator]:
+    key_id, _, pem = credentials
+    async with Simulator() as running, aiohttp.ClientSession() as http:
+        async with http.post(running.kalshi_url + "/__sim/kalshi/keys",
+                             json={"key_id": key_id, "public_key_pem": pem}) as response:
+            assert response.status == 201
+        yield running
+
+
+def client_for(sim: RunningSimulator, credentials: tuple[str, Any, str], **kwargs: Any) -> KalshiClient:
+    key_id, private_key, _ = credentials
+    return KalshiClient(sim.kalshi_url + "/trade-api/v2", key_id, private_key, clock=sim.clock.now, **kwargs)
+
+
+async def test_client_trades_against_the_simulator(sim: RunningSimulator, credentials: tuple[str, Any, str]) -> None:
+    async with client_for(sim, credentials) as kalshi:
+        assert await kalshi.get_balance() == Decimal("1000.0000")
+        book = await kalshi.get_orderbook(ALI)
+        assert book.yes_asks[0][0] == Decimal("0.52")
+        # buy 30 YES up to 0.54: 25 at 0.52, 5 at 0.54
+        result = await kalshi.create_order(ALI, "yes", "buy", "30", "0.54")
+        assert (result.status, result.filled, result.remaining) == ("executed", Decimal("30.00"), Decimal("0.00"))
+        assert result.avg_price == Decimal("0.5233")  # the create answer's average is 4 dp, as on Kalshi
+        assert (await kalshi.get_order(result.order_id)).cost == Decimal("15.70")
+        # buy 10 NO at 0.53 = ask YES at 0.47: sells into the 0.47 YES bid, netting the YES position
+        no = await kalshi.create_order(ALI, "no", "buy", "10", "0.53")
+        assert (no.status, no.avg_price) == ("executed", Decimal("0.53"))
+        [position] = await kalshi.get_positions()
+        assert position.position == Decimal("20.00")
+        fills = await kalshi.get_fills(ticker=ALI)
+        assert sum(f.count for f in fills) == Decimal("40.00")
+        resting = await kalshi.create_order(ALI, "yes", "buy", "5", "0.10", time_in_force="good_till_canceled")
+        assert resting.status == "resting"
+        canceled = await kalshi.cancel_order(resting.order_id)
+        assert canceled.reduced_by == Decimal("5.00")
+
+
+async def test_client_maps_simulator_errors(sim: RunningSimulator, credentials: tuple[str, Any, str]) -> None:
+    async with client_for(sim, credentials) as kalshi:
+        with pytest.raises(InsufficientBalance):
+            await kalshi.create_order(ALI, "yes", "buy", "5000", "0.99", time_in_force="good_till_canceled")
+        with pytest.raises(OrderNotFilled):
+            await kalshi.create_order(ALI, "yes", "buy", "500", "0.60", time_in_force="fill_or_kill")
+        async with aiohttp.ClientSession() as http:
+            await http.post(sim.kalshi_url + f"/__sim/kalshi/markets/{ALI}/status", json={"status": "paused"})
+        with pytest.raises(MarketClosed):
+            await kalshi.create_order(ALI, "yes", "buy", "1", "0.52")
+    _, wrong_key, _ = kalshi_test_credentials()
+    async with KalshiClient(sim.kalshi_url + "/trade-api/v2", credentials[0], wrong_key, clock=sim.clock.now) as bad:
+        with pytest.raises(AuthError):
+            await bad.get_balance()
+
+
+async def test_act_then_drop_is_recovered_by_client_order_id(sim: RunningSimulator,
+                                                             credentials: tuple[str, Any, str]) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(sim.kalshi_url + "/__sim/faults", json={
+                "method": "POST", "path": "/trade-api/v2/portfolio/events/orders", "action": "act_then_drop"}) as r:
+            assert r.status == 201
+    client_order_id = str(uuid.uuid4())
+    async with client_for(sim, credentials) as kalshi:
+        with pytest.raises(TransportError):
+            await kalshi.create_order(ALI, "yes", "buy", "3", "0.52", client_order_id=client_order_id)
+        recovered = await kalshi.find_order_by_client_order_id(client_order_id, ticker=ALI)
+        assert recovered is not None and (recovered.status, recovered.filled) == ("executed", Decimal("3.00"))
+        # the client's own retry sees 409 order_already_exists and returns the existing order
+        again = await kalshi.create_order(ALI, "yes", "buy", "3", "0.52", client_order_id=client_order_id)
+        assert again.order_id == recovered.order_id

@@ -51,3 +51,6 @@ async def handle(proxy: "Proxy", listener: "Listener", request: web.BaseRequest)
 @route("GET", "status")
 async def status(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> dict[str, Any]:
     return {"listener": listener.exchange, **proxy.status()}
+
+
+from . import admin_modes  # noqa: E402,F401  (registers POST load, reset, mode)

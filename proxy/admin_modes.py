@@ -1,0 +1,85 @@
+"""Admin routes that change what the proxy does without a restart: load, reset, mode.
+
+New modes come from `Proxy.mode_factories` (name -> callable(options) -> Mode), which the command that
+started the proxy fills in; loading runs off the event loop and the switch happens only once the new
+mode is complete, so a failed load leaves the running mode untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from .admin import admin_error, route
+from .exchanges import ConfigError
+from .fixture import FixtureError
+from .replay import find_replayer
+from .session import SessionError
+from .sources import SourceError
+
+if TYPE_CHECKING:
+    from .core import Listener, Proxy
+
+
+async def _options(request: web.BaseRequest) -> dict[str, Any]:
+    data = await request.read()
+    if not data:
+        return {}
+    try:
+        options = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"request body is not JSON ({exc.msg})") from None
+    if not isinstance(options, dict):
+        raise ConfigError("request body must be a JSON object")
+    return options
+
+
+async def _switch(proxy: "Proxy", listener: "Listener", name: str, options: dict[str, Any]) -> Any:
+    factory = proxy.mode_factories.get(name)
+    if factory is None:
+        known = ", ".join(sorted(proxy.mode_factories)) or "none"
+        return admin_error(409, "mode_unavailable", f"mode {name!r} is not available here (available: {known})")
+    try:
+        mode = await asyncio.to_thread(factory, options)
+    except (ConfigError, FixtureError, SourceError, SessionError) as exc:
+        return admin_error(400, "load_failed", str(exc))
+    proxy.switch(mode)
+    return {"listener": listener.exchange, **proxy.status()}
+
+
+@route("POST", "mode")
+async def switch_mode(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+    """Body {"mode": "record" | "replay" | "passthrough", ...options for that mode}."""
+    try:
+        options = await _options(request)
+    except ConfigError as exc:
+        return admin_error(400, "bad_request", str(exc))
+    name = options.pop("mode", None)
+    if not isinstance(name, str):
+        return admin_error(400, "bad_request", 'expected {"mode": "record" | "replay" | "passthrough", ...}')
+    return await _switch(proxy, listener, name, options)
+
+
+@route("POST", "load")
+async def load(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+    """Body {"sources": [...]}: replay these instead (the mode becomes replay if it was not)."""
+    try:
+        options = await _options(request)
+    except ConfigError as exc:
+        return admin_error(400, "bad_request", str(exc))
+    if "sources" not in options:
+        return admin_error(400, "bad_request", 'expected {"sources": [session dir, fixture file or scenario, ...]}')
+    return await _switch(proxy, listener, "replay", options)
+
+
+@route("POST", "reset")
+async def reset(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+    """Rewind the replay: every recording unserved again, correlations and misses forgotten."""
+    replayer = find_replayer(proxy.mode)
+    if replayer is None:
+        return admin_error(409, "not_replaying", f"reset rewinds a replay; the proxy is in {proxy.mode.name} mode")
+    replayer.reset()
+    return {"listener": listener.exchange, **proxy.status()}

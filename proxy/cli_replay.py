@@ -1,0 +1,131 @@
+"""`tradetape replay SOURCE...`: serve captured sessions back, never contacting an exchange."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable
+
+import click
+
+from .capture_filter import build_filter
+from .cli_options import build_listeners, config_errors, listen_options, parse_listeners, parse_upstreams, run, serve, simulator_for, upstream_options
+from .cli_record import guard_from, summary as forwarding_summary
+from .core import Proxy
+from .exchanges import EXCHANGES, ConfigError, Upstream
+from .fixture import FixtureError
+from .guard import SpendingGuard
+from .mode import Mode
+from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, session_info
+from .replay import ON_EXHAUSTED, ReplayOptions, find_replayer, replay_factory
+from .sources import SourceError
+from .volatile import volatile_sets
+
+NO_UPSTREAM = "none"
+
+
+def forwarding_factories(upstreams: dict[str, Upstream], sims: set[str], capture_dir: Path, filter_spec: str,
+                         guard: SpendingGuard | None, counts: Any) -> dict[str, Callable[[dict[str, Any]], Mode]]:
+    """record and passthrough factories for a runtime switch (POST /__tradetape/mode)."""
+    def record(options: dict[str, Any]) -> Mode:
+        name = options.get("session") or default_session_name()
+        if not isinstance(name, str) or "/" in name or name in (".", ".."):
+            raise ConfigError(f"session: {name!r} is not a directory name")
+        info = session_info(name, upstreams, filter_spec, sims)
+        return record_mode(capture_dir / name, info, filter_spec, guard_addons(upstreams, guard, counts), counts)
+
+    def passthrough(options: dict[str, Any]) -> Mode:
+        return passthrough_mode(guard_addons(upstreams, guard, counts))
+
+    return {"record": record, "passthrough": passthrough}
+
+
+def replay_summary(proxy: Proxy) -> str:
+    replayer = find_replayer(proxy.mode)
+    if replayer is None:
+        return forwarding_summary(proxy)
+    lines = [f"tradetape replay stopped: replayed {proxy.counts['replayed']}, unmatched {proxy.counts['unmatched']}"]
+    unused = replayer.unused()
+    if unused:
+        lines.append(f"unused fixtures ({len(unused)}):")
+        lines += [f"  {name}" for name in unused]
+    if replayer.unmatched:
+        lines.append(f"unmatched requests ({len(replayer.unmatched)}):")
+        for miss in replayer.unmatched:
+            request = miss["request"]
+            query = f"?{request['query']}" if request["query"] else ""
+            lines.append(f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}")
+    return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def _upstreams(upstreams: dict[str, Upstream] | None) -> AsyncIterator[dict[str, Upstream]]:
+    if upstreams is None:
+        yield {ex: Upstream(ex, NO_UPSTREAM, False) for ex in EXCHANGES}
+        return
+    async with simulator_for(upstreams) as resolved:
+        yield resolved
+
+
+async def _replay(listen: dict, sources: list[str], capture_dir: Path, ignore_fields: tuple[str, ...],
+                  options: ReplayOptions, upstreams: dict[str, Upstream] | None, filter_spec: str,
+                  guard: SpendingGuard | None, timeout: float, outcome: dict[str, Any]) -> None:
+    counts: Counter[str] = Counter()
+    make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
+    try:
+        mode = make_replay({})
+    except (FixtureError, SourceError) as exc:
+        raise click.ClickException(str(exc)) from None
+    replayer = find_replayer(mode)
+    assert replayer is not None
+    for warning in replayer.loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
+    async with _upstreams(upstreams) as resolved:
+        proxy = Proxy(build_listeners(listen, resolved), mode, timeout)
+        proxy.counts = counts
+        proxy.mode_factories["replay"] = make_replay
+        if upstreams is not None:
+            proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
+        await serve(proxy, replay_summary)
+    final = find_replayer(proxy.mode)
+    outcome["problems"] = bool(final and (final.unused() or final.unmatched))
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True)
+@listen_options
+@upstream_options
+@click.option("--capture-dir", envvar="CAPTURE_DIR", default="./fixtures", show_default=True, type=click.Path(file_okay=False),
+              help="Where scenario names are resolved (and where a runtime switch to record writes; env CAPTURE_DIR).")
+@click.option("--filter", "filter_spec", envvar="CAPTURE_FILTER", default="orders", show_default=True,
+              help="Capture filter for a runtime switch to record (env CAPTURE_FILTER).")
+@click.option("--ignore-field", "ignore_fields", multiple=True, metavar="EXCHANGE:JSONPOINTER",
+              help="Another volatile request body field (e.g. poly:/order/nonce; a bare name means any depth).")
+@click.option("--on-exhausted", type=click.Choice(ON_EXHAUSTED), default="error", show_default=True,
+              help="When every recording of a request has been served: a 599 error, or the last one again.")
+@click.option("--strict-order", is_flag=True, help="Requests must arrive in the recorded order of their exchange.")
+@click.option("--latency", default="none", show_default=True, help="none | recorded | scale:FACTOR | fixed:MILLISECONDS")
+@click.option("--strict", is_flag=True, help="Exit non-zero when fixtures are left unused or requests went unmatched.")
+@config_errors
+def replay(sources: tuple[str, ...], listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool,
+           max_order_usd: str, max_session_usd: str, upstream_timeout: float, capture_dir: str, filter_spec: str,
+           ignore_fields: tuple[str, ...], on_exhausted: str, strict_order: bool, latency: str, strict: bool) -> None:
+    """Answer from captured sessions, in recorded order; never contact an exchange.
+
+    SOURCE is a session directory, a fixture file or a scenario name (under --capture-dir). Several
+    sources compose one replay, each in its own order. --upstream is only needed to allow switching to
+    record or passthrough at runtime (POST /__tradetape/mode).
+    """
+    listeners = parse_listeners(listen, allow_remote)
+    options = ReplayOptions(on_exhausted, strict_order, latency)
+    volatile_sets(ignore_fields)  # bad --ignore-field fails before anything starts
+    upstreams = parse_upstreams(upstream, live) if upstream else None
+    build_filter(filter_spec)
+    guard = guard_from(live, max_order_usd, max_session_usd)
+    outcome: dict[str, Any] = {}
+    run(_replay(listeners, list(sources), Path(capture_dir), ignore_fields, options, upstreams, filter_spec, guard,
+                upstream_timeout, outcome))
+    if strict and outcome.get("problems"):
+        raise click.exceptions.Exit(1)

@@ -10,23 +10,10 @@ import orjson
 import pytest
 
 from simulator.poly import EXCHANGE
-from test_sim_poly_support import (HARDHAT_ADDRESS, MARKET, NO, NR_YES, YES, Trader, make_app, payload, shape)
-
-
-@pytest.fixture
-async def http(aiohttp_client):
-    return await aiohttp_client(make_app())
-
-
-@pytest.fixture
-async def trader(http):
-    return await Trader.login(http)
-
-
-def error(name: str) -> dict:
-    """The body of a payload file that wraps {status, body} or is the body itself."""
-    data = payload(name)
-    return data.get("body", data)
+from clients.poly_signing import sign_order
+from simulator.poly.config import DEFAULT_SECTION
+from test_sim_poly_support import (HARDHAT_ADDRESS, HARDHAT_KEY, MARKET, NO, NR_YES, YES, Trader, error_body,
+                                  http, make_app, payload, shape, trader)  # noqa: F401 (http, trader: fixtures)
 
 
 # -- public endpoints ---------------------------------------------------------------------------
@@ -169,13 +156,10 @@ async def test_fok_not_filled_and_fak_no_match_are_400(http, trader):
     (dict(token_id=NR_YES, price="0.1", size="4", tick="0.001", neg_risk=True), "Size (4) lower than the minimum: 5"),
 ])
 async def test_minimum_size(trader, kwargs, message):
-    body = trader.order(**kwargs)
-    status, answer = await trader.post(body)
-    order_id = trader.client.build_order  # the id is the EIP-712 digest; check the real message shape
+    status, answer = await trader.post(trader.order(**kwargs))
     assert status == 400
     assert re.fullmatch(r"order 0x[0-9a-f]{64} is invalid\. " + re.escape(message), answer["error"]), answer
-    assert shape(answer) == shape(error("real__error_400_min_size"))
-    del order_id
+    assert shape(answer) == shape(error_body("real__error_400_min_size"))
 
 
 async def test_off_tick_price(trader):
@@ -191,26 +175,24 @@ async def test_off_tick_price(trader):
 async def test_precision_rules(trader):
     limit_buy = trader.order(price="0.5", size="10")
     limit_buy["order"]["takerAmount"] = "10001000"  # 10.001 shares: 3 decimals
-    # re-sign so only the precision rule can refuse it
-    from clients.poly_signing import sign_order
-    limit_buy["order"]["signature"] = sign_order(limit_buy["order"], trader.client._key())
-    assert await trader.post(limit_buy) == (400, error("real__error_400_invalid_amounts_limit_buy"))
+    limit_buy["order"]["signature"] = sign_order(limit_buy["order"], HARDHAT_KEY)  # only precision can refuse it
+    assert await trader.post(limit_buy) == (400, error_body("real__error_400_invalid_amounts_limit_buy"))
     market_buy = trader.order(price="0.5", amount="10", order_type="FAK")
     market_buy["order"]["makerAmount"] = "10005000"  # $10.005: 3 decimals
-    market_buy["order"]["signature"] = sign_order(market_buy["order"], trader.client._key())
-    assert await trader.post(market_buy) == (400, error("real__error_400_invalid_amounts_market_buy"))
+    market_buy["order"]["signature"] = sign_order(market_buy["order"], HARDHAT_KEY)
+    assert await trader.post(market_buy) == (400, error_body("real__error_400_invalid_amounts_market_buy"))
 
 
 async def test_balance_and_reservations(http, trader):
     await http.post("/__sim/poly/balance", json={"address": HARDHAT_ADDRESS, "balance": "10"})
     assert (await trader.post(trader.order(price="0.45", size="20")))[0] == 200  # reserves 9
     refused = await trader.post(trader.order(price="0.45", size="5"))  # needs 2.25, 1 left
-    assert refused == (400, error("real__error_400_not_enough_balance_allowance"))
+    assert refused == (400, error_body("real__error_400_not_enough_balance_allowance"))
     sell = await trader.post(trader.order(side="SELL", price="0.55", size="5"))  # no shares
-    assert sell == (400, error("real__error_400_not_enough_balance_allowance"))
+    assert sell == (400, error_body("real__error_400_not_enough_balance_allowance"))
     await http.post("/__sim/poly/balance", json={"address": HARDHAT_ADDRESS, "balance": "100", "allowance": "10"})
     capped = await trader.post(trader.order(price="0.45", size="5"))
-    assert capped == (400, error("real__error_400_not_enough_balance_allowance"))
+    assert capped == (400, error_body("real__error_400_not_enough_balance_allowance"))
 
 
 async def test_duplicate_order(trader):
@@ -387,7 +369,7 @@ async def test_trades_move_matched_mined_confirmed(http, trader):
 
 
 async def test_pagination_cursors(aiohttp_client):
-    http = await aiohttp_client(make_app({**payload_section(), "page_size": 2}))
+    http = await aiohttp_client(make_app({**DEFAULT_SECTION, "page_size": 2}))
     trader = await Trader.login(http)
     for price in ("0.41", "0.42", "0.43", "0.44", "0.45"):
         await trader.post(trader.order(price=price, size="10"))
@@ -398,11 +380,6 @@ async def test_pagination_cursors(aiohttp_client):
         cursors.append(page["next_cursor"])
     assert cursors == ["MA==", "Mg==", "NA==", "LTE="] and seen == ["0.41", "0.42", "0.43", "0.44", "0.45"]
     assert len(await trader.client.get_open_orders()) == 5  # the real client walks the same pages
-
-
-def payload_section() -> dict:
-    from simulator.poly.config import DEFAULT_SECTION
-    return dict(DEFAULT_SECTION)
 
 
 async def test_balance_allowance(http, trader):

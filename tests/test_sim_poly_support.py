@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -37,6 +38,12 @@ def payload(name: str) -> Any:
     return json.loads((PAYLOADS / f"{name}.json").read_text())["payload"]
 
 
+def error_body(name: str) -> Any:
+    """The error body of a payload file, whether it wraps `{status, body}` or is the body."""
+    data = payload(name)
+    return data["body"] if isinstance(data, dict) and "body" in data else data
+
+
 def frozen_clock(start: float = START) -> SimClock:
     """A clock that moves only when advanced."""
     return SimClock(start, source=lambda: 0.0)
@@ -48,6 +55,18 @@ def make_app(section: dict | None = None, clock: SimClock | None = None,
     app = create_poly_app(section, clock, faults or FaultInjector())
     app.add_routes(clock_routes(clock))
     return app
+
+
+@pytest.fixture
+async def http(aiohttp_client):
+    """The default-state app under aiohttp's test client."""
+    return await aiohttp_client(make_app())
+
+
+@pytest.fixture
+async def trader(http):
+    """Hardhat #0 with a freshly created API key."""
+    return await Trader.login(http)
 
 
 def shape(value: Any) -> Any:

@@ -102,23 +102,24 @@ async def neg_risk(request: web.Request) -> web.Response:
 # -- L1: API keys -------------------------------------------------------------------------------
 
 
-@routes.post("/auth/api-key")
-async def create_api_key(request: web.Request) -> web.Response:
+async def _l1_key(request: web.Request, create: bool) -> web.Response:
     address, nonce = verify_l1(request)
-    creds = request.app[KEYS].create(address, nonce)
+    keys = request.app[KEYS]
+    creds = keys.create(address, nonce) if create else keys.derive(address, nonce)
     if creds is None:
-        raise PolyError(400, "Could not create api key")
+        raise PolyError(400, "Could not create api key" if create else "Could not derive api key!")
     request.app[EXCHANGE].account(address)
     return json_response(creds.wire())
 
 
+@routes.post("/auth/api-key")
+async def create_api_key(request: web.Request) -> web.Response:
+    return await _l1_key(request, create=True)
+
+
 @routes.get("/auth/derive-api-key")
 async def derive_api_key(request: web.Request) -> web.Response:
-    address, nonce = verify_l1(request)
-    creds = request.app[KEYS].derive(address, nonce)
-    if creds is None:
-        raise PolyError(400, "Could not derive api key!")
-    return json_response(creds.wire())
+    return await _l1_key(request, create=False)
 
 
 # -- L2: orders -------------------------------------------------------------------------------

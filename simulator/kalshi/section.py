@@ -43,10 +43,12 @@ DEFAULT_SECTION: dict[str, Any] = {
     "markets": [
         {"ticker": "KXDEMOMATCH-26DEC31ALIBOB-ALI", "event_ticker": "KXDEMOMATCH-26DEC31ALIBOB",
          "title": "Will Ali win the Ali vs Bob demo match?", "yes_sub_title": "Ali", "no_sub_title": "Ali",
+         "close_time": "2026-12-31T23:00:00Z",
          "book": {"yes_dollars": [["0.4500", "50.00"], ["0.4700", "25.00"]],
                   "no_dollars": [["0.4600", "50.00"], ["0.4800", "25.00"]]}},
         {"ticker": "KXDEMOMATCH-26DEC31ALIBOB-BOB", "event_ticker": "KXDEMOMATCH-26DEC31ALIBOB",
          "title": "Will Bob win the Ali vs Bob demo match?", "yes_sub_title": "Bob", "no_sub_title": "Bob",
+         "close_time": "2026-12-31T23:00:00Z",
          "book": {"yes_dollars": [["0.4800", "40.00"], ["0.5000", "20.00"]],
                   "no_dollars": [["0.4400", "40.00"], ["0.4600", "20.00"]]}},
     ],

@@ -6,10 +6,11 @@ import base64
 import hashlib
 import re
 
+import aiohttp
 import orjson
 import pytest
 
-from simulator.poly import EXCHANGE
+from simulator.poly import EXCHANGE, default_fault_body
 from clients.poly_signing import sign_order
 from simulator.poly.config import DEFAULT_SECTION
 from test_sim_poly_support import (HARDHAT_ADDRESS, HARDHAT_KEY, MARKET, NO, NR_YES, YES, Trader, error_body,
@@ -458,3 +459,39 @@ async def test_listeners_hear_book_order_and_trade_changes(http, trader):
     heard.clear()
     await http.post("/__sim/clock/advance", json={"seconds": 10})
     assert heard == ["trade"]
+
+
+# -- faults ---------------------------------------------------------------------------------------------
+
+
+FAULT_BODIES = [
+    (425, "text/plain", b"service not ready"),
+    (429, "application/json", b'{"error":"Too Many Requests"}'),
+    (500, "application/json", b'{"error":"Internal server error"}'),
+    (503, "application/json", b'{"error":"Trading is currently disabled. Check polymarket.com for updates"}'),
+]
+
+
+@pytest.mark.parametrize("status, content_type, body", FAULT_BODIES)
+def test_default_fault_bodies(status, content_type, body):
+    assert default_fault_body(status) == (content_type, body)
+
+
+@pytest.mark.xfail(strict=True, reason="simulator/faults.py serialises default_fault_body's result as a JSON body; "
+                                       "the agreed contract is (content_type, body_bytes) so 425 can be text/plain")
+@pytest.mark.parametrize("status, content_type, body", FAULT_BODIES)
+async def test_injected_faults_answer_with_polymarket_bodies(http, status, content_type, body):
+    armed = await http.post("/__sim/faults", json={"method": "POST", "path": "/order", "status": status})
+    assert armed.status == 201
+    response = await http.post("/order", data=b"{}")
+    assert response.status == status and await response.read() == body
+    assert response.content_type == content_type
+
+
+async def test_act_then_drop_places_the_order_but_loses_the_answer(http, trader):
+    await http.post("/__sim/faults", json={"method": "POST", "path": "/order", "action": "act_then_drop"})
+    body = trader.order(price="0.45", size="10")
+    with pytest.raises(aiohttp.ClientError):
+        await trader.post(body)
+    orders = (await trader.call("GET", "/data/orders"))[1]["data"]
+    assert [o["price"] for o in orders] == ["0.45"]

@@ -84,7 +84,8 @@ def _response_headers(recorded: dict[str, str]) -> CIMultiDict[str]:
     return out
 
 
-def _failure(error: Any, path: Path) -> Failure:
+def recorded_failure(error: Any, path: Path) -> Failure:
+    """The Failure a fixture's `error` recorded; FixtureError when it is not one."""
     if not isinstance(error, dict) or not isinstance(error.get("tradetape_error"), str):
         raise FixtureError(path, "error must be an object with a tradetape_error string")
     status = error.get("status", 502)
@@ -118,7 +119,7 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     common = dict(source=source, file=path.name, seq=fixture["seq"], key=key, volatile=found,
                   latency_ms=latency if isinstance(latency, (int, float)) else None)
     if "response" not in fixture:
-        failure = _failure(fixture["error"], path)
+        failure = recorded_failure(fixture["error"], path)
         return Recording(**common, status=failure.status, headers=CIMultiDict(), body=b"", failure=failure,
                          dropped=failure.kind == DROPPED)
     response = fixture["response"]
@@ -131,7 +132,7 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
                      mentions=tuple(strings))
 
 
-def _seq_report(name: str, fixtures: list[tuple[Path, dict[str, Any]]]) -> list[str]:
+def seq_report(name: str, fixtures: list[tuple[Path, dict[str, Any]]]) -> list[str]:
     """Missing and repeated seq numbers of one session directory."""
     warnings = []
     seen: dict[int, str] = {}
@@ -161,7 +162,7 @@ def read_source(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     fixtures = [(p, load_fixture(p)) for p in files]
     for p, fixture in fixtures:
         if "response" not in fixture:
-            _failure(fixture.get("error"), p)
+            recorded_failure(fixture.get("error"), p)
     return fixtures
 
 
@@ -191,7 +192,7 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         names.add(name)
         fixtures = read_source(path)
         if path.is_dir():
-            loaded.warnings += _seq_report(name, fixtures)
+            loaded.warnings += seq_report(name, fixtures)
         loaded.recordings += [recording(f, name, p, volatile) for p, f in fixtures]
         loaded.sources.append({"name": name, "path": str(path), "fixtures": len(fixtures)})
     loaded.warnings += _collisions(loaded.recordings)

@@ -18,7 +18,6 @@ _GO_TYPES = {str: "string", bool: "bool", int: "int64"}
 _JSON_KIND = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
 _COUNT = re.compile(r"^\d+(\.\d{1,2})?$")
 _PRICE = re.compile(r"^\d+(\.\d{1,4})?$")
-_DECIMAL_FP = re.compile(r"^\d+(\.\d{1,2})?$")
 
 CREATE_FIELDS: dict[str, type] = {
     "ticker": str, "side": str, "count": str, "price": str, "time_in_force": str,
@@ -78,7 +77,7 @@ def parse_price(text: str) -> Decimal:
 
 
 def parse_fp(text: str) -> Decimal:
-    if not _DECIMAL_FP.match(text):
+    if not _COUNT.match(text):
         raise invalid_parameters()
     return Decimal(text)
 

@@ -12,7 +12,8 @@ import pytest
 
 from simulator.poly import EXCHANGE, default_fault_body
 from clients.poly_signing import sign_order
-from simulator.poly.config import DEFAULT_SECTION
+from simulator.poly.config import DEFAULT_SECTION, parse_section
+from simulator.state import StateError
 from test_sim_poly_support import (HARDHAT_ADDRESS, HARDHAT_KEY, MARKET, NO, NR_YES, YES, Trader, error_body,
                                   http, make_app, payload, shape, trader)  # noqa: F401 (http, trader: fixtures)
 
@@ -495,3 +496,32 @@ async def test_act_then_drop_places_the_order_but_loses_the_answer(http, trader)
         await trader.post(body)
     orders = (await trader.call("GET", "/data/orders"))[1]["data"]
     assert [o["price"] for o in orders] == ["0.45"]
+
+
+# -- state section ----------------------------------------------------------------------------------------
+
+
+def market(**changes) -> dict:
+    return {**DEFAULT_SECTION["markets"][0], **changes}
+
+
+@pytest.mark.parametrize("section, field", [
+    ({"markets": [market(tick_size="0.02")]}, "poly.markets[0].tick_size"),
+    ({"markets": [market(tick_size=0.01)]}, "poly.markets[0].tick_size"),  # floats are refused
+    ({"markets": [market(domain_version=1)]}, "poly.markets[0].domain_version"),
+    ({"markets": [market(condition_id="0x12")]}, "poly.markets[0].condition_id"),
+    ({"markets": [market(tokens=[{"token_id": "1", "bids": [{"price": "0.5", "size": "1"}],
+                                  "asks": [{"price": "0.5", "size": "1"}]}])]}, "poly.markets[0].tokens[0]"),
+    ({"markets": [market(tokens=[{"token_id": "1", "asks": [{"price": "0.505", "size": "1"}]}])]},
+     "poly.markets[0].tokens[0].asks[0].price"),
+    ({"markets": [market(tokens=[{"token_id": "1", "asks": [{"price": "0.5", "size": "1.001"}]}])]},
+     "poly.markets[0].tokens[0].asks[0].size"),
+    ({"accounts": [{"address": "0x12"}]}, "poly.accounts[0].address"),
+    ({"accounts": [{"address": HARDHAT_ADDRESS, "signature_type": 2}]}, "poly.accounts[0].funder"),
+    ({"accounts": [{"address": HARDHAT_ADDRESS, "positions": {"9": "1"}}]}, "poly.accounts[0].positions.9"),
+    ({"confirmed_after_s": 1}, "poly.confirmed_after_s"),
+])
+def test_bad_state_names_the_field(section, field):
+    with pytest.raises(StateError) as caught:
+        parse_section(section)
+    assert caught.value.where == field, str(caught.value)

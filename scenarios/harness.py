@@ -1,0 +1,163 @@
+"""Capture a scenario through the recording proxy, and replay it through the real client and trader code.
+
+Capture: a fresh simulator set up for the scenario, the proxy in record mode in front of it, the
+real clients pointed at the proxy, the trigger, the expectations. Replay: the proxy answering from
+the scenario's fixture directories only, the same trigger with fresh throwaway credentials, the
+same expectations, and nothing left unmatched or unused.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from clients.kalshi import KalshiClient
+from clients.poly_models import ApiCreds
+from clients.polymarket import PolymarketClient
+from proxy.core import Listener, Proxy
+from proxy.exchanges import Upstream
+from proxy.mode import Mode
+from proxy.modes import record_mode, session_info
+from proxy.replay import ReplayOptions, find_replayer, replay_mode
+from proxy.volatile import volatile_sets
+from simulator.credentials import kalshi_test_credentials
+from simulator.faults import parse_fault
+from simulator.server import Simulator
+from trader.ledger import Ledger
+
+from .catalogue import Run, Scenario, check
+
+# Hardhat account #0: publicly known, used by the official libraries' tests, never funded anywhere.
+# Scenarios sign with it in capture and in replay, so the recorded maker/signer match.
+PAPER_POLY_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    phase: str  # capture or replay
+    observed: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    fixtures: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class Credentials:
+    kalshi_key_id: str
+    kalshi_key: Any
+    poly_creds: ApiCreds | None = None
+
+
+def throwaway_credentials() -> Credentials:
+    key_id, private_key, _ = kalshi_test_credentials()
+    secret = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    return Credentials(key_id, private_key, ApiCreds(key_id, secret, "replay-passphrase"))
+
+
+def open_clients(urls: dict[str, str], creds: Credentials) -> tuple[KalshiClient, PolymarketClient]:
+    kalshi = KalshiClient(base_url=urls["kalshi"] + "/trade-api/v2", key_id=creds.kalshi_key_id,
+                          private_key=creds.kalshi_key)
+    c = creds.poly_creds
+    poly = PolymarketClient(base_url=urls["poly"], private_key=PAPER_POLY_KEY, api_key=c and c.api_key,
+                            api_secret=c and c.secret, api_passphrase=c and c.passphrase)
+    return kalshi, poly
+
+
+async def run_trigger(scenario: Scenario, urls: dict[str, str], creds: Credentials) -> dict[str, Any]:
+    """The scenario's trigger against `urls`, with a throwaway ledger and clients closed afterwards."""
+    opened: list[Any] = []
+
+    async def reopen() -> tuple[Any, Any]:
+        clients = open_clients(urls, creds)
+        opened.extend(clients)
+        return clients
+
+    with tempfile.TemporaryDirectory(prefix="tradetape-ledger-") as tmp:
+        ledger = Ledger(Path(tmp) / "ledger.sqlite")
+        try:
+            kalshi, poly = await reopen()
+            return await scenario.trigger(Run(kalshi, poly, ledger, reopen))
+        finally:
+            for client in opened:
+                await client.close()
+            ledger.close()
+
+
+@contextlib.asynccontextmanager
+async def proxy_running(upstreams: dict[str, str], mode: Mode, counts: Counter) -> AsyncIterator[Proxy]:
+    listeners = [Listener(ex, "127.0.0.1", 0, Upstream(ex, url, False)) for ex, url in upstreams.items()]
+    proxy = Proxy(listeners, mode)
+    proxy.counts = counts
+    await proxy.start()
+    try:
+        yield proxy
+    finally:
+        await proxy.stop(grace=5)
+
+
+def proxy_urls(proxy: Proxy) -> dict[str, str]:
+    return {ex: proxy.url(ex) for ex in ("kalshi", "poly")}
+
+
+def scenario_state(scenario: Scenario, public_pem: str, key_id: str) -> dict[str, Any]:
+    kalshi = scenario.kalshi_state or {}
+    if kalshi:
+        kalshi = {**kalshi, "accounts": [dict(kalshi["accounts"][0], api_keys={key_id: public_pem}),
+                                         *kalshi["accounts"][1:]]}
+    return {"kalshi": kalshi or None, "poly": scenario.poly_state}
+
+
+async def capture(scenario: Scenario, fixtures_dir: Path) -> Outcome:
+    """Record `scenario` against a fresh simulator into fixtures_dir/<name>/ (replacing what was there)."""
+    started = time.perf_counter()
+    key_id, private_key, public_pem = kalshi_test_credentials()
+    creds = Credentials(key_id, private_key)
+    directory = fixtures_dir / scenario.name
+    shutil.rmtree(directory, ignore_errors=True)
+    async with Simulator(scenario_state(scenario, public_pem, key_id)) as sim:
+        for spec in scenario.faults:
+            sim.faults.arm(parse_fault(scenario.exchange if scenario.exchange != "both" else "kalshi", spec))
+        async with PolymarketClient(base_url=sim.poly_url, private_key=PAPER_POLY_KEY) as setup:
+            creds.poly_creds = await setup.create_or_derive_api_key()
+        upstreams = {"kalshi": sim.kalshi_url, "poly": sim.poly_url}
+        resolved = {ex: Upstream(ex, url, False) for ex, url in upstreams.items()}
+        info = session_info(scenario.name, resolved, scenario.capture_filter, {"kalshi", "poly"})
+        info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
+        counts: Counter[str] = Counter()
+        mode = record_mode(directory, info, scenario.capture_filter, [], counts)
+        async with proxy_running(upstreams, mode, counts) as proxy:
+            observed = await run_trigger(scenario, proxy_urls(proxy), creds)
+    outcome = Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"])
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
+    """Run `scenario` against `tradetape replay` of its sources; unmatched or unused fixtures fail it."""
+    started = time.perf_counter()
+    counts: Counter[str] = Counter()
+    mode = replay_mode(list(scenario.sources), fixtures_dir, volatile_sets(), ReplayOptions(), counts)
+    replayer = find_replayer(mode)
+    async with proxy_running({"kalshi": "http://127.0.0.1:9", "poly": "http://127.0.0.1:9"}, mode, counts) as proxy:
+        observed = await run_trigger(scenario, proxy_urls(proxy), throwaway_credentials())
+        status = replayer.status() if replayer else {}
+    failures = check(scenario.expect, observed)
+    failures += [f"unmatched request: {u.get('request', u)}" for u in status.get("unmatched", [])]
+    failures += [f"unused fixture: {name}" for name in status.get("unused", [])]
+    fixtures = sum(len([p for p in (fixtures_dir / s).glob("[0-9]*.json")]) for s in scenario.sources)
+    outcome = Outcome(scenario.name, "replay", observed, failures, fixtures)
+    outcome.seconds = time.perf_counter() - started
+    return outcome

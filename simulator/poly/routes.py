@@ -12,7 +12,7 @@ from clients.poly_signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER,
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
 from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange
-from simulator.poly.model import LIVE, ZERO
+from simulator.poly.model import LIVE, ZERO, Account
 from simulator.poly.orders import (INVALID_PAYLOAD, check_owner, check_shape, check_signature, check_signer,
                                    order_request)
 from simulator.poly.views import order_view, page, page_body, trade_view
@@ -41,9 +41,12 @@ async def poly_errors(request: web.Request, handler: Callable[[web.Request], Awa
         return exc.response()
 
 
-async def _l2(request: web.Request) -> tuple[ApiCreds, bytes]:
+async def _l2(request: web.Request) -> tuple[ApiCreds, bytes, PolyExchange, Account]:
+    """Credentials (or 401), body, exchange and the key's account of an L2 request."""
     body = await request.read()
-    return verify_l2(request, body, request.app[KEYS]), body
+    creds = verify_l2(request, body, request.app[KEYS])
+    exchange = request.app[EXCHANGE]
+    return creds, body, exchange, exchange.account(creds.address)
 
 
 def _json(body: bytes, message: str = INVALID_PAYLOAD) -> Any:
@@ -125,29 +128,27 @@ async def derive_api_key(request: web.Request) -> web.Response:
 # -- L2: orders -------------------------------------------------------------------------------
 
 
-def _submit(exchange: PolyExchange, creds: ApiCreds, item: dict[str, Any]) -> dict[str, Any]:
+def _submit(exchange: PolyExchange, creds: ApiCreds, account: Account, item: dict[str, Any]) -> dict[str, Any]:
     order = item["order"]
-    account = exchange.account(creds.address)
     token = exchange.token(order["tokenId"])
     order_id = check_signature(order, token, account)
     return exchange.place(creds, account, order_request(item, order, token, order_id))
 
 
-def _check_item(exchange: PolyExchange, creds: ApiCreds, item: Any) -> dict[str, Any]:
+def _check_item(creds: ApiCreds, account: Account, item: Any) -> dict[str, Any]:
     """The checks the server applies to a whole request: shape, version, owner, signer."""
     order = check_shape(item)
     check_owner(item, creds)
-    check_signer(order, exchange.account(creds.address))
+    check_signer(order, account)
     return item
 
 
 @routes.post("/order")
 async def post_order(request: web.Request) -> web.Response:
-    creds, body = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    creds, body, exchange, account = await _l2(request)
     item = _json(body)
     exchange.check_mode(post_only=isinstance(item, dict) and item.get("postOnly") is True)
-    return json_response(_submit(exchange, creds, _check_item(exchange, creds, item)))
+    return json_response(_submit(exchange, creds, account, _check_item(creds, account, item)))
 
 
 def _failed(message: str, success: bool = False) -> dict[str, Any]:
@@ -158,22 +159,21 @@ def _failed(message: str, success: bool = False) -> dict[str, Any]:
 @routes.post("/orders")
 async def post_orders(request: web.Request) -> web.Response:
     """1-15 orders; per-order refusals come back inside the 200 array."""
-    creds, body = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    creds, body, exchange, account = await _l2(request)
     items = _json(body)
     if not isinstance(items, list) or not items:
         raise PolyError(400, INVALID_PAYLOAD)
     if len(items) > MAX_BATCH_ORDERS:
         raise PolyError(400, f"Too many orders in payload: {len(items)}, max allowed: {MAX_BATCH_ORDERS}")
     exchange.check_mode(post_only=True)
-    items = [_check_item(exchange, creds, item) for item in items]
+    items = [_check_item(creds, account, item) for item in items]
     results = []
     for item in items:
         if exchange.mode == POST_ONLY and item.get("postOnly") is not True:
             results.append(_failed(POST_ONLY_MODE_MSG, success=True))
             continue
         try:
-            results.append(_submit(exchange, creds, item))
+            results.append(_submit(exchange, creds, account, item))
         except PolyError as exc:
             results.append(_failed(exc.message))
     return json_response(results)
@@ -194,20 +194,18 @@ def _cancel_allowed(exchange: PolyExchange) -> None:
 
 @routes.delete("/order")
 async def cancel_order(request: web.Request) -> web.Response:
-    creds, body = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    _, body, exchange, account = await _l2(request)
     payload = _json(body)
     if not isinstance(payload, dict) or "orderID" not in payload:
         raise PolyError(400, INVALID_PAYLOAD)
     order_id = _order_id(payload["orderID"])
     _cancel_allowed(exchange)
-    return json_response(exchange.cancel(exchange.account(creds.address), [order_id]))
+    return json_response(exchange.cancel(account, [order_id]))
 
 
 @routes.delete("/orders")
 async def cancel_orders(request: web.Request) -> web.Response:
-    creds, body = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    _, body, exchange, account = await _l2(request)
     payload = _json(body)
     if not isinstance(payload, list):
         raise PolyError(400, INVALID_PAYLOAD)
@@ -215,27 +213,23 @@ async def cancel_orders(request: web.Request) -> web.Response:
         raise PolyError(400, f"Too many orders in payload, max allowed: {MAX_CANCEL_IDS}")
     order_ids = [_order_id(value) for value in payload]
     _cancel_allowed(exchange)
-    return json_response(exchange.cancel(exchange.account(creds.address), order_ids))
+    return json_response(exchange.cancel(account, order_ids))
 
 
 @routes.delete("/cancel-all")
 async def cancel_all(request: web.Request) -> web.Response:
-    creds, _ = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    _, _, exchange, account = await _l2(request)
     _cancel_allowed(exchange)
-    account = exchange.account(creds.address)
     return json_response(exchange.cancel(account, [o.id for o in exchange.open_orders(account)]))
 
 
 @routes.delete("/cancel-market-orders")
 async def cancel_market_orders(request: web.Request) -> web.Response:
-    creds, body = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    _, body, exchange, account = await _l2(request)
     payload = _json(body) if body else {}
     if not isinstance(payload, dict) or not all(isinstance(payload.get(k, ""), str) for k in ("market", "asset_id")):
         raise PolyError(400, INVALID_PAYLOAD)
     _cancel_allowed(exchange)
-    account = exchange.account(creds.address)
     market, asset_id = payload.get("market"), payload.get("asset_id")
     ids = [o.id for o in exchange.open_orders(account)
            if (not market or o.token.market.condition_id == market) and (not asset_id or o.token.token_id == asset_id)]
@@ -247,19 +241,16 @@ async def cancel_market_orders(request: web.Request) -> web.Response:
 
 @routes.get("/data/order/{order_id}")
 async def get_order(request: web.Request) -> web.Response:
-    creds, _ = await _l2(request)
-    exchange = request.app[EXCHANGE]
+    _, _, exchange, account = await _l2(request)
     order = exchange.orders.get(_order_id(request.match_info["order_id"]))
-    if order is None or order.account is not exchange.account(creds.address):
+    if order is None or order.account is not account:
         raise PolyError(404, "Order not found")
     return json_response(order_view(order))
 
 
 @routes.get("/data/orders")
 async def get_orders(request: web.Request) -> web.Response:
-    creds, _ = await _l2(request)
-    exchange = request.app[EXCHANGE]
-    account = exchange.account(creds.address)
+    _, _, exchange, account = await _l2(request)
     q = request.query
     orders = [o for o in exchange.orders.values() if o.account is account and o.status == LIVE
               and q.get("id", o.id) == o.id and q.get("market", o.token.market.condition_id) == o.token.market.condition_id
@@ -274,9 +265,7 @@ async def get_orders(request: web.Request) -> web.Response:
 
 @routes.get("/data/trades")
 async def get_trades(request: web.Request) -> web.Response:
-    creds, _ = await _l2(request)
-    exchange = request.app[EXCHANGE]
-    account = exchange.account(creds.address)
+    _, _, exchange, account = await _l2(request)
     q = request.query
     try:
         before = int(q["before"]) if "before" in q else None
@@ -306,9 +295,7 @@ async def _balance_allowance(request: web.Request) -> web.Response:
     The wallet is the account's when `signature_type` matches it; any other type names a wallet
     this account does not fund, whose balance is zero (the real server derives it the same way).
     """
-    creds, _ = await _l2(request)
-    exchange = request.app[EXCHANGE]
-    account = exchange.account(creds.address)
+    _, _, exchange, account = await _l2(request)
     q = request.query
     asset_type, signature_type = q.get("asset_type", ""), q.get("signature_type", "0")
     if asset_type not in ASSET_TYPES:

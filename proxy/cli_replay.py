@@ -45,24 +45,21 @@ def replay_summary(proxy: Proxy) -> str:
     replayer = find_replayer(proxy.mode)
     if replayer is None:
         return forwarding_summary(proxy)
-    lines = [f"tradetape replay stopped: replayed {proxy.counts['replayed']}, unmatched {proxy.counts['unmatched']}"]
-    unused = replayer.unused()
-    if unused:
-        lines.append(f"unused fixtures ({len(unused)}):")
-        lines += [f"  {name}" for name in unused]
-    if replayer.unmatched:
-        lines.append(f"unmatched requests ({len(replayer.unmatched)}):")
-        for miss in replayer.unmatched:
-            request = miss["request"]
-            query = f"?{request['query']}" if request["query"] else ""
-            lines.append(f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}")
+    counts = proxy.counts
+    lines = [f"tradetape replay stopped: replayed {counts['replayed']}, unmatched {counts['unmatched']}"]
+    lines += replayer.problems()
     return "\n".join(lines)
+
+
+def no_upstreams() -> dict[str, Upstream]:
+    """What replay-only listeners show as their upstream: there is none."""
+    return {ex: Upstream(ex, NO_UPSTREAM, False) for ex in EXCHANGES}
 
 
 @contextlib.asynccontextmanager
 async def _upstreams(upstreams: dict[str, Upstream] | None) -> AsyncIterator[dict[str, Upstream]]:
     if upstreams is None:
-        yield {ex: Upstream(ex, NO_UPSTREAM, False) for ex in EXCHANGES}
+        yield no_upstreams()
         return
     async with simulator_for(upstreams) as resolved:
         yield resolved
@@ -90,7 +87,7 @@ async def _replay(listen: dict, sources: list[str], capture_dir: Path, ignore_fi
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
         await serve(proxy, replay_summary)
     final = find_replayer(proxy.mode)
-    outcome["problems"] = bool(final and (final.unused() or final.unmatched))
+    outcome["problems"] = bool(final and final.problems())
 
 
 @click.command()

@@ -39,7 +39,7 @@ class Correlation:
         """Remember A -> B for every volatile field whose live value differs from the recorded one."""
         for pointer, old in recorded.items():
             new = live.get(pointer)
-            if new != old and correlatable(old) and correlatable(new):
+            if isinstance(new, str) and new != old and correlatable(old) and correlatable(new):
                 self.live_of[old] = new
                 self.recorded_of[new] = old
 

@@ -191,6 +191,21 @@ class Replayer:
     def unused(self) -> list[str]:
         return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served:]]
 
+    def problems(self, allow_unused: bool = False) -> list[str]:
+        """One line per unmatched request, then per unused fixture: what a strict caller fails on."""
+        lines = []
+        if self.unmatched:
+            lines.append(f"unmatched requests ({len(self.unmatched)}):")
+            for miss in self.unmatched:
+                request = miss["request"]
+                query = f"?{request['query']}" if request["query"] else ""
+                lines.append(f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}")
+        unused = [] if allow_unused else self.unused()
+        if unused:
+            lines.append(f"unused fixtures ({len(unused)}):")
+            lines += [f"  {name}" for name in unused]
+        return lines
+
     def status(self) -> dict[str, Any]:
         return {
             "sources": self.loaded.sources,

@@ -16,7 +16,6 @@ from aiohttp import web
 
 from proxy.cli_replay import forwarding_factories
 from proxy.core import Proxy
-from proxy.exchanges import Upstream
 from proxy.fixture import session_files
 from proxy.replay import ReplayOptions, replay_factory
 from proxy.volatile import volatile_sets

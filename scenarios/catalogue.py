@@ -57,6 +57,16 @@ class Scenario:
     def sources(self) -> tuple[str, ...]:
         return self.composed_of or (self.name,)
 
+    @property
+    def role(self) -> str | None:
+        """The leg a single-order scenario places (None for the end-to-end and combined ones)."""
+        return getattr(self.trigger, "role", None)
+
+    @property
+    def live_capturable(self) -> bool:
+        """Against real exchanges only single orders can be captured: faults need the simulator."""
+        return self.captured and self.role is not None
+
 
 # ---- observations ----------------------------------------------------------------------------
 
@@ -100,6 +110,7 @@ def place(role: str) -> Callable[[Run], Awaitable[Observed]]:
         client = run.kalshi if leg.exchange == "kalshi" else run.poly
         return leg_observed(await execute_leg(client, leg, run.ledger), run.ledger)
 
+    trigger.role = role  # type: ignore[attr-defined]
     return trigger
 
 

@@ -17,13 +17,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from clients.kalshi import KalshiClient
 from clients.poly_models import ApiCreds
 from clients.polymarket import PolymarketClient
 from proxy.core import Listener, Proxy
-from proxy.exchanges import Upstream
+from proxy.exchanges import LIVE_UPSTREAMS, Upstream
+from proxy.guard import GuardAddon, SpendingGuard
 from proxy.mode import Mode
 from proxy.modes import record_mode, session_info
 from proxy.replay import ReplayOptions, find_replayer, replay_mode
@@ -33,6 +34,7 @@ from simulator.faults import parse_fault
 from simulator.server import Simulator
 from trader.ledger import Ledger
 
+from .canon import SIM_LEGS, Legs
 from .catalogue import Run, Scenario, check
 
 # Hardhat account #0: publicly known, used by the official libraries' tests, never funded anywhere.
@@ -76,12 +78,13 @@ def open_clients(urls: dict[str, str], creds: Credentials) -> tuple[KalshiClient
     return kalshi, poly
 
 
-async def run_trigger(scenario: Scenario, urls: dict[str, str], creds: Credentials) -> dict[str, Any]:
-    """The scenario's trigger against `urls`, with a throwaway ledger and clients closed afterwards."""
+async def run_trigger(scenario: Scenario, make_clients: Callable[[], tuple[Any, Any]],
+                      legs: Legs = SIM_LEGS) -> dict[str, Any]:
+    """The scenario's trigger with a throwaway ledger; every client it opened is closed afterwards."""
     opened: list[Any] = []
 
     async def reopen() -> tuple[Any, Any]:
-        clients = open_clients(urls, creds)
+        clients = make_clients()
         opened.extend(clients)
         return clients
 
@@ -89,7 +92,7 @@ async def run_trigger(scenario: Scenario, urls: dict[str, str], creds: Credentia
         ledger = Ledger(Path(tmp) / "ledger.sqlite")
         try:
             kalshi, poly = await reopen()
-            return await scenario.trigger(Run(kalshi, poly, ledger, reopen))
+            return await scenario.trigger(Run(kalshi, poly, ledger, reopen, legs))
         finally:
             for client in opened:
                 await client.close()
@@ -139,7 +142,8 @@ async def capture(scenario: Scenario, fixtures_dir: Path) -> Outcome:
         counts: Counter[str] = Counter()
         mode = record_mode(directory, info, scenario.capture_filter, [], counts)
         async with proxy_running(upstreams, mode, counts) as proxy:
-            observed = await run_trigger(scenario, proxy_urls(proxy), creds)
+            urls = proxy_urls(proxy)
+            observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
     outcome = Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"])
     outcome.seconds = time.perf_counter() - started
     return outcome
@@ -152,12 +156,53 @@ async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
     mode = replay_mode(list(scenario.sources), fixtures_dir, volatile_sets(), ReplayOptions(), counts)
     replayer = find_replayer(mode)
     async with proxy_running({"kalshi": "http://127.0.0.1:9", "poly": "http://127.0.0.1:9"}, mode, counts) as proxy:
-        observed = await run_trigger(scenario, proxy_urls(proxy), throwaway_credentials())
+        urls, creds = proxy_urls(proxy), throwaway_credentials()
+        observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
         status = replayer.status() if replayer else {}
     failures = check(scenario.expect, observed)
     failures += [f"unmatched request: {u.get('request', u)}" for u in status.get("unmatched", [])]
     failures += [f"unused fixture: {name}" for name in status.get("unused", [])]
     fixtures = sum(len([p for p in (fixtures_dir / s).glob("[0-9]*.json")]) for s in scenario.sources)
     outcome = Outcome(scenario.name, "replay", observed, failures, fixtures)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+# ---- live capture: the user's own accounts, real money, the spending guard -------------------------
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Point the clients' base URLs at the proxy the way a user does: through the environment."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def env_clients() -> tuple[KalshiClient, PolymarketClient]:
+    return KalshiClient.from_env(), PolymarketClient.from_env()
+
+
+async def capture_live(scenario: Scenario, fixtures_dir: Path, legs: Legs, guard: SpendingGuard) -> Outcome:
+    """Record `scenario` against the production exchanges with the user's credentials from the environment."""
+    started = time.perf_counter()
+    directory = fixtures_dir / scenario.name
+    shutil.rmtree(directory, ignore_errors=True)
+    resolved = {ex: Upstream(ex, url, True) for ex, url in LIVE_UPSTREAMS.items()}
+    info = session_info(scenario.name, resolved, scenario.capture_filter, set())
+    info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
+    counts: Counter[str] = Counter()
+    mode = record_mode(directory, info, scenario.capture_filter, [GuardAddon(guard, counts)], counts)
+    async with proxy_running(dict(LIVE_UPSTREAMS), mode, counts) as proxy:
+        urls = proxy_urls(proxy)
+        with environment({"KALSHI_BASE_URL": urls["kalshi"] + "/trade-api/v2", "POLY_CLOB_URL": urls["poly"]}):
+            observed = await run_trigger(scenario, env_clients, legs)
+    outcome = Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"])
     outcome.seconds = time.perf_counter() - started
     return outcome

@@ -117,11 +117,16 @@ def default_body(exchange: str, status: int) -> Any:
 
 
 def _fault_response(exchange: str, fault: Fault) -> web.Response:
+    """A JSON body, or an exchange's own (content_type, bytes) such as Polymarket's text/plain 425."""
     assert fault.status is not None
     body = fault.body if fault.body is not None else default_body(exchange, fault.status)
-    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
-    headers = {"Content-Type": "application/json", **fault.headers}
-    return web.Response(status=fault.status, text=text, headers=headers)
+    content_type = "application/json"
+    if isinstance(body, tuple):
+        content_type, data = body
+    else:
+        data = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()
+    headers = {"Content-Type": content_type, **fault.headers}
+    return web.Response(status=fault.status, body=data, headers=headers)
 
 
 def _drop(request: web.Request) -> web.Response:

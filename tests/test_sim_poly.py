@@ -478,8 +478,6 @@ def test_default_fault_bodies(status, content_type, body):
     assert default_fault_body(status) == (content_type, body)
 
 
-@pytest.mark.xfail(strict=True, reason="simulator/faults.py serialises default_fault_body's result as a JSON body; "
-                                       "the agreed contract is (content_type, body_bytes) so 425 can be text/plain")
 @pytest.mark.parametrize("status, content_type, body", FAULT_BODIES)
 async def test_injected_faults_answer_with_polymarket_bodies(http, status, content_type, body):
     armed = await http.post("/__sim/faults", json={"method": "POST", "path": "/order", "status": status})

@@ -86,3 +86,30 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
     assert [e["seq"] for e in manifest["fixtures"]] == [1, 2, 3]
     assert manifest["upstreams"]["poly"] == {"url": upstream, "live": False, "simulator": False}
     assert os.path.exists(tmp_path / "burst" / "003_GET_poly_trades.json")
+
+
+async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):
+    proc = await asyncio.create_subprocess_exec(
+        TRADETAPE, "record", "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0",
+        "--capture-dir", str(tmp_path), "--session", "sim", "--filter", "all",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    urls: dict[str, str] = {}
+    while len(urls) < 2:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert line, (await proc.stderr.read()).decode()
+        match = re.match(r"(kalshi|poly)\s+(http://\S+) -> (http://127\.0\.0\.1:\d+)", line)
+        if match:
+            urls[match.group(1)] = match.group(2)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(urls["kalshi"] + "/trade-api/v2/markets") as resp:
+            markets = await resp.json()
+        async with http.get(urls["poly"] + "/version") as resp:
+            version = await resp.json()
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.communicate(), 20)
+    assert markets["markets"] and markets["cursor"] == ""
+    assert version == {"version": 2}
+    manifest = orjson.loads((tmp_path / "sim" / MANIFEST).read_bytes())
+    assert manifest["upstreams"]["kalshi"]["simulator"] and manifest["upstreams"]["poly"]["simulator"]
+    assert [e["file"] for e in manifest["fixtures"]] == ["001_GET_kalshi_markets.json", "002_GET_poly_version.json"]

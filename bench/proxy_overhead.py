@@ -104,8 +104,8 @@ def run_wrk(url: str, concurrency: int, seconds: float, script: Path) -> tuple[i
                          capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = wrk_unit(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = wrk_unit(re.search(r"99%\s+(\S+)", out).group(1))
+    p50 = wrk_unit(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = wrk_unit(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     return requests, rps, p50, p99
 
 

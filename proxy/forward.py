@@ -47,6 +47,7 @@ class Forwarder:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=self.timeout, auto_decompress=False, skip_auto_headers=AUTO_HEADERS,
+            cookie_jar=aiohttp.DummyCookieJar(),  # a proxy never keeps or adds cookies of its own
         )
 
     async def close(self) -> None:

@@ -7,11 +7,13 @@ not process death, and keeping it off the request path is what lets recording ke
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -35,6 +37,32 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
+def _load_syncfs() -> Callable[[int], int] | None:
+    """Linux syncfs(2): one call makes a whole batch durable, far cheaper than an fsync per file."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _load_syncfs()
+
+
+def make_durable(directory: str, paths: list[str]) -> None:
+    """Flush `paths` and their directory entries to stable storage."""
+    if _SYNCFS is not None:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            if _SYNCFS(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for path in paths:
+        _fsync_path(path)
+    _fsync_path(directory)
+
+
 class FsyncBatcher:
     """Flushes written files (and their directory) to stable storage in the background."""
 
@@ -55,11 +83,8 @@ class FsyncBatcher:
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
-        if not batch:
-            return
-        for path in batch:
-            _fsync_path(path)
-        _fsync_path(self._directory)
+        if batch:
+            make_durable(self._directory, batch)
 
     def _run(self) -> None:
         while not self._stopping:
@@ -103,7 +128,8 @@ class Session:
     def write(self, fixture: dict[str, Any], method: str, exchange: str, path: str) -> str:
         """Give `fixture` the next seq and put it in place atomically; returns the file name.
 
-        The seq is taken only once the file is in place, so a failed write leaves no gap.
+        The seq is taken only once the file is in place, so a failed write leaves no gap. Written on
+        the event loop: handing each file to a writer thread was measured slower (GIL hand-offs).
         """
         seq = self.last_seq + 1
         fixture["seq"] = seq

@@ -9,6 +9,7 @@ import gzip
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from proxy.fixture import MANIFEST, session_files
@@ -193,3 +194,28 @@ async def test_status_endpoint_is_answered_by_the_proxy(upstream, tmp_path):
     assert status["counts"]["forwarded"] == 1 and status["counts"]["captured"] == 1
     assert status["listener"] == "poly"
     assert len(session_files(session)) == 1  # admin traffic is never recorded or forwarded
+
+
+async def test_proxy_keeps_no_cookies_of_its_own(tmp_path):
+    async def set_cookie(request):
+        return web.json_response({"cookie": request.headers.get("Cookie")}, headers={"Set-Cookie": "sid=abc; Path=/"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", set_cookie)
+    async with running_app(app) as url, running_proxy(url, passing_through()) as proxy:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            for _ in range(2):
+                async with http.get(proxy.url("kalshi") + "/x") as resp:
+                    seen = await resp.json()
+                    assert resp.headers["Set-Cookie"] == "sid=abc; Path=/"  # passed to the client
+    assert seen == {"cookie": None}  # but never replayed upstream by the proxy
+
+
+def test_durability_falls_back_to_fsync_per_file(tmp_path, monkeypatch):
+    import proxy.session as session
+
+    synced: list[str] = []
+    monkeypatch.setattr(session, "_SYNCFS", None)
+    monkeypatch.setattr(session, "_fsync_path", synced.append)
+    session.make_durable(str(tmp_path), [str(tmp_path / "a"), str(tmp_path / "b")])
+    assert synced == [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path)]

@@ -45,16 +45,15 @@ async def _record(listen: dict, upstreams: dict, directory: Path, name: str, fil
             mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
         except SessionError as exc:
             raise click.UsageError(f"--capture-dir: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout)
-        proxy.counts = counts
+        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts)
         await serve(proxy, summary)
 
 
 async def _passthrough(listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float) -> None:
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
-        proxy = Proxy(build_listeners(listen, resolved), passthrough_mode(guard_addons(resolved, guard, counts)), timeout)
-        proxy.counts = counts
+        proxy = Proxy(build_listeners(listen, resolved), passthrough_mode(guard_addons(resolved, guard, counts)), timeout,
+                      counts=counts)
         await serve(proxy, summary)
 
 

@@ -33,10 +33,11 @@ class Listener:
 
 
 class Proxy:
-    def __init__(self, listeners: list[Listener], mode: Mode, upstream_timeout: float = 30.0) -> None:
+    def __init__(self, listeners: list[Listener], mode: Mode, upstream_timeout: float = 30.0,
+                 counts: Counter[str] | None = None) -> None:
         self.listeners = listeners
         self.mode = mode
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter() if counts is None else counts  # shared with the mode's addons
         self.forwarder = Forwarder(upstream_timeout)
         self._runners: list[web.ServerRunner] = []
         self._in_flight = 0
@@ -70,6 +71,13 @@ class Proxy:
             await runner.cleanup()
         await self.forwarder.close()
         self.mode.close()
+
+    async def __aenter__(self) -> "Proxy":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop(grace=5)
 
     def switch(self, mode: Mode) -> None:
         old, self.mode = self.mode, mode

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from clients.kalshi import KalshiClient
 from clients.poly_models import ApiCreds
@@ -99,16 +99,10 @@ async def run_trigger(scenario: Scenario, make_clients: Callable[[], tuple[Any, 
             ledger.close()
 
 
-@contextlib.asynccontextmanager
-async def proxy_running(upstreams: dict[str, str], mode: Mode, counts: Counter) -> AsyncIterator[Proxy]:
+def loopback_proxy(upstreams: dict[str, str], mode: Mode, counts: Counter) -> Proxy:
+    """A proxy on free loopback ports in front of `upstreams` (start it with `async with`)."""
     listeners = [Listener(ex, "127.0.0.1", 0, Upstream(ex, url, False)) for ex, url in upstreams.items()]
-    proxy = Proxy(listeners, mode)
-    proxy.counts = counts
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop(grace=5)
+    return Proxy(listeners, mode, counts=counts)
 
 
 def proxy_urls(proxy: Proxy) -> dict[str, str]:
@@ -141,7 +135,7 @@ async def capture(scenario: Scenario, fixtures_dir: Path) -> Outcome:
         info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
         counts: Counter[str] = Counter()
         mode = record_mode(directory, info, scenario.capture_filter, [], counts)
-        async with proxy_running(upstreams, mode, counts) as proxy:
+        async with loopback_proxy(upstreams, mode, counts) as proxy:
             urls = proxy_urls(proxy)
             observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
     outcome = Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"])
@@ -155,7 +149,7 @@ async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
     counts: Counter[str] = Counter()
     mode = replay_mode(list(scenario.sources), fixtures_dir, volatile_sets(), ReplayOptions(), counts)
     replayer = find_replayer(mode)
-    async with proxy_running({"kalshi": "http://127.0.0.1:9", "poly": "http://127.0.0.1:9"}, mode, counts) as proxy:
+    async with loopback_proxy({"kalshi": "http://127.0.0.1:9", "poly": "http://127.0.0.1:9"}, mode, counts) as proxy:
         urls, creds = proxy_urls(proxy), throwaway_credentials()
         observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
         status = replayer.status() if replayer else {}
@@ -199,7 +193,7 @@ async def capture_live(scenario: Scenario, fixtures_dir: Path, legs: Legs, guard
     info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
     counts: Counter[str] = Counter()
     mode = record_mode(directory, info, scenario.capture_filter, [GuardAddon(guard, counts)], counts)
-    async with proxy_running(dict(LIVE_UPSTREAMS), mode, counts) as proxy:
+    async with loopback_proxy(dict(LIVE_UPSTREAMS), mode, counts) as proxy:
         urls = proxy_urls(proxy)
         with environment({"KALSHI_BASE_URL": urls["kalshi"] + "/trade-api/v2", "POLY_CLOB_URL": urls["poly"]}):
             observed = await run_trigger(scenario, env_clients, legs)

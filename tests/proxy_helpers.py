@@ -105,16 +105,10 @@ def listeners_for(upstream_url: str, poly_url: str | None = None) -> list[Listen
     ]
 
 
-@contextlib.asynccontextmanager
-async def running_proxy(upstream_url: str, make_mode: Callable[[Counter], Mode], timeout: float = 30.0) -> AsyncIterator[Proxy]:
+def running_proxy(upstream_url: str, make_mode: Callable[[Counter], Mode], timeout: float = 30.0) -> Proxy:
+    """A proxy in front of `upstream_url` for both exchanges; start it with `async with`."""
     counts: Counter[str] = Counter()
-    proxy = Proxy(listeners_for(upstream_url), make_mode(counts), timeout)
-    proxy.counts = counts
-    await proxy.start()
-    try:
-        yield proxy
-    finally:
-        await proxy.stop(grace=2)
+    return Proxy(listeners_for(upstream_url), make_mode(counts), timeout, counts=counts)
 
 
 def recording(directory: Path, filter_spec: str = "orders", addons: list[Any] | None = None) -> Callable[[Counter], Mode]:

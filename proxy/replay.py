@@ -191,19 +191,21 @@ class Replayer:
     def unused(self) -> list[str]:
         return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served:]]
 
-    def problems(self, allow_unused: bool = False) -> list[str]:
-        """One line per unmatched request, then per unused fixture: what a strict caller fails on."""
+    def problems(self, allow_unused: bool = False, limit: int = 50) -> list[str]:
+        """One line per unmatched request, then per unused fixture (at most `limit` each, then a count)."""
         lines = []
         if self.unmatched:
             lines.append(f"unmatched requests ({len(self.unmatched)}):")
-            for miss in self.unmatched:
+            for miss in self.unmatched[:limit]:
                 request = miss["request"]
                 query = f"?{request['query']}" if request["query"] else ""
                 lines.append(f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}")
+            lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
         unused = [] if allow_unused else self.unused()
         if unused:
             lines.append(f"unused fixtures ({len(unused)}):")
-            lines += [f"  {name}" for name in unused]
+            lines += [f"  {name}" for name in unused[:limit]]
+            lines += [f"  ... and {len(unused) - limit} more"] if len(unused) > limit else []
         return lines
 
     def status(self) -> dict[str, Any]:

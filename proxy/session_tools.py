@@ -108,7 +108,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
         if fixture["seq"] != fixture_seq(path.name):
             problems.append(f"{path}: seq {fixture['seq']} in the file but {fixture_seq(path.name)} in its name")
         valid.append((path, fixture))
-    problems += seq_report(directory.name, valid)
+    problems += seq_report(directory.name, [(p.name, f["seq"]) for p, f in valid])
     return [(p.name, f) for p, f in valid], problems
 
 

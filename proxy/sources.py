@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict
 
 from .correlate import correlatable
-from .fixture import MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
+from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
 from .flow import Failure
 from .forward import NOT_RETURNED
 from .match import MatchKey, describe, match_key
@@ -132,15 +132,14 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
                      mentions=tuple(strings))
 
 
-def seq_report(name: str, fixtures: list[tuple[Path, dict[str, Any]]]) -> list[str]:
-    """Missing and repeated seq numbers of one session directory."""
+def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
+    """Missing and repeated seq numbers of one session directory, from (file name, seq) pairs."""
     warnings = []
     seen: dict[int, str] = {}
-    for path, fixture in fixtures:
-        seq = fixture["seq"]
+    for file, seq in seqs:
         if seq in seen:
-            warnings.append(f"{name}: seq {seq} appears twice ({seen[seq]} and {path.name})")
-        seen[seq] = path.name
+            warnings.append(f"{name}: seq {seq} appears twice ({seen[seq]} and {file})")
+        seen[seq] = file
     numbers = sorted(seen)
     for low, high in zip(numbers, numbers[1:]):
         if high - low > 1:
@@ -149,17 +148,21 @@ def seq_report(name: str, fixtures: list[tuple[Path, dict[str, Any]]]) -> list[s
     return warnings
 
 
-def read_source(path: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The validated fixtures of a directory (seq order) or of a single file."""
+def source_files(path: Path) -> list[Path]:
+    """The fixture files of a session directory (seq order), or the one fixture file given."""
     if path.is_dir():
         files = session_files(path)
         if not files:
             raise SourceError(f"replay source {path}: no fixture files (NNN_METHOD_exchange_endpoint.json)")
-    else:
-        if path.name == MANIFEST or fixture_seq(path.name) is None and path.suffix != ".json":
-            raise SourceError(f"replay source {path}: not a fixture file")
-        files = [path]
-    fixtures = [(p, load_fixture(p)) for p in files]
+        return files
+    if path.name == MANIFEST or path.suffix != ".json":
+        raise SourceError(f"replay source {path}: not a fixture file")
+    return [path]
+
+
+def read_source(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The validated fixtures of a directory (seq order) or of a single file."""
+    fixtures = [(p, load_fixture(p)) for p in source_files(path)]
     for p, fixture in fixtures:
         if "response" not in fixture:
             recorded_failure(fixture.get("error"), p)
@@ -190,11 +193,12 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         while name in names:
             name += "'"
         names.add(name)
-        fixtures = read_source(path)
+        files = source_files(path)
+        recordings = [recording(load_fixture(p), name, p, volatile) for p in files]  # one parsed file at a time
         if path.is_dir():
-            loaded.warnings += seq_report(name, fixtures)
-        loaded.recordings += [recording(f, name, p, volatile) for p, f in fixtures]
-        loaded.sources.append({"name": name, "path": str(path), "fixtures": len(fixtures)})
+            loaded.warnings += seq_report(name, [(r.file, r.seq) for r in recordings])
+        loaded.recordings += recordings
+        loaded.sources.append({"name": name, "path": str(path), "fixtures": len(files)})
     loaded.warnings += _collisions(loaded.recordings)
     _narrow_mentions(loaded.recordings)
     return loaded

@@ -312,3 +312,16 @@ async def test_concurrent_identical_requests_each_get_a_distinct_recording(tmp_p
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
         results = await asyncio.gather(*(call(http, "GET", proxy.url("kalshi") + "/x") for _ in range(20)))
     assert sorted(orjson.loads(data)["n"] for _, data, _ in results) == list(range(20))
+
+
+async def test_problem_report_lists_misses_then_unused_and_stays_short(tmp_path):
+    session = write_session(tmp_path / "s", [fixture("kalshi", "GET", KALSHI + f"/x{n}", answer={}) for n in range(60)])
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        await call(http, "GET", proxy.url("kalshi") + "/x0")
+        await call(http, "GET", proxy.url("kalshi") + "/y?a=1")
+        replayer = proxy.mode.addons[0]
+        lines = replayer.problems(limit=5)
+        assert replayer.problems(allow_unused=True) == lines[:2]
+    assert lines[:2] == ["unmatched requests (1):", "  unmatched: kalshi GET /y?a=1"]
+    assert lines[2] == "unused fixtures (59):" and lines[3] == "  s/002_GET_kalshi_root.json"
+    assert lines[-1] == "  ... and 54 more" and len(lines) == 9

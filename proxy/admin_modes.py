@@ -50,29 +50,29 @@ async def _switch(proxy: "Proxy", listener: "Listener", name: str, options: dict
     return {"listener": listener.exchange, **proxy.status()}
 
 
-@route("POST", "mode")
-async def switch_mode(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
-    """Body {"mode": "record" | "replay" | "passthrough", ...options for that mode}."""
+async def _switch_to(proxy: "Proxy", listener: "Listener", request: web.BaseRequest, fixed: str | None) -> Any:
     try:
         options = await _options(request)
     except ConfigError as exc:
         return admin_error(400, "bad_request", str(exc))
-    name = options.pop("mode", None)
+    name = fixed or options.pop("mode", None)
     if not isinstance(name, str):
         return admin_error(400, "bad_request", 'expected {"mode": "record" | "replay" | "passthrough", ...}')
+    if fixed and "sources" not in options:
+        return admin_error(400, "bad_request", 'expected {"sources": [session dir, fixture file or scenario, ...]}')
     return await _switch(proxy, listener, name, options)
+
+
+@route("POST", "mode")
+async def switch_mode(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+    """Body {"mode": "record" | "replay" | "passthrough", ...options for that mode}."""
+    return await _switch_to(proxy, listener, request, None)
 
 
 @route("POST", "load")
 async def load(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
     """Body {"sources": [...]}: replay these instead (the mode becomes replay if it was not)."""
-    try:
-        options = await _options(request)
-    except ConfigError as exc:
-        return admin_error(400, "bad_request", str(exc))
-    if "sources" not in options:
-        return admin_error(400, "bad_request", 'expected {"sources": [session dir, fixture file or scenario, ...]}')
-    return await _switch(proxy, listener, "replay", options)
+    return await _switch_to(proxy, listener, request, "replay")
 
 
 @route("POST", "reset")

@@ -325,3 +325,19 @@ async def test_problem_report_lists_misses_then_unused_and_stays_short(tmp_path)
     assert lines[:2] == ["unmatched requests (1):", "  unmatched: kalshi GET /y?a=1"]
     assert lines[2] == "unused fixtures (59):" and lines[3] == "  s/002_GET_kalshi_root.json"
     assert lines[-1] == "  ... and 54 more" and len(lines) == 9
+
+
+async def test_gzip_binary_and_text_answers_round_trip_through_record_and_replay(tmp_path):
+    from tests.proxy_helpers import upstream_app
+
+    session = tmp_path / "s"
+    paths = ["/gzip", "/binary", "/text"]
+    async with running_app(upstream_app()) as url:
+        async with running_proxy(url, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
+            recorded = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
+    async with replaying([session]) as proxy, aiohttp.ClientSession(auto_decompress=False) as http:
+        replayed = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
+    for (status, body, _), (status2, body2, resp) in zip(recorded, replayed):
+        assert (status2, body2) == (status, body)  # the recorded gzip answer is served decoded
+        assert "Content-Encoding" not in resp.headers
+    assert replayed[1][2].headers["Content-Type"] == "application/octet-stream" and replayed[2][0] == 425

@@ -80,8 +80,7 @@ async def _replay(listen: dict, sources: list[str], capture_dir: Path, ignore_fi
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
     async with _upstreams(upstreams) as resolved:
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout)
-        proxy.counts = counts
+        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))

@@ -30,8 +30,7 @@ class ReplayServer:
         counts: Counter[str] = Counter()
         make_replay = replay_factory(sources, fixtures_dir, volatile_sets(ignore_fields), options or ReplayOptions(), counts)
         listen = {ex: ("127.0.0.1", 0) for ex in no_upstreams()}
-        self.proxy = Proxy(build_listeners(listen, no_upstreams()), make_replay({}))
-        self.proxy.counts = counts
+        self.proxy = Proxy(build_listeners(listen, no_upstreams()), make_replay({}), counts=counts)
         self.proxy.mode_factories["replay"] = make_replay
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tradetape-replay", daemon=True)

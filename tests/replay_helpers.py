@@ -58,8 +58,7 @@ async def replaying(sources: list[Path | str], upstream_url: str = "http://127.0
     extra = {"sleep": sleep} if sleep is not None else {}
     mode = replay_mode([str(s) for s in sources], fixtures_dir or Path("fixtures"), volatile_sets(ignore_fields),
                        ReplayOptions(**options), counts, **extra)
-    proxy = Proxy(listeners_for(upstream_url), mode)
-    proxy.counts = counts
+    proxy = Proxy(listeners_for(upstream_url), mode, counts=counts)
     await proxy.start()
     try:
         yield proxy

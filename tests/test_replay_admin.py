@@ -54,8 +54,7 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     first = write_session(tmp_path / "first", [fixture("kalshi", "GET", KALSHI + "/x", answer={"replayed": 1})])
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
-    proxy = Proxy(listeners_for(url), make_replay({}))
-    proxy.counts = counts
+    proxy = Proxy(listeners_for(url), make_replay({}), counts=counts)
     upstreams = {l.exchange: l.upstream for l in proxy.listeners}
     proxy.mode_factories = {"replay": make_replay,
                             **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts)}
@@ -95,8 +94,7 @@ async def test_a_failed_load_or_unknown_mode_leaves_the_running_replay_untouched
     (bad / "002_GET_kalshi_y.json").write_bytes(b"{not json")
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(good)], tmp_path, volatile_sets(), ReplayOptions(), counts)
-    proxy = Proxy(listeners_for("http://127.0.0.1:9"), make_replay({}))
-    proxy.counts = counts
+    proxy = Proxy(listeners_for("http://127.0.0.1:9"), make_replay({}), counts=counts)
     proxy.mode_factories = {"replay": make_replay}
     await proxy.start()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from .cli_options import (build_listeners, config_errors, listen_options, parse_
                           parse_usd, run, serve, simulator_for, upstream_options)
 from .core import Proxy
 from .guard import SpendingGuard
-from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, session_info
+from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, runtime_factories, session_info
 from .session import SessionError
 
 
@@ -46,14 +47,18 @@ async def _record(listen: dict, upstreams: dict, directory: Path, name: str, fil
         except SessionError as exc:
             raise click.UsageError(f"--capture-dir: {exc}") from None
         proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts)
+        proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         await serve(proxy, summary)
 
 
-async def _passthrough(listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float) -> None:
+async def _passthrough(listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float,
+                       capture_dir: Path, filter_spec: str) -> None:
+    sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
         proxy = Proxy(build_listeners(listen, resolved), passthrough_mode(guard_addons(resolved, guard, counts)), timeout,
                       counts=counts)
+        proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
         await serve(proxy, summary)
 
 
@@ -85,7 +90,9 @@ def record(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...
 @config_errors
 def passthrough(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool,
                 max_order_usd: str, max_session_usd: str, upstream_timeout: float) -> None:
-    """Forward only: no capture work at all."""
+    """Forward only: no capture work at all (POST /__tradetape/mode can switch to record or replay)."""
     listeners = parse_listeners(listen, allow_remote)
     upstreams = parse_upstreams(upstream, live)
-    run(_passthrough(listeners, upstreams, guard_from(live, max_order_usd, max_session_usd), upstream_timeout))
+    capture_dir, filter_spec = Path(os.environ.get("CAPTURE_DIR") or "./fixtures"), os.environ.get("CAPTURE_FILTER") or "orders"
+    run(_passthrough(listeners, upstreams, guard_from(live, max_order_usd, max_session_usd), upstream_timeout,
+                     capture_dir, filter_spec))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 import click
 
@@ -13,32 +13,15 @@ from .capture_filter import build_filter
 from .cli_options import build_listeners, config_errors, listen_options, parse_listeners, parse_upstreams, run, serve, simulator_for, upstream_options
 from .cli_record import guard_from, summary as forwarding_summary
 from .core import Proxy
-from .exchanges import EXCHANGES, ConfigError, Upstream
+from .exchanges import EXCHANGES, Upstream
 from .fixture import FixtureError
 from .guard import SpendingGuard
-from .mode import Mode
-from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, session_info
+from .modes import forwarding_factories
 from .replay import ON_EXHAUSTED, ReplayOptions, find_replayer, replay_factory
 from .sources import SourceError
 from .volatile import volatile_sets
 
 NO_UPSTREAM = "none"
-
-
-def forwarding_factories(upstreams: dict[str, Upstream], sims: set[str], capture_dir: Path, filter_spec: str,
-                         guard: SpendingGuard | None, counts: Any) -> dict[str, Callable[[dict[str, Any]], Mode]]:
-    """record and passthrough factories for a runtime switch (POST /__tradetape/mode)."""
-    def record(options: dict[str, Any]) -> Mode:
-        name = options.get("session") or default_session_name()
-        if not isinstance(name, str) or "/" in name or name in (".", ".."):
-            raise ConfigError(f"session: {name!r} is not a directory name")
-        info = session_info(name, upstreams, filter_spec, sims)
-        return record_mode(capture_dir / name, info, filter_spec, guard_addons(upstreams, guard, counts), counts)
-
-    def passthrough(options: dict[str, Any]) -> Mode:
-        return passthrough_mode(guard_addons(upstreams, guard, counts))
-
-    return {"record": record, "passthrough": passthrough}
 
 
 def replay_summary(proxy: Proxy) -> str:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .capture_filter import build_filter
-from .exchanges import Upstream
+from .exchanges import ConfigError, Upstream
 from .guard import GuardAddon, SpendingGuard
 from .mode import Mode
 from .record import Recorder
+from .replay import ReplayOptions, replay_factory
 from .session import Session
+from .volatile import volatile_sets
 
 
 def tradetape_version() -> str:
@@ -50,3 +52,27 @@ def record_mode(directory: Path, info: dict[str, Any], filter_spec: str, addons:
 
 def passthrough_mode(addons: list[Any]) -> Mode:
     return Mode("passthrough", forwards=True, addons=addons)
+
+
+def forwarding_factories(upstreams: dict[str, Upstream], sims: set[str], capture_dir: Path, filter_spec: str,
+                         guard: SpendingGuard | None, counts: Any) -> dict[str, Callable[[dict[str, Any]], Mode]]:
+    """record and passthrough factories for a runtime switch (POST /__tradetape/mode)."""
+    def record(options: dict[str, Any]) -> Mode:
+        name = options.get("session") or default_session_name()
+        if not isinstance(name, str) or "/" in name or name in (".", ".."):
+            raise ConfigError(f"session: {name!r} is not a directory name")
+        info = session_info(name, upstreams, filter_spec, sims)
+        return record_mode(capture_dir / name, info, filter_spec, guard_addons(upstreams, guard, counts), counts)
+
+    def passthrough(options: dict[str, Any]) -> Mode:
+        return passthrough_mode(guard_addons(upstreams, guard, counts))
+
+    return {"record": record, "passthrough": passthrough}
+
+
+def runtime_factories(upstreams: dict[str, Upstream], sims: set[str], capture_dir: Path, filter_spec: str,
+                      guard: SpendingGuard | None, counts: Any) -> dict[str, Callable[[dict[str, Any]], Mode]]:
+    """Every mode a forwarding command can switch to at runtime; replay needs `sources` in the request."""
+    factories = forwarding_factories(upstreams, sims, capture_dir, filter_spec, guard, counts)
+    factories["replay"] = replay_factory([], capture_dir, volatile_sets(), ReplayOptions(), counts)
+    return factories

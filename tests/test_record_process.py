@@ -113,3 +113,28 @@ async def test_record_with_no_upstream_records_against_the_built_in_simulator(tm
     manifest = orjson.loads((tmp_path / "sim" / MANIFEST).read_bytes())
     assert manifest["upstreams"]["kalshi"]["simulator"] and manifest["upstreams"]["poly"]["simulator"]
     assert [e["file"] for e in manifest["fixtures"]] == ["001_GET_kalshi_markets.json", "002_GET_poly_version.json"]
+
+
+async def test_record_switches_to_replay_and_passthrough_at_runtime(tmp_path):
+    async with running_app(upstream_app()) as upstream:
+        proc, urls = await start_record(upstream, tmp_path)
+        order = urls["kalshi"] + "/trade-api/v2/portfolio/events/orders"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(order, data=b'{"i":1}') as resp:
+                recorded = await resp.read()
+            async with http.post(urls["kalshi"] + "/__tradetape/mode",
+                                 json={"mode": "replay", "sources": [str(tmp_path / "burst")]}) as resp:
+                assert resp.status == 200 and (await resp.json())["mode"] == "replay"
+            async with http.post(order, data=b'{"i":1}') as resp:
+                assert await resp.read() == recorded
+            async with http.post(order, data=b'{"i":1}') as resp:
+                assert resp.status == 599 and resp.headers["X-Tradetape-Error"] == "exhausted"
+            async with http.get(urls["kalshi"] + "/__tradetape/status") as resp:
+                counts = (await resp.json())["counts"]
+            assert counts["forwarded"] == 1 and counts["replayed"] == 1  # nothing more went upstream
+            async with http.post(urls["poly"] + "/__tradetape/mode", json={"mode": "passthrough"}) as resp:
+                assert (await resp.json())["mode"] == "passthrough"
+            async with http.post(urls["poly"] + "/__tradetape/mode", json={"mode": "bogus"}) as resp:
+                assert resp.status == 409 and "available: passthrough, record, replay" in (await resp.text())
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 20)

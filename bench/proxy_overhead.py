@@ -1,4 +1,4 @@
-"""Proxy overhead: direct vs passthrough vs record (and replay once it exists) at concurrency 1 and 32.
+"""Proxy overhead: direct vs passthrough, record and replay (and peers) at concurrency 1 and 32.
 
 Prints req/s, p50/p99 latency, the proxy's CPU time per request, and each mode's ratio to direct in the
 same run. The load generator is wrk when installed (say so), else a Python aiohttp loop. Everything
@@ -29,6 +29,7 @@ BODY = ('{"ticker":"KXBENCH-26NOV23","client_order_id":"6f1c2e4a-1111-4b2b-9c3d-
         '"count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel","self_trade_prevention_type":"taker_at_cross"}')
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 CLK = os.sysconf("SC_CLK_TCK")
+MITMDUMP = os.environ.get("MITMDUMP") or shutil.which("mitmdump") or ""
 
 
 @dataclass
@@ -141,6 +142,11 @@ def load(url: str, concurrency: int, seconds: float, script: Path | None) -> tup
 # ---- modes -------------------------------------------------------------------------------
 
 def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
+    if mode == "bare":
+        return [sys.executable, str(ROOT / "bench" / "bare_forwarder.py"), str(port), upstream, str(capture / f"bare_{port}.jsonl")]
+    if mode == "mitmdump":
+        return [MITMDUMP, "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", str(port),
+                "-w", str(capture / f"mitm_{port}.flows"), "-q"]
     common = ["--listen", f"kalshi=127.0.0.1:{port}", "--listen", f"poly=127.0.0.1:{free_port()}",
               "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}"]
     if mode == "record":
@@ -188,7 +194,9 @@ def memory_growth(upstream: str, capture: Path, requests: int, script: Path | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--modes", default="passthrough,record,replay")
+    parser.add_argument("--modes", default="passthrough,record,replay,bare" + (",mitmdump" if MITMDUMP else ""),
+                        help="passthrough, record, replay, and the peers: bare (a bare aiohttp forwarder appending to one "
+                             "file) and mitmdump (mitmproxy recording in reverse mode; set MITMDUMP or put it on PATH)")
     parser.add_argument("--memory-requests", type=int, default=0, help="also record this many requests and report RSS growth")
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
     parser.add_argument("--fast-upstream", action="store_true", help="upstream on aiohttp's low-level server and uvloop")

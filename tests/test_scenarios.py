@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import replace
 from decimal import Decimal
@@ -11,12 +12,16 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from clients.kalshi import KalshiClient
 from proxy.cli import main
 from scenarios.canon import SIM_LEGS
 from scenarios.catalogue import BY_NAME, SCENARIOS, check
 from scenarios.cli import live_plan
 from scenarios.demo import run_demo, table
 from scenarios.harness import capture, replay
+from simulator.credentials import kalshi_test_credentials
+from trader.execute import execute_leg
+from trader.ledger import Ledger
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -120,3 +125,15 @@ def test_scenarios_list_names_every_scenario():
     assert result.exit_code == 0
     for scenario in SCENARIOS:
         assert scenario.name in result.output
+
+
+@pytest.mark.tradetape("fixtures/kalshi_partial_fill")
+async def test_plugin_replays_a_captured_scenario_for_the_real_client_and_trader(tradetape, tmp_path):
+    key_id, private_key, _ = kalshi_test_credentials()
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    async with KalshiClient(os.environ["KALSHI_BASE_URL"], key_id, private_key) as kalshi:
+        result = await execute_leg(kalshi, SIM_LEGS.kalshi, ledger)
+    assert (result.status, result.filled) == ("partial", Decimal(6))
+    assert ledger.positions()[("kalshi", SIM_LEGS.kalshi.instrument)] == Decimal(6)
+    assert tradetape.status()["counts"]["replayed"] == 1
+    ledger.close()

@@ -1,0 +1,95 @@
+"""`tradetape audit`: secrets that escaped redaction are found and named; public ids are not."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from proxy.audit import audit_file
+from proxy.cli import main
+
+ORDER_HASH = "0x" + "ab12" * 16
+ZERO32 = "0x" + "0" * 64
+
+
+def fixture(request_headers=None, request_body=None, response_body=None) -> dict:
+    body = response_body if response_body is not None else {"orderID": ORDER_HASH, "status": "matched"}
+    return {
+        "seq": 1, "exchange": "poly", "captured_at": "2026-11-19T20:15:00.123Z", "latency_ms": 1.0,
+        "request": {"method": "POST", "url": "https://clob.polymarket.com/order",
+                    "headers": request_headers or {"poly_api_key": "[REDACTED]", "poly_address": "0xf39F"},
+                    "body": request_body if request_body is not None else {
+                        "order": {"salt": 1, "tokenId": "7" * 70, "metadata": ZERO32, "builder": ZERO32,
+                                  "signature": "0x" + "cd" * 65}, "owner": "[REDACTED]"}},
+        "response": {"status": 200, "headers": {"content-type": "application/json"},
+                     "body_raw": orjson.dumps(body).decode(), "body_parsed": body},
+    }
+
+
+def write(tmp_path, name: str, data: dict) -> None:
+    (tmp_path / name).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+
+
+def test_clean_fixtures_pass_and_public_ids_are_not_flagged(tmp_path):
+    write(tmp_path, "001_POST_poly_order.json", fixture(response_body={
+        "orderID": ORDER_HASH, "market": "0x" + "69" * 32, "transactionsHashes": ["0x" + "12" * 32],
+        "hash_key": ZERO32}))
+    result = CliRunner().invoke(main, ["audit", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 files, no secrets found" in result.output
+
+
+@pytest.mark.parametrize("data, field, reason", [
+    (fixture(request_headers={"POLY_API_KEY": "real-key"}), "request.headers.POLY_API_KEY", "not redacted"),
+    (fixture(request_body={"order": {"owner": "uuid-of-key"}}), "request.body.order.owner", "not redacted"),
+    (fixture(response_body={"data": [{"Secret": "c2VjcmV0"}]}), "response.body_parsed.data[0].Secret", "not redacted"),
+    (fixture(response_body={"note": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"}),
+     "response.body_parsed.note", "PEM block"),
+    (fixture(request_body={"wallet": {"signing_key": "0x" + "9f" * 32}}), "request.body.wallet.signing_key", "64-hex"),
+])
+def test_each_kind_of_escaped_secret_is_named(tmp_path, data, field, reason):
+    path = tmp_path / "001_POST_poly_order.json"
+    write(tmp_path, path.name, data)
+    findings = audit_file(path)
+    assert any(f.field == field and reason in f.reason for f in findings), findings
+    result = CliRunner().invoke(main, ["audit", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{path}: {field}" in result.output
+
+
+def test_secret_in_body_raw_alone_is_found(tmp_path):
+    data = fixture()
+    data["response"]["body_raw"] = '{"apiKey":"live-key","orderID":"0x1"}'
+    write(tmp_path, "001_GET_poly_api_key.json", data)
+    assert [f.field for f in audit_file(tmp_path / "001_GET_poly_api_key.json")] == ["response.body_raw.apiKey"]
+
+
+def test_pem_in_any_file_and_invalid_json_are_reported(tmp_path):
+    (tmp_path / "notes.txt").write_text("-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n")
+    (tmp_path / "002_GET_kalshi_fills.json").write_text("{not json")
+    result = CliRunner().invoke(main, ["audit", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "notes.txt: (file): PEM block" in result.output
+    assert "002_GET_kalshi_fills.json: (file): not valid JSON" in result.output
+
+
+def test_redact_rewrites_a_session_so_that_it_passes(tmp_path):
+    data = fixture(request_headers={"Authorization": "Bearer t", "poly_address": "0xf39F"},
+                   response_body={"apiKey": "k", "secret": "s", "passphrase": "p", "orderID": ORDER_HASH})
+    write(tmp_path, "001_POST_poly_order.json", data)
+    result = CliRunner().invoke(main, ["audit", "--redact", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "rewrote 1 files; 0 findings remain" in result.output
+    fixed = orjson.loads((tmp_path / "001_POST_poly_order.json").read_bytes())
+    assert fixed["request"]["headers"] == {"Authorization": "[REDACTED]", "poly_address": "0xf39F"}
+    assert fixed["response"]["body_parsed"]["secret"] == "[REDACTED]"
+    assert fixed["response"]["body_parsed"]["orderID"] == ORDER_HASH
+    assert orjson.loads(fixed["response"]["body_raw"])["apiKey"] == "[REDACTED]"
+    assert list(fixed) == list(data)  # key order kept
+    assert CliRunner().invoke(main, ["audit", str(tmp_path)]).exit_code == 0
+
+
+def test_audit_needs_an_existing_path():
+    result = CliRunner().invoke(main, ["audit", "/nonexistent/fixtures"])
+    assert result.exit_code == 2 and "does not exist" in result.output

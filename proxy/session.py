@@ -160,9 +160,7 @@ class Session:
         return name
 
     def write_manifest(self) -> None:
-        manifest = dict(self.info, format=FORMAT, created_at=self.created_at, fixtures=[])
-        head = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
-        body = head[: head.rindex(b"[")] + b"[" + bytes(self._entries) + b"]\n}\n"
+        body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
         temp = self.directory / f".{MANIFEST}.tmp"
         temp.write_bytes(body)
         os.replace(temp, self.directory / MANIFEST)
@@ -188,7 +186,13 @@ def _manifest_entry(fixture: dict[str, Any], name: str) -> dict[str, Any]:
     }
 
 
+def manifest_bytes(info: dict[str, Any], entries: bytes) -> bytes:
+    """The manifest: the session's facts indented, then one compact line per fixture."""
+    facts = {k: v for k, v in info.items() if k not in ("format", "fixtures")}
+    head = orjson.dumps({"format": FORMAT, **facts, "fixtures": []}, option=orjson.OPT_INDENT_2)
+    return head[: head.rindex(b"[")] + b"[" + entries + b"]\n}\n"
+
+
 def build_manifest(directory: Path, info: dict[str, Any], fixtures: list[tuple[str, dict[str, Any]]]) -> bytes:
     """A manifest rebuilt from the fixture files themselves (fsck)."""
-    manifest = dict(info, format=FORMAT, fixtures=[_manifest_entry(f, name) for name, f in fixtures])
-    return orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+    return manifest_bytes(info, b",\n    ".join(orjson.dumps(_manifest_entry(f, name)) for name, f in fixtures))

@@ -219,3 +219,18 @@ def test_durability_falls_back_to_fsync_per_file(tmp_path, monkeypatch):
     monkeypatch.setattr(session, "_fsync_path", synced.append)
     session.make_durable(str(tmp_path), [str(tmp_path / "a"), str(tmp_path / "b")])
     assert synced == [str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path)]
+
+
+async def test_manifest_rebuilt_from_the_files_equals_the_recorded_one(upstream, tmp_path):
+    from proxy.fixture import load_fixture
+    from proxy.session import build_manifest
+
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
+        for path in ("/trade-api/v2/portfolio/fills", "/reset", "/data/trades"):
+            async with http.get(proxy.url("kalshi") + path) as resp:
+                await resp.read()
+    recorded = (session / MANIFEST).read_bytes()
+    info = {k: v for k, v in orjson.loads(recorded).items() if k != "fixtures"}
+    rebuilt = build_manifest(session, info, [(p.name, load_fixture(p)) for p in session_files(session)])
+    assert rebuilt == recorded

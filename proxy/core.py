@@ -15,13 +15,16 @@ from typing import Any
 from aiohttp import web
 
 from . import admin
-from .answers import failure_answer
+from .answers import failure_answer, tradetape_answer
 from .exchanges import Upstream
-from .flow import Failure, Flow
+from .flow import Answer, Failure, Flow
 from .forward import Forwarder
 from .mode import Mode
 
 ADMIN_PREFIX = "/__tradetape/"
+# A reverse proxy only takes origin-form targets: absolute URLs and CONNECT would make it an open proxy.
+NOT_A_PATH = tradetape_answer(400, "not_a_path", detail="tradetape forwards only paths (/...) to its configured "
+                              "upstream; absolute URLs and CONNECT are refused")
 
 
 @dataclass
@@ -102,6 +105,8 @@ class Proxy:
         async def handle(request: web.BaseRequest) -> web.StreamResponse:
             if request.path.startswith(ADMIN_PREFIX):
                 return await admin.handle(self, listener, request)
+            if not request.raw_path.startswith("/") or request.method == "CONNECT":
+                return self._send(NOT_A_PATH)
             self._in_flight += 1
             self._idle.clear()
             try:
@@ -144,5 +149,8 @@ class Proxy:
             if request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing may be written to a dropped connection
-        answer = flow.response if flow.response is not None else failure_answer(flow.failure)  # type: ignore[arg-type]
+        return self._send(flow.response if flow.response is not None else failure_answer(flow.failure))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _send(answer: Answer) -> web.Response:
         return web.Response(status=answer.status, reason=answer.reason, headers=answer.headers, body=answer.body)

@@ -169,3 +169,16 @@ def test_env_filter_is_validated_too(tmp_path):
 def test_passthrough_refuses_live_upstream_without_live_flag():
     result = CliRunner().invoke(main, ["passthrough", "--upstream", "poly=live"])
     assert result.exit_code == 2 and "pass --live" in result.output
+
+
+async def test_never_an_open_proxy_absolute_urls_and_connect_are_refused(upstream, tmp_path):
+    async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
+        port = proxy.listeners[0].port
+        for target in (b"GET http://example.com/x HTTP/1.1", b"CONNECT example.com:443 HTTP/1.1"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(target + b"\r\nHost: example.com\r\n\r\n")
+            head = await asyncio.wait_for(reader.read(4096), 5)
+            writer.close()
+            assert head.startswith(b"HTTP/1.1 400") and b"X-Tradetape-Error: not_a_path" in head
+        assert proxy.counts["forwarded"] == 0
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").glob("0*.json"))

@@ -45,7 +45,7 @@ async def _record(listen: dict, upstreams: dict, directory: Path, name: str, fil
         try:
             mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
         except SessionError as exc:
-            raise click.UsageError(f"--capture-dir: {exc}") from None
+            raise click.UsageError(f"{exc.option}: {exc}") from None
         proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         await serve(proxy, summary)

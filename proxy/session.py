@@ -17,13 +17,17 @@ from typing import Any, Callable
 
 import orjson
 
-from .fixture import FORMAT, MANIFEST, fixture_name, load_fixture, session_files, utc_stamp
+from .fixture import FORMAT, MANIFEST, FixtureError, fixture_name, load_fixture, session_files, utc_stamp
 
 FSYNC_INTERVAL = 0.05
 
 
 class SessionError(OSError):
-    """The session directory cannot be used; the message names it."""
+    """The session directory cannot be used; the message names it, `option` the setting to change."""
+
+    def __init__(self, message: str, option: str = "--capture-dir") -> None:
+        super().__init__(message)
+        self.option = option
 
 
 def _fsync_path(path: str) -> None:
@@ -113,7 +117,12 @@ class Session:
             probe.unlink()
         except OSError as exc:
             raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
-        existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+        try:
+            existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+        except FixtureError as exc:
+            raise SessionError(f"session {self.directory} already holds a fixture that cannot be read, so it "
+                               f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
+                               "--session") from None
         self.last_seq = max((f["seq"] for _, f in existing), default=0)
         self.created_at = utc_stamp(time.time())
         # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare

@@ -182,3 +182,25 @@ async def test_never_an_open_proxy_absolute_urls_and_connect_are_refused(upstrea
             assert head.startswith(b"HTTP/1.1 400") and b"X-Tradetape-Error: not_a_path" in head
         assert proxy.counts["forwarded"] == 0
     assert not (tmp_path / "s").exists() or not list((tmp_path / "s").glob("0*.json"))
+
+
+def test_a_session_with_a_malformed_fixture_is_not_continued(tmp_path):
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s1" / "001_GET_kalshi_x.json").write_text("{bad")
+    args = ["record", "--capture-dir", str(tmp_path), "--session", "s1", "--upstream", "kalshi=http://127.0.0.1:9",
+            "--upstream", "poly=http://127.0.0.1:9", "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    assert "--session:" in result.output and "001_GET_kalshi_x.json: invalid JSON at line 1" in result.output
+    assert (tmp_path / "s1" / "001_GET_kalshi_x.json").read_text() == "{bad"  # nothing recorded is lost
+
+
+async def test_a_session_is_continued_after_its_last_seq(upstream, tmp_path):
+    async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
+        await fetch(proxy.url("kalshi") + "/a")
+    async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
+        await fetch(proxy.url("poly") + "/b")
+    fixtures = fixtures_in(tmp_path / "s")
+    assert [f["seq"] for f in fixtures] == [1, 2]
+    manifest = orjson.loads((tmp_path / "s" / "manifest.json").read_bytes())
+    assert [e["file"] for e in manifest["fixtures"]] == ["001_GET_kalshi_a.json", "002_GET_poly_b.json"]

@@ -45,7 +45,7 @@ class Scenario:
     expect: Observed
     kalshi_state: dict[str, Any] | None = None
     poly_state: dict[str, Any] | None = None
-    faults: tuple[dict[str, Any], ...] = ()
+    faults: tuple[tuple[str, dict[str, Any]], ...] = ()  # (exchange, simulator fault spec) armed before the trigger
     composed_of: tuple[str, ...] = ()  # combined scenarios: the fixture directories replayed together
     capture_filter: str = "orders"
 
@@ -225,14 +225,14 @@ SCENARIOS: list[Scenario] = [
              "Restart with an open position: intent in the ledger, recovery from the exchange", restart_recovery,
              {"first_attempt": "unknown", "first_error": "ProxyUpstreamError", "recovered": "filled 10",
               "unresolved": 0, "differences": 0, "ledger_position": D(10)},
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]), faults=(DROP_CREATE,),
+             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]), faults=(("kalshi", DROP_CREATE),),
              capture_filter="all"),
     Scenario("duplicate_submission_retry", "kalshi", "The create's answer is lost and the same order is sent again",
              "A retry never doubles an order: 409 order_already_exists is reconciled by client_order_id",
              duplicate_retry,
              {"first_attempt": "ProxyUpstreamError", "retry_status": "executed", "retry_filled": D(10),
               "same_client_order_id": True, "exchange_fills": D(10)},
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]), faults=(DROP_CREATE,)),
+             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]), faults=(("kalshi", DROP_CREATE),)),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 

@@ -125,8 +125,8 @@ async def capture(scenario: Scenario, fixtures_dir: Path) -> Outcome:
     directory = fixtures_dir / scenario.name
     shutil.rmtree(directory, ignore_errors=True)
     async with Simulator(scenario_state(scenario, public_pem, key_id)) as sim:
-        for spec in scenario.faults:
-            sim.faults.arm(parse_fault(scenario.exchange if scenario.exchange != "both" else "kalshi", spec))
+        for exchange, spec in scenario.faults:
+            sim.faults.arm(parse_fault(exchange, spec))
         async with PolymarketClient(base_url=sim.poly_url, private_key=PAPER_POLY_KEY) as setup:
             creds.poly_creds = await setup.create_or_derive_api_key()
         upstreams = {"kalshi": sim.kalshi_url, "poly": sim.poly_url}

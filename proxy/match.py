@@ -48,12 +48,16 @@ def canonical_body(body: Any) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
+def key_of(exchange: str, method: str, path: str, query: str, body: Any) -> MatchKey:
+    """The key of a request whose body has already lost its volatile fields."""
+    return MatchKey(exchange, method.upper(), path, canonical_query(query), canonical_body(body))
+
+
 def match_key(exchange: str, method: str, path: str, query: str, body: Any, volatile: Volatile,
               found: dict[str, Any] | None = None) -> MatchKey:
     """The key of one request. `body` is a parse_body() value and loses its volatile fields (to `found`)."""
-    if type(body) is dict or type(body) is list:
-        volatile.strip(body, found)
-    return MatchKey(exchange, method.upper(), path, canonical_query(query), canonical_body(body))
+    volatile.strip(body, found)
+    return key_of(exchange, method, path, query, body)
 
 
 # ---- explaining a miss ---------------------------------------------------------------------------

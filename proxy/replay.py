@@ -17,7 +17,7 @@ from .answers import tradetape_answer
 from .correlate import Correlation
 from .exchanges import ConfigError
 from .flow import Answer, Flow
-from .match import MatchKey, describe, differences, distance, match_key, parse_body
+from .match import MatchKey, describe, differences, distance, key_of, parse_body
 from .mode import Mode
 from .redact import redact_body
 from .sources import Loaded, Recording, load_sources
@@ -113,10 +113,11 @@ class Replayer:
     async def request(self, flow: Flow) -> None:
         path, _, query = flow.path_qs.partition("?")
         body = parse_body(flow.body)
+        live: dict[str, Any] = {}
+        self.volatile[flow.exchange].strip(body, live)  # before correlation rewrites them: learn() needs live values
         if self.correlation:
             path, query, body = self.correlation.request(path, query, body)
-        live: dict[str, Any] = {}
-        key = match_key(flow.exchange, flow.method, path, query, body, self.volatile[flow.exchange], live)
+        key = key_of(flow.exchange, flow.method, path, query, body)
         queue = self.queues.get(key)
         if queue is None:
             return self._miss(flow, "unmatched", key, self._closest(key))

@@ -188,6 +188,23 @@ async def test_correlation_maps_recorded_ids_to_live_ones_in_answers_and_later_r
     assert orjson.loads(looked_up) == {"note": f"x{recorded_id}"}  # whole values only, never substrings
 
 
+async def test_a_live_id_sent_again_correlates_with_the_next_recording_not_with_the_first(tmp_path):
+    # The recording used two ids where the live client resends one (a retry): the second answer must
+    # still carry the live id, not the first recorded one the request was mapped back to.
+    session = write_session(tmp_path / "s", [
+        fixture("kalshi", "POST", KALSHI + ORDERS, body={**CREATE, "client_order_id": rec}, status=201,
+                answer={"order_id": f"ord-{n}", "client_order_id": rec})
+        for n, rec in enumerate(("cid-recorded-0001", "cid-recorded-0002"), 1)
+    ])
+    live_id = "live-7e1d-4b0a-9c2f"
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        answers = [orjson.loads((await call(http, "POST", proxy.url("kalshi") + ORDERS,
+                                            orjson.dumps({**CREATE, "client_order_id": live_id})))[1])
+                   for _ in range(2)]
+    assert answers == [{"order_id": "ord-1", "client_order_id": live_id},
+                       {"order_id": "ord-2", "client_order_id": live_id}]
+
+
 async def test_recorded_failures_replay_as_the_same_failure_or_a_dropped_connection(tmp_path):
     session = write_session(tmp_path / "s", [
         failure("kalshi", "POST", KALSHI + ORDERS, "upstream_timeout", 504, body=CREATE),

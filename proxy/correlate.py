@@ -7,6 +7,7 @@ whole (a path segment, a query value, a JSON string), never as substrings, so no
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 import orjson
@@ -15,6 +16,7 @@ from multidict import CIMultiDict
 from .redact import REDACTED
 
 MIN_LENGTH = 6  # shorter values ("0", "BUY") are not ids: correlating them would rewrite unrelated text
+HEADER_TOKEN = re.compile(r"[^\s,;=/?&\"<>]+")  # the whole values a header can carry (path segments, params)
 
 
 def correlatable(value: Any) -> bool:
@@ -85,12 +87,15 @@ class Correlation:
         return body
 
     def headers(self, headers: CIMultiDict[str], mentions: Iterable[str]) -> CIMultiDict[str]:
-        pairs = [(old, self.live_of[old]) for old in mentions if old in self.live_of]
-        if not pairs:
+        """`headers` with each recorded value they mention (as a whole HEADER_TOKEN) replaced by the live one."""
+        live = {old: self.live_of[old] for old in mentions if old in self.live_of}
+        if not live:
             return headers
+
+        def swap(token: re.Match[str]) -> str:
+            return live.get(token[0], token[0])
+
         out: CIMultiDict[str] = CIMultiDict()
         for name, value in headers.items():
-            for old, new in pairs:
-                value = value.replace(old, new)
-            out.add(name, value)
+            out.add(name, HEADER_TOKEN.sub(swap, value))
         return out

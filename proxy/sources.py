@@ -8,7 +8,6 @@ are reported, not fatal: composing sessions is the point, and the report says wh
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 
 from multidict import CIMultiDict
 
-from .correlate import correlatable
+from .correlate import HEADER_TOKEN, correlatable
 from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
 from .flow import Failure
 from .forward import NOT_RETURNED
@@ -25,7 +24,6 @@ from .redact import REDACTED
 from .volatile import Volatile
 
 DROPPED = "connection_dropped"  # an `error` kind that replays as a closed connection, no answer at all
-_HEADER_TOKEN = re.compile(r"[^\s,;=/?&\"<>]+")
 
 
 class SourceError(ValueError):
@@ -127,7 +125,7 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     _strings(response.get("body_parsed"), strings)
     headers = _response_headers(response["headers"])
     for value in headers.values():
-        strings.update(_HEADER_TOKEN.findall(value))
+        strings.update(HEADER_TOKEN.findall(value))
     return Recording(**common, status=response["status"], headers=headers, body=body_bytes(response, "body_raw"),
                      mentions=tuple(strings))
 

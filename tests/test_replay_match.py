@@ -85,4 +85,6 @@ def test_correlation_replaces_whole_values_only_both_ways():
     assert orjson.loads(corr.body(answer, ["rec-000001"])) == {"id": "live-00001", "note": "rec-000001-suffix"}
     headers = corr.headers(CIMultiDict({"Location": "/o/rec-000001"}), ["rec-000001"])
     assert headers["Location"] == "/o/live-00001"
+    link = corr.headers(CIMultiDict({"Link": "</o/rec-000001>; rel=rec-000001-old"}), ["rec-000001"])
+    assert link["Link"] == "</o/live-00001>; rel=rec-000001-old"  # a header token is replaced whole, too
     assert corr.body(answer, []) == answer  # only the values the answer was found to mention at load

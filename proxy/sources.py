@@ -8,6 +8,7 @@ are reported, not fatal: composing sessions is the point, and the report says wh
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,13 @@ def resolve_source(spec: str, fixtures_dir: Path) -> Path:
                       f"(tried {', '.join(str(p) for p in tried)})")
 
 
-def _response_headers(recorded: dict[str, str]) -> CIMultiDict[str]:
+def _response_headers(recorded: dict[str, Any], path: Path) -> CIMultiDict[str]:
     """The recorded headers a replayed answer can carry: body_raw is decoded unless marked still encoded."""
     still_encoded = "x-tradetape-body-still-encoded" in recorded
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in recorded.items():
+        if not isinstance(value, str):
+            raise FixtureError(path, f"response.headers.{name} has the wrong type ({type(value).__name__})")
         if name in NOT_RETURNED or value == REDACTED or name == "x-tradetape-body-still-encoded":
             continue
         if name == "content-encoding" and not still_encoded:
@@ -103,13 +106,24 @@ def _strings(value: Any, out: set[str]) -> None:
             _strings(item, out)
 
 
+def _bytes(holder: dict[str, Any], key: str, where: str, path: Path) -> bytes:
+    """body_bytes(), failing as a FixtureError (this file, this field) on a bad base64 body."""
+    try:
+        return body_bytes(holder, key)
+    except (binascii.Error, TypeError) as exc:
+        raise FixtureError(path, f"{where}{key} is not valid base64 ({exc})") from None
+
+
 def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[str, Volatile]) -> Recording:
     """Build a Recording; its mentions are every string of its answer until load_sources narrows them."""
     request = fixture["request"]
-    parts = urlsplit(request["url"])
+    try:
+        parts = urlsplit(request["url"])
+    except ValueError as exc:
+        raise FixtureError(path, f"request.url is not a URL ({exc})") from None
     body = request.get("body")
     if request.get("body_encoding") == "base64":
-        body = body_bytes(request, "body")
+        body = _bytes(request, "body", "request.", path)
     found: dict[str, Any] = {}
     key = match_key(fixture["exchange"], request["method"], parts.path or "/", parts.query, body,
                     volatile[fixture["exchange"]], found)
@@ -123,11 +137,11 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     response = fixture["response"]
     strings: set[str] = set()
     _strings(response.get("body_parsed"), strings)
-    headers = _response_headers(response["headers"])
+    headers = _response_headers(response["headers"], path)
     for value in headers.values():
         strings.update(HEADER_TOKEN.findall(value))
-    return Recording(**common, status=response["status"], headers=headers, body=body_bytes(response, "body_raw"),
-                     mentions=tuple(strings))
+    return Recording(**common, status=response["status"], headers=headers,
+                     body=_bytes(response, "body_raw", "response.", path), mentions=tuple(strings))
 
 
 def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:

@@ -278,6 +278,13 @@ async def test_scenario_names_resolve_under_the_fixtures_dir(tmp_path):
     (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET"}, "response": {}}', "missing key request.url"),
     (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"}, "error": "boom"}',
      "error must be an object"),
+    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"},'
+     b' "response": {"status": 200, "headers": {"x-n": 5}, "body_raw": null}}', "response.headers.x-n has the wrong type"),
+    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"},'
+     b' "response": {"status": 200, "headers": {}, "body_raw": "abcde", "body_encoding": "base64"}}',
+     "response.body_raw is not valid base64"),
+    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://[::1/y"},'
+     b' "response": {"status": 200, "headers": {}, "body_raw": null}}', "request.url is not a URL"),
 ])
 async def test_a_malformed_fixture_stops_the_load_naming_file_and_reason(tmp_path, content, reason):
     session = write_session(tmp_path / "s", [fixture("kalshi", "GET", KALSHI + "/x", answer={})])

@@ -378,7 +378,8 @@ class PolymarketClient:
             ) as response:
                 status, answer_headers, raw = response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise TransportError(f"{endpoint} to {self.base_url}: {exc!r}") from exc
+            # str, never repr: aiohttp's repr embeds the request headers (passphrase, HMAC).
+            raise TransportError(f"{endpoint} to {self.base_url}: no answer ({type(exc).__name__}: {exc})") from exc
         proxied = proxy_answer(status, answer_headers, raw)
         if proxied is not None:
             raise proxied

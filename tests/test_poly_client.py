@@ -289,6 +289,19 @@ async def test_transport_error():
             await poly.get_tick_size(TOKEN)
 
 
+async def test_transport_error_never_carries_credentials(clob):
+    # aiohttp's repr of a malformed-answer error embeds the request headers (POLY_PASSPHRASE, HMAC).
+    clob.add("GET", "/data/order/0x1", 200, {}, {"X-Oversized": "a" * 9000})
+    passphrase = "passphrase-that-must-stay-private"
+    async with PolymarketClient(base_url=clob.url, private_key=KEY, api_key=API_KEY, api_secret=SECRET,
+                                api_passphrase=passphrase, clock=lambda: NOW) as poly:
+        with pytest.raises(TransportError, match="GET /data/order/0x1") as caught:
+            await poly.get_order("0x1")
+    signature = clob.seen[0]["headers"]["POLY_SIGNATURE"]
+    for secret in (passphrase, SECRET, signature, API_KEY):
+        assert secret not in str(caught.value) and secret not in repr(caught.value)
+
+
 async def test_post_order_needs_matching_owner():
     async with PolymarketClient(private_key=KEY) as poly:
         signed = poly.build_order(TOKEN, "BUY", "0.5", size="2", salt=1, timestamp_ms=1)

@@ -15,7 +15,7 @@ from .answers import failure_answer
 from .fixture import MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
 from .modes import tradetape_version
 from .session import build_manifest
-from .sources import DROPPED, SourceError, read_source, recorded_failure, seq_report
+from .sources import DROPPED, SourceError, check_fixture, read_source, recorded_failure, seq_report
 
 REQUEST_FIELDS = ("ticker", "side", "count", "price", "time_in_force", "orderType", "makerAmount", "takerAmount")
 RESPONSE_FIELDS = ("order_id", "status", "fill_count", "remaining_count", "average_fill_price", "orderID", "success",
@@ -100,8 +100,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
     for path in session_files(directory):
         try:
             fixture = load_fixture(path)
-            if "response" not in fixture:
-                recorded_failure(fixture["error"], path)
+            check_fixture(fixture, path)
         except FixtureError as exc:
             problems.append(str(exc))
             continue

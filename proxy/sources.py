@@ -9,6 +9,7 @@ are reported, not fatal: composing sessions is the point, and the report says wh
 from __future__ import annotations
 
 import binascii
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from .flow import Failure
 from .forward import NOT_RETURNED
 from .match import MatchKey, describe, match_key
 from .redact import REDACTED
-from .volatile import Volatile
+from .volatile import Volatile, volatile_sets
 
 DROPPED = "connection_dropped"  # an `error` kind that replays as a closed connection, no answer at all
 
@@ -172,12 +173,16 @@ def source_files(path: Path) -> list[Path]:
     return [path]
 
 
+def check_fixture(fixture: dict[str, Any], path: Path) -> None:
+    """FixtureError unless replay could serve this loaded fixture, so the session tools accept what replay does."""
+    recording(copy.deepcopy(fixture), "", path, volatile_sets())  # a copy: matching strips volatile fields in place
+
+
 def read_source(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     """The validated fixtures of a directory (seq order) or of a single file."""
     fixtures = [(p, load_fixture(p)) for p in source_files(path)]
     for p, fixture in fixtures:
-        if "response" not in fixture:
-            recorded_failure(fixture.get("error"), p)
+        check_fixture(fixture, p)
     return fixtures
 
 

@@ -120,3 +120,13 @@ def test_export_har_is_a_valid_har_1_2_log(tmp_path):
 def test_export_needs_the_har_flag(tmp_path):
     result = CliRunner().invoke(export_command, [str(session(tmp_path)), "-o", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--har" in result.output
+
+
+def test_fsck_rejects_what_replay_would_refuse_to_load(tmp_path):
+    directory = session(tmp_path)
+    bad = orjson.loads((directory / "003_GET_kalshi_fills.json").read_bytes())
+    bad["response"]["headers"]["x-count"] = 3  # valid JSON, valid top-level keys, but not a header value
+    (directory / "003_GET_kalshi_fills.json").write_bytes(orjson.dumps(bad))
+    result = CliRunner().invoke(fsck_command, [str(directory)])
+    assert result.exit_code == 1
+    assert "003_GET_kalshi_fills.json: response.headers.x-count has the wrong type (int)" in result.output

@@ -179,3 +179,30 @@ def test_book_events_are_published() -> None:
     assert "fill" in kinds and "order" in kinds and "position" in kinds
     [delta] = [e.data for e in events if e.kind == "book"]
     assert (delta["book_side"], delta["price"], delta["delta"]) == ("bid", Decimal("0.40"), Decimal("-1"))
+
+
+def test_selling_held_contracts_needs_no_cash() -> None:
+    """An ask against YES the account holds closes the position (each YES+NO pair pays $1): it brings
+    cash in, so an empty balance must not refuse it."""
+    exchange = make_exchange([(Decimal("0.40"), Decimal("5"))], [(Decimal("0.45"), Decimal("5"))])
+    alice = exchange.accounts["alice"]
+    exchange.create("alice", OrderRequest(TICKER, "bid", Decimal("0.45"), Decimal("5"), "immediate_or_cancel",
+                                          "taker_at_cross"))
+    alice.cash = exchange.held(alice)  # nothing free
+    done = exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel",
+                                                 "taker_at_cross"))
+    assert done.order.fill_count == Decimal("5")
+    assert alice.cash == Decimal("2.00") - taker_fee(Decimal("5"), Decimal("0.40"))  # 5 x 0.40 less the fee
+    assert alice.positions[TICKER].position == ZERO
+    with pytest.raises(KalshiError) as refused:  # opening NO beyond the (now closed) position still needs cash
+        exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.60"), Decimal("100"), "good_till_canceled",
+                                              "taker_at_cross"))
+    assert refused.value.code == "insufficient_balance"
+
+
+def test_reduce_only_without_a_position_leaves_no_position_record() -> None:
+    exchange = make_exchange([(Decimal("0.40"), Decimal("5"))], [])
+    done = exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel",
+                                                 "taker_at_cross", reduce_only=True))
+    assert (done.order.fill_count, done.order.status) == (ZERO, "canceled")
+    assert exchange.accounts["alice"].positions == {}

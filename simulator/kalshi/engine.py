@@ -98,6 +98,12 @@ class KalshiExchange:
     def position(self, account: Account, ticker: str) -> Position:
         return account.positions.setdefault(ticker, Position())
 
+    def _closable(self, account: Account, ticker: str, book_side: str) -> Decimal:
+        """Contracts of the other leg the account holds, which a `book_side` fill closes (a YES+NO pair pays $1)."""
+        pos = account.positions.get(ticker)
+        held = pos.position if pos is not None else ZERO
+        return max(-held if book_side == "bid" else held, ZERO)
+
     def held(self, account: Account) -> Decimal:
         """Collateral reserved for the account's resting orders."""
         return sum((o.remaining * o.leg_price for b in self.books.values() for o in b.orders()
@@ -142,9 +148,10 @@ class KalshiExchange:
             remaining -= n
         return plan
 
-    def _cost(self, plan: Plan, side: str, rest: Decimal, limit_leg: Decimal) -> Decimal:
-        """Dollars the taker needs: fills at the makers' prices plus fees, plus collateral for what rests."""
-        cost = rest * limit_leg
+    def _cost(self, plan: Plan, side: str, rest: Decimal, limit_leg: Decimal, closable: Decimal) -> Decimal:
+        """Dollars the taker needs: fills at the makers' prices plus fees, less $1 for each contract of
+        the other leg those fills close, plus collateral for what rests."""
+        cost = rest * limit_leg - min(plan.filled, closable)
         for maker, n in plan.fills:
             leg = maker.price if side == "bid" else ONE - maker.price
             cost += n * leg + taker_fee(n, maker.price)
@@ -177,7 +184,8 @@ class KalshiExchange:
         rests = req.time_in_force == "good_till_canceled" and not plan.killed_by_stp
         rest = count - plan.filled if rests else ZERO
         leg = req.price if req.book_side == "bid" else ONE - req.price
-        self._check_balance(account, plan, self._cost(plan, req.book_side, rest, leg))
+        closable = self._closable(account, req.ticker, req.book_side)
+        self._check_balance(account, plan, self._cost(plan, req.book_side, rest, leg, closable))
         order = self._new_order(account_name, req)
         if req.client_order_id:
             account.client_order_ids.add(req.client_order_id)
@@ -187,9 +195,7 @@ class KalshiExchange:
     def _reduce_only_cap(self, account: Account, req: OrderRequest) -> Decimal:
         if req.time_in_force != "immediate_or_cancel":
             raise invalid_order("reduce_only orders must be immediate_or_cancel")
-        held = self.position(account, req.ticker).position
-        reducible = -held if req.book_side == "bid" else held
-        return min(req.count, max(reducible, ZERO))
+        return min(req.count, self._closable(account, req.ticker, req.book_side))
 
     def _new_order(self, account: str, req: OrderRequest) -> Order:
         now = self.now()
@@ -352,7 +358,8 @@ class KalshiExchange:
                     raise invalid_order("post only cross")
                 rest = ZERO if plan.killed_by_stp else new_remaining - plan.filled
                 leg = req.price if order.book_side == "bid" else ONE - req.price
-                self._check_balance(account, plan, self._cost(plan, order.book_side, rest, leg))
+                closable = self._closable(account, order.ticker, order.book_side)
+                self._check_balance(account, plan, self._cost(plan, order.book_side, rest, leg, closable))
             except KalshiError:
                 book.add(order)
                 raise

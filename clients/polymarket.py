@@ -374,7 +374,7 @@ class PolymarketClient:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.request(
-                method, self.base_url + path, params=params, data=body, headers=headers
+                method, self.base_url + path, params=params, data=body, headers=headers, allow_redirects=False
             ) as response:
                 status, answer_headers, raw = response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -385,6 +385,8 @@ class PolymarketClient:
             raise proxied
         if status >= 400:
             raise poly_error(status, answer_headers, raw, endpoint)
+        if status >= 300:  # a redirect would resend the L2 credentials to its Location
+            raise unexpected(endpoint, f"HTTP {status} to {answer_headers.get('Location')!r}, not followed", None, status)
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

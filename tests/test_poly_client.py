@@ -289,6 +289,15 @@ async def test_transport_error():
             await poly.get_tick_size(TOKEN)
 
 
+@pytest.mark.parametrize("status", [302, 307])
+async def test_redirects_are_not_followed(clob, client, status):
+    # Following one would resend POLY_API_KEY/POLY_PASSPHRASE (and a 307 the signed order) to the Location.
+    clob.add("POST", "/order", status, {"success": True}, {"Location": "/elsewhere"})
+    with pytest.raises(UnexpectedResponse, match=f"POST /order: HTTP {status}") as caught:
+        await client.post_order(fak_buy(client))
+    assert caught.value.status == status and [s["path"] for s in clob.seen] == ["/order"]
+
+
 async def test_transport_error_never_carries_credentials(clob):
     # aiohttp's repr of a malformed-answer error embeds the request headers (POLY_PASSPHRASE, HMAC).
     clob.add("GET", "/data/order/0x1", 200, {}, {"X-Oversized": "a" * 9000})

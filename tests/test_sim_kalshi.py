@@ -414,3 +414,19 @@ async def test_default_fault_bodies(kalshi: Kalshi) -> None:
     await kalshi.admin("/faults", {"method": "POST", "path": ORDERS, "status": 429})
     assert await kalshi.order() == (429, real("official_docs__rate_limit_429_body"))
     assert (await kalshi.order())[0] == 201  # times defaults to 1
+
+
+async def test_state_file_accounts_and_positions_carry_the_start_time(aiohttp_client: Any,
+                                                                      credentials: tuple[str, Any, str]) -> None:
+    """Not the epoch: a fresh account's balance and a seeded position were last updated when the sim started."""
+    start = 1_781_159_348
+    clock = SimClock(float(start), source=lambda: 0.0)
+    section = SECTION | {"accounts": [{"name": "default", "balance": "98.0186", "positions": {T: "3.00"}}]}
+    client = await aiohttp_client(create_kalshi_app(section, clock, FaultInjector()))
+    key_id, private_key, pem = credentials
+    kalshi = Kalshi(client, clock, key_id, private_key)
+    await kalshi.admin("/kalshi/keys", {"key_id": key_id, "public_key_pem": pem})
+    _, balance = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")
+    assert balance["updated_ts"] == start
+    _, positions = await kalshi.call("GET", "/trade-api/v2/portfolio/positions")
+    assert positions["market_positions"][0]["last_updated_ts"] == "2026-06-11T06:29:08Z"

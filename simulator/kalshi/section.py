@@ -143,11 +143,13 @@ def parse_market(spec: Any, where: str, now: float) -> tuple[Market, tuple[Level
     return market, book
 
 
-def parse_account(spec: Any, where: str, markets: dict[str, Market]) -> tuple[Account, dict[str, tuple[str, Any]]]:
+def parse_account(spec: Any, where: str, markets: dict[str, Market],
+                  now: float) -> tuple[Account, dict[str, tuple[str, Any]]]:
     if not isinstance(spec, dict):
         raise StateError(where, "must be an object")
     name = read_str(spec, "name", where)
-    account = Account(name, str(uuid.uuid4()), read_decimal(spec.get("balance", "0"), f"{where}.balance"))
+    account = Account(name, str(uuid.uuid4()), read_decimal(spec.get("balance", "0"), f"{where}.balance"),
+                      updated_ts=now)
     keys_spec = spec.get("api_keys", {})
     if not isinstance(keys_spec, dict):
         raise StateError(f"{where}.api_keys", "must map key ids to public PEM strings")
@@ -158,7 +160,8 @@ def parse_account(spec: Any, where: str, markets: dict[str, Market]) -> tuple[Ac
     for ticker, count in positions.items():
         if ticker not in markets:
             raise StateError(f"{where}.positions.{ticker}", "unknown market ticker")
-        account.positions[ticker] = Position(position=read_decimal(count, f"{where}.positions.{ticker}"))
+        account.positions[ticker] = Position(position=read_decimal(count, f"{where}.positions.{ticker}"),
+                                             last_updated=now)
     return account, keys
 
 
@@ -177,11 +180,11 @@ def parse_section(section: dict | None, now: float, where: str = "kalshi") -> Ka
     by_ticker = {m.ticker: m for m in markets}
     accounts, keys = [], {}
     for i, spec in enumerate(read_list(section, "accounts", where)):
-        account, account_keys = parse_account(spec, f"{where}.accounts[{i}]", by_ticker)
+        account, account_keys = parse_account(spec, f"{where}.accounts[{i}]", by_ticker, now)
         if any(a.name == account.name for a in accounts):
             raise StateError(f"{where}.accounts[{i}].name", f"duplicate account {account.name}")
         accounts.append(account)
         keys.update(account_keys)
     if not accounts:
-        accounts.append(Account("default", str(uuid.uuid4()), Decimal("1000.00")))
+        accounts.append(Account("default", str(uuid.uuid4()), Decimal("1000.00"), updated_ts=now))
     return KalshiSetup(markets, books, accounts, keys)

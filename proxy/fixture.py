@@ -95,7 +95,7 @@ def body_bytes(holder: dict[str, Any], key: str) -> bytes:
     if value is None:
         return b""
     if holder.get("body_encoding") == "base64":
-        return base64.b64decode(value)
+        return base64.b64decode(value, validate=True)  # a damaged body must fail, not shrink silently
     if isinstance(value, str):
         return value.encode("utf-8")
     return orjson.dumps(value)

@@ -234,3 +234,14 @@ async def test_manifest_rebuilt_from_the_files_equals_the_recorded_one(upstream,
     info = {k: v for k, v in orjson.loads(recorded).items() if k != "fixtures"}
     rebuilt = build_manifest(session, info, [(p.name, load_fixture(p)) for p in session_files(session)])
     assert rebuilt == recorded
+
+
+def test_recorded_base64_bodies_round_trip_and_damaged_ones_fail():
+    import binascii
+
+    from proxy.fixture import body_bytes, raw_body_fields
+
+    data = bytes(range(256))
+    assert body_bytes(raw_body_fields(data, None), "body_raw") == data
+    with pytest.raises(binascii.Error):
+        body_bytes({"body_raw": "!!!", "body_encoding": "base64"}, "body_raw")

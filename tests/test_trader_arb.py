@@ -4,6 +4,7 @@ from decimal import Decimal as D
 import pytest
 
 from clients.errors import InsufficientBalance, MarketClosed, TransportError
+from trader.recovery import recover
 from trader.arb import Policy, execute_arb
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Ledger
@@ -135,14 +136,20 @@ async def test_unknown_resolution_can_be_turned_off(ledger):
     assert [name for name, _ in kalshi.calls] == ["create_order"]
 
 
-async def test_poly_lost_answer_not_found_resolves_to_none(ledger):
+async def test_poly_lost_answer_not_found_stays_unknown_until_recovery(ledger):
+    """Right after a lost answer, "no such order" may only mean the request is still in flight."""
     class Lost(FakePoly):
         async def post_order(self, signed):
             raise TransportError("reset before the exchange saw it")
 
-    result = await execute_arb(FakeKalshi(), Lost(), OPP, ledger)
-    assert result.poly.status == "none"
-    assert [(u.leg.exchange, u.filled) for u in result.unwinds] == [("kalshi", D("10"))]
+    poly = Lost()
+    result = await execute_arb(FakeKalshi(), poly, OPP, ledger)
+    assert result.poly.status == "unknown" and result.uncertain
+    assert result.unwinds == ()  # nothing unwound on a guess
+    assert any("outcome unknown" in alert for alert in result.alerts)
+    assert [i.key for i in ledger.intents(open_only=True)] == [result.poly.key]
+    report = await recover(ledger, FakeKalshi(), poly)  # after a restart the answer is final
+    assert [(r.state, r.filled) for r in report.resolved] == [("none", D("0"))]
 
 
 def test_policy_validation():

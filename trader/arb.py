@@ -107,12 +107,16 @@ async def execute_arb(kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opp
 
 
 async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Policy, **kwargs: Any) -> LegResult:
-    """execute_leg, then one look-up at the exchange if the outcome came back unknown."""
+    """execute_leg, then one look-up at the exchange if the outcome came back unknown.
+
+    Only an order the exchange reports settles the leg here; "no such order" is left for `recover()`,
+    since the lost request may still be in flight or the exchange's reads may lag its writes.
+    """
     result = await execute_leg(client, leg, ledger, timeout=policy.leg_timeout, **kwargs)
     if result.status != "unknown" or not policy.resolve_unknown or result.key is None:
         return result
     resolution = await resolve(client, leg, result.key)
-    if resolution.booking is None:
+    if resolution.booking is None or not resolution.found:  # "not found" this soon proves nothing
         log.warning("still unknown after look-up: %s: %s", leg.describe(), resolution.note)
         return result
     if ledger is not None:

@@ -28,10 +28,15 @@ FAILED_TRADE_STATUSES = frozenset({"failed", "trade_status_failed"})
 
 @dataclass(frozen=True, slots=True)
 class Resolution:
-    """What the exchange said about one intent: a booking, or None with the reason it is still open."""
+    """What the exchange said about one intent: a booking, or None with the reason it is still open.
+
+    `found` is False when the exchange knows no such order: final after a restart, but not right after
+    a lost answer, when the request may still be in flight or the exchange's reads may lag its writes.
+    """
 
     booking: Booking | None
     note: str
+    found: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +96,7 @@ async def _resolve_kalshi(kalshi: KalshiTrading, leg: Leg, key: str) -> Resoluti
     order = await kalshi.find_order_by_client_order_id(key, ticker=leg.instrument)
     if order is None:
         return Resolution(Booking("none", error="recovered: no order with this client_order_id"),
-                          "not found at Kalshi: the order never reached the exchange")
+                          "not found at Kalshi: the order never reached the exchange", found=False)
     if is_open(order):
         return Resolution(None, f"order {order.order_id} is still {order.status}")
     fills = [_kalshi_fill(leg, f) for f in await kalshi.get_fills(order_id=order.order_id)]
@@ -111,7 +116,7 @@ async def _resolve_poly(poly: PolyTrading, leg: Leg, key: str) -> Resolution:
         return _with_exchange_fills(leg, order, trades)
     if not trades:
         return Resolution(Booking("none", error="recovered: no order with this hash and no trade"),
-                          "not found at Polymarket and no trade: nothing matched")
+                          "not found at Polymarket and no trade: nothing matched", found=False)
     filled = sum((f.quantity for f in trades), Decimal(0))
     booking = Booking(fill_status(filled, leg.count), key, filled, _average(trades), None, fills=tuple(trades))
     return Resolution(booking, "order not found, booked from its trades")

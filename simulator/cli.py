@@ -49,7 +49,7 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     click.echo(f"kalshi  {sim.kalshi_url}  (client base URL {sim.kalshi_url}/trade-api/v2)")
-    click.echo(f"poly    {sim.poly_url}" if sim.poly_url else f"poly    not running: {sim.poly_unavailable}")
+    click.echo(f"poly    {sim.poly_url}")
     click.echo(f"state   {state or 'built-in default'}; admin under /__sim/ on each listener; Ctrl-C stops")
     try:
         await stop.wait()

@@ -2,27 +2,22 @@
 
     async with Simulator() as sim:
         client = KalshiClient(base_url=sim.kalshi_url + "/trade-api/v2", ...)
-
-The Polymarket app comes from `simulator.poly.create_poly_app`; while that module is absent the
-simulator runs Kalshi only (`poly_url` is None and `poly_unavailable` says why).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
-from .clock import CLOCK_ADVANCE_PATH, SimClock, clock_routes
-from .faults import FaultInjector, fault_middleware
+from .clock import SimClock
+from .faults import FaultInjector
 from .kalshi import create_kalshi_app
+from .poly import create_poly_app
 from .state import StateError, load_state, split_sections
 
-log = logging.getLogger(__name__)
 StateArg = str | Path | dict | None
 
 
@@ -33,28 +28,6 @@ def resolve_state(state: StateArg) -> dict[str, dict | None]:
     if isinstance(state, (str, Path)):
         return load_state(state)
     return split_sections(state)
-
-
-def _poly_factory() -> tuple[Callable[..., web.Application] | None, str | None]:
-    try:
-        module = importlib.import_module("simulator.poly")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("simulator.poly",):
-            raise
-        return None, "simulator.poly is not installed yet"
-    factory = getattr(module, "create_poly_app", None)
-    if factory is None:
-        return None, "simulator.poly has no create_poly_app yet"
-    return factory, None
-
-
-def _ensure_shared_admin(app: web.Application, clock: SimClock, faults: FaultInjector, exchange: str) -> None:
-    """Give an exchange app the fault middleware and clock admin route if its module did not add them."""
-    if not any(getattr(m, "sim_fault_middleware", False) for m in app.middlewares):
-        app.middlewares.insert(0, fault_middleware(faults, exchange))
-    paths = {r.canonical for r in app.router.resources()}
-    if CLOCK_ADVANCE_PATH not in paths:
-        app.add_routes(clock_routes(clock))
 
 
 def _url(host: str, port: int) -> str:
@@ -79,9 +52,8 @@ class RunningSimulator:
     state: dict[str, dict | None]
     kalshi_url: str
     kalshi_app: web.Application
-    poly_url: str | None = None
-    poly_app: web.Application | None = None
-    poly_unavailable: str | None = None
+    poly_url: str
+    poly_app: web.Application
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
 
     async def stop(self) -> None:
@@ -98,30 +70,17 @@ async def start_simulator(state: StateArg = None, host: str = "127.0.0.1", kalsh
     faults = faults or FaultInjector()
     try:
         kalshi_app = create_kalshi_app(sections["kalshi"], clock, faults)
+        poly_app = create_poly_app(sections["poly"], clock, faults)
     except StateError as exc:
         raise exc.in_file(state) if isinstance(state, (str, Path)) else exc
-    factory, unavailable = _poly_factory()
-    poly_app = None
-    if factory is not None:
-        try:
-            poly_app = factory(sections["poly"], clock, faults)
-        except StateError as exc:
-            raise exc.in_file(state) if isinstance(state, (str, Path)) else exc
-        _ensure_shared_admin(poly_app, clock, faults, "poly")
-    else:
-        log.warning("simulator: Polymarket not available (%s); running Kalshi only", unavailable)
     runner, kalshi_url = await _serve(kalshi_app, host, kalshi_port)
-    sim = RunningSimulator(clock, faults, sections, kalshi_url, kalshi_app, poly_unavailable=unavailable,
-                           _runners=[runner])
-    if poly_app is not None:
-        try:
-            poly_runner, sim.poly_url = await _serve(poly_app, host, poly_port)
-        except BaseException:
-            await sim.stop()
-            raise
-        sim.poly_app = poly_app
-        sim._runners.append(poly_runner)
-    return sim
+    try:
+        poly_runner, poly_url = await _serve(poly_app, host, poly_port)
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return RunningSimulator(clock, faults, sections, kalshi_url, kalshi_app, poly_url, poly_app,
+                            [runner, poly_runner])
 
 
 class Simulator:

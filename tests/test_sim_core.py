@@ -222,8 +222,6 @@ async def test_latency_uses_the_injected_sleep(credentials: tuple[str, Any, str]
 
 async def test_faults_are_per_listener() -> None:
     async with Simulator() as sim, aiohttp.ClientSession() as http:
-        if sim.poly_url is None:
-            pytest.skip(f"poly listener not available: {sim.poly_unavailable}")
         async with http.post(sim.kalshi_url + "/__sim/faults",
                              json={"method": "GET", "path": "/.*", "status": 500, "times": 10}) as response:
             assert response.status == 201
@@ -242,10 +240,9 @@ async def test_simulator_serves_both_listeners_and_shares_the_clock() -> None:
         async with http.post(sim.kalshi_url + "/__sim/clock/advance", json={"seconds": 3600}) as response:
             assert response.status == 200
         assert sim.clock.now() - before >= 3600
-        if sim.poly_url is not None:
-            async with http.post(sim.poly_url + "/__sim/clock/advance", json={"seconds": 60}) as response:
-                assert response.status == 200
-            assert sim.clock.now() - before >= 3660
+        async with http.post(sim.poly_url + "/__sim/clock/advance", json={"seconds": 60}) as response:
+            assert response.status == 200
+        assert sim.clock.now() - before >= 3660
         async with http.post(sim.kalshi_url + "/__sim/clock/advance", json={"seconds": -1}) as response:
             assert response.status == 400
     with pytest.raises(aiohttp.ClientConnectionError):

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from clients.poly_models import parse_api_creds
 from clients.polymarket import PolymarketClient
-from simulator.clock import SimClock, clock_routes
+from simulator.clock import SimClock
 from simulator.faults import FaultInjector
 from simulator.poly import EXCHANGE, create_poly_app
 from simulator.poly.config import DEFAULT_SECTION
@@ -52,9 +52,7 @@ def frozen_clock(start: float = START) -> SimClock:
 def make_app(section: dict | None = None, clock: SimClock | None = None,
              faults: FaultInjector | None = None) -> web.Application:
     clock = clock or frozen_clock()
-    app = create_poly_app(section, clock, faults or FaultInjector())
-    app.add_routes(clock_routes(clock))
-    return app
+    return create_poly_app(section, clock, faults or FaultInjector())
 
 
 @pytest.fixture

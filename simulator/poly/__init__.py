@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from simulator.clock import SimClock
+from simulator.clock import SimClock, clock_routes
 from simulator.faults import FaultInjector, fault_middleware
 from simulator.poly.admin import admin_errors, admin_routes
 from simulator.poly.auth import ApiKeys
@@ -25,4 +25,5 @@ def create_poly_app(section: dict | None, clock: SimClock, faults: FaultInjector
     app[KEYS] = ApiKeys()
     app.add_routes(routes)
     app.add_routes(admin_routes)
+    app.add_routes(clock_routes(clock))
     return app

@@ -158,3 +158,13 @@ def test_killed_writer_leaves_a_consistent_ledger(tmp_path):
             total = sum((f.quantity for f in led.fills(intent.key)), D(0))
             assert total == (D("10") if intent.state == "filled" else D(0)), intent.key
         assert led.positions() == {("kalshi", "KXT-1"): D(10) * len(booked)}
+
+
+def test_booking_without_an_order_id_keeps_the_one_already_known(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite")
+    leg = Leg("kalshi", "KX-A", "buy", D("10"), D("0.52"), outcome="yes")
+    ledger.record_intent(leg, "coid-1")
+    ledger.mark_unknown("coid-1", "answer lost", order_id="ord-9")
+    ledger.book("coid-1", Booking("none", error="recovered: nothing filled"))
+    assert ledger.intent("coid-1").order_id == "ord-9"
+    ledger.close()

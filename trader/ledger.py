@@ -211,7 +211,7 @@ class Ledger:
         with self._transaction():
             intent_id = self._require_open(key)
             self._db.execute(
-                "UPDATE intents SET state=?, order_id=?, filled=?, avg_price=?, fees=?, error=?, updated_at=?"
+                "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?, updated_at=?"
                 " WHERE id=?",
                 (booking.state, booking.order_id, str(booking.filled), _text(booking.avg_price), _text(booking.fees),
                  booking.error, self._clock(), intent_id),

@@ -23,7 +23,15 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
-from clients.errors import DuplicateOrder, ExchangeError, ExchangeUnavailable, RateLimited, TransportError, proxy_answer
+from clients.errors import (
+    DuplicateOrder,
+    ExchangeError,
+    ExchangeUnavailable,
+    RateLimited,
+    TransportError,
+    UnexpectedResponse,
+    proxy_answer,
+)
 from clients.kalshi_auth import auth_headers, load_private_key
 from clients.kalshi_errors import kalshi_error
 from clients.kalshi_orders import OrderSpec, format_count, v2_side_price
@@ -242,10 +250,7 @@ class KalshiClient:
         try:
             answer = await self._request("POST", ORDERS, body=body)
         except DuplicateOrder as duplicate:
-            existing = await self.find_order_by_client_order_id(spec.client_order_id, ticker=ticker)
-            if existing is None:
-                raise duplicate
-            return existing
+            return await self._placed_earlier(spec, duplicate)
         except TransportError as exc:
             raise TransportError(f"{exc} (client_order_id {spec.client_order_id})") from exc
         where = f"POST {ORDERS}"
@@ -253,14 +258,34 @@ class KalshiClient:
             return parse_order(answer, where)
         return await self._result_from_ack(parse_ack(answer, where), spec, where)
 
+    async def _placed_earlier(self, spec: OrderSpec, duplicate: DuplicateOrder) -> OrderResult:
+        """The order an earlier attempt placed under this client_order_id; the 409 itself when it
+        cannot be read, so a failed lookup never passes for a refused order."""
+        try:
+            existing = await self.find_order_by_client_order_id(spec.client_order_id, ticker=spec.ticker)
+        except (ExchangeError, TransportError) as exc:
+            raise duplicate from exc
+        if existing is None:
+            raise duplicate
+        return existing
+
     async def _result_from_ack(self, ack: CreateAck, spec: OrderSpec, where: str) -> OrderResult:
-        """The create's OrderResult; when fills came without an average price, read the order back."""
+        """The create's OrderResult; when fills came without an average price, read the order back.
+
+        The order exists by then: a failed read-back is UnexpectedResponse (outcome unknown), never
+        the read's own error, which a caller would take for the exchange refusing the order.
+        """
         if ack.fill_count is not None and ack.fill_count > 0 and ack.average_fill_price is None:
-            return await self.get_order(ack.order_id)
+            try:
+                return await self.get_order(ack.order_id)
+            except (ExchangeError, TransportError) as exc:
+                problem = f"order {ack.order_id} filled {ack.fill_count} without average_fill_price"
+                raise unexpected(where, f"{problem}; reading it back failed: {exc}", ack.raw) from exc
         return order_result_from_ack(ack, requested=spec.requested_count(), outcome=spec.outcome, where=where)
 
     async def batch_create_orders(self, orders: Sequence[OrderSpec]) -> list[OrderResult | ExchangeError]:
-        """Place several orders at once; each item is its OrderResult or its own mapped error."""
+        """Place several orders at once; each item is its OrderResult or its own error (mapped
+        from Kalshi's, or UnexpectedResponse when a placed order's answer cannot be read)."""
         if not orders:
             return []
         body = orjson.dumps({"orders": [spec.body() for spec in orders]})
@@ -269,10 +294,16 @@ class KalshiClient:
         acks = parse_batch_create(answer, where)
         if len(acks) != len(orders):
             raise unexpected(where, f"{len(acks)} results for {len(orders)} orders", answer)
-        return [
-            ack if isinstance(ack, ExchangeError) else await self._result_from_ack(ack, spec, f"{where} orders[{i}]")
-            for i, (ack, spec) in enumerate(zip(acks, orders))
-        ]
+        results: list[OrderResult | ExchangeError] = []
+        for i, (ack, spec) in enumerate(zip(acks, orders)):
+            if isinstance(ack, ExchangeError):
+                results.append(ack)
+                continue
+            try:
+                results.append(await self._result_from_ack(ack, spec, f"{where} orders[{i}]"))
+            except UnexpectedResponse as exc:  # one unreadable answer must not drop the others
+                results.append(exc)
+        return results
 
     async def cancel_order(self, order_id: str, ticker: str | None = None) -> CancelResult:
         """Cancel a resting order. Unknown, canceled and executed orders all give OrderNotFound."""

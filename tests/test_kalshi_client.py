@@ -186,6 +186,32 @@ async def test_fills_without_average_price_are_read_back(kalshi):
     assert (result.status, result.avg_price, result.fees) == ("executed", Decimal("0.52"), Decimal("0.017500"))
 
 
+@pytest.mark.parametrize("read_back", [
+    Reply(404, payload("real_demo__orders__cancel_unknown_id.json")),  # read-after-write can be stale
+    Reply(503, b"unavailable", {"Content-Type": "text/plain"}),
+])
+async def test_a_failed_read_back_of_a_filled_create_is_unexpected_not_a_refusal(kalshi, read_back):
+    # The order filled: a read error must not look like the exchange refusing the create.
+    fake, client = kalshi
+    fake.on("POST", ORDERS, Reply(201, ack(order_id="o-9", fill="1.00")))
+    fake.on("GET", "/portfolio/orders/o-9", read_back)
+    with pytest.raises(errors.UnexpectedResponse, match="o-9 filled 1.00") as info:
+        await client.create_order(TICKER, "yes", "buy", "1", "0.99")
+    assert isinstance(info.value.__cause__, errors.ExchangeError) and info.value.__cause__.status == read_back.status
+    assert len(fake.requests("POST", ORDERS)) == 1
+
+
+async def test_batch_create_keeps_the_other_results_when_one_read_back_fails(kalshi):
+    fake, client = kalshi
+    fake.on("POST", f"{ORDERS}/batched", Reply(201, {"orders": [ack(order_id="a", fill="1.00"),
+                                                                 ack(order_id="b", remaining="1.00")]}))
+    fake.on("GET", "/portfolio/orders/a", Reply(404, payload("real_demo__orders__cancel_unknown_id.json")))
+    first, second = await client.batch_create_orders([OrderSpec(TICKER, "yes", "buy", "1", "0.3"),
+                                                      OrderSpec(TICKER, "yes", "buy", "1", "0.2")])
+    assert isinstance(first, errors.UnexpectedResponse) and "order a filled" in str(first)
+    assert (second.order_id, second.status) == ("b", "resting")
+
+
 async def test_duplicate_create_returns_the_existing_order(kalshi):
     fake, client = kalshi
     orders = payload("real_demo__portfolio__orders_list.json")
@@ -206,6 +232,16 @@ async def test_duplicate_create_not_found_raises_duplicate(kalshi):
     with pytest.raises(errors.DuplicateOrder) as info:
         await client.create_order(TICKER, "yes", "buy", "1", "0.99", client_order_id="not-there")
     assert info.value.code == "order_already_exists"
+
+
+async def test_duplicate_create_whose_lookup_fails_still_raises_duplicate(kalshi):
+    # The 409 proves an earlier attempt placed the order; a failed lookup must not hide that.
+    fake, client = kalshi
+    fake.on("POST", ORDERS, Reply(409, payload("real_prod_pasted__order_already_exists_409.json")))
+    fake.on("GET", "/portfolio/orders", Reply(401, payload("real_demo__auth__bad_signature.json")))
+    with pytest.raises(errors.DuplicateOrder) as info:
+        await client.create_order(TICKER, "yes", "buy", "1", "0.99", client_order_id="cid-7")
+    assert isinstance(info.value.__cause__, errors.AuthError)
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,15 @@ async def test_without_ledger_arb_still_reconciles():
     result = await execute_arb(FakeKalshi([Plan(fill=D("6"))]), FakePoly([Plan(fill=D("4"))]), OPP, None)
     assert result.matched == D("4") and [u.filled for u in result.unwinds] == [D("2")]
 
+
+
+async def test_a_leg_crashing_outside_the_taxonomy_leaves_the_other_reconciled_and_alerted(ledger):
+    class Broken(FakePoly):
+        def build_order(self, *args, **kwargs):
+            raise RuntimeError("disk full while signing")
+
+    result = await execute_arb(FakeKalshi(), Broken(), OPP, ledger)
+    assert result.kalshi.status == "filled" and result.poly.status == "unknown"
+    assert isinstance(result.poly.error, RuntimeError)
+    assert [(e.leg.exchange, e.quantity) for e in result.exposure] == [("kalshi", D("10"))]
+    assert result.unwinds == () and any("outcome unknown" in a for a in result.alerts)

@@ -82,9 +82,11 @@ async def execute_arb(kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opp
     """Place both legs concurrently, reconcile, and apply `policy` to any exposure."""
     arb_id = str(uuid.uuid4())
     clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
-    legs = await asyncio.gather(*(
-        _settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id)
-        for leg in (opportunity.kalshi, opportunity.poly)))
+    entries = (opportunity.kalshi, opportunity.poly)
+    outcomes = await asyncio.gather(*(
+        _settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id) for leg in entries),
+        return_exceptions=True)
+    legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, outcomes)]
     k, p = legs
     matched = min(k.filled, p.filled)
     exposure = tuple(Exposure(r.leg, r.filled - matched) for r in legs if r.filled > matched)
@@ -104,6 +106,16 @@ async def execute_arb(kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opp
         log.warning("arb %s: %s", arb_id, alert)
     return ArbResult(arb_id, opportunity, k, p, matched, exposure, tuple(unwinds), tuple(residual), policy,
                      tuple(alerts))
+
+
+def _unknown_on_crash(leg: Leg, outcome: LegResult | BaseException) -> LegResult:
+    """A leg that raised outside the error taxonomy is unknown: the other leg is still reconciled and alerted on."""
+    if isinstance(outcome, LegResult):
+        return outcome
+    if not isinstance(outcome, Exception):  # cancellation and the like go up unchanged
+        raise outcome
+    log.error("leg %s raised %s: %s", leg.describe(), type(outcome).__name__, outcome)
+    return LegResult(leg, None, "unknown", Decimal(0), None, None, None, outcome)
 
 
 async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Policy, **kwargs: Any) -> LegResult:

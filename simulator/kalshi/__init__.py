@@ -6,7 +6,8 @@ from aiohttp import web
 
 from ..clock import SimClock, clock_routes
 from ..faults import FaultInjector, fault_middleware
-from .admin import admin_errors, admin_routes
+from ..admin import admin_errors
+from .admin import ADMIN, admin_routes
 from .errors import default_fault_body
 from .routes import SIM_KEY, kalshi_errors, public_routes
 from .sim import KalshiSim
@@ -17,7 +18,7 @@ __all__ = ["SIM_KEY", "KalshiSim", "create_kalshi_app", "default_fault_body"]
 def create_kalshi_app(section: dict | None, clock: SimClock, faults: FaultInjector) -> web.Application:
     """The Kalshi listener's app; `section` is the state file's `kalshi` object (None = built-in default)."""
     sim = KalshiSim(section, clock)
-    app = web.Application(middlewares=[fault_middleware(faults, "kalshi"), admin_errors, kalshi_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "kalshi"), admin_errors(ADMIN), kalshi_errors])
     app[SIM_KEY] = sim
     app.add_routes(public_routes())
     app.add_routes(admin_routes())

@@ -5,13 +5,13 @@ Admin answers are plain JSON; refusals are 400 `{"sim_error": "..."}` naming the
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
 from aiohttp import web
 
-from ..state import StateError, read_decimal
+from ..admin import AdminError, read_object
+from ..state import read_decimal
 from .model import STATUS_FILTER, Account
 from .routes import SIM_KEY, answer
 from .section import MARKET_STATUSES, load_public_key, parse_book
@@ -22,34 +22,10 @@ _FILTER_TO_STATUS = {"unopened": "initialized", "open": "active", "paused": "ina
                      "settled": "finalized"}
 
 
-class AdminError(Exception):
-    pass
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except json.JSONDecodeError:
-        raise AdminError("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise AdminError("body must be a JSON object")
-    return body
-
-
 def _field(body: dict[str, Any], name: str) -> Any:
     if body.get(name) in (None, ""):
         raise AdminError(f"field {name!r} is required")
     return body[name]
-
-
-@web.middleware
-async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    if not request.path.startswith(ADMIN):
-        return await handler(request)
-    try:
-        return await handler(request)
-    except (AdminError, StateError, ValueError) as exc:
-        return web.json_response({"sim_error": f"{request.method} {request.path}: {exc}"}, status=400)
 
 
 def _account(request: web.Request, name: str | None) -> Account:
@@ -61,7 +37,7 @@ def _account(request: web.Request, name: str | None) -> Account:
 
 
 async def set_book(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_object(request)
     exchange = request.app[SIM_KEY].exchange
     ticker = _field(body, "ticker")
     bids, asks = parse_book(body, "book")
@@ -70,7 +46,7 @@ async def set_book(request: web.Request) -> web.Response:
 
 
 async def set_balance(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_object(request)
     exchange = request.app[SIM_KEY].exchange
     name = body.get("account") or "default"
     amount = read_decimal(_field(body, "balance"), "balance")
@@ -81,7 +57,7 @@ async def set_balance(request: web.Request) -> web.Response:
 
 
 async def set_market_status(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_object(request)
     exchange = request.app[SIM_KEY].exchange
     status = _field(body, "status")
     status = _FILTER_TO_STATUS.get(status, status)
@@ -95,7 +71,7 @@ async def set_market_status(request: web.Request) -> web.Response:
 
 
 async def set_exchange(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_object(request)
     active = body.get("trading_active")
     if not isinstance(active, bool):
         raise AdminError("field 'trading_active' must be true or false")
@@ -104,7 +80,7 @@ async def set_exchange(request: web.Request) -> web.Response:
 
 
 async def register_key(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_object(request)
     key_id = str(_field(body, "key_id"))
     account = _account(request, body.get("account"))
     public_key = load_public_key(_field(body, "public_key_pem"), "public_key_pem")
@@ -138,7 +114,7 @@ async def reset(request: web.Request) -> web.Response:
 
 
 async def settle(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await read_object(request)
     exchange = request.app[SIM_KEY].exchange
     ticker, result = _field(body, "ticker"), _field(body, "result")
     if result not in ("yes", "no"):

@@ -6,7 +6,8 @@ from aiohttp import web
 
 from simulator.clock import SimClock, clock_routes
 from simulator.faults import FaultInjector, fault_middleware
-from simulator.poly.admin import admin_errors, admin_routes
+from simulator.admin import admin_errors
+from simulator.poly.admin import PREFIX, admin_routes
 from simulator.poly.auth import ApiKeys
 from simulator.poly.config import parse_section
 from simulator.poly.exchange import PolyExchange
@@ -20,7 +21,7 @@ def create_poly_app(section: dict | None, clock: SimClock, faults: FaultInjector
     """The Polymarket listener's app from the state file's `poly` section (None: the built-in default)."""
     exchange = PolyExchange(parse_section(section), clock)
     clock.on_advance(exchange.sweep)
-    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors, poly_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(PREFIX), poly_errors])
     app[EXCHANGE] = exchange
     app[KEYS] = ApiKeys()
     app.add_routes(routes)

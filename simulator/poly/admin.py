@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from aiohttp import web
 from eth_utils import is_hex_address, to_checksum_address
 
+from simulator.admin import AdminError, read_object
 from simulator.poly.book import summary
 from simulator.poly.config import check_uncrossed, parse_levels
 from simulator.poly.exchange import MODES, PolyExchange
@@ -16,34 +16,10 @@ from simulator.poly.model import ZERO, Account
 from simulator.poly.routes import EXCHANGE
 from simulator.poly.views import order_view, trade_view
 from simulator.poly.wire import human, json_response
-from simulator.state import StateError, read_decimal
+from simulator.state import read_decimal
 
 PREFIX = "/__sim/poly"
 admin_routes = web.RouteTableDef()
-
-
-class AdminError(Exception):
-    """A bad admin request; the message names the field."""
-
-
-@web.middleware
-async def admin_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except (AdminError, StateError, ValueError) as exc:
-        if not request.path.startswith(PREFIX):
-            raise
-        return json_response({"sim_error": str(exc)}, 400)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = orjson.loads(await request.read() or b"{}")
-    except orjson.JSONDecodeError:
-        raise AdminError(f"{request.path}: body is not JSON") from None
-    if not isinstance(body, dict):
-        raise AdminError(f"{request.path}: body must be a JSON object")
-    return body
 
 
 def account_view(exchange: PolyExchange, account: Account) -> dict[str, Any]:
@@ -62,7 +38,7 @@ def account_view(exchange: PolyExchange, account: Account) -> dict[str, Any]:
 async def set_book(request: web.Request) -> web.Response:
     """`{"token_id", "bids": [{price, size}], "asks": [...]}` replaces the market maker's levels."""
     exchange = request.app[EXCHANGE]
-    body = await _body(request)
+    body = await read_object(request)
     token_id = body.get("token_id")
     if token_id not in exchange.tokens:
         raise AdminError(f"token_id: unknown token {token_id!r}")
@@ -80,7 +56,7 @@ async def set_book(request: web.Request) -> web.Response:
 async def set_balance(request: web.Request) -> web.Response:
     """`{"address", "balance"?, "positions"?: {token_id: shares}, "allowance"?}` (creates the account)."""
     exchange = request.app[EXCHANGE]
-    body = await _body(request)
+    body = await read_object(request)
     address = body.get("address")
     if not isinstance(address, str) or not is_hex_address(address):
         raise AdminError(f"address: must be a 0x-hex address, got {address!r}")
@@ -103,7 +79,7 @@ async def set_balance(request: web.Request) -> web.Response:
 async def set_market(request: web.Request) -> web.Response:
     """`{"condition_id" | "token_id", "accepting_orders"?: bool, "closed"?: bool}`."""
     exchange = request.app[EXCHANGE]
-    body = await _body(request)
+    body = await read_object(request)
     token = exchange.tokens.get(body.get("token_id", ""))
     market = token.market if token is not None else exchange.markets.get(body.get("condition_id", ""))
     if market is None:
@@ -121,7 +97,7 @@ async def set_market(request: web.Request) -> web.Response:
 async def settle(request: web.Request) -> web.Response:
     """`{"condition_id", "winning_token_id"}`: resolve the market and pay the winners."""
     exchange = request.app[EXCHANGE]
-    body = await _body(request)
+    body = await read_object(request)
     exchange.settle(str(body.get("condition_id")), str(body.get("winning_token_id")))
     return json_response({"settled": body["condition_id"], "winning_token_id": body["winning_token_id"]})
 
@@ -130,7 +106,7 @@ async def settle(request: web.Request) -> web.Response:
 async def set_mode(request: web.Request) -> web.Response:
     """`{"mode": normal|post_only|cancel_only|disabled, "seconds"?}`: post-only ends after `seconds`."""
     exchange = request.app[EXCHANGE]
-    body = await _body(request)
+    body = await read_object(request)
     seconds = body.get("seconds")
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
         raise AdminError("seconds: must be a positive number")

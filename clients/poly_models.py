@@ -167,10 +167,11 @@ def parse_post_order(body: Any, signed: SignedOrder, endpoint: str = "POST /orde
 
 
 def _post_remaining(status: str, signed: SignedOrder, filled: Decimal) -> Decimal | None:
-    """Shares still working on the book, where the reply tells: FOK/FAK rests nothing."""
+    """Shares still working on the book, where the reply tells: FOK/FAK rests nothing, nor does
+    an `unmatched` order (marketable, but its matching delay failed)."""
     if status == "delayed":
         return None
-    if signed.order_type in IMMEDIATE_TYPES:
+    if signed.order_type in IMMEDIATE_TYPES or status == "unmatched":
         return Decimal(0)
     return max(signed.shares - filled, Decimal(0))
 

@@ -134,6 +134,14 @@ async def test_resting_gtc(clob, client):
     assert (result.status, result.filled, result.remaining, result.avg_price) == ("live", 0, 12, None)
 
 
+async def test_unmatched_gtc_rests_nothing(clob, client):
+    # "unmatched": marketable, its delay failed; the SDKs treat it as a rejection, nothing is on the book.
+    clob.add("POST", "/order", 200, {"success": True, "errorMsg": "", "orderID": "0xu", "status": "unmatched",
+                                     "makingAmount": "", "takingAmount": ""})
+    result = await client.create_order(TOKEN, "BUY", "0.3", size="12", salt=3, timestamp_ms=3)
+    assert (result.status, result.filled, result.remaining) == ("unmatched", 0, 0)
+
+
 async def test_no_fill_is_order_not_filled(clob, client):
     clob.add("POST", "/order", 400, {"error": "no orders found to match with FAK order. FAK orders are partially "
                                               "filled or killed if no match is found."})

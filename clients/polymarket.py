@@ -363,7 +363,8 @@ class PolymarketClient:
         body: bytes | None = None,
         nonce: int = 0,
     ) -> Any:
-        """Send once; raise a ProxyAnswer, a mapped exchange error or TransportError; return parsed JSON."""
+        """Send once; raise a ProxyAnswer, a mapped exchange error or TransportError; return parsed
+        JSON, or None for an empty body."""
         endpoint = f"{method} {path}"
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if auth == "l2":
@@ -387,6 +388,8 @@ class PolymarketClient:
             raise poly_error(status, answer_headers, raw, endpoint)
         if status >= 300:  # a redirect would resend the L2 credentials to its Location
             raise unexpected(endpoint, f"HTTP {status} to {answer_headers.get('Location')!r}, not followed", None, status)
+        if not raw:  # e.g. /balance-allowance/update; parsers that need a body say so
+            return None
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

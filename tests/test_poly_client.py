@@ -244,6 +244,16 @@ async def test_book_tick_negrisk_balance(clob, client):
     assert clob.seen[3]["query"] == {"asset_type": "COLLATERAL", "signature_type": "0"} and clob.seen[4]["l2_ok"]
 
 
+async def test_balance_update_answers_with_an_empty_body(clob, client):
+    # The live /balance-allowance/update answers 200 with no body (rs-clob-client; polyfill-rs#12).
+    clob.add("GET", "/balance-allowance/update", 200, "")
+    clob.add("GET", "/balance-allowance", 200, {"balance": "1000000", "allowances": {}})
+    assert (await client.get_balance_allowance(update=True)).balance == 1
+    clob.add("POST", "/order", 200, "")
+    with pytest.raises(UnexpectedResponse, match="POST /order: expected a JSON object"):
+        await client.post_order(fak_buy(client))
+
+
 async def test_unknown_market(clob, client):
     clob.add("GET", "/book", 404, {"error": "No orderbook exists for the requested token id"})
     with pytest.raises(MarketNotFound):

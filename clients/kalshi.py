@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -37,19 +37,18 @@ from clients.kalshi_errors import kalshi_error
 from clients.kalshi_orders import OrderSpec, format_count, v2_side_price
 from clients.kalshi_parse import (
     cursor,
-    items,
     order_result_from_ack,
-    order_result_from_order,
     parse_ack,
     parse_balance,
     parse_batch_cancel,
     parse_batch_create,
     parse_cancel,
-    parse_fill,
+    parse_fills,
     parse_market,
     parse_order,
     parse_orderbook,
-    parse_position,
+    parse_orders,
+    parse_positions,
     parse_update,
     unexpected,
 )
@@ -62,8 +61,9 @@ ORDERS = "/portfolio/events/orders"
 PAGE_LIMIT = 1000
 
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
-__all__ = ["DEFAULT_BASE_URL", "KalshiClient", "OrderSpec", "order_result_from_order"]
+__all__ = ["DEFAULT_BASE_URL", "KalshiClient", "OrderSpec"]
 
 
 class KalshiClient:
@@ -202,15 +202,15 @@ class KalshiClient:
         except orjson.JSONDecodeError:
             raise unexpected(where, f"HTTP {status} body is not JSON: {raw[:120]!r}", raw.decode("utf-8", "replace")) from None
 
-    async def _pages(self, path: str, key: str, params: dict[str, str]) -> list[Any]:
-        """Every item of a cursor-paginated list (same filters on each page)."""
+    async def _pages(self, path: str, params: dict[str, str], parse: Callable[[Any, str], list[T]]) -> list[T]:
+        """Every item of a cursor-paginated list, each page read by `parse` (same filters on each page)."""
         where = f"GET {path}"
-        collected: list[Any] = []
+        collected: list[T] = []
         seen: set[str] = set()
         page_params = {**params, "limit": str(PAGE_LIMIT)}
         while True:
             body = await self._request("GET", path, params=page_params)
-            collected.extend(items(body, where, key))
+            collected.extend(parse(body, where))
             next_cursor = cursor(body, where)
             if next_cursor is None:
                 return collected
@@ -315,7 +315,7 @@ class KalshiClient:
         """Cancel several orders; each item is its CancelResult or its own mapped error."""
         if not order_ids:
             return []
-        body = orjson.dumps({"orders": [{"order_id": _segment(oid, "order_id") and oid} for oid in order_ids]})
+        body = orjson.dumps({"orders": [{"order_id": _nonempty(oid, "order_id")} for oid in order_ids]})
         path = f"{ORDERS}/batched"
         return parse_batch_cancel(await self._request("DELETE", path, body=body), f"DELETE {path}")
 
@@ -370,8 +370,7 @@ class KalshiClient:
     async def list_orders(self, ticker: str | None = None, status: str | None = None) -> list[OrderResult]:
         """All orders (every page), optionally of one market and/or status (resting/canceled/executed)."""
         params = {k: v for k, v in {"ticker": ticker, "status": status}.items() if v}
-        orders = await self._pages("/portfolio/orders", "orders", params)
-        return [order_result_from_order(o, f"GET /portfolio/orders orders[{i}]") for i, o in enumerate(orders)]
+        return await self._pages("/portfolio/orders", params, parse_orders)
 
     async def find_order_by_client_order_id(self, client_order_id: str, ticker: str | None = None) -> OrderResult | None:
         """The order carrying our client_order_id, or None (restart recovery, duplicate creates)."""
@@ -383,13 +382,11 @@ class KalshiClient:
     async def get_fills(self, order_id: str | None = None, ticker: str | None = None) -> list[KalshiFill]:
         """All fills (every page), optionally of one order and/or market."""
         params = {k: v for k, v in {"order_id": order_id, "ticker": ticker}.items() if v}
-        fills = await self._pages("/portfolio/fills", "fills", params)
-        return [parse_fill(f, f"GET /portfolio/fills fills[{i}]") for i, f in enumerate(fills)]
+        return await self._pages("/portfolio/fills", params, parse_fills)
 
     async def get_positions(self) -> list[KalshiPosition]:
         """Unsettled market positions (every page); `position` is + YES / − NO."""
-        positions = await self._pages("/portfolio/positions", "market_positions", {})
-        return [parse_position(p, f"GET /portfolio/positions market_positions[{i}]") for i, p in enumerate(positions)]
+        return await self._pages("/portfolio/positions", {}, parse_positions)
 
     async def get_balance(self) -> Decimal:
         """Available balance in dollars."""

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from clients.errors import InsufficientBalance, UnexpectedResponse
-from clients.kalshi import order_result_from_order
 from clients.kalshi_parse import (
     order_result_from_ack,
+    order_result_from_order,
     parse_ack,
     parse_balance,
     parse_batch_create,

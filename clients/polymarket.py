@@ -51,6 +51,7 @@ from clients.poly_models import (
 from clients.types import OrderResult
 
 DEFAULT_CLOB_URL = "https://clob.polymarket.com"
+DEFAULT_TIMEOUT = 10.0  # seconds per request; aiohttp's own default would wait 5 minutes
 FIRST_CURSOR = "MA=="
 LAST_CURSOR = "LTE="
 ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
@@ -73,6 +74,7 @@ class PolymarketClient:
         chain_id: int = poly_signing.POLYGON,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if signature_type not in (0, 1, 2, 3):
             raise ValueError(f"signature_type {signature_type!r}: expected 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet)")
@@ -86,6 +88,7 @@ class PolymarketClient:
         self._session = session
         self._owns_session = session is None
         self._clock = clock
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.maker = self._maker()
 
     @classmethod
@@ -375,7 +378,8 @@ class PolymarketClient:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.request(
-                method, self.base_url + path, params=params, data=body, headers=headers, allow_redirects=False
+                method, self.base_url + path, params=params, data=body, headers=headers,
+                allow_redirects=False, timeout=self._timeout,
             ) as response:
                 status, answer_headers, raw = response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:

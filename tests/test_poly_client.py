@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from dataclasses import dataclass, field
@@ -327,6 +328,18 @@ async def test_transport_error_never_carries_credentials(clob):
     signature = clob.seen[0]["headers"]["POLY_SIGNATURE"]
     for secret in (passphrase, SECRET, signature, API_KEY):
         assert secret not in str(caught.value) and secret not in repr(caught.value)
+
+
+async def test_a_silent_exchange_times_out(aiohttp_server):
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+    app = web.Application()
+    app.router.add_get("/tick-size", hang)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    async with PolymarketClient(base_url=str(server.make_url("")).rstrip("/"), timeout=0.05) as poly:
+        with pytest.raises(TransportError, match="GET /tick-size.*Timeout"):
+            await poly.get_tick_size(TOKEN)
 
 
 async def test_post_order_needs_matching_owner():

@@ -9,6 +9,7 @@ Nothing is retried here: the trader decides.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from decimal import Decimal
@@ -57,6 +58,7 @@ LAST_CURSOR = "LTE="
 ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
 SALT_BITS = 53  # the salt travels as a JSON number: keep it exact in every JSON reader
 GTD_SECURITY_SECONDS = 60
+PATH_ID = re.compile(r"[0-9A-Za-z_-]+")  # an id placed in a URL path must stay one segment
 
 
 class PolymarketClient:
@@ -288,6 +290,8 @@ class PolymarketClient:
         return await self.post_order(self.build_order(*args, **kwargs))
 
     async def get_order(self, order_id: str) -> OrderResult:
+        if not isinstance(order_id, str) or not PATH_ID.fullmatch(order_id):
+            raise ValueError(f"order_id {order_id!r}: expected the 0x order hash (one path segment)")
         path = f"/data/order/{order_id}"
         return parse_order(await self._request("GET", path, auth="l2"), f"GET {path}")
 

@@ -216,6 +216,13 @@ async def test_get_order(clob, client):
         await client.get_order("0xdef")
 
 
+@pytest.mark.parametrize("order_id", ["", "0xa/../../auth/api-keys", "0xa?next_cursor=MA==", "0x a"])
+async def test_get_order_refuses_an_id_that_is_not_one_path_segment(clob, client, order_id):
+    with pytest.raises(ValueError, match="order_id"):
+        await client.get_order(order_id)
+    assert clob.seen == []
+
+
 async def test_cancel(clob, client):
     clob.add("DELETE", "/order", 200, {"canceled": ["0xa"], "not_canceled": {}})
     assert await client.cancel_order("0xa") is None

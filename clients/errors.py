@@ -120,6 +120,16 @@ class ProxyUpstreamError(ProxyAnswer):
     """The proxy could not reach the exchange (502) or timed out (504)."""
 
 
+def retry_after_header(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a numeric Retry-After header; None when absent or an HTTP-date (the caller's
+    own backoff decides then)."""
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _proxy_class(status: int, kind: str) -> type[ProxyAnswer]:
     if status == 599:
         return ReplayMismatch

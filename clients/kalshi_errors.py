@@ -27,6 +27,7 @@ from clients.errors import (
     OrderNotFound,
     RateLimited,
     UnexpectedResponse,
+    retry_after_header,
 )
 
 # Codes are matched by prefix (Kalshi appends dynamic suffixes such as `user_not_found:_<uuid>`),
@@ -143,14 +144,6 @@ def _text_message(body: bytes) -> str:
     return text[:_TEXT_LIMIT] or "empty error body"
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: Kalshi never sends one; fall back to our own backoff
-
-
 def kalshi_error(status: int | None, body: bytes, *, endpoint: str, headers: Mapping[str, str] | None = None) -> ExchangeError:
     """The ExchangeError for one Kalshi error answer; `endpoint` is "METHOD /path" for the message."""
     code, message, parsed = error_fields(body)
@@ -162,7 +155,7 @@ def kalshi_error(status: int | None, body: bytes, *, endpoint: str, headers: Map
         status=status,
         code=code,
         body=parsed,
-        retry_after=_retry_after(headers or {}),
+        retry_after=retry_after_header(headers or {}),
     )
 
 

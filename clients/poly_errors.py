@@ -23,6 +23,7 @@ from clients.errors import (
     OrderNotFilled,
     OrderNotFound,
     RateLimited,
+    retry_after_header,
 )
 
 EXCHANGE = "poly"
@@ -123,11 +124,7 @@ def retry_after(headers: Mapping[str, str], parsed: Any) -> float | None:
     """Seconds to wait from `retry_after_seconds` (post-only mode) or a numeric Retry-After header."""
     if isinstance(parsed, dict) and isinstance(parsed.get("retry_after_seconds"), (int, float)):
         return float(parsed["retry_after_seconds"])
-    value = headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: the caller's backoff decides
+    return retry_after_header(headers)
 
 
 def poly_error(

@@ -186,7 +186,8 @@ class KalshiClient:
             ) as resp:
                 return resp.status, resp.headers, await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise TransportError(f"kalshi {where}: no answer ({type(exc).__name__}: {exc})") from exc
+            # from None: aiohttp's error objects carry the request headers (key id, signature).
+            raise TransportError(f"kalshi {where}: no answer ({type(exc).__name__}: {exc})") from None
 
     def _delay(self, attempt: int, error: ExchangeError) -> float:
         if error.retry_after is not None:
@@ -252,7 +253,7 @@ class KalshiClient:
         except DuplicateOrder as duplicate:
             return await self._placed_earlier(spec, duplicate)
         except TransportError as exc:
-            raise TransportError(f"{exc} (client_order_id {spec.client_order_id})") from exc
+            raise TransportError(f"{exc} (client_order_id {spec.client_order_id})") from None
         where = f"POST {ORDERS}"
         if isinstance(answer, dict) and "order" in answer:  # retired v1 answer in an old recording
             return parse_order(answer, where)

@@ -387,8 +387,8 @@ class PolymarketClient:
             ) as response:
                 status, answer_headers, raw = response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            # str, never repr: aiohttp's repr embeds the request headers (passphrase, HMAC).
-            raise TransportError(f"{endpoint} to {self.base_url}: no answer ({type(exc).__name__}: {exc})") from exc
+            # str, never repr, and no chained cause: aiohttp's errors carry the request headers.
+            raise TransportError(f"{endpoint} to {self.base_url}: no answer ({type(exc).__name__}: {exc})") from None
         proxied = proxy_answer(status, answer_headers, raw)
         if proxied is not None:
             raise proxied

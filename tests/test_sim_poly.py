@@ -390,7 +390,9 @@ async def test_balance_allowance(http, trader):
     real = payload("real__balance_allowance_200_v2_collateral")
     assert status == 200 and body == {"balance": "1000000000", "allowances": real["allowances"]}
     await trader.post(trader.order(price="0.49", size="10", order_type="FOK"))
-    body = (await trader.call("GET", "/balance-allowance/update",
+    assert await trader.call("GET", "/balance-allowance/update",
+                             params={"asset_type": "COLLATERAL", "signature_type": "0"}) == (200, "")
+    body = (await trader.call("GET", "/balance-allowance",
                               params={"asset_type": "COLLATERAL", "signature_type": "0"}))[1]
     assert body["balance"] == "995100000"
     body = (await trader.call("GET", "/balance-allowance", params={"asset_type": "CONDITIONAL", "token_id": YES,

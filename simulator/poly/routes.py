@@ -315,5 +315,11 @@ async def _balance_allowance(request: web.Request) -> web.Response:
     return json_response({"balance": units(balance), "allowances": spenders})
 
 
+async def _balance_allowance_update(request: web.Request) -> web.Response:
+    """Refreshes the server's cache; the live endpoint answers 200 with an empty body (balances here are never stale)."""
+    await _balance_allowance(request)  # the same checks and refusals
+    return web.Response(status=200)
+
+
 routes.get("/balance-allowance")(_balance_allowance)
-routes.get("/balance-allowance/update")(_balance_allowance)
+routes.get("/balance-allowance/update")(_balance_allowance_update)

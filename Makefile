@@ -22,6 +22,7 @@ demo: install
 
 bench: install
 	$(BIN)/python bench/proxy_overhead.py
+	$(BIN)/python bench/replay_load.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

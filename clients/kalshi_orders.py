@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
+
+from clients.decimals import exact_decimal
 
 Outcome = Literal["yes", "no"]
 Action = Literal["buy", "sell"]
@@ -22,21 +24,6 @@ COUNT_STEP = Decimal("0.01")
 ONE = Decimal(1)
 
 
-def to_decimal(value: Decimal | str | int, name: str) -> Decimal:
-    """An exact Decimal from a caller's Decimal, str or int; floats are refused (they are not exact)."""
-    if isinstance(value, float):
-        raise TypeError(f"{name} must be a Decimal or str, not float ({value!r}): floats cannot carry exact prices")
-    if isinstance(value, bool) or not isinstance(value, (Decimal, str, int)):
-        raise TypeError(f"{name} must be a Decimal or str, not {type(value).__name__}")
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{name} is not a number: {value!r}") from None
-    if not result.is_finite():
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return result
-
-
 def _exact(value: Decimal, step: Decimal, name: str) -> str:
     quantized = value.quantize(step)
     if quantized != value:
@@ -46,7 +33,7 @@ def _exact(value: Decimal, step: Decimal, name: str) -> str:
 
 def format_count(count: Decimal | str | int, name: str = "count", *, allow_zero: bool = False) -> str:
     """Kalshi's count string: positive (or zero where allowed), 2 dp."""
-    value = to_decimal(count, name)
+    value = exact_decimal(count, name)
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
     return _exact(value, COUNT_STEP, name)
@@ -54,7 +41,7 @@ def format_count(count: Decimal | str | int, name: str = "count", *, allow_zero:
 
 def format_price(price: Decimal | str | int, name: str = "price") -> str:
     """Kalshi's price string: strictly between 0 and 1 dollar, 4 dp."""
-    value = to_decimal(price, name)
+    value = exact_decimal(price, name)
     if not 0 < value < 1:
         raise ValueError(f"{name} must be between 0 and 1 dollar (exclusive), got {value}")
     return _exact(value, PRICE_STEP, name)

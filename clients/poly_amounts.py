@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import gcd
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from clients.decimals import exact_decimal
 
 UNIT = Decimal(10) ** 6  # pUSD and outcome tokens both have 6 decimals
 SIZE_DECIMALS = 2
@@ -36,19 +38,6 @@ ROUND_CONFIG: dict[Decimal, RoundConfig] = {
 }
 
 
-def to_decimal(name: str, value: Decimal | int | str) -> Decimal:
-    """A finite Decimal from a Decimal, int or numeric string; floats are refused, not guessed at."""
-    if isinstance(value, bool) or isinstance(value, float):
-        raise TypeError(f"{name}: pass a Decimal, int or str, not {type(value).__name__} {value!r}")
-    try:
-        result = value if isinstance(value, Decimal) else Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: not a number: {value!r}") from exc
-    if not result.is_finite():
-        raise ValueError(f"{name}: not a finite number: {value!r}")
-    return result
-
-
 def decimal_places(value: Decimal) -> int:
     """Significant decimals: 2.50 has 1, 100 has 0."""
     exponent = value.normalize().as_tuple().exponent
@@ -57,7 +46,7 @@ def decimal_places(value: Decimal) -> int:
 
 def round_config(tick_size: Decimal | str) -> RoundConfig:
     """The rounding rule for a tick size, or ValueError for a tick the exchange does not use."""
-    tick = to_decimal("tick_size", tick_size)
+    tick = exact_decimal(tick_size, "tick_size")
     config = ROUND_CONFIG.get(tick)
     if config is None:
         known = ", ".join(str(t) for t in ROUND_CONFIG)
@@ -67,9 +56,9 @@ def round_config(tick_size: Decimal | str) -> RoundConfig:
 
 def check_price(price: Decimal | int | str, tick_size: Decimal | str) -> Decimal:
     """The price if it lies on the tick grid within [tick, 1 - tick]; ValueError otherwise."""
-    tick = to_decimal("tick_size", tick_size)
+    tick = exact_decimal(tick_size, "tick_size")
     round_config(tick)
-    value = to_decimal("price", price)
+    value = exact_decimal(price, "price")
     if not tick <= value <= 1 - tick:
         raise ValueError(f"price {value}: must be between {tick} and {1 - tick} for tick size {tick}")
     if value % tick != 0:
@@ -79,7 +68,7 @@ def check_price(price: Decimal | int | str, tick_size: Decimal | str) -> Decimal
 
 def check_quantity(name: str, value: Decimal | int | str) -> Decimal:
     """A positive share or pUSD quantity with at most 2 decimals (the exchange's size step)."""
-    result = to_decimal(name, value)
+    result = exact_decimal(value, name)
     if result <= 0:
         raise ValueError(f"{name} {result}: must be positive")
     if decimal_places(result) > SIZE_DECIMALS:

@@ -22,12 +22,12 @@ from eth_utils import to_checksum_address
 
 from clients import poly_signing
 from clients.errors import ExchangeError, TransportError, proxy_answer
+from clients.decimals import exact_decimal
 from clients.poly_amounts import (
     exact_amounts,
     from_units,
     limit_amounts,
     market_amounts,
-    to_decimal,
 )
 from clients.poly_errors import poly_error
 from clients.poly_models import (
@@ -240,7 +240,7 @@ class PolymarketClient:
             typed_data=typed_data,
             body={"order": order, "owner": self.creds.api_key if self.creds else "",
                   "orderType": order_type, "deferExec": False, "postOnly": post_only},
-            token_id=str(token_id), side=side, price=to_decimal("price", price),
+            token_id=str(token_id), side=side, price=exact_decimal(price, "price"),
             shares=taker_amount if side == "BUY" else maker_amount,
             maker_amount=maker_amount, taker_amount=taker_amount,
             order_type=order_type, domain_version=domain_version, neg_risk=neg_risk,
@@ -256,14 +256,14 @@ class PolymarketClient:
             raise ValueError(f"order_type {order_type!r}: expected one of {', '.join(ORDER_TYPES)}")
         if (size is None) == (amount is None):
             raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
-        tick = to_decimal("tick_size", tick_size)
+        tick = exact_decimal(tick_size, "tick_size")
         if order_type not in IMMEDIATE_TYPES:
             if amount is not None:
                 raise ValueError(f"{order_type} orders take size in shares, not amount")
-            return limit_amounts(side, to_decimal("price", price), size, tick)
+            return limit_amounts(side, exact_decimal(price, "price"), size, tick)
         if amount is not None:
-            return market_amounts(side, to_decimal("price", price), amount, tick)
-        return exact_amounts(side, to_decimal("price", price), size, tick)
+            return market_amounts(side, exact_decimal(price, "price"), amount, tick)
+        return exact_amounts(side, exact_decimal(price, "price"), size, tick)
 
     @staticmethod
     def _check_flags(order_type: str, expiration: int, post_only: bool, timestamp_ms: int | None) -> None:

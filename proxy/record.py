@@ -18,14 +18,27 @@ _REDACTED_JSON = orjson.dumps(REDACTED).decode()
 
 
 def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
-    """`text` with each secret JSON string replaced in place, so the rest stays byte for byte."""
+    """`text` with each secret JSON string replaced in place, so the rest stays byte for byte.
+
+    When that cannot be done (a secret that is not a string, or one the sender escaped unlike
+    orjson, as Go writes & as \\u0026), the redacted body, re-serialised, replaces it whole.
+    """
     for secret in secrets:
         if not isinstance(secret, str):
             return orjson.dumps(redacted).decode()
         text = text.replace(orjson.dumps(secret).decode(), _REDACTED_JSON)
-        if secret in text:  # escaped differently from how orjson writes it
+        if secret in text:
             return orjson.dumps(redacted).decode()
-    return text
+    return orjson.dumps(redacted).decode() if _holds_secrets(text) else text
+
+
+def _holds_secrets(text: str) -> bool:
+    left: list[Any] = []
+    try:
+        redact_body(orjson.loads(text), left)
+    except orjson.JSONDecodeError:
+        return True
+    return bool(left)
 
 
 def request_record(flow: Flow) -> dict[str, Any]:

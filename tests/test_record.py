@@ -245,3 +245,32 @@ def test_recorded_base64_bodies_round_trip_and_damaged_ones_fail():
     assert body_bytes(raw_body_fields(data, None), "body_raw") == data
     with pytest.raises(binascii.Error):
         body_bytes({"body_raw": "!!!", "body_encoding": "base64"}, "body_raw")
+
+
+@pytest.mark.parametrize("raw, secret", [
+    (b'{"passphrase":"pa\\u0026ss<1","id":7}', b"pa\\u0026ss"),  # Go escapes & < > in JSON strings
+    (b'{"data":[{"owner":"own\\/er-9","id":7}]}', b"own\\/er-9"),  # some servers escape '/'
+])
+def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, secret):
+    from multidict import CIMultiDict
+
+    from proxy.flow import Answer
+    from proxy.record import response_record
+
+    record = response_record(Answer(200, CIMultiDict(), raw))
+    assert secret not in record["body_raw"].encode()
+    assert "[REDACTED]" in record["body_raw"] and orjson.loads(record["body_raw"]) == record["body_parsed"]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"api\\u004bey":"live-key-1","id":7}',  # a key name written with a JSON escape
+    b'{"api__key":"live-key-1","id":7}',  # the field names are compared with every '_' and '-' removed
+])
+def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
+    from multidict import CIMultiDict
+
+    from proxy.flow import Answer
+    from proxy.record import response_record
+
+    record = response_record(Answer(200, CIMultiDict(), raw))
+    assert "live-key-1" not in record["body_raw"] and "live-key-1" not in str(record["body_parsed"])

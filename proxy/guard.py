@@ -31,6 +31,15 @@ class Refusal:
     detail: dict[str, Any]
 
 
+def _field(obj: dict[str, Any], name: str) -> Any:
+    """obj[name] (None when absent); a key that differs only in case is refused, since the
+    exchange may read it as `name` (Go's JSON decoder matches keys case-insensitively, last wins)."""
+    for key in obj:
+        if key != name and key.lower() == name.lower():
+            raise Unreadable(f"{key!r} may be read as {name!r}")
+    return obj.get(name)
+
+
 def _decimal(value: Any, field: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise Unreadable(f"{field} is not a decimal string")
@@ -52,34 +61,36 @@ def worst_case(buy: bool, size: Decimal, price: Decimal) -> Decimal:
 def kalshi_v2_order(order: Any) -> Decimal:
     if not isinstance(order, dict):
         raise Unreadable("order is not an object")
-    side = order.get("side")
+    side = _field(order, "side")
     if side not in ("bid", "ask"):
         raise Unreadable(f"side={side!r} is not bid or ask")
-    return worst_case(side == "bid", _decimal(order.get("count"), "count"), _decimal(order.get("price"), "price"))
+    return worst_case(side == "bid", _decimal(_field(order, "count"), "count"), _decimal(_field(order, "price"), "price"))
 
 
 def kalshi_v1_order(order: Any) -> Decimal:
     """Retired 2025 body (old clients): side yes/no, action buy/sell, cents or dollar prices."""
     if not isinstance(order, dict):
         raise Unreadable("order is not an object")
-    side, action = order.get("side"), order.get("action")
+    side, action = _field(order, "side"), _field(order, "action")
     if side not in ("yes", "no") or action not in ("buy", "sell"):
         raise Unreadable("side/action missing")
-    count = _decimal(order.get("count_fp", order.get("count")), "count")
-    if f"{side}_price_dollars" in order:
-        price = _decimal(order[f"{side}_price_dollars"], f"{side}_price_dollars")
+    count_fp, count = _field(order, "count_fp"), _field(order, "count")
+    count = _decimal(count if count_fp is None else count_fp, "count")
+    dollars = _field(order, f"{side}_price_dollars")
+    if dollars is not None:
+        price = _decimal(dollars, f"{side}_price_dollars")
     else:
-        price = _decimal(order.get(f"{side}_price"), f"{side}_price") / 100
+        price = _decimal(_field(order, f"{side}_price"), f"{side}_price") / 100
     return worst_case(action == "buy", count, price)
 
 
 def poly_order(item: Any) -> Decimal:
-    order = item.get("order") if isinstance(item, dict) else None
+    order = _field(item, "order") if isinstance(item, dict) else None
     if not isinstance(order, dict):
         raise Unreadable("missing order object")
-    maker = _decimal(order.get("makerAmount"), "order.makerAmount") * MICRO
-    taker = _decimal(order.get("takerAmount"), "order.takerAmount") * MICRO
-    side = order.get("side")
+    maker = _decimal(_field(order, "makerAmount"), "order.makerAmount") * MICRO
+    taker = _decimal(_field(order, "takerAmount"), "order.takerAmount") * MICRO
+    side = _field(order, "side")
     if side in ("BUY", 0, "0"):
         return maker  # size (taker) x price (maker / taker)
     if side in ("SELL", 1, "1"):
@@ -110,21 +121,49 @@ ORDER_WRITES: list[tuple[str, str, re.Pattern[str], Callable[[Any], list[Decimal
     ("kalshi", "POST", re.compile(r"/portfolio/events/orders/[^/]+/amend$"), _one(kalshi_v2_order)),
     ("kalshi", "POST", re.compile(r"/portfolio/events/orders$"), _one(kalshi_v2_order)),
     ("kalshi", "POST", re.compile(r"/portfolio/orders/batched$"), _each(kalshi_v1_order, "orders")),
+    ("kalshi", "POST", re.compile(r"/portfolio/orders/[^/]+/amend$"), _one(kalshi_v1_order)),
     ("kalshi", "POST", re.compile(r"/portfolio/orders$"), _one(kalshi_v1_order)),
     ("poly", "POST", re.compile(r"^/order$"), _one(poly_order)),
     ("poly", "POST", re.compile(r"^/orders$"), _each(poly_order, None)),
 ]
 
 
+# Where orders live: a write there that ORDER_WRITES cannot price is refused, unless it only reduces.
+ORDER_AREAS = {
+    "kalshi": re.compile(r"/portfolio/(?:events/)?orders(?:/|$)", re.I),
+    "poly": re.compile(r"^/orders?(?:/|$)", re.I),
+}
+REDUCES_ONLY = {"kalshi": re.compile(r"/portfolio/(?:events/)?orders/[^/]+/decrease$")}
+PLACES_NOTHING = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})  # reads and cancels
+
+
+def server_path(path: str) -> str:
+    """`path` as a lenient server may read it: slashes merged, dot segments resolved, no trailing slash."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return "/" + "/".join(segments)
+
+
 def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
     """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
+    if method in PLACES_NOTHING:
+        return None
+    normal = server_path(path)
     for ex, verb, pattern, price in ORDER_WRITES:
-        if ex == exchange and verb == method and pattern.search(path):
+        if ex == exchange and verb == method and pattern.search(normal):
             try:
                 parsed = orjson.loads(body)
             except orjson.JSONDecodeError:
                 raise Unreadable("body is not JSON") from None
             return price(parsed)
+    area, reduces = ORDER_AREAS.get(exchange), REDUCES_ONLY.get(exchange)
+    if area and area.search(normal) and not (reduces and reduces.search(normal)):
+        raise Unreadable(f"{method} {path} is a write on an order endpoint that the guard does not know")
     return None
 
 

@@ -204,3 +204,56 @@ async def test_a_session_is_continued_after_its_last_seq(upstream, tmp_path):
     assert [f["seq"] for f in fixtures] == [1, 2]
     manifest = orjson.loads((tmp_path / "s" / "manifest.json").read_bytes())
     assert [e["file"] for e in manifest["fixtures"]] == ["001_GET_kalshi_a.json", "002_GET_poly_b.json"]
+
+
+@pytest.mark.parametrize("exchange, path", [
+    ("poly", "//order"),  # a base URL with a trailing slash
+    ("poly", "/order/"),
+    ("poly", "/x/../order"),
+    ("kalshi", "/trade-api/v2/portfolio/events/orders/"),
+    ("kalshi", "/trade-api/v2//portfolio/events/orders/batched/"),
+])
+def test_an_order_path_spelled_differently_is_still_priced(exchange, path):
+    body = (orjson.dumps(poly_order("BUY", 5_700_000, 10_000_000)) if exchange == "poly"
+            else kalshi_order("bid", "10.00", "0.5500"))
+    if path.endswith("batched/"):
+        body = orjson.dumps({"orders": [orjson.loads(body)]})
+    assert order_amounts(exchange, "POST", path, body) == [Decimal("5.7") if exchange == "poly" else Decimal("5.5")]
+
+
+@pytest.mark.parametrize("exchange, method, path", [
+    ("kalshi", "PUT", V2),
+    ("kalshi", "POST", V2 + "/abc/replace"),
+    ("kalshi", "PATCH", "/trade-api/v2/portfolio/orders/abc"),
+    ("kalshi", "POST", "/trade-api/v2/Portfolio/Events/Orders"),
+    ("poly", "PUT", "/order"),
+    ("poly", "POST", "/orders/batch"),
+])
+def test_an_unknown_write_on_an_order_endpoint_is_refused(exchange, method, path):
+    refusal = SpendingGuard(Decimal(10), Decimal(50)).check(exchange, method, path, b"{}")
+    assert refusal is not None and refusal.reason == "unreadable_order"
+    assert f"{method} {path}" in refusal.detail["detail"]
+
+
+@pytest.mark.parametrize("exchange, method, path, body", [
+    ("kalshi", "DELETE", V2 + "/abc", b""),
+    ("kalshi", "DELETE", V2 + "/batched", b'{"orders":[{"order_id":"abc"}]}'),
+    ("kalshi", "POST", V2 + "/abc/decrease", b'{"reduce_by":"1.00"}'),
+    ("kalshi", "GET", "/trade-api/v2/portfolio/orders/abc", b""),
+    ("poly", "DELETE", "/orders", b'["0x1"]'),
+    ("poly", "POST", "/orders-scoring", b'["0x1"]'),
+    ("poly", "GET", "/data/orders", b""),
+])
+def test_cancels_decreases_and_reads_place_nothing(exchange, method, path, body):
+    assert order_amounts(exchange, method, path, body) is None
+
+
+def test_a_legacy_amend_is_priced():
+    body = orjson.dumps({"side": "yes", "action": "buy", "count": 10, "yes_price": 60})
+    assert order_amounts("kalshi", "POST", "/trade-api/v2/portfolio/orders/abc/amend", body) == [Decimal(6)]
+
+
+def test_a_field_the_exchange_would_read_in_another_case_is_refused():
+    body = b'{"side":"bid","count":"1.00","price":"0.50","COUNT":"900.00"}'  # Go's JSON decoder takes the last
+    refusal = SpendingGuard(Decimal(10), Decimal(50)).check("kalshi", "POST", V2, body)
+    assert refusal is not None and refusal.reason == "unreadable_order" and "COUNT" in refusal.detail["detail"]

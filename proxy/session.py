@@ -7,6 +7,7 @@ not process death, and keeping it off the request path is what lets recording ke
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -28,6 +29,17 @@ class SessionError(OSError):
     def __init__(self, message: str, option: str = "--capture-dir") -> None:
         super().__init__(message)
         self.option = option
+
+
+def _write_file(path: str, data: bytes) -> None:
+    """All of `data` into a new file: one write(2) may take only part of it (a nearly full disk)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        written = os.write(fd, data)
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    finally:
+        os.close(fd)
 
 
 def _fsync_path(path: str) -> None:
@@ -157,12 +169,13 @@ class Session:
         data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
         final = f"{self._dir}/{name}"
         temp = f"{self._dir}/.{name}.tmp"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.rename(temp, final)
+            _write_file(temp, data)
+            os.rename(temp, final)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
         self.last_seq = seq
         self._fsync.add(final)
         self._add_entry(fixture, name)

@@ -274,3 +274,42 @@ def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
 
     record = response_record(Answer(200, CIMultiDict(), raw))
     assert "live-key-1" not in record["body_raw"] and "live-key-1" not in str(record["body_parsed"])
+
+
+def test_a_short_write_still_puts_a_whole_fixture_in_place(tmp_path, monkeypatch):
+    import os
+
+    import proxy.session as session_module
+    from proxy.fixture import load_fixture
+    from proxy.session import Session
+
+    real_write = os.write
+    monkeypatch.setattr(session_module.os, "write", lambda fd, data: real_write(fd, bytes(data[: max(1, len(data) // 3)])))
+    session = Session(tmp_path / "s", {"session": "s"})
+    fixture = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"},
+               "response": {"status": 200, "headers": {}, "body_raw": "y" * 5000}}
+    name = session.write(fixture, "GET", "kalshi", "/a")
+    session.close()
+    assert load_fixture(tmp_path / "s" / name)["response"]["body_raw"] == "y" * 5000
+
+
+def test_a_failed_write_leaves_no_temp_file_and_no_gap(tmp_path, monkeypatch):
+    import errno
+
+    import proxy.session as session_module
+    from proxy.session import Session
+
+    session = Session(tmp_path / "s", {"session": "s"})
+    fixture = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"},
+               "response": {"status": 200, "headers": {}, "body_raw": ""}}
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(session_module.os, "write", disk_full)
+        with pytest.raises(OSError):
+            session.write(dict(fixture), "GET", "kalshi", "/a")
+    assert session.write(dict(fixture), "GET", "kalshi", "/b") == "001_GET_kalshi_b.json"
+    session.close()
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["001_GET_kalshi_b.json", "manifest.json"]

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import click
 import orjson
 
+from .fixture import parse_json
 from .redact import REDACTED, is_secret_field, is_secret_header, redact_body
 
 PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
@@ -57,6 +58,11 @@ def scan_value(value: Any, where: str, headers: bool = False) -> Iterator[tuple[
         yield where, "PEM block"
 
 
+def raw_json(raw: Any) -> Any:
+    """The JSON in a recorded body_raw (None if there is none): it may hold what body_parsed does not."""
+    return parse_json(raw) if isinstance(raw, str) else None
+
+
 def scan_fixture(data: Any) -> Iterator[tuple[str, str]]:
     if not isinstance(data, dict):
         yield from scan_value(data, "")
@@ -68,12 +74,9 @@ def scan_fixture(data: Any) -> Iterator[tuple[str, str]]:
         yield from scan_value(section.get("headers", {}), f"{part}.headers", headers=True)
         rest = {k: v for k, v in section.items() if k != "headers"}
         yield from scan_value(rest, part)
-        raw = section.get("body_raw")
-        if isinstance(raw, str) and raw[:1] in "[{":
-            try:
-                yield from scan_value(orjson.loads(raw), f"{part}.body_raw")
-            except orjson.JSONDecodeError:
-                pass
+        raw = raw_json(section.get("body_raw"))
+        if raw is not None:
+            yield from scan_value(raw, f"{part}.body_raw")
     others = {k: v for k, v in data.items() if k not in ("request", "response")}
     yield from scan_value(others, "")
 
@@ -124,12 +127,9 @@ def redact_fixture(data: Any) -> Any:
             continue
         fixed = redact_value({k: v for k, v in section.items() if k != "headers"})
         fixed = {"headers": redact_value(section.get("headers", {}), headers=True), **fixed}
-        raw = fixed.get("body_raw")
-        if isinstance(raw, str) and raw[:1] in "[{":
-            try:
-                fixed["body_raw"] = orjson.dumps(redact_value(orjson.loads(raw))).decode()
-            except orjson.JSONDecodeError:
-                pass
+        raw = raw_json(fixed.get("body_raw"))
+        if raw is not None:
+            fixed["body_raw"] = orjson.dumps(redact_value(raw)).decode()
         out[part] = {k: fixed[k] for k in section}  # keep the key order
     return {k: out[k] for k in data}
 

@@ -52,7 +52,7 @@ def utc_stamp(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{millis:03d}Z"
 
 
-def parse_json(data: bytes) -> Any:
+def parse_json(data: bytes | str) -> Any:
     """The JSON value of `data`, or None when it is empty or not JSON."""
     if not data:
         return None

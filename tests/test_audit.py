@@ -93,3 +93,12 @@ def test_redact_rewrites_a_session_so_that_it_passes(tmp_path):
 def test_audit_needs_an_existing_path():
     result = CliRunner().invoke(main, ["audit", "/nonexistent/fixtures"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_a_secret_in_body_raw_after_leading_whitespace_is_found_and_redacted(tmp_path):
+    data = fixture()
+    data["response"]["body_raw"] = '\n  {"apiKey":"live-key","orderID":"0x1"}'
+    write(tmp_path, "001_GET_poly_api_key.json", data)
+    assert [f.field for f in audit_file(tmp_path / "001_GET_poly_api_key.json")] == ["response.body_raw.apiKey"]
+    assert CliRunner().invoke(main, ["audit", "--redact", str(tmp_path)]).exit_code == 0
+    assert "live-key" not in (tmp_path / "001_GET_poly_api_key.json").read_text()

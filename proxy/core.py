@@ -53,7 +53,8 @@ class Proxy:
     async def start(self) -> None:
         await self.forwarder.start()
         for listener in self.listeners:
-            server = web.Server(self._handler_for(listener), handler_cancellation=False)
+            # auto_decompress=False: a compressed request body is forwarded as the client sent it.
+            server = web.Server(self._handler_for(listener), handler_cancellation=False, auto_decompress=False)
             runner = web.ServerRunner(server, handle_signals=False)
             await runner.setup()
             site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)

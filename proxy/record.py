@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from .capture_filter import CaptureFilter
-from .fixture import parse_json, raw_body_fields, request_body_fields, utc_stamp
+from .fixture import decode_content, parse_json, raw_body_fields, request_body_fields, utc_stamp
 from .flow import Answer, Flow
 from .redact import REDACTED, may_hold_secrets, redact_body, redact_headers
 from .session import Session
@@ -41,18 +41,35 @@ def _holds_secrets(text: str) -> bool:
     return bool(left)
 
 
+def omitted(encoding: str) -> dict[str, Any]:
+    """A body we cannot decode is not stored: redaction cannot see inside it, so it could carry a secret."""
+    log.warning("body with content-encoding %r not recorded: it cannot be decoded, so it cannot be redacted", encoding)
+    return {"body": None, "body_omitted": f"content-encoding {encoding!r} could not be decoded, so it was not recorded"}
+
+
 def request_record(flow: Flow) -> dict[str, Any]:
-    fields = request_body_fields(flow.body)
-    if isinstance(fields["body"], (dict, list)) and may_hold_secrets(flow.body):
-        fields["body"] = redact_body(fields["body"])
-    return {"method": flow.method, "url": flow.url, "headers": redact_headers(flow.headers), **fields}
+    headers = redact_headers(flow.headers)
+    data = flow.body
+    encoding = headers.get("content-encoding")
+    if encoding and data:
+        data = decode_content(data, encoding.lower())
+    if data is None:
+        fields = omitted(encoding or "")
+    else:
+        fields = request_body_fields(data)
+        if isinstance(fields["body"], (dict, list)) and may_hold_secrets(data):
+            fields["body"] = redact_body(fields["body"])
+    return {"method": flow.method, "url": flow.url, "headers": headers, **fields}
 
 
 def response_record(answer: Answer) -> dict[str, Any]:
-    body = answer.decoded_body if answer.decoded_body is not None else answer.body
     headers = redact_headers(answer.headers)
-    if answer.decoded_body is None and "content-encoding" in headers:
-        headers["x-tradetape-body-still-encoded"] = headers["content-encoding"]
+    encoding = headers.get("content-encoding")
+    if encoding and answer.body and answer.decoded_body is None:
+        body_fields = omitted(encoding)
+        return {"status": answer.status, "headers": headers, "body_raw": None, "body_parsed": None,
+                "body_omitted": body_fields["body_omitted"]}
+    body = answer.decoded_body if answer.decoded_body is not None else answer.body
     parsed = parse_json(body)
     fields = raw_body_fields(body, parsed)
     if parsed is not None and may_hold_secrets(body):

@@ -72,15 +72,12 @@ def resolve_source(spec: str, fixtures_dir: Path) -> Path:
 
 
 def _response_headers(recorded: dict[str, Any], path: Path) -> CIMultiDict[str]:
-    """The recorded headers a replayed answer can carry: body_raw is decoded unless marked still encoded."""
-    still_encoded = "x-tradetape-body-still-encoded" in recorded
+    """The recorded headers a replayed answer can carry: body_raw is stored decoded, so no content-encoding."""
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in recorded.items():
         if not isinstance(value, str):
             raise FixtureError(path, f"response.headers.{name} has the wrong type ({type(value).__name__})")
-        if name in NOT_RETURNED or value == REDACTED or name == "x-tradetape-body-still-encoded":
-            continue
-        if name == "content-encoding" and not still_encoded:
+        if name in NOT_RETURNED or value == REDACTED or name == "content-encoding":
             continue
         out.add(name, value)
     return out

@@ -86,8 +86,8 @@ def upstream_app() -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def running_app(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
+async def running_app(app: web.Application, **server_options: Any) -> AsyncIterator[str]:
+    runner = web.AppRunner(app, **server_options)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -313,3 +313,62 @@ def test_a_failed_write_leaves_no_temp_file_and_no_gap(tmp_path, monkeypatch):
     assert session.write(dict(fixture), "GET", "kalshi", "/b") == "001_GET_kalshi_b.json"
     session.close()
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["001_GET_kalshi_b.json", "manifest.json"]
+
+
+async def test_brotli_answers_are_recorded_decoded_and_redacted(tmp_path):
+    import brotli
+
+    async def api_key(request):
+        payload = orjson.dumps({"apiKey": "k-1", "secret": "s-1", "passphrase": "p-1"})
+        return web.Response(body=brotli.compress(payload), headers={"Content-Encoding": "br",
+                                                                    "Content-Type": "application/json"})
+
+    app = web.Application()
+    app.router.add_get("/auth/api-key", api_key)
+    async with running_app(app) as url, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
+        async with aiohttp.ClientSession(auto_decompress=False) as http:
+            async with http.get(proxy.url("poly") + "/auth/api-key") as resp:
+                assert brotli.decompress(await resp.read())  # the client gets the answer as sent
+    (fixture,) = fixtures_in(tmp_path / "s")
+    assert fixture["response"]["body_parsed"] == {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+
+
+async def test_bodies_that_cannot_be_decoded_are_not_recorded(tmp_path):
+    seen: list[bytes] = []
+
+    async def opaque(request):
+        seen.append(await request.read())
+        return web.Response(body=b"\x28\xb5\x2f\xfd-not-really-zstd", headers={"Content-Encoding": "zstd"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", opaque)
+    async with running_app(app, auto_decompress=False) as url, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
+        async with aiohttp.ClientSession(auto_decompress=False) as http:
+            async with http.post(proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret",
+                                 headers={"Content-Encoding": "zstd"}) as resp:
+                assert await resp.read() == b"\x28\xb5\x2f\xfd-not-really-zstd"
+    assert seen == [b"\x00compressed-owner-secret"]  # forwarded exactly as the client sent it
+    (fixture,) = fixtures_in(tmp_path / "s")
+    assert fixture["request"]["body"] is None and "zstd" in fixture["request"]["body_omitted"]
+    assert fixture["response"]["body_raw"] is None and "zstd" in fixture["response"]["body_omitted"]
+    raw = next((tmp_path / "s").glob("001_*.json")).read_bytes()
+    assert b"compressed-owner-secret" not in raw and b"not-really" not in raw
+
+
+async def test_gzip_request_body_is_forwarded_as_sent_and_recorded_decoded_and_redacted(tmp_path):
+    seen: list[bytes] = []
+
+    async def accept(request):
+        seen.append(await request.read())
+        return web.json_response({"success": True})
+
+    app = web.Application()
+    app.router.add_post("/order", accept)
+    sent = gzip.compress(orjson.dumps({"order": {"side": "BUY"}, "owner": "api-key-uuid"}))
+    async with running_app(app, auto_decompress=False) as url, running_proxy(url, recording(tmp_path / "s")) as proxy:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(proxy.url("poly") + "/order", data=sent, headers={"Content-Encoding": "gzip"}) as resp:
+                assert resp.status == 200
+    assert seen == [sent]
+    (fixture,) = fixtures_in(tmp_path / "s")
+    assert fixture["request"]["body"] == {"order": {"side": "BUY"}, "owner": "[REDACTED]"}

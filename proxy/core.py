@@ -23,6 +23,7 @@ from .mode import Mode
 
 ADMIN_PREFIX = "/__tradetape/"
 # A reverse proxy only takes origin-form targets: absolute URLs and CONNECT would make it an open proxy.
+SHUTTING_DOWN = tradetape_answer(503, "shutting_down", detail="the tradetape proxy is stopping; nothing was forwarded")
 NOT_A_PATH = tradetape_answer(400, "not_a_path", detail="tradetape forwards only paths (/...) to its configured "
                               "upstream; absolute URLs and CONNECT are refused")
 
@@ -44,6 +45,7 @@ class Proxy:
         self.forwarder = Forwarder(upstream_timeout)
         self._runners: list[web.ServerRunner] = []
         self._in_flight = 0
+        self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
         self.mode_factories: dict[str, Any] = {}  # name -> callable(options dict) -> Mode, for runtime switches
@@ -63,7 +65,12 @@ class Proxy:
             self._runners.append(runner)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop accepting, let in-flight requests finish (bounded), then close the mode."""
+        """Stop accepting, let in-flight requests finish (bounded), then close the mode.
+
+        Requests that arrive after this point on connections kept alive are refused, never forwarded:
+        a proxy being stopped must not send a new order to an exchange.
+        """
+        self._stopping = True
         for runner in self._runners:
             for site in list(runner.sites):
                 await site.stop()
@@ -108,6 +115,8 @@ class Proxy:
                 return await admin.handle(self, listener, request)
             if not request.raw_path.startswith("/") or request.method == "CONNECT":
                 return self._send(NOT_A_PATH)
+            if self._stopping:
+                return self._send(SHUTTING_DOWN)
             self._in_flight += 1
             self._idle.clear()
             try:

@@ -257,3 +257,25 @@ def test_a_field_the_exchange_would_read_in_another_case_is_refused():
     body = b'{"side":"bid","count":"1.00","price":"0.50","COUNT":"900.00"}'  # Go's JSON decoder takes the last
     refusal = SpendingGuard(Decimal(10), Decimal(50)).check("kalshi", "POST", V2, body)
     assert refusal is not None and refusal.reason == "unreadable_order" and "COUNT" in refusal.detail["detail"]
+
+
+async def test_requests_arriving_while_stopping_are_refused_not_forwarded(upstream, tmp_path):
+    proxy = running_proxy(upstream, recording(tmp_path / "s", "all"))
+    await proxy.start()
+    kept_alive = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+    other = aiohttp.ClientSession()
+    try:
+        async with kept_alive.get(proxy.url("kalshi") + "/a") as resp:
+            assert resp.status == 200  # its connection stays open in the pool
+        slow = asyncio.create_task(other.get(proxy.url("kalshi") + "/slow?seconds=0.5"))
+        await asyncio.sleep(0.1)
+        stopping = asyncio.create_task(proxy.stop(grace=5))
+        await asyncio.sleep(0.1)
+        async with kept_alive.post(proxy.url("kalshi") + V2, data=b"{}") as resp:
+            assert resp.status == 503 and resp.headers["X-Tradetape-Error"] == "shutting_down"
+        assert (await slow).status == 200  # what was in flight finishes
+        await stopping
+    finally:
+        await kept_alive.close()
+        await other.close()
+    assert [f["request"]["url"].rsplit("/", 1)[1] for f in fixtures_in(tmp_path / "s")] == ["a", "slow?seconds=0.5"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import aiohttp
 from multidict import CIMultiDict
@@ -20,20 +21,24 @@ NOT_RETURNED = HOP_BY_HOP | {"content-length"}
 AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
-def upstream_headers(headers: CIMultiDict[str] | aiohttp.typedefs.LooseHeaders) -> CIMultiDict[str]:
+def without(headers: Any, dropped: frozenset[str]) -> CIMultiDict[str]:
+    """`headers` minus `dropped` and minus what their own Connection header names as hop-by-hop."""
+    connection = headers.get("Connection")
+    if connection:
+        dropped = dropped | {token.strip().lower() for token in connection.split(",")}
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
-        if name.lower() not in NOT_FORWARDED:
+        if name.lower() not in dropped:
             out.add(name, value)
     return out
 
 
-def client_headers(headers: CIMultiDict[str]) -> CIMultiDict[str]:
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() not in NOT_RETURNED:
-            out.add(name, value)
-    return out
+def upstream_headers(headers: Any) -> CIMultiDict[str]:
+    return without(headers, NOT_FORWARDED)
+
+
+def client_headers(headers: Any) -> CIMultiDict[str]:
+    return without(headers, NOT_RETURNED)
 
 
 class Forwarder:

@@ -372,3 +372,15 @@ async def test_gzip_request_body_is_forwarded_as_sent_and_recorded_decoded_and_r
     assert seen == [sent]
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["request"]["body"] == {"order": {"side": "BUY"}, "owner": "[REDACTED]"}
+
+
+def test_headers_named_in_connection_are_hop_by_hop_too():
+    from multidict import CIMultiDict
+
+    from proxy.forward import client_headers, upstream_headers
+
+    sent = CIMultiDict([("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Host", "127.0.0.1:8787"),
+                        ("KALSHI-ACCESS-KEY", "k"), ("X-Custom", "a"), ("X-Custom", "b")])
+    assert list(upstream_headers(sent).items()) == [("KALSHI-ACCESS-KEY", "k"), ("X-Custom", "a"), ("X-Custom", "b")]
+    answered = CIMultiDict([("Content-Length", "2"), ("Content-Encoding", "gzip"), ("Transfer-Encoding", "chunked")])
+    assert list(client_headers(answered).items()) == [("Content-Encoding", "gzip")]

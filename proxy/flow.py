@@ -16,7 +16,6 @@ class Answer:
     headers: CIMultiDict[str] | CIMultiDictProxy[str]
     body: bytes
     reason: str | None = None
-    decoded_body: bytes | None = None  # body without content-encoding, when it had one
 
 
 @dataclass(slots=True)

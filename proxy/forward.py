@@ -9,7 +9,6 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from .fixture import decode_content
 from .flow import Answer, Failure, Flow
 
 HOP_BY_HOP = frozenset({
@@ -67,10 +66,7 @@ class Forwarder:
                 headers=upstream_headers(flow.headers), allow_redirects=False,
             ) as resp:
                 body = await resp.read()
-                headers = client_headers(resp.headers)
-                encoding = resp.headers.get("Content-Encoding")
-                decoded = decode_content(body, encoding.lower()) if encoding else None
-                return Answer(resp.status, headers, body, resp.reason, decoded)
+                return Answer(resp.status, client_headers(resp.headers), body, resp.reason)
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
             return Failure("upstream_timeout", 504, f"no answer within {self.timeout.total} s ({type(exc).__name__})", flow.upstream)
         except aiohttp.ClientConnectorError as exc:

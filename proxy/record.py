@@ -41,20 +41,23 @@ def _holds_secrets(text: str) -> bool:
     return bool(left)
 
 
-def omitted(encoding: str) -> dict[str, Any]:
-    """A body we cannot decode is not stored: redaction cannot see inside it, so it could carry a secret."""
+def omitted(encoding: str) -> str:
+    """Why a body is not stored: redaction cannot see inside one we cannot decode, so it could carry a secret."""
     log.warning("body with content-encoding %r not recorded: it cannot be decoded, so it cannot be redacted", encoding)
-    return {"body": None, "body_omitted": f"content-encoding {encoding!r} could not be decoded, so it was not recorded"}
+    return f"content-encoding {encoding!r} could not be decoded, so it was not recorded"
+
+
+def decoded(data: bytes, headers: dict[str, str]) -> bytes | None:
+    """`data` without its content-encoding (the fixture stays readable and redactable); None if undecodable."""
+    encoding = headers.get("content-encoding")
+    return decode_content(data, encoding.lower()) if encoding and data else data
 
 
 def request_record(flow: Flow) -> dict[str, Any]:
     headers = redact_headers(flow.headers)
-    data = flow.body
-    encoding = headers.get("content-encoding")
-    if encoding and data:
-        data = decode_content(data, encoding.lower())
+    data = decoded(flow.body, headers)
     if data is None:
-        fields = omitted(encoding or "")
+        fields: dict[str, Any] = {"body": None, "body_omitted": omitted(headers["content-encoding"])}
     else:
         fields = request_body_fields(data)
         if isinstance(fields["body"], (dict, list)) and may_hold_secrets(data):
@@ -64,12 +67,10 @@ def request_record(flow: Flow) -> dict[str, Any]:
 
 def response_record(answer: Answer) -> dict[str, Any]:
     headers = redact_headers(answer.headers)
-    encoding = headers.get("content-encoding")
-    if encoding and answer.body and answer.decoded_body is None:
-        body_fields = omitted(encoding)
+    body = decoded(answer.body, headers)
+    if body is None:
         return {"status": answer.status, "headers": headers, "body_raw": None, "body_parsed": None,
-                "body_omitted": body_fields["body_omitted"]}
-    body = answer.decoded_body if answer.decoded_body is not None else answer.body
+                "body_omitted": omitted(headers["content-encoding"])}
     parsed = parse_json(body)
     fields = raw_body_fields(body, parsed)
     if parsed is not None and may_hold_secrets(body):

@@ -24,6 +24,7 @@ from clients.poly_models import ApiCreds
 from clients.polymarket import PolymarketClient
 from proxy.core import Listener, Proxy
 from proxy.exchanges import LIVE_UPSTREAMS, Upstream
+from proxy.fixture import session_files
 from proxy.guard import GuardAddon, SpendingGuard
 from proxy.mode import Mode
 from proxy.modes import record_mode, session_info
@@ -37,6 +38,8 @@ from trader.ledger import Ledger
 from .canon import SIM_LEGS, Legs
 from .catalogue import Run, Scenario, check
 
+# Replay never forwards: its listeners name an upstream nobody listens on.
+REPLAY_ONLY = {ex: Upstream(ex, "http://127.0.0.1:9", False) for ex in ("kalshi", "poly")}
 # Hardhat account #0: publicly known, used by the official libraries' tests, never funded anywhere.
 # Scenarios sign with it in capture and in replay, so the recorded maker/signer match.
 PAPER_POLY_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -99,10 +102,21 @@ async def run_trigger(scenario: Scenario, make_clients: Callable[[], tuple[Any, 
             ledger.close()
 
 
-def loopback_proxy(upstreams: dict[str, str], mode: Mode, counts: Counter) -> Proxy:
+def loopback_proxy(upstreams: dict[str, Upstream], mode: Mode, counts: Counter) -> Proxy:
     """A proxy on free loopback ports in front of `upstreams` (start it with `async with`)."""
-    listeners = [Listener(ex, "127.0.0.1", 0, Upstream(ex, url, False)) for ex, url in upstreams.items()]
+    listeners = [Listener(ex, "127.0.0.1", 0, upstream) for ex, upstream in upstreams.items()]
     return Proxy(listeners, mode, counts=counts)
+
+
+def scenario_recording(scenario: Scenario, fixtures_dir: Path, upstreams: dict[str, Upstream], addons: list[Any],
+                       counts: Counter) -> Mode:
+    """Record mode into fixtures_dir/<name>/, replacing what was there; the manifest names the scenario."""
+    directory = fixtures_dir / scenario.name
+    shutil.rmtree(directory, ignore_errors=True)
+    sims = set() if any(u.live for u in upstreams.values()) else set(upstreams)
+    info = session_info(scenario.name, upstreams, scenario.capture_filter, sims)
+    info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
+    return record_mode(directory, info, scenario.capture_filter, addons, counts)
 
 
 def proxy_urls(proxy: Proxy) -> dict[str, str]:
@@ -122,25 +136,19 @@ async def capture(scenario: Scenario, fixtures_dir: Path) -> Outcome:
     started = time.perf_counter()
     key_id, private_key, public_pem = kalshi_test_credentials()
     creds = Credentials(key_id, private_key)
-    directory = fixtures_dir / scenario.name
-    shutil.rmtree(directory, ignore_errors=True)
     async with Simulator(scenario_state(scenario, public_pem, key_id)) as sim:
         for exchange, spec in scenario.faults:
             sim.faults.arm(parse_fault(exchange, spec))
         async with PolymarketClient(base_url=sim.poly_url, private_key=PAPER_POLY_KEY) as setup:
             creds.poly_creds = await setup.create_or_derive_api_key()
-        upstreams = {"kalshi": sim.kalshi_url, "poly": sim.poly_url}
-        resolved = {ex: Upstream(ex, url, False) for ex, url in upstreams.items()}
-        info = session_info(scenario.name, resolved, scenario.capture_filter, {"kalshi", "poly"})
-        info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
+        upstreams = {"kalshi": Upstream("kalshi", sim.kalshi_url, False), "poly": Upstream("poly", sim.poly_url, False)}
         counts: Counter[str] = Counter()
-        mode = record_mode(directory, info, scenario.capture_filter, [], counts)
+        mode = scenario_recording(scenario, fixtures_dir, upstreams, [], counts)
         async with loopback_proxy(upstreams, mode, counts) as proxy:
             urls = proxy_urls(proxy)
             observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
-    outcome = Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"])
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    return Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"],
+                   time.perf_counter() - started)
 
 
 async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
@@ -149,17 +157,15 @@ async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
     counts: Counter[str] = Counter()
     mode = replay_mode(list(scenario.sources), fixtures_dir, volatile_sets(), ReplayOptions(), counts)
     replayer = find_replayer(mode)
-    async with loopback_proxy({"kalshi": "http://127.0.0.1:9", "poly": "http://127.0.0.1:9"}, mode, counts) as proxy:
+    async with loopback_proxy(REPLAY_ONLY, mode, counts) as proxy:
         urls, creds = proxy_urls(proxy), throwaway_credentials()
         observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
         status = replayer.status() if replayer else {}
     failures = check(scenario.expect, observed)
     failures += [f"unmatched request: {u.get('request', u)}" for u in status.get("unmatched", [])]
     failures += [f"unused fixture: {name}" for name in status.get("unused", [])]
-    fixtures = sum(len([p for p in (fixtures_dir / s).glob("[0-9]*.json")]) for s in scenario.sources)
-    outcome = Outcome(scenario.name, "replay", observed, failures, fixtures)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    fixtures = sum(len(session_files(fixtures_dir / source)) for source in scenario.sources)
+    return Outcome(scenario.name, "replay", observed, failures, fixtures, time.perf_counter() - started)
 
 
 # ---- live capture: the user's own accounts, real money, the spending guard -------------------------
@@ -186,17 +192,12 @@ def env_clients() -> tuple[KalshiClient, PolymarketClient]:
 async def capture_live(scenario: Scenario, fixtures_dir: Path, legs: Legs, guard: SpendingGuard) -> Outcome:
     """Record `scenario` against the production exchanges with the user's credentials from the environment."""
     started = time.perf_counter()
-    directory = fixtures_dir / scenario.name
-    shutil.rmtree(directory, ignore_errors=True)
-    resolved = {ex: Upstream(ex, url, True) for ex, url in LIVE_UPSTREAMS.items()}
-    info = session_info(scenario.name, resolved, scenario.capture_filter, set())
-    info["scenario"] = {"name": scenario.name, "how": scenario.how, "tests": scenario.tests}
+    upstreams = {ex: Upstream(ex, url, True) for ex, url in LIVE_UPSTREAMS.items()}
     counts: Counter[str] = Counter()
-    mode = record_mode(directory, info, scenario.capture_filter, [GuardAddon(guard, counts)], counts)
-    async with loopback_proxy(dict(LIVE_UPSTREAMS), mode, counts) as proxy:
+    mode = scenario_recording(scenario, fixtures_dir, upstreams, [GuardAddon(guard, counts)], counts)
+    async with loopback_proxy(upstreams, mode, counts) as proxy:
         urls = proxy_urls(proxy)
         with environment({"KALSHI_BASE_URL": urls["kalshi"] + "/trade-api/v2", "POLY_CLOB_URL": urls["poly"]}):
             observed = await run_trigger(scenario, env_clients, legs)
-    outcome = Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"])
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    return Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"],
+                   time.perf_counter() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import sys
 from decimal import Decimal, InvalidOperation
@@ -34,8 +35,6 @@ def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def config_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn ConfigError into a click usage error naming the flag."""
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:

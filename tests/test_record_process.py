@@ -19,19 +19,26 @@ from tests.proxy_helpers import running_app, upstream_app
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 
 
-async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    proc = await asyncio.create_subprocess_exec(
-        TRADETAPE, "record", "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}",
-        "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0", "--capture-dir", str(capture),
-        "--session", "burst", "--filter", "all", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
+async def start_tradetape(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, str], dict[str, str]]:
+    """The process, and the listener and upstream URL of each exchange as it printed them."""
+    proc = await asyncio.create_subprocess_exec(TRADETAPE, *args, "--listen", "kalshi=127.0.0.1:0", "--listen",
+                                                "poly=127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
     urls: dict[str, str] = {}
+    upstreams: dict[str, str] = {}
     while len(urls) < 2:
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert line, (await proc.stderr.read()).decode()
-        match = re.match(r"(kalshi|poly)\s+(http://\S+)", line)
+        match = re.match(r"(kalshi|poly)\s+(http://\S+) -> (\S+)", line)
         if match:
-            urls[match.group(1)] = match.group(2)
+            urls[match.group(1)], upstreams[match.group(1)] = match.group(2), match.group(3)
+    return proc, urls, upstreams
+
+
+async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
+    proc, urls, _ = await start_tradetape("record", "--upstream", f"kalshi={upstream}", "--upstream",
+                                          f"poly={upstream}", "--capture-dir", str(capture), "--session", "burst",
+                                          "--filter", "all")
     return proc, urls
 
 
@@ -89,18 +96,9 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
 
 
 async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):
-    proc = await asyncio.create_subprocess_exec(
-        TRADETAPE, "record", "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0",
-        "--capture-dir", str(tmp_path), "--session", "sim", "--filter", "all",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    urls: dict[str, str] = {}
-    while len(urls) < 2:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        assert line, (await proc.stderr.read()).decode()
-        match = re.match(r"(kalshi|poly)\s+(http://\S+) -> (http://127\.0\.0\.1:\d+)", line)
-        if match:
-            urls[match.group(1)] = match.group(2)
+    proc, urls, upstreams = await start_tradetape("record", "--capture-dir", str(tmp_path), "--session", "sim",
+                                                  "--filter", "all")
+    assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", u) for u in upstreams.values())  # the in-process simulator
     async with aiohttp.ClientSession() as http:
         async with http.get(urls["kalshi"] + "/trade-api/v2/markets") as resp:
             markets = await resp.json()

@@ -8,14 +8,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 import orjson
-from aiohttp import web
+from multidict import CIMultiDict
 
 from .answers import ERROR_HEADER
+from .flow import Answer
 
 if TYPE_CHECKING:
     from .core import Listener, Proxy
+    from .http_listener import Request
 
-AdminHandler = Callable[["Proxy", "Listener", web.BaseRequest], Awaitable[Any]]
+AdminHandler = Callable[["Proxy", "Listener", "Request"], Awaitable[Any]]
 ROUTES: dict[tuple[str, str], AdminHandler] = {}
 
 
@@ -27,29 +29,28 @@ def route(method: str, name: str) -> Callable[[AdminHandler], AdminHandler]:
     return register
 
 
-def json_response(value: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(value, option=orjson.OPT_INDENT_2),
-                        content_type="application/json")
+def json_response(value: Any, status: int = 200) -> Answer:
+    return Answer(status, CIMultiDict({"Content-Type": "application/json"}), orjson.dumps(value, option=orjson.OPT_INDENT_2))
 
 
-def admin_error(status: int, kind: str, detail: Any) -> web.Response:
+def admin_error(status: int, kind: str, detail: Any) -> Answer:
     response = json_response({"tradetape_error": kind, "detail": detail}, status)
     response.headers[ERROR_HEADER] = kind
     return response
 
 
-async def handle(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> web.StreamResponse:
+async def handle(proxy: "Proxy", listener: "Listener", request: "Request") -> Answer:
     name = request.path[len("/__tradetape/"):].strip("/")
     handler = ROUTES.get((request.method, name))
     if handler is None:
         known = ", ".join(f"{m} /__tradetape/{n}" for m, n in sorted(ROUTES))
         return admin_error(404, "admin_not_found", f"{request.method} {request.path}; known: {known}")
     result = await handler(proxy, listener, request)
-    return result if isinstance(result, web.StreamResponse) else json_response(result)
+    return result if isinstance(result, Answer) else json_response(result)
 
 
 @route("GET", "status")
-async def status(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> dict[str, Any]:
+async def status(proxy: "Proxy", listener: "Listener", request: "Request") -> dict[str, Any]:
     return {"listener": listener.exchange, **proxy.status()}
 
 

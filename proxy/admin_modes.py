@@ -11,7 +11,6 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from aiohttp import web
 
 from .admin import admin_error, route
 from .exchanges import ConfigError
@@ -22,10 +21,10 @@ from .sources import SourceError
 
 if TYPE_CHECKING:
     from .core import Listener, Proxy
+    from .http_listener import Request
 
 
-async def _options(request: web.BaseRequest) -> dict[str, Any]:
-    data = await request.read()
+def _options(data: bytes) -> dict[str, Any]:
     if not data:
         return {}
     try:
@@ -50,9 +49,9 @@ async def _switch(proxy: "Proxy", listener: "Listener", name: str, options: dict
     return {"listener": listener.exchange, **proxy.status()}
 
 
-async def _switch_to(proxy: "Proxy", listener: "Listener", request: web.BaseRequest, fixed: str | None) -> Any:
+async def _switch_to(proxy: "Proxy", listener: "Listener", request: "Request", fixed: str | None) -> Any:
     try:
-        options = await _options(request)
+        options = _options(request.body)
     except ConfigError as exc:
         return admin_error(400, "bad_request", str(exc))
     name = fixed or options.pop("mode", None)
@@ -64,19 +63,19 @@ async def _switch_to(proxy: "Proxy", listener: "Listener", request: web.BaseRequ
 
 
 @route("POST", "mode")
-async def switch_mode(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+async def switch_mode(proxy: "Proxy", listener: "Listener", request: "Request") -> Any:
     """Body {"mode": "record" | "replay" | "passthrough", ...options for that mode}."""
     return await _switch_to(proxy, listener, request, None)
 
 
 @route("POST", "load")
-async def load(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+async def load(proxy: "Proxy", listener: "Listener", request: "Request") -> Any:
     """Body {"sources": [...]}: replay these instead (the mode becomes replay if it was not)."""
     return await _switch_to(proxy, listener, request, "replay")
 
 
 @route("POST", "reset")
-async def reset(proxy: "Proxy", listener: "Listener", request: web.BaseRequest) -> Any:
+async def reset(proxy: "Proxy", listener: "Listener", request: "Request") -> Any:
     """Rewind the replay: every recording unserved again, correlations and misses forgotten."""
     replayer = find_replayer(proxy.mode)
     if replayer is None:

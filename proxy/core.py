@@ -12,13 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
 from . import admin
 from .answers import failure_answer, tradetape_answer
 from .exchanges import Upstream
 from .flow import Answer, Failure, Flow
 from .forward import Forwarder
+from .http_listener import HttpListener, Request
 from .mode import Mode
 
 ADMIN_PREFIX = "/__tradetape/"
@@ -43,7 +42,7 @@ class Proxy:
         self.mode = mode
         self.counts: Counter[str] = Counter() if counts is None else counts  # shared with the mode's addons
         self.forwarder = Forwarder(upstream_timeout)
-        self._runners: list[web.ServerRunner] = []
+        self._servers: list[HttpListener] = []
         self._in_flight = 0
         self._stopping = False
         self._idle = asyncio.Event()
@@ -53,16 +52,10 @@ class Proxy:
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.forwarder.start()
         for listener in self.listeners:
-            # auto_decompress=False: a compressed request body is forwarded as the client sent it.
-            server = web.Server(self._handler_for(listener), handler_cancellation=False, auto_decompress=False)
-            runner = web.ServerRunner(server, handle_signals=False)
-            await runner.setup()
-            site = web.TCPSite(runner, listener.host, listener.port, reuse_address=True)
-            await site.start()
-            listener.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
-            self._runners.append(runner)
+            server = HttpListener(self._handler_for(listener))
+            self._servers.append(server)
+            listener.port = await server.start(listener.host, listener.port)  # the real port when 0 was asked
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (bounded), then close the mode.
@@ -71,15 +64,14 @@ class Proxy:
         a proxy being stopped must not send a new order to an exchange.
         """
         self._stopping = True
-        for runner in self._runners:
-            for site in list(runner.sites):
-                await site.stop()
+        for server in self._servers:
+            server.stop_accepting()
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except asyncio.TimeoutError:
             pass
-        for runner in self._runners:
-            await runner.cleanup()
+        for server in self._servers:
+            await server.close()
         await self.forwarder.close()
         self.mode.close()
 
@@ -110,13 +102,13 @@ class Proxy:
     # -- request path -----------------------------------------------------------------------
 
     def _handler_for(self, listener: Listener):
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        async def handle(request: Request) -> Answer | None:
             if request.path.startswith(ADMIN_PREFIX):
                 return await admin.handle(self, listener, request)
-            if not request.raw_path.startswith("/") or request.method == "CONNECT":
-                return self._send(NOT_A_PATH)
+            if not request.target.startswith("/") or request.method == "CONNECT":
+                return NOT_A_PATH
             if self._stopping:
-                return self._send(SHUTTING_DOWN)
+                return SHUTTING_DOWN
             self._in_flight += 1
             self._idle.clear()
             try:
@@ -128,10 +120,10 @@ class Proxy:
 
         return handle
 
-    async def _proxy(self, listener: Listener, request: web.BaseRequest) -> web.StreamResponse:
+    async def _proxy(self, listener: Listener, request: Request) -> Answer | None:
         flow = Flow(
-            listener.exchange, request.method, request.path, request.raw_path, request.headers,
-            await request.content.read(), listener.upstream.url, time.time(), time.perf_counter(),
+            listener.exchange, request.method, request.path, request.target, request.headers,
+            request.body, listener.upstream.url, time.time(), time.perf_counter(),
         )
         mode = self.mode
         for hook in mode.request_hooks:
@@ -152,15 +144,6 @@ class Proxy:
         flow.latency_ms = round((time.perf_counter() - flow.started) * 1000, 3)
         for done in mode.done_hooks:
             done(flow)
-        return self._reply(request, flow)
-
-    def _reply(self, request: web.BaseRequest, flow: Flow) -> web.StreamResponse:
         if flow.drop:
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError  # nothing may be written to a dropped connection
-        return self._send(flow.response if flow.response is not None else failure_answer(flow.failure))  # type: ignore[arg-type]
-
-    @staticmethod
-    def _send(answer: Answer) -> web.Response:
-        return web.Response(status=answer.status, reason=answer.reason, headers=answer.headers, body=answer.body)
+            return None  # the listener closes the connection without writing anything
+        return flow.response if flow.response is not None else failure_answer(flow.failure)  # type: ignore[arg-type]

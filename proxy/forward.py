@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import aiohttp
 from multidict import CIMultiDict
-from yarl import URL
 
 from .flow import Answer, Failure, Flow
+from .http_upstream import UpstreamFailure, UpstreamPool
 
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
@@ -17,7 +15,6 @@ HOP_BY_HOP = frozenset({
 })
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
 NOT_RETURNED = HOP_BY_HOP | {"content-length"}
-AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
 def without(headers: Any, dropped: frozenset[str]) -> CIMultiDict[str]:
@@ -41,39 +38,17 @@ def client_headers(headers: Any) -> CIMultiDict[str]:
 
 
 class Forwarder:
-    """One pooled aiohttp client session for all upstreams of a proxy."""
+    """The proxy's one connection pool, shared by all its upstreams."""
 
     def __init__(self, timeout: float = 30.0) -> None:
-        self.timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, 10.0))
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self.timeout, auto_decompress=False, skip_auto_headers=AUTO_HEADERS,
-            cookie_jar=aiohttp.DummyCookieJar(),  # a proxy never keeps or adds cookies of its own
-        )
+        self.pool = UpstreamPool(timeout)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self.pool.close()
 
     async def send(self, flow: Flow) -> Answer | Failure:
-        assert self._session is not None, "Forwarder.start() first"
         try:
-            async with self._session.request(
-                flow.method, URL(flow.url, encoded=True), data=flow.body or None,
-                headers=upstream_headers(flow.headers), allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                return Answer(resp.status, client_headers(resp.headers), body, resp.reason)
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            return Failure("upstream_timeout", 504, f"no answer within {self.timeout.total} s ({type(exc).__name__})", flow.upstream)
-        except aiohttp.ClientConnectorError as exc:
-            return Failure("upstream_unreachable", 502, str(exc), flow.upstream)
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
-            return Failure("upstream_disconnected", 502, f"{type(exc).__name__}: {exc}", flow.upstream)
-        except aiohttp.ClientResponseError as exc:
-            return Failure("upstream_invalid_response", 502, f"{type(exc).__name__}: {exc.message}", flow.upstream)
-        except aiohttp.ClientError as exc:
-            return Failure("upstream_error", 502, f"{type(exc).__name__}: {exc}", flow.upstream)
+            reply = await self.pool.send(flow.upstream, flow.method, flow.path_qs, upstream_headers(flow.headers), flow.body)
+        except UpstreamFailure as failure:
+            return Failure(failure.kind, failure.status, failure.detail, flow.upstream)
+        return Answer(reply.status, client_headers(reply.headers), reply.body, reply.reason)

@@ -27,6 +27,7 @@ log = logging.getLogger("tradetape.proxy")
 FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 NO_BODY_STATUS = frozenset({204, 304})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+MAX_PIPELINED = 32
 PROXY_ERROR = tradetape_answer(500, "proxy_error", detail="tradetape failed on this request; see its log")
 
 
@@ -37,7 +38,6 @@ class Request:
     path: str  # percent-decoded, without the query
     headers: CIMultiDictProxy[str]
     body: bytes
-    transport: asyncio.Transport
 
 
 Handler = Callable[[Request], Awaitable["Answer | None"]]  # None: drop the connection without an answer
@@ -84,6 +84,7 @@ class ListenerProtocol(asyncio.Protocol):
         self.pending: deque[tuple[Request, bool]] = deque()
         self.task: asyncio.Task[None] | None = None
         self.closed = False
+        self.paused = False
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
@@ -107,10 +108,6 @@ class ListenerProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self.transport.write(bad_request(f"{type(exc).__name__}: {exc}"))  # type: ignore[union-attr]
             self.transport.close()  # type: ignore[union-attr]
-
-    @property
-    def idle(self) -> bool:
-        return self.task is None and not self.pending
 
     def close(self) -> None:
         if self.transport is not None:
@@ -142,9 +139,12 @@ class ListenerProtocol(asyncio.Protocol):
         path = target.partition("?")[0]
         request = Request(
             self.parser.get_method().decode("ascii"), target, unquote(path) if "%" in path else path,
-            CIMultiDictProxy(CIMultiDict(self._headers)), b"".join(self._body), self.transport,  # type: ignore[arg-type]
+            CIMultiDictProxy(CIMultiDict(self._headers)), b"".join(self._body),
         )
         self.pending.append((request, self.parser.should_keep_alive()))
+        if len(self.pending) > MAX_PIPELINED and not self.paused:
+            self.paused = True  # a client far ahead of its answers waits for them
+            self.transport.pause_reading()  # type: ignore[union-attr]
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._answer_pending())
 
@@ -168,6 +168,9 @@ class ListenerProtocol(asyncio.Protocol):
                     return
         finally:
             self.task = None
+            if self.paused and not self.closed:
+                self.paused = False
+                self.transport.resume_reading()  # type: ignore[union-attr]
 
     def _write(self, request: Request, answer: Answer | None, keep_alive: bool) -> bool:
         transport = self.transport

@@ -1,0 +1,326 @@
+"""The proxy's own HTTP/1.1 on both sides: framing, keep-alive, and every way an answer can go wrong.
+
+The listener is tested with raw bytes from a socket, the upstream pool against a scripted server that
+writes raw bytes back, so what is checked is exactly what crosses the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import AsyncIterator, Awaitable, Callable
+
+import orjson
+import pytest
+from multidict import CIMultiDict
+
+from proxy.flow import Answer
+from proxy.http_listener import HttpListener, Request
+from proxy.http_upstream import UpstreamFailure, UpstreamPool, request_head
+
+OK = Answer(200, CIMultiDict({"Content-Type": "text/plain", "X-Seen": "1"}), b"hello")
+
+
+# ---- the listener ----------------------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def listening(handler: Callable[[Request], Awaitable[Answer | None]]) -> AsyncIterator[int]:
+    listener = HttpListener(handler)
+    port = await listener.start("127.0.0.1", 0)
+    try:
+        yield port
+    finally:
+        await listener.close()
+
+
+async def exchange(port: int, data: bytes, read_until_close: bool = True) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        return await asyncio.wait_for(reader.read(-1), 5) if read_until_close else await reader.read(65536)
+    finally:
+        writer.close()
+
+
+def seen_by(requests: list[Request], answer: Answer | None = OK):
+    async def handler(request: Request) -> Answer | None:
+        requests.append(request)
+        return answer
+
+    return handler
+
+
+async def test_pipelined_requests_are_answered_in_order():
+    async def handler(request: Request) -> Answer:
+        await asyncio.sleep(0.05 if request.target == "/first" else 0)  # the first is the slower one
+        return Answer(200, CIMultiDict(), request.target.encode())
+
+    async with listening(handler) as port:
+        raw = await exchange(port, b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+                                   b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.index(b"\r\n\r\n/first") < raw.index(b"\r\n\r\n/second")
+    assert raw.count(b"HTTP/1.1 200 OK") == 2 and raw.endswith(b"/second")
+
+
+async def test_a_chunked_request_body_reaches_the_handler_whole():
+    requests: list[Request] = []
+    async with listening(seen_by(requests)) as port:
+        await exchange(port, b"POST /orders?x=%41 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                             b"Connection: close\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n")
+    [request] = requests
+    assert (request.method, request.target, request.path, request.body) == ("POST", "/orders?x=%41", "/orders", b'{"a":1}')
+
+
+async def test_expect_100_continue_is_answered_before_the_body_is_sent():
+    requests: list[Request] = []
+    async with listening(seen_by(requests)) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /o HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.write(b"{}")
+        final = await asyncio.wait_for(reader.readuntil(b"hello"), 5)
+        writer.close()
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert final.startswith(b"HTTP/1.1 200 OK\r\n") and requests[0].body == b"{}"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET / HTTP/1.0\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+])
+async def test_a_connection_the_client_will_not_reuse_is_closed_after_the_answer(request_bytes):
+    async with listening(seen_by([])) as port:
+        raw = await exchange(port, request_bytes)  # returns only because the proxy closed the connection
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in raw and raw.endswith(b"hello")
+
+
+async def test_answer_framing_is_the_listeners_own():
+    answer = Answer(201, CIMultiDict([("Content-Type", "application/json"), ("Content-Length", "999"),
+                                      ("Transfer-Encoding", "chunked"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]),
+                    b'{"ok":true}', "Created Fine")
+    async with listening(seen_by([], answer)) as port:
+        raw = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 201 Created Fine" and body == b'{"ok":true}'
+    assert b"Content-Length: 11" in lines and b"Content-Length: 999" not in lines
+    assert not any(line.lower().startswith(b"transfer-encoding") for line in lines)
+    assert lines.count(b"Set-Cookie: a=1") == 1 and lines.count(b"Set-Cookie: b=2") == 1  # repeated headers kept
+
+
+async def test_head_and_204_answers_carry_no_body():
+    async with listening(seen_by([], OK)) as port:
+        head = await exchange(port, b"HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    async with listening(seen_by([], Answer(204, CIMultiDict(), b""))) as port:
+        empty = await exchange(port, b"DELETE /o/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert head.endswith(b"\r\n\r\n") and b"Content-Length: 5" in head
+    assert empty.startswith(b"HTTP/1.1 204 No Content\r\n") and b"Content-Length" not in empty
+
+
+async def test_malformed_http_gets_a_marked_400_and_a_closed_connection():
+    async with listening(seen_by([])) as port:
+        raw = await exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 Bad Request") and b"X-Tradetape-Error: bad_request" in head
+    assert orjson.loads(body)["tradetape_error"] == "bad_request"
+
+
+async def test_a_handler_that_fails_gets_a_marked_500_and_the_connection_lives_on():
+    async def handler(request: Request) -> Answer:
+        if request.target == "/boom":
+            raise RuntimeError("bug")
+        return OK
+
+    async with listening(handler) as port:
+        raw = await exchange(port, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n") and b"X-Tradetape-Error: proxy_error" in raw
+    assert raw.endswith(b"hello")
+
+
+async def test_a_dropped_answer_closes_the_connection_with_nothing_written():
+    async with listening(seen_by([], None)) as port:
+        raw = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw == b""
+
+
+async def test_a_request_whose_client_left_still_runs_to_the_end():
+    finished = asyncio.Event()
+
+    async def handler(request: Request) -> Answer:
+        await asyncio.sleep(0.1)
+        finished.set()
+        return OK
+
+    async with listening(handler) as port:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()  # gone before the answer
+        await asyncio.wait_for(finished.wait(), 5)
+
+
+async def test_header_bytes_that_are_not_utf8_survive_the_round_trip():
+    requests: list[Request] = []
+    async with listening(seen_by(requests)) as port:
+        await exchange(port, b"GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\nX-Odd: \xff\xfe\r\nConnection: close\r\n\r\n")
+    request = requests[0]
+    assert request.path == "/caf\xe9" and request.headers["X-Odd"].encode("utf-8", "surrogateescape") == b"\xff\xfe"
+    head = request_head("GET", request.target, "up", request.headers, 0)
+    assert head.startswith(b"GET /caf%C3%A9 HTTP/1.1\r\n") and b"\r\nX-Odd: \xff\xfe\r\n" in head
+
+
+# ---- the upstream pool -----------------------------------------------------------------------
+
+class Scripted:
+    """An upstream that reads whole requests and answers each with the next scripted bytes.
+
+    The connection stays open until the client closes it, unless `close_after` closes it after one answer.
+    """
+
+    def __init__(self, *answers: bytes, close_after: bool = False) -> None:
+        self.answers = list(answers)
+        self.close_after = close_after
+        self.connections = 0
+        self.requests: list[bytes] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                self.requests.append(head + await reader.readexactly(length))
+                writer.write(self.answers.pop(0))
+                await writer.drain()
+                if self.close_after:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+@contextlib.asynccontextmanager
+async def scripted(upstream: Scripted) -> AsyncIterator[str]:
+    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+
+
+async def send(pool: UpstreamPool, url: str, method: str = "GET", target: str = "/x", body: bytes = b"",
+               headers: CIMultiDict[str] | None = None):
+    return await pool.send(url, method, target, headers or CIMultiDict(), body)
+
+
+async def test_the_request_goes_upstream_byte_for_byte_with_the_upstreams_host():
+    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+    async with scripted(upstream) as url:
+        pool = UpstreamPool()
+        headers = CIMultiDict([("KALSHI-ACCESS-KEY", "k"), ("content-type", "application/json"), ("X-Twice", "1"), ("X-Twice", "2")])
+        reply = await send(pool, url, "POST", "/trade-api/v2/portfolio/orders?a=1&a=2", b'{"count":"1.00"}', headers)
+        pool.close()
+    port = url.rsplit(":", 1)[1]
+    assert upstream.requests == [
+        b"POST /trade-api/v2/portfolio/orders?a=1&a=2 HTTP/1.1\r\nHost: 127.0.0.1:" + port.encode() + b"\r\n"
+        b"KALSHI-ACCESS-KEY: k\r\ncontent-type: application/json\r\nX-Twice: 1\r\nX-Twice: 2\r\n"
+        b"Content-Length: 16\r\n\r\n{\"count\":\"1.00\"}"
+    ]
+    assert (reply.status, reply.reason, reply.body) == (200, "OK", b"{}")
+
+
+async def test_bodiless_reads_send_no_content_length_and_bodiless_writes_send_zero():
+    upstream = Scripted(*[b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] * 2)
+    async with scripted(upstream) as url:
+        pool = UpstreamPool()
+        await send(pool, url, "GET")
+        await send(pool, url, "DELETE", "/o/1")
+        pool.close()
+    assert b"Content-Length" not in upstream.requests[0]
+    assert upstream.requests[1].endswith(b"Content-Length: 0\r\n\r\n")
+
+
+async def test_keep_alive_connections_are_reused_and_closed_ones_are_not():
+    upstream = Scripted(*[b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"] * 3)
+    async with scripted(upstream) as url:
+        pool = UpstreamPool()
+        for _ in range(3):
+            assert (await send(pool, url)).body == b"a"
+        pool.close()
+    assert upstream.connections == 1
+
+    closing = Scripted(*[b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nb"] * 2, close_after=True)
+    async with scripted(closing) as url:
+        pool = UpstreamPool()
+        assert [(await send(pool, url)).body for _ in range(2)] == [b"b", b"b"]
+        pool.close()
+    assert closing.connections == 2
+
+
+async def test_an_idle_connection_the_upstream_closed_is_not_used_again():
+    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", close_after=True)
+    async with scripted(upstream) as url:
+        pool = UpstreamPool()
+        await send(pool, url)  # kept alive by the answer, then closed by the server
+        await asyncio.sleep(0.05)
+        upstream.answers.append(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc")
+        assert (await send(pool, url)).body == b"c"
+        pool.close()
+    assert upstream.connections == 2
+
+
+@pytest.mark.parametrize("raw, body", [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", b"abcde"),
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+    (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close", b"until the close"),
+])
+async def test_every_framing_of_an_answer_is_read_whole(raw, body):
+    async with scripted(Scripted(raw, close_after=True)) as url:
+        pool = UpstreamPool()
+        reply = await send(pool, url)
+        pool.close()
+    assert reply.body == body and reply.status in (200, 201)
+
+
+async def test_an_answer_to_head_ends_at_its_headers():
+    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+    async with scripted(upstream) as url:
+        pool = UpstreamPool(timeout=5)
+        reply = await send(pool, url, "HEAD")
+        pool.close()
+    assert (reply.status, reply.body, reply.headers["Content-Length"]) == (200, b"", "10")
+
+
+@pytest.mark.parametrize("raw, kind, status", [
+    (b"SPDY/9 what\r\n\r\n", "upstream_invalid_response", 502),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "upstream_disconnected", 502),
+    (b"", "upstream_disconnected", 502),
+])
+async def test_broken_answers_are_named_failures(raw, kind, status):
+    async with scripted(Scripted(raw, close_after=True)) as url:
+        pool = UpstreamPool(timeout=5)
+        with pytest.raises(UpstreamFailure) as failure:
+            await send(pool, url)
+        pool.close()
+    assert (failure.value.kind, failure.value.status) == (kind, status)
+
+
+async def test_a_slow_answer_times_out_and_its_connection_is_not_reused():
+    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab")  # three bytes never come
+    async with scripted(upstream) as url:
+        pool = UpstreamPool(timeout=0.2)
+        with pytest.raises(UpstreamFailure) as failure:
+            await send(pool, url)
+        upstream.answers.append(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz")
+        assert (await send(pool, url)).body == b"z"
+        pool.close()
+    assert failure.value.kind == "upstream_timeout" and failure.value.status == 504
+    assert upstream.connections == 2
+
+
+async def test_an_unreachable_upstream_is_named():
+    pool = UpstreamPool(timeout=5)
+    with pytest.raises(UpstreamFailure) as failure:
+        await send(pool, "http://127.0.0.1:9")
+    assert failure.value.kind == "upstream_unreachable" and "http://127.0.0.1:9" in failure.value.detail

@@ -168,11 +168,11 @@ class UpstreamConnection(asyncio.Protocol):
 class UpstreamPool:
     """Idle keep-alive connections per upstream; a request never shares a connection with another."""
 
-    def __init__(self, timeout: float = 30.0, connect_timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 30.0, connect_timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
         self.timeout = timeout
         self.connect_timeout = min(timeout, connect_timeout)
         self._idle: dict[str, list[UpstreamConnection]] = {}
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls  # None: the system's trust store, made on first use
 
     async def send(self, upstream: str, method: str, target: str, headers: Any, body: bytes) -> Reply:
         origin = origin_of(upstream)

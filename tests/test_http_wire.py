@@ -324,3 +324,52 @@ async def test_an_unreachable_upstream_is_named():
     with pytest.raises(UpstreamFailure) as failure:
         await send(pool, "http://127.0.0.1:9")
     assert failure.value.kind == "upstream_unreachable" and "http://127.0.0.1:9" in failure.value.detail
+
+
+# ---- TLS, as every live exchange is reached ----------------------------------------------------
+
+def self_signed(directory) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (test material, made fresh each run)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tradetape test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+async def test_https_upstreams_are_verified_and_spoken_to_over_tls(tmp_path):
+    import ssl
+
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nover tls!")
+    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0, ssl=server_tls)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        trusting = UpstreamPool(timeout=5, tls=ssl.create_default_context(cafile=cert))
+        assert (await send(trusting, url)).body == b"over tls!"
+        trusting.close()
+        with pytest.raises(UpstreamFailure) as failure:
+            await send(UpstreamPool(timeout=5), url)  # the system trust store does not know this certificate
+    finally:
+        server.close()
+    assert failure.value.kind == "upstream_unreachable" and "CERTIFICATE_VERIFY_FAILED" in failure.value.detail
+    assert upstream.requests[0].startswith(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:")

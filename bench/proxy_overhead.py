@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PATH = "/trade-api/v2/portfolio/events/orders"
 BODY = ('{"ticker":"KXBENCH-26NOV23","client_order_id":"6f1c2e4a-1111-4b2b-9c3d-5e6f7a8b9c0d","side":"ask",'
         '"count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel","self_trade_prevention_type":"taker_at_cross"}')
+# The replay source is recorded with the client_order_id the upstream's answer carries, and wrk sends another,
+# so every replayed request goes through correlation: learned recorded -> live, and the answer rewritten.
+RECORDED_ID, LIVE_ID = "4a75f0b2-8f4e-4f59-a2f1-0c1d9e3b7a55", "6f1c2e4a-1111-4b2b-9c3d-5e6f7a8b9c0d"
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 CLK = os.sysconf("SC_CLK_TCK")
 MITMDUMP = os.environ.get("MITMDUMP") or shutil.which("mitmdump") or ""
@@ -110,7 +114,7 @@ def run_wrk(url: str, concurrency: int, seconds: float, script: Path) -> tuple[i
     return requests, rps, p50, p99
 
 
-async def python_load(url: str, concurrency: int, seconds: float) -> tuple[int, float, float, float]:
+async def python_load(url: str, concurrency: int, seconds: float, body: str = BODY) -> tuple[int, float, float, float]:
     import aiohttp
 
     latencies: list[float] = []
@@ -120,7 +124,7 @@ async def python_load(url: str, concurrency: int, seconds: float) -> tuple[int, 
     async def worker(http: aiohttp.ClientSession) -> None:
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            async with http.post(url, data=BODY, headers=headers) as resp:
+            async with http.post(url, data=body, headers=headers) as resp:
                 await resp.read()
             latencies.append((time.perf_counter() - t0) * 1000)
 
@@ -166,15 +170,24 @@ def measure(label: str, url: str, pid: int | None, concurrency: int, seconds: fl
 
 
 def make_replay_source(capture: Path, upstream: str) -> None:
-    """One recorded create-order exchange, replayed with repeat-last."""
+    """One recorded create-order exchange, replayed with repeat-last (and correlation: see RECORDED_ID)."""
     port = free_port()
     proc = start([TRADETAPE, "record", "--listen", f"kalshi=127.0.0.1:{port}", "--listen", f"poly=127.0.0.1:{free_port()}",
                   "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}",
                   "--capture-dir", str(capture), "--session", "replay_source"], port)
-    asyncio.run(python_load(f"http://127.0.0.1:{port}{PATH}", 1, 0.01))
+    asyncio.run(python_load(f"http://127.0.0.1:{port}{PATH}", 1, 0.01, BODY.replace(LIVE_ID, RECORDED_ID)))
     stop(proc)
     for extra in sorted((capture / "replay_source").glob("[0-9]*.json"))[1:]:
         extra.unlink()
+
+
+def check_correlated(url: str) -> None:
+    """The replayed answer must carry the live client_order_id, or the replay figures measure less than they say."""
+    request = urllib.request.Request(url, data=BODY.encode(), method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read().decode()
+    if LIVE_ID not in body or RECORDED_ID in body:
+        raise SystemExit(f"replay did not correlate the client_order_id: {body}")
 
 
 def memory_growth(upstream: str, capture: Path, requests: int, script: Path | None) -> tuple[float, float, int]:
@@ -227,6 +240,8 @@ def main() -> None:
                 port = free_port()
                 proc = start(proxy_args(mode, upstream, port, capture), port)
                 try:
+                    if mode == "replay":
+                        check_correlated(f"http://127.0.0.1:{port}{PATH}")
                     results.append(measure(mode, f"http://127.0.0.1:{port}{PATH}", proc.pid, concurrency, opts.seconds, script))
                 finally:
                     stop(proc)

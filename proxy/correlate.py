@@ -50,10 +50,9 @@ class Correlation:
     def request(self, path: str, query: str, body: Any) -> tuple[str, str, Any]:
         """Path segments, query values and JSON string values carrying a live value, put back to A."""
         back = self.recorded_of
-        if "/" in path:
-            segments = path.split("/")
-            if any(s in back for s in segments):
-                path = "/".join(back.get(s, s) for s in segments)
+        segments = path.split("/")
+        if not back.keys().isdisjoint(segments):
+            path = "/".join(back.get(s, s) for s in segments)
         if query:
             query = "&".join(self._query_pair(pair) for pair in query.split("&"))
         if type(body) is dict or type(body) is list:

@@ -16,6 +16,7 @@ class Answer:
     headers: CIMultiDict[str] | CIMultiDictProxy[str]
     body: bytes
     reason: str | None = None
+    head: bytes | None = None  # status line and headers already rendered (a recording served many times)
 
 
 @dataclass(slots=True)

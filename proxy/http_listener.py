@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 from urllib.parse import unquote
 
 import httptools
@@ -25,6 +25,7 @@ log = logging.getLogger("tradetape.proxy")
 
 # Framing is the listener's job: an answer's own length, chunking and connection headers never go out.
 FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+PHRASES = {status.value: status.phrase for status in HTTPStatus}
 NO_BODY_STATUS = frozenset({204, 304})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_PIPELINED = 32
@@ -48,24 +49,20 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def response_head(answer: Answer, keep_alive: bool) -> bytes:
-    status = answer.status
-    reason = answer.reason or _phrase(status)
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    lines.extend(f"{name}: {value}" for name, value in answer.headers.items() if name.lower() not in FRAMING)
-    if status not in NO_BODY_STATUS and status >= 200:
-        lines.append(f"Content-Length: {len(answer.body)}")
-    if not keep_alive:
-        lines.append("Connection: close")
-    lines.append("\r\n")
+def status_and_headers(status: int, reason: str | None, headers: Any) -> bytes:
+    """The status line and the answer's own headers, each line ending in CRLF: all but the framing."""
+    lines = [f"HTTP/1.1 {status} {reason or PHRASES.get(status, 'Unknown')}"]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in FRAMING]
+    lines.append("")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+def response_head(answer: Answer, keep_alive: bool) -> bytes:
+    head = answer.head or status_and_headers(answer.status, answer.reason, answer.headers)
+    framing = f"Content-Length: {len(answer.body)}\r\n" if answer.status not in NO_BODY_STATUS and answer.status >= 200 else ""
+    if not keep_alive:
+        framing += "Connection: close\r\n"
+    return head + framing.encode() + b"\r\n"
 
 
 def bad_request(detail: str) -> bytes:

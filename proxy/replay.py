@@ -147,11 +147,12 @@ class Replayer:
             flow.drop = True
         elif rec.failure is not None:
             flow.failure = rec.failure
-        elif rec.mentions and self.correlation.live_of:
-            flow.response = Answer(rec.status, self.correlation.headers(rec.headers, rec.mentions),
-                                   self.correlation.body(rec.body, rec.mentions))
+        elif (rec.mentions or rec.header_mentions) and self.correlation.live_of:
+            headers = self.correlation.headers(rec.headers, rec.header_mentions)
+            flow.response = Answer(rec.status, headers, self.correlation.body(rec.body, rec.mentions),
+                                   head=rec.head if headers is rec.headers else None)
         else:
-            flow.response = Answer(rec.status, rec.headers, rec.body)
+            flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
         flow.notes["replayed"] = rec.name
 
     def _expected(self, exchange: str) -> Recording | None:

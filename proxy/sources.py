@@ -21,6 +21,7 @@ from .correlate import HEADER_TOKEN, correlatable
 from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
 from .flow import Failure
 from .forward import NOT_RETURNED
+from .http_listener import status_and_headers
 from .match import MatchKey, describe, match_key
 from .redact import REDACTED
 from .volatile import Volatile, volatile_sets
@@ -47,11 +48,13 @@ class Recording:
     latency_ms: float | None
     failure: Failure | None = None
     dropped: bool = False
-    mentions: tuple[str, ...] = ()  # recorded volatile values (of any recording) that this answer contains
+    mentions: tuple[str, ...] = ()  # recorded volatile values (of any recording) that this answer's body contains
+    header_mentions: tuple[str, ...] = ()  # likewise, whole tokens of its headers
+    head: bytes | None = None  # status line and headers as the listener sends them, rendered once
+    name: str = field(init=False, default="")  # source/file, for reports
 
-    @property
-    def name(self) -> str:
-        return f"{self.source}/{self.file}"
+    def __post_init__(self) -> None:
+        self.name = f"{self.source}/{self.file}"
 
 
 @dataclass
@@ -136,10 +139,10 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     strings: set[str] = set()
     _strings(response.get("body_parsed"), strings)
     headers = _response_headers(response["headers"], path)
-    for value in headers.values():
-        strings.update(HEADER_TOKEN.findall(value))
+    tokens = {token for value in headers.values() for token in HEADER_TOKEN.findall(value)}
     return Recording(**common, status=response["status"], headers=headers,
-                     body=_bytes(response, "body_raw", "response.", path), mentions=tuple(strings))
+                     body=_bytes(response, "body_raw", "response.", path), mentions=tuple(strings),
+                     header_mentions=tuple(tokens), head=status_and_headers(response["status"], None, headers))
 
 
 def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
@@ -222,5 +225,5 @@ def _narrow_mentions(recordings: list[Recording]) -> None:
     """Keep, per answer, only the recorded volatile values it contains, so serving checks only those."""
     recorded = {v for rec in recordings for v in rec.volatile.values() if correlatable(v)}
     for rec in recordings:
-        if rec.mentions:
-            rec.mentions = tuple(v for v in rec.mentions if v in recorded)
+        rec.mentions = tuple(v for v in rec.mentions if v in recorded)
+        rec.header_mentions = tuple(v for v in rec.header_mentions if v in recorded)

@@ -42,9 +42,7 @@ class Volatile:
         return f"Volatile(names={sorted(self.names)}, pointers={pointers})"
 
     def _named(self, key: str) -> bool:
-        hit = self._by_name.get(key)
-        if hit is None:
-            hit = self._by_name[key] = key in self.names or is_secret_field(key)
+        hit = self._by_name[key] = key in self.names or is_secret_field(key)
         return hit
 
     def _pointed(self, pointer: str) -> bool:
@@ -55,8 +53,12 @@ class Volatile:
         """Remove the volatile members of `value` in place; each removed value goes to found[pointer]."""
         if type(value) is dict:
             doomed: list[str] = []
+            by_name = self._by_name
             for key, item in value.items():
-                if self._named(key) or (self.pointers and self._pointed(f"{prefix}/{escape(key)}")):
+                named = by_name.get(key)
+                if named is None:
+                    named = self._named(key)
+                if named or (self.pointers and self._pointed(f"{prefix}/{escape(key)}")):
                     doomed.append(key)
                     if found is not None:
                         found[f"{prefix}/{escape(key)}"] = item

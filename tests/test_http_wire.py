@@ -373,3 +373,12 @@ async def test_https_upstreams_are_verified_and_spoken_to_over_tls(tmp_path):
         server.close()
     assert failure.value.kind == "upstream_unreachable" and "CERTIFICATE_VERIFY_FAILED" in failure.value.detail
     assert upstream.requests[0].startswith(b"GET /x HTTP/1.1\r\nHost: 127.0.0.1:")
+
+
+async def test_an_upgrade_request_is_answered_once_and_its_connection_closed():
+    requests: list[Request] = []
+    async with listening(seen_by(requests)) as port:
+        raw = await exchange(port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+                                   b"\x81\x05frame")  # returns only because the proxy closed the connection
+    assert [r.target for r in requests] == ["/ws"]
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in raw and raw.endswith(b"hello")

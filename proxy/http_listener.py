@@ -73,9 +73,9 @@ def bad_request(detail: str) -> bytes:
 class ListenerProtocol(asyncio.Protocol):
     """One client connection: parse requests, hand each to the handler, answer in arrival order."""
 
-    def __init__(self, handler: Handler, connections: set["ListenerProtocol"]) -> None:
+    def __init__(self, handler: Handler, owner: "HttpListener") -> None:
         self.handler = handler
-        self.connections = connections
+        self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.pending: deque[tuple[Request, bool]] = deque()
@@ -90,12 +90,12 @@ class ListenerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.connections.add(self)
+        self.owner.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         # In-flight requests run to the end: an order already sent upstream must still be recorded.
         self.closed = True
-        self.connections.discard(self)
+        self.owner.forget(self)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -109,6 +109,10 @@ class ListenerProtocol(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- parser callbacks ---------------------------------------------------------------------
 
@@ -191,20 +195,44 @@ class HttpListener:
         self.handler = handler
         self.connections: set[ListenerProtocol] = set()
         self.server: asyncio.AbstractServer | None = None
+        self._drained: asyncio.Event | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(
-            lambda: ListenerProtocol(self.handler, self.connections), host, port, reuse_address=True)
+        self.server = await loop.create_server(lambda: ListenerProtocol(self.handler, self), host, port,
+                                               reuse_address=True)
         return self.server.sockets[0].getsockname()[1]
+
+    def add(self, connection: ListenerProtocol) -> None:
+        self.connections.add(connection)
+
+    def forget(self, connection: ListenerProtocol) -> None:
+        self.connections.discard(connection)
+        if not self.connections and self._drained is not None:
+            self._drained.set()
 
     def stop_accepting(self) -> None:
         if self.server is not None:
             self.server.close()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 5.0) -> None:
+        """Close every connection; one whose client stopped reading is cut off after `grace` seconds."""
         self.stop_accepting()
+        self._drained = asyncio.Event()
         for connection in list(self.connections):
             connection.close()
+        if not await self._wait_drained(grace):
+            for connection in list(self.connections):
+                connection.abort()
+            await self._wait_drained(1.0)
         if self.server is not None:
             await self.server.wait_closed()
+
+    async def _wait_drained(self, seconds: float) -> bool:
+        if not self.connections:
+            return True
+        try:
+            await asyncio.wait_for(self._drained.wait(), seconds)  # type: ignore[union-attr]
+        except asyncio.TimeoutError:
+            return False
+        return True

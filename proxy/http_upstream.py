@@ -20,6 +20,7 @@ from yarl import URL
 from .http_listener import decode
 
 KEEPALIVE_SECONDS = 15.0  # an idle connection older than this may be closed by the server: do not reuse it
+SWITCHED = "the upstream switched protocols (101 Switching Protocols), which tradetape does not proxy"
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # sent without Content-Length when empty
 
 
@@ -113,6 +114,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(UpstreamFailure("upstream_invalid_response", 502, SWITCHED))
+            self.abort()
         except httptools.HttpParserError as exc:
             self._fail(UpstreamFailure("upstream_invalid_response", 502, f"{type(exc).__name__}: {exc}"))
             self.abort()
@@ -147,7 +151,10 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
-        if 100 <= status < 200 and status != 101:
+        if status == 101:
+            self._fail(UpstreamFailure("upstream_invalid_response", 502, SWITCHED))
+            return
+        if 100 <= status < 200:
             self._reset()  # an interim answer (100 Continue): the real one follows
             return
         self.reusable = self.parser.should_keep_alive() and not self.head_only

@@ -296,6 +296,7 @@ async def test_an_answer_to_head_ends_at_its_headers():
     (b"SPDY/9 what\r\n\r\n", "upstream_invalid_response", 502),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "upstream_disconnected", 502),
     (b"", "upstream_disconnected", 502),
+    (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "upstream_invalid_response", 502),
 ])
 async def test_broken_answers_are_named_failures(raw, kind, status):
     async with scripted(Scripted(raw, close_after=True)) as url:
@@ -382,3 +383,15 @@ async def test_an_upgrade_request_is_answered_once_and_its_connection_closed():
                                    b"\x81\x05frame")  # returns only because the proxy closed the connection
     assert [r.target for r in requests] == ["/ws"]
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in raw and raw.endswith(b"hello")
+
+
+async def test_closing_the_listener_cuts_off_a_client_that_stopped_reading():
+    huge = Answer(200, CIMultiDict(), b"x" * 64_000_000)
+    listener = HttpListener(seen_by([], huge))
+    port = await listener.start("127.0.0.1", 0)
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read the answer
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(listener.close(grace=0.3), 5)
+    assert not listener.connections
+    writer.close()

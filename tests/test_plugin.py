@@ -143,3 +143,19 @@ def test_missing(tradetape):
         "*001_GET_kalshi_x.json: missing key request*",
         "*no_such_session*no such session directory, fixture file or scenario*",
     ])
+
+
+def test_parallel_workers_each_get_their_own_proxy_and_ports(project):
+    project.makepyfile(CALL + '''
+import pytest
+
+@pytest.mark.tradetape("poly_partial_fill")
+@pytest.mark.parametrize("n", range(6))
+def test_each_reads_the_order_once(tradetape, n, worker_id):
+    # the session holds one answer: a proxy shared with another test would say "exhausted"
+    assert call(os.environ["POLY_CLOB_URL"] + "/data/order/0xabc") == (200, {"size_matched": "2"})
+    open(f"ran-{worker_id}-{n}", "w").close()
+''')
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result.assert_outcomes(passed=6)
+    assert {f.name.split("-")[1] for f in project.path.glob("ran-*")} == {"gw0", "gw1"}  # both workers took part

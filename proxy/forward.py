@@ -51,4 +51,7 @@ class Forwarder:
             reply = await self.pool.send(flow.upstream, flow.method, flow.path_qs, upstream_headers(flow.headers), flow.body)
         except UpstreamFailure as failure:
             return Failure(failure.kind, failure.status, failure.detail, flow.upstream)
-        return Answer(reply.status, client_headers(reply.headers), reply.body, reply.reason)
+        headers = client_headers(reply.headers)
+        if flow.method == "HEAD" and "Content-Length" in reply.headers:
+            headers["Content-Length"] = reply.headers["Content-Length"]  # the size of what GET would send
+        return Answer(reply.status, headers, reply.body, reply.reason)

@@ -57,9 +57,11 @@ def status_and_headers(status: int, reason: str | None, headers: Any) -> bytes:
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
 
-def response_head(answer: Answer, keep_alive: bool) -> bytes:
+def response_head(answer: Answer, keep_alive: bool, head_only: bool = False) -> bytes:
+    """`head_only` (an answer to HEAD): the length is the one the upstream gave, the body it would have sent."""
     head = answer.head or status_and_headers(answer.status, answer.reason, answer.headers)
-    framing = f"Content-Length: {len(answer.body)}\r\n" if answer.status not in NO_BODY_STATUS and answer.status >= 200 else ""
+    length = (head_only and answer.headers.get("Content-Length")) or len(answer.body)
+    framing = f"Content-Length: {length}\r\n" if answer.status not in NO_BODY_STATUS and answer.status >= 200 else ""
     if not keep_alive:
         framing += "Connection: close\r\n"
     return head + framing.encode() + b"\r\n"
@@ -181,7 +183,7 @@ class ListenerProtocol(asyncio.Protocol):
             transport.abort()
             return False
         head_only = request.method == "HEAD"
-        head = response_head(answer, keep_alive)
+        head = response_head(answer, keep_alive, head_only)
         transport.write(head if head_only or not answer.body else head + answer.body)
         if not keep_alive:
             transport.close()

@@ -283,6 +283,16 @@ async def test_every_framing_of_an_answer_is_read_whole(raw, body):
     assert reply.body == body and reply.status in (200, 201)
 
 
+async def test_head_through_the_proxy_keeps_the_upstreams_length_and_sends_no_body():
+    from tests.proxy_helpers import passing_through, running_proxy
+
+    async with scripted(Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")) as url:
+        async with running_proxy(url, passing_through()) as proxy:
+            raw = await exchange(int(proxy.url("kalshi").rsplit(":", 1)[1]),
+                                 b"HEAD /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(b"\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
+
+
 async def test_an_answer_to_head_ends_at_its_headers():
     upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
     async with scripted(upstream) as url:

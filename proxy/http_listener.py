@@ -73,7 +73,11 @@ def bad_request(detail: str) -> bytes:
 
 
 class ListenerProtocol(asyncio.Protocol):
-    """One client connection: parse requests, hand each to the handler, answer in arrival order."""
+    """One client connection: parse requests, hand each to the handler, answer in arrival order.
+
+    Everything the proxy writes on a connection goes out in request order: an answer owed to an
+    earlier request (an order already forwarded) is never overtaken by a 400, a 100 Continue or a close.
+    """
 
     def __init__(self, handler: Handler, owner: "HttpListener") -> None:
         self.handler = handler
@@ -84,6 +88,9 @@ class ListenerProtocol(asyncio.Protocol):
         self.task: asyncio.Task[None] | None = None
         self.closed = False
         self.paused = False
+        self.reading_done = False  # no more requests on this connection: answer the pending ones, then close
+        self.ending = b""  # written after the last pending answer (the 400 for bytes that are not HTTP)
+        self.continue_owed = False
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
@@ -100,13 +107,20 @@ class ListenerProtocol(asyncio.Protocol):
         self.owner.forget(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.reading_done:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._last_request_closes()  # the bytes after an Upgrade request are not HTTP
+            self._stop_reading()
         except httptools.HttpParserError as exc:
-            self.transport.write(bad_request(f"{type(exc).__name__}: {exc}"))  # type: ignore[union-attr]
-            self.transport.close()  # type: ignore[union-attr]
+            if not self.reading_done:  # bytes after a request that closes the connection are ignored
+                self._stop_reading(bad_request(f"{type(exc).__name__}: {exc}"))
+
+    def eof_received(self) -> bool:
+        self._stop_reading()  # the client sent all it will: its pending requests still get their answers
+        return True
 
     def close(self) -> None:
         if self.transport is not None:
@@ -132,7 +146,10 @@ class ListenerProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         for name, value in self._headers:
             if value.lower() == "100-continue" and name.lower() == "expect":
-                self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                if self.task is None and not self.pending:
+                    self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                else:
+                    self.continue_owed = True  # sent once the answers ahead of it are out
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -144,8 +161,12 @@ class ListenerProtocol(asyncio.Protocol):
             self.parser.get_method().decode("ascii"), target, unquote(path) if "%" in path else path,
             CIMultiDictProxy(CIMultiDict(self._headers)), b"".join(self._body),
         )
-        self.pending.append((request, self.parser.should_keep_alive()))
-        if len(self.pending) > MAX_PIPELINED and not self.paused:
+        keep_alive = self.parser.should_keep_alive()
+        self.pending.append((request, keep_alive))
+        if not keep_alive:
+            self.reading_done = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+        elif len(self.pending) > MAX_PIPELINED and not self.paused:
             self.paused = True  # a client far ahead of its answers waits for them
             self.transport.pause_reading()  # type: ignore[union-attr]
         if self.task is None:
@@ -155,6 +176,22 @@ class ListenerProtocol(asyncio.Protocol):
         if self.pending:
             request, _ = self.pending[-1]
             self.pending[-1] = (request, False)
+
+    def _stop_reading(self, ending: bytes = b"") -> None:
+        if not self.reading_done:
+            self.reading_done = True
+            self.ending = ending
+            if self.transport is not None and not self.closed:
+                self.transport.pause_reading()
+        if self.task is None and not self.pending:
+            self._finish()
+
+    def _finish(self) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed and not transport.is_closing():
+            if self.ending:
+                transport.write(self.ending)
+            transport.close()
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -169,9 +206,14 @@ class ListenerProtocol(asyncio.Protocol):
                     answer = PROXY_ERROR
                 if not self._write(request, answer, keep_alive):
                     return
+                if self.continue_owed and not self.pending:
+                    self.continue_owed = False
+                    self.transport.write(CONTINUE)  # type: ignore[union-attr]
         finally:
             self.task = None
-            if self.paused and not self.closed:
+            if self.reading_done:
+                self._finish()
+            elif self.paused and not self.closed:
                 self.paused = False
                 self.transport.resume_reading()  # type: ignore[union-attr]
 
@@ -184,7 +226,8 @@ class ListenerProtocol(asyncio.Protocol):
             return False
         head_only = request.method == "HEAD"
         head = response_head(answer, keep_alive, head_only)
-        transport.write(head if head_only or not answer.body else head + answer.body)
+        bodiless = head_only or answer.status in NO_BODY_STATUS or answer.status < 200
+        transport.write(head if bodiless or not answer.body else head + answer.body)
         if not keep_alive:
             transport.close()
         return keep_alive

@@ -123,8 +123,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._headers_done and not self._delimited:
-            self._complete()  # the answer's body ran to the close, as HTTP/1.0-style answers do
+        if self._headers_done and not self._delimited and exc is None:
+            self._complete()  # the answer's body ran to a clean close, as HTTP/1.0-style answers do
             return
         received = "after part of the answer" if self._headers_done else "before answering"
         self._fail(UpstreamFailure("upstream_disconnected", 502,
@@ -132,14 +132,19 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- parser callbacks ---------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.waiter is not None and self.waiter.done():
+            self.abort()  # a second answer nobody asked for: this connection can no longer be trusted
+
     def on_status(self, reason: bytes) -> None:
         self._reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        text = decode(name)
-        if text.lower() in ("content-length", "transfer-encoding"):
-            self._delimited = True
-        self._headers.append((text, decode(value)))
+        text, value_text = decode(name), decode(value)
+        lowered = text.lower()
+        if lowered == "content-length" or (lowered == "transfer-encoding" and value_text.lower().rstrip().endswith("chunked")):
+            self._delimited = True  # any other transfer coding runs to the close (RFC 9112 6.3)
+        self._headers.append((text, value_text))
 
     def on_headers_complete(self) -> None:
         self._headers_done = True
@@ -180,6 +185,7 @@ class UpstreamPool:
         self.connect_timeout = min(timeout, connect_timeout)
         self._idle: dict[str, list[UpstreamConnection]] = {}
         self._tls = tls  # None: the system's trust store, made on first use
+        self._closed = False
 
     async def send(self, upstream: str, method: str, target: str, headers: Any, body: bytes) -> Reply:
         origin = origin_of(upstream)
@@ -196,7 +202,7 @@ class UpstreamPool:
             raise
         finally:
             timer.cancel()
-        if conn.reusable and not conn.closed:
+        if conn.reusable and not conn.closed and not self._closed:
             conn.idle_since = loop.time()
             self._idle.setdefault(upstream, []).append(conn)
         else:
@@ -232,6 +238,8 @@ class UpstreamPool:
         return self._tls
 
     def close(self) -> None:
+        """Close the idle connections; one still in flight is closed when its answer arrives."""
+        self._closed = True
         for idle in self._idle.values():
             for conn in idle:
                 conn.abort()

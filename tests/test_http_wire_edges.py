@@ -1,7 +1,8 @@
-"""Review of the hand-written HTTP/1.1 hot path: what crosses the wire in the awkward cases.
+"""The proxy's own HTTP/1.1 in the awkward cases: what crosses the wire when peers misbehave.
 
-Tests that fail show a bug (each says what goes wrong); the others pin risky behaviours that were checked
-and hold. Everything talks to 127.0.0.1 with raw bytes, as tests/test_http_wire.py does.
+Tests whose docstring starts "Was a bug" failed on the first version of the hand-written hot path and
+say what went wrong; the others pin risky behaviours that were checked and hold. Everything talks to
+127.0.0.1 with raw bytes, as tests/test_http_wire.py does.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ class ByteByByte:
 # ---- listener: bugs --------------------------------------------------------------------------
 
 async def test_malformed_bytes_after_a_pending_request_do_not_take_its_answer():
-    """BUG: the 400 for bad bytes is written at once, ahead of the answer still owed to an earlier request.
+    """Was a bug: the 400 for bad bytes is written at once, ahead of the answer still owed to an earlier request.
 
     The client reads that 400 as the answer to its (already forwarded) order, and the order's real answer
     is thrown away when the connection closes: a bot that believes the order was refused may send it again.
@@ -143,7 +144,7 @@ async def test_malformed_bytes_after_a_pending_request_do_not_take_its_answer():
 
 
 async def test_bytes_after_a_connection_close_request_do_not_take_its_answer():
-    """BUG: llhttp rejects any data after a `Connection: close` request ("Data after `Connection: close`");
+    """Was a bug: llhttp rejects any data after a `Connection: close` request ("Data after `Connection: close`");
     the listener then writes a 400 before the request's own answer and closes, losing that answer."""
     started: list[str] = []
     async with listening(echo_target(started, slow="/order")) as port:
@@ -158,7 +159,7 @@ async def test_bytes_after_a_connection_close_request_do_not_take_its_answer():
 
 
 async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer():
-    """BUG: the protocol has no eof_received, so asyncio closes the transport on the client's FIN; the
+    """Was a bug: the protocol has no eof_received, so asyncio closes the transport on the client's FIN; the
     request still runs (the order is forwarded) but its answer is dropped and the client reads nothing."""
     started: list[str] = []
     async with listening(echo_target(started, slow="/order", delay=0.1)) as port:
@@ -172,7 +173,7 @@ async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer
 
 
 async def test_100_continue_for_a_pipelined_request_waits_for_the_earlier_answers():
-    """BUG: `100 Continue` is written as soon as the headers are parsed, ahead of the answer still owed to
+    """Was a bug: `100 Continue` is written as soon as the headers are parsed, ahead of the answer still owed to
     an earlier request on the connection; a client takes a 1xx as interim for the request it is waiting on."""
     async with listening(echo_target([], slow="/first")) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -184,7 +185,7 @@ async def test_100_continue_for_a_pipelined_request_waits_for_the_earlier_answer
 
 
 async def test_an_answer_whose_status_has_no_body_never_puts_body_bytes_on_the_wire():
-    """BUG: for 204/304 the listener writes no Content-Length but still writes the answer's body, unframed;
+    """Was a bug: for 204/304 the listener writes no Content-Length but still writes the answer's body, unframed;
     the client reads those bytes as the start of the next answer on the connection. An Answer with a body and
     status 204 reaches the listener from a hand-edited replay fixture (`status: 204`, a non-empty `body_raw`)."""
     async def handler(request: Request) -> Answer:
@@ -256,7 +257,11 @@ async def test_ambiguous_request_framing_is_refused_and_never_handed_on(smuggled
 
 
 async def test_a_client_gone_while_its_answer_is_pending_finishes_that_request_but_starts_no_queued_one():
-    """The in-flight request runs to the end; a pipelined one behind it is never handed on (never forwarded)."""
+    """The in-flight request runs to the end; a pipelined one behind it is never handed on (never forwarded).
+
+    Gone means reset (RST). A client that only closes its sending side (FIN) still gets every answer, as an
+    exchange reached directly would process what it received: see the half-close test.
+    """
     started: list[str] = []
     finished = asyncio.Event()
 
@@ -272,6 +277,8 @@ async def test_a_client_gone_while_its_answer_is_pending_finishes_that_request_b
                      b"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
         await writer.drain()
         await asyncio.sleep(0.02)
+        sock = writer.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
         writer.transport.abort()
         await asyncio.wait_for(finished.wait(), 5)
         await asyncio.sleep(0.2)
@@ -293,7 +300,7 @@ async def test_a_client_pipelining_past_the_limit_is_paused_then_every_request_i
 # ---- upstream: bugs --------------------------------------------------------------------------
 
 async def test_bytes_beyond_an_answer_in_the_same_read_do_not_become_the_next_requests_answer():
-    """BUG: bytes after the end of an answer, in the same read, are parsed (no data_received guard applies)
+    """Was a bug: bytes after the end of an answer, in the same read, are parsed (no data_received guard applies)
     and the connection is still pooled with its parser mid-message. Here they are the head of a stray 500;
     the next request on that connection gets a 500 whose body is the first 5 bytes of its real answer."""
     upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
@@ -309,7 +316,7 @@ async def test_bytes_beyond_an_answer_in_the_same_read_do_not_become_the_next_re
 
 
 async def test_a_connection_reset_during_a_body_that_ends_at_the_close_is_a_failure_not_an_answer():
-    """BUG: an answer framed by the close (no Content-Length, no chunking) is completed on any connection
+    """Was a bug: an answer framed by the close (no Content-Length, no chunking) is completed on any connection
     loss, a reset (ECONNRESET) included: the truncated body is passed on as the exchange's answer."""
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n{}")
@@ -333,7 +340,7 @@ async def test_a_connection_reset_during_a_body_that_ends_at_the_close_is_a_fail
 
 @pytest.mark.parametrize("coding", [b"identity", b"gzip"])
 async def test_an_answer_with_a_non_chunked_transfer_coding_is_read_to_the_close(coding):
-    """BUG: any Transfer-Encoding header marks the answer as self-delimited, but llhttp (per RFC 9112 6.3)
+    """Was a bug: any Transfer-Encoding header marks the answer as self-delimited, but llhttp (per RFC 9112 6.3)
     reads a response whose final coding is not chunked until the close; the clean close that ends it is then
     reported as upstream_disconnected and a complete answer is lost."""
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: " + coding + b"\r\n\r\nuntil the close"
@@ -345,7 +352,7 @@ async def test_an_answer_with_a_non_chunked_transfer_coding_is_read_to_the_close
 
 
 async def test_a_connection_that_answers_after_the_pool_closed_is_closed_not_kept():
-    """BUG: close() only aborts the idle connections; one whose request was in flight is put back into
+    """Was a bug: close() only aborts the idle connections; one whose request was in flight is put back into
     the closed pool when its answer comes and stays open for good (Proxy.stop past its grace does this)."""
     client_closed = asyncio.Event()
 

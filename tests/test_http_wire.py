@@ -12,10 +12,12 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from proxy.flow import Answer
-from proxy.http_listener import HttpListener, Request
+from proxy.http_listener import HttpListener, ListenerProtocol, Request
 from proxy.http_upstream import UpstreamFailure, UpstreamPool, request_head
 
 OK = Answer(200, CIMultiDict({"Content-Type": "text/plain", "X-Seen": "1"}), b"hello")
@@ -405,3 +407,57 @@ async def test_closing_the_listener_cuts_off_a_client_that_stopped_reading():
     await asyncio.wait_for(listener.close(grace=0.3), 5)
     assert not listener.connections
     writer.close()
+
+
+# ---- however the bytes are split ------------------------------------------------------------------
+
+PIPELINE = (b"POST /trade-api/v2/portfolio/events/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 16\r\n\r\n{\"count\":\"1.00\"}"
+            b"GET /trade-api/v2/portfolio/fills?ticker=KX&limit=5 HTTP/1.1\r\nHost: x\r\nX-Twice: a\r\nX-Twice: b\r\n\r\n"
+            b"POST /order HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n"
+            b"DELETE /order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+
+
+@given(cuts=st.lists(st.integers(min_value=1, max_value=len(PIPELINE) - 1), max_size=40, unique=True))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_requests_parse_the_same_however_their_bytes_are_split(cuts):
+    """The same four requests come out, in order, whatever read sizes the kernel happens to deliver."""
+    seen: list[tuple[str, str, list[tuple[str, str]], bytes]] = []
+
+    class Transport(asyncio.Transport):
+        def write(self, data: bytes) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return False
+
+        def close(self) -> None:
+            pass
+
+        def pause_reading(self) -> None:
+            pass
+
+        def resume_reading(self) -> None:
+            pass
+
+    async def feed() -> None:
+        async def handler(request: Request) -> Answer:
+            seen.append((request.method, request.target, list(request.headers.items()), request.body))
+            return OK
+
+        protocol = ListenerProtocol(handler, HttpListener(handler))
+        protocol.connection_made(Transport())
+        bounds = [0, *sorted(cuts), len(PIPELINE)]
+        for start, end in zip(bounds, bounds[1:]):
+            protocol.data_received(PIPELINE[start:end])
+        while protocol.task is not None:
+            await asyncio.sleep(0)
+
+    asyncio.run(feed())
+    assert [(m, t, b) for m, t, _, b in seen] == [
+        ("POST", "/trade-api/v2/portfolio/events/orders", b'{"count":"1.00"}'),
+        ("GET", "/trade-api/v2/portfolio/fills?ticker=KX&limit=5", b""),
+        ("POST", "/order", b'{"a":1}'),
+        ("DELETE", "/order", b"{}"),
+    ]
+    assert ("X-Twice", "a") in seen[1][2] and ("X-Twice", "b") in seen[1][2]

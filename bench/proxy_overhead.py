@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -190,6 +191,16 @@ def check_correlated(url: str) -> None:
         raise SystemExit(f"replay did not correlate the client_order_id: {body}")
 
 
+def check_all_captured(port: int, session: Path) -> None:
+    """Every forwarded request has its fixture file, or the record figures measure less than they say."""
+    time.sleep(0.5)  # requests wrk abandoned at the end of its run are still finishing
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__tradetape/status", timeout=10) as answer:
+        counts = json.loads(answer.read())["counts"]
+    files = sum(1 for _ in session.glob("[0-9]*.json"))
+    if not counts["forwarded"] or counts["captured"] != counts["forwarded"] or files != counts["forwarded"]:
+        raise SystemExit(f"record did not capture every request: {counts}, {files} fixture files in {session}")
+
+
 def memory_growth(upstream: str, capture: Path, requests: int, script: Path | None) -> tuple[float, float, int]:
     port = free_port()
     proc = start(proxy_args("record", upstream, port, capture), port)
@@ -243,6 +254,8 @@ def main() -> None:
                     if mode == "replay":
                         check_correlated(f"http://127.0.0.1:{port}{PATH}")
                     results.append(measure(mode, f"http://127.0.0.1:{port}{PATH}", proc.pid, concurrency, opts.seconds, script))
+                    if mode == "record":
+                        check_all_captured(port, capture / f"bench_{port}")
                 finally:
                     stop(proc)
         report(results)

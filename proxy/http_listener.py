@@ -155,6 +155,7 @@ class ListenerProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self.continue_owed = False  # the body came without waiting for it
         target = decode(self._url)
         path = target.partition("?")[0]
         request = Request(

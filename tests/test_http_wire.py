@@ -461,3 +461,21 @@ def test_requests_parse_the_same_however_their_bytes_are_split(cuts):
         ("DELETE", "/order", b"{}"),
     ]
     assert ("X-Twice", "a") in seen[1][2] and ("X-Twice", "b") in seen[1][2]
+
+
+async def test_a_continue_owed_to_a_request_whose_body_came_anyway_is_never_sent():
+    """A client that sends its body without waiting for 100 Continue must not get a stray one after its answer."""
+    async def handler(request: Request) -> Answer:
+        await asyncio.sleep(0.05 if request.target == "/first" else 0)
+        return Answer(200, CIMultiDict(), request.target.encode())
+
+    async with listening(handler) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"POST /second HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}")
+        await asyncio.wait_for(reader.readuntil(b"/second"), 5)
+        await asyncio.sleep(0.05)
+        writer.write(b"GET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        rest = await asyncio.wait_for(reader.read(-1), 5)
+        writer.close()
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n") and rest.endswith(b"/third"), rest

@@ -7,6 +7,7 @@ cover the path stay valid; everything a feature needs happens in an addon.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from .flow import Answer, Failure, Flow
 from .forward import Forwarder
 from .http_listener import HttpListener, Request
 from .mode import Mode
+
+log = logging.getLogger("tradetape.proxy")
 
 ADMIN_PREFIX = "/__tradetape/"
 # A reverse proxy only takes origin-form targets: absolute URLs and CONNECT would make it an open proxy.
@@ -66,14 +69,20 @@ class Proxy:
         self._stopping = True
         for server in self._servers:
             server.stop_accepting()
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace)
-        except asyncio.TimeoutError:
-            pass
+        await self._wait_idle(grace)
         for server in self._servers:
             await server.close()
+        # Requests still at the exchange are bounded by the upstream timeout: their fixtures must land
+        # in the session before its manifest is written.
+        await self._wait_idle(self.forwarder.pool.timeout + 1)
         await self.forwarder.close()
         self.mode.close()
+
+    async def _wait_idle(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._idle.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
     async def __aenter__(self) -> "Proxy":
         await self.start()
@@ -143,7 +152,11 @@ class Proxy:
                 flow.failure = Failure("not_forwarded", 599, f"mode {mode.name} answered nothing")
         flow.latency_ms = round((time.perf_counter() - flow.started) * 1000, 3)
         for done in mode.done_hooks:
-            done(flow)
+            try:
+                done(flow)
+            except Exception:  # the exchange already answered: the client gets that answer whatever a hook did
+                self.counts["capture_failed"] += 1
+                log.exception("a %s hook failed on %s %s", mode.name, flow.method, flow.url)
         if flow.drop:
             return None  # the listener closes the connection without writing anything
         return flow.response if flow.response is not None else failure_answer(flow.failure)  # type: ignore[arg-type]

@@ -20,7 +20,9 @@ HEADER_TOKEN = re.compile(r"[^\s,;=/?&\"<>]+")  # the whole values a header can 
 
 
 def correlatable(value: Any) -> bool:
-    return type(value) is str and len(value) >= MIN_LENGTH and value != REDACTED
+    """An id worth mapping; never one with a line break or NUL, which could end up inside a header."""
+    return (type(value) is str and len(value) >= MIN_LENGTH and value != REDACTED
+            and "\r" not in value and "\n" not in value and "\0" not in value)
 
 
 class Correlation:

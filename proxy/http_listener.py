@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,6 +27,8 @@ log = logging.getLogger("tradetape.proxy")
 # Framing is the listener's job: an answer's own length, chunking and connection headers never go out.
 FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 PHRASES = {status.value: status.phrase for status in HTTPStatus}
+LEGAL_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
+LINE_BREAK = re.compile(r"[\r\n\0]")
 NO_BODY_STATUS = frozenset({204, 304})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_PIPELINED = 32
@@ -49,10 +52,20 @@ def decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+class UnsendableAnswer(ValueError):
+    """An answer that cannot go on the wire as it is (a recorded 1xx, a line break inside a header)."""
+
+
 def status_and_headers(status: int, reason: str | None, headers: Any) -> bytes:
     """The status line and the answer's own headers, each line ending in CRLF: all but the framing."""
+    if not 200 <= status <= 999:
+        raise UnsendableAnswer(f"status {status} cannot be a final answer")
+    fields = [(name, value) for name, value in headers.items() if name.lower() not in FRAMING]
+    for name, value in fields:
+        if not LEGAL_NAME.fullmatch(name) or LINE_BREAK.search(value):
+            raise UnsendableAnswer(f"header {name!r} would break the answer's framing ({value[:40]!r})")
     lines = [f"HTTP/1.1 {status} {reason or PHRASES.get(status, 'Unknown')}"]
-    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in FRAMING]
+    lines += [f"{name}: {value}" for name, value in fields]
     lines.append("")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 
@@ -91,6 +104,7 @@ class ListenerProtocol(asyncio.Protocol):
         self.reading_done = False  # no more requests on this connection: answer the pending ones, then close
         self.ending = b""  # written after the last pending answer (the 400 for bytes that are not HTTP)
         self.continue_owed = False
+        self.writable: asyncio.Future[None] | None = None  # set while the client's receive buffer is full
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
@@ -104,6 +118,7 @@ class ListenerProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # In-flight requests run to the end: an order already sent upstream must still be recorded.
         self.closed = True
+        self._writable_again()  # a task waiting to write finds the connection gone and stops
         self.owner.forget(self)
 
     def data_received(self, data: bytes) -> None:
@@ -117,6 +132,17 @@ class ListenerProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if not self.reading_done:  # bytes after a request that closes the connection are ignored
                 self._stop_reading(bad_request(f"{type(exc).__name__}: {exc}"))
+
+    def pause_writing(self) -> None:
+        self.writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        self._writable_again()
+
+    def _writable_again(self) -> None:
+        writable, self.writable = self.writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
 
     def eof_received(self) -> bool:
         self._stop_reading()  # the client sent all it will: its pending requests still get their answers
@@ -199,6 +225,8 @@ class ListenerProtocol(asyncio.Protocol):
     async def _answer_pending(self) -> None:
         try:
             while self.pending:
+                if self.writable is not None:
+                    await self.writable  # the client is not reading: handle nothing more until it does
                 request, keep_alive = self.pending.popleft()
                 try:
                     answer = await self.handler(request)
@@ -223,11 +251,17 @@ class ListenerProtocol(asyncio.Protocol):
         if transport is None or self.closed or transport.is_closing():
             return False
         if answer is None:
-            transport.abort()
+            # Nothing for this request; answers already written still go out before the close.
+            transport.close() if transport.get_write_buffer_size() else transport.abort()
             return False
         head_only = request.method == "HEAD"
-        head = response_head(answer, keep_alive, head_only)
-        bodiless = head_only or answer.status in NO_BODY_STATUS or answer.status < 200
+        try:
+            head = response_head(answer, keep_alive, head_only)
+        except UnsendableAnswer as exc:
+            log.error("answer to %s %s not sent: %s", request.method, request.target, exc)
+            answer = tradetape_answer(502, "unsendable_answer", detail=str(exc))
+            head = response_head(answer, keep_alive, head_only)
+        bodiless = head_only or answer.status in NO_BODY_STATUS
         transport.write(head if bodiless or not answer.body else head + answer.body)
         if not keep_alive:
             transport.close()

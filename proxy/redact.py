@@ -38,13 +38,22 @@ def is_secret_field(name: str) -> bool:
     return name.lower().replace("_", "").replace("-", "") in SECRET_FIELDS
 
 
+def printable(text: str) -> str:
+    """Header text as JSON can hold it: bytes that were not UTF-8 (kept as surrogates) become \\xNN."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def redact_headers(headers: Any) -> dict[str, str]:
     """A plain dict of the headers with secret values replaced (repeated headers joined by ', ')."""
     out: dict[str, str] = {}
     for name, value in headers.items():
-        key = name.lower()
+        key = printable(name.lower())
         if key in SECRET_HEADERS:
             value = REDACTED
+        else:
+            value = printable(value)
         out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
     return out
 

@@ -1,7 +1,7 @@
-"""A second review of the hand-written HTTP/1.1 hot path: stop, drops, unusual answers, the record hook.
+"""The hand-written HTTP/1.1 hot path at its edges: stop, drops, unusual answers, the record hook.
 
-Tests whose docstring starts "Bug" fail on the reviewed code and say what goes wrong; the others pin
-risky behaviours that were checked and hold. Everything talks to 127.0.0.1 with raw bytes, as
+Tests whose docstring starts "Was a bug" failed on the code a second review looked at and say what went
+wrong; the others pin risky behaviours that were checked and hold. Everything talks to 127.0.0.1 with raw bytes, as
 tests/test_http_wire.py and tests/test_http_wire_edges.py do (their helpers are reused here).
 """
 
@@ -42,7 +42,7 @@ def head_lines(raw: bytes) -> list[bytes]:
     (b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", b"X-Trace: \xe9\r\n"),  # obs-text from the bot
 ])
 async def test_an_order_the_exchange_accepted_is_never_answered_with_a_proxy_error(tmp_path, answer, request_extra):
-    """Bug: in record mode a header byte that is not UTF-8 (legal obs-text, which the listener and the pool
+    """Was a bug: in record mode a header byte that is not UTF-8 (legal obs-text, which the listener and the pool
     carry through as surrogate escapes) makes the recorder's orjson.dumps raise TypeError. Recorder.done only
     catches OSError and Proxy._proxy runs the done hooks unguarded, so the listener turns the exchange's 201
     into tradetape's 500 proxy_error: the order is live on the exchange, the bot is told it failed (and may send
@@ -61,7 +61,7 @@ async def test_an_order_the_exchange_accepted_is_never_answered_with_a_proxy_err
 
 
 async def test_a_dropped_answer_does_not_cut_off_the_answer_before_it():
-    """Bug: a drop (handler returns None: a replayed `connection_dropped`) calls transport.abort(), which throws
+    """Was a bug: a drop (handler returns None: a replayed `connection_dropped`) calls transport.abort(), which throws
     away whatever of the earlier answers is still in the write buffer. A pipelining client gets the first
     answer cut off mid-body, then the close, though only the second request was to be dropped."""
     big = b"x" * 16_000_000
@@ -91,7 +91,7 @@ async def test_a_dropped_answer_does_not_cut_off_the_answer_before_it():
 
 @pytest.mark.parametrize("status", [101, 103])
 async def test_a_recorded_interim_status_is_never_sent_as_a_final_answer(tmp_path, status):
-    """Bug: a fixture whose status is 1xx (loaded without a range check) is written as `HTTP/1.1 1xx ...` with no
+    """Was a bug: a fixture whose status is 1xx (loaded without a range check) is written as `HTTP/1.1 1xx ...` with no
     framing and the connection is kept for the next request. A client reads 103 as interim and takes the
     next answer on the connection (request B's) as request A's; after 101 it stops speaking HTTP at all."""
     session = write_session(tmp_path / "s", [
@@ -113,7 +113,7 @@ async def test_a_recorded_interim_status_is_never_sent_as_a_final_answer(tmp_pat
 
 
 async def test_a_recorded_header_value_cannot_inject_headers_into_the_clients_answer(tmp_path):
-    """Bug: status_and_headers writes header values as they are; a replay fixture's value holding CR LF
+    """Was a bug: status_and_headers writes header values as they are; a replay fixture's value holding CR LF
     (loaded with only a str check) splits the answer head, here adding a header of its own choosing. The
     same bytes could as well end the head and start a second answer (response splitting)."""
     session = write_session(tmp_path / "s", [
@@ -132,7 +132,7 @@ async def test_a_recorded_header_value_cannot_inject_headers_into_the_clients_an
 
 
 async def test_a_live_id_correlated_into_a_header_cannot_inject_headers(tmp_path):
-    """Bug: correlation puts the live client's value (a JSON string, so any characters, CR LF included) into the
+    """Was a bug: correlation puts the live client's value (a JSON string, so any characters, CR LF included) into the
     recorded headers that mention the recorded id; status_and_headers writes it unchecked and the answer head
     gains a header line the exchange never sent."""
     recorded_id = "cid-recorded-0001"
@@ -152,7 +152,7 @@ async def test_a_live_id_correlated_into_a_header_cannot_inject_headers(tmp_path
 
 
 async def test_an_order_still_in_flight_when_stop_gives_up_waiting_is_in_the_sessions_manifest(tmp_path):
-    """Bug: Proxy.stop closes the mode (the session writes its manifest and stops its fsync thread) once its grace
+    """Was a bug: Proxy.stop closes the mode (the session writes its manifest and stops its fsync thread) once its grace
     has passed, while a forwarded order is still waiting for the exchange. The order's answer comes later and
     its fixture file is written, but the manifest, already final, never lists it (nor is it ever fsynced)."""
     upstream = Scripted(0.5, b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}")
@@ -173,7 +173,7 @@ async def test_an_order_still_in_flight_when_stop_gives_up_waiting_is_in_the_ses
 
 
 async def test_a_client_that_pipelines_without_reading_does_not_grow_the_proxys_buffer_without_bound():
-    """Bug: the listener has no pause_writing/resume_writing, so answers pile up in the transport's write buffer
+    """Was a bug: the listener has no pause_writing/resume_writing, so answers pile up in the transport's write buffer
     however far the client is behind on reading; MAX_PIPELINED only counts requests not yet answered, which
     empties as fast as answers are buffered. About 30 KB of requests here buffer some 64 MB of answers."""
     answer = Answer(200, CIMultiDict(), b"x" * 65536)

@@ -43,7 +43,7 @@ async def _switch(proxy: "Proxy", listener: "Listener", name: str, options: dict
         return admin_error(409, "mode_unavailable", f"mode {name!r} is not available here (available: {known})")
     try:
         mode = await asyncio.to_thread(factory, options)
-    except (ConfigError, FixtureError, SourceError, SessionError) as exc:
+    except (ConfigError, FixtureError, SourceError, SessionError, ValueError, OSError) as exc:  # what the file system refuses too
         return admin_error(400, "load_failed", str(exc))
     proxy.switch(mode)
     return {"listener": listener.exchange, **proxy.status()}

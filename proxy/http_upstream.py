@@ -69,7 +69,8 @@ class Reply:
 class UpstreamConnection(asyncio.Protocol):
     """One connection to an upstream; one request at a time, reused while both ends keep it alive."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
+        self.tls = tls
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Reply] | None = None
@@ -123,9 +124,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._headers_done and not self._delimited and exc is None:
+        if self._headers_done and not self._delimited and exc is None and not self.tls:
             self._complete()  # the answer's body ran to a clean close, as HTTP/1.0-style answers do
             return
+        # Over TLS a close cannot prove the body whole (a missing close_notify looks the same), so an
+        # answer with neither length nor chunking is a failure there; the exchanges always send one.
         received = "after part of the answer" if self._headers_done else "before answering"
         self._fail(UpstreamFailure("upstream_disconnected", 502,
                                    f"the upstream closed the connection {received}" + (f": {exc}" if exc else "")))
@@ -223,7 +226,7 @@ class UpstreamPool:
         tls = self._tls_context() if origin.tls else None
         try:
             _, conn = await asyncio.wait_for(loop.create_connection(
-                UpstreamConnection, origin.host, origin.port, ssl=tls,
+                lambda: UpstreamConnection(origin.tls), origin.host, origin.port, ssl=tls,
                 server_hostname=origin.host if tls else None), self.connect_timeout)
         except asyncio.TimeoutError:
             raise UpstreamFailure("upstream_timeout", 504,

@@ -1,7 +1,7 @@
 """The proxy against an upstream that behaves like a real exchange behind Cloudflare, and the admin API
 on the hand-written listener.
 
-Tests whose docstring starts "Bug:" fail on the code as reviewed and say what goes wrong; the others
+Tests whose docstring starts "Was a bug:" failed on the code a third review looked at and say what went wrong; the others
 pin risky behaviours that were checked and hold. Everything talks to 127.0.0.1.
 """
 
@@ -256,8 +256,8 @@ async def test_a_tls_exchange_vanishing_without_close_notify_after_a_delimited_a
     assert seen == [1, 2] and upstream.connections == 2
 
 
-async def test_bug_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_passed_off_as_whole(tmp_path):
-    """Bug: over TLS, a close-delimited body that ends with a bare TCP close (no close_notify) may be
+async def test_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_passed_off_as_whole(tmp_path):
+    """Was a bug: over TLS, a close-delimited body that ends with a bare TCP close (no close_notify) may be
     truncated by anyone on the path (RFC 9112 9.8); the proxy hands the cut body to the client as a 200."""
     upstream = Exchange(lambda n, head, body: (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"orders\":[", "abort"))
     async with tls_proxy(tmp_path, upstream) as (url, proxy):
@@ -317,8 +317,8 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
     b'{"mode": "record", "session": "a\\u0000b"}',
     b'{"mode": "replay", "sources": ["' + b"x" * 5000 + b'"]}',
 ])
-async def test_bug_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_error(tmp_path, options):
-    """Bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
+async def test_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_error(tmp_path, options):
+    """Was a bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
     for it (OSError) escapes admin_modes._switch's except list, so the client gets a 500 proxy_error."""
     async with admin_proxy(tmp_path) as (upstream, proxy):
         head, body = await request(port_of(proxy), post(b"/__tradetape/mode", options))

@@ -7,8 +7,6 @@ writes raw bytes back, so what is checked is exactly what crosses the wire.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import AsyncIterator, Awaitable, Callable
 
 import orjson
 import pytest
@@ -19,37 +17,8 @@ from multidict import CIMultiDict
 from proxy.flow import Answer
 from proxy.http_listener import HttpListener, ListenerProtocol, Request
 from proxy.http_upstream import UpstreamFailure, UpstreamPool, request_head
-
-OK = Answer(200, CIMultiDict({"Content-Type": "text/plain", "X-Seen": "1"}), b"hello")
-
-
-# ---- the listener ----------------------------------------------------------------------------
-
-@contextlib.asynccontextmanager
-async def listening(handler: Callable[[Request], Awaitable[Answer | None]]) -> AsyncIterator[int]:
-    listener = HttpListener(handler)
-    port = await listener.start("127.0.0.1", 0)
-    try:
-        yield port
-    finally:
-        await listener.close()
-
-
-async def exchange(port: int, data: bytes, read_until_close: bool = True) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(data)
-    try:
-        return await asyncio.wait_for(reader.read(-1), 5) if read_until_close else await reader.read(65536)
-    finally:
-        writer.close()
-
-
-def seen_by(requests: list[Request], answer: Answer | None = OK):
-    async def handler(request: Request) -> Answer | None:
-        requests.append(request)
-        return answer
-
-    return handler
+from tests.proxy_helpers import passing_through, running_proxy
+from tests.wire_helpers import OK, Scripted, exchange, listening, port_of, scripted, seen_by, self_signed, send
 
 
 async def test_pipelined_requests_are_answered_in_order():
@@ -173,49 +142,6 @@ async def test_header_bytes_that_are_not_utf8_survive_the_round_trip():
 
 # ---- the upstream pool -----------------------------------------------------------------------
 
-class Scripted:
-    """An upstream that reads whole requests and answers each with the next scripted bytes.
-
-    The connection stays open until the client closes it, unless `close_after` closes it after one answer.
-    """
-
-    def __init__(self, *answers: bytes, close_after: bool = False) -> None:
-        self.answers = list(answers)
-        self.close_after = close_after
-        self.connections = 0
-        self.requests: list[bytes] = []
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                self.requests.append(head + await reader.readexactly(length))
-                writer.write(self.answers.pop(0))
-                await writer.drain()
-                if self.close_after:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def scripted(upstream: Scripted) -> AsyncIterator[str]:
-    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-
-
-async def send(pool: UpstreamPool, url: str, method: str = "GET", target: str = "/x", body: bytes = b"",
-               headers: CIMultiDict[str] | None = None):
-    return await pool.send(url, method, target, headers or CIMultiDict(), body)
-
-
 async def test_the_request_goes_upstream_byte_for_byte_with_the_upstreams_host():
     upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
     async with scripted(upstream) as url:
@@ -286,11 +212,9 @@ async def test_every_framing_of_an_answer_is_read_whole(raw, body):
 
 
 async def test_head_through_the_proxy_keeps_the_upstreams_length_and_sends_no_body():
-    from tests.proxy_helpers import passing_through, running_proxy
-
     async with scripted(Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")) as url:
         async with running_proxy(url, passing_through()) as proxy:
-            raw = await exchange(int(proxy.url("kalshi").rsplit(":", 1)[1]),
+            raw = await exchange(port_of(proxy),
                                  b"HEAD /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(b"\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
 
@@ -340,32 +264,6 @@ async def test_an_unreachable_upstream_is_named():
 
 
 # ---- TLS, as every live exchange is reached ----------------------------------------------------
-
-def self_signed(directory) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 and its key, as PEM files (test material, made fresh each run)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tradetape test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
-
 
 async def test_https_upstreams_are_verified_and_spoken_to_over_tls(tmp_path):
     import ssl

@@ -11,91 +11,14 @@ import asyncio
 import contextlib
 import socket
 import struct
-from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 from multidict import CIMultiDict
 
 from proxy.flow import Answer
-from proxy.http_listener import HttpListener, Request
+from proxy.http_listener import Request
 from proxy.http_upstream import UpstreamFailure, UpstreamPool
-
-OK = Answer(200, CIMultiDict({"Content-Type": "text/plain"}), b"hello")
-
-
-# ---- helpers ---------------------------------------------------------------------------------
-
-@contextlib.asynccontextmanager
-async def listening(handler: Callable[[Request], Awaitable[Answer | None]]) -> AsyncIterator[int]:
-    listener = HttpListener(handler)
-    port = await listener.start("127.0.0.1", 0)
-    try:
-        yield port
-    finally:
-        await listener.close(grace=1)
-
-
-async def read_all(reader: asyncio.StreamReader) -> bytes:
-    return await asyncio.wait_for(reader.read(-1), 5)
-
-
-def echo_target(started: list[str], slow: str = "", delay: float = 0.2):
-    """A handler answering each request with its target; `slow` is answered after `delay`."""
-    async def handler(request: Request) -> Answer:
-        started.append(request.target)
-        if request.target == slow:
-            await asyncio.sleep(delay)
-        return Answer(200, CIMultiDict(), request.target.encode())
-
-    return handler
-
-
-def first_status_line(raw: bytes) -> bytes:
-    return raw.split(b"\r\n", 1)[0]
-
-
-class Scripted:
-    """An upstream that reads whole requests and writes the next scripted bytes back, each in one write;
-    a float in the script is a pause (seconds) before the answer that follows it."""
-
-    def __init__(self, *answers: bytes | float, close_after: bool = False) -> None:
-        self.answers = list(answers)
-        self.close_after = close_after
-        self.connections = 0
-        self.requests: list[bytes] = []
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                self.requests.append(head + await reader.readexactly(length))
-                answer = self.answers.pop(0)
-                if isinstance(answer, float):  # a pause, then the next scripted bytes
-                    await asyncio.sleep(answer)
-                    answer = self.answers.pop(0)
-                writer.write(answer)
-                await writer.drain()
-                if self.close_after:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def scripted(upstream: Scripted) -> AsyncIterator[str]:
-    server = await asyncio.start_server(upstream.serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        server.close()
-
-
-async def send(pool: UpstreamPool, url: str, method: str = "GET", target: str = "/x", body: bytes = b""):
-    return await pool.send(url, method, target, CIMultiDict(), body)
+from tests.wire_helpers import OK, Scripted, echo_target, first_status_line, listening, read_all, scripted, send
 
 
 class ByteByByte:

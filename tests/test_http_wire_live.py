@@ -18,11 +18,7 @@ import orjson
 import pytest
 
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
-from tests.test_http_wire import self_signed
-
-
-def port_of(proxy, exchange: str = "kalshi") -> int:
-    return int(proxy.url(exchange).rsplit(":", 1)[1])
+from tests.wire_helpers import port_of, self_signed
 
 
 class Exchange:

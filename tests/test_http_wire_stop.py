@@ -22,13 +22,9 @@ from proxy.http_listener import HttpListener, Request
 from proxy.http_upstream import UpstreamPool
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, fixture, replaying, write_session
-from tests.test_http_wire_edges import Scripted, first_status_line, listening, read_all, scripted
+from tests.wire_helpers import Scripted, first_status_line, listening, port_of, read_all, scripted
 
 ORDER = b"POST /trade-api/v2/portfolio/events/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-
-
-def port_of(proxy) -> int:
-    return int(proxy.url("kalshi").rsplit(":", 1)[1])
 
 
 def head_lines(raw: bytes) -> list[bytes]:

@@ -154,22 +154,29 @@ D = Decimal
 DROP_CREATE = {"method": "POST", "path": CREATE_PATH, "action": "act_then_drop", "times": 1}
 
 
+def expected(status: str, filled: int = 0, avg_price: str | None = None, error: str | None = None,
+             ledger_position: int | None = None) -> Observed:
+    """What one order should show; the ledger holds what was filled unless said otherwise (a sale)."""
+    return {"status": status, "filled": D(filled), "avg_price": None if avg_price is None else D(avg_price),
+            "error": error, "ledger_position": D(filled if ledger_position is None else ledger_position)}
+
+
 def rejected(error: str) -> Observed:
-    return {"status": "rejected", "filled": D(0), "avg_price": None, "error": error, "ledger_position": D(0)}
+    return expected("rejected", error=error)
 
 
 SCENARIOS: list[Scenario] = [
     Scenario("kalshi_full_fill", "kalshi", "Small order at market price", "Happy path, response parsing",
              place("kalshi"),
-             {"status": "filled", "filled": D(10), "avg_price": D("0.52"), "error": None, "ledger_position": D(10)},
+             expected("filled", 10, "0.52"),
              kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00"), ("0.54", "50.00")])),
     Scenario("kalshi_partial_fill", "kalshi", "Larger order at limit price", "Partial handling, position tracking",
              place("kalshi"),
-             {"status": "partial", "filled": D(6), "avg_price": D("0.52"), "error": None, "ledger_position": D(6)},
+             expected("partial", 6, "0.52"),
              kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "6.00"), ("0.54", "50.00")])),
     Scenario("kalshi_no_fill", "kalshi", "Order at stale price", "Cancelled order handling",
              place("kalshi"),
-             {"status": "none", "filled": D(0), "avg_price": None, "error": None, "ledger_position": D(0)},
+             expected("none"),
              kalshi_state=canon.kalshi_state(yes_asks=[("0.54", "50.00"), ("0.56", "50.00")])),
     Scenario("kalshi_insufficient_balance", "kalshi", "Order exceeding balance", "Error response parsing",
              place("kalshi"), rejected("InsufficientBalance"),
@@ -180,30 +187,30 @@ SCENARIOS: list[Scenario] = [
              place("kalshi"), rejected("MarketClosed"), kalshi_state=canon.kalshi_state(status="closed")),
     Scenario("poly_full_fill", "poly", "Small market order", "Happy path, EIP-712 signing",
              place("poly"),
-             {"status": "filled", "filled": D(10), "avg_price": D("0.45"), "error": None, "ledger_position": D(10)},
+             expected("filled", 10, "0.45"),
              poly_state=canon.poly_state(asks=[("0.45", "500"), ("0.47", "1000")])),
     Scenario("poly_partial_fill", "poly", "Larger limit order", "Partial handling",
              place("poly"),
-             {"status": "partial", "filled": D(4), "avg_price": D("0.45"), "error": None, "ledger_position": D(4)},
+             expected("partial", 4, "0.45"),
              poly_state=canon.poly_state(asks=[("0.45", "4"), ("0.47", "1000")])),
     Scenario("poly_no_fill", "poly", "Order at stale price", "Cancelled order handling",
              place("poly"),
-             {"status": "none", "filled": D(0), "avg_price": None, "error": "OrderNotFilled", "ledger_position": D(0)},
+             expected("none", error="OrderNotFilled"),
              poly_state=canon.poly_state(asks=[("0.47", "1000"), ("0.48", "1000")])),
     Scenario("poly_insufficient_balance", "poly", "Order exceeding balance", "Error parsing",
              place("poly"), rejected("InsufficientBalance"),
              poly_state=canon.poly_state(asks=[("0.45", "500")], balance="1")),
     Scenario("kalshi_unwind_full", "kalshi", "Sell back the 10 YES of a full fill, 0.05 under entry",
              "The unwind order of 'Kalshi fills, Poly fails'", place("kalshi_unwind_full"),
-             {"status": "filled", "filled": D(10), "avg_price": D("0.47"), "error": None, "ledger_position": D(-10)},
+             expected("filled", 10, "0.47", ledger_position=-10),
              kalshi_state=canon.kalshi_state(position="10.00")),
     Scenario("kalshi_unwind_partial", "kalshi", "Sell back 2 YES, 0.05 under entry",
              "The unwind order of 'Both partial'", place("kalshi_unwind_partial"),
-             {"status": "filled", "filled": D(2), "avg_price": D("0.47"), "error": None, "ledger_position": D(-2)},
+             expected("filled", 2, "0.47", ledger_position=-2),
              kalshi_state=canon.kalshi_state(position="2.00")),
     Scenario("poly_unwind_full", "poly", "Sell back the 10 shares of a full fill, 0.05 under entry",
              "The unwind order of 'Kalshi fails, Poly fills'", place("poly_unwind_full"),
-             {"status": "filled", "filled": D(10), "avg_price": D("0.44"), "error": None, "ledger_position": D(-10)},
+             expected("filled", 10, "0.44", ledger_position=-10),
              poly_state=canon.poly_state(bids=[("0.44", "500"), ("0.43", "1000")], shares="10")),
     Scenario("arb_both_fill", "both", "Kalshi full + Poly full", "Happy path arb", arb,
              {"kalshi": "filled 10", "poly": "filled 10", "matched": D(10), "exposure": "none", "unwinds": "none",

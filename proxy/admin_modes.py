@@ -14,10 +14,7 @@ import orjson
 
 from .admin import admin_error, route
 from .exchanges import ConfigError
-from .fixture import FixtureError
 from .replay import find_replayer
-from .session import SessionError
-from .sources import SourceError
 
 if TYPE_CHECKING:
     from .core import Listener, Proxy
@@ -43,7 +40,7 @@ async def _switch(proxy: "Proxy", listener: "Listener", name: str, options: dict
         return admin_error(409, "mode_unavailable", f"mode {name!r} is not available here (available: {known})")
     try:
         mode = await asyncio.to_thread(factory, options)
-    except (ConfigError, FixtureError, SourceError, SessionError, ValueError, OSError) as exc:  # what the file system refuses too
+    except (ValueError, OSError) as exc:  # ConfigError, FixtureError, SourceError, SessionError, and the file system's own
         return admin_error(400, "load_failed", str(exc))
     proxy.switch(mode)
     return {"listener": listener.exchange, **proxy.status()}

@@ -17,7 +17,7 @@ import click
 import orjson
 
 from .fixture import parse_json
-from .redact import REDACTED, is_secret_field, is_secret_header, redact_body
+from .redact import REDACTED, is_secret_field, is_secret_header
 
 PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
 HEX64 = re.compile(r"^(?:0x)?[0-9a-fA-F]{64}$")

@@ -74,7 +74,7 @@ def response_head(answer: Answer, keep_alive: bool, head_only: bool = False) -> 
     """`head_only` (an answer to HEAD): the length is the one the upstream gave, the body it would have sent."""
     head = answer.head or status_and_headers(answer.status, answer.reason, answer.headers)
     length = (head_only and answer.headers.get("Content-Length")) or len(answer.body)
-    framing = f"Content-Length: {length}\r\n" if answer.status not in NO_BODY_STATUS and answer.status >= 200 else ""
+    framing = "" if answer.status in NO_BODY_STATUS else f"Content-Length: {length}\r\n"
     if not keep_alive:
         framing += "Connection: close\r\n"
     return head + framing.encode() + b"\r\n"

@@ -51,10 +51,10 @@ class Recording:
     mentions: tuple[str, ...] = ()  # recorded volatile values (of any recording) that this answer's body contains
     header_mentions: tuple[str, ...] = ()  # likewise, whole tokens of its headers
     head: bytes | None = None  # status line and headers as the listener sends them, rendered once
-    name: str = field(init=False, default="")  # source/file, for reports
 
-    def __post_init__(self) -> None:
-        self.name = f"{self.source}/{self.file}"
+    @property
+    def name(self) -> str:
+        return f"{self.source}/{self.file}"
 
 
 @dataclass

@@ -12,7 +12,7 @@ import click
 from proxy.guard import SpendingGuard, worst_case
 from trader.cli import DECIMAL, kalshi_leg, poly_leg
 
-from .canon import SIM_LEGS, Legs
+from .canon import Legs
 from .catalogue import SCENARIOS, Scenario, select
 from .harness import Outcome, capture, capture_live, replay
 

@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
-from tests.wire_helpers import port_of, self_signed
+from tests.wire_helpers import port_of, read_message, self_signed
 
 
 class Exchange:
@@ -35,10 +35,7 @@ class Exchange:
         self.connections += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                body = await reader.readexactly(length)
+                head, body = await read_message(reader)
                 self.requests.append(head + body)
                 result = self.answer(len(self.requests), head, body)
                 if asyncio.iscoroutine(result):
@@ -92,12 +89,6 @@ async def request(port: int, data: bytes) -> tuple[bytes, bytes]:
     return head, body
 
 
-async def answers_on(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
-    return head, await asyncio.wait_for(reader.readexactly(length), 10)
-
-
 ORDER = (b"POST /trade-api/v2/portfolio/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
          b"Content-Length: 15\r\n\r\n{\"count\":\"1.0\"}")
 GET = b"GET /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -116,11 +107,11 @@ async def test_an_order_on_a_connection_the_exchange_closes_just_then_is_sent_on
     async with serving(upstream) as url, running_proxy(url, passing_through(), timeout=5) as proxy:
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
         writer.write(GET)
-        first = await answers_on(reader)
+        first = await read_message(reader, 10)
         writer.write(ORDER)
-        second = await answers_on(reader)
+        second = await read_message(reader, 10)
         writer.write(ORDER)
-        third = await answers_on(reader)
+        third = await read_message(reader, 10)
         writer.close()
     assert first[0].startswith(b"HTTP/1.1 200 ")
     assert second[0].startswith(b"HTTP/1.1 502 ") and b"X-Tradetape-Error: upstream_disconnected" in second[0]
@@ -140,7 +131,7 @@ async def test_an_exchange_that_closes_after_every_second_answer_serves_every_re
         bodies = []
         for _ in range(6):
             writer.write(ORDER)
-            head, body = await answers_on(reader)
+            head, body = await read_message(reader, 10)
             assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: close" not in head
             bodies.append(orjson.loads(body)["n"])
         writer.close()
@@ -203,6 +194,18 @@ async def test_an_answer_slower_than_the_upstream_timeout_mid_body_is_a_named_50
 
 # ---- TLS ----------------------------------------------------------------------------------------
 
+async def orders_answered(port: int, count: int, pause: float = 0.0) -> list[int]:
+    """Send ORDER `count` times on one connection; the `n` of each answer, in order."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    seen = []
+    for _ in range(count):
+        writer.write(ORDER)
+        seen.append(orjson.loads((await read_message(reader, 10))[1])["n"])
+        await asyncio.sleep(pause)
+    writer.close()
+    return seen
+
+
 @contextlib.asynccontextmanager
 async def tls_proxy(tmp_path, upstream: Exchange) -> AsyncIterator[tuple[str, object]]:
     cert, key = self_signed(tmp_path)
@@ -217,38 +220,21 @@ async def tls_proxy(tmp_path, upstream: Exchange) -> AsyncIterator[tuple[str, ob
 async def test_keep_alive_connections_are_reused_over_tls(tmp_path):
     upstream = Exchange(lambda n, head, body: (ok(b'{"n":%d}' % n), "keep"))
     async with tls_proxy(tmp_path, upstream) as (url, proxy):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
-        seen = []
-        for _ in range(3):
-            writer.write(ORDER)
-            seen.append(orjson.loads((await answers_on(reader))[1])["n"])
-        writer.close()
+        seen = await orders_answered(port_of(proxy), 3)
     assert seen == [1, 2, 3] and upstream.connections == 1
 
 
 async def test_a_tls_exchange_closing_an_idle_connection_with_close_notify_costs_nothing(tmp_path):
     upstream = Exchange(lambda n, head, body: (ok(b'{"n":%d}' % n), "close"))  # writer.close(): close_notify
     async with tls_proxy(tmp_path, upstream) as (url, proxy):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
-        seen = []
-        for _ in range(3):
-            writer.write(ORDER)
-            seen.append(orjson.loads((await answers_on(reader))[1])["n"])
-            await asyncio.sleep(0.1)  # the close reaches the proxy while the connection is idle
-        writer.close()
+        seen = await orders_answered(port_of(proxy), 3, pause=0.1)  # the close reaches the proxy while idle
     assert seen == [1, 2, 3] and upstream.connections == 3
 
 
 async def test_a_tls_exchange_vanishing_without_close_notify_after_a_delimited_answer_costs_nothing(tmp_path):
     upstream = Exchange(lambda n, head, body: (ok(b'{"n":%d}' % n), "abort"))
     async with tls_proxy(tmp_path, upstream) as (url, proxy):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
-        seen = []
-        for _ in range(2):
-            writer.write(ORDER)
-            seen.append(orjson.loads((await answers_on(reader))[1])["n"])
-            await asyncio.sleep(0.2)
-        writer.close()
+        seen = await orders_answered(port_of(proxy), 2, pause=0.2)
     assert seen == [1, 2] and upstream.connections == 2
 
 
@@ -292,7 +278,7 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
         writer.write(b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 22\r\nConnection: close\r\n\r\n")
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b'{"mode":"passthrough"}')
-        back = await answers_on(reader)
+        back = await read_message(reader, 10)
         writer.close()
         broken = await request(port, post(b"/__tradetape/mode", b'{"mode": "record",'))
         not_object = await request(port, post(b"/__tradetape/load", b'[1, 2]'))

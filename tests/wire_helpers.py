@@ -75,6 +75,17 @@ def port_of(proxy, exchange: str = "kalshi") -> int:
     return int(proxy.url(exchange).rsplit(":", 1)[1])
 
 
+def content_length(head: bytes) -> int:
+    return next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                 if line.lower().startswith(b"content-length:")), 0)
+
+
+async def read_message(reader: asyncio.StreamReader, seconds: float | None = None) -> tuple[bytes, bytes]:
+    """One HTTP message framed by Content-Length (or none): its head and its body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), seconds)
+    return head, await asyncio.wait_for(reader.readexactly(content_length(head)), seconds)
+
+
 # ---- the upstream side -------------------------------------------------------------------------
 
 class Scripted:
@@ -92,10 +103,7 @@ class Scripted:
         self.connections += 1
         try:
             while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                self.requests.append(head + await reader.readexactly(length))
+                self.requests.append(b"".join(await read_message(reader)))
                 answer = self.answers.pop(0)
                 if isinstance(answer, float):  # a pause, then the next scripted bytes
                     await asyncio.sleep(answer)

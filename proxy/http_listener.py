@@ -56,16 +56,21 @@ class UnsendableAnswer(ValueError):
     """An answer that cannot go on the wire as it is (a recorded 1xx, a line break inside a header)."""
 
 
+def check_headers(headers: Any) -> None:
+    """A fixture's headers must not carry a line break into the answer, so replay checks them at load.
+    Forwarded answers need no check (llhttp refuses such headers) and neither do correlated ones
+    (correlation never maps a value with a line break)."""
+    for name, value in headers.items():
+        if not LEGAL_NAME.fullmatch(name) or LINE_BREAK.search(value):
+            raise UnsendableAnswer(f"header {name!r} would break the answer's framing ({value[:40]!r})")
+
+
 def status_and_headers(status: int, reason: str | None, headers: Any) -> bytes:
     """The status line and the answer's own headers, each line ending in CRLF: all but the framing."""
     if not 200 <= status <= 999:
         raise UnsendableAnswer(f"status {status} cannot be a final answer")
-    fields = [(name, value) for name, value in headers.items() if name.lower() not in FRAMING]
-    for name, value in fields:
-        if not LEGAL_NAME.fullmatch(name) or LINE_BREAK.search(value):
-            raise UnsendableAnswer(f"header {name!r} would break the answer's framing ({value[:40]!r})")
     lines = [f"HTTP/1.1 {status} {reason or PHRASES.get(status, 'Unknown')}"]
-    lines += [f"{name}: {value}" for name, value in fields]
+    lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in FRAMING]
     lines.append("")
     return "\r\n".join(lines).encode("utf-8", "surrogateescape")
 

@@ -21,7 +21,7 @@ from .correlate import HEADER_TOKEN, correlatable
 from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
 from .flow import Failure
 from .forward import NOT_RETURNED
-from .http_listener import UnsendableAnswer, status_and_headers
+from .http_listener import UnsendableAnswer, check_headers, status_and_headers
 from .match import MatchKey, describe, match_key
 from .redact import REDACTED
 from .volatile import Volatile, volatile_sets
@@ -141,6 +141,7 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     headers = _response_headers(response["headers"], path)
     tokens = {token for value in headers.values() for token in HEADER_TOKEN.findall(value)}
     try:
+        check_headers(headers)
         head = status_and_headers(response["status"], None, headers)
     except UnsendableAnswer as exc:
         raise FixtureError(path, f"response: {exc}") from None

@@ -28,8 +28,18 @@ async def serve(port: int, upstream: str, out_path: str) -> None:
             data = await resp.read()
             reply = {k: v for k, v in resp.headers.items() if k.lower() not in HOP}
             status = resp.status
-        out.write(orjson.dumps({"method": request.method, "path": request.raw_path, "request": body.decode(),
-                                "status": status, "response": data.decode()}) + b"\n")
+        out.write(
+            orjson.dumps(
+                {
+                    "method": request.method,
+                    "path": request.raw_path,
+                    "request": body.decode(),
+                    "status": status,
+                    "response": data.decode(),
+                }
+            )
+            + b"\n"
+        )
         return web.Response(status=status, body=data, headers=reply)
 
     runner = web.ServerRunner(web.Server(forward))

@@ -27,8 +27,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/trade-api/v2/portfolio/events/orders"
-BODY = ('{"ticker":"KXBENCH-26NOV23","client_order_id":"6f1c2e4a-1111-4b2b-9c3d-5e6f7a8b9c0d","side":"ask",'
-        '"count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel","self_trade_prevention_type":"taker_at_cross"}')
+BODY = (
+    '{"ticker":"KXBENCH-26NOV23","client_order_id":"6f1c2e4a-1111-4b2b-9c3d-5e6f7a8b9c0d","side":"ask",'
+    '"count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel","self_trade_prevention_type":"taker_at_cross"}'
+)
 # The replay source is recorded with the client_order_id the upstream's answer carries, and wrk sends another,
 # so every replayed request goes through correlation: learned recorded -> live, and the answer rewritten.
 RECORDED_ID, LIVE_ID = "4a75f0b2-8f4e-4f59-a2f1-0c1d9e3b7a55", "6f1c2e4a-1111-4b2b-9c3d-5e6f7a8b9c0d"
@@ -106,8 +108,12 @@ def wrk_unit(value: str) -> float:
 
 
 def run_wrk(url: str, concurrency: int, seconds: float, script: Path) -> tuple[int, float, float, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = wrk_unit(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
@@ -134,8 +140,12 @@ async def python_load(url: str, concurrency: int, seconds: float, body: str = BO
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return (len(latencies), len(latencies) / elapsed, statistics.median(latencies),
-            latencies[int(len(latencies) * 0.99) - 1])
+    return (
+        len(latencies),
+        len(latencies) / elapsed,
+        statistics.median(latencies),
+        latencies[int(len(latencies) * 0.99) - 1],
+    )
 
 
 def load(url: str, concurrency: int, seconds: float, script: Path | None) -> tuple[int, float, float, float]:
@@ -146,19 +156,43 @@ def load(url: str, concurrency: int, seconds: float, script: Path | None) -> tup
 
 # ---- modes -------------------------------------------------------------------------------
 
+
 def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
     if mode == "bare":
-        return [sys.executable, str(ROOT / "bench" / "bare_forwarder.py"), str(port), upstream, str(capture / f"bare_{port}.jsonl")]
+        return [
+            sys.executable,
+            str(ROOT / "bench" / "bare_forwarder.py"),
+            str(port),
+            upstream,
+            str(capture / f"bare_{port}.jsonl"),
+        ]
     if mode == "mitmdump":
-        return [MITMDUMP, "--mode", f"reverse:{upstream}", "--listen-host", "127.0.0.1", "--listen-port", str(port),
-                "-w", str(capture / f"mitm_{port}.flows"), "-q"]
-    common = ["--listen", f"kalshi=127.0.0.1:{port}", "--listen", f"poly=127.0.0.1:{free_port()}",
-              "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}"]
+        return [
+            MITMDUMP,
+            "--mode",
+            f"reverse:{upstream}",
+            "--listen-host",
+            "127.0.0.1",
+            "--listen-port",
+            str(port),
+            "-w",
+            str(capture / f"mitm_{port}.flows"),
+            "-q",
+        ]
+    common = [
+        "--listen",
+        f"kalshi=127.0.0.1:{port}",
+        "--listen",
+        f"poly=127.0.0.1:{free_port()}",
+        "--upstream",
+        f"kalshi={upstream}",
+        "--upstream",
+        f"poly={upstream}",
+    ]
     if mode == "record":
         return [TRADETAPE, "record", *common, "--capture-dir", str(capture), "--session", f"bench_{port}"]
     if mode == "replay":
-        return [TRADETAPE, "replay", str(capture / "replay_source"), "--on-exhausted", "repeat-last",
-                *common[:4]]
+        return [TRADETAPE, "replay", str(capture / "replay_source"), "--on-exhausted", "repeat-last", *common[:4]]
     return [TRADETAPE, mode, *common]
 
 
@@ -173,9 +207,25 @@ def measure(label: str, url: str, pid: int | None, concurrency: int, seconds: fl
 def make_replay_source(capture: Path, upstream: str) -> None:
     """One recorded create-order exchange, replayed with repeat-last (and correlation: see RECORDED_ID)."""
     port = free_port()
-    proc = start([TRADETAPE, "record", "--listen", f"kalshi=127.0.0.1:{port}", "--listen", f"poly=127.0.0.1:{free_port()}",
-                  "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}",
-                  "--capture-dir", str(capture), "--session", "replay_source"], port)
+    proc = start(
+        [
+            TRADETAPE,
+            "record",
+            "--listen",
+            f"kalshi=127.0.0.1:{port}",
+            "--listen",
+            f"poly=127.0.0.1:{free_port()}",
+            "--upstream",
+            f"kalshi={upstream}",
+            "--upstream",
+            f"poly={upstream}",
+            "--capture-dir",
+            str(capture),
+            "--session",
+            "replay_source",
+        ],
+        port,
+    )
     asyncio.run(python_load(f"http://127.0.0.1:{port}{PATH}", 1, 0.01, BODY.replace(LIVE_ID, RECORDED_ID)))
     stop(proc)
     for extra in sorted((capture / "replay_source").glob("[0-9]*.json"))[1:]:
@@ -184,7 +234,9 @@ def make_replay_source(capture: Path, upstream: str) -> None:
 
 def check_correlated(url: str) -> None:
     """The replayed answer must carry the live client_order_id, or the replay figures measure less than they say."""
-    request = urllib.request.Request(url, data=BODY.encode(), method="POST", headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=BODY.encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         body = answer.read().decode()
     if LIVE_ID not in body or RECORDED_ID in body:
@@ -218,12 +270,19 @@ def memory_growth(upstream: str, capture: Path, requests: int, script: Path | No
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--modes", default="passthrough,record,replay,bare" + (",mitmdump" if MITMDUMP else ""),
-                        help="passthrough, record, replay, and the peers: bare (a bare aiohttp forwarder appending to one "
-                             "file) and mitmdump (mitmproxy recording in reverse mode; set MITMDUMP or put it on PATH)")
-    parser.add_argument("--memory-requests", type=int, default=0, help="also record this many requests and report RSS growth")
+    parser.add_argument(
+        "--modes",
+        default="passthrough,record,replay,bare" + (",mitmdump" if MITMDUMP else ""),
+        help="passthrough, record, replay, and the peers: bare (a bare aiohttp forwarder appending to one "
+        "file) and mitmdump (mitmproxy recording in reverse mode; set MITMDUMP or put it on PATH)",
+    )
+    parser.add_argument(
+        "--memory-requests", type=int, default=0, help="also record this many requests and report RSS growth"
+    )
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
-    parser.add_argument("--fast-upstream", action="store_true", help="upstream on aiohttp's low-level server and uvloop")
+    parser.add_argument(
+        "--fast-upstream", action="store_true", help="upstream on aiohttp's low-level server and uvloop"
+    )
     opts = parser.parse_args()
 
     use_wrk = shutil.which("wrk") is not None and not opts.python_load
@@ -232,9 +291,11 @@ def main() -> None:
     if use_wrk:
         script = capture / "post.lua"
         script.write_text(WRK_SCRIPT)
-    print(f"load generator: {'wrk (1 thread)' if use_wrk else 'Python aiohttp loop (wrk not installed)'}; "
-          f"{opts.seconds:g} s per run; {os.cpu_count()} cores; POST {PATH}; upstream: "
-          f"{'aiohttp low-level server on uvloop' if opts.fast_upstream else 'aiohttp application on asyncio'}")
+    print(
+        f"load generator: {'wrk (1 thread)' if use_wrk else 'Python aiohttp loop (wrk not installed)'}; "
+        f"{opts.seconds:g} s per run; {os.cpu_count()} cores; POST {PATH}; upstream: "
+        f"{'aiohttp low-level server on uvloop' if opts.fast_upstream else 'aiohttp application on asyncio'}"
+    )
 
     up_port = free_port()
     upstream_args = [sys.executable, str(ROOT / "bench" / "upstream.py"), str(up_port)]
@@ -253,7 +314,9 @@ def main() -> None:
                 try:
                     if mode == "replay":
                         check_correlated(f"http://127.0.0.1:{port}{PATH}")
-                    results.append(measure(mode, f"http://127.0.0.1:{port}{PATH}", proc.pid, concurrency, opts.seconds, script))
+                    results.append(
+                        measure(mode, f"http://127.0.0.1:{port}{PATH}", proc.pid, concurrency, opts.seconds, script)
+                    )
                     if mode == "record":
                         check_all_captured(port, capture / f"bench_{port}")
                 finally:
@@ -261,8 +324,10 @@ def main() -> None:
         report(results)
         if opts.memory_requests:
             before, after, done = memory_growth(upstream, capture, opts.memory_requests, script)
-            print(f"\nmemory: recording {done} requests grew the proxy's RSS from {before:.1f} MB to {after:.1f} MB "
-                  f"(+{after - before:.1f} MB)")
+            print(
+                f"\nmemory: recording {done} requests grew the proxy's RSS from {before:.1f} MB to {after:.1f} MB "
+                f"(+{after - before:.1f} MB)"
+            )
     finally:
         stop(upstream_proc)
         shutil.rmtree(capture, ignore_errors=True)
@@ -270,12 +335,16 @@ def main() -> None:
 
 def report(results: list[Result]) -> None:
     direct = {r.concurrency: r for r in results if r.label == "direct"}
-    print(f"\n{'mode':<12}{'conc':>5}{'req/s':>10}{'x direct':>10}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'CPU us/req':>12}")
+    print(
+        f"\n{'mode':<12}{'conc':>5}{'req/s':>10}{'x direct':>10}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'CPU us/req':>12}"
+    )
     for r in results:
         base = direct[r.concurrency]
         cpu = "upstream" if r.label == "direct" else f"{r.cpu_us:.0f}"
-        print(f"{r.label:<12}{r.concurrency:>5}{r.rps:>10.0f}{r.rps / base.rps:>10.2f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
-              f"{r.p50_ms - base.p50_ms:>9.3f}{cpu:>12}")
+        print(
+            f"{r.label:<12}{r.concurrency:>5}{r.rps:>10.0f}{r.rps / base.rps:>10.2f}{r.p50_ms:>9.3f}{r.p99_ms:>9.3f}"
+            f"{r.p50_ms - base.p50_ms:>9.3f}{cpu:>12}"
+        )
 
 
 if __name__ == "__main__":

@@ -34,12 +34,25 @@ HEADERS = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "KAL
 def kalshi_exchange(i: int) -> Flow:
     """One create order and its answer, as the recorder sees them (ids unique per fixture)."""
     coid, oid = str(uuid.uuid4()), str(uuid.uuid4())
-    body = (f'{{"ticker":"KXBENCH-26NOV23-T{i % 50}","client_order_id":"{coid}","side":"bid","count":"{1 + i % 9}.00",'
-            f'"price":"0.5{i % 10}00","time_in_force":"immediate_or_cancel","self_trade_prevention_type":"taker_at_cross"}}')
-    answer = (f'{{"order_id":"{oid}","client_order_id":"{coid}","fill_count":"1.00","remaining_count":"0.00",'
-              f'"average_fill_price":"0.5200","average_fee_paid":"0.0175","ts_ms":{1781159360866 + i}}}')
-    flow = Flow("kalshi", "POST", PATH, PATH, HEADERS, body.encode(), "https://api.elections.kalshi.com",
-                time.time(), time.perf_counter())
+    body = (
+        f'{{"ticker":"KXBENCH-26NOV23-T{i % 50}","client_order_id":"{coid}","side":"bid","count":"{1 + i % 9}.00",'
+        f'"price":"0.5{i % 10}00","time_in_force":"immediate_or_cancel","self_trade_prevention_type":"taker_at_cross"}}'
+    )
+    answer = (
+        f'{{"order_id":"{oid}","client_order_id":"{coid}","fill_count":"1.00","remaining_count":"0.00",'
+        f'"average_fill_price":"0.5200","average_fee_paid":"0.0175","ts_ms":{1781159360866 + i}}}'
+    )
+    flow = Flow(
+        "kalshi",
+        "POST",
+        PATH,
+        PATH,
+        HEADERS,
+        body.encode(),
+        "https://api.elections.kalshi.com",
+        time.time(),
+        time.perf_counter(),
+    )
     flow.response = Answer(201, CIMultiDict({"Content-Type": "application/json"}), answer.encode())
     flow.latency_ms = 42.0
     return flow
@@ -68,8 +81,10 @@ def main() -> None:
         mode = replay_mode([str(workdir / "big")], workdir, volatile_sets(), ReplayOptions(), Counter())
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"replay load: {count} fixtures in {seconds:.2f} s; RSS {before:.0f} MB before, {rss_mb():.0f} MB after, "
-              f"peak {peak:.0f} MB ({len(mode.addons)} replay addon)")
+        print(
+            f"replay load: {count} fixtures in {seconds:.2f} s; RSS {before:.0f} MB before, {rss_mb():.0f} MB after, "
+            f"peak {peak:.0f} MB ({len(mode.addons)} replay addon)"
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

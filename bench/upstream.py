@@ -11,9 +11,11 @@ import sys
 
 from aiohttp import web
 
-BODY = (b'{"order_id":"2597c0de-6a1c-4b1e-9d0f-2f4b0c6b2a11","client_order_id":"4a75f0b2-8f4e-4f59-a2f1-0c1d9e3b7a55",'
-        b'"fill_count":"5.00","remaining_count":"0.00","average_fill_price":"0.5500","average_fee_paid":"0.0174",'
-        b'"ts_ms":1781159360866}')
+BODY = (
+    b'{"order_id":"2597c0de-6a1c-4b1e-9d0f-2f4b0c6b2a11","client_order_id":"4a75f0b2-8f4e-4f59-a2f1-0c1d9e3b7a55",'
+    b'"fill_count":"5.00","remaining_count":"0.00","average_fill_price":"0.5500","average_fee_paid":"0.0174",'
+    b'"ts_ms":1781159360866}'
+)
 
 
 async def answer(request: web.BaseRequest) -> web.Response:

@@ -7,7 +7,8 @@ mistaken for an exchange decision, and is never retried.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 

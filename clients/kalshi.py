@@ -52,7 +52,15 @@ from clients.kalshi_parse import (
     parse_update,
     unexpected,
 )
-from clients.kalshi_types import CancelResult, CreateAck, KalshiFill, KalshiMarket, KalshiPosition, Orderbook, OrderUpdate
+from clients.kalshi_types import (
+    CancelResult,
+    CreateAck,
+    KalshiFill,
+    KalshiMarket,
+    KalshiPosition,
+    Orderbook,
+    OrderUpdate,
+)
 from clients.types import OrderResult
 
 DEFAULT_BASE_URL = "https://api.elections.kalshi.com/trade-api/v2"
@@ -110,18 +118,24 @@ class KalshiClient:
             try:
                 pem = Path(key_path).expanduser().read_bytes()
             except OSError as exc:
-                raise ValueError(f"KALSHI_PRIVATE_KEY_PATH {key_path}: cannot read the key file ({exc.strerror})") from None
+                raise ValueError(
+                    f"KALSHI_PRIVATE_KEY_PATH {key_path}: cannot read the key file ({exc.strerror})"
+                ) from None
         elif isinstance(pem, str) and "\n" not in pem:
             pem = pem.replace("\\n", "\n")  # PEM pasted into one env line
         if (key_id is None) != (pem is None):
-            raise ValueError("set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY), or neither")
+            raise ValueError(
+                "set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY), or neither"
+            )
         return cls(os.environ.get("KALSHI_BASE_URL") or None, key_id, pem, **kwargs)
 
     async def __aenter__(self) -> KalshiClient:
         self._ensure_session()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -165,13 +179,23 @@ class KalshiClient:
             if 200 <= status < 300:
                 return self._json(raw, where, status)
             error = kalshi_error(status, raw, endpoint=where, headers=resp_headers)
-            if method != "GET" or attempt >= self._max_retries or not isinstance(error, (RateLimited, ExchangeUnavailable)):
+            if (
+                method != "GET"
+                or attempt >= self._max_retries
+                or not isinstance(error, (RateLimited, ExchangeUnavailable))
+            ):
                 raise error
             await self._sleep(self._delay(attempt, error))
             attempt += 1
 
     async def _send(
-        self, method: str, url: URL, params: dict[str, str] | None, body: bytes | None, headers: dict[str, str], where: str
+        self,
+        method: str,
+        url: URL,
+        params: dict[str, str] | None,
+        body: bytes | None,
+        headers: dict[str, str],
+        where: str,
     ) -> tuple[int, Any, bytes]:
         session = self._ensure_session()
         try:
@@ -185,7 +209,7 @@ class KalshiClient:
                 timeout=self._timeout,
             ) as resp:
                 return resp.status, resp.headers, await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             # from None: aiohttp's error objects carry the request headers (key id, signature).
             raise TransportError(f"kalshi {where}: no answer ({type(exc).__name__}: {exc})") from None
 
@@ -201,7 +225,9 @@ class KalshiClient:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise unexpected(where, f"HTTP {status} body is not JSON: {raw[:120]!r}", raw.decode("utf-8", "replace")) from None
+            raise unexpected(
+                where, f"HTTP {status} body is not JSON: {raw[:120]!r}", raw.decode("utf-8", "replace")
+            ) from None
 
     async def _pages(self, path: str, params: dict[str, str], parse: Callable[[Any, str], list[T]]) -> list[T]:
         """Every item of a cursor-paginated list, each page read by `parse` (same filters on each page)."""
@@ -342,7 +368,11 @@ class KalshiClient:
         the outcome's price, as in create_order."""
         side, leg_price = v2_side_price(outcome, action, price)
         fields: dict[str, Any] = {"ticker": ticker, "side": side, "price": leg_price, "count": format_count(count)}
-        optional = {"client_order_id": client_order_id, "updated_client_order_id": updated_client_order_id, "expiration_time": expiration_time}
+        optional = {
+            "client_order_id": client_order_id,
+            "updated_client_order_id": updated_client_order_id,
+            "expiration_time": expiration_time,
+        }
         fields.update({k: v for k, v in optional.items() if v is not None})
         path = f"{ORDERS}/{_segment(order_id, 'order_id')}/amend"
         answer = await self._request("POST", path, body=orjson.dumps(fields))
@@ -373,7 +403,9 @@ class KalshiClient:
         params = {k: v for k, v in {"ticker": ticker, "status": status}.items() if v}
         return await self._pages("/portfolio/orders", params, parse_orders)
 
-    async def find_order_by_client_order_id(self, client_order_id: str, ticker: str | None = None) -> OrderResult | None:
+    async def find_order_by_client_order_id(
+        self, client_order_id: str, ticker: str | None = None
+    ) -> OrderResult | None:
         """The order carrying our client_order_id, or None (restart recovery, duplicate creates)."""
         for order in await self.list_orders(ticker=ticker):
             if order.client_order_id == client_order_id:

@@ -9,7 +9,8 @@ exchange's own code and message are kept, and nothing here raises on a malformed
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -144,7 +145,9 @@ def _text_message(body: bytes) -> str:
     return text[:_TEXT_LIMIT] or "empty error body"
 
 
-def kalshi_error(status: int | None, body: bytes, *, endpoint: str, headers: Mapping[str, str] | None = None) -> ExchangeError:
+def kalshi_error(
+    status: int | None, body: bytes, *, endpoint: str, headers: Mapping[str, str] | None = None
+) -> ExchangeError:
     """The ExchangeError for one Kalshi error answer; `endpoint` is "METHOD /path" for the message."""
     code, message, parsed = error_fields(body)
     path = endpoint.partition(" ")[2]

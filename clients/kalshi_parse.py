@@ -86,7 +86,9 @@ def _pick(o: dict[str, Any], names: tuple[str | None, ...]) -> str | None:
     return next((n for n in present if isinstance(o[n], str)), present[0] if present else None)
 
 
-def count(o: dict[str, Any], where: str, name: str, legacy: str | None = None, *, required: bool = True) -> Decimal | None:
+def count(
+    o: dict[str, Any], where: str, name: str, legacy: str | None = None, *, required: bool = True
+) -> Decimal | None:
     """A contract count: the fixed-point string `name` (or `legacy`), else the pre-2026 integer."""
     key = _pick(o, (name, legacy))
     if key is not None:
@@ -96,7 +98,9 @@ def count(o: dict[str, Any], where: str, name: str, legacy: str | None = None, *
     return None
 
 
-def dollars(o: dict[str, Any], where: str, name: str, cents: str | None = None, *, required: bool = True) -> Decimal | None:
+def dollars(
+    o: dict[str, Any], where: str, name: str, cents: str | None = None, *, required: bool = True
+) -> Decimal | None:
     """Money in dollars: the string `name`, else the pre-2026 integer-cent field `cents`."""
     if o.get(name) is not None:
         return number(o[name], where, name, o)
@@ -181,7 +185,9 @@ def order_result_from_order(order: Any, where: str = "order object") -> OrderRes
     """
     o = obj(order, where)
     filled = count(o, where, "fill_count_fp", "fill_count")
-    costs = [dollars(o, where, f"{who}_fill_cost_dollars", f"{who}_fill_cost", required=False) for who in ("taker", "maker")]
+    costs = [
+        dollars(o, where, f"{who}_fill_cost_dollars", f"{who}_fill_cost", required=False) for who in ("taker", "maker")
+    ]
     fees = [dollars(o, where, f"{who}_fees_dollars", f"{who}_fees", required=False) for who in ("taker", "maker")]
     cost = sum((c for c in costs if c is not None), ZERO)
     if filled > 0 and all(c is None for c in costs):
@@ -315,7 +321,10 @@ def parse_position(position: Any, where: str) -> KalshiPosition:
 
 
 def parse_positions(body: Any, where: str) -> list[KalshiPosition]:
-    return [parse_position(p, f"{where} market_positions[{i}]") for i, p in enumerate(items(body, where, "market_positions"))]
+    return [
+        parse_position(p, f"{where} market_positions[{i}]")
+        for i, p in enumerate(items(body, where, "market_positions"))
+    ]
 
 
 def parse_balance(body: Any, where: str) -> Decimal:

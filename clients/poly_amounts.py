@@ -9,8 +9,8 @@ silently flooring a price off the tick grid or a size finer than 0.01, it refuse
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import gcd
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from math import gcd
 
 from clients.decimals import exact_decimal
 

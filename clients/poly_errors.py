@@ -7,7 +7,8 @@ HTTP status. The exchange's message and any `code` are kept on the exception.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import orjson
 
@@ -28,8 +29,7 @@ from clients.errors import (
 
 EXCHANGE = "poly"
 MAX_TEXT = 300
-V1_HINT = ("the exchange refused a V1-signed order: sign CLOB V2 orders "
-           "(domain version 2, or 3 for ExchangeV3 markets)")
+V1_HINT = "the exchange refused a V1-signed order: sign CLOB V2 orders (domain version 2, or 3 for ExchangeV3 markets)"
 
 # (lower-case fragment, class), first match wins: specific texts before generic words.
 MESSAGE_RULES: tuple[tuple[str, type[ExchangeError]], ...] = (
@@ -127,9 +127,7 @@ def retry_after(headers: Mapping[str, str], parsed: Any) -> float | None:
     return retry_after_header(headers)
 
 
-def poly_error(
-    status: int | None, headers: Mapping[str, str], body: bytes, endpoint: str
-) -> ExchangeError:
+def poly_error(status: int | None, headers: Mapping[str, str], body: bytes, endpoint: str) -> ExchangeError:
     """The exception for an error answer of `endpoint` (e.g. "POST /order")."""
     message, parsed = error_message(body)
     cls = error_class(status, message)

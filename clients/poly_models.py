@@ -110,7 +110,7 @@ def require(body: Any, name: str, kind: type | tuple[type, ...], endpoint: str) 
     if name not in body:
         raise unexpected(endpoint, f"field {name!r} is missing", body)
     value = body[name]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
         raise unexpected(endpoint, f"field {name!r} has type {type(value).__name__}", body)
     return value
 
@@ -160,9 +160,16 @@ def parse_post_order(body: Any, signed: SignedOrder, endpoint: str = "POST /orde
     taking = decimal_field(body, "takingAmount", endpoint, empty=Decimal(0))
     filled, cost = (taking, making) if signed.side == "BUY" else (making, taking)
     return OrderResult(
-        exchange=EXCHANGE, order_id=order_id, client_order_id=None, status=status,
-        filled=filled, remaining=_post_remaining(status, signed, filled),
-        avg_price=_fill(filled, cost), cost=cost, fees=None, raw=body,
+        exchange=EXCHANGE,
+        order_id=order_id,
+        client_order_id=None,
+        status=status,
+        filled=filled,
+        remaining=_post_remaining(status, signed, filled),
+        avg_price=_fill(filled, cost),
+        cost=cost,
+        fees=None,
+        raw=body,
     )
 
 
@@ -188,9 +195,16 @@ def parse_order(body: Any, endpoint: str = "GET /data/order") -> OrderResult:
     price = decimal_field(body, "price", endpoint)
     state = status.upper().removeprefix("ORDER_STATUS_")
     return OrderResult(
-        exchange=EXCHANGE, order_id=order_id, client_order_id=None, status=status,
-        filled=matched, remaining=Decimal(0) if state in TERMINAL_ORDER_STATUSES else original - matched,
-        avg_price=price if matched else None, cost=matched * price, fees=None, raw=body,
+        exchange=EXCHANGE,
+        order_id=order_id,
+        client_order_id=None,
+        status=status,
+        filled=matched,
+        remaining=Decimal(0) if state in TERMINAL_ORDER_STATUSES else original - matched,
+        avg_price=price if matched else None,
+        cost=matched * price,
+        fees=None,
+        raw=body,
     )
 
 
@@ -218,9 +232,12 @@ def parse_page(body: Any, endpoint: str) -> tuple[list[Any], str]:
 
 
 def _levels(body: Any, name: str, endpoint: str, best_first_descending: bool) -> tuple[BookLevel, ...]:
-    levels = [BookLevel(decimal_field(level, "price", f"{endpoint} {name}"),
-                        decimal_field(level, "size", f"{endpoint} {name}"))
-              for level in require(body, name, list, endpoint)]
+    levels = [
+        BookLevel(
+            decimal_field(level, "price", f"{endpoint} {name}"), decimal_field(level, "size", f"{endpoint} {name}")
+        )
+        for level in require(body, name, list, endpoint)
+    ]
     return tuple(sorted(levels, key=lambda level: level.price, reverse=best_first_descending))
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
@@ -181,27 +182,55 @@ def order_typed_data(
 
 def domain_separator(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> bytes:
     """hashStruct(EIP712Domain) of the exchange."""
-    return _domain_hash(EXCHANGE_DOMAIN_NAME, str(domain_version), chain_id,
-                        exchange_address(domain_version, neg_risk, chain_id))
+    return _domain_hash(
+        EXCHANGE_DOMAIN_NAME, str(domain_version), chain_id, exchange_address(domain_version, neg_risk, chain_id)
+    )
 
 
 def _domain_hash(name: str, version: str, chain_id: int, contract: str) -> bytes:
-    return keccak(abi_encode(
-        ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-        [_DOMAIN_TYPE_HASH, keccak(text=name), keccak(text=version), chain_id, contract],
-    ))
+    return keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [_DOMAIN_TYPE_HASH, keccak(text=name), keccak(text=version), chain_id, contract],
+        )
+    )
 
 
 def order_struct_hash(order: Mapping[str, Any]) -> bytes:
     """hashStruct(Order) over the 11 signed fields."""
     m = order_message(order)
-    return keccak(abi_encode(
-        ["bytes32", "uint256", "address", "address", "uint256", "uint256", "uint256",
-         "uint8", "uint8", "uint256", "bytes32", "bytes32"],
-        [_ORDER_TYPE_HASH, m["salt"], m["maker"], m["signer"], m["tokenId"], m["makerAmount"],
-         m["takerAmount"], m["side"], m["signatureType"], m["timestamp"],
-         bytes.fromhex(m["metadata"][2:]), bytes.fromhex(m["builder"][2:])],
-    ))
+    return keccak(
+        abi_encode(
+            [
+                "bytes32",
+                "uint256",
+                "address",
+                "address",
+                "uint256",
+                "uint256",
+                "uint256",
+                "uint8",
+                "uint8",
+                "uint256",
+                "bytes32",
+                "bytes32",
+            ],
+            [
+                _ORDER_TYPE_HASH,
+                m["salt"],
+                m["maker"],
+                m["signer"],
+                m["tokenId"],
+                m["makerAmount"],
+                m["takerAmount"],
+                m["side"],
+                m["signatureType"],
+                m["timestamp"],
+                bytes.fromhex(m["metadata"][2:]),
+                bytes.fromhex(m["builder"][2:]),
+            ],
+        )
+    )
 
 
 def _digest(separator: bytes, struct_hash: bytes) -> bytes:
@@ -218,11 +247,20 @@ def order_hash(
 def _wrapped_digest(order: Mapping[str, Any], separator: bytes, struct_hash: bytes, chain_id: int) -> bytes:
     """The digest the deposit wallet's owner signs for POLY_1271 (ERC-7739 TypedDataSign)."""
     wallet = _address(order, "signer")
-    wrapper_hash = keccak(abi_encode(
-        ["bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address", "bytes32"],
-        [_TYPED_DATA_SIGN_TYPE_HASH, struct_hash, keccak(text=DEPOSIT_WALLET_NAME),
-         keccak(text=DEPOSIT_WALLET_VERSION), chain_id, wallet, b"\x00" * 32],
-    ))
+    wrapper_hash = keccak(
+        abi_encode(
+            ["bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address", "bytes32"],
+            [
+                _TYPED_DATA_SIGN_TYPE_HASH,
+                struct_hash,
+                keccak(text=DEPOSIT_WALLET_NAME),
+                keccak(text=DEPOSIT_WALLET_VERSION),
+                chain_id,
+                wallet,
+                b"\x00" * 32,
+            ],
+        )
+    )
     return _digest(separator, wrapper_hash)
 
 
@@ -243,8 +281,7 @@ def sign_order(
         return "0x" + Account.unsafe_sign_hash(_digest(separator, struct_hash), private_key).signature.hex()
     inner = Account.unsafe_sign_hash(_wrapped_digest(order, separator, struct_hash, chain_id), private_key)
     type_bytes = ORDER_TYPE_STRING.encode()
-    return "0x" + (inner.signature + separator + struct_hash + type_bytes
-                   + len(type_bytes).to_bytes(2, "big")).hex()
+    return "0x" + (inner.signature + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")).hex()
 
 
 def _signature_bytes(order: Mapping[str, Any]) -> bytes:
@@ -281,9 +318,13 @@ def _unwrap_1271(order: Mapping[str, Any], separator: bytes, struct_hash: bytes)
     if type_string != ORDER_TYPE_STRING.encode():
         raise ValueError("order.signature: the wrapper's contents type is not the V2 Order type string")
     if embedded_separator != separator:
-        raise ValueError("order.signature: the wrapper's domain separator is not this exchange's (wrong version, neg_risk or chain)")
+        raise ValueError(
+            "order.signature: the wrapper's domain separator is not this exchange's (wrong version, neg_risk or chain)"
+        )
     if embedded_struct_hash != struct_hash:
-        raise ValueError("order.signature: the wrapper's struct hash does not match the order (order fields changed after signing)")
+        raise ValueError(
+            "order.signature: the wrapper's struct hash does not match the order (order fields changed after signing)"
+        )
     return inner
 
 
@@ -304,8 +345,10 @@ def recover_order_signer(
     recovered = _recover(_digest(separator, struct_hash), _signature_bytes(order))
     signer = _address(order, "signer")
     if recovered != signer:
-        raise ValueError(f"order.signature: recovers to {recovered}, not order.signer {signer} "
-                         "(tampered order, wrong key, or wrong domain version/neg_risk)")
+        raise ValueError(
+            f"order.signature: recovers to {recovered}, not order.signer {signer} "
+            "(tampered order, wrong key, or wrong domain version/neg_risk)"
+        )
     return recovered
 
 
@@ -335,8 +378,12 @@ def clob_auth_typed_data(address: str, timestamp: str, nonce: int = 0, chain_id:
         "primaryType": "ClobAuth",
         "types": {"EIP712Domain": DOMAIN_FIELDS[:3], "ClobAuth": CLOB_AUTH_FIELDS},
         "domain": {"name": CLOB_AUTH_DOMAIN_NAME, "version": CLOB_AUTH_VERSION, "chainId": chain_id},
-        "message": {"address": to_checksum_address(address), "timestamp": str(timestamp),
-                    "nonce": int(nonce), "message": CLOB_AUTH_MESSAGE},
+        "message": {
+            "address": to_checksum_address(address),
+            "timestamp": str(timestamp),
+            "nonce": int(nonce),
+            "message": CLOB_AUTH_MESSAGE,
+        },
     }
 
 
@@ -347,9 +394,7 @@ def sign_clob_auth(private_key: str, timestamp: str, nonce: int = 0, chain_id: i
     return "0x" + Account.sign_message(encoded, private_key).signature.hex()
 
 
-def recover_clob_auth_signer(
-    address: str, timestamp: str, nonce: int, signature: str, chain_id: int = POLYGON
-) -> str:
+def recover_clob_auth_signer(address: str, timestamp: str, nonce: int, signature: str, chain_id: int = POLYGON) -> str:
     """The EOA that signed these L1 headers; ValueError when it is not `address` or unreadable."""
     encoded = encode_typed_data(full_message=clob_auth_typed_data(address, timestamp, nonce, chain_id))
     try:

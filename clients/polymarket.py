@@ -12,8 +12,9 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import orjson
@@ -21,8 +22,8 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 
 from clients import poly_signing
-from clients.errors import ExchangeError, TransportError, proxy_answer
 from clients.decimals import exact_decimal
+from clients.errors import ExchangeError, TransportError, proxy_answer
 from clients.poly_amounts import (
     exact_amounts,
     from_units,
@@ -79,11 +80,15 @@ class PolymarketClient:
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         if signature_type not in (0, 1, 2, 3):
-            raise ValueError(f"signature_type {signature_type!r}: expected 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet)")
+            raise ValueError(
+                f"signature_type {signature_type!r}: expected 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet)"
+            )
         self.base_url = (base_url or DEFAULT_CLOB_URL).rstrip("/")
         self._private_key = private_key
         self.address = Account.from_key(private_key).address if private_key else None
-        self.creds = ApiCreds(api_key, api_secret, api_passphrase) if api_key and api_secret and api_passphrase else None
+        self.creds = (
+            ApiCreds(api_key, api_secret, api_passphrase) if api_key and api_secret and api_passphrase else None
+        )
         self.signature_type = signature_type
         self.funder = to_checksum_address(funder) if funder else None
         self.chain_id = chain_id
@@ -115,10 +120,14 @@ class PolymarketClient:
         """The order's maker: the EOA for type 0, else the funder (proxy, Safe, deposit wallet)."""
         if self.signature_type == poly_signing.SIG_EOA:
             if self.funder and self.address and self.funder != self.address:
-                raise ValueError(f"funder {self.funder}: signature type 0 trades from the key's own address {self.address}")
+                raise ValueError(
+                    f"funder {self.funder}: signature type 0 trades from the key's own address {self.address}"
+                )
             return self.address
         if not self.funder:
-            raise ValueError(f"signature_type {self.signature_type} needs a funder (POLY_FUNDER): the proxy, Safe or deposit wallet")
+            raise ValueError(
+                f"signature_type {self.signature_type} needs a funder (POLY_FUNDER): the proxy, Safe or deposit wallet"
+            )
         return self.funder
 
     async def __aenter__(self) -> PolymarketClient:
@@ -161,8 +170,10 @@ class PolymarketClient:
     ) -> dict[str, str]:
         """HMAC headers over timestamp + METHOD + path (query dropped) + the exact body bytes sent."""
         if self.creds is None:
-            raise ValueError("POLY_API_KEY, POLY_API_SECRET and POLY_API_PASSPHRASE are not all set "
-                             "(create_or_derive_api_key() can make them)")
+            raise ValueError(
+                "POLY_API_KEY, POLY_API_SECRET and POLY_API_PASSPHRASE are not all set "
+                "(create_or_derive_api_key() can make them)"
+            )
         ts = str(timestamp if timestamp is not None else int(self._clock()))
         return {
             "POLY_ADDRESS": self._eoa(),
@@ -238,18 +249,26 @@ class PolymarketClient:
             order_id=poly_signing.order_hash(order, domain_version, neg_risk, self.chain_id),
             signature=order["signature"],
             typed_data=typed_data,
-            body={"order": order, "owner": self.creds.api_key if self.creds else "",
-                  "orderType": order_type, "deferExec": False, "postOnly": post_only},
-            token_id=str(token_id), side=side, price=exact_decimal(price, "price"),
+            body={
+                "order": order,
+                "owner": self.creds.api_key if self.creds else "",
+                "orderType": order_type,
+                "deferExec": False,
+                "postOnly": post_only,
+            },
+            token_id=str(token_id),
+            side=side,
+            price=exact_decimal(price, "price"),
             shares=taker_amount if side == "BUY" else maker_amount,
-            maker_amount=maker_amount, taker_amount=taker_amount,
-            order_type=order_type, domain_version=domain_version, neg_risk=neg_risk,
+            maker_amount=maker_amount,
+            taker_amount=taker_amount,
+            order_type=order_type,
+            domain_version=domain_version,
+            neg_risk=neg_risk,
         )
 
     @staticmethod
-    def _amounts(
-        side: str, price: Any, size: Any, amount: Any, order_type: str, tick_size: Any
-    ) -> tuple[int, int]:
+    def _amounts(side: str, price: Any, size: Any, amount: Any, order_type: str, tick_size: Any) -> tuple[int, int]:
         if side not in ("BUY", "SELL"):
             raise ValueError(f"side {side!r}: expected 'BUY' or 'SELL'")
         if order_type not in ORDER_TYPES:
@@ -275,8 +294,10 @@ class PolymarketClient:
             if expiration <= 0:
                 raise ValueError("GTD orders need an expiration (unix seconds)")
             if timestamp_ms is not None and expiration < timestamp_ms // 1000 + GTD_SECURITY_SECONDS:
-                raise ValueError(f"GTD expiration {expiration}: must be at least {GTD_SECURITY_SECONDS} s "
-                                 "after the order timestamp (the exchange's security threshold)")
+                raise ValueError(
+                    f"GTD expiration {expiration}: must be at least {GTD_SECURITY_SECONDS} s "
+                    "after the order timestamp (the exchange's security threshold)"
+                )
 
     async def post_order(self, signed: SignedOrder) -> OrderResult:
         """POST the signed order; the order type travels in its body."""
@@ -310,8 +331,14 @@ class PolymarketClient:
         after: int | None = None,
     ) -> list[PolyTrade]:
         """All pages of `/data/trades` for the filters given."""
-        filters = {"id": id, "market": market, "asset_id": asset_id, "maker_address": maker_address,
-                   "before": before, "after": after}
+        filters = {
+            "id": id,
+            "market": market,
+            "asset_id": asset_id,
+            "maker_address": maker_address,
+            "before": before,
+            "after": after,
+        }
         query = {k: str(v) for k, v in filters.items() if v is not None}
         rows = await self._all_pages("/data/trades", query)
         return [parse_trade(row) for row in rows]
@@ -382,8 +409,13 @@ class PolymarketClient:
             self._session = aiohttp.ClientSession()
         try:
             async with self._session.request(
-                method, self.base_url + path, params=params, data=body, headers=headers,
-                allow_redirects=False, timeout=self._timeout,
+                method,
+                self.base_url + path,
+                params=params,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout,
             ) as response:
                 status, answer_headers, raw = response.status, response.headers, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -395,7 +427,9 @@ class PolymarketClient:
         if status >= 400:
             raise poly_error(status, answer_headers, raw, endpoint)
         if status >= 300:  # a redirect would resend the L2 credentials to its Location
-            raise unexpected(endpoint, f"HTTP {status} to {answer_headers.get('Location')!r}, not followed", None, status)
+            raise unexpected(
+                endpoint, f"HTTP {status} to {answer_headers.get('Location')!r}, not followed", None, status
+            )
         if not raw:  # e.g. /balance-allowance/update; parsers that need a body say so
             return None
         try:

@@ -5,7 +5,8 @@ Routes are a plain table so each feature adds its own (`ROUTES[("POST", "reset")
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from multidict import CIMultiDict
@@ -30,7 +31,9 @@ def route(method: str, name: str) -> Callable[[AdminHandler], AdminHandler]:
 
 
 def json_response(value: Any, status: int = 200) -> Answer:
-    return Answer(status, CIMultiDict({"Content-Type": "application/json"}), orjson.dumps(value, option=orjson.OPT_INDENT_2))
+    return Answer(
+        status, CIMultiDict({"Content-Type": "application/json"}), orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    )
 
 
 def admin_error(status: int, kind: str, detail: Any) -> Answer:
@@ -39,8 +42,8 @@ def admin_error(status: int, kind: str, detail: Any) -> Answer:
     return response
 
 
-async def handle(proxy: "Proxy", listener: "Listener", request: "Request") -> Answer:
-    name = request.path[len("/__tradetape/"):].strip("/")
+async def handle(proxy: Proxy, listener: Listener, request: Request) -> Answer:
+    name = request.path[len("/__tradetape/") :].strip("/")
     handler = ROUTES.get((request.method, name))
     if handler is None:
         known = ", ".join(f"{m} /__tradetape/{n}" for m, n in sorted(ROUTES))
@@ -50,7 +53,7 @@ async def handle(proxy: "Proxy", listener: "Listener", request: "Request") -> An
 
 
 @route("GET", "status")
-async def status(proxy: "Proxy", listener: "Listener", request: "Request") -> dict[str, Any]:
+async def status(proxy: Proxy, listener: Listener, request: Request) -> dict[str, Any]:
     return {"listener": listener.exchange, **proxy.status()}
 
 

@@ -33,20 +33,23 @@ def _options(data: bytes) -> dict[str, Any]:
     return options
 
 
-async def _switch(proxy: "Proxy", listener: "Listener", name: str, options: dict[str, Any]) -> Any:
+async def _switch(proxy: Proxy, listener: Listener, name: str, options: dict[str, Any]) -> Any:
     factory = proxy.mode_factories.get(name)
     if factory is None:
         known = ", ".join(sorted(proxy.mode_factories)) or "none"
         return admin_error(409, "mode_unavailable", f"mode {name!r} is not available here (available: {known})")
     try:
         mode = await asyncio.to_thread(factory, options)
-    except (ValueError, OSError) as exc:  # ConfigError, FixtureError, SourceError, SessionError, and the file system's own
+    except (
+        ValueError,
+        OSError,
+    ) as exc:  # ConfigError, FixtureError, SourceError, SessionError, and the file system's own
         return admin_error(400, "load_failed", str(exc))
     proxy.switch(mode)
     return {"listener": listener.exchange, **proxy.status()}
 
 
-async def _switch_to(proxy: "Proxy", listener: "Listener", request: "Request", fixed: str | None) -> Any:
+async def _switch_to(proxy: Proxy, listener: Listener, request: Request, fixed: str | None) -> Any:
     try:
         options = _options(request.body)
     except ConfigError as exc:
@@ -60,19 +63,19 @@ async def _switch_to(proxy: "Proxy", listener: "Listener", request: "Request", f
 
 
 @route("POST", "mode")
-async def switch_mode(proxy: "Proxy", listener: "Listener", request: "Request") -> Any:
+async def switch_mode(proxy: Proxy, listener: Listener, request: Request) -> Any:
     """Body {"mode": "record" | "replay" | "passthrough", ...options for that mode}."""
     return await _switch_to(proxy, listener, request, None)
 
 
 @route("POST", "load")
-async def load(proxy: "Proxy", listener: "Listener", request: "Request") -> Any:
+async def load(proxy: Proxy, listener: Listener, request: Request) -> Any:
     """Body {"sources": [...]}: replay these instead (the mode becomes replay if it was not)."""
     return await _switch_to(proxy, listener, request, "replay")
 
 
 @route("POST", "reset")
-async def reset(proxy: "Proxy", listener: "Listener", request: "Request") -> Any:
+async def reset(proxy: Proxy, listener: Listener, request: Request) -> Any:
     """Rewind the replay: every recording unserved again, correlations and misses forgotten."""
     replayer = find_replayer(proxy.mode)
     if replayer is None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 import orjson
@@ -35,8 +36,12 @@ class Finding:
 
 
 def looks_like_key(name: str, value: Any) -> bool:
-    return (isinstance(value, str) and bool(KEYISH.search(name)) and bool(HEX64.match(value))
-            and value.lower().removeprefix("0x").strip("0") != "")
+    return (
+        isinstance(value, str)
+        and bool(KEYISH.search(name))
+        and bool(HEX64.match(value))
+        and value.lower().removeprefix("0x").strip("0") != ""
+    )
 
 
 def scan_value(value: Any, where: str, headers: bool = False) -> Iterator[tuple[str, str]]:
@@ -108,7 +113,9 @@ def redact_value(value: Any, headers: bool = False) -> Any:
         out = {}
         for key, item in value.items():
             secret = is_secret_header(key) if headers else is_secret_field(key)
-            out[key] = REDACTED if (secret and item not in (None, "")) or looks_like_key(key, item) else redact_value(item)
+            out[key] = (
+                REDACTED if (secret and item not in (None, "")) or looks_like_key(key, item) else redact_value(item)
+            )
         return out
     if isinstance(value, list):
         return [redact_value(item) for item in value]

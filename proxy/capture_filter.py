@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from .exchanges import ConfigError
 
@@ -11,9 +11,7 @@ CaptureFilter = Callable[[str, str], bool]  # (exchange, path) -> write a fixtur
 
 ORDER_PATHS = {
     "kalshi": re.compile(r"/portfolio/(?:events/orders|orders|fills)(?:/|$)"),
-    "poly": re.compile(
-        r"^/(?:order|orders|data/order|data/orders|data/trades|cancel-all|cancel-market-orders)(?:/|$)"
-    ),
+    "poly": re.compile(r"^/(?:order|orders|data/order|data/orders|data/trades|cancel-all|cancel-market-orders)(?:/|$)"),
 }
 
 

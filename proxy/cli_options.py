@@ -7,34 +7,73 @@ import contextlib
 import functools
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import click
 
 from .core import Listener, Proxy
-from .exchanges import DEFAULT_LISTEN, EXCHANGES, ConfigError, Upstream, is_loopback_host, parse_listen, resolve_upstream, split_assignment
+from .exchanges import (
+    DEFAULT_LISTEN,
+    EXCHANGES,
+    ConfigError,
+    Upstream,
+    is_loopback_host,
+    parse_listen,
+    resolve_upstream,
+    split_assignment,
+)
 
 
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--allow-remote", is_flag=True, help="Allow listening on a non-loopback address.")(fn)
-    fn = click.option("--listen", "listen", multiple=True, metavar="EXCHANGE=HOST:PORT",
-                      help="Listener per exchange (defaults kalshi=127.0.0.1:8787, poly=127.0.0.1:8788; port 0 picks a free port).")(fn)
+    fn = click.option(
+        "--listen",
+        "listen",
+        multiple=True,
+        metavar="EXCHANGE=HOST:PORT",
+        help="Listener per exchange (defaults kalshi=127.0.0.1:8787, poly=127.0.0.1:8788; port 0 picks a free port).",
+    )(fn)
     return fn
 
 
 def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--upstream-timeout", type=float, default=30.0, show_default=True, help="Seconds to wait for an upstream answer.")(fn)
-    fn = click.option("--max-session-usd", default="50", show_default=True, help="Spending guard: worst-case loss per session, both exchanges (live upstreams).")(fn)
-    fn = click.option("--max-order-usd", default="10", show_default=True, help="Spending guard: worst-case loss per order (live upstreams).")(fn)
-    fn = click.option("--live", is_flag=True, help="Allow a non-loopback (real exchange) upstream; enables the spending guard.")(fn)
-    fn = click.option("--upstream", "upstream", multiple=True, metavar="EXCHANGE=URL",
-                      help="scheme://host, or live, demo (Kalshi), sim (built-in simulator, the default).")(fn)
+    fn = click.option(
+        "--upstream-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for an upstream answer.",
+    )(fn)
+    fn = click.option(
+        "--max-session-usd",
+        default="50",
+        show_default=True,
+        help="Spending guard: worst-case loss per session, both exchanges (live upstreams).",
+    )(fn)
+    fn = click.option(
+        "--max-order-usd",
+        default="10",
+        show_default=True,
+        help="Spending guard: worst-case loss per order (live upstreams).",
+    )(fn)
+    fn = click.option(
+        "--live", is_flag=True, help="Allow a non-loopback (real exchange) upstream; enables the spending guard."
+    )(fn)
+    fn = click.option(
+        "--upstream",
+        "upstream",
+        multiple=True,
+        metavar="EXCHANGE=URL",
+        help="scheme://host, or live, demo (Kalshi), sim (built-in simulator, the default).",
+    )(fn)
     return fn
 
 
 def config_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn ConfigError into a click usage error naming the flag."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -52,7 +91,9 @@ def parse_listeners(specs: tuple[str, ...], allow_remote: bool) -> dict[str, tup
         listen[exchange] = (host, port)
     for exchange, (host, _) in listen.items():
         if not is_loopback_host(host) and not allow_remote:
-            raise ConfigError(f"--listen: {exchange}={host} is not a loopback address; pass --allow-remote to listen there")
+            raise ConfigError(
+                f"--listen: {exchange}={host} is not a loopback address; pass --allow-remote to listen there"
+            )
     return listen
 
 

@@ -9,8 +9,18 @@ from pathlib import Path
 import click
 
 from .capture_filter import build_filter
-from .cli_options import (build_listeners, config_errors, listen_options, parse_listeners, parse_upstreams,
-                          parse_usd, run, serve, simulator_for, upstream_options)
+from .cli_options import (
+    build_listeners,
+    config_errors,
+    listen_options,
+    parse_listeners,
+    parse_upstreams,
+    parse_usd,
+    run,
+    serve,
+    simulator_for,
+    upstream_options,
+)
 from .core import Proxy
 from .guard import SpendingGuard
 from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, runtime_factories, session_info
@@ -19,8 +29,10 @@ from .session import SessionError
 
 def summary(proxy: Proxy) -> str:
     counts = proxy.counts
-    lines = [f"tradetape {proxy.mode.name} stopped: forwarded {counts['forwarded']}, captured {counts['captured']}, "
-             f"failed {counts['failed']}, refused {counts['refused']}"]
+    lines = [
+        f"tradetape {proxy.mode.name} stopped: forwarded {counts['forwarded']}, captured {counts['captured']}, "
+        f"failed {counts['failed']}, refused {counts['refused']}"
+    ]
     status = proxy.mode.status()
     if "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
@@ -35,8 +47,15 @@ def guard_from(live: bool, max_order_usd: str, max_session_usd: str) -> Spending
     return SpendingGuard(order_cap, session_cap) if live else None
 
 
-async def _record(listen: dict, upstreams: dict, directory: Path, name: str, filter_spec: str,
-                  guard: SpendingGuard | None, timeout: float) -> None:
+async def _record(
+    listen: dict,
+    upstreams: dict,
+    directory: Path,
+    name: str,
+    filter_spec: str,
+    guard: SpendingGuard | None,
+    timeout: float,
+) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
@@ -50,13 +69,18 @@ async def _record(listen: dict, upstreams: dict, directory: Path, name: str, fil
         await serve(proxy, summary)
 
 
-async def _passthrough(listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float,
-                       capture_dir: Path, filter_spec: str) -> None:
+async def _passthrough(
+    listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float, capture_dir: Path, filter_spec: str
+) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
-        proxy = Proxy(build_listeners(listen, resolved), passthrough_mode(guard_addons(resolved, guard, counts)), timeout,
-                      counts=counts)
+        proxy = Proxy(
+            build_listeners(listen, resolved),
+            passthrough_mode(guard_addons(resolved, guard, counts)),
+            timeout,
+            counts=counts,
+        )
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
         await serve(proxy, summary)
 
@@ -64,14 +88,36 @@ async def _passthrough(listen: dict, upstreams: dict, guard: SpendingGuard | Non
 @click.command()
 @listen_options
 @upstream_options
-@click.option("--capture-dir", envvar="CAPTURE_DIR", default="./fixtures", show_default=True, type=click.Path(file_okay=False),
-              help="Where session directories are created (env CAPTURE_DIR).")
+@click.option(
+    "--capture-dir",
+    envvar="CAPTURE_DIR",
+    default="./fixtures",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where session directories are created (env CAPTURE_DIR).",
+)
 @click.option("--session", "session_name", default=None, help="Session directory name (default session_<date>_<time>).")
-@click.option("--filter", "filter_spec", envvar="CAPTURE_FILTER", default="orders", show_default=True,
-              help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).")
+@click.option(
+    "--filter",
+    "filter_spec",
+    envvar="CAPTURE_FILTER",
+    default="orders",
+    show_default=True,
+    help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).",
+)
 @config_errors
-def record(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool, max_order_usd: str,
-           max_session_usd: str, upstream_timeout: float, capture_dir: str, session_name: str | None, filter_spec: str) -> None:
+def record(
+    listen: tuple[str, ...],
+    allow_remote: bool,
+    upstream: tuple[str, ...],
+    live: bool,
+    max_order_usd: str,
+    max_session_usd: str,
+    upstream_timeout: float,
+    capture_dir: str,
+    session_name: str | None,
+    filter_spec: str,
+) -> None:
     """Forward to the exchanges and write each captured request/response as a fixture."""
     build_filter(filter_spec)
     listeners = parse_listeners(listen, allow_remote)
@@ -87,11 +133,29 @@ def record(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...
 @listen_options
 @upstream_options
 @config_errors
-def passthrough(listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool,
-                max_order_usd: str, max_session_usd: str, upstream_timeout: float) -> None:
+def passthrough(
+    listen: tuple[str, ...],
+    allow_remote: bool,
+    upstream: tuple[str, ...],
+    live: bool,
+    max_order_usd: str,
+    max_session_usd: str,
+    upstream_timeout: float,
+) -> None:
     """Forward only: no capture work at all (POST /__tradetape/mode can switch to record or replay)."""
     listeners = parse_listeners(listen, allow_remote)
     upstreams = parse_upstreams(upstream, live)
-    capture_dir, filter_spec = Path(os.environ.get("CAPTURE_DIR") or "./fixtures"), os.environ.get("CAPTURE_FILTER") or "orders"
-    run(_passthrough(listeners, upstreams, guard_from(live, max_order_usd, max_session_usd), upstream_timeout,
-                     capture_dir, filter_spec))
+    capture_dir, filter_spec = (
+        Path(os.environ.get("CAPTURE_DIR") or "./fixtures"),
+        os.environ.get("CAPTURE_FILTER") or "orders",
+    )
+    run(
+        _passthrough(
+            listeners,
+            upstreams,
+            guard_from(live, max_order_usd, max_session_usd),
+            upstream_timeout,
+            capture_dir,
+            filter_spec,
+        )
+    )

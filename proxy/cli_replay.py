@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import click
 
 from .capture_filter import build_filter
-from .cli_options import build_listeners, config_errors, listen_options, parse_listeners, parse_upstreams, run, serve, simulator_for, upstream_options
-from .cli_record import guard_from, summary as forwarding_summary
+from .cli_options import (
+    build_listeners,
+    config_errors,
+    listen_options,
+    parse_listeners,
+    parse_upstreams,
+    run,
+    serve,
+    simulator_for,
+    upstream_options,
+)
+from .cli_record import guard_from
+from .cli_record import summary as forwarding_summary
 from .core import Proxy
 from .exchanges import EXCHANGES, Upstream
 from .fixture import FixtureError
@@ -48,9 +60,18 @@ async def _upstreams(upstreams: dict[str, Upstream] | None) -> AsyncIterator[dic
         yield resolved
 
 
-async def _replay(listen: dict, sources: list[str], capture_dir: Path, ignore_fields: tuple[str, ...],
-                  options: ReplayOptions, upstreams: dict[str, Upstream] | None, filter_spec: str,
-                  guard: SpendingGuard | None, timeout: float, outcome: dict[str, Any]) -> None:
+async def _replay(
+    listen: dict,
+    sources: list[str],
+    capture_dir: Path,
+    ignore_fields: tuple[str, ...],
+    options: ReplayOptions,
+    upstreams: dict[str, Upstream] | None,
+    filter_spec: str,
+    guard: SpendingGuard | None,
+    timeout: float,
+    outcome: dict[str, Any],
+) -> None:
     counts: Counter[str] = Counter()
     make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
     try:
@@ -76,21 +97,59 @@ async def _replay(listen: dict, sources: list[str], capture_dir: Path, ignore_fi
 @click.argument("sources", nargs=-1, required=True)
 @listen_options
 @upstream_options
-@click.option("--capture-dir", envvar="CAPTURE_DIR", default="./fixtures", show_default=True, type=click.Path(file_okay=False),
-              help="Where scenario names are resolved (and where a runtime switch to record writes; env CAPTURE_DIR).")
-@click.option("--filter", "filter_spec", envvar="CAPTURE_FILTER", default="orders", show_default=True,
-              help="Capture filter for a runtime switch to record (env CAPTURE_FILTER).")
-@click.option("--ignore-field", "ignore_fields", multiple=True, metavar="EXCHANGE:JSONPOINTER",
-              help="Another volatile request body field (e.g. poly:/order/nonce; a bare name means any depth).")
-@click.option("--on-exhausted", type=click.Choice(ON_EXHAUSTED), default="error", show_default=True,
-              help="When every recording of a request has been served: a 599 error, or the last one again.")
+@click.option(
+    "--capture-dir",
+    envvar="CAPTURE_DIR",
+    default="./fixtures",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where scenario names are resolved (and where a runtime switch to record writes; env CAPTURE_DIR).",
+)
+@click.option(
+    "--filter",
+    "filter_spec",
+    envvar="CAPTURE_FILTER",
+    default="orders",
+    show_default=True,
+    help="Capture filter for a runtime switch to record (env CAPTURE_FILTER).",
+)
+@click.option(
+    "--ignore-field",
+    "ignore_fields",
+    multiple=True,
+    metavar="EXCHANGE:JSONPOINTER",
+    help="Another volatile request body field (e.g. poly:/order/nonce; a bare name means any depth).",
+)
+@click.option(
+    "--on-exhausted",
+    type=click.Choice(ON_EXHAUSTED),
+    default="error",
+    show_default=True,
+    help="When every recording of a request has been served: a 599 error, or the last one again.",
+)
 @click.option("--strict-order", is_flag=True, help="Requests must arrive in the recorded order of their exchange.")
-@click.option("--latency", default="none", show_default=True, help="none | recorded | scale:FACTOR | fixed:MILLISECONDS")
+@click.option(
+    "--latency", default="none", show_default=True, help="none | recorded | scale:FACTOR | fixed:MILLISECONDS"
+)
 @click.option("--strict", is_flag=True, help="Exit non-zero when fixtures are left unused or requests went unmatched.")
 @config_errors
-def replay(sources: tuple[str, ...], listen: tuple[str, ...], allow_remote: bool, upstream: tuple[str, ...], live: bool,
-           max_order_usd: str, max_session_usd: str, upstream_timeout: float, capture_dir: str, filter_spec: str,
-           ignore_fields: tuple[str, ...], on_exhausted: str, strict_order: bool, latency: str, strict: bool) -> None:
+def replay(
+    sources: tuple[str, ...],
+    listen: tuple[str, ...],
+    allow_remote: bool,
+    upstream: tuple[str, ...],
+    live: bool,
+    max_order_usd: str,
+    max_session_usd: str,
+    upstream_timeout: float,
+    capture_dir: str,
+    filter_spec: str,
+    ignore_fields: tuple[str, ...],
+    on_exhausted: str,
+    strict_order: bool,
+    latency: str,
+    strict: bool,
+) -> None:
     """Answer from captured sessions, in recorded order; never contact an exchange.
 
     SOURCE is a session directory, a fixture file or a scenario name (under --capture-dir). Several
@@ -104,7 +163,19 @@ def replay(sources: tuple[str, ...], listen: tuple[str, ...], allow_remote: bool
     build_filter(filter_spec)
     guard = guard_from(live, max_order_usd, max_session_usd)
     outcome: dict[str, Any] = {}
-    run(_replay(listeners, list(sources), Path(capture_dir), ignore_fields, options, upstreams, filter_spec, guard,
-                upstream_timeout, outcome))
+    run(
+        _replay(
+            listeners,
+            list(sources),
+            Path(capture_dir),
+            ignore_fields,
+            options,
+            upstreams,
+            filter_spec,
+            guard,
+            upstream_timeout,
+            outcome,
+        )
+    )
     if strict and outcome.get("problems"):
         raise click.exceptions.Exit(1)

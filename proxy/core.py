@@ -26,8 +26,11 @@ log = logging.getLogger("tradetape.proxy")
 ADMIN_PREFIX = "/__tradetape/"
 # A reverse proxy only takes origin-form targets: absolute URLs and CONNECT would make it an open proxy.
 SHUTTING_DOWN = tradetape_answer(503, "shutting_down", detail="the tradetape proxy is stopping; nothing was forwarded")
-NOT_A_PATH = tradetape_answer(400, "not_a_path", detail="tradetape forwards only paths (/...) to its configured "
-                              "upstream; absolute URLs and CONNECT are refused")
+NOT_A_PATH = tradetape_answer(
+    400,
+    "not_a_path",
+    detail="tradetape forwards only paths (/...) to its configured upstream; absolute URLs and CONNECT are refused",
+)
 
 
 @dataclass
@@ -39,8 +42,9 @@ class Listener:
 
 
 class Proxy:
-    def __init__(self, listeners: list[Listener], mode: Mode, upstream_timeout: float = 30.0,
-                 counts: Counter[str] | None = None) -> None:
+    def __init__(
+        self, listeners: list[Listener], mode: Mode, upstream_timeout: float = 30.0, counts: Counter[str] | None = None
+    ) -> None:
         self.listeners = listeners
         self.mode = mode
         self.counts: Counter[str] = Counter() if counts is None else counts  # shared with the mode's addons
@@ -81,10 +85,10 @@ class Proxy:
     async def _wait_idle(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._idle.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
-    async def __aenter__(self) -> "Proxy":
+    async def __aenter__(self) -> Proxy:
         await self.start()
         return self
 
@@ -105,7 +109,9 @@ class Proxy:
             **self.mode.status(),
             "listeners": {l.exchange: f"{l.host}:{l.port}" for l in self.listeners},
             "upstreams": {l.exchange: l.upstream.url for l in self.listeners},
-            "counts": {k: self.counts[k] for k in ("forwarded", "captured", "failed", "refused", "replayed", "unmatched")},
+            "counts": {
+                k: self.counts[k] for k in ("forwarded", "captured", "failed", "refused", "replayed", "unmatched")
+            },
         }
 
     # -- request path -----------------------------------------------------------------------
@@ -131,8 +137,15 @@ class Proxy:
 
     async def _proxy(self, listener: Listener, request: Request) -> Answer | None:
         flow = Flow(
-            listener.exchange, request.method, request.path, request.target, request.headers,
-            request.body, listener.upstream.url, time.time(), time.perf_counter(),
+            listener.exchange,
+            request.method,
+            request.path,
+            request.target,
+            request.headers,
+            request.body,
+            listener.upstream.url,
+            time.time(),
+            time.perf_counter(),
         )
         mode = self.mode
         for hook in mode.request_hooks:

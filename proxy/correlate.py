@@ -8,7 +8,8 @@ whole (a path segment, a query value, a JSON string), never as substrings, so no
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from multidict import CIMultiDict
@@ -21,8 +22,14 @@ HEADER_TOKEN = re.compile(r"[^\s,;=/?&\"<>]+")  # the whole values a header can 
 
 def correlatable(value: Any) -> bool:
     """An id worth mapping; never one with a line break or NUL, which could end up inside a header."""
-    return (type(value) is str and len(value) >= MIN_LENGTH and value != REDACTED
-            and "\r" not in value and "\n" not in value and "\0" not in value)
+    return (
+        type(value) is str
+        and len(value) >= MIN_LENGTH
+        and value != REDACTED
+        and "\r" not in value
+        and "\n" not in value
+        and "\0" not in value
+    )
 
 
 class Correlation:

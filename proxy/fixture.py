@@ -124,6 +124,7 @@ def decode_content(data: bytes, encoding: str | None) -> bytes | None:
 
 # ---- reading ---------------------------------------------------------------------------------
 
+
 def _require(obj: Any, key: str, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
     if not isinstance(obj, dict) or key not in obj:
         raise FixtureError(path, f"missing key {where}{key}")

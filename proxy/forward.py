@@ -9,10 +9,20 @@ from multidict import CIMultiDict
 from .flow import Answer, Failure, Flow
 from .http_upstream import UpstreamFailure, UpstreamPool
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length"}
 NOT_RETURNED = HOP_BY_HOP | {"content-length"}
 
@@ -48,7 +58,9 @@ class Forwarder:
 
     async def send(self, flow: Flow) -> Answer | Failure:
         try:
-            reply = await self.pool.send(flow.upstream, flow.method, flow.path_qs, upstream_headers(flow.headers), flow.body)
+            reply = await self.pool.send(
+                flow.upstream, flow.method, flow.path_qs, upstream_headers(flow.headers), flow.body
+            )
         except UpstreamFailure as failure:
             return Failure(failure.kind, failure.status, failure.detail, flow.upstream)
         headers = client_headers(reply.headers)

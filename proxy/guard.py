@@ -9,9 +9,10 @@ through: the guard exists for the case nobody thought of.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -64,7 +65,9 @@ def kalshi_v2_order(order: Any) -> Decimal:
     side = _field(order, "side")
     if side not in ("bid", "ask"):
         raise Unreadable(f"side={side!r} is not bid or ask")
-    return worst_case(side == "bid", _decimal(_field(order, "count"), "count"), _decimal(_field(order, "price"), "price"))
+    return worst_case(
+        side == "bid", _decimal(_field(order, "count"), "count"), _decimal(_field(order, "price"), "price")
+    )
 
 
 def kalshi_v1_order(order: Any) -> Decimal:
@@ -188,9 +191,14 @@ class SpendingGuard:
                 return Refusal("max_order_usd", {"cap": str(self.max_order), "amount": str(amount)})
         total = sum(amounts, Decimal(0))
         if self.spent + total > self.max_session:
-            return Refusal("max_session_usd", {
-                "cap": str(self.max_session), "amount": str(total), "session_spent": str(self.spent),
-            })
+            return Refusal(
+                "max_session_usd",
+                {
+                    "cap": str(self.max_session),
+                    "amount": str(total),
+                    "session_spent": str(self.spent),
+                },
+            )
         self.spent += total
         return None
 
@@ -209,5 +217,10 @@ class GuardAddon:
             flow.failure = Failure("spending_guard", 403, {"reason": refusal.reason, **refusal.detail})
 
     def status(self) -> dict[str, Any]:
-        return {"guard": {"max_order_usd": str(self.guard.max_order), "max_session_usd": str(self.guard.max_session),
-                          "session_spent_usd": str(self.guard.spent)}}
+        return {
+            "guard": {
+                "max_order_usd": str(self.guard.max_order),
+                "max_session_usd": str(self.guard.max_session),
+                "session_spent_usd": str(self.guard.spent),
+            }
+        }

@@ -11,9 +11,10 @@ import asyncio
 import logging
 import re
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import httptools
@@ -97,7 +98,7 @@ class ListenerProtocol(asyncio.Protocol):
     earlier request (an order already forwarded) is never overtaken by a 400, a 100 Continue or a close.
     """
 
-    def __init__(self, handler: Handler, owner: "HttpListener") -> None:
+    def __init__(self, handler: Handler, owner: HttpListener) -> None:
         self.handler = handler
         self.owner = owner
         self.transport: asyncio.Transport | None = None
@@ -190,8 +191,11 @@ class ListenerProtocol(asyncio.Protocol):
         target = decode(self._url)
         path = target.partition("?")[0]
         request = Request(
-            self.parser.get_method().decode("ascii"), target, unquote(path) if "%" in path else path,
-            CIMultiDictProxy(CIMultiDict(self._headers)), b"".join(self._body),
+            self.parser.get_method().decode("ascii"),
+            target,
+            unquote(path) if "%" in path else path,
+            CIMultiDictProxy(CIMultiDict(self._headers)),
+            b"".join(self._body),
         )
         keep_alive = self.parser.should_keep_alive()
         self.pending.append((request, keep_alive))
@@ -284,8 +288,9 @@ class HttpListener:
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: ListenerProtocol(self.handler, self), host, port,
-                                               reuse_address=True)
+        self.server = await loop.create_server(
+            lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True
+        )
         return self.server.sockets[0].getsockname()[1]
 
     def add(self, connection: ListenerProtocol) -> None:
@@ -318,6 +323,6 @@ class HttpListener:
             return True
         try:
             await asyncio.wait_for(self._drained.wait(), seconds)  # type: ignore[union-attr]
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
         return True

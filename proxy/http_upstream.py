@@ -130,8 +130,13 @@ class UpstreamConnection(asyncio.Protocol):
         # Over TLS a close cannot prove the body whole (a missing close_notify looks the same), so an
         # answer with neither length nor chunking is a failure there; the exchanges always send one.
         received = "after part of the answer" if self._headers_done else "before answering"
-        self._fail(UpstreamFailure("upstream_disconnected", 502,
-                                   f"the upstream closed the connection {received}" + (f": {exc}" if exc else "")))
+        self._fail(
+            UpstreamFailure(
+                "upstream_disconnected",
+                502,
+                f"the upstream closed the connection {received}" + (f": {exc}" if exc else ""),
+            )
+        )
 
     # -- parser callbacks ---------------------------------------------------------------------
 
@@ -145,7 +150,9 @@ class UpstreamConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         text, value_text = decode(name), decode(value)
         lowered = text.lower()
-        if lowered == "content-length" or (lowered == "transfer-encoding" and value_text.lower().rstrip().endswith("chunked")):
+        if lowered == "content-length" or (
+            lowered == "transfer-encoding" and value_text.lower().rstrip().endswith("chunked")
+        ):
             self._delimited = True  # any other transfer coding runs to the close (RFC 9112 6.3)
         self._headers.append((text, value_text))
 
@@ -171,8 +178,14 @@ class UpstreamConnection(asyncio.Protocol):
     def _complete(self) -> None:
         waiter = self.waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(Reply(self.parser.get_status_code(), decode(self._reason), CIMultiDict(self._headers),
-                                    b"".join(self._body)))
+            waiter.set_result(
+                Reply(
+                    self.parser.get_status_code(),
+                    decode(self._reason),
+                    CIMultiDict(self._headers),
+                    b"".join(self._body),
+                )
+            )
 
     def _fail(self, failure: UpstreamFailure) -> None:
         waiter = self.waiter
@@ -225,12 +238,20 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         tls = self._tls_context() if origin.tls else None
         try:
-            _, conn = await asyncio.wait_for(loop.create_connection(
-                lambda: UpstreamConnection(origin.tls), origin.host, origin.port, ssl=tls,
-                server_hostname=origin.host if tls else None), self.connect_timeout)
-        except asyncio.TimeoutError:
-            raise UpstreamFailure("upstream_timeout", 504,
-                                  f"no connection to {upstream} within {self.connect_timeout:g} s") from None
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(
+                    lambda: UpstreamConnection(origin.tls),
+                    origin.host,
+                    origin.port,
+                    ssl=tls,
+                    server_hostname=origin.host if tls else None,
+                ),
+                self.connect_timeout,
+            )
+        except TimeoutError:
+            raise UpstreamFailure(
+                "upstream_timeout", 504, f"no connection to {upstream} within {self.connect_timeout:g} s"
+            ) from None
         except OSError as exc:  # refused, unresolvable, TLS failures (ssl.SSLError is an OSError)
             raise UpstreamFailure("upstream_unreachable", 502, f"cannot connect to {upstream}: {exc}") from None
         return conn

@@ -53,14 +53,22 @@ def key_of(exchange: str, method: str, path: str, query: str, body: Any) -> Matc
     return MatchKey(exchange, method.upper(), path, canonical_query(query), canonical_body(body))
 
 
-def match_key(exchange: str, method: str, path: str, query: str, body: Any, volatile: Volatile,
-              found: dict[str, Any] | None = None) -> MatchKey:
+def match_key(
+    exchange: str,
+    method: str,
+    path: str,
+    query: str,
+    body: Any,
+    volatile: Volatile,
+    found: dict[str, Any] | None = None,
+) -> MatchKey:
     """The key of one request. `body` is a parse_body() value and loses its volatile fields (to `found`)."""
     volatile.strip(body, found)
     return key_of(exchange, method, path, query, body)
 
 
 # ---- explaining a miss ---------------------------------------------------------------------------
+
 
 def _both(live: Any, recorded: Any) -> dict[str, Any]:
     return {"live": live, "recorded": recorded}
@@ -74,8 +82,11 @@ def _query_differences(live: tuple, recorded: tuple) -> dict[str, Any]:
         return out
 
     a, b = grouped(live), grouped(recorded)
-    return {name: _both(a.get(name, ABSENT), b.get(name, ABSENT)) for name in sorted(a.keys() | b.keys())
-            if a.get(name) != b.get(name)}
+    return {
+        name: _both(a.get(name, ABSENT), b.get(name, ABSENT))
+        for name in sorted(a.keys() | b.keys())
+        if a.get(name) != b.get(name)
+    }
 
 
 def _json_differences(live: Any, recorded: Any, pointer: str, out: dict[str, Any]) -> None:
@@ -123,11 +134,20 @@ def differences(live: MatchKey, recorded: MatchKey) -> dict[str, Any]:
 
 def distance(live: MatchKey, recorded: MatchKey) -> tuple[bool, bool, bool, bool]:
     """How far apart two keys are, cheaply, for ranking candidates (path weighs most)."""
-    return (live.path != recorded.path, live.method != recorded.method, live.query != recorded.query,
-            live.body != recorded.body)
+    return (
+        live.path != recorded.path,
+        live.method != recorded.method,
+        live.query != recorded.query,
+        live.body != recorded.body,
+    )
 
 
 def describe(key: MatchKey) -> dict[str, Any]:
     """A key as plain JSON for status and reports."""
-    return {"exchange": key.exchange, "method": key.method, "path": key.path,
-            "query": [list(pair) for pair in key.query], "body": _shown(key.body)}
+    return {
+        "exchange": key.exchange,
+        "method": key.method,
+        "path": key.path,
+        "query": [list(pair) for pair in key.query],
+        "body": _shown(key.body),
+    }

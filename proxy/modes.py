@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .capture_filter import build_filter
 from .exchanges import ConfigError, Upstream
@@ -35,10 +36,14 @@ def guard_addons(upstreams: dict[str, Upstream], guard: SpendingGuard | None, co
     return []
 
 
-def session_info(name: str, upstreams: dict[str, Upstream], filter_spec: str, sim_upstreams: set[str]) -> dict[str, Any]:
+def session_info(
+    name: str, upstreams: dict[str, Upstream], filter_spec: str, sim_upstreams: set[str]
+) -> dict[str, Any]:
     return {
         "session": name,
-        "upstreams": {ex: {"url": u.url, "live": u.live, "simulator": ex in sim_upstreams} for ex, u in upstreams.items()},
+        "upstreams": {
+            ex: {"url": u.url, "live": u.live, "simulator": ex in sim_upstreams} for ex, u in upstreams.items()
+        },
         "capture_filter": filter_spec,
         "tradetape_version": tradetape_version(),
     }
@@ -54,9 +59,16 @@ def passthrough_mode(addons: list[Any]) -> Mode:
     return Mode("passthrough", forwards=True, addons=addons)
 
 
-def forwarding_factories(upstreams: dict[str, Upstream], sims: set[str], capture_dir: Path, filter_spec: str,
-                         guard: SpendingGuard | None, counts: Any) -> dict[str, Callable[[dict[str, Any]], Mode]]:
+def forwarding_factories(
+    upstreams: dict[str, Upstream],
+    sims: set[str],
+    capture_dir: Path,
+    filter_spec: str,
+    guard: SpendingGuard | None,
+    counts: Any,
+) -> dict[str, Callable[[dict[str, Any]], Mode]]:
     """record and passthrough factories for a runtime switch (POST /__tradetape/mode)."""
+
     def record(options: dict[str, Any]) -> Mode:
         name = options.get("session") or default_session_name()
         if not isinstance(name, str) or "/" in name or name in (".", ".."):
@@ -70,8 +82,14 @@ def forwarding_factories(upstreams: dict[str, Upstream], sims: set[str], capture
     return {"record": record, "passthrough": passthrough}
 
 
-def runtime_factories(upstreams: dict[str, Upstream], sims: set[str], capture_dir: Path, filter_spec: str,
-                      guard: SpendingGuard | None, counts: Any) -> dict[str, Callable[[dict[str, Any]], Mode]]:
+def runtime_factories(
+    upstreams: dict[str, Upstream],
+    sims: set[str],
+    capture_dir: Path,
+    filter_spec: str,
+    guard: SpendingGuard | None,
+    counts: Any,
+) -> dict[str, Callable[[dict[str, Any]], Mode]]:
     """Every mode a forwarding command can switch to at runtime; replay needs `sources` in the request."""
     factories = forwarding_factories(upstreams, sims, capture_dir, filter_spec, guard, counts)
     factories["replay"] = replay_factory([], capture_dir, volatile_sets(), ReplayOptions(), counts)

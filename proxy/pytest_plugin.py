@@ -29,8 +29,10 @@ def _marker_settings(node: pytest.Item) -> tuple[list[str], dict[str, Any]]:
         raise pytest.UsageError(f"{node.nodeid}: the tradetape fixture needs @pytest.mark.tradetape(SOURCE, ...)")
     unknown = sorted(set(marker.kwargs) - set(MARKER_OPTIONS))
     if unknown:
-        raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.tradetape: unknown option(s) {', '.join(unknown)} "
-                                f"(known: {', '.join(MARKER_OPTIONS)})")
+        raise pytest.UsageError(
+            f"{node.nodeid}: @pytest.mark.tradetape: unknown option(s) {', '.join(unknown)} "
+            f"(known: {', '.join(MARKER_OPTIONS)})"
+        )
     return [str(s) for s in marker.args], dict(marker.kwargs)
 
 
@@ -43,10 +45,18 @@ def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     sources, settings = _marker_settings(request.node)
     root = request.config.rootpath
     resolved = [str(root / s) if (root / s).exists() else s for s in sources]
-    options = ReplayOptions(settings.get("on_exhausted", "error"), bool(settings.get("strict_order", False)),
-                            settings.get("latency", "none"))
-    server = ReplayServer(resolved, root / "fixtures", tuple(settings.get("ignore_fields", ())), options,
-                          bool(settings.get("allow_unused", False)))
+    options = ReplayOptions(
+        settings.get("on_exhausted", "error"),
+        bool(settings.get("strict_order", False)),
+        settings.get("latency", "none"),
+    )
+    server = ReplayServer(
+        resolved,
+        root / "fixtures",
+        tuple(settings.get("ignore_fields", ())),
+        options,
+        bool(settings.get("allow_unused", False)),
+    )
     server.start()
     monkeypatch.setenv("KALSHI_BASE_URL", server.kalshi_url)
     monkeypatch.setenv("POLY_CLOB_URL", server.poly_url)
@@ -64,6 +74,10 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     if server is not None and type(server).__name__ == "ReplayServer":
         problems = server.problems()
         if problems:
-            hint = "" if server.allow_unused else "\n(@pytest.mark.tradetape(..., allow_unused=True) accepts unused fixtures)"
+            hint = (
+                ""
+                if server.allow_unused
+                else "\n(@pytest.mark.tradetape(..., allow_unused=True) accepts unused fixtures)"
+            )
             pytest.fail("tradetape replay:\n" + "\n".join(problems) + hint, pytrace=False)
     return result

@@ -69,8 +69,13 @@ def response_record(answer: Answer) -> dict[str, Any]:
     headers = redact_headers(answer.headers)
     body = decoded(answer.body, headers)
     if body is None:
-        return {"status": answer.status, "headers": headers, "body_raw": None, "body_parsed": None,
-                "body_omitted": omitted(headers["content-encoding"])}
+        return {
+            "status": answer.status,
+            "headers": headers,
+            "body_raw": None,
+            "body_parsed": None,
+            "body_omitted": omitted(headers["content-encoding"]),
+        }
     parsed = parse_json(body)
     fields = raw_body_fields(body, parsed)
     if parsed is not None and may_hold_secrets(body):
@@ -91,8 +96,12 @@ def fixture_record(flow: Flow) -> dict[str, Any]:
     }
     if flow.failure is not None:
         failure = flow.failure
-        fixture["error"] = {"tradetape_error": failure.kind, "status": failure.status, "detail": failure.detail,
-                            **({"upstream": failure.upstream} if failure.upstream else {})}
+        fixture["error"] = {
+            "tradetape_error": failure.kind,
+            "status": failure.status,
+            "detail": failure.detail,
+            **({"upstream": failure.upstream} if failure.upstream else {}),
+        }
     elif flow.response is not None:
         fixture["response"] = response_record(flow.response)
     return fixture

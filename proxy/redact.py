@@ -6,23 +6,43 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-SECRET_HEADERS = frozenset({
-    "kalshi-access-key", "kalshi-access-signature",
-    "poly_api_key", "poly_signature", "poly_passphrase",
-    "poly-api-key", "poly-signature", "poly-passphrase",
-    "authorization", "proxy-authorization", "cookie", "set-cookie",
-})
+SECRET_HEADERS = frozenset(
+    {
+        "kalshi-access-key",
+        "kalshi-access-signature",
+        "poly_api_key",
+        "poly_signature",
+        "poly_passphrase",
+        "poly-api-key",
+        "poly-signature",
+        "poly-passphrase",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    }
+)
 
 # Body field names are compared lower-cased with '_' and '-' removed, at any depth.
-SECRET_FIELDS = frozenset({
-    "owner", "secret", "passphrase", "apikey", "apisecret", "apipassphrase", "privatekey",
-})
+SECRET_FIELDS = frozenset(
+    {
+        "owner",
+        "secret",
+        "passphrase",
+        "apikey",
+        "apisecret",
+        "apipassphrase",
+        "privatekey",
+    }
+)
 
 
 # Folded the way field names are compared, a body holding none of these bytes has no secret field,
 # so the walk is skipped (the hot path). "\\u": a key name may be written with JSON escapes.
 # (apisecret contains secret: only the shortest names need looking for.)
-_SECRET_HINTS = tuple(n.encode() for n in SECRET_FIELDS if not any(o != n and o in n for o in SECRET_FIELDS)) + (b"\\u",)
+_SECRET_HINTS = tuple(n.encode() for n in SECRET_FIELDS if not any(o != n and o in n for o in SECRET_FIELDS)) + (
+    b"\\u",
+)
 
 
 def may_hold_secrets(data: bytes) -> bool:

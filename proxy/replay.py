@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from .answers import tradetape_answer
 from .correlate import Correlation
@@ -78,8 +79,14 @@ class _Queue:
 class Replayer:
     """Replay addon (request hook): sets flow.response, flow.failure or flow.drop for every request."""
 
-    def __init__(self, loaded: Loaded, volatile: dict[str, Volatile], options: ReplayOptions, counts: Any,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        loaded: Loaded,
+        volatile: dict[str, Volatile],
+        options: ReplayOptions,
+        counts: Any,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
         self.loaded = loaded
         self.volatile = volatile
         self.options = options
@@ -129,8 +136,13 @@ class Replayer:
         elif self.options.strict_order:
             expected = self._expected(key.exchange)
             if rec is not expected:
-                return self._miss(flow, "out_of_order", key, [self._candidate(key, expected)] if expected else [],
-                                  f"next recorded {key.exchange} request is {expected.name if expected else 'none'}")
+                return self._miss(
+                    flow,
+                    "out_of_order",
+                    key,
+                    [self._candidate(key, expected)] if expected else [],
+                    f"next recorded {key.exchange} request is {expected.name if expected else 'none'}",
+                )
             self.next_in_order[key.exchange] = self.next_in_order.get(key.exchange, 0) + 1
             queue.served += 1
         else:
@@ -149,8 +161,12 @@ class Replayer:
             flow.failure = rec.failure
         elif (rec.mentions or rec.header_mentions) and self.correlation.live_of:
             headers = self.correlation.headers(rec.headers, rec.header_mentions)
-            flow.response = Answer(rec.status, headers, self.correlation.body(rec.body, rec.mentions),
-                                   head=rec.head if headers is rec.headers else None)
+            flow.response = Answer(
+                rec.status,
+                headers,
+                self.correlation.body(rec.body, rec.mentions),
+                head=rec.head if headers is rec.headers else None,
+            )
         else:
             flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
         flow.notes["replayed"] = rec.name
@@ -164,34 +180,48 @@ class Replayer:
 
     def _candidate(self, key: MatchKey, rec: Recording) -> dict[str, Any]:
         queue = self.queues[rec.key]
-        consumed = rec in queue.recordings[:queue.served]
+        consumed = rec in queue.recordings[: queue.served]
         differs: Any = differences(key, rec.key) or "already consumed"
         return {"fixture": rec.name, "seq": rec.seq, "differs": differs, "consumed": consumed}
 
     def _closest(self, key: MatchKey) -> list[dict[str, Any]]:
-        queues = heapq.nsmallest(MAX_CANDIDATES, self.by_exchange.get(key.exchange, []),
-                                 key=lambda q: (distance(key, q.key), q.peek() is None))
+        queues = heapq.nsmallest(
+            MAX_CANDIDATES,
+            self.by_exchange.get(key.exchange, []),
+            key=lambda q: (distance(key, q.key), q.peek() is None),
+        )
         return [self._candidate(key, q.peek() or q.recordings[-1]) for q in queues]
 
-    def _miss(self, flow: Flow, kind: str, key: MatchKey, candidates: list[dict[str, Any]],
-              detail: str | None = None) -> None:
+    def _miss(
+        self, flow: Flow, kind: str, key: MatchKey, candidates: list[dict[str, Any]], detail: str | None = None
+    ) -> None:
         path, _, query = flow.path_qs.partition("?")
         body = parse_body(flow.body)
         if type(body) is bytes:
             body = body.decode("utf-8", "replace")
-        request = {"method": flow.method, "path": path, "query": query,
-                   "body": redact_body(body) if isinstance(body, (dict, list)) else body}
-        detail = detail or {"unmatched": "no recording matches this request",
-                            "exhausted": "every recording of this request has been served"}[kind]
-        self.unmatched.append({"exchange": flow.exchange, "tradetape_error": kind, "request": request,
-                               "candidates": candidates})
+        request = {
+            "method": flow.method,
+            "path": path,
+            "query": query,
+            "body": redact_body(body) if isinstance(body, (dict, list)) else body,
+        }
+        detail = (
+            detail
+            or {
+                "unmatched": "no recording matches this request",
+                "exhausted": "every recording of this request has been served",
+            }[kind]
+        )
+        self.unmatched.append(
+            {"exchange": flow.exchange, "tradetape_error": kind, "request": request, "candidates": candidates}
+        )
         self.counts["unmatched"] += 1
         flow.response = tradetape_answer(MISS_STATUS, kind, detail=detail, request=request, candidates=candidates)
 
     # ---- reporting --------------------------------------------------------------------------
 
     def unused(self) -> list[str]:
-        return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served:]]
+        return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served :]]
 
     def problems(self, allow_unused: bool = False, limit: int = 50) -> list[str]:
         """One line per unmatched request, then per unused fixture (at most `limit` each, then a count)."""
@@ -201,7 +231,9 @@ class Replayer:
             for miss in self.unmatched[:limit]:
                 request = miss["request"]
                 query = f"?{request['query']}" if request["query"] else ""
-                lines.append(f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}")
+                lines.append(
+                    f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}"
+                )
             lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
         unused = [] if allow_unused else self.unused()
         if unused:
@@ -214,10 +246,19 @@ class Replayer:
         return {
             "sources": self.loaded.sources,
             "warnings": self.loaded.warnings,
-            "replay": {"on_exhausted": self.options.on_exhausted, "strict_order": self.options.strict_order,
-                       "latency": self.options.latency},
-            "keys": [{**describe(q.key), "consumed": min(q.served, len(q.recordings)),
-                      "remaining": max(len(q.recordings) - q.served, 0)} for q in self.queues.values()],
+            "replay": {
+                "on_exhausted": self.options.on_exhausted,
+                "strict_order": self.options.strict_order,
+                "latency": self.options.latency,
+            },
+            "keys": [
+                {
+                    **describe(q.key),
+                    "consumed": min(q.served, len(q.recordings)),
+                    "remaining": max(len(q.recordings) - q.served, 0),
+                }
+                for q in self.queues.values()
+            ],
             "correlated": dict(self.correlation.live_of),
             "unmatched": self.unmatched,
             "unused": self.unused(),
@@ -228,16 +269,24 @@ def find_replayer(mode: Mode) -> Replayer | None:
     return next((a for a in mode.addons if isinstance(a, Replayer)), None)
 
 
-def replay_mode(sources: list[str], fixtures_dir: Path, volatile: dict[str, Volatile], options: ReplayOptions,
-                counts: Any, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> Mode:
+def replay_mode(
+    sources: list[str],
+    fixtures_dir: Path,
+    volatile: dict[str, Volatile],
+    options: ReplayOptions,
+    counts: Any,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> Mode:
     """Load every source (raising FixtureError/SourceError before anything is served) into a replay Mode."""
     loaded = load_sources(sources, fixtures_dir, volatile)
     return Mode("replay", forwards=False, addons=[Replayer(loaded, volatile, options, counts, sleep)])
 
 
-def replay_factory(sources: list[str], fixtures_dir: Path, volatile: dict[str, Volatile], options: ReplayOptions,
-                   counts: Any) -> Callable[[dict[str, Any]], Mode]:
+def replay_factory(
+    sources: list[str], fixtures_dir: Path, volatile: dict[str, Volatile], options: ReplayOptions, counts: Any
+) -> Callable[[dict[str, Any]], Mode]:
     """For Proxy.mode_factories: options may replace `sources`."""
+
     def make(request: dict[str, Any]) -> Mode:
         chosen = request.get("sources", sources)
         if not isinstance(chosen, list) or not all(isinstance(s, str) for s in chosen) or not chosen:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Callable, Coroutine
+from typing import Any
 
 from .cli_options import build_listeners
 from .cli_replay import no_upstreams
 from .core import Proxy
-from .replay import ReplayOptions, Replayer, find_replayer, replay_factory
+from .replay import Replayer, ReplayOptions, find_replayer, replay_factory
 from .volatile import volatile_sets
 
 KALSHI_PREFIX = "/trade-api/v2"
@@ -24,11 +25,19 @@ KALSHI_PREFIX = "/trade-api/v2"
 class ReplayServer:
     """A replay proxy on a private event-loop thread; load errors raise before anything starts."""
 
-    def __init__(self, sources: list[str], fixtures_dir: Path, ignore_fields: tuple[str, ...] = (),
-                 options: ReplayOptions | None = None, allow_unused: bool = False) -> None:
+    def __init__(
+        self,
+        sources: list[str],
+        fixtures_dir: Path,
+        ignore_fields: tuple[str, ...] = (),
+        options: ReplayOptions | None = None,
+        allow_unused: bool = False,
+    ) -> None:
         self.allow_unused = allow_unused
         counts: Counter[str] = Counter()
-        make_replay = replay_factory(sources, fixtures_dir, volatile_sets(ignore_fields), options or ReplayOptions(), counts)
+        make_replay = replay_factory(
+            sources, fixtures_dir, volatile_sets(ignore_fields), options or ReplayOptions(), counts
+        )
         listen = {ex: ("127.0.0.1", 0) for ex in no_upstreams()}
         self.proxy = Proxy(build_listeners(listen, no_upstreams()), make_replay({}), counts=counts)
         self.proxy.mode_factories["replay"] = make_replay
@@ -44,7 +53,7 @@ class ReplayServer:
 
         return self._run(call())
 
-    def start(self) -> "ReplayServer":
+    def start(self) -> ReplayServer:
         self._thread.start()
         self._run(self.proxy.start())
         return self

@@ -13,8 +13,9 @@ import ctypes.util
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -132,9 +133,11 @@ class Session:
         try:
             existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
         except FixtureError as exc:
-            raise SessionError(f"session {self.directory} already holds a fixture that cannot be read, so it "
-                               f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
-                               "--session") from None
+            raise SessionError(
+                f"session {self.directory} already holds a fixture that cannot be read, so it "
+                f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
+                "--session",
+            ) from None
         self.last_seq = max((f["seq"] for _, f in existing), default=0)
         self.created_at = utc_stamp(time.time())
         # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare

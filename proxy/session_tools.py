@@ -18,8 +18,19 @@ from .session import build_manifest
 from .sources import DROPPED, SourceError, check_fixture, read_source, recorded_failure, seq_report
 
 REQUEST_FIELDS = ("ticker", "side", "count", "price", "time_in_force", "orderType", "makerAmount", "takerAmount")
-RESPONSE_FIELDS = ("order_id", "status", "fill_count", "remaining_count", "average_fill_price", "orderID", "success",
-                   "errorMsg", "makingAmount", "takingAmount", "size_matched")
+RESPONSE_FIELDS = (
+    "order_id",
+    "status",
+    "fill_count",
+    "remaining_count",
+    "average_fill_price",
+    "orderID",
+    "success",
+    "errorMsg",
+    "makingAmount",
+    "takingAmount",
+    "size_matched",
+)
 KALSHI_PREFIX = "/trade-api/v2"
 
 
@@ -31,6 +42,7 @@ def _load(session: str) -> list[tuple[Path, dict[str, Any]]]:
 
 
 # ---- inspect -------------------------------------------------------------------------------------
+
 
 def _short(value: Any, width: int = 14) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
@@ -66,8 +78,16 @@ def timeline_row(fixture: dict[str, Any]) -> list[str]:
         answer = []
     latency = fixture.get("latency_ms")
     details = _fields(request.get("body"), REQUEST_FIELDS) + (["->"] + answer if answer else [])
-    return [str(fixture["seq"]), str(fixture.get("captured_at", ""))[11:23], fixture["exchange"], request["method"],
-            _short(path, 44), status, f"{latency:.0f}ms" if isinstance(latency, (int, float)) else "-", " ".join(details)]
+    return [
+        str(fixture["seq"]),
+        str(fixture.get("captured_at", ""))[11:23],
+        fixture["exchange"],
+        request["method"],
+        _short(path, 44),
+        status,
+        f"{latency:.0f}ms" if isinstance(latency, (int, float)) else "-",
+        " ".join(details),
+    ]
 
 
 def timeline(fixtures: list[dict[str, Any]]) -> str:
@@ -85,6 +105,7 @@ def inspect_command(session: str) -> None:
 
 
 # ---- fsck ----------------------------------------------------------------------------------------
+
 
 def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
@@ -146,6 +167,7 @@ def fsck_command(session: str) -> None:
 
 # ---- export --har --------------------------------------------------------------------------------
 
+
 def _pairs(headers: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in headers.items()]
 
@@ -174,9 +196,17 @@ def har_response(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
             status, headers = failure.status, dict(answer.headers)
             content = {"size": len(answer.body), "mimeType": "application/json", "text": answer.body.decode()}
     reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-    return {"status": status, "statusText": reason, "httpVersion": "HTTP/1.1", "cookies": [], "headers": _pairs(headers),
-            "content": content, "redirectURL": headers.get("location", ""), "headersSize": -1,
-            "bodySize": content["size"]}
+    return {
+        "status": status,
+        "statusText": reason,
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
+        "headers": _pairs(headers),
+        "content": content,
+        "redirectURL": headers.get("location", ""),
+        "headersSize": -1,
+        "bodySize": content["size"],
+    }
 
 
 def har_entry(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -184,25 +214,39 @@ def har_entry(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
     body = body_bytes(request, "body")
     latency = fixture.get("latency_ms") if isinstance(fixture.get("latency_ms"), (int, float)) else 0
     har_request: dict[str, Any] = {
-        "method": request["method"], "url": request["url"], "httpVersion": "HTTP/1.1", "cookies": [],
+        "method": request["method"],
+        "url": request["url"],
+        "httpVersion": "HTTP/1.1",
+        "cookies": [],
         "headers": _pairs(request.get("headers", {})),
-        "queryString": [{"name": k, "value": v} for k, v in parse_qsl(urlsplit(request["url"]).query, keep_blank_values=True)],
-        "headersSize": -1, "bodySize": len(body),
+        "queryString": [
+            {"name": k, "value": v} for k, v in parse_qsl(urlsplit(request["url"]).query, keep_blank_values=True)
+        ],
+        "headersSize": -1,
+        "bodySize": len(body),
     }
     if body:
         mime = request.get("headers", {}).get("content-type", "application/json")
         har_request["postData"] = {"mimeType": mime, "text": body.decode("utf-8", "replace")}
     return {
-        "startedDateTime": fixture.get("captured_at") or "1970-01-01T00:00:00.000Z", "time": latency,
-        "request": har_request, "response": har_response(fixture, path), "cache": {},
+        "startedDateTime": fixture.get("captured_at") or "1970-01-01T00:00:00.000Z",
+        "time": latency,
+        "request": har_request,
+        "response": har_response(fixture, path),
+        "cache": {},
         "timings": {"send": 0, "wait": latency, "receive": 0},
         "_tradetape": {"seq": fixture["seq"], "exchange": fixture["exchange"], "file": path.name},
     }
 
 
 def har(fixtures: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
-    return {"log": {"version": "1.2", "creator": {"name": "tradetape", "version": tradetape_version()},
-                    "entries": [har_entry(f, p) for p, f in fixtures]}}
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "tradetape", "version": tradetape_version()},
+            "entries": [har_entry(f, p) for p, f in fixtures],
+        }
+    }
 
 
 @click.command("export")

@@ -70,8 +70,10 @@ def resolve_source(spec: str, fixtures_dir: Path) -> Path:
     for path in tried:
         if path.exists():
             return path
-    raise SourceError(f"replay source {spec!r}: no such session directory, fixture file or scenario "
-                      f"(tried {', '.join(str(p) for p in tried)})")
+    raise SourceError(
+        f"replay source {spec!r}: no such session directory, fixture file or scenario "
+        f"(tried {', '.join(str(p) for p in tried)})"
+    )
 
 
 def _response_headers(recorded: dict[str, Any], path: Path) -> CIMultiDict[str]:
@@ -126,15 +128,34 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     if request.get("body_encoding") == "base64":
         body = _bytes(request, "body", "request.", path)
     found: dict[str, Any] = {}
-    key = match_key(fixture["exchange"], request["method"], parts.path or "/", parts.query, body,
-                    volatile[fixture["exchange"]], found)
+    key = match_key(
+        fixture["exchange"],
+        request["method"],
+        parts.path or "/",
+        parts.query,
+        body,
+        volatile[fixture["exchange"]],
+        found,
+    )
     latency = fixture.get("latency_ms")
-    common = dict(source=source, file=path.name, seq=fixture["seq"], key=key, volatile=found,
-                  latency_ms=latency if isinstance(latency, (int, float)) else None)
+    common = dict(
+        source=source,
+        file=path.name,
+        seq=fixture["seq"],
+        key=key,
+        volatile=found,
+        latency_ms=latency if isinstance(latency, (int, float)) else None,
+    )
     if "response" not in fixture:
         failure = recorded_failure(fixture["error"], path)
-        return Recording(**common, status=failure.status, headers=CIMultiDict(), body=b"", failure=failure,
-                         dropped=failure.kind == DROPPED)
+        return Recording(
+            **common,
+            status=failure.status,
+            headers=CIMultiDict(),
+            body=b"",
+            failure=failure,
+            dropped=failure.kind == DROPPED,
+        )
     response = fixture["response"]
     strings: set[str] = set()
     _strings(response.get("body_parsed"), strings)
@@ -145,9 +166,15 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
         head = status_and_headers(response["status"], None, headers)
     except UnsendableAnswer as exc:
         raise FixtureError(path, f"response: {exc}") from None
-    return Recording(**common, status=response["status"], headers=headers,
-                     body=_bytes(response, "body_raw", "response.", path), mentions=tuple(strings),
-                     header_mentions=tuple(tokens), head=head)
+    return Recording(
+        **common,
+        status=response["status"],
+        headers=headers,
+        body=_bytes(response, "body_raw", "response.", path),
+        mentions=tuple(strings),
+        header_mentions=tuple(tokens),
+        head=head,
+    )
 
 
 def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
@@ -200,8 +227,10 @@ def _collisions(recordings: list[Recording]) -> list[str]:
         sources = list(dict.fromkeys(r.source for r in recs))
         if len(sources) > 1:
             shown = describe(key)
-            warnings.append(f"collision: {shown['exchange']} {shown['method']} {shown['path']} is recorded by "
-                            f"{', '.join(sources)}; served in that order ({', '.join(r.name for r in recs)})")
+            warnings.append(
+                f"collision: {shown['exchange']} {shown['method']} {shown['path']} is recorded by "
+                f"{', '.join(sources)}; served in that order ({', '.join(r.name for r in recs)})"
+            )
     return warnings
 
 

@@ -9,7 +9,8 @@ recording stores them as "[REDACTED]", so they could never match.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .exchanges import ConfigError, check_exchange
 from .redact import is_secret_field
@@ -30,7 +31,7 @@ def escape(key: str) -> str:
 class Volatile:
     """The volatile fields of one exchange: names (at any depth) and JSON pointers (`*` = any key)."""
 
-    __slots__ = ("names", "pointers", "_by_name")
+    __slots__ = ("_by_name", "names", "pointers")
 
     def __init__(self, names: Iterable[str], pointers: Iterable[str] = ()) -> None:
         self.names = frozenset(names)

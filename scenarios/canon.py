@@ -8,9 +8,10 @@ other outcome at 0.45, an edge of 0.03.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from simulator.kalshi.section import DEFAULT_SECTION as KALSHI_DEFAULT
 from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT
@@ -58,15 +59,29 @@ class Legs:
 
 SIM_LEGS = Legs(
     Leg("kalshi", KALSHI_TICKER, "buy", COUNT, KALSHI_PRICE, outcome="yes"),
-    Leg("poly", POLY_TOKEN, "buy", COUNT, POLY_PRICE, tick_size=Decimal(POLY_MARKET["tick_size"]),
-        neg_risk=POLY_MARKET["neg_risk"]),
+    Leg(
+        "poly",
+        POLY_TOKEN,
+        "buy",
+        COUNT,
+        POLY_PRICE,
+        tick_size=Decimal(POLY_MARKET["tick_size"]),
+        neg_risk=POLY_MARKET["neg_risk"],
+    ),
 )
 
 
 # ---- Kalshi states: the YES asks an order at 0.52 meets come from NO bids at 1 - price ------------
 
-def kalshi_state(*, yes_asks: list[tuple[str, str]] | None = None, yes_bids: list[tuple[str, str]] | None = None,
-                 balance: str = "1000.00", status: str | None = None, position: str | None = None) -> dict[str, Any]:
+
+def kalshi_state(
+    *,
+    yes_asks: list[tuple[str, str]] | None = None,
+    yes_bids: list[tuple[str, str]] | None = None,
+    balance: str = "1000.00",
+    status: str | None = None,
+    position: str | None = None,
+) -> dict[str, Any]:
     section = copy.deepcopy(KALSHI_DEFAULT)
     market = section["markets"][0]
     book = market["book"]
@@ -83,8 +98,13 @@ def kalshi_state(*, yes_asks: list[tuple[str, str]] | None = None, yes_bids: lis
     return section
 
 
-def poly_state(*, asks: Levels = (("0.46", "500"),), bids: Levels = (("0.43", "500"),),
-               balance: str = "1000", shares: str | None = None) -> dict[str, Any]:
+def poly_state(
+    *,
+    asks: Levels = (("0.46", "500"),),
+    bids: Levels = (("0.43", "500"),),
+    balance: str = "1000",
+    shares: str | None = None,
+) -> dict[str, Any]:
     """The market maker's book of the canonical token (the default one is priced for no arb)."""
     section = copy.deepcopy(POLY_DEFAULT)
     token = section["markets"][0]["tokens"][1]

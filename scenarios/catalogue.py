@@ -9,9 +9,10 @@ recovery and the duplicate-submission retry cannot be composed: they are capture
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from clients.errors import TradingError
 from trader.arb import ArbResult, Policy, execute_arb
@@ -70,14 +71,20 @@ class Scenario:
 
 # ---- observations ----------------------------------------------------------------------------
 
+
 def error_name(error: BaseException | None) -> str | None:
     return type(error).__name__ if error is not None else None
 
 
 def leg_observed(result: LegResult, ledger: Any) -> Observed:
     position = ledger.positions().get((result.leg.exchange, result.leg.instrument), Decimal(0))
-    return {"status": result.status, "filled": result.filled, "avg_price": result.avg_price,
-            "error": error_name(result.error), "ledger_position": position}
+    return {
+        "status": result.status,
+        "filled": result.filled,
+        "avg_price": result.avg_price,
+        "error": error_name(result.error),
+        "ledger_position": position,
+    }
 
 
 def num(value: Decimal) -> str:
@@ -90,21 +97,32 @@ def describe_exposure(items: Any) -> str:
 
 
 def describe_unwinds(unwinds: Any) -> str:
-    return ", ".join(f"{u.leg.exchange} {u.leg.action} {num(u.leg.count)}@{num(u.leg.price)}: {u.status} {num(u.filled)}"
-                     for u in unwinds) or "none"
+    return (
+        ", ".join(
+            f"{u.leg.exchange} {u.leg.action} {num(u.leg.count)}@{num(u.leg.price)}: {u.status} {num(u.filled)}"
+            for u in unwinds
+        )
+        or "none"
+    )
 
 
 def arb_observed(result: ArbResult) -> Observed:
-    return {"kalshi": f"{result.kalshi.status} {num(result.kalshi.filled)}",
-            "poly": f"{result.poly.status} {num(result.poly.filled)}",
-            "matched": result.matched, "exposure": describe_exposure(result.exposure),
-            "unwinds": describe_unwinds(result.unwinds), "residual": describe_exposure(result.residual)}
+    return {
+        "kalshi": f"{result.kalshi.status} {num(result.kalshi.filled)}",
+        "poly": f"{result.poly.status} {num(result.poly.filled)}",
+        "matched": result.matched,
+        "exposure": describe_exposure(result.exposure),
+        "unwinds": describe_unwinds(result.unwinds),
+        "residual": describe_exposure(result.residual),
+    }
 
 
 # ---- triggers --------------------------------------------------------------------------------
 
+
 def place(role: str) -> Callable[[Run], Awaitable[Observed]]:
     """Execute the leg playing `role` (see canon.Legs.role)."""
+
     async def trigger(run: Run) -> Observed:
         leg = run.legs.role(role)
         client = run.kalshi if leg.exchange == "kalshi" else run.poly
@@ -125,10 +143,14 @@ async def restart_recovery(run: Run) -> Observed:
     kalshi, poly = await run.reopen()
     report = await recover(run.ledger, kalshi, poly)
     position = run.ledger.positions().get(("kalshi", leg.instrument), Decimal(0))
-    return {"first_attempt": first.status, "first_error": error_name(first.error),
-            "recovered": ", ".join(f"{r.state} {num(r.filled)}" for r in report.resolved) or "none",
-            "unresolved": len(report.unresolved), "differences": len(report.differences),
-            "ledger_position": position}
+    return {
+        "first_attempt": first.status,
+        "first_error": error_name(first.error),
+        "recovered": ", ".join(f"{r.state} {num(r.filled)}" for r in report.resolved) or "none",
+        "unresolved": len(report.unresolved),
+        "differences": len(report.differences),
+        "ledger_position": position,
+    }
 
 
 async def duplicate_retry(run: Run) -> Observed:
@@ -143,9 +165,13 @@ async def duplicate_retry(run: Run) -> Observed:
         first = type(exc).__name__
     retry = await run.kalshi.create_order(*args, client_order_id=client_order_id)
     fills = await run.kalshi.get_fills(order_id=retry.order_id)
-    return {"first_attempt": first, "retry_status": retry.status, "retry_filled": retry.filled,
-            "same_client_order_id": retry.client_order_id == client_order_id,
-            "exchange_fills": sum((f.count for f in fills), Decimal(0))}
+    return {
+        "first_attempt": first,
+        "retry_status": retry.status,
+        "retry_filled": retry.filled,
+        "same_client_order_id": retry.client_order_id == client_order_id,
+        "exchange_fills": sum((f.count for f in fills), Decimal(0)),
+    }
 
 
 # ---- the catalogue ---------------------------------------------------------------------------
@@ -154,11 +180,21 @@ D = Decimal
 DROP_CREATE = {"method": "POST", "path": CREATE_PATH, "action": "act_then_drop", "times": 1}
 
 
-def expected(status: str, filled: int = 0, avg_price: str | None = None, error: str | None = None,
-             ledger_position: int | None = None) -> Observed:
+def expected(
+    status: str,
+    filled: int = 0,
+    avg_price: str | None = None,
+    error: str | None = None,
+    ledger_position: int | None = None,
+) -> Observed:
     """What one order should show; the ledger holds what was filled unless said otherwise (a sale)."""
-    return {"status": status, "filled": D(filled), "avg_price": None if avg_price is None else D(avg_price),
-            "error": error, "ledger_position": D(filled if ledger_position is None else ledger_position)}
+    return {
+        "status": status,
+        "filled": D(filled),
+        "avg_price": None if avg_price is None else D(avg_price),
+        "error": error,
+        "ledger_position": D(filled if ledger_position is None else ledger_position),
+    }
 
 
 def rejected(error: str) -> Observed:
@@ -166,82 +202,232 @@ def rejected(error: str) -> Observed:
 
 
 SCENARIOS: list[Scenario] = [
-    Scenario("kalshi_full_fill", "kalshi", "Small order at market price", "Happy path, response parsing",
-             place("kalshi"), expected("filled", 10, "0.52"),
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00"), ("0.54", "50.00")])),
-    Scenario("kalshi_partial_fill", "kalshi", "Larger order at limit price", "Partial handling, position tracking",
-             place("kalshi"), expected("partial", 6, "0.52"),
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "6.00"), ("0.54", "50.00")])),
-    Scenario("kalshi_no_fill", "kalshi", "Order at stale price", "Cancelled order handling",
-             place("kalshi"), expected("none"),
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.54", "50.00"), ("0.56", "50.00")])),
-    Scenario("kalshi_insufficient_balance", "kalshi", "Order exceeding balance", "Error response parsing",
-             place("kalshi"), rejected("InsufficientBalance"),
-             kalshi_state=canon.kalshi_state(balance="1.00")),
-    Scenario("kalshi_invalid_ticker", "kalshi", "Malformed ticker", "Error handling",
-             place("kalshi_bad_ticker"), rejected("MarketNotFound"), kalshi_state=canon.kalshi_state()),
-    Scenario("kalshi_market_closed", "kalshi", "Order on settled market", "Error handling",
-             place("kalshi"), rejected("MarketClosed"), kalshi_state=canon.kalshi_state(status="closed")),
-    Scenario("poly_full_fill", "poly", "Small market order", "Happy path, EIP-712 signing",
-             place("poly"), expected("filled", 10, "0.45"),
-             poly_state=canon.poly_state(asks=[("0.45", "500"), ("0.47", "1000")])),
-    Scenario("poly_partial_fill", "poly", "Larger limit order", "Partial handling",
-             place("poly"), expected("partial", 4, "0.45"),
-             poly_state=canon.poly_state(asks=[("0.45", "4"), ("0.47", "1000")])),
-    Scenario("poly_no_fill", "poly", "Order at stale price", "Cancelled order handling",
-             place("poly"), expected("none", error="OrderNotFilled"),
-             poly_state=canon.poly_state(asks=[("0.47", "1000"), ("0.48", "1000")])),
-    Scenario("poly_insufficient_balance", "poly", "Order exceeding balance", "Error parsing",
-             place("poly"), rejected("InsufficientBalance"),
-             poly_state=canon.poly_state(asks=[("0.45", "500")], balance="1")),
-    Scenario("kalshi_unwind_full", "kalshi", "Sell back the 10 YES of a full fill, 0.05 under entry",
-             "The unwind order of 'Kalshi fills, Poly fails'", place("kalshi_unwind_full"),
-             expected("filled", 10, "0.47", ledger_position=-10),
-             kalshi_state=canon.kalshi_state(position="10.00")),
-    Scenario("kalshi_unwind_partial", "kalshi", "Sell back 2 YES, 0.05 under entry",
-             "The unwind order of 'Both partial'", place("kalshi_unwind_partial"),
-             expected("filled", 2, "0.47", ledger_position=-2),
-             kalshi_state=canon.kalshi_state(position="2.00")),
-    Scenario("poly_unwind_full", "poly", "Sell back the 10 shares of a full fill, 0.05 under entry",
-             "The unwind order of 'Kalshi fails, Poly fills'", place("poly_unwind_full"),
-             expected("filled", 10, "0.44", ledger_position=-10),
-             poly_state=canon.poly_state(bids=[("0.44", "500"), ("0.43", "1000")], shares="10")),
-    Scenario("arb_both_fill", "both", "Kalshi full + Poly full", "Happy path arb", arb,
-             {"kalshi": "filled 10", "poly": "filled 10", "matched": D(10), "exposure": "none", "unwinds": "none",
-              "residual": "none"},
-             composed_of=("kalshi_full_fill", "poly_full_fill")),
-    Scenario("arb_kalshi_fills_poly_fails", "both", "Kalshi full + Poly error", "Unmatched exposure handling", arb,
-             {"kalshi": "filled 10", "poly": "rejected 0", "matched": D(0), "exposure": "kalshi buy 10",
-              "unwinds": "kalshi sell 10@0.47: filled 10", "residual": "none"},
-             composed_of=("kalshi_full_fill", "poly_insufficient_balance", "kalshi_unwind_full")),
-    Scenario("arb_both_partial", "both", "Kalshi partial + Poly partial", "Imbalanced position", arb,
-             {"kalshi": "partial 6", "poly": "partial 4", "matched": D(4), "exposure": "kalshi buy 2",
-              "unwinds": "kalshi sell 2@0.47: filled 2", "residual": "none"},
-             composed_of=("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial")),
-    Scenario("arb_kalshi_fails_poly_fills", "both", "Kalshi error + Poly full", "Reverse exposure", arb,
-             {"kalshi": "rejected 0", "poly": "filled 10", "matched": D(0), "exposure": "poly buy 10",
-              "unwinds": "poly sell 10@0.4: filled 10", "residual": "none"},
-             composed_of=("kalshi_insufficient_balance", "poly_full_fill", "poly_unwind_full")),
-    Scenario("restart_recovery", "kalshi", "An order executes but its answer is lost; the bot restarts",
-             "Restart with an open position: intent in the ledger, recovery from the exchange", restart_recovery,
-             {"first_attempt": "unknown", "first_error": "ProxyUpstreamError", "recovered": "filled 10",
-              "unresolved": 0, "differences": 0, "ledger_position": D(10)},
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]), faults=(("kalshi", DROP_CREATE),),
-             capture_filter="all"),
-    Scenario("duplicate_submission_retry", "kalshi", "The create's answer is lost and the same order is sent again",
-             "A retry never doubles an order: 409 order_already_exists is reconciled by client_order_id",
-             duplicate_retry,
-             {"first_attempt": "ProxyUpstreamError", "retry_status": "executed", "retry_filled": D(10),
-              "same_client_order_id": True, "exchange_fills": D(10)},
-             kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]), faults=(("kalshi", DROP_CREATE),)),
+    Scenario(
+        "kalshi_full_fill",
+        "kalshi",
+        "Small order at market price",
+        "Happy path, response parsing",
+        place("kalshi"),
+        expected("filled", 10, "0.52"),
+        kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00"), ("0.54", "50.00")]),
+    ),
+    Scenario(
+        "kalshi_partial_fill",
+        "kalshi",
+        "Larger order at limit price",
+        "Partial handling, position tracking",
+        place("kalshi"),
+        expected("partial", 6, "0.52"),
+        kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "6.00"), ("0.54", "50.00")]),
+    ),
+    Scenario(
+        "kalshi_no_fill",
+        "kalshi",
+        "Order at stale price",
+        "Cancelled order handling",
+        place("kalshi"),
+        expected("none"),
+        kalshi_state=canon.kalshi_state(yes_asks=[("0.54", "50.00"), ("0.56", "50.00")]),
+    ),
+    Scenario(
+        "kalshi_insufficient_balance",
+        "kalshi",
+        "Order exceeding balance",
+        "Error response parsing",
+        place("kalshi"),
+        rejected("InsufficientBalance"),
+        kalshi_state=canon.kalshi_state(balance="1.00"),
+    ),
+    Scenario(
+        "kalshi_invalid_ticker",
+        "kalshi",
+        "Malformed ticker",
+        "Error handling",
+        place("kalshi_bad_ticker"),
+        rejected("MarketNotFound"),
+        kalshi_state=canon.kalshi_state(),
+    ),
+    Scenario(
+        "kalshi_market_closed",
+        "kalshi",
+        "Order on settled market",
+        "Error handling",
+        place("kalshi"),
+        rejected("MarketClosed"),
+        kalshi_state=canon.kalshi_state(status="closed"),
+    ),
+    Scenario(
+        "poly_full_fill",
+        "poly",
+        "Small market order",
+        "Happy path, EIP-712 signing",
+        place("poly"),
+        expected("filled", 10, "0.45"),
+        poly_state=canon.poly_state(asks=[("0.45", "500"), ("0.47", "1000")]),
+    ),
+    Scenario(
+        "poly_partial_fill",
+        "poly",
+        "Larger limit order",
+        "Partial handling",
+        place("poly"),
+        expected("partial", 4, "0.45"),
+        poly_state=canon.poly_state(asks=[("0.45", "4"), ("0.47", "1000")]),
+    ),
+    Scenario(
+        "poly_no_fill",
+        "poly",
+        "Order at stale price",
+        "Cancelled order handling",
+        place("poly"),
+        expected("none", error="OrderNotFilled"),
+        poly_state=canon.poly_state(asks=[("0.47", "1000"), ("0.48", "1000")]),
+    ),
+    Scenario(
+        "poly_insufficient_balance",
+        "poly",
+        "Order exceeding balance",
+        "Error parsing",
+        place("poly"),
+        rejected("InsufficientBalance"),
+        poly_state=canon.poly_state(asks=[("0.45", "500")], balance="1"),
+    ),
+    Scenario(
+        "kalshi_unwind_full",
+        "kalshi",
+        "Sell back the 10 YES of a full fill, 0.05 under entry",
+        "The unwind order of 'Kalshi fills, Poly fails'",
+        place("kalshi_unwind_full"),
+        expected("filled", 10, "0.47", ledger_position=-10),
+        kalshi_state=canon.kalshi_state(position="10.00"),
+    ),
+    Scenario(
+        "kalshi_unwind_partial",
+        "kalshi",
+        "Sell back 2 YES, 0.05 under entry",
+        "The unwind order of 'Both partial'",
+        place("kalshi_unwind_partial"),
+        expected("filled", 2, "0.47", ledger_position=-2),
+        kalshi_state=canon.kalshi_state(position="2.00"),
+    ),
+    Scenario(
+        "poly_unwind_full",
+        "poly",
+        "Sell back the 10 shares of a full fill, 0.05 under entry",
+        "The unwind order of 'Kalshi fails, Poly fills'",
+        place("poly_unwind_full"),
+        expected("filled", 10, "0.44", ledger_position=-10),
+        poly_state=canon.poly_state(bids=[("0.44", "500"), ("0.43", "1000")], shares="10"),
+    ),
+    Scenario(
+        "arb_both_fill",
+        "both",
+        "Kalshi full + Poly full",
+        "Happy path arb",
+        arb,
+        {
+            "kalshi": "filled 10",
+            "poly": "filled 10",
+            "matched": D(10),
+            "exposure": "none",
+            "unwinds": "none",
+            "residual": "none",
+        },
+        composed_of=("kalshi_full_fill", "poly_full_fill"),
+    ),
+    Scenario(
+        "arb_kalshi_fills_poly_fails",
+        "both",
+        "Kalshi full + Poly error",
+        "Unmatched exposure handling",
+        arb,
+        {
+            "kalshi": "filled 10",
+            "poly": "rejected 0",
+            "matched": D(0),
+            "exposure": "kalshi buy 10",
+            "unwinds": "kalshi sell 10@0.47: filled 10",
+            "residual": "none",
+        },
+        composed_of=("kalshi_full_fill", "poly_insufficient_balance", "kalshi_unwind_full"),
+    ),
+    Scenario(
+        "arb_both_partial",
+        "both",
+        "Kalshi partial + Poly partial",
+        "Imbalanced position",
+        arb,
+        {
+            "kalshi": "partial 6",
+            "poly": "partial 4",
+            "matched": D(4),
+            "exposure": "kalshi buy 2",
+            "unwinds": "kalshi sell 2@0.47: filled 2",
+            "residual": "none",
+        },
+        composed_of=("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial"),
+    ),
+    Scenario(
+        "arb_kalshi_fails_poly_fills",
+        "both",
+        "Kalshi error + Poly full",
+        "Reverse exposure",
+        arb,
+        {
+            "kalshi": "rejected 0",
+            "poly": "filled 10",
+            "matched": D(0),
+            "exposure": "poly buy 10",
+            "unwinds": "poly sell 10@0.4: filled 10",
+            "residual": "none",
+        },
+        composed_of=("kalshi_insufficient_balance", "poly_full_fill", "poly_unwind_full"),
+    ),
+    Scenario(
+        "restart_recovery",
+        "kalshi",
+        "An order executes but its answer is lost; the bot restarts",
+        "Restart with an open position: intent in the ledger, recovery from the exchange",
+        restart_recovery,
+        {
+            "first_attempt": "unknown",
+            "first_error": "ProxyUpstreamError",
+            "recovered": "filled 10",
+            "unresolved": 0,
+            "differences": 0,
+            "ledger_position": D(10),
+        },
+        kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]),
+        faults=(("kalshi", DROP_CREATE),),
+        capture_filter="all",
+    ),
+    Scenario(
+        "duplicate_submission_retry",
+        "kalshi",
+        "The create's answer is lost and the same order is sent again",
+        "A retry never doubles an order: 409 order_already_exists is reconciled by client_order_id",
+        duplicate_retry,
+        {
+            "first_attempt": "ProxyUpstreamError",
+            "retry_status": "executed",
+            "retry_filled": D(10),
+            "same_client_order_id": True,
+            "exchange_fills": D(10),
+        },
+        kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "25.00")]),
+        faults=(("kalshi", DROP_CREATE),),
+    ),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
 def check(expect: Observed, observed: Observed) -> list[str]:
     """What differs from the expectations, one line each (empty: the scenario holds)."""
-    return [f"{key}: expected {want!r}, got {observed.get(key, '<missing>')!r}"
-            for key, want in expect.items() if observed.get(key, object()) != want]
+    return [
+        f"{key}: expected {want!r}, got {observed.get(key, '<missing>')!r}"
+        for key, want in expect.items()
+        if observed.get(key, object()) != want
+    ]
 
 
 def select(names: list[str] | tuple[str, ...]) -> list[Scenario]:

@@ -53,7 +53,9 @@ def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decim
     lines, total = [], Decimal(0)
     for s in chosen:
         if not s.live_capturable:
-            lines.append(f"  skip {s.name}: {'composed from captured ones' if not s.captured else 'needs the simulator (fault injection)'}")
+            lines.append(
+                f"  skip {s.name}: {'composed from captured ones' if not s.captured else 'needs the simulator (fault injection)'}"
+            )
             continue
         leg = legs.role(s.role)
         risk = worst_case(leg.action == "buy", leg.count, leg.price)
@@ -64,8 +66,13 @@ def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decim
 
 @scenarios.command("capture")
 @click.argument("names", nargs=-1)
-@click.option("--upstream", type=click.Choice(["sim", "live"]), default="sim", show_default=True,
-              help="sim: a fresh built-in simulator per scenario; live: the production exchanges (needs --live).")
+@click.option(
+    "--upstream",
+    type=click.Choice(["sim", "live"]),
+    default="sim",
+    show_default=True,
+    help="sim: a fresh built-in simulator per scenario; live: the production exchanges (needs --live).",
+)
 @click.option("--live", is_flag=True, help="Confirm that real orders with real money will be placed.")
 @click.option("--fixtures-dir", type=click.Path(file_okay=False, path_type=Path), default=FIXTURES, show_default=True)
 @click.option("--kalshi", "kalshi_spec", help="Live: the Kalshi entry leg, TICKER:yes|no:buy|sell:COUNT@PRICE.")
@@ -75,17 +82,36 @@ def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decim
 @click.option("--max-order-usd", type=DECIMAL, default=Decimal("10"), show_default=True)
 @click.option("--max-session-usd", type=DECIMAL, default=Decimal("50"), show_default=True)
 @click.option("--yes", is_flag=True, help="Live: do not ask for confirmation.")
-def capture_command(names: tuple[str, ...], upstream: str, live: bool, fixtures_dir: Path, kalshi_spec: str | None,
-                    poly_spec: str | None, poly_tick_size: Decimal, neg_risk: bool, max_order_usd: Decimal,
-                    max_session_usd: Decimal, yes: bool) -> None:
+def capture_command(
+    names: tuple[str, ...],
+    upstream: str,
+    live: bool,
+    fixtures_dir: Path,
+    kalshi_spec: str | None,
+    poly_spec: str | None,
+    poly_tick_size: Decimal,
+    neg_risk: bool,
+    max_order_usd: Decimal,
+    max_session_usd: Decimal,
+    yes: bool,
+) -> None:
     """Record each single-exchange scenario through the proxy into FIXTURES_DIR/<name>/."""
     chosen = [s for s in scenarios_or_fail(names) if s.captured]
     logging.getLogger("trader").setLevel(logging.ERROR)
     if upstream == "sim":
         outcomes = asyncio.run(_capture_sim(chosen, fixtures_dir))
     else:
-        outcomes = _capture_live(chosen, fixtures_dir, live, kalshi_spec, poly_spec, poly_tick_size, neg_risk,
-                                 SpendingGuard(max_order_usd, max_session_usd), yes)
+        outcomes = _capture_live(
+            chosen,
+            fixtures_dir,
+            live,
+            kalshi_spec,
+            poly_spec,
+            poly_tick_size,
+            neg_risk,
+            SpendingGuard(max_order_usd, max_session_usd),
+            yes,
+        )
     for outcome in outcomes:
         click.echo("\n".join(outcome_lines(outcome)))
     if upstream == "sim" and not all(o.ok for o in outcomes):
@@ -96,8 +122,17 @@ async def _capture_sim(chosen: list[Scenario], fixtures_dir: Path) -> list[Outco
     return [await capture(s, fixtures_dir) for s in chosen]
 
 
-def _capture_live(chosen: list[Scenario], fixtures_dir: Path, live: bool, kalshi_spec: str | None,
-                  poly_spec: str | None, tick: Decimal, neg_risk: bool, guard: SpendingGuard, yes: bool) -> list[Outcome]:
+def _capture_live(
+    chosen: list[Scenario],
+    fixtures_dir: Path,
+    live: bool,
+    kalshi_spec: str | None,
+    poly_spec: str | None,
+    tick: Decimal,
+    neg_risk: bool,
+    guard: SpendingGuard,
+    yes: bool,
+) -> list[Outcome]:
     if not live:
         raise click.UsageError("--upstream live places real orders with real money: add --live to confirm")
     if not kalshi_spec or not poly_spec:
@@ -107,11 +142,15 @@ def _capture_live(chosen: list[Scenario], fixtures_dir: Path, live: bool, kalshi
     except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--kalshi/--poly") from None
     runnable, total, lines = live_plan(chosen, legs)
-    click.echo("Live capture plan (credentials from the environment; spending guard "
-               f"${guard.max_order}/order, ${guard.max_session}/session):")
+    click.echo(
+        "Live capture plan (credentials from the environment; spending guard "
+        f"${guard.max_order}/order, ${guard.max_session}/session):"
+    )
     click.echo("\n".join(lines))
-    click.echo(f"Money at risk, worst case: ${total:.2f}. Expectations were written for the simulator's books: "
-               "live observations are reported, not judged.")
+    click.echo(
+        f"Money at risk, worst case: ${total:.2f}. Expectations were written for the simulator's books: "
+        "live observations are reported, not judged."
+    )
     if not yes:
         click.confirm("Place these orders?", abort=True)
     return asyncio.run(_run_live(runnable, fixtures_dir, legs, guard))

@@ -54,15 +54,21 @@ async def run_demo(fixtures_dir: Path) -> tuple[dict[str, Outcome], dict[str, Ou
 
 
 @click.command()
-@click.option("--capture-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Keep the captured sessions here (default: a temporary directory, removed afterwards).")
+@click.option(
+    "--capture-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the captured sessions here (default: a temporary directory, removed afterwards).",
+)
 def demo(capture_dir: Path | None) -> None:
     """Record every scenario against the simulator through the proxy, replay each, print a table."""
     logging.getLogger("trader").setLevel(logging.ERROR)
     started = time.perf_counter()
     workdir = capture_dir or Path(tempfile.mkdtemp(prefix="tradetape-demo-"))
-    click.echo(f"tradetape demo: simulator -> recording proxy -> real clients and trader, then replay "
-               f"({len(SCENARIOS)} scenarios, sessions in {workdir})\n")
+    click.echo(
+        f"tradetape demo: simulator -> recording proxy -> real clients and trader, then replay "
+        f"({len(SCENARIOS)} scenarios, sessions in {workdir})\n"
+    )
     try:
         captured, replayed = asyncio.run(run_demo(workdir))
     finally:

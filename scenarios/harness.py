@@ -15,9 +15,10 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from clients.kalshi import KalshiClient
 from clients.poly_models import ApiCreds
@@ -73,16 +74,23 @@ def throwaway_credentials() -> Credentials:
 
 
 def open_clients(urls: dict[str, str], creds: Credentials) -> tuple[KalshiClient, PolymarketClient]:
-    kalshi = KalshiClient(base_url=urls["kalshi"] + "/trade-api/v2", key_id=creds.kalshi_key_id,
-                          private_key=creds.kalshi_key)
+    kalshi = KalshiClient(
+        base_url=urls["kalshi"] + "/trade-api/v2", key_id=creds.kalshi_key_id, private_key=creds.kalshi_key
+    )
     c = creds.poly_creds
-    poly = PolymarketClient(base_url=urls["poly"], private_key=PAPER_POLY_KEY, api_key=c and c.api_key,
-                            api_secret=c and c.secret, api_passphrase=c and c.passphrase)
+    poly = PolymarketClient(
+        base_url=urls["poly"],
+        private_key=PAPER_POLY_KEY,
+        api_key=c and c.api_key,
+        api_secret=c and c.secret,
+        api_passphrase=c and c.passphrase,
+    )
     return kalshi, poly
 
 
-async def run_trigger(scenario: Scenario, make_clients: Callable[[], tuple[Any, Any]],
-                      legs: Legs = SIM_LEGS) -> dict[str, Any]:
+async def run_trigger(
+    scenario: Scenario, make_clients: Callable[[], tuple[Any, Any]], legs: Legs = SIM_LEGS
+) -> dict[str, Any]:
     """The scenario's trigger with a throwaway ledger; every client it opened is closed afterwards."""
     opened: list[Any] = []
 
@@ -108,8 +116,9 @@ def loopback_proxy(upstreams: dict[str, Upstream], mode: Mode, counts: Counter) 
     return Proxy(listeners, mode, counts=counts)
 
 
-def scenario_recording(scenario: Scenario, fixtures_dir: Path, upstreams: dict[str, Upstream], addons: list[Any],
-                       counts: Counter) -> Mode:
+def scenario_recording(
+    scenario: Scenario, fixtures_dir: Path, upstreams: dict[str, Upstream], addons: list[Any], counts: Counter
+) -> Mode:
     """Record mode into fixtures_dir/<name>/, replacing what was there; the manifest names the scenario."""
     directory = fixtures_dir / scenario.name
     shutil.rmtree(directory, ignore_errors=True)
@@ -126,8 +135,10 @@ def proxy_urls(proxy: Proxy) -> dict[str, str]:
 def scenario_state(scenario: Scenario, public_pem: str, key_id: str) -> dict[str, Any]:
     kalshi = scenario.kalshi_state or {}
     if kalshi:
-        kalshi = {**kalshi, "accounts": [dict(kalshi["accounts"][0], api_keys={key_id: public_pem}),
-                                         *kalshi["accounts"][1:]]}
+        kalshi = {
+            **kalshi,
+            "accounts": [dict(kalshi["accounts"][0], api_keys={key_id: public_pem}), *kalshi["accounts"][1:]],
+        }
     return {"kalshi": kalshi or None, "poly": scenario.poly_state}
 
 
@@ -147,8 +158,14 @@ async def capture(scenario: Scenario, fixtures_dir: Path) -> Outcome:
         async with loopback_proxy(upstreams, mode, counts) as proxy:
             urls = proxy_urls(proxy)
             observed = await run_trigger(scenario, lambda: open_clients(urls, creds))
-    return Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"],
-                   time.perf_counter() - started)
+    return Outcome(
+        scenario.name,
+        "capture",
+        observed,
+        check(scenario.expect, observed),
+        counts["captured"],
+        time.perf_counter() - started,
+    )
 
 
 async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
@@ -169,6 +186,7 @@ async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
 
 
 # ---- live capture: the user's own accounts, real money, the spending guard -------------------------
+
 
 @contextlib.contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
@@ -199,5 +217,11 @@ async def capture_live(scenario: Scenario, fixtures_dir: Path, legs: Legs, guard
         urls = proxy_urls(proxy)
         with environment({"KALSHI_BASE_URL": urls["kalshi"] + "/trade-api/v2", "POLY_CLOB_URL": urls["poly"]}):
             observed = await run_trigger(scenario, env_clients, legs)
-    return Outcome(scenario.name, "capture", observed, check(scenario.expect, observed), counts["captured"],
-                   time.perf_counter() - started)
+    return Outcome(
+        scenario.name,
+        "capture",
+        observed,
+        check(scenario.expect, observed),
+        counts["captured"],
+        time.perf_counter() - started,
+    )

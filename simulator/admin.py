@@ -7,7 +7,8 @@ answer, so a test cannot mistake it for what Kalshi or Polymarket would say.
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 

@@ -58,10 +58,20 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
 
 
 @click.command("sim")
-@click.option("--listen", "listen", multiple=True, metavar="EXCHANGE=HOST:PORT",
-              help="Where an exchange listens (defaults kalshi=127.0.0.1:9787, poly=127.0.0.1:9788).")
-@click.option("--state", "state", type=click.Path(dir_okay=False), default=None,
-              help="State file (JSON or TOML): markets, books, accounts and keys. Default: built-in demo state.")
+@click.option(
+    "--listen",
+    "listen",
+    multiple=True,
+    metavar="EXCHANGE=HOST:PORT",
+    help="Where an exchange listens (defaults kalshi=127.0.0.1:9787, poly=127.0.0.1:9788).",
+)
+@click.option(
+    "--state",
+    "state",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="State file (JSON or TOML): markets, books, accounts and keys. Default: built-in demo state.",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
 def sim(listen: tuple[str, ...], state: str | None, allow_remote: bool) -> None:
     """Run the paper Kalshi and Polymarket exchanges (the simulator) until interrupted."""

@@ -17,8 +17,9 @@ import asyncio
 import importlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -48,8 +49,14 @@ class Fault:
         return path == self.path or re.fullmatch(self.path, path) is not None
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "action": self.action, "latency_ms": self.latency_ms,
-                "status": self.status, "times": self.times}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "action": self.action,
+            "latency_ms": self.latency_ms,
+            "status": self.status,
+            "times": self.times,
+        }
 
 
 def parse_fault(exchange: str, spec: Any) -> Fault:
@@ -79,8 +86,9 @@ def parse_fault(exchange: str, spec: Any) -> Fault:
         re.compile(spec["path"])
     except re.error as exc:
         raise FaultSpecError(f"fault field 'path' is not a valid regular expression: {exc}") from None
-    return Fault(exchange, spec["method"].upper(), spec["path"], action, latency, status, spec.get("body"),
-                 dict(headers), times)
+    return Fault(
+        exchange, spec["method"].upper(), spec["path"], action, latency, status, spec.get("body"), dict(headers), times
+    )
 
 
 class FaultInjector:

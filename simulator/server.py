@@ -1,7 +1,7 @@
 """Start the paper exchanges in-process: one aiohttp listener per exchange, sharing a clock and faults.
 
-    async with Simulator() as sim:
-        client = KalshiClient(base_url=sim.kalshi_url + "/trade-api/v2", ...)
+async with Simulator() as sim:
+    client = KalshiClient(base_url=sim.kalshi_url + "/trade-api/v2", ...)
 """
 
 from __future__ import annotations
@@ -61,9 +61,15 @@ class RunningSimulator:
             await self._runners.pop().cleanup()
 
 
-async def start_simulator(state: StateArg = None, host: str = "127.0.0.1", kalshi_port: int = 0,
-                          poly_port: int = 0, *, clock: SimClock | None = None,
-                          faults: FaultInjector | None = None) -> RunningSimulator:
+async def start_simulator(
+    state: StateArg = None,
+    host: str = "127.0.0.1",
+    kalshi_port: int = 0,
+    poly_port: int = 0,
+    *,
+    clock: SimClock | None = None,
+    faults: FaultInjector | None = None,
+) -> RunningSimulator:
     """Start both paper exchanges (port 0 = any free port); raises StateError for a bad state file."""
     sections = resolve_state(state)
     clock = clock or SimClock()
@@ -79,15 +85,15 @@ async def start_simulator(state: StateArg = None, host: str = "127.0.0.1", kalsh
     except BaseException:
         await runner.cleanup()
         raise
-    return RunningSimulator(clock, faults, sections, kalshi_url, kalshi_app, poly_url, poly_app,
-                            [runner, poly_runner])
+    return RunningSimulator(clock, faults, sections, kalshi_url, kalshi_app, poly_url, poly_app, [runner, poly_runner])
 
 
 class Simulator:
     """`async with Simulator(state) as sim:` — start_simulator on enter, stop on exit."""
 
-    def __init__(self, state: StateArg = None, host: str = "127.0.0.1", kalshi_port: int = 0, poly_port: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, state: StateArg = None, host: str = "127.0.0.1", kalshi_port: int = 0, poly_port: int = 0, **kwargs: Any
+    ) -> None:
         self._args = (state, host, kalshi_port, poly_port)
         self._kwargs = kwargs
         self._sim: RunningSimulator | None = None

@@ -25,7 +25,7 @@ class StateError(ValueError):
         self.where = where
         self.problem = problem
 
-    def in_file(self, path: str | Path) -> "StateError":
+    def in_file(self, path: str | Path) -> StateError:
         return StateError(f"{path}: {self.where}", self.problem)
 
 
@@ -42,7 +42,9 @@ def load_state(path: str | Path) -> dict[str, dict | None]:
         else:
             data = json.loads(raw)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StateError(str(path), f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}") from None
+        raise StateError(
+            str(path), f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}"
+        ) from None
     return split_sections(data, str(path))
 
 
@@ -72,10 +74,10 @@ def read_str(obj: dict, key: str, where: str, default: str | None = None) -> str
 def read_decimal(value: Any, where: str) -> Decimal:
     """A Decimal from a string (or an int); floats are refused, they would round money."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise StateError(where, f"must be a decimal string like \"12.50\", got {value!r}")
+        raise StateError(where, f'must be a decimal string like "12.50", got {value!r}')
     text = str(value)
     if not _DECIMAL.match(text):
-        raise StateError(where, f"must be a decimal string like \"12.50\", got {value!r}")
+        raise StateError(where, f'must be a decimal string like "12.50", got {value!r}')
     try:
         return Decimal(text)
     except InvalidOperation:  # pragma: no cover - the pattern already guards this

@@ -7,8 +7,9 @@ import base64
 import contextlib
 import gzip
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -32,7 +33,9 @@ async def echo(request: web.Request) -> web.Response:
 
 async def gzipped(request: web.Request) -> web.Response:
     payload = orjson.dumps({"order_id": "gz1", "fill_count": "1.00"})
-    return web.Response(body=gzip.compress(payload), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    return web.Response(
+        body=gzip.compress(payload), headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    )
 
 
 async def binary(request: web.Request) -> web.Response:
@@ -62,8 +65,9 @@ async def reset_mid_body(request: web.Request) -> web.StreamResponse:
 
 
 async def secrets(request: web.Request) -> web.Response:
-    return web.json_response({"apiKey": "k-123", "secret": "c2VjcmV0", "passphrase": "pp",
-                              "data": [{"owner": "owner-uuid", "id": "0xabc"}]})
+    return web.json_response(
+        {"apiKey": "k-123", "secret": "c2VjcmV0", "passphrase": "pp", "data": [{"owner": "owner-uuid", "id": "0xabc"}]}
+    )
 
 
 async def accepted(request: web.Request) -> web.Response:
@@ -111,7 +115,9 @@ def running_proxy(upstream_url: str, make_mode: Callable[[Counter], Mode], timeo
     return Proxy(listeners_for(upstream_url), make_mode(counts), timeout, counts=counts)
 
 
-def recording(directory: Path, filter_spec: str = "orders", addons: list[Any] | None = None) -> Callable[[Counter], Mode]:
+def recording(
+    directory: Path, filter_spec: str = "orders", addons: list[Any] | None = None
+) -> Callable[[Counter], Mode]:
     info = {"session": directory.name, "upstreams": {}, "capture_filter": filter_spec}
     return lambda counts: record_mode(directory, info, filter_spec, list(addons or []), counts)
 

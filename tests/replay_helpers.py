@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import orjson
 
@@ -20,23 +21,43 @@ POLY = "https://clob.polymarket.com"
 ORDERS = "/trade-api/v2/portfolio/events/orders"
 
 
-def fixture(exchange: str, method: str, url: str, body: Any = None, status: int = 200, answer: Any = None,
-            headers: dict[str, str] | None = None, latency_ms: float = 10.0, raw: bytes | None = None) -> dict[str, Any]:
+def fixture(
+    exchange: str,
+    method: str,
+    url: str,
+    body: Any = None,
+    status: int = 200,
+    answer: Any = None,
+    headers: dict[str, str] | None = None,
+    latency_ms: float = 10.0,
+    raw: bytes | None = None,
+) -> dict[str, Any]:
     """One fixture in the recorded format; `answer` is the JSON response (or `raw` its exact bytes)."""
     data = raw if raw is not None else orjson.dumps(answer)
     parsed = answer if raw is None else None
     return {
-        "seq": 0, "exchange": exchange, "captured_at": "2026-11-19T20:15:00.123Z", "latency_ms": latency_ms,
+        "seq": 0,
+        "exchange": exchange,
+        "captured_at": "2026-11-19T20:15:00.123Z",
+        "latency_ms": latency_ms,
         "request": {"method": method, "url": url, "headers": {"content-type": "application/json"}, "body": body},
-        "response": {"status": status, "headers": {"content-type": "application/json", **(headers or {})},
-                     **raw_body_fields(data, parsed)},
+        "response": {
+            "status": status,
+            "headers": {"content-type": "application/json", **(headers or {})},
+            **raw_body_fields(data, parsed),
+        },
     }
 
 
 def failure(exchange: str, method: str, url: str, kind: str, status: int = 502, body: Any = None) -> dict[str, Any]:
-    return {"seq": 0, "exchange": exchange, "captured_at": "2026-11-19T20:15:00.123Z", "latency_ms": 5,
-            "request": {"method": method, "url": url, "headers": {}, "body": body},
-            "error": {"tradetape_error": kind, "status": status, "detail": "recorded failure", "upstream": KALSHI}}
+    return {
+        "seq": 0,
+        "exchange": exchange,
+        "captured_at": "2026-11-19T20:15:00.123Z",
+        "latency_ms": 5,
+        "request": {"method": method, "url": url, "headers": {}, "body": body},
+        "error": {"tradetape_error": kind, "status": status, "detail": "recorded failure", "upstream": KALSHI},
+    }
 
 
 def write_session(directory: Path, fixtures: list[dict[str, Any]], first_seq: int = 1) -> Path:
@@ -51,13 +72,25 @@ def write_session(directory: Path, fixtures: list[dict[str, Any]], first_seq: in
 
 
 @contextlib.asynccontextmanager
-async def replaying(sources: list[Path | str], upstream_url: str = "http://127.0.0.1:9", fixtures_dir: Path | None = None,
-                    ignore_fields: tuple[str, ...] = (), sleep: Any = None, **options: Any) -> AsyncIterator[Proxy]:
+async def replaying(
+    sources: list[Path | str],
+    upstream_url: str = "http://127.0.0.1:9",
+    fixtures_dir: Path | None = None,
+    ignore_fields: tuple[str, ...] = (),
+    sleep: Any = None,
+    **options: Any,
+) -> AsyncIterator[Proxy]:
     """A started proxy in replay mode over `sources` (its upstream is never contacted)."""
     counts: Counter[str] = Counter()
     extra = {"sleep": sleep} if sleep is not None else {}
-    mode = replay_mode([str(s) for s in sources], fixtures_dir or Path("fixtures"), volatile_sets(ignore_fields),
-                       ReplayOptions(**options), counts, **extra)
+    mode = replay_mode(
+        [str(s) for s in sources],
+        fixtures_dir or Path("fixtures"),
+        volatile_sets(ignore_fields),
+        ReplayOptions(**options),
+        counts,
+        **extra,
+    )
     proxy = Proxy(listeners_for(upstream_url), mode, counts=counts)
     await proxy.start()
     try:

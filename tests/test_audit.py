@@ -16,14 +16,33 @@ ZERO32 = "0x" + "0" * 64
 def fixture(request_headers=None, request_body=None, response_body=None) -> dict:
     body = response_body if response_body is not None else {"orderID": ORDER_HASH, "status": "matched"}
     return {
-        "seq": 1, "exchange": "poly", "captured_at": "2026-11-19T20:15:00.123Z", "latency_ms": 1.0,
-        "request": {"method": "POST", "url": "https://clob.polymarket.com/order",
-                    "headers": request_headers or {"poly_api_key": "[REDACTED]", "poly_address": "0xf39F"},
-                    "body": request_body if request_body is not None else {
-                        "order": {"salt": 1, "tokenId": "7" * 70, "metadata": ZERO32, "builder": ZERO32,
-                                  "signature": "0x" + "cd" * 65}, "owner": "[REDACTED]"}},
-        "response": {"status": 200, "headers": {"content-type": "application/json"},
-                     "body_raw": orjson.dumps(body).decode(), "body_parsed": body},
+        "seq": 1,
+        "exchange": "poly",
+        "captured_at": "2026-11-19T20:15:00.123Z",
+        "latency_ms": 1.0,
+        "request": {
+            "method": "POST",
+            "url": "https://clob.polymarket.com/order",
+            "headers": request_headers or {"poly_api_key": "[REDACTED]", "poly_address": "0xf39F"},
+            "body": request_body
+            if request_body is not None
+            else {
+                "order": {
+                    "salt": 1,
+                    "tokenId": "7" * 70,
+                    "metadata": ZERO32,
+                    "builder": ZERO32,
+                    "signature": "0x" + "cd" * 65,
+                },
+                "owner": "[REDACTED]",
+            },
+        },
+        "response": {
+            "status": 200,
+            "headers": {"content-type": "application/json"},
+            "body_raw": orjson.dumps(body).decode(),
+            "body_parsed": body,
+        },
     }
 
 
@@ -32,22 +51,45 @@ def write(tmp_path, name: str, data: dict) -> None:
 
 
 def test_clean_fixtures_pass_and_public_ids_are_not_flagged(tmp_path):
-    write(tmp_path, "001_POST_poly_order.json", fixture(response_body={
-        "orderID": ORDER_HASH, "market": "0x" + "69" * 32, "transactionsHashes": ["0x" + "12" * 32],
-        "hash_key": ZERO32}))
+    write(
+        tmp_path,
+        "001_POST_poly_order.json",
+        fixture(
+            response_body={
+                "orderID": ORDER_HASH,
+                "market": "0x" + "69" * 32,
+                "transactionsHashes": ["0x" + "12" * 32],
+                "hash_key": ZERO32,
+            }
+        ),
+    )
     result = CliRunner().invoke(main, ["audit", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "1 files, no secrets found" in result.output
 
 
-@pytest.mark.parametrize("data, field, reason", [
-    (fixture(request_headers={"POLY_API_KEY": "real-key"}), "request.headers.POLY_API_KEY", "not redacted"),
-    (fixture(request_body={"order": {"owner": "uuid-of-key"}}), "request.body.order.owner", "not redacted"),
-    (fixture(response_body={"data": [{"Secret": "c2VjcmV0"}]}), "response.body_parsed.data[0].Secret", "not redacted"),
-    (fixture(response_body={"note": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"}),
-     "response.body_parsed.note", "PEM block"),
-    (fixture(request_body={"wallet": {"signing_key": "0x" + "9f" * 32}}), "request.body.wallet.signing_key", "64-hex"),
-])
+@pytest.mark.parametrize(
+    "data, field, reason",
+    [
+        (fixture(request_headers={"POLY_API_KEY": "real-key"}), "request.headers.POLY_API_KEY", "not redacted"),
+        (fixture(request_body={"order": {"owner": "uuid-of-key"}}), "request.body.order.owner", "not redacted"),
+        (
+            fixture(response_body={"data": [{"Secret": "c2VjcmV0"}]}),
+            "response.body_parsed.data[0].Secret",
+            "not redacted",
+        ),
+        (
+            fixture(response_body={"note": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"}),
+            "response.body_parsed.note",
+            "PEM block",
+        ),
+        (
+            fixture(request_body={"wallet": {"signing_key": "0x" + "9f" * 32}}),
+            "request.body.wallet.signing_key",
+            "64-hex",
+        ),
+    ],
+)
 def test_each_kind_of_escaped_secret_is_named(tmp_path, data, field, reason):
     path = tmp_path / "001_POST_poly_order.json"
     write(tmp_path, path.name, data)
@@ -75,8 +117,10 @@ def test_pem_in_any_file_and_invalid_json_are_reported(tmp_path):
 
 
 def test_redact_rewrites_a_session_so_that_it_passes(tmp_path):
-    data = fixture(request_headers={"Authorization": "Bearer t", "poly_address": "0xf39F"},
-                   response_body={"apiKey": "k", "secret": "s", "passphrase": "p", "orderID": ORDER_HASH})
+    data = fixture(
+        request_headers={"Authorization": "Bearer t", "poly_address": "0xf39F"},
+        response_body={"apiKey": "k", "secret": "s", "passphrase": "p", "orderID": ORDER_HASH},
+    )
     write(tmp_path, "001_POST_poly_order.json", data)
     result = CliRunner().invoke(main, ["audit", "--redact", str(tmp_path)])
     assert result.exit_code == 0, result.output

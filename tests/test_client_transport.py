@@ -31,9 +31,13 @@ async def test_kalshi_transport_error_has_no_chained_request():
 
 
 async def test_poly_transport_error_has_no_chained_request():
-    async with PolymarketClient(closed_port_url(), private_key=HARDHAT_0, api_key="key-uuid",
-                                api_secret="c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0cz0=",
-                                api_passphrase="very-secret-passphrase") as poly:
+    async with PolymarketClient(
+        closed_port_url(),
+        private_key=HARDHAT_0,
+        api_key="key-uuid",
+        api_secret="c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0cz0=",
+        api_passphrase="very-secret-passphrase",
+    ) as poly:
         with pytest.raises(TransportError) as caught:
             await poly.get_order("0x" + "ab" * 32)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -27,8 +27,9 @@ async def test_pipelined_requests_are_answered_in_order():
         return Answer(200, CIMultiDict(), request.target.encode())
 
     async with listening(handler) as port:
-        raw = await exchange(port, b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
-                                   b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = await exchange(
+            port, b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
     assert raw.index(b"\r\n\r\n/first") < raw.index(b"\r\n\r\n/second")
     assert raw.count(b"HTTP/1.1 200 OK") == 2 and raw.endswith(b"/second")
 
@@ -36,10 +37,18 @@ async def test_pipelined_requests_are_answered_in_order():
 async def test_a_chunked_request_body_reaches_the_handler_whole():
     requests: list[Request] = []
     async with listening(seen_by(requests)) as port:
-        await exchange(port, b"POST /orders?x=%41 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                             b"Connection: close\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n")
+        await exchange(
+            port,
+            b"POST /orders?x=%41 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            b'Connection: close\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n',
+        )
     [request] = requests
-    assert (request.method, request.target, request.path, request.body) == ("POST", "/orders?x=%41", "/orders", b'{"a":1}')
+    assert (request.method, request.target, request.path, request.body) == (
+        "POST",
+        "/orders?x=%41",
+        "/orders",
+        b'{"a":1}',
+    )
 
 
 async def test_expect_100_continue_is_answered_before_the_body_is_sent():
@@ -55,10 +64,13 @@ async def test_expect_100_continue_is_answered_before_the_body_is_sent():
     assert final.startswith(b"HTTP/1.1 200 OK\r\n") and requests[0].body == b"{}"
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"GET / HTTP/1.0\r\n\r\n",
-    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ],
+)
 async def test_a_connection_the_client_will_not_reuse_is_closed_after_the_answer(request_bytes):
     async with listening(seen_by([])) as port:
         raw = await exchange(port, request_bytes)  # returns only because the proxy closed the connection
@@ -66,9 +78,20 @@ async def test_a_connection_the_client_will_not_reuse_is_closed_after_the_answer
 
 
 async def test_answer_framing_is_the_listeners_own():
-    answer = Answer(201, CIMultiDict([("Content-Type", "application/json"), ("Content-Length", "999"),
-                                      ("Transfer-Encoding", "chunked"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")]),
-                    b'{"ok":true}', "Created Fine")
+    answer = Answer(
+        201,
+        CIMultiDict(
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", "999"),
+                ("Transfer-Encoding", "chunked"),
+                ("Set-Cookie", "a=1"),
+                ("Set-Cookie", "b=2"),
+            ]
+        ),
+        b'{"ok":true}',
+        "Created Fine",
+    )
     async with listening(seen_by([], answer)) as port:
         raw = await exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, body = raw.partition(b"\r\n\r\n")
@@ -103,7 +126,9 @@ async def test_a_handler_that_fails_gets_a_marked_500_and_the_connection_lives_o
         return OK
 
     async with listening(handler) as port:
-        raw = await exchange(port, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = await exchange(
+            port, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
     assert raw.startswith(b"HTTP/1.1 500 Internal Server Error\r\n") and b"X-Tradetape-Error: proxy_error" in raw
     assert raw.endswith(b"hello")
 
@@ -142,18 +167,21 @@ async def test_header_bytes_that_are_not_utf8_survive_the_round_trip():
 
 # ---- the upstream pool -----------------------------------------------------------------------
 
+
 async def test_the_request_goes_upstream_byte_for_byte_with_the_upstreams_host():
     upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
     async with scripted(upstream) as url:
         pool = UpstreamPool()
-        headers = CIMultiDict([("KALSHI-ACCESS-KEY", "k"), ("content-type", "application/json"), ("X-Twice", "1"), ("X-Twice", "2")])
+        headers = CIMultiDict(
+            [("KALSHI-ACCESS-KEY", "k"), ("content-type", "application/json"), ("X-Twice", "1"), ("X-Twice", "2")]
+        )
         reply = await send(pool, url, "POST", "/trade-api/v2/portfolio/orders?a=1&a=2", b'{"count":"1.00"}', headers)
         pool.close()
     port = url.rsplit(":", 1)[1]
     assert upstream.requests == [
         b"POST /trade-api/v2/portfolio/orders?a=1&a=2 HTTP/1.1\r\nHost: 127.0.0.1:" + port.encode() + b"\r\n"
         b"KALSHI-ACCESS-KEY: k\r\ncontent-type: application/json\r\nX-Twice: 1\r\nX-Twice: 2\r\n"
-        b"Content-Length: 16\r\n\r\n{\"count\":\"1.00\"}"
+        b'Content-Length: 16\r\n\r\n{"count":"1.00"}'
     ]
     assert (reply.status, reply.reason, reply.body) == (200, "OK", b"{}")
 
@@ -198,11 +226,14 @@ async def test_an_idle_connection_the_upstream_closed_is_not_used_again():
     assert upstream.connections == 2
 
 
-@pytest.mark.parametrize("raw, body", [
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", b"abcde"),
-    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", b"ok"),
-    (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close", b"until the close"),
-])
+@pytest.mark.parametrize(
+    "raw, body",
+    [
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", b"abcde"),
+        (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", b"ok"),
+        (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the close", b"until the close"),
+    ],
+)
 async def test_every_framing_of_an_answer_is_read_whole(raw, body):
     async with scripted(Scripted(raw, close_after=True)) as url:
         pool = UpstreamPool()
@@ -214,9 +245,12 @@ async def test_every_framing_of_an_answer_is_read_whole(raw, body):
 async def test_head_through_the_proxy_keeps_the_upstreams_length_and_sends_no_body():
     async with scripted(Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")) as url:
         async with running_proxy(url, passing_through()) as proxy:
-            raw = await exchange(port_of(proxy),
-                                 b"HEAD /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(b"\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
+            raw = await exchange(
+                port_of(proxy), b"HEAD /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+    assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(
+        b"\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
+    )
 
 
 async def test_an_answer_to_head_ends_at_its_headers():
@@ -228,12 +262,19 @@ async def test_an_answer_to_head_ends_at_its_headers():
     assert (reply.status, reply.body, reply.headers["Content-Length"]) == (200, b"", "10")
 
 
-@pytest.mark.parametrize("raw, kind, status", [
-    (b"SPDY/9 what\r\n\r\n", "upstream_invalid_response", 502),
-    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "upstream_disconnected", 502),
-    (b"", "upstream_disconnected", 502),
-    (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "upstream_invalid_response", 502),
-])
+@pytest.mark.parametrize(
+    "raw, kind, status",
+    [
+        (b"SPDY/9 what\r\n\r\n", "upstream_invalid_response", 502),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", "upstream_disconnected", 502),
+        (b"", "upstream_disconnected", 502),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "upstream_invalid_response",
+            502,
+        ),
+    ],
+)
 async def test_broken_answers_are_named_failures(raw, kind, status):
     async with scripted(Scripted(raw, close_after=True)) as url:
         pool = UpstreamPool(timeout=5)
@@ -265,6 +306,7 @@ async def test_an_unreachable_upstream_is_named():
 
 # ---- TLS, as every live exchange is reached ----------------------------------------------------
 
+
 async def test_https_upstreams_are_verified_and_spoken_to_over_tls(tmp_path):
     import ssl
 
@@ -289,8 +331,9 @@ async def test_https_upstreams_are_verified_and_spoken_to_over_tls(tmp_path):
 async def test_an_upgrade_request_is_answered_once_and_its_connection_closed():
     requests: list[Request] = []
     async with listening(seen_by(requests)) as port:
-        raw = await exchange(port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
-                                   b"\x81\x05frame")  # returns only because the proxy closed the connection
+        raw = await exchange(
+            port, b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05frame"
+        )  # returns only because the proxy closed the connection
     assert [r.target for r in requests] == ["/ws"]
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nConnection: close\r\n" in raw and raw.endswith(b"hello")
 
@@ -309,11 +352,13 @@ async def test_closing_the_listener_cuts_off_a_client_that_stopped_reading():
 
 # ---- however the bytes are split ------------------------------------------------------------------
 
-PIPELINE = (b"POST /trade-api/v2/portfolio/events/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 16\r\n\r\n{\"count\":\"1.00\"}"
-            b"GET /trade-api/v2/portfolio/fills?ticker=KX&limit=5 HTTP/1.1\r\nHost: x\r\nX-Twice: a\r\nX-Twice: b\r\n\r\n"
-            b"POST /order HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n"
-            b"DELETE /order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+PIPELINE = (
+    b"POST /trade-api/v2/portfolio/events/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 16\r\n\r\n{"count":"1.00"}'
+    b"GET /trade-api/v2/portfolio/fills?ticker=KX&limit=5 HTTP/1.1\r\nHost: x\r\nX-Twice: a\r\nX-Twice: b\r\n\r\n"
+    b'POST /order HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n'
+    b"DELETE /order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+)
 
 
 @given(cuts=st.lists(st.integers(min_value=1, max_value=len(PIPELINE) - 1), max_size=40, unique=True))
@@ -363,14 +408,17 @@ def test_requests_parse_the_same_however_their_bytes_are_split(cuts):
 
 async def test_a_continue_owed_to_a_request_whose_body_came_anyway_is_never_sent():
     """A client that sends its body without waiting for 100 Continue must not get a stray one after its answer."""
+
     async def handler(request: Request) -> Answer:
         await asyncio.sleep(0.05 if request.target == "/first" else 0)
         return Answer(200, CIMultiDict(), request.target.encode())
 
     async with listening(handler) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"POST /second HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}")
+        writer.write(
+            b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /second HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}"
+        )
         await asyncio.wait_for(reader.readuntil(b"/second"), 5)
         await asyncio.sleep(0.05)
         writer.write(b"GET /third HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

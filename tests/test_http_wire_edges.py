@@ -47,6 +47,7 @@ class ByteByByte:
 
 # ---- listener: bugs --------------------------------------------------------------------------
 
+
 async def test_malformed_bytes_after_a_pending_request_do_not_take_its_answer():
     """Was a bug: the 400 for bad bytes is written at once, ahead of the answer still owed to an earlier request.
 
@@ -72,8 +73,10 @@ async def test_bytes_after_a_connection_close_request_do_not_take_its_answer():
     started: list[str] = []
     async with listening(echo_target(started, slow="/order")) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
-                     b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")  # a request the client should not have sent
+        writer.write(
+            b"POST /order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+            b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n"
+        )  # a request the client should not have sent
         raw = await read_all(reader)
         writer.close()
     assert started == ["/order"]
@@ -100,8 +103,10 @@ async def test_100_continue_for_a_pipelined_request_waits_for_the_earlier_answer
     an earlier request on the connection; a client takes a 1xx as interim for the request it is waiting on."""
     async with listening(echo_target([], slow="/first")) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"POST /second HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        writer.write(
+            b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /second HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+        )
         first = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.close()
     assert first_status_line(first) == b"HTTP/1.1 200 OK", first
@@ -111,6 +116,7 @@ async def test_an_answer_whose_status_has_no_body_never_puts_body_bytes_on_the_w
     """Was a bug: for 204/304 the listener writes no Content-Length but still writes the answer's body, unframed;
     the client reads those bytes as the start of the next answer on the connection. An Answer with a body and
     status 204 reaches the listener from a hand-edited replay fixture (`status: 204`, a non-empty `body_raw`)."""
+
     async def handler(request: Request) -> Answer:
         if request.target == "/cancel":
             return Answer(204, CIMultiDict(), b'{"cancelled":true}')
@@ -118,7 +124,9 @@ async def test_an_answer_whose_status_has_no_body_never_puts_body_bytes_on_the_w
 
     async with listening(handler) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"DELETE /cancel HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        writer.write(
+            b"DELETE /cancel HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         raw = await read_all(reader)
         writer.close()
     first, _, rest = raw.partition(b"\r\n\r\n")
@@ -128,6 +136,7 @@ async def test_an_answer_whose_status_has_no_body_never_puts_body_bytes_on_the_w
 
 # ---- listener: checked and correct ------------------------------------------------------------
 
+
 async def test_requests_fed_one_byte_at_a_time_arrive_whole_and_in_order():
     requests: list[Request] = []
 
@@ -135,9 +144,11 @@ async def test_requests_fed_one_byte_at_a_time_arrive_whole_and_in_order():
         requests.append(request)
         return Answer(200, CIMultiDict(), request.body or request.target.encode())
 
-    data = (b"POST /trade-api/v2/portfolio/orders?x=%41 HTTP/1.1\r\nHost: x\r\nX-Twice: 1\r\nX-Twice: 2\r\n"
-            b"X-Odd: \xff\x80\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n"
-            b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = (
+        b"POST /trade-api/v2/portfolio/orders?x=%41 HTTP/1.1\r\nHost: x\r\nX-Twice: 1\r\nX-Twice: 2\r\n"
+        b'X-Odd: \xff\x80\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'
+        b"GET /second HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     async with listening(handler) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -149,21 +160,28 @@ async def test_requests_fed_one_byte_at_a_time_arrive_whole_and_in_order():
         writer.close()
     first, second = requests
     assert (first.method, first.target, first.path, first.body) == (
-        "POST", "/trade-api/v2/portfolio/orders?x=%41", "/trade-api/v2/portfolio/orders", b'{"a":1}')
+        "POST",
+        "/trade-api/v2/portfolio/orders?x=%41",
+        "/trade-api/v2/portfolio/orders",
+        b'{"a":1}',
+    )
     assert first.headers.getall("X-Twice") == ["1", "2"]
     assert first.headers["X-Odd"].encode("utf-8", "surrogateescape") == b"\xff\x80"
     assert second.target == "/second"
     assert raw.index(b'{"a":1}') < raw.index(b"/second") and raw.endswith(b"/second")
 
 
-@pytest.mark.parametrize("smuggled", [
-    b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-    b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\n{}{}",
-    b"POST /o HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
-    b"POST /o HTTP/1.1\r\nHost: x\r\nX-A: a\rInjected: 1\r\nContent-Length: 2\r\n\r\n{}",
-    b"POST /o HTTP/1.1\r\nHost: x\r\nX-A: a\r\n Injected: 1\r\nContent-Length: 2\r\n\r\n{}",
-    b"POST /o HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}",
-])
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /o HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 4\r\n\r\n{}{}",
+        b"POST /o HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+        b"POST /o HTTP/1.1\r\nHost: x\r\nX-A: a\rInjected: 1\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /o HTTP/1.1\r\nHost: x\r\nX-A: a\r\n Injected: 1\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /o HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}",
+    ],
+)
 async def test_ambiguous_request_framing_is_refused_and_never_handed_on(smuggled):
     requests: list[Request] = []
 
@@ -196,8 +214,10 @@ async def test_a_client_gone_while_its_answer_is_pending_finishes_that_request_b
 
     async with listening(handler) as port:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-                     b"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        writer.write(
+            b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            b"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        )
         await writer.drain()
         await asyncio.sleep(0.02)
         sock = writer.transport.get_extra_info("socket")
@@ -212,8 +232,10 @@ async def test_a_client_pipelining_past_the_limit_is_paused_then_every_request_i
     count = 100
     async with listening(echo_target([], slow="/0", delay=0.1)) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(count))
-                     + b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        writer.write(
+            b"".join(f"GET /{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(count))
+            + b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         raw = await read_all(reader)
         writer.close()
     bodies = [part.split(b"\r\n\r\n", 1)[1] for part in raw.split(b"HTTP/1.1 200 OK\r\n")[1:]]
@@ -222,13 +244,15 @@ async def test_a_client_pipelining_past_the_limit_is_paused_then_every_request_i
 
 # ---- upstream: bugs --------------------------------------------------------------------------
 
+
 async def test_bytes_beyond_an_answer_in_the_same_read_do_not_become_the_next_requests_answer():
     """Was a bug: bytes after the end of an answer, in the same read, are parsed (no data_received guard applies)
     and the connection is still pooled with its parser mid-message. Here they are the head of a stray 500;
     the next request on that connection gets a 500 whose body is the first 5 bytes of its real answer."""
-    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"
-                        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\n",
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz")
+    upstream = Scripted(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+    )
     async with scripted(upstream) as url:
         pool = UpstreamPool(timeout=2)
         first = await send(pool, url, "POST", "/orders", b"{}")
@@ -241,9 +265,10 @@ async def test_bytes_beyond_an_answer_in_the_same_read_do_not_become_the_next_re
 async def test_a_connection_reset_during_a_body_that_ends_at_the_close_is_a_failure_not_an_answer():
     """Was a bug: an answer framed by the close (no Content-Length, no chunking) is completed on any connection
     loss, a reset (ECONNRESET) included: the truncated body is passed on as the exchange's answer."""
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n{}")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"order_id\": \"abc\", \"st")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"order_id": "abc", "st')
         await writer.drain()
         await asyncio.sleep(0.1)
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -299,7 +324,7 @@ async def test_a_connection_that_answers_after_the_pool_closed_is_closed_not_kep
         try:
             await asyncio.wait_for(client_closed.wait(), 0.5)
             closed = True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             closed = False
     finally:
         for idle in pool._idle.values():
@@ -311,10 +336,11 @@ async def test_a_connection_that_answers_after_the_pool_closed_is_closed_not_kep
 
 # ---- upstream: checked and correct -------------------------------------------------------------
 
+
 async def test_answers_arriving_one_byte_at_a_time_are_read_whole_on_a_reused_connection():
     upstream = ByteByByte(
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created Fine\r\nX-Twice: 1\r\nX-Twice: 2\r\n"
-        b"X-Odd: \xff\xfe\r\nContent-Length: 11\r\n\r\n{\"ok\":true}",
+        b'X-Odd: \xff\xfe\r\nContent-Length: 11\r\n\r\n{"ok":true}',
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n",
     )
     async with scripted(upstream) as url:
@@ -329,10 +355,13 @@ async def test_answers_arriving_one_byte_at_a_time_are_read_whole_on_a_reused_co
     assert upstream.connections == 1
 
 
-@pytest.mark.parametrize("bodiless", [
-    b"HTTP/1.1 204 No Content\r\n\r\n",
-    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",  # the length of the representation, not a body
-])
+@pytest.mark.parametrize(
+    "bodiless",
+    [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n",  # the length of the representation, not a body
+    ],
+)
 async def test_a_bodiless_answer_does_not_swallow_the_next_answer_on_its_connection(bodiless):
     upstream = Scripted(bodiless, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nnext!")
     async with scripted(upstream) as url:
@@ -345,8 +374,10 @@ async def test_a_bodiless_answer_does_not_swallow_the_next_answer_on_its_connect
 
 
 async def test_a_head_answer_with_a_stray_body_does_not_leak_into_the_next_answer():
-    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",  # a server that (wrongly) sends a body to HEAD
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz")
+    upstream = Scripted(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",  # a server that (wrongly) sends a body to HEAD
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nz",
+    )
     async with scripted(upstream) as url:
         pool = UpstreamPool(timeout=2)
         head = await send(pool, url, "HEAD")
@@ -358,7 +389,9 @@ async def test_a_head_answer_with_a_stray_body_does_not_leak_into_the_next_answe
 
 async def test_an_unsolicited_answer_on_an_idle_connection_is_never_given_to_the_next_request():
     """A server that writes a 408 on an idle keep-alive connection: that connection is dropped, not reused."""
-    upstream = Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+    upstream = Scripted(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
+    )
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if upstream.connections == 0:
@@ -435,23 +468,26 @@ async def test_a_timeout_sends_the_order_once_and_never_again():
 
 # ---- through the whole proxy --------------------------------------------------------------------
 
+
 async def test_large_bodies_and_odd_header_bytes_cross_the_proxy_unchanged():
     from tests.proxy_helpers import passing_through, running_proxy
 
     big_request = bytes(range(256)) * 40_000  # ~10 MB
     big_answer = bytes(reversed(range(256))) * 40_000
-    answer = (b"HTTP/1.1 200 Fine \xe9t\xe9\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Odd: \xff\xfe\r\n"
-              b"Content-Length: " + str(len(big_answer)).encode() + b"\r\n\r\n" + big_answer)
+    answer = (
+        b"HTTP/1.1 200 Fine \xe9t\xe9\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Odd: \xff\xfe\r\n"
+        b"Content-Length: " + str(len(big_answer)).encode() + b"\r\n\r\n" + big_answer
+    )
     upstream = Scripted(answer)
-    async with scripted(upstream) as url:
-        async with running_proxy(url, passing_through()) as proxy:
-            port = int(proxy.url("kalshi").rsplit(":", 1)[1])
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"POST /trade-api/v2/portfolio/orders HTTP/1.1\r\nHost: x\r\nX-In: \xfe\x80\r\n"
-                         b"Connection: close\r\nContent-Length: " + str(len(big_request)).encode() + b"\r\n\r\n"
-                         + big_request)
-            raw = await asyncio.wait_for(reader.read(-1), 20)
-            writer.close()
+    async with scripted(upstream) as url, running_proxy(url, passing_through()) as proxy:
+        port = int(proxy.url("kalshi").rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /trade-api/v2/portfolio/orders HTTP/1.1\r\nHost: x\r\nX-In: \xfe\x80\r\n"
+            b"Connection: close\r\nContent-Length: " + str(len(big_request)).encode() + b"\r\n\r\n" + big_request
+        )
+        raw = await asyncio.wait_for(reader.read(-1), 20)
+        writer.close()
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     assert lines[0] == b"HTTP/1.1 200 Fine \xe9t\xe9"

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gzip
 import ssl
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import brotli
 import orjson
@@ -73,8 +73,14 @@ async def serving(upstream: Exchange, tls: ssl.SSLContext | None = None) -> Asyn
 
 
 def ok(body: bytes = b'{"ok":true}', extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra + b"Content-Length: " + \
-        str(len(body)).encode() + b"\r\n\r\n" + body
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + extra
+        + b"Content-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 async def request(port: int, data: bytes) -> tuple[bytes, bytes]:
@@ -89,17 +95,21 @@ async def request(port: int, data: bytes) -> tuple[bytes, bytes]:
     return head, body
 
 
-ORDER = (b"POST /trade-api/v2/portfolio/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-         b"Content-Length: 15\r\n\r\n{\"count\":\"1.0\"}")
+ORDER = (
+    b"POST /trade-api/v2/portfolio/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 15\r\n\r\n{"count":"1.0"}'
+)
 GET = b"GET /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
 # ---- an exchange that closes connections -------------------------------------------------------
 
+
 async def test_an_order_on_a_connection_the_exchange_closes_just_then_is_sent_once_and_named():
     """The upstream answers a read, keeps the connection, then closes it on the next request without
     answering (an idle timeout racing the reuse): the order is never sent again, the client gets a
     marked 502 upstream_disconnected, and the next order goes out on a fresh connection."""
+
     def answer(n, head, body):
         return (ok(), "keep") if n != 2 else (b"", "drop")
 
@@ -140,19 +150,25 @@ async def test_an_exchange_that_closes_after_every_second_answer_serves_every_re
 
 # ---- compressed, chunked, slow answers --------------------------------------------------------
 
+
 def chunked(data: bytes, size: int) -> list[bytes]:
-    pieces = [b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size]) for i in range(0, len(data), size)]
+    pieces = [b"%x\r\n%s\r\n" % (len(data[i : i + size]), data[i : i + size]) for i in range(0, len(data), size)]
     return pieces + [b"0\r\n\r\n"]
 
 
 @pytest.mark.parametrize("coding, compress", [("gzip", gzip.compress), ("br", brotli.compress)])
-async def test_a_compressed_chunked_answer_reaches_the_client_unchanged_and_is_recorded_decoded(tmp_path, coding, compress):
+async def test_a_compressed_chunked_answer_reaches_the_client_unchanged_and_is_recorded_decoded(
+    tmp_path, coding, compress
+):
     payload = orjson.dumps({"order": {"order_id": "o-1", "status": "resting", "pad": "p" * 5000}})
     packed = compress(payload)
 
     def answer(n, head, body):
-        head_bytes = (b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Encoding: " + coding.encode()
-                      + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+        head_bytes = (
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Encoding: "
+            + coding.encode()
+            + b"\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         return [head_bytes, *chunked(packed, 97)], 0.0
 
     session = tmp_path / "s"
@@ -194,6 +210,7 @@ async def test_an_answer_slower_than_the_upstream_timeout_mid_body_is_a_named_50
 
 # ---- TLS ----------------------------------------------------------------------------------------
 
+
 async def orders_answered(port: int, count: int, pause: float = 0.0) -> list[int]:
     """Send ORDER `count` times on one connection; the `n` of each answer, in order."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -211,10 +228,9 @@ async def tls_proxy(tmp_path, upstream: Exchange) -> AsyncIterator[tuple[str, ob
     cert, key = self_signed(tmp_path)
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(cert, key)
-    async with serving(upstream, server_tls) as url:
-        async with running_proxy(url, passing_through(), timeout=5) as proxy:
-            proxy.forwarder.pool._tls = ssl.create_default_context(cafile=cert)
-            yield url, proxy
+    async with serving(upstream, server_tls) as url, running_proxy(url, passing_through(), timeout=5) as proxy:
+        proxy.forwarder.pool._tls = ssl.create_default_context(cafile=cert)
+        yield url, proxy
 
 
 async def test_keep_alive_connections_are_reused_over_tls(tmp_path):
@@ -241,13 +257,16 @@ async def test_a_tls_exchange_vanishing_without_close_notify_after_a_delimited_a
 async def test_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_passed_off_as_whole(tmp_path):
     """Was a bug: over TLS, a close-delimited body that ends with a bare TCP close (no close_notify) may be
     truncated by anyone on the path (RFC 9112 9.8); the proxy hands the cut body to the client as a 200."""
-    upstream = Exchange(lambda n, head, body: (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"orders\":[", "abort"))
+    upstream = Exchange(
+        lambda n, head, body: (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"orders":[', "abort")
+    )
     async with tls_proxy(tmp_path, upstream) as (url, proxy):
         head, body = await request(port_of(proxy), GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
     assert not head.startswith(b"HTTP/1.1 200 "), (head, body)
 
 
 # ---- the admin API on the listener --------------------------------------------------------------
+
 
 @contextlib.asynccontextmanager
 async def admin_proxy(tmp_path) -> AsyncIterator[tuple[Exchange, object]]:
@@ -263,8 +282,14 @@ async def admin_proxy(tmp_path) -> AsyncIterator[tuple[Exchange, object]]:
 
 
 def post(path: bytes, body: bytes, extra: bytes = b"") -> bytes:
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + extra
-            + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    return (
+        b"POST "
+        + path
+        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + extra
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
 
 
 async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_never_forwarded(tmp_path):
@@ -272,55 +297,74 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
         port = port_of(proxy)
         status = await request(port, b"GET /__tradetape/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         body = b'{"mode": "record", "session": "s1"}'
-        chunked_mode = await request(port, b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                                           b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(chunked(body, 7)))
+        chunked_mode = await request(
+            port,
+            b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(chunked(body, 7)),
+        )
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 22\r\nConnection: close\r\n\r\n")
+        writer.write(
+            b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 22\r\nConnection: close\r\n\r\n"
+        )
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b'{"mode":"passthrough"}')
         back = await read_message(reader, 10)
         writer.close()
         broken = await request(port, post(b"/__tradetape/mode", b'{"mode": "record",'))
-        not_object = await request(port, post(b"/__tradetape/load", b'[1, 2]'))
-        unknown = await request(port, post(b"/__tradetape/nope", b'{}'))
-        reset = await request(port, post(b"/__tradetape/reset", b''))
+        not_object = await request(port, post(b"/__tradetape/load", b"[1, 2]"))
+        unknown = await request(port, post(b"/__tradetape/nope", b"{}"))
+        reset = await request(port, post(b"/__tradetape/reset", b""))
     assert status[0].startswith(b"HTTP/1.1 200 ") and orjson.loads(status[1])["listener"] == "kalshi"
     assert chunked_mode[0].startswith(b"HTTP/1.1 200 ") and orjson.loads(chunked_mode[1])["mode"] == "record"
     assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert back[0].startswith(b"HTTP/1.1 200 ") and orjson.loads(back[1])["mode"] == "passthrough"
-    for answer, status_code, kind in [(broken, 400, "bad_request"), (not_object, 400, "bad_request"),
-                                      (unknown, 404, "admin_not_found"), (reset, 409, "not_replaying")]:
+    for answer, status_code, kind in [
+        (broken, 400, "bad_request"),
+        (not_object, 400, "bad_request"),
+        (unknown, 404, "admin_not_found"),
+        (reset, 409, "not_replaying"),
+    ]:
         assert answer[0].startswith(b"HTTP/1.1 %d " % status_code), answer
         assert orjson.loads(answer[1])["tradetape_error"] == kind
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize("options", [
-    b'{"mode": "record", "session": "a\\u0000b"}',
-    b'{"mode": "replay", "sources": ["' + b"x" * 5000 + b'"]}',
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        b'{"mode": "record", "session": "a\\u0000b"}',
+        b'{"mode": "replay", "sources": ["' + b"x" * 5000 + b'"]}',
+    ],
+)
 async def test_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_error(tmp_path, options):
     """Was a bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
     for it (OSError) escapes admin_modes._switch's except list, so the client gets a 500 proxy_error."""
     async with admin_proxy(tmp_path) as (upstream, proxy):
         head, body = await request(port_of(proxy), post(b"/__tradetape/mode", options))
-        after = await request(port_of(proxy), b"GET /__tradetape/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        after = await request(
+            port_of(proxy), b"GET /__tradetape/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
     assert orjson.loads(after[1])["mode"] == "passthrough"  # the running mode is untouched either way
     assert head.startswith(b"HTTP/1.1 400 "), (head, body)
     assert orjson.loads(body)["tradetape_error"] == "load_failed"
 
 
-@pytest.mark.parametrize("target, admin", [
-    (b"/%5F%5Ftradetape/status", True),
-    (b"/__tradetape%2Fstatus", True),
-    (b"/__trade%74ape/status?x=%00%ff&y=%", True),
-    (b"/__tradetape", False),
-    (b"/x/..%2F__tradetape/status", False),
-    (b"/trade-api/v2/markets?q=%FF%00%0d%0a&t=a%2Fb;c|d", False),
-])
+@pytest.mark.parametrize(
+    "target, admin",
+    [
+        (b"/%5F%5Ftradetape/status", True),
+        (b"/__tradetape%2Fstatus", True),
+        (b"/__trade%74ape/status?x=%00%ff&y=%", True),
+        (b"/__tradetape", False),
+        (b"/x/..%2F__tradetape/status", False),
+        (b"/trade-api/v2/markets?q=%FF%00%0d%0a&t=a%2Fb;c|d", False),
+    ],
+)
 async def test_a_percent_encoded_path_is_either_admin_or_forwarded_never_both(tmp_path, target, admin):
     async with admin_proxy(tmp_path) as (upstream, proxy):
-        head, body = await request(port_of(proxy), b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, body = await request(
+            port_of(proxy), b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
     assert head.startswith(b"HTTP/1.1 200 ")
     if admin:
         assert orjson.loads(body)["listener"] == "kalshi" and upstream.requests == []

@@ -33,10 +33,14 @@ def head_lines(raw: bytes) -> list[bytes]:
 
 # ---- bugs ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("answer, request_extra", [
-    (b"HTTP/1.1 201 Created\r\nX-Odd: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}", b""),  # obs-text from the exchange
-    (b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", b"X-Trace: \xe9\r\n"),  # obs-text from the bot
-])
+
+@pytest.mark.parametrize(
+    "answer, request_extra",
+    [
+        (b"HTTP/1.1 201 Created\r\nX-Odd: \xff\xfe\r\nContent-Length: 2\r\n\r\n{}", b""),  # obs-text from the exchange
+        (b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}", b"X-Trace: \xe9\r\n"),  # obs-text from the bot
+    ],
+)
 async def test_an_order_the_exchange_accepted_is_never_answered_with_a_proxy_error(tmp_path, answer, request_extra):
     """Was a bug: in record mode a header byte that is not UTF-8 (legal obs-text, which the listener and the pool
     carry through as surrogate escapes) makes the recorder's orjson.dumps raise TypeError. Recorder.done only
@@ -44,13 +48,15 @@ async def test_an_order_the_exchange_accepted_is_never_answered_with_a_proxy_err
     into tradetape's 500 proxy_error: the order is live on the exchange, the bot is told it failed (and may send
     it again), and no fixture is written."""
     upstream = Scripted(answer)
-    async with scripted(upstream) as url:
-        async with running_proxy(url, recording(tmp_path / "s")) as proxy:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
-            writer.write(b"POST /trade-api/v2/portfolio/events/orders HTTP/1.1\r\nHost: x\r\n" + request_extra
-                         + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}")
-            raw = await read_all(reader)
-            writer.close()
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s")) as proxy:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
+        writer.write(
+            b"POST /trade-api/v2/portfolio/events/orders HTTP/1.1\r\nHost: x\r\n"
+            + request_extra
+            + b"Connection: close\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        raw = await read_all(reader)
+        writer.close()
     assert len(upstream.requests) == 1  # the order reached the exchange, once
     assert first_status_line(raw) == b"HTTP/1.1 201 Created", raw  # today: HTTP/1.1 500 ... proxy_error
     assert len(fixtures_in(tmp_path / "s")) == 1  # and an order already sent upstream is recorded
@@ -69,9 +75,11 @@ async def test_a_dropped_answer_does_not_cut_off_the_answer_before_it():
 
     async with listening(handler) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-                     b"POST /third HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        writer.write(
+            b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /second HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+            b"POST /third HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+        )
         await asyncio.sleep(0.3)  # a client that is a little slow to read
         raw = b""
         with contextlib.suppress(ConnectionError):
@@ -90,15 +98,20 @@ async def test_a_recorded_interim_status_is_never_sent_as_a_final_answer(tmp_pat
     """Was a bug: a fixture whose status is 1xx (loaded without a range check) is written as `HTTP/1.1 1xx ...` with no
     framing and the connection is kept for the next request. A client reads 103 as interim and takes the
     next answer on the connection (request B's) as request A's; after 101 it stops speaking HTTP at all."""
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/a", answer={"k": "a"}, status=status),
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/b", answer={"k": "b"}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/a", answer={"k": "a"}, status=status),
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/b", answer={"k": "b"}),
+        ],
+    )
     try:
         async with replaying([session]) as proxy:
             reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
-            writer.write(b"GET /trade-api/v2/a HTTP/1.1\r\nHost: x\r\n\r\n"
-                         b"GET /trade-api/v2/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            writer.write(
+                b"GET /trade-api/v2/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                b"GET /trade-api/v2/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
             raw = await read_all(reader)
             writer.close()
     except FixtureError:
@@ -112,10 +125,18 @@ async def test_a_recorded_header_value_cannot_inject_headers_into_the_clients_an
     """Was a bug: status_and_headers writes header values as they are; a replay fixture's value holding CR LF
     (loaded with only a str check) splits the answer head, here adding a header of its own choosing. The
     same bytes could as well end the head and start a second answer (response splitting)."""
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/a", answer={"k": "a"},
-                headers={"x-note": "fine\r\nX-Injected: yes"}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture(
+                "kalshi",
+                "GET",
+                KALSHI + "/trade-api/v2/a",
+                answer={"k": "a"},
+                headers={"x-note": "fine\r\nX-Injected: yes"},
+            ),
+        ],
+    )
     try:
         async with replaying([session]) as proxy:
             reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
@@ -133,15 +154,27 @@ async def test_a_live_id_correlated_into_a_header_cannot_inject_headers(tmp_path
     gains a header line the exchange never sent."""
     recorded_id = "cid-recorded-0001"
     create = {"ticker": "KXTEST-26", "client_order_id": recorded_id, "side": "bid", "count": "5.00", "price": "0.5500"}
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "POST", KALSHI + ORDERS, body=create, status=201,
-                answer={"order_id": "ord-1", "client_order_id": recorded_id}, headers={"location": f"/orders/{recorded_id}"}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture(
+                "kalshi",
+                "POST",
+                KALSHI + ORDERS,
+                body=create,
+                status=201,
+                answer={"order_id": "ord-1", "client_order_id": recorded_id},
+                headers={"location": f"/orders/{recorded_id}"},
+            ),
+        ],
+    )
     body = orjson.dumps({**create, "client_order_id": "live-0001\r\nX-Injected: yes"})
     async with replaying([session]) as proxy:
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
-        writer.write(b"POST " + ORDERS.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        writer.write(
+            b"POST " + ORDERS.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
         raw = await read_all(reader)
         writer.close()
     assert b"X-Injected: yes" not in head_lines(raw), raw
@@ -190,6 +223,7 @@ async def test_a_client_that_pipelines_without_reading_does_not_grow_the_proxys_
 
 
 # ---- checked and holding ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("half_close", [False, True])
 async def test_a_stop_during_a_pipelined_burst_forwards_nothing_more_and_answers_every_request(half_close):

@@ -20,12 +20,20 @@ def key() -> rsa.RSAPrivateKey:
 
 
 def verify(key: rsa.RSAPrivateKey, signature_b64: str, message: str) -> None:
-    key.public_key().verify(base64.b64decode(signature_b64, validate=True), message.encode(), VERIFY_PSS, hashes.SHA256())
+    key.public_key().verify(
+        base64.b64decode(signature_b64, validate=True), message.encode(), VERIFY_PSS, hashes.SHA256()
+    )
 
 
 def test_string_to_sign_matches_the_reference_examples():
-    assert string_to_sign(1703123456789, "GET", "/trade-api/v2/portfolio/balance") == "1703123456789GET/trade-api/v2/portfolio/balance"
-    assert string_to_sign(1703123456789, "get", "/trade-api/v2/portfolio/orders?limit=5") == "1703123456789GET/trade-api/v2/portfolio/orders"
+    assert (
+        string_to_sign(1703123456789, "GET", "/trade-api/v2/portfolio/balance")
+        == "1703123456789GET/trade-api/v2/portfolio/balance"
+    )
+    assert (
+        string_to_sign(1703123456789, "get", "/trade-api/v2/portfolio/orders?limit=5")
+        == "1703123456789GET/trade-api/v2/portfolio/orders"
+    )
 
 
 def test_auth_headers_verify_over_the_exact_string(key):

@@ -88,7 +88,9 @@ class FakeKalshi:
             return web.json_response(payload("real_demo__auth__bad_signature.json"), status=401)
         replies = self.script.get((request.method, path))
         if not replies:
-            return web.json_response({"error": {"code": "not_found", "message": f"unscripted {request.method} {path}"}}, status=404)
+            return web.json_response(
+                {"error": {"code": "not_found", "message": f"unscripted {request.method} {path}"}}, status=404
+            )
         reply = replies.pop(0) if len(replies) > 1 else replies[0]
         if reply.hang:
             await asyncio.Event().wait()
@@ -149,7 +151,12 @@ async def test_full_fill_buy_no(kalshi):
     assert seen.body == {"ticker": TICKER, "client_order_id": "cid-1", "side": "ask", "count": "2.00", "price": "0.5300",
                          "time_in_force": "immediate_or_cancel", "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
     assert seen.raw_body == orjson.dumps(seen.body)  # serialized once, compact, as sent
-    assert (result.exchange, result.order_id, result.client_order_id, result.status) == ("kalshi", "o-1", "cid-1", "executed")
+    assert (result.exchange, result.order_id, result.client_order_id, result.status) == (
+        "kalshi",
+        "o-1",
+        "cid-1",
+        "executed",
+    )
     assert (result.filled, result.remaining, result.avg_price) == (Decimal("2.00"), Decimal("0.00"), Decimal("0.4700"))
     assert (result.cost, result.fees) == (Decimal("0.940000"), Decimal("0.035000"))
 
@@ -158,7 +165,12 @@ async def test_partial_ioc_fill_is_canceled_with_the_filled_part(kalshi):
     fake, client = kalshi
     fake.on("POST", ORDERS, Reply(201, ack(fill="2.00", remaining="0.00", avg="0.5200", fee="0.0175")))
     result = await client.create_order(TICKER, "yes", "buy", "5", "0.55")
-    assert (result.status, result.filled, result.remaining, result.avg_price) == ("canceled", Decimal("2.00"), Decimal("0.00"), Decimal("0.5200"))
+    assert (result.status, result.filled, result.remaining, result.avg_price) == (
+        "canceled",
+        Decimal("2.00"),
+        Decimal("0.00"),
+        Decimal("0.5200"),
+    )
     assert fake.requests("POST", ORDERS)[0].body["side"] == "bid"
     assert len(fake.requests("POST", ORDERS)[0].body["client_order_id"]) == 36  # generated UUID4
 
@@ -166,14 +178,30 @@ async def test_partial_ioc_fill_is_canceled_with_the_filled_part(kalshi):
 async def test_no_fill(kalshi):
     fake, client = kalshi
     fake.on("POST", ORDERS, Reply(201, payload("real_demo__orders__stp_self_cross.json")))
-    result = await client.create_order(TICKER, "yes", "sell", "1", "0.48", client_order_id="8ae6f81d-5f9d-4bb0-8bff-076e5cb4038d")
-    assert (result.status, result.filled, result.avg_price, result.cost, result.fees) == ("canceled", Decimal("0.00"), None, Decimal(0), Decimal(0))
+    result = await client.create_order(
+        TICKER, "yes", "sell", "1", "0.48", client_order_id="8ae6f81d-5f9d-4bb0-8bff-076e5cb4038d"
+    )
+    assert (result.status, result.filled, result.avg_price, result.cost, result.fees) == (
+        "canceled",
+        Decimal("0.00"),
+        None,
+        Decimal(0),
+        Decimal(0),
+    )
 
 
 async def test_resting_gtc(kalshi):
     fake, client = kalshi
     fake.on("POST", ORDERS, Reply(201, payload("real_demo__orders__create_v2_maker.json")))
-    result = await client.create_order(TICKER, "yes", "buy", "1", "0.01", time_in_force="good_till_canceled", client_order_id="4a75a66e-ca85-4187-93cd-aac5e01ad982")
+    result = await client.create_order(
+        TICKER,
+        "yes",
+        "buy",
+        "1",
+        "0.01",
+        time_in_force="good_till_canceled",
+        client_order_id="4a75a66e-ca85-4187-93cd-aac5e01ad982",
+    )
     assert (result.status, result.remaining) == ("resting", Decimal("1.00"))
 
 
@@ -186,10 +214,13 @@ async def test_fills_without_average_price_are_read_back(kalshi):
     assert (result.status, result.avg_price, result.fees) == ("executed", Decimal("0.52"), Decimal("0.017500"))
 
 
-@pytest.mark.parametrize("read_back", [
-    Reply(404, payload("real_demo__orders__cancel_unknown_id.json")),  # read-after-write can be stale
-    Reply(503, b"unavailable", {"Content-Type": "text/plain"}),
-])
+@pytest.mark.parametrize(
+    "read_back",
+    [
+        Reply(404, payload("real_demo__orders__cancel_unknown_id.json")),  # read-after-write can be stale
+        Reply(503, b"unavailable", {"Content-Type": "text/plain"}),
+    ],
+)
 async def test_a_failed_read_back_of_a_filled_create_is_unexpected_not_a_refusal(kalshi, read_back):
     # The order filled: a read error must not look like the exchange refusing the create.
     fake, client = kalshi
@@ -203,11 +234,15 @@ async def test_a_failed_read_back_of_a_filled_create_is_unexpected_not_a_refusal
 
 async def test_batch_create_keeps_the_other_results_when_one_read_back_fails(kalshi):
     fake, client = kalshi
-    fake.on("POST", f"{ORDERS}/batched", Reply(201, {"orders": [ack(order_id="a", fill="1.00"),
-                                                                 ack(order_id="b", remaining="1.00")]}))
+    fake.on(
+        "POST",
+        f"{ORDERS}/batched",
+        Reply(201, {"orders": [ack(order_id="a", fill="1.00"), ack(order_id="b", remaining="1.00")]}),
+    )
     fake.on("GET", "/portfolio/orders/a", Reply(404, payload("real_demo__orders__cancel_unknown_id.json")))
-    first, second = await client.batch_create_orders([OrderSpec(TICKER, "yes", "buy", "1", "0.3"),
-                                                      OrderSpec(TICKER, "yes", "buy", "1", "0.2")])
+    first, second = await client.batch_create_orders(
+        [OrderSpec(TICKER, "yes", "buy", "1", "0.3"), OrderSpec(TICKER, "yes", "buy", "1", "0.2")]
+    )
     assert isinstance(first, errors.UnexpectedResponse) and "order a filled" in str(first)
     assert (second.order_id, second.status) == ("b", "resting")
 
@@ -253,12 +288,21 @@ async def test_duplicate_create_whose_lookup_fails_still_raises_duplicate(kalshi
         (Reply(409, payload("real_prod_pasted__trading_is_paused_409.json")), errors.MarketClosed),
         (Reply(400, payload("real_demo__orders__post_only_cross.json")), errors.InvalidOrder),
         (Reply(400, payload("real_demo__orders__numeric_field_types.json")), errors.InvalidOrder),
-        (Reply(409, {"error": {"code": "fill_or_kill_insufficient_resting_volume", "message": "x"}}), errors.OrderNotFilled),
+        (
+            Reply(409, {"error": {"code": "fill_or_kill_insufficient_resting_volume", "message": "x"}}),
+            errors.OrderNotFilled,
+        ),
         (Reply(410, payload("real_prod_pasted__deprecated_v1_create_410.json")), errors.DeprecatedEndpoint),
         (Reply(429, payload("official_docs__rate_limit_429_body.json")), errors.RateLimited),
-        (Reply(503, b"<html><title>Service Unavailable</title></html>", {"Content-Type": "text/html"}), errors.ExchangeUnavailable),
+        (
+            Reply(503, b"<html><title>Service Unavailable</title></html>", {"Content-Type": "text/html"}),
+            errors.ExchangeUnavailable,
+        ),
         (Reply(500, b"internal error", {"Content-Type": "text/plain"}), errors.ExchangeUnavailable),
-        (Reply(403, b"this API key is restricted to a single sub-account", {"Content-Type": "text/plain"}), errors.AuthError),
+        (
+            Reply(403, b"this API key is restricted to a single sub-account", {"Content-Type": "text/plain"}),
+            errors.AuthError,
+        ),
     ],
 )
 async def test_create_errors_map_and_are_never_retried(kalshi, sleeps, reply, cls):
@@ -335,7 +379,11 @@ async def test_get_retries_on_5xx_and_429_with_backoff(kalshi, sleeps):
 
 async def test_get_retry_honours_retry_after_and_gives_up(kalshi, sleeps):
     fake, client = kalshi
-    fake.on("GET", "/portfolio/balance", Reply(429, payload("official_docs__rate_limit_429_body.json"), {"Retry-After": "1.5"}))
+    fake.on(
+        "GET",
+        "/portfolio/balance",
+        Reply(429, payload("official_docs__rate_limit_429_body.json"), {"Retry-After": "1.5"}),
+    )
     with pytest.raises(errors.RateLimited):
         await client.get_balance()
     assert sleeps == [1.5, 1.5, 1.5] and len(fake.seen) == 4
@@ -388,7 +436,12 @@ async def test_list_orders_follows_every_page_with_the_same_filters(kalshi):
 async def test_pagination_stops_on_a_null_or_missing_cursor(kalshi):
     fake, client = kalshi
     fills = payload("real_demo__fills__after_taker.json")["fills"]
-    fake.on("GET", "/portfolio/fills", Reply(200, {"fills": fills[:1], "cursor": "x"}), Reply(200, {"fills": fills[1:], "cursor": None}))
+    fake.on(
+        "GET",
+        "/portfolio/fills",
+        Reply(200, {"fills": fills[:1], "cursor": "x"}),
+        Reply(200, {"fills": fills[1:], "cursor": None}),
+    )
     fake.on("GET", "/portfolio/positions", Reply(200, {"market_positions": [], "event_positions": []}))
     assert [f.fill_id for f in await client.get_fills()] == [f["fill_id"] for f in fills]
     assert await client.get_positions() == []
@@ -417,15 +470,25 @@ async def test_reads_parse_real_bodies(kalshi):
     fake.on("GET", "/portfolio/positions", Reply(200, payload("real_demo__portfolio__positions.json")))
     fake.on("GET", f"/markets/{TICKER}", Reply(200, payload("real_demo__markets__single.json")))
     fake.on("GET", f"/markets/{TICKER}/orderbook", Reply(200, payload("real_demo__orderbook__base.json")))
-    fake.on("GET", "/portfolio/orders/2597b999-f887-4195-8bac-c3f97a1f2021", Reply(200, payload("real_demo__orders__get_after_create.json")))
+    fake.on(
+        "GET",
+        "/portfolio/orders/2597b999-f887-4195-8bac-c3f97a1f2021",
+        Reply(200, payload("real_demo__orders__get_after_create.json")),
+    )
     (position,) = await client.get_positions()
     assert (position.ticker, position.position, position.fees_paid) == (TICKER, Decimal("3.00"), Decimal("0.018900"))
     market = await client.get_market(TICKER)
     assert market.status == "active" and market.on_grid(Decimal("0.52"))
     book = await client.get_orderbook(TICKER)
-    assert book.yes_bids == ((Decimal("0.4700"), Decimal("3.00")),) and book.yes_asks == ((Decimal("0.5200"), Decimal("3.00")),)
+    assert book.yes_bids == ((Decimal("0.4700"), Decimal("3.00")),) and book.yes_asks == (
+        (Decimal("0.5200"), Decimal("3.00")),
+    )
     order = await client.get_order("2597b999-f887-4195-8bac-c3f97a1f2021")
-    assert (order.status, order.client_order_id, order.avg_price) == ("resting", "4a75a66e-ca85-4187-93cd-aac5e01ad982", None)
+    assert (order.status, order.client_order_id, order.avg_price) == (
+        "resting",
+        "4a75a66e-ca85-4187-93cd-aac5e01ad982",
+        None,
+    )
 
 
 async def test_ids_are_path_encoded(kalshi):
@@ -448,7 +511,12 @@ async def test_non_json_success_body_is_unexpected(kalshi):
 async def test_cancel_and_cancel_of_a_gone_order(kalshi):
     fake, client = kalshi
     oid = "2597b999-f887-4195-8bac-c3f97a1f2021"
-    fake.on("DELETE", f"{ORDERS}/{oid}", Reply(200, payload("real_demo__orders__cancel_v2.json")), Reply(404, payload("real_demo__orders__cancel_already_canceled.json")))
+    fake.on(
+        "DELETE",
+        f"{ORDERS}/{oid}",
+        Reply(200, payload("real_demo__orders__cancel_v2.json")),
+        Reply(404, payload("real_demo__orders__cancel_already_canceled.json")),
+    )
     result = await client.cancel_order(oid, ticker=TICKER)
     assert (result.order_id, result.reduced_by) == (oid, Decimal("1.00"))
     assert fake.seen[0].query == {"market_ticker": TICKER}
@@ -462,7 +530,10 @@ async def test_batch_create_mixes_results_and_item_errors(kalshi):
     fake.on("POST", f"{ORDERS}/batched", Reply(201, {"orders": [
         ack(order_id="a", client_order_id="ca", fill="5.00", avg="0.5800", fee="0.0012"),
         {"client_order_id": "cb", "error": {"code": "market_closed", "message": "market closed"}}]}))  # fmt: skip
-    specs = [OrderSpec(TICKER, "no", "buy", "5", "0.42", client_order_id="ca"), OrderSpec(TICKER, "yes", "buy", "1", "0.3", client_order_id="cb")]
+    specs = [
+        OrderSpec(TICKER, "no", "buy", "5", "0.42", client_order_id="ca"),
+        OrderSpec(TICKER, "yes", "buy", "1", "0.3", client_order_id="cb"),
+    ]
     first, second = await client.batch_create_orders(specs)
     assert (first.status, first.avg_price, first.fees) == ("executed", Decimal("0.4200"), Decimal("0.006000"))
     assert isinstance(second, errors.MarketClosed)
@@ -479,13 +550,24 @@ async def test_batch_create_with_a_wrong_item_count_is_unexpected(kalshi):
 
 async def test_batch_cancel_cancel_all_amend_decrease(kalshi):
     fake, client = kalshi
-    fake.on("DELETE", f"{ORDERS}/batched", Reply(200, payload("official_openapi__batch_cancel_orders_v2_response.json")))
+    fake.on(
+        "DELETE", f"{ORDERS}/batched", Reply(200, payload("official_openapi__batch_cancel_orders_v2_response.json"))
+    )
     fake.on("DELETE", ORDERS, Reply(204))
     fake.on("POST", f"{ORDERS}/3b23c1c7/amend", Reply(200, payload("official_openapi__amend_order_v2_response.json")))
-    fake.on("POST", f"{ORDERS}/3b23c1c7/decrease", Reply(200, payload("official_openapi__decrease_order_v2_response.json")))
-    cancels = await client.batch_cancel_orders(["3b23c1c7-f4ef-4f0d-8b9a-9e53c61f1a0d", "a6d6010d-6d5f-40a1-a7e7-5501386bb621"])
+    fake.on(
+        "POST", f"{ORDERS}/3b23c1c7/decrease", Reply(200, payload("official_openapi__decrease_order_v2_response.json"))
+    )
+    cancels = await client.batch_cancel_orders(
+        ["3b23c1c7-f4ef-4f0d-8b9a-9e53c61f1a0d", "a6d6010d-6d5f-40a1-a7e7-5501386bb621"]
+    )
     assert [c.reduced_by for c in cancels] == [Decimal("10.00"), Decimal("5.00")]
-    assert fake.seen[-1].body == {"orders": [{"order_id": "3b23c1c7-f4ef-4f0d-8b9a-9e53c61f1a0d"}, {"order_id": "a6d6010d-6d5f-40a1-a7e7-5501386bb621"}]}
+    assert fake.seen[-1].body == {
+        "orders": [
+            {"order_id": "3b23c1c7-f4ef-4f0d-8b9a-9e53c61f1a0d"},
+            {"order_id": "a6d6010d-6d5f-40a1-a7e7-5501386bb621"},
+        ]
+    }
     assert await client.cancel_all_orders() is None
     amended = await client.amend_order("3b23c1c7", "HIGHNY-24JAN01-T60", "yes", "buy", "0.57", "8",
                                        client_order_id="8c35ecb3-328f-4f52-8c7c-0f4b9862f8d1",
@@ -503,7 +585,9 @@ async def test_batch_cancel_cancel_all_amend_decrease(kalshi):
 
 
 def pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def test_from_env_defaults_to_production_unsigned(monkeypatch):

@@ -67,12 +67,40 @@ def test_codes_map_to_classes(status, code, cls):
 @pytest.mark.parametrize(
     "status, body, path, cls, code, message",
     [
-        (400, b'{"code":"bad_request","message":"bad request","details":"json: cannot unmarshal"}', "/portfolio/events/orders", InvalidOrder, "bad_request", "bad request (json: cannot unmarshal)"),
-        (400, b'{"msg":"Parameter validation failed for GetMarkets"}', "/markets", InvalidOrder, None, "Parameter validation failed for GetMarkets"),
+        (
+            400,
+            b'{"code":"bad_request","message":"bad request","details":"json: cannot unmarshal"}',
+            "/portfolio/events/orders",
+            InvalidOrder,
+            "bad_request",
+            "bad request (json: cannot unmarshal)",
+        ),
+        (
+            400,
+            b'{"msg":"Parameter validation failed for GetMarkets"}',
+            "/markets",
+            InvalidOrder,
+            None,
+            "Parameter validation failed for GetMarkets",
+        ),
         (429, b'{"error":"too many requests"}', "/portfolio/balance", RateLimited, None, "too many requests"),
         (502, b"upstream connect error", "/portfolio/balance", ExchangeUnavailable, None, "upstream connect error"),
-        (503, b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><h1>503</h1></body></html>", "/markets/T", ExchangeUnavailable, None, "503 Service Temporarily Unavailable"),
-        (403, b"<html><body><p>this API key is restricted to a single sub-account</p></body></html>", "/portfolio/balance", AuthError, None, "this API key is restricted to a single sub-account"),
+        (
+            503,
+            b"<html><head><title>503 Service Temporarily Unavailable</title></head><body><h1>503</h1></body></html>",
+            "/markets/T",
+            ExchangeUnavailable,
+            None,
+            "503 Service Temporarily Unavailable",
+        ),
+        (
+            403,
+            b"<html><body><p>this API key is restricted to a single sub-account</p></body></html>",
+            "/portfolio/balance",
+            AuthError,
+            None,
+            "this API key is restricted to a single sub-account",
+        ),
         (404, b"", "/markets/NOPE", MarketNotFound, None, "empty error body"),
         (404, b"", "/portfolio/orders/x", OrderNotFound, None, "empty error body"),
         (425, b"null", "/portfolio/balance", ExchangeUnavailable, None, "empty error body"),
@@ -101,8 +129,16 @@ def test_unknown_codes_fall_back_on_status():
 
 
 def test_retry_after_is_kept_when_given():
-    assert kalshi_error(429, b'{"error":"too many requests"}', endpoint="GET /x", headers={"Retry-After": "2.5"}).retry_after == 2.5
-    assert kalshi_error(429, b"", endpoint="GET /x", headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}).retry_after is None
+    assert (
+        kalshi_error(
+            429, b'{"error":"too many requests"}', endpoint="GET /x", headers={"Retry-After": "2.5"}
+        ).retry_after
+        == 2.5
+    )
+    assert (
+        kalshi_error(429, b"", endpoint="GET /x", headers={"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}).retry_after
+        is None
+    )
     assert kalshi_error(429, b"", endpoint="GET /x").retry_after is None
 
 

@@ -103,7 +103,9 @@ def test_bodies_match_real_v2_requests(recorded):
         "self_trade_prevention_type": recorded["self_trade_prevention_type"],
     }  # fmt: skip
     as_yes = OrderSpec(outcome="yes", action="buy" if recorded["side"] == "bid" else "sell", price=yes_price, **common)
-    as_no = OrderSpec(outcome="no", action="sell" if recorded["side"] == "bid" else "buy", price=1 - yes_price, **common)
+    as_no = OrderSpec(
+        outcome="no", action="sell" if recorded["side"] == "bid" else "buy", price=1 - yes_price, **common
+    )
     expected = {k: v for k, v in recorded.items() if v is not False}  # false flags are omitted
     assert as_yes.body() == expected
     assert as_no.body() == expected

@@ -31,14 +31,25 @@ ORDER_NO = {  # a filled buy-NO order in the current shape (an ask on the YES le
 
 
 def test_create_ack_for_no_converts_the_yes_leg_average():
-    ack = parse_ack({"order_id": "o", "fill_count": "2.00", "remaining_count": "0.00", "average_fill_price": "0.5300", "average_fee_paid": "0.0175"}, "w")
+    ack = parse_ack(
+        {
+            "order_id": "o",
+            "fill_count": "2.00",
+            "remaining_count": "0.00",
+            "average_fill_price": "0.5300",
+            "average_fee_paid": "0.0175",
+        },
+        "w",
+    )
     result = order_result_from_ack(ack, requested=Decimal(5), outcome="no", where="w")
     assert (result.status, result.filled, result.avg_price) == ("canceled", Decimal("2.00"), Decimal("0.4700"))
     assert result.cost == Decimal("0.940000") and result.fees == Decimal("0.035000")
 
 
 def test_create_ack_with_fills_but_no_fee_reports_unknown_fees():
-    ack = parse_ack({"order_id": "o", "fill_count": "1.00", "remaining_count": "0.00", "average_fill_price": "0.5000"}, "w")
+    ack = parse_ack(
+        {"order_id": "o", "fill_count": "1.00", "remaining_count": "0.00", "average_fill_price": "0.5000"}, "w"
+    )
     assert order_result_from_ack(ack, requested=Decimal(1), outcome="yes", where="w").fees is None
 
 
@@ -60,7 +71,12 @@ def test_legacy_integer_cent_order_object():
               "yes_price": 60, "fill_count": 4, "remaining_count": 0, "taker_fill_cost": 228, "maker_fill_cost": 0,
               "taker_fees": 7, "maker_fees": 0}  # fmt: skip
     result = order_result_from_order(legacy)
-    assert (result.filled, result.cost, result.avg_price, result.fees) == (Decimal(4), Decimal("2.28"), Decimal("0.57"), Decimal("0.07"))
+    assert (result.filled, result.cost, result.avg_price, result.fees) == (
+        Decimal(4),
+        Decimal("2.28"),
+        Decimal("0.57"),
+        Decimal("0.07"),
+    )
 
 
 def test_strings_win_over_integer_cents_when_both_are_present():
@@ -72,7 +88,12 @@ def test_strings_win_over_integer_cents_when_both_are_present():
 def test_fill_for_no_reports_the_no_price():
     fill = parse_fill({"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "no", "book_side": "ask", "count_fp": "2.00",
                        "yes_price_dollars": "0.5500", "no_price_dollars": "0.4500", "fee_cost": "0.034700", "is_taker": True, "ts": 1781159370}, "w")  # fmt: skip
-    assert (fill.outcome, fill.action, fill.price, fill.yes_price) == ("no", "buy", Decimal("0.4500"), Decimal("0.5500"))
+    assert (fill.outcome, fill.action, fill.price, fill.yes_price) == (
+        "no",
+        "buy",
+        Decimal("0.4500"),
+        Decimal("0.5500"),
+    )
 
 
 def test_legacy_fill_with_cents_and_created_time():
@@ -83,10 +104,19 @@ def test_legacy_fill_with_cents_and_created_time():
 
 
 def test_legacy_position_balance_market_and_orderbook():
-    pos = parse_position({"ticker": "T", "position": -4, "market_exposure": 180, "realized_pnl": -25, "fees_paid": 7}, "w")
-    assert (pos.position, pos.exposure, pos.realized_pnl, pos.fees_paid) == (Decimal(-4), Decimal("1.80"), Decimal("-0.25"), Decimal("0.07"))
+    pos = parse_position(
+        {"ticker": "T", "position": -4, "market_exposure": 180, "realized_pnl": -25, "fees_paid": 7}, "w"
+    )
+    assert (pos.position, pos.exposure, pos.realized_pnl, pos.fees_paid) == (
+        Decimal(-4),
+        Decimal("1.80"),
+        Decimal("-0.25"),
+        Decimal("0.07"),
+    )
     assert parse_balance({"balance": 9801}, "w") == Decimal("98.01")
-    market = parse_market({"market": {"ticker": "T", "status": "active", "yes_bid": 47, "yes_ask": 52, "tick_size": 1}}, "w")
+    market = parse_market(
+        {"market": {"ticker": "T", "status": "active", "yes_bid": 47, "yes_ask": 52, "tick_size": 1}}, "w"
+    )
     assert (market.yes_bid, market.yes_ask, market.no_bid) == (Decimal("0.47"), Decimal("0.52"), None)
     assert market.on_grid(Decimal("0.47")) and not market.on_grid(Decimal("0.475"))
     book = parse_orderbook({"orderbook": {"yes": [[40, 5], [47, 3]], "no": None}}, "w", "T")
@@ -107,8 +137,23 @@ def test_tapered_price_grid():
 
 
 def test_update_converts_amend_averages_to_the_outcome():
-    update = parse_update({"order_id": "o", "fill_count": "2.00", "remaining_count": "6.00", "average_fill_price": "0.6000", "average_fee_paid": "0.0168"}, "w", "no")
-    assert (update.filled, update.remaining, update.avg_price, update.fees) == (Decimal("2.00"), Decimal("6.00"), Decimal("0.4000"), Decimal("0.033600"))
+    update = parse_update(
+        {
+            "order_id": "o",
+            "fill_count": "2.00",
+            "remaining_count": "6.00",
+            "average_fill_price": "0.6000",
+            "average_fee_paid": "0.0168",
+        },
+        "w",
+        "no",
+    )
+    assert (update.filled, update.remaining, update.avg_price, update.fees) == (
+        Decimal("2.00"),
+        Decimal("6.00"),
+        Decimal("0.4000"),
+        Decimal("0.033600"),
+    )
 
 
 def test_batch_items_keep_their_own_errors():
@@ -124,16 +169,39 @@ def test_batch_items_keep_their_own_errors():
     [
         (lambda: parse_ack([], "POST /o"), "POST /o: body is not a JSON object"),
         (lambda: parse_ack({"fill_count": "1.00"}, "POST /o"), "POST /o: field 'order_id' missing"),
-        (lambda: parse_balance({"balance_dollars": "lots"}, "GET /b"), "GET /b: field 'balance_dollars' is not a decimal"),
+        (
+            lambda: parse_balance({"balance_dollars": "lots"}, "GET /b"),
+            "GET /b: field 'balance_dollars' is not a decimal",
+        ),
         (lambda: parse_balance({"balance_dollars": True}, "GET /b"), "GET /b: field 'balance_dollars' is not a number"),
         (lambda: parse_balance({}, "GET /b"), "GET /b: field 'balance_dollars' missing"),
-        (lambda: order_result_from_order({**ORDER_NO, "fill_count_fp": "Infinity"}), "field 'fill_count_fp' is not finite"),
-        (lambda: order_result_from_order({k: v for k, v in ORDER_NO.items() if "fill_cost" not in k}), "missing although filled"),
+        (
+            lambda: order_result_from_order({**ORDER_NO, "fill_count_fp": "Infinity"}),
+            "field 'fill_count_fp' is not finite",
+        ),
+        (
+            lambda: order_result_from_order({k: v for k, v in ORDER_NO.items() if "fill_cost" not in k}),
+            "missing although filled",
+        ),
         (lambda: parse_market({"market": "T"}, "GET /m"), "GET /m: field 'market' is not a JSON object"),
-        (lambda: parse_orderbook({"orderbook_fp": {"yes_dollars": [["0.5"]]}}, "GET /ob", "T"), "is not \\[price, count\\]"),
-        (lambda: parse_orderbook({"orderbook_fp": {"yes_dollars": "x"}}, "GET /ob", "T"), "field 'yes_dollars' is not a list"),
-        (lambda: parse_fill({"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "maybe"}, "GET /f"), "not yes/no"),
-        (lambda: parse_fill({"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "yes", "count_fp": "1"}, "GET /f"), "'yes_price_dollars' missing"),
+        (
+            lambda: parse_orderbook({"orderbook_fp": {"yes_dollars": [["0.5"]]}}, "GET /ob", "T"),
+            "is not \\[price, count\\]",
+        ),
+        (
+            lambda: parse_orderbook({"orderbook_fp": {"yes_dollars": "x"}}, "GET /ob", "T"),
+            "field 'yes_dollars' is not a list",
+        ),
+        (
+            lambda: parse_fill({"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "maybe"}, "GET /f"),
+            "not yes/no",
+        ),
+        (
+            lambda: parse_fill(
+                {"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "yes", "count_fp": "1"}, "GET /f"
+            ),
+            "'yes_price_dollars' missing",
+        ),
     ],
 )
 def test_unexpected_bodies_name_endpoint_and_field(call, message):

@@ -116,7 +116,13 @@ def check_create(name, doc):
     (requested, outcome), (status, filled, avg, cost, fees) = CREATE_RESULTS[name]
     ack = parse_ack(doc["payload"], name)
     result = order_result_from_ack(ack, requested=Decimal(requested), outcome=outcome, where=name)
-    assert (result.status, result.filled, result.avg_price, result.cost, result.fees) == (status, d(filled), d(avg), d(cost), d(fees))
+    assert (result.status, result.filled, result.avg_price, result.cost, result.fees) == (
+        status,
+        d(filled),
+        d(avg),
+        d(cost),
+        d(fees),
+    )
     assert result.order_id == doc["payload"]["order_id"] and result.raw is doc["payload"]
     assert result.remaining == Decimal(doc["payload"]["remaining_count"])
 
@@ -145,7 +151,12 @@ def check_fills(name, doc):
     fills = parse_fills(doc["payload"], name)
     assert len(fills) == len(doc["payload"]["fills"]) > 0
     for raw, fill in zip(doc["payload"]["fills"], fills):
-        assert (fill.fill_id, fill.order_id, fill.ticker, fill.outcome) == (raw["fill_id"], raw["order_id"], raw["ticker"], raw["outcome_side"])
+        assert (fill.fill_id, fill.order_id, fill.ticker, fill.outcome) == (
+            raw["fill_id"],
+            raw["order_id"],
+            raw["ticker"],
+            raw["outcome_side"],
+        )
         assert fill.count == Decimal(raw["count_fp"]) and fill.yes_price == Decimal(raw["yes_price_dollars"])
         assert fill.price == Decimal(raw[f"{raw['outcome_side']}_price_dollars"])
         assert fill.fee == Decimal(raw["fee_cost"]) and fill.is_taker is raw["is_taker"] and fill.ts == raw["ts"]
@@ -214,7 +225,9 @@ def check_batch_create(name, doc):
 
 def check_batch_cancel(name, doc):
     results = parse_batch_cancel(doc["payload"], name)
-    assert [(r.order_id, r.reduced_by) for r in results] == [(o["order_id"], Decimal(o["reduced_by"])) for o in doc["payload"]["orders"]]
+    assert [(r.order_id, r.reduced_by) for r in results] == [
+        (o["order_id"], Decimal(o["reduced_by"])) for o in doc["payload"]["orders"]
+    ]
 
 
 def check_transition_fragment(name, doc):

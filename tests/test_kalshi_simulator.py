@@ -23,17 +23,23 @@ SECTION = {
 @pytest.fixture
 async def client():
     key_id, key, public_pem = kalshi_test_credentials()
-    state = {"kalshi": {**SECTION, "accounts": [{"name": "default", "balance": "100.00", "api_keys": {key_id: public_pem}}]}}
-    async with Simulator(state) as sim:
-        async with KalshiClient(sim.kalshi_url + "/trade-api/v2", key_id, key) as kalshi:
-            yield kalshi
+    state = {
+        "kalshi": {**SECTION, "accounts": [{"name": "default", "balance": "100.00", "api_keys": {key_id: public_pem}}]}
+    }
+    async with Simulator(state) as sim, KalshiClient(sim.kalshi_url + "/trade-api/v2", key_id, key) as kalshi:
+        yield kalshi
 
 
 async def test_buy_no_partial_ioc_then_positions_and_fills(client):
     book = await client.get_orderbook(TICKER)
     assert book.no_asks == ((Decimal("0.5300"), Decimal("3.00")),)  # YES bid 0.47 = NO ask 0.53
     result = await client.create_order(TICKER, "no", "buy", Decimal("5"), Decimal("0.53"), client_order_id="cid-1")
-    assert (result.status, result.filled, result.remaining, result.avg_price) == ("canceled", Decimal(3), Decimal(0), Decimal("0.53"))
+    assert (result.status, result.filled, result.remaining, result.avg_price) == (
+        "canceled",
+        Decimal(3),
+        Decimal(0),
+        Decimal("0.53"),
+    )
     assert result.cost == Decimal("1.59")
     (fill,) = await client.get_fills(order_id=result.order_id)
     assert (fill.outcome, fill.count, fill.price) == ("no", Decimal(3), Decimal("0.53"))

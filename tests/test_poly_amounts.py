@@ -56,8 +56,11 @@ def test_amounts_match_polymarket_client(case):
 
 
 def test_market_buy_taker_cap_is_exercised():
-    capped = [c for c in AMOUNTS if c["kind"] == "market" and c["side"] == "BUY"
-              and decimal_places(from_units(c["taker_amount"])) > 4]
+    capped = [
+        c
+        for c in AMOUNTS
+        if c["kind"] == "market" and c["side"] == "BUY" and decimal_places(from_units(c["taker_amount"])) > 4
+    ]
     assert capped, "the reference should include quotients past 4 decimals"
     for case in capped:
         assert ours(case)[1] < case["taker_amount"]
@@ -86,8 +89,18 @@ def test_exact_size_buy_refuses_three_decimal_cost():
         exact_amounts("BUY", Decimal("0.57"), Decimal("7.5"), Decimal("0.01"))
 
 
-@pytest.mark.parametrize("price, step", [("0.57", "1"), ("0.5", "0.02"), ("0.25", "0.04"),
-                                         ("0.1", "0.1"), ("0.001", "10"), ("0.0025", "4"), ("0.0001", "100")])
+@pytest.mark.parametrize(
+    "price, step",
+    [
+        ("0.57", "1"),
+        ("0.5", "0.02"),
+        ("0.25", "0.04"),
+        ("0.1", "0.1"),
+        ("0.001", "10"),
+        ("0.0025", "4"),
+        ("0.0001", "100"),
+    ],
+)
 def test_exact_buy_step(price, step):
     result = exact_buy_step(Decimal(price))
     assert result == Decimal(step)
@@ -96,13 +109,16 @@ def test_exact_buy_step(price, step):
         assert decimal_places((result - Decimal("0.01")) * Decimal(price)) > 2
 
 
-@pytest.mark.parametrize("price, tick, reason", [
-    ("0.585", "0.01", "not a multiple of tick size 0.01"),
-    ("0.0", "0.01", "between 0.01 and 0.99"),
-    ("1", "0.1", "between 0.1 and 0.9"),
-    ("0.5", "0.02", "not a Polymarket tick size"),
-    ("abc", "0.01", "not a number"),
-])
+@pytest.mark.parametrize(
+    "price, tick, reason",
+    [
+        ("0.585", "0.01", "not a multiple of tick size 0.01"),
+        ("0.0", "0.01", "between 0.01 and 0.99"),
+        ("1", "0.1", "between 0.1 and 0.9"),
+        ("0.5", "0.02", "not a Polymarket tick size"),
+        ("abc", "0.01", "not a number"),
+    ],
+)
 def test_bad_prices_are_refused(price, tick, reason):
     with pytest.raises(ValueError, match=reason):
         check_price(price, tick)
@@ -113,8 +129,10 @@ def test_floats_are_refused():
         limit_amounts("BUY", 0.58, Decimal("2.03"), Decimal("0.01"))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("size, reason", [("2.035", "at most 2 decimals"), ("0", "must be positive"),
-                                          ("-1", "must be positive"), ("NaN", "not a finite")])
+@pytest.mark.parametrize(
+    "size, reason",
+    [("2.035", "at most 2 decimals"), ("0", "must be positive"), ("-1", "must be positive"), ("NaN", "not a finite")],
+)
 def test_bad_sizes_are_refused(size, reason):
     with pytest.raises(ValueError, match=reason):
         limit_amounts("BUY", Decimal("0.5"), size, Decimal("0.01"))

@@ -31,7 +31,11 @@ from clients.polymarket import DEFAULT_CLOB_URL, PolymarketClient
 
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0, never funded
 EOA = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
-API_KEY, SECRET, PASSPHRASE = "11111111-2222-4333-8444-555555555555", "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3OA==", "pp"
+API_KEY, SECRET, PASSPHRASE = (
+    "11111111-2222-4333-8444-555555555555",
+    "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3OA==",
+    "pp",
+)
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 NOW = 1_767_225_600.0
 
@@ -48,8 +52,16 @@ class FakeClob:
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        self.seen.append({"method": request.method, "path": request.path, "query": dict(request.query),
-                          "headers": dict(request.headers), "body": raw, "l2_ok": l2_valid(request, raw)})
+        self.seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": dict(request.query),
+                "headers": dict(request.headers),
+                "body": raw,
+                "l2_ok": l2_valid(request, raw),
+            }
+        )
         queue = self.answers.get((request.method, request.path))
         if not queue:
             return web.json_response({"error": f"no script for {request.method} {request.path}"}, status=500)
@@ -63,8 +75,12 @@ def l2_valid(request: web.Request, raw: bytes) -> bool:
     if "POLY_SIGNATURE" not in headers or "POLY_API_KEY" not in headers:
         return False
     expected = ps.l2_signature(SECRET, headers["POLY_TIMESTAMP"], request.method, request.path, raw or None)
-    return (headers["POLY_SIGNATURE"] == expected and headers["POLY_API_KEY"] == API_KEY
-            and headers["POLY_PASSPHRASE"] == PASSPHRASE and headers["POLY_ADDRESS"] == EOA)
+    return (
+        headers["POLY_SIGNATURE"] == expected
+        and headers["POLY_API_KEY"] == API_KEY
+        and headers["POLY_PASSPHRASE"] == PASSPHRASE
+        and headers["POLY_ADDRESS"] == EOA
+    )
 
 
 @pytest.fixture
@@ -79,19 +95,41 @@ async def clob(aiohttp_server):
 
 @pytest.fixture
 async def client(clob):
-    async with PolymarketClient(base_url=clob.url, private_key=KEY, api_key=API_KEY, api_secret=SECRET,
-                                api_passphrase=PASSPHRASE, clock=lambda: NOW) as poly:
+    async with PolymarketClient(
+        base_url=clob.url,
+        private_key=KEY,
+        api_key=API_KEY,
+        api_secret=SECRET,
+        api_passphrase=PASSPHRASE,
+        clock=lambda: NOW,
+    ) as poly:
         yield poly
 
 
 def fak_buy(client: PolymarketClient, size: str = "10", price: str = "0.45"):
-    return client.build_order(TOKEN, "BUY", Decimal(price), size=Decimal(size), order_type="FAK",
-                              tick_size=Decimal("0.01"), neg_risk=False, salt=42, timestamp_ms=int(NOW * 1000))
+    return client.build_order(
+        TOKEN,
+        "BUY",
+        Decimal(price),
+        size=Decimal(size),
+        order_type="FAK",
+        tick_size=Decimal("0.01"),
+        neg_risk=False,
+        salt=42,
+        timestamp_ms=int(NOW * 1000),
+    )
 
 
 def matched(order_id: str, making: str, taking: str) -> dict:
-    return {"success": True, "errorMsg": "", "orderID": order_id, "status": "matched",
-            "makingAmount": making, "takingAmount": taking, "tradeIDs": ["t-1"]}
+    return {
+        "success": True,
+        "errorMsg": "",
+        "orderID": order_id,
+        "status": "matched",
+        "makingAmount": making,
+        "takingAmount": taking,
+        "tradeIDs": ["t-1"],
+    }
 
 
 async def test_full_fill_fak_buy(clob, client):
@@ -123,41 +161,76 @@ async def test_partial_fak(clob, client):
 
 async def test_sell_reads_amounts_the_other_way(clob, client):
     clob.add("POST", "/order", 200, matched("0xs", "60.47", "0.78611"))
-    result = await client.create_order(TOKEN, "SELL", Decimal("0.01"), amount=Decimal("60.47"), order_type="FAK",
-                                       salt=1, timestamp_ms=1)
+    result = await client.create_order(
+        TOKEN, "SELL", Decimal("0.01"), amount=Decimal("60.47"), order_type="FAK", salt=1, timestamp_ms=1
+    )
     assert (result.filled, result.cost) == (Decimal("60.47"), Decimal("0.78611"))
 
 
 async def test_resting_gtc(clob, client):
-    clob.add("POST", "/order", 200, {"success": True, "errorMsg": "", "orderID": "0xr", "status": "live",
-                                     "makingAmount": "", "takingAmount": ""})
+    clob.add(
+        "POST",
+        "/order",
+        200,
+        {"success": True, "errorMsg": "", "orderID": "0xr", "status": "live", "makingAmount": "", "takingAmount": ""},
+    )
     result = await client.create_order(TOKEN, "BUY", "0.3", size="12", salt=2, timestamp_ms=2)
     assert (result.status, result.filled, result.remaining, result.avg_price) == ("live", 0, 12, None)
 
 
 async def test_unmatched_gtc_rests_nothing(clob, client):
     # "unmatched": marketable, its delay failed; the SDKs treat it as a rejection, nothing is on the book.
-    clob.add("POST", "/order", 200, {"success": True, "errorMsg": "", "orderID": "0xu", "status": "unmatched",
-                                     "makingAmount": "", "takingAmount": ""})
+    clob.add(
+        "POST",
+        "/order",
+        200,
+        {
+            "success": True,
+            "errorMsg": "",
+            "orderID": "0xu",
+            "status": "unmatched",
+            "makingAmount": "",
+            "takingAmount": "",
+        },
+    )
     result = await client.create_order(TOKEN, "BUY", "0.3", size="12", salt=3, timestamp_ms=3)
     assert (result.status, result.filled, result.remaining) == ("unmatched", 0, 0)
 
 
 async def test_no_fill_is_order_not_filled(clob, client):
-    clob.add("POST", "/order", 400, {"error": "no orders found to match with FAK order. FAK orders are partially "
-                                              "filled or killed if no match is found."})
+    clob.add(
+        "POST",
+        "/order",
+        400,
+        {
+            "error": "no orders found to match with FAK order. FAK orders are partially "
+            "filled or killed if no match is found."
+        },
+    )
     with pytest.raises(OrderNotFilled) as caught:
         await client.post_order(fak_buy(client))
     assert caught.value.status == 400 and "POST /order" in str(caught.value)
 
 
-@pytest.mark.parametrize("status, body, headers, cls, retry_after", [
-    (400, {"error": "not enough balance / allowance"}, {}, InsufficientBalance, None),
-    (401, {"error": "Unauthorized/Invalid api key"}, {}, AuthError, None),
-    (503, {"error": "post-only mode: only post-only orders and cancels are allowed", "code": "post_only_mode",
-           "retry_after_seconds": 79}, {"Retry-After": "79"}, ExchangeUnavailable, 79.0),
-    (425, "service not ready", {"Retry-After": "2"}, ExchangeUnavailable, 2.0),
-])
+@pytest.mark.parametrize(
+    "status, body, headers, cls, retry_after",
+    [
+        (400, {"error": "not enough balance / allowance"}, {}, InsufficientBalance, None),
+        (401, {"error": "Unauthorized/Invalid api key"}, {}, AuthError, None),
+        (
+            503,
+            {
+                "error": "post-only mode: only post-only orders and cancels are allowed",
+                "code": "post_only_mode",
+                "retry_after_seconds": 79,
+            },
+            {"Retry-After": "79"},
+            ExchangeUnavailable,
+            79.0,
+        ),
+        (425, "service not ready", {"Retry-After": "2"}, ExchangeUnavailable, 2.0),
+    ],
+)
 async def test_exchange_errors(clob, client, status, body, headers, cls, retry_after):
     clob.add("POST", "/order", status, body, headers)
     with pytest.raises(cls) as caught:
@@ -165,9 +238,14 @@ async def test_exchange_errors(clob, client, status, body, headers, cls, retry_a
     assert caught.value.retry_after == retry_after and len(clob.seen) == 1
 
 
-@pytest.mark.parametrize("status, kind, cls", [
-    (599, "unmatched", ReplayMismatch), (403, "spending_guard", SpendingGuardRefused),
-    (502, "upstream_unreachable", ProxyUpstreamError)])
+@pytest.mark.parametrize(
+    "status, kind, cls",
+    [
+        (599, "unmatched", ReplayMismatch),
+        (403, "spending_guard", SpendingGuardRefused),
+        (502, "upstream_unreachable", ProxyUpstreamError),
+    ],
+)
 async def test_proxy_answers_are_raised_as_is_and_never_retried(clob, client, status, kind, cls):
     clob.add("POST", "/order", status, {"tradetape_error": kind, "detail": "x"}, {"X-Tradetape-Error": kind})
     with pytest.raises(cls) as caught:
@@ -178,10 +256,24 @@ async def test_proxy_answers_are_raised_as_is_and_never_retried(clob, client, st
 
 async def test_trades_follow_every_page(clob, client):
     def page(ids: list[str], cursor: str) -> dict:
-        rows = [{"id": i, "taker_order_id": "0xo", "market": "0xm", "asset_id": TOKEN, "side": "BUY", "size": "2.5",
-                 "price": "0.45", "status": "MATCHED", "match_time": "1767225600", "trader_side": "TAKER",
-                 "fee_rate_bps": "0"} for i in ids]
+        rows = [
+            {
+                "id": i,
+                "taker_order_id": "0xo",
+                "market": "0xm",
+                "asset_id": TOKEN,
+                "side": "BUY",
+                "size": "2.5",
+                "price": "0.45",
+                "status": "MATCHED",
+                "match_time": "1767225600",
+                "trader_side": "TAKER",
+                "fee_rate_bps": "0",
+            }
+            for i in ids
+        ]
         return {"limit": 2, "count": len(rows), "next_cursor": cursor, "data": rows}
+
     clob.add("GET", "/data/trades", 200, page(["a", "b"], "Mg=="))
     clob.add("GET", "/data/trades", 200, page(["c"], "Mw=="))
     clob.add("GET", "/data/trades", 200, page([], "LTE="))
@@ -198,18 +290,41 @@ async def test_pagination_loop_is_refused(clob, client):
 
 
 async def test_open_orders(clob, client):
-    clob.add("GET", "/data/orders", 200, {"next_cursor": "LTE=", "data": [
-        {"id": "0x1", "status": "LIVE", "original_size": "10", "size_matched": "4", "price": "0.4"}]})
+    clob.add(
+        "GET",
+        "/data/orders",
+        200,
+        {
+            "next_cursor": "LTE=",
+            "data": [{"id": "0x1", "status": "LIVE", "original_size": "10", "size_matched": "4", "price": "0.4"}],
+        },
+    )
     [order] = await client.get_open_orders(market="0xm")
     assert (order.filled, order.remaining, order.cost) == (4, 6, Decimal("1.6"))
 
 
 async def test_get_order(clob, client):
-    clob.add("GET", "/data/order/0xabc", 200, {"id": "0xabc", "status": "MATCHED", "original_size": "10",
-                                               "size_matched": "10", "price": "0.45", "side": "BUY"})
+    clob.add(
+        "GET",
+        "/data/order/0xabc",
+        200,
+        {
+            "id": "0xabc",
+            "status": "MATCHED",
+            "original_size": "10",
+            "size_matched": "10",
+            "price": "0.45",
+            "side": "BUY",
+        },
+    )
     order = await client.get_order("0xabc")
-    assert (order.status, order.filled, order.remaining, order.cost, order.avg_price) == \
-        ("MATCHED", 10, 0, Decimal("4.50"), Decimal("0.45"))
+    assert (order.status, order.filled, order.remaining, order.cost, order.avg_price) == (
+        "MATCHED",
+        10,
+        0,
+        Decimal("4.50"),
+        Decimal("0.45"),
+    )
     assert clob.seen[0]["l2_ok"]
     clob.add("GET", "/data/order/0xdef", 404, {"error": "Order not found"})
     with pytest.raises(OrderNotFound):
@@ -233,11 +348,23 @@ async def test_cancel(clob, client):
 
 
 async def test_book_tick_negrisk_balance(clob, client):
-    clob.add("GET", "/book", 200, {"market": "0xm", "asset_id": TOKEN, "timestamp": "1", "hash": "h",
-                                   "bids": [{"price": "0.40", "size": "5"}, {"price": "0.44", "size": "1"}],
-                                   "asks": [{"price": "0.50", "size": "2"}, {"price": "0.46", "size": "3"}],
-                                   "tick_size": "0.01", "min_order_size": "5", "neg_risk": False,
-                                   "last_trade_price": "0.45"})
+    clob.add(
+        "GET",
+        "/book",
+        200,
+        {
+            "market": "0xm",
+            "asset_id": TOKEN,
+            "timestamp": "1",
+            "hash": "h",
+            "bids": [{"price": "0.40", "size": "5"}, {"price": "0.44", "size": "1"}],
+            "asks": [{"price": "0.50", "size": "2"}, {"price": "0.46", "size": "3"}],
+            "tick_size": "0.01",
+            "min_order_size": "5",
+            "neg_risk": False,
+            "last_trade_price": "0.45",
+        },
+    )
     clob.add("GET", "/tick-size", 200, {"minimum_tick_size": 0.001})
     clob.add("GET", "/neg-risk", 200, {"neg_risk": True})
     clob.add("GET", "/balance-allowance/update", 200, {})
@@ -268,13 +395,28 @@ async def test_unknown_market(clob, client):
         await client.get_book("123")
 
 
-@pytest.mark.parametrize("body, reason", [
-    ("<html>oops</html>", "not JSON"),
-    ({"success": True, "errorMsg": "", "status": "matched", "makingAmount": "1", "takingAmount": "2"}, "'orderID' is missing"),
-    ({"success": True, "errorMsg": "", "orderID": "0x", "status": "matched", "makingAmount": "x",
-      "takingAmount": "2"}, "'makingAmount' is not a number"),
-    ([1, 2], "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ("<html>oops</html>", "not JSON"),
+        (
+            {"success": True, "errorMsg": "", "status": "matched", "makingAmount": "1", "takingAmount": "2"},
+            "'orderID' is missing",
+        ),
+        (
+            {
+                "success": True,
+                "errorMsg": "",
+                "orderID": "0x",
+                "status": "matched",
+                "makingAmount": "x",
+                "takingAmount": "2",
+            },
+            "'makingAmount' is not a number",
+        ),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
 async def test_unexpected_success_bodies(clob, client, body, reason):
     clob.add("POST", "/order", 200, body)
     with pytest.raises(UnexpectedResponse, match=reason) as caught:
@@ -292,8 +434,12 @@ async def test_create_or_derive_api_key(clob):
             h = request["headers"]
             assert (h["POLY_NONCE"], h["POLY_TIMESTAMP"]) == ("3", str(int(NOW)))
             assert ps.recover_clob_auth_signer(h["POLY_ADDRESS"], h["POLY_TIMESTAMP"], 3, h["POLY_SIGNATURE"]) == EOA
-        clob.add("GET", "/data/order/0x1", 200, {"id": "0x1", "status": "LIVE", "original_size": "1",
-                                                 "size_matched": "0", "price": "0.5"})
+        clob.add(
+            "GET",
+            "/data/order/0x1",
+            200,
+            {"id": "0x1", "status": "LIVE", "original_size": "1", "size_matched": "0", "price": "0.5"},
+        )
         await poly.get_order("0x1")
         assert clob.seen[-1]["l2_ok"]
 
@@ -328,8 +474,14 @@ async def test_transport_error_never_carries_credentials(clob):
     # aiohttp's repr of a malformed-answer error embeds the request headers (POLY_PASSPHRASE, HMAC).
     clob.add("GET", "/data/order/0x1", 200, {}, {"X-Oversized": "a" * 9000})
     passphrase = "passphrase-that-must-stay-private"
-    async with PolymarketClient(base_url=clob.url, private_key=KEY, api_key=API_KEY, api_secret=SECRET,
-                                api_passphrase=passphrase, clock=lambda: NOW) as poly:
+    async with PolymarketClient(
+        base_url=clob.url,
+        private_key=KEY,
+        api_key=API_KEY,
+        api_secret=SECRET,
+        api_passphrase=passphrase,
+        clock=lambda: NOW,
+    ) as poly:
         with pytest.raises(TransportError, match="GET /data/order/0x1") as caught:
             await poly.get_order("0x1")
     signature = clob.seen[0]["headers"]["POLY_SIGNATURE"]
@@ -341,6 +493,7 @@ async def test_a_silent_exchange_times_out(aiohttp_server):
     async def hang(request: web.Request) -> web.Response:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
+
     app = web.Application()
     app.router.add_get("/tick-size", hang)
     server = await aiohttp_server(app, host="127.0.0.1")
@@ -358,9 +511,15 @@ async def test_post_order_needs_matching_owner():
 
 
 def test_from_env():
-    env = {"POLY_CLOB_URL": "http://127.0.0.1:8788/", "POLY_PRIVATE_KEY": KEY, "POLY_API_KEY": API_KEY,
-           "POLY_API_SECRET": SECRET, "POLY_API_PASSPHRASE": PASSPHRASE, "POLY_SIGNATURE_TYPE": "3",
-           "POLY_FUNDER": "0x" + "33" * 20}
+    env = {
+        "POLY_CLOB_URL": "http://127.0.0.1:8788/",
+        "POLY_PRIVATE_KEY": KEY,
+        "POLY_API_KEY": API_KEY,
+        "POLY_API_SECRET": SECRET,
+        "POLY_API_PASSPHRASE": PASSPHRASE,
+        "POLY_SIGNATURE_TYPE": "3",
+        "POLY_FUNDER": "0x" + "33" * 20,
+    }
     poly = PolymarketClient.from_env(env)
     assert poly.base_url == "http://127.0.0.1:8788" and poly.signature_type == 3
     assert poly.maker == ps.to_checksum_address("0x" + "33" * 20) and poly.creds.api_key == API_KEY
@@ -369,30 +528,36 @@ def test_from_env():
         PolymarketClient.from_env({"POLY_SIGNATURE_TYPE": "POLY_PROXY"})
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    ({"signature_type": 1}, "needs a funder"),
-    ({"funder": "0x" + "11" * 20}, "trades from the key's own address"),
-    ({"signature_type": 5}, "expected 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"signature_type": 1}, "needs a funder"),
+        ({"funder": "0x" + "11" * 20}, "trades from the key's own address"),
+        ({"signature_type": 5}, "expected 0"),
+    ],
+)
 def test_bad_account_config(kwargs, reason):
     with pytest.raises(ValueError, match=reason):
         PolymarketClient(private_key=KEY, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    ({"size": "7.5", "price": "0.57", "order_type": "FAK"}, "4.275 has 3 decimals"),
-    ({"size": "2", "price": "0.575"}, "not a multiple of tick size"),
-    ({"amount": "2", "price": "0.5"}, "GTC orders take size"),
-    ({"size": "2", "amount": "1", "price": "0.5", "order_type": "FOK"}, "exactly one of"),
-    ({"size": "2", "price": "0.5", "order_type": "IOC"}, "order_type"),
-    ({"size": "2", "price": "0.5", "side": "buy"}, "side"),
-    ({"size": "2", "price": "0.5", "order_type": "FAK", "post_only": True}, "post_only"),
-    ({"size": "2", "price": "0.5", "order_type": "GTD"}, "need an expiration"),
-    ({"size": "2", "price": "0.5", "order_type": "GTD", "expiration": 30}, "security threshold"),
-    ({"size": "2", "price": "0.5", "expiration": 10**10}, "only for GTD"),
-    ({"size": "2", "price": "0.5", "token_id": "0xabc"}, "token_id"),
-    ({"size": "2", "price": "0.5", "builder": "builder-name"}, "builder"),
-])
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"size": "7.5", "price": "0.57", "order_type": "FAK"}, "4.275 has 3 decimals"),
+        ({"size": "2", "price": "0.575"}, "not a multiple of tick size"),
+        ({"amount": "2", "price": "0.5"}, "GTC orders take size"),
+        ({"size": "2", "amount": "1", "price": "0.5", "order_type": "FOK"}, "exactly one of"),
+        ({"size": "2", "price": "0.5", "order_type": "IOC"}, "order_type"),
+        ({"size": "2", "price": "0.5", "side": "buy"}, "side"),
+        ({"size": "2", "price": "0.5", "order_type": "FAK", "post_only": True}, "post_only"),
+        ({"size": "2", "price": "0.5", "order_type": "GTD"}, "need an expiration"),
+        ({"size": "2", "price": "0.5", "order_type": "GTD", "expiration": 30}, "security threshold"),
+        ({"size": "2", "price": "0.5", "expiration": 10**10}, "only for GTD"),
+        ({"size": "2", "price": "0.5", "token_id": "0xabc"}, "token_id"),
+        ({"size": "2", "price": "0.5", "builder": "builder-name"}, "builder"),
+    ],
+)
 def test_build_order_refuses_before_signing(kwargs, reason):
     poly = PolymarketClient(private_key=KEY, api_key=API_KEY, api_secret=SECRET, api_passphrase=PASSPHRASE)
     args = {"token_id": TOKEN, "side": "BUY", "salt": 1, "timestamp_ms": 1000, **kwargs}

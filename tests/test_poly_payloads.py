@@ -114,20 +114,43 @@ ERRORS: dict[str, type[ExchangeError]] = {
 }
 
 SIDE = {"real__post_order_200_matched_sell_v2.json": "SELL", "real__post_order_200_matched_sell_v2_b.json": "SELL"}
-POST_ORDER_OK = ["official_docs__post_order__200__delayed_order.json", "official_docs__post_order__200__live_order.json",
-                 "official_docs__post_order__200__matched_order.json", "official_docs__post_order__guide_live.json",
-                 "real__post_order_200_live.json", *SIDE]
-CANCEL_OK = [f"official_docs__{name}.json" for name in (
-    "cancel_all__200__canceled", "cancel_all__200__mixed", "cancel_all__200__no_orders",
-    "cancel_market_orders__200__canceled", "cancel_market_orders__200__mixed", "cancel_market_orders__200__no_orders",
-    "cancel_order__200__canceled", "cancel_order__200__not_canceled",
-    "cancel_orders__200__all_canceled", "cancel_orders__200__mixed", "cancel_orders__200__partial")]
-POST_ORDERS_ARRAY = ["official_docs__post_orders__200__mixed_results.json", "official_docs__post_orders__200__post_only_mode.json"]
+POST_ORDER_OK = [
+    "official_docs__post_order__200__delayed_order.json",
+    "official_docs__post_order__200__live_order.json",
+    "official_docs__post_order__200__matched_order.json",
+    "official_docs__post_order__guide_live.json",
+    "real__post_order_200_live.json",
+    *SIDE,
+]
+CANCEL_OK = [
+    f"official_docs__{name}.json"
+    for name in (
+        "cancel_all__200__canceled",
+        "cancel_all__200__mixed",
+        "cancel_all__200__no_orders",
+        "cancel_market_orders__200__canceled",
+        "cancel_market_orders__200__mixed",
+        "cancel_market_orders__200__no_orders",
+        "cancel_order__200__canceled",
+        "cancel_order__200__not_canceled",
+        "cancel_orders__200__all_canceled",
+        "cancel_orders__200__mixed",
+        "cancel_orders__200__partial",
+    )
+]
+POST_ORDERS_ARRAY = [
+    "official_docs__post_orders__200__mixed_results.json",
+    "official_docs__post_orders__200__post_only_mode.json",
+]
 PARSED_ELSEWHERE = {
-    "official_docs__get_book__200__example.json", "real__get_book_200_rest_captured.json",
-    "official_docs__get_order__200__example.json", "official_docs__get_orders__200__example.json",
-    "official_docs__get_trades__200__example.json", "official_docs__get_tick_size__200__example.json",
-    "real__balance_allowance_200_v2_collateral.json", "official_docs__post_order__request__example.json",
+    "official_docs__get_book__200__example.json",
+    "real__get_book_200_rest_captured.json",
+    "official_docs__get_order__200__example.json",
+    "official_docs__get_orders__200__example.json",
+    "official_docs__get_trades__200__example.json",
+    "official_docs__get_tick_size__200__example.json",
+    "real__balance_allowance_200_v2_collateral.json",
+    "official_docs__post_order__request__example.json",
 }
 # WebSocket frames and subscription requests (this client has no WebSocket), the OpenAPI /heartbeats
 # reply (the SDKs use /v1/heartbeats, which this client does not call) and request bodies of batch calls.
@@ -149,9 +172,21 @@ def error_parts(document: dict) -> tuple[int, bytes]:
 
 
 def signed(side: str = "BUY", order_type: str = "GTC", shares: str = "10") -> SignedOrder:
-    return SignedOrder(order_id="0x", signature="0x", typed_data={}, body={}, token_id="1", side=side,
-                       price=Decimal("0.5"), shares=Decimal(shares), maker_amount=Decimal(0), taker_amount=Decimal(0),
-                       order_type=order_type, domain_version=2, neg_risk=False)
+    return SignedOrder(
+        order_id="0x",
+        signature="0x",
+        typed_data={},
+        body={},
+        token_id="1",
+        side=side,
+        price=Decimal("0.5"),
+        shares=Decimal(shares),
+        maker_amount=Decimal(0),
+        taker_amount=Decimal(0),
+        order_type=order_type,
+        domain_version=2,
+        neg_risk=False,
+    )
 
 
 def test_every_payload_file_is_covered():
@@ -238,8 +273,14 @@ def test_post_orders_items_with_errors_raise_mapped_classes():
             parse_post_order(item, signed())
 
 
-@pytest.mark.parametrize("name", ["official_docs__get_book__200__example.json", "real__get_book_200_rest_captured.json",
-                                  "real__ws_market_book_captured.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "official_docs__get_book__200__example.json",
+        "real__get_book_200_rest_captured.json",
+        "real__ws_market_book_captured.json",
+    ],
+)
 def test_books_come_out_best_first(name):
     book = parse_book(load(name)["payload"])
     bids, asks = [level.price for level in book.bids], [level.price for level in book.asks]
@@ -284,32 +325,41 @@ def test_documented_request_example_is_refused_by_the_verifier():
 
 
 # §6 messages that no payload file carries, verbatim from api/polymarket.md.
-@pytest.mark.parametrize("status, message, cls", [
-    (400, "order couldn't be fully filled. FOK orders are fully filled or killed.", OrderNotFilled),
-    (500, "FOK orders are filled or killed", OrderNotFilled),
-    (400, "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found.",
-     OrderNotFilled),
-    (500, "there are no matching orders", OrderNotFilled),
-    (400, "allowance is not enough", InsufficientBalance),
-    (400, "invalid post-only order: order crosses book", InvalidOrder),
-    (400, "order 0xab is invalid. Duplicated.", DuplicateOrder),
-    (400, "invalid expiration", InvalidOrder),
-    (400, "the market is not yet ready to process new orders", MarketClosed),
-    (404, "market not found", MarketNotFound),
-    (400, "Invalid orderID", OrderNotFound),
-    (401, "Invalid L1 Request headers", AuthError),
-    (403, "<html><title>Attention Required! | Cloudflare</title></html>", AuthError),
-    (429, "Too Many Requests", RateLimited),
-    (500, "order timed out", ExchangeUnavailable),
-    (500, "the trade contains rounding issues", InvalidOrder),
-    (500, "the price of the taker's order has a discrepancy greater than allowed with the worst maker order",
-     InvalidOrder),
-    (400, "context canceled", ExchangeUnavailable),
-    (400, "Could not create api key", AuthError),
-    (400, "Could not derive api key!", AuthError),
-    (400, "something new", ExchangeError),
-    (404, "gone", MarketNotFound),
-])
+@pytest.mark.parametrize(
+    "status, message, cls",
+    [
+        (400, "order couldn't be fully filled. FOK orders are fully filled or killed.", OrderNotFilled),
+        (500, "FOK orders are filled or killed", OrderNotFilled),
+        (
+            400,
+            "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found.",
+            OrderNotFilled,
+        ),
+        (500, "there are no matching orders", OrderNotFilled),
+        (400, "allowance is not enough", InsufficientBalance),
+        (400, "invalid post-only order: order crosses book", InvalidOrder),
+        (400, "order 0xab is invalid. Duplicated.", DuplicateOrder),
+        (400, "invalid expiration", InvalidOrder),
+        (400, "the market is not yet ready to process new orders", MarketClosed),
+        (404, "market not found", MarketNotFound),
+        (400, "Invalid orderID", OrderNotFound),
+        (401, "Invalid L1 Request headers", AuthError),
+        (403, "<html><title>Attention Required! | Cloudflare</title></html>", AuthError),
+        (429, "Too Many Requests", RateLimited),
+        (500, "order timed out", ExchangeUnavailable),
+        (500, "the trade contains rounding issues", InvalidOrder),
+        (
+            500,
+            "the price of the taker's order has a discrepancy greater than allowed with the worst maker order",
+            InvalidOrder,
+        ),
+        (400, "context canceled", ExchangeUnavailable),
+        (400, "Could not create api key", AuthError),
+        (400, "Could not derive api key!", AuthError),
+        (400, "something new", ExchangeError),
+        (404, "gone", MarketNotFound),
+    ],
+)
 def test_reference_messages(status, message, cls):
     body = message.encode() if message.startswith("<") else json.dumps({"error": message}).encode()
     assert type(poly_error(status, {}, body, "POST /order")) is cls

@@ -21,9 +21,14 @@ ORDERS = {case["name"]: case for case in REFERENCE["orders"]}
 
 def client_for(inputs: dict) -> PolymarketClient:
     api = REFERENCE["api"]
-    return PolymarketClient(private_key=HARDHAT_KEY, api_key=api["api_key"], api_secret=api["secret"],
-                            api_passphrase=api["passphrase"], signature_type=inputs["signature_type"],
-                            funder=inputs["funder"])
+    return PolymarketClient(
+        private_key=HARDHAT_KEY,
+        api_key=api["api_key"],
+        api_secret=api["secret"],
+        api_passphrase=api["passphrase"],
+        signature_type=inputs["signature_type"],
+        funder=inputs["funder"],
+    )
 
 
 def build(case: dict):
@@ -63,7 +68,8 @@ def test_order_id_is_the_eip712_digest_eth_account_computes(name):
 def test_post_order_l2_hmac_matches_sdk(name):
     case = ORDERS[name]
     headers = client_for(case["inputs"]).l2_headers(
-        "POST", "/order", case["body_json"].encode(), timestamp=case["l2_post_order"]["timestamp"])
+        "POST", "/order", case["body_json"].encode(), timestamp=case["l2_post_order"]["timestamp"]
+    )
     assert headers["POLY_SIGNATURE"] == case["l2_post_order"]["POLY_SIGNATURE"]
     assert headers["POLY_ADDRESS"] == REFERENCE["key_address"]  # the EOA, also for proxy/Safe/wallet
 
@@ -101,12 +107,15 @@ def test_expiration_is_not_signed():
     assert ps.recover_order_signer(tampered(order, expiration="0")) == REFERENCE["key_address"]
 
 
-@pytest.mark.parametrize("signature, reason", [
-    ("0x1234", "65-byte"),
-    ("nothex", "expected 0x-hex"),
-    ("0x" + "zz" * 65, "not valid hex"),
-    ("0x" + "00" * 64 + "1b", "not a recoverable"),
-])
+@pytest.mark.parametrize(
+    "signature, reason",
+    [
+        ("0x1234", "65-byte"),
+        ("nothex", "expected 0x-hex"),
+        ("0x" + "zz" * 65, "not valid hex"),
+        ("0x" + "00" * 64 + "1b", "not a recoverable"),
+    ],
+)
 def test_malformed_plain_signature(signature, reason):
     order = ORDERS["gtc_buy_ctf_eoa"]["body"]["order"]
     with pytest.raises(ValueError, match=reason):
@@ -137,26 +146,42 @@ def test_wallet_owner_recovered_by_full_erc7739_typed_data():
     typed = ps.order_typed_data(order)
     nested = {
         "primaryType": "TypedDataSign",
-        "types": {**typed["types"], "TypedDataSign": [
-            {"name": "contents", "type": "Order"}, {"name": "name", "type": "string"},
-            {"name": "version", "type": "string"}, {"name": "chainId", "type": "uint256"},
-            {"name": "verifyingContract", "type": "address"}, {"name": "salt", "type": "bytes32"}]},
+        "types": {
+            **typed["types"],
+            "TypedDataSign": [
+                {"name": "contents", "type": "Order"},
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+                {"name": "salt", "type": "bytes32"},
+            ],
+        },
         "domain": typed["domain"],
-        "message": {"contents": typed["message"], "name": "DepositWallet", "version": "1", "chainId": 137,
-                    "verifyingContract": order["signer"], "salt": ps.BYTES32_ZERO},
+        "message": {
+            "contents": typed["message"],
+            "name": "DepositWallet",
+            "version": "1",
+            "chainId": 137,
+            "verifyingContract": order["signer"],
+            "salt": ps.BYTES32_ZERO,
+        },
     }
     inner = bytes.fromhex(order["signature"][2:])[:65]
     assert Account.recover_message(encode_typed_data(full_message=nested), signature=inner) == REFERENCE["key_address"]
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("side", "buy", "order.side"),
-    ("tokenId", "0x12", "order.tokenId"),
-    ("salt", -1, "order.salt"),
-    ("maker", "0x123", "order.maker"),
-    ("builder", "0x" + "00" * 33, "order.builder"),
-    ("signatureType", 4, "order.signatureType"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("side", "buy", "order.side"),
+        ("tokenId", "0x12", "order.tokenId"),
+        ("salt", -1, "order.salt"),
+        ("maker", "0x123", "order.maker"),
+        ("builder", "0x" + "00" * 33, "order.builder"),
+        ("signatureType", 4, "order.signatureType"),
+    ],
+)
 def test_bad_order_fields_are_named(field, value, reason):
     order = tampered(ORDERS["gtc_buy_ctf_eoa"]["body"]["order"], **{field: value})
     with pytest.raises(ValueError, match=reason):
@@ -182,8 +207,10 @@ def test_exchange_addresses():
 @pytest.mark.parametrize("case", REFERENCE["hmac"], ids=lambda c: f"{c['method']} {c['path']}")
 def test_l2_hmac_matches_sdks(case):
     body = case["body"].encode() if case["body"] else None
-    assert ps.l2_signature(REFERENCE["api"]["secret"], case["timestamp"], case["method"], case["path"], body) \
+    assert (
+        ps.l2_signature(REFERENCE["api"]["secret"], case["timestamp"], case["method"], case["path"], body)
         == case["POLY_SIGNATURE"]
+    )
 
 
 def test_l2_hmac_details():
@@ -202,8 +229,12 @@ def test_clob_auth_matches_sdks(case):
     client = PolymarketClient(private_key=HARDHAT_KEY)
     headers = client.l1_headers(timestamp=case["timestamp"], nonce=case["nonce"])
     assert headers == case["headers"]
-    assert ps.recover_clob_auth_signer(headers["POLY_ADDRESS"], case["timestamp"], case["nonce"],
-                                       headers["POLY_SIGNATURE"]) == REFERENCE["key_address"]
+    assert (
+        ps.recover_clob_auth_signer(
+            headers["POLY_ADDRESS"], case["timestamp"], case["nonce"], headers["POLY_SIGNATURE"]
+        )
+        == REFERENCE["key_address"]
+    )
 
 
 def test_clob_auth_recovery_refuses_mismatch():

@@ -16,7 +16,9 @@ from proxy.fixture import MANIFEST, session_files
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_app, running_proxy, upstream_app
 
 ORDER_PATH = "/trade-api/v2/portfolio/events/orders"
-KALSHI_BODY = b'{"ticker":"KXTEST-26","side":"ask","count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel"}'
+KALSHI_BODY = (
+    b'{"ticker":"KXTEST-26","side":"ask","count":"5.00","price":"0.5500","time_in_force":"immediate_or_cancel"}'
+)
 
 
 @pytest.fixture
@@ -29,8 +31,12 @@ async def test_forwards_path_query_headers_and_body_bytes_unchanged(upstream, tm
     client = aiohttp.ClientSession(skip_auto_headers=["User-Agent"])
     async with running_proxy(upstream, recording(tmp_path / "s")) as proxy, client as http:
         url = proxy.url("kalshi") + ORDER_PATH + "?b=2&a=%2F1"
-        headers = {"KALSHI-ACCESS-KEY": "key-id", "KALSHI-ACCESS-SIGNATURE": "c2ln", "X-Custom": "1",
-                   "Content-Type": "application/json"}
+        headers = {
+            "KALSHI-ACCESS-KEY": "key-id",
+            "KALSHI-ACCESS-SIGNATURE": "c2ln",
+            "X-Custom": "1",
+            "Content-Type": "application/json",
+        }
         async with http.post(URL(url, encoded=True), data=KALSHI_BODY, headers=headers) as resp:
             seen = await resp.json()
     assert seen["path_qs"] == ORDER_PATH + "?b=2&a=%2F1"
@@ -44,8 +50,11 @@ async def test_forwards_path_query_headers_and_body_bytes_unchanged(upstream, tm
 async def test_fixture_content_names_and_manifest(upstream, tmp_path):
     session = tmp_path / "s"
     async with running_proxy(upstream, recording(session)) as proxy, aiohttp.ClientSession() as http:
-        async with http.post(proxy.url("kalshi") + ORDER_PATH, data=KALSHI_BODY,
-                             headers={"Content-Type": "application/json", "KALSHI-ACCESS-KEY": "key-id"}) as resp:
+        async with http.post(
+            proxy.url("kalshi") + ORDER_PATH,
+            data=KALSHI_BODY,
+            headers={"Content-Type": "application/json", "KALSHI-ACCESS-KEY": "key-id"},
+        ) as resp:
             assert resp.status == 200
             raw = await resp.read()
         async with http.get(proxy.url("kalshi") + "/trade-api/v2/portfolio/orders/ab12-cd?status=resting") as resp:
@@ -70,18 +79,31 @@ async def test_fixture_content_names_and_manifest(upstream, tmp_path):
     assert manifest["fixtures"][1]["url"].endswith("?status=resting")
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ("orders", ["001_POST_kalshi_orders.json", "002_GET_poly_trades.json"]),
-    ("all", ["001_GET_kalshi_balance.json", "002_POST_kalshi_orders.json", "003_GET_poly_book.json",
-             "004_GET_poly_trades.json"]),
-    ("/book$", ["001_GET_poly_book.json"]),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("orders", ["001_POST_kalshi_orders.json", "002_GET_poly_trades.json"]),
+        (
+            "all",
+            [
+                "001_GET_kalshi_balance.json",
+                "002_POST_kalshi_orders.json",
+                "003_GET_poly_book.json",
+                "004_GET_poly_trades.json",
+            ],
+        ),
+        ("/book$", ["001_GET_poly_book.json"]),
+    ],
+)
 async def test_capture_filter_decides_what_is_written_not_what_is_forwarded(upstream, tmp_path, spec, expected):
     session = tmp_path / "s"
     async with running_proxy(upstream, recording(session, spec)) as proxy, aiohttp.ClientSession() as http:
-        for exchange, method, path in [("kalshi", "GET", "/trade-api/v2/portfolio/balance"),
-                                       ("kalshi", "POST", ORDER_PATH), ("poly", "GET", "/book"),
-                                       ("poly", "GET", "/data/trades")]:
+        for exchange, method, path in [
+            ("kalshi", "GET", "/trade-api/v2/portfolio/balance"),
+            ("kalshi", "POST", ORDER_PATH),
+            ("poly", "GET", "/book"),
+            ("poly", "GET", "/data/trades"),
+        ]:
             async with http.request(method, proxy.url(exchange) + path) as resp:
                 assert resp.status == 200  # forwarded whatever the filter says
         assert proxy.counts["forwarded"] == 4
@@ -90,10 +112,21 @@ async def test_capture_filter_decides_what_is_written_not_what_is_forwarded(upst
 
 async def test_redaction_of_headers_and_body_fields_at_any_depth(upstream, tmp_path):
     session = tmp_path / "s"
-    body = orjson.dumps({"order": {"salt": 1, "signature": "0xsig"}, "owner": "api-key-uuid",
-                         "nested": [{"deep": {"PassPhrase": "pp", "api_key": "ak", "private_key": "0x" + "ab" * 32}}]})
-    headers = {"POLY_API_KEY": "ak", "POLY_PASSPHRASE": "pp", "POLY_SIGNATURE": "sig", "POLY_ADDRESS": "0xaddr",
-               "Authorization": "Bearer t", "Cookie": "c=1"}
+    body = orjson.dumps(
+        {
+            "order": {"salt": 1, "signature": "0xsig"},
+            "owner": "api-key-uuid",
+            "nested": [{"deep": {"PassPhrase": "pp", "api_key": "ak", "private_key": "0x" + "ab" * 32}}],
+        }
+    )
+    headers = {
+        "POLY_API_KEY": "ak",
+        "POLY_PASSPHRASE": "pp",
+        "POLY_SIGNATURE": "sig",
+        "POLY_ADDRESS": "0xaddr",
+        "Authorization": "Bearer t",
+        "Cookie": "c=1",
+    }
     async with running_proxy(upstream, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
         async with http.post(proxy.url("poly") + "/accepted", data=body, headers=headers) as resp:
             assert resp.status == 200
@@ -158,6 +191,7 @@ async def test_500_concurrent_requests_give_500_unique_gap_free_fixtures(upstrea
     async with running_proxy(upstream, recording(session, "all")) as proxy:
         connector = aiohttp.TCPConnector(limit=100)
         async with aiohttp.ClientSession(connector=connector) as http:
+
             async def one(i: int) -> int:
                 exchange = "kalshi" if i % 2 else "poly"
                 async with http.post(proxy.url(exchange) + f"/orders?i={i}", data=b'{"i":%d}' % i) as resp:
@@ -247,10 +281,13 @@ def test_recorded_base64_bodies_round_trip_and_damaged_ones_fail():
         body_bytes({"body_raw": "!!!", "body_encoding": "base64"}, "body_raw")
 
 
-@pytest.mark.parametrize("raw, secret", [
-    (b'{"passphrase":"pa\\u0026ss<1","id":7}', b"pa\\u0026ss"),  # Go escapes & < > in JSON strings
-    (b'{"data":[{"owner":"own\\/er-9","id":7}]}', b"own\\/er-9"),  # some servers escape '/'
-])
+@pytest.mark.parametrize(
+    "raw, secret",
+    [
+        (b'{"passphrase":"pa\\u0026ss<1","id":7}', b"pa\\u0026ss"),  # Go escapes & < > in JSON strings
+        (b'{"data":[{"owner":"own\\/er-9","id":7}]}', b"own\\/er-9"),  # some servers escape '/'
+    ],
+)
 def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, secret):
     from multidict import CIMultiDict
 
@@ -262,10 +299,13 @@ def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, se
     assert "[REDACTED]" in record["body_raw"] and orjson.loads(record["body_raw"]) == record["body_parsed"]
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"api\\u004bey":"live-key-1","id":7}',  # a key name written with a JSON escape
-    b'{"api__key":"live-key-1","id":7}',  # the field names are compared with every '_' and '-' removed
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"api\\u004bey":"live-key-1","id":7}',  # a key name written with a JSON escape
+        b'{"api__key":"live-key-1","id":7}',  # the field names are compared with every '_' and '-' removed
+    ],
+)
 def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
     from multidict import CIMultiDict
 
@@ -284,10 +324,16 @@ def test_a_short_write_still_puts_a_whole_fixture_in_place(tmp_path, monkeypatch
     from proxy.session import Session
 
     real_write = os.write
-    monkeypatch.setattr(session_module.os, "write", lambda fd, data: real_write(fd, bytes(data[: max(1, len(data) // 3)])))
+    monkeypatch.setattr(
+        session_module.os, "write", lambda fd, data: real_write(fd, bytes(data[: max(1, len(data) // 3)]))
+    )
     session = Session(tmp_path / "s", {"session": "s"})
-    fixture = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"},
-               "response": {"status": 200, "headers": {}, "body_raw": "y" * 5000}}
+    fixture = {
+        "seq": 0,
+        "exchange": "kalshi",
+        "request": {"method": "GET", "url": "http://x/a"},
+        "response": {"status": 200, "headers": {}, "body_raw": "y" * 5000},
+    }
     name = session.write(fixture, "GET", "kalshi", "/a")
     session.close()
     assert load_fixture(tmp_path / "s" / name)["response"]["body_raw"] == "y" * 5000
@@ -300,8 +346,12 @@ def test_a_failed_write_leaves_no_temp_file_and_no_gap(tmp_path, monkeypatch):
     from proxy.session import Session
 
     session = Session(tmp_path / "s", {"session": "s"})
-    fixture = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"},
-               "response": {"status": 200, "headers": {}, "body_raw": ""}}
+    fixture = {
+        "seq": 0,
+        "exchange": "kalshi",
+        "request": {"method": "GET", "url": "http://x/a"},
+        "response": {"status": 200, "headers": {}, "body_raw": ""},
+    }
 
     def disk_full(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -320,8 +370,9 @@ async def test_brotli_answers_are_recorded_decoded_and_redacted(tmp_path):
 
     async def api_key(request):
         payload = orjson.dumps({"apiKey": "k-1", "secret": "s-1", "passphrase": "p-1"})
-        return web.Response(body=brotli.compress(payload), headers={"Content-Encoding": "br",
-                                                                    "Content-Type": "application/json"})
+        return web.Response(
+            body=brotli.compress(payload), headers={"Content-Encoding": "br", "Content-Type": "application/json"}
+        )
 
     app = web.Application()
     app.router.add_get("/auth/api-key", api_key)
@@ -330,7 +381,11 @@ async def test_brotli_answers_are_recorded_decoded_and_redacted(tmp_path):
             async with http.get(proxy.url("poly") + "/auth/api-key") as resp:
                 assert brotli.decompress(await resp.read())  # the client gets the answer as sent
     (fixture,) = fixtures_in(tmp_path / "s")
-    assert fixture["response"]["body_parsed"] == {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    assert fixture["response"]["body_parsed"] == {
+        "apiKey": "[REDACTED]",
+        "secret": "[REDACTED]",
+        "passphrase": "[REDACTED]",
+    }
 
 
 async def test_bodies_that_cannot_be_decoded_are_not_recorded(tmp_path):
@@ -342,10 +397,14 @@ async def test_bodies_that_cannot_be_decoded_are_not_recorded(tmp_path):
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", opaque)
-    async with running_app(app, auto_decompress=False) as url, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
+    async with (
+        running_app(app, auto_decompress=False) as url,
+        running_proxy(url, recording(tmp_path / "s", "all")) as proxy,
+    ):
         async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.post(proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret",
-                                 headers={"Content-Encoding": "zstd"}) as resp:
+            async with http.post(
+                proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret", headers={"Content-Encoding": "zstd"}
+            ) as resp:
                 assert await resp.read() == b"\x28\xb5\x2f\xfd-not-really-zstd"
     assert seen == [b"\x00compressed-owner-secret"]  # forwarded exactly as the client sent it
     (fixture,) = fixtures_in(tmp_path / "s")
@@ -379,8 +438,16 @@ def test_headers_named_in_connection_are_hop_by_hop_too():
 
     from proxy.forward import client_headers, upstream_headers
 
-    sent = CIMultiDict([("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Host", "127.0.0.1:8787"),
-                        ("KALSHI-ACCESS-KEY", "k"), ("X-Custom", "a"), ("X-Custom", "b")])
+    sent = CIMultiDict(
+        [
+            ("Connection", "keep-alive, X-Hop"),
+            ("X-Hop", "1"),
+            ("Host", "127.0.0.1:8787"),
+            ("KALSHI-ACCESS-KEY", "k"),
+            ("X-Custom", "a"),
+            ("X-Custom", "b"),
+        ]
+    )
     assert list(upstream_headers(sent).items()) == [("KALSHI-ACCESS-KEY", "k"), ("X-Custom", "a"), ("X-Custom", "b")]
     answered = CIMultiDict([("Content-Length", "2"), ("Content-Encoding", "gzip"), ("Transfer-Encoding", "chunked")])
     assert list(client_headers(answered).items()) == [("Content-Encoding", "gzip")]

@@ -75,36 +75,60 @@ async def test_reset_mid_body_is_502(upstream, tmp_path):
 
 async def test_invalid_http_is_502(tmp_path):
     server, url = await garbage_server()
-    async with server:
-        async with running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
-            status, headers, body = await fetch(proxy.url("poly") + "/order")
+    async with server, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
+        status, headers, body = await fetch(proxy.url("poly") + "/order")
     assert status == 502 and headers["X-Tradetape-Error"].startswith("upstream_")
     assert fixtures_in(tmp_path / "s")[0]["error"]["status"] == 502
 
 
 def kalshi_order(side: str, count: str, price: str) -> bytes:
-    return orjson.dumps({"ticker": "T", "side": side, "count": count, "price": price,
-                         "time_in_force": "immediate_or_cancel", "self_trade_prevention_type": "taker_at_cross"})
+    return orjson.dumps(
+        {
+            "ticker": "T",
+            "side": side,
+            "count": count,
+            "price": price,
+            "time_in_force": "immediate_or_cancel",
+            "self_trade_prevention_type": "taker_at_cross",
+        }
+    )
 
 
 def poly_order(side: str, maker: int, taker: int) -> dict:
     return {"order": {"side": side, "makerAmount": str(maker), "takerAmount": str(taker)}, "orderType": "FAK"}
 
 
-@pytest.mark.parametrize("exchange, path, body, expected", [
-    ("kalshi", V2, kalshi_order("bid", "10.00", "0.5500"), [Decimal("5.5")]),
-    ("kalshi", V2, kalshi_order("ask", "10.00", "0.5500"), [Decimal("4.5")]),  # YES sell = NO buy at 0.45
-    ("kalshi", V2 + "/batched", orjson.dumps({"orders": [orjson.loads(kalshi_order("bid", "2", "0.10")),
-                                                        orjson.loads(kalshi_order("ask", "1", "0.90"))]}),
-     [Decimal("0.2"), Decimal("0.1")]),
-    ("kalshi", "/trade-api/v2/portfolio/orders", orjson.dumps({"side": "no", "action": "buy", "count": 5, "no_price": 45}),
-     [Decimal("2.25")]),
-    ("poly", "/order", orjson.dumps(poly_order("BUY", 5_700_000, 10_000_000)), [Decimal("5.7")]),
-    ("poly", "/order", orjson.dumps(poly_order("SELL", 10_000_000, 5_700_000)), [Decimal("4.3")]),
-    ("poly", "/orders", orjson.dumps([poly_order("BUY", 1_000_000, 2_000_000)] * 3), [Decimal(1)] * 3),
-    ("kalshi", "/trade-api/v2/portfolio/balance", b"", None),
-    ("poly", "/book", b"", None),
-])
+@pytest.mark.parametrize(
+    "exchange, path, body, expected",
+    [
+        ("kalshi", V2, kalshi_order("bid", "10.00", "0.5500"), [Decimal("5.5")]),
+        ("kalshi", V2, kalshi_order("ask", "10.00", "0.5500"), [Decimal("4.5")]),  # YES sell = NO buy at 0.45
+        (
+            "kalshi",
+            V2 + "/batched",
+            orjson.dumps(
+                {
+                    "orders": [
+                        orjson.loads(kalshi_order("bid", "2", "0.10")),
+                        orjson.loads(kalshi_order("ask", "1", "0.90")),
+                    ]
+                }
+            ),
+            [Decimal("0.2"), Decimal("0.1")],
+        ),
+        (
+            "kalshi",
+            "/trade-api/v2/portfolio/orders",
+            orjson.dumps({"side": "no", "action": "buy", "count": 5, "no_price": 45}),
+            [Decimal("2.25")],
+        ),
+        ("poly", "/order", orjson.dumps(poly_order("BUY", 5_700_000, 10_000_000)), [Decimal("5.7")]),
+        ("poly", "/order", orjson.dumps(poly_order("SELL", 10_000_000, 5_700_000)), [Decimal("4.3")]),
+        ("poly", "/orders", orjson.dumps([poly_order("BUY", 1_000_000, 2_000_000)] * 3), [Decimal(1)] * 3),
+        ("kalshi", "/trade-api/v2/portfolio/balance", b"", None),
+        ("poly", "/book", b"", None),
+    ],
+)
 def test_worst_case_loss_per_order(exchange, path, body, expected):
     assert order_amounts(exchange, "POST" if body else "GET", path, body) == expected
 
@@ -115,8 +139,12 @@ async def test_guard_refuses_over_caps_and_never_forwards(upstream, tmp_path):
     session = tmp_path / "s"
     async with running_proxy(upstream, recording(session, addons=[GuardAddon(guard, counts)])) as proxy:
         ok = await fetch(proxy.url("kalshi") + V2, "POST", kalshi_order("bid", "10.00", "0.6000"))  # 6.00
-        over_order = await fetch(proxy.url("poly") + "/order", "POST", orjson.dumps(poly_order("BUY", 11_000_000, 20_000_000)))
-        over_session = await fetch(proxy.url("poly") + "/order", "POST", orjson.dumps(poly_order("BUY", 7_000_000, 10_000_000)))
+        over_order = await fetch(
+            proxy.url("poly") + "/order", "POST", orjson.dumps(poly_order("BUY", 11_000_000, 20_000_000))
+        )
+        over_session = await fetch(
+            proxy.url("poly") + "/order", "POST", orjson.dumps(poly_order("BUY", 7_000_000, 10_000_000))
+        )
         unreadable = await fetch(proxy.url("kalshi") + V2, "POST", b'{"side":"bid","count":5}')
         not_json = await fetch(proxy.url("poly") + "/order", "POST", b"garbage")
         forwarded = proxy.counts["forwarded"]
@@ -132,20 +160,23 @@ async def test_guard_refuses_over_caps_and_never_forwards(upstream, tmp_path):
     assert [e["tradetape_error"] for e in errors] == ["spending_guard"] * 4  # refusals are logged in the session
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--upstream", "bogus=http://127.0.0.1:1"], "unknown exchange 'bogus'"),
-    (["--upstream", "kalshi=ftp://x"], "is not an http(s) URL"),
-    (["--upstream", "kalshi=http://127.0.0.1:1/trade-api/v2"], "scheme and host only"),
-    (["--upstream", "poly=demo"], "poly has no demo host"),
-    (["--upstream", "kalshi=live"], "pass --live"),
-    (["--upstream", "kalshi=https://api.elections.kalshi.com"], "pass --live"),
-    (["--listen", "kalshi=0.0.0.0:8787"], "--allow-remote"),
-    (["--listen", "kalshi=127.0.0.1:http"], "is not a number"),
-    (["--listen", "kalshi"], "EXCHANGE=VALUE"),
-    (["--filter", "(unclosed"], "invalid regular expression"),
-    (["--max-order-usd", "ten"], "--max-order-usd"),
-    (["--session", "../x"], "--session"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--upstream", "bogus=http://127.0.0.1:1"], "unknown exchange 'bogus'"),
+        (["--upstream", "kalshi=ftp://x"], "is not an http(s) URL"),
+        (["--upstream", "kalshi=http://127.0.0.1:1/trade-api/v2"], "scheme and host only"),
+        (["--upstream", "poly=demo"], "poly has no demo host"),
+        (["--upstream", "kalshi=live"], "pass --live"),
+        (["--upstream", "kalshi=https://api.elections.kalshi.com"], "pass --live"),
+        (["--listen", "kalshi=0.0.0.0:8787"], "--allow-remote"),
+        (["--listen", "kalshi=127.0.0.1:http"], "is not a number"),
+        (["--listen", "kalshi"], "EXCHANGE=VALUE"),
+        (["--filter", "(unclosed"], "invalid regular expression"),
+        (["--max-order-usd", "ten"], "--max-order-usd"),
+        (["--session", "../x"], "--session"),
+    ],
+)
 def test_bad_flags_are_refused_naming_the_flag(args, message, tmp_path):
     result = CliRunner().invoke(main, ["record", "--capture-dir", str(tmp_path), *args])
     assert result.exit_code == 2, result.output
@@ -155,8 +186,19 @@ def test_bad_flags_are_refused_naming_the_flag(args, message, tmp_path):
 def test_unwritable_capture_dir_is_refused(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    args = ["record", "--capture-dir", str(blocker), "--upstream", "kalshi=http://127.0.0.1:9",
-            "--upstream", "poly=http://127.0.0.1:9", "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0"]
+    args = [
+        "record",
+        "--capture-dir",
+        str(blocker),
+        "--upstream",
+        "kalshi=http://127.0.0.1:9",
+        "--upstream",
+        "poly=http://127.0.0.1:9",
+        "--listen",
+        "kalshi=127.0.0.1:0",
+        "--listen",
+        "poly=127.0.0.1:0",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "--capture-dir" in result.output and str(blocker) in result.output
 
@@ -187,8 +229,21 @@ async def test_never_an_open_proxy_absolute_urls_and_connect_are_refused(upstrea
 def test_a_session_with_a_malformed_fixture_is_not_continued(tmp_path):
     (tmp_path / "s1").mkdir()
     (tmp_path / "s1" / "001_GET_kalshi_x.json").write_text("{bad")
-    args = ["record", "--capture-dir", str(tmp_path), "--session", "s1", "--upstream", "kalshi=http://127.0.0.1:9",
-            "--upstream", "poly=http://127.0.0.1:9", "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0"]
+    args = [
+        "record",
+        "--capture-dir",
+        str(tmp_path),
+        "--session",
+        "s1",
+        "--upstream",
+        "kalshi=http://127.0.0.1:9",
+        "--upstream",
+        "poly=http://127.0.0.1:9",
+        "--listen",
+        "kalshi=127.0.0.1:0",
+        "--listen",
+        "poly=127.0.0.1:0",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2
     assert "--session:" in result.output and "001_GET_kalshi_x.json: invalid JSON at line 1" in result.output
@@ -206,44 +261,56 @@ async def test_a_session_is_continued_after_its_last_seq(upstream, tmp_path):
     assert [e["file"] for e in manifest["fixtures"]] == ["001_GET_kalshi_a.json", "002_GET_poly_b.json"]
 
 
-@pytest.mark.parametrize("exchange, path", [
-    ("poly", "//order"),  # a base URL with a trailing slash
-    ("poly", "/order/"),
-    ("poly", "/x/../order"),
-    ("kalshi", "/trade-api/v2/portfolio/events/orders/"),
-    ("kalshi", "/trade-api/v2//portfolio/events/orders/batched/"),
-])
+@pytest.mark.parametrize(
+    "exchange, path",
+    [
+        ("poly", "//order"),  # a base URL with a trailing slash
+        ("poly", "/order/"),
+        ("poly", "/x/../order"),
+        ("kalshi", "/trade-api/v2/portfolio/events/orders/"),
+        ("kalshi", "/trade-api/v2//portfolio/events/orders/batched/"),
+    ],
+)
 def test_an_order_path_spelled_differently_is_still_priced(exchange, path):
-    body = (orjson.dumps(poly_order("BUY", 5_700_000, 10_000_000)) if exchange == "poly"
-            else kalshi_order("bid", "10.00", "0.5500"))
+    body = (
+        orjson.dumps(poly_order("BUY", 5_700_000, 10_000_000))
+        if exchange == "poly"
+        else kalshi_order("bid", "10.00", "0.5500")
+    )
     if path.endswith("batched/"):
         body = orjson.dumps({"orders": [orjson.loads(body)]})
     assert order_amounts(exchange, "POST", path, body) == [Decimal("5.7") if exchange == "poly" else Decimal("5.5")]
 
 
-@pytest.mark.parametrize("exchange, method, path", [
-    ("kalshi", "PUT", V2),
-    ("kalshi", "POST", V2 + "/abc/replace"),
-    ("kalshi", "PATCH", "/trade-api/v2/portfolio/orders/abc"),
-    ("kalshi", "POST", "/trade-api/v2/Portfolio/Events/Orders"),
-    ("poly", "PUT", "/order"),
-    ("poly", "POST", "/orders/batch"),
-])
+@pytest.mark.parametrize(
+    "exchange, method, path",
+    [
+        ("kalshi", "PUT", V2),
+        ("kalshi", "POST", V2 + "/abc/replace"),
+        ("kalshi", "PATCH", "/trade-api/v2/portfolio/orders/abc"),
+        ("kalshi", "POST", "/trade-api/v2/Portfolio/Events/Orders"),
+        ("poly", "PUT", "/order"),
+        ("poly", "POST", "/orders/batch"),
+    ],
+)
 def test_an_unknown_write_on_an_order_endpoint_is_refused(exchange, method, path):
     refusal = SpendingGuard(Decimal(10), Decimal(50)).check(exchange, method, path, b"{}")
     assert refusal is not None and refusal.reason == "unreadable_order"
     assert f"{method} {path}" in refusal.detail["detail"]
 
 
-@pytest.mark.parametrize("exchange, method, path, body", [
-    ("kalshi", "DELETE", V2 + "/abc", b""),
-    ("kalshi", "DELETE", V2 + "/batched", b'{"orders":[{"order_id":"abc"}]}'),
-    ("kalshi", "POST", V2 + "/abc/decrease", b'{"reduce_by":"1.00"}'),
-    ("kalshi", "GET", "/trade-api/v2/portfolio/orders/abc", b""),
-    ("poly", "DELETE", "/orders", b'["0x1"]'),
-    ("poly", "POST", "/orders-scoring", b'["0x1"]'),
-    ("poly", "GET", "/data/orders", b""),
-])
+@pytest.mark.parametrize(
+    "exchange, method, path, body",
+    [
+        ("kalshi", "DELETE", V2 + "/abc", b""),
+        ("kalshi", "DELETE", V2 + "/batched", b'{"orders":[{"order_id":"abc"}]}'),
+        ("kalshi", "POST", V2 + "/abc/decrease", b'{"reduce_by":"1.00"}'),
+        ("kalshi", "GET", "/trade-api/v2/portfolio/orders/abc", b""),
+        ("poly", "DELETE", "/orders", b'["0x1"]'),
+        ("poly", "POST", "/orders-scoring", b'["0x1"]'),
+        ("poly", "GET", "/data/orders", b""),
+    ],
+)
 def test_cancels_decreases_and_reads_place_nothing(exchange, method, path, body):
     assert order_amounts(exchange, method, path, body) is None
 

@@ -21,9 +21,16 @@ TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 
 async def start_tradetape(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, str], dict[str, str]]:
     """The process, and the listener and upstream URL of each exchange as it printed them."""
-    proc = await asyncio.create_subprocess_exec(TRADETAPE, *args, "--listen", "kalshi=127.0.0.1:0", "--listen",
-                                                "poly=127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        TRADETAPE,
+        *args,
+        "--listen",
+        "kalshi=127.0.0.1:0",
+        "--listen",
+        "poly=127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     urls: dict[str, str] = {}
     upstreams: dict[str, str] = {}
     while len(urls) < 2:
@@ -36,9 +43,19 @@ async def start_tradetape(*args: str) -> tuple[asyncio.subprocess.Process, dict[
 
 
 async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    proc, urls, _ = await start_tradetape("record", "--upstream", f"kalshi={upstream}", "--upstream",
-                                          f"poly={upstream}", "--capture-dir", str(capture), "--session", "burst",
-                                          "--filter", "all")
+    proc, urls, _ = await start_tradetape(
+        "record",
+        "--upstream",
+        f"kalshi={upstream}",
+        "--upstream",
+        f"poly={upstream}",
+        "--capture-dir",
+        str(capture),
+        "--session",
+        "burst",
+        "--filter",
+        "all",
+    )
     return proc, urls
 
 
@@ -53,8 +70,9 @@ async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_r
 
         async def one(http: aiohttp.ClientSession, i: int) -> None:
             try:
-                async with http.post(urls["kalshi"] + "/trade-api/v2/portfolio/events/orders",
-                                     data=orjson.dumps({"i": i})) as resp:
+                async with http.post(
+                    urls["kalshi"] + "/trade-api/v2/portfolio/events/orders", data=orjson.dumps({"i": i})
+                ) as resp:
                     await resp.read()
                     answered.append(i)
             except aiohttp.ClientError:
@@ -96,8 +114,9 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
 
 
 async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):
-    proc, urls, upstreams = await start_tradetape("record", "--capture-dir", str(tmp_path), "--session", "sim",
-                                                  "--filter", "all")
+    proc, urls, upstreams = await start_tradetape(
+        "record", "--capture-dir", str(tmp_path), "--session", "sim", "--filter", "all"
+    )
     assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", u) for u in upstreams.values())  # the in-process simulator
     async with aiohttp.ClientSession() as http:
         async with http.get(urls["kalshi"] + "/trade-api/v2/markets") as resp:
@@ -120,8 +139,9 @@ async def test_record_switches_to_replay_and_passthrough_at_runtime(tmp_path):
         async with aiohttp.ClientSession() as http:
             async with http.post(order, data=b'{"i":1}') as resp:
                 recorded = await resp.read()
-            async with http.post(urls["kalshi"] + "/__tradetape/mode",
-                                 json={"mode": "replay", "sources": [str(tmp_path / "burst")]}) as resp:
+            async with http.post(
+                urls["kalshi"] + "/__tradetape/mode", json={"mode": "replay", "sources": [str(tmp_path / "burst")]}
+            ) as resp:
                 assert resp.status == 200 and (await resp.json())["mode"] == "replay"
             async with http.post(order, data=b'{"i":1}') as resp:
                 assert await resp.read() == recorded

@@ -15,8 +15,14 @@ from proxy.sources import SourceError
 from tests.proxy_helpers import recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, replaying, write_session
 
-CREATE = {"ticker": "KXTEST-26", "client_order_id": "cid-recorded-0001", "side": "bid", "count": "5.00",
-          "price": "0.5500", "time_in_force": "immediate_or_cancel"}
+CREATE = {
+    "ticker": "KXTEST-26",
+    "client_order_id": "cid-recorded-0001",
+    "side": "bid",
+    "count": "5.00",
+    "price": "0.5500",
+    "time_in_force": "immediate_or_cancel",
+}
 
 
 @pytest.fixture
@@ -36,8 +42,9 @@ async def upstream():
         yield url, hits
 
 
-async def call(http: aiohttp.ClientSession, method: str, url: str, body: bytes | None = None,
-               headers: dict[str, str] | None = None) -> tuple[int, bytes, aiohttp.ClientResponse]:
+async def call(
+    http: aiohttp.ClientSession, method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes, aiohttp.ClientResponse]:
     async with http.request(method, url, data=body, headers=headers) as resp:
         return resp.status, await resp.read(), resp
 
@@ -48,10 +55,18 @@ def script(kalshi: str, poly: str) -> list[tuple[str, str, bytes | None]]:
         ("POST", kalshi + ORDERS, orjson.dumps(CREATE)),
         ("GET", kalshi + "/trade-api/v2/portfolio/orders?ticker=KXTEST-26&status=resting", None),
         ("GET", kalshi + "/trade-api/v2/portfolio/orders?ticker=KXTEST-26&status=resting", None),
-        ("POST", poly + "/order", b'{"order":{"salt":123456789,"side":"BUY","makerAmount":"5000000"},"orderType":"FOK"}'),
+        (
+            "POST",
+            poly + "/order",
+            b'{"order":{"salt":123456789,"side":"BUY","makerAmount":"5000000"},"orderType":"FOK"}',
+        ),
         ("GET", kalshi + "/trade-api/v2/portfolio/fills?ticker=KXTEST-26", None),
         ("GET", poly + "/data/orders?market=0xabc&next_cursor=MA%3D%3D", None),
-        ("POST", kalshi + ORDERS + "?reply_status=409", orjson.dumps({**CREATE, "client_order_id": "cid-recorded-0002"})),
+        (
+            "POST",
+            kalshi + ORDERS + "?reply_status=409",
+            orjson.dumps({**CREATE, "client_order_id": "cid-recorded-0002"}),
+        ),
     ]
 
 
@@ -84,32 +99,73 @@ async def test_round_trip_replays_byte_identical_bodies_in_order_without_contact
 
 
 async def test_matching_ignores_headers_query_order_key_order_and_volatile_fields(tmp_path):
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/orders?a=1&b=2&b=3", answer={"orders": []}),
-        fixture("poly", "POST", POLY + "/order", answer={"success": True, "orderID": "0xhash"},
-                body={"order": {"salt": 1, "timestamp": "1767225600000", "expiration": "0", "side": "BUY",
-                                "signature": "0xaaa", "maker": "0xM1", "signer": "0xM1", "makerAmount": "5000000"},
-                      "owner": "[REDACTED]", "orderType": "GTC"}),
-    ])
-    live_poly = {"orderType": "GTC", "owner": "live-api-key",
-                 "order": {"makerAmount": "5000000", "side": "BUY", "salt": 987, "timestamp": "1767229999999",
-                           "expiration": "1767230000", "signature": "0xbbb", "maker": "0xM2", "signer": "0xM2"}}
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/orders?a=1&b=2&b=3", answer={"orders": []}),
+            fixture(
+                "poly",
+                "POST",
+                POLY + "/order",
+                answer={"success": True, "orderID": "0xhash"},
+                body={
+                    "order": {
+                        "salt": 1,
+                        "timestamp": "1767225600000",
+                        "expiration": "0",
+                        "side": "BUY",
+                        "signature": "0xaaa",
+                        "maker": "0xM1",
+                        "signer": "0xM1",
+                        "makerAmount": "5000000",
+                    },
+                    "owner": "[REDACTED]",
+                    "orderType": "GTC",
+                },
+            ),
+        ],
+    )
+    live_poly = {
+        "orderType": "GTC",
+        "owner": "live-api-key",
+        "order": {
+            "makerAmount": "5000000",
+            "side": "BUY",
+            "salt": 987,
+            "timestamp": "1767229999999",
+            "expiration": "1767230000",
+            "signature": "0xbbb",
+            "maker": "0xM2",
+            "signer": "0xM2",
+        },
+    }
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
-        status, data, _ = await call(http, "GET", proxy.url("kalshi") + "/trade-api/v2/portfolio/orders?b=2&a=1&b=3",
-                                     headers={"X-Anything": "differs"})
+        status, data, _ = await call(
+            http,
+            "GET",
+            proxy.url("kalshi") + "/trade-api/v2/portfolio/orders?b=2&a=1&b=3",
+            headers={"X-Anything": "differs"},
+        )
         assert (status, orjson.loads(data)) == (200, {"orders": []})
         status, data, _ = await call(http, "POST", proxy.url("poly") + "/order", orjson.dumps(live_poly))
         assert (status, orjson.loads(data)["orderID"]) == (200, "0xhash")
 
 
 async def test_a_non_volatile_body_field_that_differs_is_unmatched_with_both_values(tmp_path):
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "POST", KALSHI + ORDERS, body=CREATE, status=201, answer={"order_id": "o1"}),
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/orders?ticker=KXTEST-26", answer={"orders": []}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture("kalshi", "POST", KALSHI + ORDERS, body=CREATE, status=201, answer={"order_id": "o1"}),
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/orders?ticker=KXTEST-26", answer={"orders": []}),
+        ],
+    )
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
-        status, data, resp = await call(http, "POST", proxy.url("kalshi") + ORDERS,
-                                        orjson.dumps({**CREATE, "price": "0.5600", "client_order_id": "live-id-9"}))
+        status, data, resp = await call(
+            http,
+            "POST",
+            proxy.url("kalshi") + ORDERS,
+            orjson.dumps({**CREATE, "price": "0.5600", "client_order_id": "live-id-9"}),
+        )
         _, data2, _ = await call(http, "GET", proxy.url("kalshi") + "/trade-api/v2/portfolio/orders?ticker=OTHER&x=1")
         _, data3, _ = await call(http, "DELETE", proxy.url("kalshi") + ORDERS)
         status_body = orjson.loads(await (await http.get(proxy.url("poly") + "/__tradetape/status")).read())
@@ -121,8 +177,12 @@ async def test_a_non_volatile_body_field_that_differs_is_unmatched_with_both_val
     assert best["fixture"] == "s/001_POST_kalshi_orders.json" and best["consumed"] is False
     assert best["differs"] == {"body": {"/price": {"live": "0.5600", "recorded": "0.5500"}}}
     query_miss = orjson.loads(data2)["candidates"][0]["differs"]
-    assert query_miss == {"query": {"ticker": {"live": ["OTHER"], "recorded": ["KXTEST-26"]},
-                                    "x": {"live": ["1"], "recorded": "(absent)"}}}
+    assert query_miss == {
+        "query": {
+            "ticker": {"live": ["OTHER"], "recorded": ["KXTEST-26"]},
+            "x": {"live": ["1"], "recorded": "(absent)"},
+        }
+    }
     assert orjson.loads(data3)["candidates"][0]["differs"]["method"] == {"live": "DELETE", "recorded": "POST"}
     assert len(status_body["unmatched"]) == 3
     assert sorted(status_body["unused"]) == ["s/001_POST_kalshi_orders.json", "s/002_GET_kalshi_orders.json"]
@@ -137,10 +197,13 @@ async def test_unmatched_diagnostics_never_show_secret_body_fields(tmp_path):
 
 
 async def test_exhausted_key_errors_by_default_and_repeats_last_when_asked(tmp_path):
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/balance", answer={"balance": 1}),
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/balance", answer={"balance": 2}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/balance", answer={"balance": 1}),
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/portfolio/balance", answer={"balance": 2}),
+        ],
+    )
     target = "/trade-api/v2/portfolio/balance"
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
         bodies = [await call(http, "GET", proxy.url("kalshi") + target) for _ in range(3)]
@@ -148,8 +211,9 @@ async def test_exhausted_key_errors_by_default_and_repeats_last_when_asked(tmp_p
     status, data, resp = bodies[2]
     miss = orjson.loads(data)
     assert status == 599 and resp.headers["X-Tradetape-Error"] == "exhausted"
-    assert miss["candidates"] == [{"fixture": "s/002_GET_kalshi_balance.json", "seq": 2,
-                                   "differs": "already consumed", "consumed": True}]
+    assert miss["candidates"] == [
+        {"fixture": "s/002_GET_kalshi_balance.json", "seq": 2, "differs": "already consumed", "consumed": True}
+    ]
 
     async with replaying([session], on_exhausted="repeat-last") as proxy, aiohttp.ClientSession() as http:
         bodies = [await call(http, "GET", proxy.url("kalshi") + target) for _ in range(4)]
@@ -158,18 +222,43 @@ async def test_exhausted_key_errors_by_default_and_repeats_last_when_asked(tmp_p
 
 async def test_correlation_maps_recorded_ids_to_live_ones_in_answers_and_later_requests(tmp_path):
     recorded_id = "cid-recorded-0001"
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "POST", KALSHI + ORDERS, body=CREATE, status=201,
-                answer={"order_id": "ord-1", "client_order_id": recorded_id, "fill_count": "5.00"}),
-        fixture("kalshi", "GET", KALSHI + f"/trade-api/v2/portfolio/orders?client_order_id={recorded_id}",
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture(
+                "kalshi",
+                "POST",
+                KALSHI + ORDERS,
+                body=CREATE,
+                status=201,
+                answer={"order_id": "ord-1", "client_order_id": recorded_id, "fill_count": "5.00"},
+            ),
+            fixture(
+                "kalshi",
+                "GET",
+                KALSHI + f"/trade-api/v2/portfolio/orders?client_order_id={recorded_id}",
                 answer={"orders": [{"order_id": "ord-1", "client_order_id": recorded_id, "status": "executed"}]},
-                headers={"x-order-link": f"/orders/{recorded_id}"}),
-        fixture("kalshi", "POST", KALSHI + "/trade-api/v2/portfolio/events/orders/ord-1/amend",
-                body={"ticker": "KXTEST-26", "client_order_id": recorded_id, "updated_client_order_id": "cid-recorded-0002",
-                      "side": "bid", "price": "0.5600", "count": "5.00"},
-                answer={"order_id": "ord-1", "client_order_id": "cid-recorded-0002"}),
-        fixture("kalshi", "GET", KALSHI + f"/trade-api/v2/lookup/{recorded_id}", answer={"note": f"x{recorded_id}"}),
-    ])
+                headers={"x-order-link": f"/orders/{recorded_id}"},
+            ),
+            fixture(
+                "kalshi",
+                "POST",
+                KALSHI + "/trade-api/v2/portfolio/events/orders/ord-1/amend",
+                body={
+                    "ticker": "KXTEST-26",
+                    "client_order_id": recorded_id,
+                    "updated_client_order_id": "cid-recorded-0002",
+                    "side": "bid",
+                    "price": "0.5600",
+                    "count": "5.00",
+                },
+                answer={"order_id": "ord-1", "client_order_id": "cid-recorded-0002"},
+            ),
+            fixture(
+                "kalshi", "GET", KALSHI + f"/trade-api/v2/lookup/{recorded_id}", answer={"note": f"x{recorded_id}"}
+            ),
+        ],
+    )
     live_id = "live-7e1d-4b0a-9c2f"
     base = "/trade-api/v2/portfolio"
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
@@ -177,9 +266,21 @@ async def test_correlation_maps_recorded_ids_to_live_ones_in_answers_and_later_r
         _, created, _ = await call(http, "POST", k + ORDERS, orjson.dumps({**CREATE, "client_order_id": live_id}))
         status, listed, resp = await call(http, "GET", k + f"{base}/orders?client_order_id={live_id}")
         link = resp.headers["x-order-link"]
-        _, amended, _ = await call(http, "POST", k + f"{base}/events/orders/ord-1/amend", orjson.dumps(
-            {"ticker": "KXTEST-26", "client_order_id": live_id, "updated_client_order_id": "live-second-id",
-             "side": "bid", "price": "0.5600", "count": "5.00"}))
+        _, amended, _ = await call(
+            http,
+            "POST",
+            k + f"{base}/events/orders/ord-1/amend",
+            orjson.dumps(
+                {
+                    "ticker": "KXTEST-26",
+                    "client_order_id": live_id,
+                    "updated_client_order_id": "live-second-id",
+                    "side": "bid",
+                    "price": "0.5600",
+                    "count": "5.00",
+                }
+            ),
+        )
         _, looked_up, _ = await call(http, "GET", k + f"/trade-api/v2/lookup/{live_id}")
     assert orjson.loads(created) == {"order_id": "ord-1", "client_order_id": live_id, "fill_count": "5.00"}
     assert status == 200 and orjson.loads(listed)["orders"][0]["client_order_id"] == live_id
@@ -191,39 +292,67 @@ async def test_correlation_maps_recorded_ids_to_live_ones_in_answers_and_later_r
 async def test_a_live_id_sent_again_correlates_with_the_next_recording_not_with_the_first(tmp_path):
     # The recording used two ids where the live client resends one (a retry): the second answer must
     # still carry the live id, not the first recorded one the request was mapped back to.
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "POST", KALSHI + ORDERS, body={**CREATE, "client_order_id": rec}, status=201,
-                answer={"order_id": f"ord-{n}", "client_order_id": rec})
-        for n, rec in enumerate(("cid-recorded-0001", "cid-recorded-0002"), 1)
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture(
+                "kalshi",
+                "POST",
+                KALSHI + ORDERS,
+                body={**CREATE, "client_order_id": rec},
+                status=201,
+                answer={"order_id": f"ord-{n}", "client_order_id": rec},
+            )
+            for n, rec in enumerate(("cid-recorded-0001", "cid-recorded-0002"), 1)
+        ],
+    )
     live_id = "live-7e1d-4b0a-9c2f"
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
-        answers = [orjson.loads((await call(http, "POST", proxy.url("kalshi") + ORDERS,
-                                            orjson.dumps({**CREATE, "client_order_id": live_id})))[1])
-                   for _ in range(2)]
-    assert answers == [{"order_id": "ord-1", "client_order_id": live_id},
-                       {"order_id": "ord-2", "client_order_id": live_id}]
+        answers = [
+            orjson.loads(
+                (
+                    await call(
+                        http, "POST", proxy.url("kalshi") + ORDERS, orjson.dumps({**CREATE, "client_order_id": live_id})
+                    )
+                )[1]
+            )
+            for _ in range(2)
+        ]
+    assert answers == [
+        {"order_id": "ord-1", "client_order_id": live_id},
+        {"order_id": "ord-2", "client_order_id": live_id},
+    ]
 
 
 async def test_recorded_failures_replay_as_the_same_failure_or_a_dropped_connection(tmp_path):
-    session = write_session(tmp_path / "s", [
-        failure("kalshi", "POST", KALSHI + ORDERS, "upstream_timeout", 504, body=CREATE),
-        failure("kalshi", "POST", KALSHI + ORDERS, "connection_dropped", body={**CREATE, "count": "1.00"}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            failure("kalshi", "POST", KALSHI + ORDERS, "upstream_timeout", 504, body=CREATE),
+            failure("kalshi", "POST", KALSHI + ORDERS, "connection_dropped", body={**CREATE, "count": "1.00"}),
+        ],
+    )
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
         status, data, resp = await call(http, "POST", proxy.url("kalshi") + ORDERS, orjson.dumps(CREATE))
         with pytest.raises(aiohttp.ServerDisconnectedError):  # a POST: aiohttp retries idempotent requests
             await call(http, "POST", proxy.url("kalshi") + ORDERS, orjson.dumps({**CREATE, "count": "1.00"}))
     assert status == 504 and resp.headers["X-Tradetape-Error"] == "upstream_timeout"
-    assert orjson.loads(data) == {"tradetape_error": "upstream_timeout", "upstream": KALSHI, "detail": "recorded failure"}
+    assert orjson.loads(data) == {
+        "tradetape_error": "upstream_timeout",
+        "upstream": KALSHI,
+        "detail": "recorded failure",
+    }
 
 
 async def test_strict_order_reports_the_first_divergence_per_exchange(tmp_path):
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/a", answer={"k": "a"}),
-        fixture("poly", "GET", POLY + "/p", answer={"p": 1}),
-        fixture("kalshi", "GET", KALSHI + "/trade-api/v2/b", answer={"k": "b"}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/a", answer={"k": "a"}),
+            fixture("poly", "GET", POLY + "/p", answer={"p": 1}),
+            fixture("kalshi", "GET", KALSHI + "/trade-api/v2/b", answer={"k": "b"}),
+        ],
+    )
     async with replaying([session], strict_order=True) as proxy, aiohttp.ClientSession() as http:
         k, p = proxy.url("kalshi"), proxy.url("poly")
         status, data, resp = await call(http, "GET", k + "/trade-api/v2/b")
@@ -243,49 +372,76 @@ async def test_strict_order_reports_the_first_divergence_per_exchange(tmp_path):
 async def test_composition_keeps_each_source_order_and_reports_collisions_and_gaps(tmp_path):
     balance = KALSHI + "/trade-api/v2/portfolio/balance"
     first = write_session(tmp_path / "kalshi_full_fill", [fixture("kalshi", "GET", balance, answer={"from": "first"})])
-    second = write_session(tmp_path / "poly_partial_fill", [
-        fixture("poly", "GET", POLY + "/data/orders", answer={"from": "second"}),
-        fixture("kalshi", "GET", balance, answer={"from": "second"}),
-    ])
-    (second / "003_GET_kalshi_x.json").write_bytes((second / "002_GET_kalshi_balance.json").read_bytes()
-                                                   .replace(b'"seq": 2', b'"seq": 5'))
+    second = write_session(
+        tmp_path / "poly_partial_fill",
+        [
+            fixture("poly", "GET", POLY + "/data/orders", answer={"from": "second"}),
+            fixture("kalshi", "GET", balance, answer={"from": "second"}),
+        ],
+    )
+    (second / "003_GET_kalshi_x.json").write_bytes(
+        (second / "002_GET_kalshi_balance.json").read_bytes().replace(b'"seq": 2', b'"seq": 5')
+    )
     single = write_session(tmp_path / "single", [fixture("poly", "GET", POLY + "/one", answer={"one": 1})])
     single_file = next(single.iterdir())
     async with replaying([first, second, single_file]) as proxy, aiohttp.ClientSession() as http:
-        answers = [orjson.loads((await call(http, "GET", proxy.url("kalshi") + "/trade-api/v2/portfolio/balance"))[1])
-                   for _ in range(3)]
+        answers = [
+            orjson.loads((await call(http, "GET", proxy.url("kalshi") + "/trade-api/v2/portfolio/balance"))[1])
+            for _ in range(3)
+        ]
         one = orjson.loads((await call(http, "GET", proxy.url("poly") + "/one"))[1])
         status = orjson.loads(await (await http.get(proxy.url("kalshi") + "/__tradetape/status")).read())
     assert [a["from"] for a in answers] == ["first", "second", "second"] and one == {"one": 1}
     assert [s["name"] for s in status["sources"]] == ["kalshi_full_fill", "poly_partial_fill", "001_GET_poly_one"]
     warnings = "\n".join(status["warnings"])
     assert "gap, seq 3-4 missing" in warnings
-    assert "collision: kalshi GET /trade-api/v2/portfolio/balance is recorded by kalshi_full_fill, poly_partial_fill" in warnings
+    assert (
+        "collision: kalshi GET /trade-api/v2/portfolio/balance is recorded by kalshi_full_fill, poly_partial_fill"
+        in warnings
+    )
     assert status["unused"] == ["poly_partial_fill/001_GET_poly_orders.json"]
 
 
 async def test_scenario_names_resolve_under_the_fixtures_dir(tmp_path):
-    write_session(tmp_path / "fixtures" / "kalshi_full_fill", [fixture("kalshi", "GET", KALSHI + "/x", answer={"ok": 1})])
-    async with replaying(["kalshi_full_fill"], fixtures_dir=tmp_path / "fixtures") as proxy, aiohttp.ClientSession() as http:
+    write_session(
+        tmp_path / "fixtures" / "kalshi_full_fill", [fixture("kalshi", "GET", KALSHI + "/x", answer={"ok": 1})]
+    )
+    async with (
+        replaying(["kalshi_full_fill"], fixtures_dir=tmp_path / "fixtures") as proxy,
+        aiohttp.ClientSession() as http,
+    ):
         assert (await call(http, "GET", proxy.url("kalshi") + "/x"))[1] == b'{"ok":1}'
     with pytest.raises(SourceError, match="no_such_scenario.*no such session directory"):
         async with replaying(["no_such_scenario"], fixtures_dir=tmp_path / "fixtures"):
             pass
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b'{"seq": 2, "exchange": "kalshi",\n  "request": {', "invalid JSON at line 2"),
-    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET"}, "response": {}}', "missing key request.url"),
-    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"}, "error": "boom"}',
-     "error must be an object"),
-    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"},'
-     b' "response": {"status": 200, "headers": {"x-n": 5}, "body_raw": null}}', "response.headers.x-n has the wrong type"),
-    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"},'
-     b' "response": {"status": 200, "headers": {}, "body_raw": "abcde", "body_encoding": "base64"}}',
-     "response.body_raw is not valid base64"),
-    (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://[::1/y"},'
-     b' "response": {"status": 200, "headers": {}, "body_raw": null}}', "request.url is not a URL"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b'{"seq": 2, "exchange": "kalshi",\n  "request": {', "invalid JSON at line 2"),
+        (b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET"}, "response": {}}', "missing key request.url"),
+        (
+            b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"}, "error": "boom"}',
+            "error must be an object",
+        ),
+        (
+            b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"},'
+            b' "response": {"status": 200, "headers": {"x-n": 5}, "body_raw": null}}',
+            "response.headers.x-n has the wrong type",
+        ),
+        (
+            b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/y"},'
+            b' "response": {"status": 200, "headers": {}, "body_raw": "abcde", "body_encoding": "base64"}}',
+            "response.body_raw is not valid base64",
+        ),
+        (
+            b'{"seq": 2, "exchange": "kalshi", "request": {"method": "GET", "url": "http://[::1/y"},'
+            b' "response": {"status": 200, "headers": {}, "body_raw": null}}',
+            "request.url is not a URL",
+        ),
+    ],
+)
 async def test_a_malformed_fixture_stops_the_load_naming_file_and_reason(tmp_path, content, reason):
     session = write_session(tmp_path / "s", [fixture("kalshi", "GET", KALSHI + "/x", answer={})])
     (session / "002_GET_kalshi_y.json").write_bytes(content)
@@ -319,10 +475,14 @@ async def test_fixed_latency_really_waits_at_least_that_long(tmp_path):
         assert time.perf_counter() - started >= 0.04
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"latency": "slow"}, "--latency"), ({"latency": "scale:-1"}, "--latency"),
-    ({"on_exhausted": "loop"}, "--on-exhausted"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"latency": "slow"}, "--latency"),
+        ({"latency": "scale:-1"}, "--latency"),
+        ({"on_exhausted": "loop"}, "--on-exhausted"),
+    ],
+)
 def test_bad_replay_options_name_the_flag(options, message):
     from proxy.exchanges import ConfigError
     from proxy.replay import ReplayOptions
@@ -332,7 +492,9 @@ def test_bad_replay_options_name_the_flag(options, message):
 
 
 async def test_concurrent_identical_requests_each_get_a_distinct_recording(tmp_path):
-    session = write_session(tmp_path / "s", [fixture("kalshi", "GET", KALSHI + "/x", answer={"n": n}) for n in range(20)])
+    session = write_session(
+        tmp_path / "s", [fixture("kalshi", "GET", KALSHI + "/x", answer={"n": n}) for n in range(20)]
+    )
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
         results = await asyncio.gather(*(call(http, "GET", proxy.url("kalshi") + "/x") for _ in range(20)))
     assert sorted(orjson.loads(data)["n"] for _, data, _ in results) == list(range(20))

@@ -40,7 +40,9 @@ async def upstream():
 
 
 async def admin(http: aiohttp.ClientSession, proxy: Proxy, name: str, body: object = None) -> tuple[int, dict]:
-    async with http.post(proxy.url("kalshi") + f"/__tradetape/{name}", data=orjson.dumps(body) if body is not None else None) as resp:
+    async with http.post(
+        proxy.url("kalshi") + f"/__tradetape/{name}", data=orjson.dumps(body) if body is not None else None
+    ) as resp:
         return resp.status, orjson.loads(await resp.read())
 
 
@@ -56,8 +58,10 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
     proxy = Proxy(listeners_for(url), make_replay({}), counts=counts)
     upstreams = {l.exchange: l.upstream for l in proxy.listeners}
-    proxy.mode_factories = {"replay": make_replay,
-                            **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts)}
+    proxy.mode_factories = {
+        "replay": make_replay,
+        **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts),
+    }
     await proxy.start()
     try:
         async with aiohttp.ClientSession() as http:
@@ -127,16 +131,29 @@ async def _read_listeners(stdout: asyncio.StreamReader) -> dict[str, str]:
 async def _run_replay(*args: str) -> asyncio.subprocess.Process:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "from proxy.cli import main; main()", "replay", *args,
-        "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+        sys.executable,
+        "-c",
+        "from proxy.cli import main; main()",
+        "replay",
+        *args,
+        "--listen",
+        "kalshi=127.0.0.1:0",
+        "--listen",
+        "poly=127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
 
 
 async def test_replay_command_serves_reports_at_shutdown_and_strict_fails(tmp_path):
-    session = write_session(tmp_path / "s", [
-        fixture("kalshi", "GET", KALSHI + "/x", answer={"one": 1}),
-        fixture("kalshi", "GET", KALSHI + "/y", answer={"two": 2}),
-    ])
+    session = write_session(
+        tmp_path / "s",
+        [
+            fixture("kalshi", "GET", KALSHI + "/x", answer={"one": 1}),
+            fixture("kalshi", "GET", KALSHI + "/y", answer={"two": 2}),
+        ],
+    )
     process = await _run_replay(str(session), "--strict")
     urls = await _read_listeners(process.stdout)
     async with aiohttp.ClientSession() as http:
@@ -169,7 +186,10 @@ def test_replay_command_rejects_bad_flags_naming_them(tmp_path):
     from proxy.cli_replay import replay
 
     runner = CliRunner()
-    for args, flag in ((["--latency", "sometimes"], "--latency"), (["--ignore-field", "binance:/x"], "--ignore-field"),
-                       (["--ignore-field", "kalshi"], "--ignore-field")):
+    for args, flag in (
+        (["--latency", "sometimes"], "--latency"),
+        (["--ignore-field", "binance:/x"], "--ignore-field"),
+        (["--ignore-field", "kalshi"], "--ignore-field"),
+    ):
         result = runner.invoke(replay, [str(tmp_path), *args])
         assert result.exit_code == 2 and flag in result.output

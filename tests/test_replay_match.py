@@ -12,8 +12,14 @@ from proxy.match import differences, match_key, parse_body
 from proxy.volatile import volatile_sets
 
 
-def key(body: bytes, path: str = "/o", query: str = "", ignore: tuple[str, ...] = (), exchange: str = "kalshi",
-        found: dict | None = None):
+def key(
+    body: bytes,
+    path: str = "/o",
+    query: str = "",
+    ignore: tuple[str, ...] = (),
+    exchange: str = "kalshi",
+    found: dict | None = None,
+):
     return match_key(exchange, "post", path, query, parse_body(body), volatile_sets(ignore)[exchange], found)
 
 
@@ -32,10 +38,14 @@ def test_volatile_fields_are_collected_by_json_pointer():
 
 
 def test_poly_defaults_cover_order_randomness_account_values_and_secret_fields():
-    recorded = b'{"order": {"salt": 1, "timestamp": "1", "expiration": "0", "signature": "0xa", "maker": "0x1", ' \
-               b'"signer": "0x1", "side": "BUY"}, "owner": "[REDACTED]", "orderType": "GTC"}'
-    live = b'{"order": {"salt": 2, "timestamp": "2", "expiration": "9", "signature": "0xb", "maker": "0x2", ' \
-           b'"signer": "0x2", "side": "BUY"}, "owner": "key", "orderType": "GTC", "passphrase": "p"}'
+    recorded = (
+        b'{"order": {"salt": 1, "timestamp": "1", "expiration": "0", "signature": "0xa", "maker": "0x1", '
+        b'"signer": "0x1", "side": "BUY"}, "owner": "[REDACTED]", "orderType": "GTC"}'
+    )
+    live = (
+        b'{"order": {"salt": 2, "timestamp": "2", "expiration": "9", "signature": "0xb", "maker": "0x2", '
+        b'"signer": "0x2", "side": "BUY"}, "owner": "key", "orderType": "GTC", "passphrase": "p"}'
+    )
     assert key(recorded, exchange="poly") == key(live, exchange="poly")
     assert key(recorded.replace(b"BUY", b"SELL"), exchange="poly") != key(live, exchange="poly")
     # the Kalshi defaults do not apply to Polymarket and the other way round
@@ -44,14 +54,17 @@ def test_poly_defaults_cover_order_randomness_account_values_and_secret_fields()
 
 def test_ignore_field_pointer_removes_exactly_the_pointed_member():
     spec = ("kalshi:/orders/*/ticker",)
-    assert key(b'{"orders": [{"ticker": "A", "n": 1}]}', ignore=spec) == key(b'{"orders": [{"ticker": "Z", "n": 1}]}', ignore=spec)
+    assert key(b'{"orders": [{"ticker": "A", "n": 1}]}', ignore=spec) == key(
+        b'{"orders": [{"ticker": "Z", "n": 1}]}', ignore=spec
+    )
     assert key(b'{"ticker": "A"}', ignore=spec) != key(b'{"ticker": "Z"}', ignore=spec)
     escaped = ("kalshi:/a~1b",)
     assert key(b'{"a/b": 1, "c": 1}', ignore=escaped) == key(b'{"a/b": 2, "c": 1}', ignore=escaped)
     assert key(b'{"a/b": 1, "c": 1}', ignore=escaped) != key(b'{"a/b": 1, "c": 2}', ignore=escaped)
     by_name = ("kalshi:ticker",)  # a bare name: at any depth
-    assert key(b'{"orders": [{"ticker": "A"}], "ticker": "A"}', ignore=by_name) == \
-        key(b'{"orders": [{"ticker": "Z"}], "ticker": "Z"}', ignore=by_name)
+    assert key(b'{"orders": [{"ticker": "A"}], "ticker": "A"}', ignore=by_name) == key(
+        b'{"orders": [{"ticker": "Z"}], "ticker": "Z"}', ignore=by_name
+    )
 
 
 @pytest.mark.parametrize("spec", ["kalshi", "binance:/x", ":/x", "kalshi:"])
@@ -62,7 +75,9 @@ def test_bad_ignore_field_names_the_flag(spec):
 
 def test_differences_name_each_part_with_both_values():
     live = match_key("kalshi", "GET", "/a", "x=1&y=2", {"n": {"m": 1}, "k": [1, 2]}, volatile_sets()["kalshi"])
-    recorded = match_key("kalshi", "POST", "/b", "x=1&y=3&z=0", {"n": {"m": 2}, "k": [1, 2, 3]}, volatile_sets()["kalshi"])
+    recorded = match_key(
+        "kalshi", "POST", "/b", "x=1&y=3&z=0", {"n": {"m": 2}, "k": [1, 2, 3]}, volatile_sets()["kalshi"]
+    )
     assert differences(live, recorded) == {
         "method": {"live": "GET", "recorded": "POST"},
         "path": {"live": "/a", "recorded": "/b"},
@@ -74,11 +89,16 @@ def test_differences_name_each_part_with_both_values():
 
 def test_correlation_replaces_whole_values_only_both_ways():
     corr = Correlation()
-    corr.learn({"/client_order_id": "rec-000001", "/short": "abc", "/owner": "[REDACTED]"},
-               {"/client_order_id": "live-00001", "/short": "xyz", "/owner": "api-key-123"})
+    corr.learn(
+        {"/client_order_id": "rec-000001", "/short": "abc", "/owner": "[REDACTED]"},
+        {"/client_order_id": "live-00001", "/short": "xyz", "/owner": "api-key-123"},
+    )
     assert corr.live_of == {"rec-000001": "live-00001"}  # short values and redacted markers are not ids
-    path, query, body = corr.request("/orders/live-00001", "id=live-00001&other=live-00001x",
-                                     {"ids": ["live-00001", "live-00001-2"], "n": {"id": "live-00001"}})
+    path, query, body = corr.request(
+        "/orders/live-00001",
+        "id=live-00001&other=live-00001x",
+        {"ids": ["live-00001", "live-00001-2"], "n": {"id": "live-00001"}},
+    )
     assert path == "/orders/rec-000001" and query == "id=rec-000001&other=live-00001x"
     assert body == {"ids": ["rec-000001", "live-00001-2"], "n": {"id": "rec-000001"}}
     answer = orjson.dumps({"id": "rec-000001", "note": "rec-000001-suffix"})

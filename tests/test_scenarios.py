@@ -62,9 +62,13 @@ async def test_a_changed_fixture_makes_the_replay_fail(tmp_path):
 
 
 async def test_a_composition_without_its_unwind_session_fails():
-    scenario = replace(BY_NAME["arb_kalshi_fills_poly_fails"], composed_of=("kalshi_full_fill", "poly_insufficient_balance"))
+    scenario = replace(
+        BY_NAME["arb_kalshi_fills_poly_fails"], composed_of=("kalshi_full_fill", "poly_insufficient_balance")
+    )
     outcome = await replay(scenario, FIXTURES)
-    assert "unwinds: expected 'kalshi sell 10@0.47: filled 10', got 'kalshi sell 10@0.47: rejected 0'" in outcome.failures
+    assert (
+        "unwinds: expected 'kalshi sell 10@0.47: filled 10', got 'kalshi sell 10@0.47: rejected 0'" in outcome.failures
+    )
     assert any("unmatched request" in f for f in outcome.failures)
 
 
@@ -78,8 +82,12 @@ async def test_capture_records_through_the_proxy_and_checks_expectations(tmp_pat
     outcome = await capture(BY_NAME["duplicate_submission_retry"], tmp_path)
     assert outcome.ok, outcome.failures
     names = sorted(p.name for p in (tmp_path / "duplicate_submission_retry").glob("[0-9]*.json"))
-    assert names == ["001_POST_kalshi_orders.json", "002_POST_kalshi_orders.json", "003_GET_kalshi_orders.json",
-                     "004_GET_kalshi_fills.json"]
+    assert names == [
+        "001_POST_kalshi_orders.json",
+        "002_POST_kalshi_orders.json",
+        "003_GET_kalshi_orders.json",
+        "004_GET_kalshi_fills.json",
+    ]
     first = orjson.loads((tmp_path / "duplicate_submission_retry" / names[0]).read_bytes())
     assert first["error"]["tradetape_error"] == "upstream_disconnected"  # the answer the exchange never sent
     second = orjson.loads((tmp_path / "duplicate_submission_retry" / names[1]).read_bytes())
@@ -96,24 +104,39 @@ async def test_demo_captures_and_replays_every_scenario(tmp_path):
 
 def test_check_names_each_difference():
     assert check({"filled": Decimal(6), "status": "partial"}, {"filled": Decimal("6.00"), "status": "partial"}) == []
-    assert check({"filled": Decimal(6)}, {"filled": Decimal(10)}) == ["filled: expected Decimal('6'), got Decimal('10')"]
+    assert check({"filled": Decimal(6)}, {"filled": Decimal(10)}) == [
+        "filled: expected Decimal('6'), got Decimal('10')"
+    ]
     assert check({"error": None}, {}) == ["error: expected None, got '<missing>'"]
 
 
 def test_live_plan_prices_each_order_and_skips_what_needs_the_simulator():
-    runnable, total, lines = live_plan([BY_NAME["kalshi_full_fill"], BY_NAME["poly_unwind_full"],
-                                        BY_NAME["restart_recovery"], BY_NAME["arb_both_fill"]], SIM_LEGS)
+    runnable, total, lines = live_plan(
+        [
+            BY_NAME["kalshi_full_fill"],
+            BY_NAME["poly_unwind_full"],
+            BY_NAME["restart_recovery"],
+            BY_NAME["arb_both_fill"],
+        ],
+        SIM_LEGS,
+    )
     assert [s.name for s in runnable] == ["kalshi_full_fill", "poly_unwind_full"]
     assert total == Decimal("5.20") + Decimal("6.00")  # buy 10 @ 0.52; sell 10 @ 0.40 risks 10 x 0.60
     assert any("skip restart_recovery" in l for l in lines) and any("skip arb_both_fill" in l for l in lines)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["capture", "--upstream", "live"], "add --live"),
-    (["capture", "--upstream", "live", "--live"], "needs --kalshi and --poly"),
-    (["capture", "--upstream", "live", "--live", "--kalshi", "T:yes:buy:10", "--poly", "1:buy:10@0.4"], "TICKER:yes|no"),
-    (["run", "no_such_scenario"], "unknown scenario"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["capture", "--upstream", "live"], "add --live"),
+        (["capture", "--upstream", "live", "--live"], "needs --kalshi and --poly"),
+        (
+            ["capture", "--upstream", "live", "--live", "--kalshi", "T:yes:buy:10", "--poly", "1:buy:10@0.4"],
+            "TICKER:yes|no",
+        ),
+        (["run", "no_such_scenario"], "unknown scenario"),
+    ],
+)
 def test_scenarios_cli_refusals(args, message):
     result = CliRunner().invoke(main, ["scenarios", *args])
     assert result.exit_code == 2, result.output

@@ -53,11 +53,14 @@ def test_state_file_json_and_toml(tmp_path: Path) -> None:
     assert load_state(as_toml) == {"kalshi": {"markets": [{"ticker": "KX-A"}]}, "poly": {}}
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("{", "not valid JSON"),
-    ('{"kalshi": [], "poly": null}', "kalshi: must be an object"),
-    ('{"bitmex": {}}', "unknown section(s) bitmex"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("{", "not valid JSON"),
+        ('{"kalshi": [], "poly": null}', "kalshi: must be an object"),
+        ('{"bitmex": {}}', "unknown section(s) bitmex"),
+    ],
+)
 def test_state_file_errors_name_the_file(tmp_path: Path, text: str, fragment: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(text)
@@ -66,16 +69,24 @@ def test_state_file_errors_name_the_file(tmp_path: Path, text: str, fragment: st
     assert str(path) in str(err.value) and fragment in str(err.value)
 
 
-@pytest.mark.parametrize("section,fragment", [
-    ({"markets": [{"title": "no ticker"}]}, "kalshi.markets[0].ticker: required"),
-    ({"markets": [{"ticker": "A", "status": "open"}]}, "kalshi.markets[0].status: must be one of"),
-    ({"markets": [{"ticker": "A", "book": {"yes_dollars": [["0.515", "1.00"]]}}]}, "off the price grid"),
-    ({"markets": [{"ticker": "A", "book": {"yes_dollars": [[0.5, "1.00"]]}}]},
-     "kalshi.markets[0].book.yes_dollars[0][0]: must be a decimal string"),
-    ({"accounts": [{"name": "a", "balance": 10.5}]}, "kalshi.accounts[0].balance: must be a decimal string"),
-    ({"accounts": [{"name": "a", "api_keys": {"k1": "not a pem"}}]}, "kalshi.accounts[0].api_keys.k1: is not a PEM"),
-    ({"accounts": [{"name": "a", "positions": {"NOPE": "1.00"}}]}, "kalshi.accounts[0].positions.NOPE: unknown"),
-])
+@pytest.mark.parametrize(
+    "section,fragment",
+    [
+        ({"markets": [{"title": "no ticker"}]}, "kalshi.markets[0].ticker: required"),
+        ({"markets": [{"ticker": "A", "status": "open"}]}, "kalshi.markets[0].status: must be one of"),
+        ({"markets": [{"ticker": "A", "book": {"yes_dollars": [["0.515", "1.00"]]}}]}, "off the price grid"),
+        (
+            {"markets": [{"ticker": "A", "book": {"yes_dollars": [[0.5, "1.00"]]}}]},
+            "kalshi.markets[0].book.yes_dollars[0][0]: must be a decimal string",
+        ),
+        ({"accounts": [{"name": "a", "balance": 10.5}]}, "kalshi.accounts[0].balance: must be a decimal string"),
+        (
+            {"accounts": [{"name": "a", "api_keys": {"k1": "not a pem"}}]},
+            "kalshi.accounts[0].api_keys.k1: is not a PEM",
+        ),
+        ({"accounts": [{"name": "a", "positions": {"NOPE": "1.00"}}]}, "kalshi.accounts[0].positions.NOPE: unknown"),
+    ],
+)
 async def test_kalshi_section_errors_name_file_and_field(tmp_path: Path, section: dict, fragment: str) -> None:
     path = tmp_path / "state.json"
     path.write_text(json.dumps({"kalshi": section}))
@@ -86,9 +97,14 @@ async def test_kalshi_section_errors_name_file_and_field(tmp_path: Path, section
 
 async def test_state_file_registers_keys_balances_and_books(tmp_path: Path, credentials: tuple[str, Any, str]) -> None:
     key_id, private_key, pem = credentials
-    state = {"kalshi": {"markets": [{"ticker": "KXS-26-A", "book": {"no_dollars": [["0.4000", "2.00"]]}}],
-                        "accounts": [{"name": "alice", "balance": "12.34", "api_keys": {key_id: pem},
-                                      "positions": {"KXS-26-A": "-3.00"}}]}}
+    state = {
+        "kalshi": {
+            "markets": [{"ticker": "KXS-26-A", "book": {"no_dollars": [["0.4000", "2.00"]]}}],
+            "accounts": [
+                {"name": "alice", "balance": "12.34", "api_keys": {key_id: pem}, "positions": {"KXS-26-A": "-3.00"}}
+            ],
+        }
+    }
     path = tmp_path / "state.toml"
     path.write_text(_toml(state))
     async with Simulator(path) as sim, aiohttp.ClientSession() as http:
@@ -108,21 +124,25 @@ def _toml(state: dict) -> str:
     """Just enough TOML for the test's state (tables of strings and arrays)."""
     market, account = state["kalshi"]["markets"][0], state["kalshi"]["accounts"][0]
     key_id, pem = next(iter(account["api_keys"].items()))
-    return (f'[[kalshi.markets]]\nticker = "{market["ticker"]}"\n'
-            f'book = {{ no_dollars = [["0.4000", "2.00"]] }}\n'
-            f'[[kalshi.accounts]]\nname = "alice"\nbalance = "12.34"\n'
-            f'positions = {{ "KXS-26-A" = "-3.00" }}\n'
-            f'[kalshi.accounts.api_keys]\n"{key_id}" = """{pem}"""\n')
+    return (
+        f'[[kalshi.markets]]\nticker = "{market["ticker"]}"\n'
+        f'book = {{ no_dollars = [["0.4000", "2.00"]] }}\n'
+        f'[[kalshi.accounts]]\nname = "alice"\nbalance = "12.34"\n'
+        f'positions = {{ "KXS-26-A" = "-3.00" }}\n'
+        f'[kalshi.accounts.api_keys]\n"{key_id}" = """{pem}"""\n'
+    )
 
 
 def test_parse_fault_validates_fields() -> None:
     fault = parse_fault("kalshi", {"method": "post", "path": ORDERS, "status": 503})
     assert (fault.method, fault.action, fault.times) == ("POST", "respond", 1)
     assert parse_fault("kalshi", {"method": "GET", "path": "/x", "latency_ms": 5}).action == "delay"
-    for spec, fragment in [({"path": "/x"}, "'method'"), ({"method": "GET", "path": "/x", "action": "respond"},
-                                                           "needs 'status'"),
-                           ({"method": "GET", "path": "(", "status": 500}, "regular expression"),
-                           ({"method": "GET", "path": "/x", "times": 0}, "'times'")]:
+    for spec, fragment in [
+        ({"path": "/x"}, "'method'"),
+        ({"method": "GET", "path": "/x", "action": "respond"}, "needs 'status'"),
+        ({"method": "GET", "path": "(", "status": 500}, "regular expression"),
+        ({"method": "GET", "path": "/x", "times": 0}, "'times'"),
+    ]:
         with pytest.raises(FaultSpecError, match=fragment):
             parse_fault("kalshi", spec)
 
@@ -135,8 +155,9 @@ class Signed:
         self.key_id, self.private_key, self.pem = credentials
 
     async def register(self) -> None:
-        async with self.http.post(self.sim.kalshi_url + "/__sim/kalshi/keys",
-                                  json={"key_id": self.key_id, "public_key_pem": self.pem}) as response:
+        async with self.http.post(
+            self.sim.kalshi_url + "/__sim/kalshi/keys", json={"key_id": self.key_id, "public_key_pem": self.pem}
+        ) as response:
             assert response.status == 201
 
     async def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
@@ -151,12 +172,20 @@ class Signed:
 
 
 def _order(client_order_id: str) -> dict:
-    return {"ticker": TICKER, "side": "bid", "count": "2.00", "price": "0.5200", "time_in_force": "immediate_or_cancel",
-            "self_trade_prevention_type": "taker_at_cross", "client_order_id": client_order_id}
+    return {
+        "ticker": TICKER,
+        "side": "bid",
+        "count": "2.00",
+        "price": "0.5200",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+        "client_order_id": client_order_id,
+    }
 
 
 async def test_act_then_drop_executes_the_order_but_the_client_sees_a_disconnect(
-        credentials: tuple[str, Any, str]) -> None:
+    credentials: tuple[str, Any, str],
+) -> None:
     async with Simulator() as sim, aiohttp.ClientSession() as http:
         kalshi = Signed(sim, http, credentials)
         await kalshi.register()
@@ -175,8 +204,9 @@ async def test_drop_before_leaves_no_order(credentials: tuple[str, Any, str]) ->
     async with Simulator() as sim, aiohttp.ClientSession() as http:
         kalshi = Signed(sim, http, credentials)
         await kalshi.register()
-        await kalshi.arm({"method": "POST", "path": r"/trade-api/v2/portfolio/events/orders.*",
-                          "action": "drop_before", "times": 2})
+        await kalshi.arm(
+            {"method": "POST", "path": r"/trade-api/v2/portfolio/events/orders.*", "action": "drop_before", "times": 2}
+        )
         for _ in range(2):
             with pytest.raises(aiohttp.ClientConnectionError):
                 await kalshi.request("POST", ORDERS, _order(str(uuid.uuid4())))
@@ -189,8 +219,15 @@ async def test_respond_fault_custom_body_and_headers_then_clear(credentials: tup
     async with Simulator() as sim, aiohttp.ClientSession() as http:
         kalshi = Signed(sim, http, credentials)
         await kalshi.register()
-        await kalshi.arm({"method": "GET", "path": "/trade-api/v2/portfolio/balance", "status": 503, "times": 5,
-                          "headers": {"Retry-After": "2"}})
+        await kalshi.arm(
+            {
+                "method": "GET",
+                "path": "/trade-api/v2/portfolio/balance",
+                "status": 503,
+                "times": 5,
+                "headers": {"Retry-After": "2"},
+            }
+        )
         async with http.get(sim.kalshi_url + "/trade-api/v2/portfolio/balance") as response:
             assert response.status == 503 and response.headers["Retry-After"] == "2"
             assert (await response.json())["error"]["code"] == "service_unavailable"
@@ -222,8 +259,9 @@ async def test_latency_uses_the_injected_sleep(credentials: tuple[str, Any, str]
 
 async def test_faults_are_per_listener() -> None:
     async with Simulator() as sim, aiohttp.ClientSession() as http:
-        async with http.post(sim.kalshi_url + "/__sim/faults",
-                             json={"method": "GET", "path": "/.*", "status": 500, "times": 10}) as response:
+        async with http.post(
+            sim.kalshi_url + "/__sim/faults", json={"method": "GET", "path": "/.*", "status": 500, "times": 10}
+        ) as response:
             assert response.status == 201
         async with http.get(sim.poly_url + "/__sim/faults") as response:
             assert (await response.json())["faults"] == []
@@ -265,8 +303,9 @@ def test_sim_command_refuses_bad_state_and_remote_bind(tmp_path: Path) -> None:
 
     path = tmp_path / "state.json"
     path.write_text('{"kalshi": {"markets": [{"ticker": "A", "status": "nope"}]}}')
-    result = CliRunner().invoke(sim, ["--state", str(path), "--listen", "kalshi=127.0.0.1:0", "--listen",
-                                      "poly=127.0.0.1:0"])
+    result = CliRunner().invoke(
+        sim, ["--state", str(path), "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0"]
+    )
     assert result.exit_code != 0 and f"{path}: kalshi.markets[0].status" in result.output
     result = CliRunner().invoke(sim, ["--listen", "kalshi=0.0.0.0:0"])
     assert result.exit_code != 0 and "--allow-remote" in result.output

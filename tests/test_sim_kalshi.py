@@ -29,11 +29,16 @@ T = "KXWTACHALLENGERMATCH-26JUN11JIMLEP-LEP"
 ORDERS = "/trade-api/v2/portfolio/events/orders"
 SECTION = {
     "markets": [
-        {"ticker": T, "event_ticker": "KXWTACHALLENGERMATCH-26JUN11JIMLEP", "title": "Lepchenko to win?",
-         "yes_sub_title": "Varvara Lepchenko", "no_sub_title": "Varvara Lepchenko",
-         "custom_strike": {"tennis_competitor": "367dcce8-d796-4ed5-80ff-ddec69845a41"},
-         "early_close_condition": "This market will close and expire after a winner is declared.",
-         "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]}},
+        {
+            "ticker": T,
+            "event_ticker": "KXWTACHALLENGERMATCH-26JUN11JIMLEP",
+            "title": "Lepchenko to win?",
+            "yes_sub_title": "Varvara Lepchenko",
+            "no_sub_title": "Varvara Lepchenko",
+            "custom_strike": {"tennis_competitor": "367dcce8-d796-4ed5-80ff-ddec69845a41"},
+            "early_close_condition": "This market will close and expire after a winner is declared.",
+            "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]},
+        },
         {"ticker": "KXOTHER-26DEC31-X", "status": "active"},
     ],
     "accounts": [{"name": "default", "balance": "98.0186"}],
@@ -82,8 +87,9 @@ class Kalshi:
     key_id: str
     private_key: Any
 
-    async def call(self, method: str, path: str, body: Any = None, *, sign_path: str | None = None,
-                   ts_ms: int | None = None) -> tuple[int, Any]:
+    async def call(
+        self, method: str, path: str, body: Any = None, *, sign_path: str | None = None, ts_ms: int | None = None
+    ) -> tuple[int, Any]:
         ts = self.clock.now_ms() if ts_ms is None else ts_ms
         headers = auth_headers(self.key_id, self.private_key, method, sign_path or path, ts)
         data = json.dumps(body) if body is not None else None
@@ -92,8 +98,15 @@ class Kalshi:
         return response.status, json.loads(text) if text else None
 
     async def order(self, **fields: Any) -> tuple[int, Any]:
-        body = {"ticker": T, "side": "bid", "count": "1.00", "price": "0.0100", "time_in_force": "good_till_canceled",
-                "self_trade_prevention_type": "taker_at_cross", "client_order_id": str(uuid.uuid4())} | fields
+        body = {
+            "ticker": T,
+            "side": "bid",
+            "count": "1.00",
+            "price": "0.0100",
+            "time_in_force": "good_till_canceled",
+            "self_trade_prevention_type": "taker_at_cross",
+            "client_order_id": str(uuid.uuid4()),
+        } | fields
         return await self.call("POST", ORDERS, body)
 
     async def admin(self, path: str, body: Any) -> Any:
@@ -145,15 +158,20 @@ async def test_ioc_taker_fills_fees_positions_balance_match_recording(kalshi: Ka
     recorded = real("real_demo__orders__create_v2_taker_ioc")
     assert shape(taker) == shape(recorded)
     # Same book as the recording, so the same numbers: filled at the 0.52 ask, fee 0.07*.52*.48 rounded up.
-    assert {k: taker[k] for k in ("average_fee_paid", "average_fill_price", "fill_count", "remaining_count")} == \
-        {k: recorded[k] for k in ("average_fee_paid", "average_fill_price", "fill_count", "remaining_count")}
+    assert {k: taker[k] for k in ("average_fee_paid", "average_fill_price", "fill_count", "remaining_count")} == {
+        k: recorded[k] for k in ("average_fee_paid", "average_fill_price", "fill_count", "remaining_count")
+    }
 
     status, fills = await kalshi.call("GET", "/trade-api/v2/portfolio/fills?limit=10")
     recorded_fills = real("real_demo__fills__after_taker")
     assert status == 200 and shape(fills) == shape(recorded_fills)
     fill = fills["fills"][0]
-    assert (fill["fee_cost"], fill["yes_price_dollars"], fill["no_price_dollars"], fill["is_taker"]) == \
-        ("0.017500", "0.5200", "0.4800", True)
+    assert (fill["fee_cost"], fill["yes_price_dollars"], fill["no_price_dollars"], fill["is_taker"]) == (
+        "0.017500",
+        "0.5200",
+        "0.4800",
+        True,
+    )
     assert fills["cursor"] == ""
 
     status, order = await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{taker['order_id']}")
@@ -227,8 +245,17 @@ async def test_market_orderbook_and_status_match_recording(kalshi: Kalshi) -> No
     status, market = await kalshi.call("GET", f"/trade-api/v2/markets/{T}")
     assert status == 200 and shape(market) == shape(real("real_demo__markets__single"))
     recorded = real("real_demo__markets__single")["market"]
-    for key in ("yes_bid_dollars", "yes_ask_dollars", "no_bid_dollars", "no_ask_dollars", "yes_bid_size_fp",
-                "yes_ask_size_fp", "price_ranges", "status", "market_type"):
+    for key in (
+        "yes_bid_dollars",
+        "yes_ask_dollars",
+        "no_bid_dollars",
+        "no_ask_dollars",
+        "yes_bid_size_fp",
+        "yes_ask_size_fp",
+        "price_ranges",
+        "status",
+        "market_type",
+    ):
         assert market["market"][key] == recorded[key], key
     status, book = await kalshi.call("GET", f"/trade-api/v2/markets/{T}/orderbook")
     assert (status, book) == (200, real("real_demo__orderbook__base"))
@@ -247,14 +274,17 @@ async def test_public_market_data_needs_no_signature(kalshi: Kalshi) -> None:
     assert (response.status, await response.json()) == (401, real("real_demo__auth__missing_signature_header"))
 
 
-@pytest.mark.parametrize("method,path", [
-    ("POST", "/trade-api/v2/portfolio/orders"),
-    ("DELETE", "/trade-api/v2/portfolio/orders/abc"),
-    ("POST", "/trade-api/v2/portfolio/orders/abc/amend"),
-    ("POST", "/trade-api/v2/portfolio/orders/abc/decrease"),
-    ("POST", "/trade-api/v2/portfolio/orders/batched"),
-    ("DELETE", "/trade-api/v2/portfolio/orders/batched"),
-])
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("POST", "/trade-api/v2/portfolio/orders"),
+        ("DELETE", "/trade-api/v2/portfolio/orders/abc"),
+        ("POST", "/trade-api/v2/portfolio/orders/abc/amend"),
+        ("POST", "/trade-api/v2/portfolio/orders/abc/decrease"),
+        ("POST", "/trade-api/v2/portfolio/orders/batched"),
+        ("DELETE", "/trade-api/v2/portfolio/orders/batched"),
+    ],
+)
 async def test_retired_v1_writes_answer_410(kalshi: Kalshi, method: str, path: str) -> None:
     assert await kalshi.call(method, path, {}) == (410, real("real_prod_pasted__deprecated_v1_create_410"))
 
@@ -266,11 +296,16 @@ async def test_auth_failures_have_the_real_bodies(kalshi: Kalshi, credentials: t
     assert await kalshi.call("GET", path, ts_ms=now + 300_000) == (401, real("real_demo__auth__skew_plus5min"))
     assert (await kalshi.call("GET", path, ts_ms=now - 5_000))[0] == 200
     # the signature must cover /trade-api/v2 and leave the query out
-    assert await kalshi.call("GET", path, sign_path="/portfolio/balance") == (401, real("real_demo__auth__bad_signature"))
+    assert await kalshi.call("GET", path, sign_path="/portfolio/balance") == (
+        401,
+        real("real_demo__auth__bad_signature"),
+    )
     orders = "/trade-api/v2/portfolio/orders?limit=5"
     assert (await kalshi.call("GET", orders))[0] == 200
-    assert await kalshi.call("GET", orders, sign_path=orders.replace("?", "%3F")) == \
-        (401, real("real_demo__auth__bad_signature"))
+    assert await kalshi.call("GET", orders, sign_path=orders.replace("?", "%3F")) == (
+        401,
+        real("real_demo__auth__bad_signature"),
+    )
     headers = auth_headers(kalshi.key_id, kalshi.private_key, "GET", path, now)
     tampered = headers | {"KALSHI-ACCESS-SIGNATURE": headers["KALSHI-ACCESS-SIGNATURE"][::-1]}
     response = await kalshi.client.get(path, headers=tampered)
@@ -286,8 +321,10 @@ async def test_auth_failures_have_the_real_bodies(kalshi: Kalshi, credentials: t
 async def test_skew_window_follows_the_sim_clock(kalshi: Kalshi) -> None:
     wall = kalshi.clock.now_ms()
     await kalshi.admin("/clock/advance", {"seconds": 60})
-    assert await kalshi.call("GET", "/trade-api/v2/portfolio/balance", ts_ms=wall) == \
-        (401, real("real_demo__auth__skew_minus30s"))
+    assert await kalshi.call("GET", "/trade-api/v2/portfolio/balance", ts_ms=wall) == (
+        401,
+        real("real_demo__auth__skew_minus30s"),
+    )
     assert (await kalshi.call("GET", "/trade-api/v2/portfolio/balance"))[0] == 200
 
 
@@ -304,23 +341,38 @@ async def test_pagination_ends_with_empty_cursor(kalshi: Kalshi) -> None:
 
 
 async def test_batch_create_and_cancel(kalshi: Kalshi) -> None:
-    good = {"ticker": T, "side": "bid", "count": "2.00", "price": "0.0500", "time_in_force": "good_till_canceled",
-            "self_trade_prevention_type": "taker_at_cross", "client_order_id": str(uuid.uuid4())}
-    taker = good | {"side": "ask", "price": "0.4700", "count": "1.00", "time_in_force": "immediate_or_cancel",
-                    "client_order_id": str(uuid.uuid4())}
+    good = {
+        "ticker": T,
+        "side": "bid",
+        "count": "2.00",
+        "price": "0.0500",
+        "time_in_force": "good_till_canceled",
+        "self_trade_prevention_type": "taker_at_cross",
+        "client_order_id": str(uuid.uuid4()),
+    }
+    taker = good | {
+        "side": "ask",
+        "price": "0.4700",
+        "count": "1.00",
+        "time_in_force": "immediate_or_cancel",
+        "client_order_id": str(uuid.uuid4()),
+    }
     bad = good | {"price": "0.0550", "client_order_id": str(uuid.uuid4())}
     status, batch = await kalshi.call("POST", f"{ORDERS}/batched", {"orders": [good, taker, bad]})
     assert status == 201
     assert shape(batch["orders"][1]) == shape(real("official_openapi__batch_create_orders_v2_response")["orders"][1])
     assert batch["orders"][0]["remaining_count"] == "2.00"
     assert (batch["orders"][1]["fill_count"], batch["orders"][1]["average_fill_price"]) == ("1.00", "0.4700")
-    assert batch["orders"][2] == {"client_order_id": bad["client_order_id"],
-                                  "error": {"code": "invalid_price", "message": "invalid price"}}
+    assert batch["orders"][2] == {
+        "client_order_id": bad["client_order_id"],
+        "error": {"code": "invalid_price", "message": "invalid price"},
+    }
     status, numeric = await kalshi.call("POST", f"{ORDERS}/batched", {"orders": [good | {"count": 2}]})
     assert status == 400 and numeric["code"] == "bad_request"
     first = batch["orders"][0]["order_id"]
-    status, canceled = await kalshi.call("DELETE", f"{ORDERS}/batched",
-                                         {"orders": [{"order_id": first}, {"order_id": "nope"}]})
+    status, canceled = await kalshi.call(
+        "DELETE", f"{ORDERS}/batched", {"orders": [{"order_id": first}, {"order_id": "nope"}]}
+    )
     assert status == 200
     assert canceled["orders"][0]["reduced_by"] == "2.00"
     assert canceled["orders"][1]["error"]["code"] == "not_found"
@@ -329,8 +381,14 @@ async def test_batch_create_and_cancel(kalshi: Kalshi) -> None:
 async def test_amend_and_decrease(kalshi: Kalshi) -> None:
     _, order = await kalshi.order(count="10.00", price="0.4000")
     path = f"{ORDERS}/{order['order_id']}"
-    amend = {"ticker": T, "side": "bid", "price": "0.4000", "count": "8.00",
-             "client_order_id": order["client_order_id"], "updated_client_order_id": str(uuid.uuid4())}
+    amend = {
+        "ticker": T,
+        "side": "bid",
+        "price": "0.4000",
+        "count": "8.00",
+        "client_order_id": order["client_order_id"],
+        "updated_client_order_id": str(uuid.uuid4()),
+    }
     status, amended = await kalshi.call("POST", f"{path}/amend", amend)
     assert status == 200
     assert shape(amended) == shape(real("official_openapi__amend_order_v2_response"))
@@ -391,8 +449,9 @@ async def test_settlement_pays_winners_and_moves_positions_to_settled(kalshi: Ka
 
 
 async def test_admin_book_balance_and_inspection(kalshi: Kalshi) -> None:
-    book = await kalshi.admin("/kalshi/book", {"ticker": T, "yes_dollars": [["0.3000", "5.00"]],
-                                               "no_dollars": [["0.6000", "7.00"]]})
+    book = await kalshi.admin(
+        "/kalshi/book", {"ticker": T, "yes_dollars": [["0.3000", "5.00"]], "no_dollars": [["0.6000", "7.00"]]}
+    )
     assert book == {"orderbook_fp": {"no_dollars": [["0.6000", "7.00"]], "yes_dollars": [["0.3000", "5.00"]]}}
     balance = await kalshi.admin("/kalshi/balance", {"balance": "5.00"})
     assert balance["balance_dollars"] == "5.0000"
@@ -400,8 +459,10 @@ async def test_admin_book_balance_and_inspection(kalshi: Kalshi) -> None:
     assert (status, body["fill_count"]) == (201, "7.00")  # NO bid 0.60 = YES ask 0.40
     fills = await (await kalshi.client.get("/__sim/kalshi/fills")).json()
     assert [f["count_fp"] for f in fills["fills"]] == ["7.00"]
-    crossed = await kalshi.client.post("/__sim/kalshi/book", json={"ticker": T, "yes_dollars": [["0.5000", "1.00"]],
-                                                                    "no_dollars": [["0.6000", "1.00"]]})
+    crossed = await kalshi.client.post(
+        "/__sim/kalshi/book",
+        json={"ticker": T, "yes_dollars": [["0.5000", "1.00"]], "no_dollars": [["0.6000", "1.00"]]},
+    )
     assert crossed.status == 400 and "crossed" in (await crossed.json())["sim_error"]
     off_grid = await kalshi.client.post("/__sim/kalshi/balance", json={"balance": 5.5})
     assert off_grid.status == 400 and "balance" in (await off_grid.json())["sim_error"]
@@ -416,8 +477,9 @@ async def test_default_fault_bodies(kalshi: Kalshi) -> None:
     assert (await kalshi.order())[0] == 201  # times defaults to 1
 
 
-async def test_state_file_accounts_and_positions_carry_the_start_time(aiohttp_client: Any,
-                                                                      credentials: tuple[str, Any, str]) -> None:
+async def test_state_file_accounts_and_positions_carry_the_start_time(
+    aiohttp_client: Any, credentials: tuple[str, Any, str]
+) -> None:
     """Not the epoch: a fresh account's balance and a seeded position were last updated when the sim started."""
     start = 1_781_159_348
     clock = SimClock(float(start), source=lambda: 0.0)

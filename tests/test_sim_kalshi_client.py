@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Any, AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,8 +27,9 @@ def credentials() -> tuple[str, Any, str]:
 async def sim(credentials: tuple[str, Any, str]) -> AsyncIterator[RunningSimulator]:
     key_id, _, pem = credentials
     async with Simulator() as running, aiohttp.ClientSession() as http:
-        async with http.post(running.kalshi_url + "/__sim/kalshi/keys",
-                             json={"key_id": key_id, "public_key_pem": pem}) as response:
+        async with http.post(
+            running.kalshi_url + "/__sim/kalshi/keys", json={"key_id": key_id, "public_key_pem": pem}
+        ) as response:
             assert response.status == 201
         yield running
 
@@ -76,12 +78,14 @@ async def test_client_maps_simulator_errors(sim: RunningSimulator, credentials: 
             await bad.get_balance()
 
 
-async def test_act_then_drop_is_recovered_by_client_order_id(sim: RunningSimulator,
-                                                             credentials: tuple[str, Any, str]) -> None:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(sim.kalshi_url + "/__sim/faults", json={
-                "method": "POST", "path": "/trade-api/v2/portfolio/events/orders", "action": "act_then_drop"}) as r:
-            assert r.status == 201
+async def test_act_then_drop_is_recovered_by_client_order_id(
+    sim: RunningSimulator, credentials: tuple[str, Any, str]
+) -> None:
+    async with aiohttp.ClientSession() as http, http.post(
+        sim.kalshi_url + "/__sim/faults",
+        json={"method": "POST", "path": "/trade-api/v2/portfolio/events/orders", "action": "act_then_drop"},
+    ) as r:
+        assert r.status == 201
     client_order_id = str(uuid.uuid4())
     async with client_for(sim, credentials) as kalshi:
         with pytest.raises(TransportError):

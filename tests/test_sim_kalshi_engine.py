@@ -17,8 +17,18 @@ START_CASH = {"alice": Decimal("50.00"), "bob": Decimal("30.00")}
 
 
 def make_exchange(bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]]) -> KalshiExchange:
-    market = Market(TICKER, "KXPROP-26DEC31", "prop", "", "", "active",
-                    [(Decimal("0"), Decimal("1"), Decimal("0.01"))], 0.0, 0.0, 1e10)
+    market = Market(
+        TICKER,
+        "KXPROP-26DEC31",
+        "prop",
+        "",
+        "",
+        "active",
+        [(Decimal("0"), Decimal("1"), Decimal("0.01"))],
+        0.0,
+        0.0,
+        1e10,
+    )
     accounts = [Account(name, name, cash) for name, cash in START_CASH.items()]
     exchange = KalshiExchange([market], accounts, {}, now=lambda: 1_000.0)
     exchange.set_book(TICKER, bids, asks)
@@ -27,14 +37,20 @@ def make_exchange(bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal,
 
 cents = st.integers(min_value=1, max_value=99).map(lambda c: Decimal(c) / 100)
 counts = st.integers(min_value=1, max_value=1500).map(lambda c: Decimal(c) / 100)
-levels_low = st.lists(st.tuples(st.integers(1, 49).map(lambda c: Decimal(c) / 100), counts), max_size=4,
-                      unique_by=lambda level: level[0])
-levels_high = st.lists(st.tuples(st.integers(51, 99).map(lambda c: Decimal(c) / 100), counts), max_size=4,
-                       unique_by=lambda level: level[0])
+levels_low = st.lists(
+    st.tuples(st.integers(1, 49).map(lambda c: Decimal(c) / 100), counts), max_size=4, unique_by=lambda level: level[0]
+)
+levels_high = st.lists(
+    st.tuples(st.integers(51, 99).map(lambda c: Decimal(c) / 100), counts), max_size=4, unique_by=lambda level: level[0]
+)
 orders = st.tuples(
-    st.sampled_from(sorted(START_CASH)), st.sampled_from(["bid", "ask"]), cents, counts,
+    st.sampled_from(sorted(START_CASH)),
+    st.sampled_from(["bid", "ask"]),
+    cents,
+    counts,
     st.sampled_from(["good_till_canceled", "immediate_or_cancel", "fill_or_kill"]),
-    st.sampled_from(["taker_at_cross", "maker"]), st.booleans(),
+    st.sampled_from(["taker_at_cross", "maker"]),
+    st.booleans(),
 )
 actions = st.lists(st.one_of(orders, st.tuples(st.just("cancel"), st.integers(0, 50))), min_size=1, max_size=25)
 
@@ -102,9 +118,10 @@ def test_matching_properties(bids: list, asks: list, steps: list) -> None:
         try:
             execution = exchange.create(account, req)
         except KalshiError as refused:
-            assert refused.code in ("insufficient_balance", "fill_or_kill_insufficient_resting_volume",
-                                    "invalid_order")
-            assert (len(exchange.fills), len(exchange.orders)) == (fills_before, orders_before), "a refusal changes nothing"
+            assert refused.code in ("insufficient_balance", "fill_or_kill_insufficient_resting_volume", "invalid_order")
+            assert (len(exchange.fills), len(exchange.orders)) == (fills_before, orders_before), (
+                "a refusal changes nothing"
+            )
         else:
             order = execution.order
             if tif != "good_till_canceled":
@@ -125,33 +142,40 @@ def test_fee_is_rounded_up_to_the_centicent() -> None:
 def test_fok_refused_without_enough_volume_and_filled_with_it() -> None:
     exchange = make_exchange([], [(Decimal("0.52"), Decimal("3"))])
     with pytest.raises(KalshiError) as refused:
-        exchange.create("alice", OrderRequest(TICKER, "bid", Decimal("0.60"), Decimal("4"), "fill_or_kill",
-                                              "taker_at_cross"))
+        exchange.create(
+            "alice", OrderRequest(TICKER, "bid", Decimal("0.60"), Decimal("4"), "fill_or_kill", "taker_at_cross")
+        )
     assert (refused.value.status, refused.value.code) == (409, "fill_or_kill_insufficient_resting_volume")
-    done = exchange.create("alice", OrderRequest(TICKER, "bid", Decimal("0.60"), Decimal("3"), "fill_or_kill",
-                                                 "taker_at_cross"))
+    done = exchange.create(
+        "alice", OrderRequest(TICKER, "bid", Decimal("0.60"), Decimal("3"), "fill_or_kill", "taker_at_cross")
+    )
     assert (done.order.status, done.order.fill_count) == ("executed", Decimal("3"))
 
 
 def test_ioc_partial_fill_cancels_the_rest() -> None:
     exchange = make_exchange([], [(Decimal("0.52"), Decimal("2")), (Decimal("0.60"), Decimal("5"))])
-    done = exchange.create("alice", OrderRequest(TICKER, "bid", Decimal("0.55"), Decimal("5"), "immediate_or_cancel",
-                                                 "taker_at_cross"))
+    done = exchange.create(
+        "alice", OrderRequest(TICKER, "bid", Decimal("0.55"), Decimal("5"), "immediate_or_cancel", "taker_at_cross")
+    )
     assert (done.order.status, done.order.fill_count, done.order.remaining) == ("canceled", Decimal("2"), ZERO)
     assert exchange.books[TICKER].best("ask") == (Decimal("0.60"), Decimal("5"))
 
 
 def test_price_time_priority_and_maker_stp() -> None:
     exchange = make_exchange([], [])
-    first = exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.50"), Decimal("1"), "good_till_canceled",
-                                                  "maker")).order
-    second = exchange.create("bob", OrderRequest(TICKER, "ask", Decimal("0.50"), Decimal("1"), "good_till_canceled",
-                                                 "maker")).order
-    better = exchange.create("bob", OrderRequest(TICKER, "ask", Decimal("0.49"), Decimal("1"), "good_till_canceled",
-                                                 "maker")).order
+    first = exchange.create(
+        "alice", OrderRequest(TICKER, "ask", Decimal("0.50"), Decimal("1"), "good_till_canceled", "maker")
+    ).order
+    second = exchange.create(
+        "bob", OrderRequest(TICKER, "ask", Decimal("0.50"), Decimal("1"), "good_till_canceled", "maker")
+    ).order
+    better = exchange.create(
+        "bob", OrderRequest(TICKER, "ask", Decimal("0.49"), Decimal("1"), "good_till_canceled", "maker")
+    ).order
     # bob's taker (STP maker) cancels bob's own resting asks and trades with alice's, best price first
-    taker = exchange.create("bob", OrderRequest(TICKER, "bid", Decimal("0.50"), Decimal("3"), "immediate_or_cancel",
-                                                "maker"))
+    taker = exchange.create(
+        "bob", OrderRequest(TICKER, "bid", Decimal("0.50"), Decimal("3"), "immediate_or_cancel", "maker")
+    )
     assert [f.order_id for f in exchange.fills if not f.is_taker] == [first.order_id]
     assert (better.status, second.status, first.status) == ("canceled", "canceled", "executed")
     assert taker.order.fill_count == Decimal("1")
@@ -160,12 +184,14 @@ def test_price_time_priority_and_maker_stp() -> None:
 def test_collateral_is_held_for_resting_orders() -> None:
     exchange = make_exchange([], [])
     alice = exchange.accounts["alice"]
-    exchange.create("alice", OrderRequest(TICKER, "bid", Decimal("0.40"), Decimal("100"), "good_till_canceled",
-                                          "taker_at_cross"))
+    exchange.create(
+        "alice", OrderRequest(TICKER, "bid", Decimal("0.40"), Decimal("100"), "good_till_canceled", "taker_at_cross")
+    )
     assert exchange.available(alice) == Decimal("10.00")
     with pytest.raises(KalshiError) as refused:
-        exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.45"), Decimal("20"), "good_till_canceled",
-                                              "taker_at_cross"))  # 20 NO at 0.55 = 11.00 > 10.00 free
+        exchange.create(
+            "alice", OrderRequest(TICKER, "ask", Decimal("0.45"), Decimal("20"), "good_till_canceled", "taker_at_cross")
+        )  # 20 NO at 0.55 = 11.00 > 10.00 free
     assert refused.value.code == "insufficient_balance"
 
 
@@ -173,8 +199,9 @@ def test_book_events_are_published() -> None:
     exchange = make_exchange([(Decimal("0.40"), Decimal("2"))], [])
     events: list = []
     exchange.listeners.append(events.append)
-    exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("1"), "immediate_or_cancel",
-                                          "taker_at_cross"))
+    exchange.create(
+        "alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("1"), "immediate_or_cancel", "taker_at_cross")
+    )
     kinds = [e.kind for e in events]
     assert "fill" in kinds and "order" in kinds and "position" in kinds
     [delta] = [e.data for e in events if e.kind == "book"]
@@ -186,23 +213,31 @@ def test_selling_held_contracts_needs_no_cash() -> None:
     cash in, so an empty balance must not refuse it."""
     exchange = make_exchange([(Decimal("0.40"), Decimal("5"))], [(Decimal("0.45"), Decimal("5"))])
     alice = exchange.accounts["alice"]
-    exchange.create("alice", OrderRequest(TICKER, "bid", Decimal("0.45"), Decimal("5"), "immediate_or_cancel",
-                                          "taker_at_cross"))
+    exchange.create(
+        "alice", OrderRequest(TICKER, "bid", Decimal("0.45"), Decimal("5"), "immediate_or_cancel", "taker_at_cross")
+    )
     alice.cash = exchange.held(alice)  # nothing free
-    done = exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel",
-                                                 "taker_at_cross"))
+    done = exchange.create(
+        "alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel", "taker_at_cross")
+    )
     assert done.order.fill_count == Decimal("5")
     assert alice.cash == Decimal("2.00") - taker_fee(Decimal("5"), Decimal("0.40"))  # 5 x 0.40 less the fee
     assert alice.positions[TICKER].position == ZERO
     with pytest.raises(KalshiError) as refused:  # opening NO beyond the (now closed) position still needs cash
-        exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.60"), Decimal("100"), "good_till_canceled",
-                                              "taker_at_cross"))
+        exchange.create(
+            "alice",
+            OrderRequest(TICKER, "ask", Decimal("0.60"), Decimal("100"), "good_till_canceled", "taker_at_cross"),
+        )
     assert refused.value.code == "insufficient_balance"
 
 
 def test_reduce_only_without_a_position_leaves_no_position_record() -> None:
     exchange = make_exchange([(Decimal("0.40"), Decimal("5"))], [])
-    done = exchange.create("alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel",
-                                                 "taker_at_cross", reduce_only=True))
+    done = exchange.create(
+        "alice",
+        OrderRequest(
+            TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel", "taker_at_cross", reduce_only=True
+        ),
+    )
     assert (done.order.fill_count, done.order.status) == (ZERO, "canceled")
     assert exchange.accounts["alice"].positions == {}

@@ -9,14 +9,26 @@ import re
 import aiohttp
 import orjson
 import pytest
+from test_sim_poly_support import (
+    HARDHAT_ADDRESS,
+    HARDHAT_KEY,
+    MARKET,
+    NO,
+    NR_YES,
+    YES,
+    Trader,
+    error_body,
+    http,
+    make_app,
+    payload,
+    shape,
+    trader,
+)
 
-from simulator.poly import EXCHANGE, default_fault_body
 from clients.poly_signing import sign_order
+from simulator.poly import EXCHANGE, default_fault_body
 from simulator.poly.config import DEFAULT_SECTION, parse_section
 from simulator.state import StateError
-from test_sim_poly_support import (HARDHAT_ADDRESS, HARDHAT_KEY, MARKET, NO, NR_YES, YES, Trader, error_body,
-                                  http, make_app, payload, shape, trader)  # noqa: F401 (http, trader: fixtures)
-
 
 # -- public endpoints ---------------------------------------------------------------------------
 
@@ -33,8 +45,7 @@ async def test_book_matches_the_captured_book_and_its_hash(http):
     body = await response.json()
     real = payload("real__get_book_200_rest_captured")
     assert list(body) == list(real)
-    assert shape(body) == shape(real) | {"asks": [{"price": "decimal", "size": "decimal"}],
-                                         "last_trade_price": "empty"}
+    assert shape(body) == shape(real) | {"asks": [{"price": "decimal", "size": "decimal"}], "last_trade_price": "empty"}
     assert [level["price"] for level in body["bids"]] == ["0.46", "0.47"]  # best LAST
     assert [level["price"] for level in body["asks"]] == ["0.5", "0.49"]
     assert body["timestamp"] == "1800000000000" and body["tick_size"] == "0.01" and body["min_order_size"] == "5"
@@ -43,8 +54,10 @@ async def test_book_matches_the_captured_book_and_its_hash(http):
 
 
 async def test_book_errors(http):
-    for params, status, name in (({}, 400, "official_docs__get_book__400__example"),
-                                 ({"token_id": "123"}, 404, "official_docs__get_book__404__example")):
+    for params, status, name in (
+        ({}, 400, "official_docs__get_book__400__example"),
+        ({"token_id": "123"}, 404, "official_docs__get_book__404__example"),
+    ):
         response = await http.get("/book", params=params)
         assert response.status == status
         assert await response.json() == payload(name)
@@ -73,8 +86,11 @@ async def test_create_then_derive_the_same_key(http, trader):
     assert re.fullmatch(r"[0-9a-f]{64}", creds.passphrase)
     assert await trader.call("POST", "/auth/api-key", l1_nonce=0) == (400, {"error": "Could not create api key"})
     status, derived = await trader.call("GET", "/auth/derive-api-key", l1_nonce=0)
-    assert status == 200 and derived == {"apiKey": creds.api_key, "secret": creds.secret,
-                                         "passphrase": creds.passphrase}
+    assert status == 200 and derived == {
+        "apiKey": creds.api_key,
+        "secret": creds.secret,
+        "passphrase": creds.passphrase,
+    }
     assert await trader.call("GET", "/auth/derive-api-key", l1_nonce=7) == (400, {"error": "Could not derive api key!"})
 
 
@@ -128,8 +144,10 @@ async def test_market_buy_spends_the_amount_across_levels(http, trader):
 
 async def test_matched_sell_amounts_like_the_real_reply(http, trader):
     await http.post("/__sim/poly/balance", json={"address": HARDHAT_ADDRESS, "positions": {YES: "60.47"}})
-    await http.post("/__sim/poly/book", json={"token_id": YES, "bids": [{"price": "0.13", "size": "100"}],
-                                              "asks": [{"price": "0.2", "size": "10"}]})
+    await http.post(
+        "/__sim/poly/book",
+        json={"token_id": YES, "bids": [{"price": "0.13", "size": "100"}], "asks": [{"price": "0.2", "size": "10"}]},
+    )
     status, body = await trader.post(trader.order(side="SELL", price="0.13", amount="60.47", order_type="FAK"))
     assert status == 200 and (body["makingAmount"], body["takingAmount"]) == ("60.47", "7.8611")
 
@@ -147,16 +165,27 @@ async def test_fok_not_filled_and_fak_no_match_are_400(http, trader):
     fok = await trader.post(trader.order(price="0.49", size="600", order_type="FOK"))
     assert fok == (400, {"error": "order couldn't be fully filled. FOK orders are fully filled or killed."})
     fak = await trader.post(trader.order(price="0.30", size="10", order_type="FAK"))
-    assert fak == (400, {"error": "no orders found to match with FAK order. FAK orders are partially filled or "
-                                  "killed if no match is found."})
+    assert fak == (
+        400,
+        {
+            "error": "no orders found to match with FAK order. FAK orders are partially filled or "
+            "killed if no match is found."
+        },
+    )
     book = await (await http.get("/book", params={"token_id": YES})).json()
     assert book["asks"][-1] == {"price": "0.49", "size": "500"}  # the killed FOK took nothing
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(price="0.45", size="1.08"), "Size (1.08) lower than the minimum: 5"),
-    (dict(token_id=NR_YES, price="0.1", size="4", tick="0.001", neg_risk=True), "Size (4) lower than the minimum: 5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(price="0.45", size="1.08"), "Size (1.08) lower than the minimum: 5"),
+        (
+            dict(token_id=NR_YES, price="0.1", size="4", tick="0.001", neg_risk=True),
+            "Size (4) lower than the minimum: 5",
+        ),
+    ],
+)
 async def test_minimum_size(trader, kwargs, message):
     status, answer = await trader.post(trader.order(**kwargs))
     assert status == 400
@@ -170,8 +199,9 @@ async def test_off_tick_price(trader):
     body = trader.order(price="0.455", size="10", tick="0.001")  # 0.455 on a 0.01 market
     status, answer = await trader.post(body)
     assert status == 400
-    assert re.fullmatch(r"order 0x[0-9a-f]{64} is invalid\. Price \(0\.455\) breaks minimum tick size rule: 0\.01",
-                        answer["error"]), answer
+    assert re.fullmatch(
+        r"order 0x[0-9a-f]{64} is invalid\. Price \(0\.455\) breaks minimum tick size rule: 0\.01", answer["error"]
+    ), answer
 
 
 async def test_precision_rules(trader):
@@ -233,8 +263,13 @@ async def test_market_not_accepting_orders_and_closed(http, trader):
     assert (await http.get("/book", params={"token_id": YES})).status == 404
 
 
-@pytest.mark.parametrize("mode, name", [("cancel_only", "official_docs__post_order__503__cancel_only"),
-                                        ("disabled", "official_docs__post_order__503__trading_disabled")])
+@pytest.mark.parametrize(
+    "mode, name",
+    [
+        ("cancel_only", "official_docs__post_order__503__cancel_only"),
+        ("disabled", "official_docs__post_order__503__trading_disabled"),
+    ],
+)
 async def test_trading_modes_503(http, trader, mode, name):
     await http.post("/__sim/poly/mode", json={"mode": mode})
     assert await trader.post(trader.order(price="0.45", size="10")) == (503, payload(name))
@@ -267,18 +302,26 @@ async def test_batch_results_inside_a_200_array(trader):
 
 async def test_batch_limits_and_whole_request_errors(http, trader):
     many = [trader.order(price="0.45", size=str(10 + i)) for i in range(20)]
-    assert await trader.call("POST", "/orders", many) == (400, payload("official_docs__post_orders__400__too_many_orders"))
+    assert await trader.call("POST", "/orders", many) == (
+        400,
+        payload("official_docs__post_orders__400__too_many_orders"),
+    )
     assert await trader.call("POST", "/orders", []) == (400, payload("official_docs__post_orders__400__empty_payload"))
     wrong_owner = trader.order(price="0.45", size="10")
     wrong_owner["owner"] = "f4f247b7-4ac7-ff29-a152-04fda0a8755a"
     assert await trader.call("POST", "/orders", [wrong_owner]) == (
-        400, payload("official_docs__post_orders__400__owner_mismatch"))
+        400,
+        payload("official_docs__post_orders__400__owner_mismatch"),
+    )
 
 
 async def test_batch_in_post_only_mode(http, trader):
     await http.post("/__sim/poly/mode", json={"mode": "post_only", "seconds": 60})
-    status, body = await trader.call("POST", "/orders", [trader.order(price="0.45", size="10"),
-                                                         trader.order(price="0.44", size="10", post_only=True)])
+    status, body = await trader.call(
+        "POST",
+        "/orders",
+        [trader.order(price="0.45", size="10"), trader.order(price="0.44", size="10", post_only=True)],
+    )
     assert status == 200
     assert body[0] == payload("official_docs__post_orders__200__post_only_mode")[0]
     assert body[1]["status"] == "live"
@@ -288,7 +331,9 @@ async def test_batch_in_post_only_mode(http, trader):
 
 
 async def test_cancel_one_many_all_and_market(http, trader):
-    ids = [(await trader.post(trader.order(price=p, size="10")))[1]["orderID"] for p in ("0.41", "0.42", "0.43", "0.44")]
+    ids = [
+        (await trader.post(trader.order(price=p, size="10")))[1]["orderID"] for p in ("0.41", "0.42", "0.43", "0.44")
+    ]
     status, body = await trader.call("DELETE", "/order", {"orderID": ids[0]})
     assert status == 200 and shape(body) == shape(payload("official_docs__cancel_order__200__canceled"))
     assert body == {"canceled": [ids[0]], "not_canceled": {}}
@@ -306,23 +351,33 @@ async def test_cancel_one_many_all_and_market(http, trader):
 async def test_cancel_a_matched_order(trader):
     matched = (await trader.post(trader.order(price="0.49", size="10", order_type="FOK")))[1]["orderID"]
     assert await trader.call("DELETE", "/order", {"orderID": matched}) == (
-        200, {"canceled": [], "not_canceled": {matched: "Order already matched"}})
+        200,
+        {"canceled": [], "not_canceled": {matched: "Order already matched"}},
+    )
 
 
 async def test_cancel_errors(trader):
     assert await trader.call("DELETE", "/order", {"orderID": "nope"}) == (
-        400, payload("official_docs__cancel_order__400__invalid_order_id"))
+        400,
+        payload("official_docs__cancel_order__400__invalid_order_id"),
+    )
     assert await trader.call("DELETE", "/order", ["0xab"]) == (
-        400, payload("official_docs__cancel_order__400__invalid_payload"))
+        400,
+        payload("official_docs__cancel_order__400__invalid_payload"),
+    )
     assert await trader.call("DELETE", "/orders", ["0xab"] * 1001) == (
-        400, payload("official_docs__cancel_orders__400__too_many_orders"))
+        400,
+        payload("official_docs__cancel_orders__400__too_many_orders"),
+    )
 
 
 async def test_cancel_works_in_cancel_only_but_not_when_disabled(http, trader):
     order_id = (await trader.post(trader.order(price="0.45", size="10")))[1]["orderID"]
     await http.post("/__sim/poly/mode", json={"mode": "disabled"})
     assert await trader.call("DELETE", "/order", {"orderID": order_id}) == (
-        503, payload("official_docs__cancel_order__503__example"))
+        503,
+        payload("official_docs__cancel_order__503__example"),
+    )
     await http.post("/__sim/poly/mode", json={"mode": "cancel_only"})
     assert (await trader.call("DELETE", "/order", {"orderID": order_id}))[1]["canceled"] == [order_id]
 
@@ -337,16 +392,26 @@ async def test_get_order_and_open_orders(trader):
     assert status == 200 and list(order) == list(example)
     # the example's asset_id is a placeholder ("0xabc123def456..."); real token ids are decimal
     assert shape(order) == shape(example) | {"associate_trades": [], "asset_id": "decimal"}
-    assert (order["status"], order["original_size"], order["size_matched"], order["price"]) == ("LIVE", "10", "0", "0.45")
+    assert (order["status"], order["original_size"], order["size_matched"], order["price"]) == (
+        "LIVE",
+        "10",
+        "0",
+        "0.45",
+    )
     assert order["owner"] == trader.client.creds.api_key and order["maker_address"] == HARDHAT_ADDRESS
     status, page = await trader.call("GET", "/data/orders", params={"market": MARKET})
     assert status == 200 and list(page) == list(payload("official_docs__get_orders__200__example"))
     assert page["next_cursor"] == "LTE=" and page["count"] == 1 and page["data"] == [order]
     missing = "0x" + "ab" * 32
-    assert await trader.call("GET", f"/data/order/{missing}") == (404, payload("official_docs__get_order__404__example"))
+    assert await trader.call("GET", f"/data/order/{missing}") == (
+        404,
+        payload("official_docs__get_order__404__example"),
+    )
     assert await trader.call("GET", "/data/order/xyz") == (400, payload("official_docs__get_order__400__example"))
     assert await trader.call("GET", "/data/orders", params={"next_cursor": "%%"}) == (
-        400, payload("official_docs__get_orders__400__example"))
+        400,
+        payload("official_docs__get_orders__400__example"),
+    )
 
 
 async def test_trades_move_matched_mined_confirmed(http, trader):
@@ -385,24 +450,34 @@ async def test_pagination_cursors(aiohttp_client):
 
 
 async def test_balance_allowance(http, trader):
-    status, body = await trader.call("GET", "/balance-allowance",
-                                     params={"asset_type": "COLLATERAL", "signature_type": "0"})
+    status, body = await trader.call(
+        "GET", "/balance-allowance", params={"asset_type": "COLLATERAL", "signature_type": "0"}
+    )
     real = payload("real__balance_allowance_200_v2_collateral")
     assert status == 200 and body == {"balance": "1000000000", "allowances": real["allowances"]}
     await trader.post(trader.order(price="0.49", size="10", order_type="FOK"))
-    assert await trader.call("GET", "/balance-allowance/update",
-                             params={"asset_type": "COLLATERAL", "signature_type": "0"}) == (200, "")
-    body = (await trader.call("GET", "/balance-allowance",
-                              params={"asset_type": "COLLATERAL", "signature_type": "0"}))[1]
+    assert await trader.call(
+        "GET", "/balance-allowance/update", params={"asset_type": "COLLATERAL", "signature_type": "0"}
+    ) == (200, "")
+    body = (await trader.call("GET", "/balance-allowance", params={"asset_type": "COLLATERAL", "signature_type": "0"}))[
+        1
+    ]
     assert body["balance"] == "995100000"
-    body = (await trader.call("GET", "/balance-allowance", params={"asset_type": "CONDITIONAL", "token_id": YES,
-                                                                    "signature_type": "0"}))[1]
+    body = (
+        await trader.call(
+            "GET", "/balance-allowance", params={"asset_type": "CONDITIONAL", "token_id": YES, "signature_type": "0"}
+        )
+    )[1]
     assert body["balance"] == "10000000" and shape(body) == shape(real)
-    other_wallet = (await trader.call("GET", "/balance-allowance",
-                                      params={"asset_type": "COLLATERAL", "signature_type": "1"}))[1]
+    other_wallet = (
+        await trader.call("GET", "/balance-allowance", params={"asset_type": "COLLATERAL", "signature_type": "1"})
+    )[1]
     assert other_wallet["balance"] == "0"
-    assert (await trader.call("GET", "/balance-allowance", params={"asset_type": "COLLATERAL",
-                                                                   "signature_type": "POLY_PROXY"}))[0] == 400
+    assert (
+        await trader.call(
+            "GET", "/balance-allowance", params={"asset_type": "COLLATERAL", "signature_type": "POLY_PROXY"}
+        )
+    )[0] == 400
 
 
 # -- admin ------------------------------------------------------------------------------------------
@@ -410,8 +485,10 @@ async def test_balance_allowance(http, trader):
 
 async def test_moving_the_book_fills_resting_orders_as_maker(http, trader):
     order_id = (await trader.post(trader.order(price="0.45", size="10")))[1]["orderID"]
-    response = await http.post("/__sim/poly/book", json={"token_id": YES, "bids": [{"price": "0.40", "size": "100"}],
-                                                         "asks": [{"price": "0.44", "size": "4"}]})
+    response = await http.post(
+        "/__sim/poly/book",
+        json={"token_id": YES, "bids": [{"price": "0.40", "size": "100"}], "asks": [{"price": "0.44", "size": "4"}]},
+    )
     assert response.status == 200
     order = (await trader.call("GET", f"/data/order/{order_id}"))[1]
     assert (order["status"], order["size_matched"]) == ("LIVE", "4")
@@ -505,22 +582,43 @@ def market(**changes) -> dict:
     return {**DEFAULT_SECTION["markets"][0], **changes}
 
 
-@pytest.mark.parametrize("section, field", [
-    ({"markets": [market(tick_size="0.02")]}, "poly.markets[0].tick_size"),
-    ({"markets": [market(tick_size=0.01)]}, "poly.markets[0].tick_size"),  # floats are refused
-    ({"markets": [market(domain_version=1)]}, "poly.markets[0].domain_version"),
-    ({"markets": [market(condition_id="0x12")]}, "poly.markets[0].condition_id"),
-    ({"markets": [market(tokens=[{"token_id": "1", "bids": [{"price": "0.5", "size": "1"}],
-                                  "asks": [{"price": "0.5", "size": "1"}]}])]}, "poly.markets[0].tokens[0]"),
-    ({"markets": [market(tokens=[{"token_id": "1", "asks": [{"price": "0.505", "size": "1"}]}])]},
-     "poly.markets[0].tokens[0].asks[0].price"),
-    ({"markets": [market(tokens=[{"token_id": "1", "asks": [{"price": "0.5", "size": "1.001"}]}])]},
-     "poly.markets[0].tokens[0].asks[0].size"),
-    ({"accounts": [{"address": "0x12"}]}, "poly.accounts[0].address"),
-    ({"accounts": [{"address": HARDHAT_ADDRESS, "signature_type": 2}]}, "poly.accounts[0].funder"),
-    ({"accounts": [{"address": HARDHAT_ADDRESS, "positions": {"9": "1"}}]}, "poly.accounts[0].positions.9"),
-    ({"confirmed_after_s": 1}, "poly.confirmed_after_s"),
-])
+@pytest.mark.parametrize(
+    "section, field",
+    [
+        ({"markets": [market(tick_size="0.02")]}, "poly.markets[0].tick_size"),
+        ({"markets": [market(tick_size=0.01)]}, "poly.markets[0].tick_size"),  # floats are refused
+        ({"markets": [market(domain_version=1)]}, "poly.markets[0].domain_version"),
+        ({"markets": [market(condition_id="0x12")]}, "poly.markets[0].condition_id"),
+        (
+            {
+                "markets": [
+                    market(
+                        tokens=[
+                            {
+                                "token_id": "1",
+                                "bids": [{"price": "0.5", "size": "1"}],
+                                "asks": [{"price": "0.5", "size": "1"}],
+                            }
+                        ]
+                    )
+                ]
+            },
+            "poly.markets[0].tokens[0]",
+        ),
+        (
+            {"markets": [market(tokens=[{"token_id": "1", "asks": [{"price": "0.505", "size": "1"}]}])]},
+            "poly.markets[0].tokens[0].asks[0].price",
+        ),
+        (
+            {"markets": [market(tokens=[{"token_id": "1", "asks": [{"price": "0.5", "size": "1.001"}]}])]},
+            "poly.markets[0].tokens[0].asks[0].size",
+        ),
+        ({"accounts": [{"address": "0x12"}]}, "poly.accounts[0].address"),
+        ({"accounts": [{"address": HARDHAT_ADDRESS, "signature_type": 2}]}, "poly.accounts[0].funder"),
+        ({"accounts": [{"address": HARDHAT_ADDRESS, "positions": {"9": "1"}}]}, "poly.accounts[0].positions.9"),
+        ({"confirmed_after_s": 1}, "poly.confirmed_after_s"),
+    ],
+)
 def test_bad_state_names_the_field(section, field):
     with pytest.raises(StateError) as caught:
         parse_section(section)

@@ -8,14 +8,25 @@ from decimal import Decimal
 import orjson
 import pytest
 from eth_account import Account
+from test_sim_poly_support import (
+    HARDHAT_ADDRESS,
+    HARDHAT_KEY,
+    NR_YES,
+    YES,
+    Trader,
+    error_body,
+    http,
+    make_app,
+    other_key,
+    payload,
+    trader,
+)
 
 from clients.errors import AuthError, OrderNotFilled, OrderNotFound
 from clients.poly_signing import sign_order
 from clients.polymarket import PolymarketClient
 from simulator.poly.config import DEFAULT_SECTION
 from simulator.server import Simulator
-from test_sim_poly_support import (HARDHAT_ADDRESS, HARDHAT_KEY, NR_YES, YES, Trader, error_body, http,
-                                  make_app, other_key, payload, trader)  # noqa: F401 (http, trader: fixtures)
 
 
 def with_account(**account) -> dict:
@@ -30,11 +41,13 @@ async def test_l2_refusals_carry_the_real_401_body(http, trader):
     unauthorized = (401, error_body("real__error_401_invalid_api_key"))
     path = "/data/orders"
     good = trader.client.l2_headers("GET", path, None)
-    for tamper in ({"POLY_API_KEY": "f4f247b7-4ac7-4f29-a152-04fda0a8755a"},
-                   {"POLY_PASSPHRASE": "0" * 64},
-                   {"POLY_SIGNATURE": ("B" if good["POLY_SIGNATURE"][0] == "A" else "A") + good["POLY_SIGNATURE"][1:]},
-                   {"POLY_ADDRESS": Account.from_key(other_key(1)).address},
-                   {"POLY_TIMESTAMP": str(int(good["POLY_TIMESTAMP"]) + 1)}):
+    for tamper in (
+        {"POLY_API_KEY": "f4f247b7-4ac7-4f29-a152-04fda0a8755a"},
+        {"POLY_PASSPHRASE": "0" * 64},
+        {"POLY_SIGNATURE": ("B" if good["POLY_SIGNATURE"][0] == "A" else "A") + good["POLY_SIGNATURE"][1:]},
+        {"POLY_ADDRESS": Account.from_key(other_key(1)).address},
+        {"POLY_TIMESTAMP": str(int(good["POLY_TIMESTAMP"]) + 1)},
+    ):
         response = await http.get(path, headers={**good, **tamper})
         assert (response.status, await response.json()) == unauthorized, tamper
     response = await http.get(path)
@@ -99,13 +112,17 @@ async def test_malformed_order_is_an_invalid_payload(trader):
     body["order"]["salt"] = str(body["order"]["salt"])  # salt must be a JSON number
     assert await trader.post(body) == (400, payload("official_docs__post_order__400__invalid_payload"))
     assert await trader.call("POST", "/order", raw=b"{not json") == (
-        400, payload("official_docs__post_order__400__invalid_payload"))
+        400,
+        payload("official_docs__post_order__400__invalid_payload"),
+    )
 
 
 async def test_unknown_account_trades_from_an_empty_wallet(http):
     stranger = await Trader.login(http, other_key(3))
     assert await stranger.post(stranger.order(price="0.45", size="10")) == (
-        400, error_body("real__error_400_not_enough_balance_allowance"))
+        400,
+        error_body("real__error_400_not_enough_balance_allowance"),
+    )
 
 
 async def test_neg_risk_market_uses_the_neg_risk_exchange(trader):
@@ -119,7 +136,9 @@ async def test_exchange_v3_markets_take_version_3_signatures(aiohttp_client):
     trader = await Trader.login(await aiohttp_client(make_app(section)))
     assert (await trader.post(trader.order(price="0.45", size="10", domain_version=3)))[0] == 200
     assert await trader.post(trader.order(price="0.45", size="10")) == (
-        400, error_body("real__error_400_invalid_signature"))
+        400,
+        error_body("real__error_400_invalid_signature"),
+    )
 
 
 @pytest.mark.parametrize("signature_type", [1, 2, 3])
@@ -132,8 +151,9 @@ async def test_wallet_signature_types(aiohttp_client, signature_type):
     assert status == 200 and body["status"] == "matched"
     order = (await trader.call("GET", f"/data/order/{body['orderID']}"))[1]
     assert order["maker_address"] == wallet
-    elsewhere = await Trader.login(http, nonce=1, signature_type=signature_type,
-                                   funder=Account.from_key(other_key(99)).address)
+    elsewhere = await Trader.login(
+        http, nonce=1, signature_type=signature_type, funder=Account.from_key(other_key(99)).address
+    )
     refused = await elsewhere.post(elsewhere.order(price="0.49", size="10", order_type="FOK"))
     expected = "real__error_400_signer_not_api_key" if signature_type == 3 else "real__error_400_invalid_signature"
     assert refused == (400, error_body(expected))
@@ -141,12 +161,15 @@ async def test_wallet_signature_types(aiohttp_client, signature_type):
 
 async def test_deposit_wallet_flow_is_required_for_new_accounts(aiohttp_client):
     wallet = Account.from_key(other_key(20)).address
-    section = with_account(address=HARDHAT_ADDRESS, signature_type=3, funder=wallet, balance="100",
-                           deposit_wallet_required=True)
+    section = with_account(
+        address=HARDHAT_ADDRESS, signature_type=3, funder=wallet, balance="100", deposit_wallet_required=True
+    )
     http = await aiohttp_client(make_app(section))
     eoa = await Trader.login(http)
     assert await eoa.post(eoa.order(price="0.45", size="10")) == (
-        400, error_body("real__error_400_maker_not_allowed_deposit_wallet"))
+        400,
+        error_body("real__error_400_maker_not_allowed_deposit_wallet"),
+    )
     wallet_trader = await Trader.login(http, nonce=1, signature_type=3, funder=wallet)
     assert (await wallet_trader.post(wallet_trader.order(price="0.45", size="10")))[0] == 200
 
@@ -176,7 +199,11 @@ async def test_real_client_trades_against_the_simulator():
             assert tick == Decimal("0.01") and await client.get_neg_risk(YES) is False
             result = await client.create_order(YES, "BUY", Decimal("0.49"), size=Decimal("10"), order_type="FOK")
             assert (result.status, result.filled, result.cost, result.avg_price) == (
-                "matched", Decimal("10"), Decimal("4.9"), Decimal("0.49"))
+                "matched",
+                Decimal("10"),
+                Decimal("4.9"),
+                Decimal("0.49"),
+            )
             trades = await client.get_trades()
             assert [t.taker_order_id for t in trades] == [result.order_id]
             resting = await client.create_order(YES, "BUY", Decimal("0.40"), size=Decimal("10"))
@@ -191,8 +218,13 @@ async def test_real_client_trades_against_the_simulator():
             assert balance.balance == Decimal("995.1")
             await sim.clock.advance(10)
             assert [t.status for t in await client.get_trades()] == ["CONFIRMED"]
-        stale = PolymarketClient(base_url=sim.poly_url, private_key=HARDHAT_KEY, api_key=creds.api_key,
-                                 api_secret=creds.secret, api_passphrase="0" * 64)
+        stale = PolymarketClient(
+            base_url=sim.poly_url,
+            private_key=HARDHAT_KEY,
+            api_key=creds.api_key,
+            api_secret=creds.secret,
+            api_passphrase="0" * 64,
+        )
         async with stale:
             with pytest.raises(AuthError):
                 await stale.get_open_orders()

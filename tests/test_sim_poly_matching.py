@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_sim_poly_support import HARDHAT_ADDRESS, frozen_clock
 
 from clients.poly_amounts import from_units, limit_amounts, market_amounts
 from simulator.poly.config import parse_section
@@ -18,7 +19,6 @@ from simulator.poly.exchange import PolyExchange
 from simulator.poly.model import BUY, IMMEDIATE, LIVE, SELL, ZERO
 from simulator.poly.orders import OrderRequest
 from simulator.poly.wire import PolyError
-from test_sim_poly_support import HARDHAT_ADDRESS, frozen_clock
 
 TOKEN = "1001"
 TICK = Decimal("0.01")
@@ -29,11 +29,22 @@ sizes = st.integers(1, 50_000).map(lambda n: Decimal(n) / 100)
 def section(bids: dict[Decimal, Decimal], asks: dict[Decimal, Decimal], fee_rate: str) -> dict:
     level = lambda p, s: {"price": str(p), "size": str(s)}  # noqa: E731
     return {
-        "markets": [{"condition_id": "0x" + "11" * 32, "tick_size": "0.01", "min_order_size": "5",
-                     "fee_rate": fee_rate,
-                     "tokens": [{"token_id": TOKEN, "outcome": "Yes",
-                                 "bids": [level(p, s) for p, s in bids.items()],
-                                 "asks": [level(p, s) for p, s in asks.items()]}]}],
+        "markets": [
+            {
+                "condition_id": "0x" + "11" * 32,
+                "tick_size": "0.01",
+                "min_order_size": "5",
+                "fee_rate": fee_rate,
+                "tokens": [
+                    {
+                        "token_id": TOKEN,
+                        "outcome": "Yes",
+                        "bids": [level(p, s) for p, s in bids.items()],
+                        "asks": [level(p, s) for p, s in asks.items()],
+                    }
+                ],
+            }
+        ],
         "accounts": [{"address": HARDHAT_ADDRESS, "balance": "100000", "positions": {TOKEN: "100000"}}],
     }
 
@@ -60,17 +71,28 @@ def orders(draw):
 
 
 def request(exchange: PolyExchange, n: int, side: str, order_type: str, maker: Decimal, taker: Decimal) -> OrderRequest:
-    return OrderRequest(id="0x%064x" % n, token=exchange.tokens[TOKEN], side=side, maker_amount=maker,
-                        taker_amount=taker, order_type=order_type, post_only=False, expiration=0,
-                        maker=HARDHAT_ADDRESS)
+    return OrderRequest(
+        id="0x%064x" % n,
+        token=exchange.tokens[TOKEN],
+        side=side,
+        maker_amount=maker,
+        taker_amount=taker,
+        order_type=order_type,
+        post_only=False,
+        expiration=0,
+        maker=HARDHAT_ADDRESS,
+    )
 
 
 def snapshot(exchange: PolyExchange) -> tuple:
     account = exchange.accounts[HARDHAT_ADDRESS]
     book = exchange.books[TOKEN]
-    return (account.balance, account.shares(TOKEN),
-            tuple(map(tuple, (map(lambda lv: tuple(lv.items()), book.levels(BUY))))),
-            tuple(map(tuple, (map(lambda lv: tuple(lv.items()), book.levels(SELL))))))
+    return (
+        account.balance,
+        account.shares(TOKEN),
+        tuple(map(tuple, (map(lambda lv: tuple(lv.items()), book.levels(BUY))))),
+        tuple(map(tuple, (map(lambda lv: tuple(lv.items()), book.levels(SELL))))),
+    )
 
 
 def resting(exchange: PolyExchange, side: str) -> Decimal:

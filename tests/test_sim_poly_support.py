@@ -49,8 +49,9 @@ def frozen_clock(start: float = START) -> SimClock:
     return SimClock(start, source=lambda: 0.0)
 
 
-def make_app(section: dict | None = None, clock: SimClock | None = None,
-             faults: FaultInjector | None = None) -> web.Application:
+def make_app(
+    section: dict | None = None, clock: SimClock | None = None, faults: FaultInjector | None = None
+) -> web.Application:
     clock = clock or frozen_clock()
     return create_poly_app(section, clock, faults or FaultInjector())
 
@@ -94,11 +95,23 @@ class Trader:
     client: PolymarketClient
 
     @classmethod
-    async def login(cls, http: TestClient, key: str = HARDHAT_KEY, *, nonce: int = 0, signature_type: int = 0,
-                    funder: str | None = None) -> "Trader":
+    async def login(
+        cls,
+        http: TestClient,
+        key: str = HARDHAT_KEY,
+        *,
+        nonce: int = 0,
+        signature_type: int = 0,
+        funder: str | None = None,
+    ) -> Trader:
         clock = http.app[EXCHANGE].clock
-        client = PolymarketClient(base_url=str(http.make_url("")), private_key=key, clock=clock.now,
-                                  signature_type=signature_type, funder=funder)
+        client = PolymarketClient(
+            base_url=str(http.make_url("")),
+            private_key=key,
+            clock=clock.now,
+            signature_type=signature_type,
+            funder=funder,
+        )
         trader = cls(http, client)
         status, body = await trader.call("POST", "/auth/api-key", l1_nonce=nonce)
         assert status == 200, body
@@ -110,9 +123,17 @@ class Trader:
         assert self.client.address is not None
         return self.client.address
 
-    async def call(self, method: str, path: str, body: Any = None, *, params: dict[str, str] | None = None,
-                   raw: bytes | None = None, l1_nonce: int | None = None,
-                   headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        params: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        l1_nonce: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """(status, parsed JSON or text) of a signed request; `raw` sends exact bytes."""
         data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
         if l1_nonce is not None:
@@ -126,13 +147,30 @@ class Trader:
         except json.JSONDecodeError:
             return response.status, text
 
-    def order(self, token_id: str = YES, side: str = "BUY", price: str = "0.50", size: str | None = "10",
-              amount: str | None = None, order_type: str = "GTC", tick: str = "0.01", neg_risk: bool = False,
-              **kwargs: Any) -> dict[str, Any]:
+    def order(
+        self,
+        token_id: str = YES,
+        side: str = "BUY",
+        price: str = "0.50",
+        size: str | None = "10",
+        amount: str | None = None,
+        order_type: str = "GTC",
+        tick: str = "0.01",
+        neg_risk: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
         """A signed `POST /order` body."""
-        signed = self.client.build_order(token_id, side, Decimal(price), size=None if amount else Decimal(size or "0"),
-                                         amount=Decimal(amount) if amount else None, order_type=order_type,
-                                         tick_size=Decimal(tick), neg_risk=neg_risk, **kwargs)
+        signed = self.client.build_order(
+            token_id,
+            side,
+            Decimal(price),
+            size=None if amount else Decimal(size or "0"),
+            amount=Decimal(amount) if amount else None,
+            order_type=order_type,
+            tick_size=Decimal(tick),
+            neg_risk=neg_risk,
+            **kwargs,
+        )
         return signed.body
 
     async def post(self, body: dict[str, Any]) -> tuple[int, Any]:

@@ -4,11 +4,11 @@ from decimal import Decimal as D
 import pytest
 
 from clients.errors import InsufficientBalance, MarketClosed, TransportError
-from trader.recovery import recover
 from trader.arb import Policy, execute_arb
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
+from trader.recovery import recover
 
 OPP = Opportunity(
     Leg("kalshi", "KXT-1", "buy", D("10"), D("0.45"), "yes"),
@@ -42,8 +42,12 @@ async def test_kalshi_fills_poly_fails_unwinds_kalshi_within_slippage(ledger):
     assert (result.kalshi.filled, result.poly.status, result.matched) == (D("10"), "rejected", D("0"))
     assert [(e.leg.exchange, e.leg.action, e.quantity) for e in result.exposure] == [("kalshi", "buy", D("10"))]
     [unwind] = result.unwinds
-    assert (unwind.leg.action, unwind.leg.outcome, unwind.leg.count, unwind.leg.price) == \
-        ("sell", "yes", D("10"), D("0.40"))
+    assert (unwind.leg.action, unwind.leg.outcome, unwind.leg.count, unwind.leg.price) == (
+        "sell",
+        "yes",
+        D("10"),
+        D("0.40"),
+    )
     assert unwind.status == "filled" and result.residual == ()
     assert created(kalshi)[1][:5] == ("KXT-1", "yes", "sell", D("10"), D("0.40"))
     assert ledger.positions() == {("kalshi", "KXT-1"): D("0")}
@@ -56,7 +60,12 @@ async def test_kalshi_fails_poly_fills_unwinds_poly(ledger):
     poly = FakePoly()
     result = await execute_arb(kalshi, poly, OPP, ledger)
     [unwind] = result.unwinds
-    assert (unwind.leg.exchange, unwind.leg.action, unwind.leg.price, unwind.filled) == ("poly", "sell", D("0.47"), D("10"))
+    assert (unwind.leg.exchange, unwind.leg.action, unwind.leg.price, unwind.filled) == (
+        "poly",
+        "sell",
+        D("0.47"),
+        D("10"),
+    )
     assert created(poly)[1][:4] == ("tok-no", "SELL", D("0.47"), D("10"))
     assert ledger.positions()[("poly", "tok-no")] == D("0")
 
@@ -91,11 +100,13 @@ async def test_failing_unwind_leaves_the_whole_exposure(ledger):
 async def test_unwind_starts_from_the_average_fill_price(ledger):
     class BetterFill(FakeKalshi):
         async def create_order(self, ticker, outcome, action, count, price, time_in_force, client_order_id=None):
-            return await super().create_order(ticker, outcome, action, count,
-                                              D("0.43") if action == "buy" else price, time_in_force, client_order_id)
+            return await super().create_order(
+                ticker, outcome, action, count, D("0.43") if action == "buy" else price, time_in_force, client_order_id
+            )
 
-    result = await execute_arb(BetterFill(), FakePoly([Plan(error=BALANCE)]), OPP, ledger,
-                               Policy(max_unwind_slippage=D("0.02")))
+    result = await execute_arb(
+        BetterFill(), FakePoly([Plan(error=BALANCE)]), OPP, ledger, Policy(max_unwind_slippage=D("0.02"))
+    )
     assert result.unwinds[0].leg.price == D("0.41")
 
 
@@ -113,7 +124,11 @@ async def test_hold_policy_records_exposure_and_alerts_without_trading(ledger, c
 async def test_lost_answer_is_looked_up_once_and_reconciled(ledger):
     kalshi = FakeKalshi([Plan(lose_answer=True)])
     result = await execute_arb(kalshi, FakePoly([Plan(fill=D("4"))]), OPP, ledger)
-    assert (result.kalshi.status, result.kalshi.filled, type(result.kalshi.error)) == ("filled", D("10"), TransportError)
+    assert (result.kalshi.status, result.kalshi.filled, type(result.kalshi.error)) == (
+        "filled",
+        D("10"),
+        TransportError,
+    )
     assert result.matched == D("4") and [u.leg.count for u in result.unwinds] == [D("6")]
     assert ledger.intents(open_only=True) == []
     assert ledger.positions()[("kalshi", "KXT-1")] == D("4")
@@ -138,6 +153,7 @@ async def test_unknown_resolution_can_be_turned_off(ledger):
 
 async def test_poly_lost_answer_not_found_stays_unknown_until_recovery(ledger):
     """Right after a lost answer, "no such order" may only mean the request is still in flight."""
+
     class Lost(FakePoly):
         async def post_order(self, signed):
             raise TransportError("reset before the exchange saw it")
@@ -162,7 +178,6 @@ def test_policy_validation():
 async def test_without_ledger_arb_still_reconciles():
     result = await execute_arb(FakeKalshi([Plan(fill=D("6"))]), FakePoly([Plan(fill=D("4"))]), OPP, None)
     assert result.matched == D("4") and [u.filled for u in result.unwinds] == [D("2")]
-
 
 
 async def test_a_leg_crashing_outside_the_taxonomy_leaves_the_other_reconciled_and_alerted(ledger):

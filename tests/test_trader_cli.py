@@ -57,8 +57,7 @@ def test_arb_refuses_without_credentials(tmp_path):
 
 def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "k.pem"))
@@ -73,19 +72,24 @@ def test_half_configured_client_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code == 1 and "bad exchange configuration" in result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--kalshi", "KXT:yes:buy:10", "--poly", "7123:buy:10@0.52"], "is not of the form TICKER:yes|no"),
-    (["--kalshi", "KXT:yes:buy:ten@0.45", "--poly", "7123:buy:10@0.52"], "must be decimal numbers"),
-    (["--kalshi", "KXT:maybe:buy:10@0.45", "--poly", "7123:buy:10@0.52"], "outcome 'yes' or 'no'"),
-    (["--kalshi", "KXT:yes:buy:10@1.45", "--poly", "7123:buy:10@0.52"], "strictly between 0 and 1"),
-    (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:yes:buy:10@0.52"], "is not of the form TOKEN_ID"),
-    (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.525"], "not a multiple of the tick size"),
-    (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.52", "--edge", "lots"], "not a decimal number"),
-    (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.52", "--policy", "panic"], "'unwind', 'hold'"),
-    (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.52", "--max-unwind-slippage", "2"],
-     "max_unwind_slippage"),
-    (["--kalshi", "KXT:yes:buy:10@0.45"], "Missing option '--poly'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--kalshi", "KXT:yes:buy:10", "--poly", "7123:buy:10@0.52"], "is not of the form TICKER:yes|no"),
+        (["--kalshi", "KXT:yes:buy:ten@0.45", "--poly", "7123:buy:10@0.52"], "must be decimal numbers"),
+        (["--kalshi", "KXT:maybe:buy:10@0.45", "--poly", "7123:buy:10@0.52"], "outcome 'yes' or 'no'"),
+        (["--kalshi", "KXT:yes:buy:10@1.45", "--poly", "7123:buy:10@0.52"], "strictly between 0 and 1"),
+        (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:yes:buy:10@0.52"], "is not of the form TOKEN_ID"),
+        (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.525"], "not a multiple of the tick size"),
+        (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.52", "--edge", "lots"], "not a decimal number"),
+        (["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.52", "--policy", "panic"], "'unwind', 'hold'"),
+        (
+            ["--kalshi", "KXT:yes:buy:10@0.45", "--poly", "7123:buy:10@0.52", "--max-unwind-slippage", "2"],
+            "max_unwind_slippage",
+        ),
+        (["--kalshi", "KXT:yes:buy:10@0.45"], "Missing option '--poly'"),
+    ],
+)
 def test_arb_argument_errors(fakes, tmp_path, args, message):
     result = run("arb", *args, "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 2 and message in result.output

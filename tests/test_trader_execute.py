@@ -34,11 +34,23 @@ async def test_kalshi_full_fill_sends_ioc_with_a_fresh_uuid_and_books_it(ledger)
     kalshi = FakeKalshi(fee_per_contract=D("0.0175"))
     result = await execute_leg(kalshi, KLEG, ledger)
     name, (ticker, outcome, action, count, price, tif, cid) = kalshi.calls[0]
-    assert (name, ticker, outcome, action, count, price, tif) == \
-        ("create_order", "KXT-1", "no", "buy", D("10"), D("0.45"), "immediate_or_cancel")
+    assert (name, ticker, outcome, action, count, price, tif) == (
+        "create_order",
+        "KXT-1",
+        "no",
+        "buy",
+        D("10"),
+        D("0.45"),
+        "immediate_or_cancel",
+    )
     assert uuid.UUID(cid).version == 4 and result.key == cid
-    assert (result.status, result.requested, result.filled, result.avg_price, result.fees) == \
-        ("filled", D("10"), D("10"), D("0.45"), D("0.1750"))
+    assert (result.status, result.requested, result.filled, result.avg_price, result.fees) == (
+        "filled",
+        D("10"),
+        D("10"),
+        D("0.45"),
+        D("0.1750"),
+    )
     intent = ledger.intent(cid)
     assert (intent.state, intent.filled, intent.order_id) == ("filled", D("10"), result.order_id)
     assert ledger.positions() == {("kalshi", "KXT-1"): D("-10")}
@@ -57,14 +69,17 @@ async def test_kalshi_no_fill_is_none_with_no_position(ledger):
     assert ledger.positions() == {}
 
 
-@pytest.mark.parametrize("error", [
-    InsufficientBalance("insufficient balance", exchange="kalshi", status=400, code="insufficient_balance"),
-    MarketNotFound("market not found", exchange="kalshi", status=404),
-    MarketClosed("market closed", exchange="kalshi", status=400),
-    ExchangeUnavailable("exchange in maintenance", exchange="kalshi", status=503),
-    SpendingGuardRefused("spending_guard", "over --max-order-usd", status=403),
-    ReplayMismatch("unmatched", "no recording", status=599),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        InsufficientBalance("insufficient balance", exchange="kalshi", status=400, code="insufficient_balance"),
+        MarketNotFound("market not found", exchange="kalshi", status=404),
+        MarketClosed("market closed", exchange="kalshi", status=400),
+        ExchangeUnavailable("exchange in maintenance", exchange="kalshi", status=503),
+        SpendingGuardRefused("spending_guard", "over --max-order-usd", status=403),
+        ReplayMismatch("unmatched", "no recording", status=599),
+    ],
+)
 async def test_refusals_are_rejected_with_the_typed_error(ledger, error):
     result = await execute_leg(FakeKalshi([Plan(error=error)]), KLEG, ledger)
     assert result.status == "rejected" and result.error is error and result.filled == 0
@@ -73,12 +88,15 @@ async def test_refusals_are_rejected_with_the_typed_error(ledger, error):
     assert ledger.intents(open_only=True) == []
 
 
-@pytest.mark.parametrize("error", [
-    TransportError("connection reset"),
-    ProxyUpstreamError("upstream_timeout", "504", status=504),
-    ExchangeUnavailable("internal error", exchange="kalshi", status=500),
-    DuplicateOrder("order already exists", exchange="kalshi", status=409),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransportError("connection reset"),
+        ProxyUpstreamError("upstream_timeout", "504", status=504),
+        ExchangeUnavailable("internal error", exchange="kalshi", status=500),
+        DuplicateOrder("order already exists", exchange="kalshi", status=409),
+    ],
+)
 async def test_lost_or_ambiguous_answers_are_unknown_and_stay_open(ledger, error):
     result = await execute_leg(FakeKalshi([Plan(error=error)]), KLEG, ledger)
     assert (result.status, result.filled, result.error) == ("unknown", D("0"), error)
@@ -124,8 +142,9 @@ async def test_poly_fak_no_match_is_none_not_rejected(ledger):
     assert ledger.positions() == {}
 
 
-@pytest.mark.parametrize("plan", [Plan(fill=D("0"), status="delayed"), Plan(fill=D("0"), status="matched"),
-                                  Plan(fill=D("0"), status="live")])
+@pytest.mark.parametrize(
+    "plan", [Plan(fill=D("0"), status="delayed"), Plan(fill=D("0"), status="matched"), Plan(fill=D("0"), status="live")]
+)
 async def test_poly_answer_without_a_final_fill_is_unknown(ledger, plan):
     result = await execute_leg(FakePoly([plan]), PLEG, ledger)
     assert result.status == "unknown"

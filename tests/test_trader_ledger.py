@@ -24,8 +24,14 @@ def pleg(action="buy", token="tok"):
 
 def filled(qty, price="0.45", fee=None, ext=None):
     q = D(qty)
-    return Booking("filled" if q == 10 else "partial", "o", q, D(price), fee,
-                   fills=(Fill(q, D(price), fee, "exchange" if ext else "order", ext),))
+    return Booking(
+        "filled" if q == 10 else "partial",
+        "o",
+        q,
+        D(price),
+        fee,
+        fills=(Fill(q, D(price), fee, "exchange" if ext else "order", ext),),
+    )
 
 
 @pytest.fixture
@@ -41,13 +47,25 @@ def test_opens_in_wal_with_full_sync(ledger):
 
 def test_intent_round_trips_every_field(ledger):
     intent = ledger.record_intent(pleg(), "0xabc", purpose="unwind", arb_id="arb-1")
-    assert (intent.key, intent.leg, intent.purpose, intent.arb_id, intent.state, intent.created_at) == \
-        ("0xabc", pleg(), "unwind", "arb-1", "pending", "2026-11-20T00:00:00+00:00")
+    assert (intent.key, intent.leg, intent.purpose, intent.arb_id, intent.state, intent.created_at) == (
+        "0xabc",
+        pleg(),
+        "unwind",
+        "arb-1",
+        "pending",
+        "2026-11-20T00:00:00+00:00",
+    )
 
 
 def test_positions_derive_from_fills_with_kalshi_sign_convention(ledger):
-    bookings = [(kleg("yes", "buy"), "7"), (kleg("yes", "sell"), "2"), (kleg("no", "buy"), "4"),
-                (kleg("no", "sell"), "1"), (pleg("buy"), "10"), (pleg("sell"), "3.5")]
+    bookings = [
+        (kleg("yes", "buy"), "7"),
+        (kleg("yes", "sell"), "2"),
+        (kleg("no", "buy"), "4"),
+        (kleg("no", "sell"), "1"),
+        (pleg("buy"), "10"),
+        (pleg("sell"), "3.5"),
+    ]
     for i, (leg, qty) in enumerate(bookings):
         ledger.record_intent(leg, f"k{i}")
         ledger.book(f"k{i}", filled(qty))
@@ -100,7 +118,9 @@ def test_failure_between_update_and_fills_rolls_the_whole_booking_back(ledger):
     with pytest.raises(sqlite3.IntegrityError):  # the second fill repeats the first one's id: fails mid-transaction
         ledger.book("a", Booking("filled", "o", D("10"), D("0.45"), fills=(fill, fill)))
     assert ledger.intent("a").state == "pending" and ledger.fills("a") == []
-    ledger.book("a", Booking("filled", "o", D("10"), D("0.45"), fills=(fill, Fill(D("5"), D("0.45"), None, "exchange", "f-2"))))
+    ledger.book(
+        "a", Booking("filled", "o", D("10"), D("0.45"), fills=(fill, Fill(D("5"), D("0.45"), None, "exchange", "f-2")))
+    )
     assert ledger.positions() == {("kalshi", "KXT-1"): D("10")}
 
 

@@ -11,39 +11,52 @@ def kalshi_leg(**kw):
 
 
 def poly_leg(**kw):
-    args = dict(exchange="poly", instrument="123", action="buy", count=D("10"), price=D("0.52"),
-                tick_size=D("0.01"), neg_risk=False)
+    args = dict(
+        exchange="poly",
+        instrument="123",
+        action="buy",
+        count=D("10"),
+        price=D("0.52"),
+        tick_size=D("0.01"),
+        neg_risk=False,
+    )
     return Leg(**{**args, **kw})
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("count", 10, "finite Decimal"),
-    ("count", 10.0, "finite Decimal"),
-    ("count", D("0"), "positive"),
-    ("count", D("-1"), "positive"),
-    ("count", D("NaN"), "finite Decimal"),
-    ("price", 0.45, "finite Decimal"),
-    ("price", D("0"), "strictly between 0 and 1"),
-    ("price", D("1"), "strictly between 0 and 1"),
-    ("price", D("0.455"), "not a multiple of the tick size 0.01"),
-    ("action", "hold", "'buy' or 'sell'"),
-    ("outcome", None, "outcome 'yes' or 'no'"),
-    ("outcome", "maybe", "outcome 'yes' or 'no'"),
-    ("exchange", "binance", "one of"),
-    ("instrument", " ", "non-empty"),
-    ("neg_risk", True, "Polymarket field"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("count", 10, "finite Decimal"),
+        ("count", 10.0, "finite Decimal"),
+        ("count", D("0"), "positive"),
+        ("count", D("-1"), "positive"),
+        ("count", D("NaN"), "finite Decimal"),
+        ("price", 0.45, "finite Decimal"),
+        ("price", D("0"), "strictly between 0 and 1"),
+        ("price", D("1"), "strictly between 0 and 1"),
+        ("price", D("0.455"), "not a multiple of the tick size 0.01"),
+        ("action", "hold", "'buy' or 'sell'"),
+        ("outcome", None, "outcome 'yes' or 'no'"),
+        ("outcome", "maybe", "outcome 'yes' or 'no'"),
+        ("exchange", "binance", "one of"),
+        ("instrument", " ", "non-empty"),
+        ("neg_risk", True, "Polymarket field"),
+    ],
+)
 def test_kalshi_leg_rejects_bad_fields(field, value, message):
     with pytest.raises((TypeError, ValueError), match=message):
         kalshi_leg(**{field: value})
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("tick_size", None, "tick_size must be a finite Decimal"),
-    ("neg_risk", None, "neg_risk True or False"),
-    ("outcome", "yes", "names its outcome by token id"),
-    ("price", D("0.525"), "not a multiple"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("tick_size", None, "tick_size must be a finite Decimal"),
+        ("neg_risk", None, "neg_risk True or False"),
+        ("outcome", "yes", "names its outcome by token id"),
+        ("price", D("0.525"), "not a multiple"),
+    ],
+)
 def test_poly_leg_rejects_bad_fields(field, value, message):
     with pytest.raises((TypeError, ValueError), match=message):
         poly_leg(**{field: value})
@@ -67,8 +80,13 @@ def test_closing_a_buy_sells_at_most_the_slippage_below_entry_on_the_tick_grid()
 
 def test_closing_a_sell_buys_at_most_the_slippage_above_entry():
     close = poly_leg(action="sell").closing(D("3"), D("0.52"), D("0.05"))
-    assert (close.action, close.count, close.price, close.tick_size, close.neg_risk) == \
-        ("buy", D("3"), D("0.57"), D("0.01"), False)
+    assert (close.action, close.count, close.price, close.tick_size, close.neg_risk) == (
+        "buy",
+        D("3"),
+        D("0.57"),
+        D("0.01"),
+        False,
+    )
 
 
 def test_closing_price_stays_inside_the_price_range():

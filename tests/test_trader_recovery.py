@@ -33,8 +33,13 @@ async def test_restart_after_lost_kalshi_answer_books_the_executed_order(path):
         assert (intent.state, intent.filled, intent.order_id) == ("partial", D("6"), kalshi.orders[lost.key].order_id)
         [fill] = ledger.fills(lost.key)
         # Kalshi reports the YES sale as a NO purchase at 0.55; the ledger keeps the leg's terms
-        assert (fill.quantity, fill.price, fill.fee, fill.source, fill.external_id) == \
-            (D("6"), D("0.45"), D("0.06"), "exchange", kalshi.fills[0].fill_id)
+        assert (fill.quantity, fill.price, fill.fee, fill.source, fill.external_id) == (
+            D("6"),
+            D("0.45"),
+            D("0.06"),
+            "exchange",
+            kalshi.fills[0].fill_id,
+        )
         assert ledger.positions() == {("kalshi", "KXT-1"): D("-6")}
     assert report.unresolved == () and report.differences == () and report.clean
     assert ("find_order_by_client_order_id", (lost.key, "KXT-1")) in kalshi.calls
@@ -111,8 +116,9 @@ async def test_every_position_difference_is_reported(path):
         await execute_leg(kalshi, KLEG, ledger)
         await execute_leg(poly, PLEG, ledger)
         kalshi.fills.clear()  # e.g. settled: gone from the positions endpoint
-        poly.trades.append(PolyTrade("t-x", "0xelse", "m", "tok", "SELL", D("2.5"), D("0.6"), "CONFIRMED", "0",
-                                     "TAKER", None, None))
+        poly.trades.append(
+            PolyTrade("t-x", "0xelse", "m", "tok", "SELL", D("2.5"), D("0.6"), "CONFIRMED", "0", "TAKER", None, None)
+        )
         report = await recover(ledger, kalshi, poly)
     assert report.differences == (
         PositionDifference("kalshi", "KXOTHER", D("0"), D("3")),
@@ -137,8 +143,9 @@ async def test_maker_trades_are_noted_not_counted(path):
     poly = FakePoly()
     with Ledger(path) as ledger:
         await execute_leg(poly, PLEG, ledger)
-        poly.trades.append(PolyTrade("t-m", "0xother", "m", "tok", "BUY", D("5"), D("0.5"), "MATCHED", "0",
-                                     "MAKER", None, None))
+        poly.trades.append(
+            PolyTrade("t-m", "0xother", "m", "tok", "BUY", D("5"), D("0.5"), "MATCHED", "0", "MAKER", None, None)
+        )
         report = await recover(ledger, FakeKalshi(), poly)
     assert report.differences == () and report.notes == ("poly trade t-m on tok: this account was maker, not counted",)
 

@@ -30,11 +30,18 @@ def key():
 
 
 def state(key, positions=None):
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     # YES bids 0.44 x 20; NO bids 0.55 x 6, i.e. YES asks 0.45 x 6
-    market = {"ticker": TICKER, "event_ticker": "KX-TRADER", "title": "t",
-              "book": {"yes_dollars": [["0.4400", "20.00"]], "no_dollars": [["0.5500", "6.00"]]}}
+    market = {
+        "ticker": TICKER,
+        "event_ticker": "KX-TRADER",
+        "title": "t",
+        "book": {"yes_dollars": [["0.4400", "20.00"]], "no_dollars": [["0.5500", "6.00"]]},
+    }
     account = {"name": "default", "balance": "1000.00", "api_keys": {"kid": public}, "positions": positions or {}}
     return {"kalshi": {"markets": [market], "accounts": [account]}}
 
@@ -47,8 +54,7 @@ async def sim(key, request):
 
 @pytest.fixture
 async def sim_kalshi(sim, key):
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     async with KalshiClient(sim.kalshi_url + "/trade-api/v2", "kid", pem) as client:
         client.sim_url = sim.kalshi_url
         yield client
@@ -62,9 +68,8 @@ async def sim_poly(sim):
 
 
 async def arm(url, **fault):
-    async with aiohttp.ClientSession() as session:
-        async with session.post(url + "/__sim/faults", json=fault) as response:
-            assert response.status < 300, await response.text()
+    async with aiohttp.ClientSession() as session, session.post(url + "/__sim/faults", json=fault) as response:
+        assert response.status < 300, await response.text()
 
 
 async def test_partial_ioc_books_what_filled_and_positions_agree(sim_kalshi, tmp_path):
@@ -100,13 +105,19 @@ async def test_position_the_ledger_does_not_know_is_reported(sim_kalshi, tmp_pat
 
 
 async def test_arb_partial_kalshi_unwinds_poly_and_recovery_agrees(sim_kalshi, sim_poly, tmp_path):
-    opportunity = Opportunity(Leg("kalshi", TICKER, "buy", D("10"), D("0.45"), "yes"),
-                              Leg("poly", POLY_NO, "buy", D("10"), D("0.53"), tick_size=D("0.01"), neg_risk=False),
-                              D("0.02"))
+    opportunity = Opportunity(
+        Leg("kalshi", TICKER, "buy", D("10"), D("0.45"), "yes"),
+        Leg("poly", POLY_NO, "buy", D("10"), D("0.53"), tick_size=D("0.01"), neg_risk=False),
+        D("0.02"),
+    )
     with Ledger(tmp_path / "l.sqlite") as ledger:
         result = await execute_arb(sim_kalshi, sim_poly, opportunity, ledger)
-        assert (result.kalshi.status, result.kalshi.filled, result.poly.status, result.poly.filled) == \
-            ("partial", D("6"), "filled", D("10"))
+        assert (result.kalshi.status, result.kalshi.filled, result.poly.status, result.poly.filled) == (
+            "partial",
+            D("6"),
+            "filled",
+            D("10"),
+        )
         [unwind] = result.unwinds
         assert (unwind.leg.action, unwind.leg.count, unwind.leg.price) == ("sell", D("4"), D("0.48"))
         assert unwind.status == "filled" and unwind.avg_price == D("0.51") and result.residual == ()

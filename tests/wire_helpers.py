@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import datetime
 import ipaddress
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -22,6 +22,7 @@ OK = Answer(200, CIMultiDict({"Content-Type": "text/plain"}), b"hello")
 
 
 # ---- the listener side -------------------------------------------------------------------------
+
 
 @contextlib.asynccontextmanager
 async def listening(handler: Callable[[Request], Awaitable[Answer | None]]) -> AsyncIterator[int]:
@@ -49,6 +50,7 @@ async def exchange(port: int, data: bytes) -> bytes:
 
 def seen_by(requests: list[Request], answer: Answer | None = OK):
     """A handler that keeps every request it gets and answers each with `answer`."""
+
     async def handler(request: Request) -> Answer | None:
         requests.append(request)
         return answer
@@ -58,6 +60,7 @@ def seen_by(requests: list[Request], answer: Answer | None = OK):
 
 def echo_target(started: list[str], slow: str = "", delay: float = 0.2):
     """A handler answering each request with its target; `slow` is answered after `delay`."""
+
     async def handler(request: Request) -> Answer:
         started.append(request.target)
         if request.target == slow:
@@ -76,8 +79,9 @@ def port_of(proxy, exchange: str = "kalshi") -> int:
 
 
 def content_length(head: bytes) -> int:
-    return next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                 if line.lower().startswith(b"content-length:")), 0)
+    return next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
 
 
 async def read_message(reader: asyncio.StreamReader, seconds: float | None = None) -> tuple[bytes, bytes]:
@@ -87,6 +91,7 @@ async def read_message(reader: asyncio.StreamReader, seconds: float | None = Non
 
 
 # ---- the upstream side -------------------------------------------------------------------------
+
 
 class Scripted:
     """An upstream that reads whole requests and writes the next scripted bytes back, each in one write;
@@ -126,8 +131,14 @@ async def scripted(upstream: Scripted) -> AsyncIterator[str]:
         server.close()
 
 
-async def send(pool: UpstreamPool, url: str, method: str = "GET", target: str = "/x", body: bytes = b"",
-               headers: CIMultiDict[str] | None = None):
+async def send(
+    pool: UpstreamPool,
+    url: str,
+    method: str = "GET",
+    target: str = "/x",
+    body: bytes = b"",
+    headers: CIMultiDict[str] | None = None,
+):
     return await pool.send(url, method, target, headers or CIMultiDict(), body)
 
 
@@ -135,15 +146,22 @@ def self_signed(directory) -> tuple[str, str]:
     """A certificate for 127.0.0.1 and its key, as PEM files (test material, made fresh each run)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tradetape test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_path), str(key_path)

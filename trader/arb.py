@@ -38,7 +38,9 @@ class Policy:
         if self.on_exposure not in ("unwind", "hold"):
             raise ValueError(f"Policy.on_exposure must be 'unwind' or 'hold', got {self.on_exposure!r}")
         if not isinstance(self.max_unwind_slippage, Decimal) or not 0 <= self.max_unwind_slippage < 1:
-            raise ValueError(f"Policy.max_unwind_slippage must be a Decimal in [0, 1), got {self.max_unwind_slippage!r}")
+            raise ValueError(
+                f"Policy.max_unwind_slippage must be a Decimal in [0, 1), got {self.max_unwind_slippage!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,21 +79,26 @@ class ArbResult:
         return any(r.status == "unknown" for r in (self.kalshi, self.poly, *self.unwinds))
 
 
-async def execute_arb(kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opportunity, ledger: Ledger | None,
-                      policy: Policy = Policy()) -> ArbResult:
+async def execute_arb(
+    kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opportunity, ledger: Ledger | None, policy: Policy = Policy()
+) -> ArbResult:
     """Place both legs concurrently, reconcile, and apply `policy` to any exposure."""
     arb_id = str(uuid.uuid4())
     clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
     entries = (opportunity.kalshi, opportunity.poly)
-    outcomes = await asyncio.gather(*(
-        _settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id) for leg in entries),
-        return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(_settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id) for leg in entries),
+        return_exceptions=True,
+    )
     legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, outcomes)]
     k, p = legs
     matched = min(k.filled, p.filled)
     exposure = tuple(Exposure(r.leg, r.filled - matched) for r in legs if r.filled > matched)
-    alerts = [f"{r.leg.describe()}: outcome unknown (key {r.key}); nothing unwound, run `tradetape trader recover`"
-              for r in legs if r.status == "unknown"]
+    alerts = [
+        f"{r.leg.describe()}: outcome unknown (key {r.key}); nothing unwound, run `tradetape trader recover`"
+        for r in legs
+        if r.status == "unknown"
+    ]
     for item in exposure:
         if ledger is not None:
             ledger.record_exposure(arb_id, item.leg, item.quantity, policy.on_exposure)
@@ -99,13 +106,17 @@ async def execute_arb(kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opp
     residual: list[Exposure] = list(exposure)
     if exposure and not alerts and policy.on_exposure == "unwind":
         unwinds, residual = await _unwind(clients, legs, exposure, ledger, policy, arb_id)
-    alerts += [f"unwind {r.leg.describe()}: outcome unknown (key {r.key}), run `tradetape trader recover`"
-               for r in unwinds if r.status == "unknown"]
+    alerts += [
+        f"unwind {r.leg.describe()}: outcome unknown (key {r.key}), run `tradetape trader recover`"
+        for r in unwinds
+        if r.status == "unknown"
+    ]
     alerts += [f"exposure left: {item.describe()} ({policy.on_exposure})" for item in residual]
     for alert in alerts:
         log.warning("arb %s: %s", arb_id, alert)
-    return ArbResult(arb_id, opportunity, k, p, matched, exposure, tuple(unwinds), tuple(residual), policy,
-                     tuple(alerts))
+    return ArbResult(
+        arb_id, opportunity, k, p, matched, exposure, tuple(unwinds), tuple(residual), policy, tuple(alerts)
+    )
 
 
 def _unknown_on_crash(leg: Leg, outcome: LegResult | BaseException) -> LegResult:
@@ -136,14 +147,28 @@ async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Poli
     return result_from_booking(leg, result.key, resolution.booking, result.error)
 
 
-async def _unwind(clients: dict[str, Client], legs: list[LegResult], exposure: tuple[Exposure, ...],
-                  ledger: Ledger | None, policy: Policy, arb_id: str) -> tuple[list[LegResult], list[Exposure]]:
+async def _unwind(
+    clients: dict[str, Client],
+    legs: list[LegResult],
+    exposure: tuple[Exposure, ...],
+    ledger: Ledger | None,
+    policy: Policy,
+    arb_id: str,
+) -> tuple[list[LegResult], list[Exposure]]:
     """Close each exposure with one immediate order; returns the attempts and what they left open."""
     entries = {r.leg: r for r in legs}
-    closing = [item.leg.closing(item.quantity, entries[item.leg].avg_price or item.leg.price,
-                                policy.max_unwind_slippage) for item in exposure]
-    unwinds = list(await asyncio.gather(*(
-        _settled(clients[leg.exchange], leg, ledger, policy, purpose="unwind", arb_id=arb_id) for leg in closing)))
-    residual = [Exposure(item.leg, item.quantity - result.filled)
-                for item, result in zip(exposure, unwinds) if result.filled < item.quantity]
+    closing = [
+        item.leg.closing(item.quantity, entries[item.leg].avg_price or item.leg.price, policy.max_unwind_slippage)
+        for item in exposure
+    ]
+    unwinds = list(
+        await asyncio.gather(
+            *(_settled(clients[leg.exchange], leg, ledger, policy, purpose="unwind", arb_id=arb_id) for leg in closing)
+        )
+    )
+    residual = [
+        Exposure(item.leg, item.quantity - result.filled)
+        for item, result in zip(exposure, unwinds)
+        if result.filled < item.quantity
+    ]
     return unwinds, residual

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import click
 
@@ -93,9 +94,14 @@ async def open_clients() -> AsyncIterator[tuple[Any, Any]]:
 
 
 def _ledger_option(must_exist: bool) -> Any:
-    return click.option("--ledger", "ledger_path", default=DEFAULT_PATH, show_default=True,
-                        type=click.Path(dir_okay=False, exists=must_exist, path_type=Path),
-                        help="the SQLite ledger file")
+    return click.option(
+        "--ledger",
+        "ledger_path",
+        default=DEFAULT_PATH,
+        show_default=True,
+        type=click.Path(dir_okay=False, exists=must_exist, path_type=Path),
+        help="the SQLite ledger file",
+    )
 
 
 @click.group()
@@ -116,7 +122,9 @@ def positions(ledger_path: Path) -> None:
     for (exchange, instrument), quantity in held.items():
         click.echo(f"{exchange:6} {instrument}  {quantity}")
     for intent in open_intents:
-        click.echo(f"open intent {intent.key}: {intent.leg.describe()} ({intent.state}), run `tradetape trader recover`")
+        click.echo(
+            f"open intent {intent.key}: {intent.leg.describe()} ({intent.state}), run `tradetape trader recover`"
+        )
 
 
 @trader.command(name="recover")
@@ -138,8 +146,10 @@ async def _recover(ledger_path: Path) -> RecoveryReport:
 def format_report(report: RecoveryReport) -> str:
     lines = [f"resolved {r.key}: {r.leg.describe()} -> {r.state} {r.filled} ({r.note})" for r in report.resolved]
     lines += [f"UNRESOLVED {u.key}: {u.leg.describe()}: {u.reason}" for u in report.unresolved]
-    lines += [f"DIFFERENCE {d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
-              for d in report.differences]
+    lines += [
+        f"DIFFERENCE {d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
+        for d in report.differences
+    ]
     lines += [f"note: {n}" for n in report.notes]
     lines.append("clean: ledger and exchanges agree" if report.clean else "NOT clean")
     return "\n".join(lines)
@@ -154,15 +164,28 @@ def format_report(report: RecoveryReport) -> str:
 @click.option("--edge", type=DECIMAL, default=Decimal(0), show_default=True, help="expected edge per contract")
 @click.option("--policy", type=click.Choice(["unwind", "hold"]), default="unwind", show_default=True)
 @click.option("--max-unwind-slippage", type=DECIMAL, default=Decimal("0.05"), show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
-              help="seconds per order")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="seconds per order"
+)
 @_ledger_option(must_exist=False)
-def arb(kalshi_spec: str, poly_spec: str, kalshi_tick_size: Decimal | None, poly_tick_size: Decimal,
-        neg_risk: bool, edge: Decimal, policy: str, max_unwind_slippage: Decimal, timeout: float,
-        ledger_path: Path) -> None:
+def arb(
+    kalshi_spec: str,
+    poly_spec: str,
+    kalshi_tick_size: Decimal | None,
+    poly_tick_size: Decimal,
+    neg_risk: bool,
+    edge: Decimal,
+    policy: str,
+    max_unwind_slippage: Decimal,
+    timeout: float,
+    ledger_path: Path,
+) -> None:
     """Place one arbitrage (both legs at once) and report it. Exit 1 if exposure is left or a leg is unknown."""
-    opportunity = Opportunity(_leg_or_fail(kalshi_leg, "--kalshi", kalshi_spec, kalshi_tick_size),
-                              _leg_or_fail(poly_leg, "--poly", poly_spec, poly_tick_size, neg_risk), edge)
+    opportunity = Opportunity(
+        _leg_or_fail(kalshi_leg, "--kalshi", kalshi_spec, kalshi_tick_size),
+        _leg_or_fail(poly_leg, "--poly", poly_spec, poly_tick_size, neg_risk),
+        edge,
+    )
     try:
         rules = Policy(policy, max_unwind_slippage, timeout)  # type: ignore[arg-type]
     except ValueError as exc:
@@ -186,8 +209,12 @@ def _leg_line(label: str, r: LegResult) -> str:
 
 
 def format_arb(result: ArbResult) -> str:
-    lines = [f"arb {result.arb_id}", _leg_line("kalshi", result.kalshi), _leg_line("poly  ", result.poly),
-             f"matched {result.matched}"]
+    lines = [
+        f"arb {result.arb_id}",
+        _leg_line("kalshi", result.kalshi),
+        _leg_line("poly  ", result.poly),
+        f"matched {result.matched}",
+    ]
     lines += [f"exposure {e.describe()}" for e in result.exposure]
     lines += [_leg_line("unwind", u) for u in result.unwinds]
     lines += [f"ALERT {a}" for a in result.alerts]

@@ -6,18 +6,29 @@ fakes and the real `KalshiClient` / `PolymarketClient` satisfy these by shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from clients.types import OrderResult
 
 
 class KalshiTrading(Protocol):
-    async def create_order(self, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal, *,
-                           time_in_force: str = ..., client_order_id: str | None = ...) -> OrderResult: ...
+    async def create_order(
+        self,
+        ticker: str,
+        outcome: str,
+        action: str,
+        count: Decimal,
+        price: Decimal,
+        *,
+        time_in_force: str = ...,
+        client_order_id: str | None = ...,
+    ) -> OrderResult: ...
 
-    async def find_order_by_client_order_id(self, client_order_id: str, *,
-                                            ticker: str | None = ...) -> OrderResult | None: ...
+    async def find_order_by_client_order_id(
+        self, client_order_id: str, *, ticker: str | None = ...
+    ) -> OrderResult | None: ...
 
     async def get_fills(self, *, order_id: str | None = ..., ticker: str | None = ...) -> Sequence[Any]: ...
 
@@ -25,8 +36,17 @@ class KalshiTrading(Protocol):
 
 
 class PolyTrading(Protocol):
-    def build_order(self, token_id: str, side: str, price: Decimal, *, size: Decimal, order_type: str,
-                    tick_size: Decimal, neg_risk: bool) -> Any:
+    def build_order(
+        self,
+        token_id: str,
+        side: str,
+        price: Decimal,
+        *,
+        size: Decimal,
+        order_type: str,
+        tick_size: Decimal,
+        neg_risk: bool,
+    ) -> Any:
         """A signed order whose `order_id` (the local order hash) is known before it is posted."""
 
     async def post_order(self, signed: Any) -> OrderResult: ...

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Awaitable, Callable, Literal, cast
+from typing import Literal, cast
 
 from clients.errors import (
     DuplicateOrder,
@@ -77,8 +78,14 @@ def is_open(result: OrderResult) -> bool:
 def order_booking(leg: Leg, result: OrderResult) -> Booking:
     """The ledger booking of a final order answer: one fill taken from the order's own figures."""
     fills = (Fill(result.filled, result.avg_price, result.fees, "order"),) if result.filled > 0 else ()
-    return Booking(fill_status(result.filled, leg.count), result.order_id, result.filled, result.avg_price,
-                   result.fees, fills=fills)
+    return Booking(
+        fill_status(result.filled, leg.count),
+        result.order_id,
+        result.filled,
+        result.avg_price,
+        result.fees,
+        fills=fills,
+    )
 
 
 def is_ambiguous(error: BaseException) -> bool:
@@ -89,12 +96,27 @@ def is_ambiguous(error: BaseException) -> bool:
 
 
 def result_from_booking(leg: Leg, key: str | None, booking: Booking, error: BaseException | None = None) -> LegResult:
-    return LegResult(leg, key, booking.state, booking.filled, booking.avg_price, booking.fees,  # type: ignore[arg-type]
-                     booking.order_id, error)
+    return LegResult(
+        leg,
+        key,
+        booking.state,
+        booking.filled,
+        booking.avg_price,
+        booking.fees,  # type: ignore[arg-type]
+        booking.order_id,
+        error,
+    )
 
 
-async def execute_leg(client: Client, leg: Leg, ledger: Ledger | None = None, *, timeout: float | None = None,
-                      purpose: str = "entry", arb_id: str | None = None) -> LegResult:
+async def execute_leg(
+    client: Client,
+    leg: Leg,
+    ledger: Ledger | None = None,
+    *,
+    timeout: float | None = None,
+    purpose: str = "entry",
+    arb_id: str | None = None,
+) -> LegResult:
     """Place `leg` as one immediate order on `client` and report what it did.
 
     `client` is a KalshiClient for a Kalshi leg, a PolymarketClient for a Polymarket leg. With a
@@ -114,8 +136,14 @@ async def execute_leg(client: Client, leg: Leg, ledger: Ledger | None = None, *,
     except (TradingError, TimeoutError, ValueError) as exc:  # clients check their input (ValueError) before sending
         return _failed(leg, key, exc, ledger)
     if is_open(result):
-        return _unknown(leg, key, f"order {result.order_id} is still {result.status}", ledger,
-                        order_id=result.order_id, seen=result.filled)
+        return _unknown(
+            leg,
+            key,
+            f"order {result.order_id} is still {result.status}",
+            ledger,
+            order_id=result.order_id,
+            seen=result.filled,
+        )
     booking = order_booking(leg, result)
     if ledger is not None:
         ledger.book(key, booking)
@@ -126,11 +154,25 @@ def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[Orde
     """The intent key and the call that sends the order; Polymarket's order is signed here."""
     if leg.exchange == "kalshi":
         kalshi, key = cast(KalshiTrading, client), str(uuid.uuid4())
-        return key, lambda: kalshi.create_order(leg.instrument, leg.outcome or "", leg.action, leg.count, leg.price,
-                                                time_in_force="immediate_or_cancel", client_order_id=key)
+        return key, lambda: kalshi.create_order(
+            leg.instrument,
+            leg.outcome or "",
+            leg.action,
+            leg.count,
+            leg.price,
+            time_in_force="immediate_or_cancel",
+            client_order_id=key,
+        )
     poly = cast(PolyTrading, client)
-    signed = poly.build_order(leg.instrument, leg.action.upper(), leg.price, size=leg.count, order_type="FAK",
-                              tick_size=leg.tick, neg_risk=bool(leg.neg_risk))
+    signed = poly.build_order(
+        leg.instrument,
+        leg.action.upper(),
+        leg.price,
+        size=leg.count,
+        order_type="FAK",
+        tick_size=leg.tick,
+        neg_risk=bool(leg.neg_risk),
+    )
     return signed.order_id, lambda: poly.post_order(signed)
 
 
@@ -146,8 +188,16 @@ def _failed(leg: Leg, key: str, exc: BaseException, ledger: Ledger | None) -> Le
     return result_from_booking(leg, key, booking, exc)
 
 
-def _unknown(leg: Leg, key: str, reason: str, ledger: Ledger | None, *, order_id: str | None = None,
-             seen: Decimal = Decimal(0), error: BaseException | None = None) -> LegResult:
+def _unknown(
+    leg: Leg,
+    key: str,
+    reason: str,
+    ledger: Ledger | None,
+    *,
+    order_id: str | None = None,
+    seen: Decimal = Decimal(0),
+    error: BaseException | None = None,
+) -> LegResult:
     """`seen` is what the exchange reported filled so far: a lower bound, not booked until final."""
     log.warning("outcome unknown, left open for recovery: %s (key %s): %s", leg.describe(), key, reason)
     if ledger is not None:

@@ -60,9 +60,16 @@ class FakeKalshi(_Exchange):
     fills: list[KalshiFill] = field(default_factory=list)
     extra_positions: dict[str, Decimal] = field(default_factory=dict)
 
-    async def create_order(self, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal,
-                           time_in_force: str = "immediate_or_cancel", client_order_id: str | None = None
-                           ) -> OrderResult:
+    async def create_order(
+        self,
+        ticker: str,
+        outcome: str,
+        action: str,
+        count: Decimal,
+        price: Decimal,
+        time_in_force: str = "immediate_or_cancel",
+        client_order_id: str | None = None,
+    ) -> OrderResult:
         self.calls.append(("create_order", (ticker, outcome, action, count, price, time_in_force, client_order_id)))
         plan = self.next_plan()
         if plan.error is not None:
@@ -70,8 +77,17 @@ class FakeKalshi(_Exchange):
         filled = count if plan.fill is None else plan.fill
         order_id = f"k-{next(self._ids)}"
         fees = filled * self.fee_per_contract
-        result = OrderResult("kalshi", order_id, client_order_id, plan.status or _kalshi_status(filled, count),
-                             filled, ZERO, price if filled else None, filled * price, fees)
+        result = OrderResult(
+            "kalshi",
+            order_id,
+            client_order_id,
+            plan.status or _kalshi_status(filled, count),
+            filled,
+            ZERO,
+            price if filled else None,
+            filled * price,
+            fees,
+        )
         self.orders[client_order_id or order_id] = result
         if filled:
             self._book_fill(order_id, ticker, outcome, action, filled, price, fees)
@@ -79,16 +95,21 @@ class FakeKalshi(_Exchange):
             raise TransportError(f"connection reset (client_order_id {client_order_id})")
         return result
 
-    def _book_fill(self, order_id: str, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal,
-                   fee: Decimal) -> None:
+    def _book_fill(
+        self, order_id: str, ticker: str, outcome: str, action: str, count: Decimal, price: Decimal, fee: Decimal
+    ) -> None:
         if action == "sell":  # Kalshi books a YES sale as a NO purchase at the complement
             outcome, action, price = ("no" if outcome == "yes" else "yes"), "buy", 1 - price
         yes_price = price if outcome == "yes" else 1 - price
-        self.fills.append(KalshiFill(f"f-{next(self._ids)}", order_id, ticker, outcome, action, count, yes_price,
-                                     price, fee, True, None))
+        self.fills.append(
+            KalshiFill(
+                f"f-{next(self._ids)}", order_id, ticker, outcome, action, count, yes_price, price, fee, True, None
+            )
+        )
 
-    async def find_order_by_client_order_id(self, client_order_id: str, ticker: str | None = None
-                                            ) -> OrderResult | None:
+    async def find_order_by_client_order_id(
+        self, client_order_id: str, ticker: str | None = None
+    ) -> OrderResult | None:
         self.read("find_order_by_client_order_id", client_order_id, ticker)
         return self.orders.get(client_order_id)
 
@@ -124,8 +145,17 @@ class FakePoly(_Exchange):
     orders: dict[str, OrderResult] = field(default_factory=dict)
     trades: list[PolyTrade] = field(default_factory=list)
 
-    def build_order(self, token_id: str, side: str, price: Decimal, *, size: Decimal, order_type: str = "FAK",
-                    tick_size: Decimal | None = None, neg_risk: bool | None = None) -> FakeSigned:
+    def build_order(
+        self,
+        token_id: str,
+        side: str,
+        price: Decimal,
+        *,
+        size: Decimal,
+        order_type: str = "FAK",
+        tick_size: Decimal | None = None,
+        neg_risk: bool | None = None,
+    ) -> FakeSigned:
         self.calls.append(("build_order", (token_id, side, price, size, order_type, tick_size, neg_risk)))
         digest = hashlib.sha256(f"{token_id}|{side}|{price}|{size}|{next(self._ids)}".encode()).hexdigest()
         return FakeSigned("0x" + digest, token_id, side, price, size)
@@ -138,12 +168,35 @@ class FakePoly(_Exchange):
         filled = signed.shares if plan.fill is None else plan.fill
         if not filled and plan.status is None:
             raise OrderNotFilled("no orders found to match with FAK order", exchange="poly", status=400)
-        result = OrderResult("poly", signed.order_id, None, plan.status or "matched", filled, None,
-                             signed.price if filled else None, filled * signed.price, None)
+        result = OrderResult(
+            "poly",
+            signed.order_id,
+            None,
+            plan.status or "matched",
+            filled,
+            None,
+            signed.price if filled else None,
+            filled * signed.price,
+            None,
+        )
         self.orders[signed.order_id] = result
         if filled:
-            self.trades.append(PolyTrade(f"t-{next(self._ids)}", signed.order_id, "m", signed.token_id, signed.side,
-                                         filled, signed.price, "MATCHED", "0", "TAKER", None, None))
+            self.trades.append(
+                PolyTrade(
+                    f"t-{next(self._ids)}",
+                    signed.order_id,
+                    "m",
+                    signed.token_id,
+                    signed.side,
+                    filled,
+                    signed.price,
+                    "MATCHED",
+                    "0",
+                    "TAKER",
+                    None,
+                    None,
+                )
+            )
         if plan.lose_answer:
             raise TransportError("connection reset")
         return result

@@ -10,12 +10,13 @@ Decimal aggregate registered on the connection, never through SQLite's floats.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Literal
 
 from trader.legs import Leg
 
@@ -117,7 +118,7 @@ class Booking:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class LedgerError(Exception):
@@ -192,8 +193,21 @@ class Ledger:
             self._db.execute(
                 "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk,"
                 " purpose, arb_id, created_at, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
-                (key, leg.exchange, leg.instrument, leg.outcome, leg.action, str(leg.count), str(leg.price),
-                 _text(leg.tick_size), leg.neg_risk, purpose, arb_id, now, now),
+                (
+                    key,
+                    leg.exchange,
+                    leg.instrument,
+                    leg.outcome,
+                    leg.action,
+                    str(leg.count),
+                    str(leg.price),
+                    _text(leg.tick_size),
+                    leg.neg_risk,
+                    purpose,
+                    arb_id,
+                    now,
+                    now,
+                ),
             )
         return self.intent(key)
 
@@ -201,8 +215,10 @@ class Ledger:
         """The order was sent but its outcome is not known (answer lost, order still open): left for `recover()`."""
         with self._transaction():
             self._require_open(key)
-            self._db.execute("UPDATE intents SET state='unknown', error=?, order_id=COALESCE(?, order_id),"
-                             " updated_at=? WHERE key=?", (reason, order_id, self._clock(), key))
+            self._db.execute(
+                "UPDATE intents SET state='unknown', error=?, order_id=COALESCE(?, order_id), updated_at=? WHERE key=?",
+                (reason, order_id, self._clock(), key),
+            )
 
     def book(self, key: str, booking: Booking) -> None:
         """Book an open intent's final outcome and its fills, in one transaction."""
@@ -213,14 +229,24 @@ class Ledger:
             self._db.execute(
                 "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?, updated_at=?"
                 " WHERE id=?",
-                (booking.state, booking.order_id, str(booking.filled), _text(booking.avg_price), _text(booking.fees),
-                 booking.error, self._clock(), intent_id),
+                (
+                    booking.state,
+                    booking.order_id,
+                    str(booking.filled),
+                    _text(booking.avg_price),
+                    _text(booking.fees),
+                    booking.error,
+                    self._clock(),
+                    intent_id,
+                ),
             )
             self._db.executemany(
                 "INSERT INTO fills (intent_id, quantity, price, fee, source, external_id, booked_at)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [(intent_id, str(f.quantity), _text(f.price), _text(f.fee), f.source, f.external_id, self._clock())
-                 for f in booking.fills],
+                [
+                    (intent_id, str(f.quantity), _text(f.price), _text(f.fee), f.source, f.external_id, self._clock())
+                    for f in booking.fills
+                ],
             )
 
     def _require_open(self, key: str) -> int:
@@ -253,16 +279,19 @@ class Ledger:
 
     def fills(self, key: str) -> list[Fill]:
         rows = self._db.execute(
-            "SELECT f.* FROM fills f JOIN intents i ON i.id = f.intent_id WHERE i.key=? ORDER BY f.id", (key,))
-        return [Fill(Decimal(r["quantity"]), _dec(r["price"]), _dec(r["fee"]), r["source"], r["external_id"])
-                for r in rows]
+            "SELECT f.* FROM fills f JOIN intents i ON i.id = f.intent_id WHERE i.key=? ORDER BY f.id", (key,)
+        )
+        return [
+            Fill(Decimal(r["quantity"]), _dec(r["price"]), _dec(r["fee"]), r["source"], r["external_id"]) for r in rows
+        ]
 
     def exposures(self, arb_id: str | None = None) -> list[tuple[str, str, str | None, str, Decimal, str]]:
         """Recorded exposures as (exchange, instrument, outcome, action, quantity, policy)."""
-        rows = self._db.execute(
-            "SELECT * FROM exposures WHERE ? IS NULL OR arb_id=? ORDER BY id", (arb_id, arb_id))
-        return [(r["exchange"], r["instrument"], r["outcome"], r["action"], Decimal(r["quantity"]), r["policy"])
-                for r in rows]
+        rows = self._db.execute("SELECT * FROM exposures WHERE ? IS NULL OR arb_id=? ORDER BY id", (arb_id, arb_id))
+        return [
+            (r["exchange"], r["instrument"], r["outcome"], r["action"], Decimal(r["quantity"]), r["policy"])
+            for r in rows
+        ]
 
     def positions(self) -> dict[tuple[str, str], Decimal]:
         """Net position per (exchange, instrument), summed from fills.
@@ -275,20 +304,40 @@ class Ledger:
             "SELECT i.exchange, i.instrument, signed_sum(f.quantity,"
             "  (CASE i.action WHEN 'buy' THEN 1 ELSE -1 END) * (CASE i.outcome WHEN 'no' THEN -1 ELSE 1 END)) AS net"
             " FROM fills f JOIN intents i ON i.id = f.intent_id GROUP BY i.exchange, i.instrument"
-            " ORDER BY i.exchange, i.instrument")
+            " ORDER BY i.exchange, i.instrument"
+        )
         return {(r["exchange"], r["instrument"]): Decimal(r["net"]) for r in rows}
 
     def instruments(self, exchange: str) -> list[str]:
         """Every instrument the ledger has an intent for on `exchange`, filled or not."""
-        rows = self._db.execute("SELECT DISTINCT instrument FROM intents WHERE exchange=? ORDER BY instrument",
-                                (exchange,))
+        rows = self._db.execute(
+            "SELECT DISTINCT instrument FROM intents WHERE exchange=? ORDER BY instrument", (exchange,)
+        )
         return [r[0] for r in rows]
 
 
 def _intent(row: sqlite3.Row) -> Intent:
-    leg = Leg(row["exchange"], row["instrument"], row["action"], Decimal(row["count"]), Decimal(row["price"]),
-              row["outcome"], _dec(row["tick_size"]),
-              None if row["neg_risk"] is None else bool(row["neg_risk"]))
-    return Intent(row["id"], row["key"], leg, row["purpose"], row["arb_id"], row["created_at"], row["state"],
-                  row["order_id"], _dec(row["filled"]), _dec(row["avg_price"]), _dec(row["fees"]), row["error"])
-
+    leg = Leg(
+        row["exchange"],
+        row["instrument"],
+        row["action"],
+        Decimal(row["count"]),
+        Decimal(row["price"]),
+        row["outcome"],
+        _dec(row["tick_size"]),
+        None if row["neg_risk"] is None else bool(row["neg_risk"]),
+    )
+    return Intent(
+        row["id"],
+        row["key"],
+        leg,
+        row["purpose"],
+        row["arb_id"],
+        row["created_at"],
+        row["state"],
+        row["order_id"],
+        _dec(row["filled"]),
+        _dec(row["avg_price"]),
+        _dec(row["fees"]),
+        row["error"],
+    )

@@ -10,9 +10,10 @@ exchanges' and every difference is reported, never silently corrected.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, cast
 
 from clients.errors import OrderNotFound, TradingError
 from clients.types import OrderResult
@@ -95,8 +96,11 @@ async def resolve(client: Client, leg: Leg, key: str) -> Resolution:
 async def _resolve_kalshi(kalshi: KalshiTrading, leg: Leg, key: str) -> Resolution:
     order = await kalshi.find_order_by_client_order_id(key, ticker=leg.instrument)
     if order is None:
-        return Resolution(Booking("none", error="recovered: no order with this client_order_id"),
-                          "not found at Kalshi: the order never reached the exchange", found=False)
+        return Resolution(
+            Booking("none", error="recovered: no order with this client_order_id"),
+            "not found at Kalshi: the order never reached the exchange",
+            found=False,
+        )
     if is_open(order):
         return Resolution(None, f"order {order.order_id} is still {order.status}")
     fills = [_kalshi_fill(leg, f) for f in await kalshi.get_fills(order_id=order.order_id)]
@@ -110,13 +114,19 @@ async def _resolve_poly(poly: PolyTrading, leg: Leg, key: str) -> Resolution:
         order = None
     if order is not None and is_open(order):
         return Resolution(None, f"order {order.order_id} is still {order.status}")
-    trades = [_poly_fill(t) for t in await poly.get_trades(asset_id=leg.instrument)
-              if t.taker_order_id == key and not _failed(t)]
+    trades = [
+        _poly_fill(t)
+        for t in await poly.get_trades(asset_id=leg.instrument)
+        if t.taker_order_id == key and not _failed(t)
+    ]
     if order is not None:
         return _with_exchange_fills(leg, order, trades)
     if not trades:
-        return Resolution(Booking("none", error="recovered: no order with this hash and no trade"),
-                          "not found at Polymarket and no trade: nothing matched", found=False)
+        return Resolution(
+            Booking("none", error="recovered: no order with this hash and no trade"),
+            "not found at Polymarket and no trade: nothing matched",
+            found=False,
+        )
     filled = sum((f.quantity for f in trades), Decimal(0))
     booking = Booking(fill_status(filled, leg.count), key, filled, _average(trades), None, fills=tuple(trades))
     return Resolution(booking, "order not found, booked from its trades")
@@ -126,10 +136,16 @@ def _with_exchange_fills(leg: Leg, order: OrderResult, fills: Sequence[Fill]) ->
     """Book the exchange's fill records when they add up to the order's filled quantity, else the order's figures."""
     base = order_booking(leg, order)
     if sum((f.quantity for f in fills), Decimal(0)) == order.filled:
-        return Resolution(Booking(base.state, base.order_id, base.filled, _average(fills) or base.avg_price,
-                                  base.fees, fills=tuple(fills)), f"order {order.order_id} {order.status}, fills booked")
-    note = (f"order {order.order_id} reports {order.filled} filled but its fill records add up to "
-            f"{sum((f.quantity for f in fills), Decimal(0))}: booked the order's figures")
+        return Resolution(
+            Booking(
+                base.state, base.order_id, base.filled, _average(fills) or base.avg_price, base.fees, fills=tuple(fills)
+            ),
+            f"order {order.order_id} {order.status}, fills booked",
+        )
+    note = (
+        f"order {order.order_id} reports {order.filled} filled but its fill records add up to "
+        f"{sum((f.quantity for f in fills), Decimal(0))}: booked the order's figures"
+    )
     log.warning(note)
     return Resolution(base, note)
 
@@ -167,8 +183,10 @@ async def recover(ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading) -> R
     compared: list[str] = []
     notes: list[str] = []
     positions = ledger.positions()
-    for exchange, fetch in (("kalshi", lambda: kalshi_positions(kalshi)),
-                            ("poly", lambda: poly_positions(poly, ledger.instruments("poly")))):
+    for exchange, fetch in (
+        ("kalshi", lambda: kalshi_positions(kalshi)),
+        ("poly", lambda: poly_positions(poly, ledger.instruments("poly"))),
+    ):
         try:
             actual, fetch_notes = await fetch()
         except TradingError as exc:
@@ -179,19 +197,26 @@ async def recover(ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading) -> R
         ours = {inst: qty for (exch, inst), qty in positions.items() if exch == exchange}
         differences.extend(compare(exchange, ours, actual))
     for difference in differences:
-        log.warning("position difference on %s %s: ledger %s, exchange %s", difference.exchange,
-                    difference.instrument, difference.ledger, difference.exchange_position)
+        log.warning(
+            "position difference on %s %s: ledger %s, exchange %s",
+            difference.exchange,
+            difference.instrument,
+            difference.ledger,
+            difference.exchange_position,
+        )
     return RecoveryReport(tuple(resolved), tuple(unresolved), tuple(differences), tuple(compared), tuple(notes))
 
 
-def _record(ledger: Ledger, intent: Intent, resolution: Resolution, resolved: list[Resolved],
-            unresolved: list[Unresolved]) -> None:
+def _record(
+    ledger: Ledger, intent: Intent, resolution: Resolution, resolved: list[Resolved], unresolved: list[Unresolved]
+) -> None:
     if resolution.booking is None:
         unresolved.append(Unresolved(intent.key, intent.leg, resolution.note))
         return
     ledger.book(intent.key, resolution.booking)
-    resolved.append(Resolved(intent.key, intent.leg, resolution.booking.state, resolution.booking.filled,
-                             resolution.note))
+    resolved.append(
+        Resolved(intent.key, intent.leg, resolution.booking.state, resolution.booking.filled, resolution.note)
+    )
 
 
 async def kalshi_positions(kalshi: KalshiTrading) -> tuple[dict[str, Decimal], list[str]]:
@@ -223,6 +248,8 @@ async def poly_positions(poly: PolyTrading, tokens: Iterable[str]) -> tuple[dict
 
 def compare(exchange: str, ledger: dict[str, Decimal], actual: dict[str, Decimal]) -> list[PositionDifference]:
     """Every instrument where the ledger and the exchange disagree (a missing side counts as 0)."""
-    return [PositionDifference(exchange, inst, ledger.get(inst, Decimal(0)), actual.get(inst, Decimal(0)))
-            for inst in sorted(set(ledger) | set(actual))
-            if ledger.get(inst, Decimal(0)) != actual.get(inst, Decimal(0))]
+    return [
+        PositionDifference(exchange, inst, ledger.get(inst, Decimal(0)), actual.get(inst, Decimal(0)))
+        for inst in sorted(set(ledger) | set(actual))
+        if ledger.get(inst, Decimal(0)) != actual.get(inst, Decimal(0))
+    ]

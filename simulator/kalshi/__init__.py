@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..admin import admin_errors
 from ..clock import SimClock, clock_routes
 from ..faults import FaultInjector, fault_middleware
-from ..admin import admin_errors
 from .admin import ADMIN, admin_routes
 from .errors import default_fault_body
 from .routes import SIM_KEY, kalshi_errors, public_routes

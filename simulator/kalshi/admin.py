@@ -18,8 +18,13 @@ from .section import MARKET_STATUSES, load_public_key, parse_book
 from .wire import balance_json, fill_json, market_position_json, order_json, orderbook_json
 
 ADMIN = "/__sim/kalshi"
-_FILTER_TO_STATUS = {"unopened": "initialized", "open": "active", "paused": "inactive", "closed": "closed",
-                     "settled": "finalized"}
+_FILTER_TO_STATUS = {
+    "unopened": "initialized",
+    "open": "active",
+    "paused": "inactive",
+    "closed": "closed",
+    "settled": "finalized",
+}
 
 
 def _field(body: dict[str, Any], name: str) -> Any:
@@ -104,8 +109,12 @@ async def inspect_fills(request: web.Request) -> web.Response:
 async def inspect_positions(request: web.Request) -> web.Response:
     account = _account(request, request.query.get("account"))
     exchange = request.app[SIM_KEY].exchange
-    return answer({"balance": balance_json(exchange, account),
-                   "market_positions": [market_position_json(t, p) for t, p in account.positions.items()]})
+    return answer(
+        {
+            "balance": balance_json(exchange, account),
+            "market_positions": [market_position_json(t, p) for t, p in account.positions.items()],
+        }
+    )
 
 
 async def reset(request: web.Request) -> web.Response:

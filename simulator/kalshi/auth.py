@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import binascii
 
+from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding
-from aiohttp import web
 
 from .engine import KalshiExchange
 from .errors import AUTH_BAD_SIGNATURE, AUTH_EXPIRED, AUTH_MISSING, AUTH_UNKNOWN_KEY, KalshiError

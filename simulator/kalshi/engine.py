@@ -7,9 +7,10 @@ a book, an order or a fill is announced to `listeners` (the hook WebSocket feeds
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
-from typing import Any, Callable
+from typing import Any
 
 from .book import Book, crosses
 from .errors import NOT_FOUND, KalshiError, invalid_order, nested
@@ -56,8 +57,9 @@ class Execution:
 
 
 class KalshiExchange:
-    def __init__(self, markets: list[Market], accounts: list[Account], keys: dict[str, tuple[str, Any]],
-                 now: Callable[[], float]) -> None:
+    def __init__(
+        self, markets: list[Market], accounts: list[Account], keys: dict[str, tuple[str, Any]], now: Callable[[], float]
+    ) -> None:
         self.now = now
         self.markets = {m.ticker: m for m in markets}
         self.accounts = {a.name: a for a in accounts}
@@ -106,8 +108,10 @@ class KalshiExchange:
 
     def held(self, account: Account) -> Decimal:
         """Collateral reserved for the account's resting orders."""
-        return sum((o.remaining * o.leg_price for b in self.books.values() for o in b.orders()
-                    if o.account == account.name), ZERO)
+        return sum(
+            (o.remaining * o.leg_price for b in self.books.values() for o in b.orders() if o.account == account.name),
+            ZERO,
+        )
 
     def available(self, account: Account) -> Decimal:
         return account.cash - self.held(account)
@@ -200,9 +204,22 @@ class KalshiExchange:
     def _new_order(self, account: str, req: OrderRequest) -> Order:
         now = self.now()
         self._seq += 1
-        order = Order(str(uuid.uuid4()), account, req.client_order_id, req.ticker, req.book_side, req.price,
-                      req.count, req.time_in_force, req.self_trade_prevention_type, now, self._seq,
-                      post_only=req.post_only, expiration_time=req.expiration_time, last_update_time=now)
+        order = Order(
+            str(uuid.uuid4()),
+            account,
+            req.client_order_id,
+            req.ticker,
+            req.book_side,
+            req.price,
+            req.count,
+            req.time_in_force,
+            req.self_trade_prevention_type,
+            now,
+            self._seq,
+            post_only=req.post_only,
+            expiration_time=req.expiration_time,
+            last_update_time=now,
+        )
         self.orders[order.order_id] = order
         return order
 
@@ -227,10 +244,12 @@ class KalshiExchange:
     def _trade(self, taker: Order, maker: Order, n: Decimal) -> Fill:
         now, price = self.now(), maker.price
         fee = taker_fee(n, price)
-        taker_fill = Fill(str(uuid.uuid4()), taker.order_id, taker.account, taker.ticker, taker.book_side, n, price,
-                          True, fee, now)
-        maker_fill = Fill(str(uuid.uuid4()), maker.order_id, maker.account, maker.ticker, maker.book_side, n, price,
-                          False, ZERO, now)
+        taker_fill = Fill(
+            str(uuid.uuid4()), taker.order_id, taker.account, taker.ticker, taker.book_side, n, price, True, fee, now
+        )
+        maker_fill = Fill(
+            str(uuid.uuid4()), maker.order_id, maker.account, maker.ticker, maker.book_side, n, price, False, ZERO, now
+        )
         taker.fill_count += n
         taker.taker_fill_cost += n * (price if taker.book_side == "bid" else ONE - price)
         taker.taker_fees += fee
@@ -258,8 +277,11 @@ class KalshiExchange:
         opposite_held = max(-pos.position * direction, ZERO)
         closing = min(fill.count, opposite_held)
         if closing:
-            removed = pos.exposure if closing == opposite_held else \
-                (pos.exposure * closing / opposite_held).quantize(MICRODOLLAR, rounding=ROUND_HALF_EVEN)
+            removed = (
+                pos.exposure
+                if closing == opposite_held
+                else (pos.exposure * closing / opposite_held).quantize(MICRODOLLAR, rounding=ROUND_HALF_EVEN)
+            )
             pos.exposure -= removed
             pos.realized_pnl += closing * (ONE - leg) - removed
             account.cash += closing
@@ -315,8 +337,14 @@ class KalshiExchange:
         self._emit("order", order=order)
         return order
 
-    def amend(self, account_name: str, order_id: str, req: OrderRequest,
-              updated_client_order_id: str | None, expiration: int | None | str) -> tuple[Execution, bool]:
+    def amend(
+        self,
+        account_name: str,
+        order_id: str,
+        req: OrderRequest,
+        updated_client_order_id: str | None,
+        expiration: int | str | None,
+    ) -> tuple[Execution, bool]:
         """Change price and/or total count; returns the execution and whether size or fills changed.
 
         A pure size decrease keeps queue priority; anything else re-enters the book as a new taker.
@@ -351,8 +379,9 @@ class KalshiExchange:
             fills: list[Fill] = []
         else:
             book.remove(order)
-            plan = self._plan(book, account_name, order.book_side, req.price, new_remaining,
-                              order.self_trade_prevention_type)
+            plan = self._plan(
+                book, account_name, order.book_side, req.price, new_remaining, order.self_trade_prevention_type
+            )
             try:
                 if order.post_only and (plan.fills or plan.stp_cancels or plan.killed_by_stp):
                     raise invalid_order("post only cross")
@@ -380,8 +409,11 @@ class KalshiExchange:
     def expire_due(self) -> list[Order]:
         """Cancel GTC orders whose expiration_time has passed on the sim clock."""
         now = self.now()
-        due = [o for o in self.orders.values()
-               if o.status == "resting" and o.expiration_time is not None and o.expiration_time <= now]
+        due = [
+            o
+            for o in self.orders.values()
+            if o.status == "resting" and o.expiration_time is not None and o.expiration_time <= now
+        ]
         for order in due:
             self._close(order, "canceled")
         return due

@@ -43,8 +43,10 @@ def bare(message: str) -> KalshiError:
 
 
 def limit_error(operation: str, tag: str) -> KalshiError:
-    return bare(f"Parameter validation failed for {operation}: Key: '{operation}Params.Limit' "
-                f"Error:Field validation for 'Limit' failed on the '{tag}' tag")
+    return bare(
+        f"Parameter validation failed for {operation}: Key: '{operation}Params.Limit' "
+        f"Error:Field validation for 'Limit' failed on the '{tag}' tag"
+    )
 
 
 def invalid_order(details: str) -> KalshiError:
@@ -52,13 +54,24 @@ def invalid_order(details: str) -> KalshiError:
 
 
 NOT_FOUND = ("not_found", "not found")
-DEPRECATED_V1 = {"error": {"code": "deprecated_v1_order_endpoint", "message": "Please switch to the V2 endpoints",
-                           "details": "https://docs.kalshi.com/api-reference/orders/create-order-v2"}}
+DEPRECATED_V1 = {
+    "error": {
+        "code": "deprecated_v1_order_endpoint",
+        "message": "Please switch to the V2 endpoints",
+        "details": "https://docs.kalshi.com/api-reference/orders/create-order-v2",
+    }
+}
 
-AUTH_BAD_SIGNATURE = {"error": {"code": "authentication_error", "message": "authentication_error",
-                                "details": "INCORRECT_API_KEY_SIGNATURE"}}
-AUTH_UNKNOWN_KEY = {"error": {"code": "authentication_error", "message": "authentication_error",
-                              "details": "NOT_FOUND"}}
+AUTH_BAD_SIGNATURE = {
+    "error": {
+        "code": "authentication_error",
+        "message": "authentication_error",
+        "details": "INCORRECT_API_KEY_SIGNATURE",
+    }
+}
+AUTH_UNKNOWN_KEY = {
+    "error": {"code": "authentication_error", "message": "authentication_error", "details": "NOT_FOUND"}
+}
 AUTH_MISSING = {"error": {"code": "signature_is_missing_from_headers", "message": "signature is missing from headers"}}
 AUTH_EXPIRED = {"error": {"code": "header_timestamp_expired", "message": "header timestamp expired"}}
 

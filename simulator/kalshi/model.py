@@ -17,8 +17,14 @@ ONE = Decimal("1")
 TRADABLE = "active"
 PAUSED = "inactive"
 STATUS_FILTER = {
-    "initialized": "unopened", "active": "open", "inactive": "paused", "closed": "closed",
-    "determined": "settled", "disputed": "settled", "amended": "settled", "finalized": "settled",
+    "initialized": "unopened",
+    "active": "open",
+    "inactive": "paused",
+    "closed": "closed",
+    "determined": "settled",
+    "disputed": "settled",
+    "amended": "settled",
+    "finalized": "settled",
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiohttp import web
 
@@ -14,10 +15,27 @@ from .auth import authenticate
 from .engine import KalshiExchange
 from .errors import DEPRECATED_V1, KalshiError, bare, limit_error
 from .model import STATUS_FILTER, ZERO, Account
-from .params import CREATE_FIELDS, check_types, decode_json, invalid_parameters, parse_amend, parse_create, parse_decrease
+from .params import (
+    CREATE_FIELDS,
+    check_types,
+    decode_json,
+    invalid_parameters,
+    parse_amend,
+    parse_create,
+    parse_decrease,
+)
 from .sim import KalshiSim
-from .wire import (balance_json, event_position_json, execution_json, fill_json, fp, market_json,
-                   market_position_json, order_json, orderbook_json)
+from .wire import (
+    balance_json,
+    event_position_json,
+    execution_json,
+    fill_json,
+    fp,
+    market_json,
+    market_position_json,
+    order_json,
+    orderbook_json,
+)
 
 PREFIX = "/trade-api/v2"
 SIM_KEY = web.AppKey("kalshi_sim", KalshiSim)
@@ -64,6 +82,7 @@ async def _body(request: web.Request) -> Any:
 
 # -- pagination ------------------------------------------------------------------------------------
 
+
 def _limit(request: web.Request, operation: str, default: int = 100, maximum: int = 1000) -> int:
     text = request.query.get("limit")
     if text is None:
@@ -86,7 +105,7 @@ def _page(items: Sequence[Any], request: web.Request, operation: str) -> tuple[l
         offset = int(base64.urlsafe_b64decode(request.query.get("cursor", "").encode()).decode() or 0)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         offset = 0
-    page = list(items[offset:offset + limit])
+    page = list(items[offset : offset + limit])
     more = offset + limit < len(items)
     return page, base64.urlsafe_b64encode(str(offset + limit).encode()).decode() if more else ""
 
@@ -104,6 +123,7 @@ def _ts_range(request: web.Request) -> tuple[float, float]:
 
 
 # -- order writes ----------------------------------------------------------------------------------
+
 
 async def create_order(request: web.Request) -> web.Response:
     account = _account(request)
@@ -162,8 +182,9 @@ async def cancel_all(request: web.Request) -> web.Response:
 async def amend_order(request: web.Request) -> web.Response:
     account = _account(request)
     req, updated_id, expiration = parse_amend(await _body(request))
-    execution, changed = _exchange(request).amend(account.name, request.match_info["order_id"], req, updated_id,
-                                                  expiration)
+    execution, changed = _exchange(request).amend(
+        account.name, request.match_info["order_id"], req, updated_id, expiration
+    )
     return answer(execution_json(execution.order, execution.fills, _clock(request).now_ms(), counts=changed))
 
 
@@ -184,6 +205,7 @@ async def retired_v1(request: web.Request) -> web.Response:
 
 # -- portfolio reads -------------------------------------------------------------------------------
 
+
 async def get_order(request: web.Request) -> web.Response:
     account = _account(request)
     exchange = _exchange(request)
@@ -200,10 +222,15 @@ async def list_orders(request: web.Request) -> web.Response:
     low, high = _ts_range(request)
     if status is not None and status not in ("resting", "canceled", "executed"):
         raise bare(f"Parameter validation failed for GetOrders: invalid status {status!r}")
-    orders = [o for o in reversed(list(exchange.orders.values())) if o.account == account.name
-              and (tickers is None or o.ticker in tickers)
-              and (events is None or exchange.markets[o.ticker].event_ticker in events)
-              and (status is None or o.status == status) and low <= o.created_time <= high]
+    orders = [
+        o
+        for o in reversed(list(exchange.orders.values()))
+        if o.account == account.name
+        and (tickers is None or o.ticker in tickers)
+        and (events is None or exchange.markets[o.ticker].event_ticker in events)
+        and (status is None or o.status == status)
+        and low <= o.created_time <= high
+    ]
     page, cursor = _page(orders, request, "GetOrders")
     return answer({"cursor": cursor, "orders": [order_json(o, account) for o in page]})
 
@@ -213,9 +240,14 @@ async def list_fills(request: web.Request) -> web.Response:
     exchange = _exchange(request)
     tickers, order_id = _csv(request, "ticker"), request.query.get("order_id")
     low, high = _ts_range(request)
-    fills = [f for f in reversed(exchange.fills) if f.account == account.name
-             and (tickers is None or f.ticker in tickers) and (order_id is None or f.order_id == order_id)
-             and low <= f.created_time <= high]
+    fills = [
+        f
+        for f in reversed(exchange.fills)
+        if f.account == account.name
+        and (tickers is None or f.ticker in tickers)
+        and (order_id is None or f.order_id == order_id)
+        and low <= f.created_time <= high
+    ]
     page, cursor = _page(fills, request, "GetFills")
     return answer({"cursor": cursor, "fills": [fill_json(f) for f in page]})
 
@@ -228,18 +260,26 @@ async def list_positions(request: web.Request) -> web.Response:
     filters = _csv(request, "count_filter") or set()
     if settlement not in ("unsettled", "settled", "all") or not filters <= {"position", "total_traded"}:
         raise bare("Parameter validation failed for GetPositions: invalid settlement_status or count_filter")
-    chosen = [(t, p) for t, p in account.positions.items()
-              if (ticker is None or t == ticker) and (event is None or exchange.markets[t].event_ticker == event)
-              and (settlement == "all" or p.settled == (settlement == "settled"))
-              and ("position" not in filters or p.position != 0)
-              and ("total_traded" not in filters or p.total_traded != 0)]
+    chosen = [
+        (t, p)
+        for t, p in account.positions.items()
+        if (ticker is None or t == ticker)
+        and (event is None or exchange.markets[t].event_ticker == event)
+        and (settlement == "all" or p.settled == (settlement == "settled"))
+        and ("position" not in filters or p.position != 0)
+        and ("total_traded" not in filters or p.total_traded != 0)
+    ]
     page, cursor = _page(chosen, request, "GetPositions")
     events: dict[str, list] = {}
     for t, p in page:
         events.setdefault(exchange.markets[t].event_ticker, []).append(p)
-    return answer({"cursor": cursor,
-                   "event_positions": [event_position_json(e, ps) for e, ps in events.items()],
-                   "market_positions": [market_position_json(t, p) for t, p in page]})
+    return answer(
+        {
+            "cursor": cursor,
+            "event_positions": [event_position_json(e, ps) for e, ps in events.items()],
+            "market_positions": [market_position_json(t, p) for t, p in page],
+        }
+    )
 
 
 async def get_balance(request: web.Request) -> web.Response:
@@ -251,6 +291,7 @@ async def get_balance(request: web.Request) -> web.Response:
 
 # -- public market data ----------------------------------------------------------------------------
 
+
 async def get_market(request: web.Request) -> web.Response:
     exchange = _exchange(request)
     return answer({"market": market_json(exchange, exchange.market(request.match_info["ticker"]))})
@@ -258,15 +299,22 @@ async def get_market(request: web.Request) -> web.Response:
 
 async def list_markets(request: web.Request) -> web.Response:
     exchange = _exchange(request)
-    tickers, event, series = _csv(request, "tickers"), request.query.get("event_ticker"), \
-        request.query.get("series_ticker")
+    tickers, event, series = (
+        _csv(request, "tickers"),
+        request.query.get("event_ticker"),
+        request.query.get("series_ticker"),
+    )
     status = request.query.get("status")
     if status is not None and status not in set(STATUS_FILTER.values()):
         raise bare(f"Parameter validation failed for GetMarkets: invalid status {status!r}")
-    markets = [m for m in exchange.markets.values()
-               if (tickers is None or m.ticker in tickers) and (event is None or m.event_ticker == event)
-               and (series is None or m.event_ticker.split("-", 1)[0] == series)
-               and (status is None or STATUS_FILTER.get(m.status) == status)]
+    markets = [
+        m
+        for m in exchange.markets.values()
+        if (tickers is None or m.ticker in tickers)
+        and (event is None or m.event_ticker == event)
+        and (series is None or m.event_ticker.split("-", 1)[0] == series)
+        and (status is None or STATUS_FILTER.get(m.status) == status)
+    ]
     page, cursor = _page(markets, request, "GetMarkets")
     return answer({"cursor": cursor, "markets": [market_json(exchange, m) for m in page]})
 
@@ -280,8 +328,10 @@ async def get_orderbook(request: web.Request) -> web.Response:
     except ValueError:
         depth = -1
     if not 0 <= depth <= 100:
-        raise bare("Parameter validation failed for GetMarketOrderbook: Key: 'GetMarketOrderbookParams.Depth' "
-                   "Error:Field validation for 'Depth' failed on the 'lte' tag")
+        raise bare(
+            "Parameter validation failed for GetMarketOrderbook: Key: 'GetMarketOrderbookParams.Depth' "
+            "Error:Field validation for 'Depth' failed on the 'lte' tag"
+        )
     return answer(orderbook_json(exchange.books[market.ticker], depth))
 
 

@@ -41,16 +41,30 @@ class KalshiSetup:
 
 DEFAULT_SECTION: dict[str, Any] = {
     "markets": [
-        {"ticker": "KXDEMOMATCH-26DEC31ALIBOB-ALI", "event_ticker": "KXDEMOMATCH-26DEC31ALIBOB",
-         "title": "Will Ali win the Ali vs Bob demo match?", "yes_sub_title": "Ali", "no_sub_title": "Ali",
-         "close_time": "2026-12-31T23:00:00Z",
-         "book": {"yes_dollars": [["0.4500", "50.00"], ["0.4700", "25.00"]],
-                  "no_dollars": [["0.4600", "50.00"], ["0.4800", "25.00"]]}},
-        {"ticker": "KXDEMOMATCH-26DEC31ALIBOB-BOB", "event_ticker": "KXDEMOMATCH-26DEC31ALIBOB",
-         "title": "Will Bob win the Ali vs Bob demo match?", "yes_sub_title": "Bob", "no_sub_title": "Bob",
-         "close_time": "2026-12-31T23:00:00Z",
-         "book": {"yes_dollars": [["0.4800", "40.00"], ["0.5000", "20.00"]],
-                  "no_dollars": [["0.4400", "40.00"], ["0.4600", "20.00"]]}},
+        {
+            "ticker": "KXDEMOMATCH-26DEC31ALIBOB-ALI",
+            "event_ticker": "KXDEMOMATCH-26DEC31ALIBOB",
+            "title": "Will Ali win the Ali vs Bob demo match?",
+            "yes_sub_title": "Ali",
+            "no_sub_title": "Ali",
+            "close_time": "2026-12-31T23:00:00Z",
+            "book": {
+                "yes_dollars": [["0.4500", "50.00"], ["0.4700", "25.00"]],
+                "no_dollars": [["0.4600", "50.00"], ["0.4800", "25.00"]],
+            },
+        },
+        {
+            "ticker": "KXDEMOMATCH-26DEC31ALIBOB-BOB",
+            "event_ticker": "KXDEMOMATCH-26DEC31ALIBOB",
+            "title": "Will Bob win the Ali vs Bob demo match?",
+            "yes_sub_title": "Bob",
+            "no_sub_title": "Bob",
+            "close_time": "2026-12-31T23:00:00Z",
+            "book": {
+                "yes_dollars": [["0.4800", "40.00"], ["0.5000", "20.00"]],
+                "no_dollars": [["0.4400", "40.00"], ["0.4600", "20.00"]],
+            },
+        },
     ],
     "accounts": [{"name": "default", "balance": "1000.00"}],
 }
@@ -124,17 +138,25 @@ def parse_market(spec: Any, where: str, now: float) -> tuple[Market, tuple[Level
     if status not in MARKET_STATUSES:
         raise StateError(f"{where}.status", f"must be one of {', '.join(MARKET_STATUSES)}")
     title = read_str(spec, "title", where, ticker)
-    details = {k: spec[k] for k in ("custom_strike", "early_close_condition", "strike_type", "can_close_early",
-                                    "price_level_structure") if k in spec}
+    details = {
+        k: spec[k]
+        for k in ("custom_strike", "early_close_condition", "strike_type", "can_close_early", "price_level_structure")
+        if k in spec
+    }
     market = Market(
-        ticker=ticker, event_ticker=read_str(spec, "event_ticker", where, ticker.rsplit("-", 1)[0]),
-        title=title, yes_sub_title=read_str(spec, "yes_sub_title", where, ""),
-        no_sub_title=read_str(spec, "no_sub_title", where, ""), status=status,
+        ticker=ticker,
+        event_ticker=read_str(spec, "event_ticker", where, ticker.rsplit("-", 1)[0]),
+        title=title,
+        yes_sub_title=read_str(spec, "yes_sub_title", where, ""),
+        no_sub_title=read_str(spec, "no_sub_title", where, ""),
+        status=status,
         price_ranges=_price_ranges(spec, where),
-        created_time=now, open_time=_time(spec.get("open_time"), f"{where}.open_time", float(int(now) - 3600)),
+        created_time=now,
+        open_time=_time(spec.get("open_time"), f"{where}.open_time", float(int(now) - 3600)),
         close_time=_time(spec.get("close_time"), f"{where}.close_time", float(int(now) + 30 * 86400)),
         rules_primary=read_str(spec, "rules_primary", where, ""),
-        rules_secondary=read_str(spec, "rules_secondary", where, ""), details=details,
+        rules_secondary=read_str(spec, "rules_secondary", where, ""),
+        details=details,
     )
     book = parse_book(spec.get("book", {}), f"{where}.book")
     for price, count in book[0] + book[1]:
@@ -143,13 +165,15 @@ def parse_market(spec: Any, where: str, now: float) -> tuple[Market, tuple[Level
     return market, book
 
 
-def parse_account(spec: Any, where: str, markets: dict[str, Market],
-                  now: float) -> tuple[Account, dict[str, tuple[str, Any]]]:
+def parse_account(
+    spec: Any, where: str, markets: dict[str, Market], now: float
+) -> tuple[Account, dict[str, tuple[str, Any]]]:
     if not isinstance(spec, dict):
         raise StateError(where, "must be an object")
     name = read_str(spec, "name", where)
-    account = Account(name, str(uuid.uuid4()), read_decimal(spec.get("balance", "0"), f"{where}.balance"),
-                      updated_ts=now)
+    account = Account(
+        name, str(uuid.uuid4()), read_decimal(spec.get("balance", "0"), f"{where}.balance"), updated_ts=now
+    )
     keys_spec = spec.get("api_keys", {})
     if not isinstance(keys_spec, dict):
         raise StateError(f"{where}.api_keys", "must map key ids to public PEM strings")
@@ -160,8 +184,9 @@ def parse_account(spec: Any, where: str, markets: dict[str, Market],
     for ticker, count in positions.items():
         if ticker not in markets:
             raise StateError(f"{where}.positions.{ticker}", "unknown market ticker")
-        account.positions[ticker] = Position(position=read_decimal(count, f"{where}.positions.{ticker}"),
-                                             last_updated=now)
+        account.positions[ticker] = Position(
+            position=read_decimal(count, f"{where}.positions.{ticker}"), last_updated=now
+        )
     return account, keys
 
 

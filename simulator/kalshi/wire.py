@@ -7,7 +7,7 @@ Go's trimmed microseconds. Fields Kalshi removed after the June-2026 recordings 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -30,7 +30,7 @@ def dollars6(amount: Decimal) -> str:
 
 def rfc3339(ts: float, fraction: bool = True) -> str:
     """Go's time.RFC3339Nano at microsecond precision: trailing zeros of the fraction trimmed."""
-    moment = datetime.fromtimestamp(ts, timezone.utc)
+    moment = datetime.fromtimestamp(ts, UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     micros = f"{moment.microsecond:06d}".rstrip("0")
     return f"{text}.{micros}Z" if fraction and micros else f"{text}Z"
@@ -169,10 +169,18 @@ def market_json(exchange: KalshiExchange, market: Market) -> dict[str, Any]:
     yes_bid, yes_ask = (bid[0] if bid else ZERO), (ask[0] if ask else ONE)
     volume = sum((f.count for f in exchange.fills if f.ticker == market.ticker and f.is_taker), ZERO)
     day_ago = exchange.now() - 86400
-    volume_24h = sum((f.count for f in exchange.fills
-                      if f.ticker == market.ticker and f.is_taker and f.created_time >= day_ago), ZERO)
-    open_interest = sum((max(a.positions[market.ticker].position, ZERO) for a in exchange.accounts.values()
-                         if market.ticker in a.positions), ZERO)
+    volume_24h = sum(
+        (f.count for f in exchange.fills if f.ticker == market.ticker and f.is_taker and f.created_time >= day_ago),
+        ZERO,
+    )
+    open_interest = sum(
+        (
+            max(a.positions[market.ticker].position, ZERO)
+            for a in exchange.accounts.values()
+            if market.ticker in a.positions
+        ),
+        ZERO,
+    )
     close = rfc3339(market.close_time, fraction=False)
     return {
         "can_close_early": extras.get("can_close_early", True),
@@ -199,8 +207,9 @@ def market_json(exchange: KalshiExchange, market: Market) -> dict[str, Any]:
         "previous_yes_ask_dollars": "0.0000",
         "previous_yes_bid_dollars": "0.0000",
         "price_level_structure": extras.get("price_level_structure", "linear_cent"),
-        "price_ranges": [{"end": dollars4(e), "start": dollars4(s), "step": dollars4(st)}
-                         for s, e, st in market.price_ranges],
+        "price_ranges": [
+            {"end": dollars4(e), "start": dollars4(s), "step": dollars4(st)} for s, e, st in market.price_ranges
+        ],
         "result": market.result,
         "rules_primary": market.rules_primary,
         "rules_secondary": market.rules_secondary,
@@ -217,6 +226,8 @@ def market_json(exchange: KalshiExchange, market: Market) -> dict[str, Any]:
         "yes_bid_dollars": dollars4(yes_bid),
         "yes_bid_size_fp": fp(bid[1] if bid else ZERO),
         "yes_sub_title": market.yes_sub_title,
-    } | ({"settlement_value_dollars": dollars4(market.settlement_value),
-          "settlement_ts": rfc3339(market.settlement_ts)} if market.settlement_value is not None
-         and market.settlement_ts is not None else {})
+    } | (
+        {"settlement_value_dollars": dollars4(market.settlement_value), "settlement_ts": rfc3339(market.settlement_ts)}
+        if market.settlement_value is not None and market.settlement_ts is not None
+        else {}
+    )

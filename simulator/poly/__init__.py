@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from simulator.admin import admin_errors
 from simulator.clock import SimClock, clock_routes
 from simulator.faults import FaultInjector, fault_middleware
-from simulator.admin import admin_errors
 from simulator.poly.admin import PREFIX, admin_routes
 from simulator.poly.auth import ApiKeys
 from simulator.poly.config import parse_section

@@ -48,8 +48,12 @@ async def set_book(request: web.Request) -> web.Response:
     check_uncrossed(bids, asks, "book")
     trades = exchange.set_book(token_id, bids, asks)
     token = exchange.tokens[token_id]
-    return json_response({"book": summary(exchange.books[token_id], token, exchange.clock.now_ms()),
-                          "trades": [trade_view(t, None) for t in trades]})
+    return json_response(
+        {
+            "book": summary(exchange.books[token_id], token, exchange.clock.now_ms()),
+            "trades": [trade_view(t, None) for t in trades],
+        }
+    )
 
 
 @admin_routes.post(PREFIX + "/balance")
@@ -89,8 +93,9 @@ async def set_market(request: web.Request) -> web.Response:
             if not isinstance(body[flag], bool):
                 raise AdminError(f"{flag}: must be true or false")
             setattr(market, flag, body[flag])
-    return json_response({"condition_id": market.condition_id, "accepting_orders": market.accepting_orders,
-                          "closed": market.closed})
+    return json_response(
+        {"condition_id": market.condition_id, "accepting_orders": market.accepting_orders, "closed": market.closed}
+    )
 
 
 @admin_routes.post(PREFIX + "/settle")
@@ -119,8 +124,12 @@ async def set_mode(request: web.Request) -> web.Response:
 @admin_routes.get(PREFIX + "/orders")
 async def list_orders(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
-    return json_response([{**order_view(o), "account": o.account.address if o.account else None}
-                          for o in sorted(exchange.orders.values(), key=lambda o: o.seq)])
+    return json_response(
+        [
+            {**order_view(o), "account": o.account.address if o.account else None}
+            for o in sorted(exchange.orders.values(), key=lambda o: o.seq)
+        ]
+    )
 
 
 @admin_routes.get(PREFIX + "/trades")

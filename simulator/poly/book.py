@@ -8,8 +8,9 @@ hashed as py-clob-client-v2 `generate_orderbook_summary_hash` does.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 

@@ -47,28 +47,42 @@ DEFAULT_SECTION: dict[str, Any] = {
     "markets": [
         {
             "condition_id": "0x69178dcea3b5ef51300982f5cff10988188058ce6040b0e5323c7804a2446c54",
-            "tick_size": "0.01", "min_order_size": "5", "neg_risk": False,
+            "tick_size": "0.01",
+            "min_order_size": "5",
+            "neg_risk": False,
             "tokens": [
-                {"token_id": "79724115531796500154169490257471921577484206843216046510639004913120922178416",
-                 "outcome": "Yes",
-                 "bids": [{"price": "0.47", "size": "500"}, {"price": "0.46", "size": "1000"}],
-                 "asks": [{"price": "0.49", "size": "500"}, {"price": "0.50", "size": "1000"}]},
-                {"token_id": "51288545342541818958055448777263985995768425756818071463056658856703683003905",
-                 "outcome": "No",
-                 "bids": [{"price": "0.51", "size": "500"}, {"price": "0.50", "size": "1000"}],
-                 "asks": [{"price": "0.53", "size": "500"}, {"price": "0.54", "size": "1000"}]},
+                {
+                    "token_id": "79724115531796500154169490257471921577484206843216046510639004913120922178416",
+                    "outcome": "Yes",
+                    "bids": [{"price": "0.47", "size": "500"}, {"price": "0.46", "size": "1000"}],
+                    "asks": [{"price": "0.49", "size": "500"}, {"price": "0.50", "size": "1000"}],
+                },
+                {
+                    "token_id": "51288545342541818958055448777263985995768425756818071463056658856703683003905",
+                    "outcome": "No",
+                    "bids": [{"price": "0.51", "size": "500"}, {"price": "0.50", "size": "1000"}],
+                    "asks": [{"price": "0.53", "size": "500"}, {"price": "0.54", "size": "1000"}],
+                },
             ],
         },
         {
             "condition_id": "0x4ec57c2e78406859d3e3f269df59b9c35620e4335926869aa28350f84b981d05",
-            "tick_size": "0.001", "min_order_size": "5", "neg_risk": True,
+            "tick_size": "0.001",
+            "min_order_size": "5",
+            "neg_risk": True,
             "tokens": [
-                {"token_id": "62112597151186977886883919284917902807001380206862591777191341580299727660063",
-                 "outcome": "Yes",
-                 "bids": [{"price": "0.120", "size": "800"}], "asks": [{"price": "0.125", "size": "800"}]},
-                {"token_id": "79483709384426851028233217286096550769086106729482022634382809413325868456493",
-                 "outcome": "No",
-                 "bids": [{"price": "0.874", "size": "800"}], "asks": [{"price": "0.881", "size": "800"}]},
+                {
+                    "token_id": "62112597151186977886883919284917902807001380206862591777191341580299727660063",
+                    "outcome": "Yes",
+                    "bids": [{"price": "0.120", "size": "800"}],
+                    "asks": [{"price": "0.125", "size": "800"}],
+                },
+                {
+                    "token_id": "79483709384426851028233217286096550769086106729482022634382809413325868456493",
+                    "outcome": "No",
+                    "bids": [{"price": "0.874", "size": "800"}],
+                    "asks": [{"price": "0.881", "size": "800"}],
+                },
             ],
         },
     ],
@@ -135,7 +149,7 @@ def _add_market(state: PolyState, spec: Any, where: str) -> None:
         closed=_bool(spec, "closed", where, False),
     )
     if market.fee_rate >= ONE:
-        raise StateError(f"{where}.fee_rate", "must be below 1 (e.g. \"0.04\")")
+        raise StateError(f"{where}.fee_rate", 'must be below 1 (e.g. "0.04")')
     tokens = read_list(spec, "tokens", where)
     if not tokens:
         raise StateError(f"{where}.tokens", "at least one token is required")
@@ -164,7 +178,7 @@ def _add_token(state: PolyState, market: Market, spec: Any, where: str) -> None:
 def parse_levels(value: Any, where: str, tick: Decimal) -> list[Level]:
     """Book levels `[{"price","size"}]`: prices on the tick grid, sizes with at most 2 decimals."""
     if not isinstance(value, list):
-        raise StateError(where, "must be a list of {\"price\", \"size\"}")
+        raise StateError(where, 'must be a list of {"price", "size"}')
     levels: dict[Decimal, Level] = {}
     for i, item in enumerate(value):
         if not isinstance(item, dict):
@@ -172,7 +186,9 @@ def parse_levels(value: Any, where: str, tick: Decimal) -> list[Level]:
         price = read_decimal(item.get("price"), f"{where}[{i}].price")
         size = read_decimal(item.get("size"), f"{where}[{i}].size")
         if not (tick <= price <= ONE - tick) or price % tick:
-            raise StateError(f"{where}[{i}].price", f"{price} is not on the {tick} tick grid within [{tick}, {ONE - tick}]")
+            raise StateError(
+                f"{where}[{i}].price", f"{price} is not on the {tick} tick grid within [{tick}, {ONE - tick}]"
+            )
         if size <= ZERO or size != size.quantize(Decimal("0.01")):
             raise StateError(f"{where}[{i}].size", f"must be positive with at most 2 decimals, got {size}")
         if price in levels:
@@ -205,8 +221,10 @@ def _account(spec: Any, where: str, tokens: dict[str, Token]) -> Account:
     address = _address(spec.get("address"), f"{where}.address")
     signature_type = spec.get("signature_type", 0)
     if signature_type not in (0, 1, 2, 3) or isinstance(signature_type, bool):
-        raise StateError(f"{where}.signature_type", f"must be 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet), "
-                                                    f"got {signature_type!r}")
+        raise StateError(
+            f"{where}.signature_type",
+            f"must be 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet), got {signature_type!r}",
+        )
     if signature_type == 0:
         if spec.get("funder") is not None and _address(spec["funder"], f"{where}.funder") != address:
             raise StateError(f"{where}.funder", "an EOA account (signature_type 0) trades from its own address")

@@ -11,8 +11,9 @@ import copy
 import hashlib
 import math
 import uuid
+from collections.abc import Callable, Iterable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from eth_utils import keccak
 
@@ -21,9 +22,27 @@ from simulator.poly.auth import ApiCreds
 from simulator.poly.book import Book
 from simulator.poly.config import Level, PolyState
 from simulator.poly.matching import Fill, complete, plan
-from simulator.poly.model import (BUY, CANCELED, IMMEDIATE, LIVE, MARKET_MAKER_ADDRESS, MARKET_MAKER_OWNER, MATCHED,
-                                  ONE, RESOLVED, SELL, TRADE_CONFIRMED, TRADE_MATCHED, TRADE_MINED, ZERO, Account,
-                                  MakerFill, Order, Token, Trade)
+from simulator.poly.model import (
+    BUY,
+    CANCELED,
+    IMMEDIATE,
+    LIVE,
+    MARKET_MAKER_ADDRESS,
+    MARKET_MAKER_OWNER,
+    MATCHED,
+    ONE,
+    RESOLVED,
+    SELL,
+    TRADE_CONFIRMED,
+    TRADE_MATCHED,
+    TRADE_MINED,
+    ZERO,
+    Account,
+    MakerFill,
+    Order,
+    Token,
+    Trade,
+)
 from simulator.poly.orders import OrderRequest
 from simulator.poly.wire import PolyError, decimals, human
 
@@ -49,8 +68,14 @@ ALREADY_MATCHED = "Order already matched"
 GTD_THRESHOLD_S = 60  # the server's security threshold: a GTD order lives until expiration - 60 s
 
 # Amount decimals of a limit order's pUSD side, per tick (py-clob-client-v2, uni and ts-v2 agree).
-AMOUNT_DECIMALS = {Decimal("0.1"): 3, Decimal("0.01"): 4, Decimal("0.005"): 5, Decimal("0.0025"): 6,
-                   Decimal("0.001"): 5, Decimal("0.0001"): 6}
+AMOUNT_DECIMALS = {
+    Decimal("0.1"): 3,
+    Decimal("0.01"): 4,
+    Decimal("0.005"): 5,
+    Decimal("0.0025"): 6,
+    Decimal("0.001"): 5,
+    Decimal("0.0001"): 6,
+}
 FEE_QUANTUM = Decimal("0.00001")
 
 
@@ -121,8 +146,9 @@ class PolyExchange:
         return sum((o.remaining * o.price for o in self.open_orders(account) if o.side == BUY), ZERO)
 
     def reserved_shares(self, account: Account, token_id: str) -> Decimal:
-        return sum((o.remaining for o in self.open_orders(account)
-                    if o.side == SELL and o.token.token_id == token_id), ZERO)
+        return sum(
+            (o.remaining for o in self.open_orders(account) if o.side == SELL and o.token.token_id == token_id), ZERO
+        )
 
     def _check_funds(self, account: Account, req: OrderRequest) -> None:
         if req.side == BUY:
@@ -132,7 +158,10 @@ class PolyExchange:
             if account.allowance is not None and reserved + need > account.allowance:
                 short = True
         else:
-            short = account.shares(req.token.token_id) - self.reserved_shares(account, req.token.token_id) < req.maker_amount
+            short = (
+                account.shares(req.token.token_id) - self.reserved_shares(account, req.token.token_id)
+                < req.maker_amount
+            )
         if short:
             raise PolyError(400, NO_FUNDS)
 
@@ -153,8 +182,12 @@ class PolyExchange:
             raise PolyError(503, CANCEL_ONLY_MSG)
         if self.mode == POST_ONLY and not post_only:
             retry = max(1, math.ceil((self.mode_until or self.clock.now()) - self.clock.now()))
-            raise PolyError(503, POST_ONLY_MODE_MSG, extra={"code": "post_only_mode", "retry_after_seconds": retry},
-                            headers={"Retry-After": str(retry)})
+            raise PolyError(
+                503,
+                POST_ONLY_MODE_MSG,
+                extra={"code": "post_only_mode", "retry_after_seconds": retry},
+                headers={"Retry-After": str(retry)},
+            )
 
     def set_mode(self, mode: str, seconds: float | None = None) -> None:
         if mode not in MODES:
@@ -211,35 +244,68 @@ class PolyExchange:
         on_grid = tick <= limit <= ONE - tick and (immediate or limit % tick == ZERO)
         if not on_grid:
             shown = limit.quantize(Decimal("0.000001"), rounding=ROUND_DOWN)
-            raise PolyError(400, f"order {req.id} is invalid. Price ({human(shown)}) breaks minimum tick size rule: "
-                                 f"{human(tick)}")
+            raise PolyError(
+                400, f"order {req.id} is invalid. Price ({human(shown)}) breaks minimum tick size rule: {human(tick)}"
+            )
         if immediate and req.side == BUY and req.maker_amount < ONE:
-            raise PolyError(400, f"invalid amount for a marketable BUY order (${human(req.maker_amount)}), min size: $1")
+            raise PolyError(
+                400, f"invalid amount for a marketable BUY order (${human(req.maker_amount)}), min size: $1"
+            )
         if not immediate and req.shares < market.min_order_size:
-            raise PolyError(400, f"order {req.id} is invalid. Size ({human(req.shares)}) lower than the minimum: "
-                                 f"{human(market.min_order_size)}")
+            raise PolyError(
+                400,
+                f"order {req.id} is invalid. Size ({human(req.shares)}) lower than the minimum: "
+                f"{human(market.min_order_size)}",
+            )
         return limit
 
-    def _new_order(self, account: Account | None, owner: str, req: OrderRequest, limit: Decimal,
-                   fills: list[Fill]) -> Order:
+    def _new_order(
+        self, account: Account | None, owner: str, req: OrderRequest, limit: Decimal, fills: list[Fill]
+    ) -> Order:
         self._seq += 1
-        shown = limit.quantize(req.token.market.tick_size, rounding=ROUND_DOWN) if req.order_type in IMMEDIATE else limit
+        shown = (
+            limit.quantize(req.token.market.tick_size, rounding=ROUND_DOWN) if req.order_type in IMMEDIATE else limit
+        )
         filled = sum((f.size for f in fills), ZERO)
-        return Order(id=req.id, account=account, owner=owner, maker_address=req.maker, token=req.token,
-                     side=req.side, price=shown, original_size=max(req.shares, filled), order_type=req.order_type,
-                     expiration=req.expiration, created_at=self.now(), seq=self._seq)
+        return Order(
+            id=req.id,
+            account=account,
+            owner=owner,
+            maker_address=req.maker,
+            token=req.token,
+            side=req.side,
+            price=shown,
+            original_size=max(req.shares, filled),
+            order_type=req.order_type,
+            expiration=req.expiration,
+            created_at=self.now(),
+            seq=self._seq,
+        )
 
     def _placed(self, order: Order, fills: list[Fill], trades: list[Trade]) -> dict[str, Any]:
         """The 200 body, in the real key order; a resting order reports "" amounts."""
         if not fills:
-            return {"errorMsg": "", "orderID": order.id, "takingAmount": "", "makingAmount": "", "status": "live",
-                    "success": True}
+            return {
+                "errorMsg": "",
+                "orderID": order.id,
+                "takingAmount": "",
+                "makingAmount": "",
+                "status": "live",
+                "success": True,
+            }
         shares = sum((f.size for f in fills), ZERO)
         pusd = sum((f.cost for f in fills), ZERO)
         making, taking = (pusd, shares) if order.side == BUY else (shares, pusd)
-        return {"errorMsg": "", "orderID": order.id, "takingAmount": human(taking), "makingAmount": human(making),
-                "status": "matched", "success": True, "transactionsHashes": [t.transaction_hash for t in trades],
-                "tradeIDs": [t.id for t in trades]}
+        return {
+            "errorMsg": "",
+            "orderID": order.id,
+            "takingAmount": human(taking),
+            "makingAmount": human(making),
+            "status": "matched",
+            "success": True,
+            "transactionsHashes": [t.transaction_hash for t in trades],
+            "tradeIDs": [t.id for t in trades],
+        }
 
     # -- matching ---------------------------------------------------------------------------
 
@@ -279,11 +345,22 @@ class PolyExchange:
 
     def _new_trade(self, taker: Order, price: Decimal, bucket: int) -> Trade:
         number = len(self.trades) + bucket + 1
-        trade_id = str(uuid.UUID(bytes=hashlib.sha256(f"tradetape-poly-trade-{number}".encode()).digest()[:16],
-                                 version=4))
+        trade_id = str(
+            uuid.UUID(bytes=hashlib.sha256(f"tradetape-poly-trade-{number}".encode()).digest()[:16], version=4)
+        )
         now = self.now()
-        return Trade(id=trade_id, taker=taker, price=price, size=ZERO, fee=ZERO, match_time=now, bucket_index=bucket,
-                     makers=[], transaction_hash="0x" + keccak(text=trade_id).hex(), last_update=now)
+        return Trade(
+            id=trade_id,
+            taker=taker,
+            price=price,
+            size=ZERO,
+            fee=ZERO,
+            match_time=now,
+            bucket_index=bucket,
+            makers=[],
+            transaction_hash="0x" + keccak(text=trade_id).hex(),
+            last_update=now,
+        )
 
     # -- market maker -----------------------------------------------------------------------
 
@@ -299,10 +376,20 @@ class PolyExchange:
         for side, levels in ((BUY, bids), (SELL, asks)):
             for level in levels:
                 self._seq += 1
-                order = Order(id="0x" + keccak(text=f"tradetape-poly-mm-{self._seq}").hex(), account=None,
-                              owner=MARKET_MAKER_OWNER, maker_address=MARKET_MAKER_ADDRESS, token=token, side=side,
-                              price=level.price, original_size=level.size, order_type="GTC", expiration=0,
-                              created_at=self.now(), seq=self._seq)
+                order = Order(
+                    id="0x" + keccak(text=f"tradetape-poly-mm-{self._seq}").hex(),
+                    account=None,
+                    owner=MARKET_MAKER_OWNER,
+                    maker_address=MARKET_MAKER_ADDRESS,
+                    token=token,
+                    side=side,
+                    price=level.price,
+                    original_size=level.size,
+                    order_type="GTC",
+                    expiration=0,
+                    created_at=self.now(),
+                    seq=self._seq,
+                )
                 trades += self.execute(order, plan(book, side, level.price, shares=level.size))
                 if order.remaining > ZERO:
                     book.add(order)
@@ -317,8 +404,11 @@ class PolyExchange:
         for order_id in dict.fromkeys(order_ids):
             order = self.orders.get(order_id)
             if order is None or order.account is not account or order.status != LIVE:
-                reason = ALREADY_MATCHED if order is not None and order.account is account and order.status == MATCHED \
+                reason = (
+                    ALREADY_MATCHED
+                    if order is not None and order.account is account and order.status == MATCHED
                     else NOT_FOUND_OR_CANCELED
+                )
                 not_canceled[order_id] = reason
                 continue
             self._close(order, CANCELED)
@@ -373,5 +463,8 @@ def _check_precision(req: OrderRequest, amount_decimals: int) -> None:
         maker_max, taker_max = 2, (max(4, amount_decimals) if immediate else amount_decimals)
     if decimals(req.maker_amount) > maker_max or decimals(req.taker_amount) > taker_max:
         kind = ("market " if immediate else "") + ("buy" if req.side == BUY else "sell")
-        raise PolyError(400, f"invalid amounts, the {kind} orders maker amount supports a max accuracy of "
-                             f"{maker_max} decimals, taker amount a max of {taker_max} decimals")
+        raise PolyError(
+            400,
+            f"invalid amounts, the {kind} orders maker amount supports a max accuracy of "
+            f"{maker_max} decimals, taker amount a max of {taker_max} decimals",
+        )

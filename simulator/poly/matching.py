@@ -40,8 +40,9 @@ def crosses(side: str, limit: Decimal, resting_price: Decimal) -> bool:
     return resting_price <= limit if side == BUY else resting_price >= limit
 
 
-def plan(book: Book, side: str, limit: Decimal, *, shares: Decimal | None = None,
-         budget: Decimal | None = None) -> list[Fill]:
+def plan(
+    book: Book, side: str, limit: Decimal, *, shares: Decimal | None = None, budget: Decimal | None = None
+) -> list[Fill]:
     """Fills for a taker of `side` at `limit`, up to `shares` or, for a market BUY, `budget` pUSD."""
     fills: list[Fill] = []
     opposite = SELL if side == BUY else BUY
@@ -63,8 +64,9 @@ def plan(book: Book, side: str, limit: Decimal, *, shares: Decimal | None = None
     return fills
 
 
-def complete(fills: list[Fill], limit: Decimal, *, shares: Decimal | None = None,
-             budget: Decimal | None = None) -> bool:
+def complete(
+    fills: list[Fill], limit: Decimal, *, shares: Decimal | None = None, budget: Decimal | None = None
+) -> bool:
     """Whether the fills satisfy the whole order (FOK): all shares, or a budget with less than a
     lot's worth left at the limit price."""
     if budget is not None:

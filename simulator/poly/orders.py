@@ -7,9 +7,10 @@ before the signature is recovered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
@@ -61,8 +62,9 @@ def check_shape(item: Any) -> Mapping[str, Any]:
         raise PolyError(400, INVALID_PAYLOAD)
     if not all(isinstance(order.get(n), int) and not isinstance(order.get(n), bool) for n in ("salt", "signatureType")):
         raise PolyError(400, INVALID_PAYLOAD)
-    if order.get("side") not in (BUY, SELL) or not all(order[n].isdigit() for n in
-                                                       ("tokenId", "makerAmount", "takerAmount", "expiration", "timestamp")):
+    if order.get("side") not in (BUY, SELL) or not all(
+        order[n].isdigit() for n in ("tokenId", "makerAmount", "takerAmount", "expiration", "timestamp")
+    ):
         raise PolyError(400, INVALID_PAYLOAD)
     if not (is_hex_address(order["maker"]) and is_hex_address(order["signer"])):
         raise PolyError(400, INVALID_PAYLOAD)

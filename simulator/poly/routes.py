@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -13,8 +14,14 @@ from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
 from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange
 from simulator.poly.model import LIVE, ZERO, Account
-from simulator.poly.orders import (INVALID_PAYLOAD, check_owner, check_shape, check_signature, check_signer,
-                                   order_request)
+from simulator.poly.orders import (
+    INVALID_PAYLOAD,
+    check_owner,
+    check_shape,
+    check_signature,
+    check_signer,
+    order_request,
+)
 from simulator.poly.views import order_view, page, page_body, trade_view
 from simulator.poly.wire import MAX_UINT256, PolyError, human, json_response, raw_json_response, units
 
@@ -31,8 +38,9 @@ routes = web.RouteTableDef()
 
 
 @web.middleware
-async def poly_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
+async def poly_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Bring the exchange up to the clock's time, then render refusals with their real bodies."""
     request.app[EXCHANGE].sweep()
     try:
@@ -152,8 +160,14 @@ async def post_order(request: web.Request) -> web.Response:
 
 
 def _failed(message: str, success: bool = False) -> dict[str, Any]:
-    return {"errorMsg": message, "orderID": "", "takingAmount": "", "makingAmount": "", "status": "",
-            "success": success}
+    return {
+        "errorMsg": message,
+        "orderID": "",
+        "takingAmount": "",
+        "makingAmount": "",
+        "status": "",
+        "success": success,
+    }
 
 
 @routes.post("/orders")
@@ -231,8 +245,11 @@ async def cancel_market_orders(request: web.Request) -> web.Response:
         raise PolyError(400, INVALID_PAYLOAD)
     _cancel_allowed(exchange)
     market, asset_id = payload.get("market"), payload.get("asset_id")
-    ids = [o.id for o in exchange.open_orders(account)
-           if (not market or o.token.market.condition_id == market) and (not asset_id or o.token.token_id == asset_id)]
+    ids = [
+        o.id
+        for o in exchange.open_orders(account)
+        if (not market or o.token.market.condition_id == market) and (not asset_id or o.token.token_id == asset_id)
+    ]
     return json_response(exchange.cancel(account, ids))
 
 
@@ -252,9 +269,15 @@ async def get_order(request: web.Request) -> web.Response:
 async def get_orders(request: web.Request) -> web.Response:
     _, _, exchange, account = await _l2(request)
     q = request.query
-    orders = [o for o in exchange.orders.values() if o.account is account and o.status == LIVE
-              and q.get("id", o.id) == o.id and q.get("market", o.token.market.condition_id) == o.token.market.condition_id
-              and q.get("asset_id", o.token.token_id) == o.token.token_id]
+    orders = [
+        o
+        for o in exchange.orders.values()
+        if o.account is account
+        and o.status == LIVE
+        and q.get("id", o.id) == o.id
+        and q.get("market", o.token.market.condition_id) == o.token.market.condition_id
+        and q.get("asset_id", o.token.token_id) == o.token.token_id
+    ]
     orders.sort(key=lambda o: o.seq)
     try:
         chunk, cursor = page(orders, q.get("next_cursor"), exchange.settings.page_size)
@@ -270,13 +293,17 @@ async def get_trades(request: web.Request) -> web.Response:
     try:
         before = int(q["before"]) if "before" in q else None
         after = int(q["after"]) if "after" in q else None
-        trades = [t for t in exchange.trades
-                  if (t.taker.account is account or any(m.order.account is account for m in t.makers))
-                  and q.get("id", t.id) == t.id
-                  and q.get("market", t.taker.token.market.condition_id) == t.taker.token.market.condition_id
-                  and q.get("asset_id", t.taker.token.token_id) == t.taker.token.token_id
-                  and q.get("maker_address", account.funder).lower() == account.funder.lower()
-                  and (before is None or t.match_time <= before) and (after is None or t.match_time >= after)]
+        trades = [
+            t
+            for t in exchange.trades
+            if (t.taker.account is account or any(m.order.account is account for m in t.makers))
+            and q.get("id", t.id) == t.id
+            and q.get("market", t.taker.token.market.condition_id) == t.taker.token.market.condition_id
+            and q.get("asset_id", t.taker.token.token_id) == t.taker.token.token_id
+            and q.get("maker_address", account.funder).lower() == account.funder.lower()
+            and (before is None or t.match_time <= before)
+            and (after is None or t.match_time >= after)
+        ]
         chunk, cursor = page(trades, q.get("next_cursor"), exchange.settings.page_size)
     except ValueError:
         raise PolyError(400, "Invalid trade params payload") from None
@@ -310,8 +337,10 @@ async def _balance_allowance(request: web.Request) -> web.Response:
     else:
         token_id = _token_param(request)
         balance = account.shares(exchange.token(token_id).token_id) if own_wallet else ZERO
-        spenders = {spender: MAX_UINT256 for spender in
-                    ((EXCHANGE_V3,) if asset_type == "CONDITIONAL-V2" else _COLLATERAL_SPENDERS)}
+        spenders = {
+            spender: MAX_UINT256
+            for spender in ((EXCHANGE_V3,) if asset_type == "CONDITIONAL-V2" else _COLLATERAL_SPENDERS)
+        }
     return json_response({"balance": units(balance), "allowances": spenders})
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from simulator.poly.model import TRADE_MATCHED, Account, Order, Trade
 from simulator.poly.wire import human
@@ -61,9 +62,17 @@ def trade_view(trade: Trade, viewer: Account | None) -> dict[str, Any]:
         "transaction_hash": "" if trade.status == TRADE_MATCHED else trade.transaction_hash,
         "trader_side": "TAKER" if viewer is not None and taker.account is viewer else "MAKER",
         "maker_orders": [
-            {"order_id": m.order.id, "owner": m.order.owner, "maker_address": m.order.maker_address,
-             "matched_amount": human(m.size), "price": human(m.order.price), "fee_rate_bps": "0",
-             "asset_id": token.token_id, "outcome": token.outcome, "side": m.order.side}
+            {
+                "order_id": m.order.id,
+                "owner": m.order.owner,
+                "maker_address": m.order.maker_address,
+                "matched_amount": human(m.size),
+                "price": human(m.order.price),
+                "fee_rate_bps": "0",
+                "asset_id": token.token_id,
+                "outcome": token.outcome,
+                "side": m.order.side,
+            }
             for m in trade.makers
         ],
     }
@@ -87,7 +96,7 @@ def page(items: Sequence[T], cursor: str | None, size: int) -> tuple[list[T], st
     offset = decode_cursor(cursor)
     if offset < 0:
         return [], END_CURSOR
-    chunk = list(items[offset:offset + size])
+    chunk = list(items[offset : offset + size])
     following = offset + size
     return chunk, base64.b64encode(str(following).encode()).decode() if following < len(items) else END_CURSOR
 

@@ -20,8 +20,9 @@ MAX_UINT256 = str(2**256 - 1)
 class PolyError(Exception):
     """An answer the exchange refuses with: status and the real body."""
 
-    def __init__(self, status: int, message: str, *, extra: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -55,8 +56,7 @@ def decimals(value: Decimal) -> int:
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers)
 
 
 def raw_json_response(body: bytes, status: int = 200) -> web.Response:

@@ -21,6 +21,12 @@ from decimal import Decimal
 from importlib.metadata import version
 
 from eth_account import Account
+from polymarket._internal.actions.orders.limit import _compute_limit_order_amounts
+from polymarket._internal.actions.orders.market import _compute_market_order_amounts
+from polymarket._internal.actions.orders.typed_data import build_order_signature, build_order_typed_data
+from polymarket._internal.actions.orders.types import UnsignedOrder
+from polymarket._internal.hmac import build_hmac_signature as uni_hmac
+from polymarket._internal.l1_auth import sign_api_key_auth
 from py_clob_client_v2.clob_types import (
     ApiCreds,
     CreateOrderOptions,
@@ -36,28 +42,28 @@ from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2, order
 from py_clob_client_v2.order_utils.model.side import Side
 from py_clob_client_v2.order_utils.model.signature_type_v2 import SignatureTypeV2
 from py_clob_client_v2.signer import Signer
-from polymarket._internal.actions.orders.limit import _compute_limit_order_amounts
-from polymarket._internal.actions.orders.market import _compute_market_order_amounts
-from polymarket._internal.actions.orders.typed_data import build_order_signature, build_order_typed_data
-from polymarket._internal.actions.orders.types import UnsignedOrder
-from polymarket._internal.hmac import build_hmac_signature as uni_hmac
-from polymarket._internal.l1_auth import sign_api_key_auth
 
 PRIVATE_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0
-API = {"api_key": "00000000-0000-4000-8000-000000000001",
-       "secret": "dGVzdC1zZWNyZXQtbm90LXJlYWwtMDEyMzQ1Njc4OWFiY2RlZg==",
-       "passphrase": "test-passphrase"}
-FUNDERS = {0: None,
-           1: "0x1111111111111111111111111111111111111111",
-           2: "0x2222222222222222222222222222222222222222",
-           3: "0x3333333333333333333333333333333333333333"}
+API = {
+    "api_key": "00000000-0000-4000-8000-000000000001",
+    "secret": "dGVzdC1zZWNyZXQtbm90LXJlYWwtMDEyMzQ1Njc4OWFiY2RlZg==",
+    "passphrase": "test-passphrase",
+}
+FUNDERS = {
+    0: None,
+    1: "0x1111111111111111111111111111111111111111",
+    2: "0x2222222222222222222222222222222222222222",
+    3: "0x3333333333333333333333333333333333333333",
+}
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 BUILDER = "0x" + "ab" * 32
 SALT = 479_001_599
 TIMESTAMP_MS = 1_767_225_600_000
-CONTRACTS = {(2, False): "0xE111180000d2663C0091e4f400237545B87B996B",
-             (2, True): "0xe2222d279d744050d28e00520010520000310F59",
-             (3, False): "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"}
+CONTRACTS = {
+    (2, False): "0xE111180000d2663C0091e4f400237545B87B996B",
+    (2, True): "0xe2222d279d744050d28e00520010520000310F59",
+    (3, False): "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa",
+}
 
 # name, side, order_type, price, size (limit) or amount (market), tick, neg_risk, version, sig type, extras
 ORDER_CASES = [
@@ -78,21 +84,35 @@ ORDER_CASES = [
 
 # kind, side, price, size or amount, tick: includes values where binary floats floor wrongly.
 AMOUNT_CASES = [
-    ("limit", "BUY", "0.58", "2.03", "0.01"), ("limit", "SELL", "0.58", "2.03", "0.01"),
-    ("limit", "BUY", "0.57", "33.3", "0.01"), ("limit", "SELL", "0.29", "100", "0.01"),
-    ("limit", "BUY", "0.5", "2.03", "0.1"), ("limit", "SELL", "0.7", "19.99", "0.1"),
-    ("limit", "BUY", "0.585", "2.03", "0.005"), ("limit", "SELL", "0.995", "1.01", "0.005"),
-    ("limit", "BUY", "0.5825", "33.3", "0.0025"), ("limit", "SELL", "0.0025", "4.09", "0.0025"),
-    ("limit", "BUY", "0.058", "2.03", "0.001"), ("limit", "SELL", "0.999", "9.99", "0.001"),
-    ("limit", "BUY", "0.0058", "2.03", "0.0001"), ("limit", "SELL", "0.9999", "0.57", "0.0001"),
-    ("market", "BUY", "0.58", "2.03", "0.01"), ("market", "SELL", "0.58", "2.03", "0.01"),
-    ("market", "BUY", "0.3", "10", "0.1"), ("market", "SELL", "0.7", "4.1", "0.1"),
-    ("market", "BUY", "0.57", "10", "0.01"), ("market", "BUY", "0.25", "33.3", "0.005"),
-    ("market", "SELL", "0.125", "2.03", "0.005"), ("market", "SELL", "0.0025", "40", "0.0025"),
-    ("market", "BUY", "0.5", "1.15", "0.001"), ("market", "SELL", "0.333", "3.3", "0.001"),
-    ("market", "BUY", "0.5", "0.58", "0.0001"), ("market", "SELL", "0.1234", "7.77", "0.0001"),
+    ("limit", "BUY", "0.58", "2.03", "0.01"),
+    ("limit", "SELL", "0.58", "2.03", "0.01"),
+    ("limit", "BUY", "0.57", "33.3", "0.01"),
+    ("limit", "SELL", "0.29", "100", "0.01"),
+    ("limit", "BUY", "0.5", "2.03", "0.1"),
+    ("limit", "SELL", "0.7", "19.99", "0.1"),
+    ("limit", "BUY", "0.585", "2.03", "0.005"),
+    ("limit", "SELL", "0.995", "1.01", "0.005"),
+    ("limit", "BUY", "0.5825", "33.3", "0.0025"),
+    ("limit", "SELL", "0.0025", "4.09", "0.0025"),
+    ("limit", "BUY", "0.058", "2.03", "0.001"),
+    ("limit", "SELL", "0.999", "9.99", "0.001"),
+    ("limit", "BUY", "0.0058", "2.03", "0.0001"),
+    ("limit", "SELL", "0.9999", "0.57", "0.0001"),
+    ("market", "BUY", "0.58", "2.03", "0.01"),
+    ("market", "SELL", "0.58", "2.03", "0.01"),
+    ("market", "BUY", "0.3", "10", "0.1"),
+    ("market", "SELL", "0.7", "4.1", "0.1"),
+    ("market", "BUY", "0.57", "10", "0.01"),
+    ("market", "BUY", "0.25", "33.3", "0.005"),
+    ("market", "SELL", "0.125", "2.03", "0.005"),
+    ("market", "SELL", "0.0025", "40", "0.0025"),
+    ("market", "BUY", "0.5", "1.15", "0.001"),
+    ("market", "SELL", "0.333", "3.3", "0.001"),
+    ("market", "BUY", "0.5", "0.58", "0.0001"),
+    ("market", "SELL", "0.1234", "7.77", "0.0001"),
     # quotients with more than the 4 decimals the server accepts for market BUY takers
-    ("market", "BUY", "0.003", "1", "0.001"), ("market", "BUY", "0.0007", "1.01", "0.0001"),
+    ("market", "BUY", "0.003", "1", "0.001"),
+    ("market", "BUY", "0.0007", "1.01", "0.0001"),
 ]
 
 HMAC_CASES = [
@@ -121,12 +141,24 @@ def _sdk_order(case: tuple) -> dict:
     options = CreateOrderOptions(tick_size=tick, neg_risk=neg_risk)
     code = extras.get("builder", "0x" + "00" * 32)
     if order_type in ("GTC", "GTD"):
-        args = OrderArgsV2(token_id=TOKEN, price=float(price), size=float(qty["size"]), side=side,
-                           expiration=extras.get("expiration", 0), builder_code=code)
+        args = OrderArgsV2(
+            token_id=TOKEN,
+            price=float(price),
+            size=float(qty["size"]),
+            side=side,
+            expiration=extras.get("expiration", 0),
+            builder_code=code,
+        )
         signed = builder.build_order(args, options, version=domain_version)
     elif "amount" in qty:
-        args = MarketOrderArgsV2(token_id=TOKEN, amount=float(qty["amount"]), side=side,
-                                 price=float(price), order_type=order_type, builder_code=code)
+        args = MarketOrderArgsV2(
+            token_id=TOKEN,
+            amount=float(qty["amount"]),
+            side=side,
+            price=float(price),
+            order_type=order_type,
+            builder_code=code,
+        )
         signed = builder.build_market_order(args, options, version=domain_version)
     else:  # exact quantity: the SDKs have no such builder, so sign the rule's amounts directly
         signed = _exact_size_order(builder, side, price, qty["size"], neg_risk, domain_version, sig_type, funder)
@@ -137,16 +169,30 @@ def _sdk_order(case: tuple) -> dict:
     _check_with_uni(signed, order_type, domain_version, contract)
     serialized = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     headers = create_level_2_headers(
-        Signer(PRIVATE_KEY, 137), ApiCreds(API["api_key"], API["secret"], API["passphrase"]),
+        Signer(PRIVATE_KEY, 137),
+        ApiCreds(API["api_key"], API["secret"], API["passphrase"]),
         RequestArgs(method="POST", request_path="/order", body=body, serialized_body=serialized),
-        timestamp=TIMESTAMP_MS // 1000)
+        timestamp=TIMESTAMP_MS // 1000,
+    )
     return {
         "name": name,
-        "inputs": {"token_id": TOKEN, "side": side, "order_type": order_type, "price": price, **qty,
-                   "tick_size": tick, "neg_risk": neg_risk, "domain_version": domain_version,
-                   "signature_type": sig_type, "funder": funder, "salt": SALT, "timestamp_ms": TIMESTAMP_MS,
-                   "expiration": extras.get("expiration", 0), "builder": extras.get("builder"),
-                   "post_only": extras.get("post_only", False)},
+        "inputs": {
+            "token_id": TOKEN,
+            "side": side,
+            "order_type": order_type,
+            "price": price,
+            **qty,
+            "tick_size": tick,
+            "neg_risk": neg_risk,
+            "domain_version": domain_version,
+            "signature_type": sig_type,
+            "funder": funder,
+            "salt": SALT,
+            "timestamp_ms": TIMESTAMP_MS,
+            "expiration": extras.get("expiration", 0),
+            "builder": extras.get("builder"),
+            "post_only": extras.get("post_only", False),
+        },
         "verifying_contract": contract,
         "order_id": order_id,
         "signature": signed.signature,
@@ -156,30 +202,56 @@ def _sdk_order(case: tuple) -> dict:
     }
 
 
-def _exact_size_order(builder: OrderBuilder, side: str, price: str, size: str, neg_risk: bool,
-                      domain_version: int, sig_type: int, funder: str | None):
+def _exact_size_order(
+    builder: OrderBuilder,
+    side: str,
+    price: str,
+    size: str,
+    neg_risk: bool,
+    domain_version: int,
+    sig_type: int,
+    funder: str | None,
+):
     shares, cost = Decimal(size), Decimal(size) * Decimal(price)
     maker, taker = (cost, shares) if side == "BUY" else (shares, cost)
     signer = Signer(PRIVATE_KEY, 137)
     contract = CONTRACTS[(domain_version, neg_risk and domain_version == 2)]
     exchange = ExchangeOrderBuilderV2(contract, 137, signer, domain_version=str(domain_version))
     maker_address = funder or signer.address()
-    return exchange.build_signed_order(OrderDataV2(
-        maker=maker_address, tokenId=TOKEN,
-        makerAmount=str(int(maker * 10**6)), takerAmount=str(int(taker * 10**6)),
-        side=Side.BUY if side == "BUY" else Side.SELL,
-        signer=maker_address if sig_type == 3 else signer.address(),
-        signatureType=SignatureTypeV2(sig_type), timestamp=str(TIMESTAMP_MS)))
+    return exchange.build_signed_order(
+        OrderDataV2(
+            maker=maker_address,
+            tokenId=TOKEN,
+            makerAmount=str(int(maker * 10**6)),
+            takerAmount=str(int(taker * 10**6)),
+            side=Side.BUY if side == "BUY" else Side.SELL,
+            signer=maker_address if sig_type == 3 else signer.address(),
+            signatureType=SignatureTypeV2(sig_type),
+            timestamp=str(TIMESTAMP_MS),
+        )
+    )
 
 
 def _check_with_uni(signed, order_type: str, domain_version: int, contract: str) -> None:
     """Re-sign with polymarket-client's typed data; stop if the SDKs disagree."""
     unsigned = UnsignedOrder(
-        chain_id=137, builder=signed.builder, exchange_address=contract, expiration=int(signed.expiration),
-        maker=signed.maker, maker_amount=int(signed.makerAmount), metadata=signed.metadata,
-        order_type=order_type, salt=int(signed.salt), side="BUY" if signed.side == Side.BUY else "SELL",
-        signature_type=int(signed.signatureType), signer=signed.signer, taker_amount=int(signed.takerAmount),
-        timestamp=int(signed.timestamp), token_id=signed.tokenId, protocol_version=str(domain_version))
+        chain_id=137,
+        builder=signed.builder,
+        exchange_address=contract,
+        expiration=int(signed.expiration),
+        maker=signed.maker,
+        maker_amount=int(signed.makerAmount),
+        metadata=signed.metadata,
+        order_type=order_type,
+        salt=int(signed.salt),
+        side="BUY" if signed.side == Side.BUY else "SELL",
+        signature_type=int(signed.signatureType),
+        signer=signed.signer,
+        taker_amount=int(signed.takerAmount),
+        timestamp=int(signed.timestamp),
+        token_id=signed.tokenId,
+        protocol_version=str(domain_version),
+    )
     typed = build_order_typed_data(unsigned)
     inner = "0x" + Account.from_key(PRIVATE_KEY).sign_typed_data(full_message=typed).signature.hex()
     if build_order_signature(unsigned, inner) != signed.signature:
@@ -191,28 +263,39 @@ def _amount_case(case: tuple) -> dict:
     config = ROUNDING_CONFIG[tick]
     py_builder_ = OrderBuilder(Signer(PRIVATE_KEY, 137))
     if kind == "limit":
-        maker, taker = _compute_limit_order_amounts(price=Decimal(price), size=Decimal(qty), side=side,
-                                                    tick_size=Decimal(tick))
+        maker, taker = _compute_limit_order_amounts(
+            price=Decimal(price), size=Decimal(qty), side=side, tick_size=Decimal(tick)
+        )
         _, py_maker, py_taker = py_builder_.get_order_amounts(side, float(qty), float(price), config)
     else:
-        maker, taker = _compute_market_order_amounts(amount=Decimal(qty), price=Decimal(price), side=side,
-                                                     tick_size=Decimal(tick))
+        maker, taker = _compute_market_order_amounts(
+            amount=Decimal(qty), price=Decimal(price), side=side, tick_size=Decimal(tick)
+        )
         _, py_maker, py_taker = py_builder_.get_market_order_amounts(side, float(qty), float(price), config)
-    return {"kind": kind, "side": side, "price": price, "quantity": qty, "tick_size": tick,
-            "maker_amount": maker, "taker_amount": taker,
-            "py_clob_client_v2_float": {"maker_amount": py_maker, "taker_amount": py_taker}}
+    return {
+        "kind": kind,
+        "side": side,
+        "price": price,
+        "quantity": qty,
+        "tick_size": tick,
+        "maker_amount": maker,
+        "taker_amount": taker,
+        "py_clob_client_v2_float": {"maker_amount": py_maker, "taker_amount": py_taker},
+    }
 
 
 def _hmac_case(case: tuple) -> dict:
     ts, method, path, body = case
     py_v2 = create_level_2_headers(
-        Signer(PRIVATE_KEY, 137), ApiCreds(API["api_key"], API["secret"], API["passphrase"]),
-        RequestArgs(method=method, request_path=path, body=None, serialized_body=body), timestamp=int(ts))
+        Signer(PRIVATE_KEY, 137),
+        ApiCreds(API["api_key"], API["secret"], API["passphrase"]),
+        RequestArgs(method=method, request_path=path, body=None, serialized_body=body),
+        timestamp=int(ts),
+    )
     uni = uni_hmac(secret=API["secret"], timestamp=int(ts), method=method, path=path, body=body or None)
     if uni != py_v2["POLY_SIGNATURE"]:
         sys.exit(f"HMAC disagreement for {case}")
-    return {"timestamp": ts, "method": method, "path": path, "body": body, "POLY_SIGNATURE": uni,
-            "headers": py_v2}
+    return {"timestamp": ts, "method": method, "path": path, "body": body, "POLY_SIGNATURE": uni, "headers": py_v2}
 
 
 def _clob_auth_case(timestamp: int, nonce: int) -> dict:

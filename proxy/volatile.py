@@ -1,6 +1,6 @@
 """Request body fields whose value changes on every run: matching ignores them, correlation maps them.
 
-The defaults come from the exchanges' wire notes (shared/api/): Kalshi's client-generated dedupe ids;
+The defaults come from the exchanges' wire notes (docs/wire/): Kalshi's client-generated dedupe ids;
 Polymarket's per-order randomness (salt, timestamp, expiration, the signature over them) and the values
 derived from the account behind the L2 headers (`owner` is the API key, `maker`/`signer` the address),
 so a recording made with one account replays for a test key. Secret fields are always volatile: a

@@ -1,9 +1,5 @@
 import os
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 # Tests must never reach a real exchange: drop any base URL or credential a developer has exported.
 for _name in (

@@ -10,13 +10,13 @@ import json
 import socket
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from corpus import payload_dir
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from clients import errors
 from clients.kalshi import DEFAULT_BASE_URL, KalshiClient, OrderSpec
 
-PAYLOADS = Path("/work/shared/payloads/kalshi")
+PAYLOADS = payload_dir("kalshi")
 PREFIX = "/trade-api/v2"
 KEY_ID = "3f1c0d3e-0000-4000-8000-000000000001"
 TICKER = "KXWTACHALLENGERMATCH-26JUN11JIMLEP-LEP"

@@ -2,13 +2,13 @@
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from corpus import payload_dir
 
 from clients.kalshi_orders import OrderSpec, format_count, format_price
 
-PAYLOADS = Path("/work/shared/payloads/kalshi")
+PAYLOADS = payload_dir("kalshi")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Every real Kalshi payload in /work/shared/payloads/kalshi/ through the client's parsers and error mapping.
+"""Every real Kalshi payload in tests/data/payloads/kalshi/ through the client's parsers and error mapping.
 
 The directory is iterated, so a new payload file is covered automatically: an error body needs an
 expected class below, any other kind a checker or an explicit reason why this client does not read it.
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from corpus import payload_dir
 
 from clients import errors
 from clients.kalshi_errors import kalshi_error
@@ -31,7 +32,7 @@ from clients.kalshi_parse import (
     parse_update,
 )
 
-PAYLOADS = Path("/work/shared/payloads/kalshi")
+PAYLOADS = payload_dir("kalshi")
 FILES = sorted(PAYLOADS.glob("*.json"))
 
 ERROR_CLASSES = {

@@ -1,13 +1,13 @@
-"""Every real Polymarket payload in shared/payloads/polymarket/ through the client's mapping and parsers."""
+"""Every real Polymarket payload in tests/data/payloads/polymarket/ through the client's mapping and parsers."""
 
 from __future__ import annotations
 
 import json
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from corpus import payload_dir
 
 from clients import poly_signing
 from clients.errors import (
@@ -37,7 +37,7 @@ from clients.poly_models import (
     parse_trade,
 )
 
-PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "payloads" / "polymarket"  # shared/ beside the repo
+PAYLOADS = payload_dir("polymarket")
 
 ERRORS: dict[str, type[ExchangeError]] = {
     "official_docs__cancel_all__401__example.json": AuthError,

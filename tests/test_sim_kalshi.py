@@ -1,4 +1,4 @@
-"""The paper Kalshi exchange over HTTP, against the real payloads in shared/payloads/kalshi/.
+"""The paper Kalshi exchange over HTTP, against the real payloads in tests/data/payloads/kalshi/.
 
 Each scenario replays what the Fortuna demo recording did (same book: YES bid 0.47 x 3, NO bid 0.48 x 3)
 and compares status, keys, value types and decimal formats with the recorded answer; error bodies
@@ -12,10 +12,10 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
+from corpus import payload_dir
 
 from clients.kalshi_auth import auth_headers
 from simulator.clock import SimClock
@@ -23,7 +23,7 @@ from simulator.credentials import kalshi_test_credentials
 from simulator.faults import FaultInjector
 from simulator.kalshi import create_kalshi_app
 
-PAYLOADS = Path("/work/shared/payloads/kalshi")
+PAYLOADS = payload_dir("kalshi")
 REMOVED_SINCE_RECORDING = {"service", "resting_orders_count", "fractional_trading_enabled", "response_price_units"}
 T = "KXWTACHALLENGERMATCH-26JUN11JIMLEP-LEP"
 ORDERS = "/trade-api/v2/portfolio/events/orders"

@@ -81,10 +81,13 @@ async def test_client_maps_simulator_errors(sim: RunningSimulator, credentials: 
 async def test_act_then_drop_is_recovered_by_client_order_id(
     sim: RunningSimulator, credentials: tuple[str, Any, str]
 ) -> None:
-    async with aiohttp.ClientSession() as http, http.post(
-        sim.kalshi_url + "/__sim/faults",
-        json={"method": "POST", "path": "/trade-api/v2/portfolio/events/orders", "action": "act_then_drop"},
-    ) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            sim.kalshi_url + "/__sim/faults",
+            json={"method": "POST", "path": "/trade-api/v2/portfolio/events/orders", "action": "act_then_drop"},
+        ) as r,
+    ):
         assert r.status == 201
     client_order_id = str(uuid.uuid4())
     async with client_for(sim, credentials) as kalshi:

@@ -9,7 +9,9 @@ import re
 import aiohttp
 import orjson
 import pytest
-from test_sim_poly_support import (
+from test_sim_poly_support import (  # http, trader: pytest fixtures
+    http,
+    trader,
     HARDHAT_ADDRESS,
     HARDHAT_KEY,
     MARKET,
@@ -18,11 +20,9 @@ from test_sim_poly_support import (
     YES,
     Trader,
     error_body,
-    http,
     make_app,
     payload,
     shape,
-    trader,
 )
 
 from clients.poly_signing import sign_order

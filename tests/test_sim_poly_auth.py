@@ -8,18 +8,18 @@ from decimal import Decimal
 import orjson
 import pytest
 from eth_account import Account
-from test_sim_poly_support import (
+from test_sim_poly_support import (  # http, trader: pytest fixtures
+    http,
+    trader,
     HARDHAT_ADDRESS,
     HARDHAT_KEY,
     NR_YES,
     YES,
     Trader,
     error_body,
-    http,
     make_app,
     other_key,
     payload,
-    trader,
 )
 
 from clients.errors import AuthError, OrderNotFilled, OrderNotFound

@@ -7,13 +7,13 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from corpus import payload_dir
 
 from clients.poly_models import parse_api_creds
 from clients.polymarket import PolymarketClient
@@ -22,7 +22,7 @@ from simulator.faults import FaultInjector
 from simulator.poly import EXCHANGE, create_poly_app
 from simulator.poly.config import DEFAULT_SECTION
 
-PAYLOADS = Path("/work/shared/payloads/polymarket")
+PAYLOADS = payload_dir("polymarket")
 HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 HARDHAT_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 START = 1_800_000_000.0

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from clients.kalshi import KalshiClient
-from clients.poly_models import ApiCreds
 from clients.polymarket import PolymarketClient
+from clients.polymarket.types import ApiCreds
 from proxy.core import Listener, Proxy
 from proxy.exchanges import LIVE_UPSTREAMS, Upstream
 from proxy.fixture import session_files

@@ -1,6 +1,5 @@
 import os
 
-
 # Tests must never reach a real exchange: drop any base URL or credential a developer has exported.
 for _name in (
     "KALSHI_BASE_URL",

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from clients.kalshi import KalshiClient
-from clients.kalshi_auth import auth_headers, load_private_key, string_to_sign
+from clients.kalshi.auth import auth_headers, load_private_key, string_to_sign
 
 # Verification parameters written out independently of the module under test: salt 32 = SHA-256 size.
 VERIFY_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clients import errors
-from clients.kalshi import DEFAULT_BASE_URL, KalshiClient, OrderSpec
+from clients.kalshi import KalshiClient, OrderSpec
+from clients.kalshi.client import DEFAULT_BASE_URL
 
 PAYLOADS = payload_dir("kalshi")
 PREFIX = "/trade-api/v2"

@@ -17,7 +17,7 @@ from clients.errors import (
     RateLimited,
     UnexpectedResponse,
 )
-from clients.kalshi_errors import item_error, kalshi_error
+from clients.kalshi.errors import item_error, kalshi_error
 
 
 def nested(code, message="m", **extra):

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from corpus import payload_dir
 
-from clients.kalshi_orders import OrderSpec, format_count, format_price
+from clients.kalshi.orders import OrderSpec, format_count, format_price
 
 PAYLOADS = payload_dir("kalshi")
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from clients.errors import InsufficientBalance, UnexpectedResponse
-from clients.kalshi_parse import (
+from clients.kalshi.parse import (
     order_result_from_ack,
     order_result_from_order,
     parse_ack,

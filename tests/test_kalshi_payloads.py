@@ -14,8 +14,8 @@ import pytest
 from corpus import payload_dir
 
 from clients import errors
-from clients.kalshi_errors import kalshi_error
-from clients.kalshi_parse import (
+from clients.kalshi.errors import kalshi_error
+from clients.kalshi.parse import (
     count,
     order_result_from_ack,
     parse_ack,
@@ -69,7 +69,7 @@ CREATE_RESULTS = {
 }
 
 NOT_READ_BY_THIS_CLIENT = {
-    "ws_": "WebSocket frames and commands: no WebSocket client in clients/kalshi.py",
+    "ws_": "WebSocket frames and commands: no WebSocket client in clients/kalshi/",
     "get_account_": "account limits and endpoint costs: not read by the client",
     "get_exchange_status_response": "exchange status: not read by the client",
     "get_settlements_response": "settlements: not read by the client",

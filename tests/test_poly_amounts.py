@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.poly_amounts import (
+from clients.polymarket.orders import (
     ROUND_CONFIG,
     check_price,
     decimal_places,

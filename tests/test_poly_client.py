@@ -13,7 +13,6 @@ import orjson
 import pytest
 from aiohttp import web
 
-from clients import poly_signing as ps
 from clients.errors import (
     AuthError,
     ExchangeUnavailable,
@@ -27,7 +26,9 @@ from clients.errors import (
     TransportError,
     UnexpectedResponse,
 )
-from clients.polymarket import DEFAULT_CLOB_URL, PolymarketClient
+from clients.polymarket import PolymarketClient
+from clients.polymarket import signing as ps
+from clients.polymarket.client import DEFAULT_CLOB_URL
 
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0, never funded
 EOA = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

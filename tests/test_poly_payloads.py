@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from corpus import payload_dir
 
-from clients import poly_signing
 from clients.errors import (
     AuthError,
     DuplicateOrder,
@@ -24,9 +23,9 @@ from clients.errors import (
     RateLimited,
     UnexpectedResponse,
 )
-from clients.poly_errors import poly_error
-from clients.poly_models import (
-    SignedOrder,
+from clients.polymarket import signing as poly_signing
+from clients.polymarket.errors import poly_error
+from clients.polymarket.parse import (
     parse_balance,
     parse_book,
     parse_cancel,
@@ -36,6 +35,7 @@ from clients.poly_models import (
     parse_tick_size,
     parse_trade,
 )
+from clients.polymarket.types import SignedOrder
 
 PAYLOADS = payload_dir("polymarket")
 

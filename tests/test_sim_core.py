@@ -11,7 +11,7 @@ import aiohttp
 import click
 import pytest
 
-from clients.kalshi_auth import auth_headers
+from clients.kalshi.auth import auth_headers
 from simulator.cli import parse_listen
 from simulator.clock import SimClock
 from simulator.credentials import kalshi_test_credentials

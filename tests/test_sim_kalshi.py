@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from corpus import payload_dir
 
-from clients.kalshi_auth import auth_headers
+from clients.kalshi.auth import auth_headers
 from simulator.clock import SimClock
 from simulator.credentials import kalshi_test_credentials
 from simulator.faults import FaultInjector

@@ -1,4 +1,4 @@
-"""The real Kalshi client (clients/kalshi.py) against the paper exchange: auth, trading, errors, recovery."""
+"""The real Kalshi client (clients/kalshi/) against the paper exchange: auth, trading, errors, recovery."""
 
 from __future__ import annotations
 

@@ -10,8 +10,6 @@ import aiohttp
 import orjson
 import pytest
 from test_sim_poly_support import (  # http, trader: pytest fixtures
-    http,
-    trader,
     HARDHAT_ADDRESS,
     HARDHAT_KEY,
     MARKET,
@@ -20,12 +18,14 @@ from test_sim_poly_support import (  # http, trader: pytest fixtures
     YES,
     Trader,
     error_body,
+    http,
     make_app,
     payload,
     shape,
+    trader,
 )
 
-from clients.poly_signing import sign_order
+from clients.polymarket.signing import sign_order
 from simulator.poly import EXCHANGE, default_fault_body
 from simulator.poly.config import DEFAULT_SECTION, parse_section
 from simulator.state import StateError

@@ -1,6 +1,6 @@
 """Matching properties of the paper Polymarket engine (hypothesis), driven below the HTTP layer.
 
-Orders carry the exact amounts the real client signs (clients.poly_amounts), so the engine sees
+Orders carry the exact amounts the real client signs (clients.polymarket.orders), so the engine sees
 what it sees in production: limit orders in shares, market BUYs as a pUSD budget.
 """
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sim_poly_support import HARDHAT_ADDRESS, frozen_clock
 
-from clients.poly_amounts import from_units, limit_amounts, market_amounts
+from clients.polymarket.orders import from_units, limit_amounts, market_amounts
 from simulator.poly.config import parse_section
 from simulator.poly.exchange import PolyExchange
 from simulator.poly.model import BUY, IMMEDIATE, LIVE, SELL, ZERO

@@ -15,8 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from corpus import payload_dir
 
-from clients.poly_models import parse_api_creds
 from clients.polymarket import PolymarketClient
+from clients.polymarket.parse import parse_api_creds
 from simulator.clock import SimClock
 from simulator.faults import FaultInjector
 from simulator.poly import EXCHANGE, create_poly_app

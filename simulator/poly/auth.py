@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from eth_utils import is_hex_address, to_checksum_address
 
-from clients.poly_signing import l2_signature, recover_clob_auth_signer
+from clients.polymarket.signing import l2_signature, recover_clob_auth_signer
 from simulator.poly.wire import PolyError
 
 INVALID_L1 = "Invalid L1 Request headers"

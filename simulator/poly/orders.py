@@ -14,7 +14,7 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
-from clients.poly_signing import SIG_POLY_1271, order_hash, recover_order_signer
+from clients.polymarket.signing import SIG_POLY_1271, order_hash, recover_order_signer
 from simulator.poly.auth import ApiCreds
 from simulator.poly.model import BUY, ORDER_TYPES, SELL, Account, Token
 from simulator.poly.wire import PolyError, from_units

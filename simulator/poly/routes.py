@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from clients.poly_signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
+from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
 from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange

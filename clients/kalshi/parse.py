@@ -13,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from clients.errors import ExchangeError, UnexpectedResponse
-from clients.kalshi_errors import item_error
-from clients.kalshi_orders import outcome_price
-from clients.kalshi_types import (
+from clients.kalshi.errors import item_error
+from clients.kalshi.orders import outcome_price
+from clients.kalshi.types import (
     CancelResult,
     CreateAck,
     KalshiFill,

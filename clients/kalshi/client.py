@@ -32,10 +32,10 @@ from clients.errors import (
     UnexpectedResponse,
     proxy_answer,
 )
-from clients.kalshi_auth import auth_headers, load_private_key
-from clients.kalshi_errors import kalshi_error
-from clients.kalshi_orders import OrderSpec, format_count, v2_side_price
-from clients.kalshi_parse import (
+from clients.kalshi.auth import auth_headers, load_private_key
+from clients.kalshi.errors import kalshi_error
+from clients.kalshi.orders import OrderSpec, format_count, v2_side_price
+from clients.kalshi.parse import (
     cursor,
     order_result_from_ack,
     parse_ack,
@@ -52,7 +52,7 @@ from clients.kalshi_parse import (
     parse_update,
     unexpected,
 )
-from clients.kalshi_types import (
+from clients.kalshi.types import (
     CancelResult,
     CreateAck,
     KalshiFill,
@@ -70,8 +70,6 @@ PAGE_LIMIT = 1000
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
-
-__all__ = ["DEFAULT_BASE_URL", "KalshiClient", "OrderSpec"]
 
 
 class KalshiClient:

@@ -1,4 +1,4 @@
-"""Kalshi error mapping: every body shape and every code of api/kalshi.md §7 → one taxonomy class."""
+"""Kalshi error mapping: every body shape and every code of docs/wire/kalshi.md §7 → one taxonomy class."""
 
 import orjson
 import pytest

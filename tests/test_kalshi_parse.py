@@ -1,6 +1,6 @@
 """Parsers beyond the real payloads: NO-side conversions, pre-2026 integer-cent bodies, malformed bodies.
 
-No real pre-March-2026 body exists in the payload set (api/kalshi.md §10), so the legacy bodies here are
+No real pre-March-2026 body exists in the payload set (docs/wire/kalshi.md §10), so the legacy bodies here are
 built from the field names §4.3–§6 list; they are marked as such.
 """
 

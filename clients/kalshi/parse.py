@@ -1,4 +1,4 @@
-"""Kalshi response bodies → typed results (api/kalshi.md §3–6).
+"""Kalshi response bodies → typed results (docs/wire/kalshi.md §3–6).
 
 Parsers prefer the current fixed-point strings (`*_fp` counts, `*_dollars` money) and fall back to
 the pre-2026 integer fields (counts, cents) so old recordings still parse. A body without the
@@ -139,7 +139,7 @@ def parse_ack(body: Any, where: str) -> CreateAck:
 
 
 def create_status(filled: Decimal, remaining: Decimal, requested: Decimal) -> str:
-    """The status a create answer implies (it carries none): api/kalshi.md §4.1."""
+    """The status a create answer implies (it carries none): docs/wire/kalshi.md §4.1."""
     if remaining > 0:
         return "resting"
     return "executed" if filled >= requested else "canceled"

@@ -1,8 +1,8 @@
 """Async Polymarket CLOB V2 client: signed V2/V3 orders, L1/L2 auth, orders, trades, books.
 
-Every request goes through `PolymarketClient._request`: answers the tradetape proxy made itself
-are raised first as `ProxyAnswer`s (never retried, never mapped to an exchange error), then
-Polymarket errors are mapped onto `clients.errors`, then bodies are parsed into typed results.
+Every request goes through `PolymarketClient._request`, which signs it and sends it once over the
+shared transport (`clients.transport`: proxy answers, transport errors, redirects, JSON), with
+Polymarket's error texts mapped onto `clients.errors`; bodies are then parsed into typed results.
 Nothing is retried here: the trader decides.
 """
 
@@ -20,11 +20,12 @@ import aiohttp
 import orjson
 from eth_account import Account
 from eth_utils import to_checksum_address
+from yarl import URL
 
 from clients.decimals import exact_decimal
-from clients.errors import ExchangeError, TransportError, proxy_answer
+from clients.errors import ExchangeError
 from clients.polymarket import signing
-from clients.polymarket.errors import poly_error
+from clients.polymarket.errors import EXCHANGE, poly_error
 from clients.polymarket.orders import check_flags, from_units, order_amounts
 from clients.polymarket.parse import (
     parse_api_creds,
@@ -40,10 +41,10 @@ from clients.polymarket.parse import (
     unexpected,
 )
 from clients.polymarket.types import ApiCreds, BalanceAllowance, PolyBook, PolyTrade, SignedOrder
+from clients.transport import DEFAULT_TIMEOUT, Transport
 from clients.types import OrderResult
 
 DEFAULT_CLOB_URL = "https://clob.polymarket.com"
-DEFAULT_TIMEOUT = 10.0  # seconds per request; aiohttp's own default would wait 5 minutes
 FIRST_CURSOR = "MA=="
 LAST_CURSOR = "LTE="
 SALT_BITS = 53  # the salt travels as a JSON number: keep it exact in every JSON reader
@@ -72,6 +73,9 @@ class PolymarketClient:
                 f"signature_type {signature_type!r}: expected 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet)"
             )
         self.base_url = (base_url or DEFAULT_CLOB_URL).rstrip("/")
+        self._base = URL(self.base_url)
+        if not self._base.is_absolute():
+            raise ValueError(f"Polymarket base_url must be an absolute URL, got {base_url!r}")
         self._private_key = private_key
         self.address = Account.from_key(private_key).address if private_key else None
         self.creds = (
@@ -80,10 +84,8 @@ class PolymarketClient:
         self.signature_type = signature_type
         self.funder = to_checksum_address(funder) if funder else None
         self.chain_id = chain_id
-        self._session = session
-        self._owns_session = session is None
+        self._transport = Transport(EXCHANGE, poly_error, session=session, timeout=timeout)
         self._clock = clock
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.maker = self._maker()
 
     @classmethod
@@ -126,9 +128,7 @@ class PolymarketClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-            self._session = None
+        await self._transport.close()
 
     # --- authentication -------------------------------------------------------------------
 
@@ -353,42 +353,13 @@ class PolymarketClient:
         body: bytes | None = None,
         nonce: int = 0,
     ) -> Any:
-        """Send once; raise a ProxyAnswer, a mapped exchange error or TransportError; return parsed
-        JSON, or None for an empty body."""
-        endpoint = f"{method} {path}"
+        """Sign (L1 or L2) and send once through the shared transport; nothing is retried here."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if auth == "l2":
             headers.update(self.l2_headers(method, path, body))
         elif auth == "l1":
             headers.update(self.l1_headers(nonce=nonce))
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        try:
-            async with self._session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as response:
-                status, answer_headers, raw = response.status, response.headers, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # str, never repr, and no chained cause: aiohttp's errors carry the request headers.
-            raise TransportError(f"{endpoint} to {self.base_url}: no answer ({type(exc).__name__}: {exc})") from None
-        proxied = proxy_answer(status, answer_headers, raw)
-        if proxied is not None:
-            raise proxied
-        if status >= 400:
-            raise poly_error(status, answer_headers, raw, endpoint)
-        if status >= 300:  # a redirect would resend the L2 credentials to its Location
-            raise unexpected(
-                endpoint, f"HTTP {status} to {answer_headers.get('Location')!r}, not followed", None, status
-            )
-        if not raw:  # e.g. /balance-allowance/update; parsers that need a body say so
-            return None
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise unexpected(endpoint, f"body is not JSON: {raw[:200]!r}", None, status) from None
+        url = URL(f"{self._base}{path}", encoded=True)  # paths are built from checked ids only
+        return await self._transport.request(
+            method, url, where=f"{method} {path}", headers=headers, params=params, body=body
+        )

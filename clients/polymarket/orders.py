@@ -2,7 +2,7 @@
 
 The official Python libraries floor binary floats (2.03 shares become 2.02), so this module
 never touches a float: inputs are Decimal, int or str, and every rounding step is the
-reference's (api/polymarket.md §4.3, polymarket-client `limit.py`/`market.py`). Instead of
+reference's (docs/wire/polymarket.md §4.3, polymarket-client `limit.py`/`market.py`). Instead of
 silently flooring a price off the tick grid or a size finer than 0.01, it refuses them.
 """
 

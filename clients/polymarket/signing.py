@@ -2,7 +2,7 @@
 
 Pure functions, no I/O: the client signs with them and the simulator verifies with them, so both
 sides agree by construction. Orders are taken in the wire form of the `POST /order` body's
-`order` object (api/polymarket.md §4.5): salt and signatureType numbers, amounts, tokenId and
+`order` object (docs/wire/polymarket.md §4.5): salt and signatureType numbers, amounts, tokenId and
 timestamp strings, side "BUY"/"SELL".
 """
 

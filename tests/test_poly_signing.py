@@ -11,11 +11,11 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from client_helpers import HARDHAT_KEY
 from clients.polymarket import PolymarketClient
 from clients.polymarket import signing as ps
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "poly_reference.json").read_text())
-HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ORDERS = {case["name"]: case for case in REFERENCE["orders"]}
 
 

@@ -9,21 +9,8 @@ import re
 import aiohttp
 import orjson
 import pytest
-from test_sim_poly_support import (  # http, trader: pytest fixtures
-    HARDHAT_ADDRESS,
-    HARDHAT_KEY,
-    MARKET,
-    NO,
-    NR_YES,
-    YES,
-    Trader,
-    error_body,
-    http,
-    make_app,
-    payload,
-    shape,
-    trader,
-)
+from client_helpers import HARDHAT_ADDRESS, HARDHAT_KEY
+from sim_poly_helpers import MARKET, NO, NR_YES, YES, Trader, error_body, make_app, payload, shape
 
 from clients.polymarket.signing import sign_order
 from simulator.poly import EXCHANGE, default_fault_body

@@ -7,20 +7,9 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from client_helpers import HARDHAT_ADDRESS, HARDHAT_KEY
 from eth_account import Account
-from test_sim_poly_support import (  # http, trader: pytest fixtures
-    HARDHAT_ADDRESS,
-    HARDHAT_KEY,
-    NR_YES,
-    YES,
-    Trader,
-    error_body,
-    http,
-    make_app,
-    other_key,
-    payload,
-    trader,
-)
+from sim_poly_helpers import NR_YES, YES, Trader, error_body, make_app, other_key, payload
 
 from clients.errors import AuthError, OrderNotFilled, OrderNotFound
 from clients.polymarket import PolymarketClient

@@ -9,9 +9,10 @@ from __future__ import annotations
 import copy
 from decimal import Decimal
 
+from client_helpers import HARDHAT_ADDRESS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_poly_support import HARDHAT_ADDRESS, frozen_clock
+from sim_poly_helpers import frozen_clock
 
 from clients.polymarket.orders import from_units, limit_amounts, market_amounts
 from simulator.poly.config import parse_section

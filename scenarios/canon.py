@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from simulator.kalshi.section import DEFAULT_SECTION as KALSHI_DEFAULT
+from simulator.kalshi.config import DEFAULT_SECTION as KALSHI_DEFAULT
 from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT
 from trader.legs import Leg, Opportunity
 

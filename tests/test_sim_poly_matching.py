@@ -19,7 +19,7 @@ from simulator.poly.config import parse_section
 from simulator.poly.exchange import PolyExchange
 from simulator.poly.model import BUY, IMMEDIATE, LIVE, SELL, ZERO
 from simulator.poly.orders import OrderRequest
-from simulator.poly.wire import PolyError
+from simulator.poly.errors import PolyError
 
 TOKEN = "1001"
 TICK = Decimal("0.01")

@@ -12,8 +12,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding
 
-from .engine import KalshiExchange
-from .errors import AUTH_BAD_SIGNATURE, AUTH_EXPIRED, AUTH_MISSING, AUTH_UNKNOWN_KEY, KalshiError
+from simulator.kalshi.errors import AUTH_BAD_SIGNATURE, AUTH_EXPIRED, AUTH_MISSING, AUTH_UNKNOWN_KEY, KalshiError
+from simulator.kalshi.exchange import KalshiExchange
 
 SKEW_MS = 10_000
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)

@@ -21,6 +21,7 @@ from simulator.clock import SimClock
 from simulator.poly.auth import ApiCreds
 from simulator.poly.book import Book
 from simulator.poly.config import Level, PolyState
+from simulator.poly.errors import PolyError
 from simulator.poly.matching import Fill, complete, plan
 from simulator.poly.model import (
     BUY,
@@ -44,7 +45,7 @@ from simulator.poly.model import (
     Trade,
 )
 from simulator.poly.orders import OrderRequest
-from simulator.poly.wire import PolyError, decimals, human
+from simulator.poly.wire import decimals, human
 
 Listener = Callable[[str, Any], None]
 

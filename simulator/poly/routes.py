@@ -12,6 +12,7 @@ from aiohttp import web
 from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
+from simulator.poly.errors import PolyError
 from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange
 from simulator.poly.model import LIVE, ZERO, Account
 from simulator.poly.orders import (
@@ -22,8 +23,17 @@ from simulator.poly.orders import (
     check_signer,
     order_request,
 )
-from simulator.poly.views import order_view, page, page_body, trade_view
-from simulator.poly.wire import MAX_UINT256, PolyError, human, json_response, raw_json_response, units
+from simulator.poly.wire import (
+    MAX_UINT256,
+    human,
+    json_response,
+    order_view,
+    page,
+    page_body,
+    raw_json_response,
+    trade_view,
+    units,
+)
 
 EXCHANGE = web.AppKey("poly_exchange", PolyExchange)
 KEYS = web.AppKey("poly_api_keys", ApiKeys)

@@ -21,8 +21,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from ..state import StateError, read_decimal, read_list, read_str
-from .model import ONE, Account, Market, Position
+from simulator.kalshi.model import ONE, Account, Market, Position
+from simulator.state import StateError, read_decimal, read_list, read_str
 
 MARKET_STATUSES = ("initialized", "active", "inactive", "closed", "determined", "disputed", "amended", "finalized")
 LINEAR_CENT = [(Decimal("0.0000"), Decimal("1.0000"), Decimal("0.0100"))]

@@ -11,8 +11,8 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from .errors import KalshiError, flat_bad_request, nested
-from .model import OrderRequest
+from simulator.kalshi.errors import KalshiError, flat_bad_request, nested
+from simulator.kalshi.model import OrderRequest
 
 _GO_TYPES = {str: "string", bool: "bool", int: "int64"}
 _JSON_KIND = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}

@@ -78,7 +78,7 @@ def test_load_private_key_refuses_garbage_without_echoing_it():
         load_private_key("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LW1hdGVyaWFs\n-----END PRIVATE KEY-----\n")
     assert "c2VjcmV0" not in str(info.value)
     with pytest.raises(TypeError, match="RSA key object or PEM"):
-        load_private_key(12345)  # type: ignore[arg-type]
+        load_private_key(12345)  # type: ignore[arg-type]  # the wrong type is what is tested
 
 
 def test_load_private_key_refuses_a_non_rsa_key():

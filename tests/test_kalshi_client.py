@@ -103,8 +103,15 @@ async def test_full_fill_buy_no(kalshi):
     fake.on("POST", ORDERS, Reply(201, ack(client_order_id="cid-1", fill="2.00", avg="0.5300", fee="0.0175")))
     result = await client.create_order(TICKER, "no", "buy", Decimal("2"), "0.47", client_order_id="cid-1")
     (seen,) = fake.requests("POST", ORDERS)
-    assert seen.body == {"ticker": TICKER, "client_order_id": "cid-1", "side": "ask", "count": "2.00", "price": "0.5300",
-                         "time_in_force": "immediate_or_cancel", "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
+    assert seen.body == {
+        "ticker": TICKER,
+        "client_order_id": "cid-1",
+        "side": "ask",
+        "count": "2.00",
+        "price": "0.5300",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
     assert seen.raw_body == orjson.dumps(seen.body)  # serialized once, compact, as sent
     assert (result.exchange, result.order_id, result.client_order_id, result.status) == (
         "kalshi",
@@ -181,7 +188,7 @@ async def test_a_failed_read_back_of_a_filled_create_is_unexpected_not_a_refusal
     fake, client = kalshi
     fake.on("POST", ORDERS, Reply(201, ack(order_id="o-9", fill="1.00")))
     fake.on("GET", "/portfolio/orders/o-9", read_back)
-    with pytest.raises(errors.UnexpectedResponse, match="o-9 filled 1.00") as info:
+    with pytest.raises(errors.UnexpectedResponse, match=r"o-9 filled 1\.00") as info:
         await client.create_order(TICKER, "yes", "buy", "1", "0.99")
     assert isinstance(info.value.__cause__, errors.ExchangeError) and info.value.__cause__.status == read_back.status
     assert len(fake.requests("POST", ORDERS)) == 1
@@ -323,11 +330,14 @@ async def test_proxy_answers_are_their_own_errors_and_never_retried(kalshi, slee
 
 async def test_get_retries_on_5xx_and_429_with_backoff(kalshi, sleeps):
     fake, client = kalshi
-    fake.on("GET", "/portfolio/balance",
-            Reply(503, {"error": {"code": "service_unavailable", "message": "x"}}),
-            Reply(429, payload("official_docs__rate_limit_429_body.json")),
-            Reply(502, b"bad gateway", {"Content-Type": "text/plain"}),
-            Reply(200, payload("real_demo__auth__balance_ok.json")))  # fmt: skip
+    fake.on(
+        "GET",
+        "/portfolio/balance",
+        Reply(503, {"error": {"code": "service_unavailable", "message": "x"}}),
+        Reply(429, payload("official_docs__rate_limit_429_body.json")),
+        Reply(502, b"bad gateway", {"Content-Type": "text/plain"}),
+        Reply(200, payload("real_demo__auth__balance_ok.json")),
+    )
     assert await client.get_balance() == Decimal("98.0186")
     assert sleeps == [0.25, 0.5, 1.0] and len(fake.seen) == 4
 
@@ -354,7 +364,7 @@ async def test_get_client_errors_are_not_retried(kalshi, sleeps):
 
 async def test_no_answer_is_a_transport_error_naming_the_client_order_id(rsa_key):
     async with KalshiClient(closed_port_url() + PREFIX, KEY_ID, rsa_key) as client:
-        with pytest.raises(errors.TransportError, match="POST /portfolio/events/orders.*client_order_id cid-9"):
+        with pytest.raises(errors.TransportError, match=r"POST /portfolio/events/orders.*client_order_id cid-9"):
             await client.create_order(TICKER, "yes", "buy", "1", "0.5", client_order_id="cid-9")
 
 
@@ -364,10 +374,13 @@ async def test_no_answer_is_a_transport_error_naming_the_client_order_id(rsa_key
 async def test_list_orders_follows_every_page_with_the_same_filters(kalshi):
     fake, client = kalshi
     orders = payload("real_demo__portfolio__orders_list.json")["orders"]
-    fake.on("GET", "/portfolio/orders",
-            Reply(200, {"orders": orders[:3], "cursor": "c1"}),
-            Reply(200, {"orders": orders[3:6], "cursor": "c2"}),
-            Reply(200, {"orders": orders[6:], "cursor": ""}))  # fmt: skip
+    fake.on(
+        "GET",
+        "/portfolio/orders",
+        Reply(200, {"orders": orders[:3], "cursor": "c1"}),
+        Reply(200, {"orders": orders[3:6], "cursor": "c2"}),
+        Reply(200, {"orders": orders[6:], "cursor": ""}),
+    )
     results = await client.list_orders(ticker=TICKER, status="canceled")
     assert [r.order_id for r in results] == [o["order_id"] for o in orders]
     queries = [s.query for s in fake.seen]
@@ -469,9 +482,19 @@ async def test_cancel_and_cancel_of_a_gone_order(kalshi):
 
 async def test_batch_create_mixes_results_and_item_errors(kalshi):
     fake, client = kalshi
-    fake.on("POST", f"{ORDERS}/batched", Reply(201, {"orders": [
-        ack(order_id="a", client_order_id="ca", fill="5.00", avg="0.5800", fee="0.0012"),
-        {"client_order_id": "cb", "error": {"code": "market_closed", "message": "market closed"}}]}))  # fmt: skip
+    fake.on(
+        "POST",
+        f"{ORDERS}/batched",
+        Reply(
+            201,
+            {
+                "orders": [
+                    ack(order_id="a", client_order_id="ca", fill="5.00", avg="0.5800", fee="0.0012"),
+                    {"client_order_id": "cb", "error": {"code": "market_closed", "message": "market closed"}},
+                ]
+            },
+        ),
+    )
     specs = [
         OrderSpec(TICKER, "no", "buy", "5", "0.42", client_order_id="ca"),
         OrderSpec(TICKER, "yes", "buy", "1", "0.3", client_order_id="cb"),
@@ -511,9 +534,16 @@ async def test_batch_cancel_cancel_all_amend_decrease(kalshi):
         ]
     }
     assert await client.cancel_all_orders() is None
-    amended = await client.amend_order("3b23c1c7", "HIGHNY-24JAN01-T60", "yes", "buy", "0.57", "8",
-                                       client_order_id="8c35ecb3-328f-4f52-8c7c-0f4b9862f8d1",
-                                       updated_client_order_id="2a0e3fc9-b593-4aa3-96e5-82f7f7566c2a")  # fmt: skip
+    amended = await client.amend_order(
+        "3b23c1c7",
+        "HIGHNY-24JAN01-T60",
+        "yes",
+        "buy",
+        "0.57",
+        "8",
+        client_order_id="8c35ecb3-328f-4f52-8c7c-0f4b9862f8d1",
+        updated_client_order_id="2a0e3fc9-b593-4aa3-96e5-82f7f7566c2a",
+    )
     official = payload("official_openapi__amend_order_v2_request.json")
     assert fake.seen[-1].body == {k: v for k, v in official.items() if k != "exchange_index"}  # we omit exchange_index
     assert (amended.remaining, amended.filled, amended.avg_price) == (Decimal("8.00"), Decimal("0.00"), None)
@@ -560,7 +590,7 @@ def test_from_env_errors_name_the_variable(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH"):
         KalshiClient.from_env()
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "missing.pem"))
-    with pytest.raises(ValueError, match="KALSHI_PRIVATE_KEY_PATH .*missing.pem: cannot read"):
+    with pytest.raises(ValueError, match=r"KALSHI_PRIVATE_KEY_PATH .*missing\.pem: cannot read"):
         KalshiClient.from_env()
 
 

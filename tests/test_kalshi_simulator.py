@@ -15,9 +15,16 @@ from simulator.server import Simulator
 
 TICKER = "KX-A"
 SECTION = {
-    "markets": [{"ticker": TICKER, "event_ticker": "KX", "status": "active", "title": "A",
-                 "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]}}],
-}  # fmt: skip
+    "markets": [
+        {
+            "ticker": TICKER,
+            "event_ticker": "KX",
+            "status": "active",
+            "title": "A",
+            "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]},
+        }
+    ],
+}
 
 
 @pytest.fixture

@@ -320,7 +320,7 @@ def test_tick_size_and_balance():
 def test_documented_request_example_is_refused_by_the_verifier():
     """The OpenAPI request example has a placeholder tokenId: signing code must name the field."""
     order = load("official_docs__post_order__request__example.json")["payload"]["order"]
-    with pytest.raises(ValueError, match="order.tokenId"):
+    with pytest.raises(ValueError, match=r"order\.tokenId"):
         poly_signing.order_hash(order)
 
 

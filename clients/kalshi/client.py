@@ -34,7 +34,7 @@ from clients.errors import (
 )
 from clients.kalshi.auth import auth_headers, load_private_key
 from clients.kalshi.errors import kalshi_error
-from clients.kalshi.orders import OrderSpec, format_count, v2_side_price
+from clients.kalshi.orders import Action, OrderSpec, Outcome, format_count, v2_side_price
 from clients.kalshi.parse import (
     cursor,
     order_result_from_ack,
@@ -173,7 +173,7 @@ class KalshiClient:
     def _delay(self, attempt: int, error: ExchangeError) -> float:
         if error.retry_after is not None:
             return min(error.retry_after, self._max_backoff)
-        return min(self._backoff * 2**attempt, self._max_backoff)
+        return min(self._backoff * 2.0**attempt, self._max_backoff)
 
     async def _pages(self, path: str, params: dict[str, str], parse: Callable[[Any, str], list[T]]) -> list[T]:
         """Every item of a cursor-paginated list, each page read by `parse` (same filters on each page)."""
@@ -197,8 +197,8 @@ class KalshiClient:
     async def create_order(
         self,
         ticker: str,
-        outcome: str,
-        action: str,
+        outcome: Outcome,
+        action: Action,
         count: Decimal | str | int,
         price: Decimal | str | int,
         time_in_force: str = "immediate_or_cancel",
@@ -216,9 +216,18 @@ class KalshiClient:
         """
         extra = {"client_order_id": client_order_id} if client_order_id is not None else {}
         spec = OrderSpec(
-            ticker, outcome, action, count, price, time_in_force, post_only=post_only, reduce_only=reduce_only,
-            expiration_time=expiration_time, self_trade_prevention_type=self_trade_prevention_type, **extra,
-        )  # fmt: skip
+            ticker,
+            outcome,
+            action,
+            count,
+            price,
+            time_in_force,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            expiration_time=expiration_time,
+            self_trade_prevention_type=self_trade_prevention_type,
+            **extra,
+        )
         body = orjson.dumps(spec.body())
         try:
             answer = await self._request("POST", ORDERS, body=body)
@@ -328,12 +337,12 @@ class KalshiClient:
         self, order_id: str, reduce_by: Decimal | str | int | None = None, reduce_to: Decimal | str | int | None = None
     ) -> OrderUpdate:
         """Shrink a resting order by `reduce_by` or to `reduce_to` contracts (exactly one)."""
-        if (reduce_by is None) == (reduce_to is None):
-            raise ValueError("decrease_order needs exactly one of reduce_by and reduce_to")
-        if reduce_by is not None:
+        if reduce_by is not None and reduce_to is None:
             fields = {"reduce_by": format_count(reduce_by, "reduce_by")}
-        else:
+        elif reduce_to is not None and reduce_by is None:
             fields = {"reduce_to": format_count(reduce_to, "reduce_to", allow_zero=True)}
+        else:
+            raise ValueError("decrease_order needs exactly one of reduce_by and reduce_to")
         path = f"{ORDERS}/{_segment(order_id, 'order_id')}/decrease"
         answer = await self._request("POST", path, body=orjson.dumps(fields))
         return parse_update(answer, f"POST {path}")

@@ -77,7 +77,7 @@ class PolymarketClient:
         if not self._base.is_absolute():
             raise ValueError(f"Polymarket base_url must be an absolute URL, got {base_url!r}")
         self._private_key = private_key
-        self.address = Account.from_key(private_key).address if private_key else None
+        self.address: str | None = Account.from_key(private_key).address if private_key else None
         self.creds = (
             ApiCreds(api_key, api_secret, api_passphrase) if api_key and api_secret and api_passphrase else None
         )
@@ -216,7 +216,7 @@ class PolymarketClient:
         if not str(token_id).isdigit():
             raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
         signer = self.maker if self.signature_type == signing.SIG_POLY_1271 else self._eoa()
-        order = {
+        order: dict[str, Any] = {
             "salt": salt if salt is not None else secrets.randbits(SALT_BITS),
             "maker": self.maker,
             "signer": signer,
@@ -231,11 +231,12 @@ class PolymarketClient:
             "builder": signing.bytes32_hex(builder, "builder"),
         }
         typed_data = signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
-        order["signature"] = signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        signature = signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        order["signature"] = signature
         maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
         return SignedOrder(
             order_id=signing.order_hash(order, domain_version, neg_risk, self.chain_id),
-            signature=order["signature"],
+            signature=signature,
             typed_data=typed_data,
             body={
                 "order": order,

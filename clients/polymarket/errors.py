@@ -8,7 +8,7 @@ HTTP status. The exchange's message and any `code` are kept on the exception.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -27,7 +27,7 @@ from clients.errors import (
     retry_after_header,
 )
 
-EXCHANGE = "poly"
+EXCHANGE: Final = "poly"
 MAX_TEXT = 300
 V1_HINT = "the exchange refused a V1-signed order: sign CLOB V2 orders (domain version 2, or 3 for ExchangeV3 markets)"
 

@@ -173,16 +173,15 @@ def order_amounts(
         raise ValueError(f"side {side!r}: expected 'BUY' or 'SELL'")
     if order_type not in ORDER_TYPES:
         raise ValueError(f"order_type {order_type!r}: expected one of {', '.join(ORDER_TYPES)}")
-    if (size is None) == (amount is None):
-        raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
     tick = exact_decimal(tick_size, "tick_size")
-    if order_type not in IMMEDIATE_TYPES:
-        if amount is not None:
+    if amount is not None and size is None:
+        if order_type not in IMMEDIATE_TYPES:
             raise ValueError(f"{order_type} orders take size in shares, not amount")
-        return limit_amounts(side, exact_decimal(price, "price"), size, tick)
-    if amount is not None:
-        return market_amounts(side, exact_decimal(price, "price"), amount, tick)
-    return exact_amounts(side, exact_decimal(price, "price"), size, tick)
+        return market_amounts(side, exact_decimal(price, "price"), exact_decimal(amount, "amount"), tick)
+    if size is None or amount is not None:
+        raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
+    build = exact_amounts if order_type in IMMEDIATE_TYPES else limit_amounts
+    return build(side, exact_decimal(price, "price"), exact_decimal(size, "size"), tick)
 
 
 def check_flags(order_type: str, expiration: int, post_only: bool, timestamp_ms: int | None) -> None:

@@ -204,7 +204,8 @@ def parse_tick_size(body: Any, endpoint: str = "GET /tick-size") -> Decimal:
 
 
 def parse_neg_risk(body: Any, endpoint: str = "GET /neg-risk") -> bool:
-    return require(body, "neg_risk", bool, endpoint)
+    neg_risk: bool = require(body, "neg_risk", bool, endpoint)
+    return neg_risk
 
 
 def parse_api_creds(body: Any, endpoint: str) -> ApiCreds:

@@ -203,7 +203,8 @@ def parse_section(section: dict | None, now: float, where: str = "kalshi") -> Ka
         markets.append(market)
         books[market.ticker] = book
     by_ticker = {m.ticker: m for m in markets}
-    accounts, keys = [], {}
+    accounts: list[Account] = []
+    keys: dict[str, tuple[str, Any]] = {}
     for i, spec in enumerate(read_list(section, "accounts", where)):
         account, account_keys = parse_account(spec, f"{where}.accounts[{i}]", by_ticker, now)
         if any(a.name == account.name for a in accounts):

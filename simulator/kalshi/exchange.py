@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from simulator.clock import SimClock
 from simulator.kalshi.book import Book
@@ -318,7 +318,7 @@ class KalshiExchange:
         order_id: str,
         req: OrderRequest,
         updated_client_order_id: str | None,
-        expiration: int | str | None,
+        expiration: int | Literal["keep"] | None,
     ) -> tuple[Execution, bool]:
         """Change price and/or total count; returns the execution and whether size or fills changed.
 
@@ -377,7 +377,7 @@ class KalshiExchange:
             order.client_order_id = updated_client_order_id
             account.client_order_ids.add(updated_client_order_id)
         if expiration != "keep":
-            order.expiration_time = expiration  # type: ignore[assignment]
+            order.expiration_time = expiration
         order.last_update_time = self.now()
         return Execution(order, fills), changed or bool(fills)
 

@@ -97,7 +97,8 @@ class PolyExchange:
         self.books: dict[str, Book] = {token_id: Book() for token_id in self.tokens}
         self.orders: dict[str, Order] = {}
         self.trades: list[Trade] = []
-        self.mode, self.mode_until = NORMAL, None
+        self.mode = NORMAL
+        self.mode_until: float | None = None  # when a timed post-only mode ends
         self._seq = 0
         for token_id, (bids, asks) in state.books.items():
             self.set_book(token_id, bids, asks)

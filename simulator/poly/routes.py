@@ -355,7 +355,7 @@ async def _balance_allowance(request: web.Request) -> web.Response:
 
 
 async def _balance_allowance_update(request: web.Request) -> web.Response:
-    """Refreshes the server's cache; the live endpoint answers 200 with an empty body (balances here are never stale)."""
+    """Refreshes the server's cache: the live endpoint answers 200 with no body (balances here are never stale)."""
     await _balance_allowance(request)  # the same checks and refusals
     return web.Response(status=200)
 

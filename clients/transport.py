@@ -80,22 +80,8 @@ class Transport:
     ) -> Any:
         """Send once and read the answer: parsed JSON, None for an empty body, or the error it means.
 
-        `where` ("METHOD /path") names the request in every error.
+        `where` ("METHOD /path") names the request in every error; no answer at all is TransportError.
         """
-        answer = await self.send(method, url, where=where, headers=headers, params=params, body=body)
-        return self.read(answer, where)
-
-    async def send(
-        self,
-        method: str,
-        url: URL,
-        *,
-        where: str,
-        headers: Mapping[str, str],
-        params: Mapping[str, str] | None = None,
-        body: bytes | None = None,
-    ) -> Answer:
-        """The raw answer; TransportError when there is none."""
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
@@ -108,12 +94,13 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as response:
-                return Answer(response.status, response.headers, await response.read())
+                answer = Answer(response.status, response.headers, await response.read())
         except (TimeoutError, aiohttp.ClientError) as exc:
             # str, never repr, and no chained cause: aiohttp's errors carry the request headers.
             raise TransportError(
                 f"{self.exchange} {where}: no answer ({type(exc).__name__}: {exc}) from {url.origin()}"
             ) from None
+        return self.read(answer, where)
 
     def read(self, answer: Answer, where: str) -> Any:
         """Parsed JSON of a 2xx answer (None when empty); raise what any other answer means."""

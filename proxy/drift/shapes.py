@@ -1,0 +1,208 @@
+"""Shape inference: what each endpoint's answers (and each WebSocket message type) looked like over their examples.
+
+genson infers the structure: object properties, array items, JSON types, and `required` as the keys
+present in every example of their object ("field in every example = always present"). genson keeps no
+values and no string formats, and its `enum` strategy is only ever seeded from a given schema, never
+inferred; so two strategies, plugged in through genson's own extension point (EXTRA_STRATEGIES), also
+keep each string and number node's distinct values (up to MAX_VALUES, for enum-like fields) and each
+numeric string's decimal places ("0.52" has 2, "0.5200" 4). The schema is then flattened to JSON
+pointers (`*` stands for every item of an array), which is what comparison works on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from genson import SchemaBuilder  # type: ignore[import-untyped]
+from genson.schema.strategies import Number, String  # type: ignore[import-untyped]
+
+from ..volatile import escape
+from .samples import Sample
+
+MAX_VALUES = 32  # a node with more distinct values than this is not enum-like: its values are dropped
+FRAME = "frame"  # the status group of a WebSocket message
+ERROR_MESSAGE_TYPES = frozenset({"WS error"})  # WebSocket message types that carry an error, like a 4xx does
+_NUMERIC = re.compile(r"^-?\d+(?:\.(\d+))?$")
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|\d+(?:\.\d+)?")
+
+
+class _Values:
+    """Distinct values of a scalar node, dropped once there are more than MAX_VALUES."""
+
+    def __init__(self) -> None:
+        self.values: set[Any] | None = set()
+
+    def remember(self, value: Any) -> None:
+        if self.values is not None:
+            self.values.add(value)
+            if len(self.values) > MAX_VALUES:
+                self.values = None
+
+    def keywords(self) -> dict[str, Any]:
+        return {} if self.values is None else {"x-values": sorted(self.values, key=repr)}
+
+
+class TrackedString(String):  # type: ignore[misc]
+    """genson's string strategy, plus values and the decimal places of numeric strings."""
+
+    def __init__(self, node_class: Any) -> None:
+        super().__init__(node_class)
+        self._values = _Values()
+        self._places: set[int] | None = set()  # None once a string is not a number
+
+    def add_object(self, obj: str) -> None:
+        super().add_object(obj)
+        self._values.remember(obj)
+        match = _NUMERIC.match(obj)
+        if match is None:
+            self._places = None
+        elif self._places is not None:
+            self._places.add(len(match.group(1) or ""))
+
+    def to_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {**super().to_schema(), **self._values.keywords()}
+        if self._places is not None:
+            schema["x-places"] = sorted(self._places)
+        return schema
+
+
+class TrackedNumber(Number):  # type: ignore[misc]
+    """genson's number strategy, plus values (numeric error codes are enum-like too)."""
+
+    def __init__(self, node_class: Any) -> None:
+        super().__init__(node_class)
+        self._values = _Values()
+
+    def add_object(self, obj: float) -> None:
+        super().add_object(obj)
+        self._values.remember(obj)
+
+    def to_schema(self) -> dict[str, Any]:
+        return {**super().to_schema(), **self._values.keywords()}
+
+
+class ShapeBuilder(SchemaBuilder):  # type: ignore[misc]
+    EXTRA_STRATEGIES = (TrackedString, TrackedNumber)
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One JSON pointer over the examples: its types, whether every example of its parent object had it."""
+
+    types: frozenset[str]  # JSON Schema type names: object, array, string, integer, number, boolean, null
+    required: bool
+    places: frozenset[int] | None = None  # decimal places of its strings, when every string was a number
+    values: frozenset[Any] | None = None  # distinct string/number values; None when there were too many
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One endpoint (or WebSocket message type) over its examples."""
+
+    statuses: dict[int, int]  # status -> examples (empty for WebSocket messages)
+    bodies: dict[str, dict[str, Field]]  # status group ("2xx", "404", "frame") -> pointer -> field
+    errors: dict[str, str]  # error identity -> its status group
+    origins: dict[str, str]  # status group or error identity -> the first file that showed it
+
+
+def status_group(status: int | None) -> str:
+    """Successes share one body shape whatever their status (201 becoming 200 still compares fields)."""
+    if status is None:
+        return FRAME
+    return "2xx" if 200 <= status < 300 else str(status)
+
+
+def is_error(key: str, group: str) -> bool:
+    return key in ERROR_MESSAGE_TYPES or (group.isdigit() and int(group) >= 400)
+
+
+def _normalised(text: str) -> str:
+    text = _VARYING.sub("#", text.strip())
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def error_identity(body: Any) -> str | None:
+    """What an error answer says, ids and numbers folded: `invalid_price "invalid price"`, `"not enough balance"`."""
+    if isinstance(body, str):
+        return f'"{_normalised(body)}"'
+    if not isinstance(body, dict):
+        return None
+    for holder in (body.get("error"), body.get("msg"), body):
+        if isinstance(holder, str):
+            return f'"{_normalised(holder)}"'
+        if isinstance(holder, dict):
+            code = holder.get("code")
+            text = next(
+                (holder[k] for k in ("message", "msg", "errorMsg", "error") if isinstance(holder.get(k), str)), None
+            )
+            parts = ([] if code is None else [str(code)]) + ([] if text is None else [f'"{_normalised(text)}"'])
+            if parts:
+                return " ".join(parts)
+    return None
+
+
+def _branch_facts(branch: dict[str, Any]) -> tuple[set[str], frozenset[int] | None, set[Any] | None]:
+    kinds = branch.get("type", [])
+    types = set(kinds) if isinstance(kinds, list) else {kinds}
+    places = frozenset(branch["x-places"]) if "x-places" in branch else None
+    scalar = types & {"string", "integer", "number"}
+    values = set(branch["x-values"]) if "x-values" in branch else (None if scalar else set())
+    return types, places, values
+
+
+def flatten(
+    schema: dict[str, Any], pointer: str = "", required: bool = True, out: dict[str, Field] | None = None
+) -> dict[str, Field]:
+    """{pointer: Field} for a genson schema (root pointer "")."""
+    out = {} if out is None else out
+    types: set[str] = set()
+    places: frozenset[int] | None = None
+    values: set[Any] | None = set()
+    for branch in schema.get("anyOf", [schema]):
+        kinds, branch_places, branch_values = _branch_facts(branch)
+        types |= kinds
+        places = branch_places or places
+        values = None if values is None or branch_values is None else values | branch_values
+        for name, sub in branch.get("properties", {}).items():
+            flatten(sub, f"{pointer}/{escape(name)}", name in branch.get("required", ()), out)
+        if "items" in branch:
+            flatten(branch["items"], f"{pointer}/*", True, out)
+    out[pointer] = Field(frozenset(types), required, places, None if values is None else frozenset(values))
+    return out
+
+
+@dataclass
+class _Collector:
+    statuses: Counter[int] = field(default_factory=Counter)
+    builders: dict[str, ShapeBuilder] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def add(self, sample: Sample) -> None:
+        group = status_group(sample.status)
+        if sample.status is not None:
+            self.statuses[sample.status] += 1
+        self.origins.setdefault(group, sample.origin)
+        if sample.body is None:
+            return
+        self.builders.setdefault(group, ShapeBuilder(schema_uri=None)).add_object(sample.body)
+        identity = error_identity(sample.body) if is_error(sample.key, group) else None
+        if identity is not None and identity not in self.errors:
+            self.errors[identity] = group
+            self.origins.setdefault(identity, sample.origin)
+
+    def shape(self) -> Shape:
+        bodies = {group: flatten(builder.to_schema()) for group, builder in self.builders.items()}
+        return Shape(dict(self.statuses), bodies, self.errors, self.origins)
+
+
+def infer(samples: Iterable[Sample]) -> dict[tuple[str, str], Shape]:
+    """(exchange, key) -> Shape, from every sample given."""
+    collectors: dict[tuple[str, str], _Collector] = {}
+    for sample in samples:
+        collectors.setdefault((sample.exchange, sample.key), _Collector()).add(sample)
+    return {key: collector.shape() for key, collector in collectors.items()}

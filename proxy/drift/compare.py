@@ -82,7 +82,7 @@ def _types(field: Field) -> set[str]:
 def _shown_types(field: Field) -> str:
     names = sorted(field.types)
     if field.places is not None and "string" in field.types:
-        names = ["decimal string" if n == "string" else n for n in names]
+        names = ["numeric string" if n == "string" else n for n in names]
     return " | ".join(names)
 
 
@@ -97,11 +97,25 @@ def type_change(old: Field, new: Field) -> Change | None:
     return BREAKING, "type_changed", f"type {_shown_types(old)} -> {_shown_types(new)} (e.g. {_one(new.values)})"
 
 
+def _at_places(values: frozenset[Any] | None, places: Iterable[int]) -> str:
+    """A value written with one of `places` decimal places, for showing a format change."""
+    wanted = set(places)
+    found = [v for v in values or () if isinstance(v, str) and len(v.partition(".")[2]) in wanted]
+    return repr(min(found)) if found else "?"
+
+
 def places_change(old: Field, new: Field) -> Change | None:
-    """A numeric string of one fixed scale before and another now; variable-precision fields never count."""
-    if old.places is None or new.places is None or len(old.places) != 1 or old.places == new.places:
+    """Numeric strings of a fixed scale before (one scale, and zero-padded: "0.50") now written at another.
+
+    Without a padded value the scale is not shown to be fixed ("0.5" and "0.45" are one writer trimming
+    zeros), so variable-precision fields never count.
+    """
+    if old.places is None or new.places is None or len(old.places) != 1 or not old.padded:
         return None
-    shown = f"{_one(old.values)} -> {_one(new.values)}"
+    other = new.places - old.places
+    if not other:
+        return None
+    shown = f"{_at_places(old.values, old.places)} -> {_at_places(new.values, other)}"
     return NOTABLE, "decimal_places_changed", f"decimal places {_codes(old.places)} -> {_codes(new.places)}: {shown}"
 
 
@@ -148,11 +162,12 @@ def _codes(numbers: Iterable[int]) -> str:
     return "/".join(str(n) for n in sorted(numbers))
 
 
-def status_changes(key: str, old: Shape, new: Shape) -> Iterator[tuple[str, Change]]:
+def status_changes(key: str, old: Shape, new: Shape) -> Iterator[tuple[str | None, Change]]:
     """(status group, change) for the statuses an endpoint answered with."""
     old_ok = {s for s in old.statuses if 200 <= s < 300}
     new_ok = {s for s in new.statuses if 200 <= s < 300}
-    if old_ok and new_ok and not old_ok & new_ok:
+    moved = bool(old_ok and new_ok and not old_ok & new_ok)
+    if moved:
         yield "2xx", (BREAKING, "success_status_changed", f"success status {_codes(old_ok)} -> {_codes(new_ok)}")
     if old_ok and not new_ok and _gone(key, set(new.statuses)):
         gone = f"answered {_codes(old_ok)} before, now only {_codes(new.statuses)}"
@@ -164,15 +179,14 @@ def status_changes(key: str, old: Shape, new: Shape) -> Iterator[tuple[str, Chan
                 status_group(status),
                 (NOTABLE, "status_added", f"new status {status}" + (f": {says[0]}" if says else "")),
             )
-    unseen = old.statuses.keys() - new.statuses.keys()
+    unseen = old.statuses.keys() - new.statuses.keys() - (old_ok if moved else set())
     if unseen:
-        group = status_group(min(unseen))
-        yield group, (INFORMATIONAL, "status_unseen", f"status {_codes(unseen)} not seen in NEW (not compared)")
+        yield None, (INFORMATIONAL, "status_unseen", f"status {_codes(unseen)} not seen in NEW (not compared)")
 
 
 def endpoint_findings(exchange: str, key: str, old: Shape, new: Shape) -> Iterator[Finding]:
     for group, (severity, kind, detail) in status_changes(key, old, new):
-        origin = (old if kind == "status_unseen" else new).origins.get(group)
+        origin = new.origins.get(group) if group else None
         yield Finding(severity, kind, exchange, key, group, None, detail, origin)
     for identity, group in new.errors.items():  # a new status is reported above, with what it says
         if identity not in old.errors and group in old.bodies:

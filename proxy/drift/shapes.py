@@ -53,6 +53,7 @@ class TrackedString(String):  # type: ignore[misc]
         super().__init__(node_class)
         self._values = _Values()
         self._places: set[int] | None = set()  # None once a string is not a number
+        self._padded = False  # a numeric string ending in a fractional zero ("0.50"): written at a fixed scale
 
     def add_object(self, obj: str) -> None:
         super().add_object(obj)
@@ -61,12 +62,15 @@ class TrackedString(String):  # type: ignore[misc]
         if match is None:
             self._places = None
         elif self._places is not None:
-            self._places.add(len(match.group(1) or ""))
+            fraction = match.group(1) or ""
+            self._places.add(len(fraction))
+            self._padded = self._padded or fraction.endswith("0")
 
     def to_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {**super().to_schema(), **self._values.keywords()}
         if self._places is not None:
             schema["x-places"] = sorted(self._places)
+            schema["x-padded"] = self._padded
         return schema
 
 
@@ -96,6 +100,7 @@ class Field:
     types: frozenset[str]  # JSON Schema type names: object, array, string, integer, number, boolean, null
     required: bool
     places: frozenset[int] | None = None  # decimal places of its strings, when every string was a number
+    padded: bool = False  # one of them ended in a fractional zero ("0.50"): the writer pads to a fixed scale
     values: frozenset[Any] | None = None  # distinct string/number values; None when there were too many
 
 
@@ -145,13 +150,10 @@ def error_identity(body: Any) -> str | None:
     return None
 
 
-def _branch_facts(branch: dict[str, Any]) -> tuple[set[str], frozenset[int] | None, set[Any] | None]:
-    kinds = branch.get("type", [])
-    types = set(kinds) if isinstance(kinds, list) else {kinds}
-    places = frozenset(branch["x-places"]) if "x-places" in branch else None
-    scalar = types & {"string", "integer", "number"}
-    values = set(branch["x-values"]) if "x-values" in branch else (None if scalar else set())
-    return types, places, values
+def _branch_values(branch: dict[str, Any], types: set[str]) -> set[Any] | None:
+    if "x-values" in branch:
+        return set(branch["x-values"])
+    return None if types & {"string", "integer", "number"} else set()
 
 
 def flatten(
@@ -161,17 +163,21 @@ def flatten(
     out = {} if out is None else out
     types: set[str] = set()
     places: frozenset[int] | None = None
+    padded = False
     values: set[Any] | None = set()
     for branch in schema.get("anyOf", [schema]):
-        kinds, branch_places, branch_values = _branch_facts(branch)
-        types |= kinds
-        places = branch_places or places
+        kinds = branch.get("type", [])
+        branch_types = set(kinds) if isinstance(kinds, list) else {kinds}
+        types |= branch_types
+        if "x-places" in branch:
+            places, padded = frozenset(branch["x-places"]), branch["x-padded"]
+        branch_values = _branch_values(branch, branch_types)
         values = None if values is None or branch_values is None else values | branch_values
         for name, sub in branch.get("properties", {}).items():
             flatten(sub, f"{pointer}/{escape(name)}", name in branch.get("required", ()), out)
         if "items" in branch:
             flatten(branch["items"], f"{pointer}/*", True, out)
-    out[pointer] = Field(frozenset(types), required, places, None if values is None else frozenset(values))
+    out[pointer] = Field(frozenset(types), required, places, padded, None if values is None else frozenset(values))
     return out
 
 

@@ -209,6 +209,9 @@ def test_error_identity_folds_ids_and_numbers():
     assert (
         error_identity({"code": "bad_request", "message": "bad request", "details": "x"}) == 'bad_request "bad request"'
     )
+    assert error_identity({"error": {"code": "user_not_found:_2597b999-f887-4195-8bac-c3f97a1f2021"}}) == (
+        "user_not_found:_#"  # Kalshi's dynamic codes (docs/wire/kalshi.md)
+    )
     assert error_identity([1, 2]) is None
 
 

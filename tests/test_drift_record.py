@@ -24,7 +24,7 @@ from proxy.drift.samples import Sample, load
 from proxy.drift.shapes import infer
 from proxy.drift.watch import DriftWatch
 from proxy.exchanges import Upstream
-from proxy.fixture import DRIFT
+from proxy.fixture import DRIFT, session_files
 from proxy.modes import record_mode
 from proxy.session_tools import fsck_command
 from scenarios.canon import KALSHI_TICKER, POLY_MARKET
@@ -121,8 +121,8 @@ async def test_record_drift_against_the_corpus_warns_once_per_endpoint_and_write
     assert removed >= JULY_REMOVALS
     market = next(f for f in document["findings"] if f["pointer"] == "/market/response_price_units")
     assert market["example"] == "real_demo__markets__single.json"  # where the missing field was seen
-    fixtures = {f["example"] for f in document["findings"] if f["kind"] != "field_removed"}
-    assert fixtures and all((session / name).is_file() for name in fixtures)
+    fixtures = {f["fixture"] for f in document["findings"]}
+    assert fixtures and all((session / name).is_file() for name in fixtures)  # filter all: every answer written
     warned = [r.getMessage() for r in caplog.records if r.name == "tradetape.drift"]
     endpoints = [message.split(" (against", 1)[0] for message in warned]
     assert "drift on kalshi GET /markets/{id}" in endpoints
@@ -158,8 +158,8 @@ async def send(proxy: Any, path: str) -> int:
         return response.status
 
 
-def watched(tmp_path: Path, known: dict[tuple[str, str], Any]) -> tuple[Any, list[DriftWatch]]:
-    """A proxy factory (upstream URL -> Proxy) recording all into tmp_path/s with a DriftWatch against `known`."""
+def watched(tmp_path: Path, known: dict[tuple[str, str], Any], capture: str = "all") -> tuple[Any, list[DriftWatch]]:
+    """A proxy factory (upstream URL -> Proxy) recording into tmp_path/s with a DriftWatch against `known`."""
     watches: list[DriftWatch] = []
 
     def watchers(session: Path) -> list[Any]:
@@ -167,7 +167,7 @@ def watched(tmp_path: Path, known: dict[tuple[str, str], Any]) -> tuple[Any, lis
         return list(watches)
 
     counts: Counter[str] = Counter()
-    mode = record_mode(tmp_path / "s", {"session": "s"}, "all", [], counts, watchers)
+    mode = record_mode(tmp_path / "s", {"session": "s"}, capture, [], counts, watchers)
     return lambda url: Proxy(listeners_for(url), mode, counts=counts), watches
 
 
@@ -229,3 +229,14 @@ async def test_secrets_in_an_answer_never_reach_the_drift_file(tmp_path):
     assert {(f["pointer"], f["kind"]) for f in findings} >= {("/apiKey", "type_changed"), ("/secret", "type_changed")}
     assert b"[REDACTED]" in written
     assert b"k-123" not in written and b"c2VjcmV0" not in written
+
+
+async def test_answers_the_capture_filter_skips_are_checked_too(tmp_path):
+    make, _ = watched(tmp_path, known_api_key(), capture="orders")
+    async with running_app(upstream_app()) as upstream:
+        proxy = make(upstream)
+        async with proxy:
+            assert await send(proxy, "/auth/api-key") == 200
+    assert not session_files(tmp_path / "s")
+    findings = orjson.loads((tmp_path / "s" / DRIFT).read_bytes())["findings"]
+    assert findings and all(f["fixture"] is None for f in findings)

@@ -144,7 +144,9 @@ def error_identity(body: Any) -> str | None:
             text = next(
                 (holder[k] for k in ("message", "msg", "errorMsg", "error") if isinstance(holder.get(k), str)), None
             )
-            parts = ([] if code is None else [str(code)]) + ([] if text is None else [f'"{_normalised(text)}"'])
+            parts = ([] if code is None else [_normalised(str(code))]) + (
+                [] if text is None else [f'"{_normalised(text)}"']
+            )
             if parts:
                 return " ".join(parts)
     return None

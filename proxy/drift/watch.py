@@ -2,10 +2,10 @@
 
 Its done hook only queues the answer (bytes already in memory): decoding, parsing and comparing
 happen on a worker thread, after the client has its answer, and a full queue skips the check rather
-than wait. Breaking and notable departures are logged once per endpoint; every distinct finding
-(with the fixture that first showed it, when one was written) goes to the session's drift.json,
-rewritten atomically as findings arrive. Bodies are redacted before comparison, so no secret can
-reach a finding.
+than wait. Breaking and notable departures are logged once per endpoint; every distinct finding goes
+to the session's drift.json, rewritten atomically as findings arrive, with `fixture`: the session's
+file that first showed it (null when the capture filter did not write that answer). Bodies are
+redacted before comparison, so no secret can reach a finding.
 """
 
 from __future__ import annotations
@@ -107,8 +107,9 @@ class DriftWatch:
         found = {replace(f, example=None): f for f in departures(self.known, sample)}
         with self._lock:
             new = [f for key, f in found.items() if key not in self.findings]
+            fixture = None if sample.origin == NOT_CAPTURED else sample.origin
             for key, finding in found.items():
-                self.findings.setdefault(key, finding.to_json())
+                self.findings.setdefault(key, {**finding.to_json(), "fixture": fixture})
         if not new:
             return
         self._write()

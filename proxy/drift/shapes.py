@@ -27,7 +27,8 @@ MAX_VALUES = 32  # a node with more distinct values than this is not enum-like: 
 FRAME = "frame"  # the status group of a WebSocket message
 ERROR_MESSAGE_TYPES = frozenset({"WS error"})  # WebSocket message types that carry an error, like a 4xx does
 _NUMERIC = re.compile(r"^-?\d+(?:\.(\d+))?$")
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|\d+(?:\.\d+)?")
+_IDS = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class _Values:
@@ -126,7 +127,8 @@ def is_error(key: str, group: str) -> bool:
 
 
 def _normalised(text: str) -> str:
-    text = _VARYING.sub("#", text.strip())
+    """A message with its ids and numbers folded to #, cut at 100 characters."""
+    text = _NUMBERS.sub("#", _IDS.sub("#", text.strip()))
     return text if len(text) <= 100 else text[:99] + "…"
 
 
@@ -144,9 +146,8 @@ def error_identity(body: Any) -> str | None:
             text = next(
                 (holder[k] for k in ("message", "msg", "errorMsg", "error") if isinstance(holder.get(k), str)), None
             )
-            parts = ([] if code is None else [_normalised(str(code))]) + (
-                [] if text is None else [f'"{_normalised(text)}"']
-            )
+            code_part = [] if code is None else [_IDS.sub("#", str(code))]  # a numeric code is the code itself
+            parts = code_part + ([] if text is None else [f'"{_normalised(text)}"'])
             if parts:
                 return " ".join(parts)
     return None

@@ -409,3 +409,18 @@ def test_a_file_in_a_corpus_directory_that_is_not_a_corpus_entry_is_named(tmp_pa
     (tmp_path / "kalshi" / "odd.json").write_bytes(orjson.dumps({"hello": 1}))
     result = CliRunner().invoke(drift_command, [str(tmp_path), str(tmp_path)])
     assert result.exit_code == 2 and "odd.json: not a corpus file (expected source, kind and payload)" in result.output
+
+
+def test_a_plain_text_answer_is_compared_by_what_it_says(tmp_path):
+    refused = {"error": "invalid signature"}
+    old = write_session(tmp_path / "old", [fixture("poly", "POST", POLY + "/order", status=400, answer=refused)])
+    page = b"<html><body><h1>400 Bad Request</h1> the request could not be read by the gateway</body></html>"
+    new = write_session(tmp_path / "new", [fixture("poly", "POST", POLY + "/order", status=400, raw=page)])
+    result = CliRunner().invoke(drift_command, [str(old), str(new), "--json"])
+    assert result.exit_code == 1, result.output
+    found = {(f["kind"], f["pointer"]): f["detail"] for f in orjson.loads(result.output)["findings"]}
+    assert found == {
+        ("error_added", None): 'new error answer: "<html><body><h#># Bad Request</h#> the request could not be read by '
+        'the gateway</body></html>"',
+        ("type_changed", ""): "type object -> string (e.g. '<html><body><h1>400 Bad Request</h1> t…)",
+    }

@@ -29,6 +29,7 @@ from .shapes import Field, Shape, is_error, status_group
 BREAKING, NOTABLE, INFORMATIONAL = "breaking", "notable", "informational"
 SEVERITIES = (BREAKING, NOTABLE, INFORMATIONAL)
 GONE = frozenset({405, 410})
+SHOWN = 40  # characters of a value shown in a finding
 _ENUM_NAME = re.compile(
     r"^(?:status|type|side|action|code|reason|state|channel|time_in_force)$"
     r"|_(?:status|type|side|action|code|reason|state)$|[a-z](?:Status|Type|Side|Action|Code|Reason|State)$"
@@ -87,8 +88,9 @@ def _shown_types(field: Field) -> str:
 
 
 def _one(values: frozenset[Any] | None) -> str:
-    """One value of a field, for showing what a change looks like."""
-    return repr(sorted(values, key=repr)[0]) if values else "?"
+    """One value of a field, for showing what a change looks like (cut short: a body can be a whole page)."""
+    shown = repr(sorted(values, key=repr)[0]) if values else "?"
+    return shown if len(shown) <= SHOWN else shown[: SHOWN - 1] + "…"
 
 
 def type_change(old: Field, new: Field) -> Change | None:
@@ -120,7 +122,7 @@ def places_change(old: Field, new: Field) -> Change | None:
 
 
 def enum_change(pointer: str, old: Field, new: Field) -> Change | None:
-    if not enum_like(pointer) or not old.values or old.values is None or new.values is None:
+    if not enum_like(pointer) or not old.values or new.values is None:
         return None
     added = sorted((v for v in new.values - old.values if is_token(v)), key=repr)
     if not added:

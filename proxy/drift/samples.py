@@ -41,7 +41,7 @@ class Sample(NamedTuple):
     exchange: str
     key: str  # "POST /portfolio/events/orders" or "WS orderbook_delta"
     status: int | None  # None for a WebSocket message
-    body: Any  # parsed JSON; None when the answer was not JSON
+    body: Any  # parsed JSON, else the text; None when there was no body (or not text)
     origin: str  # the file it came from
 
 
@@ -71,13 +71,19 @@ def ws_samples(exchange: str, frame: Any, origin: str) -> Iterator[Sample]:
             yield Sample(exchange, f"WS {message[name]}", None, message, origin)
 
 
+def answer_body(parsed: Any, text: str | None) -> Any:
+    """What an answer said: its JSON, else its text (a plain-text error says something too), else None."""
+    return parsed if parsed is not None else (text or None)
+
+
 def fixture_sample(fixture: dict[str, Any], origin: str) -> Sample | None:
     """A validated fixture's answer; None for a proxy failure (the exchange said nothing)."""
     if "response" not in fixture:
         return None
     request, response = fixture["request"], fixture["response"]
     key = rest_key(fixture["exchange"], request["method"], request["url"])
-    return Sample(fixture["exchange"], key, response["status"], response.get("body_parsed"), origin)
+    text = None if response.get("body_encoding") == "base64" else response["body_raw"]
+    return Sample(fixture["exchange"], key, response["status"], answer_body(response.get("body_parsed"), text), origin)
 
 
 def session_samples(path: Path) -> list[Sample]:

@@ -24,7 +24,7 @@ from ..fixture import DRIFT, FORMAT, decode_content, parse_json
 from ..flow import Flow
 from ..redact import may_hold_secrets, redact_body
 from .compare import BREAKING, INFORMATIONAL, NOTABLE, Finding, compare
-from .samples import Sample, rest_key
+from .samples import Sample, answer_body, rest_key
 from .shapes import Shape, infer
 
 log = logging.getLogger("tradetape.drift")
@@ -43,11 +43,20 @@ class Answered(NamedTuple):
     fixture: str | None
 
 
+def _text(data: bytes) -> str | None:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def answer_sample(item: Answered) -> Sample:
-    data = decode_content(item.body, item.encoding.lower() if item.encoding else None)
-    body = parse_json(data) if data else None
-    if body is not None and data is not None and may_hold_secrets(data):
-        body = redact_body(body)
+    """The answer as drift sees it: decoded, parsed, its secret fields redacted as the recorder does."""
+    data = decode_content(item.body, item.encoding.lower() if item.encoding else None) or b""
+    parsed = parse_json(data)
+    if parsed is not None and may_hold_secrets(data):
+        parsed = redact_body(parsed)
+    body = answer_body(parsed, None if parsed is not None else _text(data))
     key = rest_key(item.exchange, item.method, item.path)
     return Sample(item.exchange, key, item.status, body, item.fixture or NOT_CAPTURED)
 

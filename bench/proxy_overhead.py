@@ -78,9 +78,11 @@ def fs_type(path: Path) -> str:
     return best[1]
 
 
-def wait_port(port: int, timeout: float = 60) -> None:
+def wait_port(proc: subprocess.Popen, port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{' '.join(proc.args)} exited: {proc.stderr.read().decode()}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -90,7 +92,7 @@ def wait_port(port: int, timeout: float = 60) -> None:
 
 def start(args: list[str], port: int) -> subprocess.Popen:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    wait_port(port)
+    wait_port(proc, port)
     return proc
 
 

@@ -311,8 +311,7 @@ def run_mode(
         if mode.startswith("record"):
             check_all_captured(port, proc, capture / f"bench_{port}", before)
     finally:
-        stop(proc)
-        shutil.rmtree(capture / f"bench_{port}", ignore_errors=True)
+        stop(proc)  # the session stays until the end: deleting files makes creating files slower for a while
     return result
 
 
@@ -367,6 +366,7 @@ def main() -> None:
         "--fast-upstream", action="store_true", help="upstream on aiohttp's low-level server and uvloop"
     )
     opts = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     workloads = [w for w in opts.workloads.split(",") if w]
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:

@@ -18,7 +18,9 @@ import click
 import orjson
 
 from .fixture import parse_json
+from .journal import JOURNAL, JournalBusy, read_journal
 from .redact import REDACTED, is_secret_field, is_secret_header
+from .stored import settle_journal
 
 PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
 HEX64 = re.compile(r"^(?:0x)?[0-9a-fA-F]{64}$")
@@ -87,7 +89,12 @@ def scan_fixture(data: Any) -> Iterator[tuple[str, str]]:
 
 
 def audit_file(path: Path) -> list[Finding]:
-    text = path.read_bytes()
+    if path.name == JOURNAL:
+        return audit_journal(path)
+    return audit_bytes(path, path.read_bytes())
+
+
+def audit_bytes(path: Path, text: bytes) -> list[Finding]:
     if path.suffix != ".json":
         return [Finding(path, "(file)", "PEM block")] if PEM.search(text.decode("utf-8", "replace")) else []
     try:
@@ -98,6 +105,20 @@ def audit_file(path: Path) -> list[Finding]:
             found.append(Finding(path, "(file)", "PEM block"))
         return found
     return [Finding(path, where, reason) for where, reason in scan_fixture(data)]
+
+
+def audit_journal(path: Path) -> list[Finding]:
+    """Each fixture a session journal holds, scanned as its file will be, named `journal.tape (NNN_….json)`."""
+    try:
+        contents = read_journal(path)
+    except ValueError:
+        return audit_bytes(path, path.read_bytes())  # not a journal: scanned as text
+    if contents is None:
+        return []
+    try:
+        return [f for r in contents.records for f in audit_bytes(Path(f"{path} ({r.name})"), contents.fixture(r))]
+    finally:
+        contents.close()
 
 
 def tree_files(paths: list[Path]) -> Iterator[Path]:
@@ -158,13 +179,20 @@ def redact_file(path: Path) -> None:
 @click.option("--redact", is_flag=True, help="Rewrite the files so that they pass.")
 def audit_command(paths: tuple[Path, ...], redact: bool) -> None:
     """Scan fixture trees for secrets that escaped redaction; exit 1 naming file and field."""
+    if redact:  # a journal's fixtures become files first (as fsck writes them), so that they can be rewritten
+        for journal in [p for p in tree_files(list(paths)) if p.name == JOURNAL]:
+            try:
+                settle_journal(journal.parent)
+            except JournalBusy as exc:
+                raise click.ClickException(f"{exc}: stop it before redacting the session") from None
     files = list(tree_files(list(paths)))
     findings = [f for path in files for f in audit_file(path)]
     if redact:
-        for path in sorted({f.file for f in findings}):
+        rewritten = sorted({f.file for f in findings if f.file.exists()})  # not a damaged journal's records
+        for path in rewritten:
             redact_file(path)
         remaining = [f for path in files for f in audit_file(path)]
-        click.echo(f"audit --redact: rewrote {len({f.file for f in findings})} files; {len(remaining)} findings remain")
+        click.echo(f"audit --redact: rewrote {len(rewritten)} files; {len(remaining)} findings remain")
         findings = remaining
     for finding in findings:
         click.echo(str(finding), err=True)

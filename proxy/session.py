@@ -1,27 +1,32 @@
-"""A capture session directory: gap-free seq numbers, atomic fixture files, batched fsync, the manifest.
+"""A capture session directory: gap-free seq numbers, a journal written before each answer, the fixture files,
+the manifest.
 
-Every fixture is renamed into place before the caller answers its client, so a killed proxy leaves
-whole files or none. fsync runs in a background thread in batches: it protects against power loss,
-not process death, and keeping it off the request path is what lets recording keep up with trading.
+Each fixture is appended to the session's journal (proxy/journal.py) before the caller answers its
+client: one write(2) to a file already open, which survives the process being killed. The fixture
+files are materialised from the journal off the request path: while the proxy is idle, and at close,
+when they are made durable and the journal is removed. A background thread flushes the journal to
+disk in batches (fdatasync): that protects against power loss, not process death.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
+import asyncio
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from .fixture import FORMAT, MANIFEST, FixtureError, fixture_name, load_fixture, session_files, utc_stamp
+from .journal import JOURNAL, JournalBusy, JournalFile, record_bytes
+from .stored import make_durable, restore_files, write_file
 
-FSYNC_INTERVAL = 0.05
+log = logging.getLogger("tradetape.session")
+FLUSH_INTERVAL = 0.05  # the journal reaches the disk at most this long (plus the flush) after a write
+IDLE = 0.1  # seconds without a new fixture before files are materialised
 
 
 class SessionError(OSError):
@@ -32,82 +37,31 @@ class SessionError(OSError):
         self.option = option
 
 
-def _write_file(path: str, data: bytes) -> None:
-    """All of `data` into a new file: one write(2) may take only part of it (a nearly full disk)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        written = os.write(fd, data)
-        while written < len(data):
-            written += os.write(fd, data[written:])
-    finally:
-        os.close(fd)
+class JournalFlusher:
+    """Flushes the journal to stable storage in the background, one fdatasync per batch of writes."""
 
-
-def _fsync_path(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    """Linux syncfs(2): one call makes a whole batch durable, far cheaper than an fsync per file."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-_SYNCFS = _load_syncfs()
-
-
-def make_durable(directory: str, paths: list[str]) -> None:
-    """Flush `paths` and their directory entries to stable storage."""
-    if _SYNCFS is not None:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            if _SYNCFS(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    for path in paths:
-        _fsync_path(path)
-    _fsync_path(directory)
-
-
-class FsyncBatcher:
-    """Flushes written files (and their directory) to stable storage in the background."""
-
-    def __init__(self, directory: Path) -> None:
-        self._directory = str(directory)
-        self._pending: list[str] = []
-        self._lock = threading.Lock()
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
         self._wake = threading.Event()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="tradetape-fsync", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="tradetape-flush", daemon=True)
         self._thread.start()
 
-    def add(self, path: str) -> None:
-        with self._lock:
-            self._pending.append(path)
-        self._wake.set()
+    def mark(self) -> None:
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _flush(self) -> None:
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if batch:
-            make_durable(self._directory, batch)
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            log.error("could not flush the session journal to disk: %s", exc)
 
     def _run(self) -> None:
         while not self._stopping:
             self._wake.wait()
+            time.sleep(FLUSH_INTERVAL)
             self._wake.clear()
-            time.sleep(FSYNC_INTERVAL)
             self._flush()
 
     def close(self) -> None:
@@ -123,21 +77,19 @@ class Session:
     def __init__(self, directory: Path | str, info: dict[str, Any]) -> None:
         self.directory = Path(directory)
         self.info = info
+        self._dir = str(self.directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            probe = self.directory / ".tradetape-write-probe"
-            probe.write_bytes(b"")
-            probe.unlink()
+            self._journal = JournalFile(self.directory / JOURNAL)
+        except JournalBusy as exc:
+            raise SessionError(f"session {self.directory}: {exc}", "--session") from None
         except OSError as exc:
             raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
         try:
-            existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
-        except FixtureError as exc:
-            raise SessionError(
-                f"session {self.directory} already holds a fixture that cannot be read, so it "
-                f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
-                "--session",
-            ) from None
+            existing = self._open_existing()
+        except BaseException:
+            self._journal.close()
+            raise
         self.last_seq = max((f["seq"] for _, f in existing), default=0)
         self.created_at = utc_stamp(time.time())
         # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare
@@ -146,9 +98,42 @@ class Session:
         self._count = 0
         for name, fixture in existing:
             self._add_entry(fixture, name)
-        self._dir = str(self.directory)
-        self._fsync = FsyncBatcher(self.directory)
+        self._journal.restart()
+        self._materialised = self._journal.size  # the journal's records before this offset are files
         self.write_manifest()
+        make_durable(self._dir, [str(self.directory / MANIFEST), str(self.directory / JOURNAL)])
+        self._flusher = JournalFlusher(self._journal.fd)
+        self._idle = IdleMaterialiser(self)
+
+    def _open_existing(self) -> list[tuple[str, dict[str, Any]]]:
+        """Continue a session: files first restored from a journal a killed recorder left, then every file read."""
+        contents = self._journal.contents()
+        try:
+            damage = contents.damage()
+            if damage:
+                raise SessionError(
+                    f"session {self.directory}: its journal is damaged ({self.directory / JOURNAL}: {damage[0]}), "
+                    "so it cannot be continued; run `tradetape fsck` on it or choose another --session",
+                    "--session",
+                )
+            restored = restore_files(self.directory, contents)
+        except OSError as exc:
+            if isinstance(exc, SessionError):
+                raise
+            raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
+        finally:
+            contents.close()
+        if restored:
+            log.warning("session %s: restored %d fixture files from its journal", self.directory, len(restored))
+            make_durable(self._dir, [str(self.directory / name) for name in restored])
+        try:
+            return [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+        except FixtureError as exc:
+            raise SessionError(
+                f"session {self.directory} already holds a fixture that cannot be read, so it "
+                f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
+                "--session",
+            ) from None
 
     @property
     def count(self) -> int:
@@ -161,39 +146,100 @@ class Session:
         self._count += 1
 
     def write(self, fixture: dict[str, Any], method: str, exchange: str, path: str) -> str:
-        """Give `fixture` the next seq and put it in place atomically; returns the file name.
+        """Give `fixture` the next seq and append it to the journal; returns the name of its file to be.
 
-        The seq is taken only once the file is in place, so a failed write leaves no gap. Written on
-        the event loop: handing each file to a writer thread was measured slower (GIL hand-offs).
+        The seq is taken only once the record is whole in the journal, so a failed write leaves no gap.
         """
         seq = self.last_seq + 1
         fixture["seq"] = seq
         name = fixture_name(seq, method, exchange, path)
-        data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
-        final = f"{self._dir}/{name}"
-        temp = f"{self._dir}/.{name}.tmp"
-        try:
-            _write_file(temp, data)
-            os.rename(temp, final)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        self._journal.append(record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2)))
         self.last_seq = seq
-        self._fsync.add(final)
+        self._flusher.mark()
         self._add_entry(fixture, name)
         return name
 
+    @property
+    def pending(self) -> bool:
+        """Whether the journal holds fixtures whose files are not written yet."""
+        return self._materialised < self._journal.size
+
+    def materialise_one(self) -> None:
+        """Write the file of the next fixture that is only in the journal."""
+        found = self._journal.record_at(self._materialised)
+        if found is None:
+            raise OSError(f"{self.directory / JOURNAL}: no whole record at byte {self._materialised}")
+        name, data, end = found
+        write_file(self.directory / name, data)
+        self._materialised = end
+
     def write_manifest(self) -> None:
         body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
-        temp = self.directory / f".{MANIFEST}.tmp"
-        temp.write_bytes(body)
-        os.replace(temp, self.directory / MANIFEST)
-        self._fsync.add(str(self.directory / MANIFEST))
+        write_file(self.directory / MANIFEST, body)
 
     def close(self) -> None:
-        self.write_manifest()
-        self._fsync.close()
+        """Every file in place and on disk, then the journal removed: the session as the seed format has it.
+
+        If a file cannot be written (a full disk), the journal stays: nothing is lost, and `tradetape
+        fsck` writes the files once there is room.
+        """
+        self._idle.stop()
+        self._flusher.close()
+        try:
+            while self.pending:
+                self.materialise_one()
+            self.write_manifest()
+            make_durable(self._dir, [str(p) for p in session_files(self.directory)] + [str(self.directory / MANIFEST)])
+        except OSError:
+            self._journal.close()
+            raise
+        self._journal.remove()
+        make_durable(self._dir, [])
+
+
+class IdleMaterialiser:
+    """Writes fixture files from the journal while no fixture is being recorded, one per turn of the event loop,
+    so a request arriving meanwhile waits for one file at most. Without a running loop, files wait for close."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._seen = session.last_seq
+        self._handle: asyncio.Handle | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._loop is not None:
+            self._handle = self._loop.call_later(IDLE, self._tick)
+
+    def _tick(self) -> None:
+        idle = self._seen == self._session.last_seq
+        self._seen = self._session.last_seq
+        if idle and self._session.pending:
+            self._step()
+        else:
+            self._arm()
+
+    def _step(self) -> None:
+        if self._seen != self._session.last_seq or not self._session.pending:
+            self._arm()
+            return
+        try:
+            self._session.materialise_one()
+        except OSError as exc:
+            log.error("could not write a fixture file from the journal (it stays there): %s", exc)
+            self._arm()
+            return
+        self._handle = self._loop.call_soon(self._step)  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._loop = None
 
 
 def _manifest_entry(fixture: dict[str, Any], name: str) -> dict[str, Any]:

@@ -13,9 +13,11 @@ import orjson
 
 from .answers import failure_answer
 from .fixture import DRIFT, MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
+from .journal import JOURNAL, JournalBusy
 from .modes import tradetape_version
 from .session import build_manifest
 from .sources import DROPPED, SourceError, check_fixture, read_source, recorded_failure, seq_report
+from .stored import settle_journal
 
 REQUEST_FIELDS = ("ticker", "side", "count", "price", "time_in_force", "orderType", "makerAmount", "takerAmount")
 RESPONSE_FIELDS = (
@@ -156,12 +158,20 @@ def write_manifest(directory: Path, fixtures: list[tuple[str, dict[str, Any]]]) 
 @click.command("fsck")
 @click.argument("session", type=click.Path(exists=True, file_okay=False))
 def fsck_command(session: str) -> None:
-    """Validate every fixture file, report seq gaps and duplicates, and rebuild manifest.json from the files."""
+    """Write the files a killed recorder left in the journal, validate every fixture file, report seq gaps and
+    duplicates, and rebuild manifest.json from the files."""
     directory = Path(session)
-    fixtures, problems = check_session(directory)
+    try:
+        problems, restored = settle_journal(directory)
+    except JournalBusy as exc:
+        raise click.ClickException(f"{exc}: stop it before checking the session") from None
+    fixtures, more = check_session(directory)
+    problems += more
     write_manifest(directory, fixtures)
     for problem in problems:
         click.echo(problem, err=True)
+    if restored:
+        click.echo(f"{directory}: {restored} fixture files written from {JOURNAL}")
     click.echo(f"{directory}: {len(fixtures)} valid fixtures, {len(problems)} problems; {MANIFEST} rebuilt")
     if problems:
         raise click.exceptions.Exit(1)

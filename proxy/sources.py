@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import copy
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,13 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict
 
 from .correlate import HEADER_TOKEN, correlatable
-from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
+from .fixture import MANIFEST, FixtureError, body_bytes
 from .flow import Failure
 from .forward import NOT_RETURNED
 from .http_listener import UnsendableAnswer, check_headers, status_and_headers
 from .match import MatchKey, describe, match_key
 from .redact import REDACTED
+from .stored import Stored, session_fixtures
 from .volatile import Volatile, volatile_sets
 
 DROPPED = "connection_dropped"  # an `error` kind that replays as a closed connection, no answer at all
@@ -117,8 +119,12 @@ def _bytes(holder: dict[str, Any], key: str, where: str, path: Path) -> bytes:
         raise FixtureError(path, f"{where}{key} is not valid base64 ({exc})") from None
 
 
-def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[str, Volatile]) -> Recording:
-    """Build a Recording; its mentions are every string of its answer until load_sources narrows them."""
+def recording(
+    fixture: dict[str, Any], source: str, path: Path, volatile: dict[str, Volatile], file: str | None = None
+) -> Recording:
+    """Build a Recording; its mentions are every string of its answer until load_sources narrows them.
+
+    `path` names the fixture in errors; `file` is its file name, when `path` is the journal holding it."""
     request = fixture["request"]
     try:
         parts = urlsplit(request["url"])
@@ -140,7 +146,7 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
     latency = fixture.get("latency_ms")
     common = dict(
         source=source,
-        file=path.name,
+        file=file or path.name,
         seq=fixture["seq"],
         key=key,
         volatile=found,
@@ -186,23 +192,23 @@ def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
             warnings.append(f"{name}: seq {seq} appears twice ({seen[seq]} and {file})")
         seen[seq] = file
     numbers = sorted(seen)
-    for low, high in zip(numbers, numbers[1:]):
+    for low, high in itertools.pairwise(numbers):
         if high - low > 1:
             missing = f"{low + 1}" if high - low == 2 else f"{low + 1}-{high - 1}"
             warnings.append(f"{name}: gap, seq {missing} missing")
     return warnings
 
 
-def source_files(path: Path) -> list[Path]:
-    """The fixture files of a session directory (seq order), or the one fixture file given."""
+def source_files(path: Path) -> list[Stored]:
+    """The fixtures of a session directory (seq order; files, and what its journal holds), or the one file given."""
     if path.is_dir():
-        files = session_files(path)
-        if not files:
+        stored = session_fixtures(path)
+        if not stored:
             raise SourceError(f"replay source {path}: no fixture files (NNN_METHOD_exchange_endpoint.json)")
-        return files
+        return stored
     if path.name == MANIFEST or path.suffix != ".json":
         raise SourceError(f"replay source {path}: not a fixture file")
-    return [path]
+    return [Stored(path)]
 
 
 def check_fixture(fixture: dict[str, Any], path: Path) -> None:
@@ -211,11 +217,11 @@ def check_fixture(fixture: dict[str, Any], path: Path) -> None:
 
 
 def read_source(path: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The validated fixtures of a directory (seq order) or of a single file."""
-    fixtures = [(p, load_fixture(p)) for p in source_files(path)]
-    for p, fixture in fixtures:
-        check_fixture(fixture, p)
-    return fixtures
+    """The validated fixtures of a directory (seq order) or of a single file, each with its file's path."""
+    fixtures = [(s, s.load()) for s in source_files(path)]
+    for s, fixture in fixtures:
+        check_fixture(fixture, Path(s.where))
+    return [(s.path, fixture) for s, fixture in fixtures]
 
 
 def _collisions(recordings: list[Recording]) -> list[str]:
@@ -245,7 +251,8 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
             name += "'"
         names.add(name)
         files = source_files(path)
-        recordings = [recording(load_fixture(p), name, p, volatile) for p in files]  # one parsed file at a time
+        # one parsed fixture at a time
+        recordings = [recording(s.load(), name, Path(s.where), volatile, s.path.name) for s in files]
         if path.is_dir():
             loaded.warnings += seq_report(name, [(r.file, r.seq) for r in recordings])
         loaded.recordings += recordings

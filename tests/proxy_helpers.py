@@ -127,6 +127,6 @@ def passing_through(addons: list[Any] | None = None) -> Callable[[Counter], Mode
 
 
 def fixtures_in(directory: Path) -> list[dict[str, Any]]:
-    from proxy.fixture import load_fixture, session_files
+    from proxy.stored import session_fixtures
 
-    return [load_fixture(p) for p in session_files(directory)]
+    return [stored.load() for stored in session_fixtures(directory)]

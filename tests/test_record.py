@@ -246,7 +246,7 @@ async def test_proxy_keeps_no_cookies_of_its_own(tmp_path):
 
 
 def test_durability_falls_back_to_fsync_per_file(tmp_path, monkeypatch):
-    import proxy.session as session
+    import proxy.stored as session
 
     synced: list[str] = []
     monkeypatch.setattr(session, "_SYNCFS", None)

@@ -1,9 +1,9 @@
-"""The real `tradetape record` process: SIGKILL mid-burst leaves only whole fixtures, SIGTERM writes the summary."""
+"""The real `tradetape record` process: SIGKILL at any moment loses no answered request and leaves a session every
+tool reads; SIGTERM writes the summary."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -11,9 +11,16 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+from click.testing import CliRunner
 
+from proxy.audit import audit_command
 from proxy.cli_options import parse_listeners
-from proxy.fixture import MANIFEST, load_fixture, session_files
+from proxy.fixture import MANIFEST, fixture_seq, load_fixture, session_files
+from proxy.journal import JOURNAL
+from proxy.session_tools import export_command, fsck_command, inspect_command
+from proxy.sources import load_sources
+from proxy.stored import session_fixtures
+from proxy.volatile import volatile_sets
 from tests.proxy_helpers import running_app, upstream_app
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
@@ -63,37 +70,109 @@ def test_default_listeners_are_loopback_8787_and_8788():
     assert parse_listeners((), False) == {"kalshi": ("127.0.0.1", 8787), "poly": ("127.0.0.1", 8788)}
 
 
-async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_request(tmp_path):
-    async with running_app(upstream_app()) as upstream:
-        proc, urls = await start_record(upstream, tmp_path)
-        answered: list[int] = []
+async def post_orders(
+    url: str, count: int, answered: list[int], concurrency: int, enough: asyncio.Event | None = None, at: int = 0
+) -> None:
+    """`count` create orders, each body numbered; the numbers whose answer arrived go to `answered`, and
+    `enough` is set once `at` have."""
+    limit = asyncio.Semaphore(concurrency)
 
-        async def one(http: aiohttp.ClientSession, i: int) -> None:
+    async def one(http: aiohttp.ClientSession, i: int) -> None:
+        async with limit:
             try:
                 async with http.post(
-                    urls["kalshi"] + "/trade-api/v2/portfolio/events/orders", data=orjson.dumps({"i": i})
+                    url + "/trade-api/v2/portfolio/events/orders", data=orjson.dumps({"i": i})
                 ) as resp:
                     await resp.read()
                     answered.append(i)
+                    if enough is not None and len(answered) >= at:
+                        enough.set()
             except aiohttp.ClientError:
                 pass
 
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
-            tasks = [asyncio.create_task(one(http, i)) for i in range(3000)]
-            while len(answered) < 300:
-                await asyncio.sleep(0.005)
-            proc.send_signal(signal.SIGKILL)
-            await proc.wait()
-            await asyncio.gather(*tasks)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as http:
+        await asyncio.gather(*(one(http, i) for i in range(count)))
+
+
+def check_killed_session(session: Path, answered: list[int]) -> list[dict]:
+    """What a SIGKILL at any moment must leave: every answered request recorded, seqs gap-free, every file
+    whole, and every tool able to read the session; fsck then gives the closed form. The fixtures, by seq."""
+    stored = session_fixtures(session)
+    fixtures = [s.load() for s in stored]  # every fixture whole and valid, from the journal or its file
+    assert set(answered) <= {f["request"]["body"]["i"] for f in fixtures}
+    assert [f["seq"] for f in fixtures] == list(range(1, len(fixtures) + 1))
+    assert all(load_fixture(p)["seq"] == fixture_seq(p.name) for p in session_files(session))  # files are whole
+    assert len([p for p in session.iterdir() if p.name.endswith(".tmp")]) <= 1  # at most the file being written
+    runner = CliRunner()
+    timeline = runner.invoke(inspect_command, [str(session)])
+    assert timeline.exit_code == 0 and len(timeline.output.splitlines()) == len(fixtures) + 1, timeline.output
+    har = session.parent / "killed.har"
+    assert runner.invoke(export_command, [str(session), "--har", "-o", str(har)]).exit_code == 0
+    assert [e["_tradetape"]["seq"] for e in orjson.loads(har.read_bytes())["log"]["entries"]] == [
+        f["seq"] for f in fixtures
+    ]
+    audit = runner.invoke(audit_command, [str(session)])
+    assert audit.exit_code == 0, audit.output
+    loaded = load_sources([str(session)], session.parent, volatile_sets())
+    assert [r.seq for r in loaded.recordings] == [f["seq"] for f in fixtures] and loaded.warnings == []
+    held = {s.path.name: s.data for s in stored if s.data is not None}
+    fsck = runner.invoke(fsck_command, [str(session)])
+    assert f"{len(fixtures)} valid fixtures" in fsck.output, fsck.output
+    assert not (session / JOURNAL).exists()
+    files = session_files(session)
+    assert [p.name for p in files] == [s.path.name for s in stored]
+    assert all(p.read_bytes() == held[p.name] for p in files if p.name in held)  # byte for byte the journal's
+    manifest = orjson.loads((session / MANIFEST).read_bytes())
+    assert [e["file"] for e in manifest["fixtures"]] == [p.name for p in files]
+    return fixtures
+
+
+async def test_sigkill_during_a_burst_loses_no_answered_request_and_every_tool_reads_the_session(tmp_path):
+    async with running_app(upstream_app()) as upstream:
+        proc, urls = await start_record(upstream, tmp_path)
+        answered: list[int] = []
+        enough = asyncio.Event()
+        burst = asyncio.create_task(post_orders(urls["kalshi"], 3000, answered, 64, enough, 300))
+        await enough.wait()
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        await burst
     assert 300 <= len(answered) < 3000
+    assert (tmp_path / "burst" / JOURNAL).exists()  # killed mid-session: what the journal holds is the truth
+    check_killed_session(tmp_path / "burst", answered)
+
+
+async def test_sigkill_while_files_are_written_from_the_journal(tmp_path):
+    """Once requests pause, the recorder writes the fixture files from the journal; killed meanwhile."""
     session = tmp_path / "burst"
-    fixtures = [load_fixture(p) for p in session_files(session)]  # every file whole and valid
-    recorded = {f["request"]["body"]["i"] for f in fixtures}
-    assert set(answered) <= recorded
-    seqs = [f["seq"] for f in fixtures]
-    assert seqs == list(range(1, len(seqs) + 1))
-    leftovers = [p.name for p in session.iterdir() if p.name.endswith(".tmp")]
-    assert len(leftovers) <= 1  # at most the one file being written at the moment of the kill
+    async with running_app(upstream_app()) as upstream:
+        proc, urls = await start_record(upstream, tmp_path)
+        answered: list[int] = []
+        await post_orders(urls["kalshi"], 400, answered, 16)
+        while not session_files(session):  # noqa: ASYNC110 (a file system has no event): files are being written
+            await asyncio.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert len(answered) == 400 and (session / JOURNAL).exists()
+    assert len(check_killed_session(session, answered)) == 400
+
+
+async def test_a_killed_session_is_continued_without_a_gap(tmp_path):
+    async with running_app(upstream_app()) as upstream:
+        proc, urls = await start_record(upstream, tmp_path)
+        answered: list[int] = []
+        await post_orders(urls["kalshi"], 50, answered, 8)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        proc, urls = await start_record(upstream, tmp_path)  # the same --session
+        await post_orders(urls["kalshi"], 5, answered, 1)
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 20)
+    session = tmp_path / "burst"
+    assert not (session / JOURNAL).exists()
+    fixtures = [load_fixture(p) for p in session_files(session)]
+    assert [f["seq"] for f in fixtures] == list(range(1, 56))
+    assert [f["request"]["body"]["i"] for f in fixtures[50:]] == [0, 1, 2, 3, 4]
 
 
 async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
@@ -110,7 +189,7 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
     manifest = orjson.loads((tmp_path / "burst" / MANIFEST).read_bytes())
     assert [e["seq"] for e in manifest["fixtures"]] == [1, 2, 3]
     assert manifest["upstreams"]["poly"] == {"url": upstream, "live": False, "simulator": False}
-    assert os.path.exists(tmp_path / "burst" / "003_GET_poly_trades.json")
+    assert (tmp_path / "burst" / "003_GET_poly_trades.json").is_file()
 
 
 async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):

@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..fixture import FixtureError, path_template, session_files
+from ..fixture import FixtureError, path_template
 from ..sources import SourceError, read_source
+from ..stored import is_session
 
 API_PREFIXES = {"kalshi": "/trade-api/v2"}
 WS_TYPE_FIELD = {"kalshi": "type", "poly": "event_type"}  # the field that names a server message
@@ -143,9 +144,9 @@ def load_corpus(root: Path, name: str) -> Examples:
 
 def load_sessions(path: Path, name: str) -> Examples:
     """A session directory, one fixture file, or a directory whose subdirectories are sessions."""
-    if path.is_file() or session_files(path):
+    if path.is_file() or is_session(path):
         return Examples(name, session_samples(path), sessions=1)
-    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and session_files(d)]
+    sessions = [d for d in sorted(path.iterdir()) if d.is_dir() and is_session(d)]
     if not sessions:
         raise DriftInputError(f"{name}: {path} holds no session (no NNN_METHOD_exchange_endpoint.json files)")
     return Examples(name, [s for d in sessions for s in session_samples(d)], sessions=len(sessions))

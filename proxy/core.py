@@ -20,6 +20,7 @@ from .flow import Answer, Failure, Flow
 from .forward import Forwarder
 from .http_listener import HttpListener, Request
 from .mode import Mode
+from .target_check import target_problem
 
 log = logging.getLogger("tradetape.proxy")
 
@@ -118,10 +119,13 @@ class Proxy:
 
     def _handler_for(self, listener: Listener):
         async def handle(request: Request) -> Answer | None:
-            if request.path.startswith(ADMIN_PREFIX):
-                return await admin.handle(self, listener, request)
             if not request.target.startswith("/") or request.method == "CONNECT":
                 return NOT_A_PATH
+            problem = target_problem(request.target)
+            if problem is not None:
+                return tradetape_answer(400, "bad_target", detail=problem)
+            if request.path.startswith(ADMIN_PREFIX):
+                return await admin.handle(self, listener, request)
             if self._stopping:
                 return SHUTTING_DOWN
             self._in_flight += 1

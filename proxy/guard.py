@@ -2,8 +2,9 @@
 
 Worst-case loss of one order: BUY size x price, SELL size x (1 - price). Kalshi `bid` is a YES buy
 and `ask` a YES sell at the YES-leg price; Polymarket size and price come from the signed
-makerAmount/takerAmount. Anything on an order endpoint the guard cannot read is refused, never let
-through: the guard exists for the case nobody thought of.
+makerAmount/takerAmount. A write (anything but GET/HEAD/OPTIONS) is priced, or on the exchange's list
+of harmless writes (harmless_writes.py), or refused; an order body is read strictly (strict_json.py).
+The guard exists for the case nobody thought of.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 
 from .flow import Failure, Flow
+from .harmless_writes import is_harmless
+from .strict_json import Ambiguous, folded
+from .strict_json import loads as strict_loads
 
 ONE = Decimal(1)
 MICRO = Decimal("0.000001")
@@ -26,19 +29,21 @@ class Unreadable(ValueError):
     """An order body the guard cannot price."""
 
 
+class Unlisted(Unreadable):
+    """A write the guard neither prices nor knows to place nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    reason: str  # "max_order_usd", "max_session_usd" or "unreadable_order"
+    reason: str  # "max_order_usd", "max_session_usd", "unreadable_order", "unlisted_write" or "method_override"
     detail: dict[str, Any]
 
 
-def _field(obj: dict[str, Any], name: str) -> Any:
-    """obj[name] (None when absent); a key that differs only in case is refused, since the
-    exchange may read it as `name` (Go's JSON decoder matches keys case-insensitively, last wins)."""
-    for key in obj:
-        if key != name and key.lower() == name.lower():
-            raise Unreadable(f"{key!r} may be read as {name!r}")
-    return obj.get(name)
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """An order object keyed the way a case-folding server looks keys up (strict_json made them unique)."""
+    if not isinstance(value, dict):
+        raise Unreadable(f"{what} is not an object")
+    return folded(value)
 
 
 def _decimal(value: Any, field: str) -> Decimal:
@@ -59,41 +64,35 @@ def worst_case(buy: bool, size: Decimal, price: Decimal) -> Decimal:
     return size * price if buy else size * (ONE - price)
 
 
-def kalshi_v2_order(order: Any) -> Decimal:
-    if not isinstance(order, dict):
-        raise Unreadable("order is not an object")
-    side = _field(order, "side")
+def kalshi_v2_order(value: Any) -> Decimal:
+    order = _object(value, "order")
+    side = order.get("side")
     if side not in ("bid", "ask"):
         raise Unreadable(f"side={side!r} is not bid or ask")
-    return worst_case(
-        side == "bid", _decimal(_field(order, "count"), "count"), _decimal(_field(order, "price"), "price")
-    )
+    return worst_case(side == "bid", _decimal(order.get("count"), "count"), _decimal(order.get("price"), "price"))
 
 
-def kalshi_v1_order(order: Any) -> Decimal:
+def kalshi_v1_order(value: Any) -> Decimal:
     """Retired 2025 body (old clients): side yes/no, action buy/sell, cents or dollar prices."""
-    if not isinstance(order, dict):
-        raise Unreadable("order is not an object")
-    side, action = _field(order, "side"), _field(order, "action")
+    order = _object(value, "order")
+    side, action = order.get("side"), order.get("action")
     if side not in ("yes", "no") or action not in ("buy", "sell"):
         raise Unreadable("side/action missing")
-    count_fp, count = _field(order, "count_fp"), _field(order, "count")
+    count_fp, count = order.get("count_fp"), order.get("count")
     count = _decimal(count if count_fp is None else count_fp, "count")
-    dollars = _field(order, f"{side}_price_dollars")
+    dollars = order.get(f"{side}_price_dollars")
     if dollars is not None:
         price = _decimal(dollars, f"{side}_price_dollars")
     else:
-        price = _decimal(_field(order, f"{side}_price"), f"{side}_price") / 100
+        price = _decimal(order.get(f"{side}_price"), f"{side}_price") / 100
     return worst_case(action == "buy", count, price)
 
 
 def poly_order(item: Any) -> Decimal:
-    order = _field(item, "order") if isinstance(item, dict) else None
-    if not isinstance(order, dict):
-        raise Unreadable("missing order object")
-    maker = _decimal(_field(order, "makerAmount"), "order.makerAmount") * MICRO
-    taker = _decimal(_field(order, "takerAmount"), "order.takerAmount") * MICRO
-    side = _field(order, "side")
+    order = _object(_object(item, "order item").get("order"), "order")
+    maker = _decimal(order.get("makeramount"), "order.makerAmount") * MICRO
+    taker = _decimal(order.get("takeramount"), "order.takerAmount") * MICRO
+    side = order.get("side")
     if side in ("BUY", 0, "0"):
         return maker  # size (taker) x price (maker / taker)
     if side in ("SELL", 1, "1"):
@@ -104,7 +103,7 @@ def poly_order(item: Any) -> Decimal:
 
 
 def _items(body: Any, key: str | None) -> list[Any]:
-    items = body.get(key) if key and isinstance(body, dict) else body
+    items = _object(body, "body").get(key) if key else body
     if not isinstance(items, list) or not items:
         raise Unreadable(f"expected a non-empty list of orders{f' under {key!r}' if key else ''}")
     return items
@@ -118,26 +117,24 @@ def _one(price: Callable[[Any], Decimal]) -> Callable[[Any], list[Decimal]]:
     return lambda body: [price(body)]
 
 
-# (exchange, method, path regex) -> amounts of the orders the request would place
+# (exchange, method, path regex) -> amounts of the orders the request would place. Matched case-insensitively
+# anywhere in the path: a spelling a lenient server may route to an order endpoint is priced as one.
 ORDER_WRITES: list[tuple[str, str, re.Pattern[str], Callable[[Any], list[Decimal]]]] = [
-    ("kalshi", "POST", re.compile(r"/portfolio/events/orders/batched$"), _each(kalshi_v2_order, "orders")),
-    ("kalshi", "POST", re.compile(r"/portfolio/events/orders/[^/]+/amend$"), _one(kalshi_v2_order)),
-    ("kalshi", "POST", re.compile(r"/portfolio/events/orders$"), _one(kalshi_v2_order)),
-    ("kalshi", "POST", re.compile(r"/portfolio/orders/batched$"), _each(kalshi_v1_order, "orders")),
-    ("kalshi", "POST", re.compile(r"/portfolio/orders/[^/]+/amend$"), _one(kalshi_v1_order)),
-    ("kalshi", "POST", re.compile(r"/portfolio/orders$"), _one(kalshi_v1_order)),
-    ("poly", "POST", re.compile(r"^/order$"), _one(poly_order)),
-    ("poly", "POST", re.compile(r"^/orders$"), _each(poly_order, None)),
+    (exchange, method, re.compile(pattern, re.I), price)
+    for exchange, method, pattern, price in [
+        ("kalshi", "POST", r"/portfolio/events/orders/batched$", _each(kalshi_v2_order, "orders")),
+        ("kalshi", "POST", r"/portfolio/events/orders/[^/]+/amend$", _one(kalshi_v2_order)),
+        ("kalshi", "POST", r"/portfolio/events/orders$", _one(kalshi_v2_order)),
+        ("kalshi", "POST", r"/portfolio/orders/batched$", _each(kalshi_v1_order, "orders")),
+        ("kalshi", "POST", r"/portfolio/orders/[^/]+/amend$", _one(kalshi_v1_order)),
+        ("kalshi", "POST", r"/portfolio/orders$", _one(kalshi_v1_order)),
+        ("poly", "POST", r"^/order$", _one(poly_order)),
+        ("poly", "POST", r"^/orders$", _each(poly_order, None)),
+    ]
 ]
-
-
-# Where orders live: a write there that ORDER_WRITES cannot price is refused, unless it only reduces.
-ORDER_AREAS = {
-    "kalshi": re.compile(r"/portfolio/(?:events/)?orders(?:/|$)", re.I),
-    "poly": re.compile(r"^/orders?(?:/|$)", re.I),
-}
-REDUCES_ONLY = {"kalshi": re.compile(r"/portfolio/(?:events/)?orders/[^/]+/decrease$")}
-PLACES_NOTHING = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})  # reads and cancels
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Headers some frameworks honour to run a request as another method: a GET that a server reads as a POST.
+METHOD_OVERRIDES = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 
 
 def server_path(path: str) -> str:
@@ -154,20 +151,19 @@ def server_path(path: str) -> str:
 
 def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
     """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
-    if method in PLACES_NOTHING:
+    if method in READS:
         return None
     normal = server_path(path)
     for ex, verb, pattern, price in ORDER_WRITES:
         if ex == exchange and verb == method and pattern.search(normal):
             try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise Unreadable("body is not JSON") from None
+                parsed = strict_loads(body)
+            except Ambiguous as exc:
+                raise Unreadable(f"body: {exc}") from None
             return price(parsed)
-    area, reduces = ORDER_AREAS.get(exchange), REDUCES_ONLY.get(exchange)
-    if area and area.search(normal) and not (reduces and reduces.search(normal)):
-        raise Unreadable(f"{method} {path} is a write on an order endpoint that the guard does not know")
-    return None
+    if is_harmless(exchange, method, normal):
+        return None
+    raise Unlisted(f"{method} {path} is neither an order the guard can price nor a write known to place none")
 
 
 class SpendingGuard:
@@ -182,8 +178,10 @@ class SpendingGuard:
         """None to let the request through (and count it); a Refusal otherwise."""
         try:
             amounts = order_amounts(exchange, method, path, body)
+        except Unlisted as exc:
+            return Refusal("unlisted_write", {"detail": str(exc)})
         except Unreadable as exc:
-            return Refusal("unreadable_order", {"detail": f"cannot price the order: {exc}"})
+            return Refusal("unreadable_order", {"detail": f"cannot price {method} {path}: {exc}"})
         if amounts is None:
             return None
         for amount in amounts:
@@ -203,6 +201,14 @@ class SpendingGuard:
         return None
 
 
+def overridden(headers: Any) -> Refusal | None:
+    """A method-override header makes a request's method a matter of which server reads it: refused."""
+    for name in METHOD_OVERRIDES:
+        if name in headers:
+            return Refusal("method_override", {"detail": f"{name}: a server may run this request as another method"})
+    return None
+
+
 class GuardAddon:
     """Refuses, before anything is forwarded, orders over the caps of a live session."""
 
@@ -211,7 +217,7 @@ class GuardAddon:
         self.counts = counts
 
     async def request(self, flow: Flow) -> None:
-        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body)
+        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body) or overridden(flow.headers)
         if refusal is not None:
             self.counts["refused"] += 1
             flow.failure = Failure("spending_guard", 403, {"reason": refusal.reason, **refusal.detail})

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-
 from .flow import Failure, Flow
 from .harmless_writes import is_harmless
 from .strict_json import Ambiguous, folded

@@ -269,40 +269,56 @@ async def admin_proxy(tmp_path) -> AsyncIterator[tuple[Exchange, object]]:
         yield upstream, proxy
 
 
-def post(path: bytes, body: bytes, extra: bytes = b"") -> bytes:
+def admin_headers(proxy) -> bytes:
+    """What an admin call needs: the listener's own address as Host, the token, a JSON content type."""
+    return b"Host: 127.0.0.1:%d\r\nX-Tradetape-Token: %s\r\nContent-Type: application/json\r\n" % (
+        port_of(proxy),
+        proxy.admin_token.encode(),
+    )
+
+
+def post(proxy, path: bytes, body: bytes) -> bytes:
     return (
         b"POST "
         + path
-        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-        + extra
+        + b" HTTP/1.1\r\n"
+        + admin_headers(proxy)
+        + b"Connection: close\r\n"
         + b"Content-Length: %d\r\n\r\n" % len(body)
         + body
     )
 
 
+def status_request(proxy) -> bytes:
+    return b"GET /__tradetape/status HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % port_of(proxy)
+
+
 async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_never_forwarded(tmp_path):
     async with admin_proxy(tmp_path) as (upstream, proxy):
         port = port_of(proxy)
-        status = await request(port, b"GET /__tradetape/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        status = await request(port, status_request(proxy))
         body = b'{"mode": "record", "session": "s1"}'
         chunked_mode = await request(
             port,
-            b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(chunked(body, 7)),
+            b"POST /__tradetape/mode HTTP/1.1\r\n"
+            + admin_headers(proxy)
+            + b"Connection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(chunked(body, 7)),
         )
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
-            b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 22\r\n"
-            b"Connection: close\r\n\r\n"
+            b"POST /__tradetape/mode HTTP/1.1\r\n"
+            + admin_headers(proxy)
+            + b"Expect: 100-continue\r\nContent-Length: 22\r\nConnection: close\r\n\r\n"
         )
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b'{"mode":"passthrough"}')
         back = await read_message(reader, 10)
         writer.close()
-        broken = await request(port, post(b"/__tradetape/mode", b'{"mode": "record",'))
-        not_object = await request(port, post(b"/__tradetape/load", b"[1, 2]"))
-        unknown = await request(port, post(b"/__tradetape/nope", b"{}"))
-        reset = await request(port, post(b"/__tradetape/reset", b""))
+        broken = await request(port, post(proxy, b"/__tradetape/mode", b'{"mode": "record",'))
+        not_object = await request(port, post(proxy, b"/__tradetape/load", b"[1, 2]"))
+        unknown = await request(port, post(proxy, b"/__tradetape/nope", b"{}"))
+        reset = await request(port, post(proxy, b"/__tradetape/reset", b""))
     assert status[0].startswith(b"HTTP/1.1 200 ") and orjson.loads(status[1])["listener"] == "kalshi"
     assert chunked_mode[0].startswith(b"HTTP/1.1 200 ") and orjson.loads(chunked_mode[1])["mode"] == "record"
     assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -329,10 +345,8 @@ async def test_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_e
     """Was a bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
     for it (OSError) escapes admin_modes._switch's except list, so the client gets a 500 proxy_error."""
     async with admin_proxy(tmp_path) as (_upstream, proxy):
-        head, body = await request(port_of(proxy), post(b"/__tradetape/mode", options))
-        after = await request(
-            port_of(proxy), b"GET /__tradetape/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
+        head, body = await request(port_of(proxy), post(proxy, b"/__tradetape/mode", options))
+        after = await request(port_of(proxy), status_request(proxy))
     assert orjson.loads(after[1])["mode"] == "passthrough"  # the running mode is untouched either way
     assert head.startswith(b"HTTP/1.1 400 "), (head, body)
     assert orjson.loads(body)["tradetape_error"] == "load_failed"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from multidict import CIMultiDict
 
+from . import admin_auth
 from .answers import ERROR_HEADER
 from .flow import Answer
 
@@ -43,6 +44,9 @@ def admin_error(status: int, kind: str, detail: Any) -> Answer:
 
 
 async def handle(proxy: Proxy, listener: Listener, request: Request) -> Answer:
+    refused = admin_auth.refusal(request, listener, proxy.admin_token)
+    if refused is not None:
+        return admin_error(*refused)
     name = request.path[len("/__tradetape/") :].strip("/")
     handler = ROUTES.get((request.method, name))
     if handler is None:

@@ -59,6 +59,12 @@ async def _switch_to(proxy: Proxy, listener: Listener, request: Request, fixed: 
         return admin_error(400, "bad_request", 'expected {"mode": "record" | "replay" | "passthrough", ...}')
     if fixed and "sources" not in options:
         return admin_error(400, "bad_request", 'expected {"sources": [session dir, fixture file or scenario, ...]}')
+    if name == "replay" and proxy.live and not proxy.allow_live_replay:
+        detail = (
+            "this proxy trades on a live exchange: switching it to replay would answer the bot's orders from "
+            "recordings; start it with --allow-live-replay to allow that"
+        )
+        return admin_error(403, "live_switch_refused", detail)
     return await _switch(proxy, listener, name, options)
 
 

@@ -9,10 +9,12 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import click
 
+from .admin_auth import TOKEN_FILE_ENV, TOKEN_HEADER, remove_token_file, token_file_path, write_token_file
 from .core import Listener, Proxy
 from .exchanges import (
     DEFAULT_LISTEN,
@@ -27,6 +29,13 @@ from .exchanges import (
 
 
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--admin-token-file",
+        envvar=TOKEN_FILE_ENV,
+        default=None,
+        type=click.Path(dir_okay=False),
+        help=f"Where the admin token is written, mode 0600 (default ~/.tradetape/admin-token; env {TOKEN_FILE_ENV}).",
+    )(fn)
     fn = click.option("--allow-remote", is_flag=True, help="Allow listening on a non-loopback address.")(fn)
     fn = click.option(
         "--listen",
@@ -57,6 +66,11 @@ def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         default="10",
         show_default=True,
         help="Spending guard: worst-case loss per order (live upstreams).",
+    )(fn)
+    fn = click.option(
+        "--allow-live-replay",
+        is_flag=True,
+        help="Let the admin API switch a --live proxy to replay (or load other sources); refused otherwise.",
     )(fn)
     fn = click.option(
         "--live", is_flag=True, help="Allow a non-loopback (real exchange) upstream; enables the spending guard."
@@ -157,17 +171,30 @@ def print_listeners(proxy: Proxy, out: Any = None) -> None:
     out.flush()
 
 
-async def serve(proxy: Proxy, summary: Callable[[Proxy], str]) -> None:
+def publish_token(proxy: Proxy, token_file: Path) -> None:
+    """Print the admin token and write it to `token_file` (0600); a file that cannot be written is said."""
+    try:
+        write_token_file(token_file, proxy.admin_token)
+        where = f"also in {token_file}"
+    except OSError as exc:
+        where = f"could not be written to {token_file}: {exc.strerror}"
+    print(f"admin token: {proxy.admin_token} (send it as {TOKEN_HEADER}; {where})", flush=True)
+
+
+async def serve(proxy: Proxy, summary: Callable[[Proxy], str], token_file: str | None = None) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight requests and print the summary."""
     stop = asyncio.Event()
     install_stop_signals(stop)
     await proxy.start()
     print(f"tradetape {proxy.mode.name}: listening (Ctrl-C to stop)")
     print_listeners(proxy)
+    path = token_file_path(token_file)
+    publish_token(proxy, path)
     try:
         await stop.wait()
     finally:
         await proxy.stop()
+        remove_token_file(path, proxy.admin_token)
         print(summary(proxy), flush=True)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .admin_auth import AdminSettings
 from .capture_filter import build_filter
 from .cli_options import (
     build_listeners,
@@ -55,6 +56,7 @@ async def _record(
     filter_spec: str,
     guard: SpendingGuard | None,
     timeout: float,
+    admin: AdminSettings,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
@@ -64,13 +66,21 @@ async def _record(
             mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts)
+        proxy = Proxy(
+            build_listeners(listen, resolved), mode, timeout, counts=counts, allow_live_replay=admin.allow_live_replay
+        )
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
-        await serve(proxy, summary)
+        await serve(proxy, summary, admin.token_file)
 
 
 async def _passthrough(
-    listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float, capture_dir: Path, filter_spec: str
+    listen: dict,
+    upstreams: dict,
+    guard: SpendingGuard | None,
+    timeout: float,
+    capture_dir: Path,
+    filter_spec: str,
+    admin: AdminSettings,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
@@ -80,9 +90,10 @@ async def _passthrough(
             passthrough_mode(guard_addons(resolved, guard, counts)),
             timeout,
             counts=counts,
+            allow_live_replay=admin.allow_live_replay,
         )
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, summary)
+        await serve(proxy, summary, admin.token_file)
 
 
 @click.command()
@@ -109,8 +120,10 @@ async def _passthrough(
 def record(
     listen: tuple[str, ...],
     allow_remote: bool,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -126,7 +139,8 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout))
+    admin = AdminSettings(admin_token_file, allow_live_replay)
+    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout, admin))
 
 
 @click.command()
@@ -136,8 +150,10 @@ def record(
 def passthrough(
     listen: tuple[str, ...],
     allow_remote: bool,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -157,5 +173,6 @@ def passthrough(
             upstream_timeout,
             capture_dir,
             filter_spec,
+            AdminSettings(admin_token_file, allow_live_replay),
         )
     )

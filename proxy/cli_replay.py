@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from .admin_auth import AdminSettings
 from .capture_filter import build_filter
 from .cli_options import (
     build_listeners,
@@ -71,6 +72,7 @@ async def _replay(
     guard: SpendingGuard | None,
     timeout: float,
     outcome: dict[str, Any],
+    admin: AdminSettings,
 ) -> None:
     counts: Counter[str] = Counter()
     make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
@@ -84,11 +86,11 @@ async def _replay(
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
     async with _upstreams(upstreams) as resolved:
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts)
+        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts, admin.allow_live_replay)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, replay_summary)
+        await serve(proxy, replay_summary, admin.token_file)
     final = find_replayer(proxy.mode)
     outcome["problems"] = bool(final and final.problems())
 
@@ -137,8 +139,10 @@ def replay(
     sources: tuple[str, ...],
     listen: tuple[str, ...],
     allow_remote: bool,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -175,6 +179,7 @@ def replay(
             guard,
             upstream_timeout,
             outcome,
+            AdminSettings(admin_token_file, allow_live_replay),
         )
     )
     if strict and outcome.get("problems"):

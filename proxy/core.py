@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import admin
+from .admin_auth import new_token
 from .answers import failure_answer, tradetape_answer
 from .exchanges import Upstream
 from .flow import Answer, Failure, Flow
@@ -44,7 +45,12 @@ class Listener:
 
 class Proxy:
     def __init__(
-        self, listeners: list[Listener], mode: Mode, upstream_timeout: float = 30.0, counts: Counter[str] | None = None
+        self,
+        listeners: list[Listener],
+        mode: Mode,
+        upstream_timeout: float = 30.0,
+        counts: Counter[str] | None = None,
+        allow_live_replay: bool = False,
     ) -> None:
         self.listeners = listeners
         self.mode = mode
@@ -56,6 +62,8 @@ class Proxy:
         self._idle = asyncio.Event()
         self._idle.set()
         self.mode_factories: dict[str, Any] = {}  # name -> callable(options dict) -> Mode, for runtime switches
+        self.admin_token = new_token()  # per process: state-changing admin calls must send it
+        self.allow_live_replay = allow_live_replay  # may the admin API switch a live proxy to replay?
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -100,6 +108,11 @@ class Proxy:
         old, self.mode = self.mode, mode
         if old is not mode:
             old.close()
+
+    @property
+    def live(self) -> bool:
+        """Some upstream is a real exchange."""
+        return any(listener.upstream.live for listener in self.listeners)
 
     def url(self, exchange: str) -> str:
         listener = next(l for l in self.listeners if l.exchange == exchange)

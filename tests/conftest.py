@@ -1,4 +1,5 @@
 import os
+import tempfile
 
 
 # Tests must never reach a real exchange: drop any base URL or credential a developer has exported.
@@ -16,3 +17,6 @@ for _name in (
     "CAPTURE_FILTER",
 ):
     os.environ.pop(_name, None)
+
+# Proxies started by the CLI in tests write their admin token here, not into the developer's home.
+os.environ["TRADETAPE_ADMIN_TOKEN_FILE"] = os.path.join(tempfile.mkdtemp(prefix="tradetape-test-"), "admin-token")

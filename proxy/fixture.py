@@ -70,17 +70,6 @@ def text_or_base64(data: bytes) -> tuple[str, bool]:
         return base64.b64encode(data).decode("ascii"), True
 
 
-def request_body_fields(data: bytes) -> dict[str, Any]:
-    """`body` as parsed JSON, text, or null; base64 with `body_encoding` when not UTF-8."""
-    if not data:
-        return {"body": None}
-    parsed = parse_json(data)
-    if parsed is not None:
-        return {"body": parsed}
-    text, is_b64 = text_or_base64(data)
-    return {"body": text, "body_encoding": "base64"} if is_b64 else {"body": text}
-
-
 def raw_body_fields(data: bytes, parsed: Any) -> dict[str, Any]:
     text, is_b64 = text_or_base64(data)
     fields: dict[str, Any] = {"body_raw": text, "body_parsed": parsed}

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from .secrets_rules import REDACTED, is_secret_field
 from .volatile import Volatile, escape
 
 ABSENT = "(absent)"
@@ -35,7 +36,11 @@ def parse_body(data: bytes) -> Any:
 
 
 def canonical_query(query: str) -> tuple[tuple[str, str], ...]:
-    return tuple(sorted(parse_qsl(query, keep_blank_values=True))) if query else ()
+    """Sorted decoded pairs; a secret-named parameter's value is the marker, as recording stored it."""
+    if not query:
+        return ()
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return tuple(sorted((name, REDACTED if value and is_secret_field(name) else value) for name, value in pairs))
 
 
 def canonical_body(body: Any) -> bytes:
@@ -94,7 +99,7 @@ def _json_differences(live: Any, recorded: Any, pointer: str, out: dict[str, Any
         for name in sorted(live.keys() | recorded.keys()):
             _json_differences(live.get(name, ABSENT), recorded.get(name, ABSENT), f"{pointer}/{escape(name)}", out)
     elif type(live) is list and type(recorded) is list and len(live) == len(recorded):
-        for index, (a, b) in enumerate(zip(live, recorded)):
+        for index, (a, b) in enumerate(zip(live, recorded, strict=True)):
             _json_differences(a, b, f"{pointer}/{index}", out)
     elif live != recorded:
         out[pointer or "/"] = _both(live, recorded)

@@ -21,7 +21,9 @@ from .flow import Answer, Flow
 from .match import MatchKey, describe, differences, distance, key_of, parse_body
 from .mode import Mode
 from .redact import redact_body
+from .secrets_rules import redact_pairs
 from .sources import Loaded, Recording, load_sources
+from .stand_ins import owner
 from .volatile import Volatile
 
 MISS_STATUS = 599
@@ -169,6 +171,8 @@ class Replayer:
             )
         else:
             flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
+        if rec.owner_fallback is not None and flow.response is not None:
+            flow.response.body = owner(flow.response.body, flow.headers, flow.exchange, rec.owner_fallback)
         flow.notes["replayed"] = rec.name
 
     def _expected(self, exchange: str) -> Recording | None:
@@ -202,7 +206,7 @@ class Replayer:
         request = {
             "method": flow.method,
             "path": path,
-            "query": query,
+            "query": redact_pairs(query, []),
             "body": redact_body(body) if isinstance(body, (dict, list)) else body,
         }
         detail = (

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import binascii
 import copy
+import itertools
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from .forward import NOT_RETURNED
 from .http_listener import UnsendableAnswer, check_headers, status_and_headers
 from .match import MatchKey, describe, match_key
 from .redact import REDACTED
+from .stand_ins import fill
 from .volatile import Volatile, volatile_sets
 
 DROPPED = "connection_dropped"  # an `error` kind that replays as a closed connection, no answer at all
@@ -51,6 +54,7 @@ class Recording:
     mentions: tuple[str, ...] = ()  # recorded volatile values (of any recording) that this answer's body contains
     header_mentions: tuple[str, ...] = ()  # likewise, whole tokens of its headers
     head: bytes | None = None  # status line and headers as the listener sends them, rendered once
+    owner_fallback: str | None = None  # set when the answer has owner slots to fill with the live API key
 
     @property
     def name(self) -> str:
@@ -166,11 +170,13 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
         head = status_and_headers(response["status"], None, headers)
     except UnsendableAnswer as exc:
         raise FixtureError(path, f"response: {exc}") from None
+    body, has_owner = fill(_bytes(response, "body_raw", "response.", path))
     return Recording(
         **common,
         status=response["status"],
         headers=headers,
-        body=_bytes(response, "body_raw", "response.", path),
+        body=body,
+        owner_fallback=str(uuid.uuid4()) if has_owner else None,
         mentions=tuple(strings),
         header_mentions=tuple(tokens),
         head=head,
@@ -186,7 +192,7 @@ def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
             warnings.append(f"{name}: seq {seq} appears twice ({seen[seq]} and {file})")
         seen[seq] = file
     numbers = sorted(seen)
-    for low, high in zip(numbers, numbers[1:]):
+    for low, high in itertools.pairwise(numbers):
         if high - low > 1:
             missing = f"{low + 1}" if high - low == 2 else f"{low + 1}-{high - 1}"
             warnings.append(f"{name}: gap, seq {missing} missing")

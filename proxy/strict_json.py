@@ -25,13 +25,16 @@ def fold(key: str) -> str:
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) == len(pairs) and len({k.lower() if k.isascii() else fold(k) for k in obj}) == len(obj):
+        return obj
     seen: dict[str, str] = {}
-    for key, _ in pairs:
+    for key, _ in pairs:  # the slow path only names the culprits
         folded = fold(key)
         if folded in seen:
             raise Ambiguous(f"keys {seen[folded]!r} and {key!r} may be read as the same key")
         seen[folded] = key
-    return dict(pairs)
+    raise AssertionError("unreachable: a duplicate was counted")
 
 
 def _no_constant(name: str) -> Any:

@@ -293,8 +293,9 @@ def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, se
 
     from proxy.flow import Answer
     from proxy.record import response_record
+    from proxy.secrets_rules import Credentials
 
-    record = response_record(Answer(200, CIMultiDict(), raw))
+    record = response_record(Answer(200, CIMultiDict(), raw), Credentials(), [])
     assert secret not in record["body_raw"].encode()
     assert "[REDACTED]" in record["body_raw"] and orjson.loads(record["body_raw"]) == record["body_parsed"]
 
@@ -311,8 +312,9 @@ def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
 
     from proxy.flow import Answer
     from proxy.record import response_record
+    from proxy.secrets_rules import Credentials
 
-    record = response_record(Answer(200, CIMultiDict(), raw))
+    record = response_record(Answer(200, CIMultiDict(), raw), Credentials(), [])
     assert "live-key-1" not in record["body_raw"] and "live-key-1" not in str(record["body_parsed"])
 
 

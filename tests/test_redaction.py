@@ -180,7 +180,7 @@ async def test_text_and_binary_bodies_that_cannot_be_scrubbed_are_omitted(upstre
         text = f"user=bob\npassword: {secret(18)}\n".encode()
         assert await send(proxy, "kalshi", "POST", "/notes", text, {"Content-Type": "text/plain"}) == 200
         key = secret(19)
-        binary = b"\xff\xfe" + key.encode("utf-8") + b"\x00\x01"
+        binary = b"\x00\x01\xff" + key.encode("utf-8") + b"\xfe"
         assert await send(proxy, "kalshi", "POST", "/blob", binary, {"X-Api-Key": key}) == 200
     notes, blob = fixtures_in(session)
     assert notes["request"]["body"] is None and "secret" in notes["request"]["body_omitted"]
@@ -326,3 +326,15 @@ async def test_an_owner_field_carries_the_live_requests_api_key(tmp_path, live_k
         assert UUID.fullmatch(got["owner"]) and got["owner"] != "[REDACTED]"
     assert got["id"] == "0xabc" and got["status"] == "LIVE"
     uuid.UUID(got["owner"])
+
+
+async def test_a_recording_with_a_redacted_query_parameter_replays_for_any_live_value(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?limit=5&api_key={secret(33)}") == 200
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        resp = await http.get(proxy.url("kalshi") + f"/trade-api/v2/markets?api_key={secret(34)}&limit=5")
+        assert resp.status == 200
+        missed = await http.get(proxy.url("kalshi") + f"/trade-api/v2/markets?api_key={secret(35)}&limit=6")
+        report = await missed.read()
+    assert missed.status == 599 and secret(35).encode() not in report  # a miss report never echoes a secret

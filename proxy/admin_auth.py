@@ -14,7 +14,6 @@ import contextlib
 import hmac
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,14 +26,6 @@ TOKEN_FILE_ENV = "TRADETAPE_ADMIN_TOKEN_FILE"
 DEFAULT_TOKEN_FILE = "~/.tradetape/admin-token"
 READS = frozenset({"GET", "HEAD"})
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-
-
-@dataclass(frozen=True, slots=True)
-class AdminSettings:
-    """The admin flags of a proxy command: --admin-token-file and --allow-live-replay."""
-
-    token_file: str | None = None
-    allow_live_replay: bool = False
 
 
 def new_token() -> str:

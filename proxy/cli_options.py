@@ -8,6 +8,7 @@ import functools
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,24 @@ from .exchanges import (
     resolve_upstream,
     split_assignment,
 )
+from .limits import Limits, limit_options
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """How a proxy command serves: its admin token file, whether admin may switch a live proxy to replay,
+    and the limits on what one client may cost."""
+
+    token_file: str | None
+    allow_live_replay: bool
+    limits: Limits
+
+    def proxy(self, listeners: list[Listener], mode: Any, timeout: float, counts: Any) -> Proxy:
+        return Proxy(listeners, mode, timeout, counts, allow_live_replay=self.allow_live_replay, limits=self.limits)
 
 
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = limit_options(fn)
     fn = click.option(
         "--admin-token-file",
         envvar=TOKEN_FILE_ENV,

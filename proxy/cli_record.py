@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .admin_auth import AdminSettings
 from .capture_filter import build_filter
 from .cli_options import (
+    Serving,
     build_listeners,
     config_errors,
     listen_options,
@@ -24,6 +24,7 @@ from .cli_options import (
 )
 from .core import Proxy
 from .guard import SpendingGuard
+from .limits import limits_from_context
 from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, runtime_factories, session_info
 from .session import SessionError
 
@@ -56,7 +57,7 @@ async def _record(
     filter_spec: str,
     guard: SpendingGuard | None,
     timeout: float,
-    admin: AdminSettings,
+    serving: Serving,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
@@ -66,11 +67,9 @@ async def _record(
             mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(
-            build_listeners(listen, resolved), mode, timeout, counts=counts, allow_live_replay=admin.allow_live_replay
-        )
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
-        await serve(proxy, summary, admin.token_file)
+        await serve(proxy, summary, serving.token_file)
 
 
 async def _passthrough(
@@ -80,20 +79,15 @@ async def _passthrough(
     timeout: float,
     capture_dir: Path,
     filter_spec: str,
-    admin: AdminSettings,
+    serving: Serving,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
-        proxy = Proxy(
-            build_listeners(listen, resolved),
-            passthrough_mode(guard_addons(resolved, guard, counts)),
-            timeout,
-            counts=counts,
-            allow_live_replay=admin.allow_live_replay,
-        )
+        mode = passthrough_mode(guard_addons(resolved, guard, counts))
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, summary, admin.token_file)
+        await serve(proxy, summary, serving.token_file)
 
 
 @click.command()
@@ -139,8 +133,8 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    admin = AdminSettings(admin_token_file, allow_live_replay)
-    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout, admin))
+    serving = Serving(admin_token_file, allow_live_replay, limits_from_context())
+    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout, serving))
 
 
 @click.command()
@@ -173,6 +167,6 @@ def passthrough(
             upstream_timeout,
             capture_dir,
             filter_spec,
-            AdminSettings(admin_token_file, allow_live_replay),
+            Serving(admin_token_file, allow_live_replay, limits_from_context()),
         )
     )

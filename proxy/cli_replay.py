@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from .admin_auth import AdminSettings
 from .capture_filter import build_filter
 from .cli_options import (
+    Serving,
     build_listeners,
     config_errors,
     listen_options,
@@ -29,6 +29,7 @@ from .core import Proxy
 from .exchanges import EXCHANGES, Upstream
 from .fixture import FixtureError
 from .guard import SpendingGuard
+from .limits import limits_from_context
 from .modes import forwarding_factories
 from .replay import ON_EXHAUSTED, ReplayOptions, find_replayer, replay_factory
 from .sources import SourceError
@@ -72,7 +73,7 @@ async def _replay(
     guard: SpendingGuard | None,
     timeout: float,
     outcome: dict[str, Any],
-    admin: AdminSettings,
+    serving: Serving,
 ) -> None:
     counts: Counter[str] = Counter()
     make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
@@ -86,11 +87,11 @@ async def _replay(
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
     async with _upstreams(upstreams) as resolved:
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts, admin.allow_live_replay)
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, timeout, counts)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, replay_summary, admin.token_file)
+        await serve(proxy, replay_summary, serving.token_file)
     final = find_replayer(proxy.mode)
     outcome["problems"] = bool(final and final.problems())
 
@@ -179,7 +180,7 @@ def replay(
             guard,
             upstream_timeout,
             outcome,
-            AdminSettings(admin_token_file, allow_live_replay),
+            Serving(admin_token_file, allow_live_replay, limits_from_context()),
         )
     )
     if strict and outcome.get("problems"):

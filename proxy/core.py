@@ -20,6 +20,7 @@ from .exchanges import Upstream
 from .flow import Answer, Failure, Flow
 from .forward import Forwarder
 from .http_listener import HttpListener, Request
+from .limits import Limits
 from .mode import Mode
 from .target_check import target_problem
 
@@ -51,6 +52,7 @@ class Proxy:
         upstream_timeout: float = 30.0,
         counts: Counter[str] | None = None,
         allow_live_replay: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.listeners = listeners
         self.mode = mode
@@ -64,12 +66,13 @@ class Proxy:
         self.mode_factories: dict[str, Any] = {}  # name -> callable(options dict) -> Mode, for runtime switches
         self.admin_token = new_token()  # per process: state-changing admin calls must send it
         self.allow_live_replay = allow_live_replay  # may the admin API switch a live proxy to replay?
+        self.limits = limits or Limits()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         for listener in self.listeners:
-            server = HttpListener(self._handler_for(listener))
+            server = HttpListener(self._handler_for(listener), self.limits)
             self._servers.append(server)
             listener.port = await server.start(listener.host, listener.port)  # the real port when 0 was asked
 

@@ -301,12 +301,13 @@ class ListenerProtocol(asyncio.Protocol):
         """Called by the listener's sweeper: a head that takes too long gets a 408, an idle connection closes."""
         if self.closed or self.transport is None or self.transport.is_closing():
             return
+        idle = now - self.last_activity > self.limits.idle_timeout
         if self.head_since is not None and not self.reading_done and now - self.head_since > self.limits.header_timeout:
             self._stop_reading(bad_request("the request's headers did not arrive in time", 408, "header_timeout"))
-        elif now - self.last_activity <= self.limits.idle_timeout or self.task is not None or self.pending:
-            return
-        elif self.writable is not None:
+        elif idle and self.writable is not None:
             self.abort()  # the client stopped reading its answers
+        elif not idle or self.task is not None or self.pending:
+            return
         elif not self.reading_head and not self.reading_done:
             self._stop_reading(bad_request("the request's body stalled", 408, "body_timeout"))
         elif self.head_since is None:

@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 from click.testing import CliRunner
+from multidict import CIMultiDict
 
 from proxy.cli import main
+from proxy.flow import Answer
 from proxy.http_listener import HttpListener
 from proxy.limits import Limits, connection_cap
 from tests.wire_helpers import OK, read_message, seen_by
@@ -188,3 +190,21 @@ def test_limit_flags_are_documented_with_their_defaults():
     for flag in ("--max-header-bytes", "--max-body-bytes", "--header-timeout", "--idle-timeout", "--max-connections"):
         assert flag in help_text
     assert "65536" in help_text and "16777216" in help_text and "512" in help_text
+
+
+async def test_a_client_that_stops_reading_its_answers_is_cut_off_after_the_idle_timeout():
+    big = Answer(200, CIMultiDict(), b"x" * (16 * 1024 * 1024))
+    listener = HttpListener(seen_by([], big), SMALL)
+    port = await listener.start("127.0.0.1", 0)
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, limit=1024)
+        writer.transport.pause_reading()  # reads nothing, ever
+        writer.write(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if not listener.connections:
+                break
+        writer.close()
+        assert not listener.connections
+    finally:
+        await listener.close(grace=1)

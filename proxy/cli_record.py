@@ -36,7 +36,13 @@ def summary(proxy: Proxy) -> str:
         f"failed {counts['failed']}, refused {counts['refused']}"
     ]
     status = proxy.mode.status()
-    if "session_dir" in status:
+    if "manifest_error" in status:
+        lines.append(
+            f"WARNING: session {status['session_dir']}: manifest.json could not be written "
+            f"({status['manifest_error']}); its {status['fixtures']} fixtures are whole: "
+            f"run `tradetape fsck {status['session_dir']}` once there is space"
+        )
+    elif "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
     if counts["capture_failed"]:
         lines.append(f"WARNING: {counts['capture_failed']} responses could not be written (see the log above)")

@@ -100,6 +100,7 @@ class Recorder:
         self.capture = capture
         self.counts = counts
         self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
+        self.manifest_error: str | None = None
 
     def done(self, flow: Flow) -> None:
         self.credentials.learn_headers(flow.headers)
@@ -115,7 +116,12 @@ class Recorder:
         self.counts["captured"] += 1
 
     def status(self) -> dict[str, Any]:
-        return {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        status: dict[str, Any] = {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        return {**status, "manifest_error": self.manifest_error} if self.manifest_error else status
 
     def close(self) -> None:
-        self.session.close()
+        try:
+            self.session.close()
+        except OSError as exc:  # a full disk at shutdown: the fixtures are whole, only the index is missing
+            self.manifest_error = exc.strerror or str(exc)
+            log.error("%s: manifest.json could not be written: %s", self.session.directory, self.manifest_error)

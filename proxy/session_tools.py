@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,10 @@ import click
 import orjson
 
 from .answers import failure_answer
-from .fixture import MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
+from .fixture import MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture
+from .fixture_schema import list_session, quarantine_leftovers
 from .modes import tradetape_version
-from .session import build_manifest
+from .session import build_manifest, write_atomically
 from .sources import DROPPED, SourceError, check_fixture, read_source, recorded_failure, seq_report
 
 REQUEST_FIELDS = ("ticker", "side", "count", "price", "time_in_force", "orderType", "makerAmount", "takerAmount")
@@ -107,18 +107,14 @@ def inspect_command(session: str) -> None:
 # ---- fsck ----------------------------------------------------------------------------------------
 
 
-def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
-    problems: list[str] = []
-    for path in sorted(directory.iterdir()):
-        if path.name == MANIFEST or not path.is_file():
-            continue
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
-            problems.append(f"{path}: leftover temporary file (an interrupted write)")
-        elif path.suffix == ".json" and fixture_seq(path.name) is None:
-            problems.append(f"{path}: not a fixture file name (NNN_METHOD_exchange_endpoint.json)")
+def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str], list[str]]:
+    """(valid fixtures in seq order, problems, notes): every file validated, seq gaps, duplicates, stray
+    files; leftovers of an interrupted write are moved aside (notes), so they fail no later fsck."""
+    listing = list_session(directory)
+    notes = quarantine_leftovers(directory, listing.leftovers)
+    problems = [str(problem) for problem in listing.problems]
     valid: list[tuple[Path, dict[str, Any]]] = []
-    for path in session_files(directory):
+    for path in listing.fixtures:
         try:
             fixture = load_fixture(path)
             check_fixture(fixture, path)
@@ -129,7 +125,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
             problems.append(f"{path}: seq {fixture['seq']} in the file but {fixture_seq(path.name)} in its name")
         valid.append((path, fixture))
     problems += seq_report(directory.name, [(p.name, f["seq"]) for p, f in valid])
-    return [(p.name, f) for p, f in valid], problems
+    return [(p.name, f) for p, f in valid], problems, notes
 
 
 def manifest_info(directory: Path) -> dict[str, Any]:
@@ -145,10 +141,7 @@ def manifest_info(directory: Path) -> dict[str, Any]:
 
 
 def write_manifest(directory: Path, fixtures: list[tuple[str, dict[str, Any]]]) -> None:
-    data = build_manifest(directory, manifest_info(directory), fixtures)
-    temp = directory / f".{MANIFEST}.tmp"
-    temp.write_bytes(data)
-    os.replace(temp, directory / MANIFEST)
+    write_atomically(str(directory), MANIFEST, build_manifest(directory, manifest_info(directory), fixtures))
 
 
 @click.command("fsck")
@@ -156,11 +149,18 @@ def write_manifest(directory: Path, fixtures: list[tuple[str, dict[str, Any]]]) 
 def fsck_command(session: str) -> None:
     """Validate every fixture file, report seq gaps and duplicates, and rebuild manifest.json from the files."""
     directory = Path(session)
-    fixtures, problems = check_session(directory)
-    write_manifest(directory, fixtures)
+    fixtures, problems, notes = check_session(directory)
+    for note in notes:
+        click.echo(note)
+    try:
+        write_manifest(directory, fixtures)
+        rebuilt = f"{MANIFEST} rebuilt"
+    except OSError as exc:  # a full disk: say so, with the summary, rather than a traceback
+        rebuilt = f"could not rebuild {MANIFEST}: {exc.strerror or exc}"
+        problems.append(f"{directory}: {rebuilt}")
     for problem in problems:
         click.echo(problem, err=True)
-    click.echo(f"{directory}: {len(fixtures)} valid fixtures, {len(problems)} problems; {MANIFEST} rebuilt")
+    click.echo(f"{directory}: {len(fixtures)} valid fixtures, {len(problems)} problems; {rebuilt}")
     if problems:
         raise click.exceptions.Exit(1)
 

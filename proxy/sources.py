@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict
 
 from .correlate import HEADER_TOKEN, correlatable
-from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
+from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture
+from .fixture_schema import list_session
 from .flow import Failure
 from .forward import NOT_RETURNED
 from .http_listener import UnsendableAnswer, check_headers, status_and_headers
@@ -199,13 +200,19 @@ def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
     return warnings
 
 
-def source_files(path: Path) -> list[Path]:
-    """The fixture files of a session directory (seq order), or the one fixture file given."""
+def source_files(path: Path, warnings: list[str] | None = None) -> list[Path]:
+    """The fixture files of a session directory (seq order), or the one fixture file given; files that are
+    not fixtures go to `warnings`, and a file that looks like a fixture but cannot be one stops the load."""
     if path.is_dir():
-        files = session_files(path)
-        if not files:
+        listing = list_session(path)
+        if listing.problems:
+            raise listing.problems[0]
+        if not listing.fixtures:
             raise SourceError(f"replay source {path}: no fixture files (NNN_METHOD_exchange_endpoint.json)")
-        return files
+        if warnings is not None:
+            warnings += [f"{other}: not a fixture file, ignored" for other in listing.others]
+            warnings += [f"{left}: leftover of an interrupted write, ignored" for left in listing.leftovers]
+        return listing.fixtures
     if path.name == MANIFEST or path.suffix != ".json":
         raise SourceError(f"replay source {path}: not a fixture file")
     return [path]
@@ -250,7 +257,7 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         while name in names:
             name += "'"
         names.add(name)
-        files = source_files(path)
+        files = source_files(path, loaded.warnings)
         recordings = [recording(load_fixture(p), name, p, volatile) for p in files]  # one parsed file at a time
         if path.is_dir():
             loaded.warnings += seq_report(name, [(r.file, r.seq) for r in recordings])

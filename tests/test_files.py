@@ -25,6 +25,7 @@ from tests.proxy_helpers import fixtures_in, recording, running_proxy
 from tests.replay_helpers import KALSHI, fixture, replaying, write_session
 from tests.wire_helpers import Scripted, port_of, request, scripted
 
+FAILED = {"tradetape_error": "upstream_timeout", "status": 504}
 OK_ANSWER = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
 
 
@@ -57,7 +58,7 @@ async def test_a_method_with_a_dash_is_recorded_under_a_name_replay_loads(tmp_pa
 
 def test_a_method_that_cannot_make_a_fixture_name_is_not_written(tmp_path):
     session = Session(tmp_path / "s", {"session": "s"})
-    data = {"seq": 0, "exchange": "kalshi", "request": {"method": "x", "url": "http://x/a"}, "error": {}}
+    data = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"}, "error": FAILED}
     with pytest.raises(OSError, match="GET_PARAMETER"):
         session.write(dict(data), "GET_PARAMETER", "kalshi", "/a")
     assert session.write(dict(data), "GET", "kalshi", "/a") == "001_GET_kalshi_a.json"  # no gap either
@@ -213,7 +214,7 @@ def test_fsck_on_a_full_disk_ends_with_a_message_and_the_summary(tmp_path, monke
 def test_the_fsync_thread_survives_a_failing_disk(tmp_path, monkeypatch, caplog):
     session = Session(tmp_path / "s", {"session": "s"})
     monkeypatch.setattr(session_module, "make_durable", disk_full)
-    data = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"}, "error": {}}
+    data = {"seq": 0, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a"}, "error": FAILED}
     with caplog.at_level(logging.ERROR):
         session.write(dict(data), "GET", "kalshi", "/a")
         session._fsync._wake.set()

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from .fixture_schema import MANIFEST, FixtureError, check_file, fixture_seq, list_session, validate
+from .fixture_schema import DRIFT, MANIFEST, FixtureError, check_file, fixture_seq, list_session, validate
 
-__all__ = ["MANIFEST", "FixtureError", "fixture_seq"]
+__all__ = ["DRIFT", "MANIFEST", "FixtureError", "fixture_seq"]
 
 FORMAT = 1
 _MEANINGFUL = re.compile(r"^[a-z][a-z_-]*$")
@@ -25,6 +25,12 @@ def endpoint_name(path: str) -> str:
         if _MEANINGFUL.match(segment):
             return segment.replace("-", "_")
     return "root"
+
+
+def path_template(path: str) -> str:
+    """Ids folded the way endpoint_name skips them: /markets/KX-1/orderbook -> /markets/{id}/orderbook."""
+    segments = path.split("?", 1)[0].split("/")
+    return "/".join(s if not s or _MEANINGFUL.match(s) else "{id}" for s in segments)
 
 
 def fixture_name(seq: int, method: str, exchange: str, path: str) -> str:

@@ -1,7 +1,7 @@
 """One check of a session's files and of each fixture's shape, shared by record, replay, fsck, inspect and export.
 
-A session directory holds fixture files (`NNN_METHOD_exchange_endpoint.json`, regular files), `manifest.json`
-and perhaps notes. A symbolic link (it may point out of the session, or nowhere), a name that looks like a
+A session directory holds fixture files (`NNN_METHOD_exchange_endpoint.json`, regular files), `manifest.json`,
+perhaps `drift.json` and notes. A symbolic link (it may point out of the session, or nowhere), a name that looks like a
 fixture's but would not load (a `.JSON` suffix, an odd method), or a directory named like a fixture is
 refused by name; any other file is named in a warning. Nothing recorded is skipped without a word.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from .exchanges import EXCHANGES
 
 MANIFEST = "manifest.json"
+DRIFT = "drift.json"  # what `record --drift-against` found (proxy/drift/watch.py); not a fixture
 QUARANTINE = ".quarantine"
 METHOD = re.compile(r"[A-Z]+(?:-[A-Z]+)*")  # every llhttp method (M-SEARCH has the one dash) and no other
 FIXTURE_NAME = re.compile(rf"(\d+)_{METHOD.pattern}_[a-z]+_[A-Za-z0-9_-]+\.json")
@@ -66,7 +67,7 @@ def list_session(directory: Path) -> Listing:
             if name.endswith(".tmp"):
                 listing.leftovers.append(path)
             continue
-        if name == MANIFEST and not path.is_symlink():
+        if name in (MANIFEST, DRIFT) and not path.is_symlink():
             continue
         seq = fixture_seq(name)
         try:

@@ -108,7 +108,8 @@ class Recorder:
             learn_minted(flow, self.credentials)
             return
         try:
-            self.session.write(fixture_record(flow, self.credentials), flow.method, flow.exchange, flow.path)
+            fixture = fixture_record(flow, self.credentials)
+            flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)

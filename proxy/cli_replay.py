@@ -71,7 +71,7 @@ async def _replay(
     upstreams: dict[str, Upstream] | None,
     filter_spec: str,
     guard: SpendingGuard | None,
-    timeout: float,
+    upstream_timeout: float,
     outcome: dict[str, Any],
     serving: Serving,
 ) -> None:
@@ -87,7 +87,7 @@ async def _replay(
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
     async with _upstreams(upstreams) as resolved:
-        proxy = serving.proxy(build_listeners(listen, resolved), mode, timeout, counts)
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))

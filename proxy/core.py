@@ -7,6 +7,7 @@ cover the path stay valid; everything a feature needs happens in an addon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -95,10 +96,8 @@ class Proxy:
         self.mode.close()
 
     async def _wait_idle(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def __aenter__(self) -> Proxy:
         await self.start()
@@ -118,14 +117,14 @@ class Proxy:
         return any(listener.upstream.live for listener in self.listeners)
 
     def url(self, exchange: str) -> str:
-        listener = next(l for l in self.listeners if l.exchange == exchange)
+        listener = next(each for each in self.listeners if each.exchange == exchange)
         return f"http://{listener.host}:{listener.port}"
 
     def status(self) -> dict[str, Any]:
         return {
             **self.mode.status(),
-            "listeners": {l.exchange: f"{l.host}:{l.port}" for l in self.listeners},
-            "upstreams": {l.exchange: l.upstream.url for l in self.listeners},
+            "listeners": {each.exchange: f"{each.host}:{each.port}" for each in self.listeners},
+            "upstreams": {each.exchange: each.upstream.url for each in self.listeners},
             "counts": {
                 k: self.counts[k] for k in ("forwarded", "captured", "failed", "refused", "replayed", "unmatched")
             },

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import stat
@@ -75,6 +74,7 @@ async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_r
     async with running_app(upstream_app()) as upstream:
         proc, urls, _ = await start_record(upstream, tmp_path)
         answered: list[int] = []
+        enough = asyncio.Event()
 
         async def one(http: aiohttp.ClientSession, i: int) -> None:
             try:
@@ -83,13 +83,14 @@ async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_r
                 ) as resp:
                     await resp.read()
                     answered.append(i)
+                    if len(answered) >= 300:
+                        enough.set()
             except aiohttp.ClientError:
                 pass
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
             tasks = [asyncio.create_task(one(http, i)) for i in range(3000)]
-            while len(answered) < 300:
-                await asyncio.sleep(0.005)
+            await asyncio.wait_for(enough.wait(), 60)
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             await asyncio.gather(*tasks)
@@ -118,7 +119,7 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
     manifest = orjson.loads((tmp_path / "burst" / MANIFEST).read_bytes())
     assert [e["seq"] for e in manifest["fixtures"]] == [1, 2, 3]
     assert manifest["upstreams"]["poly"] == {"url": upstream, "live": False, "simulator": False}
-    assert os.path.exists(tmp_path / "burst" / "003_GET_poly_trades.json")
+    assert "003_GET_poly_trades.json" in [p.name for p in session_files(tmp_path / "burst")]
 
 
 async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):
@@ -175,12 +176,12 @@ async def test_the_admin_token_is_printed_at_start_up_and_written_to_a_file_only
     async with running_app(upstream_app()) as upstream:
         proc, urls, token = await start_record(upstream, tmp_path)
         token_file = tmp_path / "admin-token"
-        written, mode = token_file.read_text(), stat.S_IMODE(token_file.stat().st_mode)
-        async with aiohttp.ClientSession() as http:
-            async with http.post(urls["kalshi"] + "/__tradetape/mode", json={"mode": "passthrough"}) as resp:
-                without = resp.status
+        written, permissions = token_file.read_text(), stat.S_IMODE(token_file.stat().st_mode)
+        mode = urls["kalshi"] + "/__tradetape/mode"
+        async with aiohttp.ClientSession() as http, http.post(mode, json={"mode": "passthrough"}) as resp:
+            without = resp.status
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 20)
-    assert len(token) >= 32 and written == token + "\n" and mode == 0o600
+    assert len(token) >= 32 and written == token + "\n" and permissions == 0o600
     assert without == 401
     assert not token_file.exists()  # removed at exit: a stale token opens nothing, but it is tidier

@@ -59,7 +59,7 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
     proxy = Proxy(listeners_for(url), make_replay({}), counts=counts)
-    upstreams = {l.exchange: l.upstream for l in proxy.listeners}
+    upstreams = {listener.exchange: listener.upstream for listener in proxy.listeners}
     proxy.mode_factories = {
         "replay": make_replay,
         **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts),

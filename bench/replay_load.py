@@ -21,11 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 from multidict import CIMultiDict, CIMultiDictProxy  # noqa: E402
 
-from proxy.flow import Answer, Flow  # noqa: E402
-from proxy.record import fixture_record  # noqa: E402
-from proxy.replay import ReplayOptions, replay_mode  # noqa: E402
-from proxy.session import Session  # noqa: E402
-from proxy.volatile import volatile_sets  # noqa: E402
+from proxy.engine.flow import Flow
+from proxy.record.recorder import fixture_record  # noqa: E402
+from proxy.record.session import Session  # noqa: E402
+from proxy.replay.replayer import ReplayOptions, replay_mode  # noqa: E402
+from proxy.replay.volatile import volatile_sets  # noqa: E402
+from proxy.wire.answers import Answer  # noqa: E402
 
 PATH = "/trade-api/v2/portfolio/events/orders"
 HEADERS = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "KALSHI-ACCESS-KEY": "k"}))

@@ -23,14 +23,15 @@ from typing import Any
 from clients.kalshi import KalshiClient
 from clients.poly_models import ApiCreds
 from clients.polymarket import PolymarketClient
-from proxy.core import Listener, Proxy
-from proxy.exchanges import LIVE_UPSTREAMS, Upstream
-from proxy.fixture import session_files
-from proxy.guard import GuardAddon, SpendingGuard
-from proxy.mode import Mode
-from proxy.modes import record_mode, session_info
-from proxy.replay import ReplayOptions, find_replayer, replay_mode
-from proxy.volatile import volatile_sets
+from proxy.admin.routes import handle as admin_routes
+from proxy.engine.mode import Mode
+from proxy.engine.proxy import Listener, Proxy
+from proxy.exchanges.upstream import LIVE_UPSTREAMS, Upstream
+from proxy.record.guard import GuardAddon, SpendingGuard
+from proxy.record.mode import record_mode, session_info
+from proxy.replay.replayer import ReplayOptions, find_replayer, replay_mode
+from proxy.replay.volatile import volatile_sets
+from proxy.tape.fixture import session_files
 from simulator.credentials import kalshi_test_credentials
 from simulator.faults import parse_fault
 from simulator.server import Simulator
@@ -113,7 +114,7 @@ async def run_trigger(
 def loopback_proxy(upstreams: dict[str, Upstream], mode: Mode, counts: Counter) -> Proxy:
     """A proxy on free loopback ports in front of `upstreams` (start it with `async with`)."""
     listeners = [Listener(ex, "127.0.0.1", 0, upstream) for ex, upstream in upstreams.items()]
-    return Proxy(listeners, mode, counts=counts)
+    return Proxy(listeners, mode, counts=counts, admin=admin_routes)
 
 
 def scenario_recording(

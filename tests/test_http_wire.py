@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from proxy.flow import Answer
-from proxy.http_listener import HttpListener, ListenerProtocol, Request
-from proxy.http_upstream import UpstreamFailure, UpstreamPool, request_head
+from proxy.wire.answers import Answer
+from proxy.wire.listener import HttpListener, ListenerProtocol, Request
+from proxy.wire.upstream import UpstreamFailure, UpstreamPool, request_head
 from tests.proxy_helpers import passing_through, running_proxy
 from tests.wire_helpers import OK, Scripted, exchange, listening, port_of, scripted, seen_by, self_signed, send
 

@@ -272,7 +272,7 @@ async def test_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_
 async def admin_proxy(tmp_path) -> AsyncIterator[tuple[Exchange, object]]:
     from collections import Counter
 
-    from proxy.modes import runtime_factories
+    from proxy.cli.modes import runtime_factories
 
     upstream = Exchange(lambda n, head, body: (ok(), "keep"))
     async with serving(upstream) as url, running_proxy(url, passing_through(), timeout=5) as proxy:

@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from proxy.cli_options import parse_listeners
-from proxy.fixture import MANIFEST, load_fixture, session_files
+from proxy.cli.options import parse_listeners
+from proxy.tape.fixture import MANIFEST, load_fixture, session_files
 from tests.proxy_helpers import running_app, upstream_app
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))

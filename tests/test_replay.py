@@ -10,8 +10,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.fixture import FixtureError
-from proxy.sources import SourceError
+from proxy.replay.sources import SourceError
+from proxy.tape.fixture import FixtureError
 from tests.proxy_helpers import recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, replaying, write_session
 
@@ -485,7 +485,7 @@ async def test_fixed_latency_really_waits_at_least_that_long(tmp_path):
 )
 def test_bad_replay_options_name_the_flag(options, message):
     from proxy.exchanges import ConfigError
-    from proxy.replay import ReplayOptions
+    from proxy.replay.replayer import ReplayOptions
 
     with pytest.raises(ConfigError, match=message):
         ReplayOptions(**options)

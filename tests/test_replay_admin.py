@@ -14,11 +14,12 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.cli_replay import forwarding_factories
-from proxy.core import Proxy
-from proxy.fixture import session_files
-from proxy.replay import ReplayOptions, replay_factory
-from proxy.volatile import volatile_sets
+from proxy.admin.routes import handle as admin_routes
+from proxy.cli.modes import forwarding_factories
+from proxy.engine.proxy import Proxy
+from proxy.replay.replayer import ReplayOptions, replay_factory
+from proxy.replay.volatile import volatile_sets
+from proxy.tape.fixture import session_files
 from tests.proxy_helpers import listeners_for, running_app
 from tests.replay_helpers import KALSHI, fixture, write_session
 
@@ -56,7 +57,7 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     first = write_session(tmp_path / "first", [fixture("kalshi", "GET", KALSHI + "/x", answer={"replayed": 1})])
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
-    proxy = Proxy(listeners_for(url), make_replay({}), counts=counts)
+    proxy = Proxy(listeners_for(url), make_replay({}), counts=counts, admin=admin_routes)
     upstreams = {l.exchange: l.upstream for l in proxy.listeners}
     proxy.mode_factories = {
         "replay": make_replay,
@@ -98,7 +99,7 @@ async def test_a_failed_load_or_unknown_mode_leaves_the_running_replay_untouched
     (bad / "002_GET_kalshi_y.json").write_bytes(b"{not json")
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(good)], tmp_path, volatile_sets(), ReplayOptions(), counts)
-    proxy = Proxy(listeners_for("http://127.0.0.1:9"), make_replay({}), counts=counts)
+    proxy = Proxy(listeners_for("http://127.0.0.1:9"), make_replay({}), counts=counts, admin=admin_routes)
     proxy.mode_factories = {"replay": make_replay}
     await proxy.start()
     try:
@@ -133,7 +134,7 @@ async def _run_replay(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "from proxy.cli import main; main()",
+        "from proxy.cli.main import main; main()",
         "replay",
         *args,
         "--listen",
@@ -183,7 +184,7 @@ async def test_replay_command_stops_at_load_on_a_malformed_fixture(tmp_path):
 def test_replay_command_rejects_bad_flags_naming_them(tmp_path):
     from click.testing import CliRunner
 
-    from proxy.cli_replay import replay
+    from proxy.cli.replay import replay
 
     runner = CliRunner()
     for args, flag in (

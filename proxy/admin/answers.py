@@ -1,0 +1,22 @@
+"""The admin routes' answers: indented JSON, and errors marked like every answer the proxy makes itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from multidict import CIMultiDict
+
+from proxy.wire.answers import ERROR_HEADER, Answer
+
+
+def json_response(value: Any, status: int = 200) -> Answer:
+    return Answer(
+        status, CIMultiDict({"Content-Type": "application/json"}), orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    )
+
+
+def admin_error(status: int, kind: str, detail: Any) -> Answer:
+    response = json_response({"tradetape_error": kind, "detail": detail}, status)
+    response.headers[ERROR_HEADER] = kind
+    return response

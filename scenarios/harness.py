@@ -26,6 +26,7 @@ from clients.polymarket import PolymarketClient
 from proxy.admin.routes import handle as admin_routes
 from proxy.engine.mode import Mode
 from proxy.engine.proxy import Listener, Proxy
+from proxy.exchanges.kalshi import KALSHI
 from proxy.exchanges.upstream import LIVE_UPSTREAMS, Upstream
 from proxy.record.guard import GuardAddon, SpendingGuard
 from proxy.record.mode import record_mode, session_info
@@ -76,7 +77,7 @@ def throwaway_credentials() -> Credentials:
 
 def open_clients(urls: dict[str, str], creds: Credentials) -> tuple[KalshiClient, PolymarketClient]:
     kalshi = KalshiClient(
-        base_url=urls["kalshi"] + "/trade-api/v2", key_id=creds.kalshi_key_id, private_key=creds.kalshi_key
+        base_url=urls["kalshi"] + KALSHI.api_prefix, key_id=creds.kalshi_key_id, private_key=creds.kalshi_key
     )
     c = creds.poly_creds
     poly = PolymarketClient(
@@ -216,7 +217,7 @@ async def capture_live(scenario: Scenario, fixtures_dir: Path, legs: Legs, guard
     mode = scenario_recording(scenario, fixtures_dir, upstreams, [GuardAddon(guard, counts)], counts)
     async with loopback_proxy(upstreams, mode, counts) as proxy:
         urls = proxy_urls(proxy)
-        with environment({"KALSHI_BASE_URL": urls["kalshi"] + "/trade-api/v2", "POLY_CLOB_URL": urls["poly"]}):
+        with environment({"KALSHI_BASE_URL": urls["kalshi"] + KALSHI.api_prefix, "POLY_CLOB_URL": urls["poly"]}):
             observed = await run_trigger(scenario, env_clients, legs)
     return Outcome(
         scenario.name,

@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict
 
-from proxy.wire.answers import ERROR_HEADER, Answer
+from proxy.wire.answers import Answer
+from tapecontract import ERROR_FIELD, ERROR_HEADER
 
 
 def json_response(value: Any, status: int = 200) -> Answer:
@@ -17,6 +18,6 @@ def json_response(value: Any, status: int = 200) -> Answer:
 
 
 def admin_error(status: int, kind: str, detail: Any) -> Answer:
-    response = json_response({"tradetape_error": kind, "detail": detail}, status)
+    response = json_response({ERROR_FIELD: kind, "detail": detail}, status)
     response.headers[ERROR_HEADER] = kind
     return response

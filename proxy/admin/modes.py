@@ -16,6 +16,7 @@ from proxy.admin.answers import admin_error
 from proxy.engine.proxy import Listener, Proxy
 from proxy.exchanges import ConfigError
 from proxy.wire.listener import Request
+from tapecontract import BAD_REQUEST, LOAD_FAILED, MODE_UNAVAILABLE, NOT_REPLAYING
 
 
 def _options(data: bytes) -> dict[str, Any]:
@@ -34,14 +35,14 @@ async def _switch(proxy: Proxy, listener: Listener, name: str, options: dict[str
     factory = proxy.mode_factories.get(name)
     if factory is None:
         known = ", ".join(sorted(proxy.mode_factories)) or "none"
-        return admin_error(409, "mode_unavailable", f"mode {name!r} is not available here (available: {known})")
+        return admin_error(409, MODE_UNAVAILABLE, f"mode {name!r} is not available here (available: {known})")
     try:
         mode = await asyncio.to_thread(factory, options)
     except (
         ValueError,
         OSError,
     ) as exc:  # ConfigError, FixtureError, SourceError, SessionError, and the file system's own
-        return admin_error(400, "load_failed", str(exc))
+        return admin_error(400, LOAD_FAILED, str(exc))
     proxy.switch(mode)
     return {"listener": listener.exchange, **proxy.status()}
 
@@ -50,12 +51,12 @@ async def _switch_to(proxy: Proxy, listener: Listener, request: Request, fixed: 
     try:
         options = _options(request.body)
     except ConfigError as exc:
-        return admin_error(400, "bad_request", str(exc))
+        return admin_error(400, BAD_REQUEST, str(exc))
     name = fixed or options.pop("mode", None)
     if not isinstance(name, str):
-        return admin_error(400, "bad_request", 'expected {"mode": "record" | "replay" | "passthrough", ...}')
+        return admin_error(400, BAD_REQUEST, 'expected {"mode": "record" | "replay" | "passthrough", ...}')
     if fixed and "sources" not in options:
-        return admin_error(400, "bad_request", 'expected {"sources": [session dir, fixture file or scenario, ...]}')
+        return admin_error(400, BAD_REQUEST, 'expected {"sources": [session dir, fixture file or scenario, ...]}')
     return await _switch(proxy, listener, name, options)
 
 
@@ -72,5 +73,5 @@ async def load(proxy: Proxy, listener: Listener, request: Request) -> Any:
 async def reset(proxy: Proxy, listener: Listener, request: Request) -> Any:
     """Rewind the replay: every recording unserved again, correlations and misses forgotten."""
     if not proxy.mode.reset():
-        return admin_error(409, "not_replaying", f"reset rewinds a replay; the proxy is in {proxy.mode.name} mode")
+        return admin_error(409, NOT_REPLAYING, f"reset rewinds a replay; the proxy is in {proxy.mode.name} mode")
     return {"listener": listener.exchange, **proxy.status()}

@@ -10,6 +10,7 @@ from proxy.admin.modes import load, reset, switch_mode
 from proxy.engine.proxy import ADMIN_PREFIX, Listener, Proxy
 from proxy.wire.answers import Answer
 from proxy.wire.listener import Request
+from tapecontract import ADMIN_NOT_FOUND
 
 Route = Callable[[Proxy, Listener, Request], Awaitable[Any]]  # a dict (sent as JSON) or an Answer
 
@@ -31,6 +32,6 @@ async def handle(proxy: Proxy, listener: Listener, request: Request) -> Answer:
     handler = ROUTES.get((request.method, name))
     if handler is None:
         known = ", ".join(f"{m} {ADMIN_PREFIX}{n}" for m, n in sorted(ROUTES))
-        return admin_error(404, "admin_not_found", f"{request.method} {request.path}; known: {known}")
+        return admin_error(404, ADMIN_NOT_FOUND, f"{request.method} {request.path}; known: {known}")
     result = await handler(proxy, listener, request)
     return result if isinstance(result, Answer) else json_response(result)

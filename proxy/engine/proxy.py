@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import tapecontract as kinds
 from proxy.engine.flow import Failure, Flow, failure_answer
 from proxy.engine.forward import Forwarder
 from proxy.engine.mode import Mode
@@ -27,10 +28,12 @@ log = logging.getLogger("tradetape.proxy")
 
 ADMIN_PREFIX = "/__tradetape/"
 # A reverse proxy only takes origin-form targets: absolute URLs and CONNECT would make it an open proxy.
-SHUTTING_DOWN = tradetape_answer(503, "shutting_down", detail="the tradetape proxy is stopping; nothing was forwarded")
+SHUTTING_DOWN = tradetape_answer(
+    503, kinds.SHUTTING_DOWN, detail="the tradetape proxy is stopping; nothing was forwarded"
+)
 NOT_A_PATH = tradetape_answer(
     400,
-    "not_a_path",
+    kinds.NOT_A_PATH,
     detail="tradetape forwards only paths (/...) to its configured upstream; absolute URLs and CONNECT are refused",
 )
 
@@ -49,7 +52,7 @@ AdminHandler = Callable[["Proxy", Listener, Request], Awaitable[Answer]]
 async def no_admin(proxy: Proxy, listener: Listener, request: Request) -> Answer:
     """The admin handler of a proxy given none: the prefix is still reserved, and says so."""
     return tradetape_answer(
-        404, "admin_not_found", detail=f"{request.method} {request.path}; this proxy has no admin routes"
+        404, kinds.ADMIN_NOT_FOUND, detail=f"{request.method} {request.path}; this proxy has no admin routes"
     )
 
 
@@ -185,7 +188,9 @@ class Proxy:
                     flow.response = result
                     self.counts["forwarded"] += 1
             else:
-                flow.failure = Failure("not_forwarded", 599, f"mode {mode.name} answered nothing")
+                flow.failure = Failure(
+                    kinds.NOT_FORWARDED, kinds.NO_ANSWER_STATUS, f"mode {mode.name} answered nothing"
+                )
         flow.latency_ms = round((time.perf_counter() - flow.started) * 1000, 3)
         for done in mode.done_hooks:
             try:

@@ -1,8 +1,16 @@
-"""The exchanges the proxy knows, by name: the lowest layer, which every other part of the proxy may import."""
+"""The exchanges the proxy knows: one profile each (kalshi.py, poly.py), registered here by name.
+
+The lowest layer of the proxy: every other part may import it, it imports nothing else of the proxy.
+"""
 
 from __future__ import annotations
 
-EXCHANGES = ("kalshi", "poly")
+from proxy.exchanges.kalshi import KALSHI
+from proxy.exchanges.poly import POLY
+from proxy.exchanges.profile import ExchangeProfile
+
+PROFILES: dict[str, ExchangeProfile] = {profile.name: profile for profile in (KALSHI, POLY)}
+EXCHANGES = tuple(PROFILES)
 
 
 class ConfigError(ValueError):

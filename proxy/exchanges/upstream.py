@@ -6,14 +6,11 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from proxy.exchanges import EXCHANGES, ConfigError, check_exchange
+from proxy.exchanges import EXCHANGES, PROFILES, ConfigError, check_exchange
 
-LIVE_UPSTREAMS = {
-    "kalshi": "https://api.elections.kalshi.com",
-    "poly": "https://clob.polymarket.com",
-}
-DEMO_UPSTREAMS = {"kalshi": "https://demo-api.kalshi.co"}
-DEFAULT_LISTEN = {"kalshi": ("127.0.0.1", 8787), "poly": ("127.0.0.1", 8788)}
+LIVE_UPSTREAMS = {name: profile.live_url for name, profile in PROFILES.items()}
+DEMO_UPSTREAMS = {name: profile.demo_url for name, profile in PROFILES.items() if profile.demo_url}
+DEFAULT_LISTEN = {name: profile.listen for name, profile in PROFILES.items()}
 SIM = "sim"
 NO_UPSTREAM = "none"  # what replay-only listeners show as their upstream
 

@@ -5,20 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from proxy.exchanges import ConfigError
+from proxy.exchanges import PROFILES, ConfigError
 
 CaptureFilter = Callable[[str, str], bool]  # (exchange, path) -> write a fixture?
 
-ORDER_PATHS = {
-    "kalshi": re.compile(r"/portfolio/(?:events/orders|orders|fills)(?:/|$)"),
-    "poly": re.compile(r"^/(?:order|orders|data/order|data/orders|data/trades|cancel-all|cancel-market-orders)(?:/|$)"),
-}
-
 
 def order_paths(exchange: str, path: str) -> bool:
-    """Order and fill endpoints of both exchanges, legacy and current."""
-    pattern = ORDER_PATHS.get(exchange)
-    return bool(pattern and pattern.search(path))
+    """Under the order endpoints of the exchange's profile (orders and fills, legacy and current)."""
+    profile = PROFILES.get(exchange)
+    return bool(profile and profile.captured.search(path))
 
 
 def every_path(exchange: str, path: str) -> bool:

@@ -39,6 +39,7 @@ def _marker_settings(node: pytest.Item) -> tuple[list[str], dict[str, Any]]:
 @pytest.fixture
 def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An in-process replay proxy for this test; sources come from @pytest.mark.tradetape."""
+    from proxy.exchanges import PROFILES
     from proxy.replay.replayer import ReplayOptions
     from proxy.replay.server import ReplayServer
 
@@ -58,8 +59,8 @@ def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         bool(settings.get("allow_unused", False)),
     )
     server.start()
-    monkeypatch.setenv("KALSHI_BASE_URL", server.kalshi_url)
-    monkeypatch.setenv("POLY_CLOB_URL", server.poly_url)
+    for name, profile in PROFILES.items():
+        monkeypatch.setenv(profile.base_url_env, server.base_url(name))
     try:
         yield server
     finally:

@@ -23,8 +23,8 @@ from proxy.replay.sources import Loaded, Recording, load_sources
 from proxy.replay.volatile import Volatile
 from proxy.tape.redact import redact_body
 from proxy.wire.answers import Answer, tradetape_answer
+from tapecontract import ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
 
-MISS_STATUS = 599
 ON_EXHAUSTED = ("error", "repeat-last")
 MAX_CANDIDATES = 3
 
@@ -127,18 +127,18 @@ class Replayer:
         key = key_of(flow.exchange, flow.method, path, query, body)
         queue = self.queues.get(key)
         if queue is None:
-            return self._miss(flow, "unmatched", key, self._closest(key))
+            return self._miss(flow, UNMATCHED, key, self._closest(key))
         rec = queue.peek()
         if rec is None:
             if self.options.on_exhausted != "repeat-last":
-                return self._miss(flow, "exhausted", key, [self._candidate(key, queue.recordings[-1])])
+                return self._miss(flow, EXHAUSTED, key, [self._candidate(key, queue.recordings[-1])])
             rec = queue.recordings[-1]
         elif self.options.strict_order:
             expected = self._expected(key.exchange)
             if rec is not expected:
                 return self._miss(
                     flow,
-                    "out_of_order",
+                    OUT_OF_ORDER,
                     key,
                     [self._candidate(key, expected)] if expected else [],
                     f"next recorded {key.exchange} request is {expected.name if expected else 'none'}",
@@ -208,15 +208,15 @@ class Replayer:
         detail = (
             detail
             or {
-                "unmatched": "no recording matches this request",
-                "exhausted": "every recording of this request has been served",
+                UNMATCHED: "no recording matches this request",
+                EXHAUSTED: "every recording of this request has been served",
             }[kind]
         )
         self.unmatched.append(
-            {"exchange": flow.exchange, "tradetape_error": kind, "request": request, "candidates": candidates}
+            {"exchange": flow.exchange, ERROR_FIELD: kind, "request": request, "candidates": candidates}
         )
         self.counts["unmatched"] += 1
-        flow.response = tradetape_answer(MISS_STATUS, kind, detail=detail, request=request, candidates=candidates)
+        flow.response = tradetape_answer(NO_ANSWER_STATUS, kind, detail=detail, request=request, candidates=candidates)
 
     # ---- reporting --------------------------------------------------------------------------
 
@@ -231,9 +231,7 @@ class Replayer:
             for miss in self.unmatched[:limit]:
                 request = miss["request"]
                 query = f"?{request['query']}" if request["query"] else ""
-                lines.append(
-                    f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}"
-                )
+                lines.append(f"  {miss[ERROR_FIELD]}: {miss['exchange']} {request['method']} {request['path']}{query}")
             lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
         unused = [] if allow_unused else self.unused()
         if unused:

@@ -15,11 +15,10 @@ from typing import Any
 
 from proxy.admin.routes import handle as admin_routes
 from proxy.engine.proxy import Proxy, build_listeners
+from proxy.exchanges import PROFILES
 from proxy.exchanges.upstream import no_upstreams
 from proxy.replay.replayer import Replayer, ReplayOptions, find_replayer, replay_factory
 from proxy.replay.volatile import volatile_sets
-
-KALSHI_PREFIX = "/trade-api/v2"
 
 
 class ReplayServer:
@@ -66,14 +65,19 @@ class ReplayServer:
             self._thread.join()
             self._loop.close()
 
+    def base_url(self, exchange: str) -> str:
+        """The base URL a client of `exchange` uses for this proxy (with the API prefix, as clients expect)."""
+        return self.proxy.url(exchange) + PROFILES[exchange].api_prefix
+
     @property
     def kalshi_url(self) -> str:
-        """KALSHI_BASE_URL for this proxy (with the API prefix, as clients expect)."""
-        return self.proxy.url("kalshi") + KALSHI_PREFIX
+        """KALSHI_BASE_URL for this proxy."""
+        return self.base_url("kalshi")
 
     @property
     def poly_url(self) -> str:
-        return self.proxy.url("poly")
+        """POLY_CLOB_URL for this proxy."""
+        return self.base_url("poly")
 
     @property
     def replayer(self) -> Replayer:

@@ -25,8 +25,9 @@ from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes, load_fixture,
 from proxy.tape.redact import REDACTED
 from proxy.wire.answers import UnsendableAnswer, check_headers, status_and_headers
 from proxy.wire.headers import NOT_RETURNED
+from tapecontract import CONNECTION_DROPPED
 
-DROPPED = "connection_dropped"  # an `error` kind that replays as a closed connection, no answer at all
+DROPPED = CONNECTION_DROPPED  # an `error` kind that replays as a closed connection, no answer at all
 
 
 class SourceError(ValueError):

@@ -1,10 +1,7 @@
 """Request body fields whose value changes on every run: matching ignores them, correlation maps them.
 
-The defaults come from the exchanges' wire notes (docs/wire/): Kalshi's client-generated dedupe ids;
-Polymarket's per-order randomness (salt, timestamp, expiration, the signature over them) and the values
-derived from the account behind the L2 headers (`owner` is the API key, `maker`/`signer` the address),
-so a recording made with one account replays for a test key. Secret fields are always volatile: a
-recording stores them as "[REDACTED]", so they could never match.
+The defaults are each exchange profile's `volatile_fields` (proxy.exchanges). Secret fields are always
+volatile: a recording stores them as "[REDACTED]", so they could never match.
 """
 
 from __future__ import annotations
@@ -12,13 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from proxy.exchanges import ConfigError, check_exchange
+from proxy.exchanges import PROFILES, ConfigError, check_exchange
 from proxy.tape.redact import is_secret_field
-
-DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "kalshi": ("client_order_id", "updated_client_order_id", "client_transfer_id"),
-    "poly": ("salt", "signature", "timestamp", "expiration", "owner", "maker", "signer"),
-}
 
 
 def escape(key: str) -> str:
@@ -84,9 +76,9 @@ def parse_ignore_field(spec: str, flag: str = "--ignore-field") -> tuple[str, st
 
 def volatile_sets(ignore_fields: Iterable[str] = (), defaults: bool = True) -> dict[str, Volatile]:
     """The volatile set of each exchange: the defaults plus every `--ignore-field`."""
-    names: dict[str, list[str]] = {ex: list(DEFAULT_FIELDS[ex]) if defaults else [] for ex in DEFAULT_FIELDS}
-    pointers: dict[str, list[str]] = {ex: [] for ex in DEFAULT_FIELDS}
+    names = {ex: list(profile.volatile_fields) if defaults else [] for ex, profile in PROFILES.items()}
+    pointers: dict[str, list[str]] = {ex: [] for ex in PROFILES}
     for spec in ignore_fields:
         exchange, field = parse_ignore_field(spec)
         (pointers if field.startswith("/") else names)[exchange].append(field)
-    return {ex: Volatile(names[ex], pointers[ex]) for ex in DEFAULT_FIELDS}
+    return {ex: Volatile(names[ex], pointers[ex]) for ex in PROFILES}

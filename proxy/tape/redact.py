@@ -1,39 +1,29 @@
-"""Secrets never reach disk: auth headers and secret body fields become a marker before anything is written."""
+"""Secrets never reach disk: auth headers and secret body fields become a marker before anything is written.
+
+The lists are the exchange profiles' secret headers and fields plus the generic ones below, applied to the
+traffic of every exchange alike (a secret in the wrong place is still a secret).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from proxy.exchanges import PROFILES
+
 REDACTED = "[REDACTED]"
 
-SECRET_HEADERS = frozenset(
-    {
-        "kalshi-access-key",
-        "kalshi-access-signature",
-        "poly_api_key",
-        "poly_signature",
-        "poly_passphrase",
-        "poly-api-key",
-        "poly-signature",
-        "poly-passphrase",
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "set-cookie",
-    }
-)
+GENERIC_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
+GENERIC_SECRET_FIELDS = ("private_key",)  # a signing key, whatever the exchange
 
-# Body field names are compared lower-cased with '_' and '-' removed, at any depth.
-SECRET_FIELDS = frozenset(
-    {
-        "owner",
-        "secret",
-        "passphrase",
-        "apikey",
-        "apisecret",
-        "apipassphrase",
-        "privatekey",
-    }
+
+def fold(name: str) -> str:
+    """A body field name as secret names are compared: lower-cased, '_' and '-' removed."""
+    return name.lower().replace("_", "").replace("-", "")
+
+
+SECRET_HEADERS = frozenset(GENERIC_SECRET_HEADERS).union(*(p.secret_headers for p in PROFILES.values()))
+SECRET_FIELDS = frozenset(map(fold, GENERIC_SECRET_FIELDS)).union(
+    *(map(fold, p.secret_fields) for p in PROFILES.values())
 )
 
 
@@ -55,7 +45,7 @@ def is_secret_header(name: str) -> bool:
 
 
 def is_secret_field(name: str) -> bool:
-    return name.lower().replace("_", "").replace("-", "") in SECRET_FIELDS
+    return fold(name) in SECRET_FIELDS
 
 
 def printable(text: str) -> str:

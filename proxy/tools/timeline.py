@@ -7,21 +7,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-REQUEST_FIELDS = ("ticker", "side", "count", "price", "time_in_force", "orderType", "makerAmount", "takerAmount")
-RESPONSE_FIELDS = (
-    "order_id",
-    "status",
-    "fill_count",
-    "remaining_count",
-    "average_fill_price",
-    "orderID",
-    "success",
-    "errorMsg",
-    "makingAmount",
-    "takingAmount",
-    "size_matched",
-)
-KALSHI_PREFIX = "/trade-api/v2"
+from proxy.exchanges import PROFILES
 
 
 def _short(value: Any, width: int = 14) -> str:
@@ -45,19 +31,20 @@ def _fields(value: Any, names: tuple[str, ...]) -> list[str]:
 
 
 def timeline_row(fixture: dict[str, Any]) -> list[str]:
+    profile = PROFILES[fixture["exchange"]]
     request = fixture["request"]
     parts = urlsplit(request["url"])
-    path = parts.path.removeprefix(KALSHI_PREFIX) + (f"?{parts.query}" if parts.query else "")
+    path = parts.path.removeprefix(profile.api_prefix) + (f"?{parts.query}" if parts.query else "")
     if "response" in fixture:
         response = fixture["response"]
         status = str(response["status"])
-        answer = _fields(response.get("body_parsed"), RESPONSE_FIELDS)
+        answer = _fields(response.get("body_parsed"), profile.inspect_response)
     else:
         error = fixture["error"]
         status = f"{error.get('status', '-')} {error.get('tradetape_error')}"
         answer = []
     latency = fixture.get("latency_ms")
-    details = _fields(request.get("body"), REQUEST_FIELDS) + (["->"] + answer if answer else [])
+    details = _fields(request.get("body"), profile.inspect_request) + (["->"] + answer if answer else [])
     return [
         str(fixture["seq"]),
         str(fixture.get("captured_at", ""))[11:23],

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
-ERROR_HEADER = "X-Tradetape-Error"
+from tapecontract import ERROR_FIELD, ERROR_HEADER
+
 # Framing is the listener's job: an answer's own length, chunking and connection headers never go out.
 FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 PHRASES = {status.value: status.phrase for status in HTTPStatus}
@@ -35,7 +36,7 @@ class Answer:
 
 
 def tradetape_answer(status: int, kind: str, **fields: Any) -> Answer:
-    body = orjson.dumps({"tradetape_error": kind, **fields})
+    body = orjson.dumps({ERROR_FIELD: kind, **fields})
     headers = CIMultiDict({"Content-Type": "application/json", ERROR_HEADER: kind})
     return Answer(status, headers, body)
 

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+import tapecontract as kinds
 from proxy.wire.answers import Answer, UnsendableAnswer, status_and_headers, tradetape_answer
 from proxy.wire.headers import decode
 
@@ -25,7 +26,7 @@ log = logging.getLogger("tradetape.proxy")
 NO_BODY_STATUS = frozenset({204, 304})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_PIPELINED = 32
-PROXY_ERROR = tradetape_answer(500, "proxy_error", detail="tradetape failed on this request; see its log")
+PROXY_ERROR = tradetape_answer(500, kinds.PROXY_ERROR, detail="tradetape failed on this request; see its log")
 
 
 @dataclass(slots=True)
@@ -51,7 +52,7 @@ def response_head(answer: Answer, keep_alive: bool, head_only: bool = False) -> 
 
 
 def bad_request(detail: str) -> bytes:
-    answer = tradetape_answer(400, "bad_request", detail=detail)
+    answer = tradetape_answer(400, kinds.BAD_REQUEST, detail=detail)
     return response_head(answer, keep_alive=False) + answer.body
 
 
@@ -232,7 +233,7 @@ class ListenerProtocol(asyncio.Protocol):
             head = response_head(answer, keep_alive, head_only)
         except UnsendableAnswer as exc:
             log.error("answer to %s %s not sent: %s", request.method, request.target, exc)
-            answer = tradetape_answer(502, "unsendable_answer", detail=str(exc))
+            answer = tradetape_answer(502, kinds.UNSENDABLE_ANSWER, detail=str(exc))
             head = response_head(answer, keep_alive, head_only)
         bodiless = head_only or answer.status in NO_BODY_STATUS
         transport.write(head if bodiless or not answer.body else head + answer.body)

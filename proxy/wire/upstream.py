@@ -18,6 +18,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy.wire.headers import decode
+from tapecontract import UPSTREAM_DISCONNECTED, UPSTREAM_INVALID_RESPONSE, UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE
 
 KEEPALIVE_SECONDS = 15.0  # an idle connection older than this may be closed by the server: do not reuse it
 SWITCHED = "the upstream switched protocols (101 Switching Protocols), which tradetape does not proxy"
@@ -101,7 +102,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.abort()
 
     def time_out(self, seconds: float) -> None:
-        self._fail(UpstreamFailure("upstream_timeout", 504, f"no answer within {seconds:g} s"))
+        self._fail(UpstreamFailure(UPSTREAM_TIMEOUT, 504, f"no answer within {seconds:g} s"))
         self.abort()
 
     # -- transport events -------------------------------------------------------------------
@@ -116,10 +117,10 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._fail(UpstreamFailure("upstream_invalid_response", 502, SWITCHED))
+            self._fail(UpstreamFailure(UPSTREAM_INVALID_RESPONSE, 502, SWITCHED))
             self.abort()
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamFailure("upstream_invalid_response", 502, f"{type(exc).__name__}: {exc}"))
+            self._fail(UpstreamFailure(UPSTREAM_INVALID_RESPONSE, 502, f"{type(exc).__name__}: {exc}"))
             self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -132,7 +133,7 @@ class UpstreamConnection(asyncio.Protocol):
         received = "after part of the answer" if self._headers_done else "before answering"
         self._fail(
             UpstreamFailure(
-                "upstream_disconnected",
+                UPSTREAM_DISCONNECTED,
                 502,
                 f"the upstream closed the connection {received}" + (f": {exc}" if exc else ""),
             )
@@ -167,7 +168,7 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
         if status == 101:
-            self._fail(UpstreamFailure("upstream_invalid_response", 502, SWITCHED))
+            self._fail(UpstreamFailure(UPSTREAM_INVALID_RESPONSE, 502, SWITCHED))
             return
         if 100 <= status < 200:
             self._reset()  # an interim answer (100 Continue): the real one follows
@@ -250,10 +251,10 @@ class UpstreamPool:
             )
         except TimeoutError:
             raise UpstreamFailure(
-                "upstream_timeout", 504, f"no connection to {upstream} within {self.connect_timeout:g} s"
+                UPSTREAM_TIMEOUT, 504, f"no connection to {upstream} within {self.connect_timeout:g} s"
             ) from None
         except OSError as exc:  # refused, unresolvable, TLS failures (ssl.SSLError is an OSError)
-            raise UpstreamFailure("upstream_unreachable", 502, f"cannot connect to {upstream}: {exc}") from None
+            raise UpstreamFailure(UPSTREAM_UNREACHABLE, 502, f"cannot connect to {upstream}: {exc}") from None
         return conn
 
     def _tls_context(self) -> ssl.SSLContext:

@@ -153,11 +153,13 @@ async def test_redaction_of_headers_and_body_fields_at_any_depth(upstream, tmp_p
 
 async def test_gzip_response_reaches_client_encoded_and_fixture_decoded(upstream, tmp_path):
     session = tmp_path / "s"
-    async with running_proxy(upstream, recording(session, "all")) as proxy:
-        async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.get(proxy.url("kalshi") + "/gzip") as resp:
-                wire = await resp.read()
-                assert resp.headers["Content-Encoding"] == "gzip"
+    async with (
+        running_proxy(upstream, recording(session, "all")) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.get(proxy.url("kalshi") + "/gzip") as resp,
+    ):
+        wire = await resp.read()
+        assert resp.headers["Content-Encoding"] == "gzip"
     assert orjson.loads(gzip.decompress(wire)) == {"order_id": "gz1", "fill_count": "1.00"}
     (fixture,) = fixtures_in(session)
     assert fixture["response"]["body_parsed"] == {"order_id": "gz1", "fill_count": "1.00"}
@@ -236,12 +238,15 @@ async def test_proxy_keeps_no_cookies_of_its_own(tmp_path):
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", set_cookie)
-    async with running_app(app) as url, running_proxy(url, passing_through()) as proxy:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            for _ in range(2):
-                async with http.get(proxy.url("kalshi") + "/x") as resp:
-                    seen = await resp.json()
-                    assert resp.headers["Set-Cookie"] == "sid=abc; Path=/"  # passed to the client
+    async with (
+        running_app(app) as url,
+        running_proxy(url, passing_through()) as proxy,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        for _ in range(2):
+            async with http.get(proxy.url("kalshi") + "/x") as resp:
+                seen = await resp.json()
+                assert resp.headers["Set-Cookie"] == "sid=abc; Path=/"  # passed to the client
     assert seen == {"cookie": None}  # but never replayed upstream by the proxy
 
 
@@ -376,10 +381,13 @@ async def test_brotli_answers_are_recorded_decoded_and_redacted(tmp_path):
 
     app = web.Application()
     app.router.add_get("/auth/api-key", api_key)
-    async with running_app(app) as url, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
-        async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.get(proxy.url("poly") + "/auth/api-key") as resp:
-                assert brotli.decompress(await resp.read())  # the client gets the answer as sent
+    async with (
+        running_app(app) as url,
+        running_proxy(url, recording(tmp_path / "s", "all")) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.get(proxy.url("poly") + "/auth/api-key") as resp,
+    ):
+        assert brotli.decompress(await resp.read())  # the client gets the answer as sent
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["response"]["body_parsed"] == {
         "apiKey": "[REDACTED]",
@@ -400,12 +408,12 @@ async def test_bodies_that_cannot_be_decoded_are_not_recorded(tmp_path):
     async with (
         running_app(app, auto_decompress=False) as url,
         running_proxy(url, recording(tmp_path / "s", "all")) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.post(
+            proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret", headers={"Content-Encoding": "zstd"}
+        ) as resp,
     ):
-        async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.post(
-                proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret", headers={"Content-Encoding": "zstd"}
-            ) as resp:
-                assert await resp.read() == b"\x28\xb5\x2f\xfd-not-really-zstd"
+        assert await resp.read() == b"\x28\xb5\x2f\xfd-not-really-zstd"
     assert seen == [b"\x00compressed-owner-secret"]  # forwarded exactly as the client sent it
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["request"]["body"] is None and "zstd" in fixture["request"]["body_omitted"]
@@ -424,10 +432,13 @@ async def test_gzip_request_body_is_forwarded_as_sent_and_recorded_decoded_and_r
     app = web.Application()
     app.router.add_post("/order", accept)
     sent = gzip.compress(orjson.dumps({"order": {"side": "BUY"}, "owner": "api-key-uuid"}))
-    async with running_app(app, auto_decompress=False) as url, running_proxy(url, recording(tmp_path / "s")) as proxy:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(proxy.url("poly") + "/order", data=sent, headers={"Content-Encoding": "gzip"}) as resp:
-                assert resp.status == 200
+    async with (
+        running_app(app, auto_decompress=False) as url,
+        running_proxy(url, recording(tmp_path / "s")) as proxy,
+        aiohttp.ClientSession() as http,
+        http.post(proxy.url("poly") + "/order", data=sent, headers={"Content-Encoding": "gzip"}) as resp,
+    ):
+        assert resp.status == 200
     assert seen == [sent]
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["request"]["body"] == {"order": {"side": "BUY"}, "owner": "[REDACTED]"}

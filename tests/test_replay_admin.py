@@ -58,7 +58,7 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
     proxy = Proxy(listeners_for(url), make_replay({}), counts=counts, admin=admin_routes)
-    upstreams = {l.exchange: l.upstream for l in proxy.listeners}
+    upstreams = {each.exchange: each.upstream for each in proxy.listeners}
     proxy.mode_factories = {
         "replay": make_replay,
         **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts),

@@ -11,13 +11,13 @@ from proxy.wire.answers import Answer
 from tapecontract import ERROR_FIELD, ERROR_HEADER
 
 
-def json_response(value: Any, status: int = 200) -> Answer:
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
     return Answer(
-        status, CIMultiDict({"Content-Type": "application/json"}), orjson.dumps(value, option=orjson.OPT_INDENT_2)
+        status,
+        CIMultiDict({"Content-Type": "application/json", **(headers or {})}),
+        orjson.dumps(value, option=orjson.OPT_INDENT_2),
     )
 
 
 def admin_error(status: int, kind: str, detail: Any) -> Answer:
-    response = json_response({ERROR_FIELD: kind, "detail": detail}, status)
-    response.headers[ERROR_HEADER] = kind
-    return response
+    return json_response({ERROR_FIELD: kind, "detail": detail}, status, {ERROR_HEADER: kind})

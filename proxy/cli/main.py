@@ -6,12 +6,12 @@ Subcommands are declared as `tradetape.commands` entry points and imported only 
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 import click
 
 
-def _command_entries() -> dict:
+def _command_entries() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group="tradetape.commands")}
 
 
@@ -24,9 +24,10 @@ class LazyGroup(click.Group):
         if entry is None:
             return None
         try:
-            return entry.load()
+            command: click.Command = entry.load()
         except ImportError as exc:
             return _unavailable(name, exc)
+        return command
 
 
 def _unavailable(name: str, exc: Exception) -> click.Command:

@@ -168,7 +168,7 @@ async def serve(proxy: Proxy, summary: Callable[[Proxy], str]) -> None:
 
 def run(coro: Any) -> None:
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         uvloop.run(coro)
     except ImportError:

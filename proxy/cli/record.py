@@ -23,6 +23,7 @@ from proxy.cli.options import (
 )
 from proxy.engine.mode import passthrough_mode
 from proxy.engine.proxy import Proxy, build_listeners
+from proxy.exchanges.upstream import Upstream
 from proxy.record.capture_filter import build_filter
 from proxy.record.guard import SpendingGuard, guard_addons
 from proxy.record.mode import default_session_name, record_mode, session_info
@@ -50,13 +51,13 @@ def guard_from(live: bool, max_order_usd: str, max_session_usd: str) -> Spending
 
 
 async def _record(
-    listen: dict,
-    upstreams: dict,
+    listen: dict[str, tuple[str, int]],
+    upstreams: dict[str, Upstream],
     directory: Path,
     name: str,
     filter_spec: str,
     guard: SpendingGuard | None,
-    timeout: float,
+    upstream_timeout: float,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
@@ -66,13 +67,18 @@ async def _record(
             mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts, admin=admin_routes)
+        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts, admin=admin_routes)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         await serve(proxy, summary)
 
 
 async def _passthrough(
-    listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float, capture_dir: Path, filter_spec: str
+    listen: dict[str, tuple[str, int]],
+    upstreams: dict[str, Upstream],
+    guard: SpendingGuard | None,
+    upstream_timeout: float,
+    capture_dir: Path,
+    filter_spec: str,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
@@ -80,7 +86,7 @@ async def _passthrough(
         proxy = Proxy(
             build_listeners(listen, resolved),
             passthrough_mode(guard_addons(resolved, guard, counts)),
-            timeout,
+            upstream_timeout,
             counts=counts,
             admin=admin_routes,
         )

@@ -54,7 +54,7 @@ async def _upstreams(upstreams: dict[str, Upstream] | None) -> AsyncIterator[dic
 
 
 async def _replay(
-    listen: dict,
+    listen: dict[str, tuple[str, int]],
     sources: list[str],
     capture_dir: Path,
     ignore_fields: tuple[str, ...],
@@ -62,7 +62,7 @@ async def _replay(
     upstreams: dict[str, Upstream] | None,
     filter_spec: str,
     guard: SpendingGuard | None,
-    timeout: float,
+    upstream_timeout: float,
     outcome: dict[str, Any],
 ) -> None:
     counts: Counter[str] = Counter()
@@ -77,7 +77,7 @@ async def _replay(
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
     async with _upstreams(upstreams) as resolved:
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts, admin=admin_routes)
+        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts, admin=admin_routes)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))

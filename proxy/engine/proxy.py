@@ -8,6 +8,7 @@ cover the path stay valid; everything a feature needs happens in an addon. Reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from proxy.engine.mode import Mode
 from proxy.exchanges import EXCHANGES
 from proxy.exchanges.upstream import Upstream
 from proxy.wire.answers import Answer, tradetape_answer
-from proxy.wire.listener import HttpListener, Request
+from proxy.wire.listener import Handler, HttpListener, Request
 
 log = logging.getLogger("tradetape.proxy")
 
@@ -109,10 +110,8 @@ class Proxy:
         self.mode.close()
 
     async def _wait_idle(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def __aenter__(self) -> Proxy:
         await self.start()
@@ -127,14 +126,14 @@ class Proxy:
             old.close()
 
     def url(self, exchange: str) -> str:
-        listener = next(l for l in self.listeners if l.exchange == exchange)
+        listener = next(each for each in self.listeners if each.exchange == exchange)
         return f"http://{listener.host}:{listener.port}"
 
     def status(self) -> dict[str, Any]:
         return {
             **self.mode.status(),
-            "listeners": {l.exchange: f"{l.host}:{l.port}" for l in self.listeners},
-            "upstreams": {l.exchange: l.upstream.url for l in self.listeners},
+            "listeners": {each.exchange: f"{each.host}:{each.port}" for each in self.listeners},
+            "upstreams": {each.exchange: each.upstream.url for each in self.listeners},
             "counts": {
                 k: self.counts[k] for k in ("forwarded", "captured", "failed", "refused", "replayed", "unmatched")
             },
@@ -142,7 +141,7 @@ class Proxy:
 
     # -- request path -----------------------------------------------------------------------
 
-    def _handler_for(self, listener: Listener):
+    def _handler_for(self, listener: Listener) -> Handler:
         async def handle(request: Request) -> Answer | None:
             if request.path.startswith(ADMIN_PREFIX):
                 return await self.admin(self, listener, request)
@@ -200,4 +199,7 @@ class Proxy:
                 log.exception("a %s hook failed on %s %s", mode.name, flow.method, flow.url)
         if flow.drop:
             return None  # the listener closes the connection without writing anything
-        return flow.response if flow.response is not None else failure_answer(flow.failure)  # type: ignore[arg-type]
+        if flow.response is not None:
+            return flow.response
+        assert flow.failure is not None  # every path above sets a response, a failure or drop
+        return failure_answer(flow.failure)

@@ -1,4 +1,4 @@
-"""Polymarket's CLOB, as the proxy knows it (docs/wire/polymarket.md): hosts, order endpoints, volatile and secret fields.
+"""Polymarket's CLOB as the proxy knows it (docs/wire/polymarket.md): hosts, order endpoints, volatile, secret fields.
 
 Order bodies carry a signed order whose size and price come from makerAmount/takerAmount (6 decimals): a BUY
 pays makerAmount for takerAmount shares, a SELL gives makerAmount shares for takerAmount.

@@ -61,7 +61,7 @@ def resolve_upstream(exchange: str, value: str, flag: str = "--upstream") -> Ups
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError(f"{flag}: {exchange}={value!r} must be a scheme and host only; paths pass through unchanged")
     try:
-        parts.port
+        _ = parts.port  # a port that is not a number or out of range raises
     except ValueError as exc:
         raise ConfigError(f"{flag}: {exchange}={value!r}: {exc}") from None
     url = f"{parts.scheme}://{parts.netloc}"

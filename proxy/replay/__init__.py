@@ -1,1 +1,1 @@
-"""Replaying: loading sources, matching and correlating requests, the replay addon, an in-process server, the pytest plugin."""
+"""Replaying: loading sources, matching and correlating requests, the replay addon, in-process server, plugin."""

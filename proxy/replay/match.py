@@ -14,13 +14,14 @@ import orjson
 from proxy.replay.volatile import Volatile, escape
 
 ABSENT = "(absent)"
+Query = tuple[tuple[str, str], ...]  # decoded pairs, sorted
 
 
 class MatchKey(NamedTuple):
     exchange: str
     method: str
     path: str  # raw, as sent (percent-encoding kept)
-    query: tuple[tuple[str, str], ...]  # decoded pairs, sorted: order-insensitive
+    query: Query  # order-insensitive
     body: bytes  # canonical JSON (sorted keys) without volatile fields; raw bytes when not JSON; b"" when none
 
 
@@ -34,7 +35,7 @@ def parse_body(data: bytes) -> Any:
         return data
 
 
-def canonical_query(query: str) -> tuple[tuple[str, str], ...]:
+def canonical_query(query: str) -> Query:
     return tuple(sorted(parse_qsl(query, keep_blank_values=True))) if query else ()
 
 
@@ -74,8 +75,8 @@ def _both(live: Any, recorded: Any) -> dict[str, Any]:
     return {"live": live, "recorded": recorded}
 
 
-def _query_differences(live: tuple, recorded: tuple) -> dict[str, Any]:
-    def grouped(pairs: tuple) -> dict[str, list[str]]:
+def _query_differences(live: Query, recorded: Query) -> dict[str, Any]:
+    def grouped(pairs: Query) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for name, value in pairs:
             out.setdefault(name, []).append(value)
@@ -94,7 +95,7 @@ def _json_differences(live: Any, recorded: Any, pointer: str, out: dict[str, Any
         for name in sorted(live.keys() | recorded.keys()):
             _json_differences(live.get(name, ABSENT), recorded.get(name, ABSENT), f"{pointer}/{escape(name)}", out)
     elif type(live) is list and type(recorded) is list and len(live) == len(recorded):
-        for index, (a, b) in enumerate(zip(live, recorded)):
+        for index, (a, b) in enumerate(zip(live, recorded, strict=True)):
             _json_differences(a, b, f"{pointer}/{index}", out)
     elif live != recorded:
         out[pointer or "/"] = _both(live, recorded)

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from proxy.admin.routes import handle as admin_routes
 from proxy.engine.proxy import Proxy, build_listeners
@@ -19,6 +19,8 @@ from proxy.exchanges import PROFILES
 from proxy.exchanges.upstream import no_upstreams
 from proxy.replay.replayer import Replayer, ReplayOptions, find_replayer, replay_factory
 from proxy.replay.volatile import volatile_sets
+
+T = TypeVar("T")
 
 
 class ReplayServer:
@@ -43,11 +45,11 @@ class ReplayServer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tradetape-replay", daemon=True)
 
-    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
-    def _call(self, fn: Callable[[], Any]) -> Any:
-        async def call() -> Any:
+    def _call(self, fn: Callable[[], T]) -> T:
+        async def call() -> T:
             return fn()
 
         return self._run(call())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import copy
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,7 @@ def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
             warnings.append(f"{name}: seq {seq} appears twice ({seen[seq]} and {file})")
         seen[seq] = file
     numbers = sorted(seen)
-    for low, high in zip(numbers, numbers[1:]):
+    for low, high in itertools.pairwise(numbers):
         if high - low > 1:
             missing = f"{low + 1}" if high - low == 2 else f"{low + 1}-{high - 1}"
             warnings.append(f"{name}: gap, seq {missing} missing")

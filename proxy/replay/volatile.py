@@ -40,7 +40,10 @@ class Volatile:
 
     def _pointed(self, pointer: str) -> bool:
         segments = pointer.split("/")[1:]
-        return any(len(p) == len(segments) and all(a in ("*", b) for a, b in zip(p, segments)) for p in self.pointers)
+        return any(
+            len(p) == len(segments) and all(a in ("*", b) for a, b in zip(p, segments, strict=True))
+            for p in self.pointers
+        )
 
     def strip(self, value: Any, found: dict[str, Any] | None = None, prefix: str = "") -> Any:
         """Remove the volatile members of `value` in place; each removed value goes to found[pointer]."""

@@ -114,9 +114,10 @@ def decode_content(data: bytes, encoding: str | None) -> bytes | None:
             except zlib.error:
                 return zlib.decompress(data, -zlib.MAX_WBITS)
         if encoding == "br":
-            import brotli  # type: ignore[import-not-found]
+            import brotli
 
-            return brotli.decompress(data)
+            plain: bytes = brotli.decompress(data)
+            return plain
     except Exception:  # any decoder failure: the caller keeps the bytes as sent
         return None
     return None

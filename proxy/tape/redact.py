@@ -30,7 +30,8 @@ SECRET_FIELDS = frozenset(map(fold, GENERIC_SECRET_FIELDS)).union(
 # Folded the way field names are compared, a body holding none of these bytes has no secret field,
 # so the walk is skipped (the hot path). "\\u": a key name may be written with JSON escapes.
 # (apisecret contains secret: only the shortest names need looking for.)
-_SECRET_HINTS = tuple(n.encode() for n in SECRET_FIELDS if not any(o != n and o in n for o in SECRET_FIELDS)) + (
+_SECRET_HINTS = (
+    *(n.encode() for n in SECRET_FIELDS if not any(o != n and o in n for o in SECRET_FIELDS)),
     b"\\u",
 )
 
@@ -60,10 +61,7 @@ def redact_headers(headers: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = printable(name.lower())
-        if key in SECRET_HEADERS:
-            value = REDACTED
-        else:
-            value = printable(value)
+        value = REDACTED if key in SECRET_HEADERS else printable(value)
         out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
     return out
 

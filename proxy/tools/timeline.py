@@ -24,7 +24,7 @@ def _fields(value: Any, names: tuple[str, ...]) -> list[str]:
     out = [f"{k}={_short(value[k])}" for k in names if k in value and not isinstance(value[k], (dict, list))]
     for key, item in value.items():
         if isinstance(item, dict) and key in ("order", "error"):
-            out += _fields(item, names + ("code", "message"))
+            out += _fields(item, (*names, "code", "message"))
         elif isinstance(item, list):
             out.append(f"{key}={len(item)}")
     return out
@@ -44,7 +44,7 @@ def timeline_row(fixture: dict[str, Any]) -> list[str]:
         status = f"{error.get('status', '-')} {error.get('tradetape_error')}"
         answer = []
     latency = fixture.get("latency_ms")
-    details = _fields(request.get("body"), profile.inspect_request) + (["->"] + answer if answer else [])
+    details = _fields(request.get("body"), profile.inspect_request) + (["->", *answer] if answer else [])
     return [
         str(fixture["seq"]),
         str(fixture.get("captured_at", ""))[11:23],
@@ -61,4 +61,7 @@ def timeline(fixtures: list[dict[str, Any]]) -> str:
     rows = [["seq", "time", "exchange", "method", "endpoint", "status", "latency", "fields"]]
     rows += [timeline_row(f) for f in fixtures]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
+    # the last column is not padded: zip stops at the padded ones
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
+    )

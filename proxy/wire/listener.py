@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import unquote
 
 import httptools
@@ -83,7 +84,7 @@ class ListenerProtocol(asyncio.Protocol):
     # -- transport events -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # create_server makes stream transports
         self.owner.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -127,6 +128,11 @@ class ListenerProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
+    def _transport(self) -> asyncio.Transport:
+        """The transport, for the parser and answer callbacks: they only run once connection_made has set it."""
+        assert self.transport is not None
+        return self.transport
+
     # -- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
@@ -144,7 +150,7 @@ class ListenerProtocol(asyncio.Protocol):
         for name, value in self._headers:
             if value.lower() == "100-continue" and name.lower() == "expect":
                 if self.task is None and not self.pending:
-                    self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                    self._transport().write(CONTINUE)
                 else:
                     self.continue_owed = True  # sent once the answers ahead of it are out
 
@@ -166,10 +172,10 @@ class ListenerProtocol(asyncio.Protocol):
         self.pending.append((request, keep_alive))
         if not keep_alive:
             self.reading_done = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            self._transport().pause_reading()
         elif len(self.pending) > MAX_PIPELINED and not self.paused:
             self.paused = True  # a client far ahead of its answers waits for them
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            self._transport().pause_reading()
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._answer_pending())
 
@@ -211,14 +217,14 @@ class ListenerProtocol(asyncio.Protocol):
                     return
                 if self.continue_owed and not self.pending:
                     self.continue_owed = False
-                    self.transport.write(CONTINUE)  # type: ignore[union-attr]
+                    self._transport().write(CONTINUE)
         finally:
             self.task = None
             if self.reading_done:
                 self._finish()
             elif self.paused and not self.closed:
                 self.paused = False
-                self.transport.resume_reading()  # type: ignore[union-attr]
+                self._transport().resume_reading()
 
     def _write(self, request: Request, answer: Answer | None, keep_alive: bool) -> bool:
         transport = self.transport
@@ -256,7 +262,8 @@ class HttpListener:
         self.server = await loop.create_server(
             lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True
         )
-        return self.server.sockets[0].getsockname()[1]
+        bound: int = self.server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        return bound
 
     def add(self, connection: ListenerProtocol) -> None:
         self.connections.add(connection)
@@ -276,18 +283,18 @@ class HttpListener:
         self._drained = asyncio.Event()
         for connection in list(self.connections):
             connection.close()
-        if not await self._wait_drained(grace):
+        if not await self._wait_drained(self._drained, grace):
             for connection in list(self.connections):
                 connection.abort()
-            await self._wait_drained(1.0)
+            await self._wait_drained(self._drained, 1.0)
         if self.server is not None:
             await self.server.wait_closed()
 
-    async def _wait_drained(self, seconds: float) -> bool:
+    async def _wait_drained(self, drained: asyncio.Event, seconds: float) -> bool:
         if not self.connections:
             return True
         try:
-            await asyncio.wait_for(self._drained.wait(), seconds)  # type: ignore[union-attr]
+            await asyncio.wait_for(drained.wait(), seconds)
         except TimeoutError:
             return False
         return True

@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from multidict import CIMultiDict
@@ -93,7 +93,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = head_only
         self.reusable = False
         self._reset()
-        self.transport.write(head + body if body else head)  # type: ignore[union-attr]
+        assert self.transport is not None  # connected: the pool sends only on a made connection
+        self.transport.write(head + body if body else head)
         return self.waiter
 
     def abort(self) -> None:
@@ -108,7 +109,7 @@ class UpstreamConnection(asyncio.Protocol):
     # -- transport events -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)  # create_connection makes stream transports
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():

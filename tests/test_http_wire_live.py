@@ -339,7 +339,7 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
 )
 async def test_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_error(tmp_path, options):
     """Was a bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
-    for it (OSError) escapes admin_modes._switch's except list, so the client gets a 500 proxy_error."""
+    for it (OSError) escapes proxy.admin.modes._switch's except list, so the client gets a 500 proxy_error."""
     async with admin_proxy(tmp_path) as (_upstream, proxy):
         head, body = await request(port_of(proxy), post(b"/__tradetape/mode", options))
         after = await request(

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from proxy.admin.routes import handle as admin_routes
 from proxy.cli.modes import forwarding_factories
+from proxy.engine.mode import passthrough_mode
 from proxy.engine.proxy import Proxy
 from proxy.replay.replayer import ReplayOptions, replay_factory
 from proxy.replay.volatile import volatile_sets
@@ -116,6 +117,17 @@ async def test_a_failed_load_or_unknown_mode_leaves_the_running_replay_untouched
             assert await get(http, proxy, "/x") == (200, {"ok": True})
     finally:
         await proxy.stop(grace=1)
+
+
+async def test_a_proxy_given_no_admin_routes_still_keeps_the_prefix_and_forwards_nothing(upstream):
+    url, hits = upstream
+    proxy = Proxy(listeners_for(url), passthrough_mode([]))
+    async with proxy, aiohttp.ClientSession() as http:
+        async with http.get(proxy.url("kalshi") + "/__tradetape/status") as resp:
+            status, kind, body = resp.status, resp.headers["X-Tradetape-Error"], orjson.loads(await resp.read())
+        assert await get(http, proxy, "/x") == (200, {"live": 1})
+    assert (status, kind, body["tradetape_error"]) == (404, "admin_not_found", "admin_not_found")
+    assert "no admin routes" in body["detail"] and hits == ["/x"]
 
 
 async def _read_listeners(stdout: asyncio.StreamReader) -> dict[str, str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +23,9 @@ from proxy.cli.options import (
     simulator_for,
     upstream_options,
 )
+from proxy.drift.samples import DriftInputError, load
+from proxy.drift.shapes import infer
+from proxy.drift.watch import DriftWatch
 from proxy.engine.mode import passthrough_mode
 from proxy.engine.proxy import Proxy, build_listeners
 from proxy.exchanges.upstream import Upstream
@@ -28,6 +33,7 @@ from proxy.record.capture_filter import build_filter
 from proxy.record.guard import SpendingGuard, guard_addons
 from proxy.record.mode import default_session_name, record_mode, session_info
 from proxy.record.session import SessionError
+from proxy.tape.fixture import DRIFT
 
 
 def summary(proxy: Proxy) -> str:
@@ -39,6 +45,9 @@ def summary(proxy: Proxy) -> str:
     status = proxy.mode.status()
     if "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
+    if "drift" in status:
+        found = ", ".join(f"{n} {severity}" for severity, n in status["drift"].items())
+        lines.append(f"drift against {status['drift_against']}: {found} ({DRIFT} in the session when any)")
     if counts["capture_failed"]:
         lines.append(f"WARNING: {counts['capture_failed']} responses could not be written (see the log above)")
     return "\n".join(lines)
@@ -50,6 +59,17 @@ def guard_from(live: bool, max_order_usd: str, max_session_usd: str) -> Spending
     return SpendingGuard(order_cap, session_cap) if live else None
 
 
+def drift_watchers(spec: str | None) -> Callable[[Path], list[Any]] | None:
+    """The --drift-against watch, its known shapes inferred once, before anything is forwarded."""
+    if spec is None:
+        return None
+    try:
+        known = infer(load(spec).samples)
+    except DriftInputError as exc:
+        raise click.UsageError(f"--drift-against: {exc}") from None
+    return lambda directory: [DriftWatch(known, spec, directory)]
+
+
 async def _record(
     listen: dict[str, tuple[str, int]],
     upstreams: dict[str, Upstream],
@@ -58,13 +78,15 @@ async def _record(
     filter_spec: str,
     guard: SpendingGuard | None,
     upstream_timeout: float,
+    watchers: Callable[[Path], list[Any]] | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
         info = session_info(name, resolved, filter_spec, sims)
         try:
-            mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
+            addons = guard_addons(resolved, guard, counts)
+            mode = record_mode(directory, info, filter_spec, addons, counts, watchers)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
         proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts, admin=admin_routes)
@@ -114,6 +136,13 @@ async def _passthrough(
     show_default=True,
     help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).",
 )
+@click.option(
+    "--drift-against",
+    default=None,
+    metavar="SOURCE",
+    help="Compare each answer with the shapes of SOURCE (corpus, a corpus directory, a session or a directory "
+    "of sessions): warn once per endpoint that departs, and write the findings to the session's drift.json.",
+)
 @config_errors
 def record(
     listen: tuple[str, ...],
@@ -126,6 +155,7 @@ def record(
     capture_dir: str,
     session_name: str | None,
     filter_spec: str,
+    drift_against: str | None,
 ) -> None:
     """Forward to the exchanges and write each captured request/response as a fixture."""
     build_filter(filter_spec)
@@ -135,7 +165,8 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout))
+    directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
+    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, watchers))
 
 
 @click.command()

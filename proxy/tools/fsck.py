@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from proxy.replay.sources import check_fixture, seq_report
-from proxy.tape.fixture import MANIFEST, FixtureError, fixture_seq, load_fixture, session_files
+from proxy.tape.fixture import DRIFT, MANIFEST, FixtureError, fixture_seq, load_fixture, session_files
 from proxy.tape.manifest import build_manifest, tradetape_version
 
 
@@ -17,7 +17,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
     """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
     problems: list[str] = []
     for path in sorted(directory.iterdir()):
-        if path.name == MANIFEST or not path.is_file():
+        if path.name in (MANIFEST, DRIFT) or not path.is_file():
             continue
         if path.name.startswith(".") and path.name.endswith(".tmp"):
             problems.append(f"{path}: leftover temporary file (an interrupted write)")

@@ -153,8 +153,11 @@ PARSED_ELSEWHERE = {
     "official_docs__post_order__request__example.json",
 }
 # WebSocket frames and subscription requests (this client has no WebSocket), the OpenAPI /heartbeats
-# reply (the SDKs use /v1/heartbeats, which this client does not call) and request bodies of batch calls.
-NOT_CLIENT_RESPONSES = re.compile(r"__ws_|_ws_market_|__request__|__heartbeat__200__")
+# reply (the SDKs use /v1/heartbeats, which this client does not call), request bodies of batch calls, and
+# the market-info answers the official SDK reads before market orders (the simulator's tests check those).
+NOT_CLIENT_RESPONSES = re.compile(
+    r"__ws_|_ws_market_|__request__|__heartbeat__200__|__get_clob_market_info__|__get_market_by_token__"
+)
 
 
 def load(name: str) -> dict:

@@ -449,6 +449,21 @@ async def test_clock_advance_expires_gtc_orders(kalshi: Kalshi) -> None:
     assert (status, past["error"]["details"]) == (400, "Expiration timestamp must be in the future")
 
 
+async def test_unknown_paths_and_methods_answer_in_kalshi_error_shape(kalshi: Kalshi) -> None:
+    assert await kalshi.call("GET", "/trade-api/v2/no/such/endpoint") == (
+        404,
+        {"error": {"code": "not_found", "message": "not found"}},
+    )
+    wrong = await kalshi.client.put(f"/trade-api/v2/markets/{T}")
+    assert (wrong.status, await wrong.json()) == (
+        405,
+        {"error": {"code": "method_not_allowed", "message": "method not allowed"}},
+    )
+    assert "GET" in wrong.headers["Allow"]
+    admin = await kalshi.client.get("/__sim/kalshi/no-such-thing")
+    assert admin.status == 404 and admin.content_type == "text/plain"  # the admin API is not the exchange
+
+
 async def test_settlement_pays_winners_and_moves_positions_to_settled(kalshi: Kalshi) -> None:
     await kalshi.order(price="0.5200", count="2.00", time_in_force="immediate_or_cancel")
     _, before = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")

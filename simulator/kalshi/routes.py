@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from ..clock import SimClock
+from ..routing import allow, unrouted
 from .auth import authenticate
 from .engine import KalshiExchange
-from .errors import DEPRECATED_V1, KalshiError, bare, limit_error
+from .errors import DEPRECATED_V1, KalshiError, bare, limit_error, unrouted_error
 from .model import STATUS_FILTER, ZERO, Account
 from .params import (
     CREATE_FIELDS,
@@ -52,11 +53,18 @@ def answer(body: Any, status: int = 200) -> web.Response:
 
 @web.middleware
 async def kalshi_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
-    """Turn KalshiError into Kalshi's answer."""
+    """Turn KalshiError, and the router's 404/405 for an API path, into Kalshi's answer."""
     try:
         return await handler(request)
     except KalshiError as exc:
         return answer(exc.body, exc.status)
+    except web.HTTPException as exc:
+        if not unrouted(request, exc):
+            raise
+        refusal = unrouted_error(exc.status)
+        response = answer(refusal.body, refusal.status)
+        response.headers.update(allow(exc))
+        return response
 
 
 def _sim(request: web.Request) -> KalshiSim:

@@ -9,7 +9,7 @@ official SDK (kalshi-python-async 3.34.0) requires since are sent: `exchange_ind
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from .engine import KalshiExchange
 from .model import ONE, ZERO, Account, Fill, Market, Order, Position
 
 EXCHANGE_INDEX = 0  # the only shard of the paper exchange
+
 
 def fp(count: Decimal) -> str:
     return str(count.quantize(Decimal("0.01")))

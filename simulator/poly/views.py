@@ -12,8 +12,8 @@ import binascii
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from simulator.poly.model import TRADE_MATCHED, Account, Order, Trade
-from simulator.poly.wire import human
+from simulator.poly.model import TRADE_MATCHED, Account, Market, Order, Token, Trade
+from simulator.poly.wire import human, number
 
 END_CURSOR = "LTE="
 T = TypeVar("T")
@@ -76,6 +76,39 @@ def trade_view(trade: Trade, viewer: Account | None) -> dict[str, Any]:
             for m in trade.makers
         ],
     }
+
+
+def market_by_token_view(market: Market) -> dict[str, Any]:
+    """`GET /markets-by-token/{token_id}`: the condition id and both outcome tokens (primary = Yes)."""
+    tokens = [*market.token_ids, "", ""]
+    return {"condition_id": market.condition_id, "primary_token_id": tokens[0], "secondary_token_id": tokens[1]}
+
+
+def clob_market_view(market: Market, tokens: dict[str, Token]) -> dict[str, Any]:
+    """`GET /clob-markets/{condition_id}` in its compact keys (docs: get-clob-market-info; py-clob-client-v2
+    `MarketDetails`): tokens `t`, minimum tick `mts` and order size `mos` as JSON numbers, fee curve `fd`
+    (fee = shares x r x (p(1-p))^e, taker only: the simulator's e = 1), base fees, flags. `nr` and `itode`
+    are left out when false, as the real server does; the paper exchange has no rewards, RFQ or taker delay."""
+    view: dict[str, Any] = {
+        "c": market.condition_id,
+        "gst": None,
+        "r": {},
+        "t": [{"t": token_id, "o": tokens[token_id].outcome} for token_id in market.token_ids],
+        "mos": number(market.min_order_size),
+        "mts": number(market.tick_size),
+        "mbf": 0,
+        "tbf": 0,
+        "rfqe": False,
+        "ibce": False,
+        "fd": {"r": number(market.fee_rate), "e": 1, "to": True},
+        "oas": 0,
+        "ao": market.accepting_orders and not market.closed,
+        "sd": 0,
+        "cbos": False,
+    }
+    if market.neg_risk:
+        view["nr"] = True
+    return view
 
 
 def decode_cursor(cursor: str | None) -> int:

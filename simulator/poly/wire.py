@@ -59,9 +59,9 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers)
 
 
-def raw_json_response(body: bytes, status: int = 200) -> web.Response:
-    """For bodies with JSON numbers built from Decimal text (tick sizes), never via float."""
-    return web.Response(body=body, status=status, content_type="application/json")
+def number(value: Decimal) -> orjson.Fragment:
+    """A JSON number written from the Decimal's text (tick sizes, minimum sizes, fee rates), never via float."""
+    return orjson.Fragment(human(value).encode())
 
 
 _FAULT_MESSAGES = {

@@ -48,9 +48,9 @@ def canonical_body(body: Any) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def key_of(exchange: str, method: str, path: str, query: str, body: Any) -> MatchKey:
-    """The key of a request whose body has already lost its volatile fields."""
-    return MatchKey(exchange, method.upper(), path, canonical_query(query), canonical_body(body))
+def key_of(exchange: str, method: str, path: str, query: str, body: Any, volatile: Volatile) -> MatchKey:
+    """The key of a request whose body has already lost its volatile fields (its volatile query values go here)."""
+    return MatchKey(exchange, method.upper(), path, volatile.query(canonical_query(query)), canonical_body(body))
 
 
 def match_key(
@@ -64,7 +64,7 @@ def match_key(
 ) -> MatchKey:
     """The key of one request. `body` is a parse_body() value and loses its volatile fields (to `found`)."""
     volatile.strip(body, found)
-    return key_of(exchange, method, path, query, body)
+    return key_of(exchange, method, path, query, body, volatile)
 
 
 # ---- explaining a miss ---------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def _json_differences(live: Any, recorded: Any, pointer: str, out: dict[str, Any
         for name in sorted(live.keys() | recorded.keys()):
             _json_differences(live.get(name, ABSENT), recorded.get(name, ABSENT), f"{pointer}/{escape(name)}", out)
     elif type(live) is list and type(recorded) is list and len(live) == len(recorded):
-        for index, (a, b) in enumerate(zip(live, recorded)):
+        for index, (a, b) in enumerate(zip(live, recorded, strict=True)):
             _json_differences(a, b, f"{pointer}/{index}", out)
     elif live != recorded:
         out[pointer or "/"] = _both(live, recorded)

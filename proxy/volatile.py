@@ -1,10 +1,12 @@
-"""Request body fields whose value changes on every run: matching ignores them, correlation maps them.
+"""Request fields whose value changes on every run: matching ignores them, correlation maps them.
 
-The defaults come from the exchanges' wire notes (docs/wire/): Kalshi's client-generated dedupe ids;
-Polymarket's per-order randomness (salt, timestamp, expiration, the signature over them) and the values
-derived from the account behind the L2 headers (`owner` is the API key, `maker`/`signer` the address),
-so a recording made with one account replays for a test key. Secret fields are always volatile: a
-recording stores them as "[REDACTED]", so they could never match.
+The defaults come from the exchanges' wire notes (docs/wire/): Kalshi's client-generated dedupe ids and
+order expiry times (Unix seconds computed from the clock); Polymarket's per-order randomness (salt,
+timestamp, expiration, the signature over them) and the values derived from the account behind the L2
+headers (`owner` is the API key, `maker`/`signer` the address), so a recording made with one account
+replays for a test key. Secret fields are always volatile: a recording stores them as "[REDACTED]", so
+they could never match. Query parameters that carry a time (a bot asks for "fills since an hour ago")
+keep their name in the key but not their value.
 """
 
 from __future__ import annotations
@@ -16,9 +18,32 @@ from .exchanges import ConfigError, check_exchange
 from .redact import is_secret_field
 
 DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
-    "kalshi": ("client_order_id", "updated_client_order_id", "client_transfer_id"),
+    # expiration_time: create/amend V2 (and batch items); expiration_ts: retired v1 create, block trades
+    "kalshi": ("client_order_id", "updated_client_order_id", "client_transfer_id", "expiration_time", "expiration_ts"),
     "poly": ("salt", "signature", "timestamp", "expiration", "owner", "maker", "signer"),
 }
+# Time query parameters of the exchanges' read endpoints (SDK api/*.py, docs/wire/): orders, fills, trades and
+# settlements (min_ts...), market filters (min_close_ts...), candlesticks; Polymarket trades, prices history,
+# rewards earnings by date.
+DEFAULT_QUERY: dict[str, tuple[str, ...]] = {
+    "kalshi": (
+        "min_ts",
+        "max_ts",
+        "start_ts",
+        "end_ts",
+        "min_close_ts",
+        "max_close_ts",
+        "min_created_ts",
+        "max_created_ts",
+        "min_updated_ts",
+        "max_updated_ts",
+        "min_settled_ts",
+        "max_settled_ts",
+        "minimum_start_date",
+    ),
+    "poly": ("before", "after", "startTs", "endTs", "date"),
+}
+VOLATILE_VALUE = "(volatile)"
 
 
 def escape(key: str) -> str:
@@ -29,18 +54,26 @@ def escape(key: str) -> str:
 
 
 class Volatile:
-    """The volatile fields of one exchange: names (at any depth) and JSON pointers (`*` = any key)."""
+    """The volatile fields of one exchange: body names (at any depth), JSON pointers (`*` = any key) and
+    query parameter names."""
 
-    __slots__ = ("_by_name", "names", "pointers")
+    __slots__ = ("_by_name", "names", "pointers", "query_names")
 
-    def __init__(self, names: Iterable[str], pointers: Iterable[str] = ()) -> None:
+    def __init__(self, names: Iterable[str], pointers: Iterable[str] = (), query_names: Iterable[str] = ()) -> None:
         self.names = frozenset(names)
         self.pointers = tuple(tuple(p.split("/")[1:]) for p in pointers)
+        self.query_names = frozenset(query_names)
         self._by_name: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         pointers = ["/" + "/".join(p) for p in self.pointers]
-        return f"Volatile(names={sorted(self.names)}, pointers={pointers})"
+        return f"Volatile(names={sorted(self.names)}, pointers={pointers}, query={sorted(self.query_names)})"
+
+    def query(self, pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """Decoded query pairs with the values of volatile parameters replaced by one marker."""
+        if not self.query_names:
+            return pairs
+        return tuple((name, VOLATILE_VALUE if name in self.query_names else value) for name, value in pairs)
 
     def _named(self, key: str) -> bool:
         hit = self._by_name[key] = key in self.names or is_secret_field(key)
@@ -48,7 +81,10 @@ class Volatile:
 
     def _pointed(self, pointer: str) -> bool:
         segments = pointer.split("/")[1:]
-        return any(len(p) == len(segments) and all(a in ("*", b) for a, b in zip(p, segments)) for p in self.pointers)
+        return any(
+            len(p) == len(segments) and all(a in ("*", b) for a, b in zip(p, segments, strict=True))
+            for p in self.pointers
+        )
 
     def strip(self, value: Any, found: dict[str, Any] | None = None, prefix: str = "") -> Any:
         """Remove the volatile members of `value` in place; each removed value goes to found[pointer]."""
@@ -75,7 +111,8 @@ class Volatile:
 
 
 def parse_ignore_field(spec: str, flag: str = "--ignore-field") -> tuple[str, str]:
-    """`poly:/order/nonce` -> ("poly", "/order/nonce"); a bare name (`poly:nonce`) means any depth."""
+    """`poly:/order/nonce` -> ("poly", "/order/nonce"); a bare name (`poly:nonce`) means any depth; `?name`
+    (`kalshi:?min_ts`) is a query parameter."""
     exchange, sep, field = spec.partition(":")
     if not sep or not field:
         raise ConfigError(f"{flag}: expected EXCHANGE:JSONPOINTER (e.g. poly:/order/nonce), got {spec!r}")
@@ -85,8 +122,12 @@ def parse_ignore_field(spec: str, flag: str = "--ignore-field") -> tuple[str, st
 def volatile_sets(ignore_fields: Iterable[str] = (), defaults: bool = True) -> dict[str, Volatile]:
     """The volatile set of each exchange: the defaults plus every `--ignore-field`."""
     names: dict[str, list[str]] = {ex: list(DEFAULT_FIELDS[ex]) if defaults else [] for ex in DEFAULT_FIELDS}
+    queries: dict[str, list[str]] = {ex: list(DEFAULT_QUERY[ex]) if defaults else [] for ex in DEFAULT_FIELDS}
     pointers: dict[str, list[str]] = {ex: [] for ex in DEFAULT_FIELDS}
     for spec in ignore_fields:
         exchange, field = parse_ignore_field(spec)
-        (pointers if field.startswith("/") else names)[exchange].append(field)
-    return {ex: Volatile(names[ex], pointers[ex]) for ex in DEFAULT_FIELDS}
+        if field.startswith("?"):
+            queries[exchange].append(field[1:])
+        else:
+            (pointers if field.startswith("/") else names)[exchange].append(field)
+    return {ex: Volatile(names[ex], pointers[ex], queries[ex]) for ex in DEFAULT_FIELDS}

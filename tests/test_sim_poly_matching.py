@@ -6,6 +6,7 @@ what it sees in production: limit orders in shares, market BUYs as a pUSD budget
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from decimal import Decimal
 
@@ -72,7 +73,7 @@ def orders(draw):
 
 def request(exchange: PolyExchange, n: int, side: str, order_type: str, maker: Decimal, taker: Decimal) -> OrderRequest:
     return OrderRequest(
-        id="0x%064x" % n,
+        id=f"0x{n:064x}",
         token=exchange.tokens[TOKEN],
         side=side,
         maker_amount=maker,
@@ -161,9 +162,30 @@ def test_state_copies_are_independent(book, order):
     exchange = PolyExchange(parse_section(section(*book, "0")), frozen_clock())
     initial = copy.deepcopy(snapshot(exchange))
     creds = type("Creds", (), {"api_key": "k"})()
-    try:
+    with contextlib.suppress(PolyError):
         exchange.place(creds, exchange.accounts[HARDHAT_ADDRESS], request(exchange, 1, *order))
-    except PolyError:
-        pass
     exchange.reset()
     assert snapshot(exchange) == initial and exchange.orders == {} and exchange.trades == []
+
+
+def first_trade(exchange: PolyExchange) -> tuple[str, str, str]:
+    """(trade id, transaction hash, market-maker order id) of a buy that crosses the ask."""
+    creds = type("Creds", (), {"api_key": "k"})()
+    maker, taker = limit_amounts(BUY, Decimal("0.60"), Decimal("5"), TICK)
+    exchange.place(
+        creds, exchange.accounts[HARDHAT_ADDRESS], request(exchange, 1, BUY, "GTC", *map(from_units, (maker, taker)))
+    )
+    trade = exchange.trades[-1]
+    return trade.id, trade.transaction_hash, trade.makers[0].order.id
+
+
+def test_ids_differ_between_simulator_runs_and_resets_but_a_run_id_fixes_them():
+    """Sessions recorded on separate runs compose: no run repeats another's trade ids or transaction hashes."""
+    state = parse_section(section({}, {Decimal("0.55"): Decimal("10")}, "0"))
+    runs = [first_trade(PolyExchange(copy.deepcopy(state), frozen_clock())) for _ in range(3)]
+    assert len({run[0] for run in runs}) == len({run[1] for run in runs}) == len({run[2] for run in runs}) == 3
+    exchange = PolyExchange(copy.deepcopy(state), frozen_clock(), run_id="fixed")
+    before = first_trade(exchange)
+    exchange.reset()
+    assert not set(first_trade(exchange)) & set(before)  # a reset does not start the ids over
+    assert first_trade(PolyExchange(copy.deepcopy(state), frozen_clock(), run_id="fixed")) == before

@@ -66,6 +66,25 @@ def test_order_object_for_no_uses_outcome_side_costs():
     assert result.fees == Decimal("0.034900") and result.client_order_id == "c-1"
 
 
+def test_order_limit_price_is_of_the_outcome_the_order_buys():
+    assert order_result_from_order(ORDER_NO).limit_price == Decimal("0.4500")  # YES leg 0.55: NO at 0.45
+    yes = {**ORDER_NO, "outcome_side": "yes", "book_side": "bid"}
+    assert order_result_from_order(yes).limit_price == Decimal("0.5500")
+    no_outcome_side = {k: v for k, v in ORDER_NO.items() if k != "outcome_side"}
+    assert order_result_from_order(no_outcome_side).limit_price == Decimal("0.4500")  # from book_side: ask buys NO
+    legacy = {"order_id": "o", "status": "resting", "side": "no", "yes_price": 60, "fill_count": 0}
+    assert order_result_from_order(legacy).limit_price == Decimal("0.40")
+    unpriced = {k: v for k, v in ORDER_NO.items() if k != "yes_price_dollars"}
+    assert order_result_from_order(unpriced).limit_price is None
+
+
+def test_create_ack_carries_the_limit_it_was_sent_with():
+    ack = parse_ack({"order_id": "o", "fill_count": "0.00", "remaining_count": "5.00"}, "w")
+    resting = order_result_from_ack(ack, requested=Decimal(5), outcome="no", where="w", limit_price=Decimal("0.30"))
+    assert (resting.status, resting.avg_price, resting.limit_price) == ("resting", None, Decimal("0.30"))
+    assert order_result_from_ack(ack, requested=Decimal(5), outcome="no", where="w").limit_price is None
+
+
 def test_legacy_integer_cent_order_object():
     legacy = {"order_id": "o", "client_order_id": "c", "status": "executed", "side": "yes", "action": "buy",
               "yes_price": 60, "fill_count": 4, "remaining_count": 0, "taker_fill_cost": 228, "maker_fill_cost": 0,
@@ -86,8 +105,22 @@ def test_strings_win_over_integer_cents_when_both_are_present():
 
 
 def test_fill_for_no_reports_the_no_price():
-    fill = parse_fill({"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "no", "book_side": "ask", "count_fp": "2.00",
-                       "yes_price_dollars": "0.5500", "no_price_dollars": "0.4500", "fee_cost": "0.034700", "is_taker": True, "ts": 1781159370}, "w")  # fmt: skip
+    fill = parse_fill(
+        {
+            "fill_id": "f",
+            "order_id": "o",
+            "ticker": "T",
+            "outcome_side": "no",
+            "book_side": "ask",
+            "count_fp": "2.00",
+            "yes_price_dollars": "0.5500",
+            "no_price_dollars": "0.4500",
+            "fee_cost": "0.034700",
+            "is_taker": True,
+            "ts": 1781159370,
+        },
+        "w",
+    )
     assert (fill.outcome, fill.action, fill.price, fill.yes_price) == (
         "no",
         "buy",
@@ -97,8 +130,21 @@ def test_fill_for_no_reports_the_no_price():
 
 
 def test_legacy_fill_with_cents_and_created_time():
-    fill = parse_fill({"trade_id": "t", "order_id": "o", "ticker": "T", "side": "no", "action": "sell", "count": 3,
-                       "yes_price": 40, "no_price": 60, "is_taker": False, "created_time": "2025-11-30T15:00:00Z"}, "w")  # fmt: skip
+    fill = parse_fill(
+        {
+            "trade_id": "t",
+            "order_id": "o",
+            "ticker": "T",
+            "side": "no",
+            "action": "sell",
+            "count": 3,
+            "yes_price": 40,
+            "no_price": 60,
+            "is_taker": False,
+            "created_time": "2025-11-30T15:00:00Z",
+        },
+        "w",
+    )
     assert (fill.fill_id, fill.outcome, fill.action, fill.count) == ("t", "no", "sell", Decimal(3))
     assert (fill.yes_price, fill.price, fill.fee, fill.ts) == (Decimal("0.40"), Decimal("0.60"), None, 1764514800)
 
@@ -130,8 +176,19 @@ def test_orderbook_with_missing_sides_is_empty():
 
 
 def test_tapered_price_grid():
-    market = parse_market({"market": {"ticker": "T", "status": "active", "price_ranges": [
-        {"start": "0.0000", "end": "0.1000", "step": "0.0010"}, {"start": "0.1000", "end": "0.9000", "step": "0.0100"}]}}, "w")  # fmt: skip
+    market = parse_market(
+        {
+            "market": {
+                "ticker": "T",
+                "status": "active",
+                "price_ranges": [
+                    {"start": "0.0000", "end": "0.1000", "step": "0.0010"},
+                    {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
+                ],
+            }
+        },
+        "w",
+    )
     assert market.on_grid(Decimal("0.005")) and market.on_grid(Decimal("0.52"))
     assert not market.on_grid(Decimal("0.525")) and not market.on_grid(Decimal("0.95"))
 
@@ -157,9 +214,15 @@ def test_update_converts_amend_averages_to_the_outcome():
 
 
 def test_batch_items_keep_their_own_errors():
-    results = parse_batch_create({"orders": [
-        {"order_id": "a", "fill_count": "0.00", "remaining_count": "1.00"},
-        {"client_order_id": "b", "error": {"code": "insufficient_balance", "message": "insufficient balance"}}]}, "POST /b")  # fmt: skip
+    results = parse_batch_create(
+        {
+            "orders": [
+                {"order_id": "a", "fill_count": "0.00", "remaining_count": "1.00"},
+                {"client_order_id": "b", "error": {"code": "insufficient_balance", "message": "insufficient balance"}},
+            ]
+        },
+        "POST /b",
+    )
     assert results[0].order_id == "a"
     assert isinstance(results[1], InsufficientBalance) and "POST /b orders[1]" in str(results[1])
 

@@ -248,9 +248,10 @@ def test_real_matched_sell_reads_human_units():
     assert result.remaining == 0 and result.fees is None
 
 
-def test_resting_reply_has_empty_amounts():
+def test_resting_reply_has_empty_amounts_and_the_signed_limit():
     result = parse_post_order(load("real__post_order_200_live.json")["payload"], signed("BUY", "GTC", "10"))
     assert (result.filled, result.cost, result.avg_price, result.remaining) == (0, 0, None, Decimal(10))
+    assert result.limit_price == Decimal("0.5")  # the reply has no price: the signed order's
 
 
 @pytest.mark.parametrize("name", CANCEL_OK)
@@ -301,6 +302,7 @@ def test_captured_book_fields():
 def test_get_order_and_open_orders():
     order = parse_order(load("official_docs__get_order__200__example.json")["payload"])
     assert order.status == "ORDER_STATUS_LIVE" and order.filled == 0 and order.avg_price is None
+    assert order.limit_price == Decimal("0.5")
     assert order.remaining == Decimal("100000000")  # the OpenAPI example's 1e6-scaled size, read as given
     rows, cursor = parse_page(load("official_docs__get_orders__200__example.json")["payload"], "GET /data/orders")
     assert cursor == "MTAw" and [parse_order(row).order_id for row in rows]
@@ -323,7 +325,7 @@ def test_tick_size_and_balance():
 def test_documented_request_example_is_refused_by_the_verifier():
     """The OpenAPI request example has a placeholder tokenId: signing code must name the field."""
     order = load("official_docs__post_order__request__example.json")["payload"]["order"]
-    with pytest.raises(ValueError, match="order.tokenId"):
+    with pytest.raises(ValueError, match=r"order\.tokenId"):
         poly_signing.order_hash(order)
 
 

@@ -5,9 +5,10 @@
 Starts `tradetape sim` (a state whose Kalshi account holds a throwaway key made here, in memory) and
 `tradetape record --filter all` in front of it on free loopback ports, runs tools/interop/sdk_calls.py with
 the SDKs' interpreter, stops both, starts `tradetape replay --strict` of the recording and runs the same
-calls again. Passes when every call came to what it expects through record and to the same outcome through
-replay, and replay used every fixture and matched every request. Runs in tradetape's environment; the SDKs
-live only in the interpreter given.
+calls again, then has tools/interop/model_walk.py parse every recorded answer with the SDKs' models.
+Passes when every call came to what it expects through record and to the same outcome through replay,
+replay used every fixture and matched every request, and no model refused an answer. Runs in tradetape's
+environment; the SDKs live only in the interpreter given.
 """
 
 from __future__ import annotations
@@ -156,7 +157,20 @@ def check(sdk_python: str, work: Path) -> tuple[dict[str, Any], list[str]]:
     with serving("replay", ["replay", str(work / "interop"), "--strict", *FREE_PORTS], work) as proxy:
         replayed = run_calls(sdk_python, config | url_config(proxy), work / "replayed.json")
     problems += compare(recorded["calls"], replayed["calls"]) + stopped_badly(proxy, "replay --strict")
-    return recorded, problems
+    return recorded, problems + walk_models(sdk_python, work / "interop")
+
+
+def walk_models(sdk_python: str, session: Path) -> list[str]:
+    """model_walk.py over the recording: every answer through the SDKs' response models."""
+    done = subprocess.run(
+        [sdk_python, str(HERE / "model_walk.py"), str(session)], capture_output=True, text=True, timeout=120
+    )
+    try:
+        report = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return [f"model_walk.py failed (exit {done.returncode}):\n{done.stderr[-3000:]}"]
+    uncovered = [f"no SDK model checks the answers of {endpoint}" for endpoint in report["uncovered"]]
+    return [f"SDK model refused a recorded answer: {p}" for p in report["problems"]] + uncovered
 
 
 def url_config(proxy: Served) -> dict[str, str]:

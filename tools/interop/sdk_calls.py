@@ -40,7 +40,7 @@ from py_clob_client_v2 import (
 from py_clob_client_v2.exceptions import PolyApiException
 from pydantic import BaseModel, ValidationError
 
-SDKS = ("kalshi-python-async", "py-clob-client-v2")
+SDKS = ("kalshi-python-async", "py-clob-client-v2", "polymarket-client")
 OK = "ok"
 UNKNOWN_ORDER_ID = "00000000-0000-4000-8000-000000000000"  # fixed: a replay must see the same request
 # How the SDK's models describe their decimal strings, and the format each description promises.

@@ -1,6 +1,6 @@
 """Parsers beyond the real payloads: NO-side conversions, pre-2026 integer-cent bodies, malformed bodies.
 
-No real pre-March-2026 body exists in the payload set (api/kalshi.md §10), so the legacy bodies here are
+No real pre-March-2026 body exists in the payload set (docs/wire/kalshi.md §10), so the legacy bodies here are
 built from the field names §4.3–§6 list; they are marked as such.
 """
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from clients.errors import InsufficientBalance, UnexpectedResponse
-from clients.kalshi_parse import (
+from clients.kalshi.parse import (
     order_result_from_ack,
     order_result_from_order,
     parse_ack,
@@ -23,11 +23,21 @@ from clients.kalshi_parse import (
 )
 
 ORDER_NO = {  # a filled buy-NO order in the current shape (an ask on the YES leg)
-    "order_id": "o-1", "client_order_id": "c-1", "status": "canceled", "outcome_side": "no", "book_side": "ask",
-    "yes_price_dollars": "0.5500", "no_price_dollars": "0.4500", "fill_count_fp": "3.00", "remaining_count_fp": "0.00",
-    "initial_count_fp": "5.00", "taker_fill_cost_dollars": "0.880000", "maker_fill_cost_dollars": "0.440000",
-    "taker_fees_dollars": "0.034900", "maker_fees_dollars": "0.000000",
-}  # fmt: skip
+    "order_id": "o-1",
+    "client_order_id": "c-1",
+    "status": "canceled",
+    "outcome_side": "no",
+    "book_side": "ask",
+    "yes_price_dollars": "0.5500",
+    "no_price_dollars": "0.4500",
+    "fill_count_fp": "3.00",
+    "remaining_count_fp": "0.00",
+    "initial_count_fp": "5.00",
+    "taker_fill_cost_dollars": "0.880000",
+    "maker_fill_cost_dollars": "0.440000",
+    "taker_fees_dollars": "0.034900",
+    "maker_fees_dollars": "0.000000",
+}
 
 
 def test_create_ack_for_no_converts_the_yes_leg_average():
@@ -86,9 +96,20 @@ def test_create_ack_carries_the_limit_it_was_sent_with():
 
 
 def test_legacy_integer_cent_order_object():
-    legacy = {"order_id": "o", "client_order_id": "c", "status": "executed", "side": "yes", "action": "buy",
-              "yes_price": 60, "fill_count": 4, "remaining_count": 0, "taker_fill_cost": 228, "maker_fill_cost": 0,
-              "taker_fees": 7, "maker_fees": 0}  # fmt: skip
+    legacy = {
+        "order_id": "o",
+        "client_order_id": "c",
+        "status": "executed",
+        "side": "yes",
+        "action": "buy",
+        "yes_price": 60,
+        "fill_count": 4,
+        "remaining_count": 0,
+        "taker_fill_cost": 228,
+        "maker_fill_cost": 0,
+        "taker_fees": 7,
+        "maker_fees": 0,
+    }
     result = order_result_from_order(legacy)
     assert (result.filled, result.cost, result.avg_price, result.fees) == (
         Decimal(4),

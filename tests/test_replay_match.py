@@ -61,8 +61,15 @@ def test_kalshi_order_expiry_times_are_volatile_in_creates_amends_and_batches():
 
 @pytest.mark.parametrize(
     ("exchange", "name"),
-    [("kalshi", "min_ts"), ("kalshi", "max_ts"), ("kalshi", "min_close_ts"), ("kalshi", "end_ts")]
-    + [("poly", "after"), ("poly", "before"), ("poly", "startTs")],
+    [
+        ("kalshi", "min_ts"),
+        ("kalshi", "max_ts"),
+        ("kalshi", "min_close_ts"),
+        ("kalshi", "end_ts"),
+        ("poly", "after"),
+        ("poly", "before"),
+        ("poly", "startTs"),
+    ],
 )
 def test_time_query_parameters_match_by_name_not_value(exchange, name):
     live = key(b"", query=f"ticker=T&{name}=1781159348", exchange=exchange)

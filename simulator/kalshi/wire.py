@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .book import Book
-from .engine import KalshiExchange
-from .model import ONE, ZERO, Account, Fill, Market, Order, Position
+from simulator.kalshi.book import Book
+from simulator.kalshi.exchange import KalshiExchange
+from simulator.kalshi.model import ONE, ZERO, Account, Fill, Market, Order, Position
 
 EXCHANGE_INDEX = 0  # the only shard of the paper exchange
 

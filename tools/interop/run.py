@@ -31,7 +31,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 
 from simulator.credentials import kalshi_test_credentials
-from simulator.kalshi.section import DEFAULT_SECTION as KALSHI_DEFAULT
+from simulator.kalshi.config import DEFAULT_SECTION as KALSHI_DEFAULT
 from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT
 
 HERE = Path(__file__).resolve().parent

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,6 +24,10 @@ from .cli_options import (
     upstream_options,
 )
 from .core import Proxy
+from .drift.samples import DriftInputError, load
+from .drift.shapes import infer
+from .drift.watch import DriftWatch
+from .fixture import DRIFT
 from .guard import SpendingGuard
 from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, runtime_factories, session_info
 from .session import SessionError
@@ -36,6 +42,9 @@ def summary(proxy: Proxy) -> str:
     status = proxy.mode.status()
     if "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
+    if "drift" in status:
+        found = ", ".join(f"{n} {severity}" for severity, n in status["drift"].items())
+        lines.append(f"drift against {status['drift_against']}: {found} ({DRIFT} in the session when any)")
     if counts["capture_failed"]:
         lines.append(f"WARNING: {counts['capture_failed']} responses could not be written (see the log above)")
     return "\n".join(lines)
@@ -47,6 +56,17 @@ def guard_from(live: bool, max_order_usd: str, max_session_usd: str) -> Spending
     return SpendingGuard(order_cap, session_cap) if live else None
 
 
+def drift_watchers(spec: str | None) -> Callable[[Path], list[Any]] | None:
+    """The --drift-against watch, its known shapes inferred once, before anything is forwarded."""
+    if spec is None:
+        return None
+    try:
+        known = infer(load(spec).samples)
+    except DriftInputError as exc:
+        raise click.UsageError(f"--drift-against: {exc}") from None
+    return lambda directory: [DriftWatch(known, spec, directory)]
+
+
 async def _record(
     listen: dict,
     upstreams: dict,
@@ -54,23 +74,30 @@ async def _record(
     name: str,
     filter_spec: str,
     guard: SpendingGuard | None,
-    timeout: float,
+    upstream_timeout: float,
+    watchers: Callable[[Path], list[Any]] | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
         info = session_info(name, resolved, filter_spec, sims)
         try:
-            mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
+            addons = guard_addons(resolved, guard, counts)
+            mode = record_mode(directory, info, filter_spec, addons, counts, watchers)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts)
+        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         await serve(proxy, summary)
 
 
 async def _passthrough(
-    listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float, capture_dir: Path, filter_spec: str
+    listen: dict,
+    upstreams: dict,
+    guard: SpendingGuard | None,
+    upstream_timeout: float,
+    capture_dir: Path,
+    filter_spec: str,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
@@ -78,7 +105,7 @@ async def _passthrough(
         proxy = Proxy(
             build_listeners(listen, resolved),
             passthrough_mode(guard_addons(resolved, guard, counts)),
-            timeout,
+            upstream_timeout,
             counts=counts,
         )
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
@@ -105,6 +132,13 @@ async def _passthrough(
     show_default=True,
     help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).",
 )
+@click.option(
+    "--drift-against",
+    default=None,
+    metavar="SOURCE",
+    help="Compare each answer with the shapes of SOURCE (corpus, a corpus directory, a session or a directory "
+    "of sessions): warn once per endpoint that departs, and write the findings to the session's drift.json.",
+)
 @config_errors
 def record(
     listen: tuple[str, ...],
@@ -117,6 +151,7 @@ def record(
     capture_dir: str,
     session_name: str | None,
     filter_spec: str,
+    drift_against: str | None,
 ) -> None:
     """Forward to the exchanges and write each captured request/response as a fixture."""
     build_filter(filter_spec)
@@ -126,7 +161,8 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout))
+    directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
+    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, watchers))
 
 
 @click.command()

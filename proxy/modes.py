@@ -49,10 +49,18 @@ def session_info(
     }
 
 
-def record_mode(directory: Path, info: dict[str, Any], filter_spec: str, addons: list[Any], counts: Any) -> Mode:
+def record_mode(
+    directory: Path,
+    info: dict[str, Any],
+    filter_spec: str,
+    addons: list[Any],
+    counts: Any,
+    watchers: Callable[[Path], list[Any]] | None = None,
+) -> Mode:
+    """`addons` run before the recorder; `watchers(directory)` after it, so they see flow.notes["fixture"]."""
     session = Session(directory, info)
     recorder = Recorder(session, build_filter(filter_spec), counts)
-    return Mode("record", forwards=True, addons=[*addons, recorder])
+    return Mode("record", forwards=True, addons=[*addons, recorder, *(watchers(directory) if watchers else [])])
 
 
 def passthrough_mode(addons: list[Any]) -> Mode:

@@ -12,7 +12,7 @@ import click
 import orjson
 
 from .answers import failure_answer
-from .fixture import MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
+from .fixture import DRIFT, MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
 from .modes import tradetape_version
 from .session import build_manifest
 from .sources import DROPPED, SourceError, check_fixture, read_source, recorded_failure, seq_report
@@ -58,7 +58,7 @@ def _fields(value: Any, names: tuple[str, ...]) -> list[str]:
     out = [f"{k}={_short(value[k])}" for k in names if k in value and not isinstance(value[k], (dict, list))]
     for key, item in value.items():
         if isinstance(item, dict) and key in ("order", "error"):
-            out += _fields(item, names + ("code", "message"))
+            out += _fields(item, (*names, "code", "message"))
         elif isinstance(item, list):
             out.append(f"{key}={len(item)}")
     return out
@@ -77,7 +77,7 @@ def timeline_row(fixture: dict[str, Any]) -> list[str]:
         status = f"{error.get('status', '-')} {error.get('tradetape_error')}"
         answer = []
     latency = fixture.get("latency_ms")
-    details = _fields(request.get("body"), REQUEST_FIELDS) + (["->"] + answer if answer else [])
+    details = _fields(request.get("body"), REQUEST_FIELDS) + (["->", *answer] if answer else [])
     return [
         str(fixture["seq"]),
         str(fixture.get("captured_at", ""))[11:23],
@@ -94,7 +94,9 @@ def timeline(fixtures: list[dict[str, Any]]) -> str:
     rows = [["seq", "time", "exchange", "method", "endpoint", "status", "latency", "fields"]]
     rows += [timeline_row(f) for f in fixtures]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
+    )
 
 
 @click.command("inspect")
@@ -111,7 +113,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
     """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
     problems: list[str] = []
     for path in sorted(directory.iterdir()):
-        if path.name == MANIFEST or not path.is_file():
+        if path.name in (MANIFEST, DRIFT) or not path.is_file():
             continue
         if path.name.startswith(".") and path.name.endswith(".tmp"):
             problems.append(f"{path}: leftover temporary file (an interrupted write)")

@@ -111,7 +111,8 @@ async def _replay(
     "ignore_fields",
     multiple=True,
     metavar="EXCHANGE:JSONPOINTER",
-    help="Another volatile request body field (e.g. poly:/order/nonce; a bare name means any depth).",
+    help="Another volatile request field: poly:/order/nonce (JSON pointer), a bare name (any depth), or ?name "
+    "(a query parameter, e.g. kalshi:?since).",
 )
 @click.option(
     "--on-exhausted",

@@ -66,8 +66,32 @@ KALSHI = ExchangeProfile(
         _orders("/portfolio/orders", order_v1),  # retired 2025 paths, still sent by old clients
         OrderEndpoint("/portfolio/fills"),
     ),
-    # client-generated dedupe ids
-    volatile_fields=("client_order_id", "updated_client_order_id", "client_transfer_id"),
+    # client-generated dedupe ids; order expiry times, Unix seconds computed from the clock (expiration_time:
+    # create/amend V2 and batch items; expiration_ts: retired v1 create, block trades)
+    volatile_fields=(
+        "client_order_id",
+        "updated_client_order_id",
+        "client_transfer_id",
+        "expiration_time",
+        "expiration_ts",
+    ),
+    # the time filters of the read endpoints (SDK api/*.py, docs/wire/): orders, fills, trades and settlements,
+    # market filters, candlesticks
+    volatile_query=(
+        "min_ts",
+        "max_ts",
+        "start_ts",
+        "end_ts",
+        "min_close_ts",
+        "max_close_ts",
+        "min_created_ts",
+        "max_created_ts",
+        "min_updated_ts",
+        "max_updated_ts",
+        "min_settled_ts",
+        "max_settled_ts",
+        "minimum_start_date",
+    ),
     secret_headers=("kalshi-access-key", "kalshi-access-signature"),
     secret_fields=(),
     inspect_request=("ticker", "side", "count", "price", "time_in_force"),

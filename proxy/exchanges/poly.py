@@ -52,6 +52,8 @@ POLY = ExchangeProfile(
     # the account behind the L2 headers (`owner` is the API key, `maker`/`signer` the address), so a recording
     # made with one account replays for a test key.
     volatile_fields=("salt", "signature", "timestamp", "expiration", "owner", "maker", "signer"),
+    # the time filters of trades, prices history and rewards earnings by date
+    volatile_query=("before", "after", "startTs", "endTs", "date"),
     secret_headers=(
         "poly_api_key",
         "poly_signature",

@@ -55,6 +55,7 @@ class ExchangeProfile:
     endpoints_at_root: bool
     order_endpoints: tuple[OrderEndpoint, ...]
     volatile_fields: tuple[str, ...]  # request body fields that change on every run: replay ignores them
+    volatile_query: tuple[str, ...]  # query parameters that carry a time: replay ignores their values
     secret_headers: tuple[str, ...]  # lower-case; redacted before anything is written
     secret_fields: tuple[str, ...]  # body field names at any depth, compared without case, '_' and '-'
     inspect_request: tuple[str, ...]  # the request fields `tradetape inspect` shows

@@ -49,9 +49,9 @@ def canonical_body(body: Any) -> bytes:
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-def key_of(exchange: str, method: str, path: str, query: str, body: Any) -> MatchKey:
-    """The key of a request whose body has already lost its volatile fields."""
-    return MatchKey(exchange, method.upper(), path, canonical_query(query), canonical_body(body))
+def key_of(exchange: str, method: str, path: str, query: str, body: Any, volatile: Volatile) -> MatchKey:
+    """The key of a request whose body has already lost its volatile fields (its volatile query values go here)."""
+    return MatchKey(exchange, method.upper(), path, volatile.query(canonical_query(query)), canonical_body(body))
 
 
 def match_key(
@@ -65,7 +65,7 @@ def match_key(
 ) -> MatchKey:
     """The key of one request. `body` is a parse_body() value and loses its volatile fields (to `found`)."""
     volatile.strip(body, found)
-    return key_of(exchange, method, path, query, body)
+    return key_of(exchange, method, path, query, body, volatile)
 
 
 # ---- explaining a miss ---------------------------------------------------------------------------

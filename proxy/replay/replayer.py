@@ -121,10 +121,11 @@ class Replayer:
         path, _, query = flow.path_qs.partition("?")
         body = parse_body(flow.body)
         live: dict[str, Any] = {}
-        self.volatile[flow.exchange].strip(body, live)  # before correlation rewrites them: learn() needs live values
+        volatile = self.volatile[flow.exchange]
+        volatile.strip(body, live)  # before correlation rewrites them: learn() needs live values
         if self.correlation:
             path, query, body = self.correlation.request(path, query, body)
-        key = key_of(flow.exchange, flow.method, path, query, body)
+        key = key_of(flow.exchange, flow.method, path, query, body, volatile)
         queue = self.queues.get(key)
         if queue is None:
             return self._miss(flow, UNMATCHED, key, self._closest(key))

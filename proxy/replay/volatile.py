@@ -1,7 +1,9 @@
-"""Request body fields whose value changes on every run: matching ignores them, correlation maps them.
+"""Request fields whose value changes on every run: matching ignores them, correlation maps them.
 
-The defaults are each exchange profile's `volatile_fields` (proxy.exchanges). Secret fields are always
-volatile: a recording stores them as "[REDACTED]", so they could never match.
+The defaults are each exchange profile's `volatile_fields` and `volatile_query` (proxy.exchanges): ids
+and times a client computes, per-order randomness, values derived from the account. Secret fields are always
+volatile: a recording stores them as "[REDACTED]", so they could never match. Query parameters that carry a
+time (a bot asks for "fills since an hour ago") keep their name in the key but not their value.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 from proxy.exchanges import PROFILES, ConfigError, check_exchange
 from proxy.tape.redact import is_secret_field
 
+VOLATILE_VALUE = "(volatile)"
+
 
 def escape(key: str) -> str:
     """A JSON pointer segment (RFC 6901)."""
@@ -21,18 +25,26 @@ def escape(key: str) -> str:
 
 
 class Volatile:
-    """The volatile fields of one exchange: names (at any depth) and JSON pointers (`*` = any key)."""
+    """The volatile fields of one exchange: body names (at any depth), JSON pointers (`*` = any key) and
+    query parameter names."""
 
-    __slots__ = ("_by_name", "names", "pointers")
+    __slots__ = ("_by_name", "names", "pointers", "query_names")
 
-    def __init__(self, names: Iterable[str], pointers: Iterable[str] = ()) -> None:
+    def __init__(self, names: Iterable[str], pointers: Iterable[str] = (), query_names: Iterable[str] = ()) -> None:
         self.names = frozenset(names)
         self.pointers = tuple(tuple(p.split("/")[1:]) for p in pointers)
+        self.query_names = frozenset(query_names)
         self._by_name: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         pointers = ["/" + "/".join(p) for p in self.pointers]
-        return f"Volatile(names={sorted(self.names)}, pointers={pointers})"
+        return f"Volatile(names={sorted(self.names)}, pointers={pointers}, query={sorted(self.query_names)})"
+
+    def query(self, pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """Decoded query pairs with the values of volatile parameters replaced by one marker."""
+        if not self.query_names:
+            return pairs
+        return tuple((name, VOLATILE_VALUE if name in self.query_names else value) for name, value in pairs)
 
     def _named(self, key: str) -> bool:
         hit = self._by_name[key] = key in self.names or is_secret_field(key)
@@ -70,7 +82,8 @@ class Volatile:
 
 
 def parse_ignore_field(spec: str, flag: str = "--ignore-field") -> tuple[str, str]:
-    """`poly:/order/nonce` -> ("poly", "/order/nonce"); a bare name (`poly:nonce`) means any depth."""
+    """`poly:/order/nonce` -> ("poly", "/order/nonce"); a bare name (`poly:nonce`) means any depth; `?name`
+    (`kalshi:?min_ts`) is a query parameter."""
     exchange, sep, field = spec.partition(":")
     if not sep or not field:
         raise ConfigError(f"{flag}: expected EXCHANGE:JSONPOINTER (e.g. poly:/order/nonce), got {spec!r}")
@@ -80,8 +93,12 @@ def parse_ignore_field(spec: str, flag: str = "--ignore-field") -> tuple[str, st
 def volatile_sets(ignore_fields: Iterable[str] = (), defaults: bool = True) -> dict[str, Volatile]:
     """The volatile set of each exchange: the defaults plus every `--ignore-field`."""
     names = {ex: list(profile.volatile_fields) if defaults else [] for ex, profile in PROFILES.items()}
+    queries = {ex: list(profile.volatile_query) if defaults else [] for ex, profile in PROFILES.items()}
     pointers: dict[str, list[str]] = {ex: [] for ex in PROFILES}
     for spec in ignore_fields:
         exchange, field = parse_ignore_field(spec)
-        (pointers if field.startswith("/") else names)[exchange].append(field)
-    return {ex: Volatile(names[ex], pointers[ex]) for ex in PROFILES}
+        if field.startswith("?"):
+            queries[exchange].append(field[1:])
+        else:
+            (pointers if field.startswith("/") else names)[exchange].append(field)
+    return {ex: Volatile(names[ex], pointers[ex], queries[ex]) for ex in PROFILES}

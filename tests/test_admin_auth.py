@@ -9,11 +9,12 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from proxy.admin_auth import TOKEN_HEADER, write_token_file
 
-from proxy.core import Listener, Proxy
-from proxy.exchanges import Upstream
-from proxy.modes import runtime_factories
+from proxy.admin.auth import TOKEN_HEADER, write_token_file
+from proxy.admin.routes import handle as admin_routes
+from proxy.cli.modes import runtime_factories
+from proxy.engine.proxy import Listener, Proxy
+from proxy.exchanges.upstream import Upstream
 from tests.proxy_helpers import passing_through, running_app, running_proxy, upstream_app
 from tests.replay_helpers import KALSHI, fixture, write_session
 
@@ -133,7 +134,7 @@ async def test_a_live_proxy_is_switched_to_replay_only_when_started_to_allow_it(
     session = write_session(
         tmp_path / "fake", [fixture("kalshi", "POST", KALSHI + "/x", answer={"status": "executed"})]
     )
-    proxy = Proxy(live_listeners(upstream), passing_through()(Counter()), allow_live_replay=allow)
+    proxy = Proxy(live_listeners(upstream), passing_through()(Counter()), admin=admin_routes, allow_live_replay=allow)
     switchable(proxy, tmp_path)
     async with proxy:
         to_replay = await post(

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-import proxy.session as session_module
-from proxy.cli_record import summary
-from proxy.fixture import FixtureError, load_fixture, session_files
-from proxy.session import Session
-from proxy.session_tools import export_command, fsck_command, inspect_command
-from proxy.sources import SourceError, load_sources
-from proxy.volatile import volatile_sets
+import proxy.record.session as session_module
+from proxy.cli.record import summary
+from proxy.cli.tools import export_command, fsck_command, inspect_command
+from proxy.record.session import Session
+from proxy.replay.sources import SourceError, load_sources
+from proxy.replay.volatile import volatile_sets
+from proxy.tape.fixture import FixtureError, load_fixture, session_files
 from tests.proxy_helpers import fixtures_in, recording, running_proxy
 from tests.replay_helpers import KALSHI, fixture, replaying, write_session
 from tests.wire_helpers import Scripted, port_of, request, scripted

@@ -1,8 +1,8 @@
 """The proxy against an upstream that behaves like a real exchange behind Cloudflare, and the admin API
 on the hand-written listener.
 
-Tests whose docstring starts "Was a bug:" failed on the code a third review looked at and say what went wrong; the
-others pin risky behaviours that were checked and hold. Everything talks to 127.0.0.1.
+Tests whose docstring starts "Was a bug:" failed on the code a third review looked at and say what went wrong;
+the others pin risky behaviours that were checked and hold. Everything talks to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -260,11 +260,11 @@ async def test_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_
 async def admin_proxy(tmp_path) -> AsyncIterator[tuple[Exchange, object]]:
     from collections import Counter
 
-    from proxy.modes import runtime_factories
+    from proxy.cli.modes import runtime_factories
 
     upstream = Exchange(lambda n, head, body: (ok(), "keep"))
     async with serving(upstream) as url, running_proxy(url, passing_through(), timeout=5) as proxy:
-        ups = {listener.exchange: listener.upstream for listener in proxy.listeners}
+        ups = {each.exchange: each.upstream for each in proxy.listeners}
         proxy.mode_factories.update(runtime_factories(ups, set(), tmp_path, "orders", None, Counter()))
         yield upstream, proxy
 
@@ -343,7 +343,7 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
 )
 async def test_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_error(tmp_path, options):
     """Was a bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
-    for it (OSError) escapes admin_modes._switch's except list, so the client gets a 500 proxy_error."""
+    for it (OSError) escapes proxy.admin.modes._switch's except list, so the client gets a 500 proxy_error."""
     async with admin_proxy(tmp_path) as (_upstream, proxy):
         head, body = await request(port_of(proxy), post(proxy, b"/__tradetape/mode", options))
         after = await request(port_of(proxy), status_request(proxy))

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 from multidict import CIMultiDict
 
-from proxy.cli import main
-from proxy.flow import Answer
-from proxy.http_listener import HttpListener
-from proxy.limits import Limits, connection_cap
+from proxy.cli.main import main
+from proxy.wire.answers import Answer
+from proxy.wire.limits import Limits, connection_cap
+from proxy.wire.listener import HttpListener
 from tests.wire_helpers import OK, read_message, seen_by
 
 SMALL = Limits(max_header_bytes=1024, max_body_bytes=1000, header_timeout=0.3, idle_timeout=0.3, max_connections=3)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from proxy.guard import GuardAddon, SpendingGuard, order_amounts
+from proxy.record.guard import GuardAddon, SpendingGuard, order_amounts
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
 from tests.wire_helpers import Scripted, port_of, request, scripted
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from proxy.cli import main
-from proxy.guard import GuardAddon, SpendingGuard, order_amounts
+from proxy.cli.main import main
+from proxy.record.guard import GuardAddon, SpendingGuard, order_amounts
 from tests.proxy_helpers import fixtures_in, recording, running_app, running_proxy, upstream_app
 
 V2 = "/trade-api/v2/portfolio/events/orders"

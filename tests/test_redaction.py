@@ -20,7 +20,7 @@ from aiohttp import web
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from proxy.cli import main
+from proxy.cli.main import main
 from tests.proxy_helpers import fixtures_in, recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, POLY, fixture, replaying, write_session
 
@@ -189,7 +189,8 @@ async def test_text_and_binary_bodies_that_cannot_be_scrubbed_are_omitted(upstre
 
 
 def test_record_and_audit_share_one_rule_set():
-    from proxy import audit, redact
+    from proxy.tape import redact
+    from proxy.tools import audit
 
     assert audit.is_secret_field is redact.is_secret_field and audit.is_secret_header is redact.is_secret_header
 

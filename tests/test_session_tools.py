@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from click.testing import CliRunner
 
-from proxy.fixture import MANIFEST
-from proxy.session_tools import export_command, fsck_command, inspect_command
+from proxy.cli.tools import export_command, fsck_command, inspect_command
+from proxy.tape.fixture import MANIFEST
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, write_session
 
 CREATE = {

@@ -20,13 +20,13 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from ..fixture import DRIFT, FORMAT, decode_content
-from ..flow import Flow
-from ..redact import NOT_JSON, read_json, redact_body
-from ..secrets_rules import may_name_secrets
-from .compare import BREAKING, INFORMATIONAL, NOTABLE, Finding, compare
-from .samples import Sample, answer_body, rest_key
-from .shapes import Shape, infer
+from proxy.drift.compare import BREAKING, INFORMATIONAL, NOTABLE, Finding, compare
+from proxy.drift.samples import Sample, answer_body, rest_key
+from proxy.drift.shapes import Shape, infer
+from proxy.engine.flow import Flow
+from proxy.tape.fixture import DRIFT, FORMAT, decode_content
+from proxy.tape.redact import NOT_JSON, read_json, redact_body
+from proxy.tape.secrets import may_name_secrets
 
 log = logging.getLogger("tradetape.drift")
 QUEUE_LIMIT = 1000

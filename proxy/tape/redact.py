@@ -1,6 +1,6 @@
 """Secrets never reach disk: what recording stores of each header, URL and body (rules in secrets.py).
 
-A body is stored only when it can be scrubbed with certainty: JSON with one reading (strict_json.py),
+A body is stored only when it can be scrubbed with certainty: JSON with one reading (proxy.exchanges.strict_json),
 a form, plain text that assigns no secret-ish name, or bytes holding no credential seen in the session.
 Anything else is stored as `body_omitted` with the reason, like a body in an encoding we cannot decode.
 """

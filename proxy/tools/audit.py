@@ -1,6 +1,6 @@
 """`tradetape audit`: find secrets that escaped redaction in fixture trees, and optionally redact them.
 
-It applies the rules recording applies (secrets_rules.py: secret-named headers, fields, query and form
+It applies the rules recording applies (proxy.tape.secrets: secret-named headers, fields, query and form
 parameters at any depth; bodies with no single reading, such as duplicate keys, NaN, a BOM or NDJSON;
 text that assigns a secret-ish name), plus what only a reader of a finished tree can check: PEM blocks,
 64-hex values under key-ish names, duplicate keys in the file itself, and every value found under a

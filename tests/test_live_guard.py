@@ -167,6 +167,8 @@ def test_a_write_that_is_neither_priced_nor_listed_as_harmless_is_refused(exchan
         ("poly", "POST", "/books", b'[{"token_id":"1"}]'),
         ("poly", "POST", "/orders-scoring", b'["0x1"]'),
         ("poly", "GET", "/balance-allowance/update?asset_type=COLLATERAL&signature_type=0", b""),
+        ("poly", "GET", "/data/orders", b""),
+        ("kalshi", "GET", "/trade-api/v2/portfolio/orders/abc", b""),
     ],
 )
 def test_listed_harmless_writes_and_reads_pass_unpriced(exchange, method, path, body):

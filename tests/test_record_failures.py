@@ -299,22 +299,6 @@ def test_an_unknown_write_on_an_order_endpoint_is_refused(exchange, method, path
     assert f"{method} {path}" in refusal.detail["detail"]
 
 
-@pytest.mark.parametrize(
-    "exchange, method, path, body",
-    [
-        ("kalshi", "DELETE", V2 + "/abc", b""),
-        ("kalshi", "DELETE", V2 + "/batched", b'{"orders":[{"order_id":"abc"}]}'),
-        ("kalshi", "POST", V2 + "/abc/decrease", b'{"reduce_by":"1.00"}'),
-        ("kalshi", "GET", "/trade-api/v2/portfolio/orders/abc", b""),
-        ("poly", "DELETE", "/orders", b'["0x1"]'),
-        ("poly", "POST", "/orders-scoring", b'["0x1"]'),
-        ("poly", "GET", "/data/orders", b""),
-    ],
-)
-def test_cancels_decreases_and_reads_place_nothing(exchange, method, path, body):
-    assert order_amounts(exchange, method, path, body) is None
-
-
 def test_a_legacy_amend_is_priced():
     body = orjson.dumps({"side": "yes", "action": "buy", "count": 10, "yes_price": 60})
     assert order_amounts("kalshi", "POST", "/trade-api/v2/portfolio/orders/abc/amend", body) == [Decimal(6)]

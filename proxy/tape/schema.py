@@ -59,29 +59,35 @@ def check_file(path: Path) -> None:
 
 
 def list_session(directory: Path) -> Listing:
+    """Every entry of a session directory, sorted into fixtures, problems, other files and leftovers.
+
+    One scandir: an entry's type comes with it (no stat per file), which keeps a 10,000-fixture load quick."""
     listing = Listing()
     found: list[tuple[int, Path]] = []
-    for name in sorted(os.listdir(directory)):
-        path = directory / name
-        if name.startswith("."):
-            if name.endswith(".tmp"):
-                listing.leftovers.append(path)
-            continue
-        if name in (MANIFEST, DRIFT) and not path.is_symlink():
-            continue
-        seq = fixture_seq(name)
-        try:
-            check_file(path)
-        except FixtureError as exc:
-            if seq is not None or path.is_symlink() or FIXTURE_LIKE.search(name):
-                listing.problems.append(exc)
+    with os.scandir(directory) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            name, link = entry.name, entry.is_symlink()
+            if name.startswith("."):
+                if name.endswith(".tmp"):
+                    listing.leftovers.append(directory / name)
                 continue
-        if seq is not None:
-            found.append((seq, path))
-        elif FIXTURE_LIKE.search(name):
-            listing.problems.append(FixtureError(path, "not a fixture file name (NNN_METHOD_exchange_endpoint.json)"))
-        else:
-            listing.others.append(path)
+            if name in (MANIFEST, DRIFT) and not link:
+                continue
+            seq = fixture_seq(name)
+            fixture_like = seq is not None or FIXTURE_LIKE.search(name) is not None
+            regular = not link and entry.is_file(follow_symlinks=False)
+            if link or (fixture_like and not regular):
+                try:
+                    check_file(directory / name)
+                except FixtureError as exc:
+                    listing.problems.append(exc)
+            elif seq is not None:
+                found.append((seq, directory / name))
+            elif fixture_like:
+                reason = "not a fixture file name (NNN_METHOD_exchange_endpoint.json)"
+                listing.problems.append(FixtureError(directory / name, reason))
+            else:
+                listing.others.append(directory / name)
     listing.fixtures = [path for _, path in sorted(found)]
     return listing
 

@@ -2,16 +2,16 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
+from trader_helpers import LedgerClock
 
+import trader.recovery as recovery
 from clients.errors import RateLimited, TransportError
 from clients.poly_models import PolyTrade
 from trader.execute import execute_leg
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Booking, Fill, Ledger
 from trader.legs import Leg
-import trader.recovery as recovery
 from trader.recovery import PositionDifference, recover
-from trader_helpers import LedgerClock
 
 KLEG = Leg("kalshi", "KXT-1", "sell", D("10"), D("0.45"), "yes")
 PLEG = Leg("poly", "tok", "buy", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=False)

@@ -8,7 +8,7 @@ naming the endpoint and the field, never a KeyError at the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from clients.errors import UnexpectedResponse
@@ -17,6 +17,8 @@ from clients.poly_errors import EXCHANGE, error_class
 from clients.types import OrderResult
 
 IMMEDIATE_TYPES = ("FOK", "FAK")
+BPS = Decimal(10000)
+FEE_QUANTUM = Decimal("0.00001")  # fees are rounded to 5 decimals
 TERMINAL_ORDER_STATUSES = ("MATCHED", "CANCELED", "INVALID", "CANCELED_MARKET_RESOLVED")
 
 
@@ -41,7 +43,10 @@ class SignedOrder:
 
 @dataclass(frozen=True, slots=True)
 class PolyTrade:
-    """One row of `/data/trades` (a match can span several rows with the same taker_order_id)."""
+    """One row of `/data/trades` (a match can span several rows with the same taker_order_id).
+
+    Trades carry no fee, only `fee_rate_bps`; `fee` applies the V2 rule to the row.
+    """
 
     id: str
     taker_order_id: str
@@ -56,6 +61,18 @@ class PolyTrade:
     fee_rate_bps: Decimal | None
     transaction_hash: str | None
     raw: Any = field(repr=False, compare=False, default=None)
+
+    @property
+    def fee(self) -> Decimal | None:
+        """pUSD this row cost this account in fees: V2 fees are taker-only, `size x rate x p x (1 - p)` with
+        rate = fee_rate_bps / 10000, rounded to 5 decimals (docs/wire/polymarket.md §4.4); 0 as maker,
+        None when the row has no rate."""
+        if str(self.trader_side or "TAKER").upper() == "MAKER":
+            return Decimal(0)
+        if self.fee_rate_bps is None:
+            return None
+        rate = self.fee_rate_bps / BPS
+        return (self.size * rate * self.price * (1 - self.price)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,10 +48,12 @@ async def test_restart_after_lost_kalshi_answer_books_the_executed_order(path):
 
 
 async def test_intent_never_sent_is_booked_none(path):
-    with Ledger(path) as ledger:
+    clock = LedgerClock()
+    with Ledger(path, clock=clock) as ledger:
         ledger.record_intent(KLEG, "crashed-before-send")
         ledger.record_intent(PLEG, "0xdead")
-        report = await recover(ledger, FakeKalshi(), FakePoly())
+        clock.advance(3600)
+        report = await recover(ledger, FakeKalshi(), FakePoly(), settle=recovery.RecoveryPolicy(sleep=_no_sleep))
         assert {(r.key, r.state) for r in report.resolved} == {("crashed-before-send", "none"), ("0xdead", "none")}
         assert ledger.intents(open_only=True) == [] and ledger.positions() == {}
     assert report.clean
@@ -101,10 +103,12 @@ async def test_order_still_open_stays_unresolved(path):
 
 async def test_lookup_failure_leaves_the_intent_open_and_continues(path):
     kalshi = FakeKalshi(fail_reads=RateLimited("slow down", exchange="kalshi", status=429))
-    with Ledger(path) as ledger:
+    clock = LedgerClock()
+    with Ledger(path, clock=clock) as ledger:
         ledger.record_intent(KLEG, "k")
         ledger.record_intent(PLEG, "0xp")
-        report = await recover(ledger, kalshi, FakePoly())
+        clock.advance(3600)
+        report = await recover(ledger, kalshi, FakePoly(), settle=recovery.RecoveryPolicy(sleep=_no_sleep))
         assert [u.key for u in report.unresolved] == ["k"] and "RateLimited" in report.unresolved[0].reason
         assert [r.key for r in report.resolved] == ["0xp"]
         assert [i.key for i in ledger.intents(open_only=True)] == ["k"]

@@ -79,6 +79,11 @@ AMOUNT_DECIMALS = {
 FEE_QUANTUM = Decimal("0.00001")
 
 
+def taker_fee(size: Decimal, price: Decimal, rate: Decimal) -> Decimal:
+    """V2 taker fee of one trade row: size x rate x p x (1 - p), rounded to 5 decimals (wire notes §4.4)."""
+    return (size * rate * price * (ONE - price)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
 class PolyExchange:
     def __init__(self, initial: PolyState, clock: SimClock) -> None:
         self.clock = clock
@@ -310,15 +315,14 @@ class PolyExchange:
     # -- matching ---------------------------------------------------------------------------
 
     def execute(self, taker: Order, fills: list[Fill]) -> list[Trade]:
-        """Move shares and pUSD for each fill and record one trade per price level."""
+        """Move shares and pUSD for each fill and record one trade per price level; the taker's fee is
+        charged per trade row (the rule a client can check from the row's size, price and fee_rate_bps)."""
         trades: list[Trade] = []
         book = self.books[taker.token.token_id]
-        rate = taker.token.market.fee_rate
         for fill in fills:
             maker, price = fill.maker, fill.price
-            fee = (fill.size * rate * price * (ONE - price)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-            _settle(taker.account, taker, fill.size, price, fee)
-            _settle(maker.account, maker, fill.size, price, ZERO)
+            _settle(taker.account, taker, fill.size, price)
+            _settle(maker.account, maker, fill.size, price)
             maker.size_matched += fill.size
             taker.size_matched += fill.size
             if maker.remaining <= ZERO:
@@ -328,13 +332,16 @@ class PolyExchange:
                 trades.append(self._new_trade(taker, price, len(trades)))
             trade = trades[-1]
             trade.size += fill.size
-            trade.fee += fee
             trade.makers.append(MakerFill(maker, fill.size))
             for order in (maker, taker):
                 if trade.id not in order.associate_trades:
                     order.associate_trades.append(trade.id)
             if maker.account is not None:
                 self.emit("order", maker)
+        for trade in trades:
+            trade.fee = taker_fee(trade.size, trade.price, taker.token.market.fee_rate)
+            if taker.account is not None:
+                taker.account.balance -= trade.fee
         if fills:
             taker.token.last_trade_price = fills[-1].price
             self.trades.extend(trades)
@@ -441,17 +448,14 @@ class PolyExchange:
             self.emit("book", token_id)
 
 
-def _settle(account: Account | None, order: Order, size: Decimal, price: Decimal, fee: Decimal) -> None:
-    """One side of a fill: a BUY pays size x price (+ fee) for shares, a SELL the reverse."""
+def _settle(account: Account | None, order: Order, size: Decimal, price: Decimal, sign: int = 1) -> None:
+    """One side of a fill: a BUY pays size x price for shares, a SELL the reverse; sign -1 undoes it."""
     if account is None:
         return
     token_id = order.token.token_id
-    if order.side == BUY:
-        account.balance -= size * price + fee
-        account.positions[token_id] = account.shares(token_id) + size
-    else:
-        account.balance += size * price - fee
-        account.positions[token_id] = account.shares(token_id) - size
+    direction = sign if order.side == BUY else -sign
+    account.balance -= direction * size * price
+    account.positions[token_id] = account.shares(token_id) + direction * size
 
 
 def _check_precision(req: OrderRequest, amount_decimals: int) -> None:

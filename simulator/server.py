@@ -35,7 +35,9 @@ def _url(host: str, port: int) -> str:
 
 
 async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
+    # handler_cancellation: a request held open (fault `execute_late`, answer `hold`) ends when its client
+    # gives up, and stopping never waits for one; the late execution itself runs on the clock regardless.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -78,7 +80,7 @@ async def start_simulator(
         kalshi_app = create_kalshi_app(sections["kalshi"], clock, faults)
         poly_app = create_poly_app(sections["poly"], clock, faults)
     except StateError as exc:
-        raise exc.in_file(state) if isinstance(state, (str, Path)) else exc
+        raise (exc.in_file(state) if isinstance(state, (str, Path)) else exc) from None
     runner, kalshi_url = await _serve(kalshi_app, host, kalshi_port)
     try:
         poly_runner, poly_url = await _serve(poly_app, host, poly_port)

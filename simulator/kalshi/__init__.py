@@ -18,7 +18,7 @@ __all__ = ["SIM_KEY", "KalshiSim", "create_kalshi_app", "default_fault_body"]
 def create_kalshi_app(section: dict | None, clock: SimClock, faults: FaultInjector) -> web.Application:
     """The Kalshi listener's app; `section` is the state file's `kalshi` object (None = built-in default)."""
     sim = KalshiSim(section, clock)
-    app = web.Application(middlewares=[fault_middleware(faults, "kalshi"), admin_errors(ADMIN), kalshi_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "kalshi", clock), admin_errors(ADMIN), kalshi_errors])
     app[SIM_KEY] = sim
     app.add_routes(public_routes())
     app.add_routes(admin_routes())

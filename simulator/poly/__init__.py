@@ -21,7 +21,7 @@ def create_poly_app(section: dict | None, clock: SimClock, faults: FaultInjector
     """The Polymarket listener's app from the state file's `poly` section (None: the built-in default)."""
     exchange = PolyExchange(parse_section(section), clock)
     clock.on_advance(exchange.sweep)
-    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(PREFIX), poly_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "poly", clock), admin_errors(PREFIX), poly_errors])
     app[EXCHANGE] = exchange
     app[KEYS] = ApiKeys()
     app.add_routes(routes)

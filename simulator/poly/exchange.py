@@ -34,8 +34,10 @@ from simulator.poly.model import (
     RESOLVED,
     SELL,
     TRADE_CONFIRMED,
+    TRADE_FAILED,
     TRADE_MATCHED,
     TRADE_MINED,
+    TRADE_RETRYING,
     ZERO,
     Account,
     MakerFill,
@@ -123,13 +125,18 @@ class PolyExchange:
             status = self._trade_status(trade, now)
             if status != trade.status:
                 trade.status, trade.last_update = status, int(now)
+                if status == TRADE_FAILED:
+                    _reverse(trade)
                 self.emit("trade", trade)
 
     def _trade_status(self, trade: Trade, now: float) -> str:
-        age = now - trade.match_time
+        """MATCHED -> MINED -> CONFIRMED as the clock passes; a failing trade RETRYING, then FAILED."""
+        age = now - trade.created_ts
         if age >= self.settings.confirmed_after_s:
-            return TRADE_CONFIRMED
-        return TRADE_MINED if age >= self.settings.mined_after_s else TRADE_MATCHED
+            return TRADE_FAILED if trade.fails else TRADE_CONFIRMED
+        if age >= self.settings.mined_after_s:
+            return TRADE_RETRYING if trade.fails else TRADE_MINED
+        return TRADE_MATCHED
 
     def emit(self, kind: str, record: Any) -> None:
         for listener in self.listeners:
@@ -200,8 +207,9 @@ class PolyExchange:
         self.mode = mode
         self.mode_until = self.clock.now() + seconds if seconds is not None and mode == POST_ONLY else None
 
-    def place(self, creds: ApiCreds, account: Account, req: OrderRequest) -> dict[str, Any]:
-        """Validate, match and (for GTC/GTD remainders) rest one order; the `POST /order` body."""
+    def place(self, creds: ApiCreds, account: Account, req: OrderRequest, *, fail: bool = False) -> dict[str, Any]:
+        """Validate, match and (for GTC/GTD remainders) rest one order; the `POST /order` body.
+        `fail` makes the trades of this order fail settlement later (fault `fail_trades`)."""
         market = req.token.market
         if market.closed or not market.accepting_orders:
             raise PolyError(400, NOT_READY)
@@ -221,6 +229,8 @@ class PolyExchange:
             raise PolyError(400, FAK_KILLED)
         order = self._new_order(account, creds.api_key, req, limit, fills)
         trades = self.execute(order, fills)
+        for trade in trades:
+            trade.fails = fail
         if req.order_type in IMMEDIATE or order.remaining <= ZERO:
             order.status = MATCHED if fills else CANCELED
         else:
@@ -285,6 +295,7 @@ class PolyExchange:
             expiration=req.expiration,
             created_at=self.now(),
             seq=self._seq,
+            created_ts=self.clock.now(),
         )
 
     def _placed(self, order: Order, fills: list[Fill], trades: list[Trade]) -> dict[str, Any]:
@@ -367,6 +378,7 @@ class PolyExchange:
             makers=[],
             transaction_hash="0x" + keccak(text=trade_id).hex(),
             last_update=now,
+            created_ts=self.clock.now(),
         )
 
     # -- market maker -----------------------------------------------------------------------
@@ -446,6 +458,16 @@ class PolyExchange:
                 if token_id == winning_token_id:
                     account.balance += shares
             self.emit("book", token_id)
+
+
+def _reverse(trade: Trade) -> None:
+    """A FAILED trade moved nothing on chain: undo both sides of each fill and refund the taker's fee."""
+    taker = trade.taker
+    for maker_fill in trade.makers:
+        _settle(taker.account, taker, maker_fill.size, trade.price, -1)
+        _settle(maker_fill.order.account, maker_fill.order, maker_fill.size, trade.price, -1)
+    if taker.account is not None:
+        taker.account.balance += trade.fee
 
 
 def _settle(account: Account | None, order: Order, size: Decimal, price: Decimal, sign: int = 1) -> None:

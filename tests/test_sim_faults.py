@@ -6,9 +6,9 @@ import asyncio
 from decimal import Decimal as D
 
 import pytest
+from paper_helpers import KALSHI_TICKER, POLY_NO, paper
 
 from clients.errors import ExchangeUnavailable, OrderNotFound, TransportError, UnexpectedResponse
-from paper_helpers import KALSHI_TICKER, POLY_NO, paper
 from simulator.clock import SimClock
 from simulator.faults import FaultSpecError, parse_fault
 

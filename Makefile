@@ -3,7 +3,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+SEEDS ?= 20
+STEPS ?= 200
+FIRST_SEED ?= 1
+
+.PHONY: install test demo bench chaos clean
 
 install: $(STAMP)
 
@@ -19,6 +23,10 @@ test: install
 
 demo: install
 	$(BIN)/tradetape demo
+
+# the long chaos walk over the trader, the clients and both paper exchanges (tests/chaos_walk.py)
+chaos: install
+	cd tests && ../$(BIN)/python chaos_walk.py --seeds $(SEEDS) --steps $(STEPS) --first-seed $(FIRST_SEED)
 
 bench: install
 	$(BIN)/python bench/proxy_overhead.py

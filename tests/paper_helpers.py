@@ -36,6 +36,7 @@ class Paper:
     poly: PolymarketClient
     key_id: str
     private_key: Any
+    kalshi_backoff: float = 0.25
 
     @property
     def kalshi_exchange(self) -> KalshiExchange:
@@ -53,7 +54,12 @@ class Paper:
     def reopen(self) -> tuple[KalshiClient, PolymarketClient]:
         """Fresh clients for the same accounts (a restarted bot)."""
         kalshi = KalshiClient(
-            self.sim.kalshi_url + "/trade-api/v2", self.key_id, self.private_key, clock=self.sim.clock.now, timeout=5
+            self.sim.kalshi_url + "/trade-api/v2",
+            self.key_id,
+            self.private_key,
+            clock=self.sim.clock.now,
+            timeout=5,
+            backoff=self.kalshi_backoff,
         )
         poly = PolymarketClient(
             self.sim.poly_url,
@@ -78,13 +84,16 @@ def paper_state(public_pem: str, key_id: str, poly_shares: dict[str, str] | None
 
 
 @asynccontextmanager
-async def paper(**state: Any) -> AsyncIterator[Paper]:
-    """The paper exchanges (default markets, deep pockets) on a frozen clock, and both real clients."""
+async def paper(kalshi_backoff: float = 0.25, **state: Any) -> AsyncIterator[Paper]:
+    """The paper exchanges (default markets, deep pockets) on a frozen clock, and both real clients
+    (`kalshi_backoff` 0 makes the Kalshi client retry reads without waiting)."""
     key_id, private_key, public_pem = kalshi_test_credentials()
     clock = SimClock(START, source=lambda: 0.0)
     async with Simulator(paper_state(public_pem, key_id, **state), clock=clock) as sim:
-        kalshi = KalshiClient(sim.kalshi_url + "/trade-api/v2", key_id, private_key, clock=clock.now, timeout=5)
+        kalshi = KalshiClient(
+            sim.kalshi_url + "/trade-api/v2", key_id, private_key, clock=clock.now, timeout=5, backoff=kalshi_backoff
+        )
         poly = PolymarketClient(sim.poly_url, PAPER_POLY_KEY, clock=clock.now, timeout=5)
         async with kalshi, poly:
             await poly.create_or_derive_api_key()
-            yield Paper(sim, kalshi, poly, key_id, private_key)
+            yield Paper(sim, kalshi, poly, key_id, private_key, kalshi_backoff)

@@ -268,13 +268,13 @@ class Walk:
         opportunity = self.opportunity()
         await self.arm_some(("kalshi", "poly"), 0.45)
         policy = self.policy
-        self.log(
-            f"arb {opportunity.kalshi.describe()} + {opportunity.poly.describe()} ({policy.on_exposure}) faults {self.fault_names()}"
-        )
+        self.log(f"arb {_describe(opportunity)} ({policy.on_exposure}) faults {self.fault_names()}")
         result = await execute_arb(self.kalshi, self.poly, opportunity, self.ledger, policy)
         self.log(
-            f"  -> kalshi {result.kalshi.status} {result.kalshi.filled}, poly {result.poly.status} {result.poly.filled},"
-            f" unwinds {[(u.status, u.filled) for u in result.unwinds]}, residual {[e.describe() for e in result.residual]}"
+            f"  -> kalshi {result.kalshi.status} {result.kalshi.filled},"
+            f" poly {result.poly.status} {result.poly.filled},"
+            f" unwinds {[(u.status, u.filled) for u in result.unwinds]},"
+            f" residual {[e.describe() for e in result.residual]}"
         )
         self.counts["arbs"] += 1
         if result.uncertain:  # an injected fault, or the trader gave up on a slow answer: both need recovery
@@ -314,7 +314,8 @@ class Walk:
         clients = {"kalshi": self.kalshi, "poly": self.poly}
         clients[victim] = Crashing(clients[victim], at, after)
         self.log(
-            f"crash-arb {opportunity.kalshi.describe()} + {opportunity.poly.describe()}: {victim} send {at} {'after' if after else 'before'} sending, faults {self.fault_names()}"
+            f"crash-arb {_describe(opportunity)}: {victim} send {at} {'after' if after else 'before'} sending,"
+            f" faults {self.fault_names()}"
         )
         try:
             await execute_arb(clients["kalshi"], clients["poly"], opportunity, self.ledger, self.policy)
@@ -362,7 +363,8 @@ class Walk:
             self.ledger, self.kalshi, self.poly, policy=self.recover_policy, settle=self.settle_rules
         )
         self.log(
-            f"  recover: resolved {[(r.state, r.filled) for r in report.resolved]}, unresolved {len(report.unresolved)},"
+            f"  recover: resolved {[(r.state, r.filled) for r in report.resolved]},"
+            f" unresolved {len(report.unresolved)},"
             f" rebooked {len(report.rebooked)}, arbs {[(len(a.exposure), len(a.unwinds)) for a in report.arbs]},"
             f" differences {len(report.differences)}"
         )

@@ -315,7 +315,6 @@ def fault_middleware(injector: FaultInjector, exchange_name: str, clock: SimCloc
             await injector.sleep(fault.latency_ms / 1000)
         return await _apply(fault, request, handler, exchange_name, clock)
 
-    middleware.sim_fault_middleware = True  # type: ignore[attr-defined]
     return middleware
 
 

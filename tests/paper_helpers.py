@@ -15,10 +15,10 @@ from clients.polymarket import PolymarketClient
 from scenarios.harness import PAPER_POLY_KEY
 from simulator.clock import SimClock
 from simulator.credentials import kalshi_test_credentials
-from simulator.kalshi import SIM_KEY
-from simulator.kalshi.engine import KalshiExchange
-from simulator.kalshi.section import DEFAULT_SECTION as KALSHI_DEFAULT
-from simulator.poly import EXCHANGE
+from simulator.kalshi import EXCHANGE as KALSHI_APP
+from simulator.kalshi.config import DEFAULT_SECTION as KALSHI_DEFAULT
+from simulator.kalshi.exchange import KalshiExchange
+from simulator.poly import EXCHANGE as POLY_APP
 from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT
 from simulator.poly.exchange import PolyExchange
 from simulator.server import RunningSimulator, Simulator
@@ -40,11 +40,11 @@ class Paper:
 
     @property
     def kalshi_exchange(self) -> KalshiExchange:
-        return self.sim.kalshi_app[SIM_KEY].exchange
+        return self.sim.kalshi_app[KALSHI_APP].exchange
 
     @property
     def poly_exchange(self) -> PolyExchange:
-        return self.sim.poly_app[EXCHANGE]
+        return self.sim.poly_app[POLY_APP]
 
     async def arm(self, exchange: str, **fault: Any) -> None:
         url = self.sim.kalshi_url if exchange == "kalshi" else self.sim.poly_url

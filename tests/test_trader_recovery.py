@@ -6,7 +6,7 @@ from trader_helpers import LedgerClock
 
 import trader.recovery as recovery
 from clients.errors import RateLimited, TransportError
-from clients.poly_models import PolyTrade
+from clients.polymarket.types import PolyTrade
 from trader.execute import execute_leg
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Booking, Fill, Ledger

@@ -213,7 +213,7 @@ class Ledger:
         self._clock = clock
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.create_aggregate("signed_sum", 2, _SignedSum)  # type: ignore[arg-type]  # typeshed: 1-arg only
+        self._db.create_aggregate("signed_sum", 2, _SignedSum)  # type: ignore[arg-type]  # typeshed types only 1-arg aggregates
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")

@@ -190,7 +190,9 @@ def _total(fills: Sequence[Fill]) -> Decimal:
 
 def average(fills: Sequence[Fill]) -> Decimal | None:
     """Quantity-weighted average price, exact; None without fills or with a fill of unknown price."""
-    total = _total(fills)
-    if not total or any(f.price is None for f in fills):
-        return None
-    return sum((f.quantity * f.price for f in fills), ZERO) / total  # type: ignore[operator]
+    total, paid = ZERO, ZERO
+    for f in fills:
+        if f.price is None:
+            return None
+        total, paid = total + f.quantity, paid + f.quantity * f.price
+    return paid / total if total else None

@@ -150,13 +150,11 @@ def _filled(results: Sequence[LegResult]) -> list[tuple[Leg, Decimal]]:
 
 def _entry_price(intents: Sequence[Intent], leg: Leg) -> Decimal | None:
     """Average price of the arb's fills that built the position `leg` describes (None without any)."""
-    same = [
-        i
-        for i in intents
-        if i.leg.exchange == leg.exchange and direction(i.leg, leg) == 1 and i.filled and i.avg_price is not None
-    ]
-    total = sum((i.filled for i in same), Decimal(0))  # type: ignore[misc]
-    return sum((i.filled * i.avg_price for i in same), Decimal(0)) / total if total else None  # type: ignore[operator]
+    total, paid = Decimal(0), Decimal(0)
+    for i in intents:
+        if i.leg.exchange == leg.exchange and direction(i.leg, leg) == 1 and i.filled and i.avg_price is not None:
+            total, paid = total + i.filled, paid + i.filled * i.avg_price
+    return paid / total if total else None
 
 
 def _track(ledger: Ledger | None, arb_id: str, exposure: Sequence[Exposure], policy: str, closed_by: str) -> None:

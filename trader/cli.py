@@ -104,6 +104,10 @@ def _ledger_option(must_exist: bool) -> Any:
     )
 
 
+def _seconds_option(name: str, default: float, help: str) -> Any:
+    return click.option(name, type=click.FloatRange(min=0), default=default, show_default=True, help=help)
+
+
 @click.group()
 def trader() -> None:
     """Trade through the clients (base URLs and credentials from the environment) and keep the ledger."""
@@ -144,19 +148,13 @@ def positions(ledger_path: Path) -> None:
     help="what to do with exposure an arb settled now turns out to have: alert only, or close it",
 )
 @click.option("--max-unwind-slippage", type=DECIMAL, default=Decimal("0.05"), show_default=True)
-@click.option(
+@_seconds_option(
     "--not-found-window",
-    type=click.FloatRange(min=0),
-    default=RecoveryPolicy().not_found_window,
-    show_default=True,
-    help="seconds after the send before an order the exchange does not know is taken as never placed",
+    RecoveryPolicy().not_found_window,
+    "seconds after the send before an order the exchange does not know is taken as never placed",
 )
-@click.option(
-    "--recheck-delay",
-    type=click.FloatRange(min=0),
-    default=RecoveryPolicy().recheck_delay,
-    show_default=True,
-    help="seconds between the two reads that must agree an order does not exist",
+@_seconds_option(
+    "--recheck-delay", RecoveryPolicy().recheck_delay, "seconds between the two reads that must agree it does not exist"
 )
 @_ledger_option(must_exist=False)
 def recover_command(

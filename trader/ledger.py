@@ -290,20 +290,7 @@ class Ledger:
             raise LedgerError(f"intent {key}: book() needs a final state, got {booking.state!r}")
         with self._transaction():
             intent_id = self._require_open(key)
-            self._db.execute(
-                "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?,"
-                " updated_at=? WHERE id=?",
-                (
-                    booking.state,
-                    booking.order_id,
-                    str(booking.filled),
-                    _text(booking.avg_price),
-                    _text(booking.fees),
-                    booking.error,
-                    self._clock(),
-                    intent_id,
-                ),
-            )
+            self._set_outcome(intent_id, booking)
             self._insert_fills(intent_id, booking.fills)
 
     def rebook(self, key: str, booking: Booking) -> None:
@@ -330,20 +317,24 @@ class Ledger:
                     self._db.execute("UPDATE fills SET final=? WHERE id=?", (same.final, live["id"]))
                 else:
                     self._db.execute("UPDATE fills SET superseded_at=? WHERE id=?", (now, live["id"]))
-            self._db.execute(
-                "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?,"
-                " updated_at=? WHERE id=?",
-                (
-                    booking.state,
-                    booking.order_id,
-                    str(booking.filled),
-                    _text(booking.avg_price),
-                    _text(booking.fees),
-                    now,
-                    intent_id,
-                ),
-            )
+            self._set_outcome(intent_id, booking)
             self._insert_fills(intent_id, [f for f in booking.fills if f.external_id not in kept])
+
+    def _set_outcome(self, intent_id: int, booking: Booking) -> None:
+        self._db.execute(
+            "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?,"
+            " updated_at=? WHERE id=?",
+            (
+                booking.state,
+                booking.order_id,
+                str(booking.filled),
+                _text(booking.avg_price),
+                _text(booking.fees),
+                booking.error,
+                self._clock(),
+                intent_id,
+            ),
+        )
 
     def _insert_fills(self, intent_id: int, fills: Iterable[Fill]) -> None:
         self._db.executemany(

@@ -165,7 +165,9 @@ async def _poly_records(poly: PolyTrading, leg: Leg, key: str) -> Records:
 def booking_from_records(leg: Leg, order_id: str | None, records: Records) -> Booking:
     """A booking of exactly the records that count: quantity, average price and fees from the fills."""
     filled = _total(records.fills)
-    fees = None if any(f.fee is None for f in records.fills) else sum((f.fee for f in records.fills), ZERO)  # type: ignore[misc]
+    fees: Decimal | None = ZERO
+    for f in records.fills:
+        fees = None if fees is None or f.fee is None else fees + f.fee
     return Booking(fill_status(filled, leg.count), order_id, filled, average(records.fills), fees, fills=records.fills)
 
 

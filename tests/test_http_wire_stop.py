@@ -16,10 +16,10 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
-from proxy.fixture import FixtureError
-from proxy.flow import Answer
-from proxy.http_listener import HttpListener, Request
-from proxy.http_upstream import UpstreamPool
+from proxy.tape.fixture import FixtureError
+from proxy.wire.answers import Answer
+from proxy.wire.listener import HttpListener, Request
+from proxy.wire.upstream import UpstreamPool
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, fixture, replaying, write_session
 from tests.wire_helpers import Scripted, first_status_line, listening, port_of, read_all, scripted

@@ -188,14 +188,15 @@ class Load:
 # ---- modes -------------------------------------------------------------------------------
 
 
-def tradetape_args(command: str, upstream: str, port: int, *extra: str) -> list[str]:
+def tradetape_args(command: str, upstream: str, port: int, capture: Path, *extra: str) -> list[str]:
     listen = ["--listen", f"kalshi=127.0.0.1:{port}", "--listen", f"poly=127.0.0.1:{free_port()}"]
+    token = ["--admin-token-file", str(capture / f"admin-token-{port}")]  # the bench's own, not the user's
     upstreams = ["--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}"]
-    return [TRADETAPE, command, *extra, *listen, *(upstreams if command != "replay" else [])]
+    return [TRADETAPE, command, *extra, *listen, *token, *(upstreams if command != "replay" else [])]
 
 
 def record_args(upstream: str, port: int, capture: Path, session: str) -> list[str]:
-    return tradetape_args("record", upstream, port, "--capture-dir", str(capture), "--session", session)
+    return tradetape_args("record", upstream, port, capture, "--capture-dir", str(capture), "--session", session)
 
 
 def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
@@ -223,8 +224,9 @@ def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
     if mode in ("record", "record-10k"):
         return record_args(upstream, port, capture, f"bench_{port}")
     if mode == "replay":
-        return tradetape_args("replay", upstream, port, str(capture / "replay_source"), "--on-exhausted", "repeat-last")
-    return tradetape_args(mode, upstream, port)
+        source = str(capture / "replay_source")
+        return tradetape_args("replay", upstream, port, capture, source, "--on-exhausted", "repeat-last")
+    return tradetape_args(mode, upstream, port, capture)
 
 
 def measure(load: Load, label: str, base: str, pid: int | None, concurrency: int, seconds: float) -> Result:

@@ -7,9 +7,9 @@ import os
 import orjson
 import pytest
 
-from proxy.fixture import FixtureError
-from proxy.journal import JOURNAL, MAGIC, JournalBusy, JournalFile, read_journal, record_bytes
-from proxy.stored import session_fixtures
+from proxy.tape.fixture import FixtureError
+from proxy.tape.journal import JOURNAL, MAGIC, JournalBusy, JournalFile, read_journal, record_bytes
+from proxy.tape.stored import session_fixtures
 
 
 def fixture_bytes(seq: int, text: str = "x") -> bytes:
@@ -138,8 +138,8 @@ def test_session_fixtures_take_the_journal_copy_and_the_files_in_seq_order(tmp_p
         "1000_GET_kalshi_p.json",
     ]
     assert [s.load()["seq"] for s in stored] == [1, 2, 999, 1000]
-    assert stored[1].where == f"{tmp_path / JOURNAL} (002_GET_kalshi_p.json)"
-    assert stored[2].where == str(tmp_path / "999_GET_kalshi_p.json")
+    assert str(stored[1].where) == f"{tmp_path / JOURNAL} (002_GET_kalshi_p.json)"
+    assert stored[2].where == tmp_path / "999_GET_kalshi_p.json"
 
 
 def test_a_journal_record_that_is_not_a_fixture_is_named_by_journal_and_file(tmp_path):

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from multidict import CIMultiDict
 
-from proxy.flow import Answer
-from proxy.http_listener import HttpListener, Request
-from proxy.http_upstream import UpstreamPool
+from proxy.wire.answers import Answer
+from proxy.wire.listener import HttpListener, Request
+from proxy.wire.upstream import UpstreamPool
 
 OK = Answer(200, CIMultiDict({"Content-Type": "text/plain"}), b"hello")
 
@@ -68,6 +68,18 @@ def echo_target(started: list[str], slow: str = "", delay: float = 0.2):
         return Answer(200, CIMultiDict(), request.target.encode())
 
     return handler
+
+
+async def request(port: int, data: bytes) -> tuple[bytes, bytes]:
+    """One request on a fresh connection that asks to be closed; the head and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        raw = await asyncio.wait_for(reader.read(-1), 10)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return head, body
 
 
 def first_status_line(raw: bytes) -> bytes:

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..fixture import FixtureError, path_template
-from ..sources import SourceError, read_source
-from ..stored import is_session
+from proxy.replay.sources import SourceError, read_source
+from proxy.tape.fixture import FixtureError, path_template
+from proxy.tape.stored import is_session
 
 API_PREFIXES = {"kalshi": "/trade-api/v2"}
 WS_TYPE_FIELD = {"kalshi": "type", "poly": "event_type"}  # the field that names a server message

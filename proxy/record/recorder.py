@@ -1,0 +1,129 @@
+"""The record addon: writes each captured request/response as a fixture before the client is answered."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from proxy.engine.flow import Flow
+from proxy.record.capture_filter import CaptureFilter
+from proxy.record.session import Session
+from proxy.tape.fixture import decode_content, utc_stamp
+from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
+from proxy.tape.secrets import Credentials, mints_credentials, redact_url
+from proxy.wire.answers import Answer
+
+log = logging.getLogger("tradetape.record")
+
+
+def omitted(encoding: str) -> str:
+    """Why a body is not stored: redaction cannot see inside one we cannot decode, so it could carry a secret."""
+    log.warning("body with content-encoding %r not recorded: it cannot be decoded, so it cannot be redacted", encoding)
+    return f"content-encoding {encoding!r} could not be decoded, so it was not recorded"
+
+
+def decoded(data: bytes, headers: dict[str, str]) -> bytes | None:
+    """`data` without its content-encoding (the fixture stays readable and redactable); None if undecodable."""
+    encoding = headers.get("content-encoding")
+    return decode_content(data, encoding.lower()) if encoding and data else data
+
+
+def request_record(flow: Flow, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+    headers = redact_headers(flow.headers)
+    data = decoded(flow.body, headers)
+    if data is None:
+        fields: dict[str, Any] = {"body": None, "body_omitted": omitted(headers["content-encoding"])}
+    else:
+        fields = request_body(data, headers.get("content-type", ""), creds, found)
+    return {"method": flow.method, "url": redact_url(flow.url, found), "headers": headers, **fields}
+
+
+def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+    headers = redact_headers(answer.headers)
+    body = decoded(answer.body, headers)
+    if body is None:
+        return {
+            "status": answer.status,
+            "headers": headers,
+            "body_raw": None,
+            "body_parsed": None,
+            "body_omitted": omitted(headers["content-encoding"]),
+        }
+    return {
+        "status": answer.status,
+        "headers": headers,
+        **response_body(body, headers.get("content-type", ""), creds, found),
+    }
+
+
+def fixture_record(flow: Flow, creds: Credentials | None = None) -> dict[str, Any]:
+    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals)."""
+    creds = Credentials() if creds is None else creds
+    found: list[Any] = []
+    fixture: dict[str, Any] = {
+        "seq": 0,
+        "exchange": flow.exchange,
+        "captured_at": utc_stamp(flow.wall_start),
+        "latency_ms": flow.latency_ms,
+        "request": request_record(flow, creds, found),
+    }
+    if flow.failure is not None:
+        failure = flow.failure
+        fixture["error"] = {
+            "tradetape_error": failure.kind,
+            "status": failure.status,
+            "detail": failure.detail,
+            **({"upstream": failure.upstream} if failure.upstream else {}),
+        }
+    elif flow.response is not None:
+        fixture["response"] = response_record(flow.response, creds, found)
+    creds.learn(found)
+    return scrub_fixture(fixture, creds) if creds else fixture
+
+
+def learn_minted(flow: Flow, creds: Credentials) -> None:
+    """Credentials an exchange hands out (API-key creation) are learned even when the answer is not captured."""
+    answer = flow.response
+    if answer is None or not mints_credentials(flow.exchange, flow.path):
+        return
+    body = decoded(answer.body, {k.lower(): v for k, v in answer.headers.items()})
+    parsed, _ = read_json(body) if body else (None, None)
+    found: list[Any] = []
+    redact_body(parsed, found)
+    creds.learn(found)
+
+
+class Recorder:
+    """Record addon: one fixture per request that passes the capture filter."""
+
+    def __init__(self, session: Session, capture: CaptureFilter, counts: Any) -> None:
+        self.session = session
+        self.capture = capture
+        self.counts = counts
+        self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
+        self.close_error: str | None = None
+
+    def done(self, flow: Flow) -> None:
+        self.credentials.learn_headers(flow.headers)
+        if not self.capture(flow.exchange, flow.path):
+            learn_minted(flow, self.credentials)
+            return
+        try:
+            fixture = fixture_record(flow, self.credentials)
+            flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
+        except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
+            self.counts["capture_failed"] += 1
+            log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)
+            return
+        self.counts["captured"] += 1
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        return {**status, "close_error": self.close_error} if self.close_error else status
+
+    def close(self) -> None:
+        try:
+            self.session.close()
+        except OSError as exc:  # a full disk at shutdown: the fixtures are whole in the journal, files may be missing
+            self.close_error = exc.strerror or str(exc)
+            log.error("%s: its files could not all be written: %s", self.session.directory, self.close_error)

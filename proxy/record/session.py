@@ -1,0 +1,250 @@
+"""A capture session directory: gap-free seq numbers, a journal written before each answer, the fixture files,
+the manifest.
+
+Each fixture is appended to the session's journal (proxy/tape/journal.py) before the caller answers its
+client: one write(2) to a file already open, which survives the process being killed. Creating a file
+per fixture cost far more (an inode and a directory entry each; see the README's Benchmarks). The fixture
+files are materialised from the journal off the request path: while the proxy is idle, and at close,
+when they are made durable and the journal is removed. A background thread flushes the journal to disk
+in batches (fdatasync): that protects against power loss, not process death.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from proxy.tape.durable import make_durable, write_atomically
+from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq, load_fixture, session_files, utc_stamp
+from proxy.tape.journal import JOURNAL, JournalBusy, JournalFile, record_bytes
+from proxy.tape.manifest import manifest_bytes, manifest_entry
+from proxy.tape.schema import list_session, quarantine_leftovers
+from proxy.tape.stored import restore_files
+
+FLUSH_INTERVAL = 0.05  # the journal reaches the disk at most this long (plus the flush itself) after a write
+IDLE = 0.1  # seconds without a new fixture before fixture files are written from the journal
+log = logging.getLogger("tradetape.record")
+
+
+class SessionError(OSError):
+    """The session directory cannot be used; the message names it, `option` the setting to change."""
+
+    def __init__(self, message: str, option: str = "--capture-dir") -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class JournalFlusher:
+    """Flushes the journal to stable storage in the background, one fdatasync per batch of writes."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="tradetape-flush", daemon=True)
+        self._thread.start()
+
+    def mark(self) -> None:
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _flush(self) -> None:
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:  # the records are written; only their durability against power loss is unsure
+            log.error("could not flush the session journal to disk: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait()
+            time.sleep(FLUSH_INTERVAL)
+            self._wake.clear()
+            self._flush()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
+        self._flush()
+
+
+class Session:
+    """Writes the fixtures of one session directory and keeps its manifest."""
+
+    def __init__(self, directory: Path | str, info: dict[str, Any]) -> None:
+        self.directory = Path(directory)
+        self.info = info
+        self._dir = str(self.directory)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._journal = JournalFile(self.directory / JOURNAL)
+        except JournalBusy as exc:
+            raise SessionError(f"session {self.directory}: {exc}", "--session") from None
+        except OSError as exc:
+            raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
+        try:
+            existing = self._continue()
+            self.last_seq = max((f["seq"] for _, f in existing), default=0)
+            self.created_at = utc_stamp(time.time())
+            # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare
+            # capacity each, so a list of them grew recording memory by ~4 KB per fixture.
+            self._entries = bytearray()
+            self._count = 0
+            for name, fixture in existing:
+                self._add_entry(fixture, name)
+            self._journal.restart()
+            self._materialised = self._journal.size  # the journal's records before this offset are files
+            self.write_manifest()
+            make_durable(self._dir, [f"{self._dir}/{MANIFEST}", f"{self._dir}/{JOURNAL}"])
+        except OSError as exc:
+            self._journal.close()
+            if isinstance(exc, SessionError):
+                raise
+            raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
+        self._flusher = JournalFlusher(self._journal.fd)
+        self._idle = IdleMaterialiser(self)
+
+    def _continue(self) -> list[tuple[str, dict[str, Any]]]:
+        """The fixtures already in the directory, once a journal a killed recorder left is written out as files."""
+        for note in quarantine_leftovers(self.directory, list_session(self.directory).leftovers):
+            log.warning("%s", note)
+        contents = self._journal.contents()
+        try:
+            damage = contents.damage()
+            if damage:
+                raise SessionError(
+                    f"session {self.directory}: its journal is damaged ({self.directory / JOURNAL}: {damage[0]}), "
+                    "so it cannot be continued; run `tradetape fsck` on it or choose another --session",
+                    "--session",
+                )
+            restored = restore_files(self.directory, contents)
+        finally:
+            contents.close()
+        if restored:
+            log.warning("session %s: %d fixture files written from its journal", self.directory, len(restored))
+            make_durable(self._dir, [f"{self._dir}/{name}" for name in restored])
+        try:
+            return [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+        except FixtureError as exc:
+            raise SessionError(
+                f"session {self.directory} already holds a fixture that cannot be read, so it "
+                f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
+                "--session",
+            ) from None
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def _add_entry(self, fixture: dict[str, Any], name: str) -> None:
+        if self._count:
+            self._entries += b",\n    "
+        self._entries += orjson.dumps(manifest_entry(fixture, name))
+        self._count += 1
+
+    def write(self, fixture: dict[str, Any], method: str, exchange: str, path: str) -> str:
+        """Give `fixture` the next seq and append it to the journal; returns the name its file gets.
+
+        The seq is taken only once its record is whole in the journal, so a failed write leaves no gap.
+        """
+        seq = self.last_seq + 1
+        fixture["seq"] = seq
+        name = fixture_name(seq, method, exchange, path)
+        if fixture_seq(name) is None:
+            raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
+        self._journal.append(record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2)))
+        self.last_seq = seq
+        self._flusher.mark()
+        self._add_entry(fixture, name)
+        return name
+
+    @property
+    def pending(self) -> bool:
+        """Whether the journal holds fixtures whose files are not written yet."""
+        return self._materialised < self._journal.size
+
+    def materialise_one(self) -> None:
+        """Write the file of the next fixture that is only in the journal."""
+        found = self._journal.record_at(self._materialised)
+        if found is None:
+            raise OSError(f"{self.directory / JOURNAL}: no whole record at byte {self._materialised}")
+        name, data, end = found
+        write_atomically(self._dir, name, data)
+        self._materialised = end
+
+    def write_manifest(self) -> None:
+        body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
+        write_atomically(self._dir, MANIFEST, body)
+
+    def close(self) -> None:
+        """Every fixture file written and on disk, then the journal removed: the session as the seed format has it.
+
+        OSError (a full disk) once the flush thread is stopped anyway; the journal then stays, so nothing
+        is lost, and `tradetape fsck` writes the files once there is room.
+        """
+        self._idle.stop()
+        self._flusher.close()
+        try:
+            while self.pending:
+                self.materialise_one()
+            self.write_manifest()
+            make_durable(self._dir, [str(p) for p in session_files(self.directory)] + [f"{self._dir}/{MANIFEST}"])
+        except BaseException:
+            self._journal.close()
+            raise
+        self._journal.remove()
+        make_durable(self._dir, [])
+
+
+class IdleMaterialiser:
+    """Writes fixture files from the journal while no fixture is being recorded, one per turn of the event loop,
+    so a request arriving meanwhile waits for one file at most. Without a running loop, files wait for close."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._seen = session.last_seq
+        self._handle: asyncio.Handle | None = None
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._loop is not None:
+            self._handle = self._loop.call_later(IDLE, self._tick)
+
+    def _tick(self) -> None:
+        idle = self._seen == self._session.last_seq
+        self._seen = self._session.last_seq
+        if idle and self._session.pending:
+            self._step()
+        else:
+            self._arm()
+
+    def _step(self) -> None:
+        if self._loop is None:
+            return
+        if self._seen != self._session.last_seq or not self._session.pending:
+            self._arm()
+            return
+        try:
+            self._session.materialise_one()
+        except OSError as exc:
+            log.error("could not write a fixture file from the journal (it stays there): %s", exc)
+            self._arm()
+            return
+        self._handle = self._loop.call_soon(self._step)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._loop = None

@@ -1,0 +1,123 @@
+"""A session's fixtures as stored: its fixture files, and the journal's records not yet materialised as files.
+
+Every tool reads a session through `session_fixtures`, so a session whose recorder was killed before
+its files were written reads the same as one that was closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proxy.tape.durable import make_durable, write_atomically
+from proxy.tape.fixture import load_fixture, parse_fixture
+from proxy.tape.journal import Contents, JournalFile, read_journal
+from proxy.tape.schema import JOURNAL, FixtureError, Listing, fixture_seq, list_session
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """One fixture: its file (which may exist only in the journal so far) and, from the journal, its bytes."""
+
+    path: Path
+    data: bytes | None = None
+
+    @property
+    def where(self) -> Path:
+        """How messages name it: the file, or the journal record that holds it."""
+        return self.path if self.data is None else self.path.parent / f"{JOURNAL} ({self.path.name})"
+
+    def load(self) -> dict[str, Any]:
+        return load_fixture(self.path) if self.data is None else parse_fixture(self.data, self.where)
+
+
+def journal_contents(directory: Path) -> Contents | None:
+    """The session's journal, or None; FixtureError when it is not one or cannot be read."""
+    try:
+        return read_journal(directory / JOURNAL)
+    except ValueError as exc:
+        raise FixtureError(directory / JOURNAL, str(exc)) from None
+    except OSError as exc:
+        raise FixtureError(directory / JOURNAL, f"cannot read: {exc.strerror}") from None
+
+
+def session_fixtures(directory: Path, listing: Listing | None = None) -> list[Stored]:
+    """Every fixture of a session directory in seq order: the journal's copy where it holds one (it is the
+    truth until the session is closed), else the file. FixtureError for a damaged journal or the first
+    file that looks like a fixture but cannot be one; a torn end is no fixture (its answer never went out)."""
+    listing = list_session(directory) if listing is None else listing
+    if listing.problems:
+        raise listing.problems[0]
+    contents = journal_contents(directory)
+    held: dict[str, Stored] = {}
+    if contents is not None:
+        try:
+            damage = contents.damage()
+            if damage:
+                raise FixtureError(directory / JOURNAL, f"{damage[0]}; run `tradetape fsck`")
+            held = {r.name: Stored(directory / r.name, contents.fixture(r)) for r in contents.records}
+        finally:
+            contents.close()
+    files = [Stored(p) for p in listing.fixtures if p.name not in held]
+    return sorted([*held.values(), *files], key=lambda s: (fixture_seq(s.path.name) or 0, s.path.name))
+
+
+def is_session(directory: Path) -> bool:
+    """Whether a directory holds fixtures (files, or a journal), or files that try to be (reading names them)."""
+    listing = list_session(directory)
+    return bool(listing.fixtures or listing.problems) or (directory / JOURNAL).is_file()
+
+
+def restore_files(directory: Path, contents: Contents) -> list[str]:
+    """Materialise each journal record whose file is missing or differs from it; the names written."""
+    written = []
+    for record in contents.records:
+        data = contents.fixture(record)
+        try:
+            if (directory / record.name).read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        write_atomically(str(directory), record.name, data)
+        written.append(record.name)
+    return written
+
+
+def settle_journal(directory: Path) -> tuple[list[str], int]:
+    """(problems, files written): a session a killed recorder left with a journal, brought to its closed form.
+
+    Each record's file is written (when missing or different) and made durable, then the journal is
+    removed; a damaged journal is kept for a look. JournalBusy while a recorder is writing the session.
+    """
+    path = directory / JOURNAL
+    if not path.is_file() or path.is_symlink():
+        return [], 0
+    journal = JournalFile(path)
+    try:
+        try:
+            contents = journal.contents()
+        except ValueError as exc:
+            journal.close()
+            return [f"{path}: {exc}; left as it is"], 0
+        try:
+            damage = contents.damage()
+            problems = [f"{path}: {d}; the records around it are written as files, the journal kept" for d in damage]
+            if contents.torn:
+                problems.append(
+                    f"{path}: the last {contents.torn} bytes are a record the recorder did not finish writing "
+                    "(its answer never went out); dropped"
+                )
+            written = restore_files(directory, contents)
+        finally:
+            contents.close()
+        make_durable(str(directory), [str(directory / name) for name in written])
+    except BaseException:
+        journal.close()
+        raise
+    if damage:
+        journal.close()
+    else:
+        journal.remove()
+        make_durable(str(directory), [])
+    return problems, len(written)

@@ -27,6 +27,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workload import CREATE, GET_FILLS, LIVE_ID, RECORDED_ID, WORKLOADS, Kind, wrk_script
 
@@ -90,8 +91,8 @@ def wait_port(proc: subprocess.Popen, port: int, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def start(args: list[str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subprocess.Popen:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, env=env)
     wait_port(proc, port)
     return proc
 
@@ -296,30 +297,43 @@ def check_all_captured(port: int, proc: subprocess.Popen, session: Path, before:
         )
 
 
+def code_env(mode: str, before: str | None) -> tuple[str, dict[str, str] | None]:
+    """(the mode, the environment that runs it): a `-before` mode runs the code of the --before checkout."""
+    plain = mode.removesuffix("-before")
+    if plain == mode:
+        return mode, None
+    if before is None or not Path(before, "proxy", "__init__.py").is_file():
+        raise SystemExit(f"--modes {mode}: needs --before DIR, a checkout of tradetape (DIR/proxy/__init__.py)")
+    return plain, {**os.environ, "PYTHONPATH": before}
+
+
 def run_mode(
-    mode: str, load: Load, upstream: str, capture: Path, long_source: Path | None, concurrency: int, seconds: float
+    mode: str, load: Load, upstream: str, capture: Path, long_source: Path | None, concurrency: int, opts: Any
 ) -> Result:
+    plain, env = code_env(mode, opts.before)
     port = free_port()
     before = 0
-    if mode == "record-10k":
+    if plain == "record-10k":
         shutil.copytree(long_source, capture / f"bench_{port}")
         before = LONG_SESSION
-    proc = start(proxy_args(mode, upstream, port, capture), port)
+    proc = start(proxy_args(plain, upstream, port, capture), port, env)
     base = f"http://127.0.0.1:{port}"
     try:
-        if mode == "replay":
+        if plain == "replay":
             check_correlated(base)
-        result = measure(load, mode, base, proc.pid, concurrency, seconds)
-        if mode.startswith("record"):
+        result = measure(load, mode, base, proc.pid, concurrency, opts.seconds)
+        if plain.startswith("record"):
             check_all_captured(port, proc, capture / f"bench_{port}", before)
     finally:
         stop(proc)  # the session stays until the end: deleting files makes creating files slower for a while
     return result
 
 
-def memory_growth(load: Load, upstream: str, capture: Path, requests: int) -> tuple[float, float, int]:
+def memory_growth(
+    load: Load, upstream: str, capture: Path, requests: int, env: dict[str, str] | None
+) -> tuple[float, float, int]:
     port = free_port()
-    proc = start(proxy_args("record", upstream, port, capture), port)
+    proc = start(proxy_args("record", upstream, port, capture), port, env)
     base = f"http://127.0.0.1:{port}"
     load.run(base, 8, 0.5)
     before = rss_mb(proc.pid)
@@ -341,7 +355,7 @@ def one_run(
         for concurrency in concurrencies:
             results.append(measure(load, "direct", upstream, None, concurrency, opts.seconds))
             for mode in modes:
-                results.append(run_mode(mode, load, upstream, capture, long_source, concurrency, opts.seconds))
+                results.append(run_mode(mode, load, upstream, capture, long_source, concurrency, opts))
     return results
 
 
@@ -362,6 +376,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="whole runs, each printed; then the spread")
     parser.add_argument(
         "--memory-requests", type=int, default=0, help="also record this many requests and report RSS growth"
+    )
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="a checkout of tradetape to measure in the same run (e.g. `git worktree add /tmp/before main`): "
+        "modes ending in -before (record-before, record-10k-before, ...) run its code",
     )
     parser.add_argument("--python-load", action="store_true", help="use the Python load generator even if wrk exists")
     parser.add_argument(
@@ -405,11 +425,14 @@ def main() -> None:
         if opts.repeat > 1:
             spread(runs)
         if opts.memory_requests:
-            before, after, done = memory_growth(loads[0], upstream, capture, opts.memory_requests)
-            print(
-                f"\nmemory ({loads[0].workload}): recording {done} requests grew the proxy's RSS from {before:.1f} MB "
-                f"to {after:.1f} MB (+{after - before:.1f} MB)"
-            )
+            for label, env in [("", None)] + (
+                [(" (--before)", code_env("record-before", opts.before)[1])] if opts.before else []
+            ):
+                before, after, done = memory_growth(loads[0], upstream, capture, opts.memory_requests, env)
+                print(
+                    f"\nmemory{label} ({loads[0].workload}): recording {done} requests grew the proxy's RSS from "
+                    f"{before:.1f} MB to {after:.1f} MB (+{after - before:.1f} MB)"
+                )
     finally:
         stop(upstream_proc)
         shutil.rmtree(capture, ignore_errors=True)

@@ -100,7 +100,7 @@ def start(args: list[str], port: int, env: dict[str, str] | None = None) -> subp
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
-        proc.wait(60)
+        proc.wait(300)
     except subprocess.TimeoutExpired:
         proc.kill()
 
@@ -341,7 +341,9 @@ def memory_growth(
     while done < requests:
         done += load.run(base, 32, 2.0)[0]
     after = rss_mb(proc.pid)
+    started = time.monotonic()
     stop(proc)
+    print(f"  stopping it took {time.monotonic() - started:.1f} s (the files not written yet are written at close)")
     return before, after, done
 
 

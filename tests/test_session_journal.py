@@ -284,3 +284,13 @@ def test_a_close_on_a_full_disk_keeps_the_journal_and_fsck_finishes_it(tmp_path,
     assert [s.load()["seq"] for s in session_fixtures(directory)] == [1, 2]
     assert CliRunner().invoke(fsck_command, [str(directory)]).exit_code == 0
     assert [p.name for p in session_files(directory)] == [name for name, _ in written]
+
+
+def test_a_close_with_many_files_to_write_says_so(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(session_module, "LOUD_CLOSE", 3)
+    session = Session(tmp_path / "s", {"session": "s"})
+    record(session, 3)
+    with caplog.at_level("WARNING"):
+        session.close()
+    assert "writing 3 fixture files from its journal before closing" in caplog.text
+    assert len(session_files(tmp_path / "s")) == 3

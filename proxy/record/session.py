@@ -30,6 +30,7 @@ from proxy.tape.stored import restore_files
 
 FLUSH_INTERVAL = 0.05  # the journal reaches the disk at most this long (plus the flush itself) after a write
 IDLE = 0.1  # seconds without a new fixture before fixture files are written from the journal
+LOUD_CLOSE = 1000  # files still to write at close that are worth a word (on a slow disk, seconds)
 log = logging.getLogger("tradetape.record")
 
 
@@ -101,6 +102,7 @@ class Session:
                 self._add_entry(fixture, name)
             self._journal.restart()
             self._materialised = self._journal.size  # the journal's records before this offset are files
+            self._unwritten = 0  # records after that offset
             self.write_manifest()
             make_durable(self._dir, [f"{self._dir}/{MANIFEST}", f"{self._dir}/{JOURNAL}"])
         except OSError as exc:
@@ -161,6 +163,7 @@ class Session:
             raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
         self._journal.append(record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2)))
         self.last_seq = seq
+        self._unwritten += 1
         self._flusher.mark()
         self._add_entry(fixture, name)
         return name
@@ -178,6 +181,7 @@ class Session:
         name, data, end = found
         write_atomically(self._dir, name, data)
         self._materialised = end
+        self._unwritten -= 1
 
     def write_manifest(self) -> None:
         body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
@@ -191,6 +195,13 @@ class Session:
         """
         self._idle.stop()
         self._flusher.close()
+        if self._unwritten >= LOUD_CLOSE:
+            log.warning(
+                "session %s: writing %d fixture files from its journal before closing (if stopped now, nothing is "
+                "lost: `tradetape fsck` or the next record into it finishes them)",
+                self.directory,
+                self._unwritten,
+            )
         try:
             while self.pending:
                 self.materialise_one()

@@ -79,9 +79,12 @@ class KalshiExchange:
         for listener in self.listeners:
             listener(event)
 
-    def _book_delta(self, order: Order, delta: Decimal) -> None:
+    def _book_delta(self, order: Order, delta: Decimal, traded: bool = False) -> None:
+        """Announce a change of `delta` contracts at the order's level; `traded` when a match (not the
+        order's owner) caused it."""
         if delta:
-            self._emit("book", ticker=order.ticker, book_side=order.book_side, price=order.price, delta=delta)
+            data = {"ticker": order.ticker, "book_side": order.book_side, "price": order.price, "delta": delta}
+            self._emit("book", **data, order=order, traded=traded)
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -257,7 +260,7 @@ class KalshiExchange:
         maker.remaining -= n
         maker.maker_fill_cost += n * maker.leg_price
         maker.last_update_time = now
-        self._book_delta(maker, -n)
+        self._book_delta(maker, -n, traded=True)
         if maker.remaining == 0:
             self.books[maker.ticker].remove(maker)
             maker.status = "executed"

@@ -33,7 +33,10 @@ class KalshiSim:
         return exchange
 
     def reset(self) -> None:
+        """Rebuild from the section; listeners hear `reset` (feeds drop their clients, whose books are now wrong)."""
         self.exchange = self._build()
+        for listener in self.listeners:
+            listener(Event("reset", {}))
 
     def on_clock(self, now: float) -> None:
         """After the clock jumps: expire GTC orders whose expiration_time has passed."""

@@ -1,0 +1,37 @@
+"""Admin for moving the Kalshi market maker's book, streamed as the exchange would stream a requote.
+
+`POST /__sim/kalshi/book/move {"ticker", "by": "0.02"}` shifts every market-maker level by `by` dollars (YES leg;
+negative moves down), keeping sizes: the feed sees the old levels canceled and the new ones added, one
+`orderbook_delta` per change. (`POST /__sim/kalshi/book` sets levels and sizes outright.)
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..admin import AdminError, read_object
+from ..state import read_decimal
+from .admin import ADMIN
+from .engine import MARKET_MAKER
+from .routes import SIM_KEY, answer
+from .wire import orderbook_json
+
+
+async def move_book(request: web.Request) -> web.Response:
+    body = await read_object(request)
+    exchange = request.app[SIM_KEY].exchange
+    ticker = body.get("ticker")
+    if ticker not in exchange.markets:
+        raise AdminError(f"ticker: unknown market {ticker!r}")
+    by = read_decimal(body.get("by"), "by")
+    book = exchange.books[ticker]
+    levels = {
+        side: [(o.price + by, o.remaining) for o in book.side(side) if o.account == MARKET_MAKER]
+        for side in ("bid", "ask")
+    }
+    exchange.set_book(ticker, levels["bid"], levels["ask"])
+    return answer(orderbook_json(book))
+
+
+def feed_admin_routes() -> list[web.RouteDef]:
+    return [web.post(f"{ADMIN}/book/move", move_book)]

@@ -74,7 +74,7 @@ class FeedConnection:
         self.sent = 0
         self._silence: FeedFault | None = None
         self._silent_until = 0.0
-        self._outbox: asyncio.Queue[tuple[str, float]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str | None, float, FeedFault | None]] = asyncio.Queue()
         self._writer = asyncio.create_task(self._write())
 
     @property
@@ -108,12 +108,12 @@ class FeedConnection:
         actions = ("duplicate", "delay", *CONNECTION_ACTIONS)
         fault = self.hub.faults.take(self.hub.exchange, actions, self.id, channel or self.channel, sid, kind)
         if fault is not None and fault.action in CONNECTION_ACTIONS:
-            self.apply(fault)
+            self._outbox.put_nowait((None, 0.0, fault))  # the frames before it still go out
             return
         text = frame if isinstance(frame, str) else orjson.dumps(frame).decode()
         delay = fault.delay_ms / 1000 if fault is not None and fault.action == "delay" else 0.0
         for _ in range(2 if fault is not None and fault.action == "duplicate" else 1):
-            self._outbox.put_nowait((text, delay))
+            self._outbox.put_nowait((text, delay, None))
 
     def skips_seq(self, channel: str, sid: int, kind: str) -> bool:
         """Whether a `skip_seq` fault takes this frame (it then goes out one seq later)."""
@@ -121,10 +121,12 @@ class FeedConnection:
 
     async def _write(self) -> None:
         while True:
-            text, delay = await self._outbox.get()
+            text, delay, fault = await self._outbox.get()
             if delay:
                 await asyncio.sleep(delay)
-            if self.closed or self.silent:
+            if fault is not None:
+                self.apply(fault)
+            if text is None or self.closed or self.silent:
                 continue
             try:
                 await self.ws.send_str(text)

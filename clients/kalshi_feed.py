@@ -2,10 +2,10 @@
 positions, over one signed connection that stays up.
 
 The upgrade is signed (timestamp + GET + path) on every connect. Books come as an `orderbook_snapshot` then
-`orderbook_delta`s; the feed asks for `use_yes_price` so the NO side arrives as YES asks. `seq` is checked per
-`sid`: a duplicate is dropped, a gap invalidates the sid's books and asks for `get_snapshot` (reconnecting if that
-is refused or never answered), so a book the feed knows is wrong is never handed out. Fills are deduplicated by
-trade id, order and position updates by content.
+`orderbook_delta`s; the feed asks for `use_yes_price` (unless told not to) so the NO side arrives as YES asks.
+`seq` is checked per `sid`: a duplicate is dropped, a gap invalidates the sid's books and asks for
+`get_snapshot` (reconnecting if that is refused or never answered), so a book the feed knows is wrong is never
+handed out. Fills are deduplicated by trade id, order and position updates by content.
 """
 
 from __future__ import annotations
@@ -162,6 +162,7 @@ class KalshiFeed(Feed):
         trades: bool = False,
         clock: Callable[[], float] = time.time,
         resync_timeout: float = RESYNC_TIMEOUT,
+        use_yes_price: bool = True,
         **options: Any,
     ) -> None:
         super().__init__(**options)
@@ -176,6 +177,7 @@ class KalshiFeed(Feed):
         self._private_key = load_private_key(private_key)
         self.markets = list(dict.fromkeys(markets))
         self.user, self.trades = user, trades
+        self.use_yes_price = use_yes_price  # NO levels as YES asks (Kalshi's announced default); False: NO-leg prices
         self.resync_timeout = resync_timeout
         self.duplicates = 0
         self._clock = clock
@@ -220,7 +222,7 @@ class KalshiFeed(Feed):
         self._new_session()
         if self.markets:
             channels = ["orderbook_delta", *(["trade"] if self.trades else [])]
-            params = {"channels": channels, "market_tickers": self.markets, "use_yes_price": True}
+            params = {"channels": channels, "market_tickers": self.markets, "use_yes_price": self.use_yes_price}
             await self._command("subscribe", params)
         if self.user:
             await self._command("subscribe", {"channels": USER_CHANNELS})
@@ -302,7 +304,7 @@ class KalshiFeed(Feed):
     def _snapshot(self, frame: dict[str, Any], raw: str) -> None:
         if not self._in_sequence(frame):
             return
-        ticker, bids, asks = parse_snapshot(frame.get("msg"), use_yes_price=True)
+        ticker, bids, asks = parse_snapshot(frame.get("msg"), self.use_yes_price)
         self._awaiting.discard(ticker)
         self.local(ticker).replace(bids, asks)
         self.updated(ticker)
@@ -311,7 +313,7 @@ class KalshiFeed(Feed):
         if not self._in_sequence(frame):
             return
         try:
-            ticker, side, price, change = parse_delta(frame.get("msg"), use_yes_price=True)
+            ticker, side, price, change = parse_delta(frame.get("msg"), self.use_yes_price)
         except Exception:
             self._resync(self.markets, "unreadable orderbook_delta")
             raise

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
+from aiohttp import web
 
 from clients.kalshi import KalshiClient
 from clients.kalshi_auth import auth_headers
@@ -117,3 +119,34 @@ async def event_where(queue: asyncio.Queue[Any], match: Callable[[Any], bool]) -
         event = await asyncio.wait_for(queue.get(), PATIENCE)
         if match(event):
             return event
+
+
+@asynccontextmanager
+async def scripted_feed(scripts: list[list[str]]) -> AsyncIterator[tuple[str, list[list[str]]]]:
+    """A WebSocket server on loopback (any path) whose n-th connection is sent `scripts[n]` after the client's
+    first message, then held open; yields (ws:// base URL, what each connection received)."""
+    received: list[list[str]] = []
+
+    async def handle(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        heard: list[str] = []
+        received.append(heard)
+        script = scripts[min(len(received), len(scripts)) - 1]
+        async for message in ws:
+            heard.append(message.data)
+            if len(heard) == 1:
+                for text in script:
+                    await ws.send_str(text)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"ws://127.0.0.1:{runner.addresses[0][1]}", received
+    finally:
+        await runner.cleanup()

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives import serialization
 from feed_helpers import ALI, BOB, PATIENCE, Paper, event_where, paper
 
 from clients.book import BookView
@@ -30,20 +31,13 @@ from clients.feed_events import (
 from clients.kalshi import KalshiClient
 from clients.kalshi_feed import DEFAULT_WS_URL, KalshiFeed
 from simulator.credentials import kalshi_test_credentials
+from simulator.kalshi.section import DEFAULT_SECTION
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[Paper]:
-    async for p in paper({"kalshi": {"feed": {"ping_interval_s": 0.1}, **_markets()}}):
+    async for p in paper({"kalshi": {"feed": {"ping_interval_s": 0.1}, **DEFAULT_SECTION}}):
         yield p
-
-
-def _markets() -> dict[str, Any]:
-    from simulator.kalshi.section import DEFAULT_SECTION
-
-    return {k: v for k, v in DEFAULT_SECTION.items() if k != "accounts"} | {
-        "accounts": [{"name": "default", "balance": "1000.00"}]
-    }
 
 
 def feed_for(env: Paper, **options: Any) -> KalshiFeed:
@@ -245,8 +239,6 @@ def test_needs_credentials_and_a_websocket_url() -> None:
 
 def test_from_env_reads_the_url_and_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     _, key, _ = kalshi_test_credentials()
-    from cryptography.hazmat.primitives import serialization
-
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("KALSHI_WS_URL", "ws://127.0.0.1:9999/trade-api/ws/v2")

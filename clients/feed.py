@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -184,7 +184,7 @@ class FeedSocket:
 
 def _handshake_error(exchange: str, exc: aiohttp.WSServerHandshakeError) -> TradingError:
     """A refused upgrade in the taxonomy: the proxy's own answers and 401/403 are fatal, the rest retried."""
-    headers = exc.headers or {}
+    headers: Mapping[str, str] = exc.headers or {}
     proxy = proxy_answer(exc.status, headers, b"")
     if proxy is not None:
         return proxy
@@ -229,7 +229,7 @@ class Feed:
         self._sockets: list[FeedSocket] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -275,7 +275,7 @@ class Feed:
 
     def backoff(self, failures: int) -> float:
         """Exponential in the failures so far, capped, with jitter (half to all of it)."""
-        ceiling = min(self._max_backoff, self._backoff * 2 ** (failures - 1))
+        ceiling = min(self._max_backoff, self._backoff * 2.0 ** (failures - 1))
         return ceiling * (0.5 + self._rng.random() / 2)
 
     # -- books ---------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ class Feed:
         while not condition():
             await self._changed.wait()
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run `work` in the background, holding a reference until it is done."""
         task = asyncio.create_task(work)
         self._background.add(task)

@@ -92,7 +92,7 @@ async def start_simulator(
         kalshi_app = create_kalshi_app(sections["kalshi"], clock, faults, feed_faults)
         poly_app = create_poly_app(sections["poly"], clock, faults, feed_faults)
     except StateError as exc:
-        raise exc.in_file(state) if isinstance(state, (str, Path)) else exc
+        raise (exc.in_file(state) if isinstance(state, (str, Path)) else exc) from None
     runner, kalshi_url = await _serve(kalshi_app, host, kalshi_port)
     try:
         poly_runner, poly_url = await _serve(poly_app, host, poly_port)

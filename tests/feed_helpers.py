@@ -14,9 +14,9 @@ import orjson
 from aiohttp import web
 
 from clients.kalshi import KalshiClient
-from clients.kalshi_auth import auth_headers
-from clients.poly_models import ApiCreds
+from clients.kalshi.auth import auth_headers
 from clients.polymarket import PolymarketClient
+from clients.polymarket.types import ApiCreds
 from scenarios.harness import PAPER_POLY_KEY
 from simulator.credentials import kalshi_test_credentials
 from simulator.server import RunningSimulator, Simulator

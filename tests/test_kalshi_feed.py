@@ -29,9 +29,9 @@ from clients.feed_events import (
     UserOrder,
 )
 from clients.kalshi import KalshiClient
-from clients.kalshi_feed import DEFAULT_WS_URL, KalshiFeed
+from clients.kalshi.feed import DEFAULT_WS_URL, KalshiFeed
 from simulator.credentials import kalshi_test_credentials
-from simulator.kalshi.section import DEFAULT_SECTION
+from simulator.kalshi.config import DEFAULT_SECTION
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from clients.feed_events import (
     UserFill,
     UserOrder,
 )
-from clients.poly_feed import DEFAULT_WS_URL, PolymarketFeed
-from clients.poly_models import ApiCreds
 from clients.polymarket import PolymarketClient
+from clients.polymarket.feed import DEFAULT_WS_URL, PolymarketFeed
+from clients.polymarket.types import ApiCreds
 from simulator.poly.config import DEFAULT_SECTION
 
 

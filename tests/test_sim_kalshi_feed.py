@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from feed_helpers import ALI, BOB, Paper, frame, frames_until, nothing_more, paper
 
-from clients.kalshi_auth import auth_headers
+from clients.kalshi.auth import auth_headers
 from simulator.credentials import kalshi_test_credentials
 
 

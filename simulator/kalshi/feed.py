@@ -18,14 +18,21 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from ..feed import FeedConnection, FeedHub, FeedSettings
-from ..feed_faults import FeedFaults
-from .auth import authenticate
-from .engine import Event
-from .errors import default_fault_body
-from .feed_wire import delta_msg, fill_msg, position_msg, snapshot_msg, ticker_msg, trade_msg, user_order_msg
-from .model import ZERO
-from .sim import KalshiSim
+from simulator.feed import FeedConnection, FeedHub, FeedSettings
+from simulator.feed_faults import FeedFaults
+from simulator.kalshi.auth import authenticate
+from simulator.kalshi.errors import default_fault_body
+from simulator.kalshi.exchange import Event, KalshiSim
+from simulator.kalshi.feed_wire import (
+    delta_msg,
+    fill_msg,
+    position_msg,
+    snapshot_msg,
+    ticker_msg,
+    trade_msg,
+    user_order_msg,
+)
+from simulator.kalshi.model import ZERO
 
 WS_PATH = "/trade-api/ws/v2"
 CHANNELS = ("orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions")

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..admin import AdminError, read_object
-from ..state import read_decimal
-from .admin import ADMIN
-from .engine import MARKET_MAKER
-from .routes import SIM_KEY, answer
-from .wire import orderbook_json
+from simulator.admin import AdminError, read_object
+from simulator.kalshi.admin import ADMIN
+from simulator.kalshi.exchange import MARKET_MAKER
+from simulator.kalshi.routes import EXCHANGE, answer
+from simulator.kalshi.wire import orderbook_json
+from simulator.state import read_decimal
 
 
 async def move_book(request: web.Request) -> web.Response:
     body = await read_object(request)
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     ticker = body.get("ticker")
     if ticker not in exchange.markets:
         raise AdminError(f"ticker: unknown market {ticker!r}")
@@ -33,5 +33,4 @@ async def move_book(request: web.Request) -> web.Response:
     return answer(orderbook_json(book))
 
 
-def feed_admin_routes() -> list[web.RouteDef]:
-    return [web.post(f"{ADMIN}/book/move", move_book)]
+feed_admin_routes: list[web.RouteDef] = [web.post(f"{ADMIN}/book/move", move_book)]

@@ -8,10 +8,10 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from .book import Book
-from .engine import KalshiExchange
-from .model import ONE, ZERO, Account, Fill, Market, Order, Position
-from .wire import dollars4, dollars6, fp, rfc3339
+from simulator.kalshi.book import Book
+from simulator.kalshi.exchange import KalshiExchange
+from simulator.kalshi.model import ONE, ZERO, Account, Fill, Market, Order, Position
+from simulator.kalshi.wire import dollars4, dollars6, fp, rfc3339
 
 _MARKET_IDS = uuid.UUID("6f1c1c2e-7d5e-4f0a-9c1b-3e2a5d4c7b18")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,6 +25,7 @@ from simulator.feed import FeedConnection, FeedHub, FeedSettings
 from simulator.feed_faults import FeedFaults
 from simulator.poly.auth import ApiKeys
 from simulator.poly.book import summary
+from simulator.poly.errors import default_fault_body
 from simulator.poly.exchange import PolyExchange
 from simulator.poly.feed_wire import (
     Levels,
@@ -39,7 +41,6 @@ from simulator.poly.feed_wire import (
     trade_event,
 )
 from simulator.poly.model import LIVE, MATCHED, Account, Market, Order, Trade
-from simulator.poly.wire import default_fault_body
 
 MARKET_PATH, USER_PATH = "/ws/market", "/ws/user"
 
@@ -187,9 +188,13 @@ class PolyFeed(FeedHub):
             self._announced.clear()
             self._seen_trades.clear()
             return
-        {"book": self._on_book, "trade": self._on_trade, "order": self._on_order, "tick_size": self._on_tick}[kind](
-            record
-        )
+        handlers: dict[str, Callable[[Any], None]] = {
+            "book": self._on_book,
+            "trade": self._on_trade,
+            "order": self._on_order,
+            "tick_size": self._on_tick,
+        }
+        handlers[kind](record)
 
     def _market_subscribers(self, token_id: str) -> list[PolyConnection]:
         return [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from simulator.admin import AdminError, read_object
-from simulator.poly.admin import PREFIX
+from simulator.poly.admin import ADMIN
 from simulator.poly.book import summary
 from simulator.poly.config import TICK_SIZES, Level, check_uncrossed
 from simulator.poly.model import BUY, SELL
@@ -23,7 +23,7 @@ from simulator.state import read_decimal
 feed_admin_routes = web.RouteTableDef()
 
 
-@feed_admin_routes.post(PREFIX + "/book/move")
+@feed_admin_routes.post(ADMIN + "/book/move")
 async def move_book(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     body = await read_object(request)
@@ -44,7 +44,7 @@ async def move_book(request: web.Request) -> web.Response:
     return json_response(summary(book, token, exchange.clock.now_ms()))
 
 
-@feed_admin_routes.post(PREFIX + "/tick-size")
+@feed_admin_routes.post(ADMIN + "/tick-size")
 async def set_tick_size(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     body = await read_object(request)

@@ -9,8 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from simulator.poly.model import BUY, ONE, ZERO, Account, Order, Token, Trade
-from simulator.poly.views import trade_view
-from simulator.poly.wire import human
+from simulator.poly.wire import human, trade_view
 
 Levels = dict[Decimal, Decimal]
 

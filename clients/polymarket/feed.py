@@ -22,7 +22,8 @@ from yarl import URL
 from clients.book import ASK, BID
 from clients.feed import Feed, FeedSocket
 from clients.feed_events import FillReversed, FillStatus, TickSizeChanged, TradePrint, UserFill, UserOrder
-from clients.poly_models import ApiCreds, decimal_field, optional_decimal, require, unexpected
+from clients.polymarket.parse import decimal_field, optional_decimal, require, unexpected
+from clients.polymarket.types import ApiCreds
 
 DEFAULT_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws"
 PING_INTERVAL = 5.0  # the server drops a client ~10 s after its last PING
@@ -272,8 +273,8 @@ class PolymarketFeed(Feed):
 class _Channel:
     """What the two Polymarket channels share: text PING keepalive, frames of one event or an array of them."""
 
-    keepalive = "PING"
-    name = ""
+    keepalive: str | None = "PING"
+    name: str = ""
     handlers: tuple[str, ...] = ()
 
     def __init__(self, feed: PolymarketFeed) -> None:

@@ -25,14 +25,15 @@ from yarl import URL
 from clients.book import ASK, BID
 from clients.feed import Feed, FeedSocket
 from clients.feed_events import PositionUpdate, TradePrint, UserFill, UserOrder
-from clients.kalshi_auth import auth_headers, env_credentials, load_private_key
-from clients.kalshi_orders import ONE, outcome_price
-from clients.kalshi_parse import (
+from clients.kalshi.auth import auth_headers, env_credentials, load_private_key
+from clients.kalshi.orders import ONE, outcome_price
+from clients.kalshi.parse import (
     count,
     dollars,
     items,
     number,
     obj,
+    optional_dollars,
     order_result_from_order,
     parse_fill,
     text,
@@ -62,7 +63,7 @@ def parse_snapshot(msg: Any, use_yes_price: bool) -> tuple[str, Levels, Levels]:
         sides.append(levels)
     yes, no = sides
     asks = no if use_yes_price else [(ONE - price, size) for price, size in no]
-    return text(o, where, "market_ticker") or "", yes, asks
+    return text(o, where, "market_ticker"), yes, asks
 
 
 def parse_delta(msg: Any, use_yes_price: bool) -> tuple[str, str, Decimal, Decimal]:
@@ -72,12 +73,11 @@ def parse_delta(msg: Any, use_yes_price: bool) -> tuple[str, str, Decimal, Decim
     side = text(o, where, "side")
     price = dollars(o, where, "price_dollars")
     change = count(o, where, "delta_fp")
-    assert price is not None and change is not None  # required fields
     if side == "yes":
-        return text(o, where, "market_ticker") or "", BID, price, change
+        return text(o, where, "market_ticker"), BID, price, change
     if side != "no":
         raise unexpected(where, f"field 'side' is {side!r}, not yes/no", o)
-    return text(o, where, "market_ticker") or "", ASK, price if use_yes_price else ONE - price, change
+    return text(o, where, "market_ticker"), ASK, price if use_yes_price else ONE - price, change
 
 
 def parse_user_fill(msg: Any) -> UserFill:
@@ -103,13 +103,12 @@ def parse_user_order(msg: Any) -> UserOrder:
     where = "user_order"
     result = order_result_from_order(msg, where)
     o = obj(msg, where)
-    outcome = text(o, where, "outcome_side", "side") or ""
+    outcome = text(o, where, "outcome_side", "side")
     yes_price = dollars(o, where, "yes_price_dollars")
-    assert yes_price is not None
     return UserOrder(
         exchange="kalshi",
         order_id=result.order_id,
-        market=text(o, where, "ticker", "market_ticker") or "",
+        market=text(o, where, "ticker", "market_ticker"),
         status=result.status,
         side=outcome,
         price=outcome_price(outcome, yes_price),
@@ -124,13 +123,12 @@ def parse_position_update(msg: Any) -> PositionUpdate:
     where = "market_position"
     o = obj(msg, where)
     position = count(o, where, "position_fp")
-    assert position is not None
     return PositionUpdate(
         "kalshi",
-        text(o, where, "market_ticker") or "",
+        text(o, where, "market_ticker"),
         position,
-        dollars(o, where, "realized_pnl_dollars", required=False),
-        dollars(o, where, "fees_paid_dollars", required=False),
+        optional_dollars(o, where, "realized_pnl_dollars"),
+        optional_dollars(o, where, "fees_paid_dollars"),
         raw=msg,
     )
 
@@ -138,18 +136,17 @@ def parse_position_update(msg: Any) -> PositionUpdate:
 def parse_trade(msg: Any) -> TradePrint:
     where = "trade"
     o = obj(msg, where)
-    side = text(o, where, "taker_outcome_side", "taker_side") or ""
+    side = text(o, where, "taker_outcome_side", "taker_side")
     yes_price, size = dollars(o, where, "yes_price_dollars"), count(o, where, "count_fp")
-    assert yes_price is not None and size is not None
-    return TradePrint("kalshi", text(o, where, "market_ticker") or "", yes_price, size, side, raw=msg)
+    return TradePrint("kalshi", text(o, where, "market_ticker"), yes_price, size, side, raw=msg)
 
 
 class KalshiFeed(Feed):
     """Books for `markets` and (with `user`) the key's fills, orders and positions. `async with` runs it."""
 
     exchange = "kalshi"
-    name = "kalshi"
-    keepalive = None  # the server pings; the socket answers
+    name: str = "kalshi"
+    keepalive: str | None = None  # the server pings; the socket answers
 
     def __init__(
         self,

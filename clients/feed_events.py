@@ -62,6 +62,29 @@ class TradePrint:
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book and last price as the exchange summarises them (Kalshi `ticker`, Polymarket `best_bid_ask`)."""
+
+    exchange: str
+    market: str
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    last_price: Decimal | None
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketResolved:
+    """Polymarket `market_resolved` (custom features): the market is over; `market` is the condition id."""
+
+    exchange: str
+    market: str
+    winning_asset: str
+    winning_outcome: str
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
 class TickSizeChanged:
     exchange: str
     market: str
@@ -162,6 +185,8 @@ FeedEvent = (
     | BookInvalid
     | BookStale
     | TradePrint
+    | Quote
+    | MarketResolved
     | TickSizeChanged
     | UserFill
     | FillStatus

@@ -24,7 +24,7 @@ from yarl import URL
 
 from clients.book import ASK, BID
 from clients.feed import Feed, FeedSocket
-from clients.feed_events import PositionUpdate, TradePrint, UserFill, UserOrder
+from clients.feed_events import PositionUpdate, Quote, TradePrint, UserFill, UserOrder
 from clients.kalshi.auth import auth_headers, env_credentials, load_private_key
 from clients.kalshi.orders import ONE, outcome_price
 from clients.kalshi.parse import (
@@ -141,6 +141,20 @@ def parse_trade(msg: Any) -> TradePrint:
     return TradePrint("kalshi", text(o, where, "market_ticker"), yes_price, size, side, raw=msg)
 
 
+def parse_ticker(msg: Any) -> Quote:
+    """A `ticker` msg: YES-leg best bid and ask and the last trade price."""
+    where = "ticker"
+    o = obj(msg, where)
+    return Quote(
+        "kalshi",
+        text(o, where, "market_ticker"),
+        dollars(o, where, "yes_bid_dollars"),
+        dollars(o, where, "yes_ask_dollars"),
+        dollars(o, where, "price_dollars"),
+        raw=msg,
+    )
+
+
 class KalshiFeed(Feed):
     """Books for `markets` and (with `user`) the key's fills, orders and positions. `async with` runs it."""
 
@@ -190,6 +204,8 @@ class KalshiFeed(Feed):
             "fill": self._fill,
             "user_order": self._user_order,
             "market_position": self._position,
+            "ticker": self._quote,
+            "order_group_updates": _ignore,  # order groups are not used by this client
             "ok": _ignore,
             "unsubscribed": _ignore,
             "list_subscriptions": _ignore,
@@ -280,9 +296,10 @@ class KalshiFeed(Feed):
             self._book_sid = msg["sid"]
 
     def _error(self, frame: dict[str, Any], raw: str) -> None:
+        msg = obj(frame, "error", "msg")
         if frame.get("id") in self._snapshot_commands:
             self._socket.restart("get_snapshot refused")
-        self.report(self.name, "command refused", raw)
+        self.report(self.name, f"command {frame.get('id')} refused: code {msg.get('code')} {msg.get('msg')}", raw)
 
     def _in_sequence(self, frame: dict[str, Any]) -> bool:
         """False for a frame already seen; a gap on the book sid invalidates its books and resyncs them."""
@@ -327,6 +344,9 @@ class KalshiFeed(Feed):
     def _trade(self, frame: dict[str, Any], raw: str) -> None:
         if self._in_sequence(frame):
             self.emit(parse_trade(frame.get("msg")))
+
+    def _quote(self, frame: dict[str, Any], raw: str) -> None:
+        self.emit(parse_ticker(frame.get("msg")))
 
     def _fill(self, frame: dict[str, Any], raw: str) -> None:
         fill = parse_user_fill(frame.get("msg"))

@@ -21,7 +21,16 @@ from yarl import URL
 
 from clients.book import ASK, BID
 from clients.feed import Feed, FeedSocket
-from clients.feed_events import FillReversed, FillStatus, TickSizeChanged, TradePrint, UserFill, UserOrder
+from clients.feed_events import (
+    FillReversed,
+    FillStatus,
+    MarketResolved,
+    Quote,
+    TickSizeChanged,
+    TradePrint,
+    UserFill,
+    UserOrder,
+)
 from clients.polymarket.parse import decimal_field, optional_decimal, require, unexpected
 from clients.polymarket.types import ApiCreds
 
@@ -203,10 +212,23 @@ class PolymarketFeed(Feed):
                 self.updated(asset)
 
     def on_best_bid_ask(self, event: dict[str, Any]) -> None:
-        asset = require(event, "asset_id", str, "ws best_bid_ask")
+        where = "ws best_bid_ask"
+        asset = require(event, "asset_id", str, where)
+        best_bid, best_ask = decimal_field(event, "best_bid", where), decimal_field(event, "best_ask", where)
         book = self.books.get(asset)
         if book is not None and book.valid:
-            self._agrees(asset, optional_decimal(event, "best_bid", "ws"), optional_decimal(event, "best_ask", "ws"))
+            self._agrees(asset, best_bid, best_ask)
+        self.emit(Quote("poly", asset, best_bid, best_ask, None, raw=event))
+
+    def on_market_resolved(self, event: dict[str, Any]) -> None:
+        where = "ws market_resolved"
+        condition = require(event, "market", str, where)
+        winner, outcome = require(event, "winning_asset_id", str, where), require(event, "winning_outcome", str, where)
+        self.emit(MarketResolved("poly", condition, winner, outcome, raw=event))
+
+    def on_new_market(self, event: dict[str, Any]) -> None:
+        """A market listing (custom features): nothing this feed keeps; checked and dropped."""
+        require(event, "market", str, "ws new_market")
 
     def _agrees(self, asset: str, best_bid: Decimal | None, best_ask: Decimal | None) -> bool:
         """Whether the local book's best prices are the exchange's; if not, the book is wrong: resync."""
@@ -305,7 +327,15 @@ class _Channel:
 
 class _MarketChannel(_Channel):
     name = "market"
-    handlers = ("book", "price_change", "best_bid_ask", "tick_size_change", "last_trade_price")
+    handlers = (
+        "book",
+        "price_change",
+        "best_bid_ask",
+        "tick_size_change",
+        "last_trade_price",
+        "market_resolved",
+        "new_market",
+    )
 
     async def opened(self, socket: FeedSocket) -> None:
         feed = self.feed

@@ -113,6 +113,16 @@ async def nothing_more(ws: aiohttp.ClientWebSocketResponse, marker: Callable[[],
     return await frames_until(ws, lambda f: isinstance(f, dict) and f.get("type") in ("list_subscriptions", "error"))
 
 
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Poll until `condition()` holds (for state no feed event announces, such as what a scripted server heard)."""
+
+    async def polling() -> None:
+        while not condition():  # noqa: ASYNC110 - the state polled (what a scripted server heard) has no event
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(polling(), PATIENCE)
+
+
 async def event_where(queue: asyncio.Queue[Any], match: Callable[[Any], bool]) -> Any:
     """Skip feed events until one matches."""
     while True:

@@ -105,11 +105,14 @@ class Risk:
             return f"open exposure ${self.open_exposure_usd} at the limit ${self.limits.max_exposure_usd}"
         return None
 
-    def headroom(self, held: Decimal, max_size: Decimal, max_position: Decimal) -> Decimal:
-        """Whole contracts the next arb may take: the pair's size and position limits, and the exposure limit
-        counted at $1 a contract (the most one unhedged contract can cost)."""
+    def headroom(self, held: Decimal, max_size: Decimal, max_position: Decimal) -> tuple[Decimal, str]:
+        """Whole contracts the next arb may take, and the limit that binds: the pair's size and position limits,
+        and the exposure limit counted at $1 a contract (the most one unhedged contract can cost)."""
         exposure_room = (self.limits.max_exposure_usd - self.open_exposure_usd).to_integral_value(ROUND_FLOOR)
-        return max(ZERO, min(max_size, max_position - held, exposure_room))
+        room, binding = min(
+            (max_size, "max_size"), (max_position - held, "position_limit"), (exposure_room, "exposure_limit")
+        )
+        return max(ZERO, room), binding
 
     def record(self, pair: str, result: ArbResult, now: float) -> None:
         """Learn from one arb: failures, cooldown, and the kill switch on a permanent error."""

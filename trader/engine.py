@@ -92,6 +92,7 @@ class Engine:
         self.decisions = 0
         self.fills_seen = 0
         self.fills_reversed = 0
+        self.books_invalidated = 0
         self.reconciling = False
         self.ready = False
         self._index: dict[tuple[str, str], list[Pair]] = {}
@@ -127,7 +128,7 @@ class Engine:
             await self._idle.wait()  # arbs in flight finish (a cancellation, like a crash, cuts them off)
         finally:
             self.ready = False
-            for task in consumers:
+            for task in [*consumers, *self._tasks]:  # after a clean stop only a reconciliation may be left
                 task.cancel()
             for feed in self.feeds.values():
                 await feed.stop()
@@ -213,6 +214,8 @@ class Engine:
 
     def on_event(self, event: FeedEvent) -> None:
         """One feed event: re-price the pairs a book change touches, track fills and the user channels."""
+        if isinstance(event, BookInvalid):
+            self.books_invalidated += 1
         if isinstance(event, (BookUpdated, BookStale, BookInvalid)):
             for pair in self._index.get((event.exchange, event.market), ()):
                 self.evaluate(pair)

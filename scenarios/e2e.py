@@ -182,7 +182,9 @@ class Harness:
         self.ledger = Ledger(self.workdir / f"{self.name}.sqlite")
         self._closing = [kalshi, poly, self.ledger]
         settle = RecoveryPolicy(not_found_window=not_found_window, recheck_delay=0.05)
-        self.engine = Engine(self.config, kalshi, poly, kalshi_feed, poly_feed, self.ledger, dry_run=dry_run, settle=settle)
+        self.engine = Engine(
+            self.config, kalshi, poly, kalshi_feed, poly_feed, self.ledger, dry_run=dry_run, settle=settle
+        )
         self._task = asyncio.create_task(self.engine.run())
         self.starts += 1
         engine = self.engine

@@ -181,6 +181,14 @@ class Engine:
                 )
             )
 
+    def _cool_down(self, arb_ids: list[str]) -> None:
+        """Exposure found after the fact (a reversed fill) starts the pair's cooldown, as an arb's own does."""
+        for arb_id in arb_ids:
+            tickers = {i.leg.instrument for i in self.ledger.arb_intents(arb_id) if i.leg.exchange == "kalshi"}
+            for ticker in tickers:
+                for pair in self._index.get(("kalshi", ticker), ()):
+                    self.risk.cooldown_until[pair.name] = self.now() + self.limits.cooldown_s
+
     def _check_positions(self, report: RecoveryReport) -> None:
         if report.differences:
             listed = "; ".join(
@@ -202,6 +210,7 @@ class Engine:
             log.info("reconciling: %s", why)
             report = await recover(self.ledger, self.kalshi, self.poly, policy=self.policy, settle=self.settle)
             self._recorded(report, why)
+            self._cool_down([s.arb_id for s in report.arbs if s.exposure])
             self.risk.refresh(self.ledger, self._today())
             self._check_positions(report)
             if self.risk.killed is not None:
@@ -266,14 +275,14 @@ class Engine:
         if box.count == pair.max_size:
             offered = best_box(pair, kalshi, books, cap=UNCAPPED)
             if offered is not None and offered.count > box.count:
-                notes.append(f"sized down from {offered.count} to the pair's max_size {pair.max_size}")
+                notes.append(f"sized down from {_n(offered.count)} to the pair's max_size {_n(pair.max_size)}")
         room, binding = self.risk.headroom(self._held(pair), pair.max_size, pair.max_position)
         if room < box.count:
             sized = best_box(pair, kalshi, books, cap=room)
             if sized is None:
-                self._skip(pair, box, binding, f"no room: {room} contracts within the {binding.replace('_', ' ')}")
+                self._skip(pair, box, binding, f"no room: {_n(room)} contracts within the {binding.replace('_', ' ')}")
                 return
-            notes.append(f"sized down from {box.count} to {sized.count} ({binding.replace('_', ' ')})")
+            notes.append(f"sized down from {_n(box.count)} to {_n(sized.count)} ({binding.replace('_', ' ')})")
             box = sized
         detail = "; ".join([f"edge {box.edge_per_contract:.6f} per contract, {box.edge:.6f} in all", *notes])
         if self.dry_run:
@@ -401,6 +410,11 @@ def _result(pair: Pair, result: ArbResult) -> Decision:
         result.opportunity.edge,
         result.arb_id,
     )
+
+
+def _n(count: Decimal) -> str:
+    """A count as people write it: 50.00 -> 50."""
+    return f"{count.normalize():f}"
 
 
 def _code(blocked: str) -> str:

@@ -14,6 +14,7 @@ from trader.cli import DECIMAL, kalshi_leg, poly_leg
 
 from .canon import Legs
 from .catalogue import SCENARIOS, Scenario, select
+from .e2e_catalogue import E2E_BY_NAME, E2E_SCENARIOS, E2EScenario, run_live
 from .harness import Outcome, capture, capture_live, replay
 
 FIXTURES = Path("fixtures")
@@ -24,6 +25,15 @@ def scenarios_or_fail(names: tuple[str, ...]) -> list[Scenario]:
         return select(names)
     except KeyError as exc:
         raise click.BadParameter(exc.args[0], param_hint="NAME") from None
+
+
+def split_names(names: tuple[str, ...]) -> tuple[list[Scenario], list[E2EScenario]]:
+    """The catalogue's replayed scenarios and the end-to-end ones among `names` (all of both when none)."""
+    if not names:
+        return list(SCENARIOS), list(E2E_SCENARIOS)
+    e2e = [E2E_BY_NAME[n] for n in names if n in E2E_BY_NAME]
+    rest = tuple(n for n in names if n not in E2E_BY_NAME)
+    return (scenarios_or_fail(rest) if rest else []), e2e
 
 
 def outcome_lines(outcome: Outcome) -> list[str]:
@@ -45,6 +55,9 @@ def list_command() -> None:
         kind = "captured" if s.captured else "composed of " + " + ".join(s.composed_of)
         click.echo(f"{s.name:<30} {s.exchange:<7} {s.how}")
         click.echo(f"{'':<38} tests: {s.tests}; {kind}")
+    for e in E2E_SCENARIOS:
+        click.echo(f"{e.name:<30} {e.exchange:<7} {e.how}")
+        click.echo(f"{'':<38} tests: {e.tests}; the engine end to end, live against the simulator")
 
 
 def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decimal, list[str]]:
@@ -95,6 +108,12 @@ def capture_command(
     yes: bool,
 ) -> None:
     """Record each single-exchange scenario through the proxy into FIXTURES_DIR/<name>/."""
+    e2e = [n for n in names if n in E2E_BY_NAME]
+    if e2e:
+        raise click.UsageError(
+            f"{', '.join(e2e)}: end-to-end scenarios run live (`tradetape scenarios run NAME`); recording their feeds "
+            "needs the proxy's WebSocket support (issue 17)"
+        )
     chosen = [s for s in scenarios_or_fail(names) if s.captured]
     logging.getLogger("trader").setLevel(logging.ERROR)
     if upstream == "sim":
@@ -163,10 +182,11 @@ async def _run_live(runnable: list[Scenario], fixtures_dir: Path, legs: Legs, gu
 @click.argument("names", nargs=-1)
 @click.option("--fixtures-dir", type=click.Path(file_okay=False, path_type=Path), default=FIXTURES, show_default=True)
 def run_command(names: tuple[str, ...], fixtures_dir: Path) -> None:
-    """Replay each scenario's fixtures through the real client and trader code and check its expectations."""
-    chosen = scenarios_or_fail(names)
-    logging.getLogger("trader").setLevel(logging.ERROR)
-    outcomes = asyncio.run(_replay_all(chosen, fixtures_dir))
+    """Replay each scenario's fixtures through the real client and trader code and check its expectations; the
+    end-to-end (e2e_*) ones run the engine live against the simulator."""
+    chosen, e2e = split_names(names)
+    logging.getLogger("trader").setLevel(logging.CRITICAL)
+    outcomes = asyncio.run(_replay_all(chosen, fixtures_dir)) + asyncio.run(_live_all(e2e))
     for outcome in outcomes:
         click.echo("\n".join(outcome_lines(outcome)))
     passed = sum(o.ok for o in outcomes)
@@ -177,3 +197,7 @@ def run_command(names: tuple[str, ...], fixtures_dir: Path) -> None:
 
 async def _replay_all(chosen: list[Scenario], fixtures_dir: Path) -> list[Outcome]:
     return [await replay(s, fixtures_dir) for s in chosen]
+
+
+async def _live_all(chosen: list[E2EScenario]) -> list[Outcome]:
+    return [await run_live(s) for s in chosen]

@@ -19,6 +19,7 @@ async with Harness("demo", workdir) as h:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -144,8 +145,8 @@ class Harness:
 
     # -- the engine ----------------------------------------------------------------------------
 
-    def clients(self) -> tuple[KalshiClient, PolymarketClient]:
-        """Fresh clients through the recording proxy."""
+    def clients(self) -> tuple[Any, Any]:
+        """Fresh clients (KalshiClient, PolymarketClient) through the recording proxy."""
         kalshi = KalshiClient(self.urls["kalshi"] + "/trade-api/v2", self.key_id, self.private_key)
         c = self.poly_creds
         poly = PolymarketClient(self.urls["poly"], PAPER_POLY_KEY, c.api_key, c.secret, c.passphrase)
@@ -178,7 +179,7 @@ class Harness:
         or stopped during recovery."""
         await self._close_engine_resources()
         kalshi, poly = self.clients()
-        kalshi_feed, poly_feed = self.feeds()
+        kalshi_feed, poly_feed = self.kalshi_feed, self.poly_feed = self.feeds()
         self.ledger = Ledger(self.workdir / f"{self.name}.sqlite")
         self._closing = [kalshi, poly, self.ledger]
         settle = RecoveryPolicy(not_found_window=not_found_window, recheck_delay=0.05)
@@ -187,9 +188,14 @@ class Harness:
         )
         self._task = asyncio.create_task(self.engine.run())
         self.starts += 1
-        engine = self.engine
-        await self.until(lambda: engine.ready and self._books_ready() or self._task is not None and self._task.done())
+        engine, task = self.engine, self._task
+        await self.until(lambda: (engine.ready and self._books_ready()) or task.done())
         return engine
+
+    @property
+    def duplicates(self) -> int:
+        """Frames the current engine's feeds dropped as repeats."""
+        return self.kalshi_feed.duplicates + self.poly_feed.duplicates
 
     def _books_ready(self) -> bool:
         assert self.engine is not None
@@ -203,10 +209,8 @@ class Harness:
         """Cut the engine off where it stands, as a crash would: its tasks are cancelled, nothing is booked after."""
         assert self._task is not None
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         await self._close_engine_resources()
 
     async def stop_engine(self) -> str | None:
@@ -244,7 +248,8 @@ class Harness:
 
     async def exchange_positions(self) -> dict[tuple[str, str], Decimal]:
         """Kalshi's positions endpoint and Polymarket's trades, read directly from the simulator (not recorded)."""
-        async with KalshiClient(self.sim.kalshi_url + "/trade-api/v2", self.key_id, self.private_key) as kalshi:
+        kalshi: Any = KalshiClient(self.sim.kalshi_url + "/trade-api/v2", self.key_id, self.private_key)
+        async with kalshi:
             held = {("kalshi", t): q for t, q in (await kalshi_positions(kalshi))[0].items()}
         c = self.poly_creds
         async with PolymarketClient(self.sim.poly_url, PAPER_POLY_KEY, c.api_key, c.secret, c.passphrase) as poly:

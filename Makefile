@@ -11,7 +11,7 @@ SEEDS ?= 20
 STEPS ?= 200
 FIRST_SEED ?= 1
 
-.PHONY: install test interop demo bench chaos clean
+.PHONY: install lint test interop demo bench chaos clean
 
 install: $(STAMP)
 
@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install lint
 	$(BIN)/python -m pytest -q
 	$(BIN)/tradetape audit fixtures/
 	@if $(SDK_PYTHON) >/dev/null; then $(MAKE) --no-print-directory interop; \

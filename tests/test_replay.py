@@ -10,8 +10,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.fixture import FixtureError
-from proxy.sources import SourceError
+from proxy.replay.sources import SourceError
+from proxy.tape.fixture import FixtureError
 from tests.proxy_helpers import recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, replaying, write_session
 
@@ -435,7 +435,7 @@ async def test_scenario_names_resolve_under_the_fixtures_dir(tmp_path):
         aiohttp.ClientSession() as http,
     ):
         assert (await call(http, "GET", proxy.url("kalshi") + "/x"))[1] == b'{"ok":1}'
-    with pytest.raises(SourceError, match="no_such_scenario.*no such session directory"):
+    with pytest.raises(SourceError, match=r"no_such_scenario.*no such session directory"):
         async with replaying(["no_such_scenario"], fixtures_dir=tmp_path / "fixtures"):
             pass
 
@@ -509,7 +509,7 @@ async def test_fixed_latency_really_waits_at_least_that_long(tmp_path):
 )
 def test_bad_replay_options_name_the_flag(options, message):
     from proxy.exchanges import ConfigError
-    from proxy.replay import ReplayOptions
+    from proxy.replay.replayer import ReplayOptions
 
     with pytest.raises(ConfigError, match=message):
         ReplayOptions(**options)
@@ -542,12 +542,15 @@ async def test_gzip_binary_and_text_answers_round_trip_through_record_and_replay
 
     session = tmp_path / "s"
     paths = ["/gzip", "/binary", "/text"]
-    async with running_app(upstream_app()) as url:
-        async with running_proxy(url, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
-            recorded = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
+    async with (
+        running_app(upstream_app()) as url,
+        running_proxy(url, recording(session, "all")) as proxy,
+        aiohttp.ClientSession() as http,
+    ):
+        recorded = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
     async with replaying([session]) as proxy, aiohttp.ClientSession(auto_decompress=False) as http:
         replayed = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
-    for (status, body, _), (status2, body2, resp) in zip(recorded, replayed):
+    for (status, body, _), (status2, body2, resp) in zip(recorded, replayed, strict=True):
         assert (status2, body2) == (status, body)  # the recorded gzip answer is served decoded
         assert "Content-Encoding" not in resp.headers
     assert replayed[1][2].headers["Content-Type"] == "application/octet-stream" and replayed[2][0] == 425

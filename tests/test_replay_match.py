@@ -6,10 +6,10 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
-from proxy.correlate import Correlation
 from proxy.exchanges import ConfigError
-from proxy.match import differences, match_key, parse_body
-from proxy.volatile import volatile_sets
+from proxy.replay.correlate import Correlation
+from proxy.replay.match import differences, match_key, parse_body
+from proxy.replay.volatile import volatile_sets
 
 
 def key(

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from clients.kalshi import KalshiClient
-from proxy.cli import main
+from proxy.cli.main import main
 from scenarios.canon import SIM_LEGS
 from scenarios.catalogue import BY_NAME, SCENARIOS, check
 from scenarios.cli import live_plan

@@ -10,10 +10,18 @@ import orjson
 from aiohttp import web
 
 from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
+from simulator.faults import fails_trades, read_cutoff
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
 from simulator.poly.errors import PolyError
-from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange
+from simulator.poly.exchange import (
+    DISABLED,
+    DISABLED_MSG,
+    MARKET_NOT_FOUND,
+    POST_ONLY,
+    POST_ONLY_MODE_MSG,
+    PolyExchange,
+)
 from simulator.poly.model import LIVE, ZERO, Account
 from simulator.poly.orders import (
     INVALID_PAYLOAD,
@@ -25,15 +33,17 @@ from simulator.poly.orders import (
 )
 from simulator.poly.wire import (
     MAX_UINT256,
-    human,
+    clob_market_view,
     json_response,
+    market_by_token_view,
+    number,
     order_view,
     page,
     page_body,
-    raw_json_response,
     trade_view,
     units,
 )
+from simulator.routing import allow, unrouted
 
 EXCHANGE = web.AppKey("poly_exchange", PolyExchange)
 KEYS = web.AppKey("poly_api_keys", ApiKeys)
@@ -42,6 +52,7 @@ MAX_BATCH_ORDERS = 15
 MAX_CANCEL_IDS = 1000
 INVALID_ORDER_ID = "Invalid orderID"
 INVALID_TOKEN_ID = "Invalid token id"
+UNROUTED = {404: "not found", 405: "method not allowed"}
 _ORDER_ID = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
 
 routes = web.RouteTableDef()
@@ -57,6 +68,10 @@ async def poly_errors(
         return await handler(request)
     except PolyError as exc:
         return exc.response()
+    except web.HTTPException as exc:
+        if not unrouted(request, exc):
+            raise
+        return PolyError(exc.status, UNROUTED[exc.status], headers=allow(exc)).response()
 
 
 async def _l2(request: web.Request) -> tuple[ApiCreds, bytes, PolyExchange, Account]:
@@ -111,13 +126,31 @@ async def book(request: web.Request) -> web.Response:
 @routes.get("/tick-size")
 async def tick_size(request: web.Request) -> web.Response:
     token = request.app[EXCHANGE].token(_token_param(request))
-    return raw_json_response(b'{"minimum_tick_size":' + human(token.market.tick_size).encode() + b"}")
+    return json_response({"minimum_tick_size": number(token.market.tick_size)})
 
 
 @routes.get("/neg-risk")
 async def neg_risk(request: web.Request) -> web.Response:
     token = request.app[EXCHANGE].token(_token_param(request))
     return json_response({"neg_risk": token.market.neg_risk})
+
+
+@routes.get("/markets-by-token/{token_id}")
+async def market_by_token(request: web.Request) -> web.Response:
+    """The market a token belongs to; the official SDK asks before market orders and balance-aware orders."""
+    token_id = request.match_info["token_id"]
+    if not token_id.isdigit():
+        raise PolyError(400, INVALID_TOKEN_ID)
+    return json_response(market_by_token_view(request.app[EXCHANGE].token(token_id).market))
+
+
+@routes.get("/clob-markets/{condition_id}")
+async def clob_market(request: web.Request) -> web.Response:
+    """A market's trading parameters in the compact keys the official SDK caches (tick size, fees, neg risk)."""
+    market = request.app[EXCHANGE].markets.get(request.match_info["condition_id"])
+    if market is None:
+        raise PolyError(404, MARKET_NOT_FOUND)
+    return json_response(clob_market_view(market, request.app[EXCHANGE].tokens))
 
 
 # -- L1: API keys -------------------------------------------------------------------------------
@@ -146,11 +179,19 @@ async def derive_api_key(request: web.Request) -> web.Response:
 # -- L2: orders -------------------------------------------------------------------------------
 
 
-def _submit(exchange: PolyExchange, creds: ApiCreds, account: Account, item: dict[str, Any]) -> dict[str, Any]:
+def _submit(
+    exchange: PolyExchange, creds: ApiCreds, account: Account, item: dict[str, Any], fail: bool = False
+) -> dict[str, Any]:
     order = item["order"]
     token = exchange.token(order["tokenId"])
     order_id = check_signature(order, token, account)
-    return exchange.place(creds, account, order_request(item, order, token, order_id))
+    return exchange.place(creds, account, order_request(item, order, token, order_id), fail=fail)
+
+
+def _shown(request: web.Request, exchange: PolyExchange, created: float) -> bool:
+    """Whether a read shows a record created at `created` (a `lag` fault hides the newest)."""
+    cutoff = read_cutoff(request, exchange.clock.now())
+    return cutoff is None or created <= cutoff
 
 
 def _check_item(creds: ApiCreds, account: Account, item: Any) -> dict[str, Any]:
@@ -166,7 +207,8 @@ async def post_order(request: web.Request) -> web.Response:
     creds, body, exchange, account = await _l2(request)
     item = _json(body)
     exchange.check_mode(post_only=isinstance(item, dict) and item.get("postOnly") is True)
-    return json_response(_submit(exchange, creds, account, _check_item(creds, account, item)))
+    checked = _check_item(creds, account, item)
+    return json_response(_submit(exchange, creds, account, checked, fails_trades(request)))
 
 
 def _failed(message: str, success: bool = False) -> dict[str, Any]:
@@ -270,7 +312,7 @@ async def cancel_market_orders(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     _, _, exchange, account = await _l2(request)
     order = exchange.orders.get(_order_id(request.match_info["order_id"]))
-    if order is None or order.account is not account:
+    if order is None or order.account is not account or not _shown(request, exchange, order.created_ts):
         raise PolyError(404, "Order not found")
     return json_response(order_view(order))
 
@@ -287,6 +329,7 @@ async def get_orders(request: web.Request) -> web.Response:
         and q.get("id", o.id) == o.id
         and q.get("market", o.token.market.condition_id) == o.token.market.condition_id
         and q.get("asset_id", o.token.token_id) == o.token.token_id
+        and _shown(request, exchange, o.created_ts)
     ]
     orders.sort(key=lambda o: o.seq)
     try:
@@ -313,6 +356,7 @@ async def get_trades(request: web.Request) -> web.Response:
             and q.get("maker_address", account.funder).lower() == account.funder.lower()
             and (before is None or t.match_time <= before)
             and (after is None or t.match_time >= after)
+            and _shown(request, exchange, t.created_ts)
         ]
         chunk, cursor = page(trades, q.get("next_cursor"), exchange.settings.page_size)
     except ValueError:

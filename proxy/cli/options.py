@@ -1,0 +1,175 @@
+"""Options and the serve loop shared by every proxy command (record, passthrough, replay)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+
+from proxy.engine.proxy import Proxy
+from proxy.exchanges import EXCHANGES, ConfigError
+from proxy.exchanges.upstream import (
+    DEFAULT_LISTEN,
+    Upstream,
+    is_loopback_host,
+    parse_listen,
+    resolve_upstream,
+    split_assignment,
+)
+
+
+def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--allow-remote", is_flag=True, help="Allow listening on a non-loopback address.")(fn)
+    fn = click.option(
+        "--listen",
+        "listen",
+        multiple=True,
+        metavar="EXCHANGE=HOST:PORT",
+        help="Listener per exchange (defaults kalshi=127.0.0.1:8787, poly=127.0.0.1:8788; port 0 picks a free port).",
+    )(fn)
+    return fn
+
+
+def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--upstream-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for an upstream answer.",
+    )(fn)
+    fn = click.option(
+        "--max-session-usd",
+        default="50",
+        show_default=True,
+        help="Spending guard: worst-case loss per session, both exchanges (live upstreams).",
+    )(fn)
+    fn = click.option(
+        "--max-order-usd",
+        default="10",
+        show_default=True,
+        help="Spending guard: worst-case loss per order (live upstreams).",
+    )(fn)
+    fn = click.option(
+        "--live", is_flag=True, help="Allow a non-loopback (real exchange) upstream; enables the spending guard."
+    )(fn)
+    fn = click.option(
+        "--upstream",
+        "upstream",
+        multiple=True,
+        metavar="EXCHANGE=URL",
+        help="scheme://host, or live, demo (Kalshi), sim (built-in simulator, the default).",
+    )(fn)
+    return fn
+
+
+def config_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ConfigError into a click usage error naming the flag."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+
+    return wrapper
+
+
+def parse_listeners(specs: tuple[str, ...], allow_remote: bool) -> dict[str, tuple[str, int]]:
+    listen = dict(DEFAULT_LISTEN)
+    for spec in specs:
+        exchange, host, port = parse_listen(spec)
+        listen[exchange] = (host, port)
+    for exchange, (host, _) in listen.items():
+        if not is_loopback_host(host) and not allow_remote:
+            raise ConfigError(
+                f"--listen: {exchange}={host} is not a loopback address; pass --allow-remote to listen there"
+            )
+    return listen
+
+
+def parse_upstreams(specs: tuple[str, ...], live: bool) -> dict[str, Upstream]:
+    upstreams = {exchange: resolve_upstream(exchange, "sim") for exchange in EXCHANGES}
+    for spec in specs:
+        exchange, value = split_assignment(spec, "--upstream")
+        upstreams[exchange] = resolve_upstream(exchange, value)
+    for upstream in upstreams.values():
+        if upstream.live and not live:
+            raise ConfigError(
+                f"--upstream: {upstream.exchange}={upstream.url} is a real exchange; pass --live to trade real "
+                "money through it (the spending guard then applies)"
+            )
+    return upstreams
+
+
+def parse_usd(value: str, flag: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ConfigError(f"{flag}: {value!r} is not a dollar amount") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigError(f"{flag}: {value!r} must be a non-negative amount")
+    return amount
+
+
+@contextlib.asynccontextmanager
+async def simulator_for(upstreams: dict[str, Upstream]) -> AsyncIterator[dict[str, Upstream]]:
+    """Start the built-in simulator in-process when an upstream is `sim`, and point those upstreams at it."""
+    if not any(u.is_sim for u in upstreams.values()):
+        yield upstreams
+        return
+    try:
+        from simulator.server import start_simulator
+    except ImportError as exc:
+        raise click.ClickException(f"the built-in simulator is not available ({exc}); pass --upstream") from None
+    sim = await start_simulator()
+    try:
+        urls = {"kalshi": sim.kalshi_url, "poly": sim.poly_url}
+        yield {ex: Upstream(ex, urls[ex], False) if u.is_sim else u for ex, u in upstreams.items()}
+    finally:
+        await sim.stop()
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def print_listeners(proxy: Proxy, out: Any = None) -> None:
+    out = out or sys.stdout
+    for listener in proxy.listeners:
+        print(f"{listener.exchange:<6} http://{listener.host}:{listener.port} -> {listener.upstream.url}", file=out)
+    out.flush()
+
+
+async def serve(proxy: Proxy, summary: Callable[[Proxy], str]) -> None:
+    """Run until SIGINT/SIGTERM, then finish in-flight requests and print the summary."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await proxy.start()
+    print(f"tradetape {proxy.mode.name}: listening (Ctrl-C to stop)")
+    print_listeners(proxy)
+    try:
+        await stop.wait()
+    finally:
+        await proxy.stop()
+        print(summary(proxy), flush=True)
+
+
+def run(coro: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:
+        asyncio.run(coro)

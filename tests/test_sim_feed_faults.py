@@ -168,3 +168,14 @@ async def test_connections_are_listed_with_their_subscriptions(env: Paper) -> No
         ("fill", None),
     ]
     await ws.close()
+
+
+async def test_a_drop_for_a_sid_cuts_only_the_connections_holding_it(env: Paper) -> None:
+    both = await book_socket(env)  # sids 1 (orderbook_delta) and 2 (fill)
+    fills_only = await env.kalshi_ws()
+    await fills_only.send_json({"id": 1, "cmd": "subscribe", "params": {"channels": ["fill"]}})  # sid 1
+    await frame(fills_only)
+    await env.admin("kalshi", "/__sim/feeds/faults", {"action": "drop", "sid": 2})
+    assert (await both.receive()).type in CUT
+    await fills_only.send_json({"id": 2, "cmd": "list_subscriptions"})
+    assert (await frame(fills_only))["type"] == "list_subscriptions"

@@ -176,7 +176,7 @@ async def restart_mid_arb(h: Harness) -> Observed:
 async def poly_trade_failed(h: Harness) -> Observed:
     """The arb's Polymarket trade is MATCHED, then FAILED on chain: the exchange reverses it."""
     await h.start_engine()
-    await h.feed_fault("poly", action="trade_failed")
+    await h.fault("poly", method="POST", path="/order", action="fail_trades")
     await h.kalshi_book(ARB_BIDS, ASKS)
     await h.until(lambda: results(h) == 1)
     await h.advance(3)  # past confirmed_after_s: RETRYING, then FAILED

@@ -93,6 +93,10 @@ class FeedConnection:
     def channels(self) -> set[str]:
         return {self.channel}
 
+    def sids(self) -> set[int]:
+        """The subscription ids on this connection (Kalshi's; none on Polymarket)."""
+        return set()
+
     def apply(self, fault: FeedFault) -> None:
         """A connection fault: cut the connection, or go silent."""
         if fault.action == "drop":
@@ -202,7 +206,8 @@ class FeedHub:
         for connection in list(self.connections.values()):
             if fault.times == 0:
                 return
-            if any(fault.matches(connection.id, channel, fault.sid, None) for channel in connection.channels()):
+            sid = fault.sid if fault.sid in connection.sids() else None
+            if any(fault.matches(connection.id, channel, sid, None) for channel in connection.channels()):
                 self.faults.use(fault)
                 connection.apply(fault)
 

@@ -102,6 +102,9 @@ class KalshiConnection(FeedConnection):
     def channels(self) -> set[str]:
         return {sub.channel for sub in self.subs.values()} | {""}
 
+    def sids(self) -> set[int]:
+        return set(self.subs)
+
     def sub(self, channel: str, ticker: str | None = None) -> Subscription | None:
         """This connection's subscription to `channel` (one per channel: repeats merge) covering `ticker`."""
         for sub in self.subs.values():

@@ -34,9 +34,9 @@ from clients.kalshi.feed import KalshiFeed
 from clients.polymarket import PolymarketClient
 from clients.polymarket.feed import PolymarketFeed
 from clients.polymarket.types import ApiCreds
-from proxy.exchanges import Upstream
-from proxy.fixture import session_files
-from proxy.modes import record_mode, session_info
+from proxy.exchanges.upstream import Upstream
+from proxy.record.mode import record_mode, session_info
+from proxy.tape.fixture import session_files
 from simulator.credentials import kalshi_test_credentials
 from simulator.kalshi.config import DEFAULT_SECTION as KALSHI_DEFAULT
 from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT

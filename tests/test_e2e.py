@@ -103,7 +103,7 @@ async def test_trader_run_trades_the_simulators_arb_from_the_feeds(tmp_path):
 def test_trader_run_refuses_a_bad_pairs_file_naming_the_field(tmp_path):
     from click.testing import CliRunner
 
-    from proxy.cli import main
+    from proxy.cli.main import main
 
     pairs = tmp_path / "pairs.toml"
     pairs.write_text(PAIRS.replace("max_size = 10", "max_size = -1"))
@@ -115,7 +115,7 @@ def test_trader_run_refuses_a_bad_pairs_file_naming_the_field(tmp_path):
 def test_scenarios_run_takes_an_e2e_name_and_capture_says_what_is_missing():
     from click.testing import CliRunner
 
-    from proxy.cli import main
+    from proxy.cli.main import main
 
     ran = CliRunner().invoke(main, ["scenarios", "run", "e2e_risk_cap"])
     assert ran.exit_code == 0, ran.output

@@ -37,8 +37,10 @@ from simulator.poly.model import (
     RESOLVED,
     SELL,
     TRADE_CONFIRMED,
+    TRADE_FAILED,
     TRADE_MATCHED,
     TRADE_MINED,
+    TRADE_RETRYING,
     ZERO,
     Account,
     MakerFill,
@@ -109,6 +111,7 @@ class PolyExchange:
         self._seq = 0
         for token_id, (bids, asks) in state.books.items():
             self.set_book(token_id, bids, asks)
+        self.emit("reset", None)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -127,13 +130,24 @@ class PolyExchange:
             status = self._trade_status(trade, now)
             if status != trade.status:
                 trade.status, trade.last_update = status, int(now)
+                if status == TRADE_FAILED:
+                    self._reverse(trade)
                 self.emit("trade", trade)
 
     def _trade_status(self, trade: Trade, now: float) -> str:
+        """Where time has taken a trade: MINED then CONFIRMED, or for a failing one RETRYING then FAILED."""
         age = now - trade.match_time
         if age >= self.settings.confirmed_after_s:
-            return TRADE_CONFIRMED
-        return TRADE_MINED if age >= self.settings.mined_after_s else TRADE_MATCHED
+            return TRADE_FAILED if trade.failing else TRADE_CONFIRMED
+        if age >= self.settings.mined_after_s:
+            return TRADE_RETRYING if trade.failing else TRADE_MINED
+        return TRADE_MATCHED
+
+    def _reverse(self, trade: Trade) -> None:
+        """A FAILED trade never settled on chain: give back the pUSD and shares it moved."""
+        _settle(trade.taker.account, trade.taker, -trade.size, trade.price, -trade.fee)
+        for maker in trade.makers:
+            _settle(maker.order.account, maker.order, -maker.size, trade.price, ZERO)
 
     def emit(self, kind: str, record: Any) -> None:
         for listener in self.listeners:

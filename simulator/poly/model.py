@@ -19,6 +19,7 @@ IMMEDIATE = ("FOK", "FAK")
 # Order statuses (GET /data/order, WS `order`) and trade statuses in their plain spelling.
 LIVE, MATCHED, CANCELED, RESOLVED = "LIVE", "MATCHED", "CANCELED", "CANCELED_MARKET_RESOLVED"
 TRADE_MATCHED, TRADE_MINED, TRADE_CONFIRMED = "MATCHED", "MINED", "CONFIRMED"
+TRADE_RETRYING, TRADE_FAILED = "RETRYING", "FAILED"
 
 # Resting liquidity that the admin API sets belongs to this built-in market maker.
 MARKET_MAKER_OWNER = "00000000-0000-4000-8000-00000000a11c"
@@ -110,3 +111,4 @@ class Trade:
     transaction_hash: str
     status: str = TRADE_MATCHED
     last_update: int = 0
+    failing: bool = False  # settles MATCHED -> RETRYING -> FAILED (a feed fault) instead of MINED -> CONFIRMED

@@ -24,6 +24,8 @@ from proxy.wire.answers import Answer
 from proxy.wire.websocket import Message
 
 log = logging.getLogger("tradetape.record")
+
+
 def omitted(encoding: str) -> str:
     """Why a body is not stored: redaction cannot see inside one we cannot decode, so it could carry a secret."""
     log.warning("body with content-encoding %r not recorded: it cannot be decoded, so it cannot be redacted", encoding)

@@ -157,14 +157,14 @@ class Clock:
             return None if self.answer_may_go(step) else self.steps[self.ws_frontier]
         return self.steps[self.frontier] if self.frontier < len(self.steps) else None
 
-    async def answer_turn(self, step: Step, timeout: float) -> Step | None:
+    async def answer_turn(self, step: Step, patience: float) -> Step | None:
         """Wait until `step` (a REST answer) may go; None when it may, else the step it gave up waiting for."""
         if self.answer_may_go(step):
             return None
         waiter = asyncio.get_running_loop().create_future()
         self.waiting.append((step, waiter))
         try:
-            await asyncio.wait_for(waiter, timeout)
+            await asyncio.wait_for(waiter, patience)
         except TimeoutError:
             self.waiting = [(s, w) for s, w in self.waiting if w is not waiter]
             return self.blocker(step)

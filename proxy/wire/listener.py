@@ -263,7 +263,6 @@ class ListenerProtocol(asyncio.Protocol):
             transport.close()
         return keep_alive
 
-
     def _switch(self, transport: asyncio.Transport, answer: Answer) -> None:
         """Write the 101 and give the connection to the answer's Switch (a relay or a replay)."""
         assert answer.switch is not None and answer.head is not None

@@ -18,8 +18,8 @@ from websockets.http11 import Request, Response
 
 from proxy.engine.mode import Mode
 from proxy.engine.proxy import Proxy
-from proxy.tape.fixture import load_fixture, session_files
-from proxy.tape.frames import frames_file_of, read_frames
+from proxy.tape.fixture import fixture_name, load_fixture, session_files
+from proxy.tape.frames import frames_file_name, frames_file_of, read_frames
 from tests.proxy_helpers import running_proxy
 
 PATIENCE = 10.0  # seconds a test waits for something that should happen at once (a safety net, never asserted)
@@ -142,3 +142,68 @@ def clock(directory: Path) -> list[tuple[int, str]]:
             lines = read_frames(directory / name).frames
             events += [(line["seq"], f"frame {line['from']} {line['kind']}") for line in lines]
     return sorted(events)
+
+
+class Tape:
+    """A session written by hand, event by event on one clock, the way record would have written it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.seq = 0
+        self.requested: dict[str, int] = {}  # REST answers to come: name -> the seq taken before the request
+        self.fixtures: list[dict[str, Any]] = []
+        self.frames: dict[str, list[dict[str, Any]]] = {}
+        self.t = 1795119300.0  # 2026-11-19T20:15:00Z, the captured_at of its fixtures
+
+    def _tick(self) -> int:
+        self.seq += 1
+        self.t += 0.01
+        return self.seq
+
+    def request(self, name: str) -> None:
+        """The request of REST answer `name` reaches the proxy now."""
+        self.requested[name] = self.seq
+
+    def answer(self, name: str, fixture: dict[str, Any]) -> None:
+        self.fixtures.append({**fixture, "seq": self._tick(), "sent_after": self.requested.pop(name, self.seq)})
+
+    def open(self, exchange: str, path: str, host: str = "https://api.elections.kalshi.com") -> str:
+        """A connection's 101; returns its frames file name."""
+        seq = self._tick()
+        name = fixture_name(seq, "GET", exchange, path)
+        frames = frames_file_name(name)
+        self.fixtures.append(
+            {
+                "seq": seq,
+                "exchange": exchange,
+                "captured_at": "2026-11-19T20:15:00.000Z",
+                "latency_ms": 1.0,
+                "request": {"method": "GET", "url": host + path, "headers": {"upgrade": "websocket"}, "body": None},
+                "response": {
+                    "status": 101,
+                    "headers": {"upgrade": "websocket", "sec-websocket-accept": "recorded-accept"},
+                    "body_raw": "",
+                    "body_parsed": None,
+                },
+                "sent_after": seq - 1,
+                "websocket": {"frames": frames},
+            }
+        )
+        self.frames[frames] = []
+        return frames
+
+    def message(self, connection: str, sender: str, kind: str = "text", text: Any = None, **extra: Any) -> None:
+        line: dict[str, Any] = {"seq": self._tick(), "t": self.t, "from": sender, "kind": kind, **extra}
+        if text is not None:
+            line["text"] = text if isinstance(text, str) else orjson.dumps(text).decode()
+        self.frames[connection].append(line)
+
+    def write(self) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for fixture in self.fixtures:
+            path = "/" + fixture["request"]["url"].split("://", 1)[1].split("/", 1)[1]
+            name = fixture_name(fixture["seq"], fixture["request"]["method"], fixture["exchange"], path)
+            (self.directory / name).write_bytes(orjson.dumps(fixture, option=orjson.OPT_INDENT_2))
+        for name, lines in self.frames.items():
+            (self.directory / name).write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+        return self.directory

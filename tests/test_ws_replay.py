@@ -11,9 +11,10 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.feed_helpers import eventually
 from tests.proxy_helpers import recording
 from tests.replay_helpers import KALSHI, ORDERS, fixture, replaying
-from tests.ws_helpers import PATIENCE, Tape, received, through_proxy, ws_url
+from tests.ws_helpers import PATIENCE, Tape, received, replayed, through_proxy, ws_url
 
 KALSHI_WS = "/trade-api/ws/v2"
 SUBSCRIBE = {"id": 1, "cmd": "subscribe", "params": {"channels": ["fill"]}}
@@ -77,8 +78,8 @@ async def test_a_rest_answer_recorded_after_a_frame_waits_for_that_frame(tmp_pat
     tape.answer("order", fixture("kalshi", "POST", KALSHI + ORDERS, ORDER, 201, {"order_id": "o-1"}))
     async with replaying([tape.write()], causal_timeout=PATIENCE) as proxy, aiohttp.ClientSession() as http:
         order = asyncio.ensure_future(http.post(proxy.url("kalshi") + ORDERS, json=ORDER))
-        while not any(k["consumed"] for k in (await status(http, proxy))["keys"] if k["method"] == "POST"):
-            await asyncio.sleep(0)  # until the replay has the request (it is then held)
+        replayer = proxy.mode.addons[0]
+        await eventually(lambda: any(q.served for q in replayer.queues.values() if q.key.method == "POST"))
         assert not order.done()  # held: the fill frame recorded before this answer has not been sent
         async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
             await ws.send_str(orjson.dumps(SUBSCRIBE).decode())
@@ -98,34 +99,37 @@ async def test_a_rest_answer_waits_only_as_long_as_the_causal_timeout_and_the_wa
         async with http.post(proxy.url("kalshi") + ORDERS, json=ORDER) as answer:
             assert answer.status == 201
         waits = (await status(http, proxy))["websocket"]["causal_waits"]
-    assert waits == [
-        "s/003_POST_kalshi_orders.json: answered after waiting 0.05 s for seq 0+: the request of s/001_GET_kalshi_ws.json"
-    ]
+    held_for = "seq 0+: the request of s/001_GET_kalshi_ws.json"
+    assert waits == [f"s/003_POST_kalshi_orders.json: answered after waiting 0.05 s for {held_for}"]
 
 
 @pytest.mark.parametrize("pacing", ["fast", "timed"])
 async def test_fast_and_timed_pacing_do_not_wait_for_the_client(tmp_path, pacing):
     session = order_book_session(tmp_path / "s")
-    async with replaying([session], pacing=pacing, speed=1000.0) as proxy, aiohttp.ClientSession() as http:
-        async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
-            kinds = [m["type"] for m in texts(*[await received(ws) for _ in range(4)])]  # no subscribe sent
-            assert kinds == ["subscribed", "orderbook_snapshot", "fill", "orderbook_delta"]
-            assert (await received(ws)).data == 4000
+    async with (
+        replayed([session], pacing=pacing, speed=1000.0) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws,
+    ):
+        kinds = [m["type"] for m in texts(*[await received(ws) for _ in range(4)])]  # no subscribe sent
+        assert kinds == ["subscribed", "orderbook_snapshot", "fill", "orderbook_delta"]
+        assert (await received(ws)).data == 4000
 
 
 async def test_step_mode_releases_one_message_per_step(tmp_path):
     session = order_book_session(tmp_path / "s")
-    async with replaying([session], pacing="fast", step=True) as proxy, aiohttp.ClientSession() as http:
-        async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
-            report = await status(http, proxy)
-            assert report["websocket"]["connections"][0]["sent"] == 0 and report["websocket"]["step"]["on"]
-            async with http.post(proxy.url("kalshi") + "/__tradetape/ws/step", json={"messages": 1}) as answer:
-                assert answer.status == 200
-            assert texts(await received(ws))[0]["type"] == "subscribed"
-            assert (await status(http, proxy))["websocket"]["connections"][0]["sent"] == 1
-            async with http.post(proxy.url("kalshi") + "/__tradetape/ws/step", json={"run": True}) as answer:
-                assert (await answer.json())["step"]["on"] is False
-            assert texts(await received(ws))[0]["type"] == "orderbook_snapshot"
+    async with (
+        replayed([session], pacing="fast", step=True) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws,
+    ):
+        report = await status(http, proxy)
+        assert report["websocket"]["connections"][0]["sent"] == 0 and report["websocket"]["step"]["on"]
+        async with http.post(proxy.url("kalshi") + "/__tradetape/ws/step", json={"messages": 1}) as answer:
+            assert answer.status == 200
+        assert texts(await received(ws))[0]["type"] == "subscribed"
+        assert (await status(http, proxy))["websocket"]["connections"][0]["sent"] == 1
+        async with http.post(proxy.url("kalshi") + "/__tradetape/ws/step", json={"run": True}) as answer:
+            assert (await answer.json())["step"]["on"] is False
+        assert texts(await received(ws))[0]["type"] == "orderbook_snapshot"
 
 
 async def test_inject_pushes_a_message_into_the_live_connection(tmp_path):
@@ -173,11 +177,10 @@ async def test_a_recorded_drop_replays_as_a_drop(tmp_path):
     ws = tape.open("kalshi", KALSHI_WS)
     tape.message(ws, "exchange", text={"type": "hello"})
     tape.message(ws, "exchange", "drop")
-    async with replaying([tape.write()]) as proxy, aiohttp.ClientSession() as http:
-        async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
-            assert texts(await received(ws)) == [{"type": "hello"}]
-            ended = await received(ws)
-            assert ended.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR) or ended.data == 1006
+    async with replayed([tape.write()]) as (proxy, http), http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
+        assert texts(await received(ws)) == [{"type": "hello"}]
+        ended = await received(ws)
+        assert ended.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR) or ended.data == 1006
 
 
 async def test_keepalives_are_answered_live_and_never_replayed(tmp_path):
@@ -238,6 +241,5 @@ async def test_a_client_that_leaves_early_leaves_its_messages_reported_unconsume
 
 async def test_a_plain_request_for_a_recorded_connection_gets_a_599(tmp_path):
     session = order_book_session(tmp_path / "s")
-    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
-        async with http.get(proxy.url("kalshi") + KALSHI_WS) as answer:
-            assert answer.status == 599 and "is a WebSocket connection" in (await answer.json())["detail"]
+    async with replayed([session]) as (proxy, http), http.get(proxy.url("kalshi") + KALSHI_WS) as answer:
+        assert answer.status == 599 and "is a WebSocket connection" in (await answer.json())["detail"]

@@ -21,6 +21,7 @@ from proxy.engine.proxy import Proxy
 from proxy.tape.fixture import fixture_name, load_fixture, session_files
 from proxy.tape.frames import frames_file_name, frames_file_of, read_frames
 from tests.proxy_helpers import running_proxy
+from tests.replay_helpers import replaying
 
 PATIENCE = 10.0  # seconds a test waits for something that should happen at once (a safety net, never asserted)
 PAD = "x" * 150  # makes a burst frame about 200 bytes of JSON
@@ -110,6 +111,13 @@ async def through_proxy(
         aiohttp.ClientSession() as http,
     ):
         yield exchange, proxy, http
+
+
+@contextlib.asynccontextmanager
+async def replayed(sources: list[Path], **options: Any) -> AsyncIterator[tuple[Proxy, aiohttp.ClientSession]]:
+    """A replay proxy over `sources` (options as ReplayOptions) and an HTTP session."""
+    async with replaying(sources, **options) as proxy, aiohttp.ClientSession() as http:
+        yield proxy, http
 
 
 async def received(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:

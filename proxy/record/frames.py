@@ -17,31 +17,60 @@ import orjson
 
 from proxy.record.session import Session
 from proxy.tape.fixture import parse_json
-from proxy.tape.frames import payload_fields
-from proxy.tape.redact import may_hold_secrets, redact_body, redact_raw
-from proxy.wire.websocket import Message
+from proxy.tape.frames import payload_fields, pointer_segment
+from proxy.tape.redact import REDACTED, may_hold_secrets, redact_body, redact_raw, secret_values
+from proxy.wire.websocket import CLIENT, EXCHANGE, Message
 
 log = logging.getLogger("tradetape.record")
 NOT_REDACTABLE = "payload holds what may be a secret and is not JSON, so it could not be redacted; not recorded"
 
 
-def payload_record(message: Message) -> dict[str, Any]:
-    """The payload fields of a frames line, with secret fields replaced as in fixture bodies."""
+def payload_record(message: Message, own: dict[str, str]) -> dict[str, Any]:
+    """The payload fields of a frames line, with secret fields replaced as in fixture bodies.
+
+    `own` is the connection's memory (never written) of the secrets its client sent (value -> where): the
+    exchange may name them again (Polymarket's user channel names the subscribing API key as `owner`), and
+    there, under any field name, they are redacted too, with `echoes` saying where (so a replay can put the
+    live client's own value back, and never anyone else's)."""
     data = message.data
     if not data:
         return {"text": ""} if message.kind in ("text", "ping", "pong") else {"base64": ""}
-    if not may_hold_secrets(data):
+    echoed = bool(own) and message.sender == EXCHANGE and any(value.encode() in data for value in own)
+    if not echoed and not may_hold_secrets(data):
         return payload_fields(data)
     text = message.text()
     parsed = parse_json(data) if text is not None else None
     if text is None or parsed is None:
         return {"omitted": NOT_REDACTABLE}
+    if message.sender == CLIENT:
+        own.update((value, pointer) for pointer, value in secret_values(parsed) if value not in ("", REDACTED))
     secrets: list[Any] = []
+    echoes = echo_pointers(parsed, own, secrets) if echoed else {}
     redacted = redact_body(parsed, secrets)
-    return {"text": redact_raw(text, secrets, redacted) if secrets else text}
+    fields: dict[str, Any] = {"text": redact_raw(text, secrets, redacted) if secrets else text}
+    return fields | ({"echoes": echoes} if echoes else {})
 
 
-def frame_line(seq: int, t: float, message: Message) -> dict[str, Any]:
+def echo_pointers(value: Any, own: dict[str, str], secrets: list[Any], prefix: str = "") -> dict[str, str]:
+    """Where `value` held one of the client's own secrets, whatever the field's name: each such string becomes
+    "[REDACTED]" in place and is added to `secrets` (for redact_raw); the result maps its pointer to the pointer
+    in the client's message it came from."""
+    out: dict[str, str] = {}
+    items = (
+        list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+    )
+    for key, item in items:
+        here = f"{prefix}/{pointer_segment(key)}"
+        if isinstance(item, str) and item in own:
+            value[key] = REDACTED
+            secrets.append(item)
+            out[here] = own[item]
+        else:
+            out |= echo_pointers(item, own, secrets, here)
+    return out
+
+
+def frame_line(seq: int, t: float, message: Message, own: dict[str, str]) -> dict[str, Any]:
     line: dict[str, Any] = {"seq": seq, "t": round(t, 6), "from": message.sender, "kind": message.kind}
     if message.kind == "close":
         line["code"], line["reason"] = message.code, message.reason
@@ -49,7 +78,7 @@ def frame_line(seq: int, t: float, message: Message) -> dict[str, Any]:
         if message.reason:
             line["reason"] = message.reason
     else:
-        line.update(payload_record(message))
+        line.update(payload_record(message, own))
     return line
 
 
@@ -62,6 +91,7 @@ class FramesWriter:
         self.path = str(session.directory / name)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.count = 0
+        self.own: dict[str, str] = {}  # the secrets the client sent on this connection -> where (memory only)
 
     def write(self, messages: list[Message], t: float) -> None:
         """Append `messages` (one write); OSError if they could not be, and nothing more is written after that."""
@@ -70,7 +100,8 @@ class FramesWriter:
             raise OSError(f"{self.path}: an earlier write failed; this connection is no longer recorded")
         session = self.session
         data = b"".join(
-            orjson.dumps(frame_line(session.take_seq(), t, m), option=orjson.OPT_APPEND_NEWLINE) for m in messages
+            orjson.dumps(frame_line(session.take_seq(), t, m, self.own), option=orjson.OPT_APPEND_NEWLINE)
+            for m in messages
         )
         try:
             written = os.write(fd, data)

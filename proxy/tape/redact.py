@@ -6,11 +6,13 @@ traffic of every exchange alike (a secret in the wrong place is still a secret).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from proxy.exchanges import PROFILES
+from proxy.tape.frames import pointer_segment
 
 REDACTED = "[REDACTED]"
 _REDACTED_JSON = orjson.dumps(REDACTED).decode()
@@ -84,6 +86,17 @@ def redact_body(value: Any, found: list[Any] | None = None) -> Any:
     if isinstance(value, list):
         return [redact_body(item, found) for item in value]
     return value
+
+
+def secret_values(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON pointer, value) of every string under a secret field name, at any depth."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{prefix}/{pointer_segment(key)}"
+        if isinstance(key, str) and is_secret_field(key) and isinstance(item, str):
+            yield here, item
+        else:
+            yield from secret_values(item, here)
 
 
 def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:

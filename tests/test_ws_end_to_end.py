@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from clients.feed import Feed, FeedSocket
+
+from clients.feed import Feed
 from clients.feed_events import BookUpdated, UserFill
 from clients.kalshi import KalshiClient
 from clients.kalshi.feed import KalshiFeed

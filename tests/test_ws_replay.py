@@ -243,3 +243,20 @@ async def test_a_plain_request_for_a_recorded_connection_gets_a_599(tmp_path):
     session = order_book_session(tmp_path / "s")
     async with replayed([session]) as (proxy, http), http.get(proxy.url("kalshi") + KALSHI_WS) as answer:
         assert answer.status == 599 and "is a WebSocket connection" in (await answer.json())["detail"]
+
+
+async def test_the_live_clients_own_secret_goes_back_where_the_recording_located_it(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    redacted = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    tape.message(ws, "client", text={"auth": redacted, "type": "user"})
+    trade = {"event_type": "trade", "owner": "[REDACTED]", "maker_orders": [{"owner": "[REDACTED]"}]}
+    tape.message(ws, "exchange", text=trade, echoes={"/owner": "/auth/apiKey"})
+    async with (
+        replayed([tape.write()]) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("poly"), "/ws/user")) as ws,
+    ):
+        live = {"apiKey": "k-test-key", "secret": "s3cret", "passphrase": "pp"}
+        await ws.send_str(orjson.dumps({"type": "user", "auth": live}).decode())  # matched: auth is volatile
+        (event,) = texts(await received(ws))
+    assert event == {"event_type": "trade", "owner": "k-test-key", "maker_orders": [{"owner": "[REDACTED]"}]}

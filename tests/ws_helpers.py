@@ -52,7 +52,7 @@ class Exchange:
 
 
 async def _serve(ws: ServerConnection, heard: list[Heard], pinged: asyncio.Event) -> None:
-    """Echo every message; a few texts are commands: fragments, ping, close:CODE, drop, burst:N, json:TEXT."""
+    """Echo every message; a few texts are commands: fragments, ping, close:CODE, drop, burst:N, say:TEXT."""
     request = ws.request
     assert request is not None
     this = Heard(request.path, {k.lower(): v for k, v in request.headers.raw_items()})
@@ -71,6 +71,8 @@ async def _serve(ws: ServerConnection, heard: list[Heard], pinged: asyncio.Event
             elif message == "drop":
                 assert ws.transport is not None
                 ws.transport.abort()
+            elif isinstance(message, str) and message.startswith("say:"):
+                await ws.send(message[4:])
             elif isinstance(message, str) and message.startswith("burst:"):
                 for i in range(int(message[6:])):
                     await ws.send(orjson.dumps({"i": i, "pad": PAD}).decode())

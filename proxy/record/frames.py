@@ -35,7 +35,7 @@ def payload_record(message: Message, own: dict[str, str]) -> dict[str, Any]:
     data = message.data
     if not data:
         return {"text": ""} if message.kind in ("text", "ping", "pong") else {"base64": ""}
-    echoed = bool(own) and message.sender == EXCHANGE and any(value.encode() in data for value in own)
+    echoed = bool(own) and any(value.encode() in data for value in own)
     if not echoed and not may_hold_secrets(data):
         return payload_fields(data)
     text = message.text()
@@ -43,9 +43,13 @@ def payload_record(message: Message, own: dict[str, str]) -> dict[str, Any]:
     if text is None or parsed is None:
         return {"omitted": NOT_REDACTABLE}
     if message.sender == CLIENT:
-        own.update((value, pointer) for pointer, value in secret_values(parsed) if value not in ("", REDACTED))
+        for pointer, value in secret_values(parsed):
+            if value not in ("", REDACTED):
+                own.setdefault(value, pointer)  # where the client first sent it
     secrets: list[Any] = []
-    echoes = echo_pointers(parsed, own, secrets) if echoed else {}
+    echoes = echo_pointers(parsed, own, secrets) if own else {}
+    if message.sender == CLIENT:
+        echoes = {}  # the client's own message: matched with its secret fields ignored, nothing to give back
     redacted = redact_body(parsed, secrets)
     fields: dict[str, Any] = {"text": redact_raw(text, secrets, redacted) if secrets else text}
     return fields | ({"echoes": echoes} if echoes else {})

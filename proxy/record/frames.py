@@ -19,7 +19,7 @@ from proxy.record.session import Session
 from proxy.tape.fixture import parse_json
 from proxy.tape.frames import payload_fields, pointer_segment
 from proxy.tape.redact import REDACTED, may_hold_secrets, redact_body, redact_raw, secret_values
-from proxy.wire.websocket import CLIENT, EXCHANGE, Message
+from proxy.wire.websocket import CLIENT, Message
 
 log = logging.getLogger("tradetape.record")
 NOT_REDACTABLE = "payload holds what may be a secret and is not JSON, so it could not be redacted; not recorded"

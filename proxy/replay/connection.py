@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tradetape.replay")
 GOING_AWAY = 1001
+FLUSH_EVERY = 256
 
 
 class ReplayConnection(asyncio.Protocol):
@@ -58,6 +59,7 @@ class ReplayConnection(asyncio.Protocol):
         self.paused = False
         self.lost = False
         self._task: asyncio.Task[None] | None = None
+        self._unflushed = 0  # exchange messages framed but not yet written
         self._wake = asyncio.Event()  # timed pacing: the client reads again, or step mode let a message go
         answers = dict(PROFILES[self.exchange].websocket.keepalive)
         self.keepalive = {k.encode(): v.encode() for k, v in answers.items()}
@@ -174,7 +176,8 @@ class ReplayConnection(asyncio.Protocol):
         self.delivered.add(recorded.seq)
         message = recorded.message
         if message.kind == "drop":
-            self.transport.abort()
+            self._flush()
+            self.transport.close()  # what was sent before goes out, then the TCP close: no close frame
             return True
         if message.kind in ("text", "binary"):
             message = Message(EXCHANGE, message.kind, self._live(recorded))
@@ -183,7 +186,11 @@ class ReplayConnection(asyncio.Protocol):
         except WebSocketError as exc:  # a recorded close code that cannot be sent (1006): close without one
             log.warning("replayed WebSocket %s: %s", self.path, exc)
             self.end.send(Message(EXCHANGE, "close"))
-        self._flush()
+        self._unflushed += 1
+        if self._unflushed >= FLUSH_EVERY:
+            self._flush()  # a long run goes out in pieces, so a client that stops reading pauses it
+        elif self._unflushed == 1:
+            asyncio.get_running_loop().call_soon(self._flush)  # the rest of this run joins it: one write
         return True
 
     def _live(self, recorded: RecordedMessage) -> bytes:
@@ -247,6 +254,7 @@ class ReplayConnection(asyncio.Protocol):
             self._drain()
 
     def _flush(self) -> None:
+        self._unflushed = 0
         transport = self.transport
         if transport is None or transport.is_closing():
             return

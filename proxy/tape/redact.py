@@ -6,6 +6,7 @@ traffic of every exchange alike (a secret in the wrong place is still a secret).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,11 +40,11 @@ _SECRET_HINTS = (
     *(n.encode() for n in SECRET_FIELDS if not any(o != n and o in n for o in SECRET_FIELDS)),
     b"\\u",
 )
+_HINTED = re.compile(b"|".join(re.escape(hint) for hint in sorted(_SECRET_HINTS))).search  # one pass, not one each
 
 
 def may_hold_secrets(data: bytes) -> bool:
-    folded = data.lower().replace(b"_", b"").replace(b"-", b"")
-    return any(hint in folded for hint in _SECRET_HINTS)
+    return _HINTED(data.lower().replace(b"_", b"").replace(b"-", b"")) is not None
 
 
 def is_secret_header(name: str) -> bool:

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -78,7 +79,7 @@ async def burst(url: str, connections: int, total: int) -> Figures:
         async with http.ws_connect(url, max_msg_size=0) as ws:
             await ws.send_str(f"burst:{each}")
             for n in range(each):
-                message = await ws.receive()
+                await ws.receive()
                 if n == 0:
                     firsts.append(time.perf_counter())
             lasts.append(time.perf_counter())
@@ -117,12 +118,11 @@ def recorded_messages(session: Path) -> int:
     )
 
 
-async def run(args: argparse.Namespace) -> list[Figures]:
+async def run(args: argparse.Namespace, work: Path) -> list[Figures]:
     results = []
     port = free_port()
     feed, _ = start(sys.executable, str(ROOT / "bench" / "ws_upstream.py"), str(port))
     upstream = f"http://127.0.0.1:{port}"
-    work = Path(tempfile.mkdtemp(prefix="tradetape-ws-bench-"))
     try:
         for connections in (1, 50):
             direct = await measure("direct", upstream.replace("http", "ws") + PATH, args, connections)
@@ -153,7 +153,6 @@ async def run(args: argparse.Namespace) -> list[Figures]:
     finally:
         feed.terminate()
         feed.wait(20)
-        subprocess.run(["rm", "-rf", str(work)], check=False)
     return results
 
 
@@ -185,7 +184,11 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=3000, help="paced messages for the latency figures (0: none)")
     args = parser.parse_args()
     print(f"{os.cpu_count()} cores, load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    results = uvloop.run(run(args))
+    work = Path(tempfile.mkdtemp(prefix="tradetape-ws-bench-"))
+    try:
+        results = uvloop.run(run(args, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print(table(results))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

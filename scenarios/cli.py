@@ -15,7 +15,9 @@ from trader.cli import DECIMAL, kalshi_leg, poly_leg
 
 from .canon import Legs
 from .catalogue import SCENARIOS, Scenario, select
-from .e2e_catalogue import E2E_BY_NAME, E2E_SCENARIOS, E2EScenario, run_live
+from .e2e_catalogue import E2E_BY_NAME, E2E_SCENARIOS, E2EScenario
+from .e2e_catalogue import capture as capture_e2e
+from .e2e_catalogue import replay as replay_e2e
 from .harness import Outcome, capture, capture_live, replay
 
 FIXTURES = Path("fixtures")
@@ -26,6 +28,12 @@ def scenarios_or_fail(names: tuple[str, ...]) -> list[Scenario]:
         return select(names)
     except KeyError as exc:
         raise click.BadParameter(exc.args[0], param_hint="NAME") from None
+
+
+def quiet() -> None:
+    """The trader's and the feeds' warnings are what the scenarios provoke: the outcome lines say what matters."""
+    logging.getLogger("trader").setLevel(logging.CRITICAL)
+    logging.getLogger("clients").setLevel(logging.CRITICAL)
 
 
 def split_names(names: tuple[str, ...]) -> tuple[list[Scenario], list[E2EScenario]]:
@@ -58,7 +66,7 @@ def list_command() -> None:
         click.echo(f"{'':<38} tests: {s.tests}; {kind}")
     for e in E2E_SCENARIOS:
         click.echo(f"{e.name:<30} {e.exchange:<7} {e.how}")
-        click.echo(f"{'':<38} tests: {e.tests}; the engine end to end, live against the simulator")
+        click.echo(f"{'':<38} tests: {e.tests}; the engine end to end, captured (REST and WebSocket)")
 
 
 def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decimal, list[str]]:
@@ -108,17 +116,17 @@ def capture_command(
     max_session_usd: Decimal,
     yes: bool,
 ) -> None:
-    """Record each single-exchange scenario through the proxy into FIXTURES_DIR/<name>/."""
-    e2e = [n for n in names if n in E2E_BY_NAME]
-    if e2e:
-        raise click.UsageError(
-            f"{', '.join(e2e)}: end-to-end scenarios run live (`tradetape scenarios run NAME`); recording their feeds "
-            "needs the proxy's WebSocket support (issue 17)"
-        )
-    chosen = [s for s in scenarios_or_fail(names) if s.captured]
-    logging.getLogger("trader").setLevel(logging.ERROR)
+    """Record each single-exchange scenario (and each e2e_* one: the engine, REST and WebSocket) through the proxy
+    into FIXTURES_DIR/<name>/."""
+    classic, e2e = split_names(names)
+    if upstream != "sim":
+        if names and e2e:
+            raise click.UsageError(f"{', '.join(s.name for s in e2e)}: end-to-end scenarios need the simulator")
+        e2e = []
+    chosen = [s for s in classic if s.captured]
+    quiet()
     if upstream == "sim":
-        outcomes = asyncio.run(_capture_sim(chosen, fixtures_dir))
+        outcomes = asyncio.run(_capture_sim(chosen, fixtures_dir)) + asyncio.run(_capture_e2e(e2e, fixtures_dir))
     else:
         outcomes = _capture_live(
             chosen,
@@ -139,6 +147,10 @@ def capture_command(
 
 async def _capture_sim(chosen: list[Scenario], fixtures_dir: Path) -> list[Outcome]:
     return [await capture(s, fixtures_dir) for s in chosen]
+
+
+async def _capture_e2e(chosen: list[E2EScenario], fixtures_dir: Path) -> list[Outcome]:
+    return [await capture_e2e(s, fixtures_dir) for s in chosen]
 
 
 def _capture_live(
@@ -183,11 +195,11 @@ async def _run_live(runnable: list[Scenario], fixtures_dir: Path, legs: Legs, gu
 @click.argument("names", nargs=-1)
 @click.option("--fixtures-dir", type=click.Path(file_okay=False, path_type=Path), default=FIXTURES, show_default=True)
 def run_command(names: tuple[str, ...], fixtures_dir: Path) -> None:
-    """Replay each scenario's fixtures through the real client and trader code and check its expectations; the
-    end-to-end (e2e_*) ones run the engine live against the simulator."""
+    """Replay each scenario's fixtures through the real client and trader code (the e2e_* ones through the arb
+    engine, causal) and check its expectations."""
     chosen, e2e = split_names(names)
-    logging.getLogger("trader").setLevel(logging.CRITICAL)
-    outcomes = asyncio.run(_replay_all(chosen, fixtures_dir)) + asyncio.run(_live_all(e2e))
+    quiet()
+    outcomes = asyncio.run(_replay_all(chosen, fixtures_dir)) + asyncio.run(_replay_e2e(e2e, fixtures_dir))
     for outcome in outcomes:
         click.echo("\n".join(outcome_lines(outcome)))
     passed = sum(o.ok for o in outcomes)
@@ -200,5 +212,5 @@ async def _replay_all(chosen: list[Scenario], fixtures_dir: Path) -> list[Outcom
     return [await replay(s, fixtures_dir) for s in chosen]
 
 
-async def _live_all(chosen: list[E2EScenario]) -> list[Outcome]:
-    return [await run_live(s) for s in chosen]
+async def _replay_e2e(chosen: list[E2EScenario], fixtures_dir: Path) -> list[Outcome]:
+    return [await replay_e2e(s, fixtures_dir) for s in chosen]

@@ -10,7 +10,6 @@ proxy's WebSocket support (issue 17).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,13 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from trader.ledger import Ledger
+import orjson
 
 from .catalogue import check, num
-from .e2e import POLY_YES, TICKER, Harness
+from .e2e import POLY_YES, REPLAY_STALE_AFTER, STALE_AFTER, TICKER, Harness
 from .harness import Outcome
+from .ledger_canon import TIMING, canonical, differences, ledger_file
 
 Observed = dict[str, Any]
+KALSHI_ORDERS = "/trade-api/v2/portfolio/events/orders"
 ARB_BIDS = [("0.55", "20")]
 ASKS = [("0.60", "20")]
 D = Decimal
@@ -38,12 +39,10 @@ class E2EScenario:
     run: Callable[[Harness], Awaitable[Observed]]
     expect: Observed
     exchange: str = "both"
+    replay_stale_after: float = REPLAY_STALE_AFTER  # the engine's stale_after_s in replay (see scenarios.e2e)
 
 
 # ---- what the scenarios observe ------------------------------------------------------------------
-
-
-TIMING = ("in_flight", "reconciling", "cooldown")  # skips whose number depends on how updates and arbs interleave
 
 
 def decisions(h: Harness) -> str:
@@ -64,7 +63,7 @@ async def settled(h: Harness) -> Observed:
 
 def orders_sent(h: Harness) -> int:
     """Order requests in the recorded session."""
-    return sum(1 for name in h.recorded() if "_POST_" in name)
+    return sum(1 for name in h.recorded() if name.endswith(("_POST_kalshi_orders.json", "_POST_poly_order.json")))
 
 
 def results(h: Harness) -> int:
@@ -72,7 +71,7 @@ def results(h: Harness) -> int:
 
 
 def entry_filled(h: Harness, exchange: str) -> bool:
-    with Ledger(h.workdir / f"{h.name}.sqlite") as ledger:
+    with h.ledger() as ledger:
         return any(i.leg.exchange == exchange and i.purpose == "entry" and i.filled for i in ledger.intents())
 
 
@@ -103,14 +102,14 @@ async def race_book_moves(h: Harness) -> Observed:
 
 
 async def stale_feed(h: Harness) -> Observed:
-    """The Polymarket market channel goes silent; the Kalshi book moves into an arb while it is."""
+    """The Kalshi feed goes silent (no frames, no heartbeats); the Polymarket YES asks drop into an arb while it is
+    (Kalshi NO at 1 - 0.47 = 0.53 + Polymarket YES at 0.40: 0.93 and the fee)."""
     await h.start_engine()
-    await h.feed_fault("poly", action="silent", channel="market", duration_ms=5000)
-    feed = h.engine.feeds["poly"] if h.engine else None
-    await h.until(lambda: feed is not None and feed.books[POLY_YES].stale)
-    await h.kalshi_book(ARB_BIDS, ASKS)
+    await h.feed_fault("kalshi", action="silent", duration_ms=5000)
+    await h.until(lambda: h.kalshi_feed.books[TICKER].stale)
+    await h.poly_book(POLY_YES, [("0.38", "500")], [("0.40", "500")])
     await h.until(lambda: results(h) == 1)
-    return {"decisions": decisions(h), "result": last_result(h)} | await settled(h)
+    return {"decisions": decisions(h), "result": last_result(h), "taken_at": _taken_at(h)} | await settled(h)
 
 
 async def seq_gap(h: Harness) -> Observed:
@@ -138,7 +137,7 @@ async def ws_drop_mid_arb(h: Harness) -> Observed:
     """The Polymarket user channel is cut as it is about to report the arb's trade."""
     await h.start_engine()
     await h.feed_fault("poly", action="drop", channel="user", kind="trade")
-    await h.kalshi_book(ARB_BIDS, ASKS)
+    await h.kalshi_book([("0.55", "10")], ASKS)  # one arb's worth: nothing left to take once it is done
     await h.until(lambda: results(h) == 1 and _reconciled(h, "reconnected") is not None)
     return {
         "decisions": decisions(h),
@@ -154,17 +153,17 @@ def _reconciled(h: Harness, why: str) -> str | None:
 
 
 async def restart_mid_arb(h: Harness) -> Observed:
-    """The Polymarket order is received but executed 300 ms later; the engine is killed before its answer."""
+    """The Kalshi order is received but executed 300 ms later; the engine is killed before its answer."""
     await h.start_engine()
-    await h.fault("poly", method="POST", path="/order", action="execute_late", late_ms=300, answer="hold")
+    await h.fault("kalshi", method="POST", path=KALSHI_ORDERS, action="execute_late", late_ms=300, answer="hold")
     await h.kalshi_book(ARB_BIDS, ASKS)
-    await h.until(lambda: entry_filled(h, "kalshi"))
+    await h.until(lambda: entry_filled(h, "poly"))
     await h.kill_engine()
-    with Ledger(h.workdir / f"{h.name}.sqlite") as ledger:
+    with h.ledger() as ledger:
         left_open = [i.leg.exchange for i in ledger.intents(open_only=True)]
     await h.start_engine()
     await h.until(lambda: results(h) == 1)
-    with Ledger(h.workdir / f"{h.name}.sqlite") as ledger:
+    with h.ledger() as ledger:
         first = ledger.arb_intents(ledger.intents()[0].arb_id or "")
     return {
         "open_after_kill": ", ".join(left_open),
@@ -259,7 +258,14 @@ E2E_SCENARIOS: list[E2EScenario] = [
         "One feed goes silent while prices cross",
         "No trade on the stale book; trading resumes when fresh",
         stale_feed,
-        {"decisions": "skipped stale, taken edge, result matched", "result": MATCHED_10} | BOTH_HELD,
+        {
+            "decisions": "skipped stale, taken edge, result matched",
+            "result": "kalshi filled 10.00, poly filled 10, matched 10.00, unwinds 0, exposure left none",
+            "taken_at": "10 @ kalshi 0.53 + poly 0.4",
+            "positions": "kalshi -10, poly yes 10",
+            "exchanges_agree": True,
+        },
+        replay_stale_after=STALE_AFTER,
     ),
     E2EScenario(
         "e2e_seq_gap",
@@ -282,7 +288,7 @@ E2E_SCENARIOS: list[E2EScenario] = [
         "Restart, recover, positions agree, trading resumes",
         restart_mid_arb,
         {
-            "open_after_kill": "poly",
+            "open_after_kill": "kalshi",
             "first_arb_after_recovery": "kalshi filled 10, poly filled 10",
             "decisions": "taken edge, taken edge, result matched",
             "positions": "kalshi -20, poly yes 20",
@@ -337,13 +343,32 @@ E2E_SCENARIOS: list[E2EScenario] = [
 E2E_BY_NAME = {s.name: s for s in E2E_SCENARIOS}
 
 
-async def run_live(scenario: E2EScenario, workdir: Path | None = None) -> Outcome:
-    """Run `scenario` against a fresh simulator, recorded through the proxy into workdir/<name>/."""
+async def capture(scenario: E2EScenario, fixtures_dir: Path) -> Outcome:
+    """Run `scenario` against a fresh simulator, everything recorded through the proxy into fixtures_dir/<name>/."""
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="tradetape-e2e-") as tmp:
-        async with Harness(scenario.name, workdir or Path(tmp)) as h:
-            observed = await scenario.run(h)
-            fixtures = len(h.recorded())
-    return Outcome(
-        scenario.name, "live", observed, check(scenario.expect, observed), fixtures, time.perf_counter() - started
-    )
+    async with Harness(scenario.name, fixtures_dir) as h:
+        observed = await scenario.run(h)
+        await h.finish()
+        with h.ledger() as ledger:
+            book = canonical(ledger)
+    fixtures = len(h.recorded())
+    failures = check(scenario.expect, observed)
+    ledger_file(fixtures_dir, scenario.name).write_bytes(orjson.dumps(book, option=orjson.OPT_INDENT_2) + b"\n")
+    return Outcome(scenario.name, "capture", observed, failures, fixtures, time.perf_counter() - started)
+
+
+async def replay(scenario: E2EScenario, fixtures_dir: Path) -> Outcome:
+    """Run `scenario`'s script against the causal replay of its session: the same observations, the same ledger
+    as captured (fixtures_dir/<name>.ledger.json), and every recorded request and message used."""
+    started = time.perf_counter()
+    async with Harness(scenario.name, fixtures_dir, replay=True, replay_stale_after=scenario.replay_stale_after) as h:
+        observed = await scenario.run(h)
+        await h.finish()
+        problems = h.replay_problems()
+        with h.ledger() as ledger:
+            book = canonical(ledger)
+    failures = check(scenario.expect, observed) + problems
+    captured = orjson.loads(ledger_file(fixtures_dir, scenario.name).read_bytes())
+    failures += [f"ledger: {line}" for line in differences(captured, book)]
+    fixtures = len(h.recorded())
+    return Outcome(scenario.name, "replay", observed, failures, fixtures, time.perf_counter() - started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from decimal import Decimal as D
@@ -15,18 +16,54 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from scenarios.e2e import PAIRS, POLY_YES, TICKER, Harness
-from scenarios.e2e_catalogue import ARB_BIDS, ASKS, E2E_SCENARIOS, run_live
+from scenarios.e2e_catalogue import ARB_BIDS, ASKS, E2E_BY_NAME, E2E_SCENARIOS, capture, replay
 from scenarios.harness import PAPER_POLY_KEY
+from scenarios.ledger_canon import ledger_file
 from trader.ledger import Ledger
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
 @pytest.mark.parametrize("scenario", E2E_SCENARIOS, ids=lambda s: s.name)
-async def test_e2e_scenario(scenario, tmp_path):
-    outcome = await run_live(scenario, tmp_path)
+async def test_e2e_scenario_replays_causal_from_committed_fixtures(scenario):
+    """The committed session through the real engine: the expectations, the captured ledger, and every recorded
+    request and message used."""
+    outcome = await replay(scenario, FIXTURES)
     assert outcome.ok, "\n".join(outcome.failures)
-    assert outcome.fixtures > 0 and (tmp_path / scenario.name / "manifest.json").exists()
+    for key, value in scenario.expect.items():  # the expectations were really observed
+        assert outcome.observed[key] == value
+
+
+@pytest.mark.parametrize("scenario", E2E_SCENARIOS, ids=lambda s: s.name)
+async def test_e2e_scenario_captured_against_the_simulator_then_replayed(scenario, tmp_path):
+    captured = await capture(scenario, tmp_path)
+    assert captured.ok, "\n".join(captured.failures)
+    assert (tmp_path / scenario.name / "manifest.json").exists() and ledger_file(tmp_path, scenario.name).exists()
+    replayed = await replay(scenario, tmp_path)
+    assert replayed.ok, "\n".join(replayed.failures)
+
+
+async def test_ten_replays_in_a_row_give_the_same_decisions_and_ledger():
+    """The kill-and-restart scenario (two engines, recovery, a second arb): ten causal replays, each compared with
+    the captured ledger row by row."""
+    scenario = E2E_BY_NAME["e2e_restart_mid_arb"]
+    outcomes = [await replay(scenario, FIXTURES) for _ in range(10)]
+    assert [o.failures for o in outcomes] == [[]] * 10
+    assert all(o.observed == outcomes[0].observed for o in outcomes)
+
+
+async def test_a_replay_that_does_not_reproduce_the_captured_ledger_fails_naming_the_row(tmp_path):
+    shutil.copytree(FIXTURES / "e2e_risk_cap", tmp_path / "e2e_risk_cap")
+    book = orjson.loads(ledger_file(FIXTURES, "e2e_risk_cap").read_bytes())
+    taken = next(d for d in book["decisions"] if d["kind"] == "taken")
+    taken["box"] = taken["box"].replace("10 @", "11 @")
+    ledger_file(tmp_path, "e2e_risk_cap").write_bytes(orjson.dumps(book))
+    outcome = await replay(E2E_BY_NAME["e2e_risk_cap"], tmp_path)
+    (failure,) = outcome.failures
+    assert failure.startswith("ledger: decisions[") and "11 @" in failure
 
 
 async def test_the_harness_restarts_the_engine_on_the_same_ledger(tmp_path):
@@ -36,23 +73,23 @@ async def test_the_harness_restarts_the_engine_on_the_same_ledger(tmp_path):
         second = await h.start_engine()
         assert second is not first and second.ready and h.starts == 2
         assert await h.stop_engine() is None
-    starts = [d for d in h.decisions() if d.kind == "recovery"]
+        starts = [d for d in h.decisions() if d.kind == "recovery"]
     assert [d.reason for d in starts] == ["clean", "clean"]
 
 
 def engine_env(h: Harness) -> dict[str, str]:
-    """What a user exports: REST through the proxy, feeds on the simulator, both accounts' credentials."""
+    """What a user exports: REST and feeds through the recording proxy, both accounts' credentials."""
     pem = h.private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     c = h.poly_creds
     return os.environ | {
         "KALSHI_BASE_URL": h.urls["kalshi"] + "/trade-api/v2",
-        "KALSHI_WS_URL": h.sim.kalshi_ws_url,
+        "KALSHI_WS_URL": "ws" + h.urls["kalshi"].removeprefix("http") + "/trade-api/ws/v2",
         "KALSHI_API_KEY_ID": h.key_id,
         "KALSHI_PRIVATE_KEY": pem,
         "POLY_CLOB_URL": h.urls["poly"],
-        "POLY_WS_URL": h.sim.poly_ws_url,
+        "POLY_WS_URL": "ws" + h.urls["poly"].removeprefix("http") + "/ws",
         "POLY_PRIVATE_KEY": PAPER_POLY_KEY,
         "POLY_API_KEY": c.api_key,
         "POLY_API_SECRET": c.secret,
@@ -112,16 +149,18 @@ def test_trader_run_refuses_a_bad_pairs_file_naming_the_field(tmp_path):
     assert "pairs[0].max_size: must be a whole number above 0" in result.output
 
 
-def test_scenarios_run_takes_an_e2e_name_and_capture_says_what_is_missing():
+def test_scenarios_capture_and_run_take_e2e_names(tmp_path):
     from click.testing import CliRunner
 
     from proxy.cli.main import main
 
-    ran = CliRunner().invoke(main, ["scenarios", "run", "e2e_risk_cap"])
+    captured = CliRunner().invoke(main, ["scenarios", "capture", "e2e_risk_cap", "--fixtures-dir", str(tmp_path)])
+    assert captured.exit_code == 0, captured.output
+    assert "capture e2e_risk_cap: ok" in captured.output and (tmp_path / "e2e_risk_cap" / "manifest.json").exists()
+    ran = CliRunner().invoke(main, ["scenarios", "run", "e2e_risk_cap", "--fixtures-dir", str(tmp_path)])
     assert ran.exit_code == 0, ran.output
-    assert "live e2e_risk_cap: ok" in ran.output and "1 passed, 0 failed" in ran.output
-    refused = CliRunner().invoke(main, ["scenarios", "capture", "e2e_risk_cap"])
-    assert refused.exit_code == 2
-    assert "needs the proxy's WebSocket support" in refused.output
+    assert "replay e2e_risk_cap: ok" in ran.output and "1 passed, 0 failed" in ran.output
+    refused = CliRunner().invoke(main, ["scenarios", "capture", "e2e_risk_cap", "--upstream", "live", "--live"])
+    assert refused.exit_code == 2 and "end-to-end scenarios need the simulator" in refused.output
     listed = CliRunner().invoke(main, ["scenarios", "list"]).output
     assert all(s.name in listed for s in E2E_SCENARIOS)

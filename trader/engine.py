@@ -218,6 +218,9 @@ class Engine:
         finally:
             self.reconciling = False
             self._reconcile_pending = False
+        if self.risk.killed is None:
+            for pair in self.pairs:  # what was skipped while reconciling stands on the books as they are now
+                self.evaluate(pair)
 
     # -- events --------------------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -121,7 +120,7 @@ async def serve(args: argparse.Namespace) -> None:
     from simulator.kalshi import EXCHANGE as KALSHI_EXCHANGE
     from simulator.poly import EXCHANGE as POLY_EXCHANGE
 
-    sim = await start_simulator(json.loads(Path(args.serve).read_text()))
+    sim = await start_simulator(args.state)
     print(json.dumps({"kalshi": sim.kalshi_url, "poly": sim.poly_url}), flush=True)
     kalshi = sim.kalshi_app[KALSHI_EXCHANGE].exchange
     poly = sim.poly_app[POLY_EXCHANGE]
@@ -229,13 +228,12 @@ async def run(args: argparse.Namespace) -> None:
     key_id, private_key, public_pem = kalshi_test_credentials()
     workdir = Path(tempfile.mkdtemp(prefix="tradetape-tick-"))
     (workdir / "state.json").write_text(json.dumps(state(args.pairs, public_pem, key_id)))
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(workdir / "state.json"), "--pairs", str(args.pairs),
-         "--rate", str(args.rate), "--arbs", str(args.arbs)],
-        stdout=subprocess.PIPE, text=True,
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--serve", str(workdir / "state.json"), "--pairs", str(args.pairs),
+        "--rate", str(args.rate), "--arbs", str(args.arbs), stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert child.stdout is not None
-    urls = json.loads(child.stdout.readline())
+    urls = json.loads(await child.stdout.readline())
     probes = Probes()
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -269,7 +267,7 @@ async def run(args: argparse.Namespace) -> None:
                 decisions = ledger.decisions()
     finally:
         child.kill()
-        child.wait()
+        await child.wait()
     load_after = os.getloadavg()
     report(args, probes, decisions, load_before, load_after)
 
@@ -299,8 +297,8 @@ def report(args: argparse.Namespace, probes: Probes, decisions: list[Any], befor
     if evaluations:
         us = [e * 1e6 for e in evaluations]
         print(
-            f"  detection per book update (Engine.evaluate, both boxes, sizing, risk): mean {statistics.fmean(us):.0f} us,"
-            f" p50 {quantile(us, 0.5):.0f} us, p99 {quantile(us, 0.99):.0f} us"
+            "  detection per book update (Engine.evaluate: both boxes, sizing, risk):"
+            f" mean {statistics.fmean(us):.0f} us, p50 {quantile(us, 0.5):.0f} us, p99 {quantile(us, 0.99):.0f} us"
         )
 
 
@@ -313,6 +311,8 @@ def main() -> None:
     parser.add_argument("--ledger-dir", help="where the ledger lives (default: a temporary directory on disk)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        args.state = json.loads(Path(args.serve).read_text())
     asyncio.run(serve(args) if args.serve else run(args))
 
 

@@ -30,7 +30,7 @@ def create_kalshi_app(
     exchange = KalshiSim(section, clock)
     clock.on_advance(exchange.on_clock)
     feed = KalshiFeed(exchange, feed_faults or FeedFaults(), parse_feed_settings(section, "kalshi"))
-    app = web.Application(middlewares=[fault_middleware(faults, "kalshi"), admin_errors(ADMIN), kalshi_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "kalshi", clock), admin_errors(ADMIN), kalshi_errors])
     app[EXCHANGE] = exchange
     app[FEED] = feed
     app.add_routes(routes)

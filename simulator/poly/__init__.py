@@ -33,7 +33,7 @@ def create_poly_app(
     clock.on_advance(exchange.sweep)
     keys = ApiKeys()
     feed = PolyFeed(exchange, keys, feed_faults or FeedFaults(), parse_feed_settings(section, "poly"))
-    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(ADMIN), poly_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "poly", clock), admin_errors(ADMIN), poly_errors])
     app[EXCHANGE] = exchange
     app[KEYS] = keys
     app[FEED] = feed

@@ -84,6 +84,7 @@ class Order:
     size_matched: Decimal = ZERO
     status: str = LIVE
     associate_trades: list[str] = field(default_factory=list)
+    created_ts: float = 0.0  # sim clock, exact: what a lagging read compares
 
     @property
     def remaining(self) -> Decimal:
@@ -111,4 +112,5 @@ class Trade:
     transaction_hash: str
     status: str = TRADE_MATCHED
     last_update: int = 0
-    failing: bool = False  # settles MATCHED -> RETRYING -> FAILED (a feed fault) instead of MINED -> CONFIRMED
+    created_ts: float = 0.0  # sim clock, exact: what a lagging read compares
+    fails: bool = False  # settlement will fail: MATCHED -> RETRYING -> FAILED, fills reversed

@@ -69,6 +69,7 @@ def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key)
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "k.pem"))
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
     assert "credentials missing for Polymarket" in result.output and "Kalshi (" not in result.output
@@ -76,6 +77,7 @@ def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key)
 
 def test_half_configured_client_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1 and "bad exchange configuration" in result.output
 
@@ -163,6 +165,7 @@ def test_recover_unwinds_an_arb_it_settles_only_when_asked(fakes, tmp_path):
 
 def test_recover_exits_1_on_a_difference(fakes, tmp_path):
     fakes[0].extra_positions["KXOTHER"] = D("3")
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
     assert "DIFFERENCE kalshi KXOTHER: ledger 0, exchange 3" in result.output and "NOT clean" in result.output

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import WSMessage, web
 
 from .feed_faults import (
     CONNECTION_ACTIONS,
@@ -189,15 +190,26 @@ class FeedHub:
             return None
         return self.refusal(fault.status) if fault is not None else None
 
-    def register(self, connection: FeedConnection) -> None:
+    async def serve(
+        self,
+        connection: FeedConnection,
+        on_message: Callable[[WSMessage], None],
+        keepalive: Coroutine[Any, Any, None],
+    ) -> web.WebSocketResponse:
+        """Hand the client's frames to `on_message` until it goes, with its keepalive task alongside."""
         self.connections[connection.id] = connection
+        task = asyncio.create_task(keepalive)
+        try:
+            async for message in connection.ws:
+                on_message(message)
+        finally:
+            task.cancel()
+            self.connections.pop(connection.id, None)
+            await connection.finish()
+        return connection.ws
 
     def next_id(self) -> int:
         return next(self._ids)
-
-    async def unregister(self, connection: FeedConnection) -> None:
-        self.connections.pop(connection.id, None)
-        await connection.finish()
 
     def apply_now(self, fault: FeedFault) -> None:
         """A just-armed drop or silent without `kind` hits the open connections it matches at once."""

@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from proxy.admin.auth import TOKEN_HEADER
 from proxy.engine.mode import Mode
 from proxy.engine.proxy import Proxy
 from proxy.tape.fixture import fixture_name, load_fixture, session_files
@@ -120,6 +121,11 @@ async def replayed(sources: list[Path], **options: Any) -> AsyncIterator[tuple[P
     """A replay proxy over `sources` (options as ReplayOptions) and an HTTP session."""
     async with replaying(sources, **options) as proxy, aiohttp.ClientSession() as http:
         yield proxy, http
+
+
+def admin(proxy: Proxy) -> dict[str, str]:
+    """The headers a call that changes an admin state needs (proxy.admin.auth)."""
+    return {TOKEN_HEADER: proxy.admin_token, "Content-Type": "application/json"}
 
 
 async def received(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:

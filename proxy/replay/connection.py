@@ -294,6 +294,9 @@ class ReplayConnection(asyncio.Protocol):
         if self.clock is not None:
             self.clock.skip(list(self.steps.values()))
 
+    def check_timeouts(self, now: float) -> None:
+        """The listener's idle timeouts are for HTTP: a replayed feed may be quiet for as long as it was."""
+
     def close(self) -> None:
         """The replay proxy is stopping: close as an exchange going away would."""
         if self.transport is not None and not self.lost:

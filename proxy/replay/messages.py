@@ -18,7 +18,7 @@ from proxy.replay.correlate import json_strings
 from proxy.replay.match import canonical_body, parse_body
 from proxy.replay.volatile import Volatile
 from proxy.tape.frames import payload_bytes, read_frames
-from proxy.tape.redact import secret_values
+from proxy.tape.secrets import secret_values
 from proxy.wire.websocket import CLIENT, Message
 
 

@@ -24,9 +24,8 @@ from typing import Any
 
 import orjson
 
-from proxy.tape.fixture import FixtureError
+from proxy.tape.schema import FRAMES_SUFFIX, FixtureError, check_file
 
-FRAMES_SUFFIX = ".frames.jsonl"
 # The wire's message vocabulary (proxy.wire.websocket, which the tape layer does not import).
 SENDERS = ("client", "exchange")
 KINDS = ("text", "binary", "ping", "pong", "close", "drop")
@@ -96,6 +95,7 @@ def validate_frame(line: Any, where: str, path: Path) -> dict[str, Any]:
 def read_frames(path: Path) -> FramesRead:
     """Every whole line of a frames file, validated (FixtureError on the first bad one); a torn last line skipped."""
     try:
+        check_file(path)  # a link could point out of the session
         data = path.read_bytes()
     except OSError as exc:
         raise FixtureError(path, f"cannot read: {exc.strerror}") from None

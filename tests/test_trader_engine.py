@@ -9,6 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 from feed_helpers import eventually
+from trader_helpers import pair_fields
 
 from clients.errors import InsufficientBalance
 from clients.feed import Feed
@@ -22,22 +23,9 @@ from trader.recovery import RecoveryPolicy
 YES = "1001"
 NO = "1002"
 TICKER = "KX-ALI"
-PAIRS = f"""
-[[pairs]]
-name = "ali"
-kalshi_ticker = "{TICKER}"
-poly_condition_id = "0x{"ab" * 32}"
-poly_yes_token = "{YES}"
-poly_no_token = "{NO}"
-outcomes = "same"
-poly_tick_size = 0.01
-poly_neg_risk = false
-poly_fee_rate = "0"
-poly_min_order_size = 1
-min_edge = "0.01"
-max_size = 10
-max_position = 30
-"""
+PAIRS = "[[pairs]]\n" + pair_fields(
+    YES, NO, TICKER, poly_fee_rate="0", poly_min_order_size=1, min_edge="0.01", max_size=10, max_position=30
+)
 QUICK = RecoveryPolicy(not_found_window=0, recheck_delay=0)
 OPEN: list[Ledger] = []
 

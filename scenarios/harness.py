@@ -32,7 +32,7 @@ from proxy.record.guard import GuardAddon, SpendingGuard
 from proxy.record.mode import record_mode, session_info
 from proxy.replay.replayer import ReplayOptions, find_replayer, replay_mode
 from proxy.replay.volatile import volatile_sets
-from proxy.tape.fixture import session_files
+from proxy.tape.stored import session_fixtures
 from simulator.credentials import kalshi_test_credentials
 from simulator.faults import parse_fault
 from simulator.server import Simulator
@@ -183,7 +183,7 @@ async def replay(scenario: Scenario, fixtures_dir: Path) -> Outcome:
     failures = check(scenario.expect, observed)
     failures += [f"unmatched request: {u.get('request', u)}" for u in status.get("unmatched", [])]
     failures += [f"unused fixture: {name}" for name in status.get("unused", [])]
-    fixtures = sum(len(session_files(fixtures_dir / source)) for source in scenario.sources)
+    fixtures = sum(len(session_fixtures(fixtures_dir / source)) for source in scenario.sources)
     return Outcome(scenario.name, "replay", observed, failures, fixtures, time.perf_counter() - started)
 
 

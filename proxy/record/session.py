@@ -6,7 +6,8 @@ client: one write(2) to a file already open, which survives the process being ki
 per fixture cost far more (an inode and a directory entry each; see the README's Benchmarks). The fixture
 files are materialised from the journal off the request path: while the proxy is idle, and at close,
 when they are made durable and the journal is removed. A background thread flushes the journal to disk
-in batches (fdatasync): that protects against power loss, not process death.
+in batches (fdatasync; frames files of WebSocket connections join those batches): that protects against power
+loss, not process death.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import orjson
 
 from proxy.tape.durable import make_durable, write_atomically
 from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq, load_fixture, session_files, utc_stamp
+from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.journal import JOURNAL, JournalBusy, JournalFile, record_bytes
 from proxy.tape.manifest import manifest_bytes, manifest_entry
 from proxy.tape.schema import list_session, quarantine_leftovers
@@ -42,25 +44,45 @@ class SessionError(OSError):
         self.option = option
 
 
-class JournalFlusher:
-    """Flushes the journal to stable storage in the background, one fdatasync per batch of writes."""
+class Flusher:
+    """Flushes the session to stable storage in the background, in batches: the journal (one fdatasync) once
+    fixtures were appended to it, and files appended to meanwhile (a WebSocket connection's frames file)."""
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+    def __init__(self, directory: str, journal_fd: int) -> None:
+        self._directory = directory
+        self._fd = journal_fd
+        self._journal = False  # fixtures were appended since the last flush
+        self._pending: set[str] = set()
+        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="tradetape-flush", daemon=True)
         self._thread.start()
 
-    def mark(self) -> None:
+    def journal_written(self) -> None:
+        self._journal = True
         if not self._wake.is_set():
             self._wake.set()
 
+    def add(self, path: str) -> None:
+        with self._lock:
+            self._pending.add(path)
+        self._wake.set()
+
     def _flush(self) -> None:
-        try:
-            os.fdatasync(self._fd)
-        except OSError as exc:  # the records are written; only their durability against power loss is unsure
-            log.error("could not flush the session journal to disk: %s", exc)
+        if self._journal:
+            self._journal = False  # cleared before the flush: a write after it marks the next batch
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:  # the records are written; only their durability against power loss is unsure
+                log.error("could not flush the session journal to disk: %s", exc)
+        with self._lock:
+            batch, self._pending = self._pending, set()
+        if batch:
+            try:
+                make_durable(self._directory, sorted(batch))
+            except OSError as exc:
+                log.error("could not flush %d files of %s to disk: %s", len(batch), self._directory, exc)
 
     def _run(self) -> None:
         while not self._stopping:
@@ -91,8 +113,8 @@ class Session:
         except OSError as exc:
             raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
         try:
-            existing = self._continue()
-            self.last_seq = max((f["seq"] for _, f in existing), default=0)
+            existing, frame_seqs = self._continue()
+            self.last_seq = max([f["seq"] for _, f in existing] + frame_seqs, default=0)
             self.created_at = utc_stamp(time.time())
             # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare
             # capacity each, so a list of them grew recording memory by ~4 KB per fixture.
@@ -110,11 +132,12 @@ class Session:
             if isinstance(exc, SessionError):
                 raise
             raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
-        self._flusher = JournalFlusher(self._journal.fd)
+        self._flusher = Flusher(self._dir, self._journal.fd)
         self._idle = IdleMaterialiser(self)
 
-    def _continue(self) -> list[tuple[str, dict[str, Any]]]:
-        """The fixtures already in the directory, once a journal a killed recorder left is written out as files."""
+    def _continue(self) -> tuple[list[tuple[str, dict[str, Any]]], list[int]]:
+        """The fixtures already in the directory, once a journal a killed recorder left is written out as files,
+        and the seqs of the WebSocket messages recorded with them (one clock)."""
         for note in quarantine_leftovers(self.directory, list_session(self.directory).leftovers):
             log.warning("%s", note)
         contents = self._journal.contents()
@@ -133,7 +156,14 @@ class Session:
             log.warning("session %s: %d fixture files written from its journal", self.directory, len(restored))
             make_durable(self._dir, [f"{self._dir}/{name}" for name in restored])
         try:
-            return [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+            existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+            frame_seqs = [
+                line["seq"]
+                for _, fixture in existing
+                if (frames := frames_file_of(fixture))
+                for line in read_frames(self.directory / frames).frames
+            ]
+            return existing, frame_seqs
         except FixtureError as exc:
             raise SessionError(
                 f"session {self.directory} already holds a fixture that cannot be read, so it "
@@ -144,6 +174,15 @@ class Session:
     @property
     def count(self) -> int:
         return self._count
+
+    def take_seq(self) -> int:
+        """The next seq on the session's clock, for a WebSocket message (fixtures take theirs in write())."""
+        self.last_seq += 1
+        return self.last_seq
+
+    def written(self, path: str) -> None:
+        """`path` was appended to: flush it with the next batch."""
+        self._flusher.add(path)
 
     def _add_entry(self, fixture: dict[str, Any], name: str) -> None:
         if self._count:
@@ -164,7 +203,7 @@ class Session:
         self._journal.append(record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2)))
         self.last_seq = seq
         self._unwritten += 1
-        self._flusher.mark()
+        self._flusher.journal_written()
         self._add_entry(fixture, name)
         return name
 
@@ -206,7 +245,7 @@ class Session:
             while self.pending:
                 self.materialise_one()
             self.write_manifest()
-            make_durable(self._dir, [str(p) for p in session_files(self.directory)] + [f"{self._dir}/{MANIFEST}"])
+            make_durable(self._dir, [str(p) for p in self.directory.iterdir() if p.is_file()])
         except BaseException:
             self._journal.close()
             raise

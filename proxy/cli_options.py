@@ -68,6 +68,13 @@ def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         metavar="EXCHANGE=URL",
         help="scheme://host, or live, demo (Kalshi), sim (built-in simulator, the default).",
     )(fn)
+    fn = click.option(
+        "--state",
+        "sim_state",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="State file of the built-in simulator (as `tradetape sim --state`).",
+    )(fn)
     return fn
 
 
@@ -126,16 +133,24 @@ def build_listeners(listen: dict[str, tuple[str, int]], upstreams: dict[str, Ups
 
 
 @contextlib.asynccontextmanager
-async def simulator_for(upstreams: dict[str, Upstream]) -> AsyncIterator[dict[str, Upstream]]:
+async def simulator_for(upstreams: dict[str, Upstream], state: str | None = None) -> AsyncIterator[dict[str, Upstream]]:
     """Start the built-in simulator in-process when an upstream is `sim`, and point those upstreams at it."""
     if not any(u.is_sim for u in upstreams.values()):
+        if state is not None:
+            raise click.UsageError(
+                "--state: no --upstream is the built-in simulator (sim), so there is no state to load"
+            )
         yield upstreams
         return
     try:
         from simulator.server import start_simulator
+        from simulator.state import StateError
     except ImportError as exc:
         raise click.ClickException(f"the built-in simulator is not available ({exc}); pass --upstream") from None
-    sim = await start_simulator()
+    try:
+        sim = await start_simulator(state)
+    except StateError as exc:
+        raise click.UsageError(f"--state {exc}") from None
     try:
         urls = {"kalshi": sim.kalshi_url, "poly": sim.poly_url}
         yield {ex: Upstream(ex, urls[ex], False) if u.is_sim else u for ex, u in upstreams.items()}

@@ -54,31 +54,38 @@ async def _record(
     name: str,
     filter_spec: str,
     guard: SpendingGuard | None,
-    timeout: float,
+    upstream_timeout: float,
+    state: str | None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
-    async with simulator_for(upstreams) as resolved:
+    async with simulator_for(upstreams, state) as resolved:
         counts: Counter[str] = Counter()
         info = session_info(name, resolved, filter_spec, sims)
         try:
             mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts=counts)
+        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         await serve(proxy, summary)
 
 
 async def _passthrough(
-    listen: dict, upstreams: dict, guard: SpendingGuard | None, timeout: float, capture_dir: Path, filter_spec: str
+    listen: dict,
+    upstreams: dict,
+    guard: SpendingGuard | None,
+    upstream_timeout: float,
+    capture_dir: Path,
+    filter_spec: str,
+    state: str | None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
-    async with simulator_for(upstreams) as resolved:
+    async with simulator_for(upstreams, state) as resolved:
         counts: Counter[str] = Counter()
         proxy = Proxy(
             build_listeners(listen, resolved),
             passthrough_mode(guard_addons(resolved, guard, counts)),
-            timeout,
+            upstream_timeout,
             counts=counts,
         )
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
@@ -109,6 +116,7 @@ async def _passthrough(
 def record(
     listen: tuple[str, ...],
     allow_remote: bool,
+    sim_state: str | None,
     upstream: tuple[str, ...],
     live: bool,
     max_order_usd: str,
@@ -126,7 +134,7 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout))
+    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout, sim_state))
 
 
 @click.command()
@@ -136,6 +144,7 @@ def record(
 def passthrough(
     listen: tuple[str, ...],
     allow_remote: bool,
+    sim_state: str | None,
     upstream: tuple[str, ...],
     live: bool,
     max_order_usd: str,
@@ -157,5 +166,6 @@ def passthrough(
             upstream_timeout,
             capture_dir,
             filter_spec,
+            sim_state,
         )
     )

@@ -52,11 +52,13 @@ def no_upstreams() -> dict[str, Upstream]:
 
 
 @contextlib.asynccontextmanager
-async def _upstreams(upstreams: dict[str, Upstream] | None) -> AsyncIterator[dict[str, Upstream]]:
+async def _upstreams(upstreams: dict[str, Upstream] | None, state: str | None) -> AsyncIterator[dict[str, Upstream]]:
     if upstreams is None:
+        if state is not None:
+            raise click.UsageError("--state: replay starts the built-in simulator only with --upstream ...=sim")
         yield no_upstreams()
         return
-    async with simulator_for(upstreams) as resolved:
+    async with simulator_for(upstreams, state) as resolved:
         yield resolved
 
 
@@ -69,8 +71,9 @@ async def _replay(
     upstreams: dict[str, Upstream] | None,
     filter_spec: str,
     guard: SpendingGuard | None,
-    timeout: float,
+    upstream_timeout: float,
     outcome: dict[str, Any],
+    state: str | None,
 ) -> None:
     counts: Counter[str] = Counter()
     make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
@@ -83,8 +86,8 @@ async def _replay(
     for warning in replayer.loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
-    async with _upstreams(upstreams) as resolved:
-        proxy = Proxy(build_listeners(listen, resolved), mode, timeout, counts)
+    async with _upstreams(upstreams, state) as resolved:
+        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
@@ -137,6 +140,7 @@ def replay(
     sources: tuple[str, ...],
     listen: tuple[str, ...],
     allow_remote: bool,
+    sim_state: str | None,
     upstream: tuple[str, ...],
     live: bool,
     max_order_usd: str,
@@ -175,6 +179,7 @@ def replay(
             guard,
             upstream_timeout,
             outcome,
+            sim_state,
         )
     )
     if strict and outcome.get("problems"):

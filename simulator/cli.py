@@ -8,6 +8,7 @@ import signal
 
 import click
 
+from .env import env_command
 from .server import start_simulator
 from .state import StateError
 
@@ -57,7 +58,7 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
         await sim.stop()
 
 
-@click.command("sim")
+@click.group("sim", invoke_without_command=True)
 @click.option(
     "--listen",
     "listen",
@@ -73,10 +74,20 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
     help="State file (JSON or TOML): markets, books, accounts and keys. Default: built-in demo state.",
 )
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
-def sim(listen: tuple[str, ...], state: str | None, allow_remote: bool) -> None:
-    """Run the paper Kalshi and Polymarket exchanges (the simulator) until interrupted."""
+@click.pass_context
+def sim(ctx: click.Context, listen: tuple[str, ...], state: str | None, allow_remote: bool) -> None:
+    """Run the paper Kalshi and Polymarket exchanges (the simulator) until interrupted.
+
+    `tradetape sim env` prints the shell lines that point clients at it (or at the proxy) with the
+    paper-only demo accounts every simulator accepts.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     addresses = parse_listen(listen)
     remote = [f"{name}={host}" for name, (host, _) in addresses.items() if not _is_loopback(host)]
     if remote and not allow_remote:
         raise click.UsageError(f"--listen {', '.join(remote)} is not loopback; add --allow-remote to bind it")
     asyncio.run(_run(state, addresses))
+
+
+sim.add_command(env_command)

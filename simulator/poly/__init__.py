@@ -8,7 +8,7 @@ from simulator.admin import admin_errors
 from simulator.clock import SimClock, clock_routes
 from simulator.faults import FaultInjector, fault_middleware
 from simulator.poly.admin import PREFIX, admin_routes
-from simulator.poly.auth import ApiKeys
+from simulator.poly.auth import DEMO_CREDS, ApiKeys
 from simulator.poly.config import parse_section
 from simulator.poly.exchange import PolyExchange
 from simulator.poly.routes import EXCHANGE, KEYS, poly_errors, routes
@@ -23,7 +23,7 @@ def create_poly_app(section: dict | None, clock: SimClock, faults: FaultInjector
     clock.on_advance(exchange.sweep)
     app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(PREFIX), poly_errors])
     app[EXCHANGE] = exchange
-    app[KEYS] = ApiKeys()
+    app[KEYS] = ApiKeys(preset=(DEMO_CREDS,))
     app.add_routes(routes)
     app.add_routes(admin_routes)
     app.add_routes(clock_routes(clock))

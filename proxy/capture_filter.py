@@ -42,3 +42,15 @@ def build_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
     if not spec:
         raise ConfigError(f"{flag}: empty filter (use orders, all or a regular expression)")
     return path_regex(spec, flag)
+
+
+def describe_filter(spec: str) -> str:
+    """What `record` writes under this filter, in words, and what the rest of the traffic gets."""
+    if spec == "orders":
+        return (
+            "orders: only order and fill endpoints are recorded; other requests (positions, balances, markets, "
+            "API keys) are forwarded but not recorded, so replay cannot answer them (--filter all records them)"
+        )
+    if spec == "all":
+        return "all: every request is recorded"
+    return f"regular expression {spec!r} searched in the path: other requests are forwarded but not recorded"

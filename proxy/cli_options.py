@@ -172,13 +172,15 @@ def print_listeners(proxy: Proxy, out: Any = None) -> None:
     out.flush()
 
 
-async def serve(proxy: Proxy, summary: Callable[[Proxy], str]) -> None:
+async def serve(proxy: Proxy, summary: Callable[[Proxy], str], intro: tuple[str, ...] = ()) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight requests and print the summary."""
     stop = asyncio.Event()
     install_stop_signals(stop)
     await proxy.start()
     print(f"tradetape {proxy.mode.name}: listening (Ctrl-C to stop)")
     print_listeners(proxy)
+    for line in intro:
+        print(line, flush=True)
     try:
         await stop.wait()
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .capture_filter import build_filter
+from .capture_filter import build_filter, describe_filter
 from .cli_options import (
     build_listeners,
     config_errors,
@@ -67,7 +67,7 @@ async def _record(
             raise click.UsageError(f"{exc.option}: {exc}") from None
         proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
-        await serve(proxy, summary)
+        await serve(proxy, summary, (f"session {directory}", f"filter  {describe_filter(filter_spec)}"))
 
 
 async def _passthrough(

@@ -17,6 +17,7 @@ from typing import Any
 from .answers import tradetape_answer
 from .correlate import Correlation
 from .exchanges import ConfigError
+from .filter_hint import outside_filters
 from .flow import Answer, Flow
 from .match import MatchKey, describe, differences, distance, key_of, parse_body
 from .mode import Mode
@@ -127,7 +128,9 @@ class Replayer:
         key = key_of(flow.exchange, flow.method, path, query, body)
         queue = self.queues.get(key)
         if queue is None:
-            return self._miss(flow, "unmatched", key, self._closest(key))
+            outside = outside_filters(flow.exchange, flow.path, self.loaded.filters)
+            detail = outside.pop("detail") if outside else None
+            return self._miss(flow, "unmatched", key, self._closest(key), detail, outside)
         rec = queue.peek()
         if rec is None:
             if self.options.on_exhausted != "repeat-last":
@@ -193,7 +196,13 @@ class Replayer:
         return [self._candidate(key, q.peek() or q.recordings[-1]) for q in queues]
 
     def _miss(
-        self, flow: Flow, kind: str, key: MatchKey, candidates: list[dict[str, Any]], detail: str | None = None
+        self,
+        flow: Flow,
+        kind: str,
+        key: MatchKey,
+        candidates: list[dict[str, Any]],
+        detail: str | None = None,
+        outside_filter: dict[str, Any] | None = None,
     ) -> None:
         path, _, query = flow.path_qs.partition("?")
         body = parse_body(flow.body)
@@ -212,11 +221,14 @@ class Replayer:
                 "exhausted": "every recording of this request has been served",
             }[kind]
         )
+        extra = {"outside_capture_filter": outside_filter} if outside_filter else {}
         self.unmatched.append(
-            {"exchange": flow.exchange, "tradetape_error": kind, "request": request, "candidates": candidates}
+            {"exchange": flow.exchange, "tradetape_error": kind, "request": request, "candidates": candidates, **extra}
         )
         self.counts["unmatched"] += 1
-        flow.response = tradetape_answer(MISS_STATUS, kind, detail=detail, request=request, candidates=candidates)
+        flow.response = tradetape_answer(
+            MISS_STATUS, kind, detail=detail, request=request, candidates=candidates, **extra
+        )
 
     # ---- reporting --------------------------------------------------------------------------
 

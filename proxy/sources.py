@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import copy
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict
 
 from .correlate import HEADER_TOKEN, correlatable
+from .filter_hint import manifest_filter
 from .fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
 from .flow import Failure
 from .forward import NOT_RETURNED
@@ -62,6 +64,7 @@ class Loaded:
     sources: list[dict[str, Any]]  # name, path, fixtures
     recordings: list[Recording]  # sources in argument order, each in seq order
     warnings: list[str] = field(default_factory=list)
+    filters: dict[str, str] = field(default_factory=dict)  # source name -> capture filter its manifest names
 
 
 def resolve_source(spec: str, fixtures_dir: Path) -> Path:
@@ -186,7 +189,7 @@ def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
             warnings.append(f"{name}: seq {seq} appears twice ({seen[seq]} and {file})")
         seen[seq] = file
     numbers = sorted(seen)
-    for low, high in zip(numbers, numbers[1:]):
+    for low, high in pairwise(numbers):
         if high - low > 1:
             missing = f"{low + 1}" if high - low == 2 else f"{low + 1}-{high - 1}"
             warnings.append(f"{name}: gap, seq {missing} missing")
@@ -250,6 +253,9 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
             loaded.warnings += seq_report(name, [(r.file, r.seq) for r in recordings])
         loaded.recordings += recordings
         loaded.sources.append({"name": name, "path": str(path), "fixtures": len(files)})
+        spec = manifest_filter(path)
+        if spec is not None:
+            loaded.filters[name] = spec
     loaded.warnings += _collisions(loaded.recordings)
     _narrow_mentions(loaded.recordings)
     return loaded

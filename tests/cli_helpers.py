@@ -31,7 +31,9 @@ class Running:
     def stop(self, timeout: float = 30) -> tuple[str, str]:
         """SIGTERM, then everything it printed (stdout after the start lines, stderr)."""
         self.proc.send_signal(signal.SIGTERM)
-        out, err = self.proc.communicate(timeout=timeout)
+        out = self.proc.stdout.read()  # type: ignore[union-attr]  # not communicate(): it skips what readline buffered
+        err = self.proc.stderr.read()  # type: ignore[union-attr]
+        self.proc.wait(timeout)
         return "".join(self.lines) + out, err
 
 

@@ -14,6 +14,7 @@ LIVE_UPSTREAMS = {
 }
 DEMO_UPSTREAMS = {"kalshi": "https://demo-api.kalshi.co"}
 DEFAULT_LISTEN = {"kalshi": ("127.0.0.1", 8787), "poly": ("127.0.0.1", 8788)}
+API_PREFIX = {"kalshi": "/trade-api/v2", "poly": ""}  # what the clients' base URLs add to every path
 SIM = "sim"
 
 
@@ -73,7 +74,7 @@ def resolve_upstream(exchange: str, value: str, flag: str = "--upstream") -> Ups
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError(f"{flag}: {exchange}={value!r} must be a scheme and host only; paths pass through unchanged")
     try:
-        parts.port
+        _ = parts.port  # raises ValueError on a port out of range
     except ValueError as exc:
         raise ConfigError(f"{flag}: {exchange}={value!r}: {exc}") from None
     url = f"{parts.scheme}://{parts.netloc}"

@@ -20,6 +20,7 @@ from .exchanges import ConfigError
 from .filter_hint import outside_filters
 from .flow import Answer, Flow
 from .match import MatchKey, describe, differences, distance, key_of, parse_body
+from .miss_summary import clipped, explanation, summary
 from .mode import Mode
 from .redact import redact_body
 from .sources import Loaded, Recording, load_sources
@@ -221,14 +222,18 @@ class Replayer:
                 "exhausted": "every recording of this request has been served",
             }[kind]
         )
-        extra = {"outside_capture_filter": outside_filter} if outside_filter else {}
-        self.unmatched.append(
-            {"exchange": flow.exchange, "tradetape_error": kind, "request": request, "candidates": candidates, **extra}
-        )
+        line = summary(kind, flow.exchange, flow.method, path, query, candidates, detail, outside_filter)
+        report = {
+            "summary": line,
+            "detail": detail,
+            "explanation": explanation(detail, candidates),
+            "request": clipped(request),
+            "candidates": clipped(candidates),
+            **({"outside_capture_filter": outside_filter} if outside_filter else {}),
+        }
+        self.unmatched.append({"exchange": flow.exchange, "tradetape_error": kind, **report})
         self.counts["unmatched"] += 1
-        flow.response = tradetape_answer(
-            MISS_STATUS, kind, detail=detail, request=request, candidates=candidates, **extra
-        )
+        flow.response = tradetape_answer(MISS_STATUS, kind, **report)
 
     # ---- reporting --------------------------------------------------------------------------
 
@@ -236,16 +241,14 @@ class Replayer:
         return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served :]]
 
     def problems(self, allow_unused: bool = False, limit: int = 50) -> list[str]:
-        """One line per unmatched request, then per unused fixture (at most `limit` each, then a count)."""
+        """Each unmatched request (its summary, then what differed), then each unused fixture (at most `limit`
+        of each, then a count)."""
         lines = []
         if self.unmatched:
             lines.append(f"unmatched requests ({len(self.unmatched)}):")
             for miss in self.unmatched[:limit]:
-                request = miss["request"]
-                query = f"?{request['query']}" if request["query"] else ""
-                lines.append(
-                    f"  {miss['tradetape_error']}: {miss['exchange']} {request['method']} {request['path']}{query}"
-                )
+                lines.append(f"  {miss['summary']}")
+                lines += [f"      {line}" for line in miss["explanation"]]
             lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
         unused = [] if allow_unused else self.unused()
         if unused:

@@ -411,7 +411,7 @@ async def test_scenario_names_resolve_under_the_fixtures_dir(tmp_path):
         aiohttp.ClientSession() as http,
     ):
         assert (await call(http, "GET", proxy.url("kalshi") + "/x"))[1] == b'{"ok":1}'
-    with pytest.raises(SourceError, match="no_such_scenario.*no such session directory"):
+    with pytest.raises(SourceError, match=r"no_such_scenario.*no such session directory"):
         async with replaying(["no_such_scenario"], fixtures_dir=tmp_path / "fixtures"):
             pass
 
@@ -508,7 +508,10 @@ async def test_problem_report_lists_misses_then_unused_and_stays_short(tmp_path)
         replayer = proxy.mode.addons[0]
         lines = replayer.problems(limit=5)
         assert replayer.problems(allow_unused=True) == lines[:12]
-    first = "  unmatched GET /y?a=1: closest 002_GET_kalshi_root.json differs in path (live /y, recorded /x1), and 1 more"
+    first = (
+        "  unmatched GET /y?a=1: closest 002_GET_kalshi_root.json differs in path (live /y, recorded /x1)"
+        + ", and 1 more"
+    )
     assert lines[:3] == ["unmatched requests (1):", first, "      no recording matches this request"]
     assert lines[3:6] == [
         "      candidate s/002_GET_kalshi_root.json (seq 2, not served yet):",
@@ -525,12 +528,15 @@ async def test_gzip_binary_and_text_answers_round_trip_through_record_and_replay
 
     session = tmp_path / "s"
     paths = ["/gzip", "/binary", "/text"]
-    async with running_app(upstream_app()) as url:
-        async with running_proxy(url, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
-            recorded = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
+    async with (
+        running_app(upstream_app()) as url,
+        running_proxy(url, recording(session, "all")) as proxy,
+        aiohttp.ClientSession() as http,
+    ):
+        recorded = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
     async with replaying([session]) as proxy, aiohttp.ClientSession(auto_decompress=False) as http:
         replayed = [await call(http, "GET", proxy.url("poly") + p) for p in paths]
-    for (status, body, _), (status2, body2, resp) in zip(recorded, replayed):
+    for (status, body, _), (status2, body2, resp) in zip(recorded, replayed, strict=True):
         assert (status2, body2) == (status, body)  # the recorded gzip answer is served decoded
         assert "Content-Encoding" not in resp.headers
     assert replayed[1][2].headers["Content-Type"] == "application/octet-stream" and replayed[2][0] == 425

@@ -57,7 +57,7 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
     proxy = Proxy(listeners_for(url), make_replay({}), counts=counts)
-    upstreams = {l.exchange: l.upstream for l in proxy.listeners}
+    upstreams = {listener.exchange: listener.upstream for listener in proxy.listeners}
     proxy.mode_factories = {
         "replay": make_replay,
         **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts),
@@ -167,7 +167,8 @@ async def test_replay_command_serves_reports_at_shutdown_and_strict_fails(tmp_pa
     assert process.returncode == 1, err.decode()
     assert "replayed 1, unmatched 1" in text
     assert "unused fixtures (1):\n  s/002_GET_kalshi_y.json" in text
-    assert "\n  unmatched GET /nope?q=1: closest 002_GET_kalshi_y.json differs in path (live /nope, recorded /y)" in text
+    first = "unmatched GET /nope?q=1: closest 002_GET_kalshi_y.json differs in path (live /nope, recorded /y)"
+    assert f"\n  {first}" in text
 
 
 async def test_replay_command_stops_at_load_on_a_malformed_fixture(tmp_path):

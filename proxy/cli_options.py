@@ -24,6 +24,8 @@ from .exchanges import (
     resolve_upstream,
     split_assignment,
 )
+from .listen_error import ListenError
+from .mode import Mode
 
 
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -172,10 +174,32 @@ def print_listeners(proxy: Proxy, out: Any = None) -> None:
     out.flush()
 
 
-async def serve(proxy: Proxy, summary: Callable[[Proxy], str], intro: tuple[str, ...] = ()) -> None:
-    """Run until SIGINT/SIGTERM, then finish in-flight requests and print the summary."""
+class StartError(click.ClickException):
+    """The command cannot start (a port in use): one line, exit 2 like a usage error, nothing created."""
+
+    exit_code = 2
+
+
+async def serve(
+    proxy: Proxy,
+    summary: Callable[[Proxy], str],
+    intro: tuple[str, ...] = (),
+    make_mode: Callable[[], Mode] | None = None,
+) -> None:
+    """Bind, then set the mode `make_mode` builds (so a busy port creates nothing), run until SIGINT/SIGTERM,
+    finish in-flight requests and print the summary."""
     stop = asyncio.Event()
     install_stop_signals(stop)
+    try:
+        await proxy.bind()
+    except ListenError as exc:
+        raise StartError(str(exc)) from None
+    if make_mode is not None:
+        try:
+            proxy.switch(make_mode())
+        except BaseException:
+            await proxy.stop(grace=0)
+            raise
     await proxy.start()
     print(f"tradetape {proxy.mode.name}: listening (Ctrl-C to stop)")
     print_listeners(proxy)

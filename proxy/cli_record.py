@@ -23,6 +23,7 @@ from .cli_options import (
 )
 from .core import Proxy
 from .guard import SpendingGuard
+from .mode import Mode
 from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, runtime_factories, session_info
 from .session import SessionError
 
@@ -61,13 +62,17 @@ async def _record(
     async with simulator_for(upstreams, state) as resolved:
         counts: Counter[str] = Counter()
         info = session_info(name, resolved, filter_spec, sims)
-        try:
-            mode = record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
-        except SessionError as exc:
-            raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts)
+
+        def make_mode() -> Mode:  # once the ports are bound: a busy port leaves no session directory behind
+            try:
+                return record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
+            except SessionError as exc:
+                raise click.UsageError(f"{exc.option}: {exc}") from None
+
+        proxy = Proxy(build_listeners(listen, resolved), Mode("record", forwards=False), upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
-        await serve(proxy, summary, (f"session {directory}", f"filter  {describe_filter(filter_spec)}"))
+        intro = (f"session {directory}", f"filter  {describe_filter(filter_spec)}")
+        await serve(proxy, summary, intro, make_mode)
 
 
 async def _passthrough(

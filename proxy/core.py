@@ -19,6 +19,7 @@ from .exchanges import Upstream
 from .flow import Answer, Failure, Flow
 from .forward import Forwarder
 from .http_listener import HttpListener, Request
+from .listen_error import ListenError
 from .mode import Mode
 
 log = logging.getLogger("tradetape.proxy")
@@ -58,11 +59,23 @@ class Proxy:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        for listener in self.listeners:
+    async def bind(self) -> None:
+        """Bind every listener, accepting nothing yet; ListenError (and none left bound) when one cannot."""
+        for listener in self.listeners[len(self._servers) :]:
             server = HttpListener(self._handler_for(listener))
+            try:
+                listener.port = await server.bind(listener.host, listener.port)  # the real port when 0 was asked
+            except OSError as exc:
+                for bound in self._servers:
+                    await bound.close()
+                self._servers.clear()
+                raise ListenError(listener.exchange, listener.host, listener.port, exc) from None
             self._servers.append(server)
-            listener.port = await server.start(listener.host, listener.port)  # the real port when 0 was asked
+
+    async def start(self) -> None:
+        await self.bind()
+        for listener, server in zip(self.listeners, self._servers, strict=True):
+            await server.start(listener.host, listener.port)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (bounded), then close the mode.

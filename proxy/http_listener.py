@@ -286,12 +286,19 @@ class HttpListener:
         self.server: asyncio.AbstractServer | None = None
         self._drained: asyncio.Event | None = None
 
-    async def start(self, host: str, port: int) -> int:
+    async def bind(self, host: str, port: int) -> int:
+        """Bind without accepting yet (connections wait in the backlog): the bound port (0 picks one)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True
+            lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True, start_serving=False
         )
         return self.server.sockets[0].getsockname()[1]
+
+    async def start(self, host: str, port: int) -> int:
+        if self.server is None:
+            port = await self.bind(host, port)
+        await self.server.start_serving()  # type: ignore[union-attr]
+        return self.server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     def add(self, connection: ListenerProtocol) -> None:
         self.connections.add(connection)

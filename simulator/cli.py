@@ -8,6 +8,9 @@ import signal
 
 import click
 
+from proxy.cli_options import StartError
+from proxy.listen_error import ListenError
+
 from .env import env_command
 from .server import start_simulator
 from .state import StateError
@@ -45,6 +48,8 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
         sim = await start_simulator(state, host, listen["kalshi"][1], listen["poly"][1])
     except StateError as exc:
         raise click.ClickException(f"--state {exc}") from None
+    except ListenError as exc:
+        raise StartError(str(exc)) from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.listen_error import ListenError
+
 from .clock import SimClock
 from .faults import FaultInjector
 from .kalshi import create_kalshi_app
@@ -34,11 +36,16 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def _serve(app: web.Application, exchange: str, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve `app`; ListenError (naming the exchange and the --listen flag) when the port cannot be bound."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(exchange, host, port, exc) from None
     bound_port = runner.addresses[0][1]
     return runner, _url(host, bound_port)
 
@@ -70,7 +77,8 @@ async def start_simulator(
     clock: SimClock | None = None,
     faults: FaultInjector | None = None,
 ) -> RunningSimulator:
-    """Start both paper exchanges (port 0 = any free port); raises StateError for a bad state file."""
+    """Start both paper exchanges (port 0 = any free port); raises StateError for a bad state file and
+    ListenError for a port that cannot be bound."""
     sections = resolve_state(state)
     clock = clock or SimClock()
     faults = faults or FaultInjector()
@@ -78,10 +86,10 @@ async def start_simulator(
         kalshi_app = create_kalshi_app(sections["kalshi"], clock, faults)
         poly_app = create_poly_app(sections["poly"], clock, faults)
     except StateError as exc:
-        raise exc.in_file(state) if isinstance(state, (str, Path)) else exc
-    runner, kalshi_url = await _serve(kalshi_app, host, kalshi_port)
+        raise (exc.in_file(state) if isinstance(state, (str, Path)) else exc) from None
+    runner, kalshi_url = await _serve(kalshi_app, "kalshi", host, kalshi_port)
     try:
-        poly_runner, poly_url = await _serve(poly_app, host, poly_port)
+        poly_runner, poly_url = await _serve(poly_app, "poly", host, poly_port)
     except BaseException:
         await runner.cleanup()
         raise

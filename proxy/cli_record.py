@@ -57,6 +57,7 @@ async def _record(
     guard: SpendingGuard | None,
     upstream_timeout: float,
     state: str | None,
+    append: bool,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams, state) as resolved:
@@ -65,7 +66,8 @@ async def _record(
 
         def make_mode() -> Mode:  # once the ports are bound: a busy port leaves no session directory behind
             try:
-                return record_mode(directory, info, filter_spec, guard_addons(resolved, guard, counts), counts)
+                addons = guard_addons(resolved, guard, counts)
+                return record_mode(directory, info, filter_spec, addons, counts, append)
             except SessionError as exc:
                 raise click.UsageError(f"{exc.option}: {exc}") from None
 
@@ -109,6 +111,7 @@ async def _passthrough(
     help="Where session directories are created (env CAPTURE_DIR).",
 )
 @click.option("--session", "session_name", default=None, help="Session directory name (default session_<date>_<time>).")
+@click.option("--append", is_flag=True, help="Add to the --session directory when it already holds a session.")
 @click.option(
     "--filter",
     "filter_spec",
@@ -129,6 +132,7 @@ def record(
     upstream_timeout: float,
     capture_dir: str,
     session_name: str | None,
+    append: bool,
     filter_spec: str,
 ) -> None:
     """Forward to the exchanges and write each captured request/response as a fixture."""
@@ -139,7 +143,8 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    run(_record(listeners, upstreams, Path(capture_dir) / name, name, filter_spec, guard, upstream_timeout, sim_state))
+    directory = Path(capture_dir) / name
+    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, sim_state, append))
 
 
 @click.command()

@@ -49,8 +49,11 @@ def session_info(
     }
 
 
-def record_mode(directory: Path, info: dict[str, Any], filter_spec: str, addons: list[Any], counts: Any) -> Mode:
-    session = Session(directory, info)
+def record_mode(
+    directory: Path, info: dict[str, Any], filter_spec: str, addons: list[Any], counts: Any, append: bool = False
+) -> Mode:
+    """Record into `directory`; an existing session there is refused (SessionError) unless `append`."""
+    session = Session(directory, info, append)
     recorder = Recorder(session, build_filter(filter_spec), counts)
     return Mode("record", forwards=True, addons=[*addons, recorder])
 
@@ -73,8 +76,12 @@ def forwarding_factories(
         name = options.get("session") or default_session_name()
         if not isinstance(name, str) or "/" in name or name in (".", ".."):
             raise ConfigError(f"session: {name!r} is not a directory name")
+        append = options.get("append", False)
+        if not isinstance(append, bool):
+            raise ConfigError(f"append: expected true or false, got {append!r}")
         info = session_info(name, upstreams, filter_spec, sims)
-        return record_mode(capture_dir / name, info, filter_spec, guard_addons(upstreams, guard, counts), counts)
+        addons = guard_addons(upstreams, guard, counts)
+        return record_mode(capture_dir / name, info, filter_spec, addons, counts, append)
 
     def passthrough(options: dict[str, Any]) -> Mode:
         return passthrough_mode(guard_addons(upstreams, guard, counts))

@@ -120,9 +120,11 @@ class FsyncBatcher:
 class Session:
     """Writes the fixtures of one session directory and keeps its manifest."""
 
-    def __init__(self, directory: Path | str, info: dict[str, Any]) -> None:
+    def __init__(self, directory: Path | str, info: dict[str, Any], append: bool = False) -> None:
         self.directory = Path(directory)
         self.info = info
+        if not append:
+            refuse_existing(self.directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             probe = self.directory / ".tradetape-write-probe"
@@ -194,6 +196,19 @@ class Session:
     def close(self) -> None:
         self.write_manifest()
         self._fsync.close()
+
+
+def refuse_existing(directory: Path) -> None:
+    """SessionError when `directory` already holds a session: two recordings in one would mix their answers."""
+    if not directory.is_dir():
+        return
+    fixtures = len(session_files(directory))
+    if fixtures or (directory / MANIFEST).exists():
+        raise SessionError(
+            f"session {directory} already exists ({fixtures} fixtures); choose another name, or pass --append "
+            "to add to it",
+            "--session",
+        )
 
 
 def _manifest_entry(fixture: dict[str, Any], name: str) -> dict[str, Any]:

@@ -253,9 +253,9 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
             loaded.warnings += seq_report(name, [(r.file, r.seq) for r in recordings])
         loaded.recordings += recordings
         loaded.sources.append({"name": name, "path": str(path), "fixtures": len(files)})
-        spec = manifest_filter(path)
-        if spec is not None:
-            loaded.filters[name] = spec
+        capture_filter = manifest_filter(path)
+        if capture_filter is not None:
+            loaded.filters[name] = capture_filter
     loaded.warnings += _collisions(loaded.recordings)
     _narrow_mentions(loaded.recordings)
     return loaded

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from simulator.kalshi.section import DEFAULT_SECTION as KALSHI_DEFAULT
+from simulator.kalshi.config import DEFAULT_SECTION as KALSHI_DEFAULT
 from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT
 from trader.legs import Leg, Opportunity
 
@@ -86,7 +86,9 @@ def kalshi_state(
     market = section["markets"][0]
     book = market["book"]
     if yes_asks is not None:
-        book["no_dollars"] = sorted(([f"{1 - Decimal(p):.4f}", c] for p, c in yes_asks), key=lambda l: Decimal(l[0]))
+        book["no_dollars"] = sorted(
+            ([f"{1 - Decimal(p):.4f}", c] for p, c in yes_asks), key=lambda level: Decimal(level[0])
+        )
     if yes_bids is not None:
         book["yes_dollars"] = [[p, c] for p, c in yes_bids]
     if status is not None:

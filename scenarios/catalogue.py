@@ -128,7 +128,7 @@ def place(role: str) -> Callable[[Run], Awaitable[Observed]]:
         client = run.kalshi if leg.exchange == "kalshi" else run.poly
         return leg_observed(await execute_leg(client, leg, run.ledger), run.ledger)
 
-    trigger.role = role  # type: ignore[attr-defined]
+    trigger.role = role  # type: ignore[attr-defined]  # read back by Scenario.role: the leg this trigger places
     return trigger
 
 

@@ -52,10 +52,9 @@ def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decim
     runnable = [s for s in chosen if s.live_capturable]
     lines, total = [], Decimal(0)
     for s in chosen:
-        if not s.live_capturable:
-            lines.append(
-                f"  skip {s.name}: {'composed from captured ones' if not s.captured else 'needs the simulator (fault injection)'}"
-            )
+        if not s.live_capturable or s.role is None:  # live_capturable means a role: said again for the type
+            why = "needs the simulator (fault injection)" if s.captured else "composed from captured ones"
+            lines.append(f"  skip {s.name}: {why}")
             continue
         leg = legs.role(s.role)
         risk = worst_case(leg.action == "buy", leg.count, leg.price)

@@ -42,9 +42,9 @@ def table(captured: dict[str, Outcome], replayed: dict[str, Outcome]) -> tuple[s
         rows.append((s.name, s.exchange, fixture_count(s, captured), "PASS" if ok else "FAIL", f"{seconds:.2f} s"))
         notes += [f"{s.name}: {p}" for p in problems]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + ([""] + notes if notes else [])), failed
+    return "\n".join(lines + (["", *notes] if notes else [])), failed
 
 
 async def run_demo(fixtures_dir: Path) -> tuple[dict[str, Outcome], dict[str, Outcome]]:

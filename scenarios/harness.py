@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from clients.kalshi import KalshiClient
-from clients.poly_models import ApiCreds
 from clients.polymarket import PolymarketClient
+from clients.polymarket.types import ApiCreds
 from proxy.core import Listener, Proxy
 from proxy.exchanges import LIVE_UPSTREAMS, Upstream
 from proxy.fixture import session_files
@@ -81,9 +81,9 @@ def open_clients(urls: dict[str, str], creds: Credentials) -> tuple[KalshiClient
     poly = PolymarketClient(
         base_url=urls["poly"],
         private_key=PAPER_POLY_KEY,
-        api_key=c and c.api_key,
-        api_secret=c and c.secret,
-        api_passphrase=c and c.passphrase,
+        api_key=c.api_key if c else None,
+        api_secret=c.secret if c else None,
+        api_passphrase=c.passphrase if c else None,
     )
     return kalshi, poly
 

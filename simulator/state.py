@@ -37,10 +37,7 @@ def load_state(path: str | Path) -> dict[str, dict | None]:
     except OSError as exc:
         raise StateError(str(path), f"cannot read: {exc.strerror}") from None
     try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(raw.decode("utf-8"))
-        else:
-            data = json.loads(raw)
+        data = tomllib.loads(raw.decode("utf-8")) if path.suffix.lower() == ".toml" else json.loads(raw)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(
             str(path), f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {exc}"

@@ -4,11 +4,9 @@ The stand-in checks every request's signature the way Kalshi does (public key, p
 root, no query) and answers from a per-test script, mostly with real payload bodies.
 """
 
-import asyncio
 import base64
 import json
-import socket
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -16,13 +14,15 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from client_helpers import Reply, ScriptedExchange, closed_port_url
 from corpus import payload_dir
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from clients import errors
-from clients.kalshi import DEFAULT_BASE_URL, KalshiClient, OrderSpec
+from clients.kalshi import KalshiClient, OrderSpec
+from clients.kalshi.client import DEFAULT_BASE_URL
 
 PAYLOADS = payload_dir("kalshi")
 PREFIX = "/trade-api/v2"
@@ -35,78 +35,33 @@ def payload(name: str) -> Any:
     return json.loads((PAYLOADS / name).read_text())["payload"]
 
 
-@dataclass
-class Reply:
-    status: int
-    body: Any = None  # JSON-able, bytes, or None for no body
-    headers: dict[str, str] = field(default_factory=dict)
-    hang: bool = False  # never answer (for timeouts)
+def signature_check(public_key: rsa.RSAPublicKey) -> Callable[[web.Request, bytes], bool]:
+    """Kalshi's check: RSA-PSS over timestamp + METHOD + path from the host root, without the query."""
 
-
-@dataclass
-class Seen:
-    method: str
-    path: str  # without the prefix
-    query: dict[str, str]
-    body: Any
-    raw_body: bytes
-
-
-class FakeKalshi:
-    """Scripted answers per (METHOD, path); records requests; refuses bad signatures with Kalshi's 401."""
-
-    def __init__(self, public_key: rsa.RSAPublicKey, prefix: str = PREFIX) -> None:
-        self.public_key = public_key
-        self.prefix = prefix
-        self.script: dict[tuple[str, str], list[Reply]] = {}
-        self.seen: list[Seen] = []
-
-    def on(self, method: str, path: str, *replies: Reply) -> None:
-        self.script.setdefault((method, path), []).extend(replies)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        return app
-
-    def signature_ok(self, request: web.Request) -> bool:
+    def verify(request: web.Request, raw: bytes) -> bool:
         try:
             ts = request.headers["KALSHI-ACCESS-TIMESTAMP"]
             assert request.headers["KALSHI-ACCESS-KEY"] == KEY_ID
             message = f"{ts}{request.method}{request.raw_path.split('?')[0]}".encode()
             signature = base64.b64decode(request.headers["KALSHI-ACCESS-SIGNATURE"], validate=True)
-            self.public_key.verify(signature, message, VERIFY_PSS, hashes.SHA256())
+            public_key.verify(signature, message, VERIFY_PSS, hashes.SHA256())
         except (KeyError, AssertionError, InvalidSignature, ValueError):
             return False
         return True
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        path = request.raw_path.split("?")[0].removeprefix(self.prefix)
-        self.seen.append(Seen(request.method, path, dict(request.query), orjson.loads(raw) if raw else None, raw))
-        if not self.signature_ok(request):
-            return web.json_response(payload("real_demo__auth__bad_signature.json"), status=401)
-        replies = self.script.get((request.method, path))
-        if not replies:
-            return web.json_response(
-                {"error": {"code": "not_found", "message": f"unscripted {request.method} {path}"}}, status=404
-            )
-        reply = replies.pop(0) if len(replies) > 1 else replies[0]
-        if reply.hang:
-            await asyncio.Event().wait()
-        if reply.body is None:
-            return web.Response(status=reply.status, headers=reply.headers)
-        body = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
-        headers = {"Content-Type": "application/json", **reply.headers}
-        return web.Response(status=reply.status, body=body, headers=headers)
-
-    def requests(self, method: str, path: str) -> list[Seen]:
-        return [s for s in self.seen if (s.method, s.path) == (method, path)]
+    return verify
 
 
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def fake_kalshi(public_key: rsa.RSAPublicKey, prefix: str = PREFIX) -> ScriptedExchange:
+    """The scripted exchange as Kalshi: a bad signature gets Kalshi's 401, an unscripted path its 404."""
+    return ScriptedExchange(
+        prefix=prefix,
+        verify=signature_check(public_key),
+        refusal=Reply(401, payload("real_demo__auth__bad_signature.json")),
+        unscripted=lambda method, path: Reply(
+            404, {"error": {"code": "not_found", "message": f"unscripted {method} {path}"}}
+        ),
+    )
 
 
 @pytest.fixture
@@ -115,14 +70,14 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-async def kalshi(aiohttp_server, key, sleeps):
-    fake = FakeKalshi(key.public_key())
-    server = await aiohttp_server(fake.app())
+async def kalshi(aiohttp_server, rsa_key, sleeps):
+    fake = fake_kalshi(rsa_key.public_key())
+    url = await fake.serve(aiohttp_server)
 
     async def record_sleep(delay: float) -> None:
         sleeps.append(delay)
 
-    async with KalshiClient(str(server.make_url(PREFIX)), KEY_ID, key, sleep=record_sleep) as client:
+    async with KalshiClient(url, KEY_ID, rsa_key, sleep=record_sleep) as client:
         yield fake, client
 
 
@@ -148,8 +103,15 @@ async def test_full_fill_buy_no(kalshi):
     fake.on("POST", ORDERS, Reply(201, ack(client_order_id="cid-1", fill="2.00", avg="0.5300", fee="0.0175")))
     result = await client.create_order(TICKER, "no", "buy", Decimal("2"), "0.47", client_order_id="cid-1")
     (seen,) = fake.requests("POST", ORDERS)
-    assert seen.body == {"ticker": TICKER, "client_order_id": "cid-1", "side": "ask", "count": "2.00", "price": "0.5300",
-                         "time_in_force": "immediate_or_cancel", "self_trade_prevention_type": "taker_at_cross"}  # fmt: skip
+    assert seen.body == {
+        "ticker": TICKER,
+        "client_order_id": "cid-1",
+        "side": "ask",
+        "count": "2.00",
+        "price": "0.5300",
+        "time_in_force": "immediate_or_cancel",
+        "self_trade_prevention_type": "taker_at_cross",
+    }
     assert seen.raw_body == orjson.dumps(seen.body)  # serialized once, compact, as sent
     assert (result.exchange, result.order_id, result.client_order_id, result.status) == (
         "kalshi",
@@ -226,7 +188,7 @@ async def test_a_failed_read_back_of_a_filled_create_is_unexpected_not_a_refusal
     fake, client = kalshi
     fake.on("POST", ORDERS, Reply(201, ack(order_id="o-9", fill="1.00")))
     fake.on("GET", "/portfolio/orders/o-9", read_back)
-    with pytest.raises(errors.UnexpectedResponse, match="o-9 filled 1.00") as info:
+    with pytest.raises(errors.UnexpectedResponse, match=r"o-9 filled 1\.00") as info:
         await client.create_order(TICKER, "yes", "buy", "1", "0.99")
     assert isinstance(info.value.__cause__, errors.ExchangeError) and info.value.__cause__.status == read_back.status
     assert len(fake.requests("POST", ORDERS)) == 1
@@ -314,21 +276,21 @@ async def test_create_errors_map_and_are_never_retried(kalshi, sleeps, reply, cl
     assert len(fake.requests("POST", ORDERS)) == 1 and sleeps == []
 
 
-async def test_bad_signature_is_auth_error(aiohttp_server, key):
-    fake = FakeKalshi(key.public_key())
-    server = await aiohttp_server(fake.app())
+async def test_bad_signature_is_auth_error(aiohttp_server, rsa_key):
+    fake = fake_kalshi(rsa_key.public_key())
+    url = await fake.serve(aiohttp_server)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    async with KalshiClient(str(server.make_url(PREFIX)), KEY_ID, other) as client:
+    async with KalshiClient(url, KEY_ID, other) as client:
         with pytest.raises(errors.AuthError) as info:
             await client.get_balance()
     assert info.value.message.startswith("authentication_error (INCORRECT_API_KEY_SIGNATURE)")
 
 
-async def test_signature_covers_a_custom_prefix_and_excludes_the_query(aiohttp_server, key):
-    fake = FakeKalshi(key.public_key(), prefix="/proxy/kalshi/trade-api/v2")
+async def test_signature_covers_a_custom_prefix_and_excludes_the_query(aiohttp_server, rsa_key):
+    fake = fake_kalshi(rsa_key.public_key(), prefix="/proxy/kalshi/trade-api/v2")
     fake.on("GET", "/portfolio/fills", Reply(200, payload("real_demo__fills__after_taker.json")))
-    server = await aiohttp_server(fake.app())
-    async with KalshiClient(str(server.make_url("/proxy/kalshi/trade-api/v2")), KEY_ID, key) as client:
+    url = await fake.serve(aiohttp_server)
+    async with KalshiClient(url, KEY_ID, rsa_key) as client:
         fills = await client.get_fills(order_id="97ec18b7-10d3-4557-9de0-8598aad625f0", ticker=TICKER)
     assert len(fills) == 3
     assert fake.seen[0].query == {"order_id": "97ec18b7-10d3-4557-9de0-8598aad625f0", "ticker": TICKER, "limit": "1000"}
@@ -368,11 +330,14 @@ async def test_proxy_answers_are_their_own_errors_and_never_retried(kalshi, slee
 
 async def test_get_retries_on_5xx_and_429_with_backoff(kalshi, sleeps):
     fake, client = kalshi
-    fake.on("GET", "/portfolio/balance",
-            Reply(503, {"error": {"code": "service_unavailable", "message": "x"}}),
-            Reply(429, payload("official_docs__rate_limit_429_body.json")),
-            Reply(502, b"bad gateway", {"Content-Type": "text/plain"}),
-            Reply(200, payload("real_demo__auth__balance_ok.json")))  # fmt: skip
+    fake.on(
+        "GET",
+        "/portfolio/balance",
+        Reply(503, {"error": {"code": "service_unavailable", "message": "x"}}),
+        Reply(429, payload("official_docs__rate_limit_429_body.json")),
+        Reply(502, b"bad gateway", {"Content-Type": "text/plain"}),
+        Reply(200, payload("real_demo__auth__balance_ok.json")),
+    )
     assert await client.get_balance() == Decimal("98.0186")
     assert sleeps == [0.25, 0.5, 1.0] and len(fake.seen) == 4
 
@@ -397,23 +362,10 @@ async def test_get_client_errors_are_not_retried(kalshi, sleeps):
     assert len(fake.seen) == 1 and sleeps == []
 
 
-async def test_no_answer_is_a_transport_error_naming_the_client_order_id(key):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    async with KalshiClient(f"http://127.0.0.1:{port}{PREFIX}", KEY_ID, key) as client:
-        with pytest.raises(errors.TransportError, match="POST /portfolio/events/orders.*client_order_id cid-9"):
+async def test_no_answer_is_a_transport_error_naming_the_client_order_id(rsa_key):
+    async with KalshiClient(closed_port_url() + PREFIX, KEY_ID, rsa_key) as client:
+        with pytest.raises(errors.TransportError, match=r"POST /portfolio/events/orders.*client_order_id cid-9"):
             await client.create_order(TICKER, "yes", "buy", "1", "0.5", client_order_id="cid-9")
-
-
-async def test_timeout_is_a_transport_error_and_a_get_is_not_retried(aiohttp_server, key, sleeps):
-    fake = FakeKalshi(key.public_key())
-    fake.on("GET", "/portfolio/balance", Reply(200, hang=True))
-    server = await aiohttp_server(fake.app())
-    async with KalshiClient(str(server.make_url(PREFIX)), KEY_ID, key, timeout=0.05) as client:
-        with pytest.raises(errors.TransportError, match="GET /portfolio/balance: no answer \\(.*Timeout"):
-            await client.get_balance()
-    assert len(fake.seen) == 1
 
 
 # --- pagination and reads ---------------------------------------------------------------------------
@@ -422,10 +374,13 @@ async def test_timeout_is_a_transport_error_and_a_get_is_not_retried(aiohttp_ser
 async def test_list_orders_follows_every_page_with_the_same_filters(kalshi):
     fake, client = kalshi
     orders = payload("real_demo__portfolio__orders_list.json")["orders"]
-    fake.on("GET", "/portfolio/orders",
-            Reply(200, {"orders": orders[:3], "cursor": "c1"}),
-            Reply(200, {"orders": orders[3:6], "cursor": "c2"}),
-            Reply(200, {"orders": orders[6:], "cursor": ""}))  # fmt: skip
+    fake.on(
+        "GET",
+        "/portfolio/orders",
+        Reply(200, {"orders": orders[:3], "cursor": "c1"}),
+        Reply(200, {"orders": orders[3:6], "cursor": "c2"}),
+        Reply(200, {"orders": orders[6:], "cursor": ""}),
+    )
     results = await client.list_orders(ticker=TICKER, status="canceled")
     assert [r.order_id for r in results] == [o["order_id"] for o in orders]
     queries = [s.query for s in fake.seen]
@@ -527,9 +482,19 @@ async def test_cancel_and_cancel_of_a_gone_order(kalshi):
 
 async def test_batch_create_mixes_results_and_item_errors(kalshi):
     fake, client = kalshi
-    fake.on("POST", f"{ORDERS}/batched", Reply(201, {"orders": [
-        ack(order_id="a", client_order_id="ca", fill="5.00", avg="0.5800", fee="0.0012"),
-        {"client_order_id": "cb", "error": {"code": "market_closed", "message": "market closed"}}]}))  # fmt: skip
+    fake.on(
+        "POST",
+        f"{ORDERS}/batched",
+        Reply(
+            201,
+            {
+                "orders": [
+                    ack(order_id="a", client_order_id="ca", fill="5.00", avg="0.5800", fee="0.0012"),
+                    {"client_order_id": "cb", "error": {"code": "market_closed", "message": "market closed"}},
+                ]
+            },
+        ),
+    )
     specs = [
         OrderSpec(TICKER, "no", "buy", "5", "0.42", client_order_id="ca"),
         OrderSpec(TICKER, "yes", "buy", "1", "0.3", client_order_id="cb"),
@@ -569,9 +534,16 @@ async def test_batch_cancel_cancel_all_amend_decrease(kalshi):
         ]
     }
     assert await client.cancel_all_orders() is None
-    amended = await client.amend_order("3b23c1c7", "HIGHNY-24JAN01-T60", "yes", "buy", "0.57", "8",
-                                       client_order_id="8c35ecb3-328f-4f52-8c7c-0f4b9862f8d1",
-                                       updated_client_order_id="2a0e3fc9-b593-4aa3-96e5-82f7f7566c2a")  # fmt: skip
+    amended = await client.amend_order(
+        "3b23c1c7",
+        "HIGHNY-24JAN01-T60",
+        "yes",
+        "buy",
+        "0.57",
+        "8",
+        client_order_id="8c35ecb3-328f-4f52-8c7c-0f4b9862f8d1",
+        updated_client_order_id="2a0e3fc9-b593-4aa3-96e5-82f7f7566c2a",
+    )
     official = payload("official_openapi__amend_order_v2_request.json")
     assert fake.seen[-1].body == {k: v for k, v in official.items() if k != "exchange_index"}  # we omit exchange_index
     assert (amended.remaining, amended.filled, amended.avg_price) == (Decimal("8.00"), Decimal("0.00"), None)
@@ -584,8 +556,8 @@ async def test_batch_cancel_cancel_all_amend_decrease(kalshi):
 # --- construction ---------------------------------------------------------------------------------
 
 
-def pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
+def pem(rsa_key: rsa.RSAPrivateKey) -> str:
+    return rsa_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
 
@@ -595,19 +567,19 @@ def test_from_env_defaults_to_production_unsigned(monkeypatch):
     assert str(client.base_url) == DEFAULT_BASE_URL and client.key_id is None
 
 
-def test_from_env_reads_key_text_and_base_url(monkeypatch, key):
+def test_from_env_reads_key_text_and_base_url(monkeypatch, rsa_key):
     monkeypatch.setenv("KALSHI_BASE_URL", "http://127.0.0.1:8787/trade-api/v2")
     monkeypatch.setenv("KALSHI_API_KEY_ID", KEY_ID)
-    monkeypatch.setenv("KALSHI_PRIVATE_KEY", pem(key).replace("\n", "\\n"))  # one-line form
+    monkeypatch.setenv("KALSHI_PRIVATE_KEY", pem(rsa_key).replace("\n", "\\n"))  # one-line form
     client = KalshiClient.from_env(clock=lambda: 1.0)
     headers = client.sign_headers("GET", client.url("/portfolio/balance"))
     signature = base64.b64decode(headers["KALSHI-ACCESS-SIGNATURE"])
-    key.public_key().verify(signature, b"1000GET/trade-api/v2/portfolio/balance", VERIFY_PSS, hashes.SHA256())
+    rsa_key.public_key().verify(signature, b"1000GET/trade-api/v2/portfolio/balance", VERIFY_PSS, hashes.SHA256())
 
 
-def test_from_env_reads_a_key_file(monkeypatch, key, tmp_path):
+def test_from_env_reads_a_key_file(monkeypatch, rsa_key, tmp_path):
     path = tmp_path / "throwaway-test-key.pem"  # generated for this test only
-    path.write_text(pem(key))
+    path.write_text(pem(rsa_key))
     monkeypatch.setenv("KALSHI_API_KEY_ID", KEY_ID)
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(path))
     assert KalshiClient.from_env().key_id == KEY_ID
@@ -618,7 +590,7 @@ def test_from_env_errors_name_the_variable(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH"):
         KalshiClient.from_env()
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "missing.pem"))
-    with pytest.raises(ValueError, match="KALSHI_PRIVATE_KEY_PATH .*missing.pem: cannot read"):
+    with pytest.raises(ValueError, match=r"KALSHI_PRIVATE_KEY_PATH .*missing\.pem: cannot read"):
         KalshiClient.from_env()
 
 

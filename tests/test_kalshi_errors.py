@@ -1,4 +1,4 @@
-"""Kalshi error mapping: every body shape and every code of api/kalshi.md §7 → one taxonomy class."""
+"""Kalshi error mapping: every body shape and every code of docs/wire/kalshi.md §7 → one taxonomy class."""
 
 import orjson
 import pytest
@@ -17,7 +17,7 @@ from clients.errors import (
     RateLimited,
     UnexpectedResponse,
 )
-from clients.kalshi_errors import item_error, kalshi_error
+from clients.kalshi.errors import item_error, kalshi_error
 
 
 def nested(code, message="m", **extra):

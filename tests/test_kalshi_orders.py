@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from corpus import payload_dir
 
-from clients.kalshi_orders import OrderSpec, format_count, format_price
+from clients.kalshi.orders import OrderSpec, format_count, format_price
 
 PAYLOADS = payload_dir("kalshi")
 
@@ -36,9 +36,18 @@ def test_four_outcome_action_combinations(outcome, action, price, side, leg_pric
 
 def test_optional_flags_appear_only_when_set():
     body = OrderSpec(
-        "T", "yes", "buy", "1", "0.3", time_in_force="good_till_canceled", client_order_id="c",
-        post_only=True, reduce_only=True, expiration_time=1781159999, self_trade_prevention_type="maker",
-    ).body()  # fmt: skip
+        "T",
+        "yes",
+        "buy",
+        "1",
+        "0.3",
+        time_in_force="good_till_canceled",
+        client_order_id="c",
+        post_only=True,
+        reduce_only=True,
+        expiration_time=1781159999,
+        self_trade_prevention_type="maker",
+    ).body()
     assert body["post_only"] is True and body["reduce_only"] is True
     assert body["expiration_time"] == 1781159999 and body["self_trade_prevention_type"] == "maker"
     assert "post_only" not in OrderSpec("T", "yes", "buy", "1", "0.3").body()
@@ -98,10 +107,13 @@ def test_bodies_match_real_v2_requests(recorded):
     """Each recorded V2 create is rebuilt from the trader's view, stated both as YES and as NO."""
     yes_price = Decimal(recorded["price"])
     common = {
-        "ticker": recorded["ticker"], "count": recorded["count"], "time_in_force": recorded["time_in_force"],
-        "client_order_id": recorded["client_order_id"], "post_only": recorded.get("post_only", False),
+        "ticker": recorded["ticker"],
+        "count": recorded["count"],
+        "time_in_force": recorded["time_in_force"],
+        "client_order_id": recorded["client_order_id"],
+        "post_only": recorded.get("post_only", False),
         "self_trade_prevention_type": recorded["self_trade_prevention_type"],
-    }  # fmt: skip
+    }
     as_yes = OrderSpec(outcome="yes", action="buy" if recorded["side"] == "bid" else "sell", price=yes_price, **common)
     as_no = OrderSpec(
         outcome="no", action="sell" if recorded["side"] == "bid" else "buy", price=1 - yes_price, **common

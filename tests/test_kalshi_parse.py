@@ -1,6 +1,6 @@
 """Parsers beyond the real payloads: NO-side conversions, pre-2026 integer-cent bodies, malformed bodies.
 
-No real pre-March-2026 body exists in the payload set (api/kalshi.md §10), so the legacy bodies here are
+No real pre-March-2026 body exists in the payload set (docs/wire/kalshi.md §10), so the legacy bodies here are
 built from the field names §4.3–§6 list; they are marked as such.
 """
 
@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from clients.errors import InsufficientBalance, UnexpectedResponse
-from clients.kalshi_parse import (
+from clients.kalshi.parse import (
     order_result_from_ack,
     order_result_from_order,
     parse_ack,
@@ -23,11 +23,21 @@ from clients.kalshi_parse import (
 )
 
 ORDER_NO = {  # a filled buy-NO order in the current shape (an ask on the YES leg)
-    "order_id": "o-1", "client_order_id": "c-1", "status": "canceled", "outcome_side": "no", "book_side": "ask",
-    "yes_price_dollars": "0.5500", "no_price_dollars": "0.4500", "fill_count_fp": "3.00", "remaining_count_fp": "0.00",
-    "initial_count_fp": "5.00", "taker_fill_cost_dollars": "0.880000", "maker_fill_cost_dollars": "0.440000",
-    "taker_fees_dollars": "0.034900", "maker_fees_dollars": "0.000000",
-}  # fmt: skip
+    "order_id": "o-1",
+    "client_order_id": "c-1",
+    "status": "canceled",
+    "outcome_side": "no",
+    "book_side": "ask",
+    "yes_price_dollars": "0.5500",
+    "no_price_dollars": "0.4500",
+    "fill_count_fp": "3.00",
+    "remaining_count_fp": "0.00",
+    "initial_count_fp": "5.00",
+    "taker_fill_cost_dollars": "0.880000",
+    "maker_fill_cost_dollars": "0.440000",
+    "taker_fees_dollars": "0.034900",
+    "maker_fees_dollars": "0.000000",
+}
 
 
 def test_create_ack_for_no_converts_the_yes_leg_average():
@@ -67,9 +77,20 @@ def test_order_object_for_no_uses_outcome_side_costs():
 
 
 def test_legacy_integer_cent_order_object():
-    legacy = {"order_id": "o", "client_order_id": "c", "status": "executed", "side": "yes", "action": "buy",
-              "yes_price": 60, "fill_count": 4, "remaining_count": 0, "taker_fill_cost": 228, "maker_fill_cost": 0,
-              "taker_fees": 7, "maker_fees": 0}  # fmt: skip
+    legacy = {
+        "order_id": "o",
+        "client_order_id": "c",
+        "status": "executed",
+        "side": "yes",
+        "action": "buy",
+        "yes_price": 60,
+        "fill_count": 4,
+        "remaining_count": 0,
+        "taker_fill_cost": 228,
+        "maker_fill_cost": 0,
+        "taker_fees": 7,
+        "maker_fees": 0,
+    }
     result = order_result_from_order(legacy)
     assert (result.filled, result.cost, result.avg_price, result.fees) == (
         Decimal(4),
@@ -86,8 +107,22 @@ def test_strings_win_over_integer_cents_when_both_are_present():
 
 
 def test_fill_for_no_reports_the_no_price():
-    fill = parse_fill({"fill_id": "f", "order_id": "o", "ticker": "T", "outcome_side": "no", "book_side": "ask", "count_fp": "2.00",
-                       "yes_price_dollars": "0.5500", "no_price_dollars": "0.4500", "fee_cost": "0.034700", "is_taker": True, "ts": 1781159370}, "w")  # fmt: skip
+    fill = parse_fill(
+        {
+            "fill_id": "f",
+            "order_id": "o",
+            "ticker": "T",
+            "outcome_side": "no",
+            "book_side": "ask",
+            "count_fp": "2.00",
+            "yes_price_dollars": "0.5500",
+            "no_price_dollars": "0.4500",
+            "fee_cost": "0.034700",
+            "is_taker": True,
+            "ts": 1781159370,
+        },
+        "w",
+    )
     assert (fill.outcome, fill.action, fill.price, fill.yes_price) == (
         "no",
         "buy",
@@ -97,8 +132,21 @@ def test_fill_for_no_reports_the_no_price():
 
 
 def test_legacy_fill_with_cents_and_created_time():
-    fill = parse_fill({"trade_id": "t", "order_id": "o", "ticker": "T", "side": "no", "action": "sell", "count": 3,
-                       "yes_price": 40, "no_price": 60, "is_taker": False, "created_time": "2025-11-30T15:00:00Z"}, "w")  # fmt: skip
+    fill = parse_fill(
+        {
+            "trade_id": "t",
+            "order_id": "o",
+            "ticker": "T",
+            "side": "no",
+            "action": "sell",
+            "count": 3,
+            "yes_price": 40,
+            "no_price": 60,
+            "is_taker": False,
+            "created_time": "2025-11-30T15:00:00Z",
+        },
+        "w",
+    )
     assert (fill.fill_id, fill.outcome, fill.action, fill.count) == ("t", "no", "sell", Decimal(3))
     assert (fill.yes_price, fill.price, fill.fee, fill.ts) == (Decimal("0.40"), Decimal("0.60"), None, 1764514800)
 
@@ -130,8 +178,19 @@ def test_orderbook_with_missing_sides_is_empty():
 
 
 def test_tapered_price_grid():
-    market = parse_market({"market": {"ticker": "T", "status": "active", "price_ranges": [
-        {"start": "0.0000", "end": "0.1000", "step": "0.0010"}, {"start": "0.1000", "end": "0.9000", "step": "0.0100"}]}}, "w")  # fmt: skip
+    market = parse_market(
+        {
+            "market": {
+                "ticker": "T",
+                "status": "active",
+                "price_ranges": [
+                    {"start": "0.0000", "end": "0.1000", "step": "0.0010"},
+                    {"start": "0.1000", "end": "0.9000", "step": "0.0100"},
+                ],
+            }
+        },
+        "w",
+    )
     assert market.on_grid(Decimal("0.005")) and market.on_grid(Decimal("0.52"))
     assert not market.on_grid(Decimal("0.525")) and not market.on_grid(Decimal("0.95"))
 
@@ -157,9 +216,15 @@ def test_update_converts_amend_averages_to_the_outcome():
 
 
 def test_batch_items_keep_their_own_errors():
-    results = parse_batch_create({"orders": [
-        {"order_id": "a", "fill_count": "0.00", "remaining_count": "1.00"},
-        {"client_order_id": "b", "error": {"code": "insufficient_balance", "message": "insufficient balance"}}]}, "POST /b")  # fmt: skip
+    results = parse_batch_create(
+        {
+            "orders": [
+                {"order_id": "a", "fill_count": "0.00", "remaining_count": "1.00"},
+                {"client_order_id": "b", "error": {"code": "insufficient_balance", "message": "insufficient balance"}},
+            ]
+        },
+        "POST /b",
+    )
     assert results[0].order_id == "a"
     assert isinstance(results[1], InsufficientBalance) and "POST /b orders[1]" in str(results[1])
 

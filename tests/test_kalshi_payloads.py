@@ -4,6 +4,7 @@ The directory is iterated, so a new payload file is covered automatically: an er
 expected class below, any other kind a checker or an explicit reason why this client does not read it.
 """
 
+import itertools
 import json
 import re
 from decimal import Decimal
@@ -14,8 +15,8 @@ import pytest
 from corpus import payload_dir
 
 from clients import errors
-from clients.kalshi_errors import kalshi_error
-from clients.kalshi_parse import (
+from clients.kalshi.errors import kalshi_error
+from clients.kalshi.parse import (
     count,
     order_result_from_ack,
     parse_ack,
@@ -69,7 +70,7 @@ CREATE_RESULTS = {
 }
 
 NOT_READ_BY_THIS_CLIENT = {
-    "ws_": "WebSocket frames and commands: no WebSocket client in clients/kalshi.py",
+    "ws_": "WebSocket frames and commands: no WebSocket client in clients/kalshi/",
     "get_account_": "account limits and endpoint costs: not read by the client",
     "get_exchange_status_response": "exchange status: not read by the client",
     "get_settlements_response": "settlements: not read by the client",
@@ -144,14 +145,14 @@ def check_get_order(name, doc):
 def check_orders(name, doc):
     results = parse_orders(doc["payload"], name)
     assert len(results) == len(doc["payload"]["orders"]) > 0
-    for order, result in zip(doc["payload"]["orders"], results):
+    for order, result in zip(doc["payload"]["orders"], results, strict=True):
         check_order_object(order, result)
 
 
 def check_fills(name, doc):
     fills = parse_fills(doc["payload"], name)
     assert len(fills) == len(doc["payload"]["fills"]) > 0
-    for raw, fill in zip(doc["payload"]["fills"], fills):
+    for raw, fill in zip(doc["payload"]["fills"], fills, strict=True):
         assert (fill.fill_id, fill.order_id, fill.ticker, fill.outcome) == (
             raw["fill_id"],
             raw["order_id"],
@@ -166,7 +167,7 @@ def check_fills(name, doc):
 def check_positions(name, doc):
     positions = parse_positions(doc["payload"], name)
     assert len(positions) == len(doc["payload"]["market_positions"]) > 0
-    for raw, pos in zip(doc["payload"]["market_positions"], positions):
+    for raw, pos in zip(doc["payload"]["market_positions"], positions, strict=True):
         assert pos.ticker == raw["ticker"] and pos.position == Decimal(raw["position_fp"])
         assert (pos.exposure, pos.realized_pnl, pos.fees_paid) == tuple(
             Decimal(raw[k]) for k in ("market_exposure_dollars", "realized_pnl_dollars", "fees_paid_dollars")
@@ -195,7 +196,7 @@ def check_orderbook(name, doc):
         wire = [(Decimal(p), Decimal(c)) for p, c in raw.get(f"{side}_dollars") or []]
         assert list(levels) == wire[::-1]  # the wire is ascending with best last; ours is best first
     assert [p for p, _ in book.yes_asks] == [1 - p for p, _ in book.no_bids]
-    assert all(a[0] < b[0] for a, b in zip(book.yes_asks, book.yes_asks[1:]))  # asks: lowest first
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(book.yes_asks))  # asks: lowest first
 
 
 def check_cancel(name, doc):

@@ -1,6 +1,6 @@
 """KalshiClient against the project's paper Kalshi exchange (simulator/), in-process on 127.0.0.1.
 
-A cross-check of two independent readings of api/kalshi.md: the client's requests must be accepted
+A cross-check of two independent readings of docs/wire/kalshi.md: the client's requests must be accepted
 (signatures, V2 bodies) and the simulator's answers parsed into the same numbers its books imply.
 """
 
@@ -15,9 +15,16 @@ from simulator.server import Simulator
 
 TICKER = "KX-A"
 SECTION = {
-    "markets": [{"ticker": TICKER, "event_ticker": "KX", "status": "active", "title": "A",
-                 "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]}}],
-}  # fmt: skip
+    "markets": [
+        {
+            "ticker": TICKER,
+            "event_ticker": "KX",
+            "status": "active",
+            "title": "A",
+            "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]},
+        }
+    ],
+}
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.poly_amounts import (
+from clients.polymarket.orders import (
     ROUND_CONFIG,
     check_price,
     decimal_places,
@@ -126,7 +126,7 @@ def test_bad_prices_are_refused(price, tick, reason):
 
 def test_floats_are_refused():
     with pytest.raises(TypeError, match="not float"):
-        limit_amounts("BUY", 0.58, Decimal("2.03"), Decimal("0.01"))  # type: ignore[arg-type]
+        limit_amounts("BUY", 0.58, Decimal("2.03"), Decimal("0.01"))  # type: ignore[arg-type]  # a float is what is tested
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 from corpus import payload_dir
 
-from clients import poly_signing
 from clients.errors import (
     AuthError,
     DuplicateOrder,
@@ -24,9 +23,9 @@ from clients.errors import (
     RateLimited,
     UnexpectedResponse,
 )
-from clients.poly_errors import poly_error
-from clients.poly_models import (
-    SignedOrder,
+from clients.polymarket import signing as poly_signing
+from clients.polymarket.errors import poly_error
+from clients.polymarket.parse import (
     parse_balance,
     parse_book,
     parse_cancel,
@@ -36,6 +35,7 @@ from clients.poly_models import (
     parse_tick_size,
     parse_trade,
 )
+from clients.polymarket.types import SignedOrder
 
 PAYLOADS = payload_dir("polymarket")
 
@@ -201,7 +201,7 @@ def test_every_payload_file_is_covered():
 @pytest.mark.parametrize("name", sorted(ERRORS))
 def test_error_payload_maps_to_class(name):
     status, body = error_parts(load(name))
-    error = poly_error(status, {}, body, "POST /order")
+    error = poly_error(status, body, endpoint="POST /order")
     assert type(error) is ERRORS[name]
     assert error.status == status and error.exchange == "poly"
     text = json.loads(body)["error"] if body.startswith(b"{") else body.decode()
@@ -210,19 +210,19 @@ def test_error_payload_maps_to_class(name):
 
 def test_post_only_mode_keeps_code_and_retry_after():
     status, body = error_parts(load("official_docs__post_order__503__post_only_mode.json"))
-    error = poly_error(status, {}, body, "POST /order")
+    error = poly_error(status, body, endpoint="POST /order")
     assert error.code == "post_only_mode" and error.retry_after == 79.0
 
 
 def test_version_mismatch_says_to_sign_v2():
     status, body = error_parts(load("real__error_400_order_version_mismatch.json"))
-    error = poly_error(status, {}, body, "POST /order")
+    error = poly_error(status, body, endpoint="POST /order")
     assert error.code == "order_version_mismatch" and "sign CLOB V2 orders" in str(error)
 
 
 def test_425_plain_text_with_retry_after_header():
     status, body = error_parts(load("real__error_425_service_not_ready.json"))
-    error = poly_error(status, {"Retry-After": "3"}, body, "POST /order")
+    error = poly_error(status, body, endpoint="POST /order", headers={"Retry-After": "3"})
     assert isinstance(error, ExchangeUnavailable) and error.retry_after == 3.0 and error.body == "service not ready"
 
 
@@ -320,11 +320,11 @@ def test_tick_size_and_balance():
 def test_documented_request_example_is_refused_by_the_verifier():
     """The OpenAPI request example has a placeholder tokenId: signing code must name the field."""
     order = load("official_docs__post_order__request__example.json")["payload"]["order"]
-    with pytest.raises(ValueError, match="order.tokenId"):
+    with pytest.raises(ValueError, match=r"order\.tokenId"):
         poly_signing.order_hash(order)
 
 
-# §6 messages that no payload file carries, verbatim from api/polymarket.md.
+# §6 messages that no payload file carries, verbatim from docs/wire/polymarket.md.
 @pytest.mark.parametrize(
     "status, message, cls",
     [
@@ -362,4 +362,4 @@ def test_documented_request_example_is_refused_by_the_verifier():
 )
 def test_reference_messages(status, message, cls):
     body = message.encode() if message.startswith("<") else json.dumps({"error": message}).encode()
-    assert type(poly_error(status, {}, body, "POST /order")) is cls
+    assert type(poly_error(status, body, endpoint="POST /order")) is cls

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import orjson
 import pytest
+from client_helpers import HARDHAT_KEY
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from clients import poly_signing as ps
 from clients.polymarket import PolymarketClient
+from clients.polymarket import signing as ps
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "poly_reference.json").read_text())
-HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ORDERS = {case["name"]: case for case in REFERENCE["orders"]}
 
 
@@ -96,9 +96,9 @@ def tampered(order: dict, **changes) -> dict:
 
 def test_tampered_eoa_order_is_refused():
     order = ORDERS["gtc_buy_ctf_eoa"]["body"]["order"]
-    with pytest.raises(ValueError, match="not order.signer"):
+    with pytest.raises(ValueError, match=r"not order\.signer"):
         ps.recover_order_signer(tampered(order, makerAmount="5000001"))
-    with pytest.raises(ValueError, match="not order.signer"):
+    with pytest.raises(ValueError, match=r"not order\.signer"):
         ps.recover_order_signer(order, 2, neg_risk=True)  # signed for CTF, checked as neg-risk
 
 

@@ -122,7 +122,9 @@ def test_live_plan_prices_each_order_and_skips_what_needs_the_simulator():
     )
     assert [s.name for s in runnable] == ["kalshi_full_fill", "poly_unwind_full"]
     assert total == Decimal("5.20") + Decimal("6.00")  # buy 10 @ 0.52; sell 10 @ 0.40 risks 10 x 0.60
-    assert any("skip restart_recovery" in l for l in lines) and any("skip arb_both_fill" in l for l in lines)
+    assert any("skip restart_recovery" in line for line in lines) and any(
+        "skip arb_both_fill" in line for line in lines
+    )
 
 
 @pytest.mark.parametrize(

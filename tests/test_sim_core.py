@@ -11,21 +11,15 @@ import aiohttp
 import click
 import pytest
 
-from clients.kalshi_auth import auth_headers
+from clients.kalshi.auth import auth_headers
 from simulator.cli import parse_listen
 from simulator.clock import SimClock
-from simulator.credentials import kalshi_test_credentials
 from simulator.faults import FaultInjector, FaultSpecError, parse_fault
 from simulator.server import Simulator, start_simulator
 from simulator.state import StateError, load_state
 
 ORDERS = "/trade-api/v2/portfolio/events/orders"
 TICKER = "KXDEMOMATCH-26DEC31ALIBOB-ALI"
-
-
-@pytest.fixture(scope="module")
-def credentials() -> tuple[str, Any, str]:
-    return kalshi_test_credentials()
 
 
 async def test_clock_advances_and_runs_hooks() -> None:
@@ -95,8 +89,10 @@ async def test_kalshi_section_errors_name_file_and_field(tmp_path: Path, section
     assert str(err.value).startswith(f"{path}: ") and fragment in str(err.value)
 
 
-async def test_state_file_registers_keys_balances_and_books(tmp_path: Path, credentials: tuple[str, Any, str]) -> None:
-    key_id, private_key, pem = credentials
+async def test_state_file_registers_keys_balances_and_books(
+    tmp_path: Path, kalshi_credentials: tuple[str, Any, str]
+) -> None:
+    key_id, private_key, pem = kalshi_credentials
     state = {
         "kalshi": {
             "markets": [{"ticker": "KXS-26-A", "book": {"no_dollars": [["0.4000", "2.00"]]}}],
@@ -150,9 +146,9 @@ def test_parse_fault_validates_fields() -> None:
 class Signed:
     """A signing HTTP helper against a running simulator's Kalshi listener."""
 
-    def __init__(self, sim: Any, http: aiohttp.ClientSession, credentials: tuple[str, Any, str]) -> None:
+    def __init__(self, sim: Any, http: aiohttp.ClientSession, kalshi_credentials: tuple[str, Any, str]) -> None:
         self.sim, self.http = sim, http
-        self.key_id, self.private_key, self.pem = credentials
+        self.key_id, self.private_key, self.pem = kalshi_credentials
 
     async def register(self) -> None:
         async with self.http.post(
@@ -184,10 +180,10 @@ def _order(client_order_id: str) -> dict:
 
 
 async def test_act_then_drop_executes_the_order_but_the_client_sees_a_disconnect(
-    credentials: tuple[str, Any, str],
+    kalshi_credentials: tuple[str, Any, str],
 ) -> None:
     async with Simulator() as sim, aiohttp.ClientSession() as http:
-        kalshi = Signed(sim, http, credentials)
+        kalshi = Signed(sim, http, kalshi_credentials)
         await kalshi.register()
         await kalshi.arm({"method": "POST", "path": ORDERS, "action": "act_then_drop"})
         client_order_id = str(uuid.uuid4())
@@ -200,9 +196,9 @@ async def test_act_then_drop_executes_the_order_but_the_client_sees_a_disconnect
         assert (await kalshi.request("POST", ORDERS, _order(client_order_id)))[0] == 409  # the retry is a duplicate
 
 
-async def test_drop_before_leaves_no_order(credentials: tuple[str, Any, str]) -> None:
+async def test_drop_before_leaves_no_order(kalshi_credentials: tuple[str, Any, str]) -> None:
     async with Simulator() as sim, aiohttp.ClientSession() as http:
-        kalshi = Signed(sim, http, credentials)
+        kalshi = Signed(sim, http, kalshi_credentials)
         await kalshi.register()
         await kalshi.arm(
             {"method": "POST", "path": r"/trade-api/v2/portfolio/events/orders.*", "action": "drop_before", "times": 2}
@@ -215,9 +211,9 @@ async def test_drop_before_leaves_no_order(credentials: tuple[str, Any, str]) ->
         assert (await kalshi.request("POST", ORDERS, _order(str(uuid.uuid4()))))[0] == 201
 
 
-async def test_respond_fault_custom_body_and_headers_then_clear(credentials: tuple[str, Any, str]) -> None:
+async def test_respond_fault_custom_body_and_headers_then_clear(kalshi_credentials: tuple[str, Any, str]) -> None:
     async with Simulator() as sim, aiohttp.ClientSession() as http:
-        kalshi = Signed(sim, http, credentials)
+        kalshi = Signed(sim, http, kalshi_credentials)
         await kalshi.register()
         await kalshi.arm(
             {
@@ -240,14 +236,14 @@ async def test_respond_fault_custom_body_and_headers_then_clear(credentials: tup
             assert response.status == 400 and "'path'" in (await response.json())["sim_error"]
 
 
-async def test_latency_uses_the_injected_sleep(credentials: tuple[str, Any, str]) -> None:
+async def test_latency_uses_the_injected_sleep(kalshi_credentials: tuple[str, Any, str]) -> None:
     slept: list[float] = []
 
     async def fake_sleep(seconds: float) -> None:
         slept.append(seconds)
 
     async with Simulator(faults=FaultInjector(sleep=fake_sleep)) as sim, aiohttp.ClientSession() as http:
-        kalshi = Signed(sim, http, credentials)
+        kalshi = Signed(sim, http, kalshi_credentials)
         await kalshi.register()
         await kalshi.arm({"method": "POST", "path": ORDERS, "latency_ms": 1500, "status": 500})
         assert (await kalshi.request("POST", ORDERS, _order(str(uuid.uuid4()))))[0] == 500

@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from corpus import payload_dir
 
-from clients.kalshi_auth import auth_headers
+from clients.kalshi.auth import auth_headers
 from simulator.clock import SimClock
-from simulator.credentials import kalshi_test_credentials
 from simulator.faults import FaultInjector
 from simulator.kalshi import create_kalshi_app
 
@@ -75,11 +74,6 @@ def real_error(name: str) -> Any:
     return {"error": {k: v for k, v in body["error"].items() if k not in REMOVED_SINCE_RECORDING}}
 
 
-@pytest.fixture(scope="module")
-def credentials() -> tuple[str, Any, str]:
-    return kalshi_test_credentials()
-
-
 @dataclass
 class Kalshi:
     client: Any
@@ -116,10 +110,10 @@ class Kalshi:
 
 
 @pytest.fixture
-async def kalshi(aiohttp_client: Any, credentials: tuple[str, Any, str]) -> Kalshi:
+async def kalshi(aiohttp_client: Any, kalshi_credentials: tuple[str, Any, str]) -> Kalshi:
     clock = SimClock()
     client = await aiohttp_client(create_kalshi_app(SECTION, clock, FaultInjector()))
-    key_id, private_key, pem = credentials
+    key_id, private_key, pem = kalshi_credentials
     harness = Kalshi(client, clock, key_id, private_key)
     await harness.admin("/kalshi/keys", {"key_id": key_id, "public_key_pem": pem})
     return harness
@@ -289,7 +283,7 @@ async def test_retired_v1_writes_answer_410(kalshi: Kalshi, method: str, path: s
     assert await kalshi.call(method, path, {}) == (410, real("real_prod_pasted__deprecated_v1_create_410"))
 
 
-async def test_auth_failures_have_the_real_bodies(kalshi: Kalshi, credentials: tuple[str, Any, str]) -> None:
+async def test_auth_failures_have_the_real_bodies(kalshi: Kalshi, kalshi_credentials: tuple[str, Any, str]) -> None:
     path = "/trade-api/v2/portfolio/balance"
     now = kalshi.clock.now_ms()
     assert await kalshi.call("GET", path, ts_ms=now - 30_000) == (401, real("real_demo__auth__skew_minus30s"))
@@ -478,14 +472,14 @@ async def test_default_fault_bodies(kalshi: Kalshi) -> None:
 
 
 async def test_state_file_accounts_and_positions_carry_the_start_time(
-    aiohttp_client: Any, credentials: tuple[str, Any, str]
+    aiohttp_client: Any, kalshi_credentials: tuple[str, Any, str]
 ) -> None:
     """Not the epoch: a fresh account's balance and a seeded position were last updated when the sim started."""
     start = 1_781_159_348
     clock = SimClock(float(start), source=lambda: 0.0)
     section = SECTION | {"accounts": [{"name": "default", "balance": "98.0186", "positions": {T: "3.00"}}]}
     client = await aiohttp_client(create_kalshi_app(section, clock, FaultInjector()))
-    key_id, private_key, pem = credentials
+    key_id, private_key, pem = kalshi_credentials
     kalshi = Kalshi(client, clock, key_id, private_key)
     await kalshi.admin("/kalshi/keys", {"key_id": key_id, "public_key_pem": pem})
     _, balance = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")

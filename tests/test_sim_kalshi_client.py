@@ -1,4 +1,4 @@
-"""The real Kalshi client (clients/kalshi.py) against the paper exchange: auth, trading, errors, recovery."""
+"""The real Kalshi client (clients/kalshi/) against the paper exchange: auth, trading, errors, recovery."""
 
 from __future__ import annotations
 
@@ -18,14 +18,9 @@ from simulator.server import RunningSimulator, Simulator
 ALI = "KXDEMOMATCH-26DEC31ALIBOB-ALI"
 
 
-@pytest.fixture(scope="module")
-def credentials() -> tuple[str, Any, str]:
-    return kalshi_test_credentials()
-
-
 @pytest.fixture
-async def sim(credentials: tuple[str, Any, str]) -> AsyncIterator[RunningSimulator]:
-    key_id, _, pem = credentials
+async def sim(kalshi_credentials: tuple[str, Any, str]) -> AsyncIterator[RunningSimulator]:
+    key_id, _, pem = kalshi_credentials
     async with Simulator() as running, aiohttp.ClientSession() as http:
         async with http.post(
             running.kalshi_url + "/__sim/kalshi/keys", json={"key_id": key_id, "public_key_pem": pem}
@@ -34,13 +29,15 @@ async def sim(credentials: tuple[str, Any, str]) -> AsyncIterator[RunningSimulat
         yield running
 
 
-def client_for(sim: RunningSimulator, credentials: tuple[str, Any, str], **kwargs: Any) -> KalshiClient:
-    key_id, private_key, _ = credentials
+def client_for(sim: RunningSimulator, kalshi_credentials: tuple[str, Any, str], **kwargs: Any) -> KalshiClient:
+    key_id, private_key, _ = kalshi_credentials
     return KalshiClient(sim.kalshi_url + "/trade-api/v2", key_id, private_key, clock=sim.clock.now, **kwargs)
 
 
-async def test_client_trades_against_the_simulator(sim: RunningSimulator, credentials: tuple[str, Any, str]) -> None:
-    async with client_for(sim, credentials) as kalshi:
+async def test_client_trades_against_the_simulator(
+    sim: RunningSimulator, kalshi_credentials: tuple[str, Any, str]
+) -> None:
+    async with client_for(sim, kalshi_credentials) as kalshi:
         assert await kalshi.get_balance() == Decimal("1000.0000")
         book = await kalshi.get_orderbook(ALI)
         assert book.yes_asks[0][0] == Decimal("0.52")
@@ -62,8 +59,8 @@ async def test_client_trades_against_the_simulator(sim: RunningSimulator, creden
         assert canceled.reduced_by == Decimal("5.00")
 
 
-async def test_client_maps_simulator_errors(sim: RunningSimulator, credentials: tuple[str, Any, str]) -> None:
-    async with client_for(sim, credentials) as kalshi:
+async def test_client_maps_simulator_errors(sim: RunningSimulator, kalshi_credentials: tuple[str, Any, str]) -> None:
+    async with client_for(sim, kalshi_credentials) as kalshi:
         with pytest.raises(InsufficientBalance):
             await kalshi.create_order(ALI, "yes", "buy", "5000", "0.99", time_in_force="good_till_canceled")
         with pytest.raises(OrderNotFilled):
@@ -73,13 +70,15 @@ async def test_client_maps_simulator_errors(sim: RunningSimulator, credentials: 
         with pytest.raises(MarketClosed):
             await kalshi.create_order(ALI, "yes", "buy", "1", "0.52")
     _, wrong_key, _ = kalshi_test_credentials()
-    async with KalshiClient(sim.kalshi_url + "/trade-api/v2", credentials[0], wrong_key, clock=sim.clock.now) as bad:
+    async with KalshiClient(
+        sim.kalshi_url + "/trade-api/v2", kalshi_credentials[0], wrong_key, clock=sim.clock.now
+    ) as bad:
         with pytest.raises(AuthError):
             await bad.get_balance()
 
 
 async def test_act_then_drop_is_recovered_by_client_order_id(
-    sim: RunningSimulator, credentials: tuple[str, Any, str]
+    sim: RunningSimulator, kalshi_credentials: tuple[str, Any, str]
 ) -> None:
     async with (
         aiohttp.ClientSession() as http,
@@ -90,7 +89,7 @@ async def test_act_then_drop_is_recovered_by_client_order_id(
     ):
         assert r.status == 201
     client_order_id = str(uuid.uuid4())
-    async with client_for(sim, credentials) as kalshi:
+    async with client_for(sim, kalshi_credentials) as kalshi:
         with pytest.raises(TransportError):
             await kalshi.create_order(ALI, "yes", "buy", "3", "0.52", client_order_id=client_order_id)
         recovered = await kalshi.find_order_by_client_order_id(client_order_id, ticker=ALI)

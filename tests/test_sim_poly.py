@@ -9,23 +9,10 @@ import re
 import aiohttp
 import orjson
 import pytest
-from test_sim_poly_support import (  # http, trader: pytest fixtures
-    http,
-    trader,
-    HARDHAT_ADDRESS,
-    HARDHAT_KEY,
-    MARKET,
-    NO,
-    NR_YES,
-    YES,
-    Trader,
-    error_body,
-    make_app,
-    payload,
-    shape,
-)
+from client_helpers import HARDHAT_ADDRESS, HARDHAT_KEY
+from sim_poly_helpers import MARKET, NO, NR_YES, YES, Trader, error_body, make_app, payload, shape
 
-from clients.poly_signing import sign_order
+from clients.polymarket.signing import sign_order
 from simulator.poly import EXCHANGE, default_fault_body
 from simulator.poly.config import DEFAULT_SECTION, parse_section
 from simulator.state import StateError

@@ -7,24 +7,13 @@ from decimal import Decimal
 
 import orjson
 import pytest
+from client_helpers import HARDHAT_ADDRESS, HARDHAT_KEY
 from eth_account import Account
-from test_sim_poly_support import (  # http, trader: pytest fixtures
-    http,
-    trader,
-    HARDHAT_ADDRESS,
-    HARDHAT_KEY,
-    NR_YES,
-    YES,
-    Trader,
-    error_body,
-    make_app,
-    other_key,
-    payload,
-)
+from sim_poly_helpers import NR_YES, YES, Trader, error_body, make_app, other_key, payload
 
 from clients.errors import AuthError, OrderNotFilled, OrderNotFound
-from clients.poly_signing import sign_order
 from clients.polymarket import PolymarketClient
+from clients.polymarket.signing import sign_order
 from simulator.poly.config import DEFAULT_SECTION
 from simulator.server import Simulator
 

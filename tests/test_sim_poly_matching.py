@@ -1,24 +1,26 @@
 """Matching properties of the paper Polymarket engine (hypothesis), driven below the HTTP layer.
 
-Orders carry the exact amounts the real client signs (clients.poly_amounts), so the engine sees
+Orders carry the exact amounts the real client signs (clients.polymarket.orders), so the engine sees
 what it sees in production: limit orders in shares, market BUYs as a pUSD budget.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from decimal import Decimal
 
+from client_helpers import HARDHAT_ADDRESS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_poly_support import HARDHAT_ADDRESS, frozen_clock
+from sim_poly_helpers import frozen_clock
 
-from clients.poly_amounts import from_units, limit_amounts, market_amounts
+from clients.polymarket.orders import from_units, limit_amounts, market_amounts
 from simulator.poly.config import parse_section
+from simulator.poly.errors import PolyError
 from simulator.poly.exchange import PolyExchange
 from simulator.poly.model import BUY, IMMEDIATE, LIVE, SELL, ZERO
 from simulator.poly.orders import OrderRequest
-from simulator.poly.wire import PolyError
 
 TOKEN = "1001"
 TICK = Decimal("0.01")
@@ -27,7 +29,9 @@ sizes = st.integers(1, 50_000).map(lambda n: Decimal(n) / 100)
 
 
 def section(bids: dict[Decimal, Decimal], asks: dict[Decimal, Decimal], fee_rate: str) -> dict:
-    level = lambda p, s: {"price": str(p), "size": str(s)}  # noqa: E731
+    def level(price: Decimal, size: Decimal) -> dict[str, str]:
+        return {"price": str(price), "size": str(size)}
+
     return {
         "markets": [
             {
@@ -72,7 +76,7 @@ def orders(draw):
 
 def request(exchange: PolyExchange, n: int, side: str, order_type: str, maker: Decimal, taker: Decimal) -> OrderRequest:
     return OrderRequest(
-        id="0x%064x" % n,
+        id=f"0x{n:064x}",
         token=exchange.tokens[TOKEN],
         side=side,
         maker_amount=maker,
@@ -161,9 +165,7 @@ def test_state_copies_are_independent(book, order):
     exchange = PolyExchange(parse_section(section(*book, "0")), frozen_clock())
     initial = copy.deepcopy(snapshot(exchange))
     creds = type("Creds", (), {"api_key": "k"})()
-    try:
+    with contextlib.suppress(PolyError):  # a refused order must leave the state unchanged too
         exchange.place(creds, exchange.accounts[HARDHAT_ADDRESS], request(exchange, 1, *order))
-    except PolyError:
-        pass
     exchange.reset()
     assert snapshot(exchange) == initial and exchange.orders == {} and exchange.trades == []

@@ -6,7 +6,6 @@ import pytest
 from clients.errors import InsufficientBalance, MarketClosed, TransportError
 from trader.arb import Policy, execute_arb
 from trader.fakes import FakeKalshi, FakePoly, Plan
-from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 from trader.recovery import recover
 
@@ -16,12 +15,6 @@ OPP = Opportunity(
     D("0.03"),
 )
 BALANCE = InsufficientBalance("not enough balance", exchange="poly", status=400)
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    with Ledger(tmp_path / "ledger.sqlite") as led:
-        yield led
 
 
 def created(fake):

@@ -4,7 +4,6 @@ from decimal import Decimal as D
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 import trader.cli as cli
 from clients.errors import InsufficientBalance
@@ -55,9 +54,10 @@ def test_arb_refuses_without_credentials(tmp_path):
     assert "Polymarket (POLY_PRIVATE_KEY" in result.output and "refusing to run" in result.output
 
 
-def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch):
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key):
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "k.pem"))

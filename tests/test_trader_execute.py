@@ -17,17 +17,10 @@ from clients.errors import (
 )
 from trader.execute import execute_leg
 from trader.fakes import FakeKalshi, FakePoly, Plan
-from trader.ledger import Ledger
 from trader.legs import Leg
 
 KLEG = Leg("kalshi", "KXT-1", "buy", D("10"), D("0.45"), "no")
 PLEG = Leg("poly", "123", "buy", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=True)
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    with Ledger(tmp_path / "ledger.sqlite") as led:
-        yield led
 
 
 async def test_kalshi_full_fill_sends_ioc_with_a_fresh_uuid_and_books_it(ledger):

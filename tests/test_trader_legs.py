@@ -96,9 +96,9 @@ def test_closing_price_stays_inside_the_price_range():
 
 def test_opportunity_checks_each_leg_exchange():
     Opportunity(kalshi_leg(), poly_leg(), D("0.03"))
-    with pytest.raises(ValueError, match="Opportunity.kalshi must be a Kalshi Leg"):
+    with pytest.raises(ValueError, match=r"Opportunity\.kalshi must be a Kalshi Leg"):
         Opportunity(poly_leg(), poly_leg(), D("0.03"))
-    with pytest.raises(ValueError, match="Opportunity.poly must be a Polymarket Leg"):
+    with pytest.raises(ValueError, match=r"Opportunity\.poly must be a Polymarket Leg"):
         Opportunity(kalshi_leg(), kalshi_leg(), D("0.03"))
     with pytest.raises(TypeError, match="edge"):
         Opportunity(kalshi_leg(), poly_leg(), 0.03)

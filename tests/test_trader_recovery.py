@@ -4,7 +4,7 @@ from decimal import Decimal as D
 import pytest
 
 from clients.errors import RateLimited, TransportError
-from clients.poly_models import PolyTrade
+from clients.polymarket.types import PolyTrade
 from trader.execute import execute_leg
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Booking, Fill, Ledger

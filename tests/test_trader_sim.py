@@ -4,8 +4,8 @@ from decimal import Decimal as D
 
 import aiohttp
 import pytest
+from client_helpers import HARDHAT_KEY
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from clients.kalshi import KalshiClient
 from clients.polymarket import PolymarketClient
@@ -19,19 +19,13 @@ from trader.legs import Leg, Opportunity
 from trader.recovery import PositionDifference, recover
 
 TICKER = "KX-TRADER-A"
-HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public test key, never funded
 POLY_NO = POLY_DEFAULT["markets"][0]["tokens"][1]["token_id"]  # asks 0.53 x 500, bids 0.51 x 500, tick 0.01
 ORDERS = "/trade-api/v2/portfolio/events/orders"
 
 
-@pytest.fixture(scope="module")
-def key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def state(key, positions=None):
+def state(rsa_key, positions=None):
     public = (
-        key.public_key()
+        rsa_key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
@@ -47,14 +41,16 @@ def state(key, positions=None):
 
 
 @pytest.fixture
-async def sim(key, request):
-    async with Simulator(state(key, getattr(request, "param", None))) as running:
+async def sim(rsa_key, request):
+    async with Simulator(state(rsa_key, getattr(request, "param", None))) as running:
         yield running
 
 
 @pytest.fixture
-async def sim_kalshi(sim, key):
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+async def sim_kalshi(sim, rsa_key):
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     async with KalshiClient(sim.kalshi_url + "/trade-api/v2", "kid", pem) as client:
         client.sim_url = sim.kalshi_url
         yield client

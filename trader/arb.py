@@ -90,7 +90,7 @@ async def execute_arb(
         *(_settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id) for leg in entries),
         return_exceptions=True,
     )
-    legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, outcomes)]
+    legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, outcomes, strict=True)]
     k, p = legs
     matched = min(k.filled, p.filled)
     exposure = tuple(Exposure(r.leg, r.filled - matched) for r in legs if r.filled > matched)
@@ -168,7 +168,7 @@ async def _unwind(
     )
     residual = [
         Exposure(item.leg, item.quantity - result.filled)
-        for item, result in zip(exposure, unwinds)
+        for item, result in zip(exposure, unwinds, strict=True)
         if result.filled < item.quantity
     ]
     return unwinds, residual

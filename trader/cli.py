@@ -56,13 +56,13 @@ def _split_order(spec: str, fields: int, form: str) -> tuple[list[str], Decimal,
 def kalshi_leg(spec: str, tick_size: Decimal | None = None) -> Leg:
     """`TICKER:yes|no:buy|sell:COUNT@PRICE`, PRICE being the outcome's limit in dollars."""
     (ticker, outcome, action), count, price = _split_order(spec, 3, "TICKER:yes|no:buy|sell:COUNT@PRICE")
-    return Leg("kalshi", ticker, action, count, price, outcome, tick_size)  # type: ignore[arg-type]
+    return Leg("kalshi", ticker, action, count, price, outcome, tick_size)  # type: ignore[arg-type]  # typed str: Leg checks the words
 
 
 def poly_leg(spec: str, tick_size: Decimal, neg_risk: bool) -> Leg:
     """`TOKEN_ID:buy|sell:COUNT@PRICE`, COUNT in shares."""
     (token, action), count, price = _split_order(spec, 2, "TOKEN_ID:buy|sell:COUNT@PRICE")
-    return Leg("poly", token, action, count, price, None, tick_size, neg_risk)  # type: ignore[arg-type]
+    return Leg("poly", token, action, count, price, None, tick_size, neg_risk)  # type: ignore[arg-type]  # Leg checks action
 
 
 def _leg_or_fail(build: Any, option: str, *args: Any) -> Leg:
@@ -187,7 +187,7 @@ def arb(
         edge,
     )
     try:
-        rules = Policy(policy, max_unwind_slippage, timeout)  # type: ignore[arg-type]
+        rules = Policy(policy, max_unwind_slippage, timeout)  # type: ignore[arg-type]  # click.Choice: a Literal value
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--max-unwind-slippage") from None
     result = asyncio.run(_arb(opportunity, rules, ledger_path))

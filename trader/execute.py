@@ -96,16 +96,10 @@ def is_ambiguous(error: BaseException) -> bool:
 
 
 def result_from_booking(leg: Leg, key: str | None, booking: Booking, error: BaseException | None = None) -> LegResult:
-    return LegResult(
-        leg,
-        key,
-        booking.state,
-        booking.filled,
-        booking.avg_price,
-        booking.fees,  # type: ignore[arg-type]
-        booking.order_id,
-        error,
-    )
+    """The LegResult of a final booking; a pending one has no result yet."""
+    if booking.state == "pending":
+        raise ValueError(f"intent {key}: a pending booking has no result yet")
+    return LegResult(leg, key, booking.state, booking.filled, booking.avg_price, booking.fees, booking.order_id, error)
 
 
 async def execute_leg(
@@ -113,7 +107,7 @@ async def execute_leg(
     leg: Leg,
     ledger: Ledger | None = None,
     *,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109  # bounds the send only; a caller's timeout would also cut the booking
     purpose: str = "entry",
     arb_id: str | None = None,
 ) -> LegResult:

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from clients.errors import OrderNotFilled, OrderNotFound, TransportError
-from clients.kalshi_types import KalshiFill, KalshiPosition
-from clients.poly_models import PolyTrade
+from clients.kalshi.types import KalshiFill, KalshiPosition
+from clients.polymarket.types import PolyTrade
 from clients.types import OrderResult
 
 ZERO = Decimal(0)

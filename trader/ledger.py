@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -154,7 +154,7 @@ class Ledger:
         self._clock = clock
         self._db = sqlite3.connect(self.path, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.create_aggregate("signed_sum", 2, _SignedSum)  # type: ignore[arg-type]  # typeshed: 1-arg only
+        self._db.create_aggregate("signed_sum", 2, _SignedSum)  # type: ignore[arg-type]  # typeshed types only 1-arg aggregates
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -227,8 +227,8 @@ class Ledger:
         with self._transaction():
             intent_id = self._require_open(key)
             self._db.execute(
-                "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?, updated_at=?"
-                " WHERE id=?",
+                "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?,"
+                " updated_at=? WHERE id=?",
                 (
                     booking.state,
                     booking.order_id,

@@ -165,10 +165,12 @@ def _failed(trade: Any) -> bool:
 
 
 def _average(fills: Sequence[Fill]) -> Decimal | None:
-    total = sum((f.quantity for f in fills), Decimal(0))
-    if not total or any(f.price is None for f in fills):
-        return None
-    return sum((f.quantity * f.price for f in fills), Decimal(0)) / total  # type: ignore[operator]
+    total, paid = Decimal(0), Decimal(0)
+    for f in fills:
+        if f.price is None:
+            return None
+        total, paid = total + f.quantity, paid + f.quantity * f.price
+    return paid / total if total else None
 
 
 async def recover(ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading) -> RecoveryReport:

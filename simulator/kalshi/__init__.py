@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-from ..admin import admin_errors
-from ..clock import SimClock, clock_routes
-from ..faults import FaultInjector, fault_middleware
-from .admin import ADMIN, admin_routes
-from .errors import default_fault_body
-from .routes import SIM_KEY, kalshi_errors, public_routes
-from .sim import KalshiSim
+from simulator.admin import admin_errors
+from simulator.clock import SimClock, clock_routes
+from simulator.faults import FaultInjector, fault_middleware
+from simulator.kalshi.admin import ADMIN, admin_routes
+from simulator.kalshi.errors import default_fault_body
+from simulator.kalshi.exchange import KalshiSim
+from simulator.kalshi.routes import EXCHANGE, kalshi_errors, routes
 
-__all__ = ["SIM_KEY", "KalshiSim", "create_kalshi_app", "default_fault_body"]
+__all__ = ["EXCHANGE", "create_kalshi_app", "default_fault_body"]
 
 
-def create_kalshi_app(section: dict | None, clock: SimClock, faults: FaultInjector) -> web.Application:
-    """The Kalshi listener's app; `section` is the state file's `kalshi` object (None = built-in default)."""
-    sim = KalshiSim(section, clock)
+def create_kalshi_app(section: dict[str, Any] | None, clock: SimClock, faults: FaultInjector) -> web.Application:
+    """The Kalshi listener's app from the state file's `kalshi` section (None: the built-in default)."""
+    exchange = KalshiSim(section, clock)
+    clock.on_advance(exchange.on_clock)
     app = web.Application(middlewares=[fault_middleware(faults, "kalshi"), admin_errors(ADMIN), kalshi_errors])
-    app[SIM_KEY] = sim
-    app.add_routes(public_routes())
-    app.add_routes(admin_routes())
+    app[EXCHANGE] = exchange
+    app.add_routes(routes)
+    app.add_routes(admin_routes)
     app.add_routes(clock_routes(clock))
-    clock.on_advance(sim.on_clock)
     return app

@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..admin import AdminError, read_object
-from ..state import read_decimal
-from .model import STATUS_FILTER, Account
-from .routes import SIM_KEY, answer
-from .section import MARKET_STATUSES, load_public_key, parse_book
-from .wire import balance_json, fill_json, market_position_json, order_json, orderbook_json
+from simulator.admin import AdminError, read_object
+from simulator.kalshi.config import MARKET_STATUSES, load_public_key, parse_book
+from simulator.kalshi.model import STATUS_FILTER, Account
+from simulator.kalshi.routes import EXCHANGE, answer
+from simulator.kalshi.wire import balance_json, fill_json, market_position_json, order_json, orderbook_json
+from simulator.state import read_decimal
 
 ADMIN = "/__sim/kalshi"
 _FILTER_TO_STATUS = {
@@ -34,7 +34,7 @@ def _field(body: dict[str, Any], name: str) -> Any:
 
 
 def _account(request: web.Request, name: str | None) -> Account:
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     name = name or "default"
     if name not in exchange.accounts:
         raise AdminError(f"unknown account {name!r} (known: {', '.join(sorted(exchange.accounts))})")
@@ -43,7 +43,7 @@ def _account(request: web.Request, name: str | None) -> Account:
 
 async def set_book(request: web.Request) -> web.Response:
     body = await read_object(request)
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     ticker = _field(body, "ticker")
     bids, asks = parse_book(body, "book")
     exchange.set_book(ticker, bids, asks)
@@ -52,7 +52,7 @@ async def set_book(request: web.Request) -> web.Response:
 
 async def set_balance(request: web.Request) -> web.Response:
     body = await read_object(request)
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     name = body.get("account") or "default"
     amount = read_decimal(_field(body, "balance"), "balance")
     account = exchange.accounts.setdefault(name, Account(name, str(uuid.uuid4()), amount))
@@ -63,7 +63,7 @@ async def set_balance(request: web.Request) -> web.Response:
 
 async def set_market_status(request: web.Request) -> web.Response:
     body = await read_object(request)
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     status = _field(body, "status")
     status = _FILTER_TO_STATUS.get(status, status)
     if status not in MARKET_STATUSES:
@@ -80,7 +80,7 @@ async def set_exchange(request: web.Request) -> web.Response:
     active = body.get("trading_active")
     if not isinstance(active, bool):
         raise AdminError("field 'trading_active' must be true or false")
-    request.app[SIM_KEY].exchange.trading_active = active
+    request.app[EXCHANGE].exchange.trading_active = active
     return answer({"trading_active": active})
 
 
@@ -89,26 +89,26 @@ async def register_key(request: web.Request) -> web.Response:
     key_id = str(_field(body, "key_id"))
     account = _account(request, body.get("account"))
     public_key = load_public_key(_field(body, "public_key_pem"), "public_key_pem")
-    request.app[SIM_KEY].exchange.keys[key_id] = (account.name, public_key)
+    request.app[EXCHANGE].exchange.keys[key_id] = (account.name, public_key)
     return answer({"key_id": key_id, "account": account.name}, 201)
 
 
 async def inspect_orders(request: web.Request) -> web.Response:
     account = _account(request, request.query.get("account"))
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     orders = [order_json(o, account) for o in exchange.orders.values() if o.account == account.name]
     return answer({"orders": orders})
 
 
 async def inspect_fills(request: web.Request) -> web.Response:
     account = _account(request, request.query.get("account"))
-    fills = [fill_json(f) for f in request.app[SIM_KEY].exchange.fills if f.account == account.name]
+    fills = [fill_json(f) for f in request.app[EXCHANGE].exchange.fills if f.account == account.name]
     return answer({"fills": fills})
 
 
 async def inspect_positions(request: web.Request) -> web.Response:
     account = _account(request, request.query.get("account"))
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     return answer(
         {
             "balance": balance_json(exchange, account),
@@ -118,13 +118,13 @@ async def inspect_positions(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    request.app[SIM_KEY].reset()
+    request.app[EXCHANGE].reset()
     return answer({"reset": True})
 
 
 async def settle(request: web.Request) -> web.Response:
     body = await read_object(request)
-    exchange = request.app[SIM_KEY].exchange
+    exchange = request.app[EXCHANGE].exchange
     ticker, result = _field(body, "ticker"), _field(body, "result")
     if result not in ("yes", "no"):
         raise AdminError("field 'result' must be 'yes' or 'no'")
@@ -134,16 +134,15 @@ async def settle(request: web.Request) -> web.Response:
     return answer({"ticker": ticker, "result": result, "status": exchange.markets[ticker].status})
 
 
-def admin_routes() -> list[web.RouteDef]:
-    return [
-        web.post(f"{ADMIN}/book", set_book),
-        web.post(f"{ADMIN}/balance", set_balance),
-        web.post(f"{ADMIN}/markets/{{ticker}}/status", set_market_status),
-        web.post(f"{ADMIN}/exchange", set_exchange),
-        web.post(f"{ADMIN}/keys", register_key),
-        web.get(f"{ADMIN}/orders", inspect_orders),
-        web.get(f"{ADMIN}/fills", inspect_fills),
-        web.get(f"{ADMIN}/positions", inspect_positions),
-        web.post(f"{ADMIN}/reset", reset),
-        web.post(f"{ADMIN}/settle", settle),
-    ]
+admin_routes: list[web.RouteDef] = [
+    web.post(f"{ADMIN}/book", set_book),
+    web.post(f"{ADMIN}/balance", set_balance),
+    web.post(f"{ADMIN}/markets/{{ticker}}/status", set_market_status),
+    web.post(f"{ADMIN}/exchange", set_exchange),
+    web.post(f"{ADMIN}/keys", register_key),
+    web.get(f"{ADMIN}/orders", inspect_orders),
+    web.get(f"{ADMIN}/fills", inspect_fills),
+    web.get(f"{ADMIN}/positions", inspect_positions),
+    web.post(f"{ADMIN}/reset", reset),
+    web.post(f"{ADMIN}/settle", settle),
+]

@@ -10,21 +10,21 @@ import binascii
 from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from .engine import KalshiExchange
-from .errors import AUTH_BAD_SIGNATURE, AUTH_EXPIRED, AUTH_MISSING, AUTH_UNKNOWN_KEY, KalshiError
+from simulator.kalshi.errors import AUTH_BAD_SIGNATURE, AUTH_EXPIRED, AUTH_MISSING, AUTH_UNKNOWN_KEY, KalshiError
+from simulator.kalshi.exchange import KalshiExchange
 
 SKEW_MS = 10_000
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 
-def _verify(public_key: object, signature: bytes, message: bytes) -> bool:
+def _verify(public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey, signature: bytes, message: bytes) -> bool:
     try:
         if isinstance(public_key, ed25519.Ed25519PublicKey):
             public_key.verify(signature, message)
         else:
-            public_key.verify(signature, message, _PSS, hashes.SHA256())  # type: ignore[attr-defined]
+            public_key.verify(signature, message, _PSS, hashes.SHA256())
     except InvalidSignature:
         return False
     return True

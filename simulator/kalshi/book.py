@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .model import Order
+from simulator.kalshi.model import Order
 
 
 def _priority(order: Order) -> tuple[Decimal, int]:
@@ -45,8 +45,3 @@ class Book:
     def best(self, book_side: str) -> tuple[Decimal, Decimal] | None:
         levels = self.levels(book_side)
         return levels[0] if levels else None
-
-
-def crosses(taker_side: str, limit: Decimal, maker_price: Decimal) -> bool:
-    """Whether a taker at `limit` trades with a resting order at `maker_price`."""
-    return maker_price <= limit if taker_side == "bid" else maker_price >= limit

@@ -1,6 +1,6 @@
 """Kalshi's error answers, in its three body shapes (nested, flat, bare), with the real wording.
 
-Bodies follow the recorded ones (api/kalshi.md §7, payloads/kalshi/) minus the `service` field,
+Bodies follow the recorded ones (docs/wire/kalshi.md §7, tests/data/payloads/kalshi/) minus the `service` field,
 which Kalshi removed on 2026-08-06.
 """
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..clock import SimClock
-from .auth import authenticate
-from .engine import KalshiExchange
-from .errors import DEPRECATED_V1, KalshiError, bare, limit_error
-from .model import STATUS_FILTER, ZERO, Account
-from .params import (
+from simulator.clock import SimClock
+from simulator.kalshi.auth import authenticate
+from simulator.kalshi.errors import DEPRECATED_V1, KalshiError, bare, limit_error
+from simulator.kalshi.exchange import KalshiExchange, KalshiSim
+from simulator.kalshi.model import STATUS_FILTER, ZERO, Account
+from simulator.kalshi.orders import (
     CREATE_FIELDS,
     check_types,
     decode_json,
@@ -24,8 +24,7 @@ from .params import (
     parse_create,
     parse_decrease,
 )
-from .sim import KalshiSim
-from .wire import (
+from simulator.kalshi.wire import (
     balance_json,
     event_position_json,
     execution_json,
@@ -38,7 +37,7 @@ from .wire import (
 )
 
 PREFIX = "/trade-api/v2"
-SIM_KEY = web.AppKey("kalshi_sim", KalshiSim)
+EXCHANGE = web.AppKey("kalshi_exchange", KalshiSim)
 BATCH_MAX = 20
 
 
@@ -60,7 +59,7 @@ async def kalshi_errors(request: web.Request, handler: Callable) -> web.StreamRe
 
 
 def _sim(request: web.Request) -> KalshiSim:
-    return request.app[SIM_KEY]
+    return request.app[EXCHANGE]
 
 
 def _exchange(request: web.Request) -> KalshiExchange:
@@ -339,29 +338,28 @@ async def exchange_status(request: web.Request) -> web.Response:
     return answer({"exchange_active": True, "trading_active": _exchange(request).trading_active})
 
 
-def public_routes() -> list[web.RouteDef]:
-    p, orders = PREFIX, f"{PREFIX}/portfolio/events/orders"
-    return [
-        web.post(orders, create_order),
-        web.delete(orders, cancel_all),
-        web.post(f"{orders}/batched", batch_create),
-        web.delete(f"{orders}/batched", batch_cancel),
-        web.delete(f"{orders}/{{order_id}}", cancel_order),
-        web.post(f"{orders}/{{order_id}}/amend", amend_order),
-        web.post(f"{orders}/{{order_id}}/decrease", decrease_order),
-        web.post(f"{p}/portfolio/orders", retired_v1),
-        web.post(f"{p}/portfolio/orders/batched", retired_v1),
-        web.delete(f"{p}/portfolio/orders/batched", retired_v1),
-        web.delete(f"{p}/portfolio/orders/{{order_id}}", retired_v1),
-        web.post(f"{p}/portfolio/orders/{{order_id}}/amend", retired_v1),
-        web.post(f"{p}/portfolio/orders/{{order_id}}/decrease", retired_v1),
-        web.get(f"{p}/portfolio/orders", list_orders),
-        web.get(f"{p}/portfolio/orders/{{order_id}}", get_order),
-        web.get(f"{p}/portfolio/fills", list_fills),
-        web.get(f"{p}/portfolio/positions", list_positions),
-        web.get(f"{p}/portfolio/balance", get_balance),
-        web.get(f"{p}/markets", list_markets),
-        web.get(f"{p}/markets/{{ticker}}", get_market),
-        web.get(f"{p}/markets/{{ticker}}/orderbook", get_orderbook),
-        web.get(f"{p}/exchange/status", exchange_status),
-    ]
+_ORDERS = f"{PREFIX}/portfolio/events/orders"
+routes: list[web.RouteDef] = [
+    web.post(_ORDERS, create_order),
+    web.delete(_ORDERS, cancel_all),
+    web.post(f"{_ORDERS}/batched", batch_create),
+    web.delete(f"{_ORDERS}/batched", batch_cancel),
+    web.delete(f"{_ORDERS}/{{order_id}}", cancel_order),
+    web.post(f"{_ORDERS}/{{order_id}}/amend", amend_order),
+    web.post(f"{_ORDERS}/{{order_id}}/decrease", decrease_order),
+    web.post(f"{PREFIX}/portfolio/orders", retired_v1),
+    web.post(f"{PREFIX}/portfolio/orders/batched", retired_v1),
+    web.delete(f"{PREFIX}/portfolio/orders/batched", retired_v1),
+    web.delete(f"{PREFIX}/portfolio/orders/{{order_id}}", retired_v1),
+    web.post(f"{PREFIX}/portfolio/orders/{{order_id}}/amend", retired_v1),
+    web.post(f"{PREFIX}/portfolio/orders/{{order_id}}/decrease", retired_v1),
+    web.get(f"{PREFIX}/portfolio/orders", list_orders),
+    web.get(f"{PREFIX}/portfolio/orders/{{order_id}}", get_order),
+    web.get(f"{PREFIX}/portfolio/fills", list_fills),
+    web.get(f"{PREFIX}/portfolio/positions", list_positions),
+    web.get(f"{PREFIX}/portfolio/balance", get_balance),
+    web.get(f"{PREFIX}/markets", list_markets),
+    web.get(f"{PREFIX}/markets/{{ticker}}", get_market),
+    web.get(f"{PREFIX}/markets/{{ticker}}/orderbook", get_orderbook),
+    web.get(f"{PREFIX}/exchange/status", exchange_status),
+]

@@ -7,13 +7,13 @@ Go's trimmed microseconds. Fields Kalshi removed after the June-2026 recordings 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from .book import Book
-from .engine import KalshiExchange
-from .model import ONE, ZERO, Account, Fill, Market, Order, Position
+from simulator.kalshi.book import Book
+from simulator.kalshi.exchange import KalshiExchange
+from simulator.kalshi.model import ONE, ZERO, Account, Fill, Market, Order, Position
 
 
 def fp(count: Decimal) -> str:

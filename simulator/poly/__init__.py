@@ -1,27 +1,29 @@
-"""The paper Polymarket CLOB V2 exchange (an aiohttp app for one simulator listener)."""
+"""The paper Polymarket exchange: CLOB V2 on loopback, with an admin API under /__sim/poly/."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from aiohttp import web
 
 from simulator.admin import admin_errors
 from simulator.clock import SimClock, clock_routes
 from simulator.faults import FaultInjector, fault_middleware
-from simulator.poly.admin import PREFIX, admin_routes
+from simulator.poly.admin import ADMIN, admin_routes
 from simulator.poly.auth import DEMO_CREDS, ApiKeys
 from simulator.poly.config import parse_section
+from simulator.poly.errors import default_fault_body
 from simulator.poly.exchange import PolyExchange
 from simulator.poly.routes import EXCHANGE, KEYS, poly_errors, routes
-from simulator.poly.wire import default_fault_body
 
 __all__ = ["EXCHANGE", "KEYS", "create_poly_app", "default_fault_body"]
 
 
-def create_poly_app(section: dict | None, clock: SimClock, faults: FaultInjector) -> web.Application:
+def create_poly_app(section: dict[str, Any] | None, clock: SimClock, faults: FaultInjector) -> web.Application:
     """The Polymarket listener's app from the state file's `poly` section (None: the built-in default)."""
     exchange = PolyExchange(parse_section(section), clock)
     clock.on_advance(exchange.sweep)
-    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(PREFIX), poly_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(ADMIN), poly_errors])
     app[EXCHANGE] = exchange
     app[KEYS] = ApiKeys(preset=(DEMO_CREDS,))
     app.add_routes(routes)

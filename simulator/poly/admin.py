@@ -14,11 +14,10 @@ from simulator.poly.config import check_uncrossed, parse_levels
 from simulator.poly.exchange import MODES, PolyExchange
 from simulator.poly.model import ZERO, Account
 from simulator.poly.routes import EXCHANGE
-from simulator.poly.views import order_view, trade_view
-from simulator.poly.wire import human, json_response
+from simulator.poly.wire import human, json_response, order_view, trade_view
 from simulator.state import read_decimal
 
-PREFIX = "/__sim/poly"
+ADMIN = "/__sim/poly"
 admin_routes = web.RouteTableDef()
 
 
@@ -34,7 +33,7 @@ def account_view(exchange: PolyExchange, account: Account) -> dict[str, Any]:
     }
 
 
-@admin_routes.post(PREFIX + "/book")
+@admin_routes.post(ADMIN + "/book")
 async def set_book(request: web.Request) -> web.Response:
     """`{"token_id", "bids": [{price, size}], "asks": [...]}` replaces the market maker's levels."""
     exchange = request.app[EXCHANGE]
@@ -56,7 +55,7 @@ async def set_book(request: web.Request) -> web.Response:
     )
 
 
-@admin_routes.post(PREFIX + "/balance")
+@admin_routes.post(ADMIN + "/balance")
 async def set_balance(request: web.Request) -> web.Response:
     """`{"address", "balance"?, "positions"?: {token_id: shares}, "allowance"?}` (creates the account)."""
     exchange = request.app[EXCHANGE]
@@ -79,7 +78,7 @@ async def set_balance(request: web.Request) -> web.Response:
     return json_response(account_view(exchange, account))
 
 
-@admin_routes.post(PREFIX + "/market")
+@admin_routes.post(ADMIN + "/market")
 async def set_market(request: web.Request) -> web.Response:
     """`{"condition_id" | "token_id", "accepting_orders"?: bool, "closed"?: bool}`."""
     exchange = request.app[EXCHANGE]
@@ -98,7 +97,7 @@ async def set_market(request: web.Request) -> web.Response:
     )
 
 
-@admin_routes.post(PREFIX + "/settle")
+@admin_routes.post(ADMIN + "/settle")
 async def settle(request: web.Request) -> web.Response:
     """`{"condition_id", "winning_token_id"}`: resolve the market and pay the winners."""
     exchange = request.app[EXCHANGE]
@@ -107,7 +106,7 @@ async def settle(request: web.Request) -> web.Response:
     return json_response({"settled": body["condition_id"], "winning_token_id": body["winning_token_id"]})
 
 
-@admin_routes.post(PREFIX + "/mode")
+@admin_routes.post(ADMIN + "/mode")
 async def set_mode(request: web.Request) -> web.Response:
     """`{"mode": normal|post_only|cancel_only|disabled, "seconds"?}`: post-only ends after `seconds`."""
     exchange = request.app[EXCHANGE]
@@ -121,7 +120,7 @@ async def set_mode(request: web.Request) -> web.Response:
     return json_response({"mode": exchange.mode})
 
 
-@admin_routes.get(PREFIX + "/orders")
+@admin_routes.get(ADMIN + "/orders")
 async def list_orders(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     return json_response(
@@ -132,19 +131,19 @@ async def list_orders(request: web.Request) -> web.Response:
     )
 
 
-@admin_routes.get(PREFIX + "/trades")
+@admin_routes.get(ADMIN + "/trades")
 async def list_trades(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     return json_response([trade_view(t, None) for t in exchange.trades])
 
 
-@admin_routes.get(PREFIX + "/accounts")
+@admin_routes.get(ADMIN + "/accounts")
 async def list_accounts(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     return json_response([account_view(exchange, a) for a in exchange.accounts.values()])
 
 
-@admin_routes.post(PREFIX + "/reset")
+@admin_routes.post(ADMIN + "/reset")
 async def reset(request: web.Request) -> web.Response:
     request.app[EXCHANGE].reset()
     return json_response({"reset": True})

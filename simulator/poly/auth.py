@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from eth_utils import is_hex_address, to_checksum_address
 
-from clients.poly_signing import l2_signature, recover_clob_auth_signer
+from clients.polymarket.signing import l2_signature, recover_clob_auth_signer
 from simulator import demo_accounts
-from simulator.poly.wire import PolyError
+from simulator.poly.errors import PolyError
 
 INVALID_L1 = "Invalid L1 Request headers"
 INVALID_L2 = "Unauthorized/Invalid api key"

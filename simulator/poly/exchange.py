@@ -21,6 +21,7 @@ from simulator.clock import SimClock
 from simulator.poly.auth import ApiCreds
 from simulator.poly.book import Book
 from simulator.poly.config import Level, PolyState
+from simulator.poly.errors import PolyError
 from simulator.poly.matching import Fill, complete, plan
 from simulator.poly.model import (
     BUY,
@@ -44,7 +45,7 @@ from simulator.poly.model import (
     Trade,
 )
 from simulator.poly.orders import OrderRequest
-from simulator.poly.wire import PolyError, decimals, human
+from simulator.poly.wire import decimals, human
 
 Listener = Callable[[str, Any], None]
 
@@ -96,7 +97,8 @@ class PolyExchange:
         self.books: dict[str, Book] = {token_id: Book() for token_id in self.tokens}
         self.orders: dict[str, Order] = {}
         self.trades: list[Trade] = []
-        self.mode, self.mode_until = NORMAL, None
+        self.mode = NORMAL
+        self.mode_until: float | None = None  # when a timed post-only mode ends
         self._seq = 0
         for token_id, (bids, asks) in state.books.items():
             self.set_book(token_id, bids, asks)

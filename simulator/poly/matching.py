@@ -51,16 +51,14 @@ def plan(
             break
         if budget is not None:
             size = min(maker.remaining, lots(budget / maker.price))
+            budget -= size * maker.price
         else:
             assert shares is not None
             size = min(maker.remaining, shares)
+            shares -= size
         if size <= ZERO:
             break
         fills.append(Fill(maker, size))
-        if budget is not None:
-            budget -= size * maker.price
-        else:
-            shares -= size
     return fills
 
 

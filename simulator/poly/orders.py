@@ -14,10 +14,11 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
-from clients.poly_signing import SIG_POLY_1271, order_hash, recover_order_signer
+from clients.polymarket.signing import SIG_POLY_1271, order_hash, recover_order_signer
 from simulator.poly.auth import ApiCreds
+from simulator.poly.errors import PolyError
 from simulator.poly.model import BUY, ORDER_TYPES, SELL, Account, Token
-from simulator.poly.wire import PolyError, from_units
+from simulator.poly.wire import from_units
 
 INVALID_PAYLOAD = "Invalid order payload"
 VERSION_MISMATCH = "order_version_mismatch"

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from clients.poly_signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
+from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
+from simulator.poly.errors import PolyError
 from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange
 from simulator.poly.model import LIVE, ZERO, Account
 from simulator.poly.orders import (
@@ -22,8 +23,17 @@ from simulator.poly.orders import (
     check_signer,
     order_request,
 )
-from simulator.poly.views import order_view, page, page_body, trade_view
-from simulator.poly.wire import MAX_UINT256, PolyError, human, json_response, raw_json_response, units
+from simulator.poly.wire import (
+    MAX_UINT256,
+    human,
+    json_response,
+    order_view,
+    page,
+    page_body,
+    raw_json_response,
+    trade_view,
+    units,
+)
 
 EXCHANGE = web.AppKey("poly_exchange", PolyExchange)
 KEYS = web.AppKey("poly_api_keys", ApiKeys)
@@ -345,7 +355,7 @@ async def _balance_allowance(request: web.Request) -> web.Response:
 
 
 async def _balance_allowance_update(request: web.Request) -> web.Response:
-    """Refreshes the server's cache; the live endpoint answers 200 with an empty body (balances here are never stale)."""
+    """Refreshes the server's cache: the live endpoint answers 200 with no body (balances here are never stale)."""
     await _balance_allowance(request)  # the same checks and refusals
     return web.Response(status=200)
 

@@ -1,36 +1,29 @@
-"""How the paper Polymarket writes numbers and errors on the wire, matching the real server.
+"""How the paper Polymarket writes numbers, orders, trades and pages on the wire, as the real server does.
 
-Human-unit decimals are minimal strings (`"60.47"`, `"0.952"`, `"10"`); balances and signed
-amounts are 1e-6 integer strings; errors are `{"error": message}` except 425 (plain text).
+Human-unit decimals are minimal strings (`"60.47"`, `"0.952"`, `"10"`); balances and signed amounts are
+1e-6 integer strings. Orders, trades and pages are rendered as the real `/data/*` endpoints render them:
+statuses in the plain spelling (`LIVE`, `MATCHED`; the user WebSocket's and the reference's), sizes as
+human-unit share strings, times as unix-second strings except the order's integer `created_at`. Pages
+follow the `next_cursor` scheme: base64 offsets from `MA==`, `LTE=` at the end.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
 
+from simulator.poly.model import TRADE_MATCHED, Account, Order, Trade
+
 UNIT = Decimal("0.000001")
 SCALE = 10**6
 MAX_UINT256 = str(2**256 - 1)
-
-
-class PolyError(Exception):
-    """An answer the exchange refuses with: status and the real body."""
-
-    def __init__(
-        self, status: int, message: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra or {}
-        self.headers = headers or {}
-
-    def response(self) -> web.Response:
-        return json_response({"error": self.message, **self.extra}, self.status, self.headers)
+T = TypeVar("T")
 
 
 def human(value: Decimal) -> str:
@@ -64,17 +57,90 @@ def raw_json_response(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
-_FAULT_MESSAGES = {
-    401: "Unauthorized/Invalid api key",
-    429: "Too Many Requests",
-    500: "Internal server error",
-    503: "Trading is currently disabled. Check polymarket.com for updates",
-}
+END_CURSOR = "LTE="
 
 
-def default_fault_body(status: int) -> tuple[str, bytes]:
-    """(content type, body) Polymarket sends with `status`; 425 is plain text `service not ready`."""
-    if status == 425:
-        return "text/plain", b"service not ready"
-    message = _FAULT_MESSAGES.get(status, "Internal server error" if status >= 500 else "Invalid order payload")
-    return "application/json", orjson.dumps({"error": message})
+def order_view(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "status": order.status,
+        "owner": order.owner,
+        "maker_address": order.maker_address,
+        "market": order.token.market.condition_id,
+        "asset_id": order.token.token_id,
+        "side": order.side,
+        "original_size": human(order.original_size),
+        "size_matched": human(order.size_matched),
+        "price": human(order.price),
+        "outcome": order.token.outcome,
+        "expiration": str(order.expiration),
+        "order_type": order.order_type,
+        "associate_trades": list(order.associate_trades),
+        "created_at": order.created_at,
+    }
+
+
+def trade_view(trade: Trade, viewer: Account | None) -> dict[str, Any]:
+    """A trade as `viewer` sees it: TAKER when they sent the taking order, MAKER otherwise."""
+    taker, token = trade.taker, trade.taker.token
+    fee_bps = token.market.fee_rate_bps
+    return {
+        "id": trade.id,
+        "taker_order_id": taker.id,
+        "market": token.market.condition_id,
+        "asset_id": token.token_id,
+        "side": taker.side,
+        "size": human(trade.size),
+        "fee_rate_bps": fee_bps,
+        "price": human(trade.price),
+        "status": trade.status,
+        "match_time": str(trade.match_time),
+        "last_update": str(trade.last_update),
+        "outcome": token.outcome,
+        "bucket_index": trade.bucket_index,
+        "owner": taker.owner,
+        "maker_address": taker.maker_address,
+        "transaction_hash": "" if trade.status == TRADE_MATCHED else trade.transaction_hash,
+        "trader_side": "TAKER" if viewer is not None and taker.account is viewer else "MAKER",
+        "maker_orders": [
+            {
+                "order_id": m.order.id,
+                "owner": m.order.owner,
+                "maker_address": m.order.maker_address,
+                "matched_amount": human(m.size),
+                "price": human(m.order.price),
+                "fee_rate_bps": "0",
+                "asset_id": token.token_id,
+                "outcome": token.outcome,
+                "side": m.order.side,
+            }
+            for m in trade.makers
+        ],
+    }
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """Offset of a `next_cursor` (-1 for the end); ValueError when it is not one of ours."""
+    if not cursor:
+        return 0
+    try:
+        offset = int(base64.b64decode(cursor, validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError(f"bad cursor {cursor!r}") from None
+    if offset < -1:
+        raise ValueError(f"bad cursor {cursor!r}")
+    return offset
+
+
+def page(items: Sequence[T], cursor: str | None, size: int) -> tuple[list[T], str]:
+    """One page of `items` and the cursor of the next (END_CURSOR after the last)."""
+    offset = decode_cursor(cursor)
+    if offset < 0:
+        return [], END_CURSOR
+    chunk = list(items[offset : offset + size])
+    following = offset + size
+    return chunk, base64.b64encode(str(following).encode()).decode() if following < len(items) else END_CURSOR
+
+
+def page_body(data: list[dict[str, Any]], next_cursor: str, limit: int) -> dict[str, Any]:
+    return {"limit": limit, "next_cursor": next_cursor, "count": len(data), "data": data}

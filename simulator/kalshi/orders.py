@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from .errors import KalshiError, flat_bad_request, nested
-from .model import OrderRequest
+from simulator.kalshi.errors import KalshiError, flat_bad_request, nested
+from simulator.kalshi.model import OrderRequest
 
 _GO_TYPES = {str: "string", bool: "bool", int: "int64"}
 _JSON_KIND = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
@@ -135,7 +135,7 @@ def parse_create(body: Any, struct: str = "CreateOrderV2Request") -> OrderReques
     )
 
 
-def parse_amend(body: Any) -> tuple[OrderRequest, str | None, int | str | None]:
+def parse_amend(body: Any) -> tuple[OrderRequest, str | None, int | Literal["keep"] | None]:
     """The amend as an OrderRequest, the updated client_order_id, and the expiration ("keep", None or s)."""
     fields = check_types(body, AMEND_FIELDS, "AmendOrderV2Request")
     _require(fields, "ticker", "side", "count", "price")
@@ -150,7 +150,7 @@ def parse_amend(body: Any) -> tuple[OrderRequest, str | None, int | str | None]:
         "taker_at_cross",
         client_order_id=fields.get("client_order_id", ""),
     )
-    expiration: int | str | None = "keep"
+    expiration: int | Literal["keep"] | None = "keep"
     if "expiration_time" in fields:
         expiration = fields["expiration_time"] or None
     return req, fields.get("updated_client_order_id"), expiration

@@ -2,7 +2,7 @@
 
 Pure functions, no I/O: the client signs with them and the simulator verifies with them, so both
 sides agree by construction. Orders are taken in the wire form of the `POST /order` body's
-`order` object (api/polymarket.md §4.5): salt and signatureType numbers, amounts, tokenId and
+`order` object (docs/wire/polymarket.md §4.5): salt and signatureType numbers, amounts, tokenId and
 timestamp strings, side "BUY"/"SELL".
 """
 
@@ -278,10 +278,13 @@ def sign_order(
     separator = domain_separator(domain_version, neg_risk, chain_id)
     struct_hash = order_struct_hash(order)
     if _uint(order, "signatureType") != SIG_POLY_1271:
-        return "0x" + Account.unsafe_sign_hash(_digest(separator, struct_hash), private_key).signature.hex()
-    inner = Account.unsafe_sign_hash(_wrapped_digest(order, separator, struct_hash, chain_id), private_key)
+        signature: bytes = Account.unsafe_sign_hash(_digest(separator, struct_hash), private_key).signature
+        return "0x" + signature.hex()
+    inner: bytes = Account.unsafe_sign_hash(
+        _wrapped_digest(order, separator, struct_hash, chain_id), private_key
+    ).signature
     type_bytes = ORDER_TYPE_STRING.encode()
-    return "0x" + (inner.signature + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")).hex()
+    return "0x" + (inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")).hex()
 
 
 def _signature_bytes(order: Mapping[str, Any]) -> bytes:
@@ -391,14 +394,15 @@ def sign_clob_auth(private_key: str, timestamp: str, nonce: int = 0, chain_id: i
     """POLY_SIGNATURE for L1 headers, signed by the EOA that owns (or will own) the API key."""
     address = Account.from_key(private_key).address
     encoded = encode_typed_data(full_message=clob_auth_typed_data(address, timestamp, nonce, chain_id))
-    return "0x" + Account.sign_message(encoded, private_key).signature.hex()
+    signature: bytes = Account.sign_message(encoded, private_key).signature
+    return "0x" + signature.hex()
 
 
 def recover_clob_auth_signer(address: str, timestamp: str, nonce: int, signature: str, chain_id: int = POLYGON) -> str:
     """The EOA that signed these L1 headers; ValueError when it is not `address` or unreadable."""
     encoded = encode_typed_data(full_message=clob_auth_typed_data(address, timestamp, nonce, chain_id))
     try:
-        recovered = Account.recover_message(encoded, signature=signature)
+        recovered: str = Account.recover_message(encoded, signature=signature)
     except Exception as exc:  # bad hex, length or v/r/s
         raise ValueError(f"POLY_SIGNATURE: not a recoverable ClobAuth signature ({exc})") from exc
     if recovered != to_checksum_address(address):

@@ -1,8 +1,8 @@
 """Async Polymarket CLOB V2 client: signed V2/V3 orders, L1/L2 auth, orders, trades, books.
 
-Every request goes through `PolymarketClient._request`: answers the tradetape proxy made itself
-are raised first as `ProxyAnswer`s (never retried, never mapped to an exchange error), then
-Polymarket errors are mapped onto `clients.errors`, then bodies are parsed into typed results.
+Every request goes through `PolymarketClient._request`, which signs it and sends it once over the
+shared transport (`clients.transport`: proxy answers, transport errors, redirects, JSON), with
+Polymarket's error texts mapped onto `clients.errors`; bodies are then parsed into typed results.
 Nothing is retried here: the trader decides.
 """
 
@@ -20,24 +20,14 @@ import aiohttp
 import orjson
 from eth_account import Account
 from eth_utils import to_checksum_address
+from yarl import URL
 
-from clients import poly_signing
 from clients.decimals import exact_decimal
-from clients.errors import ExchangeError, TransportError, proxy_answer
-from clients.poly_amounts import (
-    exact_amounts,
-    from_units,
-    limit_amounts,
-    market_amounts,
-)
-from clients.poly_errors import poly_error
-from clients.poly_models import (
-    IMMEDIATE_TYPES,
-    ApiCreds,
-    BalanceAllowance,
-    PolyBook,
-    PolyTrade,
-    SignedOrder,
+from clients.errors import ExchangeError
+from clients.polymarket import signing
+from clients.polymarket.errors import EXCHANGE, poly_error
+from clients.polymarket.orders import check_flags, from_units, order_amounts
+from clients.polymarket.parse import (
     parse_api_creds,
     parse_balance,
     parse_book,
@@ -50,15 +40,14 @@ from clients.poly_models import (
     parse_trade,
     unexpected,
 )
+from clients.polymarket.types import ApiCreds, BalanceAllowance, PolyBook, PolyTrade, SignedOrder
+from clients.transport import DEFAULT_TIMEOUT, Transport
 from clients.types import OrderResult
 
 DEFAULT_CLOB_URL = "https://clob.polymarket.com"
-DEFAULT_TIMEOUT = 10.0  # seconds per request; aiohttp's own default would wait 5 minutes
 FIRST_CURSOR = "MA=="
 LAST_CURSOR = "LTE="
-ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
 SALT_BITS = 53  # the salt travels as a JSON number: keep it exact in every JSON reader
-GTD_SECURITY_SECONDS = 60
 PATH_ID = re.compile(r"[0-9A-Za-z_-]+")  # an id placed in a URL path must stay one segment
 
 
@@ -74,7 +63,7 @@ class PolymarketClient:
         api_passphrase: str | None = None,
         signature_type: int = 0,
         funder: str | None = None,
-        chain_id: int = poly_signing.POLYGON,
+        chain_id: int = signing.POLYGON,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = DEFAULT_TIMEOUT,
@@ -84,18 +73,19 @@ class PolymarketClient:
                 f"signature_type {signature_type!r}: expected 0 (EOA), 1 (proxy), 2 (Safe) or 3 (deposit wallet)"
             )
         self.base_url = (base_url or DEFAULT_CLOB_URL).rstrip("/")
+        self._base = URL(self.base_url)
+        if not self._base.is_absolute():
+            raise ValueError(f"Polymarket base_url must be an absolute URL, got {base_url!r}")
         self._private_key = private_key
-        self.address = Account.from_key(private_key).address if private_key else None
+        self.address: str | None = Account.from_key(private_key).address if private_key else None
         self.creds = (
             ApiCreds(api_key, api_secret, api_passphrase) if api_key and api_secret and api_passphrase else None
         )
         self.signature_type = signature_type
         self.funder = to_checksum_address(funder) if funder else None
         self.chain_id = chain_id
-        self._session = session
-        self._owns_session = session is None
+        self._transport = Transport(EXCHANGE, poly_error, session=session, timeout=timeout)
         self._clock = clock
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.maker = self._maker()
 
     @classmethod
@@ -118,7 +108,7 @@ class PolymarketClient:
 
     def _maker(self) -> str | None:
         """The order's maker: the EOA for type 0, else the funder (proxy, Safe, deposit wallet)."""
-        if self.signature_type == poly_signing.SIG_EOA:
+        if self.signature_type == signing.SIG_EOA:
             if self.funder and self.address and self.funder != self.address:
                 raise ValueError(
                     f"funder {self.funder}: signature type 0 trades from the key's own address {self.address}"
@@ -138,9 +128,7 @@ class PolymarketClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client created it."""
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-            self._session = None
+        await self._transport.close()
 
     # --- authentication -------------------------------------------------------------------
 
@@ -160,7 +148,7 @@ class PolymarketClient:
         ts = str(timestamp if timestamp is not None else int(self._clock()))
         return {
             "POLY_ADDRESS": self._eoa(),
-            "POLY_SIGNATURE": poly_signing.sign_clob_auth(self._key(), ts, nonce, self.chain_id),
+            "POLY_SIGNATURE": signing.sign_clob_auth(self._key(), ts, nonce, self.chain_id),
             "POLY_TIMESTAMP": ts,
             "POLY_NONCE": str(nonce),
         }
@@ -177,7 +165,7 @@ class PolymarketClient:
         ts = str(timestamp if timestamp is not None else int(self._clock()))
         return {
             "POLY_ADDRESS": self._eoa(),
-            "POLY_SIGNATURE": poly_signing.l2_signature(self.creds.secret, ts, method, path.split("?")[0], body),
+            "POLY_SIGNATURE": signing.l2_signature(self.creds.secret, ts, method, path.split("?")[0], body),
             "POLY_TIMESTAMP": ts,
             "POLY_API_KEY": self.creds.api_key,
             "POLY_PASSPHRASE": self.creds.passphrase,
@@ -222,13 +210,13 @@ class PolymarketClient:
         which must have at most 2 decimals). Invalid combinations raise ValueError before
         anything is signed.
         """
-        amounts = self._amounts(side, price, size, amount, order_type, tick_size)
-        self._check_flags(order_type, expiration, post_only, timestamp_ms)
+        amounts = order_amounts(side, price, size, amount, order_type, tick_size)
+        check_flags(order_type, expiration, post_only, timestamp_ms)
         self._eoa()
         if not str(token_id).isdigit():
             raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
-        signer = self.maker if self.signature_type == poly_signing.SIG_POLY_1271 else self._eoa()
-        order = {
+        signer = self.maker if self.signature_type == signing.SIG_POLY_1271 else self._eoa()
+        order: dict[str, Any] = {
             "salt": salt if salt is not None else secrets.randbits(SALT_BITS),
             "maker": self.maker,
             "signer": signer,
@@ -239,15 +227,16 @@ class PolymarketClient:
             "expiration": str(expiration),
             "signatureType": self.signature_type,
             "timestamp": str(timestamp_ms if timestamp_ms is not None else int(self._clock() * 1000)),
-            "metadata": poly_signing.BYTES32_ZERO,
-            "builder": poly_signing.bytes32_hex(builder, "builder"),
+            "metadata": signing.BYTES32_ZERO,
+            "builder": signing.bytes32_hex(builder, "builder"),
         }
-        typed_data = poly_signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
-        order["signature"] = poly_signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        typed_data = signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
+        signature = signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        order["signature"] = signature
         maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
         return SignedOrder(
-            order_id=poly_signing.order_hash(order, domain_version, neg_risk, self.chain_id),
-            signature=order["signature"],
+            order_id=signing.order_hash(order, domain_version, neg_risk, self.chain_id),
+            signature=signature,
             typed_data=typed_data,
             body={
                 "order": order,
@@ -266,38 +255,6 @@ class PolymarketClient:
             domain_version=domain_version,
             neg_risk=neg_risk,
         )
-
-    @staticmethod
-    def _amounts(side: str, price: Any, size: Any, amount: Any, order_type: str, tick_size: Any) -> tuple[int, int]:
-        if side not in ("BUY", "SELL"):
-            raise ValueError(f"side {side!r}: expected 'BUY' or 'SELL'")
-        if order_type not in ORDER_TYPES:
-            raise ValueError(f"order_type {order_type!r}: expected one of {', '.join(ORDER_TYPES)}")
-        if (size is None) == (amount is None):
-            raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
-        tick = exact_decimal(tick_size, "tick_size")
-        if order_type not in IMMEDIATE_TYPES:
-            if amount is not None:
-                raise ValueError(f"{order_type} orders take size in shares, not amount")
-            return limit_amounts(side, exact_decimal(price, "price"), size, tick)
-        if amount is not None:
-            return market_amounts(side, exact_decimal(price, "price"), amount, tick)
-        return exact_amounts(side, exact_decimal(price, "price"), size, tick)
-
-    @staticmethod
-    def _check_flags(order_type: str, expiration: int, post_only: bool, timestamp_ms: int | None) -> None:
-        if post_only and order_type not in ("GTC", "GTD"):
-            raise ValueError(f"post_only is only allowed with GTC or GTD, not {order_type}")
-        if order_type != "GTD" and expiration:
-            raise ValueError(f"expiration is only for GTD orders, not {order_type}")
-        if order_type == "GTD":
-            if expiration <= 0:
-                raise ValueError("GTD orders need an expiration (unix seconds)")
-            if timestamp_ms is not None and expiration < timestamp_ms // 1000 + GTD_SECURITY_SECONDS:
-                raise ValueError(
-                    f"GTD expiration {expiration}: must be at least {GTD_SECURITY_SECONDS} s "
-                    "after the order timestamp (the exchange's security threshold)"
-                )
 
     async def post_order(self, signed: SignedOrder) -> OrderResult:
         """POST the signed order; the order type travels in its body."""
@@ -397,42 +354,13 @@ class PolymarketClient:
         body: bytes | None = None,
         nonce: int = 0,
     ) -> Any:
-        """Send once; raise a ProxyAnswer, a mapped exchange error or TransportError; return parsed
-        JSON, or None for an empty body."""
-        endpoint = f"{method} {path}"
+        """Sign (L1 or L2) and send once through the shared transport; nothing is retried here."""
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if auth == "l2":
             headers.update(self.l2_headers(method, path, body))
         elif auth == "l1":
             headers.update(self.l1_headers(nonce=nonce))
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        try:
-            async with self._session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                data=body,
-                headers=headers,
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as response:
-                status, answer_headers, raw = response.status, response.headers, await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            # str, never repr, and no chained cause: aiohttp's errors carry the request headers.
-            raise TransportError(f"{endpoint} to {self.base_url}: no answer ({type(exc).__name__}: {exc})") from None
-        proxied = proxy_answer(status, answer_headers, raw)
-        if proxied is not None:
-            raise proxied
-        if status >= 400:
-            raise poly_error(status, answer_headers, raw, endpoint)
-        if status >= 300:  # a redirect would resend the L2 credentials to its Location
-            raise unexpected(
-                endpoint, f"HTTP {status} to {answer_headers.get('Location')!r}, not followed", None, status
-            )
-        if not raw:  # e.g. /balance-allowance/update; parsers that need a body say so
-            return None
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise unexpected(endpoint, f"body is not JSON: {raw[:200]!r}", None, status) from None
+        url = URL(f"{self._base}{path}", encoded=True)  # paths are built from checked ids only
+        return await self._transport.request(
+            method, url, where=f"{method} {path}", headers=headers, params=params, body=body
+        )

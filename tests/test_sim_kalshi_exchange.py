@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.kalshi.engine import MARKET_MAKER, KalshiExchange, taker_fee
 from simulator.kalshi.errors import KalshiError
+from simulator.kalshi.exchange import MARKET_MAKER, KalshiExchange, taker_fee
 from simulator.kalshi.model import ONE, ZERO, Account, Market, OrderRequest
 
 TICKER = "KXPROP-26DEC31-A"

@@ -1,5 +1,5 @@
-"""Shared set-up for the paper Polymarket tests (no tests here): a frozen SimClock, the app under
-aiohttp's test client, and traders that sign with the real client's pure functions."""
+"""Shared set-up for the paper Polymarket tests: a frozen SimClock, the app, and traders that sign with the
+real client's pure functions. The `http` and `trader` fixtures built on them are in conftest.py."""
 
 from __future__ import annotations
 
@@ -10,21 +10,19 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from client_helpers import HARDHAT_KEY
 from corpus import payload_dir
 
-from clients.poly_models import parse_api_creds
 from clients.polymarket import PolymarketClient
+from clients.polymarket.parse import parse_api_creds
 from simulator.clock import SimClock
 from simulator.faults import FaultInjector
 from simulator.poly import EXCHANGE, create_poly_app
 from simulator.poly.config import DEFAULT_SECTION
 
 PAYLOADS = payload_dir("polymarket")
-HARDHAT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-HARDHAT_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 START = 1_800_000_000.0
 
 YES = DEFAULT_SECTION["markets"][0]["tokens"][0]["token_id"]
@@ -54,18 +52,6 @@ def make_app(
 ) -> web.Application:
     clock = clock or frozen_clock()
     return create_poly_app(section, clock, faults or FaultInjector())
-
-
-@pytest.fixture
-async def http(aiohttp_client):
-    """The default-state app under aiohttp's test client."""
-    return await aiohttp_client(make_app())
-
-
-@pytest.fixture
-async def trader(http):
-    """Hardhat #0 with a freshly created API key."""
-    return await Trader.login(http)
 
 
 def shape(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Kalshi request signing (api/kalshi.md §2).
+"""Kalshi request signing (docs/wire/kalshi.md §2).
 
 The signed text is `timestamp_ms + METHOD + path`, where path runs from the host root (so a base
 URL's `/trade-api/v2` prefix is part of it) and never includes the query string or the body.

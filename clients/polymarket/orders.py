@@ -2,7 +2,7 @@
 
 The official Python libraries floor binary floats (2.03 shares become 2.02), so this module
 never touches a float: inputs are Decimal, int or str, and every rounding step is the
-reference's (api/polymarket.md §4.3, polymarket-client `limit.py`/`market.py`). Instead of
+reference's (docs/wire/polymarket.md §4.3, polymarket-client `limit.py`/`market.py`). Instead of
 silently flooring a price off the tick grid or a size finer than 0.01, it refuses them.
 """
 
@@ -18,6 +18,9 @@ UNIT = Decimal(10) ** 6  # pUSD and outcome tokens both have 6 decimals
 SIZE_DECIMALS = 2
 MARKET_BUY_MAKER_DECIMALS = 2  # server: "market buy orders maker amount supports a max accuracy of 2 decimals"
 MARKET_BUY_TAKER_DECIMALS = 4  # ... "taker amount a max of 4 decimals"
+ORDER_TYPES = ("GTC", "GTD", "FOK", "FAK")
+IMMEDIATE_TYPES = ("FOK", "FAK")
+GTD_SECURITY_SECONDS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +155,46 @@ def exact_buy_step(price: Decimal) -> Decimal:
     numerator = int(price.scaleb(places))  # price = numerator / 10**places
     hundredths = 10**places // gcd(numerator, 10**places)
     return Decimal(hundredths).scaleb(-SIZE_DECIMALS)
+
+
+def order_amounts(
+    side: str,
+    price: Decimal | str,
+    size: Decimal | str | None,
+    amount: Decimal | str | None,
+    order_type: str,
+    tick_size: Decimal | str,
+) -> tuple[int, int]:
+    """(makerAmount, takerAmount) in 1e-6 units of an order as the trader states it; ValueError before signing.
+
+    GTC/GTD take `size` in shares; FOK/FAK take `amount` (BUY: pUSD, SELL: shares) or an exact `size`.
+    """
+    if side not in ("BUY", "SELL"):
+        raise ValueError(f"side {side!r}: expected 'BUY' or 'SELL'")
+    if order_type not in ORDER_TYPES:
+        raise ValueError(f"order_type {order_type!r}: expected one of {', '.join(ORDER_TYPES)}")
+    tick = exact_decimal(tick_size, "tick_size")
+    if amount is not None and size is None:
+        if order_type not in IMMEDIATE_TYPES:
+            raise ValueError(f"{order_type} orders take size in shares, not amount")
+        return market_amounts(side, exact_decimal(price, "price"), exact_decimal(amount, "amount"), tick)
+    if size is None or amount is not None:
+        raise ValueError("give exactly one of size (shares) or amount (FOK/FAK: BUY pUSD, SELL shares)")
+    build = exact_amounts if order_type in IMMEDIATE_TYPES else limit_amounts
+    return build(side, exact_decimal(price, "price"), exact_decimal(size, "size"), tick)
+
+
+def check_flags(order_type: str, expiration: int, post_only: bool, timestamp_ms: int | None) -> None:
+    """Refuse order-type flags the exchange would refuse: post-only, expiration and the GTD security threshold."""
+    if post_only and order_type not in ("GTC", "GTD"):
+        raise ValueError(f"post_only is only allowed with GTC or GTD, not {order_type}")
+    if order_type != "GTD" and expiration:
+        raise ValueError(f"expiration is only for GTD orders, not {order_type}")
+    if order_type == "GTD":
+        if expiration <= 0:
+            raise ValueError("GTD orders need an expiration (unix seconds)")
+        if timestamp_ms is not None and expiration < timestamp_ms // 1000 + GTD_SECURITY_SECONDS:
+            raise ValueError(
+                f"GTD expiration {expiration}: must be at least {GTD_SECURITY_SECONDS} s "
+                "after the order timestamp (the exchange's security threshold)"
+            )

@@ -1,4 +1,4 @@
-"""Typed Polymarket results and the parsers that build them from CLOB bodies.
+"""Polymarket CLOB bodies -> the typed results of `clients.polymarket.types`.
 
 Every number becomes a Decimal parsed from the exchange's string (or `Decimal(str(x))` where the
 API sends a JSON number); a body without the documented shape raises `UnexpectedResponse`
@@ -7,96 +7,16 @@ naming the endpoint and the field, never a KeyError at the caller.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from clients.errors import UnexpectedResponse
-from clients.poly_amounts import from_units
-from clients.poly_errors import EXCHANGE, error_class
+from clients.polymarket.errors import EXCHANGE, error_class
+from clients.polymarket.orders import IMMEDIATE_TYPES, from_units
+from clients.polymarket.types import ApiCreds, BalanceAllowance, BookLevel, PolyBook, PolyTrade, SignedOrder
 from clients.types import OrderResult
 
-IMMEDIATE_TYPES = ("FOK", "FAK")
 TERMINAL_ORDER_STATUSES = ("MATCHED", "CANCELED", "INVALID", "CANCELED_MARKET_RESOLVED")
-
-
-@dataclass(frozen=True, slots=True)
-class SignedOrder:
-    """A signed order ready to POST; `order_id` is the local EIP-712 digest (the expected orderID)."""
-
-    order_id: str
-    signature: str = field(repr=False)
-    typed_data: dict[str, Any] = field(repr=False, compare=False)
-    body: dict[str, Any] = field(repr=False, compare=False)
-    token_id: str
-    side: str
-    price: Decimal
-    shares: Decimal
-    maker_amount: Decimal
-    taker_amount: Decimal
-    order_type: str
-    domain_version: int
-    neg_risk: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PolyTrade:
-    """One row of `/data/trades` (a match can span several rows with the same taker_order_id)."""
-
-    id: str
-    taker_order_id: str
-    market: str
-    asset_id: str
-    side: str
-    size: Decimal
-    price: Decimal
-    status: str
-    match_time: str
-    trader_side: str | None
-    fee_rate_bps: Decimal | None
-    transaction_hash: str | None
-    raw: Any = field(repr=False, compare=False, default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class BookLevel:
-    price: Decimal
-    size: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class PolyBook:
-    """`GET /book`, with bids and asks best first (the live server sends them worst first)."""
-
-    market: str
-    asset_id: str
-    timestamp: str
-    hash: str
-    bids: tuple[BookLevel, ...]
-    asks: tuple[BookLevel, ...]
-    tick_size: Decimal | None
-    min_order_size: Decimal | None
-    neg_risk: bool | None
-    last_trade_price: Decimal | None
-    raw: Any = field(repr=False, compare=False, default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class BalanceAllowance:
-    """`GET /balance-allowance`: balance in human units, allowances (raw uint256) by spender."""
-
-    balance: Decimal
-    allowances: dict[str, int]
-    raw: Any = field(repr=False, compare=False, default=None)
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCreds:
-    """L2 credentials; the secret and passphrase never appear in a repr."""
-
-    api_key: str
-    secret: str = field(repr=False)
-    passphrase: str = field(repr=False)
 
 
 def unexpected(endpoint: str, problem: str, body: Any, status: int = 200) -> UnexpectedResponse:
@@ -284,7 +204,8 @@ def parse_tick_size(body: Any, endpoint: str = "GET /tick-size") -> Decimal:
 
 
 def parse_neg_risk(body: Any, endpoint: str = "GET /neg-risk") -> bool:
-    return require(body, "neg_risk", bool, endpoint)
+    neg_risk: bool = require(body, "neg_risk", bool, endpoint)
+    return neg_risk
 
 
 def parse_api_creds(body: Any, endpoint: str) -> ApiCreds:

@@ -1,4 +1,4 @@
-"""Kalshi response bodies → typed results (api/kalshi.md §3–6).
+"""Kalshi response bodies → typed results (docs/wire/kalshi.md §3–6).
 
 Parsers prefer the current fixed-point strings (`*_fp` counts, `*_dollars` money) and fall back to
 the pre-2026 integer fields (counts, cents) so old recordings still parse. A body without the
@@ -13,9 +13,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from clients.errors import ExchangeError, UnexpectedResponse
-from clients.kalshi_errors import item_error
-from clients.kalshi_orders import outcome_price
-from clients.kalshi_types import (
+from clients.kalshi.errors import item_error
+from clients.kalshi.orders import outcome_price
+from clients.kalshi.types import (
     CancelResult,
     CreateAck,
     KalshiFill,
@@ -56,15 +56,21 @@ def items(body: Any, where: str, key: str) -> list[Any]:
     return value
 
 
-def text(o: dict[str, Any], where: str, name: str, *fallbacks: str, required: bool = True) -> str | None:
-    """A string field (first present of name and fallbacks)."""
+def optional_text(o: dict[str, Any], name: str, *fallbacks: str) -> str | None:
+    """A string field (first present of name and fallbacks), or None."""
     for key in (name, *fallbacks):
         value = o.get(key)
         if isinstance(value, str) and value:
             return value
-    if required:
-        raise unexpected(where, f"field {name!r} missing or not a string", o)
     return None
+
+
+def text(o: dict[str, Any], where: str, name: str, *fallbacks: str) -> str:
+    """A string field that must be there (first present of name and fallbacks)."""
+    value = optional_text(o, name, *fallbacks)
+    if value is None:
+        raise unexpected(where, f"field {name!r} missing or not a string", o)
+    return value
 
 
 def number(value: Any, where: str, name: str, body: Any) -> Decimal:
@@ -86,29 +92,35 @@ def _pick(o: dict[str, Any], names: tuple[str | None, ...]) -> str | None:
     return next((n for n in present if isinstance(o[n], str)), present[0] if present else None)
 
 
-def count(
-    o: dict[str, Any], where: str, name: str, legacy: str | None = None, *, required: bool = True
-) -> Decimal | None:
-    """A contract count: the fixed-point string `name` (or `legacy`), else the pre-2026 integer."""
+def optional_count(o: dict[str, Any], where: str, name: str, legacy: str | None = None) -> Decimal | None:
+    """A contract count: the fixed-point string `name` (or `legacy`), else the pre-2026 integer; None if absent."""
     key = _pick(o, (name, legacy))
-    if key is not None:
-        return number(o[key], where, key, o)
-    if required:
+    return number(o[key], where, key, o) if key is not None else None
+
+
+def count(o: dict[str, Any], where: str, name: str, legacy: str | None = None) -> Decimal:
+    """A contract count that must be there."""
+    value = optional_count(o, where, name, legacy)
+    if value is None:
         raise unexpected(where, f"field {name!r} missing", o)
-    return None
+    return value
 
 
-def dollars(
-    o: dict[str, Any], where: str, name: str, cents: str | None = None, *, required: bool = True
-) -> Decimal | None:
-    """Money in dollars: the string `name`, else the pre-2026 integer-cent field `cents`."""
+def optional_dollars(o: dict[str, Any], where: str, name: str, cents: str | None = None) -> Decimal | None:
+    """Money in dollars: the string `name`, else the pre-2026 integer-cent field `cents`; None if absent."""
     if o.get(name) is not None:
         return number(o[name], where, name, o)
     if cents is not None and o.get(cents) is not None:
         return number(o[cents], where, cents, o) * CENT
-    if required:
-        raise unexpected(where, f"field {name!r} missing", o)
     return None
+
+
+def dollars(o: dict[str, Any], where: str, name: str, cents: str | None = None) -> Decimal:
+    """Money in dollars that must be there."""
+    value = optional_dollars(o, where, name, cents)
+    if value is None:
+        raise unexpected(where, f"field {name!r} missing", o)
+    return value
 
 
 def cursor(body: Any, where: str) -> str | None:
@@ -129,17 +141,17 @@ def parse_ack(body: Any, where: str) -> CreateAck:
     o = obj(body, where)
     return CreateAck(
         order_id=text(o, where, "order_id"),
-        client_order_id=text(o, where, "client_order_id", required=False),
-        fill_count=count(o, where, "fill_count", required=False),
-        remaining_count=count(o, where, "remaining_count", required=False),
-        average_fill_price=dollars(o, where, "average_fill_price", required=False),
-        average_fee_paid=dollars(o, where, "average_fee_paid", required=False),
+        client_order_id=optional_text(o, "client_order_id"),
+        fill_count=optional_count(o, where, "fill_count"),
+        remaining_count=optional_count(o, where, "remaining_count"),
+        average_fill_price=optional_dollars(o, where, "average_fill_price"),
+        average_fee_paid=optional_dollars(o, where, "average_fee_paid"),
         raw=body,
     )
 
 
 def create_status(filled: Decimal, remaining: Decimal, requested: Decimal) -> str:
-    """The status a create answer implies (it carries none): api/kalshi.md §4.1."""
+    """The status a create answer implies (it carries none): docs/wire/kalshi.md §4.1."""
     if remaining > 0:
         return "resting"
     return "executed" if filled >= requested else "canceled"
@@ -153,9 +165,11 @@ def order_result_from_ack(ack: CreateAck, *, requested: Decimal, outcome: str, w
     """
     filled = ack.fill_count if ack.fill_count is not None else _missing(where, "fill_count", ack.raw)
     remaining = ack.remaining_count if ack.remaining_count is not None else _missing(where, "remaining_count", ack.raw)
-    if filled > 0 and ack.average_fill_price is None:
-        raise unexpected(where, "field 'average_fill_price' missing although contracts filled", ack.raw)
-    avg = outcome_price(outcome, ack.average_fill_price) if filled > 0 else None
+    avg = None
+    if filled > 0:
+        if ack.average_fill_price is None:
+            raise unexpected(where, "field 'average_fill_price' missing although contracts filled", ack.raw)
+        avg = outcome_price(outcome, ack.average_fill_price)
     if filled == 0:
         fees: Decimal | None = ZERO
     else:
@@ -185,20 +199,18 @@ def order_result_from_order(order: Any, where: str = "order object") -> OrderRes
     """
     o = obj(order, where)
     filled = count(o, where, "fill_count_fp", "fill_count")
-    costs = [
-        dollars(o, where, f"{who}_fill_cost_dollars", f"{who}_fill_cost", required=False) for who in ("taker", "maker")
-    ]
-    fees = [dollars(o, where, f"{who}_fees_dollars", f"{who}_fees", required=False) for who in ("taker", "maker")]
+    costs = [optional_dollars(o, where, f"{who}_fill_cost_dollars", f"{who}_fill_cost") for who in ("taker", "maker")]
+    fees = [optional_dollars(o, where, f"{who}_fees_dollars", f"{who}_fees") for who in ("taker", "maker")]
     cost = sum((c for c in costs if c is not None), ZERO)
     if filled > 0 and all(c is None for c in costs):
         raise unexpected(where, "fields 'taker_fill_cost_dollars'/'maker_fill_cost_dollars' missing although filled", o)
     return OrderResult(
         exchange="kalshi",
         order_id=text(o, where, "order_id"),
-        client_order_id=text(o, where, "client_order_id", required=False),
+        client_order_id=optional_text(o, "client_order_id"),
         status=text(o, where, "status"),
         filled=filled,
-        remaining=count(o, where, "remaining_count_fp", "remaining_count", required=False),
+        remaining=optional_count(o, where, "remaining_count_fp", "remaining_count"),
         avg_price=cost / filled if filled > 0 else None,
         cost=cost,
         fees=None if all(f is None for f in fees) else sum((f for f in fees if f is not None), ZERO),
@@ -235,7 +247,7 @@ def parse_cancel(body: Any, where: str) -> CancelResult:
     ids = obj(o, where, "order") if "order" in o else o
     return CancelResult(
         order_id=text(ids, where, "order_id"),
-        client_order_id=text(ids, where, "client_order_id", required=False),
+        client_order_id=optional_text(ids, "client_order_id"),
         reduced_by=count(o, where, "reduced_by", "reduced_by_fp"),
         raw=body,
     )
@@ -262,15 +274,15 @@ def parse_update(body: Any, where: str, outcome: str | None = None) -> OrderUpda
 def parse_fill(fill: Any, where: str) -> KalshiFill:
     """One fill. Current fills say `outcome_side` (what was bought); old ones `side` and `action`."""
     o = obj(fill, where)
-    outcome = text(o, where, "outcome_side", required=False)
+    outcome = optional_text(o, "outcome_side")
     action = "buy"
     if outcome is None:  # pre-2026: v1 side/action
         outcome = text(o, where, "side")
         action = text(o, where, "action")
     if outcome not in ("yes", "no"):
         raise unexpected(where, f"field 'outcome_side' is {outcome!r}, not yes/no", o)
-    yes_price = dollars(o, where, "yes_price_dollars", "yes_price", required=False)
-    no_price = dollars(o, where, "no_price_dollars", "no_price", required=False)
+    yes_price = optional_dollars(o, where, "yes_price_dollars", "yes_price")
+    no_price = optional_dollars(o, where, "no_price_dollars", "no_price")
     if yes_price is None:
         yes_price = outcome_price("no", no_price) if no_price is not None else _missing(where, "yes_price_dollars", o)
     price = no_price if outcome == "no" and no_price is not None else outcome_price(outcome, yes_price)
@@ -284,7 +296,7 @@ def parse_fill(fill: Any, where: str) -> KalshiFill:
         count=count(o, where, "count_fp", "count"),
         yes_price=yes_price,
         price=price,
-        fee=dollars(o, where, "fee_cost", required=False),
+        fee=optional_dollars(o, where, "fee_cost"),
         is_taker=is_taker if isinstance(is_taker, bool) else None,
         ts=_fill_ts(o, where),
         raw=fill,
@@ -313,9 +325,9 @@ def parse_position(position: Any, where: str) -> KalshiPosition:
     return KalshiPosition(
         ticker=text(o, where, "ticker", "market_ticker"),
         position=count(o, where, "position_fp", "position"),
-        exposure=dollars(o, where, "market_exposure_dollars", "market_exposure", required=False),
-        realized_pnl=dollars(o, where, "realized_pnl_dollars", "realized_pnl", required=False),
-        fees_paid=dollars(o, where, "fees_paid_dollars", "fees_paid", required=False),
+        exposure=optional_dollars(o, where, "market_exposure_dollars", "market_exposure"),
+        realized_pnl=optional_dollars(o, where, "realized_pnl_dollars", "realized_pnl"),
+        fees_paid=optional_dollars(o, where, "fees_paid_dollars", "fees_paid"),
         raw=position,
     )
 
@@ -338,12 +350,12 @@ def parse_balance(body: Any, where: str) -> Decimal:
 def parse_market(body: Any, where: str) -> KalshiMarket:
     o = obj(body, where, "market")
     prices = {
-        name: dollars(o, where, f"{name}_dollars", name, required=False)
+        name: optional_dollars(o, where, f"{name}_dollars", name)
         for name in ("yes_bid", "yes_ask", "no_bid", "no_ask", "last_price")
     }
     return KalshiMarket(
         ticker=text(o, where, "ticker"),
-        event_ticker=text(o, where, "event_ticker", required=False),
+        event_ticker=optional_text(o, "event_ticker"),
         status=text(o, where, "status"),
         price_ranges=_price_ranges(o, where),
         raw=body,

@@ -1,4 +1,5 @@
-"""The Kalshi paper exchange's engine: price-time matching, collateral, fees, positions, settlement.
+"""The Kalshi paper exchange: order entry, collateral, fees, positions, settlement; and `KalshiSim`, one
+listener's live exchange, rebuilt from the state section on reset.
 
 Synchronous and free of HTTP so the matching properties can be tested directly. Every change to
 a book, an order or a fill is announced to `listeners` (the hook WebSocket feeds will use).
@@ -8,13 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
-from .book import Book, crosses
-from .errors import NOT_FOUND, KalshiError, invalid_order, nested
-from .model import ONE, PAUSED, TRADABLE, ZERO, Account, Fill, Market, Order, OrderRequest, Position
+from simulator.clock import SimClock
+from simulator.kalshi.book import Book
+from simulator.kalshi.config import KalshiSetup, parse_section
+from simulator.kalshi.errors import NOT_FOUND, KalshiError, invalid_order, nested
+from simulator.kalshi.matching import Plan, plan_taker
+from simulator.kalshi.model import ONE, PAUSED, TRADABLE, ZERO, Account, Fill, Market, Order, OrderRequest, Position
 
 TAKER_FEE_RATE = Decimal("0.07")
 CENTICENT = Decimal("0.0001")
@@ -33,19 +37,6 @@ class Event:
 
     kind: str
     data: dict[str, Any]
-
-
-@dataclass
-class Plan:
-    """What a taker would do against the book, computed before anything changes."""
-
-    fills: list[tuple[Order, Decimal]] = field(default_factory=list)
-    stp_cancels: list[Order] = field(default_factory=list)
-    killed_by_stp: bool = False
-
-    @property
-    def filled(self) -> Decimal:
-        return sum((n for _, n in self.fills), ZERO)
 
 
 @dataclass
@@ -136,22 +127,6 @@ class KalshiExchange:
         if req.expiration_time <= self.now():
             raise invalid_order("Expiration timestamp must be in the future")
 
-    def _plan(self, book: Book, account: str, side: str, price: Decimal, count: Decimal, stp: str) -> Plan:
-        plan, remaining = Plan(), count
-        for maker in book.opposite(side):
-            if remaining == 0 or not crosses(side, price, maker.price):
-                break
-            if maker.account == account:
-                if stp == "taker_at_cross":
-                    plan.killed_by_stp = True
-                    break
-                plan.stp_cancels.append(maker)
-                continue
-            n = min(remaining, maker.remaining)
-            plan.fills.append((maker, n))
-            remaining -= n
-        return plan
-
     def _cost(self, plan: Plan, side: str, rest: Decimal, limit_leg: Decimal, closable: Decimal) -> Decimal:
         """Dollars the taker needs: fills at the makers' prices plus fees, less $1 for each contract of
         the other leg those fills close, plus collateral for what rests."""
@@ -180,7 +155,7 @@ class KalshiExchange:
             raise nested(409, "order_already_exists", "order already exists")
         count = self._reduce_only_cap(account, req) if req.reduce_only else req.count
         book = self.books[req.ticker]
-        plan = self._plan(book, account_name, req.book_side, req.price, count, req.self_trade_prevention_type)
+        plan = plan_taker(book, account_name, req.book_side, req.price, count, req.self_trade_prevention_type)
         if req.post_only and (plan.fills or plan.stp_cancels or plan.killed_by_stp):
             raise invalid_order("post only cross")
         if req.time_in_force == "fill_or_kill" and plan.filled < count:
@@ -343,7 +318,7 @@ class KalshiExchange:
         order_id: str,
         req: OrderRequest,
         updated_client_order_id: str | None,
-        expiration: int | str | None,
+        expiration: int | Literal["keep"] | None,
     ) -> tuple[Execution, bool]:
         """Change price and/or total count; returns the execution and whether size or fills changed.
 
@@ -379,7 +354,7 @@ class KalshiExchange:
             fills: list[Fill] = []
         else:
             book.remove(order)
-            plan = self._plan(
+            plan = plan_taker(
                 book, account_name, order.book_side, req.price, new_remaining, order.self_trade_prevention_type
             )
             try:
@@ -402,7 +377,7 @@ class KalshiExchange:
             order.client_order_id = updated_client_order_id
             account.client_order_ids.add(updated_client_order_id)
         if expiration != "keep":
-            order.expiration_time = expiration  # type: ignore[assignment]
+            order.expiration_time = expiration
         order.last_update_time = self.now()
         return Execution(order, fills), changed or bool(fills)
 
@@ -467,3 +442,37 @@ class KalshiExchange:
             pos.position, pos.exposure, pos.settled = ZERO, ZERO, True
             pos.last_updated = account.updated_ts = self.now()
             self._emit("position", account=account.name, ticker=ticker, position=pos)
+
+
+def build_exchange(setup: KalshiSetup, clock: SimClock) -> KalshiExchange:
+    exchange = KalshiExchange(setup.markets, setup.accounts, setup.keys, clock.now)
+    for ticker, (bids, asks) in setup.books.items():
+        if bids or asks:
+            exchange.set_book(ticker, bids, asks)
+    return exchange
+
+
+class KalshiSim:
+    """Holds the section so `reset` can rebuild the exchange; feed listeners survive a reset."""
+
+    def __init__(self, section: dict | None, clock: SimClock) -> None:
+        self.section = section
+        self.clock = clock
+        self.listeners: list[Callable[[Event], None]] = []
+        self.exchange = self._build()
+
+    def _build(self) -> KalshiExchange:
+        exchange = build_exchange(parse_section(self.section, self.clock.now()), self.clock)
+        exchange.listeners = self.listeners
+        return exchange
+
+    def reset(self) -> None:
+        self.exchange = self._build()
+
+    def on_clock(self, now: float) -> None:
+        """After the clock jumps: expire GTC orders whose expiration_time has passed."""
+        self.exchange.expire_due()
+
+    def on_event(self, listener: Callable[[Event], Any]) -> None:
+        """Subscribe to book, order, fill and position changes (for WebSocket feeds)."""
+        self.listeners.append(listener)

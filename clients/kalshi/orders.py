@@ -1,6 +1,6 @@
 """Orders as the trader states them (outcome, action, outcome price) → Kalshi's V2 request bodies.
 
-V2 orders live on the YES leg (api/kalshi.md §4.1): buy YES p → bid p; sell YES p → ask p;
+V2 orders live on the YES leg (docs/wire/kalshi.md §4.1): buy YES p → bid p; sell YES p → ask p;
 buy NO p → ask 1−p; sell NO p → bid 1−p. Prices and counts travel as strings (price 4 dp, count
 2 dp); a JSON number is refused by Kalshi, and a value we would have to round is refused here.
 """

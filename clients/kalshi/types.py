@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from clients.kalshi_orders import ONE
+from clients.kalshi.orders import ONE
 
 PriceLevel = tuple[Decimal, Decimal]
 """(price in dollars, contracts)."""

@@ -21,9 +21,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from .. import demo_accounts
-from ..state import StateError, read_decimal, read_list, read_str
-from .model import ONE, Account, Market, Position
+from simulator import demo_accounts
+from simulator.kalshi.model import ONE, Account, Market, Position
+from simulator.state import StateError, read_decimal, read_list, read_str
 
 MARKET_STATUSES = ("initialized", "active", "inactive", "closed", "determined", "disputed", "amended", "finalized")
 LINEAR_CENT = [(Decimal("0.0000"), Decimal("1.0000"), Decimal("0.0100"))]
@@ -204,7 +204,8 @@ def parse_section(section: dict | None, now: float, where: str = "kalshi") -> Ka
         markets.append(market)
         books[market.ticker] = book
     by_ticker = {m.ticker: m for m in markets}
-    accounts, keys = [], {}
+    accounts: list[Account] = []
+    keys: dict[str, tuple[str, Any]] = {}
     for i, spec in enumerate(read_list(section, "accounts", where)):
         account, account_keys = parse_account(spec, f"{where}.accounts[{i}]", by_ticker, now)
         if any(a.name == account.name for a in accounts):

@@ -1,4 +1,4 @@
-"""Kalshi error bodies → the shared taxonomy (api/kalshi.md §7).
+"""Kalshi error bodies → the shared taxonomy (docs/wire/kalshi.md §7).
 
 Kalshi answers errors in several shapes: nested `{"error":{code,message,details}}`, flat
 `{code,message,details}`, bare `{"msg":…}`, a 429 `{"error":"too many requests"}`, and from

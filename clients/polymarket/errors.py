@@ -1,14 +1,14 @@
 """Map Polymarket CLOB error answers onto the shared taxonomy in `clients.errors`.
 
 Polymarket sends texts, not codes (`{"error": "<message>"}`, sometimes plain text), so the
-mapping matches the verbatim messages of api/polymarket.md §6 first and falls back on the
+mapping matches the verbatim messages of docs/wire/polymarket.md §6 first and falls back on the
 HTTP status. The exchange's message and any `code` are kept on the exception.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -27,7 +27,7 @@ from clients.errors import (
     retry_after_header,
 )
 
-EXCHANGE = "poly"
+EXCHANGE: Final = "poly"
 MAX_TEXT = 300
 V1_HINT = "the exchange refused a V1-signed order: sign CLOB V2 orders (domain version 2, or 3 for ExchangeV3 markets)"
 
@@ -127,7 +127,9 @@ def retry_after(headers: Mapping[str, str], parsed: Any) -> float | None:
     return retry_after_header(headers)
 
 
-def poly_error(status: int | None, headers: Mapping[str, str], body: bytes, endpoint: str) -> ExchangeError:
+def poly_error(
+    status: int | None, body: bytes, *, endpoint: str, headers: Mapping[str, str] | None = None
+) -> ExchangeError:
     """The exception for an error answer of `endpoint` (e.g. "POST /order")."""
     message, parsed = error_message(body)
     cls = error_class(status, message)
@@ -140,5 +142,5 @@ def poly_error(status: int | None, headers: Mapping[str, str], body: bytes, endp
         status=status,
         code=code,
         body=parsed,
-        retry_after=retry_after(headers, parsed),
+        retry_after=retry_after(headers or {}, parsed),
     )

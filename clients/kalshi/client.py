@@ -1,9 +1,10 @@
-"""Async client for Kalshi's Trade API v2 as it stands in late 2026 (api/kalshi.md).
+"""Async client for Kalshi's Trade API v2 as it stands in late 2026 (docs/wire/kalshi.md).
 
-Every request goes through `KalshiClient._request`, which signs it, sends it, turns answers the
-tradetape proxy made itself into ProxyAnswer errors (never retried), maps Kalshi error bodies into
-the shared taxonomy and parses JSON. Only GETs are retried (5xx, 425, 429; bounded exponential
-backoff); order writes never are. Order writes use the V2 `/portfolio/events/orders` family.
+Every request goes through `KalshiClient._request`, which signs it and sends it over the shared
+transport (`clients.transport`: answers the tradetape proxy made itself raise ProxyAnswer errors,
+never retried; Kalshi error bodies map onto the shared taxonomy; JSON is parsed). On top of it, only
+GETs are retried (5xx, 425, 429; bounded exponential backoff); order writes never are. Order writes
+use the V2 `/portfolio/events/orders` family.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ from clients.errors import (
     RateLimited,
     TransportError,
     UnexpectedResponse,
-    proxy_answer,
 )
-from clients.kalshi_auth import auth_headers, load_private_key
-from clients.kalshi_errors import kalshi_error
-from clients.kalshi_orders import OrderSpec, format_count, v2_side_price
-from clients.kalshi_parse import (
+from clients.kalshi.auth import auth_headers, load_private_key
+from clients.kalshi.errors import kalshi_error
+from clients.kalshi.orders import Action, OrderSpec, Outcome, format_count, v2_side_price
+from clients.kalshi.parse import (
     cursor,
     order_result_from_ack,
     parse_ack,
@@ -52,7 +52,7 @@ from clients.kalshi_parse import (
     parse_update,
     unexpected,
 )
-from clients.kalshi_types import (
+from clients.kalshi.types import (
     CancelResult,
     CreateAck,
     KalshiFill,
@@ -61,17 +61,15 @@ from clients.kalshi_types import (
     Orderbook,
     OrderUpdate,
 )
+from clients.transport import DEFAULT_TIMEOUT, Transport
 from clients.types import OrderResult
 
 DEFAULT_BASE_URL = "https://api.elections.kalshi.com/trade-api/v2"
-DEFAULT_TIMEOUT = 10.0
 ORDERS = "/portfolio/events/orders"
 PAGE_LIMIT = 1000
 
 Sleep = Callable[[float], Awaitable[None]]
 T = TypeVar("T")
-
-__all__ = ["DEFAULT_BASE_URL", "KalshiClient", "OrderSpec"]
 
 
 class KalshiClient:
@@ -98,9 +96,7 @@ class KalshiClient:
             raise ValueError(f"Kalshi base_url must be an absolute URL, got {base_url!r}")
         self.key_id = key_id
         self._private_key = load_private_key(private_key) if private_key is not None else None
-        self._session = session
-        self._owns_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._transport = Transport("kalshi", kalshi_error, session=session, timeout=timeout)
         self._max_retries = max_retries
         self._backoff = backoff
         self._max_backoff = max_backoff
@@ -130,7 +126,6 @@ class KalshiClient:
         return cls(os.environ.get("KALSHI_BASE_URL") or None, key_id, pem, **kwargs)
 
     async def __aenter__(self) -> KalshiClient:
-        self._ensure_session()
         return self
 
     async def __aexit__(
@@ -140,14 +135,7 @@ class KalshiClient:
 
     async def close(self) -> None:
         """Close the session if this client created it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        await self._transport.close()
 
     # --- transport ------------------------------------------------------------------------------
 
@@ -164,7 +152,8 @@ class KalshiClient:
     async def _request(
         self, method: str, path: str, *, params: dict[str, str] | None = None, body: bytes | None = None
     ) -> Any:
-        """Sign, send, map errors, parse JSON. Retries only GETs, only on 5xx/425/429."""
+        """Sign and send through the shared transport (signed afresh for each attempt). Only GETs are
+        retried, only on RateLimited or ExchangeUnavailable; a proxy answer never is."""
         url = self.url(path)
         where = f"{method} {path}"
         headers = {"Accept": "application/json"}
@@ -172,62 +161,19 @@ class KalshiClient:
             headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
-            status, resp_headers, raw = await self._send(method, url, params, body, headers, where)
-            answer = proxy_answer(status, resp_headers, raw)
-            if answer is not None:
-                raise answer
-            if 200 <= status < 300:
-                return self._json(raw, where, status)
-            error = kalshi_error(status, raw, endpoint=where, headers=resp_headers)
-            if (
-                method != "GET"
-                or attempt >= self._max_retries
-                or not isinstance(error, (RateLimited, ExchangeUnavailable))
-            ):
-                raise error
-            await self._sleep(self._delay(attempt, error))
+            signed = {**headers, **self.sign_headers(method, url)}
+            try:
+                return await self._transport.request(method, url, where=where, headers=signed, params=params, body=body)
+            except (RateLimited, ExchangeUnavailable) as error:
+                if method != "GET" or attempt >= self._max_retries:
+                    raise
+                await self._sleep(self._delay(attempt, error))
             attempt += 1
-
-    async def _send(
-        self,
-        method: str,
-        url: URL,
-        params: dict[str, str] | None,
-        body: bytes | None,
-        headers: dict[str, str],
-        where: str,
-    ) -> tuple[int, Any, bytes]:
-        session = self._ensure_session()
-        try:
-            async with session.request(
-                method,
-                url,
-                params=params,
-                data=body,
-                headers={**headers, **self.sign_headers(method, url)},
-                allow_redirects=False,
-                timeout=self._timeout,
-            ) as resp:
-                return resp.status, resp.headers, await resp.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            # from None: aiohttp's error objects carry the request headers (key id, signature).
-            raise TransportError(f"kalshi {where}: no answer ({type(exc).__name__}: {exc})") from None
 
     def _delay(self, attempt: int, error: ExchangeError) -> float:
         if error.retry_after is not None:
             return min(error.retry_after, self._max_backoff)
-        return min(self._backoff * 2**attempt, self._max_backoff)
-
-    @staticmethod
-    def _json(raw: bytes, where: str, status: int) -> Any:
-        if not raw:
-            return None
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise unexpected(
-                where, f"HTTP {status} body is not JSON: {raw[:120]!r}", raw.decode("utf-8", "replace")
-            ) from None
+        return min(self._backoff * 2.0**attempt, self._max_backoff)
 
     async def _pages(self, path: str, params: dict[str, str], parse: Callable[[Any, str], list[T]]) -> list[T]:
         """Every item of a cursor-paginated list, each page read by `parse` (same filters on each page)."""
@@ -251,8 +197,8 @@ class KalshiClient:
     async def create_order(
         self,
         ticker: str,
-        outcome: str,
-        action: str,
+        outcome: Outcome,
+        action: Action,
         count: Decimal | str | int,
         price: Decimal | str | int,
         time_in_force: str = "immediate_or_cancel",
@@ -270,9 +216,18 @@ class KalshiClient:
         """
         extra = {"client_order_id": client_order_id} if client_order_id is not None else {}
         spec = OrderSpec(
-            ticker, outcome, action, count, price, time_in_force, post_only=post_only, reduce_only=reduce_only,
-            expiration_time=expiration_time, self_trade_prevention_type=self_trade_prevention_type, **extra,
-        )  # fmt: skip
+            ticker,
+            outcome,
+            action,
+            count,
+            price,
+            time_in_force,
+            post_only=post_only,
+            reduce_only=reduce_only,
+            expiration_time=expiration_time,
+            self_trade_prevention_type=self_trade_prevention_type,
+            **extra,
+        )
         body = orjson.dumps(spec.body())
         try:
             answer = await self._request("POST", ORDERS, body=body)
@@ -322,7 +277,7 @@ class KalshiClient:
         if len(acks) != len(orders):
             raise unexpected(where, f"{len(acks)} results for {len(orders)} orders", answer)
         results: list[OrderResult | ExchangeError] = []
-        for i, (ack, spec) in enumerate(zip(acks, orders)):
+        for i, (ack, spec) in enumerate(zip(acks, orders, strict=True)):
             if isinstance(ack, ExchangeError):
                 results.append(ack)
                 continue
@@ -382,12 +337,12 @@ class KalshiClient:
         self, order_id: str, reduce_by: Decimal | str | int | None = None, reduce_to: Decimal | str | int | None = None
     ) -> OrderUpdate:
         """Shrink a resting order by `reduce_by` or to `reduce_to` contracts (exactly one)."""
-        if (reduce_by is None) == (reduce_to is None):
-            raise ValueError("decrease_order needs exactly one of reduce_by and reduce_to")
-        if reduce_by is not None:
+        if reduce_by is not None and reduce_to is None:
             fields = {"reduce_by": format_count(reduce_by, "reduce_by")}
-        else:
+        elif reduce_to is not None and reduce_by is None:
             fields = {"reduce_to": format_count(reduce_to, "reduce_to", allow_zero=True)}
+        else:
+            raise ValueError("decrease_order needs exactly one of reduce_by and reduce_to")
         path = f"{ORDERS}/{_segment(order_id, 'order_id')}/decrease"
         answer = await self._request("POST", path, body=orjson.dumps(fields))
         return parse_update(answer, f"POST {path}")

@@ -1,0 +1,86 @@
+"""Typed Polymarket results: what the parsers build from CLOB bodies and what build_order signs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class SignedOrder:
+    """A signed order ready to POST; `order_id` is the local EIP-712 digest (the expected orderID)."""
+
+    order_id: str
+    signature: str = field(repr=False)
+    typed_data: dict[str, Any] = field(repr=False, compare=False)
+    body: dict[str, Any] = field(repr=False, compare=False)
+    token_id: str
+    side: str
+    price: Decimal
+    shares: Decimal
+    maker_amount: Decimal
+    taker_amount: Decimal
+    order_type: str
+    domain_version: int
+    neg_risk: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PolyTrade:
+    """One row of `/data/trades` (a match can span several rows with the same taker_order_id)."""
+
+    id: str
+    taker_order_id: str
+    market: str
+    asset_id: str
+    side: str
+    size: Decimal
+    price: Decimal
+    status: str
+    match_time: str
+    trader_side: str | None
+    fee_rate_bps: Decimal | None
+    transaction_hash: str | None
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    price: Decimal
+    size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PolyBook:
+    """`GET /book`, with bids and asks best first (the live server sends them worst first)."""
+
+    market: str
+    asset_id: str
+    timestamp: str
+    hash: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    tick_size: Decimal | None
+    min_order_size: Decimal | None
+    neg_risk: bool | None
+    last_trade_price: Decimal | None
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceAllowance:
+    """`GET /balance-allowance`: balance in human units, allowances (raw uint256) by spender."""
+
+    balance: Decimal
+    allowances: dict[str, int]
+    raw: Any = field(repr=False, compare=False, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCreds:
+    """L2 credentials; the secret and passphrase never appear in a repr."""
+
+    api_key: str
+    secret: str = field(repr=False)
+    passphrase: str = field(repr=False)

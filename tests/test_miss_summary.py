@@ -7,6 +7,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from clients.errors import ReplayMismatch
@@ -45,10 +46,12 @@ async def test_the_clients_exception_starts_with_one_readable_line_then_the_deta
 async def test_a_candidate_holding_a_pem_or_a_long_value_is_shown_cut_short(tmp_path):
     keys = "/__sim/kalshi/keys"
     session = write_session(tmp_path / "s", [fixture("kalshi", "POST", KALSHI + keys, {"public_key_pem": PEM})])
-    async with replaying([session]) as proxy, KalshiClient(proxy.url("kalshi") + "/trade-api/v2") as kalshi:
-        session_http = kalshi._ensure_session()
-        async with session_http.post(proxy.url("kalshi") + keys, json={"public_key_pem": "x" * 500}) as resp:
-            body = await resp.json()
+    async with (
+        replaying([session]) as proxy,
+        aiohttp.ClientSession() as http,
+        http.post(proxy.url("kalshi") + keys, json={"public_key_pem": "x" * 500}) as resp,
+    ):
+        body = await resp.json()
     text = str(body)
     assert "BEGIN PUBLIC KEY" not in text and "x" * 201 not in text
     assert body["summary"].startswith(

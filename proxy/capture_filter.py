@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from .exchanges import ConfigError
+from .guard import server_path
 
 CaptureFilter = Callable[[str, str], bool]  # (exchange, path) -> write a fixture?
+SIM_ADMIN = "/__sim/"  # the built-in simulator's admin API (books, keys, faults, clock)
 
 ORDER_PATHS = {
     "kalshi": re.compile(r"/portfolio/(?:events/orders|orders|fills)(?:/|$)"),
@@ -33,7 +36,7 @@ def path_regex(expression: str, flag: str = "--filter") -> CaptureFilter:
     return lambda exchange, path: pattern.search(path) is not None
 
 
-def build_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
+def chosen_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
     """`orders`, `all`, or a regular expression searched in the request path."""
     if spec == "orders":
         return order_paths
@@ -44,6 +47,18 @@ def build_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
     return path_regex(spec, flag)
 
 
+def build_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
+    """The chosen filter, never matching the simulator's admin paths: a test's setup calls are not exchange
+    traffic, would be unused in every replay, and carry keys (a registered public key PEM)."""
+    chosen = chosen_filter(spec, flag)
+    return lambda exchange, path: not is_sim_admin(path) and chosen(exchange, path)
+
+
+def is_sim_admin(path: str) -> bool:
+    """A simulator admin path, however spelled (`//__sim/`, `/%5F%5Fsim/`, `/x/../__sim/`)."""
+    return (server_path(unquote(path)) + "/").startswith(SIM_ADMIN)
+
+
 def describe_filter(spec: str) -> str:
     """What `record` writes under this filter, in words, and what the rest of the traffic gets."""
     if spec == "orders":
@@ -52,5 +67,5 @@ def describe_filter(spec: str) -> str:
             "API keys) are forwarded but not recorded, so replay cannot answer them (--filter all records them)"
         )
     if spec == "all":
-        return "all: every request is recorded"
+        return "all: every request is recorded (except the simulator's own /__sim/ admin calls)"
     return f"regular expression {spec!r} searched in the path: other requests are forwarded but not recorded"

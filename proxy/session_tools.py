@@ -30,7 +30,9 @@ RESPONSE_FIELDS = (
     "makingAmount",
     "takingAmount",
     "size_matched",
+    "error",  # Polymarket's refusals: {"error": "not enough balance / allowance"}
 )
+WHY = ("error", "errorMsg", "message", "code")  # shown wider: they are the reason a request failed
 KALSHI_PREFIX = "/trade-api/v2"
 
 
@@ -55,10 +57,14 @@ def _fields(value: Any, names: tuple[str, ...]) -> list[str]:
         return [f"items={len(value)}"]
     if not isinstance(value, dict):
         return []
-    out = [f"{k}={_short(value[k])}" for k in names if k in value and not isinstance(value[k], (dict, list))]
+    out = [
+        f"{k}={_short(value[k], 40 if k in WHY else 14)}"
+        for k in names
+        if k in value and not isinstance(value[k], (dict, list))
+    ]
     for key, item in value.items():
         if isinstance(item, dict) and key in ("order", "error"):
-            out += _fields(item, names + ("code", "message"))
+            out += _fields(item, (*names, "code", "message"))
         elif isinstance(item, list):
             out.append(f"{key}={len(item)}")
     return out
@@ -77,7 +83,7 @@ def timeline_row(fixture: dict[str, Any]) -> list[str]:
         status = f"{error.get('status', '-')} {error.get('tradetape_error')}"
         answer = []
     latency = fixture.get("latency_ms")
-    details = _fields(request.get("body"), REQUEST_FIELDS) + (["->"] + answer if answer else [])
+    details = _fields(request.get("body"), REQUEST_FIELDS) + (["->", *answer] if answer else [])
     return [
         str(fixture["seq"]),
         str(fixture.get("captured_at", ""))[11:23],
@@ -94,7 +100,9 @@ def timeline(fixtures: list[dict[str, Any]]) -> str:
     rows = [["seq", "time", "exchange", "method", "endpoint", "status", "latency", "fields"]]
     rows += [timeline_row(f) for f in fixtures]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1] for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1] for row in rows
+    )
 
 
 @click.command("inspect")
@@ -156,6 +164,11 @@ def write_manifest(directory: Path, fixtures: list[tuple[str, dict[str, Any]]]) 
 def fsck_command(session: str) -> None:
     """Validate every fixture file, report seq gaps and duplicates, and rebuild manifest.json from the files."""
     directory = Path(session)
+    if not session_files(directory) and not (directory / MANIFEST).exists():
+        raise click.ClickException(
+            f"{directory}: no fixture files (NNN_METHOD_exchange_endpoint.json) and no {MANIFEST}: not a session "
+            "directory, nothing checked and nothing written"
+        )
     fixtures, problems = check_session(directory)
     write_manifest(directory, fixtures)
     for problem in problems:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import copy
+import difflib
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -75,8 +76,18 @@ def resolve_source(spec: str, fixtures_dir: Path) -> Path:
             return path
     raise SourceError(
         f"replay source {spec!r}: no such session directory, fixture file or scenario "
-        f"(tried {', '.join(str(p) for p in tried)})"
+        f"(tried {', '.join(str(p) for p in tried)}){near_match(spec, fixtures_dir)}"
     )
+
+
+def near_match(spec: str, fixtures_dir: Path) -> str:
+    """`; did you mean 'kalshi_full_fill'?` when a session under `fixtures_dir` is spelled almost like `spec`."""
+    try:
+        names = [p.name for p in fixtures_dir.iterdir() if p.is_dir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(Path(spec).name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _response_headers(recorded: dict[str, Any], path: Path) -> CIMultiDict[str]:

@@ -60,23 +60,28 @@ async def run_demo(fixtures_dir: Path) -> tuple[dict[str, Outcome], dict[str, Ou
     default=None,
     help="Keep the captured sessions here (default: a temporary directory, removed afterwards).",
 )
-def demo(capture_dir: Path | None) -> None:
+@click.option("--keep", is_flag=True, help="Keep the temporary directory of captured sessions (its path is printed).")
+def demo(capture_dir: Path | None, keep: bool) -> None:
     """Record every scenario against the simulator through the proxy, replay each, print a table."""
     logging.getLogger("trader").setLevel(logging.ERROR)
     started = time.perf_counter()
     workdir = capture_dir or Path(tempfile.mkdtemp(prefix="tradetape-demo-"))
+    removed = capture_dir is None and not keep
+    where = "a temporary directory removed at the end (--keep keeps it)" if removed else str(workdir)
     click.echo(
         f"tradetape demo: simulator -> recording proxy -> real clients and trader, then replay "
-        f"({len(SCENARIOS)} scenarios, sessions in {workdir})\n"
+        f"({len(SCENARIOS)} scenarios, sessions in {where})\n"
     )
     try:
         captured, replayed = asyncio.run(run_demo(workdir))
     finally:
-        if capture_dir is None:
+        if removed:
             shutil.rmtree(workdir, ignore_errors=True)
     text, failed = table(captured, replayed)
     click.echo(text)
     passed = len(SCENARIOS) - failed
     click.echo(f"\n{passed} passed, {failed} failed in {time.perf_counter() - started:.1f} s")
+    if not removed:
+        click.echo(f"sessions kept in {workdir} (try: tradetape inspect {workdir / SCENARIOS[0].name})")
     if failed:
         raise SystemExit(1)

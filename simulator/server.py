@@ -19,17 +19,19 @@ from .faults import FaultInjector
 from .kalshi import create_kalshi_app
 from .poly import create_poly_app
 from .state import StateError, load_state, split_sections
+from .state_keys import check_sections
 
 StateArg = str | Path | dict | None
 
 
 def resolve_state(state: StateArg) -> dict[str, dict | None]:
-    """Sections from a state file path, an already-loaded mapping, or None (built-in defaults)."""
+    """Sections from a state file path, an already-loaded mapping, or None (built-in defaults); a field
+    nothing reads (a misspelling) is a StateError naming it."""
     if state is None:
         return {"kalshi": None, "poly": None}
-    if isinstance(state, (str, Path)):
-        return load_state(state)
-    return split_sections(state)
+    sections = load_state(state) if isinstance(state, (str, Path)) else split_sections(state)
+    check_sections(sections, str(state) if isinstance(state, (str, Path)) else "state")
+    return sections
 
 
 def _url(host: str, port: int) -> str:

@@ -61,6 +61,7 @@ def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key)
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "k.pem"))
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
     assert "credentials missing for Polymarket" in result.output and "Kalshi (" not in result.output
@@ -68,6 +69,7 @@ def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key)
 
 def test_half_configured_client_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1 and "bad exchange configuration" in result.output
 
@@ -99,7 +101,8 @@ def test_arb_argument_errors(fakes, tmp_path, args, message):
 def test_arb_places_both_legs_and_reports(fakes, tmp_path):
     result = run("arb", *ARB, "--poly-tick-size", "0.001", "--neg-risk", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 0, result.output
-    assert "kalshi kalshi KXT-26NOV20-A yes buy 10@0.45: filled 10/10 avg 0.45" in result.output
+    assert "\nkalshi KXT-26NOV20-A yes buy 10@0.45: filled 10/10 avg 0.45\n" in result.output
+    assert "kalshi kalshi" not in result.output and "poly   poly" not in result.output
     assert "matched 10" in result.output
     assert fakes[1].calls[0] == ("build_order", ("7123", "BUY", D("0.52"), D("10"), "FAK", D("0.001"), True))
     with Ledger(tmp_path / "l.sqlite") as ledger:
@@ -126,6 +129,7 @@ def test_recover_reports_and_exits_0_when_clean(fakes, tmp_path):
 
 def test_recover_exits_1_on_a_difference(fakes, tmp_path):
     fakes[0].extra_positions["KXOTHER"] = D("3")
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
     assert "DIFFERENCE kalshi KXOTHER: ledger 0, exchange 3" in result.output and "NOT clean" in result.output

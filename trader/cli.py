@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from trader.arb import ArbResult, Policy, execute_arb
-from trader.execute import LegResult
+from trader.execute import LegResult, is_ambiguous
 from trader.ledger import DEFAULT_PATH, Ledger
 from trader.legs import Leg, Opportunity
 from trader.recovery import RecoveryReport, recover
@@ -128,7 +128,7 @@ def positions(ledger_path: Path) -> None:
 
 
 @trader.command(name="recover")
-@_ledger_option(must_exist=False)
+@_ledger_option(must_exist=True)
 def recover_command(ledger_path: Path) -> None:
     """Settle intents whose outcome is unknown, then compare positions with the exchanges. Exit 1 unless clean."""
     report = asyncio.run(_recover(ledger_path))
@@ -202,20 +202,25 @@ async def _arb(opportunity: Opportunity, policy: Policy, ledger_path: Path) -> A
             return await execute_arb(kalshi, poly, opportunity, ledger, policy)
 
 
-def _leg_line(label: str, r: LegResult) -> str:
+def _leg_line(r: LegResult, label: str = "") -> str:
+    """`kalshi TICKER yes buy 10@0.52: filled 10/10 avg 0.52`; an error the leg recovered from is said as such."""
     price = f" avg {r.avg_price}" if r.avg_price is not None else ""
-    error = f" ({type(r.error).__name__}: {r.error})" if r.error is not None else ""
-    return f"{label} {r.leg.describe()}: {r.status} {r.filled}/{r.requested}{price}{error}"
+    error = ""
+    if r.error is not None:
+        cause = f"{type(r.error).__name__}: {r.error}"
+        settled = r.status != "unknown" and is_ambiguous(r.error)  # the answer was lost, the look-up found the order
+        error = f" (after {cause}; settled by a look-up)" if settled else f" ({cause})"
+    return f"{label}{r.leg.describe()}: {r.status} {r.filled}/{r.requested}{price}{error}"
 
 
 def format_arb(result: ArbResult) -> str:
     lines = [
         f"arb {result.arb_id}",
-        _leg_line("kalshi", result.kalshi),
-        _leg_line("poly  ", result.poly),
+        _leg_line(result.kalshi),
+        _leg_line(result.poly),
         f"matched {result.matched}",
     ]
     lines += [f"exposure {e.describe()}" for e in result.exposure]
-    lines += [_leg_line("unwind", u) for u in result.unwinds]
+    lines += [_leg_line(u, "unwind ") for u in result.unwinds]
     lines += [f"ALERT {a}" for a in result.alerts]
     return "\n".join(lines)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,6 +24,10 @@ from .cli_options import (
     upstream_options,
 )
 from .core import Proxy
+from .drift.samples import DriftInputError, load
+from .drift.shapes import infer
+from .drift.watch import DriftWatch
+from .fixture import DRIFT
 from .guard import SpendingGuard
 from .mode import Mode
 from .modes import default_session_name, guard_addons, passthrough_mode, record_mode, runtime_factories, session_info
@@ -37,6 +43,9 @@ def summary(proxy: Proxy) -> str:
     status = proxy.mode.status()
     if "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
+    if "drift" in status:
+        found = ", ".join(f"{n} {severity}" for severity, n in status["drift"].items())
+        lines.append(f"drift against {status['drift_against']}: {found} ({DRIFT} in the session when any)")
     if counts["capture_failed"]:
         lines.append(f"WARNING: {counts['capture_failed']} responses could not be written (see the log above)")
     return "\n".join(lines)
@@ -46,6 +55,17 @@ def guard_from(live: bool, max_order_usd: str, max_session_usd: str) -> Spending
     order_cap = parse_usd(max_order_usd, "--max-order-usd")
     session_cap = parse_usd(max_session_usd, "--max-session-usd")
     return SpendingGuard(order_cap, session_cap) if live else None
+
+
+def drift_watchers(spec: str | None) -> Callable[[Path], list[Any]] | None:
+    """The --drift-against watch, its known shapes inferred once, before anything is forwarded."""
+    if spec is None:
+        return None
+    try:
+        known = infer(load(spec).samples)
+    except DriftInputError as exc:
+        raise click.UsageError(f"--drift-against: {exc}") from None
+    return lambda directory: [DriftWatch(known, spec, directory)]
 
 
 async def _record(
@@ -58,6 +78,7 @@ async def _record(
     upstream_timeout: float,
     state: str | None,
     append: bool,
+    watchers: Callable[[Path], list[Any]] | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams, state) as resolved:
@@ -67,7 +88,7 @@ async def _record(
         def make_mode() -> Mode:  # once the ports are bound: a busy port leaves no session directory behind
             try:
                 addons = guard_addons(resolved, guard, counts)
-                return record_mode(directory, info, filter_spec, addons, counts, append)
+                return record_mode(directory, info, filter_spec, addons, counts, watchers, append=append)
             except SessionError as exc:
                 raise click.UsageError(f"{exc.option}: {exc}") from None
 
@@ -120,6 +141,13 @@ async def _passthrough(
     show_default=True,
     help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).",
 )
+@click.option(
+    "--drift-against",
+    default=None,
+    metavar="SOURCE",
+    help="Compare each answer with the shapes of SOURCE (corpus, a corpus directory, a session or a directory "
+    "of sessions): warn once per endpoint that departs, and write the findings to the session's drift.json.",
+)
 @config_errors
 def record(
     listen: tuple[str, ...],
@@ -134,6 +162,7 @@ def record(
     session_name: str | None,
     append: bool,
     filter_spec: str,
+    drift_against: str | None,
 ) -> None:
     """Forward to the exchanges and write each captured request/response as a fixture."""
     build_filter(filter_spec)
@@ -143,8 +172,12 @@ def record(
     name = session_name or default_session_name()
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
-    directory = Path(capture_dir) / name
-    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, sim_state, append))
+    directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
+    run(
+        _record(
+            listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, sim_state, append, watchers
+        )
+    )
 
 
 @click.command()

@@ -15,6 +15,7 @@ from .exchanges import EXCHANGES
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+DRIFT = "drift.json"  # what `record --drift-against` found (proxy/drift/watch.py); not a fixture
 _MEANINGFUL = re.compile(r"^[a-z][a-z_-]*$")
 _FIXTURE_NAME = re.compile(r"^(\d+)_[A-Z]+_[a-z]+_[A-Za-z0-9_-]+\.json$")
 
@@ -34,6 +35,12 @@ def endpoint_name(path: str) -> str:
         if _MEANINGFUL.match(segment):
             return segment.replace("-", "_")
     return "root"
+
+
+def path_template(path: str) -> str:
+    """Ids folded the way endpoint_name skips them: /markets/KX-1/orderbook -> /markets/{id}/orderbook."""
+    segments = path.split("?", 1)[0].split("/")
+    return "/".join(s if not s or _MEANINGFUL.match(s) else "{id}" for s in segments)
 
 
 def fixture_name(seq: int, method: str, exchange: str, path: str) -> str:

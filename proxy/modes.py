@@ -50,12 +50,19 @@ def session_info(
 
 
 def record_mode(
-    directory: Path, info: dict[str, Any], filter_spec: str, addons: list[Any], counts: Any, append: bool = False
+    directory: Path,
+    info: dict[str, Any],
+    filter_spec: str,
+    addons: list[Any],
+    counts: Any,
+    watchers: Callable[[Path], list[Any]] | None = None,
+    append: bool = False,
 ) -> Mode:
-    """Record into `directory`; an existing session there is refused (SessionError) unless `append`."""
+    """`addons` run before the recorder; `watchers(directory)` after it, so they see flow.notes["fixture"]. An
+    existing session in `directory` is refused (SessionError) unless `append`."""
     session = Session(directory, info, append)
     recorder = Recorder(session, build_filter(filter_spec), counts)
-    return Mode("record", forwards=True, addons=[*addons, recorder])
+    return Mode("record", forwards=True, addons=[*addons, recorder, *(watchers(directory) if watchers else [])])
 
 
 def passthrough_mode(addons: list[Any]) -> Mode:
@@ -81,7 +88,7 @@ def forwarding_factories(
             raise ConfigError(f"append: expected true or false, got {append!r}")
         info = session_info(name, upstreams, filter_spec, sims)
         addons = guard_addons(upstreams, guard, counts)
-        return record_mode(capture_dir / name, info, filter_spec, addons, counts, append)
+        return record_mode(capture_dir / name, info, filter_spec, addons, counts, append=append)
 
     def passthrough(options: dict[str, Any]) -> Mode:
         return passthrough_mode(guard_addons(upstreams, guard, counts))

@@ -119,7 +119,7 @@ class Recorder:
         if not self.capture(flow.exchange, flow.path):
             return
         try:
-            self.session.write(fixture_record(flow), flow.method, flow.exchange, flow.path)
+            flow.notes["fixture"] = self.session.write(fixture_record(flow), flow.method, flow.exchange, flow.path)
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)

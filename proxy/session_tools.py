@@ -12,7 +12,7 @@ import click
 import orjson
 
 from .answers import failure_answer
-from .fixture import MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
+from .fixture import DRIFT, MANIFEST, FixtureError, body_bytes, fixture_seq, load_fixture, session_files
 from .modes import tradetape_version
 from .session import build_manifest
 from .sources import DROPPED, SourceError, check_fixture, read_source, recorded_failure, seq_report
@@ -119,7 +119,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
     """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
     problems: list[str] = []
     for path in sorted(directory.iterdir()):
-        if path.name == MANIFEST or not path.is_file():
+        if path.name in (MANIFEST, DRIFT) or not path.is_file():
             continue
         if path.name.startswith(".") and path.name.endswith(".tmp"):
             problems.append(f"{path}: leftover temporary file (an interrupted write)")

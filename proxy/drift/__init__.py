@@ -1,0 +1,4 @@
+"""API drift: shapes inferred from recorded answers (samples, shapes), compared (compare), reported (render).
+
+`tradetape drift OLD NEW` is command.py; `tradetape record --drift-against` adds watch.py's addon.
+"""

@@ -164,7 +164,7 @@ async def test_guard_refuses_over_caps_and_never_forwards(upstream, tmp_path):
     "args, message",
     [
         (["--upstream", "bogus=http://127.0.0.1:1"], "unknown exchange 'bogus'"),
-        (["--upstream", "kalshi=ftp://x"], "is not an http(s) URL"),
+        (["--upstream", "kalshi=ftp://x"], "is neither an http(s) URL nor one of the keywords live"),
         (["--upstream", "kalshi=http://127.0.0.1:1/trade-api/v2"], "scheme and host only"),
         (["--upstream", "poly=demo"], "poly has no demo host"),
         (["--upstream", "kalshi=live"], "pass --live"),

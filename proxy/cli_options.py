@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import click
@@ -26,9 +27,15 @@ from .exchanges import (
 )
 from .listen_error import ListenError
 from .mode import Mode
+from .readiness import announce_ready, clear_ready_file, emit, prepare_ready_file, ready_event, stopped_event
+
+READY_FILE_HELP = "Once listening, write the ready JSON line (ports, base URLs) to this file; removed at exit."
 
 
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option(
+        "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=READY_FILE_HELP
+    )(fn)
     fn = click.option("--allow-remote", is_flag=True, help="Allow listening on a non-loopback address.")(fn)
     fn = click.option(
         "--listen",
@@ -180,16 +187,27 @@ class StartError(click.ClickException):
     exit_code = 2
 
 
+def ready_file_or_fail(ready_file: Path | None) -> None:
+    """A stale ready file removed and the place writable, or StartError naming the flag."""
+    try:
+        prepare_ready_file(ready_file)
+    except OSError as exc:
+        raise StartError(f"--ready-file {ready_file}: cannot write there ({exc.strerror or exc})") from None
+
+
 async def serve(
     proxy: Proxy,
     summary: Callable[[Proxy], str],
     intro: tuple[str, ...] = (),
     make_mode: Callable[[], Mode] | None = None,
+    ready_file: Path | None = None,
 ) -> None:
-    """Bind, then set the mode `make_mode` builds (so a busy port creates nothing), run until SIGINT/SIGTERM,
-    finish in-flight requests and print the summary."""
+    """Bind, then set the mode `make_mode` builds (so a busy port creates nothing), say it is ready (a JSON
+    line, and `ready_file`), run until SIGINT/SIGTERM, finish in-flight requests and print the summary and the
+    stopped JSON line."""
     stop = asyncio.Event()
     install_stop_signals(stop)
+    ready_file_or_fail(ready_file)
     try:
         await proxy.bind()
     except ListenError as exc:
@@ -205,11 +223,20 @@ async def serve(
     print_listeners(proxy)
     for line in intro:
         print(line, flush=True)
+    urls = {listener.exchange: proxy.url(listener.exchange) for listener in proxy.listeners}
+    announce_ready(ready_event(urls, mode=proxy.mode.name, **session_of(proxy)), ready_file)
     try:
         await stop.wait()
     finally:
         await proxy.stop()
+        clear_ready_file(ready_file)
         print(summary(proxy), flush=True)
+        emit(stopped_event(proxy))
+
+
+def session_of(proxy: Proxy) -> dict[str, Any]:
+    status = proxy.mode.status()
+    return {"session": status["session_dir"]} if "session_dir" in status else {}
 
 
 def run(coro: Any) -> None:

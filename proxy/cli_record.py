@@ -79,6 +79,7 @@ async def _record(
     state: str | None,
     append: bool,
     watchers: Callable[[Path], list[Any]] | None = None,
+    ready_file: Path | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams, state) as resolved:
@@ -95,7 +96,7 @@ async def _record(
         proxy = Proxy(build_listeners(listen, resolved), Mode("record", forwards=False), upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         intro = (f"session {directory}", f"filter  {describe_filter(filter_spec)}")
-        await serve(proxy, summary, intro, make_mode)
+        await serve(proxy, summary, intro, make_mode, ready_file)
 
 
 async def _passthrough(
@@ -106,6 +107,7 @@ async def _passthrough(
     capture_dir: Path,
     filter_spec: str,
     state: str | None,
+    ready_file: Path | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams, state) as resolved:
@@ -117,7 +119,7 @@ async def _passthrough(
             counts=counts,
         )
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, summary)
+        await serve(proxy, summary, ready_file=ready_file)
 
 
 @click.command()
@@ -152,6 +154,7 @@ async def _passthrough(
 def record(
     listen: tuple[str, ...],
     allow_remote: bool,
+    ready_file: Path | None,
     sim_state: str | None,
     upstream: tuple[str, ...],
     live: bool,
@@ -175,7 +178,17 @@ def record(
     directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
     run(
         _record(
-            listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, sim_state, append, watchers
+            listeners,
+            upstreams,
+            directory,
+            name,
+            filter_spec,
+            guard,
+            upstream_timeout,
+            sim_state,
+            append,
+            watchers,
+            ready_file,
         )
     )
 
@@ -187,6 +200,7 @@ def record(
 def passthrough(
     listen: tuple[str, ...],
     allow_remote: bool,
+    ready_file: Path | None,
     sim_state: str | None,
     upstream: tuple[str, ...],
     live: bool,
@@ -210,5 +224,6 @@ def passthrough(
             capture_dir,
             filter_spec,
             sim_state,
+            ready_file,
         )
     )

@@ -74,6 +74,7 @@ async def _replay(
     upstream_timeout: float,
     outcome: dict[str, Any],
     state: str | None,
+    ready_file: Path | None = None,
 ) -> None:
     counts: Counter[str] = Counter()
     make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
@@ -91,7 +92,7 @@ async def _replay(
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, replay_summary)
+        await serve(proxy, replay_summary, ready_file=ready_file)
     final = find_replayer(proxy.mode)
     outcome["problems"] = bool(final and final.problems())
 
@@ -140,6 +141,7 @@ def replay(
     sources: tuple[str, ...],
     listen: tuple[str, ...],
     allow_remote: bool,
+    ready_file: Path | None,
     sim_state: str | None,
     upstream: tuple[str, ...],
     live: bool,
@@ -180,6 +182,7 @@ def replay(
             upstream_timeout,
             outcome,
             sim_state,
+            ready_file,
         )
     )
     if strict and outcome.get("problems"):

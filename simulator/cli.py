@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import signal
+from pathlib import Path
 
 import click
 
-from proxy.cli_options import StartError
+from proxy.cli_options import READY_FILE_HELP, StartError, ready_file_or_fail
 from proxy.listen_error import ListenError
+from proxy.readiness import announce_ready, clear_ready_file, ready_event
 
 from .env import env_command
 from .server import start_simulator
@@ -39,11 +41,12 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
+async def _run(state: str | None, listen: dict[str, tuple[str, int]], ready_file: Path | None = None) -> None:
     hosts = {host for host, _ in listen.values()}
     if len(hosts) != 1:
         raise click.UsageError("--listen: both exchanges must use the same host")
     host = hosts.pop()
+    ready_file_or_fail(ready_file)
     try:
         sim = await start_simulator(state, host, listen["kalshi"][1], listen["poly"][1])
     except StateError as exc:
@@ -57,10 +60,12 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
     click.echo(f"kalshi  {sim.kalshi_url}  (client base URL {sim.kalshi_url}/trade-api/v2)")
     click.echo(f"poly    {sim.poly_url}")
     click.echo(f"state   {state or 'built-in default'}; admin under /__sim/ on each listener; Ctrl-C stops")
+    announce_ready(ready_event({"kalshi": sim.kalshi_url, "poly": sim.poly_url}, mode="sim"), ready_file)
     try:
         await stop.wait()
     finally:
         await sim.stop()
+        clear_ready_file(ready_file)
 
 
 @click.group("sim", invoke_without_command=True)
@@ -79,8 +84,11 @@ async def _run(state: str | None, listen: dict[str, tuple[str, int]]) -> None:
     help="State file (JSON or TOML): markets, books, accounts and keys. Default: built-in demo state.",
 )
 @click.option("--allow-remote", is_flag=True, help="Allow binding a non-loopback address.")
+@click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=READY_FILE_HELP)
 @click.pass_context
-def sim(ctx: click.Context, listen: tuple[str, ...], state: str | None, allow_remote: bool) -> None:
+def sim(
+    ctx: click.Context, listen: tuple[str, ...], state: str | None, allow_remote: bool, ready_file: Path | None
+) -> None:
     """Run the paper Kalshi and Polymarket exchanges (the simulator) until interrupted.
 
     `tradetape sim env` prints the shell lines that point clients at it (or at the proxy) with the
@@ -92,7 +100,7 @@ def sim(ctx: click.Context, listen: tuple[str, ...], state: str | None, allow_re
     remote = [f"{name}={host}" for name, (host, _) in addresses.items() if not _is_loopback(host)]
     if remote and not allow_remote:
         raise click.UsageError(f"--listen {', '.join(remote)} is not loopback; add --allow-remote to bind it")
-    asyncio.run(_run(state, addresses))
+    asyncio.run(_run(state, addresses, ready_file))
 
 
 sim.add_command(env_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,7 +13,6 @@ from pathlib import Path
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 FREE_PORTS = ("--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0")
-LISTENER_LINE = re.compile(r"^(kalshi|poly)\s+(http://127\.0\.0\.1:\d+)")
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -27,6 +27,7 @@ class Running:
     proc: subprocess.Popen[str]
     urls: dict[str, str]
     lines: list[str] = field(default_factory=list)
+    ready: dict[str, object] = field(default_factory=dict)
 
     def stop(self, timeout: float = 30) -> tuple[str, str]:
         """SIGTERM, then everything it printed (stdout after the start lines, stderr)."""
@@ -38,7 +39,7 @@ class Running:
 
 
 def start(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 30) -> Running:
-    """Start `tradetape ARGS` and wait until it printed a listening URL for both exchanges."""
+    """Start `tradetape ARGS` and wait for its ready line (`{"event":"ready",...}`): where both exchanges listen."""
     proc = subprocess.Popen(
         [TRADETAPE, *args],
         cwd=cwd,
@@ -48,17 +49,15 @@ def start(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
         text=True,
     )
     lines: list[str] = []
-    urls: dict[str, str] = {}
-    while len(urls) < 2:
+    while True:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
             proc.wait(timeout)
             raise AssertionError(f"tradetape {' '.join(args)} exited {proc.returncode}: {proc.stderr.read()}")  # type: ignore[union-attr]
         lines.append(line)
-        match = LISTENER_LINE.match(line)
-        if match:
-            urls[match.group(1)] = match.group(2)
-    return Running(proc, urls, lines)
+        if line.startswith('{"event":"ready"'):
+            ready = json.loads(line)
+            return Running(proc, {"kalshi": ready["kalshi"], "poly": ready["poly"]}, lines, ready)
 
 
 def run(
@@ -88,3 +87,21 @@ def sim_env() -> dict[str, str]:
     )
     pairs = (item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
     return {k: v for k, v in pairs if k.startswith(("KALSHI_", "POLY_"))}
+
+
+def record_readme_bot(project: Path) -> str:
+    """The README's first hour in `project`: my_bot.py, run through `tradetape record` into
+    fixtures/my_first_session; returns what record printed."""
+    (project / "my_bot.py").write_text(readme_block("client"))
+    running = start("record", *FREE_PORTS, "--session", "my_first_session", "--capture-dir", str(project / "fixtures"))
+    try:
+        env = clean_env(**sim_env())
+        env.update(KALSHI_BASE_URL=running.urls["kalshi"] + "/trade-api/v2", POLY_CLOB_URL=running.urls["poly"])
+        bot = subprocess.run(
+            [sys.executable, "my_bot.py"], cwd=project, env=env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        out, err = running.stop()
+    assert bot.returncode == 0, bot.stderr
+    assert "captured 2" in out, err
+    return out

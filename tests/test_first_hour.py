@@ -3,12 +3,9 @@ replay it in a pytest test of a fresh project with no pytest configuration (with
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.cli_helpers import FREE_PORTS, clean_env, readme_block, run, sim_env, start
+from tests.cli_helpers import readme_block, record_readme_bot, run, sim_env
 
 pytest_plugins = ["pytester"]
 
@@ -16,20 +13,7 @@ pytest_plugins = ["pytester"]
 @pytest.fixture
 def recorded_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """A fresh project directory holding my_bot.py and fixtures/my_first_session recorded by running it."""
-    (pytester.path / "my_bot.py").write_text(readme_block("client"))
-    running = start(
-        "record", *FREE_PORTS, "--session", "my_first_session", "--capture-dir", str(pytester.path / "fixtures")
-    )
-    try:
-        env = clean_env(**sim_env())
-        env.update(KALSHI_BASE_URL=running.urls["kalshi"] + "/trade-api/v2", POLY_CLOB_URL=running.urls["poly"])
-        bot = subprocess.run(
-            [sys.executable, "my_bot.py"], cwd=pytester.path, env=env, capture_output=True, text=True, timeout=60
-        )
-    finally:
-        out, err = running.stop()
-    assert bot.returncode == 0, bot.stderr
-    assert "captured 2" in out, err
+    record_readme_bot(pytester.path)
     for name, value in sim_env().items():  # the README's `eval "$(tradetape sim env)"` before pytest
         monkeypatch.setenv(name, value)
     return pytester

@@ -20,6 +20,7 @@ from trader.execute import LegResult, execute_leg
 from trader.recovery import recover
 
 from . import canon
+from .story import arb_story, leg_story, num, recovery_story, retry_story
 
 CREATE_PATH = "/trade-api/v2/portfolio/events/orders"
 Observed = dict[str, Any]
@@ -84,12 +85,8 @@ def leg_observed(result: LegResult, ledger: Any) -> Observed:
         "avg_price": result.avg_price,
         "error": error_name(result.error),
         "ledger_position": position,
+        "story": leg_story(result, position),
     }
-
-
-def num(value: Decimal) -> str:
-    """10.00 -> 10, 0.4700 -> 0.47: quantities read the same whatever the exchange's decimals."""
-    return f"{value.normalize():f}"
 
 
 def describe_exposure(items: Any) -> str:
@@ -114,6 +111,7 @@ def arb_observed(result: ArbResult) -> Observed:
         "exposure": describe_exposure(result.exposure),
         "unwinds": describe_unwinds(result.unwinds),
         "residual": describe_exposure(result.residual),
+        "story": arb_story(result),
     }
 
 
@@ -150,6 +148,7 @@ async def restart_recovery(run: Run) -> Observed:
         "unresolved": len(report.unresolved),
         "differences": len(report.differences),
         "ledger_position": position,
+        "story": recovery_story(first, report.resolved, report.clean, position),
     }
 
 
@@ -165,12 +164,14 @@ async def duplicate_retry(run: Run) -> Observed:
         first = type(exc).__name__
     retry = await run.kalshi.create_order(*args, client_order_id=client_order_id)
     fills = await run.kalshi.get_fills(order_id=retry.order_id)
+    exchange_fills = sum((f.count for f in fills), Decimal(0))
     return {
         "first_attempt": first,
         "retry_status": retry.status,
         "retry_filled": retry.filled,
         "same_client_order_id": retry.client_order_id == client_order_id,
-        "exchange_fills": sum((f.count for f in fills), Decimal(0)),
+        "exchange_fills": exchange_fills,
+        "story": retry_story(first, retry.status, retry.filled, exchange_fills),
     }
 
 

@@ -33,17 +33,20 @@ def verdict(scenario: Scenario, captured: dict[str, Outcome], replayed: Outcome)
 
 
 def table(captured: dict[str, Outcome], replayed: dict[str, Outcome]) -> tuple[str, int]:
-    rows = [("scenario", "exchange", "fixtures", "replay", "time")]
+    rows = [("scenario", "exchange", "fixtures", "replay", "time", "what happened (replayed through the real code)")]
     notes, failed = [], 0
     for s in SCENARIOS:
         ok, problems = verdict(s, captured, replayed[s.name])
         failed += not ok
         seconds = replayed[s.name].seconds + (captured[s.name].seconds if s.captured else 0)
-        rows.append((s.name, s.exchange, fixture_count(s, captured), "PASS" if ok else "FAIL", f"{seconds:.2f} s"))
+        story = str(replayed[s.name].observed.get("story", "(no result)"))
+        rows.append(
+            (s.name, s.exchange, fixture_count(s, captured), "PASS" if ok else "FAIL", f"{seconds:.2f} s", story)
+        )
         notes += [f"{s.name}: {p}" for p in problems]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]  # the story column is not padded
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]]) for row in rows]
+    lines.insert(1, "  ".join(["-" * w for w in widths] + ["-" * len(rows[0][-1])]))
     return "\n".join(lines + (["", *notes] if notes else [])), failed
 
 

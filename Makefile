@@ -2,8 +2,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The official SDKs need Python >= 3.13: they get their own environment (docs/interop.md).
+INTEROP_VENV := .venv-interop
+INTEROP_STAMP := $(INTEROP_VENV)/.installed
+SDK_PYTHON = $(PYTHON) tools/interop/find_python.py
 
-.PHONY: install test demo bench clean
+.PHONY: install lint test interop demo bench clean
 
 install: $(STAMP)
 
@@ -13,9 +17,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: install lint
 	$(BIN)/python -m pytest -q
 	$(BIN)/tradetape audit fixtures/
+	@if $(SDK_PYTHON) >/dev/null; then $(MAKE) --no-print-directory interop; \
+	else echo "interop: SKIPPED: no Python >= 3.13 found (INTEROP_PYTHON, python3.13, python3.14, python3, pyenv versions); the official SDKs need one"; fi
+
+interop: install
+	@$(SDK_PYTHON) >/dev/null || { echo "interop: no Python >= 3.13 found; set INTEROP_PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@$(MAKE) --no-print-directory -s $(INTEROP_STAMP)
+	$(BIN)/python tools/interop/run.py --sdk-python $(INTEROP_VENV)/bin/python
+
+$(INTEROP_STAMP): tools/interop/requirements.txt
+	test -x $(INTEROP_VENV)/bin/python || $$($(SDK_PYTHON)) -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INTEROP_VENV)/bin/python -m pip install --quiet -r tools/interop/requirements.txt
+	touch $(INTEROP_STAMP)
 
 demo: install
 	$(BIN)/tradetape demo
@@ -25,4 +48,4 @@ bench: install
 	$(BIN)/python bench/replay_load.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(INTEROP_VENV) build *.egg-info .pytest_cache

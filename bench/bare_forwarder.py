@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import BinaryIO
 
 import aiohttp
 import orjson
@@ -17,9 +18,8 @@ from aiohttp import web
 HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding"}
 
 
-async def serve(port: int, upstream: str, out_path: str) -> None:
+async def serve(port: int, upstream: str, out: BinaryIO) -> None:
     session = aiohttp.ClientSession(auto_decompress=False)
-    out = open(out_path, "ab")
 
     async def forward(request: web.BaseRequest) -> web.Response:
         body = await request.read()
@@ -49,4 +49,5 @@ async def serve(port: int, upstream: str, out_path: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), sys.argv[2], sys.argv[3]))
+    with open(sys.argv[3], "ab") as log:
+        asyncio.run(serve(int(sys.argv[1]), sys.argv[2], log))

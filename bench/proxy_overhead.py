@@ -336,7 +336,8 @@ def main() -> None:
 def report(results: list[Result]) -> None:
     direct = {r.concurrency: r for r in results if r.label == "direct"}
     print(
-        f"\n{'mode':<12}{'conc':>5}{'req/s':>10}{'x direct':>10}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}{'CPU us/req':>12}"
+        f"\n{'mode':<12}{'conc':>5}{'req/s':>10}{'x direct':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'+p50 ms':>9}{'CPU us/req':>12}"
     )
     for r in results:
         base = direct[r.concurrency]

@@ -16,16 +16,16 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when tradetape is not installed
 
-from multidict import CIMultiDict, CIMultiDictProxy  # noqa: E402
+from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.flow import Answer, Flow  # noqa: E402
-from proxy.record import fixture_record  # noqa: E402
-from proxy.replay import ReplayOptions, replay_mode  # noqa: E402
-from proxy.session import Session  # noqa: E402
-from proxy.volatile import volatile_sets  # noqa: E402
+from proxy.engine.flow import Flow
+from proxy.record.recorder import fixture_record
+from proxy.record.session import Session
+from proxy.replay.replayer import ReplayOptions, replay_mode
+from proxy.replay.volatile import volatile_sets
+from proxy.wire.answers import Answer
 
 PATH = "/trade-api/v2/portfolio/events/orders"
 HEADERS = CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json", "KALSHI-ACCESS-KEY": "k"}))

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-PROXY_ERROR_HEADER = "X-Tradetape-Error"
+from tapecontract import ERROR_FIELD, ERROR_HEADER, NO_ANSWER_STATUS, SPENDING_GUARD, UPSTREAM_KINDS
 
 
 class TradingError(Exception):
@@ -140,18 +140,18 @@ def retry_after_header(headers: Mapping[str, str]) -> float | None:
 
 
 def _proxy_class(status: int, kind: str) -> type[ProxyAnswer]:
-    if status == 599:
+    if status == NO_ANSWER_STATUS:
         return ReplayMismatch
-    if kind == "spending_guard":
+    if kind == SPENDING_GUARD:
         return SpendingGuardRefused
-    if status in (502, 504) or kind.startswith("upstream"):
+    if status in (502, 504) or kind in UPSTREAM_KINDS:
         return ProxyUpstreamError
     return ProxyAnswer
 
 
 def proxy_answer(status: int, headers: Mapping[str, str], body: bytes) -> ProxyAnswer | None:
     """The ProxyAnswer for a response the proxy made itself, or None for an exchange response."""
-    kind = headers.get(PROXY_ERROR_HEADER)
+    kind = headers.get(ERROR_HEADER)
     if kind is None:
         return None
     try:
@@ -160,5 +160,5 @@ def proxy_answer(status: int, headers: Mapping[str, str], body: bytes) -> ProxyA
         parsed = None
     detail: Any = body.decode("utf-8", "replace")
     if isinstance(parsed, dict):
-        detail = {k: v for k, v in parsed.items() if k != "tradetape_error"} or detail
+        detail = {k: v for k, v in parsed.items() if k != ERROR_FIELD} or detail
     return _proxy_class(status, kind)(kind, detail, status=status, body=parsed)

@@ -16,6 +16,8 @@ class OrderResult:
     `status` is the exchange's own word (Kalshi executed/resting/canceled, Polymarket
     matched/live/delayed/unmatched); `avg_price` is per contract or share of the outcome
     traded (for a Kalshi NO, 1 - the YES-leg price); `cost` is dollars paid or received.
+    `limit_price` is the order's limit in the same terms (as `Leg.price`), so a resting or
+    partly filled order says what it still bids; None when the answer does not tell.
     """
 
     exchange: Exchange
@@ -27,4 +29,5 @@ class OrderResult:
     avg_price: Decimal | None
     cost: Decimal
     fees: Decimal | None
+    limit_price: Decimal | None = None
     raw: Any = field(repr=False, compare=False, default=None)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from proxy.guard import SpendingGuard, worst_case
+from proxy.exchanges.pricing import worst_case
+from proxy.record.guard import SpendingGuard
 from trader.cli import DECIMAL, kalshi_leg, poly_leg
 
 from .canon import Legs

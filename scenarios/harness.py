@@ -23,14 +23,16 @@ from typing import Any
 from clients.kalshi import KalshiClient
 from clients.polymarket import PolymarketClient
 from clients.polymarket.types import ApiCreds
-from proxy.core import Listener, Proxy
-from proxy.exchanges import LIVE_UPSTREAMS, Upstream
-from proxy.fixture import session_files
-from proxy.guard import GuardAddon, SpendingGuard
-from proxy.mode import Mode
-from proxy.modes import record_mode, session_info
-from proxy.replay import ReplayOptions, find_replayer, replay_mode
-from proxy.volatile import volatile_sets
+from proxy.admin.routes import handle as admin_routes
+from proxy.engine.mode import Mode
+from proxy.engine.proxy import Listener, Proxy
+from proxy.exchanges.kalshi import KALSHI
+from proxy.exchanges.upstream import LIVE_UPSTREAMS, Upstream
+from proxy.record.guard import GuardAddon, SpendingGuard
+from proxy.record.mode import record_mode, session_info
+from proxy.replay.replayer import ReplayOptions, find_replayer, replay_mode
+from proxy.replay.volatile import volatile_sets
+from proxy.tape.fixture import session_files
 from simulator.credentials import kalshi_test_credentials
 from simulator.faults import parse_fault
 from simulator.server import Simulator
@@ -75,7 +77,7 @@ def throwaway_credentials() -> Credentials:
 
 def open_clients(urls: dict[str, str], creds: Credentials) -> tuple[KalshiClient, PolymarketClient]:
     kalshi = KalshiClient(
-        base_url=urls["kalshi"] + "/trade-api/v2", key_id=creds.kalshi_key_id, private_key=creds.kalshi_key
+        base_url=urls["kalshi"] + KALSHI.api_prefix, key_id=creds.kalshi_key_id, private_key=creds.kalshi_key
     )
     c = creds.poly_creds
     poly = PolymarketClient(
@@ -113,7 +115,7 @@ async def run_trigger(
 def loopback_proxy(upstreams: dict[str, Upstream], mode: Mode, counts: Counter) -> Proxy:
     """A proxy on free loopback ports in front of `upstreams` (start it with `async with`)."""
     listeners = [Listener(ex, "127.0.0.1", 0, upstream) for ex, upstream in upstreams.items()]
-    return Proxy(listeners, mode, counts=counts)
+    return Proxy(listeners, mode, counts=counts, admin=admin_routes)
 
 
 def scenario_recording(
@@ -215,7 +217,7 @@ async def capture_live(scenario: Scenario, fixtures_dir: Path, legs: Legs, guard
     mode = scenario_recording(scenario, fixtures_dir, upstreams, [GuardAddon(guard, counts)], counts)
     async with loopback_proxy(upstreams, mode, counts) as proxy:
         urls = proxy_urls(proxy)
-        with environment({"KALSHI_BASE_URL": urls["kalshi"] + "/trade-api/v2", "POLY_CLOB_URL": urls["poly"]}):
+        with environment({"KALSHI_BASE_URL": urls["kalshi"] + KALSHI.api_prefix, "POLY_CLOB_URL": urls["poly"]}):
             observed = await run_trigger(scenario, env_clients, legs)
     return Outcome(
         scenario.name,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from proxy.cli_options import READY_FILE_HELP, StartError, ready_file_or_fail
-from proxy.listen_error import ListenError
-from proxy.readiness import announce_ready, clear_ready_file, ready_event
+from proxy.cli.options import READY_FILE_HELP, StartError, ready_file_or_fail
+from proxy.cli.readiness import announce_ready, clear_ready_file, ready_event
+from proxy.wire.listen_error import ListenError
 
 from .env import env_command
 from .server import start_simulator

@@ -11,22 +11,22 @@ import shlex
 
 import click
 
-from proxy.exchanges import DEFAULT_LISTEN as PROXY_LISTEN
+from proxy.exchanges import PROFILES
 
 from . import demo_accounts
 
-KALSHI_PREFIX = "/trade-api/v2"
+PROXY_LISTEN = {name: profile.listen for name, profile in PROFILES.items()}
 # Set elsewhere, these would override or contradict the demo credentials the lines export.
 CONFLICTING = ("KALSHI_PRIVATE_KEY_PATH", "POLY_FUNDER")
 
 
 def base_urls(listen: dict[str, tuple[str, int]]) -> dict[str, str]:
-    """KALSHI_BASE_URL and POLY_CLOB_URL for listeners at `listen` (exchange -> host, port)."""
-    (k_host, k_port), (p_host, p_port) = listen["kalshi"], listen["poly"]
-    return {
-        "KALSHI_BASE_URL": f"http://{k_host}:{k_port}{KALSHI_PREFIX}",
-        "POLY_CLOB_URL": f"http://{p_host}:{p_port}",
-    }
+    """KALSHI_BASE_URL and POLY_CLOB_URL (each profile's variable) for listeners at `listen`."""
+    urls = {}
+    for name, profile in PROFILES.items():
+        host, port = listen[name]
+        urls[profile.base_url_env] = f"http://{host}:{port}{profile.api_prefix}"
+    return urls
 
 
 def demo_credentials() -> dict[str, str]:

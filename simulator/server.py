@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.listen_error import ListenError
+from proxy.wire.listen_error import ListenError
 
 from .clock import SimClock
 from .faults import FaultInjector

@@ -14,10 +14,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.core import Listener, Proxy
-from proxy.exchanges import Upstream
-from proxy.mode import Mode
-from proxy.modes import passthrough_mode, record_mode
+from proxy.admin.routes import handle as admin_routes
+from proxy.engine.mode import Mode, passthrough_mode
+from proxy.engine.proxy import Listener, Proxy
+from proxy.exchanges.upstream import Upstream
+from proxy.record.mode import record_mode
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -112,7 +113,7 @@ def listeners_for(upstream_url: str, poly_url: str | None = None) -> list[Listen
 def running_proxy(upstream_url: str, make_mode: Callable[[Counter], Mode], timeout: float = 30.0) -> Proxy:
     """A proxy in front of `upstream_url` for both exchanges; start it with `async with`."""
     counts: Counter[str] = Counter()
-    return Proxy(listeners_for(upstream_url), make_mode(counts), timeout, counts=counts)
+    return Proxy(listeners_for(upstream_url), make_mode(counts), timeout, counts=counts, admin=admin_routes)
 
 
 def recording(
@@ -127,6 +128,6 @@ def passing_through(addons: list[Any] | None = None) -> Callable[[Counter], Mode
 
 
 def fixtures_in(directory: Path) -> list[dict[str, Any]]:
-    from proxy.fixture import load_fixture, session_files
+    from proxy.tape.fixture import load_fixture, session_files
 
     return [load_fixture(p) for p in session_files(directory)]

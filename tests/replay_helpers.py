@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 
-from proxy.core import Proxy
-from proxy.fixture import fixture_name, raw_body_fields
-from proxy.replay import ReplayOptions, replay_mode
-from proxy.volatile import volatile_sets
+from proxy.admin.routes import handle as admin_routes
+from proxy.engine.proxy import Proxy
+from proxy.replay.replayer import ReplayOptions, replay_mode
+from proxy.replay.volatile import volatile_sets
+from proxy.tape.fixture import fixture_name, raw_body_fields
 from tests.proxy_helpers import listeners_for
 
 KALSHI = "https://api.elections.kalshi.com"
@@ -91,7 +92,7 @@ async def replaying(
         counts,
         **extra,
     )
-    proxy = Proxy(listeners_for(upstream_url), mode, counts=counts)
+    proxy = Proxy(listeners_for(upstream_url), mode, counts=counts, admin=admin_routes)
     await proxy.start()
     try:
         yield proxy

@@ -6,8 +6,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from proxy.audit import audit_file
-from proxy.cli import main
+from proxy.cli.main import main
+from proxy.tools.audit import audit_file
 
 ORDER_HASH = "0x" + "ab12" * 16
 ZERO32 = "0x" + "0" * 64

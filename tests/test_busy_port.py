@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.core import Listener, Proxy
-from proxy.exchanges import Upstream
-from proxy.listen_error import ListenError
-from proxy.mode import Mode
+from proxy.engine.mode import Mode
+from proxy.engine.proxy import Listener, Proxy
+from proxy.exchanges.upstream import Upstream
+from proxy.wire.listen_error import ListenError
 from tests.cli_helpers import run
 
 FIXTURE = str(Path(__file__).resolve().parent.parent / "fixtures" / "kalshi_full_fill")

@@ -11,10 +11,10 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from proxy.audit import audit_file
-from proxy.cli import main
-from proxy.fixture import load_fixture, session_files
-from proxy.paper_keys import PAPER_ONLY, fingerprint
+from proxy.cli.main import main
+from proxy.tape.fixture import load_fixture, session_files
+from proxy.tools.audit import audit_file
+from proxy.tools.paper_keys import PAPER_ONLY, fingerprint
 from simulator import demo_accounts
 from tests.cli_helpers import FREE_PORTS, TRADETAPE, clean_env, readme_block, sim_env, start
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from proxy.cli.drift import drift_command
 from proxy.drift import samples
-from proxy.drift.command import drift_command
 from proxy.drift.compare import compare, enum_like
 from proxy.drift.samples import Sample, corpus_samples, load, ws_samples
 from proxy.drift.shapes import error_identity, infer

@@ -15,18 +15,18 @@ from click.testing import CliRunner
 
 from clients.errors import InsufficientBalance
 from clients.polymarket import PolymarketClient
-from proxy.cli import main
-from proxy.cli_record import summary
-from proxy.core import Proxy
+from proxy.cli.drift import drift_command
+from proxy.cli.main import main
+from proxy.cli.record import summary
+from proxy.cli.tools import fsck_command
 from proxy.drift import watch as watch_module
-from proxy.drift.command import drift_command
 from proxy.drift.samples import Sample, load
 from proxy.drift.shapes import infer
 from proxy.drift.watch import DriftWatch
-from proxy.exchanges import Upstream
-from proxy.fixture import DRIFT, session_files
-from proxy.modes import record_mode
-from proxy.session_tools import fsck_command
+from proxy.engine.proxy import Proxy
+from proxy.exchanges.upstream import Upstream
+from proxy.record.mode import record_mode
+from proxy.tape.fixture import DRIFT, session_files
 from scenarios.canon import KALSHI_TICKER, POLY_MARKET
 from scenarios.harness import PAPER_POLY_KEY, Credentials, loopback_proxy, open_clients, proxy_urls
 from simulator.credentials import kalshi_test_credentials

@@ -7,7 +7,7 @@ import aiohttp
 import orjson
 import pytest
 
-from proxy.filter_hint import manifest_filter, outside_filters
+from proxy.replay.filter_hint import manifest_filter, outside_filters
 from tests.cli_helpers import FREE_PORTS, start
 from tests.replay_helpers import KALSHI, ORDERS, fixture, replaying, write_session
 

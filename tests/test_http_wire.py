@@ -7,6 +7,7 @@ writes raw bytes back, so what is checked is exactly what crosses the wire.
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import orjson
 import pytest
@@ -14,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from proxy.flow import Answer
-from proxy.http_listener import HttpListener, ListenerProtocol, Request
-from proxy.http_upstream import UpstreamFailure, UpstreamPool, request_head
+from proxy.wire.answers import Answer
+from proxy.wire.listener import HttpListener, ListenerProtocol, Request
+from proxy.wire.upstream import UpstreamFailure, UpstreamPool, request_head
 from tests.proxy_helpers import passing_through, running_proxy
 from tests.wire_helpers import OK, Scripted, exchange, listening, port_of, scripted, seen_by, self_signed, send
 
@@ -243,11 +244,13 @@ async def test_every_framing_of_an_answer_is_read_whole(raw, body):
 
 
 async def test_head_through_the_proxy_keeps_the_upstreams_length_and_sends_no_body():
-    async with scripted(Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")) as url:
-        async with running_proxy(url, passing_through()) as proxy:
-            raw = await exchange(
-                port_of(proxy), b"HEAD /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
+    async with (
+        scripted(Scripted(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")) as url,
+        running_proxy(url, passing_through()) as proxy,
+    ):
+        raw = await exchange(
+            port_of(proxy), b"HEAD /trade-api/v2/markets HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
     assert raw.startswith(b"HTTP/1.1 200 OK\r\n") and raw.endswith(
         b"\r\nContent-Length: 10\r\nConnection: close\r\n\r\n"
     )
@@ -391,10 +394,10 @@ def test_requests_parse_the_same_however_their_bytes_are_split(cuts):
         protocol = ListenerProtocol(handler, HttpListener(handler))
         protocol.connection_made(Transport())
         bounds = [0, *sorted(cuts), len(PIPELINE)]
-        for start, end in zip(bounds, bounds[1:]):
+        for start, end in itertools.pairwise(bounds):
             protocol.data_received(PIPELINE[start:end])
-        while protocol.task is not None:
-            await asyncio.sleep(0)
+        while (task := protocol.task) is not None:
+            await task
 
     asyncio.run(feed())
     assert [(m, t, b) for m, t, _, b in seen] == [

@@ -15,9 +15,9 @@ import struct
 import pytest
 from multidict import CIMultiDict
 
-from proxy.flow import Answer
-from proxy.http_listener import Request
-from proxy.http_upstream import UpstreamFailure, UpstreamPool
+from proxy.wire.answers import Answer
+from proxy.wire.listener import Request
+from proxy.wire.upstream import UpstreamFailure, UpstreamPool
 from tests.wire_helpers import OK, Scripted, echo_target, first_status_line, listening, read_all, scripted, send
 
 

@@ -1,8 +1,8 @@
 """The proxy against an upstream that behaves like a real exchange behind Cloudflare, and the admin API
 on the hand-written listener.
 
-Tests whose docstring starts "Was a bug:" failed on the code a third review looked at and say what went wrong; the others
-pin risky behaviours that were checked and hold. Everything talks to 127.0.0.1.
+Tests whose docstring starts "Was a bug:" failed on the code a third review looked at and say what went wrong;
+the others pin risky behaviours that were checked and hold. Everything talks to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ async def test_an_exchange_that_closes_after_every_second_answer_serves_every_re
 
 def chunked(data: bytes, size: int) -> list[bytes]:
     pieces = [b"%x\r\n%s\r\n" % (len(data[i : i + size]), data[i : i + size]) for i in range(0, len(data), size)]
-    return pieces + [b"0\r\n\r\n"]
+    return [*pieces, b"0\r\n\r\n"]
 
 
 @pytest.mark.parametrize("coding, compress", [("gzip", gzip.compress), ("br", brotli.compress)])
@@ -183,7 +183,7 @@ async def test_a_compressed_chunked_answer_reaches_the_client_unchanged_and_is_r
 
 
 async def test_a_large_answer_arriving_slowly_in_many_chunks_is_read_whole():
-    payload = orjson.dumps({"markets": ["m%05d" % i for i in range(20000)]})
+    payload = orjson.dumps({"markets": [f"m{i:05d}" for i in range(20000)]})
 
     def answer(n, head, body):
         return [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", *chunked(payload, 4096)], 0.002
@@ -235,21 +235,21 @@ async def tls_proxy(tmp_path, upstream: Exchange) -> AsyncIterator[tuple[str, ob
 
 async def test_keep_alive_connections_are_reused_over_tls(tmp_path):
     upstream = Exchange(lambda n, head, body: (ok(b'{"n":%d}' % n), "keep"))
-    async with tls_proxy(tmp_path, upstream) as (url, proxy):
+    async with tls_proxy(tmp_path, upstream) as (_url, proxy):
         seen = await orders_answered(port_of(proxy), 3)
     assert seen == [1, 2, 3] and upstream.connections == 1
 
 
 async def test_a_tls_exchange_closing_an_idle_connection_with_close_notify_costs_nothing(tmp_path):
     upstream = Exchange(lambda n, head, body: (ok(b'{"n":%d}' % n), "close"))  # writer.close(): close_notify
-    async with tls_proxy(tmp_path, upstream) as (url, proxy):
+    async with tls_proxy(tmp_path, upstream) as (_url, proxy):
         seen = await orders_answered(port_of(proxy), 3, pause=0.1)  # the close reaches the proxy while idle
     assert seen == [1, 2, 3] and upstream.connections == 3
 
 
 async def test_a_tls_exchange_vanishing_without_close_notify_after_a_delimited_answer_costs_nothing(tmp_path):
     upstream = Exchange(lambda n, head, body: (ok(b'{"n":%d}' % n), "abort"))
-    async with tls_proxy(tmp_path, upstream) as (url, proxy):
+    async with tls_proxy(tmp_path, upstream) as (_url, proxy):
         seen = await orders_answered(port_of(proxy), 2, pause=0.2)
     assert seen == [1, 2] and upstream.connections == 2
 
@@ -260,7 +260,7 @@ async def test_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_
     upstream = Exchange(
         lambda n, head, body: (b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{"orders":[', "abort")
     )
-    async with tls_proxy(tmp_path, upstream) as (url, proxy):
+    async with tls_proxy(tmp_path, upstream) as (_url, proxy):
         head, body = await request(port_of(proxy), GET.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
     assert not head.startswith(b"HTTP/1.1 200 "), (head, body)
 
@@ -272,11 +272,11 @@ async def test_a_close_delimited_answer_cut_off_without_tls_close_notify_is_not_
 async def admin_proxy(tmp_path) -> AsyncIterator[tuple[Exchange, object]]:
     from collections import Counter
 
-    from proxy.modes import runtime_factories
+    from proxy.cli.modes import runtime_factories
 
     upstream = Exchange(lambda n, head, body: (ok(), "keep"))
     async with serving(upstream) as url, running_proxy(url, passing_through(), timeout=5) as proxy:
-        ups = {l.exchange: l.upstream for l in proxy.listeners}
+        ups = {each.exchange: each.upstream for each in proxy.listeners}
         proxy.mode_factories.update(runtime_factories(ups, set(), tmp_path, "orders", None, Counter()))
         yield upstream, proxy
 
@@ -304,7 +304,8 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
         )
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
-            b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 22\r\nConnection: close\r\n\r\n"
+            b"POST /__tradetape/mode HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 22\r\nConnection: close\r\n\r\n"
         )
         interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
         writer.write(b'{"mode":"passthrough"}')
@@ -338,8 +339,8 @@ async def test_admin_bodies_sent_chunked_or_after_100_continue_are_read_and_neve
 )
 async def test_admin_mode_options_the_filesystem_refuses_get_a_4xx_not_a_proxy_error(tmp_path, options):
     """Was a bug: a session name with a NUL byte (ValueError from the filesystem) or a source path too long
-    for it (OSError) escapes admin_modes._switch's except list, so the client gets a 500 proxy_error."""
-    async with admin_proxy(tmp_path) as (upstream, proxy):
+    for it (OSError) escapes proxy.admin.modes._switch's except list, so the client gets a 500 proxy_error."""
+    async with admin_proxy(tmp_path) as (_upstream, proxy):
         head, body = await request(port_of(proxy), post(b"/__tradetape/mode", options))
         after = await request(
             port_of(proxy), b"GET /__tradetape/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"

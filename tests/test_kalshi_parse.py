@@ -76,6 +76,25 @@ def test_order_object_for_no_uses_outcome_side_costs():
     assert result.fees == Decimal("0.034900") and result.client_order_id == "c-1"
 
 
+def test_order_limit_price_is_of_the_outcome_the_order_buys():
+    assert order_result_from_order(ORDER_NO).limit_price == Decimal("0.4500")  # YES leg 0.55: NO at 0.45
+    yes = {**ORDER_NO, "outcome_side": "yes", "book_side": "bid"}
+    assert order_result_from_order(yes).limit_price == Decimal("0.5500")
+    no_outcome_side = {k: v for k, v in ORDER_NO.items() if k != "outcome_side"}
+    assert order_result_from_order(no_outcome_side).limit_price == Decimal("0.4500")  # from book_side: ask buys NO
+    legacy = {"order_id": "o", "status": "resting", "side": "no", "yes_price": 60, "fill_count": 0}
+    assert order_result_from_order(legacy).limit_price == Decimal("0.40")
+    unpriced = {k: v for k, v in ORDER_NO.items() if k != "yes_price_dollars"}
+    assert order_result_from_order(unpriced).limit_price is None
+
+
+def test_create_ack_carries_the_limit_it_was_sent_with():
+    ack = parse_ack({"order_id": "o", "fill_count": "0.00", "remaining_count": "5.00"}, "w")
+    resting = order_result_from_ack(ack, requested=Decimal(5), outcome="no", where="w", limit_price=Decimal("0.30"))
+    assert (resting.status, resting.avg_price, resting.limit_price) == ("resting", None, Decimal("0.30"))
+    assert order_result_from_ack(ack, requested=Decimal(5), outcome="no", where="w").limit_price is None
+
+
 def test_legacy_integer_cent_order_object():
     legacy = {
         "order_id": "o",

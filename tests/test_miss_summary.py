@@ -12,7 +12,7 @@ import pytest
 
 from clients.errors import ReplayMismatch
 from clients.kalshi import KalshiClient
-from proxy.miss_summary import clip, clipped, difference_words, summary
+from proxy.replay.miss_summary import clip, clipped, difference_words, summary
 from tests.replay_helpers import KALSHI, fixture, replaying, write_session
 
 pytest_plugins = ["pytester"]

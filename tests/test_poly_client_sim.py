@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from clients.polymarket import PolymarketClient
 from scenarios.harness import PAPER_POLY_KEY
+from simulator.poly.config import DEFAULT_SECTION as POLY_DEFAULT
 from simulator.server import Simulator
 
 
@@ -14,3 +15,20 @@ async def test_balance_refresh_answers_empty_and_the_client_reads_the_balance_af
         await poly.create_or_derive_api_key()
         balance = await poly.get_balance_allowance(update=True)
     assert balance.balance == Decimal("1000")
+
+
+async def test_resting_and_partly_filled_orders_carry_their_limit_price():
+    """A GTC buy at 0.49 for 600 shares: 500 fill at the 0.49 ask, 100 rest, and the limit reads 0.49 both in
+    the placement's answer and in the order read back."""
+    yes = POLY_DEFAULT["markets"][0]["tokens"][0]["token_id"]
+    async with Simulator() as sim, PolymarketClient(sim.poly_url, private_key=PAPER_POLY_KEY) as poly:
+        await poly.create_or_derive_api_key()
+        placed = await poly.create_order(yes, "BUY", Decimal("0.49"), size=Decimal("600"), order_type="GTC")
+        read = await poly.get_order(placed.order_id)
+        resting = await poly.create_order(yes, "BUY", Decimal("0.40"), size=Decimal("10"), order_type="GTC")
+        open_orders = {o.order_id: o.limit_price for o in await poly.get_open_orders()}
+    assert (placed.status, placed.filled, placed.remaining) == ("matched", Decimal("500"), Decimal("100"))
+    assert placed.limit_price == read.limit_price == Decimal("0.49")
+    assert (read.status, read.filled, read.remaining) == ("LIVE", Decimal("500"), Decimal("100"))
+    assert (resting.status, resting.avg_price, resting.limit_price) == ("live", None, Decimal("0.40"))
+    assert open_orders == {placed.order_id: Decimal("0.49"), resting.order_id: Decimal("0.4")}

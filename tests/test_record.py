@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from proxy.fixture import MANIFEST, session_files
+from proxy.tape.fixture import MANIFEST, session_files
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_app, running_proxy, upstream_app
 
 ORDER_PATH = "/trade-api/v2/portfolio/events/orders"
@@ -153,11 +153,13 @@ async def test_redaction_of_headers_and_body_fields_at_any_depth(upstream, tmp_p
 
 async def test_gzip_response_reaches_client_encoded_and_fixture_decoded(upstream, tmp_path):
     session = tmp_path / "s"
-    async with running_proxy(upstream, recording(session, "all")) as proxy:
-        async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.get(proxy.url("kalshi") + "/gzip") as resp:
-                wire = await resp.read()
-                assert resp.headers["Content-Encoding"] == "gzip"
+    async with (
+        running_proxy(upstream, recording(session, "all")) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.get(proxy.url("kalshi") + "/gzip") as resp,
+    ):
+        wire = await resp.read()
+        assert resp.headers["Content-Encoding"] == "gzip"
     assert orjson.loads(gzip.decompress(wire)) == {"order_id": "gz1", "fill_count": "1.00"}
     (fixture,) = fixtures_in(session)
     assert fixture["response"]["body_parsed"] == {"order_id": "gz1", "fill_count": "1.00"}
@@ -236,17 +238,20 @@ async def test_proxy_keeps_no_cookies_of_its_own(tmp_path):
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", set_cookie)
-    async with running_app(app) as url, running_proxy(url, passing_through()) as proxy:
-        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
-            for _ in range(2):
-                async with http.get(proxy.url("kalshi") + "/x") as resp:
-                    seen = await resp.json()
-                    assert resp.headers["Set-Cookie"] == "sid=abc; Path=/"  # passed to the client
+    async with (
+        running_app(app) as url,
+        running_proxy(url, passing_through()) as proxy,
+        aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http,
+    ):
+        for _ in range(2):
+            async with http.get(proxy.url("kalshi") + "/x") as resp:
+                seen = await resp.json()
+                assert resp.headers["Set-Cookie"] == "sid=abc; Path=/"  # passed to the client
     assert seen == {"cookie": None}  # but never replayed upstream by the proxy
 
 
 def test_durability_falls_back_to_fsync_per_file(tmp_path, monkeypatch):
-    import proxy.session as session
+    import proxy.record.session as session
 
     synced: list[str] = []
     monkeypatch.setattr(session, "_SYNCFS", None)
@@ -256,8 +261,8 @@ def test_durability_falls_back_to_fsync_per_file(tmp_path, monkeypatch):
 
 
 async def test_manifest_rebuilt_from_the_files_equals_the_recorded_one(upstream, tmp_path):
-    from proxy.fixture import load_fixture
-    from proxy.session import build_manifest
+    from proxy.tape.fixture import load_fixture
+    from proxy.tape.manifest import build_manifest
 
     session = tmp_path / "s"
     async with running_proxy(upstream, recording(session, "all")) as proxy, aiohttp.ClientSession() as http:
@@ -273,7 +278,7 @@ async def test_manifest_rebuilt_from_the_files_equals_the_recorded_one(upstream,
 def test_recorded_base64_bodies_round_trip_and_damaged_ones_fail():
     import binascii
 
-    from proxy.fixture import body_bytes, raw_body_fields
+    from proxy.tape.fixture import body_bytes, raw_body_fields
 
     data = bytes(range(256))
     assert body_bytes(raw_body_fields(data, None), "body_raw") == data
@@ -291,8 +296,8 @@ def test_recorded_base64_bodies_round_trip_and_damaged_ones_fail():
 def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, secret):
     from multidict import CIMultiDict
 
-    from proxy.flow import Answer
-    from proxy.record import response_record
+    from proxy.record.recorder import response_record
+    from proxy.wire.answers import Answer
 
     record = response_record(Answer(200, CIMultiDict(), raw))
     assert secret not in record["body_raw"].encode()
@@ -309,8 +314,8 @@ def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, se
 def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
     from multidict import CIMultiDict
 
-    from proxy.flow import Answer
-    from proxy.record import response_record
+    from proxy.record.recorder import response_record
+    from proxy.wire.answers import Answer
 
     record = response_record(Answer(200, CIMultiDict(), raw))
     assert "live-key-1" not in record["body_raw"] and "live-key-1" not in str(record["body_parsed"])
@@ -319,9 +324,9 @@ def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
 def test_a_short_write_still_puts_a_whole_fixture_in_place(tmp_path, monkeypatch):
     import os
 
-    import proxy.session as session_module
-    from proxy.fixture import load_fixture
-    from proxy.session import Session
+    import proxy.record.session as session_module
+    from proxy.record.session import Session
+    from proxy.tape.fixture import load_fixture
 
     real_write = os.write
     monkeypatch.setattr(
@@ -342,8 +347,8 @@ def test_a_short_write_still_puts_a_whole_fixture_in_place(tmp_path, monkeypatch
 def test_a_failed_write_leaves_no_temp_file_and_no_gap(tmp_path, monkeypatch):
     import errno
 
-    import proxy.session as session_module
-    from proxy.session import Session
+    import proxy.record.session as session_module
+    from proxy.record.session import Session
 
     session = Session(tmp_path / "s", {"session": "s"})
     fixture = {
@@ -376,10 +381,13 @@ async def test_brotli_answers_are_recorded_decoded_and_redacted(tmp_path):
 
     app = web.Application()
     app.router.add_get("/auth/api-key", api_key)
-    async with running_app(app) as url, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
-        async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.get(proxy.url("poly") + "/auth/api-key") as resp:
-                assert brotli.decompress(await resp.read())  # the client gets the answer as sent
+    async with (
+        running_app(app) as url,
+        running_proxy(url, recording(tmp_path / "s", "all")) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.get(proxy.url("poly") + "/auth/api-key") as resp,
+    ):
+        assert brotli.decompress(await resp.read())  # the client gets the answer as sent
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["response"]["body_parsed"] == {
         "apiKey": "[REDACTED]",
@@ -400,12 +408,12 @@ async def test_bodies_that_cannot_be_decoded_are_not_recorded(tmp_path):
     async with (
         running_app(app, auto_decompress=False) as url,
         running_proxy(url, recording(tmp_path / "s", "all")) as proxy,
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.post(
+            proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret", headers={"Content-Encoding": "zstd"}
+        ) as resp,
     ):
-        async with aiohttp.ClientSession(auto_decompress=False) as http:
-            async with http.post(
-                proxy.url("poly") + "/order", data=b"\x00compressed-owner-secret", headers={"Content-Encoding": "zstd"}
-            ) as resp:
-                assert await resp.read() == b"\x28\xb5\x2f\xfd-not-really-zstd"
+        assert await resp.read() == b"\x28\xb5\x2f\xfd-not-really-zstd"
     assert seen == [b"\x00compressed-owner-secret"]  # forwarded exactly as the client sent it
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["request"]["body"] is None and "zstd" in fixture["request"]["body_omitted"]
@@ -424,10 +432,13 @@ async def test_gzip_request_body_is_forwarded_as_sent_and_recorded_decoded_and_r
     app = web.Application()
     app.router.add_post("/order", accept)
     sent = gzip.compress(orjson.dumps({"order": {"side": "BUY"}, "owner": "api-key-uuid"}))
-    async with running_app(app, auto_decompress=False) as url, running_proxy(url, recording(tmp_path / "s")) as proxy:
-        async with aiohttp.ClientSession() as http:
-            async with http.post(proxy.url("poly") + "/order", data=sent, headers={"Content-Encoding": "gzip"}) as resp:
-                assert resp.status == 200
+    async with (
+        running_app(app, auto_decompress=False) as url,
+        running_proxy(url, recording(tmp_path / "s")) as proxy,
+        aiohttp.ClientSession() as http,
+        http.post(proxy.url("poly") + "/order", data=sent, headers={"Content-Encoding": "gzip"}) as resp,
+    ):
+        assert resp.status == 200
     assert seen == [sent]
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["request"]["body"] == {"order": {"side": "BUY"}, "owner": "[REDACTED]"}
@@ -436,7 +447,7 @@ async def test_gzip_request_body_is_forwarded_as_sent_and_recorded_decoded_and_r
 def test_headers_named_in_connection_are_hop_by_hop_too():
     from multidict import CIMultiDict
 
-    from proxy.forward import client_headers, upstream_headers
+    from proxy.wire.headers import client_headers, upstream_headers
 
     sent = CIMultiDict(
         [

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from proxy.cli import main
-from proxy.guard import GuardAddon, SpendingGuard, order_amounts
+from proxy.cli.main import main
+from proxy.record.guard import GuardAddon, SpendingGuard, order_amounts
 from tests.proxy_helpers import fixtures_in, recording, running_app, running_proxy, upstream_app
 
 V2 = "/trade-api/v2/portfolio/events/orders"
@@ -61,14 +61,14 @@ async def test_connection_refused_is_502_and_recorded_as_error(tmp_path):
 
 async def test_timeout_is_504(upstream, tmp_path):
     async with running_proxy(upstream, recording(tmp_path / "s", "all"), timeout=0.3) as proxy:
-        status, headers, body = await fetch(proxy.url("kalshi") + "/slow?seconds=3")
+        status, _headers, body = await fetch(proxy.url("kalshi") + "/slow?seconds=3")
     assert status == 504 and body["tradetape_error"] == "upstream_timeout"
     assert fixtures_in(tmp_path / "s")[0]["error"]["tradetape_error"] == "upstream_timeout"
 
 
 async def test_reset_mid_body_is_502(upstream, tmp_path):
     async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
-        status, headers, body = await fetch(proxy.url("kalshi") + "/reset")
+        status, _headers, body = await fetch(proxy.url("kalshi") + "/reset")
     assert status == 502 and body["tradetape_error"] == "upstream_disconnected"
     assert fixtures_in(tmp_path / "s")[0]["error"]["tradetape_error"] == "upstream_disconnected"
 
@@ -76,7 +76,7 @@ async def test_reset_mid_body_is_502(upstream, tmp_path):
 async def test_invalid_http_is_502(tmp_path):
     server, url = await garbage_server()
     async with server, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
-        status, headers, body = await fetch(proxy.url("poly") + "/order")
+        status, headers, _body = await fetch(proxy.url("poly") + "/order")
     assert status == 502 and headers["X-Tradetape-Error"].startswith("upstream_")
     assert fixtures_in(tmp_path / "s")[0]["error"]["status"] == 502
 
@@ -149,7 +149,7 @@ async def test_guard_refuses_over_caps_and_never_forwards(upstream, tmp_path):
         not_json = await fetch(proxy.url("poly") + "/order", "POST", b"garbage")
         forwarded = proxy.counts["forwarded"]
     assert ok[0] == 200 and forwarded == 1
-    for status, headers, body in (over_order, over_session, unreadable, not_json):
+    for status, headers, _body in (over_order, over_session, unreadable, not_json):
         assert status == 403 and headers["X-Tradetape-Error"] == "spending_guard"
     assert over_order[2]["detail"] == {"reason": "max_order_usd", "cap": "10", "amount": "11.000000"}
     assert over_session[2]["detail"]["reason"] == "max_session_usd" and over_session[2]["detail"]["cap"] == "12"

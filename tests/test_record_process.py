@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -12,8 +11,8 @@ from pathlib import Path
 import aiohttp
 import orjson
 
-from proxy.cli_options import parse_listeners
-from proxy.fixture import MANIFEST, load_fixture, session_files
+from proxy.cli.options import parse_listeners
+from proxy.tape.fixture import MANIFEST, load_fixture, session_files
 from tests.proxy_helpers import running_app, upstream_app
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
@@ -67,6 +66,7 @@ async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_r
     async with running_app(upstream_app()) as upstream:
         proc, urls = await start_record(upstream, tmp_path)
         answered: list[int] = []
+        enough = asyncio.Event()  # 300 answered: the kill lands in the middle of the burst
 
         async def one(http: aiohttp.ClientSession, i: int) -> None:
             try:
@@ -75,13 +75,14 @@ async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_r
                 ) as resp:
                     await resp.read()
                     answered.append(i)
+                    if len(answered) >= 300:
+                        enough.set()
             except aiohttp.ClientError:
                 pass
 
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
             tasks = [asyncio.create_task(one(http, i)) for i in range(3000)]
-            while len(answered) < 300:
-                await asyncio.sleep(0.005)
+            await enough.wait()
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
             await asyncio.gather(*tasks)
@@ -110,7 +111,7 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
     manifest = orjson.loads((tmp_path / "burst" / MANIFEST).read_bytes())
     assert [e["seq"] for e in manifest["fixtures"]] == [1, 2, 3]
     assert manifest["upstreams"]["poly"] == {"url": upstream, "live": False, "simulator": False}
-    assert os.path.exists(tmp_path / "burst" / "003_GET_poly_trades.json")
+    assert (tmp_path / "burst" / "003_GET_poly_trades.json").exists()
 
 
 async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):

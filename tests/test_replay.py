@@ -10,8 +10,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.fixture import FixtureError
-from proxy.sources import SourceError
+from proxy.replay.sources import SourceError
+from proxy.tape.fixture import FixtureError
 from tests.proxy_helpers import recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, replaying, write_session
 
@@ -289,6 +289,30 @@ async def test_correlation_maps_recorded_ids_to_live_ones_in_answers_and_later_r
     assert orjson.loads(looked_up) == {"note": f"x{recorded_id}"}  # whole values only, never substrings
 
 
+async def test_clock_derived_expiry_and_time_filters_replay_and_keep_the_correlation(tmp_path):
+    """A GTC order whose expiration_time comes from the clock, then reads filtered by time: the live values
+    differ from the recorded ones, yet every request matches and later answers carry the live id."""
+    recorded_id = "cid-recorded-0001"
+    orders = f"/trade-api/v2/portfolio/orders?ticker=KXTEST-26&min_ts=1781150000&client_order_id={recorded_id}"
+    create = {**CREATE, "client_order_id": recorded_id, "expiration_time": 1781159348}
+    created = {"order_id": "ord-1", "client_order_id": recorded_id, "remaining_count": "5.00"}
+    listed = {"orders": [created | {"status": "resting"}]}
+    recordings = [
+        fixture("kalshi", "POST", KALSHI + ORDERS, body=create, status=201, answer=created),
+        fixture("kalshi", "GET", KALSHI + orders, answer=listed),
+    ]
+    session = write_session(tmp_path / "s", recordings)
+    live_id = "live-7e1d-4b0a-9c2f"
+    async with replaying([session], strict_order=True) as proxy, aiohttp.ClientSession() as http:
+        k = proxy.url("kalshi")
+        live_create = {**CREATE, "client_order_id": live_id, "expiration_time": 1790000000}
+        created_status, live_created, _ = await call(http, "POST", k + ORDERS, orjson.dumps(live_create))
+        later = f"/trade-api/v2/portfolio/orders?min_ts=1789990000&ticker=KXTEST-26&client_order_id={live_id}"
+        listed_status, live_listed, _ = await call(http, "GET", k + later)
+    assert (created_status, orjson.loads(live_created)["client_order_id"]) == (201, live_id)
+    assert listed_status == 200 and orjson.loads(live_listed)["orders"][0]["client_order_id"] == live_id
+
+
 async def test_a_live_id_sent_again_correlates_with_the_next_recording_not_with_the_first(tmp_path):
     # The recording used two ids where the live client resends one (a retry): the second answer must
     # still carry the live id, not the first recorded one the request was mapped back to.
@@ -485,7 +509,7 @@ async def test_fixed_latency_really_waits_at_least_that_long(tmp_path):
 )
 def test_bad_replay_options_name_the_flag(options, message):
     from proxy.exchanges import ConfigError
-    from proxy.replay import ReplayOptions
+    from proxy.replay.replayer import ReplayOptions
 
     with pytest.raises(ConfigError, match=message):
         ReplayOptions(**options)

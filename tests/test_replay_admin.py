@@ -14,11 +14,13 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.cli_replay import forwarding_factories
-from proxy.core import Proxy
-from proxy.fixture import session_files
-from proxy.replay import ReplayOptions, replay_factory
-from proxy.volatile import volatile_sets
+from proxy.admin.routes import handle as admin_routes
+from proxy.cli.modes import forwarding_factories
+from proxy.engine.mode import passthrough_mode
+from proxy.engine.proxy import Proxy
+from proxy.replay.replayer import ReplayOptions, replay_factory
+from proxy.replay.volatile import volatile_sets
+from proxy.tape.fixture import session_files
 from tests.proxy_helpers import listeners_for, running_app
 from tests.replay_helpers import KALSHI, fixture, write_session
 
@@ -56,8 +58,8 @@ async def test_switch_between_replay_passthrough_and_record_at_runtime_then_load
     first = write_session(tmp_path / "first", [fixture("kalshi", "GET", KALSHI + "/x", answer={"replayed": 1})])
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(first)], tmp_path, volatile_sets(), ReplayOptions(), counts)
-    proxy = Proxy(listeners_for(url), make_replay({}), counts=counts)
-    upstreams = {listener.exchange: listener.upstream for listener in proxy.listeners}
+    proxy = Proxy(listeners_for(url), make_replay({}), counts=counts, admin=admin_routes)
+    upstreams = {each.exchange: each.upstream for each in proxy.listeners}
     proxy.mode_factories = {
         "replay": make_replay,
         **forwarding_factories(upstreams, set(), tmp_path, "all", None, counts),
@@ -98,7 +100,7 @@ async def test_a_failed_load_or_unknown_mode_leaves_the_running_replay_untouched
     (bad / "002_GET_kalshi_y.json").write_bytes(b"{not json")
     counts: Counter[str] = Counter()
     make_replay = replay_factory([str(good)], tmp_path, volatile_sets(), ReplayOptions(), counts)
-    proxy = Proxy(listeners_for("http://127.0.0.1:9"), make_replay({}), counts=counts)
+    proxy = Proxy(listeners_for("http://127.0.0.1:9"), make_replay({}), counts=counts, admin=admin_routes)
     proxy.mode_factories = {"replay": make_replay}
     await proxy.start()
     try:
@@ -117,6 +119,17 @@ async def test_a_failed_load_or_unknown_mode_leaves_the_running_replay_untouched
         await proxy.stop(grace=1)
 
 
+async def test_a_proxy_given_no_admin_routes_still_keeps_the_prefix_and_forwards_nothing(upstream):
+    url, hits = upstream
+    proxy = Proxy(listeners_for(url), passthrough_mode([]))
+    async with proxy, aiohttp.ClientSession() as http:
+        async with http.get(proxy.url("kalshi") + "/__tradetape/status") as resp:
+            status, kind, body = resp.status, resp.headers["X-Tradetape-Error"], orjson.loads(await resp.read())
+        assert await get(http, proxy, "/x") == (200, {"live": 1})
+    assert (status, kind, body["tradetape_error"]) == (404, "admin_not_found", "admin_not_found")
+    assert "no admin routes" in body["detail"] and hits == ["/x"]
+
+
 async def _read_listeners(stdout: asyncio.StreamReader) -> dict[str, str]:
     urls: dict[str, str] = {}
     while len(urls) < 2:
@@ -133,7 +146,7 @@ async def _run_replay(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "from proxy.cli import main; main()",
+        "from proxy.cli.main import main; main()",
         "replay",
         *args,
         "--listen",
@@ -184,7 +197,7 @@ async def test_replay_command_stops_at_load_on_a_malformed_fixture(tmp_path):
 def test_replay_command_rejects_bad_flags_naming_them(tmp_path):
     from click.testing import CliRunner
 
-    from proxy.cli_replay import replay
+    from proxy.cli.replay import replay
 
     runner = CliRunner()
     for args, flag in (

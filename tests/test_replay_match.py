@@ -6,10 +6,10 @@ import orjson
 import pytest
 from multidict import CIMultiDict
 
-from proxy.correlate import Correlation
 from proxy.exchanges import ConfigError
-from proxy.match import differences, match_key, parse_body
-from proxy.volatile import volatile_sets
+from proxy.replay.correlate import Correlation
+from proxy.replay.match import differences, match_key, parse_body
+from proxy.replay.volatile import volatile_sets
 
 
 def key(
@@ -50,6 +50,40 @@ def test_poly_defaults_cover_order_randomness_account_values_and_secret_fields()
     assert key(recorded.replace(b"BUY", b"SELL"), exchange="poly") != key(live, exchange="poly")
     # the Kalshi defaults do not apply to Polymarket and the other way round
     assert key(b'{"salt": 1}') != key(b'{"salt": 2}')
+
+
+def test_kalshi_order_expiry_times_are_volatile_in_creates_amends_and_batches():
+    """Unix seconds computed from the clock: a GTC order with an expiry must match its recording."""
+    assert key(b'{"ticker": "T", "expiration_time": 1781159348}') == key(b'{"ticker": "T", "expiration_time": 1}')
+    assert key(b'{"orders": [{"ticker": "T", "expiration_ts": 5}]}') == key(b'{"orders": [{"ticker": "T"}]}')
+    assert key(b'{"ticker": "T", "expiration_time": 5}') != key(b'{"ticker": "U", "expiration_time": 5}')
+
+
+@pytest.mark.parametrize(
+    ("exchange", "name"),
+    [
+        ("kalshi", "min_ts"),
+        ("kalshi", "max_ts"),
+        ("kalshi", "min_close_ts"),
+        ("kalshi", "end_ts"),
+        ("poly", "after"),
+        ("poly", "before"),
+        ("poly", "startTs"),
+    ],
+)
+def test_time_query_parameters_match_by_name_not_value(exchange, name):
+    live = key(b"", query=f"ticker=T&{name}=1781159348", exchange=exchange)
+    assert live == key(b"", query=f"{name}=1700000000&ticker=T", exchange=exchange)
+    assert live.query == tuple(sorted(((name, "(volatile)"), ("ticker", "T"))))
+    assert live != key(b"", query="ticker=T", exchange=exchange)  # present or absent still matters
+    assert live != key(b"", query=f"ticker=U&{name}=1781159348", exchange=exchange)
+
+
+def test_ignore_field_adds_a_query_parameter_with_a_question_mark():
+    assert key(b"", query="since=1") != key(b"", query="since=2")
+    assert key(b"", query="since=1", ignore=("kalshi:?since",)) == key(b"", query="since=2", ignore=("kalshi:?since",))
+    assert volatile_sets(("poly:?cutoff",))["poly"].query_names >= {"cutoff", "after"}
+    assert "cutoff" not in volatile_sets(("poly:?cutoff",))["kalshi"].query_names
 
 
 def test_ignore_field_pointer_removes_exactly_the_pointed_member():

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from clients.kalshi import KalshiClient
-from proxy.cli import main
+from proxy.cli.main import main
 from scenarios.canon import SIM_LEGS
 from scenarios.catalogue import BY_NAME, SCENARIOS, check
 from scenarios.cli import live_plan
@@ -40,6 +40,23 @@ def test_every_captured_scenario_has_committed_fixtures_from_the_simulator():
             manifest = orjson.loads((FIXTURES / source / "manifest.json").read_bytes())
             assert manifest["fixtures"], source
             assert all(u["simulator"] and not u["live"] for u in manifest["upstreams"].values()), source
+
+
+def test_committed_sessions_share_no_trade_or_order_ids():
+    """Each session was recorded on its own simulator run; composed replays must not see one id twice."""
+    ids_of: dict[str, set[str]] = {}
+    for manifest in FIXTURES.glob("*/manifest.json"):
+        for path in manifest.parent.glob("0*.json"):
+            body = orjson.loads(path.read_bytes()).get("response", {}).get("body_parsed")
+            if isinstance(body, dict):
+                found = [*body.get("tradeIDs", []), *body.get("transactionsHashes", []), body.get("order_id")]
+                ids_of.setdefault(manifest.parent.name, set()).update(i for i in found if i)
+    assert any(len(ids) > 1 for ids in ids_of.values())
+    seen: dict[str, str] = {}
+    for session, ids in ids_of.items():
+        for value in ids:
+            assert value not in seen, f"{value} is in both {seen[value]} and {session}"
+            seen[value] = session
 
 
 def test_composed_scenarios_only_use_captured_directories():

@@ -10,10 +10,12 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
-from proxy.cli import main
-from proxy.core import Proxy
-from proxy.fixture import session_files
-from proxy.modes import forwarding_factories, passthrough_mode
+from proxy.admin.routes import handle as admin_routes
+from proxy.cli.main import main
+from proxy.cli.modes import forwarding_factories
+from proxy.engine.mode import passthrough_mode
+from proxy.engine.proxy import Proxy
+from proxy.tape.fixture import session_files
 from tests.cli_helpers import FREE_PORTS, start
 from tests.proxy_helpers import listeners_for
 from tests.replay_helpers import KALSHI, fixture, write_session
@@ -73,7 +75,7 @@ def test_append_continues_the_session_after_its_last_seq(tmp_path):
 async def test_a_runtime_switch_to_record_refuses_an_existing_session_unless_append(tmp_path, options, status, says):
     existing(tmp_path)
     counts: Counter[str] = Counter()
-    proxy = Proxy(listeners_for("http://127.0.0.1:9"), passthrough_mode([]), counts=counts)
+    proxy = Proxy(listeners_for("http://127.0.0.1:9"), passthrough_mode([]), counts=counts, admin=admin_routes)
     upstreams = {listener.exchange: listener.upstream for listener in proxy.listeners}
     proxy.mode_factories = forwarding_factories(upstreams, set(), tmp_path, "all", None, counts)
     async with proxy, aiohttp.ClientSession() as http:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from click.testing import CliRunner
 
-from proxy.fixture import MANIFEST
-from proxy.session_tools import export_command, fsck_command, inspect_command
+from proxy.cli.tools import export_command, fsck_command, inspect_command
+from proxy.tape.fixture import MANIFEST
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, write_session
 
 CREATE = {
@@ -170,7 +170,7 @@ def test_export_har_is_a_valid_har_1_2_log(tmp_path):
             "bodySize",
         }
         assert entry["timings"]["wait"] == entry["time"] >= 0
-    first, second, third, fourth = log["entries"]
+    first, _second, third, fourth = log["entries"]
     assert first["request"]["postData"]["mimeType"] == "application/json"
     assert orjson.loads(first["request"]["postData"]["text"]) == CREATE
     assert first["response"]["status"] == 201 and first["response"]["statusText"] == "Created"

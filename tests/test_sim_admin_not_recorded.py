@@ -7,10 +7,10 @@ from collections import Counter
 import aiohttp
 import pytest
 
-from proxy.audit import audit_file
-from proxy.capture_filter import build_filter, is_sim_admin
-from proxy.core import Proxy
-from proxy.fixture import session_files
+from proxy.engine.proxy import Proxy
+from proxy.tape.capture_filter import build_filter, is_sim_admin
+from proxy.tape.fixture import session_files
+from proxy.tools.audit import audit_file
 from simulator import Simulator
 from simulator.credentials import kalshi_test_credentials
 from tests.proxy_helpers import listeners_for, recording

@@ -113,7 +113,7 @@ async def test_state_file_registers_keys_balances_and_books(
         async with http.get(sim.kalshi_url + url, headers=headers) as response:
             assert (await response.json())["market_positions"][0]["position_fp"] == "-3.00"
         async with http.get(sim.kalshi_url + "/trade-api/v2/markets/KXS-26-A/orderbook") as response:
-            assert await response.json() == {"orderbook_fp": {"no_dollars": [["0.4000", "2.00"]]}}
+            assert await response.json() == {"orderbook_fp": {"no_dollars": [["0.4000", "2.00"]], "yes_dollars": []}}
 
 
 def _toml(state: dict) -> str:

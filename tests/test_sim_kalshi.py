@@ -24,6 +24,13 @@ from simulator.kalshi import create_kalshi_app
 
 PAYLOADS = payload_dir("kalshi")
 REMOVED_SINCE_RECORDING = {"service", "resting_orders_count", "fractional_trading_enabled", "response_price_units"}
+# Required by the official SDK's models since the recordings (kalshi-python-async 3.28.0 and 3.31.0; docs/wire/kalshi.md
+# §10), with their JSON types: the simulator sends them, so the expected shape is the recorded one plus these.
+ADDED_SINCE_RECORDING = {
+    "fill": {"exchange_index": "int"},
+    "market_position": {"exchange_index": "int"},
+    "market": {"exchange_index": "int", "settlement_bounds_type": "str"},
+}
 T = "KXWTACHALLENGERMATCH-26JUN11JIMLEP-LEP"
 ORDERS = "/trade-api/v2/portfolio/events/orders"
 SECTION = {
@@ -157,9 +164,11 @@ async def test_ioc_taker_fills_fees_positions_balance_match_recording(kalshi: Ka
     }
 
     status, fills = await kalshi.call("GET", "/trade-api/v2/portfolio/fills?limit=10")
-    recorded_fills = real("real_demo__fills__after_taker")
-    assert status == 200 and shape(fills) == shape(recorded_fills)
+    expected = shape(real("real_demo__fills__after_taker"))
+    expected["fills"][0] |= ADDED_SINCE_RECORDING["fill"]
+    assert status == 200 and shape(fills) == expected
     fill = fills["fills"][0]
+    assert fill["exchange_index"] == 0
     assert (fill["fee_cost"], fill["yes_price_dollars"], fill["no_price_dollars"], fill["is_taker"]) == (
         "0.017500",
         "0.5200",
@@ -176,7 +185,10 @@ async def test_ioc_taker_fills_fees_positions_balance_match_recording(kalshi: Ka
     assert status == 200 and shape(listed) == shape(real("real_demo__portfolio__orders_list"))
 
     status, positions = await kalshi.call("GET", "/trade-api/v2/portfolio/positions")
-    assert status == 200 and shape(positions) == shape(real("real_demo__portfolio__positions"))
+    expected = shape(real("real_demo__portfolio__positions"))
+    expected["market_positions"][0] |= ADDED_SINCE_RECORDING["market_position"]
+    assert status == 200 and shape(positions) == expected
+    assert positions["market_positions"][0]["exchange_index"] == 0
     assert positions["market_positions"][0]["position_fp"] == "1.00"
     assert positions["market_positions"][0]["market_exposure_dollars"] == "0.520000"
 
@@ -237,7 +249,10 @@ async def test_self_trade_prevention_kills_the_taker_like_the_recording(kalshi: 
 
 async def test_market_orderbook_and_status_match_recording(kalshi: Kalshi) -> None:
     status, market = await kalshi.call("GET", f"/trade-api/v2/markets/{T}")
-    assert status == 200 and shape(market) == shape(real("real_demo__markets__single"))
+    expected = shape(real("real_demo__markets__single"))
+    expected["market"] |= ADDED_SINCE_RECORDING["market"]
+    assert status == 200 and shape(market) == expected
+    assert (market["market"]["settlement_bounds_type"], market["market"]["exchange_index"]) == ("default", 0)
     recorded = real("real_demo__markets__single")["market"]
     for key in (
         "yes_bid_dollars",
@@ -253,6 +268,8 @@ async def test_market_orderbook_and_status_match_recording(kalshi: Kalshi) -> No
         assert market["market"][key] == recorded[key], key
     status, book = await kalshi.call("GET", f"/trade-api/v2/markets/{T}/orderbook")
     assert (status, book) == (200, real("real_demo__orderbook__base"))
+    status, empty = await kalshi.call("GET", "/trade-api/v2/markets/KXOTHER-26DEC31-X/orderbook")
+    assert (status, empty) == (200, {"orderbook_fp": {"no_dollars": [], "yes_dollars": []}})  # the SDK requires both
     status, exchange = await kalshi.call("GET", "/trade-api/v2/exchange/status")
     assert (status, exchange) == (200, real("real_demo__exchange__status"))
     status, over = await kalshi.call("GET", "/trade-api/v2/markets?limit=1001")
@@ -424,6 +441,202 @@ async def test_clock_advance_expires_gtc_orders(kalshi: Kalshi) -> None:
     assert after["order"]["status"] == "canceled"
     status, past = await kalshi.order(expiration_time=expires)
     assert (status, past["error"]["details"]) == (400, "Expiration timestamp must be in the future")
+
+
+# The fields kalshi-python-async 3.34.0's response models require (kalshi_python_async/models/*.py) with the
+# JSON type each needs ("count": fixed-point 2 dp; "dollars": up to 6 dp, as the models' descriptions say), and
+# their enums: the machine-readable form of Kalshi's schema. tools/interop/ runs the SDK itself where a
+# Python >= 3.13 exists; this keeps the simulator to the same fields everywhere else.
+TIME, COUNT, DOLLARS = "time", "count", "dollars"
+SDK_REQUIRED: dict[str, dict[str, Any]] = {
+    "Market": {
+        "ticker": str,
+        "event_ticker": str,
+        "market_type": str,
+        "yes_sub_title": str,
+        "no_sub_title": str,
+        "created_time": TIME,
+        "updated_time": TIME,
+        "open_time": TIME,
+        "close_time": TIME,
+        "latest_expiration_time": TIME,
+        "settlement_timer_seconds": int,
+        "status": str,
+        "yes_bid_dollars": DOLLARS,
+        "yes_bid_size_fp": COUNT,
+        "yes_ask_dollars": DOLLARS,
+        "yes_ask_size_fp": COUNT,
+        "no_bid_dollars": DOLLARS,
+        "no_ask_dollars": DOLLARS,
+        "last_price_dollars": DOLLARS,
+        "volume_fp": COUNT,
+        "volume_24h_fp": COUNT,
+        "result": str,
+        "can_close_early": bool,
+        "open_interest_fp": COUNT,
+        "notional_value_dollars": DOLLARS,
+        "previous_yes_bid_dollars": DOLLARS,
+        "previous_yes_ask_dollars": DOLLARS,
+        "previous_price_dollars": DOLLARS,
+        "settlement_bounds_type": str,
+        "expiration_value": str,
+        "rules_primary": str,
+        "rules_secondary": str,
+        "price_level_structure": str,
+        "price_ranges": list,
+    },
+    "Order": {
+        "order_id": str,
+        "user_id": str,
+        "client_order_id": str,
+        "ticker": str,
+        "outcome_side": str,
+        "book_side": str,
+        "type": str,
+        "status": str,
+        "yes_price_dollars": DOLLARS,
+        "no_price_dollars": DOLLARS,
+        "fill_count_fp": COUNT,
+        "remaining_count_fp": COUNT,
+        "initial_count_fp": COUNT,
+        "taker_fill_cost_dollars": DOLLARS,
+        "maker_fill_cost_dollars": DOLLARS,
+        "taker_fees_dollars": DOLLARS,
+        "maker_fees_dollars": DOLLARS,
+    },
+    "Fill": {
+        "fill_id": str,
+        "exchange_index": int,
+        "trade_id": str,
+        "order_id": str,
+        "ticker": str,
+        "market_ticker": str,
+        "outcome_side": str,
+        "book_side": str,
+        "count_fp": COUNT,
+        "yes_price_dollars": DOLLARS,
+        "no_price_dollars": DOLLARS,
+        "is_taker": bool,
+        "fee_cost": DOLLARS,
+    },
+    "MarketPosition": {
+        "ticker": str,
+        "exchange_index": int,
+        "total_traded_dollars": DOLLARS,
+        "position_fp": COUNT,
+        "market_exposure_dollars": DOLLARS,
+        "realized_pnl_dollars": DOLLARS,
+        "fees_paid_dollars": DOLLARS,
+        "last_updated_ts": TIME,
+    },
+    "EventPosition": {
+        "event_ticker": str,
+        "total_cost_dollars": DOLLARS,
+        "total_cost_shares_fp": COUNT,
+        "event_exposure_dollars": DOLLARS,
+        "realized_pnl_dollars": DOLLARS,
+        "fees_paid_dollars": DOLLARS,
+    },
+    "GetBalanceResponse": {"balance": int, "balance_dollars": DOLLARS, "portfolio_value": int, "updated_ts": int},
+    "CreateOrderV2Response": {"order_id": str, "fill_count": COUNT, "remaining_count": COUNT, "ts_ms": int},
+    "AmendOrderV2Response": {"order_id": str, "ts_ms": int},
+    "DecreaseOrderV2Response": {"order_id": str, "remaining_count": COUNT, "ts_ms": int},
+    "CancelOrderV2Response": {"order_id": str, "reduced_by": COUNT, "ts_ms": int},
+    "OrderbookCountFp": {"yes_dollars": list, "no_dollars": list},
+    "ExchangeStatus": {"exchange_active": bool, "trading_active": bool},
+}
+SDK_ENUMS: dict[str, dict[str, set[str]]] = {
+    "Market": {
+        "status": {"initialized", "inactive", "active", "closed", "determined", "disputed", "amended", "finalized"},
+        "market_type": {"binary", "scalar"},
+        "result": {"yes", "no", "scalar", ""},
+        "settlement_bounds_type": {"default", "floor"},
+        "strike_type": {
+            "greater",
+            "greater_or_equal",
+            "less",
+            "less_or_equal",
+            "between",
+            "functional",
+            "custom",
+            "structured",
+        },
+    },
+    "Order": {
+        "type": {"limit", "market"},
+        "status": {"resting", "canceled", "executed"},
+        "outcome_side": {"yes", "no"},
+        "book_side": {"bid", "ask"},
+    },
+    "Fill": {"outcome_side": {"yes", "no"}, "book_side": {"bid", "ask"}},
+}
+_FORMATS = {TIME: _TIME, COUNT: re.compile(r"^-?\d+\.\d{2}$"), DOLLARS: re.compile(r"^-?\d+\.\d{1,6}$")}
+
+
+def sdk_problems(model: str, body: dict[str, Any]) -> list[str]:
+    """What the official SDK's model `model` would refuse in `body`: a missing field, a wrong type or format."""
+    problems = []
+    for field, kind in SDK_REQUIRED[model].items():
+        value = body.get(field)
+        if isinstance(kind, str):
+            ok = isinstance(value, str) and _FORMATS[kind].match(value) is not None
+        else:
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            problems.append(f"{model}.{field} = {value!r}")
+    for field, allowed in SDK_ENUMS.get(model, {}).items():
+        if field in body and body[field] not in allowed:
+            problems.append(f"{model}.{field} = {body[field]!r} is not one of {sorted(allowed)}")
+    return problems
+
+
+async def test_every_answer_has_what_the_official_sdk_models_require(kalshi: Kalshi) -> None:
+    answers: list[tuple[str, Any]] = []
+    status, taker = await kalshi.order(price="0.5200", time_in_force="immediate_or_cancel")
+    answers.append(("CreateOrderV2Response", taker))
+    _, maker = await kalshi.order(price="0.3000", count="3.00", expiration_time=int(kalshi.clock.now()) + 600)
+    answers.append(("CreateOrderV2Response", maker))
+    for order_id in (taker["order_id"], maker["order_id"]):
+        answers.append(("Order", (await kalshi.call("GET", f"/trade-api/v2/portfolio/orders/{order_id}"))[1]["order"]))
+    amend = {"ticker": T, "side": "bid", "price": "0.3100", "count": "3.00"}
+    answers.append(
+        ("AmendOrderV2Response", (await kalshi.call("POST", f"{ORDERS}/{maker['order_id']}/amend", amend))[1])
+    )
+    decrease = (await kalshi.call("POST", f"{ORDERS}/{maker['order_id']}/decrease", {"reduce_by": "1.00"}))[1]
+    answers.append(("DecreaseOrderV2Response", decrease))
+    _, fills = await kalshi.call("GET", "/trade-api/v2/portfolio/fills")
+    answers += [("Fill", fill) for fill in fills["fills"]]
+    _, positions = await kalshi.call("GET", "/trade-api/v2/portfolio/positions")
+    answers += [("MarketPosition", p) for p in positions["market_positions"]]
+    answers += [("EventPosition", p) for p in positions["event_positions"]]
+    answers.append(("GetBalanceResponse", (await kalshi.call("GET", "/trade-api/v2/portfolio/balance"))[1]))
+    _, markets = await kalshi.call("GET", "/trade-api/v2/markets")
+    answers += [("Market", m) for m in markets["markets"]]
+    for ticker in (T, "KXOTHER-26DEC31-X"):
+        book = (await kalshi.call("GET", f"/trade-api/v2/markets/{ticker}/orderbook"))[1]["orderbook_fp"]
+        answers.append(("OrderbookCountFp", book))
+    answers.append(("ExchangeStatus", (await kalshi.call("GET", "/trade-api/v2/exchange/status"))[1]))
+    answers.append(("CancelOrderV2Response", (await kalshi.call("DELETE", f"{ORDERS}/{maker['order_id']}"))[1]))
+    assert status == 201 and len(answers) >= 15
+    assert [p for model, body in answers for p in sdk_problems(model, body)] == []
+    assert sdk_problems("Fill", {k: v for k, v in fills["fills"][0].items() if k != "exchange_index"}) == [
+        "Fill.exchange_index = None"
+    ]  # the check itself bites
+
+
+async def test_unknown_paths_and_methods_answer_in_kalshi_error_shape(kalshi: Kalshi) -> None:
+    assert await kalshi.call("GET", "/trade-api/v2/no/such/endpoint") == (
+        404,
+        {"error": {"code": "not_found", "message": "not found"}},
+    )
+    wrong = await kalshi.client.put(f"/trade-api/v2/markets/{T}")
+    assert (wrong.status, await wrong.json()) == (
+        405,
+        {"error": {"code": "method_not_allowed", "message": "method not allowed"}},
+    )
+    assert "GET" in wrong.headers["Allow"]
+    admin = await kalshi.client.get("/__sim/kalshi/no-such-thing")
+    assert admin.status == 404 and admin.content_type == "text/plain"  # the admin API is not the exchange
 
 
 async def test_settlement_pays_winners_and_moves_positions_to_settled(kalshi: Kalshi) -> None:

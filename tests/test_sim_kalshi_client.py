@@ -97,3 +97,20 @@ async def test_act_then_drop_is_recovered_by_client_order_id(
         # the client's own retry sees 409 order_already_exists and returns the existing order
         again = await kalshi.create_order(ALI, "yes", "buy", "3", "0.52", client_order_id=client_order_id)
         assert again.order_id == recovered.order_id
+
+
+async def test_resting_and_partly_filled_orders_carry_their_limit_price(
+    sim: RunningSimulator, kalshi_credentials: tuple[str, Any, str]
+) -> None:
+    """The limit is of the outcome traded, as Leg.price: a NO bid at 0.30 reads 0.30, not its YES-leg 0.70."""
+    async with client_for(sim, kalshi_credentials) as kalshi:
+        partly = await kalshi.create_order(ALI, "yes", "buy", "30", "0.52", time_in_force="good_till_canceled")
+        assert (partly.status, partly.filled, partly.remaining) == ("resting", Decimal("25.00"), Decimal("5.00"))
+        assert (partly.limit_price, partly.avg_price) == (Decimal("0.52"), Decimal("0.52"))
+        read = await kalshi.get_order(partly.order_id)
+        assert (read.status, read.filled, read.limit_price) == ("resting", Decimal("25.00"), Decimal("0.52"))
+        no = await kalshi.create_order(ALI, "no", "buy", "4", "0.30", time_in_force="good_till_canceled")
+        assert (no.status, no.avg_price, no.limit_price) == ("resting", None, Decimal("0.30"))
+        assert (await kalshi.get_order(no.order_id)).limit_price == Decimal("0.30")
+        listed = {o.order_id: o.limit_price for o in await kalshi.list_orders(ticker=ALI, status="resting")}
+        assert listed == {partly.order_id: Decimal("0.52"), no.order_id: Decimal("0.30")}

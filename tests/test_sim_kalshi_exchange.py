@@ -241,3 +241,10 @@ def test_reduce_only_without_a_position_leaves_no_position_record() -> None:
     )
     assert (done.order.fill_count, done.order.status) == (ZERO, "canceled")
     assert exchange.accounts["alice"].positions == {}
+
+
+def test_fill_and_order_ids_differ_between_simulator_runs():
+    """Sessions recorded on separate runs compose: the same first trade never gets the same ids twice."""
+    req = OrderRequest(TICKER, "bid", Decimal("0.60"), Decimal("1"), "immediate_or_cancel", "taker_at_cross")
+    runs = [make_exchange([], [(Decimal("0.55"), Decimal("5"))]).create("alice", req) for _ in range(3)]
+    assert len({run.fills[0].fill_id for run in runs}) == len({run.order.order_id for run in runs}) == 3

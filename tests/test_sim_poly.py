@@ -63,6 +63,54 @@ async def test_tick_size_is_a_json_number_and_neg_risk_a_bool(http):
     assert bad.status == 400 and await bad.json() == payload("official_docs__get_tick_size__400__example")
 
 
+async def test_market_by_token_names_the_condition_and_both_tokens(http):
+    body = await (await http.get(f"/markets-by-token/{NO}")).json()
+    assert shape(body) == shape(payload("official_docs__get_market_by_token__200__example"))
+    assert body == {"condition_id": MARKET, "primary_token_id": YES, "secondary_token_id": NO}
+    missing = await http.get("/markets-by-token/9")
+    assert (missing.status, await missing.json()) == (404, {"error": "market not found"})
+    bad = await http.get("/markets-by-token/0xabc")
+    assert (bad.status, await bad.json()) == (400, {"error": "Invalid token id"})
+
+
+async def test_clob_market_info_has_the_official_keys_and_types(http):
+    """The official example's keys and JSON types, except the two the docs say can differ: `gst` is null
+    without a game start and `itode` is left out when false; plus `nr` (only when true) and the keys the
+    SDK's MarketDetails also maps (c, ao, sd, cbos)."""
+    body = await (await http.get(f"/clob-markets/{MARKET}")).json()
+    official = payload("official_docs__get_clob_market_info__200__example")
+    assert {k: shape(v) for k, v in body.items() if k in official and k != "gst"} == {
+        k: shape(v) for k, v in official.items() if k not in ("gst", "itode")
+    }
+    assert body["gst"] is None and "itode" not in body and "nr" not in body
+    assert body["t"] == [{"t": YES, "o": "Yes"}, {"t": NO, "o": "No"}]
+    assert (body["c"], body["ao"], body["fd"]) == (MARKET, True, {"r": 0, "e": 1, "to": True})
+    raw = await (await http.get(f"/clob-markets/{MARKET}")).text()
+    assert '"mos":5,' in raw and '"mts":0.01,' in raw  # JSON numbers from the Decimal text
+    neg_risk = await (await http.get(f"/clob-markets/{DEFAULT_SECTION['markets'][1]['condition_id']}")).json()
+    assert (neg_risk["nr"], neg_risk["mts"], neg_risk["t"][0]["t"]) == (True, 0.001, NR_YES)
+    missing = await http.get("/clob-markets/0x" + "00" * 32)
+    assert (missing.status, await missing.json()) == (404, {"error": "market not found"})
+
+
+async def test_fee_curve_and_closed_markets_in_market_info(aiohttp_client):
+    section = {"markets": [dict(DEFAULT_SECTION["markets"][0], fee_rate="0.04", accepting_orders=False)]}
+    client = await aiohttp_client(make_app(section))
+    body = await (await client.get(f"/clob-markets/{MARKET}")).json()
+    assert (body["fd"], body["ao"]) == ({"r": 0.04, "e": 1, "to": True}, False)
+
+
+async def test_unknown_paths_and_methods_answer_in_the_json_error_shape(http):
+    missing = await http.get("/no-such-endpoint")
+    assert (missing.status, missing.content_type) == (404, "application/json")
+    assert await missing.json() == {"error": "not found"}
+    wrong = await http.put("/order")
+    assert (wrong.status, await wrong.json()) == (405, {"error": "method not allowed"})
+    assert "POST" in wrong.headers["Allow"]
+    admin = await http.get("/__sim/poly/no-such-thing")
+    assert admin.status == 404 and admin.content_type == "text/plain"  # the admin API is not the exchange
+
+
 # -- L1 API keys ----------------------------------------------------------------------------------
 
 

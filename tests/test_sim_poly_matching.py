@@ -169,3 +169,26 @@ def test_state_copies_are_independent(book, order):
         exchange.place(creds, exchange.accounts[HARDHAT_ADDRESS], request(exchange, 1, *order))
     exchange.reset()
     assert snapshot(exchange) == initial and exchange.orders == {} and exchange.trades == []
+
+
+def first_trade(exchange: PolyExchange) -> tuple[str, str, str]:
+    """(trade id, transaction hash, market-maker order id) of a buy that crosses the ask."""
+    creds = type("Creds", (), {"api_key": "k"})()
+    maker, taker = limit_amounts(BUY, Decimal("0.60"), Decimal("5"), TICK)
+    exchange.place(
+        creds, exchange.accounts[HARDHAT_ADDRESS], request(exchange, 1, BUY, "GTC", *map(from_units, (maker, taker)))
+    )
+    trade = exchange.trades[-1]
+    return trade.id, trade.transaction_hash, trade.makers[0].order.id
+
+
+def test_ids_differ_between_simulator_runs_and_resets_but_a_run_id_fixes_them():
+    """Sessions recorded on separate runs compose: no run repeats another's trade ids or transaction hashes."""
+    state = parse_section(section({}, {Decimal("0.55"): Decimal("10")}, "0"))
+    runs = [first_trade(PolyExchange(copy.deepcopy(state), frozen_clock())) for _ in range(3)]
+    assert len({run[0] for run in runs}) == len({run[1] for run in runs}) == len({run[2] for run in runs}) == 3
+    exchange = PolyExchange(copy.deepcopy(state), frozen_clock(), run_id="fixed")
+    before = first_trade(exchange)
+    exchange.reset()
+    assert not set(first_trade(exchange)) & set(before)  # a reset does not start the ids over
+    assert first_trade(PolyExchange(copy.deepcopy(state), frozen_clock(), run_id="fixed")) == before

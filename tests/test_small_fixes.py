@@ -14,7 +14,7 @@ from click.testing import CliRunner
 import scenarios.demo as demo_module
 import trader.cli as trader_cli
 from clients.errors import InsufficientBalance, TransportError
-from proxy.cli import main
+from proxy.cli.main import main
 from scenarios.catalogue import SCENARIOS
 from simulator import start_simulator
 from simulator.kalshi.config import DEFAULT_SECTION as KALSHI_DEFAULT

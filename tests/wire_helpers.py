@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from multidict import CIMultiDict
 
-from proxy.flow import Answer
-from proxy.http_listener import HttpListener, Request
-from proxy.http_upstream import UpstreamPool
+from proxy.wire.answers import Answer
+from proxy.wire.listener import HttpListener, Request
+from proxy.wire.upstream import UpstreamPool
 
 OK = Answer(200, CIMultiDict({"Content-Type": "text/plain"}), b"hello")
 

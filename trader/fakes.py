@@ -87,6 +87,7 @@ class FakeKalshi(_Exchange):
             price if filled else None,
             filled * price,
             fees,
+            limit_price=price,
         )
         self.orders[client_order_id or order_id] = result
         if filled:
@@ -178,6 +179,7 @@ class FakePoly(_Exchange):
             signed.price if filled else None,
             filled * signed.price,
             None,
+            limit_price=signed.price,
         )
         self.orders[signed.order_id] = result
         if filled:

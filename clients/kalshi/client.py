@@ -263,7 +263,9 @@ class KalshiClient:
             except (ExchangeError, TransportError) as exc:
                 problem = f"order {ack.order_id} filled {ack.fill_count} without average_fill_price"
                 raise unexpected(where, f"{problem}; reading it back failed: {exc}", ack.raw) from exc
-        return order_result_from_ack(ack, requested=spec.requested_count(), outcome=spec.outcome, where=where)
+        return order_result_from_ack(
+            ack, requested=spec.requested_count(), outcome=spec.outcome, where=where, limit_price=spec.limit_price()
+        )
 
     async def batch_create_orders(self, orders: Sequence[OrderSpec]) -> list[OrderResult | ExchangeError]:
         """Place several orders at once; each item is its OrderResult or its own error (mapped

@@ -117,3 +117,7 @@ class OrderSpec:
 
     def requested_count(self) -> Decimal:
         return Decimal(format_count(self.count))
+
+    def limit_price(self) -> Decimal:
+        """The limit of `outcome`, as sent (on the tick grid)."""
+        return Decimal(format_price(self.price))

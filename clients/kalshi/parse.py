@@ -157,8 +157,11 @@ def create_status(filled: Decimal, remaining: Decimal, requested: Decimal) -> st
     return "executed" if filled >= requested else "canceled"
 
 
-def order_result_from_ack(ack: CreateAck, *, requested: Decimal, outcome: str, where: str) -> OrderResult:
-    """The OrderResult of a create answer for `requested` contracts of `outcome`.
+def order_result_from_ack(
+    ack: CreateAck, *, requested: Decimal, outcome: str, where: str, limit_price: Decimal | None = None
+) -> OrderResult:
+    """The OrderResult of a create answer for `requested` contracts of `outcome` at `limit_price` (the answer
+    carries no price: the caller knows what it sent).
 
     avg_price is of the outcome (NO: 1 − the YES-leg average_fill_price); average_fee_paid is per
     contract (OpenAPI: "volume-weighted average fee paid per contract"), so fees = filled × it.
@@ -184,6 +187,7 @@ def order_result_from_ack(ack: CreateAck, *, requested: Decimal, outcome: str, w
         avg_price=avg,
         cost=filled * avg if avg is not None else ZERO,
         fees=fees,
+        limit_price=limit_price,
         raw=ack.raw,
     )
 
@@ -195,7 +199,8 @@ def _missing(where: str, name: str, body: Any) -> Decimal:
 def order_result_from_order(order: Any, where: str = "order object") -> OrderResult:
     """The OrderResult of a GET order object (current or pre-2026 fields).
 
-    Fill costs are dollars paid for the order's outcome side, so avg_price = cost / filled.
+    Fill costs are dollars paid for the order's outcome side, so avg_price = cost / filled, and the limit is
+    that side's price too (see order_limit).
     """
     o = obj(order, where)
     filled = count(o, where, "fill_count_fp", "fill_count")
@@ -214,8 +219,22 @@ def order_result_from_order(order: Any, where: str = "order object") -> OrderRes
         avg_price=cost / filled if filled > 0 else None,
         cost=cost,
         fees=None if all(f is None for f in fees) else sum((f for f in fees if f is not None), ZERO),
+        limit_price=order_limit(o, where),
         raw=order,
     )
+
+
+BOOK_SIDE_OUTCOME = {"bid": "yes", "ask": "no"}  # a bid buys YES, an ask buys NO (docs/wire/kalshi.md §5)
+
+
+def order_limit(o: dict[str, Any], where: str) -> Decimal | None:
+    """The limit price of the outcome the order buys: `yes_price_dollars` (YES leg) turned to `outcome_side`
+    (old objects: `side`, cents `yes_price`). V2 has no sell: an ask placed to sell YES reads as buying NO."""
+    yes_price = optional_dollars(o, where, "yes_price_dollars", "yes_price")
+    outcome = o.get("outcome_side") or o.get("side") or BOOK_SIDE_OUTCOME.get(o.get("book_side", ""))
+    if yes_price is None or outcome not in ("yes", "no"):
+        return None
+    return outcome_price(outcome, yes_price)
 
 
 def parse_order(body: Any, where: str) -> OrderResult:

@@ -89,6 +89,7 @@ def parse_post_order(body: Any, signed: SignedOrder, endpoint: str = "POST /orde
         avg_price=_fill(filled, cost),
         cost=cost,
         fees=None,
+        limit_price=signed.price,
         raw=body,
     )
 
@@ -104,9 +105,8 @@ def _post_remaining(status: str, signed: SignedOrder, filled: Decimal) -> Decima
 
 
 def parse_order(body: Any, endpoint: str = "GET /data/order") -> OrderResult:
-    """OrderResult of `/data/order/{id}`: filled = size_matched, cost at the order's limit price.
-
-    The order record has no fill prices; `get_trades` gives the exact ones.
+    """OrderResult of `/data/order/{id}`: filled = size_matched, cost at the order's limit price (`price`,
+    also limit_price). The order record has no fill prices; `get_trades` gives the exact ones.
     """
     order_id = require(body, "id", str, endpoint)
     status = require(body, "status", str, endpoint)
@@ -124,6 +124,7 @@ def parse_order(body: Any, endpoint: str = "GET /data/order") -> OrderResult:
         avg_price=price if matched else None,
         cost=matched * price,
         fees=None,
+        limit_price=price,
         raw=body,
     )
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .shapes import Field, Shape, is_error, status_group
+from proxy.drift.shapes import Field, Shape, is_error, status_group
 
 BREAKING, NOTABLE, INFORMATIONAL = "breaking", "notable", "informational"
 SEVERITIES = (BREAKING, NOTABLE, INFORMATIONAL)

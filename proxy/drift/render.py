@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from itertools import groupby
 from typing import Any
 
-from .compare import SEVERITIES, Finding
-from .samples import Examples
+from proxy.drift.compare import SEVERITIES, Finding
+from proxy.drift.samples import Examples
 
 UNSEEN_SHOWN = 6  # endpoints not seen in NEW are listed on one line per exchange, this many by name
 

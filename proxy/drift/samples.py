@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from ..fixture import FixtureError, path_template, session_files
-from ..sources import SourceError, read_source
+from proxy.replay.sources import SourceError, read_source
+from proxy.tape.fixture import FixtureError, path_template, session_files
 
 API_PREFIXES = {"kalshi": "/trade-api/v2"}
 WS_TYPE_FIELD = {"kalshi": "type", "poly": "event_type"}  # the field that names a server message

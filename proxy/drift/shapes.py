@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from genson import SchemaBuilder  # type: ignore[import-untyped]
-from genson.schema.strategies import Number, String  # type: ignore[import-untyped]
+from genson import SchemaBuilder
+from genson.schema.strategies import Number, String
 
-from ..volatile import escape
-from .samples import Sample
+from proxy.drift.samples import Sample
+from proxy.replay.volatile import escape
 
 MAX_VALUES = 32  # a node with more distinct values than this is not enum-like: its values are dropped
 FRAME = "frame"  # the status group of a WebSocket message
@@ -47,7 +47,7 @@ class _Values:
         return {} if self.values is None else {"x-values": sorted(self.values, key=repr)}
 
 
-class TrackedString(String):  # type: ignore[misc]
+class TrackedString(String):  # type: ignore[misc]  # genson has no type hints: the base is Any
     """genson's string strategy, plus values and the decimal places of numeric strings."""
 
     def __init__(self, node_class: Any) -> None:
@@ -75,7 +75,7 @@ class TrackedString(String):  # type: ignore[misc]
         return schema
 
 
-class TrackedNumber(Number):  # type: ignore[misc]
+class TrackedNumber(Number):  # type: ignore[misc]  # genson has no type hints: the base is Any
     """genson's number strategy, plus values (numeric error codes are enum-like too)."""
 
     def __init__(self, node_class: Any) -> None:
@@ -90,7 +90,7 @@ class TrackedNumber(Number):  # type: ignore[misc]
         return {**super().to_schema(), **self._values.keywords()}
 
 
-class ShapeBuilder(SchemaBuilder):  # type: ignore[misc]
+class ShapeBuilder(SchemaBuilder):  # type: ignore[misc]  # genson has no type hints: the base is Any
     EXTRA_STRATEGIES = (TrackedString, TrackedNumber)
 
 

@@ -20,12 +20,12 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from ..fixture import DRIFT, FORMAT, decode_content, parse_json
-from ..flow import Flow
-from ..redact import may_hold_secrets, redact_body
-from .compare import BREAKING, INFORMATIONAL, NOTABLE, Finding, compare
-from .samples import Sample, answer_body, rest_key
-from .shapes import Shape, infer
+from proxy.drift.compare import BREAKING, INFORMATIONAL, NOTABLE, Finding, compare
+from proxy.drift.samples import Sample, answer_body, rest_key
+from proxy.drift.shapes import Shape, infer
+from proxy.engine.flow import Flow
+from proxy.tape.fixture import DRIFT, FORMAT, decode_content, parse_json
+from proxy.tape.redact import may_hold_secrets, redact_body
 
 log = logging.getLogger("tradetape.drift")
 QUEUE_LIMIT = 1000

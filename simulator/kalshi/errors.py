@@ -54,6 +54,13 @@ def invalid_order(details: str) -> KalshiError:
 
 
 NOT_FOUND = ("not_found", "not found")
+
+
+def unrouted_error(status: int) -> KalshiError:
+    """A path (404) or method (405) the API does not have, in the nested shape."""
+    return nested(404, *NOT_FOUND) if status == 404 else nested(405, "method_not_allowed", "method not allowed")
+
+
 DEPRECATED_V1 = {
     "error": {
         "code": "deprecated_v1_order_endpoint",

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from simulator.clock import SimClock
 from simulator.kalshi.auth import authenticate
-from simulator.kalshi.errors import DEPRECATED_V1, KalshiError, bare, limit_error
+from simulator.kalshi.errors import DEPRECATED_V1, KalshiError, bare, limit_error, unrouted_error
 from simulator.kalshi.exchange import KalshiExchange, KalshiSim
 from simulator.kalshi.model import STATUS_FILTER, ZERO, Account
 from simulator.kalshi.orders import (
@@ -35,6 +35,7 @@ from simulator.kalshi.wire import (
     order_json,
     orderbook_json,
 )
+from simulator.routing import allow, unrouted
 
 PREFIX = "/trade-api/v2"
 EXCHANGE = web.AppKey("kalshi_exchange", KalshiSim)
@@ -51,11 +52,18 @@ def answer(body: Any, status: int = 200) -> web.Response:
 
 @web.middleware
 async def kalshi_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
-    """Turn KalshiError into Kalshi's answer."""
+    """Turn KalshiError, and the router's 404/405 for an API path, into Kalshi's answer."""
     try:
         return await handler(request)
     except KalshiError as exc:
         return answer(exc.body, exc.status)
+    except web.HTTPException as exc:
+        if not unrouted(request, exc):
+            raise
+        refusal = unrouted_error(exc.status)
+        response = answer(refusal.body, refusal.status)
+        response.headers.update(allow(exc))
+        return response
 
 
 def _sim(request: web.Request) -> KalshiSim:

@@ -2,7 +2,9 @@
 
 Formats: counts 2 dp (`"3.00"`), prices 4 dp (`"0.5200"`), costs and fees 6 dp, times RFC3339 with
 Go's trimmed microseconds. Fields Kalshi removed after the June-2026 recordings are left out
-(`resting_orders_count`, `response_price_units`, `fractional_trading_enabled`, error `service`).
+(`resting_orders_count`, `response_price_units`, `fractional_trading_enabled`, error `service`); fields the
+official SDK (kalshi-python-async 3.34.0) requires since are sent: `exchange_index` on fills and positions
+(3.28.0), `settlement_bounds_type` on markets (3.31.0). The paper exchange is one shard, index 0.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from simulator.kalshi.book import Book
 from simulator.kalshi.exchange import KalshiExchange
 from simulator.kalshi.model import ONE, ZERO, Account, Fill, Market, Order, Position
+
+EXCHANGE_INDEX = 0  # the only shard of the paper exchange
 
 
 def fp(count: Decimal) -> str:
@@ -75,6 +79,7 @@ def fill_json(fill: Fill) -> dict[str, Any]:
         **_direction(fill.book_side),
         "count_fp": fp(fill.count),
         "created_time": rfc3339(fill.created_time),
+        "exchange_index": EXCHANGE_INDEX,
         "fee_cost": dollars6(fill.fee),
         "fill_id": fill.fill_id,
         "is_taker": fill.is_taker,
@@ -107,6 +112,7 @@ def execution_json(order: Order, fills: list[Fill], now_ms: int, *, counts: bool
 
 def market_position_json(ticker: str, pos: Position) -> dict[str, Any]:
     return {
+        "exchange_index": EXCHANGE_INDEX,
         "fees_paid_dollars": dollars6(pos.fees_paid),
         "last_updated_ts": rfc3339(pos.last_updated),
         "market_exposure_dollars": dollars6(pos.exposure),
@@ -142,7 +148,7 @@ def balance_json(exchange: KalshiExchange, account: Account) -> dict[str, Any]:
         value += pos.position * mark if pos.position > 0 else -pos.position * (ONE - mark)
     return {
         "balance": cents(available),
-        "balance_breakdown": [{"balance": dollars4(available), "exchange_index": 0}],
+        "balance_breakdown": [{"balance": dollars4(available), "exchange_index": EXCHANGE_INDEX}],
         "balance_dollars": dollars4(available),
         "portfolio_value": cents(value),
         "updated_ts": int(account.updated_ts),
@@ -150,15 +156,15 @@ def balance_json(exchange: KalshiExchange, account: Account) -> dict[str, Any]:
 
 
 def orderbook_json(book: Book, depth: int = 0) -> dict[str, Any]:
-    """Bids only per leg, ascending (best last); NO bids at NO-leg prices; empty sides left out."""
+    """Bids only per leg, ascending (best last); NO bids at NO-leg prices. An empty side is `[]`: the SDK's
+    OrderbookCountFp requires both keys."""
     sides: dict[str, list[list[str]]] = {}
     yes = book.levels("bid")
     no = [(ONE - price, count) for price, count in book.levels("ask")]
     for key, levels in (("no_dollars", no), ("yes_dollars", yes)):
         if depth:
             levels = levels[:depth]
-        if levels:
-            sides[key] = [[dollars4(p), fp(c)] for p, c in reversed(levels)]
+        sides[key] = [[dollars4(p), fp(c)] for p, c in reversed(levels)]
     return {"orderbook_fp": sides}
 
 
@@ -189,6 +195,7 @@ def market_json(exchange: KalshiExchange, market: Market) -> dict[str, Any]:
         "custom_strike": extras.get("custom_strike", {}),
         "early_close_condition": extras.get("early_close_condition", ""),
         "event_ticker": market.event_ticker,
+        "exchange_index": EXCHANGE_INDEX,
         "expected_expiration_time": close,
         "expiration_time": close,
         "expiration_value": "",
@@ -213,6 +220,7 @@ def market_json(exchange: KalshiExchange, market: Market) -> dict[str, Any]:
         "result": market.result,
         "rules_primary": market.rules_primary,
         "rules_secondary": market.rules_secondary,
+        "settlement_bounds_type": "default",  # no floor: a binary market settles at 0 or 1
         "settlement_timer_seconds": 60,
         "status": market.status,
         "strike_type": extras.get("strike_type", "structured"),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import math
+import secrets
 import uuid
 from collections.abc import Callable, Iterable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -81,10 +83,15 @@ FEE_QUANTUM = Decimal("0.00001")
 
 
 class PolyExchange:
-    def __init__(self, initial: PolyState, clock: SimClock) -> None:
+    def __init__(self, initial: PolyState, clock: SimClock, run_id: str | None = None) -> None:
+        """`run_id` seeds the ids the exchange makes up (trades, transaction hashes, market-maker orders):
+        random by default, so sessions recorded on separate simulator runs never share an id; a test that
+        needs fixed ids passes its own."""
         self.clock = clock
         self.listeners: list[Listener] = []
         self._initial = initial
+        self.run_id = run_id if run_id is not None else secrets.token_hex(8)
+        self._minted = itertools.count(1)  # never reset: ids stay unique across resets too
         self.reset()
 
     def reset(self) -> None:
@@ -345,11 +352,12 @@ class PolyExchange:
             self.emit("book", taker.token.token_id)
         return trades
 
+    def _mint(self, kind: str) -> bytes:
+        """32 bytes no other id of this run, or of another run, starts from."""
+        return hashlib.sha256(f"tradetape-poly-{kind}-{self.run_id}-{next(self._minted)}".encode()).digest()
+
     def _new_trade(self, taker: Order, price: Decimal, bucket: int) -> Trade:
-        number = len(self.trades) + bucket + 1
-        trade_id = str(
-            uuid.UUID(bytes=hashlib.sha256(f"tradetape-poly-trade-{number}".encode()).digest()[:16], version=4)
-        )
+        trade_id = str(uuid.UUID(bytes=self._mint("trade")[:16], version=4))
         now = self.now()
         return Trade(
             id=trade_id,
@@ -379,7 +387,7 @@ class PolyExchange:
             for level in levels:
                 self._seq += 1
                 order = Order(
-                    id="0x" + keccak(text=f"tradetape-poly-mm-{self._seq}").hex(),
+                    id="0x" + self._mint("mm-order").hex(),
                     account=None,
                     owner=MARKET_MAKER_OWNER,
                     maker_address=MARKET_MAKER_ADDRESS,

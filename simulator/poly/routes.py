@@ -13,7 +13,14 @@ from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_AD
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
 from simulator.poly.errors import PolyError
-from simulator.poly.exchange import DISABLED, DISABLED_MSG, POST_ONLY, POST_ONLY_MODE_MSG, PolyExchange
+from simulator.poly.exchange import (
+    DISABLED,
+    DISABLED_MSG,
+    MARKET_NOT_FOUND,
+    POST_ONLY,
+    POST_ONLY_MODE_MSG,
+    PolyExchange,
+)
 from simulator.poly.model import LIVE, ZERO, Account
 from simulator.poly.orders import (
     INVALID_PAYLOAD,
@@ -25,15 +32,17 @@ from simulator.poly.orders import (
 )
 from simulator.poly.wire import (
     MAX_UINT256,
-    human,
+    clob_market_view,
     json_response,
+    market_by_token_view,
+    number,
     order_view,
     page,
     page_body,
-    raw_json_response,
     trade_view,
     units,
 )
+from simulator.routing import allow, unrouted
 
 EXCHANGE = web.AppKey("poly_exchange", PolyExchange)
 KEYS = web.AppKey("poly_api_keys", ApiKeys)
@@ -42,6 +51,7 @@ MAX_BATCH_ORDERS = 15
 MAX_CANCEL_IDS = 1000
 INVALID_ORDER_ID = "Invalid orderID"
 INVALID_TOKEN_ID = "Invalid token id"
+UNROUTED = {404: "not found", 405: "method not allowed"}
 _ORDER_ID = re.compile(r"^0x[0-9a-fA-F]{1,64}$")
 
 routes = web.RouteTableDef()
@@ -57,6 +67,10 @@ async def poly_errors(
         return await handler(request)
     except PolyError as exc:
         return exc.response()
+    except web.HTTPException as exc:
+        if not unrouted(request, exc):
+            raise
+        return PolyError(exc.status, UNROUTED[exc.status], headers=allow(exc)).response()
 
 
 async def _l2(request: web.Request) -> tuple[ApiCreds, bytes, PolyExchange, Account]:
@@ -111,13 +125,31 @@ async def book(request: web.Request) -> web.Response:
 @routes.get("/tick-size")
 async def tick_size(request: web.Request) -> web.Response:
     token = request.app[EXCHANGE].token(_token_param(request))
-    return raw_json_response(b'{"minimum_tick_size":' + human(token.market.tick_size).encode() + b"}")
+    return json_response({"minimum_tick_size": number(token.market.tick_size)})
 
 
 @routes.get("/neg-risk")
 async def neg_risk(request: web.Request) -> web.Response:
     token = request.app[EXCHANGE].token(_token_param(request))
     return json_response({"neg_risk": token.market.neg_risk})
+
+
+@routes.get("/markets-by-token/{token_id}")
+async def market_by_token(request: web.Request) -> web.Response:
+    """The market a token belongs to; the official SDK asks before market orders and balance-aware orders."""
+    token_id = request.match_info["token_id"]
+    if not token_id.isdigit():
+        raise PolyError(400, INVALID_TOKEN_ID)
+    return json_response(market_by_token_view(request.app[EXCHANGE].token(token_id).market))
+
+
+@routes.get("/clob-markets/{condition_id}")
+async def clob_market(request: web.Request) -> web.Response:
+    """A market's trading parameters in the compact keys the official SDK caches (tick size, fees, neg risk)."""
+    market = request.app[EXCHANGE].markets.get(request.match_info["condition_id"])
+    if market is None:
+        raise PolyError(404, MARKET_NOT_FOUND)
+    return json_response(clob_market_view(market, request.app[EXCHANGE].tokens))
 
 
 # -- L1: API keys -------------------------------------------------------------------------------

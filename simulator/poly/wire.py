@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import orjson
 from aiohttp import web
 
-from simulator.poly.model import TRADE_MATCHED, Account, Order, Trade
+from simulator.poly.model import TRADE_MATCHED, Account, Market, Order, Token, Trade
 
 UNIT = Decimal("0.000001")
 SCALE = 10**6
@@ -52,12 +52,45 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json", headers=headers)
 
 
-def raw_json_response(body: bytes, status: int = 200) -> web.Response:
-    """For bodies with JSON numbers built from Decimal text (tick sizes), never via float."""
-    return web.Response(body=body, status=status, content_type="application/json")
+def number(value: Decimal) -> orjson.Fragment:
+    """A JSON number written from the Decimal's text (tick sizes, minimum sizes, fee rates), never via float."""
+    return orjson.Fragment(human(value).encode())
 
 
 END_CURSOR = "LTE="
+
+
+def market_by_token_view(market: Market) -> dict[str, Any]:
+    """`GET /markets-by-token/{token_id}`: the condition id and both outcome tokens (primary = Yes)."""
+    tokens = [*market.token_ids, "", ""]
+    return {"condition_id": market.condition_id, "primary_token_id": tokens[0], "secondary_token_id": tokens[1]}
+
+
+def clob_market_view(market: Market, tokens: dict[str, Token]) -> dict[str, Any]:
+    """`GET /clob-markets/{condition_id}` in its compact keys (docs: get-clob-market-info; py-clob-client-v2
+    `MarketDetails`): tokens `t`, minimum tick `mts` and order size `mos` as JSON numbers, fee curve `fd`
+    (fee = shares x r x (p(1-p))^e, taker only: the simulator's e = 1), base fees, flags. `nr` and `itode`
+    are left out when false, as the real server does; the paper exchange has no rewards, RFQ or taker delay."""
+    view: dict[str, Any] = {
+        "c": market.condition_id,
+        "gst": None,
+        "r": {},
+        "t": [{"t": token_id, "o": tokens[token_id].outcome} for token_id in market.token_ids],
+        "mos": number(market.min_order_size),
+        "mts": number(market.tick_size),
+        "mbf": 0,
+        "tbf": 0,
+        "rfqe": False,
+        "ibce": False,
+        "fd": {"r": number(market.fee_rate), "e": 1, "to": True},
+        "oas": 0,
+        "ao": market.accepting_orders and not market.closed,
+        "sd": 0,
+        "cbos": False,
+    }
+    if market.neg_risk:
+        view["nr"] = True
+    return view
 
 
 def order_view(order: Order) -> dict[str, Any]:

@@ -2,9 +2,9 @@
 
 Run it in a throwaway venv, never the project's (the SDKs pin other eth-account versions):
 
-    python3 -m venv /tmp/polyref
-    /tmp/polyref/bin/pip install py-clob-client-v2==1.2.1 polymarket-client==0.14.0
-    /tmp/polyref/bin/python tools/poly_reference/generate.py tests/data/poly_reference.json
+    python3 -m venv .venv-polyref
+    .venv-polyref/bin/pip install py-clob-client-v2==1.2.1 polymarket-client==0.14.0
+    .venv-polyref/bin/python tools/poly_reference/generate.py tests/data/poly_reference.json
 
 Signed orders, bodies and L2/L1 headers come from py-clob-client-v2 (salt and timestamp pinned
 by patching its clock and salt source); each signature is re-derived with polymarket-client's

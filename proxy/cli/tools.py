@@ -1,0 +1,84 @@
+"""The commands that work on recorded sessions: inspect, fsck, export, audit (the work is in proxy.tools)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from proxy.replay.sources import SourceError, read_source
+from proxy.tape.fixture import MANIFEST, FixtureError, session_files
+from proxy.tools.audit import audit_file, redact_file, tree_files
+from proxy.tools.fsck import check_session, write_manifest
+from proxy.tools.har import har
+from proxy.tools.timeline import timeline
+
+
+def _load(session: str) -> list[tuple[Path, dict[str, Any]]]:
+    try:
+        return read_source(Path(session))
+    except (FixtureError, SourceError) as exc:
+        raise click.ClickException(f"{exc} (run `tradetape fsck` for every problem)") from None
+
+
+@click.command("inspect")
+@click.argument("session", type=click.Path(exists=True))
+def inspect_command(session: str) -> None:
+    """A timeline of a session (or one fixture file): seq, time, exchange, endpoint, status, key fields."""
+    click.echo(timeline([f for _, f in _load(session)]))
+
+
+@click.command("fsck")
+@click.argument("session", type=click.Path(exists=True, file_okay=False))
+def fsck_command(session: str) -> None:
+    """Validate every fixture file, report seq gaps and duplicates, and rebuild manifest.json from the files."""
+    directory = Path(session)
+    if not session_files(directory) and not (directory / MANIFEST).exists():
+        raise click.ClickException(
+            f"{directory}: no fixture files (NNN_METHOD_exchange_endpoint.json) and no {MANIFEST}: not a session "
+            "directory, nothing checked and nothing written"
+        )
+    fixtures, problems = check_session(directory)
+    write_manifest(directory, fixtures)
+    for problem in problems:
+        click.echo(problem, err=True)
+    click.echo(f"{directory}: {len(fixtures)} valid fixtures, {len(problems)} problems; {MANIFEST} rebuilt")
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+@click.command("export")
+@click.argument("session", type=click.Path(exists=True))
+@click.option("--har", "as_har", is_flag=True, required=True, help="Write HAR 1.2 (the only format so far).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write.")
+def export_command(session: str, as_har: bool, output: str) -> None:
+    """Export a session as HAR 1.2, for browser devtools and HTTP tools."""
+    document = har(_load(session))
+    Path(output).write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    click.echo(f"{output}: {len(document['log']['entries'])} entries (HAR 1.2)")
+
+
+@click.command("audit")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--redact", is_flag=True, help="Rewrite the files so that they pass.")
+def audit_command(paths: tuple[Path, ...], redact: bool) -> None:
+    """Scan fixture trees for secrets that escaped redaction; exit 1 naming file and field."""
+    files = list(tree_files(list(paths)))
+    allowed: list[Path] = []
+    findings = [f for path in files for f in audit_file(path, allowed)]
+    if redact:
+        for path in sorted({f.file for f in findings}):
+            redact_file(path)
+        remaining = [f for path in files for f in audit_file(path)]
+        click.echo(f"audit --redact: rewrote {len({f.file for f in findings})} files; {len(remaining)} findings remain")
+        findings = remaining
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    if findings:
+        sys.exit(1)
+    if not redact:
+        paper = f" (paper-only demo keys allowed outside sessions in {len(allowed)} files)" if allowed else ""
+        click.echo(f"audit: {len(files)} files, no secrets found{paper}")

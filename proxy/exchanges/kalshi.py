@@ -1,0 +1,99 @@
+"""Kalshi, as the proxy knows it (docs/wire/kalshi.md): hosts, API prefix, order endpoints, volatile and secret fields.
+
+Order bodies: the current (2026) body has side bid/ask on the YES leg (`bid` buys YES, `ask` sells it) with
+decimal-string count and price; the retired 2025 body (old clients) has side yes/no, action buy/sell, and cents
+or dollar prices.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from proxy.exchanges.pricing import Unreadable, decimal, each, field, one, worst_case
+from proxy.exchanges.profile import ID, ExchangeProfile, OrderEndpoint, OrderWrite
+
+
+def order_v2(order: Any) -> Decimal:
+    if not isinstance(order, dict):
+        raise Unreadable("order is not an object")
+    side = field(order, "side")
+    if side not in ("bid", "ask"):
+        raise Unreadable(f"side={side!r} is not bid or ask")
+    return worst_case(side == "bid", decimal(field(order, "count"), "count"), decimal(field(order, "price"), "price"))
+
+
+def order_v1(order: Any) -> Decimal:
+    """Retired 2025 body (old clients): side yes/no, action buy/sell, cents or dollar prices."""
+    if not isinstance(order, dict):
+        raise Unreadable("order is not an object")
+    side, action = field(order, "side"), field(order, "action")
+    if side not in ("yes", "no") or action not in ("buy", "sell"):
+        raise Unreadable("side/action missing")
+    count_fp, count = field(order, "count_fp"), field(order, "count")
+    size = decimal(count if count_fp is None else count_fp, "count")
+    dollars = field(order, f"{side}_price_dollars")
+    if dollars is not None:
+        price = decimal(dollars, f"{side}_price_dollars")
+    else:
+        price = decimal(field(order, f"{side}_price"), f"{side}_price") / 100
+    return worst_case(action == "buy", size, price)
+
+
+def _orders(path: str, price: Any) -> OrderEndpoint:
+    """An orders endpoint: create, batch create and amend place orders; decrease only shrinks one."""
+    return OrderEndpoint(
+        path,
+        writes=(
+            OrderWrite("POST", "/batched", each(price, "orders")),
+            OrderWrite("POST", f"/{ID}/amend", one(price)),
+            OrderWrite("POST", "", one(price)),
+        ),
+        reduces=(f"/{ID}/decrease",),
+    )
+
+
+KALSHI = ExchangeProfile(
+    name="kalshi",
+    live_url="https://api.elections.kalshi.com",
+    demo_url="https://demo-api.kalshi.co",
+    listen=("127.0.0.1", 8787),
+    api_prefix="/trade-api/v2",
+    base_url_env="KALSHI_BASE_URL",
+    endpoints_at_root=False,
+    order_endpoints=(
+        _orders("/portfolio/events/orders", order_v2),
+        _orders("/portfolio/orders", order_v1),  # retired 2025 paths, still sent by old clients
+        OrderEndpoint("/portfolio/fills"),
+    ),
+    # client-generated dedupe ids; order expiry times, Unix seconds computed from the clock (expiration_time:
+    # create/amend V2 and batch items; expiration_ts: retired v1 create, block trades)
+    volatile_fields=(
+        "client_order_id",
+        "updated_client_order_id",
+        "client_transfer_id",
+        "expiration_time",
+        "expiration_ts",
+    ),
+    # the time filters of the read endpoints (SDK api/*.py, docs/wire/): orders, fills, trades and settlements,
+    # market filters, candlesticks
+    volatile_query=(
+        "min_ts",
+        "max_ts",
+        "start_ts",
+        "end_ts",
+        "min_close_ts",
+        "max_close_ts",
+        "min_created_ts",
+        "max_created_ts",
+        "min_updated_ts",
+        "max_updated_ts",
+        "min_settled_ts",
+        "max_settled_ts",
+        "minimum_start_date",
+    ),
+    secret_headers=("kalshi-access-key", "kalshi-access-signature"),
+    secret_fields=(),
+    inspect_request=("ticker", "side", "count", "price", "time_in_force"),
+    inspect_response=("order_id", "status", "fill_count", "remaining_count", "average_fill_price"),
+)

@@ -1,0 +1,79 @@
+"""Polymarket's CLOB as the proxy knows it (docs/wire/polymarket.md): hosts, order endpoints, volatile, secret fields.
+
+Order bodies carry a signed order whose size and price come from makerAmount/takerAmount (6 decimals): a BUY
+pays makerAmount for takerAmount shares, a SELL gives makerAmount shares for takerAmount.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from proxy.exchanges.pricing import Unreadable, decimal, each, field, one
+from proxy.exchanges.profile import ExchangeProfile, OrderEndpoint, OrderWrite
+
+MICRO = Decimal("0.000001")
+
+
+def order(item: Any) -> Decimal:
+    signed = field(item, "order") if isinstance(item, dict) else None
+    if not isinstance(signed, dict):
+        raise Unreadable("missing order object")
+    maker = decimal(field(signed, "makerAmount"), "order.makerAmount") * MICRO
+    taker = decimal(field(signed, "takerAmount"), "order.takerAmount") * MICRO
+    side = field(signed, "side")
+    if side in ("BUY", 0, "0"):
+        return maker  # size (taker) x price (maker / taker)
+    if side in ("SELL", 1, "1"):
+        if taker > maker:
+            raise Unreadable("SELL takerAmount above makerAmount: price over 1")
+        return maker - taker  # size (maker) x (1 - taker / maker)
+    raise Unreadable(f"order.side={side!r}")
+
+
+POLY = ExchangeProfile(
+    name="poly",
+    live_url="https://clob.polymarket.com",
+    demo_url=None,
+    listen=("127.0.0.1", 8788),
+    api_prefix="",
+    base_url_env="POLY_CLOB_URL",
+    endpoints_at_root=True,
+    order_endpoints=(
+        OrderEndpoint("/order", writes=(OrderWrite("POST", "", one(order)),)),
+        OrderEndpoint("/orders", writes=(OrderWrite("POST", "", each(order, None)),)),
+        OrderEndpoint("/data/order"),
+        OrderEndpoint("/data/orders"),
+        OrderEndpoint("/data/trades"),
+        OrderEndpoint("/cancel-all"),
+        OrderEndpoint("/cancel-market-orders"),
+    ),
+    # Per-order randomness (salt, timestamp, expiration, the signature over them) and the values derived from
+    # the account behind the L2 headers (`owner` is the API key, `maker`/`signer` the address), so a recording
+    # made with one account replays for a test key.
+    volatile_fields=("salt", "signature", "timestamp", "expiration", "owner", "maker", "signer"),
+    # the time filters of trades, prices history and rewards earnings by date
+    volatile_query=("before", "after", "startTs", "endTs", "date"),
+    secret_headers=(
+        "poly_api_key",
+        "poly_signature",
+        "poly_passphrase",
+        "poly-api-key",
+        "poly-signature",
+        "poly-passphrase",
+    ),
+    # the L2 credentials (POST /auth/api-key answers apiKey, secret, passphrase; SDKs name them api_*), and the
+    # order's owner, which is the API key
+    secret_fields=("owner", "secret", "passphrase", "apiKey", "api_secret", "api_passphrase"),
+    inspect_request=("side", "orderType", "makerAmount", "takerAmount"),
+    inspect_response=(
+        "status",
+        "orderID",
+        "success",
+        "errorMsg",
+        "error",  # a refusal: {"error": "not enough balance / allowance"}
+        "makingAmount",
+        "takingAmount",
+        "size_matched",
+    ),
+)

@@ -1,0 +1,63 @@
+"""Reading an order body's worst-case loss: BUY size x price, SELL size x (1 - price).
+
+The readers of each exchange's order bodies (kalshi.py, poly.py) are built from these. Anything they cannot
+read with certainty raises Unreadable, and the spending guard refuses the request: money fails closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+ONE = Decimal(1)
+
+Pricer = Callable[[Any], list[Decimal]]  # a parsed request body -> the worst-case loss of each order it places
+
+
+class Unreadable(ValueError):
+    """An order body the guard cannot price."""
+
+
+def field(obj: dict[str, Any], name: str) -> Any:
+    """obj[name] (None when absent); a key that differs only in case is refused, since the
+    exchange may read it as `name` (Go's JSON decoder matches keys case-insensitively, last wins)."""
+    for key in obj:
+        if key != name and key.lower() == name.lower():
+            raise Unreadable(f"{key!r} may be read as {name!r}")
+    return obj.get(name)
+
+
+def decimal(value: Any, name: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise Unreadable(f"{name} is not a decimal string")
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise Unreadable(f"{name}={value!r} is not a number") from None
+    if not number.is_finite() or number < 0:
+        raise Unreadable(f"{name}={value!r} is not a finite non-negative number")
+    return number
+
+
+def worst_case(buy: bool, size: Decimal, price: Decimal) -> Decimal:
+    if not ONE >= price >= 0:
+        raise Unreadable(f"price {price} outside [0, 1]")
+    return size * price if buy else size * (ONE - price)
+
+
+def _items(body: Any, key: str | None) -> list[Any]:
+    items = body.get(key) if key and isinstance(body, dict) else body
+    if not isinstance(items, list) or not items:
+        raise Unreadable(f"expected a non-empty list of orders{f' under {key!r}' if key else ''}")
+    return items
+
+
+def each(price: Callable[[Any], Decimal], key: str | None) -> Pricer:
+    """A batch: every order of the list (under `key`, or the body itself when None)."""
+    return lambda body: [price(item) for item in _items(body, key)]
+
+
+def one(price: Callable[[Any], Decimal]) -> Pricer:
+    """A single order: the body itself."""
+    return lambda body: [price(body)]

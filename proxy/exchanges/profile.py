@@ -1,0 +1,86 @@
+"""The shape of an exchange profile: everything the proxy knows about one exchange, in one place.
+
+Each exchange has one profile (kalshi.py, poly.py). Its order endpoints are one definition serving both the
+capture filter (`--filter orders` records every request under them) and the spending guard (it prices the
+order-placing writes and refuses any other write where orders live).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from proxy.exchanges.pricing import Pricer
+
+ID = "{id}"  # in a suffix: one path segment (an order id)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderWrite:
+    """A request under an order endpoint that places orders: the guard prices its body before it is forwarded."""
+
+    method: str
+    suffix: str  # after the endpoint's path: "", "/batched", "/{id}/amend"
+    price: Pricer
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEndpoint:
+    """Where orders or fills live. A write under an endpoint with `writes` that none of them prices is refused,
+    unless its suffix is in `reduces` (it can only shrink an order)."""
+
+    path: str  # after the API prefix
+    writes: tuple[OrderWrite, ...] = ()
+    reduces: tuple[str, ...] = ()
+
+
+def _suffix_pattern(suffix: str) -> str:
+    return "/".join("[^/]+" if segment == ID else re.escape(segment) for segment in suffix.split("/"))
+
+
+def _any_of(paths: list[str]) -> str:
+    return "(?:" + "|".join(re.escape(path) for path in paths) + ")"
+
+
+@dataclass(frozen=True)
+class ExchangeProfile:
+    name: str  # as in fixtures, flags and listener names
+    live_url: str  # the `live` upstream
+    demo_url: str | None  # the `demo` upstream, when the exchange has one
+    listen: tuple[str, int]  # the default listener
+    api_prefix: str  # what a client's base URL adds after the host
+    base_url_env: str  # the variable the clients read their base URL from (set by the pytest plugin)
+    # True: endpoint paths match only at the start of the request path (the exchange serves them at its root);
+    # False: anywhere in it (they sit under the API prefix, after whatever base path the client's URL carries).
+    endpoints_at_root: bool
+    order_endpoints: tuple[OrderEndpoint, ...]
+    volatile_fields: tuple[str, ...]  # request body fields that change on every run: replay ignores them
+    volatile_query: tuple[str, ...]  # query parameters that carry a time: replay ignores their values
+    secret_headers: tuple[str, ...]  # lower-case; redacted before anything is written
+    secret_fields: tuple[str, ...]  # body field names at any depth, compared without case, '_' and '-'
+    inspect_request: tuple[str, ...]  # the request fields `tradetape inspect` shows
+    inspect_response: tuple[str, ...]  # the answer fields `tradetape inspect` shows
+    # Compiled from order_endpoints:
+    captured: re.Pattern[str] = field(init=False)  # every request under an order endpoint
+    order_area: re.Pattern[str] | None = field(init=False)  # where orders live (case-insensitive: fail closed)
+    priced_writes: tuple[tuple[str, re.Pattern[str], Pricer], ...] = field(init=False)  # (method, path, pricer)
+    reducing: tuple[re.Pattern[str], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        start = "^" if self.endpoints_at_root else ""
+        endpoints = self.order_endpoints
+        placing = [e for e in endpoints if e.writes]
+        compiled = {
+            "captured": re.compile(start + _any_of([e.path for e in endpoints]) + "(?:/|$)"),
+            "order_area": re.compile(start + _any_of([e.path for e in placing]) + "(?:/|$)", re.I) if placing else None,
+            "priced_writes": tuple(
+                (w.method, re.compile(start + re.escape(e.path) + _suffix_pattern(w.suffix) + "$"), w.price)
+                for e in endpoints
+                for w in e.writes
+            ),
+            "reducing": tuple(
+                re.compile(start + re.escape(e.path) + _suffix_pattern(s) + "$") for e in endpoints for s in e.reduces
+            ),
+        }
+        for name, value in compiled.items():
+            object.__setattr__(self, name, value)  # derived once; the profile stays frozen

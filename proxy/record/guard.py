@@ -1,0 +1,123 @@
+"""The spending guard: caps the worst-case loss of orders sent to a live exchange in one session.
+
+Which requests place orders, and how each body is priced, comes from the exchange profiles
+(proxy.exchanges). Anything on an order endpoint the guard cannot read is refused, never let
+through: the guard exists for the case nobody thought of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from proxy.engine.flow import Failure, Flow
+from proxy.exchanges import PROFILES
+from proxy.exchanges.pricing import Unreadable
+from proxy.exchanges.upstream import Upstream
+from tapecontract import SPENDING_GUARD
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str  # "max_order_usd", "max_session_usd" or "unreadable_order"
+    detail: dict[str, Any]
+
+
+PLACES_NOTHING = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})  # reads and cancels
+
+
+def server_path(path: str) -> str:
+    """`path` as a lenient server may read it: slashes merged, dot segments resolved, no trailing slash."""
+    segments: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if segments:
+                segments.pop()
+        elif segment not in ("", "."):
+            segments.append(segment)
+    return "/" + "/".join(segments)
+
+
+def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
+    """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
+    profile = PROFILES.get(exchange)
+    if method in PLACES_NOTHING or profile is None:
+        return None
+    normal = server_path(path)
+    for verb, pattern, price in profile.priced_writes:
+        if verb == method and pattern.search(normal):
+            try:
+                parsed = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                raise Unreadable("body is not JSON") from None
+            return price(parsed)
+    area = profile.order_area
+    if area and area.search(normal) and not any(r.search(normal) for r in profile.reducing):
+        raise Unreadable(f"{method} {path} is a write on an order endpoint that the guard does not know")
+    return None
+
+
+class SpendingGuard:
+    """Per-order and per-session caps, summed over both exchanges."""
+
+    def __init__(self, max_order_usd: Decimal, max_session_usd: Decimal) -> None:
+        self.max_order = max_order_usd
+        self.max_session = max_session_usd
+        self.spent = Decimal(0)
+
+    def check(self, exchange: str, method: str, path: str, body: bytes) -> Refusal | None:
+        """None to let the request through (and count it); a Refusal otherwise."""
+        try:
+            amounts = order_amounts(exchange, method, path, body)
+        except Unreadable as exc:
+            return Refusal("unreadable_order", {"detail": f"cannot price the order: {exc}"})
+        if amounts is None:
+            return None
+        for amount in amounts:
+            if amount > self.max_order:
+                return Refusal("max_order_usd", {"cap": str(self.max_order), "amount": str(amount)})
+        total = sum(amounts, Decimal(0))
+        if self.spent + total > self.max_session:
+            return Refusal(
+                "max_session_usd",
+                {
+                    "cap": str(self.max_session),
+                    "amount": str(total),
+                    "session_spent": str(self.spent),
+                },
+            )
+        self.spent += total
+        return None
+
+
+def guard_addons(upstreams: dict[str, Upstream], guard: SpendingGuard | None, counts: Any) -> list[Any]:
+    """The spending guard applies whenever an upstream is a real exchange."""
+    if guard is not None and any(u.live for u in upstreams.values()):
+        return [GuardAddon(guard, counts)]
+    return []
+
+
+class GuardAddon:
+    """Refuses, before anything is forwarded, orders over the caps of a live session."""
+
+    def __init__(self, guard: SpendingGuard, counts: Any) -> None:
+        self.guard = guard
+        self.counts = counts
+
+    async def request(self, flow: Flow) -> None:
+        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body)
+        if refusal is not None:
+            self.counts["refused"] += 1
+            flow.failure = Failure(SPENDING_GUARD, 403, {"reason": refusal.reason, **refusal.detail})
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "guard": {
+                "max_order_usd": str(self.guard.max_order),
+                "max_session_usd": str(self.guard.max_session),
+                "session_spent_usd": str(self.guard.spent),
+            }
+        }

@@ -1,0 +1,312 @@
+"""The replay addon: answers from recordings, in recorded order, and never lets a request go upstream.
+
+The k-th request with a given key gets the k-th recording with that key. Everything that cannot be
+answered from the recordings (unmatched, exhausted, out of order) gets a 599 marked as the proxy's own
+answer, with the closest recordings and what differs: never a plausible exchange answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proxy.engine.flow import Flow
+from proxy.engine.mode import Mode
+from proxy.exchanges import ConfigError
+from proxy.replay.correlate import Correlation
+from proxy.replay.filter_hint import outside_filters
+from proxy.replay.match import MatchKey, describe, differences, distance, key_of, parse_body
+from proxy.replay.miss_summary import clipped, explanation, summary
+from proxy.replay.sources import Loaded, Recording, load_sources
+from proxy.replay.volatile import Volatile
+from proxy.tape.redact import redact_body
+from proxy.wire.answers import Answer, tradetape_answer
+from tapecontract import ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
+
+ON_EXHAUSTED = ("error", "repeat-last")
+MAX_CANDIDATES = 3
+
+Latency = Callable[[Recording], float]  # seconds to wait before answering
+
+
+def parse_latency(spec: str, flag: str = "--latency") -> Latency:
+    """none | recorded | scale:F | fixed:MS"""
+    name, _, arg = spec.partition(":")
+    try:
+        if name == "none" and not arg:
+            return lambda rec: 0.0
+        if name == "recorded" and not arg:
+            return lambda rec: (rec.latency_ms or 0.0) / 1000
+        if name == "scale" and float(arg) >= 0:
+            factor = float(arg)
+            return lambda rec: (rec.latency_ms or 0.0) * factor / 1000
+        if name == "fixed" and float(arg) >= 0:
+            seconds = float(arg) / 1000
+            return lambda rec: seconds
+    except ValueError:
+        pass
+    raise ConfigError(f"{flag}: {spec!r} is not one of none, recorded, scale:FACTOR, fixed:MILLISECONDS")
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    on_exhausted: str = "error"
+    strict_order: bool = False
+    latency: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.on_exhausted not in ON_EXHAUSTED:
+            raise ConfigError(f"--on-exhausted: {self.on_exhausted!r} is not one of {', '.join(ON_EXHAUSTED)}")
+        parse_latency(self.latency)
+
+
+class _Queue:
+    """The recordings that share one key, in serving order."""
+
+    __slots__ = ("key", "recordings", "served")
+
+    def __init__(self, key: MatchKey) -> None:
+        self.key = key
+        self.recordings: list[Recording] = []
+        self.served = 0
+
+    def peek(self) -> Recording | None:
+        return self.recordings[self.served] if self.served < len(self.recordings) else None
+
+
+class Replayer:
+    """Replay addon (request hook): sets flow.response, flow.failure or flow.drop for every request."""
+
+    def __init__(
+        self,
+        loaded: Loaded,
+        volatile: dict[str, Volatile],
+        options: ReplayOptions,
+        counts: Any,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.loaded = loaded
+        self.volatile = volatile
+        self.options = options
+        self.counts = counts
+        self.sleep = sleep
+        self.latency = parse_latency(options.latency)
+        self.correlation = Correlation()
+        self.queues: dict[MatchKey, _Queue] = {}
+        self.by_exchange: dict[str, list[_Queue]] = {}
+        self.order: dict[str, list[Recording]] = {}  # per exchange, for --strict-order
+        for rec in loaded.recordings:
+            queue = self.queues.get(rec.key)
+            if queue is None:
+                queue = self.queues[rec.key] = _Queue(rec.key)
+                self.by_exchange.setdefault(rec.key.exchange, []).append(queue)
+            queue.recordings.append(rec)
+            self.order.setdefault(rec.key.exchange, []).append(rec)
+        self.next_in_order: dict[str, int] = {}
+        self.unmatched: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        """Rewind: every recording unserved, no correlation, no unmatched requests."""
+        for queue in self.queues.values():
+            queue.served = 0
+        self.next_in_order.clear()
+        self.correlation.clear()
+        self.unmatched.clear()
+
+    # ---- the request path -------------------------------------------------------------------
+
+    async def request(self, flow: Flow) -> None:
+        path, _, query = flow.path_qs.partition("?")
+        body = parse_body(flow.body)
+        live: dict[str, Any] = {}
+        volatile = self.volatile[flow.exchange]
+        volatile.strip(body, live)  # before correlation rewrites them: learn() needs live values
+        if self.correlation:
+            path, query, body = self.correlation.request(path, query, body)
+        key = key_of(flow.exchange, flow.method, path, query, body, volatile)
+        queue = self.queues.get(key)
+        if queue is None:
+            outside = outside_filters(flow.exchange, flow.path, self.loaded.filters)
+            detail = outside.pop("detail") if outside else None
+            return self._miss(flow, UNMATCHED, key, self._closest(key), detail, outside)
+        rec = queue.peek()
+        if rec is None:
+            if self.options.on_exhausted != "repeat-last":
+                return self._miss(flow, EXHAUSTED, key, [self._candidate(key, queue.recordings[-1])])
+            rec = queue.recordings[-1]
+        elif self.options.strict_order:
+            expected = self._expected(key.exchange)
+            if rec is not expected:
+                return self._miss(
+                    flow,
+                    OUT_OF_ORDER,
+                    key,
+                    [self._candidate(key, expected)] if expected else [],
+                    f"next recorded {key.exchange} request is {expected.name if expected else 'none'}",
+                )
+            self.next_in_order[key.exchange] = self.next_in_order.get(key.exchange, 0) + 1
+            queue.served += 1
+        else:
+            queue.served += 1
+        self.correlation.learn(rec.volatile, live)
+        self.counts["replayed"] += 1
+        delay = self.latency(rec)
+        if delay > 0:
+            await self.sleep(delay)
+        self._answer(flow, rec)
+
+    def _answer(self, flow: Flow, rec: Recording) -> None:
+        if rec.dropped:
+            flow.drop = True
+        elif rec.failure is not None:
+            flow.failure = rec.failure
+        elif (rec.mentions or rec.header_mentions) and self.correlation.live_of:
+            headers = self.correlation.headers(rec.headers, rec.header_mentions)
+            flow.response = Answer(
+                rec.status,
+                headers,
+                self.correlation.body(rec.body, rec.mentions),
+                head=rec.head if headers is rec.headers else None,
+            )
+        else:
+            flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
+        flow.notes["replayed"] = rec.name
+
+    def _expected(self, exchange: str) -> Recording | None:
+        recordings = self.order.get(exchange, [])
+        index = self.next_in_order.get(exchange, 0)
+        return recordings[index] if index < len(recordings) else None
+
+    # ---- misses -----------------------------------------------------------------------------
+
+    def _candidate(self, key: MatchKey, rec: Recording) -> dict[str, Any]:
+        queue = self.queues[rec.key]
+        consumed = rec in queue.recordings[: queue.served]
+        differs: Any = differences(key, rec.key) or "already consumed"
+        return {"fixture": rec.name, "seq": rec.seq, "differs": differs, "consumed": consumed}
+
+    def _closest(self, key: MatchKey) -> list[dict[str, Any]]:
+        queues = heapq.nsmallest(
+            MAX_CANDIDATES,
+            self.by_exchange.get(key.exchange, []),
+            key=lambda q: (distance(key, q.key), q.peek() is None),
+        )
+        return [self._candidate(key, q.peek() or q.recordings[-1]) for q in queues]
+
+    def _miss(
+        self,
+        flow: Flow,
+        kind: str,
+        key: MatchKey,
+        candidates: list[dict[str, Any]],
+        detail: str | None = None,
+        outside_filter: dict[str, Any] | None = None,
+    ) -> None:
+        path, _, query = flow.path_qs.partition("?")
+        body = parse_body(flow.body)
+        if type(body) is bytes:
+            body = body.decode("utf-8", "replace")
+        request = {
+            "method": flow.method,
+            "path": path,
+            "query": query,
+            "body": redact_body(body) if isinstance(body, (dict, list)) else body,
+        }
+        detail = (
+            detail
+            or {
+                UNMATCHED: "no recording matches this request",
+                EXHAUSTED: "every recording of this request has been served",
+            }[kind]
+        )
+        line = summary(kind, flow.exchange, flow.method, path, query, candidates, detail, outside_filter)
+        report = {
+            "summary": line,
+            "detail": detail,
+            "explanation": explanation(detail, candidates),
+            "request": clipped(request),
+            "candidates": clipped(candidates),
+            **({"outside_capture_filter": outside_filter} if outside_filter else {}),
+        }
+        self.unmatched.append({"exchange": flow.exchange, ERROR_FIELD: kind, **report})
+        self.counts["unmatched"] += 1
+        flow.response = tradetape_answer(NO_ANSWER_STATUS, kind, **report)
+
+    # ---- reporting --------------------------------------------------------------------------
+
+    def unused(self) -> list[str]:
+        return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served :]]
+
+    def problems(self, allow_unused: bool = False, limit: int = 50) -> list[str]:
+        """Each unmatched request (its summary, then what differed), then each unused fixture (at most `limit`
+        of each, then a count)."""
+        lines = []
+        if self.unmatched:
+            lines.append(f"unmatched requests ({len(self.unmatched)}):")
+            for miss in self.unmatched[:limit]:
+                lines.append(f"  {miss['summary']}")
+                lines += [f"      {line}" for line in miss["explanation"]]
+            lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
+        unused = [] if allow_unused else self.unused()
+        if unused:
+            lines.append(f"unused fixtures ({len(unused)}):")
+            lines += [f"  {name}" for name in unused[:limit]]
+            lines += [f"  ... and {len(unused) - limit} more"] if len(unused) > limit else []
+        return lines
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "sources": self.loaded.sources,
+            "warnings": self.loaded.warnings,
+            "replay": {
+                "on_exhausted": self.options.on_exhausted,
+                "strict_order": self.options.strict_order,
+                "latency": self.options.latency,
+            },
+            "keys": [
+                {
+                    **describe(q.key),
+                    "consumed": min(q.served, len(q.recordings)),
+                    "remaining": max(len(q.recordings) - q.served, 0),
+                }
+                for q in self.queues.values()
+            ],
+            "correlated": dict(self.correlation.live_of),
+            "unmatched": self.unmatched,
+            "unused": self.unused(),
+        }
+
+
+def find_replayer(mode: Mode) -> Replayer | None:
+    return next((a for a in mode.addons if isinstance(a, Replayer)), None)
+
+
+def replay_mode(
+    sources: list[str],
+    fixtures_dir: Path,
+    volatile: dict[str, Volatile],
+    options: ReplayOptions,
+    counts: Any,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> Mode:
+    """Load every source (raising FixtureError/SourceError before anything is served) into a replay Mode."""
+    loaded = load_sources(sources, fixtures_dir, volatile)
+    return Mode("replay", forwards=False, addons=[Replayer(loaded, volatile, options, counts, sleep)])
+
+
+def replay_factory(
+    sources: list[str], fixtures_dir: Path, volatile: dict[str, Volatile], options: ReplayOptions, counts: Any
+) -> Callable[[dict[str, Any]], Mode]:
+    """For Proxy.mode_factories: options may replace `sources`."""
+
+    def make(request: dict[str, Any]) -> Mode:
+        chosen = request.get("sources", sources)
+        if not isinstance(chosen, list) or not all(isinstance(s, str) for s in chosen) or not chosen:
+            raise ConfigError("sources: expected a non-empty list of session directories, files or scenario names")
+        return replay_mode(chosen, fixtures_dir, volatile, options, counts)
+
+    return make

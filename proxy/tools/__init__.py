@@ -1,0 +1,1 @@
+"""Tools over recorded sessions: inspect (timeline), fsck, export (HAR), audit."""

@@ -1,0 +1,57 @@
+"""`tradetape fsck`: validate every fixture of a session, report seq gaps and stray files, rebuild the manifest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from proxy.replay.sources import check_fixture, seq_report
+from proxy.tape.fixture import DRIFT, MANIFEST, FixtureError, fixture_seq, load_fixture, session_files
+from proxy.tape.manifest import build_manifest, tradetape_version
+
+
+def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
+    problems: list[str] = []
+    for path in sorted(directory.iterdir()):
+        if path.name in (MANIFEST, DRIFT) or not path.is_file():
+            continue
+        if path.name.startswith(".") and path.name.endswith(".tmp"):
+            problems.append(f"{path}: leftover temporary file (an interrupted write)")
+        elif path.suffix == ".json" and fixture_seq(path.name) is None:
+            problems.append(f"{path}: not a fixture file name (NNN_METHOD_exchange_endpoint.json)")
+    valid: list[tuple[Path, dict[str, Any]]] = []
+    for path in session_files(directory):
+        try:
+            fixture = load_fixture(path)
+            check_fixture(fixture, path)
+        except FixtureError as exc:
+            problems.append(str(exc))
+            continue
+        if fixture["seq"] != fixture_seq(path.name):
+            problems.append(f"{path}: seq {fixture['seq']} in the file but {fixture_seq(path.name)} in its name")
+        valid.append((path, fixture))
+    problems += seq_report(directory.name, [(p.name, f["seq"]) for p, f in valid])
+    return [(p.name, f) for p, f in valid], problems
+
+
+def manifest_info(directory: Path) -> dict[str, Any]:
+    """What the old manifest said about the session (upstreams, filter, ...), when it can still be read."""
+    try:
+        old = orjson.loads((directory / MANIFEST).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        old = None
+    info = {k: v for k, v in old.items() if k not in ("format", "fixtures")} if isinstance(old, dict) else {}
+    info.setdefault("session", directory.name)
+    info.setdefault("tradetape_version", tradetape_version())
+    return info
+
+
+def write_manifest(directory: Path, fixtures: list[tuple[str, dict[str, Any]]]) -> None:
+    data = build_manifest(directory, manifest_info(directory), fixtures)
+    temp = directory / f".{MANIFEST}.tmp"
+    temp.write_bytes(data)
+    os.replace(temp, directory / MANIFEST)

@@ -55,16 +55,19 @@ def test_record_says_its_session_in_the_ready_line(tmp_path):
 def test_replay_stops_with_its_verdict_in_json(tmp_path):
     running = start("replay", "--strict", *FREE_PORTS, FIXTURE)
     with pytest.raises(urllib.error.HTTPError) as miss:
-        urllib.request.urlopen(running.urls["kalshi"] + "/trade-api/v2/portfolio/fills", timeout=10)
+        urllib.request.urlopen(running.urls["kalshi"] + "/trade-api/v2/portfolio/fills?limit=5", timeout=10)
     assert miss.value.code == 599
     out, _ = running.stop()
     assert running.proc.returncode == 1  # --strict
     stopped = json.loads(out.strip().splitlines()[-1])
     assert stopped["unmatched"] == [
-        "unmatched GET /portfolio/fills: closest 001_POST_kalshi_orders.json differs in method (live GET, recorded "
-        "POST), and 2 more"
+        "unmatched GET /portfolio/fills?limit=5: closest 002_GET_kalshi_fills.json differs at ?limit (live 5, "
+        "recorded 1000), and 1 more"
     ]
-    assert stopped["unused"] == ["kalshi_full_fill/001_POST_kalshi_orders.json"]
+    assert stopped["unused"] == [
+        "kalshi_full_fill/001_POST_kalshi_orders.json",
+        "kalshi_full_fill/002_GET_kalshi_fills.json",
+    ]
     assert stopped["counts"]["unmatched"] == 1
 
 

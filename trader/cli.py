@@ -185,7 +185,7 @@ def format_report(report: RecoveryReport) -> str:
     lines += [f"UNRESOLVED {u.key}: {u.leg.describe()}: {u.reason}" for u in report.unresolved]
     for settled in report.arbs:
         lines += [f"arb {settled.arb_id}: exposure {e.describe()}" for e in settled.exposure]
-        lines += [_leg_line(f"arb {settled.arb_id}: unwind", u) for u in settled.unwinds]
+        lines += [_leg_line(u, f"arb {settled.arb_id}: unwind ") for u in settled.unwinds]
     lines += [
         f"DIFFERENCE {d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
         for d in report.differences

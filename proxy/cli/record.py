@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
-from proxy.admin.routes import handle as admin_routes
 from proxy.cli.modes import runtime_factories
 from proxy.cli.options import (
+    Serving,
     config_errors,
+    limits_from_context,
     listen_options,
     parse_listeners,
     parse_upstreams,
@@ -43,7 +44,13 @@ def summary(proxy: Proxy) -> str:
         f"failed {counts['failed']}, refused {counts['refused']}"
     ]
     status = proxy.mode.status()
-    if "session_dir" in status:
+    if "manifest_error" in status:
+        lines.append(
+            f"WARNING: session {status['session_dir']}: manifest.json could not be written "
+            f"({status['manifest_error']}); its {status['fixtures']} fixtures are whole: "
+            f"run `tradetape fsck {status['session_dir']}` once there is space"
+        )
+    elif "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
     if "drift" in status:
         found = ", ".join(f"{n} {severity}" for severity, n in status["drift"].items())
@@ -80,8 +87,8 @@ async def _record(
     upstream_timeout: float,
     state: str | None,
     append: bool,
+    serving: Serving,
     watchers: Callable[[Path], list[Any]] | None = None,
-    ready_file: Path | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams, state) as resolved:
@@ -96,10 +103,10 @@ async def _record(
                 raise click.UsageError(f"{exc.option}: {exc}") from None
 
         placeholder = Mode("record", forwards=False)  # until make_mode(), after the ports are bound
-        proxy = Proxy(build_listeners(listen, resolved), placeholder, upstream_timeout, counts, admin=admin_routes)
+        proxy = serving.proxy(build_listeners(listen, resolved), placeholder, upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
         intro = (f"session {directory}", f"filter  {describe_filter(filter_spec)}")
-        await serve(proxy, summary, intro, make_mode, ready_file)
+        await serve(proxy, summary, serving.token_file, intro, make_mode, serving.ready_file)
 
 
 async def _passthrough(
@@ -110,20 +117,15 @@ async def _passthrough(
     capture_dir: Path,
     filter_spec: str,
     state: str | None,
-    ready_file: Path | None = None,
+    serving: Serving,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams, state) as resolved:
         counts: Counter[str] = Counter()
-        proxy = Proxy(
-            build_listeners(listen, resolved),
-            passthrough_mode(guard_addons(resolved, guard, counts)),
-            upstream_timeout,
-            counts=counts,
-            admin=admin_routes,
-        )
+        mode = passthrough_mode(guard_addons(resolved, guard, counts))
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, summary, ready_file=ready_file)
+        await serve(proxy, summary, serving.token_file, ready_file=serving.ready_file)
 
 
 @click.command()
@@ -160,8 +162,10 @@ def record(
     allow_remote: bool,
     ready_file: Path | None,
     sim_state: str | None,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -180,6 +184,7 @@ def record(
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
     directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
+    serving = Serving(admin_token_file, allow_live_replay, limits_from_context(), ready_file)
     run(
         _record(
             listeners,
@@ -191,8 +196,8 @@ def record(
             upstream_timeout,
             sim_state,
             append,
+            serving,
             watchers,
-            ready_file,
         )
     )
 
@@ -206,8 +211,10 @@ def passthrough(
     allow_remote: bool,
     ready_file: Path | None,
     sim_state: str | None,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -228,6 +235,6 @@ def passthrough(
             capture_dir,
             filter_spec,
             sim_state,
-            ready_file,
+            Serving(admin_token_file, allow_live_replay, limits_from_context(), ready_file),
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,8 +24,10 @@ from proxy.engine.mode import Mode
 from proxy.exchanges import EXCHANGES
 from proxy.exchanges.upstream import Upstream
 from proxy.wire.answers import Answer, tradetape_answer
+from proxy.wire.limits import Limits
 from proxy.wire.listen_error import ListenError
 from proxy.wire.listener import Handler, HttpListener, Request
+from proxy.wire.target import target_problem
 
 log = logging.getLogger("tradetape.proxy")
 
@@ -71,6 +74,8 @@ class Proxy:
         upstream_timeout: float = 30.0,
         counts: Counter[str] | None = None,
         admin: AdminHandler = no_admin,
+        allow_live_replay: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.listeners = listeners
         self.admin = admin  # answers /__tradetape/...: proxy.admin.routes.handle for every command
@@ -83,13 +88,16 @@ class Proxy:
         self._idle = asyncio.Event()
         self._idle.set()
         self.mode_factories: dict[str, Any] = {}  # name -> callable(options dict) -> Mode, for runtime switches
+        self.admin_token = secrets.token_urlsafe(32)  # per process: state-changing admin calls must send it
+        self.allow_live_replay = allow_live_replay  # may the admin API switch a live proxy to replay?
+        self.limits = limits or Limits()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def bind(self) -> None:
         """Bind every listener, accepting nothing yet; ListenError (and none left bound) when one cannot."""
         for listener in self.listeners[len(self._servers) :]:
-            server = HttpListener(self._handler_for(listener))
+            server = HttpListener(self._handler_for(listener), self.limits)
             try:
                 listener.port = await server.bind(listener.host, listener.port)  # the real port when 0 was asked
             except OSError as exc:
@@ -138,6 +146,11 @@ class Proxy:
         if old is not mode:
             old.close()
 
+    @property
+    def live(self) -> bool:
+        """Some upstream is a real exchange."""
+        return any(listener.upstream.live for listener in self.listeners)
+
     def url(self, exchange: str) -> str:
         listener = next(each for each in self.listeners if each.exchange == exchange)
         return f"http://{listener.host}:{listener.port}"
@@ -156,10 +169,13 @@ class Proxy:
 
     def _handler_for(self, listener: Listener) -> Handler:
         async def handle(request: Request) -> Answer | None:
-            if request.path.startswith(ADMIN_PREFIX):
-                return await self.admin(self, listener, request)
             if not request.target.startswith("/") or request.method == "CONNECT":
                 return NOT_A_PATH
+            problem = target_problem(request.target)
+            if problem is not None:
+                return tradetape_answer(400, kinds.BAD_TARGET, detail=problem)
+            if request.path.startswith(ADMIN_PREFIX):
+                return await self.admin(self, listener, request)
             if self._stopping:
                 return SHUTTING_DOWN
             self._in_flight += 1

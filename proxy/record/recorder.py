@@ -5,41 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
-
 from proxy.engine.flow import Flow
 from proxy.record.session import Session
 from proxy.tape.capture_filter import CaptureFilter
-from proxy.tape.fixture import decode_content, parse_json, raw_body_fields, request_body_fields, utc_stamp
-from proxy.tape.redact import REDACTED, may_hold_secrets, redact_body, redact_headers
+from proxy.tape.fixture import decode_content, utc_stamp
+from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
+from proxy.tape.secrets import Credentials, mints_credentials, redact_url
 from proxy.wire.answers import Answer
 
 log = logging.getLogger("tradetape.record")
-_REDACTED_JSON = orjson.dumps(REDACTED).decode()
-
-
-def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
-    """`text` with each secret JSON string replaced in place, so the rest stays byte for byte.
-
-    When that cannot be done (a secret that is not a string, or one the sender escaped unlike
-    orjson, as Go writes & as \\u0026), the redacted body, re-serialised, replaces it whole.
-    """
-    for secret in secrets:
-        if not isinstance(secret, str):
-            return orjson.dumps(redacted).decode()
-        text = text.replace(orjson.dumps(secret).decode(), _REDACTED_JSON)
-        if secret in text:
-            return orjson.dumps(redacted).decode()
-    return orjson.dumps(redacted).decode() if _holds_secrets(text) else text
-
-
-def _holds_secrets(text: str) -> bool:
-    left: list[Any] = []
-    try:
-        redact_body(orjson.loads(text), left)
-    except orjson.JSONDecodeError:
-        return True
-    return bool(left)
 
 
 def omitted(encoding: str) -> str:
@@ -54,19 +28,17 @@ def decoded(data: bytes, headers: dict[str, str]) -> bytes | None:
     return decode_content(data, encoding.lower()) if encoding and data else data
 
 
-def request_record(flow: Flow) -> dict[str, Any]:
+def request_record(flow: Flow, creds: Credentials, found: list[Any]) -> dict[str, Any]:
     headers = redact_headers(flow.headers)
     data = decoded(flow.body, headers)
     if data is None:
         fields: dict[str, Any] = {"body": None, "body_omitted": omitted(headers["content-encoding"])}
     else:
-        fields = request_body_fields(data)
-        if isinstance(fields["body"], (dict, list)) and may_hold_secrets(data):
-            fields["body"] = redact_body(fields["body"])
-    return {"method": flow.method, "url": flow.url, "headers": headers, **fields}
+        fields = request_body(data, headers.get("content-type", ""), creds, found)
+    return {"method": flow.method, "url": redact_url(flow.url, found), "headers": headers, **fields}
 
 
-def response_record(answer: Answer) -> dict[str, Any]:
+def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dict[str, Any]:
     headers = redact_headers(answer.headers)
     body = decoded(answer.body, headers)
     if body is None:
@@ -77,23 +49,23 @@ def response_record(answer: Answer) -> dict[str, Any]:
             "body_parsed": None,
             "body_omitted": omitted(headers["content-encoding"]),
         }
-    parsed = parse_json(body)
-    fields = raw_body_fields(body, parsed)
-    if parsed is not None and may_hold_secrets(body):
-        secrets: list[Any] = []
-        fields["body_parsed"] = redact_body(parsed, secrets)
-        if secrets:
-            fields["body_raw"] = redact_raw(fields["body_raw"], secrets, fields["body_parsed"])
-    return {"status": answer.status, "headers": headers, **fields}
+    return {
+        "status": answer.status,
+        "headers": headers,
+        **response_body(body, headers.get("content-type", ""), creds, found),
+    }
 
 
-def fixture_record(flow: Flow) -> dict[str, Any]:
+def fixture_record(flow: Flow, creds: Credentials | None = None) -> dict[str, Any]:
+    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals)."""
+    creds = Credentials() if creds is None else creds
+    found: list[Any] = []
     fixture: dict[str, Any] = {
         "seq": 0,
         "exchange": flow.exchange,
         "captured_at": utc_stamp(flow.wall_start),
         "latency_ms": flow.latency_ms,
-        "request": request_record(flow),
+        "request": request_record(flow, creds, found),
     }
     if flow.failure is not None:
         failure = flow.failure
@@ -104,8 +76,21 @@ def fixture_record(flow: Flow) -> dict[str, Any]:
             **({"upstream": failure.upstream} if failure.upstream else {}),
         }
     elif flow.response is not None:
-        fixture["response"] = response_record(flow.response)
-    return fixture
+        fixture["response"] = response_record(flow.response, creds, found)
+    creds.learn(found)
+    return scrub_fixture(fixture, creds) if creds else fixture
+
+
+def learn_minted(flow: Flow, creds: Credentials) -> None:
+    """Credentials an exchange hands out (API-key creation) are learned even when the answer is not captured."""
+    answer = flow.response
+    if answer is None or not mints_credentials(flow.exchange, flow.path):
+        return
+    body = decoded(answer.body, {k.lower(): v for k, v in answer.headers.items()})
+    parsed, _ = read_json(body) if body else (None, None)
+    found: list[Any] = []
+    redact_body(parsed, found)
+    creds.learn(found)
 
 
 class Recorder:
@@ -115,12 +100,17 @@ class Recorder:
         self.session = session
         self.capture = capture
         self.counts = counts
+        self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
+        self.manifest_error: str | None = None
 
     def done(self, flow: Flow) -> None:
+        self.credentials.learn_headers(flow.headers)
         if not self.capture(flow.exchange, flow.path):
+            learn_minted(flow, self.credentials)
             return
         try:
-            flow.notes["fixture"] = self.session.write(fixture_record(flow), flow.method, flow.exchange, flow.path)
+            fixture = fixture_record(flow, self.credentials)
+            flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)
@@ -128,7 +118,12 @@ class Recorder:
         self.counts["captured"] += 1
 
     def status(self) -> dict[str, Any]:
-        return {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        status: dict[str, Any] = {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        return {**status, "manifest_error": self.manifest_error} if self.manifest_error else status
 
     def close(self) -> None:
-        self.session.close()
+        try:
+            self.session.close()
+        except OSError as exc:  # a full disk at shutdown: the fixtures are whole, only the index is missing
+            self.manifest_error = exc.strerror or str(exc)
+            log.error("%s: manifest.json could not be written: %s", self.session.directory, self.manifest_error)

@@ -22,8 +22,10 @@ from proxy.replay.filter_hint import outside_filters
 from proxy.replay.match import MatchKey, describe, differences, distance, key_of, parse_body
 from proxy.replay.miss_summary import clipped, explanation, summary
 from proxy.replay.sources import Loaded, Recording, load_sources
+from proxy.replay.stand_ins import owner
 from proxy.replay.volatile import Volatile
 from proxy.tape.redact import redact_body
+from proxy.tape.secrets import redact_pairs
 from proxy.wire.answers import Answer, tradetape_answer
 from tapecontract import ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
 
@@ -174,6 +176,8 @@ class Replayer:
             )
         else:
             flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
+        if rec.owner_fallback is not None and flow.response is not None:
+            flow.response.body = owner(flow.response.body, flow.headers, flow.exchange, rec.owner_fallback)
         flow.notes["replayed"] = rec.name
 
     def _expected(self, exchange: str) -> Recording | None:
@@ -213,7 +217,7 @@ class Replayer:
         request = {
             "method": flow.method,
             "path": path,
-            "query": query,
+            "query": redact_pairs(query, []),
             "body": redact_body(body) if isinstance(body, (dict, list)) else body,
         }
         detail = (

@@ -80,7 +80,8 @@ async def test_a_runtime_switch_to_record_refuses_an_existing_session_unless_app
     proxy.mode_factories = forwarding_factories(upstreams, set(), tmp_path, "all", None, counts)
     async with proxy, aiohttp.ClientSession() as http:
         body = orjson.dumps({"mode": "record", "session": "s1", **options})
-        async with http.post(proxy.url("kalshi") + "/__tradetape/mode", data=body) as resp:
+        headers = {"X-Tradetape-Token": proxy.admin_token, "Content-Type": "application/json"}
+        async with http.post(proxy.url("kalshi") + "/__tradetape/mode", data=body, headers=headers) as resp:
             answer = orjson.loads(await resp.read())
     assert resp.status == status, answer
     if says is None:

@@ -10,7 +10,8 @@ import click
 import orjson
 
 from proxy.replay.sources import SourceError, read_source
-from proxy.tape.fixture import MANIFEST, FixtureError, session_files
+from proxy.tape.fixture import MANIFEST, FixtureError
+from proxy.tape.schema import list_session
 from proxy.tools.audit import audit_tree, redact_file, tree_files
 from proxy.tools.fsck import check_session, write_manifest
 from proxy.tools.har import har
@@ -36,7 +37,8 @@ def inspect_command(session: str) -> None:
 def fsck_command(session: str) -> None:
     """Validate every fixture file, report seq gaps and duplicates, and rebuild manifest.json from the files."""
     directory = Path(session)
-    if not session_files(directory) and not (directory / MANIFEST).exists():
+    listing = list_session(directory)
+    if not (listing.fixtures or listing.problems or (directory / MANIFEST).exists()):
         raise click.ClickException(
             f"{directory}: no fixture files (NNN_METHOD_exchange_endpoint.json) and no {MANIFEST}: not a session "
             "directory, nothing checked and nothing written"

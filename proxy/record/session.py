@@ -218,7 +218,8 @@ def refuse_existing(directory: Path) -> None:
     """SessionError when `directory` already holds a session: two recordings in one would mix their answers."""
     if not directory.is_dir():
         return
-    fixtures = len(session_files(directory))
+    listing = list_session(directory)
+    fixtures = len(listing.fixtures) + len(listing.problems)
     if fixtures or (directory / MANIFEST).exists():
         raise SessionError(
             f"session {directory} already exists ({fixtures} fixtures); choose another name, or pass --append "

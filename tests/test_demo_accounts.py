@@ -34,6 +34,20 @@ def test_sim_env_prints_exports_for_the_proxy_and_direct_for_the_simulator():
     assert "export POLY_CLOB_URL=http://127.0.0.1:9788\n" in direct.output
 
 
+async def test_sim_env_feed_urls_are_the_simulators_own_on_the_same_hosts():
+    from simulator import Simulator
+    from simulator.env import base_urls
+
+    async with Simulator() as sim:
+        ports = {"kalshi": int(sim.kalshi_url.rsplit(":", 1)[1]), "poly": int(sim.poly_url.rsplit(":", 1)[1])}
+        urls = base_urls({ex: ("127.0.0.1", port) for ex, port in ports.items()})
+    assert urls["KALSHI_WS_URL"] == sim.kalshi_ws_url and urls["POLY_WS_URL"] == sim.poly_ws_url
+    assert urls["KALSHI_BASE_URL"] == sim.kalshi_url + "/trade-api/v2" and urls["POLY_CLOB_URL"] == sim.poly_url
+    proxy_lines = CliRunner().invoke(main, ["sim", "env"]).output
+    assert "export KALSHI_WS_URL=ws://127.0.0.1:8787/trade-api/ws/v2\n" in proxy_lines
+    assert "# the proxy does not carry WebSocket feeds: for them run" in proxy_lines
+
+
 def test_eval_of_sim_env_in_a_real_shell_sets_the_demo_credentials_and_drops_a_key_path():
     env = sim_env()
     assert {k: env[k] for k in PROXY_URLS} == PROXY_URLS

@@ -47,6 +47,14 @@ def test_positions_of_a_missing_ledger_is_an_error(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+def test_recover_of_a_missing_ledger_is_an_error_not_a_clean_empty_one(fakes, tmp_path):
+    """Run from the wrong directory (or with a typo), recover would create an empty ledger, compare nothing
+    the real ledger knows and report "clean" while the real one still holds open intents."""
+    result = run("recover", "--ledger", str(tmp_path / "nope.sqlite"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not (tmp_path / "nope.sqlite").exists()
+
+
 def test_arb_refuses_without_credentials(tmp_path):
     result = run("arb", *ARB, "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1

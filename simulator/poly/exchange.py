@@ -116,6 +116,7 @@ class PolyExchange:
         self._seq = 0
         for token_id, (bids, asks) in state.books.items():
             self.set_book(token_id, bids, asks)
+        self.emit("reset", None)
 
     # -- time -------------------------------------------------------------------------------
 

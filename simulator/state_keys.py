@@ -20,6 +20,7 @@ def scalars(names: str) -> Schema:
 
 
 PRICE_RANGE = scalars("start end step")
+FEED = None  # the WebSocket feed's object: simulator/feed.py checks its own fields
 KALSHI: Schema = {
     "markets": {
         **scalars(
@@ -30,6 +31,7 @@ KALSHI: Schema = {
         "book": scalars("yes_dollars no_dollars"),
     },
     "accounts": scalars("name balance api_keys positions"),
+    "feed": FEED,
 }
 LEVEL = scalars("price size")
 POLY: Schema = {
@@ -39,6 +41,7 @@ POLY: Schema = {
     },
     "accounts": scalars("address signature_type funder balance positions allowance deposit_wallet_required"),
     **scalars("mined_after_s confirmed_after_s page_size"),
+    "feed": FEED,
 }
 SCHEMAS = {"kalshi": KALSHI, "poly": POLY}
 

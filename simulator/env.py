@@ -14,7 +14,6 @@ import click
 from proxy.exchanges import PROFILES
 
 from . import demo_accounts
-from .server import KALSHI_WS_PATH, POLY_WS_PATH
 
 PROXY_LISTEN = {name: profile.listen for name, profile in PROFILES.items()}
 # Set elsewhere, these would override or contradict the demo credentials the lines export.
@@ -28,9 +27,7 @@ def base_urls(listen: dict[str, tuple[str, int]]) -> dict[str, str]:
     for name, profile in PROFILES.items():
         host, port = listen[name]
         urls[profile.base_url_env] = f"http://{host}:{port}{profile.api_prefix}"
-    (k_host, k_port), (p_host, p_port) = listen["kalshi"], listen["poly"]
-    urls["KALSHI_WS_URL"] = f"ws://{k_host}:{k_port}{KALSHI_WS_PATH}"
-    urls["POLY_WS_URL"] = f"ws://{p_host}:{p_port}{POLY_WS_PATH}"
+        urls[profile.websocket.url_env] = f"ws://{host}:{port}{profile.websocket.client_path}"
     return urls
 
 
@@ -46,14 +43,10 @@ def demo_credentials() -> dict[str, str]:
     }
 
 
-def env_script(listen: dict[str, tuple[str, int]], direct: bool) -> str:
-    """POSIX shell lines: comments that say what these are, the exports, and unsets of what would conflict."""
+def env_script(listen: dict[str, tuple[str, int]]) -> str:
+    """POSIX shell lines: a comment that says what these are, the exports, and unsets of what would conflict."""
     values = {**base_urls(listen), **demo_credentials()}
     lines = ["# tradetape paper-only demo accounts: they work on the simulator only and are worth nothing elsewhere"]
-    if not direct:
-        lines.append(
-            "# the proxy does not carry WebSocket feeds: for them, run `tradetape sim` and use sim env --direct"
-        )
     lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
     lines += [f"unset {name}" for name in CONFLICTING]
     return "\n".join(lines)
@@ -65,4 +58,4 @@ def env_command(direct: bool) -> None:
     """Print export lines for the clients: demo credentials and base URLs. Use: eval "$(tradetape sim env)"."""
     from .cli import DEFAULT_LISTEN as SIM_LISTEN
 
-    click.echo(env_script(SIM_LISTEN if direct else PROXY_LISTEN, direct))
+    click.echo(env_script(SIM_LISTEN if direct else PROXY_LISTEN))

@@ -22,8 +22,6 @@ from .poly import create_poly_app
 from .state import StateError, load_state, split_sections
 from .state_keys import check_sections
 
-KALSHI_WS_PATH = "/trade-api/ws/v2"  # the feeds, on the same listeners as REST
-POLY_WS_PATH = "/ws"  # /market and /user are added
 StateArg = str | Path | dict | None
 
 
@@ -74,12 +72,12 @@ class RunningSimulator:
     @property
     def kalshi_ws_url(self) -> str:
         """The Kalshi feed (KALSHI_WS_URL): ws://host:port/trade-api/ws/v2."""
-        return "ws" + self.kalshi_url.removeprefix("http") + KALSHI_WS_PATH
+        return "ws" + self.kalshi_url.removeprefix("http") + "/trade-api/ws/v2"
 
     @property
     def poly_ws_url(self) -> str:
         """The Polymarket feeds' base (POLY_WS_URL): ws://host:port/ws, to which /market and /user are added."""
-        return "ws" + self.poly_url.removeprefix("http") + POLY_WS_PATH
+        return "ws" + self.poly_url.removeprefix("http") + "/ws"
 
     async def stop(self) -> None:
         while self._runners:

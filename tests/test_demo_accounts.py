@@ -45,7 +45,7 @@ async def test_sim_env_feed_urls_are_the_simulators_own_on_the_same_hosts():
     assert urls["KALSHI_BASE_URL"] == sim.kalshi_url + "/trade-api/v2" and urls["POLY_CLOB_URL"] == sim.poly_url
     proxy_lines = CliRunner().invoke(main, ["sim", "env"]).output
     assert "export KALSHI_WS_URL=ws://127.0.0.1:8787/trade-api/ws/v2\n" in proxy_lines
-    assert "# the proxy does not carry WebSocket feeds: for them, run `tradetape sim`" in proxy_lines
+    assert "export POLY_WS_URL=ws://127.0.0.1:8788/ws\n" in proxy_lines
 
 
 def test_eval_of_sim_env_in_a_real_shell_sets_the_demo_credentials_and_drops_a_key_path():

@@ -1,4 +1,5 @@
-"""The record addon: writes each captured request/response as a fixture before the client is answered."""
+"""The record addon: writes each captured request/response as a fixture before the client is answered, and each
+message of a captured WebSocket connection to its frames file before it is relayed."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import logging
 from typing import Any
 
 from proxy.engine.flow import Flow
+from proxy.record.frames import FramesWriter
 from proxy.record.session import Session
 from proxy.tape.capture_filter import CaptureFilter
-from proxy.tape.fixture import decode_content, utc_stamp
+from proxy.tape.fixture import decode_content, fixture_name, utc_stamp
+from proxy.tape.frames import frames_file_name
 from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
 from proxy.tape.secrets import Credentials, mints_credentials, redact_url
 from proxy.wire.answers import Answer
+from proxy.wire.websocket import Message
 
 log = logging.getLogger("tradetape.record")
 
@@ -77,6 +81,8 @@ def fixture_record(flow: Flow, creds: Credentials | None = None) -> dict[str, An
         }
     elif flow.response is not None:
         fixture["response"] = response_record(flow.response, creds, found)
+    if "sent_after" in flow.notes:
+        fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
     creds.learn(found)
     return scrub_fixture(fixture, creds) if creds else fixture
 
@@ -94,7 +100,8 @@ def learn_minted(flow: Flow, creds: Credentials) -> None:
 
 
 class Recorder:
-    """Record addon: one fixture per request that passes the capture filter."""
+    """Record addon: one fixture per request that passes the capture filter; a captured WebSocket connection's
+    messages go to the frames file its handshake fixture names."""
 
     def __init__(self, session: Session, capture: CaptureFilter, counts: Any) -> None:
         self.session = session
@@ -103,6 +110,9 @@ class Recorder:
         self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
         self.manifest_error: str | None = None
 
+    async def request(self, flow: Flow) -> None:
+        flow.notes["sent_after"] = self.session.last_seq  # the request's place on the session clock
+
     def done(self, flow: Flow) -> None:
         self.credentials.learn_headers(flow.headers)
         if not self.capture(flow.exchange, flow.path):
@@ -110,12 +120,43 @@ class Recorder:
             return
         try:
             fixture = fixture_record(flow, self.credentials)
+            if flow.upgrade and flow.response is not None and flow.response.status == 101:
+                fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)
+            self._close_frames(flow)
             return
         self.counts["captured"] += 1
+
+    def _open_frames(self, flow: Flow) -> str:
+        name = frames_file_name(fixture_name(self.session.last_seq + 1, flow.method, flow.exchange, flow.path))
+        flow.notes["frames"] = FramesWriter(self.session, name, self.credentials)
+        return name
+
+    def _close_frames(self, flow: Flow) -> None:
+        writer = flow.notes.pop("frames", None)
+        if writer is not None:
+            writer.close()
+
+    # -- WebSocket hooks (proxy.engine.websocket) ------------------------------------------------
+
+    def websocket_start(self, flow: Flow) -> bool:
+        return "frames" in flow.notes
+
+    def websocket_messages(self, flow: Flow, messages: list[Message], t: float) -> None:
+        writer: FramesWriter = flow.notes["frames"]
+        try:
+            writer.write(messages, t)
+        except OSError as exc:
+            self.counts["capture_failed"] += len(messages)
+            log.error("could not record %d WebSocket messages of %s: %s", len(messages), flow.url, exc)
+            return
+        self.counts["frames"] += len(messages)
+
+    def websocket_end(self, flow: Flow) -> None:
+        self._close_frames(flow)
 
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = {"session_dir": str(self.session.directory), "fixtures": self.session.count}

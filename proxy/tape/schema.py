@@ -1,7 +1,8 @@
 """One check of a session's files and of each fixture's shape, shared by record, replay, fsck, inspect and export.
 
 A session directory holds fixture files (`NNN_METHOD_exchange_endpoint.json`, regular files), `manifest.json`,
-perhaps `drift.json` and notes. A symbolic link (it may point out of the session, or nowhere), a name that looks like a
+the frames files of recorded WebSocket connections (`NNN_GET_exchange_endpoint.frames.jsonl`), perhaps
+`drift.json` and notes. A symbolic link (it may point out of the session, or nowhere), a name that looks like a
 fixture's but would not load (a `.JSON` suffix, an odd method), or a directory named like a fixture is
 refused by name; any other file is named in a warning. Nothing recorded is skipped without a word.
 """
@@ -19,6 +20,7 @@ from proxy.exchanges import EXCHANGES
 MANIFEST = "manifest.json"
 DRIFT = "drift.json"  # what `record --drift-against` found (proxy/drift/watch.py); not a fixture
 QUARANTINE = ".quarantine"
+FRAMES_SUFFIX = ".frames.jsonl"  # a recorded WebSocket connection's messages, beside its handshake fixture
 METHOD = re.compile(r"[A-Z]+(?:-[A-Z]+)*")  # every llhttp method (M-SEARCH has the one dash) and no other
 FIXTURE_NAME = re.compile(rf"(\d+)_{METHOD.pattern}_[a-z]+_[A-Za-z0-9_-]+\.json")
 FIXTURE_LIKE = re.compile(r"^\d+_|\.json$", re.I)  # names a fixture might have been given
@@ -73,6 +75,8 @@ def list_session(directory: Path) -> Listing:
                 continue
             if name in (MANIFEST, DRIFT) and not link:
                 continue
+            if name.endswith(FRAMES_SUFFIX) and not link and entry.is_file(follow_symlinks=False):
+                continue  # a connection's messages: read through the fixture that names them (fsck finds strays)
             seq = fixture_seq(name)
             fixture_like = seq is not None or FIXTURE_LIKE.search(name) is not None
             regular = not link and entry.is_file(follow_symlinks=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -17,6 +17,7 @@ import orjson
 
 from proxy.exchanges import PROFILES
 from proxy.exchanges.strict_json import fold
+from proxy.tape.frames import pointer_segment
 
 REDACTED = "[REDACTED]"
 MIN_CREDENTIAL = 8  # shorter values are redacted by name only: scrubbing them by value would hit unrelated text
@@ -122,6 +123,17 @@ def redact_body(value: Any, found: list[Any] | None = None) -> Any:
     if isinstance(value, list):
         return [redact_body(item, found) for item in value]
     return value
+
+
+def secret_values(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON pointer, value) of every string under a secret field name, at any depth."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{prefix}/{pointer_segment(key)}"
+        if isinstance(key, str) and is_secret_field(key) and isinstance(item, str):
+            yield here, item
+        else:
+            yield from secret_values(item, here)
 
 
 def is_form(text: str) -> bool:

@@ -22,6 +22,7 @@ import orjson
 
 from proxy.tape.fixture import MANIFEST, fixture_seq
 from proxy.tape.redact import NOT_JSON, read_json
+from proxy.tape.schema import FRAMES_SUFFIX
 from proxy.tape.secrets import (
     ASSIGNMENT,
     REDACTED,
@@ -192,6 +193,33 @@ def without_paper_keys(text: str) -> tuple[str, int]:
     return HEX_IN_TEXT.sub(drop, text), count
 
 
+def frames_data(text: bytes) -> list[Any]:
+    """A frames file as audit reads it: one item per line, a JSON payload parsed (a secret in it is a field)."""
+    lines: list[Any] = []
+    for raw in text.splitlines():
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            lines.append(raw.decode("utf-8", "replace"))  # a line cut short by a crash: scanned as text
+            continue
+        if isinstance(line, dict) and isinstance(line.get("text"), str):
+            parsed, problem = read_json(line["text"].encode("utf-8", "surrogateescape"))
+            if problem is None and parsed is not NOT_JSON:
+                line = {**line, "text": parsed}
+        lines.append(line)
+    return lines
+
+
+def scan_frames(text: bytes, scan: Scan) -> list[Any]:
+    data = frames_data(text)
+    for number, line in enumerate(data, start=1):
+        if isinstance(line, dict):
+            scan.value(line.get("text"), f"line {number}.text")
+        elif PEM.search(line):
+            scan.flag(f"line {number}", "PEM block")
+    return data
+
+
 def scan_file(path: Path, allowed: list[Path] | None = None) -> tuple[list[Finding], list[Any], Any]:
     """Findings, secret values under secret names, and the parsed data (None for a file that is not JSON).
     A doc or code file that holds paper-only keys is scanned without them and appended to `allowed`."""
@@ -204,6 +232,9 @@ def scan_file(path: Path, allowed: list[Path] | None = None) -> tuple[list[Findi
                 allowed.append(path)
     scan = Scan()
     data: Any = None
+    if path.name.endswith(FRAMES_SUFFIX):
+        data = scan_frames(text, scan)
+        return [Finding(path, where, reason) for where, reason in scan.found], scan.secrets, data
     if path.suffix == ".json":
         try:
             data = orjson.loads(text)
@@ -325,7 +356,26 @@ def redact_fixture(data: Any, creds: Credentials) -> Any:
     return creds.scrub_value({k: out[k] for k in data})
 
 
+def redact_frames(text: bytes, creds: Credentials) -> bytes:
+    """A frames file with each message's payload redacted as a fixture body is (a torn last line as text)."""
+    out = []
+    for raw, line in zip(text.splitlines(keepends=True), frames_data(text), strict=True):
+        if not isinstance(line, dict):
+            out.append(creds.scrub(PEM.sub(REDACTED, raw.decode("utf-8", "replace"))).encode())
+            continue
+        payload = line.get("text")
+        if isinstance(payload, str):
+            line["text"] = creds.scrub(PEM.sub(REDACTED, payload))
+        elif "text" in line:
+            line["text"] = orjson.dumps(creds.scrub_value(redact_value(payload))).decode()
+        out.append(orjson.dumps(line) + (b"\n" if raw.endswith(b"\n") else b""))
+    return b"".join(out)
+
+
 def redact_file(path: Path, creds: Credentials) -> None:
+    if path.name.endswith(FRAMES_SUFFIX):
+        path.write_bytes(redact_frames(path.read_bytes(), creds))
+        return
     if path.suffix == ".json":
         try:
             data = orjson.loads(path.read_bytes())

@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -22,6 +22,7 @@ import tapecontract as kinds
 from proxy.wire.answers import Answer, UnsendableAnswer, status_and_headers, tradetape_answer
 from proxy.wire.headers import decode
 from proxy.wire.limits import Limits, connection_cap
+from proxy.wire.websocket import is_websocket_upgrade
 
 log = logging.getLogger("tradetape.proxy")
 
@@ -38,6 +39,7 @@ class Request:
     path: str  # percent-decoded, without the query
     headers: CIMultiDictProxy[str]
     body: bytes
+    upgrade: bool = False  # a WebSocket upgrade: a 101 answer hands the connection to its Switch
 
 
 Handler = Callable[[Request], Awaitable["Answer | None"]]  # None: drop the connection without an answer
@@ -95,6 +97,8 @@ class ListenerProtocol(asyncio.Protocol):
         self.reading_done = False  # no more requests on this connection: answer the pending ones, then close
         self.ending = b""  # written after the last pending answer (the 400 for bytes that are not HTTP)
         self.continue_owed = False
+        self.switched = False  # a 101 went out: the connection belongs to a WebSocket relay or replay now
+        self.leftover = b""  # bytes after a WebSocket upgrade request: the client's first frames
         self.writable: asyncio.Future[None] | None = None  # set while the client's receive buffer is full
         self._url = b""
         self._headers: list[tuple[str, str]] = []
@@ -125,8 +129,10 @@ class ListenerProtocol(asyncio.Protocol):
         self.last_activity = self.loop.time()
         try:
             self._feed(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
             self._last_request_closes()  # the bytes after an Upgrade request are not HTTP
+            if self.pending and self.pending[-1][0].upgrade:
+                self.leftover = data[self.fed + exc.args[0] :]  # WebSocket frames, for whatever takes it over
             self._stop_reading()
         except Refused as refused:
             self._stop_reading(refused.answer)
@@ -143,6 +149,7 @@ class ListenerProtocol(asyncio.Protocol):
         """Feed the parser; while it reads a head, in slices, so a header over the limit is never read whole
         (llhttp keeps a header being read in memory until it ends)."""
         limit = self.limits.max_header_bytes
+        self.fed = 0  # bytes of `data` fed before the current slice (an upgrade's offset is within the slice)
         if not self.reading_head or len(data) <= limit // 4:
             self.head_bytes += len(data) if self.reading_head else 0
             self.parser.feed_data(data)
@@ -151,6 +158,7 @@ class ListenerProtocol(asyncio.Protocol):
             while pos < len(data):
                 piece = view[pos : pos + limit // 4] if self.reading_head else view[pos:]
                 self.head_bytes += len(piece) if self.reading_head else 0
+                self.fed = pos
                 self.parser.feed_data(piece)
                 pos += len(piece)
                 if self.reading_head and self.head_bytes > limit:
@@ -229,12 +237,15 @@ class ListenerProtocol(asyncio.Protocol):
         self.continue_owed = False  # the body came without waiting for it
         target = decode(self._url)
         path = target.partition("?")[0]
+        method = self.parser.get_method().decode("ascii")
+        headers = CIMultiDictProxy(CIMultiDict(self._headers))
         request = Request(
-            self.parser.get_method().decode("ascii"),
+            method,
             target,
             unquote(path) if "%" in path else path,
-            CIMultiDictProxy(CIMultiDict(self._headers)),
+            headers,
             b"".join(self._body),
+            self.parser.should_upgrade() and is_websocket_upgrade(method, headers),
         )
         keep_alive = self.parser.should_keep_alive()
         self.pending.append((request, keep_alive))
@@ -304,7 +315,9 @@ class ListenerProtocol(asyncio.Protocol):
                     self._transport().write(CONTINUE)
         finally:
             self.task = None
-            if self.reading_done:
+            if self.switched:
+                pass
+            elif self.reading_done:
                 self._finish()
             elif self.paused and not self.closed:
                 self.paused = False
@@ -313,10 +326,15 @@ class ListenerProtocol(asyncio.Protocol):
     def _write(self, request: Request, answer: Answer | None, keep_alive: bool) -> bool:
         transport = self.transport
         if transport is None or self.closed or transport.is_closing():
+            if answer is not None and answer.switch is not None:
+                answer.switch.abandon()
             return False
         if answer is None:
             # Nothing for this request; answers already written still go out before the close.
             transport.close() if transport.get_write_buffer_size() else transport.abort()
+            return False
+        if answer.switch is not None:
+            self._switch(transport, answer)
             return False
         head_only = request.method == "HEAD"
         try:
@@ -332,6 +350,17 @@ class ListenerProtocol(asyncio.Protocol):
             transport.close()
         return keep_alive
 
+    def _switch(self, transport: asyncio.Transport, answer: Answer) -> None:
+        """Write the 101 and give the connection to the answer's Switch (a relay or a replay)."""
+        assert answer.switch is not None and answer.head is not None
+        self.switched = True
+        transport.write(answer.head)
+        self.owner.forget(self)
+        connection = answer.switch.attach(transport, self.leftover, self.owner.forget)
+        self.leftover = b""
+        self.owner.add(connection)
+        transport.resume_reading()
+
 
 class HttpListener:
     """A bound listening socket and its live connections, so a stop can close the idle ones."""
@@ -340,7 +369,7 @@ class HttpListener:
         self.handler = handler
         self.limits = limits or Limits()
         self.cap = connection_cap(self.limits.max_connections)
-        self.connections: set[ListenerProtocol] = set()
+        self.connections: set[Any] = set()  # ListenerProtocols, and WebSocket connections after their 101
         self.server: asyncio.AbstractServer | None = None
         self._drained: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -373,14 +402,14 @@ class HttpListener:
             for connection in list(self.connections):
                 connection.check_timeouts(now)
 
-    def add(self, connection: ListenerProtocol) -> bool:
+    def add(self, connection: Any) -> bool:
         """Admit a new connection, unless the listener already has as many as its cap."""
         if len(self.connections) >= self.cap:
             return False
         self.connections.add(connection)
         return True
 
-    def forget(self, connection: ListenerProtocol) -> None:
+    def forget(self, connection: Any) -> None:
         self.connections.discard(connection)
         if not self.connections and self._drained is not None:
             self._drained.set()

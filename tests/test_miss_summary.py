@@ -12,7 +12,7 @@ import pytest
 
 from clients.errors import ReplayMismatch
 from clients.kalshi import KalshiClient
-from proxy.replay.miss_summary import clip, clipped, difference_words, summary
+from proxy.replay.miss_summary import clip, clipped, difference_words, message_summary, summary
 from tests.replay_helpers import KALSHI, fixture, replaying, write_session
 
 pytest_plugins = ["pytester"]
@@ -152,3 +152,20 @@ def test_the_pytest_plugin_fails_with_the_same_first_line_as_the_exception(pytes
     assert f"bot logged: {FIRST_LINE}\n" in output  # the client's exception
     assert f"\n  {FIRST_LINE}\n" in output  # the plugin's failure: the same words
     assert "\n        differs at /count (live 2.00, recorded 10.00)\n" in output
+
+
+def test_a_client_websocket_message_miss_reads_like_a_request_miss():
+    candidates = [
+        {"frames": "s/002_GET_kalshi_ws.frames.jsonl", "seq": 3, "differs": {"/cmd": {"live": "x", "recorded": "y"}}}
+    ]
+    line, lines = message_summary("unmatched", "text", "kalshi", "/trade-api/ws/v2", 1, candidates)
+    assert line == (
+        "unmatched text message on /trade-api/ws/v2 (connection 1): closest 002_GET_kalshi_ws.frames.jsonl seq 3 "
+        "differs at /cmd (live x, recorded y)"
+    )
+    assert lines[1:] == [
+        "candidate s/002_GET_kalshi_ws.frames.jsonl (seq 3):",
+        "  differs at /cmd (live x, recorded y)",
+    ]
+    exhausted, _ = message_summary("exhausted", "text", "poly", "/ws/user", 2, [])
+    assert exhausted.endswith("every recorded client message of this connection has been received")

@@ -174,7 +174,7 @@ def test_the_pytest_plugin_serves_websocket_replays_and_fails_on_unmatched_and_u
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "*unmatched: kalshi text message on /trade-api/ws/v2 (connection 1)*unsubscribe*",
+            "*unmatched text message on /trade-api/ws/v2 (connection 1): closest 001_GET_kalshi_ws.frames.jsonl seq *",
             "*s/001_GET_kalshi_ws.frames.jsonl (connection 1): 2 exchange messages never sent, from seq 7*",
         ]
     )

@@ -40,9 +40,11 @@ def record_mode(
     counts: Any,
     watchers: Callable[[Path], list[Any]] | None = None,
     append: bool = False,
+    sim_admin: bool = False,
 ) -> Mode:
     """`addons` run before the recorder; `watchers(directory)` after it, so they see flow.notes["fixture"]. An
-    existing session in `directory` is refused (SessionError) unless `append`."""
+    existing session in `directory` is refused (SessionError) unless `append`; the simulator's admin calls are
+    recorded only with `sim_admin` (tape/capture_filter.py)."""
     session = Session(directory, info, append)
-    recorder = Recorder(session, build_filter(filter_spec), counts)
+    recorder = Recorder(session, build_filter(filter_spec, sim_admin=sim_admin), counts)
     return Mode("record", forwards=True, addons=[*addons, recorder, *(watchers(directory) if watchers else [])])

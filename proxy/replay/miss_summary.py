@@ -117,19 +117,17 @@ def explanation(detail: str, candidates: list[dict[str, Any]]) -> list[str]:
 
 
 def message_summary(
-    kind: str, exchange: str, path: str, connection: int, candidates: list[dict[str, Any]]
+    kind: str, message_kind: str, exchange: str, path: str, connection: int, candidates: list[dict[str, Any]]
 ) -> tuple[str, list[str]]:
     """A client WebSocket message no recording matches: the one line and the details, as for a request.
     `candidates` are {"frames", "seq", "differs"} with the payload's differences by JSON pointer."""
-    head = f"{kind} client message on {display_path(exchange, path)} (connection {connection})"
-    as_fixtures = [
-        {"fixture": f"{c['frames']} seq {c['seq']}", "seq": c["seq"], "differs": {"body": c["differs"]}}
-        for c in candidates
-    ]
+    head = f"{kind} {message_kind} message on {display_path(exchange, path)} (connection {connection})"
+    as_fixtures = [{"fixture": c["frames"], "seq": c["seq"], "differs": {"body": c["differs"]}} for c in candidates]
     detail = "no recorded client message matches it; the connection was closed (1008)"
     if not as_fixtures:
         return f"{head}: every recorded client message of this connection has been received", [detail]
     words = difference_words(as_fixtures[0]["differs"])
     more = f", and {len(words) - 1} more" if len(words) > 1 else ""
-    first = f"{head}: closest {file_of(as_fixtures[0])} {words[0] if words else 'is identical'}{more}"
+    closest = f"{file_of(as_fixtures[0])} seq {as_fixtures[0]['seq']}"
+    first = f"{head}: closest {closest} {words[0] if words else 'is identical'}{more}"
     return first, explanation(detail, as_fixtures)

@@ -305,7 +305,9 @@ class Replayer:
             for m in candidates[:MAX_CANDIDATES]
         ]
         kind = UNMATCHED if candidates else EXHAUSTED
-        line, lines = message_summary(kind, connection.exchange, connection.path, connection.number, shown)
+        line, lines = message_summary(
+            kind, message.kind, connection.exchange, connection.path, connection.number, shown
+        )
         self.unmatched.append(
             {
                 "exchange": connection.exchange,

@@ -47,10 +47,13 @@ def chosen_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
     return path_regex(spec, flag)
 
 
-def build_filter(spec: str, flag: str = "--filter") -> CaptureFilter:
+def build_filter(spec: str, flag: str = "--filter", sim_admin: bool = False) -> CaptureFilter:
     """The chosen filter, never matching the simulator's admin paths: a test's setup calls are not exchange
-    traffic, would be unused in every replay, and carry keys (a registered public key PEM)."""
+    traffic, would be unused in every replay, and carry keys (a registered public key PEM). Only a harness that
+    replays its own setup calls in order (the e2e scenarios) asks for them with `sim_admin`; no flag does."""
     chosen = chosen_filter(spec, flag)
+    if sim_admin:
+        return chosen
     return lambda exchange, path: not is_sim_admin(path) and chosen(exchange, path)
 
 

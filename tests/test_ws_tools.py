@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from proxy.cli.main import main
@@ -178,3 +179,23 @@ def test_the_pytest_plugin_serves_websocket_replays_and_fails_on_unmatched_and_u
             "*s/001_GET_kalshi_ws.frames.jsonl (connection 1): 2 exchange messages never sent, from seq 7*",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "problem"),
+    [
+        ("ping", {"text": "p" * 126}, "ping payload of 126 bytes"),  # a control frame carries at most 125
+        ("close", {"code": 99999, "reason": "bye"}, "close code 99999"),  # codes end at 4999
+        ("close", {"code": 1005, "reason": ""}, "close code 1005"),  # "no code": never sent (RFC 6455 7.4.1)
+        ("close", {"code": None, "reason": "why"}, "a close reason needs a code"),
+    ],
+)
+def test_fsck_and_replay_refuse_by_line_a_control_frame_no_websocket_could_send(tmp_path, kind, fields, problem):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    tape.message(ws, "exchange", text={"type": "subscribed"})
+    tape.message(ws, "exchange", kind, **fields)
+    directory = tape.write()
+    for command in ("fsck", "replay"):
+        code, out = run(command, str(directory))
+        assert code != 0 and f"001_GET_kalshi_ws.frames.jsonl: line 2: {problem}" in out

@@ -138,6 +138,19 @@ def test_audit_finds_and_redacts_secrets_in_messages(tmp_path):
     assert run("fsck", str(directory))[0] == 0
 
 
+def test_audit_redact_scrubs_a_secret_from_a_close_reason_and_counts_what_remains_by_every_value_it_found(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    tape.message(ws, "client", text={"auth": {"apiKey": "k-1", "secret": "c2VjcmV0c2VjcmV0", "passphrase": "p"}})
+    tape.message(ws, "exchange", "close", code=4000, reason="bad c2VjcmV0c2VjcmV0")
+    directory = tape.write()
+    code, out = run("audit", str(directory))
+    assert code == 1 and "001_GET_poly_user.frames.jsonl: [1].reason: holds a secret value" in out
+    code, out = run("audit", "--redact", str(directory))
+    assert code == 0 and "0 findings remain" in out
+    assert "c2VjcmV0c2VjcmV0" not in (directory / "001_GET_poly_user.frames.jsonl").read_text()
+
+
 def test_the_pytest_plugin_serves_websocket_replays_and_fails_on_unmatched_and_unconsumed(tmp_path, pytester):
     session(tmp_path / "s")
     pytester.makepyfile(

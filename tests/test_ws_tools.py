@@ -100,6 +100,13 @@ def test_a_torn_last_line_is_skipped_with_a_warning_when_replaying(tmp_path):
     ]
 
 
+def test_a_frames_file_no_fixture_names_is_named_in_a_warning_when_replaying(tmp_path):
+    directory = session(tmp_path / "s")
+    (directory / "012_GET_kalshi_ws.frames.jsonl").write_bytes(b"")  # killed before its handshake fixture was written
+    loaded = load_sources([str(directory)], tmp_path, volatile_sets())
+    assert f"{directory}/012_GET_kalshi_ws.frames.jsonl: a frames file no fixture names, ignored" in loaded.warnings
+
+
 def test_export_har_writes_websocket_messages_as_chrome_does(tmp_path):
     out = tmp_path / "s.har"
     code, _ = run("export", "--har", str(session(tmp_path / "s")), "-o", str(out))

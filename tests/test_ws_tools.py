@@ -107,6 +107,20 @@ def test_a_frames_file_no_fixture_names_is_named_in_a_warning_when_replaying(tmp
     assert f"{directory}/012_GET_kalshi_ws.frames.jsonl: a frames file no fixture names, ignored" in loaded.warnings
 
 
+@pytest.mark.parametrize("named", ["../outside.frames.jsonl", "{outside}", "sub/001_GET_kalshi_ws.frames.jsonl"])
+def test_fsck_and_replay_refuse_a_handshake_whose_frames_file_is_not_in_its_session(tmp_path, named):
+    directory = session(tmp_path / "s")
+    outside = tmp_path / "outside.frames.jsonl"
+    (directory / "001_GET_kalshi_ws.frames.jsonl").rename(outside)
+    handshake = directory / "001_GET_kalshi_ws.json"
+    fixture = orjson.loads(handshake.read_bytes())
+    fixture["websocket"]["frames"] = named.format(outside=outside)
+    handshake.write_bytes(orjson.dumps(fixture))
+    for command in ("fsck", "replay"):
+        code, out = run(command, str(directory))
+        assert code != 0 and "001_GET_kalshi_ws.json: websocket.frames" in out and "Traceback" not in out
+
+
 def test_export_har_writes_websocket_messages_as_chrome_does(tmp_path):
     out = tmp_path / "s.har"
     code, _ = run("export", "--har", str(session(tmp_path / "s")), "-o", str(out))

@@ -196,6 +196,8 @@ def recording(
         head=head,
     )
     if frames is not None:
+        if Path(frames).name != frames or frames.startswith(".") or not frames.endswith(FRAMES_SUFFIX):
+            raise FixtureError(path, f"websocket.frames {frames!r} is not the name of a frames file beside it")
         _connection(rec, fixture, path.parent / frames, messages_volatile or message_volatile(volatile))
     return rec
 

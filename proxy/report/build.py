@@ -184,7 +184,14 @@ def markets(events: Events, changes: list[Change]) -> list[dict[str, Any]]:
         + [(b.t, b.item, "book", b.exchange, b.market, book_json(b)) for b in events.books]
         + [(c.t, c.item, "fills", c.exchange, c.market, fill_json(c)) for c in changes]
         + [
-            (f.t, f.item, "trades", f.exchange, f.market, {"t": f.t, "item": f.item, "fill_id": f.fill_id, "status": f.status, "price": str(f.price)})
+            (
+                f.t,
+                f.item,
+                "trades",
+                f.exchange,
+                f.market,
+                {"t": f.t, "item": f.item, "fill_id": f.fill_id, "status": f.status, "price": str(f.price)},
+            )
             for f in trade_statuses(events.fills)
         ],
         key=lambda row: (row[0], row[1]),

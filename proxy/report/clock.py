@@ -44,12 +44,12 @@ def offsets(sessions: Sequence[Session], align: str) -> list[float]:
         return [0.0] * len(sessions)
     if align == "wall":
         origin = min(starts, default=0.0)
-        return [start - origin for start in starts]
+        return [round(start - origin, 6) for start in starts]
     spans = [_ends(s) - start for s, start in zip(sessions, starts, strict=True)]
     gap = max(MIN_GAP, 0.1 * max(spans, default=0.0))
     out, at = [], 0.0
     for span in spans:
-        out.append(at)
+        out.append(round(at, 6))
         at += span + gap
     return out
 

@@ -88,7 +88,9 @@ def load_session(path: Path, name: str, inputs: Sequence[Input] = ()) -> Session
     except (FixtureError, SourceError) as exc:
         raise SourceError(f"{exc} (run `tradetape fsck` for every problem)") from None
     session = Session(name, path, _manifest(path))
-    session.entries = [Entry("rest", p.name, f["seq"], wall_time(f.get("captured_at")), f["exchange"], f) for p, f in fixtures]
+    session.entries = [
+        Entry("rest", p.name, f["seq"], wall_time(f.get("captured_at")), f["exchange"], f) for p, f in fixtures
+    ]
     if path.is_dir():
         for source in inputs:
             session.entries += source.entries(path, fixtures)

@@ -117,7 +117,9 @@ def v1_create(rest: Rest) -> Events:
         reply = failed_answer(rest, None if rest.failure else _error(rest))
     side = _side(outcome, action)
     yes_price = outcome_price(outcome, price)
-    order = Order(rest.sent, rest.item, "kalshi", body["ticker"], side, yes_price, count, body.get("type", "limit"), reply)
+    order = Order(
+        rest.sent, rest.item, "kalshi", body["ticker"], side, yes_price, count, body.get("type", "limit"), reply
+    )
     return Events(orders=[order], states=[state] if state else [])
 
 

@@ -67,9 +67,18 @@ def _order(rest: Rest, item: Any, answer: Any) -> tuple[Order, OrderState | None
         else:
             reply = Answer(rest.answered, result.status, result.order_id, result.filled, result.avg_price)
             state = OrderState(
-                rest.answered, rest.item, "poly", signed.token_id, result.order_id, side, result.filled, result.avg_price
+                rest.answered,
+                rest.item,
+                "poly",
+                signed.token_id,
+                result.order_id,
+                side,
+                result.filled,
+                result.avg_price,
             )
-    order = Order(rest.sent, rest.item, "poly", signed.token_id, side, signed.price, signed.shares, signed.order_type, reply)
+    order = Order(
+        rest.sent, rest.item, "poly", signed.token_id, side, signed.price, signed.shares, signed.order_type, reply
+    )
     return order, state
 
 
@@ -128,7 +137,18 @@ def trades(rest: Rest) -> Events:
         trade = parse_trade(raw, rest.endpoint)
         for order_id, side, size, price in _ours(trade, address):
             events.fills.append(
-                Fill(rest.answered, rest.item, "poly", trade.asset_id, order_id, trade.id, side, size, price, trade.status)
+                Fill(
+                    rest.answered,
+                    rest.item,
+                    "poly",
+                    trade.asset_id,
+                    order_id,
+                    trade.id,
+                    side,
+                    size,
+                    price,
+                    trade.status,
+                )
             )
     return events
 

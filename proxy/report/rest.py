@@ -43,7 +43,7 @@ def rest_view(fixture: dict[str, Any], item: int, sent: float) -> Rest:
     parts = urlsplit(request["url"])
     prefix = PROFILES[fixture["exchange"]].api_prefix
     latency = fixture.get("latency_ms")
-    answered = sent + (latency / 1000 if isinstance(latency, (int, float)) else 0.0)
+    answered = round(sent + (latency / 1000 if isinstance(latency, (int, float)) else 0.0), 6)
     response = fixture.get("response")
     error = fixture.get("error")
     return Rest(

@@ -1,0 +1,76 @@
+"""The report in a real browser: headless Chromium opens the file from disk and its scripts run without errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from browser_helpers import MISSING, chromium, dump_dom, root_data
+
+from proxy.report.page import report_data
+from proxy.report.write import write_report
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+pytestmark = pytest.mark.skipif(chromium() is None, reason=MISSING)
+
+
+def report(tmp_path: Path, *sessions: str) -> Path:
+    out = tmp_path / "report.html"
+    write_report([FIXTURES / s for s in sessions], out)
+    return out
+
+
+def expected_markers(data: dict) -> int:
+    """What the page should draw: each order and its answer, fills, trade statuses, position points."""
+    count = 0
+    for market in data["markets"]:
+        count += sum(1 + (o["answer"] is not None) for o in market["orders"])
+        count += len(market["fills"]) + len(market["trades"])
+    for exchange in data["exchanges"]:
+        count += len(exchange["points"]) + len(exchange["reported"])
+    return count + len(data["opportunities"]) + len(data["decisions"])
+
+
+@pytest.mark.parametrize(
+    "sessions",
+    [("restart_recovery",), ("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial")],
+    ids=["restart_recovery", "arb_both_partial"],
+)
+def test_a_report_renders_every_chart_and_marker_without_script_errors(tmp_path, sessions):
+    page = report(tmp_path, *sessions)
+    data = report_data(page.read_text())
+    dom = dump_dom(page, tmp_path / "profile")
+    state = root_data(dom)
+    assert state.get("errors") == "0", re.search(r'<pre id="tradetape-errors"[^>]*>(.*?)</pre>', dom, re.S)
+    assert state.get("rendered") == "ok"
+    assert int(state["charts"]) == len(data["markets"]) + len(data["exchanges"])
+    assert int(state["markers"]) == expected_markers(data) > 0
+    assert dom.count('<tr class="rest') == len(data["items"])
+    assert dom.count("<canvas") == int(state["charts"])
+
+
+def test_an_entry_selected_by_the_url_is_highlighted_and_shown_as_on_disk(tmp_path):
+    page = report(tmp_path, "kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial")
+    dom = dump_dom(page, tmp_path / "profile", "#item=2")
+    assert root_data(dom)["selected"] == "2"
+    assert re.search(r'<tr class="rest selected" id="row-2">', dom)
+    detail = dom.split('<div id="detail">', 1)[1]
+    assert "kalshi_unwind_partial/001_POST_kalshi_orders.json" in detail
+    assert "[REDACTED]" in detail  # secrets are shown as they are on disk
+
+
+def test_a_marker_selected_by_the_url_selects_the_entry_it_came_from(tmp_path):
+    page = report(tmp_path, "restart_recovery")
+    market = report_data(page.read_text())["markets"][0]
+    dom = dump_dom(page, tmp_path / "profile", "#marker=" + market["key"] + "%23fill0")
+    assert root_data(dom)["selected"] == str(market["fills"][0]["item"])
+    assert "fill buy 10.00 @ 0.5200" in dom.split('<div id="selection">', 1)[1].split("</div>", 1)[0]
+
+
+def test_a_script_error_on_the_page_is_caught_by_the_check(tmp_path):
+    page = report(tmp_path, "kalshi_full_fill")
+    page.write_text(page.read_text().replace("</body>", "<script>undefined.crash()</script></body>"))
+    dom = dump_dom(page, tmp_path / "profile")
+    assert root_data(dom)["errors"] == "1"
+    assert "TypeError" in dom.split('<pre id="tradetape-errors"', 1)[1].split("</pre>", 1)[0]

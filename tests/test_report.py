@@ -121,6 +121,42 @@ def test_a_composed_arb_shows_both_legs_and_the_unwind_with_exposure_from_the_an
     assert poly_market["orders"][0]["t"] == offsets[1] and sell["t"] == offsets[2]
 
 
+def test_the_observed_arb_draws_the_books_each_leg_met_and_positions_the_exchange_confirms(tmp_path):
+    data = written(tmp_path, "arb_partial_observed")
+    files = files_of("arb_partial_observed")
+    kalshi_market, poly_market = data["markets"]
+    kalshi_books = [f["response"]["body_parsed"]["orderbook_fp"] for f in files if "orderbook" in f["request"]["url"]]
+    poly_books = [f["response"]["body_parsed"] for f in files if "/book?" in f["request"]["url"]]
+
+    def best(levels, pick):
+        return pick(levels, key=lambda level: D(level[0]))
+
+    for drawn, book in zip(kalshi_market["book"], kalshi_books, strict=True):
+        assert D(drawn["bids"][0][0]) == D(best(book["yes_dollars"], max)[0])
+        assert D(drawn["asks"][0][0]) == 1 - D(best(book["no_dollars"], max)[0])  # YES ask = 1 - best NO bid
+    for drawn, book in zip(poly_market["book"], poly_books, strict=True):
+        asks = [(a["price"], a["size"]) for a in book["asks"]]
+        assert drawn["asks"][0] == list(best(asks, min))
+    # the entry took the 0.52 ask away; the ask the page draws after the arb is the next level
+    assert [b["asks"][0][0] for b in kalshi_market["book"]] == ["0.5200", "0.5400"]
+
+    orders = [f for f in files if f["request"]["method"] == "POST"]
+    assert [o["item"] for m in data["markets"] for o in m["orders"]] == [2, 4, 3]  # Kalshi entry, unwind; Poly
+    (status,) = poly_market["trades"]
+    trade = files[8]["response"]["body_parsed"]["data"][0]
+    assert (status["fill_id"], status["status"]) == (trade["id"], trade["status"])
+    assert D(poly_market["fills"][0]["size"]) == D(orders[1]["response"]["body_parsed"]["takingAmount"])
+
+    kalshi, poly = data["exchanges"]
+    reported = files[9]["response"]["body_parsed"]["market_positions"][0]
+    last = kalshi["points"][-1]
+    assert (D(last["position"]), D(last["exposure"])) == (
+        D(reported["position_fp"]),
+        D(reported["market_exposure_dollars"]),
+    )
+    assert [p["position"] for p in poly["points"]] == ["4"]
+
+
 def test_align_start_overlays_the_sessions_and_wall_keeps_the_recorded_clock(tmp_path):
     sessions = ("kalshi_full_fill", "poly_full_fill")
     starts = [seconds(files_of(s)[0]["captured_at"]) for s in sessions]
@@ -237,7 +273,7 @@ def test_a_polymarket_trade_matched_then_failed_takes_the_fill_back(tmp_path):
                 fixture("poly", "POST", POLY + "/order", body={**POLY_ORDER, "orderType": "FAK"}, answer=MATCHED),
                 trades_read(trade("t1", "0xo1", "MATCHED")),
                 trades_read(trade("t1", "0xo1", "RETRYING")),
-                trades_read(trade("t1", "0xo1", "FAILED")),
+                trades_read(trade("t1", "0xo1", "TRADE_STATUS_FAILED")),  # the OpenAPI's spelling
                 trades_read(trade("t1", "0xo1", "FAILED")),
             ]
         ),

@@ -34,8 +34,12 @@ def expected_markers(data: dict) -> int:
 
 @pytest.mark.parametrize(
     "sessions",
-    [("restart_recovery",), ("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial")],
-    ids=["restart_recovery", "arb_both_partial"],
+    [
+        ("arb_partial_observed",),
+        ("restart_recovery",),
+        ("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial"),
+    ],
+    ids=["arb_partial_observed", "restart_recovery", "arb_both_partial"],
 )
 def test_a_report_renders_every_chart_and_marker_without_script_errors(tmp_path, sessions):
     page = report(tmp_path, *sessions)

@@ -117,6 +117,11 @@ def order_list(rest: Rest) -> Events:
     return Events(states=[_state(o, rest) for o in data])
 
 
+def trade_status(status: str) -> str:
+    """MATCHED, MINED, CONFIRMED, RETRYING, FAILED: the OpenAPI's TRADE_STATUS_ spelling is accepted too."""
+    return status.upper().removeprefix("TRADE_STATUS_")
+
+
 def _ours(trade: PolyTrade, address: str) -> list[tuple[str, Side, Decimal, Decimal]]:
     """(order id, side, size, price) of this account's part of a trade: the taking order, or its maker orders."""
     if trade.trader_side != "MAKER":
@@ -147,7 +152,7 @@ def trades(rest: Rest) -> Events:
                     side,
                     size,
                     price,
-                    trade.status,
+                    trade_status(trade.status),
                 )
             )
     return events

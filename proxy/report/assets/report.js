@@ -61,16 +61,16 @@
         shape: o.side === "buy" ? "up" : "down", color: color, fill: true, label: "order " + orderLabel(o),
         to: o.answer ? o.answer.t : null });
       if (!o.answer) return;
-      var a = o.answer, filled = a.filled != null && Number(a.filled) > 0;
+      var a = o.answer;
       addMarker({ id: m.key + "#answer" + i, chart: chart, t: a.t, v: num(o.price), scale: "y", item: o.item,
         shape: a.error || a.filled == null ? "x" : "circle", color: a.error || a.filled == null ? COLORS.bad : color,
-        fill: filled, label: "answer " + a.status + (a.filled != null ? ", filled " + a.filled : "") +
+        fill: false, label: "answer " + a.status + (a.filled != null ? ", filled " + a.filled : "") +
           (a.error ? ": " + a.error : "") });
     });
     m.fills.forEach(function (f, i) {
       var back = Number(f.size) < 0;
       addMarker({ id: m.key + "#fill" + i, chart: chart, t: f.t, v: num(f.price), scale: "y", item: f.item,
-        shape: "diamond", color: back ? COLORS.bad : COLORS[f.side], fill: !back,
+        shape: "diamond", color: back ? COLORS.bad : COLORS.fill, fill: !back, big: true,
         label: (back ? "fill taken back " : "fill ") + f.side + " " + f.size + " @ " + f.price +
           (f.fill_id ? " (" + f.fill_id + ")" : " (order " + f.order_id + ")") });
     });
@@ -126,8 +126,10 @@
         return;
       }
       ctx.strokeStyle = m.color; ctx.fillStyle = m.color;
-      shape(ctx, m, x, y, m === selected.marker ? r * 1.6 : r);
-      if (m.fill && m.shape !== "x") ctx.fill(); else ctx.stroke();
+      shape(ctx, m, x, y, (m.big ? 1.4 : 1) * (m === selected.marker ? r * 1.6 : r));
+      if (m.fill && m.shape !== "x") {
+        ctx.fill(); ctx.strokeStyle = "#fff"; ctx.lineWidth = dpr; ctx.stroke(); ctx.lineWidth = 1.5 * dpr;
+      } else ctx.stroke();
     });
     if (selected.t != null) {
       var sx = u.valToPos(selected.t, "x", true);
@@ -259,10 +261,12 @@
     var names = [];
     e.points.concat(e.reported).forEach(function (p) { if (names.indexOf(p.market) < 0) names.push(p.market); });
     var box = panel(e.exchange + " position and exposure", names.length + " market(s) · ■ reported by the exchange");
+    var start = [data.span[0], 0]; // positions start at zero with the session
     var perMarket = names.map(function (name) {
-      return e.points.filter(function (p) { return p.market === name; }).map(function (p) { return [p.t, num(p.position)]; });
+      return [start].concat(e.points.filter(function (p) { return p.market === name; })
+        .map(function (p) { return [p.t, num(p.position)]; }));
     });
-    var exposure = e.points.map(function (p) { return [p.t, num(p.exposure)]; });
+    var exposure = [start].concat(e.points.map(function (p) { return [p.t, num(p.exposure)]; }));
     var opts = baseOpts(170);
     var pos = [0], usd = [0];
     e.points.concat(e.reported).forEach(function (p) { pos.push(num(p.position)); usd.push(num(p.exposure)); });

@@ -2,7 +2,8 @@
 
 For every scenario: a simulator set up for it, the proxy recording in front of it, the real client
 and trader code triggering it; then every scenario (combined ones composed from the captured
-directories) replayed through the same code with nothing but the fixtures. One table at the end.
+directories) replayed through the same code with nothing but the fixtures. One table at the end, and one
+report page per scenario (`tradetape report` of its sessions) in the reports directory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import time
 from pathlib import Path
 
 import click
+
+from proxy.replay.sources import SourceError
+from proxy.report.write import Written, write_report
 
 from .catalogue import SCENARIOS, Scenario
 from .harness import Outcome, capture, replay
@@ -53,6 +57,30 @@ async def run_demo(fixtures_dir: Path) -> tuple[dict[str, Outcome], dict[str, Ou
     return captured, replayed
 
 
+def write_reports(fixtures_dir: Path, reports_dir: Path) -> tuple[list[Written], list[str]]:
+    """One report per scenario from its sessions in `fixtures_dir` (a composed one: its sources, in order)."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    written, problems = [], []
+    for s in SCENARIOS:
+        try:
+            written.append(
+                write_report([fixtures_dir / source for source in s.sources], reports_dir / f"{s.name}.html")
+            )
+        except (SourceError, OSError) as exc:
+            problems.append(f"{s.name}: no report: {exc}")
+    return written, problems
+
+
+def reports_line(reports_dir: Path, written: list[Written]) -> str:
+    sizes = sorted(w.size for w in written)
+    if not sizes:
+        return f"reports: none written in {reports_dir}"
+    return (
+        f"reports: {len(written)} pages, one per scenario, in {reports_dir}/ "
+        f"(SCENARIO.html, {sizes[0] / 1024:.0f}–{sizes[-1] / 1024:.0f} KiB each; open one in a browser)"
+    )
+
+
 @click.command()
 @click.option(
     "--capture-dir",
@@ -60,7 +88,15 @@ async def run_demo(fixtures_dir: Path) -> tuple[dict[str, Outcome], dict[str, Ou
     default=None,
     help="Keep the captured sessions here (default: a temporary directory, removed afterwards).",
 )
-def demo(capture_dir: Path | None) -> None:
+@click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-reports"),
+    show_default=True,
+    help="Write one report page per scenario here.",
+)
+def demo(capture_dir: Path | None, reports_dir: Path) -> None:
     """Record every scenario against the simulator through the proxy, replay each, print a table."""
     logging.getLogger("trader").setLevel(logging.ERROR)
     started = time.perf_counter()
@@ -71,12 +107,14 @@ def demo(capture_dir: Path | None) -> None:
     )
     try:
         captured, replayed = asyncio.run(run_demo(workdir))
+        written, problems = write_reports(workdir, reports_dir)
     finally:
         if capture_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     text, failed = table(captured, replayed)
     click.echo(text)
     passed = len(SCENARIOS) - failed
+    click.echo("\n" + "\n".join([reports_line(reports_dir, written), *problems]))
     click.echo(f"\n{passed} passed, {failed} failed in {time.perf_counter() - started:.1f} s")
     if failed:
         raise SystemExit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +16,8 @@ from proxy.report.build import build
 from proxy.report.inputs import load_sessions
 from proxy.report.page import embed_json, render, report_data
 from proxy.report.write import write_report
+from scenarios.catalogue import SCENARIOS
+from scenarios.demo import reports_line, write_reports
 from tests.replay_helpers import KALSHI, ORDERS, POLY, fixture, write_session
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -436,3 +439,20 @@ def test_the_vendored_chart_library_is_the_one_documented():
     assert (vendor / "uPlot.iife.min.js").read_text().startswith("/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
     assert "uplot@1.6.32" in (vendor / "README.md").read_text()
     assert "MIT License" in (vendor / "uPlot.LICENSE").read_text()
+
+
+def test_the_demo_writes_one_report_per_scenario_from_its_sessions(tmp_path):
+    written, problems = write_reports(FIXTURES, tmp_path / "reports")
+    assert problems == []
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == sorted(f"{s.name}.html" for s in SCENARIOS)
+    for page, scenario in zip(written, SCENARIOS, strict=True):
+        assert [s["name"] for s in page.data["sessions"]] == list(scenario.sources)
+        assert report_data(page.path.read_text()) == page.data
+    line = reports_line(tmp_path / "reports", written)
+    assert line.startswith(f"reports: {len(SCENARIOS)} pages, one per scenario, in {tmp_path / 'reports'}/")
+
+    (tmp_path / "partial").mkdir()
+    shutil.copytree(FIXTURES / "kalshi_full_fill", tmp_path / "partial" / "kalshi_full_fill")
+    written, problems = write_reports(tmp_path / "partial", tmp_path / "more")
+    assert [w.path.name for w in written] == ["kalshi_full_fill.html"]
+    assert problems[0].startswith("kalshi_partial_fill: no report: replay source")

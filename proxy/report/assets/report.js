@@ -122,7 +122,9 @@
       }
       if (m.shape === "tag") {
         ctx.fillStyle = m.color; ctx.font = (10 * dpr) + "px sans-serif";
-        ctx.fillText(m.text, x + 4 * dpr, y - 8 * dpr - (m.index % 3) * 10 * dpr);
+        var wide = ctx.measureText(m.text).width, left = x + 4 * dpr;
+        if (left + wide > u.bbox.left + u.bbox.width) left = x - 4 * dpr - wide; // keep it inside the plot
+        ctx.fillText(m.text, left, y - 8 * dpr - (m.index % 3) * 10 * dpr);
         return;
       }
       ctx.strokeStyle = m.color; ctx.fillStyle = m.color;
@@ -192,6 +194,7 @@
 
   function stepped() { return uPlot.paths.stepped({ align: 1 }); }
 
+  var AXIS = 64; // every chart's y axes take the same room, so one time is at one x on every chart
   var syncing = false;
   function baseOpts(height) {
     return {
@@ -237,10 +240,11 @@
     m.orders.forEach(function (o) { prices.push(num(o.price)); });
     m.fills.forEach(function (f) { prices.push(num(f.price)); });
     var yr = range(prices, 0, 1);
-    var opts = baseOpts(230);
+    var opts = baseOpts(200);
     opts.legend.show = m.book.length > 0;
     opts.scales.y = { range: function () { return yr; } };
-    opts.axes.push({ scale: "y", label: m.leg + " price", size: 56 });
+    opts.axes.push({ scale: "y", label: m.leg + " price", size: AXIS });
+    opts.axes.push({ scale: "y", label: m.leg + " price", side: 1, size: AXIS, grid: { show: false } });
     opts.series = [{}, { label: "best bid", stroke: COLORS.bid, width: 2, paths: stepped(), spanGaps: true, points: { show: false } },
       { label: "best ask", stroke: COLORS.ask, width: 2, paths: stepped(), spanGaps: true, points: { show: false } }];
     opts.hooks.drawClear = [function (u) { drawDepth(u, m.book); }];
@@ -267,14 +271,16 @@
         .map(function (p) { return [p.t, num(p.position)]; }));
     });
     var exposure = [start].concat(e.points.map(function (p) { return [p.t, num(p.exposure)]; }));
-    var opts = baseOpts(170);
+    var opts = baseOpts(150);
     var pos = [0], usd = [0];
     e.points.concat(e.reported).forEach(function (p) { pos.push(num(p.position)); usd.push(num(p.exposure)); });
     var pr = range(pos), ur = range(usd, 0);
+    var zero = (0 - pr[0]) / (pr[1] - pr[0]); // put $0 level with position 0
+    if (zero > 0 && zero < 1) ur[0] = -zero * ur[1] / (1 - zero);
     opts.scales.pos = { range: function () { return pr; } };
     opts.scales.usd = { range: function () { return ur; } };
-    opts.axes.push({ scale: "pos", label: "position", size: 56 });
-    opts.axes.push({ scale: "usd", label: "exposure $", side: 1, grid: { show: false }, size: 56 });
+    opts.axes.push({ scale: "pos", label: "position", size: AXIS });
+    opts.axes.push({ scale: "usd", label: "exposure $", side: 1, grid: { show: false }, size: AXIS });
     opts.series = [{}].concat(names.map(function (name, i) {
       return { label: short(name), scale: "pos", stroke: COLORS.pos[i % COLORS.pos.length], width: 2, paths: stepped(),
         spanGaps: true, points: { show: false } };
@@ -290,7 +296,8 @@
     var box = panel(kind, list.length + " recorded by the engine");
     var opts = baseOpts(90);
     opts.scales.y = { range: function () { return [0, 1]; } };
-    opts.axes.push({ scale: "y", show: false });
+    opts.axes.push({ scale: "y", label: " ", size: AXIS, values: function () { return []; } });
+    opts.axes.push({ scale: "y", label: " ", side: 1, size: AXIS, grid: { show: false }, values: function () { return []; } });
     opts.series = [{}];
     var u = new uPlot(opts, columns(list.map(function (d) { return d.t; }), []), box);
     charts.push(u);

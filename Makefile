@@ -7,7 +7,11 @@ INTEROP_VENV := .venv-interop
 INTEROP_STAMP := $(INTEROP_VENV)/.installed
 SDK_PYTHON = $(PYTHON) tools/interop/find_python.py
 
-.PHONY: install lint test interop demo bench clean
+SEEDS ?= 20
+STEPS ?= 200
+FIRST_SEED ?= 1
+
+.PHONY: install lint test interop demo bench chaos clean
 
 install: $(STAMP)
 
@@ -42,6 +46,10 @@ $(INTEROP_STAMP): tools/interop/requirements.txt
 
 demo: install
 	$(BIN)/tradetape demo
+
+# the long chaos walk over the trader, the clients and both paper exchanges (tests/chaos_walk.py)
+chaos: install
+	cd tests && ../$(BIN)/python chaos_walk.py --seeds $(SEEDS) --steps $(STEPS) --first-seed $(FIRST_SEED)
 
 bench: install
 	$(BIN)/python bench/proxy_overhead.py

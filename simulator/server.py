@@ -35,7 +35,9 @@ def _url(host: str, port: int) -> str:
 
 
 async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
+    # handler_cancellation: a request held open (fault `execute_late`, answer `hold`) ends when its client
+    # gives up, and stopping never waits for one; the late execution itself runs on the clock regardless.
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -17,6 +17,21 @@ async def test_balance_refresh_answers_empty_and_the_client_reads_the_balance_af
     assert balance.balance == Decimal("1000")
 
 
+async def test_fak_buy_by_size_spends_its_dollars_and_may_get_more_shares():
+    """A market BUY is filled by its dollar amount (docs/wire/polymarket.md §4.3): size 10 at limit 0.55
+    spends 5.50 pUSD, which at the 0.53 ask buys 10.37 shares; a SELL by size sells exactly that many."""
+    no_token = "51288545342541818958055448777263985995768425756818071463056658856703683003905"
+    async with Simulator() as sim, PolymarketClient(sim.poly_url, private_key=PAPER_POLY_KEY) as poly:
+        await poly.create_or_derive_api_key()
+        buy = poly.build_order(no_token, "BUY", Decimal("0.55"), size=Decimal("10"), order_type="FAK")
+        assert (buy.maker_amount, buy.taker_amount) == (Decimal("5.5"), Decimal("10"))
+        bought = await poly.post_order(buy)
+        assert (bought.filled, bought.cost) == (Decimal("10.37"), Decimal("5.4961"))
+        sell = poly.build_order(no_token, "SELL", Decimal("0.50"), size=Decimal("10"), order_type="FAK")
+        sold = await poly.post_order(sell)
+        assert sold.filled == Decimal("10")
+
+
 async def test_resting_and_partly_filled_orders_carry_their_limit_price():
     """A GTC buy at 0.49 for 600 shares: 500 fill at the 0.49 ask, 100 rest, and the limit reads 0.49 both in
     the placement's answer and in the order read back."""

@@ -177,5 +177,6 @@ async def test_plugin_replays_a_captured_scenario_for_the_real_client_and_trader
         result = await execute_leg(kalshi, SIM_LEGS.kalshi, ledger)
     assert (result.status, result.filled) == ("partial", Decimal(6))
     assert ledger.positions()[("kalshi", SIM_LEGS.kalshi.instrument)] == Decimal(6)
-    assert tradetape.status()["counts"]["replayed"] == 1
+    assert [f.source for f in ledger.fills(result.key)] == ["exchange"]  # the order, then its fill records
+    assert tradetape.status()["counts"]["replayed"] == 2
     ledger.close()

@@ -157,8 +157,8 @@ async def test_poly_lost_answer_not_found_stays_unknown_until_recovery(ledger):
     assert result.unwinds == ()  # nothing unwound on a guess
     assert any("outcome unknown" in alert for alert in result.alerts)
     assert [i.key for i in ledger.intents(open_only=True)] == [result.poly.key]
-    report = await recover(ledger, FakeKalshi(), poly)  # after a restart the answer is final
-    assert [(r.state, r.filled) for r in report.resolved] == [("none", D("0"))]
+    report = await recover(ledger, FakeKalshi(), poly)  # a prompt restart cannot tell either
+    assert report.resolved == () and not report.clean
 
 
 def test_policy_validation():
@@ -183,3 +183,77 @@ async def test_a_leg_crashing_outside_the_taxonomy_leaves_the_other_reconciled_a
     assert isinstance(result.poly.error, RuntimeError)
     assert [(e.leg.exchange, e.quantity) for e in result.exposure] == [("kalshi", D("10"))]
     assert result.unwinds == () and any("outcome unknown" in a for a in result.alerts)
+
+
+SELL_OPP = Opportunity(
+    Leg("kalshi", "KXT-1", "buy", D("11"), D("0.45"), "yes"),
+    Leg("poly", "tok-yes", "sell", D("11"), D("0.54"), tick_size=D("0.01"), neg_risk=False),
+    D("0.01"),
+)
+CLOSED = MarketClosed("market closed", exchange="kalshi", status=400)
+
+
+async def test_overfilling_unwind_leaves_the_reverse_exposure(ledger, caplog):
+    """Finding 2: a FAK BUY spends dollars, so a better ask buys more shares than the unwind asked for."""
+    poly = FakePoly([Plan(), Plan(fill=D("12.37"))])
+    with caplog.at_level(logging.WARNING, logger="trader"):
+        result = await execute_arb(FakeKalshi([Plan(error=CLOSED)]), poly, SELL_OPP, ledger)
+    [unwind] = result.unwinds
+    assert (unwind.leg.action, unwind.leg.count, unwind.filled) == ("buy", D("11"), D("12.37"))
+    assert [(e.leg.exchange, e.leg.action, e.quantity) for e in result.residual] == [("poly", "buy", D("1.37"))]
+    assert "exposure left: poly tok-yes buy 1.37 (unwind)" in result.alerts
+    assert ledger.positions() == {("poly", "tok-yes"): D("1.37")}
+
+
+async def test_overfilled_entry_is_exposure_on_the_overfilled_leg(ledger):
+    result = await execute_arb(FakeKalshi(), FakePoly([Plan(fill=D("10.5"))]), OPP, ledger)
+    assert [(e.leg.exchange, e.leg.action, e.quantity) for e in result.exposure] == [("poly", "buy", D("0.5"))]
+    assert [(u.leg.action, u.leg.count, u.filled) for u in result.unwinds] == [("sell", D("0.5"), D("0.5"))]
+    assert result.residual == () and result.alerts == ()
+
+
+async def test_recovery_reports_what_an_uncertain_arb_really_left_and_holds_by_default(ledger):
+    """The follow-up: an arb left uncertain by a lost answer turns out unhedged once recovery settles it."""
+    kalshi = FakeKalshi([Plan(fill=D("4"), lose_answer=True)], fail_reads=TransportError("still down"))
+    poly = FakePoly()
+    result = await execute_arb(kalshi, poly, OPP, ledger)
+    assert result.uncertain and result.unwinds == ()
+    kalshi.fail_reads = None
+    report = await recover(ledger, kalshi, poly)
+    assert ledger.exposures(result.arb_id) == [
+        ("poly", "tok-no", None, "buy", D("10"), "unwind"),
+        ("poly", "tok-no", None, "buy", D("6"), "hold"),
+    ]
+    assert [(e.status, e.closed_by) for e in ledger.exposure_records(result.arb_id)] == [
+        ("closed", f"recovery: settled {result.kalshi.key}"),
+        ("open", None),
+    ]
+    assert any("exposure left: poly tok-no buy 6 (hold)" in a for a in report.alerts)
+    assert len(created(poly)) == 1  # held: nothing traded
+
+
+async def test_recovery_unwinds_what_an_uncertain_arb_left_under_the_unwind_policy(ledger):
+    kalshi = FakeKalshi([Plan(fill=D("4"), lose_answer=True)], fail_reads=TransportError("still down"))
+    poly = FakePoly()
+    result = await execute_arb(kalshi, poly, OPP, ledger)
+    kalshi.fail_reads = None
+    report = await recover(ledger, kalshi, poly, policy=Policy())
+    [settled] = report.arbs
+    assert [(e.leg.exchange, e.quantity) for e in settled.exposure] == [("poly", D("6"))]
+    [unwind] = settled.unwinds
+    assert (unwind.leg.action, unwind.leg.count, unwind.leg.price, unwind.filled) == ("sell", D("6"), D("0.47"), D("6"))
+    assert settled.residual == () and ledger.exposure_records(result.arb_id, open_only=True) == []
+    assert ledger.positions() == {("kalshi", "KXT-1"): D("4"), ("poly", "tok-no"): D("4")}
+
+
+async def test_recovery_closes_the_exposure_of_an_arb_that_was_hedged_after_all(ledger):
+    kalshi = FakeKalshi([Plan(lose_answer=True)], fail_reads=TransportError("still down"))
+    poly = FakePoly()
+    result = await execute_arb(kalshi, poly, OPP, ledger)
+    assert [(e.leg.exchange, e.quantity) for e in result.exposure] == [("poly", D("10"))]
+    kalshi.fail_reads = None
+    report = await recover(ledger, kalshi, poly, policy=Policy())
+    assert report.arbs[0].exposure == () and report.alerts == ()
+    [record] = ledger.exposure_records(result.arb_id)
+    assert (record.status, record.closed_by) == ("closed", f"recovery: settled {result.kalshi.key}")
+    assert len(created(poly)) == 1

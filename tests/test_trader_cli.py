@@ -116,12 +116,41 @@ def test_arb_with_exposure_left_exits_1(fakes, tmp_path):
 
 def test_recover_reports_and_exits_0_when_clean(fakes, tmp_path):
     path = tmp_path / "l.sqlite"
-    with Ledger(path) as ledger:
+    with Ledger(path, clock=lambda: "2026-11-20T00:00:00+00:00") as ledger:  # written long before this run
         ledger.record_intent(Leg("kalshi", "KXT", "buy", D("10"), D("0.45"), "no"), "never-sent")
-    result = run("recover", "--ledger", str(path))
+    result = run("recover", "--recheck-delay", "0", "--ledger", str(path))
     assert result.exit_code == 0, result.output
     assert "resolved never-sent: kalshi KXT no buy 10@0.45 -> none 0" in result.output
     assert "clean: ledger and exchanges agree" in result.output
+    assert [name for name, _ in fakes[0].calls].count("find_order_by_client_order_id") == 2
+
+
+def test_recover_leaves_a_fresh_unknown_intent_open_and_alerts(fakes, tmp_path):
+    path = tmp_path / "l.sqlite"
+    with Ledger(path) as ledger:
+        ledger.record_intent(Leg("kalshi", "KXT", "buy", D("10"), D("0.45"), "no"), "just-sent")
+    result = run("recover", "--ledger", str(path))
+    assert result.exit_code == 1
+    assert "UNRESOLVED just-sent: kalshi KXT no buy 10@0.45: not found" in result.output
+    assert "ALERT kalshi KXT no buy 10@0.45 (key just-sent): not found" in result.output
+
+
+def test_recover_unwinds_an_arb_it_settles_only_when_asked(fakes, tmp_path):
+    path = tmp_path / "l.sqlite"
+    kalshi_leg = Leg("kalshi", "KXT", "buy", D("10"), D("0.45"), "yes")
+    with Ledger(path) as ledger:
+        ledger.record_intent(kalshi_leg, "k-entry", arb_id="arb-1")
+        ledger.book(
+            "k-entry", Booking("filled", "o", D("10"), D("0.45"), fills=(Fill(D("10"), D("0.45"), None, "order"),))
+        )
+        ledger.record_exposure("arb-1", kalshi_leg, D("10"), "unwind")  # the process stopped before unwinding
+    held = run("recover", "--ledger", str(path))
+    assert "ALERT exposure left: kalshi KXT yes buy 10 (hold)" in held.output
+    assert [name for name, _ in fakes[0].calls].count("create_order") == 0
+    unwound = run("recover", "--policy", "unwind", "--ledger", str(path))
+    assert "arb arb-1: unwind kalshi KXT yes sell 10@0.40: filled 10/10" in unwound.output, unwound.output
+    with Ledger(path) as ledger:
+        assert ledger.exposure_records(open_only=True) == []
 
 
 def test_recover_exits_1_on_a_difference(fakes, tmp_path):

@@ -3,6 +3,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -188,3 +189,70 @@ def test_booking_without_an_order_id_keeps_the_one_already_known(tmp_path):
     ledger.book("coid-1", Booking("none", error="recovered: nothing filled"))
     assert ledger.intent("coid-1").order_id == "ord-9"
     ledger.close()
+
+
+V1_SCHEMA = """
+CREATE TABLE intents (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, exchange TEXT NOT NULL,
+    instrument TEXT NOT NULL, outcome TEXT, action TEXT NOT NULL, count TEXT NOT NULL, price TEXT NOT NULL,
+    tick_size TEXT, neg_risk INTEGER, purpose TEXT NOT NULL, arb_id TEXT, created_at TEXT NOT NULL,
+    state TEXT NOT NULL, order_id TEXT, filled TEXT, avg_price TEXT, fees TEXT, error TEXT, updated_at TEXT NOT NULL);
+CREATE TABLE fills (id INTEGER PRIMARY KEY, intent_id INTEGER NOT NULL REFERENCES intents (id),
+    quantity TEXT NOT NULL, price TEXT, fee TEXT, source TEXT NOT NULL, external_id TEXT, booked_at TEXT NOT NULL,
+    UNIQUE (intent_id, external_id));
+CREATE TABLE exposures (id INTEGER PRIMARY KEY, arb_id TEXT NOT NULL, exchange TEXT NOT NULL,
+    instrument TEXT NOT NULL, outcome TEXT, action TEXT NOT NULL, quantity TEXT NOT NULL, policy TEXT NOT NULL,
+    recorded_at TEXT NOT NULL);
+INSERT INTO intents VALUES (1, 'k', 'kalshi', 'KXT-1', 'yes', 'buy', '10', '0.45', NULL, NULL, 'entry', 'a', 't',
+    'filled', 'o', '10', '0.45', NULL, NULL, 't');
+INSERT INTO fills VALUES (1, 1, '6', '0.45', '0.01', 'exchange', 'f-1', 't'),
+    (2, 1, '4', '0.45', NULL, 'order', NULL, 't');
+INSERT INTO exposures VALUES (1, 'a', 'kalshi', 'KXT-1', 'yes', 'buy', '10', 'hold', 't');
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_ledger_is_migrated_keeping_fills_and_exposures(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+    with Ledger(path) as ledger:
+        assert [(f.quantity, f.source, f.final) for f in ledger.fills("k")] == [
+            (D("6"), "exchange", True),
+            (D("4"), "order", False),
+        ]
+        assert ledger.positions() == {("kalshi", "KXT-1"): D("10")}
+        assert [(r.status, r.quantity) for r in ledger.exposure_records("a")] == [("open", D("10"))]
+        assert [i.key for i in ledger.unreconciled()] == ["k"]
+
+
+def test_rebook_supersedes_changed_fills_and_keeps_unchanged_ones(ledger):
+    ledger.record_intent(pleg(), "p")
+    matched = (
+        Fill(D("4"), D("0.52"), D("0.01"), "exchange", "t-1"),
+        Fill(D("6"), D("0.52"), D("0.02"), "exchange", "t-2"),
+    )
+    ledger.book("p", Booking("filled", "p", D("10"), D("0.52"), D("0.03"), fills=matched))
+    assert [i.key for i in ledger.unreconciled()] == ["p"]
+    confirmed = replace(matched[0], final=True)  # t-1 CONFIRMED, t-2 FAILED
+    ledger.rebook("p", Booking("partial", "p", D("4"), D("0.52"), D("0.01"), fills=(confirmed,)))
+    assert ledger.fills("p") == [confirmed]
+    assert [f.external_id for f in ledger.fills("p", superseded=True)] == ["t-2"]
+    assert ledger.positions() == {("poly", "tok"): D("4")}
+    assert (ledger.intent("p").state, ledger.intent("p").filled) == ("partial", D("4"))
+    assert ledger.unreconciled() == []
+    ledger.record_intent(pleg(), "open")
+    with pytest.raises(LedgerError, match="still 'pending'"):
+        ledger.rebook("open", Booking("none"))
+
+
+def test_update_exposures_closes_what_no_longer_holds_and_records_what_is_new(ledger):
+    leg = kleg()
+    ledger.update_exposures("a", [(leg, D("10"))], "unwind", "entries")
+    ledger.update_exposures("a", [(leg, D("10"))], "unwind", "nothing changed")
+    assert [(r.quantity, r.status) for r in ledger.exposure_records("a")] == [(D("10"), "open")]
+    ledger.update_exposures("a", [(leg.opposite(), D("1.5"))], "unwind", "unwind k-2")
+    assert [(r.action, r.quantity, r.status, r.closed_by) for r in ledger.exposure_records("a")] == [
+        ("buy", D("10"), "closed", "unwind k-2"),
+        ("sell", D("1.5"), "open", None),
+    ]
+    assert [r.quantity for r in ledger.exposure_records(open_only=True)] == [D("1.5")]

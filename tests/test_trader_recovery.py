@@ -2,7 +2,9 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
+from trader_helpers import LedgerClock
 
+import trader.recovery as recovery
 from clients.errors import RateLimited, TransportError
 from clients.polymarket.types import PolyTrade
 from trader.execute import execute_leg
@@ -46,10 +48,12 @@ async def test_restart_after_lost_kalshi_answer_books_the_executed_order(path):
 
 
 async def test_intent_never_sent_is_booked_none(path):
-    with Ledger(path) as ledger:
+    clock = LedgerClock()
+    with Ledger(path, clock=clock) as ledger:
         ledger.record_intent(KLEG, "crashed-before-send")
         ledger.record_intent(PLEG, "0xdead")
-        report = await recover(ledger, FakeKalshi(), FakePoly())
+        clock.advance(3600)
+        report = await recover(ledger, FakeKalshi(), FakePoly(), settle=recovery.RecoveryPolicy(sleep=_no_sleep))
         assert {(r.key, r.state) for r in report.resolved} == {("crashed-before-send", "none"), ("0xdead", "none")}
         assert ledger.intents(open_only=True) == [] and ledger.positions() == {}
     assert report.clean
@@ -99,10 +103,12 @@ async def test_order_still_open_stays_unresolved(path):
 
 async def test_lookup_failure_leaves_the_intent_open_and_continues(path):
     kalshi = FakeKalshi(fail_reads=RateLimited("slow down", exchange="kalshi", status=429))
-    with Ledger(path) as ledger:
+    clock = LedgerClock()
+    with Ledger(path, clock=clock) as ledger:
         ledger.record_intent(KLEG, "k")
         ledger.record_intent(PLEG, "0xp")
-        report = await recover(ledger, kalshi, FakePoly())
+        clock.advance(3600)
+        report = await recover(ledger, kalshi, FakePoly(), settle=recovery.RecoveryPolicy(sleep=_no_sleep))
         assert [u.key for u in report.unresolved] == ["k"] and "RateLimited" in report.unresolved[0].reason
         assert [r.key for r in report.resolved] == ["0xp"]
         assert [i.key for i in ledger.intents(open_only=True)] == ["k"]
@@ -168,3 +174,70 @@ async def test_recovered_average_price_comes_from_the_trades(path):
         await recover(ledger, FakeKalshi(), poly)
         assert ledger.intent(lost.key).avg_price == D("0.512")
         assert [f.external_id for f in ledger.fills(lost.key)] == [first.id, "t-2"]
+
+
+async def test_order_still_in_flight_is_not_settled_as_never_placed(path):
+    """Finding 1: the exchange had the request when the answer was lost and executes it after the
+    restart's first look; a single "not found" this soon must leave the intent open, not book `none`."""
+    clock = LedgerClock()
+    kalshi = FakeKalshi([Plan(fill=D("6"), execute_late=True)])
+    with Ledger(path, clock=clock) as ledger:
+        lost = await execute_leg(kalshi, KLEG, ledger)
+    assert lost.status == "unknown" and kalshi.orders == {}
+    clock.advance(2)
+    with Ledger(path, clock=clock) as ledger:  # a prompt restart
+        report = await recover(ledger, kalshi, FakePoly())
+        assert report.resolved == ()
+        assert [u.key for u in report.unresolved] == [lost.key]
+        assert ledger.intent(lost.key).state == "unknown" and not report.clean
+        kalshi.run_late()  # the exchange executes it now
+        clock.advance(120)
+        report = await recover(ledger, kalshi, FakePoly())
+        assert [(r.key, r.state, r.filled) for r in report.resolved] == [(lost.key, "partial", D("6"))]
+        assert ledger.positions() == {("kalshi", "KXT-1"): D("-6")}
+    assert report.clean
+
+
+async def test_in_flight_intent_is_alerted_on(path):
+    clock = LedgerClock()
+    with Ledger(path, clock=clock) as ledger:
+        ledger.record_intent(PLEG, "0xin-flight")
+        ledger.mark_unknown("0xin-flight", "TransportError: timed out")
+        clock.advance(5)
+        report = await recover(ledger, FakeKalshi(), FakePoly())
+    [alert] = report.alerts
+    assert "0xin-flight" in alert and "not found 5 s after it was sent" in alert
+
+
+async def test_not_found_after_the_window_needs_two_consistent_reads(path):
+    """A lagging read after the window is read again; the order it missed is booked, not `none`."""
+    clock = LedgerClock()
+    kalshi = FakeKalshi([Plan(fill=D("6"), lose_answer=True)])
+    naps = []
+
+    async def nap(seconds):
+        naps.append(seconds)
+
+    with Ledger(path, clock=clock) as ledger:
+        lost = await execute_leg(kalshi, KLEG, ledger)
+        clock.advance(600)
+        kalshi.stale_reads = 1
+        report = await recover(ledger, kalshi, FakePoly(), settle=recovery.RecoveryPolicy(sleep=nap))
+        assert [(r.key, r.state, r.filled) for r in report.resolved] == [(lost.key, "partial", D("6"))]
+    assert naps == [recovery.RecoveryPolicy().recheck_delay]
+
+
+async def test_never_sent_is_booked_none_after_the_window_and_two_reads(path):
+    clock = LedgerClock()
+    kalshi, poly = FakeKalshi(), FakePoly()
+    with Ledger(path, clock=clock) as ledger:
+        ledger.record_intent(KLEG, "crashed-before-send")
+        clock.advance(recovery.RecoveryPolicy().not_found_window)
+        report = await recover(ledger, kalshi, poly, settle=recovery.RecoveryPolicy(sleep=_no_sleep))
+        assert [(r.key, r.state) for r in report.resolved] == [("crashed-before-send", "none")]
+    assert [n for n, _ in kalshi.calls].count("find_order_by_client_order_id") == 2
+    assert report.clean
+
+
+async def _no_sleep(seconds):
+    return None

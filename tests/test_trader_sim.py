@@ -1,5 +1,6 @@
 """The trader with the real clients against the paper exchanges (loopback only)."""
 
+import copy
 from decimal import Decimal as D
 
 import aiohttp
@@ -23,26 +24,29 @@ POLY_NO = POLY_DEFAULT["markets"][0]["tokens"][1]["token_id"]  # asks 0.53 x 500
 ORDERS = "/trade-api/v2/portfolio/events/orders"
 
 
-def state(rsa_key, positions=None):
+def state(rsa_key, positions=None, no_bids=(("0.5500", "6.00"),), poly_fee_rate="0", poly_shares=None):
     public = (
         rsa_key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    # YES bids 0.44 x 20; NO bids 0.55 x 6, i.e. YES asks 0.45 x 6
+    # YES bids 0.44 x 20; NO bids 0.55 x 6 by default, i.e. YES asks 0.45 x 6
     market = {
         "ticker": TICKER,
         "event_ticker": "KX-TRADER",
         "title": "t",
-        "book": {"yes_dollars": [["0.4400", "20.00"]], "no_dollars": [["0.5500", "6.00"]]},
+        "book": {"yes_dollars": [["0.4400", "20.00"]], "no_dollars": [list(level) for level in no_bids]},
     }
     account = {"name": "default", "balance": "1000.00", "api_keys": {"kid": public}, "positions": positions or {}}
-    return {"kalshi": {"markets": [market], "accounts": [account]}}
+    poly = copy.deepcopy(POLY_DEFAULT)
+    poly["markets"][0]["fee_rate"] = poly_fee_rate
+    poly["accounts"][0]["positions"] = poly_shares or {}
+    return {"kalshi": {"markets": [market], "accounts": [account]}, "poly": poly}
 
 
 @pytest.fixture
 async def sim(rsa_key, request):
-    async with Simulator(state(rsa_key, getattr(request, "param", None))) as running:
+    async with Simulator(state(rsa_key, **getattr(request, "param", {}))) as running:
         yield running
 
 
@@ -93,7 +97,7 @@ async def test_lost_answer_is_recovered_after_restart(sim_kalshi, tmp_path):
     assert report.clean, report
 
 
-@pytest.mark.parametrize("sim", [{TICKER: "3.00"}], indirect=True)
+@pytest.mark.parametrize("sim", [{"positions": {TICKER: "3.00"}}], indirect=True)
 async def test_position_the_ledger_does_not_know_is_reported(sim_kalshi, tmp_path):
     with Ledger(tmp_path / "l.sqlite") as ledger:
         report = await recover(ledger, sim_kalshi, FakePoly())
@@ -134,3 +138,66 @@ async def test_poly_lost_answer_is_recovered_by_order_hash(sim, sim_poly, tmp_pa
         assert ledger.intent(lost.key).order_id == lost.key
         assert ledger.positions() == {("poly", POLY_NO): D("10")}
     assert report.differences == ()
+
+
+@pytest.mark.parametrize("sim", [{"no_bids": (("0.5500", "3.00"), ("0.5400", "4.00"))}], indirect=True)
+async def test_kalshi_fill_across_levels_is_booked_exactly(sim_kalshi, tmp_path):
+    """Finding 4: 3 @ 0.45 + 4 @ 0.46 costs 3.19 with fees 0.0520 + 0.0696; the create answer's 4-decimal
+    averages (0.4557, 0.0174 a contract) would book 3.1899 and 0.1218."""
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        result = await execute_leg(sim_kalshi, Leg("kalshi", TICKER, "buy", D("7"), D("0.46"), "yes"), ledger)
+        assert (result.status, result.filled) == ("filled", D("7"))
+        fills = ledger.fills(result.key)
+        assert sum(f.quantity * f.price for f in fills) == D("3.19")
+        assert sum(f.fee for f in fills) == D("0.1216")
+        assert result.fees == D("0.1216") and ledger.intent(result.key).fees == D("0.1216")
+
+
+POLY_YES = POLY_DEFAULT["markets"][0]["tokens"][0]["token_id"]  # asks 0.49 x 500, bids 0.47 x 500
+FEE_04 = {"poly_fee_rate": "0.04"}
+
+
+@pytest.mark.parametrize("sim", [FEE_04], indirect=True)
+async def test_poly_fees_are_booked_on_the_order_path(sim_poly, tmp_path):
+    """Finding 3: 10 @ 0.53 at rate 0.04 pays 10 x 0.04 x 0.53 x 0.47 = 0.09964 (docs/wire/polymarket.md §4.4)."""
+    leg = Leg("poly", POLY_NO, "buy", D("10"), D("0.53"), tick_size=D("0.01"), neg_risk=False)
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        result = await execute_leg(sim_poly, leg, ledger)
+        assert (result.status, result.filled) == ("filled", D("10"))
+        assert [f.fee for f in ledger.fills(result.key)] == [D("0.09964")]
+        assert result.fees == D("0.09964")
+
+
+@pytest.mark.parametrize("sim", [FEE_04], indirect=True)
+async def test_poly_fees_are_booked_on_the_recovery_path(sim, sim_poly, tmp_path):
+    await arm(sim.poly_url, method="POST", path="/order", action="act_then_drop")
+    leg = Leg("poly", POLY_NO, "buy", D("10"), D("0.53"), tick_size=D("0.01"), neg_risk=False)
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        lost = await execute_leg(sim_poly, leg, ledger)
+        assert lost.status == "unknown"
+        await recover(ledger, FakeKalshi(), sim_poly)
+        assert [f.fee for f in ledger.fills(lost.key)] == [D("0.09964")]
+        assert ledger.intent(lost.key).fees == D("0.09964")
+
+
+@pytest.mark.parametrize("sim", [{"poly_shares": {POLY_YES: "50"}}], indirect=True)
+async def test_poly_fak_buy_unwind_that_overfills_is_residual_exposure(sim_kalshi, sim_poly, tmp_path):
+    """Finding 2 on the paper exchange: the unwind BUY of 11 at limit 0.52 spends 5.72 pUSD, which
+    at the 0.49 ask buys 11.67 shares; the account is 0.67 long, and the report says so."""
+    opportunity = Opportunity(
+        Leg("kalshi", TICKER, "buy", D("11"), D("0.40"), "yes"),  # nothing offered at 0.40: fills 0
+        Leg("poly", POLY_YES, "sell", D("11"), D("0.47"), tick_size=D("0.01"), neg_risk=False),
+        D("0.02"),
+    )
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        result = await execute_arb(sim_kalshi, sim_poly, opportunity, ledger)
+        assert (result.kalshi.status, result.poly.status, result.poly.filled) == ("none", "filled", D("11"))
+        [unwind] = result.unwinds
+        assert (unwind.leg.action, unwind.leg.count, unwind.leg.price, unwind.filled) == (
+            "buy",
+            D("11"),
+            D("0.52"),
+            D("11.67"),
+        )
+        assert [(e.leg.exchange, e.leg.action, e.quantity) for e in result.residual] == [("poly", "buy", D("0.67"))]
+        assert ledger.positions()[("poly", POLY_YES)] == D("0.67")

@@ -1,10 +1,13 @@
 """Execute an arbitrage: both legs at once, then reconcile what filled and deal with the excess.
 
-matched = the smaller fill; whatever one leg filled beyond it is exposure, an unhedged position.
+matched = the smaller entry fill; what the fills leave unhedged is exposure (`trader.exposure`).
 Policy `unwind` closes it at once with one immediate order at most `max_unwind_slippage` worse than
-the leg's entry price and reports what that achieved; policy `hold` records it and alerts. A leg
-whose outcome is unknown (lost answer) is looked up once; if it stays unknown nothing is unwound,
-since closing a position that may be hedged after all would create the exposure it meant to remove.
+the leg's entry price and reports what that achieved (the residual, from everything the orders
+filled, in either direction); policy `hold` records it and alerts. A leg whose outcome is unknown
+(lost answer) is looked up once; if it stays unknown nothing is unwound, since closing a position
+that may be hedged after all would create the exposure it meant to remove: `recover()` settles the
+leg later and then applies the policy through `settle_arb`. The ledger's exposures table follows
+every step: open rows are the arb's exposure as it stands, closed rows say what closed them.
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 from trader.exchanges import Client, KalshiTrading, PolyTrading
 from trader.execute import LegResult, execute_leg, result_from_booking
-from trader.ledger import Ledger
+from trader.exposure import Exposure, direction, imbalance
+from trader.ledger import Intent, Ledger
 from trader.legs import Leg, Opportunity
-from trader.recovery import resolve
+from trader.lookup import resolve
+
+__all__ = ["ArbResult", "ArbSettlement", "Exposure", "Policy", "execute_arb", "settle_arb"]
 
 log = logging.getLogger("trader")
 
@@ -41,18 +48,6 @@ class Policy:
             raise ValueError(
                 f"Policy.max_unwind_slippage must be a Decimal in [0, 1), got {self.max_unwind_slippage!r}"
             )
-
-
-@dataclass(frozen=True, slots=True)
-class Exposure:
-    """`quantity` of `leg` (its exchange, instrument, outcome and side) that is not hedged."""
-
-    leg: Leg
-    quantity: Decimal
-
-    def describe(self) -> str:
-        outcome = f" {self.leg.outcome}" if self.leg.outcome else ""
-        return f"{self.leg.exchange} {self.leg.instrument}{outcome} {self.leg.action} {self.quantity}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +74,17 @@ class ArbResult:
         return any(r.status == "unknown" for r in (self.kalshi, self.poly, *self.unwinds))
 
 
+@dataclass(frozen=True, slots=True)
+class ArbSettlement:
+    """What `settle_arb` found an arb's orders left, the unwinds it placed and what remains."""
+
+    arb_id: str
+    exposure: tuple[Exposure, ...]
+    unwinds: tuple[LegResult, ...]
+    residual: tuple[Exposure, ...]
+    alerts: tuple[str, ...]
+
+
 async def execute_arb(
     kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opportunity, ledger: Ledger | None, policy: Policy = Policy()
 ) -> ArbResult:
@@ -92,31 +98,81 @@ async def execute_arb(
     )
     legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, outcomes, strict=True)]
     k, p = legs
-    matched = min(k.filled, p.filled)
-    exposure = tuple(Exposure(r.leg, r.filled - matched) for r in legs if r.filled > matched)
+    exposure = imbalance(entries, _filled(legs))
     alerts = [
         f"{r.leg.describe()}: outcome unknown (key {r.key}); nothing unwound, run `tradetape trader recover`"
         for r in legs
         if r.status == "unknown"
     ]
-    for item in exposure:
-        if ledger is not None:
-            ledger.record_exposure(arb_id, item.leg, item.quantity, policy.on_exposure)
+    _track(ledger, arb_id, exposure, policy.on_exposure, "entries")
     unwinds: list[LegResult] = []
-    residual: list[Exposure] = list(exposure)
     if exposure and not alerts and policy.on_exposure == "unwind":
-        unwinds, residual = await _unwind(clients, legs, exposure, ledger, policy, arb_id)
-    alerts += [
+        unwinds = await _unwind(clients, exposure, {r.leg: r.avg_price for r in legs}, ledger, policy, arb_id)
+    residual = imbalance(entries, _filled([*legs, *unwinds]))
+    if unwinds:
+        _track(ledger, arb_id, residual, policy.on_exposure, _by_unwinds(unwinds))
+    alerts += _unwind_alerts(unwinds, residual, policy.on_exposure)
+    for alert in alerts:
+        log.warning("arb %s: %s", arb_id, alert)
+    return ArbResult(
+        arb_id, opportunity, k, p, min(k.filled, p.filled), exposure, tuple(unwinds), residual, policy, tuple(alerts)
+    )
+
+
+async def settle_arb(
+    ledger: Ledger, clients: dict[str, Client], arb_id: str, policy: Policy | None, cause: str, *, act: bool
+) -> ArbSettlement:
+    """The exposure an arb's booked orders really left, recorded in the exposures table (rows that no
+    longer hold are closed by `cause`); with `act` and an `unwind` policy it is closed like `execute_arb`
+    would (one attempt), otherwise held and alerted on. Every intent of the arb must be settled."""
+    intents = ledger.arb_intents(arb_id)
+    entries = [i.leg for i in intents if i.purpose == "entry"]
+    orders = [(i.leg, i.filled or Decimal(0)) for i in intents]
+    exposure = imbalance(entries, orders)
+    on_exposure = policy.on_exposure if policy is not None else "hold"
+    _track(ledger, arb_id, exposure, on_exposure, cause)
+    unwinds: list[LegResult] = []
+    if exposure and act and policy is not None and policy.on_exposure == "unwind":
+        prices = {item.leg: _entry_price(intents, item.leg) for item in exposure}
+        unwinds = await _unwind(clients, exposure, prices, ledger, policy, arb_id)
+    residual = imbalance(entries, [*orders, *_filled(unwinds)]) if unwinds else exposure
+    if unwinds:
+        _track(ledger, arb_id, residual, on_exposure, _by_unwinds(unwinds))
+    alerts = _unwind_alerts(unwinds, residual, on_exposure)
+    for alert in alerts:
+        log.warning("arb %s: %s", arb_id, alert)
+    return ArbSettlement(arb_id, exposure, tuple(unwinds), residual, tuple(alerts))
+
+
+def _filled(results: Sequence[LegResult]) -> list[tuple[Leg, Decimal]]:
+    return [(r.leg, r.filled) for r in results]
+
+
+def _entry_price(intents: Sequence[Intent], leg: Leg) -> Decimal | None:
+    """Average price of the arb's fills that built the position `leg` describes (None without any)."""
+    total, paid = Decimal(0), Decimal(0)
+    for i in intents:
+        if i.leg.exchange == leg.exchange and direction(i.leg, leg) == 1 and i.filled and i.avg_price is not None:
+            total, paid = total + i.filled, paid + i.filled * i.avg_price
+    return paid / total if total else None
+
+
+def _track(ledger: Ledger | None, arb_id: str, exposure: Sequence[Exposure], policy: str, closed_by: str) -> None:
+    if ledger is not None:
+        ledger.update_exposures(arb_id, [(item.leg, item.quantity) for item in exposure], policy, closed_by)
+
+
+def _by_unwinds(unwinds: Sequence[LegResult]) -> str:
+    return "unwind " + ", ".join(str(r.key) for r in unwinds)
+
+
+def _unwind_alerts(unwinds: Sequence[LegResult], residual: Sequence[Exposure], on_exposure: str) -> list[str]:
+    alerts = [
         f"unwind {r.leg.describe()}: outcome unknown (key {r.key}), run `tradetape trader recover`"
         for r in unwinds
         if r.status == "unknown"
     ]
-    alerts += [f"exposure left: {item.describe()} ({policy.on_exposure})" for item in residual]
-    for alert in alerts:
-        log.warning("arb %s: %s", arb_id, alert)
-    return ArbResult(
-        arb_id, opportunity, k, p, matched, exposure, tuple(unwinds), tuple(residual), policy, tuple(alerts)
-    )
+    return alerts + [f"exposure left: {item.describe()} ({on_exposure})" for item in residual]
 
 
 def _unknown_on_crash(leg: Leg, outcome: LegResult | BaseException) -> LegResult:
@@ -149,26 +205,19 @@ async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Poli
 
 async def _unwind(
     clients: dict[str, Client],
-    legs: list[LegResult],
-    exposure: tuple[Exposure, ...],
+    exposure: Sequence[Exposure],
+    prices: dict[Leg, Decimal | None],
     ledger: Ledger | None,
     policy: Policy,
     arb_id: str,
-) -> tuple[list[LegResult], list[Exposure]]:
-    """Close each exposure with one immediate order; returns the attempts and what they left open."""
-    entries = {r.leg: r for r in legs}
+) -> list[LegResult]:
+    """Close each exposure with one immediate order, at most the slippage worse than its entry price."""
     closing = [
-        item.leg.closing(item.quantity, entries[item.leg].avg_price or item.leg.price, policy.max_unwind_slippage)
+        item.leg.closing(item.quantity, prices.get(item.leg) or item.leg.price, policy.max_unwind_slippage)
         for item in exposure
     ]
-    unwinds = list(
+    return list(
         await asyncio.gather(
             *(_settled(clients[leg.exchange], leg, ledger, policy, purpose="unwind", arb_id=arb_id) for leg in closing)
         )
     )
-    residual = [
-        Exposure(item.leg, item.quantity - result.filled)
-        for item, result in zip(exposure, unwinds, strict=True)
-        if result.filled < item.quantity
-    ]
-    return unwinds, residual

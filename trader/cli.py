@@ -20,7 +20,7 @@ from trader.arb import ArbResult, Policy, execute_arb
 from trader.execute import LegResult
 from trader.ledger import DEFAULT_PATH, Ledger
 from trader.legs import Leg, Opportunity
-from trader.recovery import RecoveryReport, recover
+from trader.recovery import RecoveryPolicy, RecoveryReport, recover
 
 
 class DecimalType(click.ParamType):
@@ -104,6 +104,10 @@ def _ledger_option(must_exist: bool) -> Any:
     )
 
 
+def _seconds_option(name: str, default: float, help: str) -> Any:
+    return click.option(name, type=click.FloatRange(min=0), default=default, show_default=True, help=help)
+
+
 @click.group()
 def trader() -> None:
     """Trade through the clients (base URLs and credentials from the environment) and keep the ledger."""
@@ -113,10 +117,12 @@ def trader() -> None:
 @trader.command()
 @_ledger_option(must_exist=True)
 def positions(ledger_path: Path) -> None:
-    """Positions per instrument derived from the ledger's fills (Kalshi: + YES / - NO), and open intents."""
+    """Positions per instrument derived from the ledger's fills (Kalshi: + YES / - NO), open intents and
+    open exposures."""
     with Ledger(ledger_path) as ledger:
         held = ledger.positions()
         open_intents = ledger.intents(open_only=True)
+        exposures = ledger.exposure_records(open_only=True)
     if not held:
         click.echo("no fills in the ledger")
     for (exchange, instrument), quantity in held.items():
@@ -125,32 +131,67 @@ def positions(ledger_path: Path) -> None:
         click.echo(
             f"open intent {intent.key}: {intent.leg.describe()} ({intent.state}), run `tradetape trader recover`"
         )
+    for record in exposures:
+        outcome = f" {record.outcome}" if record.outcome else ""
+        click.echo(
+            f"open exposure of arb {record.arb_id}: {record.exchange} {record.instrument}{outcome}"
+            f" {record.action} {record.quantity} ({record.policy})"
+        )
 
 
 @trader.command(name="recover")
+@click.option(
+    "--policy",
+    type=click.Choice(["hold", "unwind"]),
+    default="hold",
+    show_default=True,
+    help="what to do with exposure an arb settled now turns out to have: alert only, or close it",
+)
+@click.option("--max-unwind-slippage", type=DECIMAL, default=Decimal("0.05"), show_default=True)
+@_seconds_option(
+    "--not-found-window",
+    RecoveryPolicy().not_found_window,
+    "seconds after the send before an order the exchange does not know is taken as never placed",
+)
+@_seconds_option(
+    "--recheck-delay", RecoveryPolicy().recheck_delay, "seconds between the two reads that must agree it does not exist"
+)
 @_ledger_option(must_exist=False)
-def recover_command(ledger_path: Path) -> None:
-    """Settle intents whose outcome is unknown, then compare positions with the exchanges. Exit 1 unless clean."""
-    report = asyncio.run(_recover(ledger_path))
+def recover_command(
+    policy: str, max_unwind_slippage: Decimal, not_found_window: float, recheck_delay: float, ledger_path: Path
+) -> None:
+    """Settle intents whose outcome is unknown, book fills from the exchanges' records, settle the arbs this
+    touched, then compare positions with the exchanges. Exit 1 unless clean."""
+    try:
+        rules = Policy("unwind", max_unwind_slippage) if policy == "unwind" else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--max-unwind-slippage") from None
+    settle = RecoveryPolicy(not_found_window=not_found_window, recheck_delay=recheck_delay)
+    report = asyncio.run(_recover(ledger_path, rules, settle))
     click.echo(format_report(report))
     if not report.clean:
         raise SystemExit(1)
 
 
-async def _recover(ledger_path: Path) -> RecoveryReport:
+async def _recover(ledger_path: Path, policy: Policy | None, settle: RecoveryPolicy) -> RecoveryReport:
     async with open_clients() as (kalshi, poly):
         with Ledger(ledger_path) as ledger:
-            return await recover(ledger, kalshi, poly)
+            return await recover(ledger, kalshi, poly, policy=policy, settle=settle)
 
 
 def format_report(report: RecoveryReport) -> str:
     lines = [f"resolved {r.key}: {r.leg.describe()} -> {r.state} {r.filled} ({r.note})" for r in report.resolved]
+    lines += [f"rebooked {r.key}: {r.leg.describe()} -> {r.state} {r.filled} ({r.note})" for r in report.rebooked]
     lines += [f"UNRESOLVED {u.key}: {u.leg.describe()}: {u.reason}" for u in report.unresolved]
+    for settled in report.arbs:
+        lines += [f"arb {settled.arb_id}: exposure {e.describe()}" for e in settled.exposure]
+        lines += [_leg_line(f"arb {settled.arb_id}: unwind", u) for u in settled.unwinds]
     lines += [
         f"DIFFERENCE {d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
         for d in report.differences
     ]
     lines += [f"note: {n}" for n in report.notes]
+    lines += [f"ALERT {a}" for a in report.alerts]
     lines.append("clean: ledger and exchanges agree" if report.clean else "NOT clean")
     return "\n".join(lines)
 

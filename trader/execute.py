@@ -4,6 +4,8 @@ The intent is written before the order is sent, keyed by an id known before send
 client_order_id on Kalshi, the locally computed EIP-712 order hash on Polymarket), so that an answer
 lost in transit can be looked up later. The result reports only fills the exchange reported: an
 answer that never arrived, or an order the exchange still holds open, is `unknown`, not `none`.
+A filled order is booked from the exchange's fill records (exact prices and fees), read once right
+after the answer; when they cannot be read yet, from the answer's figures until `recover()` can.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, cast
+from typing import cast
 
 from clients.errors import (
     DuplicateOrder,
@@ -27,15 +29,12 @@ from clients.errors import (
 )
 from clients.types import OrderResult
 from trader.exchanges import Client, KalshiTrading, PolyTrading
-from trader.ledger import Booking, Fill, Ledger
+from trader.ledger import Booking, Ledger
 from trader.legs import Leg
+from trader.lookup import LegStatus, booking_from_records, is_open, order_booking, records
 
 log = logging.getLogger("trader")
 
-LegStatus = Literal["filled", "partial", "none", "rejected", "unknown"]
-
-# Exchange statuses of an order that is still open: its fills are not final yet.
-OPEN_ORDER_STATUSES = frozenset({"resting", "live", "delayed"})
 # Server errors after which the order may nevertheless have been placed.
 AMBIGUOUS_HTTP = frozenset({500, 502, 504})
 
@@ -58,36 +57,6 @@ class LegResult:
         return self.leg.count
 
 
-def fill_status(filled: Decimal, requested: Decimal) -> LegStatus:
-    """filled, partial or none, from the quantity the exchange reported."""
-    if filled <= 0:
-        return "none"
-    return "filled" if filled >= requested else "partial"
-
-
-def is_open(result: OrderResult) -> bool:
-    """True when the exchange's answer leaves the fills undecided.
-
-    An order still resting/live/delayed can fill later; a Polymarket `matched` answer with zero
-    amounts has been seen in the wild and means the fill is not reported yet.
-    """
-    status = result.status.lower().removeprefix("order_status_")
-    return status in OPEN_ORDER_STATUSES or (status == "matched" and result.filled <= 0)
-
-
-def order_booking(leg: Leg, result: OrderResult) -> Booking:
-    """The ledger booking of a final order answer: one fill taken from the order's own figures."""
-    fills = (Fill(result.filled, result.avg_price, result.fees, "order"),) if result.filled > 0 else ()
-    return Booking(
-        fill_status(result.filled, leg.count),
-        result.order_id,
-        result.filled,
-        result.avg_price,
-        result.fees,
-        fills=fills,
-    )
-
-
 def is_ambiguous(error: BaseException) -> bool:
     """True when the order may have reached the exchange although no usable answer came back."""
     if isinstance(error, (TransportError, ProxyUpstreamError, TimeoutError, DuplicateOrder, UnexpectedResponse)):
@@ -107,7 +76,7 @@ async def execute_leg(
     leg: Leg,
     ledger: Ledger | None = None,
     *,
-    timeout: float | None = None,  # noqa: ASYNC109  # bounds the send only; a caller's timeout would also cut the booking
+    timeout: float | None = None,  # noqa: ASYNC109  # bounds the send and the record read, each; a caller's would cut the booking
     purpose: str = "entry",
     arb_id: str | None = None,
 ) -> LegResult:
@@ -138,10 +107,33 @@ async def execute_leg(
             order_id=result.order_id,
             seen=result.filled,
         )
-    booking = order_booking(leg, result)
+    booking = await _booking(client, leg, key, result, timeout)
     if ledger is not None:
         ledger.book(key, booking)
     return result_from_booking(leg, key, booking)
+
+
+async def _booking(client: Client, leg: Leg, key: str, result: OrderResult, limit: float | None) -> Booking:
+    """The exchange's fill records when they add up to what the answer reports filled (exact prices and
+    fees: a Kalshi answer has 4-decimal averages, a Polymarket one no fees); else the answer's own
+    figures, which `recover()` later replaces with the records."""
+    if result.filled <= 0:
+        return order_booking(leg, result)
+    try:
+        async with asyncio.timeout(limit):
+            found = await records(client, leg, key, result.order_id)
+    except (TradingError, TimeoutError) as exc:
+        log.info("fill records of %s not read (%s: %s); booked the answer's figures", key, type(exc).__name__, exc)
+        return order_booking(leg, result)
+    if found.matched != result.filled:
+        log.info(
+            "fill records of %s add up to %s of %s so far; booked the answer's figures",
+            key,
+            found.matched,
+            result.filled,
+        )
+        return order_booking(leg, result)
+    return booking_from_records(leg, result.order_id, found)
 
 
 def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[OrderResult]]]:

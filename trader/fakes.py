@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -25,31 +26,55 @@ ZERO = Decimal(0)
 class Plan:
     """What the next order does: fill `fill` (None = all), or raise `error` without placing the order.
 
-    `lose_answer` executes the order, then raises a TransportError instead of answering; `status`
-    overrides the status word of the answer (e.g. Polymarket `delayed`).
+    `lose_answer` executes the order, then raises a TransportError instead of answering;
+    `execute_late` raises the TransportError at once and executes the order only when the test calls
+    `run_late()` (the exchange had the request when the client gave up); `status` overrides the
+    status word of the answer (e.g. Polymarket `delayed`).
     """
 
     fill: Decimal | None = None
     error: Exception | None = None
     lose_answer: bool = False
+    execute_late: bool = False
     status: str | None = None
 
 
 @dataclass
 class _Exchange:
+    """`stale_reads` makes that many upcoming reads miss every order, fill and trade (reads lagging writes)."""
+
     plans: list[Plan] = field(default_factory=list)
     fee_per_contract: Decimal = ZERO
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     fail_reads: Exception | None = None
+    stale_reads: int = 0
+    late: list[Callable[[], Any]] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def next_plan(self) -> Plan:
         return self.plans.pop(0) if self.plans else Plan()
 
-    def read(self, name: str, *args: Any) -> None:
+    def read(self, name: str, *args: Any, lags: bool = True) -> bool:
+        """Record the read; raise `fail_reads`; False when this read lags (sees nothing new)."""
         self.calls.append((name, args))
         if self.fail_reads is not None:
             raise self.fail_reads
+        if lags and self.stale_reads:
+            self.stale_reads -= 1
+            return False
+        return True
+
+    def deferred(self, plan: Plan, execute: Callable[[], Any]) -> None:
+        """Queue `execute` for `run_late()` and give up on the answer, as a client that timed out."""
+        if not plan.execute_late:
+            return
+        self.late.append(execute)
+        raise TransportError("timed out waiting for the answer (the exchange still has the request)")
+
+    def run_late(self) -> None:
+        """The exchange executes the orders it received but had not executed yet."""
+        while self.late:
+            self.late.pop(0)()
 
 
 @dataclass
@@ -74,6 +99,22 @@ class FakeKalshi(_Exchange):
         plan = self.next_plan()
         if plan.error is not None:
             raise plan.error
+        self.deferred(plan, lambda: self._execute(plan, ticker, outcome, action, count, price, client_order_id))
+        result = self._execute(plan, ticker, outcome, action, count, price, client_order_id)
+        if plan.lose_answer:
+            raise TransportError(f"connection reset (client_order_id {client_order_id})")
+        return result
+
+    def _execute(
+        self,
+        plan: Plan,
+        ticker: str,
+        outcome: str,
+        action: str,
+        count: Decimal,
+        price: Decimal,
+        client_order_id: str | None,
+    ) -> OrderResult:
         filled = count if plan.fill is None else plan.fill
         order_id = f"k-{next(self._ids)}"
         fees = filled * self.fee_per_contract
@@ -92,8 +133,6 @@ class FakeKalshi(_Exchange):
         self.orders[client_order_id or order_id] = result
         if filled:
             self._book_fill(order_id, ticker, outcome, action, filled, price, fees)
-        if plan.lose_answer:
-            raise TransportError(f"connection reset (client_order_id {client_order_id})")
         return result
 
     def _book_fill(
@@ -111,15 +150,17 @@ class FakeKalshi(_Exchange):
     async def find_order_by_client_order_id(
         self, client_order_id: str, ticker: str | None = None
     ) -> OrderResult | None:
-        self.read("find_order_by_client_order_id", client_order_id, ticker)
+        if not self.read("find_order_by_client_order_id", client_order_id, ticker):
+            return None
         return self.orders.get(client_order_id)
 
     async def get_fills(self, order_id: str | None = None, ticker: str | None = None) -> list[KalshiFill]:
-        self.read("get_fills", order_id, ticker)
+        if not self.read("get_fills", order_id, ticker):
+            return []
         return [f for f in self.fills if order_id in (None, f.order_id) and ticker in (None, f.ticker)]
 
     async def get_positions(self) -> list[KalshiPosition]:
-        self.read("get_positions")
+        self.read("get_positions", lags=False)
         held = dict(self.extra_positions)
         for f in self.fills:
             held[f.ticker] = held.get(f.ticker, ZERO) + (f.count if f.outcome == "yes" else -f.count)
@@ -141,10 +182,14 @@ class FakeSigned:
 
 @dataclass
 class FakePoly(_Exchange):
-    """Polymarket: FAK orders keyed by their (fake) order hash, trades as `/data/trades` rows (taker side)."""
+    """Polymarket: FAK orders keyed by their (fake) order hash, trades as `/data/trades` rows (taker side).
+
+    `fee_rate_bps` is the taker fee rate the trades carry (None: the field is absent).
+    """
 
     orders: dict[str, OrderResult] = field(default_factory=dict)
     trades: list[PolyTrade] = field(default_factory=list)
+    fee_rate_bps: Decimal | None = None
 
     def build_order(
         self,
@@ -166,6 +211,13 @@ class FakePoly(_Exchange):
         plan = self.next_plan()
         if plan.error is not None:
             raise plan.error
+        self.deferred(plan, lambda: self._execute(plan, signed))
+        result = self._execute(plan, signed)
+        if plan.lose_answer:
+            raise TransportError("connection reset")
+        return result
+
+    def _execute(self, plan: Plan, signed: FakeSigned) -> OrderResult:
         filled = signed.shares if plan.fill is None else plan.fill
         if not filled and plan.status is None:
             raise OrderNotFilled("no orders found to match with FAK order", exchange="poly", status=400)
@@ -195,20 +247,18 @@ class FakePoly(_Exchange):
                     "MATCHED",
                     "0",
                     "TAKER",
-                    None,
+                    self.fee_rate_bps,
                     None,
                 )
             )
-        if plan.lose_answer:
-            raise TransportError("connection reset")
         return result
 
     async def get_order(self, order_id: str) -> OrderResult:
-        self.read("get_order", order_id)
-        if order_id not in self.orders:
+        if not self.read("get_order", order_id) or order_id not in self.orders:
             raise OrderNotFound("Order not found", exchange="poly", status=404)
         return self.orders[order_id]
 
     async def get_trades(self, *, asset_id: str | None = None, **_: Any) -> list[PolyTrade]:
-        self.read("get_trades", asset_id)
+        if not self.read("get_trades", asset_id):
+            return []
         return [t for t in self.trades if asset_id in (None, t.asset_id)]

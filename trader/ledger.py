@@ -3,14 +3,19 @@
 SQLite (stdlib), WAL journal, `synchronous=FULL`: each commit is on disk before the order it
 describes goes out, so a crash (or power loss) can lose nothing the exchange may have seen. Every
 state change is one transaction, so a crash leaves either the old state or the new one. Positions
-are never stored: they are a query over the fills. Decimals are stored as TEXT and summed with a
+are never stored: they are a query over the live fills. Decimals are stored as TEXT and summed with a
 Decimal aggregate registered on the connection, never through SQLite's floats.
+
+Fills the exchange may still change (an order's own figures, a Polymarket trade not yet CONFIRMED)
+are booked with `final = 0`; `rebook` later replaces them with the exchange's records, keeping the
+replaced rows (`superseded_at`) for the audit trail. The exposures table holds each arb's unhedged
+quantities, `open` while they are true and `closed` (with what closed them) once they are not.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +29,7 @@ DEFAULT_PATH = Path("tradetape-ledger.sqlite")
 
 IntentState = Literal["pending", "unknown", "filled", "partial", "none", "rejected"]
 OPEN_STATES = ("pending", "unknown")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -59,8 +64,10 @@ CREATE TABLE IF NOT EXISTS fills (
     source TEXT NOT NULL,               -- 'order' (the order's own result) or 'exchange' (a fill/trade record)
     external_id TEXT,                   -- the exchange's fill or trade id
     booked_at TEXT NOT NULL,
-    UNIQUE (intent_id, external_id)
+    final INTEGER NOT NULL DEFAULT 0,   -- 1 once the exchange can no longer change it
+    superseded_at TEXT                  -- set when `rebook` replaced it; NULL while it counts
 );
+CREATE UNIQUE INDEX IF NOT EXISTS fills_live_external ON fills (intent_id, external_id) WHERE superseded_at IS NULL;
 CREATE TABLE IF NOT EXISTS exposures (
     id INTEGER PRIMARY KEY,
     arb_id TEXT NOT NULL,
@@ -70,8 +77,34 @@ CREATE TABLE IF NOT EXISTS exposures (
     action TEXT NOT NULL,
     quantity TEXT NOT NULL,
     policy TEXT NOT NULL,
-    recorded_at TEXT NOT NULL
+    recorded_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    closed_by TEXT,
+    closed_at TEXT
 );
+"""
+
+# Version 1 had UNIQUE (intent_id, external_id) on fills, no final/superseded_at and open-only exposures.
+MIGRATE_1_TO_2 = """
+ALTER TABLE fills RENAME TO fills_v1;
+CREATE TABLE fills (
+    id INTEGER PRIMARY KEY,
+    intent_id INTEGER NOT NULL REFERENCES intents (id),
+    quantity TEXT NOT NULL,
+    price TEXT,
+    fee TEXT,
+    source TEXT NOT NULL,
+    external_id TEXT,
+    booked_at TEXT NOT NULL,
+    final INTEGER NOT NULL DEFAULT 0,
+    superseded_at TEXT
+);
+INSERT INTO fills (id, intent_id, quantity, price, fee, source, external_id, booked_at, final)
+    SELECT id, intent_id, quantity, price, fee, source, external_id, booked_at, source = 'exchange' FROM fills_v1;
+DROP TABLE fills_v1;
+ALTER TABLE exposures ADD COLUMN status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed'));
+ALTER TABLE exposures ADD COLUMN closed_by TEXT;
+ALTER TABLE exposures ADD COLUMN closed_at TEXT;
 """
 
 
@@ -95,13 +128,18 @@ class Intent:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """A quantity of an intent that executed; `external_id` is the exchange's fill/trade id when known."""
+    """A quantity of an intent that executed; `external_id` is the exchange's fill/trade id when known.
+
+    `final` says the exchange can no longer change it (a Kalshi fill, a CONFIRMED Polymarket trade);
+    an order's own figures never are, they wait for the exchange's records.
+    """
 
     quantity: Decimal
     price: Decimal | None
     fee: Decimal | None
     source: Literal["order", "exchange"]
     external_id: str | None = None
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +153,27 @@ class Booking:
     fees: Decimal | None = None
     error: str | None = None
     fills: tuple[Fill, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExposureRecord:
+    """One row of the exposures table: `status` open while it is true, closed with what closed it."""
+
+    arb_id: str
+    exchange: str
+    instrument: str
+    outcome: str | None
+    action: str
+    quantity: Decimal
+    policy: str
+    recorded_at: str
+    status: Literal["open", "closed"]
+    closed_by: str | None
+    closed_at: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str, Decimal]:
+        return (self.exchange, self.instrument, self.outcome, self.action, self.quantity)
 
 
 def utc_now() -> str:
@@ -162,9 +221,14 @@ class Ledger:
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
+        if version not in (0, 1, SCHEMA_VERSION):
             raise LedgerError(f"{self.path}: ledger schema version {version}, this tradetape knows {SCHEMA_VERSION}")
-        self._db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        upgrade = MIGRATE_1_TO_2 if version == 1 else ""
+        self._db.executescript(f"BEGIN IMMEDIATE; {upgrade} {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    def now(self) -> datetime:
+        """The ledger clock's current time (the clock every `created_at` and `updated_at` comes from)."""
+        return datetime.fromisoformat(self._clock())
 
     def __enter__(self) -> Ledger:
         return self
@@ -226,28 +290,70 @@ class Ledger:
             raise LedgerError(f"intent {key}: book() needs a final state, got {booking.state!r}")
         with self._transaction():
             intent_id = self._require_open(key)
-            self._db.execute(
-                "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?,"
-                " updated_at=? WHERE id=?",
+            self._set_outcome(intent_id, booking)
+            self._insert_fills(intent_id, booking.fills)
+
+    def rebook(self, key: str, booking: Booking) -> None:
+        """Replace a booked intent's fills and figures with the exchange's records, in one transaction.
+
+        Live fills that reappear unchanged (same external id, quantity, price and fee) stay and take the
+        new `final`; the others are superseded (kept, no longer counted); the new ones are inserted.
+        """
+        if booking.state in OPEN_STATES:
+            raise LedgerError(f"intent {key}: rebook() needs a final state, got {booking.state!r}")
+        with self._transaction():
+            row = self._db.execute("SELECT id, state FROM intents WHERE key=?", (key,)).fetchone()
+            if row is None:
+                raise LedgerError(f"no intent with key {key!r} in {self.path}")
+            if row["state"] in OPEN_STATES:
+                raise LedgerError(f"intent {key} is still {row['state']!r}: book() it first")
+            intent_id, now, kept = row["id"], self._clock(), set()
+            for live in self._db.execute(
+                "SELECT * FROM fills WHERE intent_id=? AND superseded_at IS NULL", (intent_id,)
+            ).fetchall():
+                same = next((f for f in booking.fills if _same_record(live, f)), None)
+                if same is not None:
+                    kept.add(same.external_id)
+                    self._db.execute("UPDATE fills SET final=? WHERE id=?", (same.final, live["id"]))
+                else:
+                    self._db.execute("UPDATE fills SET superseded_at=? WHERE id=?", (now, live["id"]))
+            self._set_outcome(intent_id, booking)
+            self._insert_fills(intent_id, [f for f in booking.fills if f.external_id not in kept])
+
+    def _set_outcome(self, intent_id: int, booking: Booking) -> None:
+        self._db.execute(
+            "UPDATE intents SET state=?, order_id=COALESCE(?, order_id), filled=?, avg_price=?, fees=?, error=?,"
+            " updated_at=? WHERE id=?",
+            (
+                booking.state,
+                booking.order_id,
+                str(booking.filled),
+                _text(booking.avg_price),
+                _text(booking.fees),
+                booking.error,
+                self._clock(),
+                intent_id,
+            ),
+        )
+
+    def _insert_fills(self, intent_id: int, fills: Iterable[Fill]) -> None:
+        self._db.executemany(
+            "INSERT INTO fills (intent_id, quantity, price, fee, source, external_id, booked_at, final)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [
                 (
-                    booking.state,
-                    booking.order_id,
-                    str(booking.filled),
-                    _text(booking.avg_price),
-                    _text(booking.fees),
-                    booking.error,
-                    self._clock(),
                     intent_id,
-                ),
-            )
-            self._db.executemany(
-                "INSERT INTO fills (intent_id, quantity, price, fee, source, external_id, booked_at)"
-                " VALUES (?,?,?,?,?,?,?)",
-                [
-                    (intent_id, str(f.quantity), _text(f.price), _text(f.fee), f.source, f.external_id, self._clock())
-                    for f in booking.fills
-                ],
-            )
+                    str(f.quantity),
+                    _text(f.price),
+                    _text(f.fee),
+                    f.source,
+                    f.external_id,
+                    self._clock(),
+                    f.final,
+                )
+                for f in fills
+            ],
+        )
 
     def _require_open(self, key: str) -> int:
         row = self._db.execute("SELECT id, state FROM intents WHERE key=?", (key,)).fetchone()
@@ -258,13 +364,49 @@ class Ledger:
         return row["id"]
 
     def record_exposure(self, arb_id: str, leg: Leg, quantity: Decimal, policy: str) -> None:
-        """Record the unmatched quantity an arb left on one leg (before any unwind)."""
+        """Record an open unmatched quantity an arb left on one leg (its exchange, instrument, outcome, side)."""
         with self._transaction():
-            self._db.execute(
-                "INSERT INTO exposures (arb_id, exchange, instrument, outcome, action, quantity, policy, recorded_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (arb_id, leg.exchange, leg.instrument, leg.outcome, leg.action, str(quantity), policy, self._clock()),
-            )
+            self._insert_exposure(arb_id, leg, quantity, policy)
+
+    def _insert_exposure(self, arb_id: str, leg: Leg, quantity: Decimal, policy: str) -> None:
+        self._db.execute(
+            "INSERT INTO exposures (arb_id, exchange, instrument, outcome, action, quantity, policy, recorded_at)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            (arb_id, leg.exchange, leg.instrument, leg.outcome, leg.action, str(quantity), policy, self._clock()),
+        )
+
+    def update_exposures(
+        self, arb_id: str, current: Sequence[tuple[Leg, Decimal]], policy: str, closed_by: str
+    ) -> None:
+        """Make the arb's open exposures exactly `current`: open rows that no longer hold are closed
+        (`closed_by` says what closed them), rows still true stay open, new ones are recorded open."""
+        with self._transaction():
+            wanted = [(leg.exchange, leg.instrument, leg.outcome, leg.action, qty) for leg, qty in current]
+            for record_id, record in self._open_exposures(arb_id):
+                if record.key in wanted:
+                    wanted.remove(record.key)
+                else:
+                    self._db.execute(
+                        "UPDATE exposures SET status='closed', closed_by=?, closed_at=? WHERE id=?",
+                        (closed_by, self._clock(), record_id),
+                    )
+            for leg, qty in current:
+                key = (leg.exchange, leg.instrument, leg.outcome, leg.action, qty)
+                if key in wanted:
+                    wanted.remove(key)
+                    self._insert_exposure(arb_id, leg, qty, policy)
+
+    def _open_exposures(self, arb_id: str) -> list[tuple[int, ExposureRecord]]:
+        rows = self._db.execute("SELECT * FROM exposures WHERE arb_id=? AND status='open' ORDER BY id", (arb_id,))
+        return [(r["id"], _exposure(r)) for r in rows]
+
+    def exposure_records(self, arb_id: str | None = None, *, open_only: bool = False) -> list[ExposureRecord]:
+        """The exposures table's rows (all arbs, or one), oldest first; `open_only` keeps those still true."""
+        rows = self._db.execute(
+            "SELECT * FROM exposures WHERE (? IS NULL OR arb_id=?) AND (? = 0 OR status='open') ORDER BY id",
+            (arb_id, arb_id, open_only),
+        )
+        return [_exposure(r) for r in rows]
 
     def intent(self, key: str) -> Intent:
         row = self._db.execute("SELECT * FROM intents WHERE key=?", (key,)).fetchone()
@@ -277,21 +419,30 @@ class Ledger:
         where = f"WHERE state IN {OPEN_STATES}" if open_only else ""
         return [_intent(r) for r in self._db.execute(f"SELECT * FROM intents {where} ORDER BY id")]
 
-    def fills(self, key: str) -> list[Fill]:
+    def fills(self, key: str, *, superseded: bool = False) -> list[Fill]:
+        """The intent's fills that count (or, with `superseded`, those `rebook` replaced)."""
         rows = self._db.execute(
-            "SELECT f.* FROM fills f JOIN intents i ON i.id = f.intent_id WHERE i.key=? ORDER BY f.id", (key,)
+            "SELECT f.* FROM fills f JOIN intents i ON i.id = f.intent_id WHERE i.key=?"
+            f" AND f.superseded_at IS {'NOT ' if superseded else ''}NULL ORDER BY f.id",
+            (key,),
         )
-        return [
-            Fill(Decimal(r["quantity"]), _dec(r["price"]), _dec(r["fee"]), r["source"], r["external_id"]) for r in rows
-        ]
+        return [_fill(r) for r in rows]
+
+    def unreconciled(self) -> list[Intent]:
+        """Booked intents with a fill the exchange may still change: an order's own figures, a trade not final."""
+        rows = self._db.execute(
+            f"SELECT * FROM intents WHERE state NOT IN {OPEN_STATES} AND id IN"
+            " (SELECT intent_id FROM fills WHERE superseded_at IS NULL AND final = 0) ORDER BY id"
+        )
+        return [_intent(r) for r in rows]
+
+    def arb_intents(self, arb_id: str) -> list[Intent]:
+        """The arb's orders (entries and unwinds) in creation order."""
+        return [_intent(r) for r in self._db.execute("SELECT * FROM intents WHERE arb_id=? ORDER BY id", (arb_id,))]
 
     def exposures(self, arb_id: str | None = None) -> list[tuple[str, str, str | None, str, Decimal, str]]:
-        """Recorded exposures as (exchange, instrument, outcome, action, quantity, policy)."""
-        rows = self._db.execute("SELECT * FROM exposures WHERE ? IS NULL OR arb_id=? ORDER BY id", (arb_id, arb_id))
-        return [
-            (r["exchange"], r["instrument"], r["outcome"], r["action"], Decimal(r["quantity"]), r["policy"])
-            for r in rows
-        ]
+        """Every recorded exposure, open or closed, as (exchange, instrument, outcome, action, quantity, policy)."""
+        return [(*r.key, r.policy) for r in self.exposure_records(arb_id)]
 
     def positions(self) -> dict[tuple[str, str], Decimal]:
         """Net position per (exchange, instrument), summed from fills.
@@ -303,7 +454,8 @@ class Ledger:
         rows = self._db.execute(
             "SELECT i.exchange, i.instrument, signed_sum(f.quantity,"
             "  (CASE i.action WHEN 'buy' THEN 1 ELSE -1 END) * (CASE i.outcome WHEN 'no' THEN -1 ELSE 1 END)) AS net"
-            " FROM fills f JOIN intents i ON i.id = f.intent_id GROUP BY i.exchange, i.instrument"
+            " FROM fills f JOIN intents i ON i.id = f.intent_id WHERE f.superseded_at IS NULL"
+            " GROUP BY i.exchange, i.instrument"
             " ORDER BY i.exchange, i.instrument"
         )
         return {(r["exchange"], r["instrument"]): Decimal(r["net"]) for r in rows}
@@ -314,6 +466,44 @@ class Ledger:
             "SELECT DISTINCT instrument FROM intents WHERE exchange=? ORDER BY instrument", (exchange,)
         )
         return [r[0] for r in rows]
+
+
+def _exposure(row: sqlite3.Row) -> ExposureRecord:
+    return ExposureRecord(
+        row["arb_id"],
+        row["exchange"],
+        row["instrument"],
+        row["outcome"],
+        row["action"],
+        Decimal(row["quantity"]),
+        row["policy"],
+        row["recorded_at"],
+        row["status"],
+        row["closed_by"],
+        row["closed_at"],
+    )
+
+
+def _fill(row: sqlite3.Row) -> Fill:
+    return Fill(
+        Decimal(row["quantity"]),
+        _dec(row["price"]),
+        _dec(row["fee"]),
+        row["source"],
+        row["external_id"],
+        bool(row["final"]),
+    )
+
+
+def _same_record(row: sqlite3.Row, fill: Fill) -> bool:
+    """The live row is this exchange record, unchanged (only `final` may differ)."""
+    booked = _fill(row)
+    return fill.external_id is not None and (
+        booked.external_id,
+        booked.quantity,
+        booked.price,
+        booked.fee,
+    ) == (fill.external_id, fill.quantity, fill.price, fill.fee)
 
 
 def _intent(row: sqlite3.Row) -> Intent:

@@ -96,6 +96,10 @@ class Leg:
         limit = _on_grid(entry_price + slippage, self.tick, ROUND_FLOOR)
         return self._with(action="buy", count=count, price=min(limit, 1 - self.tick))
 
+    def opposite(self) -> Leg:
+        """The same leg on the other side: what a position of this leg taken too far is."""
+        return self._with(action="sell" if self.action == "buy" else "buy", count=self.count, price=self.price)
+
     def _with(self, *, action: Action, count: Decimal, price: Decimal) -> Leg:
         return Leg(self.exchange, self.instrument, action, count, price, self.outcome, self.tick_size, self.neg_risk)
 

@@ -1,43 +1,68 @@
-"""Restart recovery: settle every intent whose outcome the ledger does not know, then reconcile positions.
+"""Restart recovery: settle every intent whose outcome the ledger does not know, book fills from the
+exchange's records, settle the arbs this touched, then reconcile positions.
 
 An intent is open when the process died between writing it and booking the answer, or when the
 answer was lost (transport error, proxy 502/504, timeout) or the order was still open. The
 exchanges are asked what became of it (Kalshi by client_order_id and its fills; Polymarket by order
-hash and its trades) and the answer is booked. Then the ledger's positions are compared with the
-exchanges' and every difference is reported, never silently corrected.
+hash and its trades) and the answer is booked. "No such order" is final only after
+`RecoveryPolicy.not_found_window` since the send and `not_found_reads` reads that agree: before that
+the request may still be in flight (an exchange executes what it received even when the client gave
+up) or the exchange's reads may lag its writes, so the intent stays open and is alerted on.
+
+Booked fills the exchange may still change (an order's own figures, Polymarket trades not yet
+CONFIRMED, trades that FAILED) are rebooked from the exchange's records. An arb whose fills changed,
+or whose exposure was never acted on, gets its exposure recomputed and the policy applied
+(`trader.arb.settle_arb`). Last, the ledger's positions are compared with the exchanges' and every
+difference is reported, never silently corrected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import cast
 
 from clients.errors import OrderNotFound, TradingError
-from clients.types import OrderResult
+from trader.arb import ArbSettlement, Policy, settle_arb
 from trader.exchanges import Client, KalshiTrading, PolyTrading
-from trader.execute import fill_status, is_open, order_booking
-from trader.ledger import Booking, Fill, Intent, Ledger
+from trader.ledger import Intent, Ledger
 from trader.legs import Leg
+from trader.lookup import Resolution, booking_from_records, failed, records, resolve
+
+__all__ = [
+    "PositionDifference",
+    "RecoveryPolicy",
+    "RecoveryReport",
+    "Resolved",
+    "Unresolved",
+    "compare",
+    "kalshi_positions",
+    "poly_positions",
+    "recover",
+    "resolve",
+]
 
 log = logging.getLogger("trader")
 
-FAILED_TRADE_STATUSES = frozenset({"failed", "trade_status_failed"})
-
 
 @dataclass(frozen=True, slots=True)
-class Resolution:
-    """What the exchange said about one intent: a booking, or None with the reason it is still open.
+class RecoveryPolicy:
+    """When "not found" may be believed: `not_found_window` seconds after the intent was written (just
+    before the send) and `not_found_reads` consecutive reads `recheck_delay` seconds apart. The window
+    must exceed the longest an exchange may take to execute a received order or to show it in reads."""
 
-    `found` is False when the exchange knows no such order: final after a restart, but not right after
-    a lost answer, when the request may still be in flight or the exchange's reads may lag its writes.
-    """
+    not_found_window: float = 60.0
+    not_found_reads: int = 2
+    recheck_delay: float = 1.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
-    booking: Booking | None
-    note: str
-    found: bool = True
+    def __post_init__(self) -> None:
+        if self.not_found_window < 0 or self.recheck_delay < 0 or self.not_found_reads < 1:
+            raise ValueError("RecoveryPolicy: window and delay must be >= 0 and not_found_reads >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +96,17 @@ class PositionDifference:
 
 @dataclass(frozen=True, slots=True)
 class RecoveryReport:
+    """`resolved`: intents settled now; `rebooked`: booked intents whose fills now come from the exchange's
+    records; `arbs`: arbs whose exposure was recomputed or acted on; `alerts`: what needs a person."""
+
     resolved: tuple[Resolved, ...]
     unresolved: tuple[Unresolved, ...]
     differences: tuple[PositionDifference, ...]
     compared: tuple[str, ...]
     notes: tuple[str, ...]
+    rebooked: tuple[Resolved, ...] = ()
+    arbs: tuple[ArbSettlement, ...] = ()
+    alerts: tuple[str, ...] = field(default=())
 
     @property
     def clean(self) -> bool:
@@ -83,107 +114,132 @@ class RecoveryReport:
         return not self.unresolved and not self.differences and set(self.compared) == {"kalshi", "poly"}
 
 
-async def resolve(client: Client, leg: Leg, key: str) -> Resolution:
-    """Ask the exchange what became of the order with intent key `key` (never raises a TradingError)."""
-    try:
-        if leg.exchange == "kalshi":
-            return await _resolve_kalshi(cast(KalshiTrading, client), leg, key)
-        return await _resolve_poly(cast(PolyTrading, client), leg, key)
-    except TradingError as exc:
-        return Resolution(None, f"lookup failed: {type(exc).__name__}: {exc}")
-
-
-async def _resolve_kalshi(kalshi: KalshiTrading, leg: Leg, key: str) -> Resolution:
-    order = await kalshi.find_order_by_client_order_id(key, ticker=leg.instrument)
-    if order is None:
-        return Resolution(
-            Booking("none", error="recovered: no order with this client_order_id"),
-            "not found at Kalshi: the order never reached the exchange",
-            found=False,
-        )
-    if is_open(order):
-        return Resolution(None, f"order {order.order_id} is still {order.status}")
-    fills = [_kalshi_fill(leg, f) for f in await kalshi.get_fills(order_id=order.order_id)]
-    return _with_exchange_fills(leg, order, fills)
-
-
-async def _resolve_poly(poly: PolyTrading, leg: Leg, key: str) -> Resolution:
-    try:
-        order: OrderResult | None = await poly.get_order(key)
-    except OrderNotFound:
-        order = None
-    if order is not None and is_open(order):
-        return Resolution(None, f"order {order.order_id} is still {order.status}")
-    trades = [
-        _poly_fill(t)
-        for t in await poly.get_trades(asset_id=leg.instrument)
-        if t.taker_order_id == key and not _failed(t)
-    ]
-    if order is not None:
-        return _with_exchange_fills(leg, order, trades)
-    if not trades:
-        return Resolution(
-            Booking("none", error="recovered: no order with this hash and no trade"),
-            "not found at Polymarket and no trade: nothing matched",
-            found=False,
-        )
-    filled = sum((f.quantity for f in trades), Decimal(0))
-    booking = Booking(fill_status(filled, leg.count), key, filled, _average(trades), None, fills=tuple(trades))
-    return Resolution(booking, "order not found, booked from its trades")
-
-
-def _with_exchange_fills(leg: Leg, order: OrderResult, fills: Sequence[Fill]) -> Resolution:
-    """Book the exchange's fill records when they add up to the order's filled quantity, else the order's figures."""
-    base = order_booking(leg, order)
-    if sum((f.quantity for f in fills), Decimal(0)) == order.filled:
-        return Resolution(
-            Booking(
-                base.state, base.order_id, base.filled, _average(fills) or base.avg_price, base.fees, fills=tuple(fills)
-            ),
-            f"order {order.order_id} {order.status}, fills booked",
-        )
-    note = (
-        f"order {order.order_id} reports {order.filled} filled but its fill records add up to "
-        f"{sum((f.quantity for f in fills), Decimal(0))}: booked the order's figures"
-    )
-    log.warning(note)
-    return Resolution(base, note)
-
-
-def _kalshi_fill(leg: Leg, fill: Any) -> Fill:
-    """A Kalshi fill as a ledger fill of `leg`; a price quoted on the other outcome is turned around."""
-    price = fill.price if fill.outcome == leg.outcome else 1 - fill.price
-    return Fill(fill.count, price, fill.fee, "exchange", fill.fill_id)
-
-
-def _poly_fill(trade: Any) -> Fill:
-    return Fill(trade.size, trade.price, getattr(trade, "fee", None), "exchange", trade.id)
-
-
-def _failed(trade: Any) -> bool:
-    return str(trade.status).lower() in FAILED_TRADE_STATUSES
-
-
-def _average(fills: Sequence[Fill]) -> Decimal | None:
-    total, paid = Decimal(0), Decimal(0)
-    for f in fills:
-        if f.price is None:
-            return None
-        total, paid = total + f.quantity, paid + f.quantity * f.price
-    return paid / total if total else None
-
-
-async def recover(ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading) -> RecoveryReport:
-    """Settle the ledger's open intents with the exchanges, then compare positions; see the module doc."""
+async def recover(
+    ledger: Ledger,
+    kalshi: KalshiTrading,
+    poly: PolyTrading,
+    *,
+    policy: Policy | None = None,
+    settle: RecoveryPolicy = RecoveryPolicy(),
+) -> RecoveryReport:
+    """Settle the ledger's open intents, rebook fills from the exchanges' records, settle the arbs that
+    touched (`policy` None holds and alerts; an `unwind` Policy closes the exposure), compare positions."""
+    clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
     resolved: list[Resolved] = []
     unresolved: list[Unresolved] = []
+    alerts: list[str] = []
+    touched: dict[str, list[str]] = {}
     for intent in ledger.intents(open_only=True):
-        client: Client = kalshi if intent.leg.exchange == "kalshi" else poly
-        resolution = await resolve(client, intent.leg, intent.key)
-        _record(ledger, intent, resolution, resolved, unresolved)
+        resolution, alert = await _patient(clients[intent.leg.exchange], intent, ledger, settle)
+        if resolution.booking is None:
+            unresolved.append(Unresolved(intent.key, intent.leg, resolution.note))
+            alerts.extend([alert] if alert else [])
+            continue
+        ledger.book(intent.key, resolution.booking)
+        booking = resolution.booking
+        resolved.append(Resolved(intent.key, intent.leg, booking.state, booking.filled, resolution.note))
+        if intent.arb_id:
+            touched.setdefault(intent.arb_id, []).append(intent.key)
+    notes: list[str] = []
+    rebooked = await _rebook(ledger, clients, touched, notes)
+    arbs = await _settle_arbs(ledger, clients, touched, policy)
+    alerts += [alert for settlement in arbs for alert in settlement.alerts]
+    differences, compared = await _compare_positions(ledger, kalshi, poly, notes)
+    for alert in alerts:
+        log.warning("recovery: %s", alert)
+    return RecoveryReport(
+        tuple(resolved),
+        tuple(unresolved),
+        tuple(differences),
+        tuple(compared),
+        tuple(notes),
+        tuple(rebooked),
+        tuple(a for a in arbs if a.exposure or a.unwinds or a.arb_id in touched),
+        tuple(alerts),
+    )
+
+
+async def _patient(
+    client: Client, intent: Intent, ledger: Ledger, settle: RecoveryPolicy
+) -> tuple[Resolution, str | None]:
+    """resolve(), believing "not found" only after the window and `not_found_reads` agreeing reads."""
+    resolution = await resolve(client, intent.leg, intent.key)
+    if resolution.found or resolution.booking is None:
+        return resolution, None
+    age = (ledger.now() - datetime.fromisoformat(intent.created_at)).total_seconds()
+    if age < settle.not_found_window:
+        reason = (
+            f"not found {age:g} s after it was sent: it may still be in flight or the exchange's reads may lag; "
+            f"open until {settle.not_found_window:g} s have passed and {settle.not_found_reads} reads agree"
+        )
+        return Resolution(None, reason), f"{intent.leg.describe()} (key {intent.key}): {reason}"
+    for _ in range(settle.not_found_reads - 1):
+        await settle.sleep(settle.recheck_delay)
+        again = await resolve(client, intent.leg, intent.key)
+        if again.found or again.booking is None:
+            return again, None
+    return resolution, None
+
+
+async def _rebook(
+    ledger: Ledger, clients: dict[str, Client], touched: dict[str, list[str]], notes: list[str]
+) -> list[Resolved]:
+    """Replace fills the exchange may still change with its records, where they add up."""
+    rebooked = []
+    for intent in ledger.unreconciled():
+        client = clients[intent.leg.exchange]
+        try:
+            matched = await _matched(client, intent)
+            found = await records(client, intent.leg, intent.key, intent.order_id)
+        except (TradingError, OrderNotFound) as exc:
+            notes.append(f"fills of {intent.key} not rebooked: {type(exc).__name__}: {exc}")
+            continue
+        if matched is None or found.matched != matched:
+            notes.append(f"fills of {intent.key}: the exchange's records add up to {found.matched} of {matched}")
+            continue
+        booking = booking_from_records(intent.leg, intent.order_id, found)
+        ledger.rebook(intent.key, booking)
+        note = f"{len(found.fills)} fill record(s) booked, {booking.filled} of {intent.filled} counting"
+        rebooked.append(Resolved(intent.key, intent.leg, booking.state, booking.filled, note))
+        if intent.arb_id and booking.filled != intent.filled:
+            touched.setdefault(intent.arb_id, []).append(intent.key)
+    return rebooked
+
+
+async def _matched(client: Client, intent: Intent) -> Decimal | None:
+    """What the exchange matched for the intent's order in all (Polymarket: read from the order, since
+    trades that FAILED leave the order's matched size as it was)."""
+    if intent.leg.exchange == "kalshi":
+        return intent.filled
+    order = await cast(PolyTrading, client).get_order(intent.key)
+    return order.filled
+
+
+async def _settle_arbs(
+    ledger: Ledger, clients: dict[str, Client], touched: dict[str, list[str]], policy: Policy | None
+) -> list[ArbSettlement]:
+    """Arbs whose fills changed now, and arbs with open exposure rows, once none of their intents is open.
+
+    The policy acts (one unwind attempt) on an arb recovery touched or whose `unwind` exposure was never
+    acted on (the process stopped before unwinding), and only if the arb has no unwind order yet."""
+    open_rows = {r.arb_id: r for r in ledger.exposure_records(open_only=True)}
+    settlements = []
+    for arb_id in dict.fromkeys([*touched, *open_rows]):
+        intents = ledger.arb_intents(arb_id)
+        if any(i.state in ("pending", "unknown") for i in intents):
+            continue
+        never_unwound = not any(i.purpose == "unwind" for i in intents)
+        act = never_unwound and (arb_id in touched or open_rows[arb_id].policy == "unwind")
+        cause = f"recovery: settled {', '.join(touched[arb_id])}" if arb_id in touched else "recovery"
+        settlements.append(await settle_arb(ledger, clients, arb_id, policy, cause, act=act))
+    return settlements
+
+
+async def _compare_positions(
+    ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading, notes: list[str]
+) -> tuple[list[PositionDifference], list[str]]:
     differences: list[PositionDifference] = []
     compared: list[str] = []
-    notes: list[str] = []
     positions = ledger.positions()
     for exchange, fetch in (
         ("kalshi", lambda: kalshi_positions(kalshi)),
@@ -206,19 +262,7 @@ async def recover(ledger: Ledger, kalshi: KalshiTrading, poly: PolyTrading) -> R
             difference.ledger,
             difference.exchange_position,
         )
-    return RecoveryReport(tuple(resolved), tuple(unresolved), tuple(differences), tuple(compared), tuple(notes))
-
-
-def _record(
-    ledger: Ledger, intent: Intent, resolution: Resolution, resolved: list[Resolved], unresolved: list[Unresolved]
-) -> None:
-    if resolution.booking is None:
-        unresolved.append(Unresolved(intent.key, intent.leg, resolution.note))
-        return
-    ledger.book(intent.key, resolution.booking)
-    resolved.append(
-        Resolved(intent.key, intent.leg, resolution.booking.state, resolution.booking.filled, resolution.note)
-    )
+    return differences, compared
 
 
 async def kalshi_positions(kalshi: KalshiTrading) -> tuple[dict[str, Decimal], list[str]]:
@@ -238,7 +282,7 @@ async def poly_positions(poly: PolyTrading, tokens: Iterable[str]) -> tuple[dict
     for token in tokens:
         total = Decimal(0)
         for trade in await poly.get_trades(asset_id=token):
-            if trade.asset_id != token or _failed(trade):
+            if trade.asset_id != token or failed(trade):
                 continue
             if str(trade.trader_side or "TAKER").upper() == "MAKER":
                 notes.append(f"poly trade {trade.id} on {token}: this account was maker, not counted")

@@ -206,9 +206,10 @@ class PolymarketClient:
         """Sign one order; pure and deterministic when salt and timestamp_ms are given.
 
         GTC/GTD take `size` in shares. FOK/FAK take `amount` (BUY: pUSD to spend, SELL: shares)
-        like the SDKs, or `size` for exactly that many shares (a BUY then pays size x price,
-        which must have at most 2 decimals). Invalid combinations raise ValueError before
-        anything is signed.
+        like the SDKs, or `size` in shares: a SELL sells exactly that many; a BUY spends size x
+        price (at most 2 decimals) and, as the exchange fills market BUYs by their dollar amount,
+        gets at least `size` shares, more when the book is better than `price`. Invalid
+        combinations raise ValueError before anything is signed.
         """
         amounts = order_amounts(side, price, size, amount, order_type, tick_size)
         check_flags(order_type, expiration, post_only, timestamp_ms)

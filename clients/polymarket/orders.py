@@ -129,10 +129,12 @@ def market_amounts(side: str, price: Decimal, amount: Decimal, tick_size: Decima
 
 
 def exact_amounts(side: str, price: Decimal, size: Decimal, tick_size: Decimal) -> tuple[int, int]:
-    """(makerAmount, takerAmount) of a FOK/FAK order for exactly `size` shares.
+    """(makerAmount, takerAmount) of a FOK/FAK order for `size` shares at `price`.
 
-    A BUY pays size x price, which the server accepts only with at most 2 decimals; a size that
-    breaks that is refused here, naming the share step that works at this price.
+    A SELL gives exactly `size` shares. A BUY spends size x price pUSD, which the server accepts
+    only with at most 2 decimals (a size that breaks that is refused here, naming the share step
+    that works at this price); the exchange fills a market BUY by that dollar amount, so `size` is
+    the least it receives and a better price buys more.
     """
     config = round_config(tick_size)
     price = check_price(price, tick_size)

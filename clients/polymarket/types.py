@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+BPS = Decimal(10000)
+FEE_QUANTUM = Decimal("0.00001")  # fees are rounded to 5 decimals
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,10 @@ class SignedOrder:
 
 @dataclass(frozen=True, slots=True)
 class PolyTrade:
-    """One row of `/data/trades` (a match can span several rows with the same taker_order_id)."""
+    """One row of `/data/trades` (a match can span several rows with the same taker_order_id).
+
+    Trades carry no fee, only `fee_rate_bps`; `fee` applies the V2 rule to the row.
+    """
 
     id: str
     taker_order_id: str
@@ -43,6 +49,18 @@ class PolyTrade:
     fee_rate_bps: Decimal | None
     transaction_hash: str | None
     raw: Any = field(repr=False, compare=False, default=None)
+
+    @property
+    def fee(self) -> Decimal | None:
+        """pUSD this row cost this account in fees: V2 fees are taker-only, `size x rate x p x (1 - p)` with
+        rate = fee_rate_bps / 10000, rounded to 5 decimals (docs/wire/polymarket.md §4.4); 0 as maker,
+        None when the row has no rate."""
+        if str(self.trader_side or "TAKER").upper() == "MAKER":
+            return Decimal(0)
+        if self.fee_rate_bps is None:
+            return None
+        rate = self.fee_rate_bps / BPS
+        return (self.size * rate * self.price * (1 - self.price)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ def create_kalshi_app(section: dict[str, Any] | None, clock: SimClock, faults: F
     """The Kalshi listener's app from the state file's `kalshi` section (None: the built-in default)."""
     exchange = KalshiSim(section, clock)
     clock.on_advance(exchange.on_clock)
-    app = web.Application(middlewares=[fault_middleware(faults, "kalshi"), admin_errors(ADMIN), kalshi_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "kalshi", clock), admin_errors(ADMIN), kalshi_errors])
     app[EXCHANGE] = exchange
     app.add_routes(routes)
     app.add_routes(admin_routes)

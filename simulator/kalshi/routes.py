@@ -11,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from simulator.clock import SimClock
+from simulator.faults import read_cutoff, received_at
 from simulator.kalshi.auth import authenticate
-from simulator.kalshi.errors import DEPRECATED_V1, KalshiError, bare, limit_error, unrouted_error
+from simulator.kalshi.errors import DEPRECATED_V1, NOT_FOUND, KalshiError, bare, limit_error, nested, unrouted_error
 from simulator.kalshi.exchange import KalshiExchange, KalshiSim
 from simulator.kalshi.model import STATUS_FILTER, ZERO, Account
 from simulator.kalshi.orders import (
@@ -79,8 +80,16 @@ def _clock(request: web.Request) -> SimClock:
 
 
 def _account(request: web.Request) -> Account:
+    """The signer's account; the signature's age counts from when the request was received."""
     exchange = _exchange(request)
-    return exchange.accounts[authenticate(request, exchange, _clock(request).now_ms())]
+    received_ms = int(received_at(request, _clock(request).now()) * 1000)
+    return exchange.accounts[authenticate(request, exchange, received_ms)]
+
+
+def _shown(request: web.Request, created: float) -> bool:
+    """Whether a read shows a record created at `created` (a `lag` fault hides the newest)."""
+    cutoff = read_cutoff(request, _clock(request).now())
+    return cutoff is None or created <= cutoff
 
 
 async def _body(request: web.Request) -> Any:
@@ -218,6 +227,8 @@ async def get_order(request: web.Request) -> web.Response:
     exchange = _exchange(request)
     exchange.expire_due()
     order = exchange.own_order(account.name, request.match_info["order_id"])
+    if not _shown(request, order.created_time):
+        raise nested(404, *NOT_FOUND)
     return answer({"order": order_json(order, account)})
 
 
@@ -237,6 +248,7 @@ async def list_orders(request: web.Request) -> web.Response:
         and (events is None or exchange.markets[o.ticker].event_ticker in events)
         and (status is None or o.status == status)
         and low <= o.created_time <= high
+        and _shown(request, o.created_time)
     ]
     page, cursor = _page(orders, request, "GetOrders")
     return answer({"cursor": cursor, "orders": [order_json(o, account) for o in page]})
@@ -254,6 +266,7 @@ async def list_fills(request: web.Request) -> web.Response:
         and (tickers is None or f.ticker in tickers)
         and (order_id is None or f.order_id == order_id)
         and low <= f.created_time <= high
+        and _shown(request, f.created_time)
     ]
     page, cursor = _page(fills, request, "GetFills")
     return answer({"cursor": cursor, "fills": [fill_json(f) for f in page]})

@@ -23,7 +23,7 @@ def create_poly_app(section: dict[str, Any] | None, clock: SimClock, faults: Fau
     """The Polymarket listener's app from the state file's `poly` section (None: the built-in default)."""
     exchange = PolyExchange(parse_section(section), clock)
     clock.on_advance(exchange.sweep)
-    app = web.Application(middlewares=[fault_middleware(faults, "poly"), admin_errors(ADMIN), poly_errors])
+    app = web.Application(middlewares=[fault_middleware(faults, "poly", clock), admin_errors(ADMIN), poly_errors])
     app[EXCHANGE] = exchange
     app[KEYS] = ApiKeys()
     app.add_routes(routes)

@@ -37,8 +37,10 @@ from simulator.poly.model import (
     RESOLVED,
     SELL,
     TRADE_CONFIRMED,
+    TRADE_FAILED,
     TRADE_MATCHED,
     TRADE_MINED,
+    TRADE_RETRYING,
     ZERO,
     Account,
     MakerFill,
@@ -80,6 +82,11 @@ AMOUNT_DECIMALS = {
     Decimal("0.0001"): 6,
 }
 FEE_QUANTUM = Decimal("0.00001")
+
+
+def taker_fee(size: Decimal, price: Decimal, rate: Decimal) -> Decimal:
+    """V2 taker fee of one trade row: size x rate x p x (1 - p), rounded to 5 decimals (wire notes §4.4)."""
+    return (size * rate * price * (ONE - price)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 class PolyExchange:
@@ -127,13 +134,18 @@ class PolyExchange:
             status = self._trade_status(trade, now)
             if status != trade.status:
                 trade.status, trade.last_update = status, int(now)
+                if status == TRADE_FAILED:
+                    _reverse(trade)
                 self.emit("trade", trade)
 
     def _trade_status(self, trade: Trade, now: float) -> str:
-        age = now - trade.match_time
+        """MATCHED -> MINED -> CONFIRMED as the clock passes; a failing trade RETRYING, then FAILED."""
+        age = now - trade.created_ts
         if age >= self.settings.confirmed_after_s:
-            return TRADE_CONFIRMED
-        return TRADE_MINED if age >= self.settings.mined_after_s else TRADE_MATCHED
+            return TRADE_FAILED if trade.fails else TRADE_CONFIRMED
+        if age >= self.settings.mined_after_s:
+            return TRADE_RETRYING if trade.fails else TRADE_MINED
+        return TRADE_MATCHED
 
     def emit(self, kind: str, record: Any) -> None:
         for listener in self.listeners:
@@ -204,8 +216,9 @@ class PolyExchange:
         self.mode = mode
         self.mode_until = self.clock.now() + seconds if seconds is not None and mode == POST_ONLY else None
 
-    def place(self, creds: ApiCreds, account: Account, req: OrderRequest) -> dict[str, Any]:
-        """Validate, match and (for GTC/GTD remainders) rest one order; the `POST /order` body."""
+    def place(self, creds: ApiCreds, account: Account, req: OrderRequest, *, fail: bool = False) -> dict[str, Any]:
+        """Validate, match and (for GTC/GTD remainders) rest one order; the `POST /order` body.
+        `fail` makes the trades of this order fail settlement later (fault `fail_trades`)."""
         market = req.token.market
         if market.closed or not market.accepting_orders:
             raise PolyError(400, NOT_READY)
@@ -225,6 +238,8 @@ class PolyExchange:
             raise PolyError(400, FAK_KILLED)
         order = self._new_order(account, creds.api_key, req, limit, fills)
         trades = self.execute(order, fills)
+        for trade in trades:
+            trade.fails = fail
         if req.order_type in IMMEDIATE or order.remaining <= ZERO:
             order.status = MATCHED if fills else CANCELED
         else:
@@ -289,6 +304,7 @@ class PolyExchange:
             expiration=req.expiration,
             created_at=self.now(),
             seq=self._seq,
+            created_ts=self.clock.now(),
         )
 
     def _placed(self, order: Order, fills: list[Fill], trades: list[Trade]) -> dict[str, Any]:
@@ -319,15 +335,14 @@ class PolyExchange:
     # -- matching ---------------------------------------------------------------------------
 
     def execute(self, taker: Order, fills: list[Fill]) -> list[Trade]:
-        """Move shares and pUSD for each fill and record one trade per price level."""
+        """Move shares and pUSD for each fill and record one trade per price level; the taker's fee is
+        charged per trade row (the rule a client can check from the row's size, price and fee_rate_bps)."""
         trades: list[Trade] = []
         book = self.books[taker.token.token_id]
-        rate = taker.token.market.fee_rate
         for fill in fills:
             maker, price = fill.maker, fill.price
-            fee = (fill.size * rate * price * (ONE - price)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-            _settle(taker.account, taker, fill.size, price, fee)
-            _settle(maker.account, maker, fill.size, price, ZERO)
+            _settle(taker.account, taker, fill.size, price)
+            _settle(maker.account, maker, fill.size, price)
             maker.size_matched += fill.size
             taker.size_matched += fill.size
             if maker.remaining <= ZERO:
@@ -337,13 +352,16 @@ class PolyExchange:
                 trades.append(self._new_trade(taker, price, len(trades)))
             trade = trades[-1]
             trade.size += fill.size
-            trade.fee += fee
             trade.makers.append(MakerFill(maker, fill.size))
             for order in (maker, taker):
                 if trade.id not in order.associate_trades:
                     order.associate_trades.append(trade.id)
             if maker.account is not None:
                 self.emit("order", maker)
+        for trade in trades:
+            trade.fee = taker_fee(trade.size, trade.price, taker.token.market.fee_rate)
+            if taker.account is not None:
+                taker.account.balance -= trade.fee
         if fills:
             taker.token.last_trade_price = fills[-1].price
             self.trades.extend(trades)
@@ -370,6 +388,7 @@ class PolyExchange:
             makers=[],
             transaction_hash="0x" + keccak(text=trade_id).hex(),
             last_update=now,
+            created_ts=self.clock.now(),
         )
 
     # -- market maker -----------------------------------------------------------------------
@@ -451,17 +470,24 @@ class PolyExchange:
             self.emit("book", token_id)
 
 
-def _settle(account: Account | None, order: Order, size: Decimal, price: Decimal, fee: Decimal) -> None:
-    """One side of a fill: a BUY pays size x price (+ fee) for shares, a SELL the reverse."""
+def _reverse(trade: Trade) -> None:
+    """A FAILED trade moved nothing on chain: undo both sides of each fill and refund the taker's fee."""
+    taker = trade.taker
+    for maker_fill in trade.makers:
+        _settle(taker.account, taker, maker_fill.size, trade.price, -1)
+        _settle(maker_fill.order.account, maker_fill.order, maker_fill.size, trade.price, -1)
+    if taker.account is not None:
+        taker.account.balance += trade.fee
+
+
+def _settle(account: Account | None, order: Order, size: Decimal, price: Decimal, sign: int = 1) -> None:
+    """One side of a fill: a BUY pays size x price for shares, a SELL the reverse; sign -1 undoes it."""
     if account is None:
         return
     token_id = order.token.token_id
-    if order.side == BUY:
-        account.balance -= size * price + fee
-        account.positions[token_id] = account.shares(token_id) + size
-    else:
-        account.balance += size * price - fee
-        account.positions[token_id] = account.shares(token_id) - size
+    direction = sign if order.side == BUY else -sign
+    account.balance -= direction * size * price
+    account.positions[token_id] = account.shares(token_id) + direction * size
 
 
 def _check_precision(req: OrderRequest, amount_decimals: int) -> None:

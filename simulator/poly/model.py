@@ -19,6 +19,7 @@ IMMEDIATE = ("FOK", "FAK")
 # Order statuses (GET /data/order, WS `order`) and trade statuses in their plain spelling.
 LIVE, MATCHED, CANCELED, RESOLVED = "LIVE", "MATCHED", "CANCELED", "CANCELED_MARKET_RESOLVED"
 TRADE_MATCHED, TRADE_MINED, TRADE_CONFIRMED = "MATCHED", "MINED", "CONFIRMED"
+TRADE_RETRYING, TRADE_FAILED = "RETRYING", "FAILED"
 
 # Resting liquidity that the admin API sets belongs to this built-in market maker.
 MARKET_MAKER_OWNER = "00000000-0000-4000-8000-00000000a11c"
@@ -83,6 +84,7 @@ class Order:
     size_matched: Decimal = ZERO
     status: str = LIVE
     associate_trades: list[str] = field(default_factory=list)
+    created_ts: float = 0.0  # sim clock, exact: what a lagging read compares
 
     @property
     def remaining(self) -> Decimal:
@@ -110,3 +112,5 @@ class Trade:
     transaction_hash: str
     status: str = TRADE_MATCHED
     last_update: int = 0
+    created_ts: float = 0.0  # sim clock, exact: what a lagging read compares
+    fails: bool = False  # settlement will fail: MATCHED -> RETRYING -> FAILED, fills reversed

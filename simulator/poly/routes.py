@@ -10,6 +10,7 @@ import orjson
 from aiohttp import web
 
 from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
+from simulator.faults import fails_trades, read_cutoff
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
 from simulator.poly.errors import PolyError
@@ -178,11 +179,19 @@ async def derive_api_key(request: web.Request) -> web.Response:
 # -- L2: orders -------------------------------------------------------------------------------
 
 
-def _submit(exchange: PolyExchange, creds: ApiCreds, account: Account, item: dict[str, Any]) -> dict[str, Any]:
+def _submit(
+    exchange: PolyExchange, creds: ApiCreds, account: Account, item: dict[str, Any], fail: bool = False
+) -> dict[str, Any]:
     order = item["order"]
     token = exchange.token(order["tokenId"])
     order_id = check_signature(order, token, account)
-    return exchange.place(creds, account, order_request(item, order, token, order_id))
+    return exchange.place(creds, account, order_request(item, order, token, order_id), fail=fail)
+
+
+def _shown(request: web.Request, exchange: PolyExchange, created: float) -> bool:
+    """Whether a read shows a record created at `created` (a `lag` fault hides the newest)."""
+    cutoff = read_cutoff(request, exchange.clock.now())
+    return cutoff is None or created <= cutoff
 
 
 def _check_item(creds: ApiCreds, account: Account, item: Any) -> dict[str, Any]:
@@ -198,7 +207,8 @@ async def post_order(request: web.Request) -> web.Response:
     creds, body, exchange, account = await _l2(request)
     item = _json(body)
     exchange.check_mode(post_only=isinstance(item, dict) and item.get("postOnly") is True)
-    return json_response(_submit(exchange, creds, account, _check_item(creds, account, item)))
+    checked = _check_item(creds, account, item)
+    return json_response(_submit(exchange, creds, account, checked, fails_trades(request)))
 
 
 def _failed(message: str, success: bool = False) -> dict[str, Any]:
@@ -302,7 +312,7 @@ async def cancel_market_orders(request: web.Request) -> web.Response:
 async def get_order(request: web.Request) -> web.Response:
     _, _, exchange, account = await _l2(request)
     order = exchange.orders.get(_order_id(request.match_info["order_id"]))
-    if order is None or order.account is not account:
+    if order is None or order.account is not account or not _shown(request, exchange, order.created_ts):
         raise PolyError(404, "Order not found")
     return json_response(order_view(order))
 
@@ -319,6 +329,7 @@ async def get_orders(request: web.Request) -> web.Response:
         and q.get("id", o.id) == o.id
         and q.get("market", o.token.market.condition_id) == o.token.market.condition_id
         and q.get("asset_id", o.token.token_id) == o.token.token_id
+        and _shown(request, exchange, o.created_ts)
     ]
     orders.sort(key=lambda o: o.seq)
     try:
@@ -345,6 +356,7 @@ async def get_trades(request: web.Request) -> web.Response:
             and q.get("maker_address", account.funder).lower() == account.funder.lower()
             and (before is None or t.match_time <= before)
             and (after is None or t.match_time >= after)
+            and _shown(request, exchange, t.created_ts)
         ]
         chunk, cursor = page(trades, q.get("next_cursor"), exchange.settings.page_size)
     except ValueError:

@@ -83,7 +83,7 @@ def test_restart_recovery_report_draws_the_lost_order_and_the_position_the_reads
 def test_a_composed_arb_shows_both_legs_and_the_unwind_with_exposure_from_the_answers(tmp_path):
     sessions = ("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial")
     data = written(tmp_path, *sessions)
-    (entry,), (poly_entry,), (unwind,) = (files_of(s) for s in sessions)
+    entry, poly_entry, unwind = (files_of(s)[0] for s in sessions)  # each session's order (then a fills read)
     kalshi_market, poly_market = data["markets"]
     assert [s["name"] for s in data["sessions"]] == list(sessions)
 
@@ -124,6 +124,11 @@ def test_a_composed_arb_shows_both_legs_and_the_unwind_with_exposure_from_the_an
     assert poly_market["orders"][0]["t"] == offsets[1] and sell["t"] == offsets[2]
 
 
+def named(session: str, part: str) -> list[dict]:
+    """The fixtures of `session` whose file name contains `part`, in seq order."""
+    return [orjson.loads(p.read_bytes()) for p in sorted((FIXTURES / session).glob(f"0*{part}*.json"))]
+
+
 def test_the_observed_arb_draws_the_books_each_leg_met_and_positions_the_exchange_confirms(tmp_path):
     data = written(tmp_path, "arb_partial_observed")
     files = files_of("arb_partial_observed")
@@ -143,15 +148,19 @@ def test_the_observed_arb_draws_the_books_each_leg_met_and_positions_the_exchang
     # the entry took the 0.52 ask away; the ask the page draws after the arb is the next level
     assert [b["asks"][0][0] for b in kalshi_market["book"]] == ["0.5200", "0.5400"]
 
-    orders = [f for f in files if f["request"]["method"] == "POST"]
-    assert [o["item"] for m in data["markets"] for o in m["orders"]] == [2, 4, 3]  # Kalshi entry, unwind; Poly
-    (status,) = poly_market["trades"]
-    trade = files[8]["response"]["body_parsed"]["data"][0]
+    posts = [i for i, f in enumerate(files) if f["request"]["method"] == "POST"]
+    kalshi_posts = [i for i in posts if files[i]["exchange"] == "kalshi"]
+    assert [o["item"] for o in kalshi_market["orders"]] == kalshi_posts  # the entry, then the unwind
+    assert [o["item"] for o in poly_market["orders"]] == [i for i in posts if i not in kalshi_posts]
+    trade = named("arb_partial_observed", "poly_trades")[-1]["response"]["body_parsed"]["data"][0]
+    (status,) = poly_market["trades"]  # read twice, the same status: one marker
     assert (status["fill_id"], status["status"]) == (trade["id"], trade["status"])
-    assert D(poly_market["fills"][0]["size"]) == D(orders[1]["response"]["body_parsed"]["takingAmount"])
+    (order,) = named("arb_partial_observed", "POST_poly")
+    assert D(poly_market["fills"][0]["size"]) == D(order["response"]["body_parsed"]["takingAmount"])
 
     kalshi, poly = data["exchanges"]
-    reported = files[9]["response"]["body_parsed"]["market_positions"][0]
+    (positions,) = named("arb_partial_observed", "positions")
+    reported = positions["response"]["body_parsed"]["market_positions"][0]
     last = kalshi["points"][-1]
     assert (D(last["position"]), D(last["exposure"])) == (
         D(reported["position_fp"]),
@@ -416,7 +425,8 @@ def test_cli_resolves_session_names_and_prints_what_it_wrote(tmp_path):
         report_command, ["kalshi_full_fill", "poly_full_fill", "-o", str(out), "--capture-dir", str(FIXTURES)]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"{out}: 2 entries from 2 session(s), 2 market(s), 2 orders, 2 fills;")
+    entries = len(files_of("kalshi_full_fill")) + len(files_of("poly_full_fill"))
+    assert result.output.startswith(f"{out}: {entries} entries from 2 session(s), 2 market(s), 2 orders, 2 fills;")
     assert [s["name"] for s in report_data(out.read_text())["sessions"]] == ["kalshi_full_fill", "poly_full_fill"]
     missing = CliRunner().invoke(report_command, ["no_such_session", "-o", str(out), "--capture-dir", str(FIXTURES)])
     assert missing.exit_code == 1 and "no_such_session" in missing.output

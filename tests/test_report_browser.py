@@ -56,9 +56,10 @@ def test_a_report_renders_every_chart_and_marker_without_script_errors(tmp_path,
 
 def test_an_entry_selected_by_the_url_is_highlighted_and_shown_as_on_disk(tmp_path):
     page = report(tmp_path, "kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial")
-    dom = dump_dom(page, tmp_path / "profile", "#item=2")
-    assert root_data(dom)["selected"] == "2"
-    assert re.search(r'<tr class="rest selected" id="row-2">', dom)
+    unwind = report_data(page.read_text())["markets"][0]["orders"][1]["item"]
+    dom = dump_dom(page, tmp_path / "profile", f"#item={unwind}")
+    assert root_data(dom)["selected"] == str(unwind)
+    assert re.search(rf'<tr class="rest selected" id="row-{unwind}">', dom)
     detail = dom.split('<div id="detail">', 1)[1]
     assert "kalshi_unwind_partial/001_POST_kalshi_orders.json" in detail
     assert "[REDACTED]" in detail  # secrets are shown as they are on disk

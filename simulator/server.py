@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .clock import SimClock
 from .faults import FaultInjector
+from .feed_faults import FeedFaults
 from .kalshi import create_kalshi_app
 from .poly import create_poly_app
 from .state import StateError, load_state, split_sections
@@ -56,7 +57,18 @@ class RunningSimulator:
     kalshi_app: web.Application
     poly_url: str
     poly_app: web.Application
+    feed_faults: FeedFaults = field(default_factory=FeedFaults)
     _runners: list[web.AppRunner] = field(default_factory=list, repr=False)
+
+    @property
+    def kalshi_ws_url(self) -> str:
+        """The Kalshi feed (KALSHI_WS_URL): ws://host:port/trade-api/ws/v2."""
+        return "ws" + self.kalshi_url.removeprefix("http") + "/trade-api/ws/v2"
+
+    @property
+    def poly_ws_url(self) -> str:
+        """The Polymarket feeds' base (POLY_WS_URL): ws://host:port/ws, to which /market and /user are added."""
+        return "ws" + self.poly_url.removeprefix("http") + "/ws"
 
     async def stop(self) -> None:
         while self._runners:
@@ -71,14 +83,16 @@ async def start_simulator(
     *,
     clock: SimClock | None = None,
     faults: FaultInjector | None = None,
+    feed_faults: FeedFaults | None = None,
 ) -> RunningSimulator:
     """Start both paper exchanges (port 0 = any free port); raises StateError for a bad state file."""
     sections = resolve_state(state)
     clock = clock or SimClock()
     faults = faults or FaultInjector()
+    feed_faults = feed_faults or FeedFaults()
     try:
-        kalshi_app = create_kalshi_app(sections["kalshi"], clock, faults)
-        poly_app = create_poly_app(sections["poly"], clock, faults)
+        kalshi_app = create_kalshi_app(sections["kalshi"], clock, faults, feed_faults)
+        poly_app = create_poly_app(sections["poly"], clock, faults, feed_faults)
     except StateError as exc:
         raise (exc.in_file(state) if isinstance(state, (str, Path)) else exc) from None
     runner, kalshi_url = await _serve(kalshi_app, host, kalshi_port)
@@ -87,7 +101,9 @@ async def start_simulator(
     except BaseException:
         await runner.cleanup()
         raise
-    return RunningSimulator(clock, faults, sections, kalshi_url, kalshi_app, poly_url, poly_app, [runner, poly_runner])
+    return RunningSimulator(
+        clock, faults, sections, kalshi_url, kalshi_app, poly_url, poly_app, feed_faults, [runner, poly_runner]
+    )
 
 
 class Simulator:

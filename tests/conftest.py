@@ -17,6 +17,8 @@ from trader.ledger import Ledger
 for _name in (
     "KALSHI_BASE_URL",
     "POLY_CLOB_URL",
+    "KALSHI_WS_URL",
+    "POLY_WS_URL",
     "KALSHI_API_KEY_ID",
     "KALSHI_PRIVATE_KEY_PATH",
     "KALSHI_PRIVATE_KEY",

@@ -4,6 +4,7 @@ The directory is iterated, so a new payload file is covered automatically: an er
 expected class below, any other kind a checker or an explicit reason why this client does not read it.
 """
 
+import functools
 import itertools
 import json
 import re
@@ -15,7 +16,18 @@ import pytest
 from corpus import payload_dir
 
 from clients import errors
+from clients.feed_events import FeedError
 from clients.kalshi.errors import kalshi_error
+from clients.kalshi.feed import (
+    KalshiFeed,
+    parse_delta,
+    parse_position_update,
+    parse_snapshot,
+    parse_ticker,
+    parse_trade,
+    parse_user_fill,
+    parse_user_order,
+)
 from clients.kalshi.parse import (
     count,
     order_result_from_ack,
@@ -32,6 +44,7 @@ from clients.kalshi.parse import (
     parse_positions,
     parse_update,
 )
+from simulator.credentials import kalshi_test_credentials
 
 PAYLOADS = payload_dir("kalshi")
 FILES = sorted(PAYLOADS.glob("*.json"))
@@ -70,7 +83,18 @@ CREATE_RESULTS = {
 }
 
 NOT_READ_BY_THIS_CLIENT = {
-    "ws_": "WebSocket frames and commands: no WebSocket client in clients/kalshi/",
+    **dict.fromkeys(
+        (
+            "ws_subscribe_command",
+            "ws_update_subscription_command",
+            "ws_subscribeCommand",
+            "ws_unsubscribeCommand",
+            "ws_updateSubscriptionCommand",
+            "ws_updateSubscriptionGetSnapshotCommand",
+        ),
+        "a WebSocket command (client to server): the feed's own commands match these and the simulator "
+        "answers them, in test_feed_corpus.py",
+    ),
     "get_account_": "account limits and endpoint costs: not read by the client",
     "get_exchange_status_response": "exchange status: not read by the client",
     "get_settlements_response": "settlements: not read by the client",
@@ -238,6 +262,146 @@ def check_transition_fragment(name, doc):
     assert count({"fill_count": 5}, name, "fill_count_fp", "fill_count") == Decimal(5)
 
 
+# --- WebSocket frames (server to client) ------------------------------------------------------------
+
+
+@functools.cache
+def ws_key():
+    """A throwaway RSA key, made once (generating one is slow)."""
+    return kalshi_test_credentials()[1]
+
+
+def ws_feed() -> KalshiFeed:
+    """A fresh feed that is never started: frames are handed to it as its socket would."""
+    return KalshiFeed("ws://127.0.0.1:9/trade-api/ws/v2", "key", ws_key())
+
+
+def received(doc: dict, feed: KalshiFeed | None = None) -> list:
+    """The events a feed reports for a frame, handed over as text."""
+    feed = feed or ws_feed()
+    feed.received(orjson.dumps(doc["payload"]).decode())
+    events = []
+    while not feed.events.empty():
+        events.append(feed.events.get_nowait())
+    return events
+
+
+def yes_price_flag(name: str) -> bool:
+    """Whether the recording subscribed with use_yes_price (only the `_yes` demo recording did)."""
+    return "orderbook_trade_yes" in name
+
+
+def check_ws_subscribed(name, doc):
+    feed = ws_feed()
+    assert received(doc, feed) == []
+    msg = doc["payload"]["msg"]
+    if msg["channel"] == "orderbook_delta":
+        assert feed._book_sid == msg["sid"]
+
+
+def check_ws_snapshot(name, doc):
+    msg = doc["payload"]["msg"]
+    ticker, bids, asks = parse_snapshot(msg, yes_price_flag(name))
+    assert ticker == msg["market_ticker"]
+    assert bids == [(Decimal(p), Decimal(c)) for p, c in msg.get("yes_dollars_fp", [])]
+    no = [(Decimal(p), Decimal(c)) for p, c in msg.get("no_dollars_fp", [])]
+    assert asks == (no if yes_price_flag(name) else [(1 - p, c) for p, c in no])
+
+
+def check_ws_delta(name, doc):
+    msg = doc["payload"]["msg"]
+    ticker, side, price, change = parse_delta(msg, yes_price_flag(name))
+    wire = Decimal(msg["price_dollars"])
+    assert (ticker, change) == (msg["market_ticker"], Decimal(msg["delta_fp"]))
+    if msg["side"] == "yes":
+        assert (side, price) == ("bid", wire)
+    else:
+        assert (side, price) == ("ask", wire if yes_price_flag(name) else 1 - wire)
+
+
+def check_ws_error(name, doc):
+    [event] = received(doc)
+    msg = doc["payload"]["msg"]
+    assert isinstance(event, FeedError) and event.raw == orjson.dumps(doc["payload"]).decode()
+    assert f"code {msg['code']} {msg['msg']}" in event.problem
+
+
+def check_ws_ignored(name, doc):
+    assert received(doc) == []  # ok replies, order groups: nothing for the feed to report
+
+
+def check_ws_fill(name, doc):
+    msg = doc["payload"]["msg"]
+    fill = parse_user_fill(msg)
+    assert (fill.fill_id, fill.order_id, fill.market, fill.outcome) == (
+        msg["trade_id"],
+        msg["order_id"],
+        msg["market_ticker"],
+        msg.get("outcome_side", msg["side"]),
+    )
+    yes = Decimal(msg["yes_price_dollars"])
+    assert fill.size == Decimal(msg["count_fp"]) and fill.price == (yes if fill.outcome == "yes" else 1 - yes)
+    assert fill.is_taker is msg["is_taker"] and fill.fee == (Decimal(msg["fee_cost"]) if "fee_cost" in msg else None)
+    assert received(doc) == [fill]
+
+
+def check_ws_position(name, doc):
+    msg = doc["payload"]["msg"]
+    update = parse_position_update(msg)
+    assert (update.market, update.position) == (msg["market_ticker"], Decimal(msg["position_fp"]))
+    assert (update.realized_pnl, update.fees_paid) == (
+        Decimal(msg["realized_pnl_dollars"]),
+        Decimal(msg["fees_paid_dollars"]),
+    )
+
+
+def check_ws_ticker(name, doc):
+    msg = doc["payload"]["msg"]
+    quote = parse_ticker(msg)
+    assert (quote.market, quote.best_bid, quote.best_ask, quote.last_price) == (
+        msg["market_ticker"],
+        Decimal(msg["yes_bid_dollars"]),
+        Decimal(msg["yes_ask_dollars"]),
+        Decimal(msg["price_dollars"]),
+    )
+
+
+def check_ws_trade(name, doc):
+    msg = doc["payload"]["msg"]
+    trade = parse_trade(msg)
+    assert (trade.market, trade.price, trade.size, trade.side) == (
+        msg["market_ticker"],
+        Decimal(msg["yes_price_dollars"]),
+        Decimal(msg["count_fp"]),
+        msg.get("taker_outcome_side", msg["taker_side"]),
+    )
+
+
+def check_ws_user_order(name, doc):
+    msg = doc["payload"]["msg"]
+    order = parse_user_order(msg)
+    assert (order.order_id, order.market, order.status) == (msg["order_id"], msg["ticker"], msg["status"])
+    assert (order.filled, order.remaining) == (Decimal(msg["fill_count_fp"]), Decimal(msg["remaining_count_fp"]))
+    assert order.price == Decimal(msg["yes_price_dollars"])  # a YES order: its own price
+
+
+WS_CHECKERS = {
+    "ws_subscribed": check_ws_subscribed,
+    "ws_orderbook_snapshot": check_ws_snapshot,
+    "ws_orderbookSnapshot": check_ws_snapshot,
+    "ws_orderbook_delta": check_ws_delta,
+    "ws_orderbookDelta": check_ws_delta,
+    "ws_error": check_ws_error,
+    "ws_okResponse": check_ws_ignored,
+    "ws_orderGroupUpdates": check_ws_ignored,
+    "ws_fill": check_ws_fill,
+    "ws_marketPosition": check_ws_position,
+    "ws_ticker": check_ws_ticker,
+    "ws_trade": check_ws_trade,
+    "ws_userOrder": check_ws_user_order,
+}
+
+
 CHECKERS = {
     "error_body": check_error,
     "create_order_v2_response": check_create,
@@ -256,6 +420,7 @@ CHECKERS = {
     "batch_create_orders_v2_response": check_batch_create,
     "batch_cancel_orders_v2_response": check_batch_cancel,
     "order_fragment_transition_era": check_transition_fragment,
+    **WS_CHECKERS,
 }
 
 

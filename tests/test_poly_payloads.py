@@ -23,8 +23,10 @@ from clients.errors import (
     RateLimited,
     UnexpectedResponse,
 )
+from clients.feed_events import FeedError
 from clients.polymarket import signing as poly_signing
 from clients.polymarket.errors import poly_error
+from clients.polymarket.feed import PolymarketFeed
 from clients.polymarket.parse import (
     parse_balance,
     parse_book,
@@ -35,7 +37,7 @@ from clients.polymarket.parse import (
     parse_tick_size,
     parse_trade,
 )
-from clients.polymarket.types import SignedOrder
+from clients.polymarket.types import ApiCreds, SignedOrder
 
 PAYLOADS = payload_dir("polymarket")
 
@@ -152,12 +154,26 @@ PARSED_ELSEWHERE = {
     "real__balance_allowance_200_v2_collateral.json",
     "official_docs__post_order__request__example.json",
 }
-# WebSocket frames and subscription requests (this client has no WebSocket), the OpenAPI /heartbeats
-# reply (the SDKs use /v1/heartbeats, which this client does not call), request bodies of batch calls, and
+# What the feed reports for each WebSocket event (checked below); the subscription requests the feed sends are
+# compared with these in test_feed_corpus.py.
+WS_EVENTS = {
+    "official_docs__ws_market__book.json": "UserBook",
+    "real__ws_market_book_captured.json": "UserBook",
+    "official_docs__ws_market__priceChange.json": "BookUpdated",
+    "official_docs__ws_market__lastTradePrice.json": "TradePrint",
+    "official_docs__ws_market__tickSizeChange.json": "TickSizeChanged",
+    "official_docs__ws_market__bestBidAsk.json": "Quote",
+    "official_docs__ws_market__marketResolved.json": "MarketResolved",
+    "official_docs__ws_market__prose_market_resolved.json": "MarketResolved",
+    "official_docs__ws_market__newMarket.json": None,
+    "official_docs__ws_market__prose_new_market.json": None,
+    "official_docs__ws_user__order.json": "UserOrder",
+    "official_docs__ws_user__trade.json": "UserFill",
+}
+WS_REQUESTS = re.compile(r"__ws_(market|user)__\w*[sS]ubscriptionRequest")
+# The OpenAPI /heartbeats reply (the SDKs use /v1/heartbeats, which this client does not call), request bodies, and
 # the market-info answers the official SDK reads before market orders (the simulator's tests check those).
-NOT_CLIENT_RESPONSES = re.compile(
-    r"__ws_|_ws_market_|__request__|__heartbeat__200__|__get_clob_market_info__|__get_market_by_token__"
-)
+NOT_CLIENT_RESPONSES = re.compile(r"__request__|__heartbeat__200__|__get_clob_market_info__|__get_market_by_token__")
 
 
 def load(name: str) -> dict:
@@ -196,7 +212,10 @@ def test_every_payload_file_is_covered():
     files = {p.name for p in PAYLOADS.glob("*.json")}
     assert len(files) > 100
     covered = set(ERRORS) | set(POST_ORDER_OK) | set(CANCEL_OK) | set(POST_ORDERS_ARRAY) | PARSED_ELSEWHERE
-    uncovered = {name for name in files - covered if not NOT_CLIENT_RESPONSES.search(name)}
+    covered |= set(WS_EVENTS)
+    uncovered = {
+        name for name in files - covered if not NOT_CLIENT_RESPONSES.search(name) and not WS_REQUESTS.search(name)
+    }
     assert not uncovered, f"add an expectation for {sorted(uncovered)}"
     assert covered <= files, f"expectations for missing files {sorted(covered - files)}"
 
@@ -368,3 +387,58 @@ def test_documented_request_example_is_refused_by_the_verifier():
 def test_reference_messages(status, message, cls):
     body = message.encode() if message.startswith("<") else json.dumps({"error": message}).encode()
     assert type(poly_error(status, body, endpoint="POST /order")) is cls
+
+
+def feed_events(event: dict) -> tuple[PolymarketFeed, list]:
+    """Hand one event to a feed's channel as its socket would (after an empty book of the event's asset, so a
+    price change has a book to apply to); returns the feed and what it reported for the event."""
+    asset = event["price_changes"][0]["asset_id"] if "price_changes" in event else event.get("asset_id", "1")
+    creds = ApiCreds(event.get("owner", "key"), "secret", "passphrase")
+    feed = PolymarketFeed("ws://127.0.0.1:9/ws", assets=[asset], creds=creds)
+    channel = "user" if event["event_type"] in ("order", "trade") else "market"
+    socket = feed.user_socket if channel == "user" else feed.market_socket
+    if event["event_type"] == "price_change":
+        empty = {"event_type": "book", "asset_id": asset, "market": event["market"], "bids": [], "asks": []}
+        socket.channel.received(json.dumps(empty | {"timestamp": "0", "hash": ""}))
+        feed.events.get_nowait()
+    socket.channel.received(json.dumps(event))
+    events = []
+    while not feed.events.empty():
+        events.append(feed.events.get_nowait())
+    return feed, events
+
+
+@pytest.mark.parametrize("name", sorted(WS_EVENTS))
+def test_ws_events_parse(name: str) -> None:
+    event = load(name)["payload"]
+    feed, events = feed_events(event)
+    assert not any(isinstance(e, FeedError) for e in events), events
+    expected = WS_EVENTS[name]
+    if expected is None:
+        assert events == []
+    elif expected == "UserBook":
+        book = feed.book(event["asset_id"])
+        assert book is not None and len(book.bids) == len(event["bids"]) and len(book.asks) == len(event["asks"])
+        assert book.best_bid.price == max(Decimal(b["price"]) for b in event["bids"])  # type: ignore[union-attr]
+    else:
+        assert [type(e).__name__ for e in events] == [expected]
+    if expected == "UserFill":
+        [fill] = events
+        assert (fill.fill_id, fill.order_id, fill.size, fill.price, fill.status) == (
+            event["id"],
+            event["taker_order_id"],
+            Decimal(event["size"]),
+            Decimal(event["price"]),
+            event["status"],
+        )
+    if expected == "UserOrder":
+        [order] = events
+        assert (order.order_id, order.kind, order.remaining) == (
+            event["id"],
+            "PLACEMENT",
+            Decimal(event["original_size"]),
+        )
+    if expected == "BookUpdated":
+        [change] = event["price_changes"]
+        book = feed.book(change["asset_id"])
+        assert book is not None and book.best_bid.price == Decimal(change["price"])  # type: ignore[union-attr]

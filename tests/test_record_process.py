@@ -13,7 +13,9 @@ import orjson
 
 from proxy.cli.options import parse_listeners
 from proxy.tape.fixture import MANIFEST, load_fixture, session_files
+from proxy.tape.frames import read_frames
 from tests.proxy_helpers import running_app, upstream_app
+from tests.ws_helpers import scripted_exchange, ws_url
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 
@@ -157,3 +159,31 @@ async def test_record_switches_to_replay_and_passthrough_at_runtime(tmp_path):
                 assert resp.status == 409 and "available: passthrough, record, replay" in (await resp.text())
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 20)
+
+
+async def test_sigkill_during_a_frame_burst_loses_no_frame_the_client_received(tmp_path):
+    async with scripted_exchange() as exchange:
+        proc, urls, _ = await start_tradetape(
+            "record",
+            "--upstream",
+            f"kalshi={exchange.url}",
+            "--upstream",
+            f"poly={exchange.url}",
+            "--capture-dir",
+            str(tmp_path),
+            "--session",
+            "burst",
+        )
+        got: list[int] = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(urls["kalshi"], "/trade-api/ws/v2")) as ws:
+            await ws.send_str("burst:50000")
+            async for message in ws:
+                got.append(orjson.loads(message.data)["i"])
+                if len(got) == 2000:
+                    proc.send_signal(signal.SIGKILL)  # the rest of the burst keeps arriving until the socket dies
+        await proc.wait()
+    assert 2000 <= len(got) < 50000 and got == list(range(len(got)))
+    frames = read_frames(tmp_path / "burst" / "001_GET_kalshi_ws.frames.jsonl")  # whole lines; a torn one skipped
+    sent = [orjson.loads(f["text"])["i"] for f in frames.frames if f["from"] == "exchange"]
+    assert sent[: len(got)] == got  # every frame the client got was in the session first, in order
+    assert [f["seq"] for f in frames.frames] == list(range(2, 2 + len(frames.frames)))

@@ -8,6 +8,9 @@ RSA-PSS with SHA-256, MGF1-SHA-256 and a salt as long as the digest; base64 outp
 from __future__ import annotations
 
 import base64
+import os
+from collections.abc import Mapping
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -54,3 +57,22 @@ def auth_headers(key_id: str, private_key: rsa.RSAPrivateKey, method: str, path:
         TIMESTAMP_HEADER: str(ts_ms),
         SIGNATURE_HEADER: sign(private_key, string_to_sign(ts_ms, method, path)),
     }
+
+
+def env_credentials(env: Mapping[str, str] | None = None) -> tuple[str | None, bytes | str | None]:
+    """(key id, PEM) from KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH or KALSHI_PRIVATE_KEY (PEM text, `\\n`
+    escapes allowed on one line); (None, None) when neither is set, ValueError when only one is."""
+    env = os.environ if env is None else env
+    key_id = env.get("KALSHI_API_KEY_ID") or None
+    key_path = env.get("KALSHI_PRIVATE_KEY_PATH")
+    pem: bytes | str | None = env.get("KALSHI_PRIVATE_KEY") or None
+    if key_path:
+        try:
+            pem = Path(key_path).expanduser().read_bytes()
+        except OSError as exc:
+            raise ValueError(f"KALSHI_PRIVATE_KEY_PATH {key_path}: cannot read the key file ({exc.strerror})") from None
+    elif isinstance(pem, str) and "\n" not in pem:
+        pem = pem.replace("\\n", "\n")  # PEM pasted into one env line
+    if (key_id is None) != (pem is None):
+        raise ValueError("set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY), or neither")
+    return key_id, pem

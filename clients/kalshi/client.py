@@ -14,7 +14,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -32,7 +31,7 @@ from clients.errors import (
     TransportError,
     UnexpectedResponse,
 )
-from clients.kalshi.auth import auth_headers, load_private_key
+from clients.kalshi.auth import auth_headers, env_credentials, load_private_key
 from clients.kalshi.errors import kalshi_error
 from clients.kalshi.orders import Action, OrderSpec, Outcome, format_count, v2_side_price
 from clients.kalshi.parse import (
@@ -107,22 +106,7 @@ class KalshiClient:
     def from_env(cls, **kwargs: Any) -> KalshiClient:
         """KALSHI_BASE_URL (default production), KALSHI_API_KEY_ID, and KALSHI_PRIVATE_KEY_PATH or
         KALSHI_PRIVATE_KEY (PEM text). Without a key id the client makes unsigned requests."""
-        key_id = os.environ.get("KALSHI_API_KEY_ID") or None
-        key_path = os.environ.get("KALSHI_PRIVATE_KEY_PATH")
-        pem: bytes | str | None = os.environ.get("KALSHI_PRIVATE_KEY") or None
-        if key_path:
-            try:
-                pem = Path(key_path).expanduser().read_bytes()
-            except OSError as exc:
-                raise ValueError(
-                    f"KALSHI_PRIVATE_KEY_PATH {key_path}: cannot read the key file ({exc.strerror})"
-                ) from None
-        elif isinstance(pem, str) and "\n" not in pem:
-            pem = pem.replace("\\n", "\n")  # PEM pasted into one env line
-        if (key_id is None) != (pem is None):
-            raise ValueError(
-                "set both KALSHI_API_KEY_ID and KALSHI_PRIVATE_KEY_PATH (or KALSHI_PRIVATE_KEY), or neither"
-            )
+        key_id, pem = env_credentials()
         return cls(os.environ.get("KALSHI_BASE_URL") or None, key_id, pem, **kwargs)
 
     async def __aenter__(self) -> KalshiClient:

@@ -19,7 +19,7 @@ from proxy.wire.listener import Request
 from tapecontract import BAD_REQUEST, LOAD_FAILED, MODE_UNAVAILABLE, NOT_REPLAYING
 
 
-def _options(data: bytes) -> dict[str, Any]:
+def request_options(data: bytes) -> dict[str, Any]:
     if not data:
         return {}
     try:
@@ -49,7 +49,7 @@ async def _switch(proxy: Proxy, listener: Listener, name: str, options: dict[str
 
 async def _switch_to(proxy: Proxy, listener: Listener, request: Request, fixed: str | None) -> Any:
     try:
-        options = _options(request.body)
+        options = request_options(request.body)
     except ConfigError as exc:
         return admin_error(400, BAD_REQUEST, str(exc))
     name = fixed or options.pop("mode", None)

@@ -7,6 +7,7 @@ from typing import Any
 
 from proxy.admin.answers import admin_error, json_response
 from proxy.admin.modes import load, reset, switch_mode
+from proxy.admin.websocket import inject, step
 from proxy.engine.proxy import ADMIN_PREFIX, Listener, Proxy
 from proxy.wire.answers import Answer
 from proxy.wire.listener import Request
@@ -24,6 +25,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "mode"): switch_mode,
     ("POST", "load"): load,
     ("POST", "reset"): reset,
+    ("POST", "ws/inject"): inject,
+    ("POST", "ws/step"): step,
 }
 
 

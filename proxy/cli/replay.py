@@ -28,6 +28,7 @@ from proxy.engine.proxy import Proxy, build_listeners
 from proxy.exchanges.upstream import Upstream, no_upstreams
 from proxy.record.capture_filter import build_filter
 from proxy.record.guard import SpendingGuard
+from proxy.replay.pacing import PACINGS
 from proxy.replay.replayer import ON_EXHAUSTED, ReplayOptions, find_replayer, replay_factory
 from proxy.replay.sources import SourceError
 from proxy.replay.volatile import volatile_sets
@@ -125,7 +126,27 @@ async def _replay(
 @click.option(
     "--latency", default="none", show_default=True, help="none | recorded | scale:FACTOR | fixed:MILLISECONDS"
 )
-@click.option("--strict", is_flag=True, help="Exit non-zero when fixtures are left unused or requests went unmatched.")
+@click.option(
+    "--ws-pacing",
+    type=click.Choice(PACINGS),
+    default="causal",
+    show_default=True,
+    help="WebSocket messages: causal (after what preceded them in the recording happened live), timed, or fast.",
+)
+@click.option("--speed", type=float, default=1.0, show_default=True, help="timed pacing: recorded offsets / SPEED.")
+@click.option(
+    "--causal-timeout",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="causal pacing: seconds a REST answer waits for the WebSocket events recorded before it.",
+)
+@click.option("--step", is_flag=True, help="Hold every exchange message until POST /__tradetape/ws/step.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit non-zero when fixtures or messages are left unused or requests or messages went unmatched.",
+)
 @config_errors
 def replay(
     sources: tuple[str, ...],
@@ -142,6 +163,10 @@ def replay(
     on_exhausted: str,
     strict_order: bool,
     latency: str,
+    ws_pacing: str,
+    speed: float,
+    causal_timeout: float,
+    step: bool,
     strict: bool,
 ) -> None:
     """Answer from captured sessions, in recorded order; never contact an exchange.
@@ -151,7 +176,7 @@ def replay(
     record or passthrough at runtime (POST /__tradetape/mode).
     """
     listeners = parse_listeners(listen, allow_remote)
-    options = ReplayOptions(on_exhausted, strict_order, latency)
+    options = ReplayOptions(on_exhausted, strict_order, latency, ws_pacing, speed, causal_timeout, step)
     volatile_sets(ignore_fields)  # bad --ignore-field fails before anything starts
     upstreams = parse_upstreams(upstream, live) if upstream else None
     build_filter(filter_spec)

@@ -26,9 +26,11 @@ def _load(session: str) -> list[tuple[Path, dict[str, Any]]]:
 
 @click.command("inspect")
 @click.argument("session", type=click.Path(exists=True))
-def inspect_command(session: str) -> None:
-    """A timeline of a session (or one fixture file): seq, time, exchange, endpoint, status, key fields."""
-    click.echo(timeline([f for _, f in _load(session)]))
+@click.option("--frames", "expand", is_flag=True, help="One row per WebSocket message instead of folded runs.")
+def inspect_command(session: str, expand: bool) -> None:
+    """A timeline of a session (or one fixture file): seq, time, exchange, endpoint, status, key fields, with
+    WebSocket messages in place (runs of one connection folded with counts unless --frames)."""
+    click.echo(timeline(_load(session), expand))
 
 
 @click.command("fsck")

@@ -34,6 +34,8 @@ class Flow:
     response: Answer | None = None
     failure: Failure | None = None
     drop: bool = False  # close the client connection without an answer
+    upgrade: bool = False  # a WebSocket upgrade request
+    peer: Any = None  # after a 101: what carries the connection on (the upstream connection, or a replay)
     latency_ms: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)
 

@@ -6,6 +6,8 @@ from proxy.engine.flow import Failure, Flow
 from proxy.wire.answers import Answer
 from proxy.wire.headers import client_headers, upstream_headers
 from proxy.wire.upstream import UpstreamFailure, UpstreamPool
+from proxy.wire.websocket import websocket_request_headers
+from tapecontract import UPSTREAM_INVALID_RESPONSE
 
 
 class Forwarder:
@@ -28,3 +30,18 @@ class Forwarder:
         if flow.method == "HEAD" and "Content-Length" in reply.headers:
             headers["Content-Length"] = reply.headers["Content-Length"]  # the size of what GET would send
         return Answer(reply.status, headers, reply.body, reply.reason)
+
+    async def upgrade(self, flow: Flow) -> Answer | Failure:
+        """A WebSocket upgrade, on a connection of its own; a 101 leaves that connection in `flow.peer`."""
+        try:
+            reply, conn = await self.pool.upgrade(flow.upstream, flow.path_qs, websocket_request_headers(flow.headers))
+        except UpstreamFailure as failure:
+            return Failure(failure.kind, failure.status, failure.detail, flow.upstream)
+        if reply.status != 101:
+            return Answer(reply.status, client_headers(reply.headers), reply.body, reply.reason)
+        if "Sec-WebSocket-Extensions" in reply.headers:
+            conn.abort()
+            detail = "the upstream's 101 accepted an extension the proxy did not offer (Sec-WebSocket-Extensions)"
+            return Failure(UPSTREAM_INVALID_RESPONSE, 502, detail, flow.upstream)
+        flow.peer = conn
+        return Answer(101, client_headers(reply.headers), b"", reply.reason)

@@ -20,10 +20,13 @@ import tapecontract as kinds
 from proxy.engine.flow import Failure, Flow, failure_answer
 from proxy.engine.forward import Forwarder
 from proxy.engine.mode import Mode
+from proxy.engine.websocket import relay_start
 from proxy.exchanges import EXCHANGES
 from proxy.exchanges.upstream import Upstream
 from proxy.wire.answers import Answer, tradetape_answer
 from proxy.wire.listener import Handler, HttpListener, Request
+from proxy.wire.upstream import UpstreamConnection
+from proxy.wire.websocket import switching_head
 
 log = logging.getLogger("tradetape.proxy")
 
@@ -139,6 +142,15 @@ class Proxy:
             },
         }
 
+    def _switching(self, flow: Flow, mode: Mode) -> Answer:
+        """A 101 and what carries its connection on: a relay to the upstream, or the replay's own connection."""
+        answer = flow.response
+        assert answer is not None
+        peer = flow.peer
+        switch = relay_start(flow, peer, mode.addons, self.counts) if isinstance(peer, UpstreamConnection) else peer
+        head = answer.head or switching_head(answer.reason, answer.headers)
+        return Answer(101, answer.headers, b"", answer.reason, head=head, switch=switch)
+
     # -- request path -----------------------------------------------------------------------
 
     def _handler_for(self, listener: Listener) -> Handler:
@@ -168,9 +180,10 @@ class Proxy:
             request.target,
             request.headers,
             request.body,
-            listener.upstream.url,
+            listener.upstream.ws_url if request.upgrade else listener.upstream.url,
             time.time(),
             time.perf_counter(),
+            upgrade=request.upgrade,
         )
         mode = self.mode
         for hook in mode.request_hooks:
@@ -179,7 +192,7 @@ class Proxy:
                 break
         else:
             if mode.forwards:
-                result = await self.forwarder.send(flow)
+                result = await (self.forwarder.upgrade(flow) if flow.upgrade else self.forwarder.send(flow))
                 if isinstance(result, Failure):
                     flow.failure = result
                     self.counts["failed"] += 1
@@ -200,6 +213,8 @@ class Proxy:
         if flow.drop:
             return None  # the listener closes the connection without writing anything
         if flow.response is not None:
+            if flow.response.status == 101 and flow.peer is not None:
+                return self._switching(flow, mode)
             return flow.response
         assert flow.failure is not None  # every path above sets a response, a failure or drop
         return failure_answer(flow.failure)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from proxy.exchanges.pricing import Unreadable, decimal, each, field, one, worst_case
-from proxy.exchanges.profile import ID, ExchangeProfile, OrderEndpoint, OrderWrite
+from proxy.exchanges.profile import ID, ExchangeProfile, OrderEndpoint, OrderWrite, WebSocketProfile
 
 
 def order_v2(order: Any) -> Decimal:
@@ -96,4 +96,11 @@ KALSHI = ExchangeProfile(
     secret_fields=(),
     inspect_request=("ticker", "side", "count", "price", "time_in_force"),
     inspect_response=("order_id", "status", "fill_count", "remaining_count", "average_fill_price"),
+    websocket=WebSocketProfile(
+        paths=("/trade-api/ws/v2",),
+        url_env="KALSHI_WS_URL",
+        client_path="/trade-api/ws/v2",
+        live_url="https://api.elections.kalshi.com",  # the feed on the REST host (docs/wire/kalshi.md §1)
+        volatile_fields=("/id",),  # the command id a client numbers its commands with; replies echo it
+    ),
 )

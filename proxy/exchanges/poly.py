@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from proxy.exchanges.pricing import Unreadable, decimal, each, field, one
-from proxy.exchanges.profile import ExchangeProfile, OrderEndpoint, OrderWrite
+from proxy.exchanges.profile import ExchangeProfile, OrderEndpoint, OrderWrite, WebSocketProfile
 
 MICRO = Decimal("0.000001")
 
@@ -63,8 +63,17 @@ POLY = ExchangeProfile(
         "poly-passphrase",
     ),
     # the L2 credentials (POST /auth/api-key answers apiKey, secret, passphrase; SDKs name them api_*), and the
-    # order's owner, which is the API key
-    secret_fields=("owner", "secret", "passphrase", "apiKey", "api_secret", "api_passphrase"),
+    # order's owner, which is the API key (the user channel also names it order_owner and trade_owner)
+    secret_fields=(
+        "owner",
+        "secret",
+        "passphrase",
+        "apiKey",
+        "api_secret",
+        "api_passphrase",
+        "order_owner",
+        "trade_owner",
+    ),
     inspect_request=("side", "orderType", "makerAmount", "takerAmount"),
     inspect_response=(
         "status",
@@ -74,5 +83,13 @@ POLY = ExchangeProfile(
         "makingAmount",
         "takingAmount",
         "size_matched",
+    ),
+    websocket=WebSocketProfile(
+        paths=("/ws/market", "/ws/user"),
+        url_env="POLY_WS_URL",
+        client_path="/ws",
+        live_url="https://ws-subscriptions-clob.polymarket.com",
+        volatile_fields=("auth",),  # the user channel's credentials (redacted in recordings)
+        keepalive=(("PING", "PONG"),),
     ),
 )

@@ -42,6 +42,18 @@ def _any_of(paths: list[str]) -> str:
     return "(?:" + "|".join(re.escape(path) for path in paths) + ")"
 
 
+@dataclass(frozen=True, slots=True)
+class WebSocketProfile:
+    """What the proxy knows of an exchange's WebSocket feeds."""
+
+    paths: tuple[str, ...]  # the feed endpoints; `--filter orders` captures them (fills arrive there)
+    url_env: str  # the variable the clients read their feed URL from (set by the pytest plugin)
+    client_path: str  # what that URL adds after the host (Polymarket's feed appends /market or /user to it)
+    live_url: str  # the `live` upstream of an upgrade (Polymarket's feeds have a host of their own)
+    volatile_fields: tuple[str, ...]  # client message fields that change every run: names, or JSON pointers
+    keepalive: tuple[tuple[str, str], ...] = ()  # text keepalives a replay answers itself: (client's, answer)
+
+
 @dataclass(frozen=True)
 class ExchangeProfile:
     name: str  # as in fixtures, flags and listener names
@@ -60,6 +72,7 @@ class ExchangeProfile:
     secret_fields: tuple[str, ...]  # body field names at any depth, compared without case, '_' and '-'
     inspect_request: tuple[str, ...]  # the request fields `tradetape inspect` shows
     inspect_response: tuple[str, ...]  # the answer fields `tradetape inspect` shows
+    websocket: WebSocketProfile
     # Compiled from order_endpoints:
     captured: re.Pattern[str] = field(init=False)  # every request under an order endpoint
     order_area: re.Pattern[str] | None = field(init=False)  # where orders live (case-insensitive: fail closed)

@@ -22,6 +22,11 @@ class Upstream:
     exchange: str
     url: str  # scheme://host[:port], no path; "sim" until the simulator has started
     live: bool  # True when not on loopback: needs --live and brings the spending guard
+    ws: str = ""  # where WebSocket upgrades go when not to `url` (Polymarket's live feeds have their own host)
+
+    @property
+    def ws_url(self) -> str:
+        return self.ws or self.url
 
     @property
     def is_sim(self) -> bool:
@@ -49,8 +54,10 @@ def resolve_upstream(exchange: str, value: str, flag: str = "--upstream") -> Ups
     """Turn `live`, `demo`, `sim` or a URL into an Upstream for `exchange`."""
     if value == SIM:
         return Upstream(exchange, SIM, live=False)
+    ws = ""
     if value == "live":
         value = LIVE_UPSTREAMS[exchange]
+        ws = PROFILES[exchange].websocket.live_url
     elif value == "demo":
         if exchange not in DEMO_UPSTREAMS:
             raise ConfigError(f"{flag}: {exchange} has no demo host (only kalshi has one)")
@@ -65,7 +72,7 @@ def resolve_upstream(exchange: str, value: str, flag: str = "--upstream") -> Ups
     except ValueError as exc:
         raise ConfigError(f"{flag}: {exchange}={value!r}: {exc}") from None
     url = f"{parts.scheme}://{parts.netloc}"
-    return Upstream(exchange, url, live=not is_loopback_host(parts.hostname))
+    return Upstream(exchange, url, live=not is_loopback_host(parts.hostname), ws=ws if ws != url else "")
 
 
 def parse_listen(value: str, flag: str = "--listen") -> tuple[str, str, int]:

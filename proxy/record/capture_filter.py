@@ -11,9 +11,10 @@ CaptureFilter = Callable[[str, str], bool]  # (exchange, path) -> write a fixtur
 
 
 def order_paths(exchange: str, path: str) -> bool:
-    """Under the order endpoints of the exchange's profile (orders and fills, legacy and current)."""
+    """Under the order endpoints of the exchange's profile (orders and fills, legacy and current), or one of its
+    WebSocket feeds: fills arrive there, and a bot's books decide its orders."""
     profile = PROFILES.get(exchange)
-    return bool(profile and profile.captured.search(path))
+    return bool(profile and (profile.captured.search(path) or path in profile.websocket.paths))
 
 
 def every_path(exchange: str, path: str) -> bool:

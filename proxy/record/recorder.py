@@ -1,45 +1,29 @@
-"""The record addon: writes each captured request/response as a fixture before the client is answered."""
+"""The record addon: writes each captured request/response as a fixture before the client is answered, and each
+message of a captured WebSocket connection to its frames file before it is relayed."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import orjson
-
 from proxy.engine.flow import Flow
 from proxy.record.capture_filter import CaptureFilter
+from proxy.record.frames import FramesWriter
 from proxy.record.session import Session
-from proxy.tape.fixture import decode_content, parse_json, raw_body_fields, request_body_fields, utc_stamp
-from proxy.tape.redact import REDACTED, may_hold_secrets, redact_body, redact_headers
+from proxy.tape.fixture import (
+    decode_content,
+    fixture_name,
+    parse_json,
+    raw_body_fields,
+    request_body_fields,
+    utc_stamp,
+)
+from proxy.tape.frames import frames_file_name
+from proxy.tape.redact import may_hold_secrets, redact_body, redact_headers, redact_raw
 from proxy.wire.answers import Answer
+from proxy.wire.websocket import Message
 
 log = logging.getLogger("tradetape.record")
-_REDACTED_JSON = orjson.dumps(REDACTED).decode()
-
-
-def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
-    """`text` with each secret JSON string replaced in place, so the rest stays byte for byte.
-
-    When that cannot be done (a secret that is not a string, or one the sender escaped unlike
-    orjson, as Go writes & as \\u0026), the redacted body, re-serialised, replaces it whole.
-    """
-    for secret in secrets:
-        if not isinstance(secret, str):
-            return orjson.dumps(redacted).decode()
-        text = text.replace(orjson.dumps(secret).decode(), _REDACTED_JSON)
-        if secret in text:
-            return orjson.dumps(redacted).decode()
-    return orjson.dumps(redacted).decode() if _holds_secrets(text) else text
-
-
-def _holds_secrets(text: str) -> bool:
-    left: list[Any] = []
-    try:
-        redact_body(orjson.loads(text), left)
-    except orjson.JSONDecodeError:
-        return True
-    return bool(left)
 
 
 def omitted(encoding: str) -> str:
@@ -105,27 +89,65 @@ def fixture_record(flow: Flow) -> dict[str, Any]:
         }
     elif flow.response is not None:
         fixture["response"] = response_record(flow.response)
+    if "sent_after" in flow.notes:
+        fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
     return fixture
 
 
 class Recorder:
-    """Record addon: one fixture per request that passes the capture filter."""
+    """Record addon: one fixture per request that passes the capture filter; a captured WebSocket connection's
+    messages go to the frames file its handshake fixture names."""
 
     def __init__(self, session: Session, capture: CaptureFilter, counts: Any) -> None:
         self.session = session
         self.capture = capture
         self.counts = counts
 
+    async def request(self, flow: Flow) -> None:
+        flow.notes["sent_after"] = self.session.last_seq  # the request's place on the session clock
+
     def done(self, flow: Flow) -> None:
         if not self.capture(flow.exchange, flow.path):
             return
+        fixture = fixture_record(flow)
         try:
-            flow.notes["fixture"] = self.session.write(fixture_record(flow), flow.method, flow.exchange, flow.path)
+            if flow.upgrade and flow.response is not None and flow.response.status == 101:
+                fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
+            flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)
+            self._close_frames(flow)
             return
         self.counts["captured"] += 1
+
+    def _open_frames(self, flow: Flow) -> str:
+        name = frames_file_name(fixture_name(self.session.last_seq + 1, flow.method, flow.exchange, flow.path))
+        flow.notes["frames"] = FramesWriter(self.session, name)
+        return name
+
+    def _close_frames(self, flow: Flow) -> None:
+        writer = flow.notes.pop("frames", None)
+        if writer is not None:
+            writer.close()
+
+    # -- WebSocket hooks (proxy.engine.websocket) ------------------------------------------------
+
+    def websocket_start(self, flow: Flow) -> bool:
+        return "frames" in flow.notes
+
+    def websocket_messages(self, flow: Flow, messages: list[Message], t: float) -> None:
+        writer: FramesWriter = flow.notes["frames"]
+        try:
+            writer.write(messages, t)
+        except OSError as exc:
+            self.counts["capture_failed"] += len(messages)
+            log.error("could not record %d WebSocket messages of %s: %s", len(messages), flow.url, exc)
+            return
+        self.counts["frames"] += len(messages)
+
+    def websocket_end(self, flow: Flow) -> None:
+        self._close_frames(flow)
 
     def status(self) -> dict[str, Any]:
         return {"session_dir": str(self.session.directory), "fixtures": self.session.count}

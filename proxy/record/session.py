@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, load_fixture, session_files, utc_stamp
+from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.manifest import manifest_bytes, manifest_entry
 
 FSYNC_INTERVAL = 0.05
@@ -86,7 +87,7 @@ class FsyncBatcher:
 
     def __init__(self, directory: Path) -> None:
         self._directory = str(directory)
-        self._pending: list[str] = []
+        self._pending: set[str] = set()  # a frames file appended to many times is flushed once per batch
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
@@ -95,14 +96,14 @@ class FsyncBatcher:
 
     def add(self, path: str) -> None:
         with self._lock:
-            self._pending.append(path)
+            self._pending.add(path)
         self._wake.set()
 
     def _flush(self) -> None:
         with self._lock:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending, set()
         if batch:
-            make_durable(self._directory, batch)
+            make_durable(self._directory, sorted(batch))
 
     def _run(self) -> None:
         while not self._stopping:
@@ -133,13 +134,19 @@ class Session:
             raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
         try:
             existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
+            frame_seqs = [
+                line["seq"]
+                for _, fixture in existing
+                if (frames := frames_file_of(fixture))
+                for line in read_frames(self.directory / frames).frames
+            ]
         except FixtureError as exc:
             raise SessionError(
                 f"session {self.directory} already holds a fixture that cannot be read, so it "
                 f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
                 "--session",
             ) from None
-        self.last_seq = max((f["seq"] for _, f in existing), default=0)
+        self.last_seq = max([f["seq"] for _, f in existing] + frame_seqs, default=0)
         self.created_at = utc_stamp(time.time())
         # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare
         # capacity each, so a list of them grew recording memory by ~4 KB per fixture.
@@ -154,6 +161,15 @@ class Session:
     @property
     def count(self) -> int:
         return self._count
+
+    def take_seq(self) -> int:
+        """The next seq on the session's clock, for a WebSocket message (fixtures take theirs in write())."""
+        self.last_seq += 1
+        return self.last_seq
+
+    def written(self, path: str) -> None:
+        """`path` was appended to: flush it with the next fsync batch."""
+        self._fsync.add(path)
 
     def _add_entry(self, fixture: dict[str, Any], name: str) -> None:
         if self._count:

@@ -32,6 +32,18 @@ def correlatable(value: Any) -> bool:
     )
 
 
+def json_strings(value: Any, out: set[str]) -> None:
+    """Every string value in a parsed JSON value (the candidates for what an answer mentions)."""
+    if type(value) is str:
+        out.add(value)
+    elif type(value) is dict:
+        for item in value.values():
+            json_strings(item, out)
+    elif type(value) is list:
+        for item in value:
+            json_strings(item, out)
+
+
 class Correlation:
     __slots__ = ("live_of", "recorded_of")
 

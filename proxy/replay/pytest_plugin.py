@@ -1,9 +1,10 @@
 """pytest plugin: `@pytest.mark.tradetape("fixtures/kalshi_full_fill", ...)` and the `tradetape` fixture.
 
 Each test gets its own replay proxy on free loopback ports, running on its own event-loop thread so
-sync and async tests alike can call it, and KALSHI_BASE_URL / POLY_CLOB_URL point at it for the test.
-A test fails when a request went unmatched or, unless the marker says allow_unused=True, when a
-fixture was never served: a replay that was not fully used proved less than it seems.
+sync and async tests alike can call it, and KALSHI_BASE_URL / POLY_CLOB_URL and the feeds' KALSHI_WS_URL /
+POLY_WS_URL point at it for the test. A test fails when a request or a client WebSocket message went unmatched
+or, unless the marker says allow_unused=True, when a fixture was never served or a replayed connection left
+recorded messages unconsumed: a replay that was not fully used proved less than it seems.
 """
 
 from __future__ import annotations
@@ -12,14 +13,24 @@ from typing import Any
 
 import pytest
 
-MARKER_OPTIONS = ("allow_unused", "on_exhausted", "strict_order", "latency", "ignore_fields")
+MARKER_OPTIONS = (
+    "allow_unused",
+    "on_exhausted",
+    "strict_order",
+    "latency",
+    "ignore_fields",
+    "ws_pacing",
+    "speed",
+    "causal_timeout",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "tradetape(*sources, allow_unused=False, on_exhausted='error', strict_order=False, latency='none', "
-        "ignore_fields=()): replay these sessions, fixture files or scenario names for the `tradetape` fixture",
+        "ignore_fields=(), ws_pacing='causal', speed=1.0, causal_timeout=5.0): replay these sessions, fixture "
+        "files or scenario names for the `tradetape` fixture",
     )
 
 
@@ -50,6 +61,9 @@ def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         settings.get("on_exhausted", "error"),
         bool(settings.get("strict_order", False)),
         settings.get("latency", "none"),
+        settings.get("ws_pacing", "causal"),
+        float(settings.get("speed", 1.0)),
+        float(settings.get("causal_timeout", 5.0)),
     )
     server = ReplayServer(
         resolved,
@@ -61,6 +75,7 @@ def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     server.start()
     for name, profile in PROFILES.items():
         monkeypatch.setenv(profile.base_url_env, server.base_url(name))
+        monkeypatch.setenv(profile.websocket.url_env, server.ws_url(name))
     try:
         yield server
     finally:
@@ -69,7 +84,8 @@ def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
-    """After a passing test body: fail it if its replay saw unmatched requests or left fixtures unused."""
+    """After a passing test body: fail it if its replay saw unmatched requests or messages, or left fixtures or
+    messages unused."""
     result = yield
     server = getattr(item, "funcargs", {}).get("tradetape")
     if server is not None and type(server).__name__ == "ReplayServer":

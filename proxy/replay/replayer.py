@@ -14,16 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+from multidict import CIMultiDict
+
 from proxy.engine.flow import Flow
 from proxy.engine.mode import Mode
 from proxy.exchanges import ConfigError
+from proxy.replay.connection import ReplayConnection, shown_payload
 from proxy.replay.correlate import Correlation
-from proxy.replay.match import MatchKey, describe, differences, distance, key_of, parse_body
+from proxy.replay.match import MatchKey, body_differences, describe, differences, distance, key_of, parse_body
+from proxy.replay.messages import RecordedMessage
+from proxy.replay.pacing import CLIENT_ACT, REPLAY_ACT, Clock, Gate, Step, check_pacing
 from proxy.replay.sources import Loaded, Recording, load_sources
-from proxy.replay.volatile import Volatile
+from proxy.replay.volatile import Volatile, message_volatile
 from proxy.tape.redact import redact_body
 from proxy.wire.answers import Answer, tradetape_answer
-from tapecontract import ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
+from proxy.wire.websocket import CLIENT, EXCHANGE, Message, accept_for, switching_head
+from tapecontract import BAD_REQUEST, ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
 
 ON_EXHAUSTED = ("error", "repeat-last")
 MAX_CANDIDATES = 3
@@ -55,11 +62,16 @@ class ReplayOptions:
     on_exhausted: str = "error"
     strict_order: bool = False
     latency: str = "none"
+    pacing: str = "causal"  # WebSocket messages (and REST answers among them): causal, timed or fast
+    speed: float = 1.0  # timed pacing: recorded offsets divided by this
+    causal_timeout: float = 5.0  # causal pacing: how long a REST answer waits for the WebSocket events before it
+    step: bool = False  # start in step mode: each exchange message waits for POST /__tradetape/ws/step
 
     def __post_init__(self) -> None:
         if self.on_exhausted not in ON_EXHAUSTED:
             raise ConfigError(f"--on-exhausted: {self.on_exhausted!r} is not one of {', '.join(ON_EXHAUSTED)}")
         parse_latency(self.latency)
+        check_pacing(self.pacing, self.speed, self.causal_timeout)
 
 
 class _Queue:
@@ -106,14 +118,32 @@ class Replayer:
             self.order.setdefault(rec.key.exchange, []).append(rec)
         self.next_in_order: dict[str, int] = {}
         self.unmatched: list[dict[str, Any]] = []
+        # WebSocket: the volatile fields of client messages, the causal clock of each source, the connections
+        self.message_volatile = message_volatile(volatile)
+        self.gate = Gate(options.step)
+        self.clocks: dict[str, Clock] = {}
+        self.rest_steps: dict[Recording, tuple[Clock, Step | None, Step]] = {}
+        self.messages_steps: dict[Recording, dict[int, Step]] = {}
+        if options.pacing == "causal":
+            self._build_clocks()
+        self.connections: list[ReplayConnection] = []  # every connection served, open or not
+        self.causal_waits: list[str] = []
 
     def reset(self) -> None:
-        """Rewind: every recording unserved, no correlation, no unmatched requests."""
+        """Rewind: every recording unserved, no correlation, no unmatched requests; open WebSocket
+        connections are closed (going away), since what they were replaying starts over."""
         for queue in self.queues.values():
             queue.served = 0
         self.next_in_order.clear()
         self.correlation.clear()
         self.unmatched.clear()
+        for connection in self.connections:
+            connection.clock, connection.steps = None, {}  # what it still does is not on the new clock
+            connection.close()
+        self.connections.clear()
+        for clock in self.clocks.values():
+            clock.reset()
+        self.causal_waits.clear()
 
     # ---- the request path -------------------------------------------------------------------
 
@@ -130,6 +160,7 @@ class Replayer:
         if queue is None:
             return self._miss(flow, UNMATCHED, key, self._closest(key))
         rec = queue.peek()
+        again = rec is None  # repeat-last serves a recording a second time: nothing is waited for then
         if rec is None:
             if self.options.on_exhausted != "repeat-last":
                 return self._miss(flow, EXHAUSTED, key, [self._candidate(key, queue.recordings[-1])])
@@ -150,13 +181,32 @@ class Replayer:
             queue.served += 1
         self.correlation.learn(rec.volatile, live)
         self.counts["replayed"] += 1
+        if rec.messages is not None and not flow.upgrade:
+            return self._miss(flow, UNMATCHED, key, [], f"{rec.name} is a WebSocket connection; ask to upgrade")
+        if not again and rec in self.rest_steps:
+            await self._causal_turn(rec)
         delay = self.latency(rec)
         if delay > 0:
             await self.sleep(delay)
         self._answer(flow, rec)
 
+    async def _causal_turn(self, rec: Recording) -> None:
+        """The request happened; its answer waits (bounded) for the WebSocket events recorded before it."""
+        clock, request, answer = self.rest_steps[rec]
+        if request is not None:
+            clock.happen(request)
+        held = await clock.answer_turn(answer, self.options.causal_timeout)
+        if held is not None:
+            self.causal_waits.append(
+                f"{rec.name}: answered after waiting {self.options.causal_timeout:g} s for {held.label}"
+            )
+        if rec.messages is None:  # a 101's turn is taken once it is written (ReplayConnection.attach)
+            asyncio.get_running_loop().call_soon(clock.happen, answer)  # after the answer is written
+
     def _answer(self, flow: Flow, rec: Recording) -> None:
-        if rec.dropped:
+        if rec.messages is not None:
+            self._switch(flow, rec)
+        elif rec.dropped:
             flow.drop = True
         elif rec.failure is not None:
             flow.failure = rec.failure
@@ -171,6 +221,118 @@ class Replayer:
         else:
             flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
         flow.notes["replayed"] = rec.name
+
+    # ---- WebSocket ----------------------------------------------------------------------------
+
+    def _switch(self, flow: Flow, rec: Recording) -> None:
+        """A recorded connection: its 101 (accepting the live key), then a ReplayConnection serves it."""
+        key = flow.headers.get("Sec-WebSocket-Key")
+        if not key:
+            flow.response = tradetape_answer(400, BAD_REQUEST, detail="a WebSocket upgrade needs Sec-WebSocket-Key")
+            return
+        headers = CIMultiDict(rec.headers)
+        headers["Sec-WebSocket-Accept"] = accept_for(key)
+        flow.response = Answer(101, headers, b"", head=switching_head(None, headers))
+        clock = self.clocks.get(rec.source)
+        flow.peer = ReplayConnection(self, rec, len(self.connections) + 1, clock)
+        flow.notes["replayed"] = rec.name
+
+    def _build_clocks(self) -> None:
+        """causal pacing: one clock per source that recorded WebSocket connections (see replay/pacing.py)."""
+        by_source: dict[str, list[Recording]] = {}
+        for rec in self.loaded.recordings:
+            by_source.setdefault(rec.source, []).append(rec)
+        for source, recordings in by_source.items():
+            if not any(rec.messages is not None for rec in recordings):
+                continue
+            steps: list[Step] = []
+            answers: list[tuple[Recording, Step | None, Step]] = []
+            for rec in recordings:
+                websocket = rec.messages is not None
+                request = None
+                if rec.sent_after is not None:
+                    label = f"seq {rec.sent_after}+: the request of {rec.name}"
+                    request = Step(rec.sent_after + 0.5, CLIENT_ACT, websocket, label)
+                    steps.append(request)
+                answer = Step(rec.seq, REPLAY_ACT, websocket, f"seq {rec.seq}: the answer of {rec.name}")
+                steps.append(answer)
+                answers.append((rec, request, answer))
+                if websocket:
+                    self.messages_steps[rec] = self._message_steps(rec, steps)
+            clock = self.clocks[source] = Clock(steps, self.gate)
+            for rec, request, answer in answers:
+                self.rest_steps[rec] = (clock, request, answer)
+
+    def _message_steps(self, rec: Recording, steps: list[Step]) -> dict[int, Step]:
+        out = {}
+        for message in rec.messages or ():
+            if message.keepalive or (message.sender == CLIENT and message.key is None and message.kind != "close"):
+                continue
+            label = f"seq {message.seq}: {message.sender} {message.kind} on {rec.name}"
+            step = Step(message.seq, CLIENT_ACT if message.sender == CLIENT else REPLAY_ACT, True, label)
+            step.frame = message.sender == EXCHANGE
+            out[message.seq] = step
+            steps.append(step)
+        return out
+
+    def message_steps(self, rec: Recording) -> dict[int, Step]:
+        return self.messages_steps.get(rec, {})
+
+    def answer_step(self, rec: Recording) -> Step | None:
+        steps = self.rest_steps.get(rec)
+        return steps[2] if steps else None
+
+    def opened(self, connection: ReplayConnection) -> None:
+        self.connections.append(connection)
+
+    def closed(self, connection: ReplayConnection) -> None:
+        """A replayed connection ended (it stays listed: its unsent messages are reported)."""
+
+    def message_miss(
+        self, connection: ReplayConnection, message: Message, key: bytes, candidates: list[RecordedMessage]
+    ) -> None:
+        """A client message no recording matches: reported like an unmatched request (the connection closes)."""
+        name = f"{connection.rec.source}/{connection.rec.frames_file}"
+        shown = [
+            {"frames": name, "seq": m.seq, "differs": body_differences(key, m.key or b"")}
+            for m in candidates[:MAX_CANDIDATES]
+        ]
+        self.unmatched.append(
+            {
+                "exchange": connection.exchange,
+                ERROR_FIELD: UNMATCHED if candidates else EXHAUSTED,
+                "message": {
+                    "connection": connection.number,
+                    "path": connection.path,
+                    "kind": message.kind,
+                    "payload": shown_payload(message),
+                },
+                "candidates": shown,
+            }
+        )
+        self.counts["unmatched"] += 1
+
+    def inject(self, exchange: str, message: Message, path: str | None, number: int | None) -> list[int]:
+        """Send `message` on the open connections of `exchange` (only `path`, only connection `number`)."""
+        chosen = [
+            c
+            for c in self.connections
+            if not c.lost and c.exchange == exchange and path in (None, c.path) and number in (None, c.number)
+        ]
+        for connection in chosen:
+            connection.inject(message)
+        return [c.number for c in chosen]
+
+    def step(self, count: int) -> None:
+        """Step mode: let `count` more exchange messages go (turning step mode on)."""
+        self.gate.step(count)
+        for connection in self.connections:
+            connection.step_released()
+
+    def run_free(self) -> None:
+        self.gate.free()
+        for connection in self.connections:
+            connection.step_released()
 
     def _expected(self, exchange: str) -> Recording | None:
         recordings = self.order.get(exchange, [])
@@ -225,21 +387,31 @@ class Replayer:
         return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served :]]
 
     def problems(self, allow_unused: bool = False, limit: int = 50) -> list[str]:
-        """One line per unmatched request, then per unused fixture (at most `limit` each, then a count)."""
+        """One line per unmatched request or client message, then per unused fixture and per connection that
+        left recorded messages unconsumed (at most `limit` each, then a count)."""
         lines = []
         if self.unmatched:
             lines.append(f"unmatched requests ({len(self.unmatched)}):")
-            for miss in self.unmatched[:limit]:
-                request = miss["request"]
-                query = f"?{request['query']}" if request["query"] else ""
-                lines.append(f"  {miss[ERROR_FIELD]}: {miss['exchange']} {request['method']} {request['path']}{query}")
+            lines += [f"  {miss[ERROR_FIELD]}: {miss['exchange']} {_missed(miss)}" for miss in self.unmatched[:limit]]
             lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
-        unused = [] if allow_unused else self.unused()
-        if unused:
-            lines.append(f"unused fixtures ({len(unused)}):")
-            lines += [f"  {name}" for name in unused[:limit]]
-            lines += [f"  ... and {len(unused) - limit} more"] if len(unused) > limit else []
+        for title, names in (("unused fixtures", self.unused()), ("unconsumed messages", self.unconsumed())):
+            if names and not allow_unused:
+                lines.append(f"{title} ({len(names)}):")
+                lines += [f"  {name}" for name in names[:limit]]
+                lines += [f"  ... and {len(names) - limit} more"] if len(names) > limit else []
         return lines
+
+    def unconsumed(self) -> list[str]:
+        """Per replayed connection: the exchange messages it never sent and the client messages it never saw."""
+        out = []
+        for connection in self.connections:
+            unsent, unseen = connection.unconsumed()
+            name = f"{connection.rec.source}/{connection.rec.frames_file} (connection {connection.number})"
+            if unsent:
+                out.append(f"{name}: {len(unsent)} exchange messages never sent, from seq {unsent[0].seq}")
+            if unseen:
+                out.append(f"{name}: {len(unseen)} recorded client messages never received, from seq {unseen[0].seq}")
+        return out
 
     def status(self) -> dict[str, Any]:
         return {
@@ -261,7 +433,26 @@ class Replayer:
             "correlated": dict(self.correlation.live_of),
             "unmatched": self.unmatched,
             "unused": self.unused(),
+            "websocket": {
+                "pacing": self.options.pacing,
+                "step": {"on": self.gate.on, "allowed": self.gate.allowed},
+                "connections": [c.status() for c in self.connections],
+                "clocks": {source: clock.status() for source, clock in self.clocks.items()},
+                "causal_waits": self.causal_waits,
+                "unconsumed": self.unconsumed(),
+            },
         }
+
+
+def _missed(miss: dict[str, Any]) -> str:
+    """An unmatched request or client message, on one line."""
+    if "message" in miss:
+        message = miss["message"]
+        payload = orjson.dumps(message["payload"]).decode()
+        return f"{message['kind']} message on {message['path']} (connection {message['connection']}): {payload[:120]}"
+    request = miss["request"]
+    query = f"?{request['query']}" if request["query"] else ""
+    return f"{request['method']} {request['path']}{query}"
 
 
 def find_replayer(mode: Mode) -> Replayer | None:

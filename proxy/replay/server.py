@@ -71,6 +71,10 @@ class ReplayServer:
         """The base URL a client of `exchange` uses for this proxy (with the API prefix, as clients expect)."""
         return self.proxy.url(exchange) + PROFILES[exchange].api_prefix
 
+    def ws_url(self, exchange: str) -> str:
+        """The feed URL a client of `exchange` uses for this proxy (KALSHI_WS_URL, POLY_WS_URL)."""
+        return "ws" + self.proxy.url(exchange).removeprefix("http") + PROFILES[exchange].websocket.client_path
+
     @property
     def kalshi_url(self) -> str:
         """KALSHI_BASE_URL for this proxy."""

@@ -12,6 +12,7 @@ import binascii
 import copy
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,10 +20,12 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict
 
 from proxy.engine.flow import Failure
-from proxy.replay.correlate import HEADER_TOKEN, correlatable
+from proxy.replay.correlate import HEADER_TOKEN, correlatable, json_strings
 from proxy.replay.match import MatchKey, describe, match_key
-from proxy.replay.volatile import Volatile, volatile_sets
+from proxy.replay.messages import RecordedMessage, load_messages
+from proxy.replay.volatile import Volatile, message_volatile, volatile_sets
 from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
+from proxy.tape.frames import frames_file_of
 from proxy.tape.redact import REDACTED
 from proxy.wire.answers import UnsendableAnswer, check_headers, status_and_headers
 from proxy.wire.headers import NOT_RETURNED
@@ -53,10 +56,20 @@ class Recording:
     mentions: tuple[str, ...] = ()  # recorded volatile values (of any recording) that this answer's body contains
     header_mentions: tuple[str, ...] = ()  # likewise, whole tokens of its headers
     head: bytes | None = None  # status line and headers as the listener sends them, rendered once
+    sent_after: int | None = None  # the request's place on the session clock (the seq taken before it came)
+    captured_at: float = 0.0  # when the request came, in seconds
+    messages: list[RecordedMessage] | None = None  # a WebSocket connection's (a 101 with a frames file)
+    frames_file: str | None = None
+    torn: int = 0  # bytes of a frames line cut short by a crash, skipped
 
     @property
     def name(self) -> str:
         return f"{self.source}/{self.file}"
+
+    @property
+    def opened_at(self) -> float:
+        """When a recorded connection's 101 came: its request's time plus the latency (for `timed` pacing)."""
+        return self.captured_at + (self.latency_ms or 0.0) / 1000
 
 
 @dataclass
@@ -100,17 +113,6 @@ def recorded_failure(error: Any, path: Path) -> Failure:
     return Failure(error["tradetape_error"], status, error.get("detail"), error.get("upstream"))
 
 
-def _strings(value: Any, out: set[str]) -> None:
-    if type(value) is str:
-        out.add(value)
-    elif type(value) is dict:
-        for item in value.values():
-            _strings(item, out)
-    elif type(value) is list:
-        for item in value:
-            _strings(item, out)
-
-
 def _bytes(holder: dict[str, Any], key: str, where: str, path: Path) -> bytes:
     """body_bytes(), failing as a FixtureError (this file, this field) on a bad base64 body."""
     try:
@@ -119,7 +121,13 @@ def _bytes(holder: dict[str, Any], key: str, where: str, path: Path) -> bytes:
         raise FixtureError(path, f"{where}{key} is not valid base64 ({exc})") from None
 
 
-def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[str, Volatile]) -> Recording:
+def recording(
+    fixture: dict[str, Any],
+    source: str,
+    path: Path,
+    volatile: dict[str, Volatile],
+    messages_volatile: dict[str, Volatile] | None = None,
+) -> Recording:
     """Build a Recording; its mentions are every string of its answer until load_sources narrows them."""
     request = fixture["request"]
     try:
@@ -140,6 +148,7 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
         found,
     )
     latency = fixture.get("latency_ms")
+    sent_after = fixture.get("sent_after")
     common = dict(
         source=source,
         file=path.name,
@@ -147,6 +156,8 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
         key=key,
         volatile=found,
         latency_ms=latency if isinstance(latency, (int, float)) else None,
+        sent_after=sent_after if isinstance(sent_after, int) and not isinstance(sent_after, bool) else None,
+        captured_at=_epoch(fixture.get("captured_at")),
     )
     if "response" not in fixture:
         failure = recorded_failure(fixture["error"], path)
@@ -160,15 +171,16 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
         )
     response = fixture["response"]
     strings: set[str] = set()
-    _strings(response.get("body_parsed"), strings)
+    json_strings(response.get("body_parsed"), strings)
     headers = _response_headers(response["headers"], path)
     tokens = {token for value in headers.values() for token in HEADER_TOKEN.findall(value)}
+    frames = frames_file_of(fixture)
     try:
         check_headers(headers)
-        head = status_and_headers(response["status"], None, headers)
+        head = None if frames else status_and_headers(response["status"], None, headers)
     except UnsendableAnswer as exc:
         raise FixtureError(path, f"response: {exc}") from None
-    return Recording(
+    rec = Recording(
         **common,
         status=response["status"],
         headers=headers,
@@ -177,6 +189,28 @@ def recording(fixture: dict[str, Any], source: str, path: Path, volatile: dict[s
         header_mentions=tuple(tokens),
         head=head,
     )
+    if frames is not None:
+        _connection(rec, fixture, path.parent / frames, messages_volatile or message_volatile(volatile))
+    return rec
+
+
+def _connection(rec: Recording, fixture: dict[str, Any], frames: Path, volatile: dict[str, Volatile]) -> None:
+    """A recorded WebSocket connection: its 101 (answered to the live key at serving time) and its messages."""
+    if rec.status != 101:
+        raise FixtureError(frames, f"websocket.frames is set but the recorded answer is {rec.status}, not 101")
+    rec.headers.popall("sec-websocket-accept", None)
+    rec.frames_file = frames.name
+    rec.messages, rec.torn = load_messages(frames, fixture["exchange"], volatile[fixture["exchange"]])
+
+
+def _epoch(stamp: Any) -> float:
+    """A fixture's captured_at (2026-11-19T20:15:00.123Z) in seconds; 0 when it is missing or not a time."""
+    if not isinstance(stamp, str):
+        return 0.0
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
@@ -239,6 +273,7 @@ def _collisions(recordings: list[Recording]) -> list[str]:
 def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volatile]) -> Loaded:
     """Read every source completely (or raise) and compose them."""
     loaded = Loaded([], [])
+    messages = message_volatile(volatile)
     names: set[str] = set()
     for spec in specs:
         path = resolve_source(spec, fixtures_dir)
@@ -247,9 +282,14 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
             name += "'"
         names.add(name)
         files = source_files(path)
-        recordings = [recording(load_fixture(p), name, p, volatile) for p in files]  # one parsed file at a time
+        recordings = [recording(load_fixture(p), name, p, volatile, messages) for p in files]  # one file at a time
         if path.is_dir():
-            loaded.warnings += seq_report(name, [(r.file, r.seq) for r in recordings])
+            loaded.warnings += seq_report(name, clock_seqs(recordings))
+        loaded.warnings += [
+            f"{r.source}/{r.frames_file}: last line cut short ({r.torn} bytes, an interrupted write): skipped"
+            for r in recordings
+            if r.torn
+        ]
         loaded.recordings += recordings
         loaded.sources.append({"name": name, "path": str(path), "fixtures": len(files)})
     loaded.warnings += _collisions(loaded.recordings)
@@ -257,9 +297,20 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
     return loaded
 
 
+def clock_seqs(recordings: list[Recording]) -> list[tuple[str, int]]:
+    """(file, seq) of every fixture and every recorded message: what takes numbers from a session's clock."""
+    seqs = [(r.file, r.seq) for r in recordings]
+    seqs += [(f"{r.frames_file}", m.seq) for r in recordings for m in r.messages or ()]
+    return seqs
+
+
 def _narrow_mentions(recordings: list[Recording]) -> None:
     """Keep, per answer, only the recorded volatile values it contains, so serving checks only those."""
     recorded = {v for rec in recordings for v in rec.volatile.values() if correlatable(v)}
+    recorded |= {v for rec in recordings for m in rec.messages or () for v in m.volatile.values() if correlatable(v)}
     for rec in recordings:
+        for message in rec.messages or ():
+            if message.mentions:
+                message.mentions = tuple(v for v in message.mentions if v in recorded)
         rec.mentions = tuple(v for v in rec.mentions if v in recorded)
         rec.header_mentions = tuple(v for v in rec.header_mentions if v in recorded)

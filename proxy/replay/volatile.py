@@ -102,3 +102,14 @@ def volatile_sets(ignore_fields: Iterable[str] = (), defaults: bool = True) -> d
         else:
             (pointers if field.startswith("/") else names)[exchange].append(field)
     return {ex: Volatile(names[ex], pointers[ex], queries[ex]) for ex in PROFILES}
+
+
+def message_volatile(rest: dict[str, Volatile]) -> dict[str, Volatile]:
+    """The volatile set of each exchange's WebSocket client messages: the REST body fields (and any
+    `--ignore-field`) plus the profile's own (Kalshi's command `/id`, Polymarket's `auth`)."""
+    out = {}
+    for ex, volatile in rest.items():
+        extra = PROFILES[ex].websocket.volatile_fields
+        pointers = ["/" + "/".join(p) for p in volatile.pointers] + [f for f in extra if f.startswith("/")]
+        out[ex] = Volatile(volatile.names | {f for f in extra if not f.startswith("/")}, pointers)
+    return out

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from proxy.exchanges import PROFILES
 
 REDACTED = "[REDACTED]"
+_REDACTED_JSON = orjson.dumps(REDACTED).decode()
 
 GENERIC_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
 GENERIC_SECRET_FIELDS = ("private_key",)  # a signing key, whatever the exchange
@@ -81,3 +84,27 @@ def redact_body(value: Any, found: list[Any] | None = None) -> Any:
     if isinstance(value, list):
         return [redact_body(item, found) for item in value]
     return value
+
+
+def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
+    """`text` with each secret JSON string replaced in place, so the rest stays byte for byte.
+
+    When that cannot be done (a secret that is not a string, or one the sender escaped unlike
+    orjson, as Go writes & as \\u0026), the redacted body, re-serialised, replaces it whole.
+    """
+    for secret in secrets:
+        if not isinstance(secret, str):
+            return orjson.dumps(redacted).decode()
+        text = text.replace(orjson.dumps(secret).decode(), _REDACTED_JSON)
+        if secret in text:
+            return orjson.dumps(redacted).decode()
+    return orjson.dumps(redacted).decode() if _holds_secrets(text) else text
+
+
+def _holds_secrets(text: str) -> bool:
+    left: list[Any] = []
+    try:
+        redact_body(orjson.loads(text), left)
+    except orjson.JSONDecodeError:
+        return True
+    return bool(left)

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from proxy.tape.fixture import parse_json
+from proxy.tape.frames import FRAMES_SUFFIX
 from proxy.tape.redact import REDACTED, is_secret_field, is_secret_header
 
 PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
@@ -84,8 +85,43 @@ def scan_fixture(data: Any) -> Iterator[tuple[str, str]]:
     yield from scan_value(others, "")
 
 
+def scan_frames(data: bytes) -> Iterator[tuple[str, str]]:
+    """What scan_value finds in each message of a frames file (a payload's JSON, or a PEM block in its text)."""
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            line = None
+        text = line.get("text") if isinstance(line, dict) else raw.decode("utf-8", "replace")
+        payload = raw_json(text)
+        if payload is not None:
+            yield from scan_value(payload, f"line {number}.text")
+        elif isinstance(text, str) and PEM.search(text):
+            yield f"line {number}", "PEM block"
+
+
+def redact_frames(data: bytes) -> bytes:
+    """A frames file with each message's payload redacted as audit --redact redacts a fixture body."""
+    out = []
+    for raw in data.splitlines(keepends=True):
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            out.append(PEM.sub(REDACTED, raw.decode("utf-8", "replace")).encode())
+            continue
+        payload = raw_json(line.get("text")) if isinstance(line, dict) else None
+        if payload is not None:
+            line["text"] = orjson.dumps(redact_value(payload)).decode()
+        elif isinstance(line, dict) and isinstance(line.get("text"), str):
+            line["text"] = PEM.sub(REDACTED, line["text"])
+        out.append(orjson.dumps(line) + (b"\n" if raw.endswith(b"\n") else b""))
+    return b"".join(out)
+
+
 def audit_file(path: Path) -> list[Finding]:
     text = path.read_bytes()
+    if path.name.endswith(FRAMES_SUFFIX):
+        return [Finding(path, where, reason) for where, reason in scan_frames(text)]
     if path.suffix != ".json":
         return [Finding(path, "(file)", "PEM block")] if PEM.search(text.decode("utf-8", "replace")) else []
     try:
@@ -140,6 +176,9 @@ def redact_fixture(data: Any) -> Any:
 
 
 def redact_file(path: Path) -> None:
+    if path.name.endswith(FRAMES_SUFFIX):
+        path.write_bytes(redact_frames(path.read_bytes()))
+        return
     if path.suffix == ".json":
         try:
             data = orjson.loads(path.read_bytes())

@@ -10,6 +10,7 @@ import orjson
 
 from proxy.replay.sources import check_fixture, seq_report
 from proxy.tape.fixture import DRIFT, MANIFEST, FixtureError, fixture_seq, load_fixture, session_files
+from proxy.tape.frames import FRAMES_SUFFIX, frames_file_of, read_frames
 from proxy.tape.manifest import build_manifest, tradetape_version
 
 
@@ -34,8 +35,36 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
         if fixture["seq"] != fixture_seq(path.name):
             problems.append(f"{path}: seq {fixture['seq']} in the file but {fixture_seq(path.name)} in its name")
         valid.append((path, fixture))
-    problems += seq_report(directory.name, [(p.name, f["seq"]) for p, f in valid])
+    seqs = [(p.name, f["seq"]) for p, f in valid]
+    problems += frames_problems(directory, [f for _, f in valid], seqs)
+    problems += seq_report(directory.name, seqs)
     return [(p.name, f) for p, f in valid], problems
+
+
+def frames_problems(directory: Path, fixtures: list[dict[str, Any]], seqs: list[tuple[str, int]]) -> list[str]:
+    """A torn last line, seq numbers out of order within a frames file, and frames files no fixture names;
+    the messages' seq numbers are added to `seqs` (one clock with the fixtures)."""
+    problems = []
+    named = set()
+    for fixture in fixtures:
+        name = frames_file_of(fixture)
+        if name is None:
+            continue
+        named.add(name)
+        read = read_frames(directory / name)  # check_fixture has already read it whole
+        if read.torn:
+            problems.append(
+                f"{directory / name}: last line cut short ({read.torn} bytes, a write interrupted by a crash; "
+                "that message was never relayed, and the tools skip it)"
+            )
+        numbers = [line["seq"] for line in read.frames]
+        if numbers != sorted(numbers):
+            problems.append(f"{directory / name}: seq numbers out of order")
+        seqs += [(name, number) for number in numbers]
+    for path in sorted(directory.glob(f"*{FRAMES_SUFFIX}")):
+        if path.name not in named:
+            problems.append(f"{path}: a frames file no fixture names (its handshake fixture is missing or damaged)")
+    return problems
 
 
 def manifest_info(directory: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 from proxy.engine.flow import failure_answer
 from proxy.replay.sources import DROPPED, recorded_failure
 from proxy.tape.fixture import body_bytes
+from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.manifest import tradetape_version
 
 
@@ -54,6 +55,29 @@ def har_response(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
+OPCODES = {"text": 1, "binary": 2, "close": 8, "ping": 9, "pong": 10}
+
+
+def websocket_messages(fixture: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """A recorded connection's messages as Chrome exports them (`_webSocketMessages`): type send or receive,
+    time in seconds, opcode, data (a close's data is its code and reason; a drop has no frame and is left out)."""
+    name = frames_file_of(fixture)
+    if name is None:
+        return []
+    out = []
+    for line in read_frames(path.parent / name).frames:
+        kind = line["kind"]
+        if kind == "drop":
+            continue
+        if kind == "close":
+            data = f"{line.get('code') or ''} {line.get('reason', '')}".strip()
+        else:
+            data = line.get("text", line.get("base64", ""))
+        sent = "send" if line["from"] == "client" else "receive"
+        out.append({"type": sent, "time": line["t"], "opcode": OPCODES[kind], "data": data})
+    return out
+
+
 def har_entry(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
     request = fixture["request"]
     body = body_bytes(request, "body")
@@ -81,7 +105,13 @@ def har_entry(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
         "cache": {},
         "timings": {"send": 0, "wait": latency, "receive": 0},
         "_tradetape": {"seq": fixture["seq"], "exchange": fixture["exchange"], "file": path.name},
+        **_websocket(fixture, path),
     }
+
+
+def _websocket(fixture: dict[str, Any], path: Path) -> dict[str, Any]:
+    messages = websocket_messages(fixture, path)
+    return {"_resourceType": "websocket", "_webSocketMessages": messages} if frames_file_of(fixture) else {}
 
 
 def har(fixtures: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:

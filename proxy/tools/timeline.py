@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from proxy.exchanges import PROFILES
+from proxy.tape.frames import frames_file_of, read_frames
 
 
 def _short(value: Any, width: int = 14) -> str:
@@ -57,9 +62,83 @@ def timeline_row(fixture: dict[str, Any]) -> list[str]:
     ]
 
 
-def timeline(fixtures: list[dict[str, Any]]) -> str:
+def message_label(line: dict[str, Any]) -> str:
+    """What a recorded message is, in a word: its JSON type (type, event_type or cmd), else its kind or text."""
+    kind = line["kind"]
+    if kind not in ("text", "binary") or "text" not in line:
+        return kind if kind != "close" else f"close({line.get('code')})"
+    try:
+        value = orjson.loads(line["text"])
+    except orjson.JSONDecodeError:
+        return _short(line["text"], 20)
+    if isinstance(value, list):
+        inner = {message_label({"kind": "text", "text": orjson.dumps(v).decode()}) for v in value[:20]}
+        return f"[{','.join(sorted(inner))}]"
+    if isinstance(value, dict):
+        for key in ("type", "event_type", "cmd"):
+            if isinstance(value.get(key), str):
+                return str(value[key])
+    return kind
+
+
+def _clock_time(t: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}"
+
+
+def _counted(lines: list[dict[str, Any]]) -> str:
+    """`exchange 30 (orderbook_delta 28, fill 2), client 1 (subscribe 1)`"""
+    parts = []
+    for sender in ("client", "exchange"):
+        labels = Counter(message_label(line) for line in lines if line["from"] == sender)
+        if labels:
+            shown = ", ".join(f"{label} {n}" for label, n in labels.most_common())
+            parts.append(f"{sender} {sum(labels.values())} ({shown})")
+    return ", ".join(parts)
+
+
+def message_rows(connection: str, fixture: dict[str, Any], lines: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per message of a run (expanded), or one row for the whole run (folded when several)."""
+    path = urlsplit(fixture["request"]["url"]).path
+    first = lines[0]
+    if len(lines) == 1 or connection.endswith("*"):
+        return [
+            [
+                str(line["seq"]),
+                _clock_time(line["t"]),
+                fixture["exchange"],
+                connection.rstrip("*"),
+                _short(path, 44),
+                line["from"],
+                "",
+                message_label(line) + (f" {_short(line['text'], 60)}" if "text" in line else ""),
+            ]
+            for line in lines
+        ]
+    seqs = f"{first['seq']}-{lines[-1]['seq']}"
+    summary = f"{len(lines)} messages: {_counted(lines)}"
+    return [[seqs, _clock_time(first["t"]), fixture["exchange"], connection, _short(path, 44), "", "", summary]]
+
+
+def timeline(fixtures: list[tuple[Path, dict[str, Any]]], expand: bool = False) -> str:
+    """Fixtures and WebSocket messages in seq order; a run of messages of one connection with nothing else
+    between them is folded into one row with counts, unless `expand`."""
+    events: list[tuple[int, Any]] = []
+    connections = 0
+    for path, fixture in fixtures:
+        events.append((fixture["seq"], timeline_row(fixture)))
+        name = frames_file_of(fixture)
+        if name is not None:
+            connections += 1
+            label = f"WS#{connections}" + ("*" if expand else "")
+            events += [(line["seq"], (label, fixture, line)) for line in read_frames(path.parent / name).frames]
+    events.sort(key=lambda e: e[0])
     rows = [["seq", "time", "exchange", "method", "endpoint", "status", "latency", "fields"]]
-    rows += [timeline_row(f) for f in fixtures]
+    for _, run in itertools.groupby(events, key=lambda e: e[1][0] if isinstance(e[1], tuple) else id(e)):
+        items = [item for _, item in run]
+        if isinstance(items[0], tuple):
+            rows += message_rows(items[0][0], items[0][1], [line for _, _, line in items])
+        else:
+            rows += items
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     # the last column is not padded: zip stops at the padded ones
     return "\n".join(

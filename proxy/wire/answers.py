@@ -8,9 +8,10 @@ is rendered at load and never again.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -24,6 +25,18 @@ LEGAL_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 token
 LINE_BREAK = re.compile(r"[\r\n\0]")
 
 
+class Switch(Protocol):
+    """What takes a client connection over once its 101 is written: a relay to the exchange, or a replay."""
+
+    def attach(self, transport: Any, leftover: bytes, ended: Callable[[Any], None]) -> Any:
+        """Take over `transport` (bytes the client sent after its upgrade request in `leftover`); returns the
+        connection object the listener keeps for shutdown (it has close() and abort()) and later passes to
+        `ended` once it is over."""
+
+    def abandon(self) -> None:
+        """The client went away before its 101 could be written: release what was prepared for it."""
+
+
 @dataclass(slots=True)
 class Answer:
     """A response to give the client: the exchange's, or one the proxy made itself."""
@@ -33,6 +46,7 @@ class Answer:
     body: bytes
     reason: str | None = None
     head: bytes | None = None  # status line and headers already rendered (a recording served many times)
+    switch: Switch | None = None  # a 101: what carries the connection on once the head is written
 
 
 def tradetape_answer(status: int, kind: str, **fields: Any) -> Answer:

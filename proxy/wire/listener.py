@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote
 
 import httptools
@@ -21,6 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 import tapecontract as kinds
 from proxy.wire.answers import Answer, UnsendableAnswer, status_and_headers, tradetape_answer
 from proxy.wire.headers import decode
+from proxy.wire.websocket import is_websocket_upgrade
 
 log = logging.getLogger("tradetape.proxy")
 
@@ -37,6 +38,7 @@ class Request:
     path: str  # percent-decoded, without the query
     headers: CIMultiDictProxy[str]
     body: bytes
+    upgrade: bool = False  # a WebSocket upgrade: a 101 answer hands the connection to its Switch
 
 
 Handler = Callable[[Request], Awaitable["Answer | None"]]  # None: drop the connection without an answer
@@ -76,6 +78,8 @@ class ListenerProtocol(asyncio.Protocol):
         self.reading_done = False  # no more requests on this connection: answer the pending ones, then close
         self.ending = b""  # written after the last pending answer (the 400 for bytes that are not HTTP)
         self.continue_owed = False
+        self.switched = False  # a 101 went out: the connection belongs to a WebSocket relay or replay now
+        self.leftover = b""  # bytes after a WebSocket upgrade request: the client's first frames
         self.writable: asyncio.Future[None] | None = None  # set while the client's receive buffer is full
         self._url = b""
         self._headers: list[tuple[str, str]] = []
@@ -98,8 +102,10 @@ class ListenerProtocol(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
             self._last_request_closes()  # the bytes after an Upgrade request are not HTTP
+            if self.pending and self.pending[-1][0].upgrade:
+                self.leftover = data[exc.args[0] :]  # WebSocket frames, for whatever takes the connection over
             self._stop_reading()
         except httptools.HttpParserError as exc:
             if not self.reading_done:  # bytes after a request that closes the connection are ignored
@@ -161,12 +167,15 @@ class ListenerProtocol(asyncio.Protocol):
         self.continue_owed = False  # the body came without waiting for it
         target = decode(self._url)
         path = target.partition("?")[0]
+        method = self.parser.get_method().decode("ascii")
+        headers = CIMultiDictProxy(CIMultiDict(self._headers))
         request = Request(
-            self.parser.get_method().decode("ascii"),
+            method,
             target,
             unquote(path) if "%" in path else path,
-            CIMultiDictProxy(CIMultiDict(self._headers)),
+            headers,
             b"".join(self._body),
+            self.parser.should_upgrade() and is_websocket_upgrade(method, headers),
         )
         keep_alive = self.parser.should_keep_alive()
         self.pending.append((request, keep_alive))
@@ -220,7 +229,9 @@ class ListenerProtocol(asyncio.Protocol):
                     self._transport().write(CONTINUE)
         finally:
             self.task = None
-            if self.reading_done:
+            if self.switched:
+                pass
+            elif self.reading_done:
                 self._finish()
             elif self.paused and not self.closed:
                 self.paused = False
@@ -229,10 +240,15 @@ class ListenerProtocol(asyncio.Protocol):
     def _write(self, request: Request, answer: Answer | None, keep_alive: bool) -> bool:
         transport = self.transport
         if transport is None or self.closed or transport.is_closing():
+            if answer is not None and answer.switch is not None:
+                answer.switch.abandon()
             return False
         if answer is None:
             # Nothing for this request; answers already written still go out before the close.
             transport.close() if transport.get_write_buffer_size() else transport.abort()
+            return False
+        if answer.switch is not None:
+            self._switch(transport, answer)
             return False
         head_only = request.method == "HEAD"
         try:
@@ -247,13 +263,24 @@ class ListenerProtocol(asyncio.Protocol):
             transport.close()
         return keep_alive
 
+    def _switch(self, transport: asyncio.Transport, answer: Answer) -> None:
+        """Write the 101 and give the connection to the answer's Switch (a relay or a replay)."""
+        assert answer.switch is not None and answer.head is not None
+        self.switched = True
+        transport.write(answer.head)
+        self.owner.forget(self)
+        connection = answer.switch.attach(transport, self.leftover, self.owner.forget)
+        self.leftover = b""
+        self.owner.add(connection)
+        transport.resume_reading()
+
 
 class HttpListener:
     """A bound listening socket and its live connections, so a stop can close the idle ones."""
 
     def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.connections: set[ListenerProtocol] = set()
+        self.connections: set[Any] = set()  # ListenerProtocols, and WebSocket connections after their 101
         self.server: asyncio.AbstractServer | None = None
         self._drained: asyncio.Event | None = None
 
@@ -265,10 +292,10 @@ class HttpListener:
         bound: int = self.server.sockets[0].getsockname()[1]  # the real port when 0 was asked
         return bound
 
-    def add(self, connection: ListenerProtocol) -> None:
+    def add(self, connection: Any) -> None:
         self.connections.add(connection)
 
-    def forget(self, connection: ListenerProtocol) -> None:
+    def forget(self, connection: Any) -> None:
         self.connections.discard(connection)
         if not self.connections and self._drained is not None:
             self._drained.set()

@@ -21,7 +21,7 @@ from proxy.wire.headers import decode
 from tapecontract import UPSTREAM_DISCONNECTED, UPSTREAM_INVALID_RESPONSE, UPSTREAM_TIMEOUT, UPSTREAM_UNREACHABLE
 
 KEEPALIVE_SECONDS = 15.0  # an idle connection older than this may be closed by the server: do not reuse it
-SWITCHED = "the upstream switched protocols (101 Switching Protocols), which tradetape does not proxy"
+SWITCHED = "the upstream switched protocols (101 Switching Protocols) on a request that did not ask to"
 BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # sent without Content-Length when empty
 
 
@@ -79,6 +79,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.reusable = False
         self.idle_since = 0.0
         self.head_only = False
+        self.upgrading = False  # a WebSocket upgrade was sent: a 101 is the answer, and frames follow it
+        self.switched = False  # the 101 came: later bytes are frames, kept in `leftover` until a relay takes over
+        self.leftover = b""
         self._reset()
 
     def _reset(self) -> None:
@@ -112,12 +115,18 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # create_connection makes stream transports
 
     def data_received(self, data: bytes) -> None:
+        if self.switched:
+            self.leftover += data  # frames that came before the relay took the connection over
+            return
         if self.waiter is None or self.waiter.done():
             self.abort()  # bytes nobody asked for: this connection can no longer be trusted
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
+        except httptools.HttpParserUpgrade as exc:
+            if self.switched:
+                self.leftover = data[exc.args[0] :]
+                return
             self._fail(UpstreamFailure(UPSTREAM_INVALID_RESPONSE, 502, SWITCHED))
             self.abort()
         except httptools.HttpParserError as exc:
@@ -169,7 +178,11 @@ class UpstreamConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
         if status == 101:
-            self._fail(UpstreamFailure(UPSTREAM_INVALID_RESPONSE, 502, SWITCHED))
+            if self.upgrading:
+                self.switched = True
+                self._complete()
+            else:
+                self._fail(UpstreamFailure(UPSTREAM_INVALID_RESPONSE, 502, SWITCHED))
             return
         if 100 <= status < 200:
             self._reset()  # an interim answer (100 Continue): the real one follows
@@ -226,6 +239,27 @@ class UpstreamPool:
         else:
             conn.abort()
         return reply
+
+    async def upgrade(self, upstream: str, target: str, headers: Any) -> tuple[Reply, UpstreamConnection]:
+        """Send a WebSocket upgrade on a connection of its own; the answer, and the connection (a 101's frames
+        follow on it; any other answer has closed it)."""
+        origin = origin_of(upstream)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        conn = await self._connect(upstream, origin)
+        conn.upgrading = True
+        waiter = conn.send(request_head("GET", target, origin.host_header, headers, 0), b"", False)
+        timer = loop.call_at(deadline, conn.time_out, self.timeout)
+        try:
+            reply = await waiter
+        except BaseException:
+            conn.abort()
+            raise
+        finally:
+            timer.cancel()
+        if reply.status != 101:
+            conn.abort()
+        return reply, conn
 
     def _idle_connection(self, upstream: str, now: float) -> UpstreamConnection | None:
         idle = self._idle.get(upstream)

@@ -70,9 +70,12 @@ class KalshiExchange:
         for listener in self.listeners:
             listener(event)
 
-    def _book_delta(self, order: Order, delta: Decimal) -> None:
+    def _book_delta(self, order: Order, delta: Decimal, traded: bool = False) -> None:
+        """Announce a change of `delta` contracts at the order's level; `traded` when a match (not the
+        order's owner) caused it."""
         if delta:
-            self._emit("book", ticker=order.ticker, book_side=order.book_side, price=order.price, delta=delta)
+            data = {"ticker": order.ticker, "book_side": order.book_side, "price": order.price, "delta": delta}
+            self._emit("book", **data, order=order, traded=traded)
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -232,7 +235,7 @@ class KalshiExchange:
         maker.remaining -= n
         maker.maker_fill_cost += n * maker.leg_price
         maker.last_update_time = now
-        self._book_delta(maker, -n)
+        self._book_delta(maker, -n, traded=True)
         if maker.remaining == 0:
             self.books[maker.ticker].remove(maker)
             maker.status = "executed"
@@ -467,7 +470,10 @@ class KalshiSim:
         return exchange
 
     def reset(self) -> None:
+        """Rebuild from the section; listeners hear `reset` (feeds drop their clients, whose books are now wrong)."""
         self.exchange = self._build()
+        for listener in self.listeners:
+            listener(Event("reset", {}))
 
     def on_clock(self, now: float) -> None:
         """After the clock jumps: expire GTC orders whose expiration_time has passed."""

@@ -1,0 +1,125 @@
+"""The messages of one recorded WebSocket connection: an append-only JSON-lines file beside its handshake fixture.
+
+`005_GET_kalshi_ws.json` is the handshake, a fixture like any other (request, 101 answer, redacted headers) whose
+`websocket.frames` names `005_GET_kalshi_ws.frames.jsonl`. That file has one line per message:
+
+    {"seq": 7, "t": 1795637700.123456, "from": "exchange", "kind": "text", "text": "{\\"type\\":\\"fill\\",...}"}
+
+`seq` comes from the session's one clock, the counter that numbers the fixtures, so the interleaving of REST
+answers and frames is exact; `t` is the wall-clock time in seconds. `kind` is text, binary, ping, pong, close
+(with `code` and `reason`) or drop (the sender's connection ended without a close frame). A payload is `text`, or
+`base64` when it is not UTF-8; `omitted` says why a payload that could not be redacted was not written.
+
+Each line is appended whole, with one write(2), before the message is relayed. A crash can only leave the last
+line cut short (no newline): a message nobody received, which every reader skips and `fsck` reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from proxy.tape.fixture import FixtureError
+
+FRAMES_SUFFIX = ".frames.jsonl"
+# The wire's message vocabulary (proxy.wire.websocket, which the tape layer does not import).
+SENDERS = ("client", "exchange")
+KINDS = ("text", "binary", "ping", "pong", "close", "drop")
+
+
+def frames_file_name(fixture_name: str) -> str:
+    """The frames file of a handshake fixture: 005_GET_kalshi_ws.json -> 005_GET_kalshi_ws.frames.jsonl."""
+    return fixture_name.removesuffix(".json") + FRAMES_SUFFIX
+
+
+def frames_file_of(fixture: dict[str, Any]) -> str | None:
+    """The frames file a handshake fixture names, or None for any other fixture."""
+    websocket = fixture.get("websocket")
+    name = websocket.get("frames") if isinstance(websocket, dict) else None
+    return name if isinstance(name, str) else None
+
+
+@dataclass(slots=True)
+class FramesRead:
+    frames: list[dict[str, Any]]  # validated lines, in file order
+    torn: int  # bytes of a last line cut short by a crash (skipped); 0 when the file ends cleanly
+
+
+def _check_payload(line: dict[str, Any], where: str, path: Path) -> None:
+    if "omitted" in line:
+        if not isinstance(line["omitted"], str):
+            raise FixtureError(path, f"{where}: omitted must be a string")
+        return
+    if "text" in line:
+        if not isinstance(line["text"], str):
+            raise FixtureError(path, f"{where}: text must be a string")
+    elif "base64" in line:
+        try:
+            base64.b64decode(line["base64"], validate=True)
+        except (binascii.Error, TypeError, ValueError) as exc:
+            raise FixtureError(path, f"{where}: base64 is not valid base64 ({exc})") from None
+    elif line["kind"] in ("text", "binary"):
+        raise FixtureError(path, f"{where}: a {line['kind']} message needs text or base64")
+
+
+def validate_frame(line: Any, where: str, path: Path) -> dict[str, Any]:
+    """Check one frames line; FixtureError names the file, the line and the problem."""
+    if not isinstance(line, dict):
+        raise FixtureError(path, f"{where}: not a JSON object")
+    for key, kind in (("seq", int), ("t", (int, float)), ("from", str), ("kind", str)):
+        if key not in line:
+            raise FixtureError(path, f"{where}: missing key {key}")
+        if not isinstance(line[key], kind) or isinstance(line[key], bool):
+            raise FixtureError(path, f"{where}: {key} has the wrong type ({type(line[key]).__name__})")
+    if line["from"] not in SENDERS:
+        raise FixtureError(path, f"{where}: from is {line['from']!r}, not client or exchange")
+    if line["kind"] not in KINDS:
+        raise FixtureError(path, f"{where}: kind {line['kind']!r} is not one of {', '.join(KINDS)}")
+    if line["kind"] == "close":
+        code = line.get("code")
+        if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+            raise FixtureError(path, f"{where}: code must be an integer or null")
+        if not isinstance(line.get("reason", ""), str):
+            raise FixtureError(path, f"{where}: reason must be a string")
+    _check_payload(line, where, path)
+    return line
+
+
+def read_frames(path: Path) -> FramesRead:
+    """Every whole line of a frames file, validated (FixtureError on the first bad one); a torn last line skipped."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FixtureError(path, f"cannot read: {exc.strerror}") from None
+    end = data.rfind(b"\n") + 1
+    frames = []
+    for number, raw in enumerate(data[:end].splitlines(), start=1):
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise FixtureError(path, f"line {number}: invalid JSON at column {exc.colno}: {exc.msg}") from None
+        frames.append(validate_frame(line, f"line {number}", path))
+    return FramesRead(frames, len(data) - end)
+
+
+def payload_bytes(line: dict[str, Any]) -> bytes:
+    """The payload a frames line recorded (b"" when there is none or it was omitted)."""
+    if "text" in line:
+        text: str = line["text"]
+        return text.encode("utf-8")
+    if "base64" in line:
+        return base64.b64decode(line["base64"])
+    return b""
+
+
+def payload_fields(data: bytes) -> dict[str, str]:
+    """`text` for UTF-8, else `base64`."""
+    try:
+        return {"text": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(data).decode("ascii")}

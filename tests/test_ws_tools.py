@@ -1,0 +1,180 @@
+"""The session tools over WebSocket recordings: inspect, fsck, export --har, audit; and the pytest plugin."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import orjson
+from click.testing import CliRunner
+
+from proxy.cli.main import main
+from proxy.replay.sources import load_sources
+from proxy.replay.volatile import volatile_sets
+from tests.replay_helpers import KALSHI, ORDERS, fixture
+from tests.ws_helpers import Tape
+
+pytest_plugins = ["pytester"]
+KALSHI_WS = "/trade-api/ws/v2"
+
+
+def session(directory: Path) -> Path:
+    tape = Tape(directory)
+    ws = tape.open("kalshi", KALSHI_WS)
+    tape.message(ws, "client", text={"id": 1, "cmd": "subscribe"})
+    tape.message(ws, "exchange", text={"type": "subscribed", "id": 1})
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "seq": 1})
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "seq": 2})
+    tape.request("order")
+    tape.answer("order", fixture("kalshi", "POST", KALSHI + ORDERS, {"ticker": "KXTEST-26"}, 201, {"order_id": "o1"}))
+    tape.message(ws, "exchange", text={"type": "fill", "msg": {"order_id": "o1"}})
+    tape.message(ws, "exchange", "binary", base64="AAEC")
+    tape.message(ws, "client", "close", code=1000, reason="")
+    return tape.write()
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_inspect_places_messages_between_fixtures_folded_per_run(tmp_path):
+    code, out = run("inspect", str(session(tmp_path / "s")))
+    assert code == 0
+    rows = [line.split()[:4] for line in out.splitlines()[1:]]
+    assert rows == [
+        ["1", rows[0][1], "kalshi", "GET"],
+        ["2-5", rows[1][1], "kalshi", "WS#1"],
+        ["6", rows[2][1], "kalshi", "POST"],
+        ["7-9", rows[3][1], "kalshi", "WS#1"],
+    ]
+    assert "4 messages: client 1 (subscribe 1), exchange 3 (orderbook_delta 2, subscribed 1)" in out
+    assert "3 messages: client 1 (close(1000) 1), exchange 2 (fill 1, binary 1)" in out
+
+
+def test_inspect_frames_shows_every_message(tmp_path):
+    code, out = run("inspect", "--frames", str(session(tmp_path / "s")))
+    assert code == 0
+    lines = out.splitlines()[1:]
+    assert [line.split()[0] for line in lines] == [str(n) for n in range(1, 10)]
+    assert "exchange" in lines[3] and 'orderbook_delta {"type":"orderbook_delta","seq":1}' in lines[3]
+
+
+def test_fsck_counts_messages_on_the_clock_and_reports_torn_lines_and_strays(tmp_path):
+    directory = session(tmp_path / "s")
+    code, out = run("fsck", str(directory))
+    assert code == 0 and "0 problems" in out
+    frames = directory / "001_GET_kalshi_ws.frames.jsonl"
+    frames.write_bytes(frames.read_bytes() + b'{"seq": 10, "t": 1.0, "fro')  # a write cut by a crash
+    (directory / "077_GET_kalshi_ws.frames.jsonl").write_bytes(b"")
+    lines = frames.read_bytes().splitlines(keepends=True)
+    frames.write_bytes(b"".join(lines[:2] + lines[3:]))  # seq 4 lost
+    code, out = run("fsck", str(directory))
+    assert code == 1
+    assert "001_GET_kalshi_ws.frames.jsonl: last line cut short (26 bytes" in out
+    assert "077_GET_kalshi_ws.frames.jsonl: a frames file no fixture names" in out
+    assert "s: gap, seq 4 missing" in out
+
+
+def test_fsck_and_replay_name_the_file_and_line_of_a_damaged_message(tmp_path):
+    directory = session(tmp_path / "s")
+    frames = directory / "001_GET_kalshi_ws.frames.jsonl"
+    lines = frames.read_bytes().splitlines(keepends=True)
+    lines[2] = b'{"seq": 4, "t": 1.0, "from": "bot", "kind": "text", "text": "x"}\n'
+    frames.write_bytes(b"".join(lines))
+    code, out = run("fsck", str(directory))
+    assert code == 1 and "001_GET_kalshi_ws.frames.jsonl: line 3: from is 'bot', not client or exchange" in out
+    code, out = run("replay", str(directory))
+    assert code != 0 and "001_GET_kalshi_ws.frames.jsonl: line 3: from is 'bot'" in out
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning_when_replaying(tmp_path):
+    directory = session(tmp_path / "s")
+    frames = directory / "001_GET_kalshi_ws.frames.jsonl"
+    frames.write_bytes(frames.read_bytes() + b'{"seq": 10')
+    loaded = load_sources([str(directory)], tmp_path, volatile_sets())
+    assert len(loaded.recordings[0].messages or []) == 7
+    assert loaded.warnings == [
+        "s/001_GET_kalshi_ws.frames.jsonl: last line cut short (10 bytes, an interrupted write): skipped"
+    ]
+
+
+def test_export_har_writes_websocket_messages_as_chrome_does(tmp_path):
+    out = tmp_path / "s.har"
+    code, _ = run("export", "--har", str(session(tmp_path / "s")), "-o", str(out))
+    assert code == 0
+    entry = orjson.loads(out.read_bytes())["log"]["entries"][0]
+    assert entry["response"]["status"] == 101 and entry["_resourceType"] == "websocket"
+    messages = entry["_webSocketMessages"]
+    assert [(m["type"], m["opcode"]) for m in messages] == [
+        ("send", 1),
+        ("receive", 1),
+        ("receive", 1),
+        ("receive", 1),
+        ("receive", 1),
+        ("receive", 2),
+        ("send", 8),
+    ]
+    assert messages[0]["data"] == '{"id":1,"cmd":"subscribe"}' and messages[5]["data"] == "AAEC"
+    assert isinstance(messages[0]["time"], float) and messages[-1]["data"] == "1000"
+
+
+def test_audit_finds_and_redacts_secrets_in_messages(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    tape.message(ws, "client", text={"auth": {"apiKey": "k-1", "secret": "c2VjcmV0", "passphrase": "p"}})
+    tape.message(ws, "exchange", text={"event_type": "trade", "trade_owner": "k-1"})
+    directory = tape.write()
+    code, out = run("audit", str(directory))
+    assert code == 1
+    assert "001_GET_poly_user.frames.jsonl: line 1.text.auth.secret: secret field is not redacted" in out
+    assert "line 2.text.trade_owner: secret field is not redacted" in out
+    code, out = run("audit", "--redact", str(directory))
+    assert code == 0 and "0 findings remain" in out
+    text = (directory / "001_GET_poly_user.frames.jsonl").read_text()
+    assert "c2VjcmV0" not in text and "k-1" not in text
+    assert run("replay", "--help")[0] == 0  # the file is still a valid frames file: fsck reads it
+    assert run("fsck", str(directory))[0] == 0
+
+
+def test_the_pytest_plugin_serves_websocket_replays_and_fails_on_unmatched_and_unconsumed(tmp_path, pytester):
+    session(tmp_path / "s")
+    pytester.makepyfile(
+        textwrap.dedent(
+            f"""
+            import os
+            import aiohttp
+            import orjson
+            import pytest
+
+            SESSION = {str(tmp_path / "s")!r}
+
+            async def subscribe(payload):
+                async with aiohttp.ClientSession() as http:
+                    async with http.ws_connect(os.environ["KALSHI_WS_URL"]) as ws:
+                        await ws.send_str(orjson.dumps(payload).decode())
+                        return (await ws.receive()).data
+
+            @pytest.mark.tradetape(SESSION, allow_unused=True)
+            async def test_served(tradetape):
+                assert os.environ["KALSHI_WS_URL"].endswith("/trade-api/ws/v2")
+                assert '"subscribed"' in await subscribe({{"id": 1, "cmd": "subscribe"}})
+
+            @pytest.mark.tradetape(SESSION, allow_unused=True)
+            async def test_unmatched(tradetape):
+                await subscribe({{"id": 1, "cmd": "unsubscribe"}})
+
+            @pytest.mark.tradetape(SESSION)
+            async def test_unconsumed(tradetape):
+                await subscribe({{"id": 1, "cmd": "subscribe"}})
+            """
+        )
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*unmatched: kalshi text message on /trade-api/ws/v2 (connection 1)*unsubscribe*",
+            "*s/001_GET_kalshi_ws.frames.jsonl (connection 1): 2 exchange messages never sent, from seq 7*",
+        ]
+    )

@@ -239,7 +239,8 @@ class PolyFeed(FeedHub):
         token = trade.taker.token
         if trade.id not in self._seen_trades:
             self._seen_trades.add(trade.id)
-            trade.failing = self.faults.take(self.exchange, ("trade_failed",)) is not None
+            if self.faults.take(self.exchange, ("trade_failed",)) is not None:
+                trade.fails = True
             self._traded.add(token.token_id)
             event = last_trade_price_event(trade, self.engine.clock.now_ms())
             for connection in self._market_subscribers(token.token_id):

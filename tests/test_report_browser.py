@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from browser_helpers import MISSING, chromium, dump_dom, root_data
+from report_helpers import feed_session
 
 from proxy.report.page import report_data
 from proxy.report.write import write_report
@@ -26,7 +27,7 @@ def expected_markers(data: dict) -> int:
     count = 0
     for market in data["markets"]:
         count += sum(1 + (o["answer"] is not None) for o in market["orders"])
-        count += len(market["fills"]) + len(market["trades"])
+        count += len(market["fills"]) + len(market["trades"]) + len(market["notes"])
     for exchange in data["exchanges"]:
         count += len(exchange["points"]) + len(exchange["reported"])
     return count + len(data["opportunities"]) + len(data["decisions"])
@@ -52,6 +53,19 @@ def test_a_report_renders_every_chart_and_marker_without_script_errors(tmp_path,
     assert int(state["markers"]) == expected_markers(data) > 0
     assert dom.count('<tr class="rest') == len(data["items"])
     assert dom.count("<canvas") == int(state["charts"])
+
+
+def test_a_session_with_both_feeds_renders_books_gaps_fills_and_trade_statuses(tmp_path):
+    page = tmp_path / "feeds.html"
+    written = write_report([feed_session(tmp_path / "feeds")], page)
+    data = written.data
+    assert [len(m["notes"]) for m in data["markets"]] == [1, 0]  # the Kalshi seq gap
+    assert [s["status"] for s in data["markets"][1]["trades"]] == ["MATCHED", "MINED", "CONFIRMED"]
+    dom = dump_dom(page, tmp_path / "profile")
+    state = root_data(dom)
+    assert state.get("errors") == "0" and state.get("rendered") == "ok"
+    assert int(state["markers"]) == expected_markers(data)
+    assert dom.count('<tr class="frame') == sum(i["kind"] == "frame" for i in data["items"]) > 0
 
 
 def test_an_entry_selected_by_the_url_is_highlighted_and_shown_as_on_disk(tmp_path):

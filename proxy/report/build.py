@@ -15,6 +15,7 @@ from clients.errors import ExchangeError
 from proxy.report import kalshi, poly
 from proxy.report.clock import axis_times, entry_walls, offsets
 from proxy.report.events import Answer, Book, Events, Fill, Level, Order
+from proxy.report.frames import frame_item
 from proxy.report.inputs import EntryReader, Input, Session
 from proxy.report.positions import Change, Point, fold, series
 from proxy.report.rest import Rest, rest_view
@@ -25,6 +26,7 @@ FORMAT = 1
 BOOK_LEVELS = 10  # per side and book, enough to see depth; the fixture in the list has all of them
 EXPOSURE_STEP = Decimal("0.000001")
 READERS: dict[str, Callable[[Rest], Callable[[Rest], Events] | None]] = {"kalshi": kalshi.reader, "poly": poly.reader}
+ITEM_VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {"frame": frame_item}  # list label etc.
 UNREADABLE = (ExchangeError, KeyError, TypeError, ValueError, ArithmeticError)
 
 
@@ -88,7 +90,10 @@ def fill_json(c: Change) -> dict[str, Any]:
 
 
 def book_json(b: Book) -> dict[str, Any]:
-    return {"t": b.t, "item": b.item, "bids": levels(b.bids), "asks": levels(b.asks)}
+    drawn: dict[str, Any] = {"t": b.t, "item": b.item, "bids": levels(b.bids), "asks": levels(b.asks)}
+    if b.invalid is not None:
+        drawn["invalid"] = b.invalid
+    return drawn
 
 
 def trade_statuses(fills: list[Fill]) -> list[Fill]:
@@ -118,7 +123,7 @@ class Builder:
         self.warnings: list[str] = []
 
     def session(self, session: Session, offset: float) -> dict[str, Any]:
-        readers: dict[str, EntryReader] = {i.kind: i.reader() for i in self.inputs}
+        readers: dict[str, EntryReader] = {i.kind: i.reader(session) for i in self.inputs}
         walls = entry_walls(session)
         first = len(self.items)
         for entry, t, wall in zip(session.entries, axis_times(session, offset), walls, strict=True):
@@ -133,6 +138,7 @@ class Builder:
                 "at": stamp(wall),
                 "exchange": entry.exchange,
                 "record": entry.record,
+                **({"context": entry.context} if entry.context else {}),
             }
             self.items.append(item)
             try:
@@ -143,6 +149,8 @@ class Builder:
                     if read is not None:
                         self.events.extend(read(rest))
                 elif entry.kind in readers:
+                    if entry.kind in ITEM_VIEWS:
+                        item.update(ITEM_VIEWS[entry.kind](entry.record))
                     self.events.extend(readers[entry.kind](entry, index, t))
             except UNREADABLE as exc:
                 item["problem"] = str(exc)
@@ -176,6 +184,7 @@ def markets(events: Events, changes: list[Change]) -> list[dict[str, Any]]:
                 "orders": [],
                 "fills": [],
                 "trades": [],
+                "notes": [],
             }
         return keyed[key]
 
@@ -193,6 +202,10 @@ def markets(events: Events, changes: list[Change]) -> list[dict[str, Any]]:
                 {"t": f.t, "item": f.item, "fill_id": f.fill_id, "status": f.status, "price": str(f.price)},
             )
             for f in trade_statuses(events.fills)
+        ]
+        + [
+            (n.t, n.item, "notes", n.exchange, n.market, {"t": n.t, "item": n.item, "text": n.text})
+            for n in events.notes
         ],
         key=lambda row: (row[0], row[1]),
     )

@@ -79,6 +79,7 @@ class Book:
     market: str
     bids: tuple[Level, ...]  # best first
     asks: tuple[Level, ...]  # best first
+    invalid: str | None = None  # why the feed would not trust this book (a gap is drawn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,17 @@ class Reported:
     exposure: Decimal | None
 
 
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something the page marks on a market's chart in words (a book not trusted, and why)."""
+
+    t: float
+    item: int
+    exchange: str
+    market: str
+    text: str
+
+
 @dataclass(slots=True)
 class Events:
     orders: list[Order] = field(default_factory=list)
@@ -100,7 +112,7 @@ class Events:
     fills: list[Fill] = field(default_factory=list)
     books: list[Book] = field(default_factory=list)
     reported: list[Reported] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # bodies that could not be read, named by item
+    notes: list[Note] = field(default_factory=list)
 
     def extend(self, other: Events) -> None:
         self.orders += other.orders
@@ -108,4 +120,4 @@ class Events:
         self.fills += other.fills
         self.books += other.books
         self.reported += other.reported
-        self.problems += other.problems
+        self.notes += other.notes

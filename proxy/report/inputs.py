@@ -30,10 +30,17 @@ class Entry:
     wall: float | None  # epoch seconds; None when the record carries no time
     exchange: str | None
     record: dict[str, Any]
+    context: dict[str, Any] = field(default_factory=dict)  # shown beside the record (a frame's connection)
 
 
 # A reader turns one entry into events; `t` is its time on the report's axis, `item` its index in the list.
 EntryReader = Callable[[Entry, int, float], Events]
+
+
+@dataclass(slots=True)
+class Read:
+    entries: list[Entry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class Input(Protocol):
@@ -41,16 +48,13 @@ class Input(Protocol):
 
     kind: str
 
-    def entries(self, directory: Path, fixtures: list[tuple[Path, dict[str, Any]]]) -> list[Entry]:
+    def read(self, directory: Path, fixtures: list[tuple[Path, dict[str, Any]]]) -> Read:
         """This input's entries in `directory`; FixtureError naming the file when one cannot be read."""
         ...
 
-    def reader(self) -> EntryReader:
-        """A fresh reader for one session's entries, fed in order (books from deltas keep state)."""
+    def reader(self, session: Session) -> EntryReader:
+        """A fresh reader for `session`'s entries of this kind, fed in order (books from deltas keep state)."""
         ...
-
-
-INPUTS: tuple[Input, ...] = ()  # the inputs every report reads; WebSocket frames and decisions join here
 
 
 @dataclass(slots=True)
@@ -93,7 +97,12 @@ def load_session(path: Path, name: str, inputs: Sequence[Input] = ()) -> Session
     ]
     if path.is_dir():
         for source in inputs:
-            session.entries += source.entries(path, fixtures)
+            try:
+                read = source.read(path, fixtures)
+            except FixtureError as exc:
+                raise SourceError(f"{exc} (run `tradetape fsck` for every problem)") from None
+            session.entries += read.entries
+            session.warnings += read.warnings
     session.entries.sort(key=lambda e: e.seq)
     untimed = [e.file for e in session.entries if e.wall is None]
     if untimed:

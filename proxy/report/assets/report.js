@@ -74,6 +74,10 @@
         label: (back ? "fill taken back " : "fill ") + f.side + " " + f.size + " @ " + f.price +
           (f.fill_id ? " (" + f.fill_id + ")" : " (order " + f.order_id + ")") });
     });
+    m.notes.forEach(function (n, i) {
+      addMarker({ id: m.key + "#note" + i, chart: chart, t: n.t, v: chart.noteAt, scale: "y", item: n.item,
+        shape: "tag", color: COLORS.bad, text: "⚠ " + n.text.split(":")[0], label: n.text });
+    });
     m.trades.forEach(function (s, i) {
       addMarker({ id: m.key + "#trade" + i, chart: chart, t: s.t, v: num(s.price), scale: "y", item: s.item,
         shape: "tag", color: s.status === "FAILED" ? COLORS.bad : COLORS.muted, text: s.status,
@@ -150,6 +154,7 @@
     ctx.save();
     ctx.beginPath(); ctx.rect(u.bbox.left, u.bbox.top, u.bbox.width, u.bbox.height); ctx.clip();
     book.forEach(function (b, i) {
+      if (b.invalid) return;
       var x0 = u.valToPos(b.t, "x", true), x1 = u.valToPos(i + 1 < book.length ? book[i + 1].t : X1, "x", true);
       [["bids", COLORS.bid], ["asks", COLORS.ask]].forEach(function (side) {
         b[side[0]].forEach(function (l) {
@@ -165,18 +170,19 @@
   // ---- charts ----------------------------------------------------------------------------------
 
   function columns(times, seriesPoints) {
-    // x: the union of every time used plus both ends; each series has values at its own times only
+    // x: every time used plus both ends. A series holds its last value (a step) until its next point; null
+    // before its first point and where a point is null (a book not trusted), so those show as gaps.
     var xs = [X0, X1].concat(times);
     seriesPoints.forEach(function (pts) { pts.forEach(function (p) { xs.push(p[0]); }); });
     xs = Array.from(new Set(xs)).sort(function (a, b) { return a - b; });
-    var at = {};
-    xs.forEach(function (x, i) { at[x] = i; });
     var cols = [xs];
     seriesPoints.forEach(function (pts) {
-      var col = xs.map(function () { return null; });
-      pts.forEach(function (p) { col[at[p[0]]] = p[1]; });
-      if (pts.length) col[xs.length - 1] = pts[pts.length - 1][1]; // the last value holds to the end
-      cols.push(col);
+      var sorted = pts.slice().sort(function (a, b) { return a[0] - b[0]; });
+      var j = 0, held = null;
+      cols.push(xs.map(function (x) {
+        while (j < sorted.length && sorted[j][0] <= x) { held = sorted[j][1]; j += 1; }
+        return held;
+      }));
     });
     return cols;
   }
@@ -233,8 +239,10 @@
     var box = panel(m.exchange + " " + short(m.market), m.leg + " price · " + m.orders.length + " orders, " +
       m.fills.length + " fills, " + m.book.length + " books");
     box.title = m.market;
-    var bids = m.book.filter(function (b) { return b.bids.length; }).map(function (b) { return [b.t, num(b.bids[0][0])]; });
-    var asks = m.book.filter(function (b) { return b.asks.length; }).map(function (b) { return [b.t, num(b.asks[0][0])]; });
+    function best(side) { // null where the book is not trusted or the side is empty: a gap in the line
+      return m.book.map(function (b) { return [b.t, b.invalid || !b[side].length ? null : num(b[side][0][0])]; });
+    }
+    var bids = best("bids"), asks = best("asks");
     var prices = [];
     m.book.forEach(function (b) { b.bids.concat(b.asks).forEach(function (l) { prices.push(num(l[0])); }); });
     m.orders.forEach(function (o) { prices.push(num(o.price)); });
@@ -245,10 +253,11 @@
     opts.scales.y = { range: function () { return yr; } };
     opts.axes.push({ scale: "y", label: m.leg + " price", size: AXIS });
     opts.axes.push({ scale: "y", label: m.leg + " price", side: 1, size: AXIS, grid: { show: false } });
-    opts.series = [{}, { label: "best bid", stroke: COLORS.bid, width: 2, paths: stepped(), spanGaps: true, points: { show: false } },
-      { label: "best ask", stroke: COLORS.ask, width: 2, paths: stepped(), spanGaps: true, points: { show: false } }];
+    opts.series = [{}, { label: "best bid", stroke: COLORS.bid, width: 2, paths: stepped(), points: { show: false } },
+      { label: "best ask", stroke: COLORS.ask, width: 2, paths: stepped(), points: { show: false } }];
     opts.hooks.drawClear = [function (u) { drawDepth(u, m.book); }];
     var u = new uPlot(opts, columns(markerTimes(m), [bids, asks]), box);
+    u.noteAt = yr[0] + (yr[1] - yr[0]) * 0.9;
     charts.push(u);
     marketMarkers(m, u);
     return u;
@@ -283,9 +292,9 @@
     opts.axes.push({ scale: "usd", label: "exposure $", side: 1, grid: { show: false }, size: AXIS });
     opts.series = [{}].concat(names.map(function (name, i) {
       return { label: short(name), scale: "pos", stroke: COLORS.pos[i % COLORS.pos.length], width: 2, paths: stepped(),
-        spanGaps: true, points: { show: false } };
+        points: { show: false } };
     }), [{ label: "exposure $", scale: "usd", stroke: COLORS.usd, width: 1.5, dash: [6, 4], paths: stepped(),
-      spanGaps: true, points: { show: false } }]);
+      points: { show: false } }]);
     var u = new uPlot(opts, columns([], perMarket.concat([exposure])), box);
     charts.push(u);
     exchangeMarkers(e, u);
@@ -383,7 +392,15 @@
       });
       box.appendChild(ul);
     }
+    if (it.context) box.appendChild(el("div", "meta", "connection " + it.context.path + " (" + it.context.handshake + ")"));
     box.appendChild(el("pre", "record", JSON.stringify(it.record, null, 2)));
+    if (typeof it.record.text === "string") {
+      try {
+        var parsed = JSON.parse(it.record.text);
+        box.appendChild(el("div", "meta", "its text, parsed:"));
+        box.appendChild(el("pre", "record", JSON.stringify(parsed, null, 2)));
+      } catch (e) { /* not JSON: the text above is all there is */ }
+    }
   }
 
   function buildList() {
@@ -408,7 +425,8 @@
   function header() {
     var names = data.sessions.map(function (s) {
       var sc = s.scenario ? " — " + s.scenario.how : "";
-      return s.name + " (" + s.entries + " entries" + sc + ")";
+      var kinds = Object.keys(s.kinds).sort().map(function (k) { return s.kinds[k] + " " + k; }).join(", ");
+      return s.name + " (" + kinds + sc + ")";
     });
     $("title").textContent = "tradetape report: " + data.sessions.map(function (s) { return s.name; }).join(" + ");
     $("facts").textContent = names.join(" · ") + " · span " + fmtT(span) + " · aligned by " + data.align +

@@ -15,6 +15,7 @@ from proxy.cli.report import report_command
 from proxy.report.build import build
 from proxy.report.inputs import load_sessions
 from proxy.report.page import embed_json, render, report_data
+from proxy.report.positions import Change, series
 from proxy.report.write import write_report
 from scenarios.catalogue import SCENARIOS
 from scenarios.demo import reports_line, write_reports
@@ -466,3 +467,10 @@ def test_the_demo_writes_one_report_per_scenario_from_its_sessions(tmp_path):
     written, problems = write_reports(tmp_path / "partial", tmp_path / "more")
     assert [w.path.name for w in written] == ["kalshi_full_fill.html"]
     assert problems[0].startswith("kalshi_partial_fill: no report: replay source")
+
+
+def test_a_fill_without_a_price_makes_the_exposure_unknown_never_a_guess():
+    priced = Change(0.0, 0, "kalshi", "A", "o1", "buy", D("2"), D("0.40"))
+    unpriced = Change(1.0, 1, "kalshi", "B", "o2", "buy", D("3"), None)
+    points = series([priced, unpriced])["kalshi"]
+    assert [(p.market, p.position, p.exposure) for p in points] == [("A", D("2"), D("0.80")), ("B", D("3"), None)]

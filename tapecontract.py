@@ -38,9 +38,21 @@ NOT_A_PATH: Final = "not_a_path"  # 400: an absolute URL or CONNECT (a reverse p
 SHUTTING_DOWN: Final = "shutting_down"  # 503: the proxy is stopping; nothing was forwarded
 PROXY_ERROR: Final = "proxy_error"  # 500: a bug in tradetape; see its log
 UNSENDABLE_ANSWER: Final = "unsendable_answer"  # 502: an answer that cannot go on the wire as it is
+BAD_TARGET: Final = "bad_target"  # 400: a request target a server could read two ways (a fragment, ';', %2F...)
+
+# What one client may cost the proxy (the listener's limits); the connection closes after the answer.
+HEADER_TOO_LARGE: Final = "header_too_large"  # 431
+BODY_TOO_LARGE: Final = "body_too_large"  # 413
+HEADER_TIMEOUT: Final = "header_timeout"  # 408: the request's headers did not arrive in time
+BODY_TIMEOUT: Final = "body_timeout"  # 408: the request's body stalled
+TOO_MANY_CONNECTIONS: Final = "too_many_connections"  # 503: the listener has as many connections as allowed
 
 # The admin routes under /__tradetape/.
 ADMIN_NOT_FOUND: Final = "admin_not_found"  # 404
 MODE_UNAVAILABLE: Final = "mode_unavailable"  # 409
 LOAD_FAILED: Final = "load_failed"  # 400
 NOT_REPLAYING: Final = "not_replaying"  # 409
+ADMIN_FORBIDDEN: Final = "admin_forbidden"  # 403: an Origin header, or a Host not the listener's own address
+ADMIN_UNAUTHORIZED: Final = "admin_unauthorized"  # 401: a state-changing call without the right token
+ADMIN_UNSUPPORTED_MEDIA_TYPE: Final = "admin_unsupported_media_type"  # 415: a POST not sent as application/json
+LIVE_SWITCH_REFUSED: Final = "live_switch_refused"  # 403: replay asked of a --live proxy without --allow-live-replay

@@ -184,6 +184,8 @@ def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
         f"kalshi=127.0.0.1:{port}",
         "--listen",
         f"poly=127.0.0.1:{free_port()}",
+        "--admin-token-file",
+        str(capture / f"admin-token-{port}"),  # the bench's own, not the user's ~/.tradetape/admin-token
         "--upstream",
         f"kalshi={upstream}",
         "--upstream",
@@ -192,7 +194,7 @@ def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
     if mode == "record":
         return [TRADETAPE, "record", *common, "--capture-dir", str(capture), "--session", f"bench_{port}"]
     if mode == "replay":
-        return [TRADETAPE, "replay", str(capture / "replay_source"), "--on-exhausted", "repeat-last", *common[:4]]
+        return [TRADETAPE, "replay", str(capture / "replay_source"), "--on-exhausted", "repeat-last", *common[:6]]
     return [TRADETAPE, mode, *common]
 
 

@@ -245,9 +245,10 @@ class Feed:
             self._tasks.append(task)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._background]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, TradingError):
                 await task
         self._tasks.clear()

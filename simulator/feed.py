@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import WSMessage, web
 
 from .feed_faults import (
     CONNECTION_ACTIONS,
@@ -92,6 +93,10 @@ class FeedConnection:
 
     def channels(self) -> set[str]:
         return {self.channel}
+
+    def sids(self) -> set[int]:
+        """The subscription ids on this connection (Kalshi's; none on Polymarket)."""
+        return set()
 
     def apply(self, fault: FeedFault) -> None:
         """A connection fault: cut the connection, or go silent."""
@@ -185,15 +190,26 @@ class FeedHub:
             return None
         return self.refusal(fault.status) if fault is not None else None
 
-    def register(self, connection: FeedConnection) -> None:
+    async def serve(
+        self,
+        connection: FeedConnection,
+        on_message: Callable[[WSMessage], None],
+        keepalive: Coroutine[Any, Any, None],
+    ) -> web.WebSocketResponse:
+        """Hand the client's frames to `on_message` until it goes, with its keepalive task alongside."""
         self.connections[connection.id] = connection
+        task = asyncio.create_task(keepalive)
+        try:
+            async for message in connection.ws:
+                on_message(message)
+        finally:
+            task.cancel()
+            self.connections.pop(connection.id, None)
+            await connection.finish()
+        return connection.ws
 
     def next_id(self) -> int:
         return next(self._ids)
-
-    async def unregister(self, connection: FeedConnection) -> None:
-        self.connections.pop(connection.id, None)
-        await connection.finish()
 
     def apply_now(self, fault: FeedFault) -> None:
         """A just-armed drop or silent without `kind` hits the open connections it matches at once."""
@@ -202,7 +218,8 @@ class FeedHub:
         for connection in list(self.connections.values()):
             if fault.times == 0:
                 return
-            if any(fault.matches(connection.id, channel, fault.sid, None) for channel in connection.channels()):
+            sid = fault.sid if fault.sid in connection.sids() else None
+            if any(fault.matches(connection.id, channel, sid, None) for channel in connection.channels()):
                 self.faults.use(fault)
                 connection.apply(fault)
 

@@ -12,8 +12,8 @@ Armed through `POST /__sim/feeds/faults` on a listener (list with GET, clear wit
 - on a connection: `drop` (the TCP connection is cut, no close frame) and `silent` (nothing more is sent, not even
   heartbeats or PONGs, for `duration_ms` or until the faults are cleared; the frames are lost). Without `kind` they
   hit the matching open connections at once; with `kind`, or when no open connection matches, the next matching frame;
-- on the matching engine: `trade_failed` (Polymarket: the next trade goes MATCHED -> RETRYING -> FAILED and is
-  reversed, instead of MINED -> CONFIRMED).
+A Polymarket trade that goes MATCHED -> RETRYING -> FAILED (and is reversed) is the REST fault `fail_trades` on
+`POST /order` (simulator/faults.py): the user channel streams each status as the clock passes.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from .state import StateError
 UPGRADE_ACTIONS = ("refuse_upgrade", "stall_upgrade")
 FRAME_ACTIONS = ("skip_seq", "duplicate", "delay")
 CONNECTION_ACTIONS = ("drop", "silent")
-ENGINE_ACTIONS = ("trade_failed",)
-ACTIONS = UPGRADE_ACTIONS + FRAME_ACTIONS + CONNECTION_ACTIONS + ENGINE_ACTIONS
+ACTIONS = UPGRADE_ACTIONS + FRAME_ACTIONS + CONNECTION_ACTIONS
 _INT_FIELDS = ("connection", "sid", "delay_ms", "duration_ms", "status", "times")
 
 

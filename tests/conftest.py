@@ -1,6 +1,7 @@
 """Fixtures every test module may use; plain helpers live in tests/*_helpers.py and tests/corpus.py."""
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ for _name in (
     "CAPTURE_FILTER",
 ):
     os.environ.pop(_name, None)
+
+# Proxies started by the CLI in tests write their admin token here, not into the developer's home.
+os.environ["TRADETAPE_ADMIN_TOKEN_FILE"] = os.path.join(tempfile.mkdtemp(prefix="tradetape-test-"), "admin-token")
 
 
 @pytest.fixture(scope="session")

@@ -191,3 +191,30 @@ def test_each_reads_the_order_once(tradetape, n, worker_id):
     result = project.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
     result.assert_outcomes(passed=6)
     assert {f.name.split("-")[1] for f in project.path.glob("ran-*")} == {"gw0", "gw1"}  # both workers took part
+
+
+def test_a_test_drives_its_replay_over_the_admin_api_with_the_servers_token(project):
+    project.makepyfile(
+        CALL
+        + """
+import pytest
+
+def admin(tradetape, name, token):
+    request = urllib.request.Request(
+        os.environ["POLY_CLOB_URL"] + "/__tradetape/" + name, data=b"{}", method="POST",
+        headers={"X-Tradetape-Token": token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+@pytest.mark.tradetape("poly_partial_fill")
+def test_reset_over_http(tradetape):
+    assert call(os.environ["POLY_CLOB_URL"] + "/data/order/0xabc")[0] == 200
+    assert admin(tradetape, "reset", "not-the-token") == 401
+    assert admin(tradetape, "reset", tradetape.admin_token) == 200
+    assert call(os.environ["POLY_CLOB_URL"] + "/data/order/0xabc")[0] == 200  # served again after the reset
+"""
+    )
+    project.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -108,7 +108,7 @@ async def test_fills_come_once_then_by_status(env: Paper) -> None:
 
 
 async def test_a_failed_trade_reverses_the_fill(env: Paper) -> None:
-    env.sim.feed_faults.arm_spec("poly", {"action": "trade_failed"})
+    await env.admin("poly", "/__sim/faults", {"method": "POST", "path": "/order", "action": "fail_trades"})
     async with feed_for(env, assets=[]) as feed, env.poly() as poly:
         await asyncio.wait_for(feed.until(lambda: feed.user_socket.connections == 1), PATIENCE)
         await poly.create_order(YES, "BUY", "0.49", "10")

@@ -171,8 +171,9 @@ WS_EVENTS = {
     "official_docs__ws_user__trade.json": "UserFill",
 }
 WS_REQUESTS = re.compile(r"__ws_(market|user)__\w*[sS]ubscriptionRequest")
-# The OpenAPI /heartbeats reply (the SDKs use /v1/heartbeats, which this client does not call), request bodies, and
-# the market-info answers the official SDK reads before market orders (the simulator's tests check those).
+# The OpenAPI /heartbeats reply (the SDKs use /v1/heartbeats, which this client does not call), request bodies
+# of batch calls, and the market-info answers the official SDK reads before market orders (the simulator's tests
+# check those).
 NOT_CLIENT_RESPONSES = re.compile(r"__request__|__heartbeat__200__|__get_clob_market_info__|__get_market_by_token__")
 
 

@@ -297,9 +297,10 @@ def test_a_secret_escaped_differently_from_orjson_never_reaches_body_raw(raw, se
     from multidict import CIMultiDict
 
     from proxy.record.recorder import response_record
+    from proxy.tape.secrets import Credentials
     from proxy.wire.answers import Answer
 
-    record = response_record(Answer(200, CIMultiDict(), raw))
+    record = response_record(Answer(200, CIMultiDict(), raw), Credentials(), [])
     assert secret not in record["body_raw"].encode()
     assert "[REDACTED]" in record["body_raw"] and orjson.loads(record["body_raw"]) == record["body_parsed"]
 
@@ -315,9 +316,10 @@ def test_secret_field_names_the_fast_path_cannot_see_are_still_redacted(raw):
     from multidict import CIMultiDict
 
     from proxy.record.recorder import response_record
+    from proxy.tape.secrets import Credentials
     from proxy.wire.answers import Answer
 
-    record = response_record(Answer(200, CIMultiDict(), raw))
+    record = response_record(Answer(200, CIMultiDict(), raw), Credentials(), [])
     assert "live-key-1" not in record["body_raw"] and "live-key-1" not in str(record["body_parsed"])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from tests.ws_helpers import scripted_exchange, ws_url
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 
 
-async def start_tradetape(*args: str) -> tuple[asyncio.subprocess.Process, dict[str, str], dict[str, str]]:
-    """The process, and the listener and upstream URL of each exchange as it printed them."""
+async def start_tradetape(
+    *args: str, token_file: Path
+) -> tuple[asyncio.subprocess.Process, dict[str, str], dict[str, str], str]:
+    """The process, the listener and upstream URL of each exchange as it printed them, and its admin token."""
     proc = await asyncio.create_subprocess_exec(
         TRADETAPE,
         *args,
@@ -29,22 +32,26 @@ async def start_tradetape(*args: str) -> tuple[asyncio.subprocess.Process, dict[
         "kalshi=127.0.0.1:0",
         "--listen",
         "poly=127.0.0.1:0",
+        "--admin-token-file",
+        str(token_file),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     urls: dict[str, str] = {}
     upstreams: dict[str, str] = {}
-    while len(urls) < 2:
+    token = ""
+    while len(urls) < 2 or not token:
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert line, (await proc.stderr.read()).decode()
         match = re.match(r"(kalshi|poly)\s+(http://\S+) -> (\S+)", line)
         if match:
             urls[match.group(1)], upstreams[match.group(1)] = match.group(2), match.group(3)
-    return proc, urls, upstreams
+        token = re.match(r"admin token: (\S+)", line).group(1) if line.startswith("admin token: ") else token
+    return proc, urls, upstreams, token
 
 
-async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str]]:
-    proc, urls, _ = await start_tradetape(
+async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str], str]:
+    proc, urls, _, token = await start_tradetape(
         "record",
         "--upstream",
         f"kalshi={upstream}",
@@ -56,8 +63,9 @@ async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess
         "burst",
         "--filter",
         "all",
+        token_file=capture / "admin-token",
     )
-    return proc, urls
+    return proc, urls, token
 
 
 def test_default_listeners_are_loopback_8787_and_8788():
@@ -66,7 +74,7 @@ def test_default_listeners_are_loopback_8787_and_8788():
 
 async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_request(tmp_path):
     async with running_app(upstream_app()) as upstream:
-        proc, urls = await start_record(upstream, tmp_path)
+        proc, urls, _ = await start_record(upstream, tmp_path)
         answered: list[int] = []
         enough = asyncio.Event()  # 300 answered: the kill lands in the middle of the burst
 
@@ -101,7 +109,7 @@ async def test_sigkill_during_a_burst_leaves_whole_files_and_loses_no_answered_r
 
 async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
     async with running_app(upstream_app()) as upstream:
-        proc, urls = await start_record(upstream, tmp_path)
+        proc, urls, _ = await start_record(upstream, tmp_path)
         async with aiohttp.ClientSession() as http:
             for i in range(3):
                 async with http.get(urls["poly"] + f"/data/trades?i={i}") as resp:
@@ -117,8 +125,8 @@ async def test_sigterm_finishes_writes_manifest_and_prints_summary(tmp_path):
 
 
 async def test_record_with_no_upstream_records_against_the_built_in_simulator(tmp_path):
-    proc, urls, upstreams = await start_tradetape(
-        "record", "--capture-dir", str(tmp_path), "--session", "sim", "--filter", "all"
+    proc, urls, upstreams, _ = await start_tradetape(
+        "record", "--capture-dir", str(tmp_path), "--session", "sim", "--filter", "all", token_file=tmp_path / "t"
     )
     assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", u) for u in upstreams.values())  # the in-process simulator
     async with aiohttp.ClientSession() as http:
@@ -137,13 +145,16 @@ async def test_record_with_no_upstream_records_against_the_built_in_simulator(tm
 
 async def test_record_switches_to_replay_and_passthrough_at_runtime(tmp_path):
     async with running_app(upstream_app()) as upstream:
-        proc, urls = await start_record(upstream, tmp_path)
+        proc, urls, token = await start_record(upstream, tmp_path)
         order = urls["kalshi"] + "/trade-api/v2/portfolio/events/orders"
         async with aiohttp.ClientSession() as http:
             async with http.post(order, data=b'{"i":1}') as resp:
                 recorded = await resp.read()
+            admin = {"X-Tradetape-Token": token}  # json= sends Content-Type: application/json
             async with http.post(
-                urls["kalshi"] + "/__tradetape/mode", json={"mode": "replay", "sources": [str(tmp_path / "burst")]}
+                urls["kalshi"] + "/__tradetape/mode",
+                json={"mode": "replay", "sources": [str(tmp_path / "burst")]},
+                headers=admin,
             ) as resp:
                 assert resp.status == 200 and (await resp.json())["mode"] == "replay"
             async with http.post(order, data=b'{"i":1}') as resp:
@@ -153,17 +164,34 @@ async def test_record_switches_to_replay_and_passthrough_at_runtime(tmp_path):
             async with http.get(urls["kalshi"] + "/__tradetape/status") as resp:
                 counts = (await resp.json())["counts"]
             assert counts["forwarded"] == 1 and counts["replayed"] == 1  # nothing more went upstream
-            async with http.post(urls["poly"] + "/__tradetape/mode", json={"mode": "passthrough"}) as resp:
+            async with http.post(
+                urls["poly"] + "/__tradetape/mode", json={"mode": "passthrough"}, headers=admin
+            ) as resp:
                 assert (await resp.json())["mode"] == "passthrough"
-            async with http.post(urls["poly"] + "/__tradetape/mode", json={"mode": "bogus"}) as resp:
+            async with http.post(urls["poly"] + "/__tradetape/mode", json={"mode": "bogus"}, headers=admin) as resp:
                 assert resp.status == 409 and "available: passthrough, record, replay" in (await resp.text())
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 20)
 
 
+async def test_the_admin_token_is_printed_at_start_up_and_written_to_a_file_only_the_user_can_read(tmp_path):
+    async with running_app(upstream_app()) as upstream:
+        proc, urls, token = await start_record(upstream, tmp_path)
+        token_file = tmp_path / "admin-token"
+        written, permissions = token_file.read_text(), stat.S_IMODE(token_file.stat().st_mode)
+        mode = urls["kalshi"] + "/__tradetape/mode"
+        async with aiohttp.ClientSession() as http, http.post(mode, json={"mode": "passthrough"}) as resp:
+            without = resp.status
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert len(token) >= 32 and written == token + "\n" and permissions == 0o600
+    assert without == 401
+    assert not token_file.exists()  # removed at exit: a stale token opens nothing, but it is tidier
+
+
 async def test_sigkill_during_a_frame_burst_loses_no_frame_the_client_received(tmp_path):
     async with scripted_exchange() as exchange:
-        proc, urls, _ = await start_tradetape(
+        proc, urls, _, _ = await start_tradetape(
             "record",
             "--upstream",
             f"kalshi={exchange.url}",
@@ -173,6 +201,7 @@ async def test_sigkill_during_a_frame_burst_loses_no_frame_the_client_received(t
             str(tmp_path),
             "--session",
             "burst",
+            token_file=tmp_path / "admin-token",
         )
         got: list[int] = []
         async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(urls["kalshi"], "/trade-api/ws/v2")) as ws:

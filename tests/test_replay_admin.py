@@ -43,7 +43,9 @@ async def upstream():
 
 async def admin(http: aiohttp.ClientSession, proxy: Proxy, name: str, body: object = None) -> tuple[int, dict]:
     async with http.post(
-        proxy.url("kalshi") + f"/__tradetape/{name}", data=orjson.dumps(body) if body is not None else None
+        proxy.url("kalshi") + f"/__tradetape/{name}",
+        data=orjson.dumps(body) if body is not None else None,
+        headers={"X-Tradetape-Token": proxy.admin_token, "Content-Type": "application/json"},
     ) as resp:
         return resp.status, orjson.loads(await resp.read())
 

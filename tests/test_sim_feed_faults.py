@@ -103,10 +103,11 @@ async def test_refuse_then_stall_the_upgrade(env: Paper) -> None:
     await ws.close()
 
 
-async def test_trade_failed_goes_retrying_then_failed_and_is_reversed(env: Paper) -> None:
+async def test_a_failing_trade_streams_retrying_then_failed_and_is_reversed(env: Paper) -> None:
+    """The REST fault fail_trades (simulator/faults.py) seen on the user channel."""
     ws = await env.poly_ws("user")
     await ws.send_json(env.user_auth())
-    env.sim.feed_faults.arm_spec("poly", {"action": "trade_failed"})
+    await env.admin("poly", "/__sim/faults", {"method": "POST", "path": "/order", "action": "fail_trades"})
     async with env.poly() as poly:
         before = (await poly.get_balance_allowance()).balance
         await poly.create_order(YES, "BUY", "0.49", "10")
@@ -167,3 +168,14 @@ async def test_connections_are_listed_with_their_subscriptions(env: Paper) -> No
         ("fill", None),
     ]
     await ws.close()
+
+
+async def test_a_drop_for_a_sid_cuts_only_the_connections_holding_it(env: Paper) -> None:
+    both = await book_socket(env)  # sids 1 (orderbook_delta) and 2 (fill)
+    fills_only = await env.kalshi_ws()
+    await fills_only.send_json({"id": 1, "cmd": "subscribe", "params": {"channels": ["fill"]}})  # sid 1
+    await frame(fills_only)
+    await env.admin("kalshi", "/__sim/feeds/faults", {"action": "drop", "sid": 2})
+    assert (await both.receive()).type in CUT
+    await fills_only.send_json({"id": 2, "cmd": "list_subscriptions"})
+    assert (await frame(fills_only))["type"] == "list_subscriptions"

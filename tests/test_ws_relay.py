@@ -188,3 +188,24 @@ async def test_a_refused_upgrade_is_answered_as_the_exchange_refused_it(tmp_path
     (fixture,) = fixtures_in(tmp_path / "s")
     assert fixture["response"]["status"] == 401 and "websocket" not in fixture
     assert fixture["response"]["body_raw"] == "bad signature\n"
+
+
+async def test_the_clients_own_secret_named_again_by_the_exchange_is_redacted_and_located(tmp_path):
+    subscribe = {"auth": {"apiKey": "k-live-key", "secret": "c2VjcmV0LXZhbHVl", "passphrase": "pass-phrase"}}
+    trade = {"event_type": "trade", "owner": "k-live-key", "note": "k-live-key", "maker_orders": [{"owner": "k-other"}]}
+    async with (
+        through_proxy(recording(tmp_path / "s", "all")) as (_, proxy, http),
+        http.ws_connect(ws_url(proxy.url("poly"), "/ws/user")) as ws,
+    ):
+        await ws.send_str(orjson.dumps(subscribe).decode())
+        await received(ws)
+        await ws.send_str("say:" + orjson.dumps(trade).decode())  # the exchange says it (a trade event)
+        await received(ws)
+    text = (tmp_path / "s" / "001_GET_poly_user.frames.jsonl").read_text()
+    assert "k-live-key" not in text and "k-other" not in text  # under any field name, the client's own secret
+    ((_, frames),) = session_frames(tmp_path / "s")
+    assert "omitted" in frames[2]  # "say:{...k-live-key...}" is not JSON: it cannot be redacted, so not written
+    echoed = frames[3]
+    assert echoed["from"] == "exchange"
+    assert echoed["echoes"] == {"/owner": "/auth/apiKey", "/note": "/auth/apiKey"}  # not the other maker's
+    assert orjson.loads(echoed["text"])["maker_orders"] == [{"owner": "[REDACTED]"}]

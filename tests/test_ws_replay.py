@@ -14,7 +14,7 @@ import pytest
 from tests.feed_helpers import eventually
 from tests.proxy_helpers import recording
 from tests.replay_helpers import KALSHI, ORDERS, fixture, replaying
-from tests.ws_helpers import PATIENCE, Tape, received, replayed, through_proxy, ws_url
+from tests.ws_helpers import PATIENCE, Tape, admin, received, replayed, through_proxy, ws_url
 
 KALSHI_WS = "/trade-api/ws/v2"
 SUBSCRIBE = {"id": 1, "cmd": "subscribe", "params": {"channels": ["fill"]}}
@@ -123,11 +123,15 @@ async def test_step_mode_releases_one_message_per_step(tmp_path):
     ):
         report = await status(http, proxy)
         assert report["websocket"]["connections"][0]["sent"] == 0 and report["websocket"]["step"]["on"]
-        async with http.post(proxy.url("kalshi") + "/__tradetape/ws/step", json={"messages": 1}) as answer:
+        async with http.post(
+            proxy.url("kalshi") + "/__tradetape/ws/step", json={"messages": 1}, headers=admin(proxy)
+        ) as answer:
             assert answer.status == 200
         assert texts(await received(ws))[0]["type"] == "subscribed"
         assert (await status(http, proxy))["websocket"]["connections"][0]["sent"] == 1
-        async with http.post(proxy.url("kalshi") + "/__tradetape/ws/step", json={"run": True}) as answer:
+        async with http.post(
+            proxy.url("kalshi") + "/__tradetape/ws/step", json={"run": True}, headers=admin(proxy)
+        ) as answer:
             assert (await answer.json())["step"]["on"] is False
         assert texts(await received(ws))[0]["type"] == "orderbook_snapshot"
 
@@ -137,19 +141,27 @@ async def test_inject_pushes_a_message_into_the_live_connection(tmp_path):
     price = {"type": "ticker", "msg": {"market_ticker": "KXTEST-26", "price_dollars": "0.6100"}}
     async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
         async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
-            async with http.post(proxy.url("kalshi") + "/__tradetape/ws/inject", json={"json": price}) as answer:
+            async with http.post(
+                proxy.url("kalshi") + "/__tradetape/ws/inject", json={"json": price}, headers=admin(proxy)
+            ) as answer:
                 assert (await answer.json())["sent_to"] == [1]
             assert texts(await received(ws)) == [price]
-        async with http.post(proxy.url("poly") + "/__tradetape/ws/inject", json={"text": "x"}) as answer:
+        async with http.post(
+            proxy.url("poly") + "/__tradetape/ws/inject", json={"text": "x"}, headers=admin(proxy)
+        ) as answer:
             assert answer.status == 409  # no open poly connection
-        async with http.post(proxy.url("kalshi") + "/__tradetape/ws/inject", json={"text": 1}) as answer:
+        async with http.post(
+            proxy.url("kalshi") + "/__tradetape/ws/inject", json={"text": 1}, headers=admin(proxy)
+        ) as answer:
             assert answer.status == 400 and "text must be a string" in await answer.text()
 
 
 async def test_inject_and_step_need_a_replay(tmp_path):
     async with through_proxy(recording(tmp_path / "r", "all")) as (_, proxy, http):
         for route in ("inject", "step"):
-            async with http.post(proxy.url("kalshi") + f"/__tradetape/ws/{route}", json={"text": "x"}) as answer:
+            async with http.post(
+                proxy.url("kalshi") + f"/__tradetape/ws/{route}", json={"text": "x"}, headers=admin(proxy)
+            ) as answer:
                 assert answer.status == 409 and answer.headers["X-Tradetape-Error"] == "not_replaying"
 
 
@@ -243,3 +255,20 @@ async def test_a_plain_request_for_a_recorded_connection_gets_a_599(tmp_path):
     session = order_book_session(tmp_path / "s")
     async with replayed([session]) as (proxy, http), http.get(proxy.url("kalshi") + KALSHI_WS) as answer:
         assert answer.status == 599 and "is a WebSocket connection" in (await answer.json())["detail"]
+
+
+async def test_the_live_clients_own_secret_goes_back_where_the_recording_located_it(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    redacted = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    tape.message(ws, "client", text={"auth": redacted, "type": "user"})
+    trade = {"event_type": "trade", "owner": "[REDACTED]", "maker_orders": [{"owner": "[REDACTED]"}]}
+    tape.message(ws, "exchange", text=trade, echoes={"/owner": "/auth/apiKey"})
+    async with (
+        replayed([tape.write()]) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("poly"), "/ws/user")) as ws,
+    ):
+        live = {"apiKey": "k-test-key", "secret": "s3cret", "passphrase": "pp"}
+        await ws.send_str(orjson.dumps({"type": "user", "auth": live}).decode())  # matched: auth is volatile
+        (event,) = texts(await received(ws))
+    assert event == {"event_type": "trade", "owner": "k-test-key", "maker_orders": [{"owner": "[REDACTED]"}]}

@@ -70,6 +70,18 @@ def echo_target(started: list[str], slow: str = "", delay: float = 0.2):
     return handler
 
 
+async def request(port: int, data: bytes) -> tuple[bytes, bytes]:
+    """One request on a fresh connection that asks to be closed; the head and body of the answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    try:
+        raw = await asyncio.wait_for(reader.read(-1), 10)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return head, body
+
+
 def first_status_line(raw: bytes) -> bytes:
     return raw.split(b"\r\n", 1)[0]
 

@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from proxy.admin.auth import TOKEN_HEADER
 from proxy.engine.mode import Mode
 from proxy.engine.proxy import Proxy
 from proxy.tape.fixture import fixture_name, load_fixture, session_files
@@ -52,7 +53,7 @@ class Exchange:
 
 
 async def _serve(ws: ServerConnection, heard: list[Heard], pinged: asyncio.Event) -> None:
-    """Echo every message; a few texts are commands: fragments, ping, close:CODE, drop, burst:N, json:TEXT."""
+    """Echo every message; a few texts are commands: fragments, ping, close:CODE, drop, burst:N, say:TEXT."""
     request = ws.request
     assert request is not None
     this = Heard(request.path, {k.lower(): v for k, v in request.headers.raw_items()})
@@ -71,6 +72,8 @@ async def _serve(ws: ServerConnection, heard: list[Heard], pinged: asyncio.Event
             elif message == "drop":
                 assert ws.transport is not None
                 ws.transport.abort()
+            elif isinstance(message, str) and message.startswith("say:"):
+                await ws.send(message[4:])
             elif isinstance(message, str) and message.startswith("burst:"):
                 for i in range(int(message[6:])):
                     await ws.send(orjson.dumps({"i": i, "pad": PAD}).decode())
@@ -118,6 +121,11 @@ async def replayed(sources: list[Path], **options: Any) -> AsyncIterator[tuple[P
     """A replay proxy over `sources` (options as ReplayOptions) and an HTTP session."""
     async with replaying(sources, **options) as proxy, aiohttp.ClientSession() as http:
         yield proxy, http
+
+
+def admin(proxy: Proxy) -> dict[str, str]:
+    """The headers a call that changes an admin state needs (proxy.admin.auth)."""
+    return {TOKEN_HEADER: proxy.admin_token, "Content-Type": "application/json"}
 
 
 async def received(ws: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMessage:

@@ -16,7 +16,7 @@ from proxy.admin.answers import admin_error
 from proxy.engine.proxy import Listener, Proxy
 from proxy.exchanges import ConfigError
 from proxy.wire.listener import Request
-from tapecontract import BAD_REQUEST, LOAD_FAILED, MODE_UNAVAILABLE, NOT_REPLAYING
+from tapecontract import BAD_REQUEST, LIVE_SWITCH_REFUSED, LOAD_FAILED, MODE_UNAVAILABLE, NOT_REPLAYING
 
 
 def request_options(data: bytes) -> dict[str, Any]:
@@ -57,6 +57,12 @@ async def _switch_to(proxy: Proxy, listener: Listener, request: Request, fixed: 
         return admin_error(400, BAD_REQUEST, 'expected {"mode": "record" | "replay" | "passthrough", ...}')
     if fixed and "sources" not in options:
         return admin_error(400, BAD_REQUEST, 'expected {"sources": [session dir, fixture file or scenario, ...]}')
+    if name == "replay" and proxy.live and not proxy.allow_live_replay:
+        detail = (
+            "this proxy trades on a live exchange: switching it to replay would answer the bot's orders from "
+            "recordings; start it with --allow-live-replay to allow that"
+        )
+        return admin_error(403, LIVE_SWITCH_REFUSED, detail)
     return await _switch(proxy, listener, name, options)
 
 

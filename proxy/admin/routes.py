@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from proxy.admin.answers import admin_error, json_response
+from proxy.admin.auth import refusal
 from proxy.admin.modes import load, reset, switch_mode
 from proxy.admin.websocket import inject, step
 from proxy.engine.proxy import ADMIN_PREFIX, Listener, Proxy
@@ -31,6 +32,9 @@ ROUTES: dict[tuple[str, str], Route] = {
 
 
 async def handle(proxy: Proxy, listener: Listener, request: Request) -> Answer:
+    refused = refusal(request, listener, proxy.admin_token)
+    if refused is not None:
+        return admin_error(*refused)
     name = request.path[len(ADMIN_PREFIX) :].strip("/")
     handler = ROUTES.get((request.method, name))
     if handler is None:

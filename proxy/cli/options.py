@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 import click
 
-from proxy.engine.proxy import Proxy
+from proxy.admin.auth import TOKEN_FILE_ENV, TOKEN_HEADER, remove_token_file, token_file_path, write_token_file
+from proxy.admin.routes import handle as admin_routes
+from proxy.engine.proxy import Listener, Proxy
 from proxy.exchanges import EXCHANGES, ConfigError
 from proxy.exchanges.upstream import (
     DEFAULT_LISTEN,
@@ -23,9 +28,83 @@ from proxy.exchanges.upstream import (
     resolve_upstream,
     split_assignment,
 )
+from proxy.wire.limits import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """How a proxy command serves: its admin token file, whether admin may switch a live proxy to replay,
+    and the limits on what one client may cost."""
+
+    token_file: str | None
+    allow_live_replay: bool
+    limits: Limits
+
+    def proxy(self, listeners: list[Listener], mode: Any, upstream_timeout: float, counts: Any) -> Proxy:
+        return Proxy(
+            listeners,
+            mode,
+            upstream_timeout,
+            counts,
+            admin=admin_routes,
+            allow_live_replay=self.allow_live_replay,
+            limits=self.limits,
+        )
+
+
+def _positive(kind: type) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if not (value > 0 and math.isfinite(value)):
+            raise click.BadParameter("must be a positive number", ctx, param)
+        ctx.meta.setdefault("tradetape.limits", {})[param.name] = kind(value)
+        return value
+
+    return check
+
+
+LIMIT_OPTIONS = [
+    ("--max-header-bytes", int, "Largest request line and headers; a larger one gets a 431."),
+    ("--max-body-bytes", int, "Largest request body; a larger one gets a 413."),
+    ("--header-timeout", float, "Seconds a client may take to send a request's headers; then a 408."),
+    ("--idle-timeout", float, "Seconds a kept-alive connection may sit idle (or a body stall) before it is closed."),
+    (
+        "--max-connections",
+        int,
+        "Open client connections per listener (fewer under a low ulimit -n); the next gets 503.",
+    ),
+]
+
+
+def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The five limit flags (proxy.wire.limits); a command reads them with limits_from_context()."""
+    for flag, kind, text in reversed(LIMIT_OPTIONS):
+        name = flag.lstrip("-").replace("-", "_")
+        fn = click.option(
+            flag,
+            name,
+            type=kind,
+            default=getattr(Limits(), name),
+            show_default=True,
+            expose_value=False,
+            callback=_positive(kind),
+            help=text,
+        )(fn)
+    return fn
+
+
+def limits_from_context() -> Limits:
+    return Limits(**click.get_current_context().meta.get("tradetape.limits", {}))
 
 
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = limit_options(fn)
+    fn = click.option(
+        "--admin-token-file",
+        envvar=TOKEN_FILE_ENV,
+        default=None,
+        type=click.Path(dir_okay=False),
+        help=f"Where the admin token is written, mode 0600 (default ~/.tradetape/admin-token; env {TOKEN_FILE_ENV}).",
+    )(fn)
     fn = click.option("--allow-remote", is_flag=True, help="Allow listening on a non-loopback address.")(fn)
     fn = click.option(
         "--listen",
@@ -56,6 +135,11 @@ def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         default="10",
         show_default=True,
         help="Spending guard: worst-case loss per order (live upstreams).",
+    )(fn)
+    fn = click.option(
+        "--allow-live-replay",
+        is_flag=True,
+        help="Let the admin API switch a --live proxy to replay (or load other sources); refused otherwise.",
     )(fn)
     fn = click.option(
         "--live", is_flag=True, help="Allow a non-loopback (real exchange) upstream; enables the spending guard."
@@ -152,17 +236,30 @@ def print_listeners(proxy: Proxy, out: Any = None) -> None:
     out.flush()
 
 
-async def serve(proxy: Proxy, summary: Callable[[Proxy], str]) -> None:
+def publish_token(proxy: Proxy, token_file: Path) -> None:
+    """Print the admin token and write it to `token_file` (0600); a file that cannot be written is said."""
+    try:
+        write_token_file(token_file, proxy.admin_token)
+        where = f"also in {token_file}"
+    except OSError as exc:
+        where = f"could not be written to {token_file}: {exc.strerror}"
+    print(f"admin token: {proxy.admin_token} (send it as {TOKEN_HEADER}; {where})", flush=True)
+
+
+async def serve(proxy: Proxy, summary: Callable[[Proxy], str], token_file: str | None = None) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight requests and print the summary."""
     stop = asyncio.Event()
     install_stop_signals(stop)
     await proxy.start()
     print(f"tradetape {proxy.mode.name}: listening (Ctrl-C to stop)")
     print_listeners(proxy)
+    path = token_file_path(token_file)
+    publish_token(proxy, path)
     try:
         await stop.wait()
     finally:
         await proxy.stop()
+        remove_token_file(path, proxy.admin_token)
         print(summary(proxy), flush=True)
 
 

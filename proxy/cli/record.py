@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
-from proxy.admin.routes import handle as admin_routes
 from proxy.cli.modes import runtime_factories
 from proxy.cli.options import (
+    Serving,
     config_errors,
+    limits_from_context,
     listen_options,
     parse_listeners,
     parse_upstreams,
@@ -43,7 +44,13 @@ def summary(proxy: Proxy) -> str:
         f"failed {counts['failed']}, refused {counts['refused']}"
     ]
     status = proxy.mode.status()
-    if "session_dir" in status:
+    if "manifest_error" in status:
+        lines.append(
+            f"WARNING: session {status['session_dir']}: manifest.json could not be written "
+            f"({status['manifest_error']}); its {status['fixtures']} fixtures are whole: "
+            f"run `tradetape fsck {status['session_dir']}` once there is space"
+        )
+    elif "session_dir" in status:
         lines.append(f"session: {status['session_dir']} ({status['fixtures']} fixtures, manifest.json written)")
     if "drift" in status:
         found = ", ".join(f"{n} {severity}" for severity, n in status["drift"].items())
@@ -78,6 +85,7 @@ async def _record(
     filter_spec: str,
     guard: SpendingGuard | None,
     upstream_timeout: float,
+    serving: Serving,
     watchers: Callable[[Path], list[Any]] | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
@@ -89,9 +97,9 @@ async def _record(
             mode = record_mode(directory, info, filter_spec, addons, counts, watchers)
         except SessionError as exc:
             raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts=counts, admin=admin_routes)
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
-        await serve(proxy, summary)
+        await serve(proxy, summary, serving.token_file)
 
 
 async def _passthrough(
@@ -101,19 +109,15 @@ async def _passthrough(
     upstream_timeout: float,
     capture_dir: Path,
     filter_spec: str,
+    serving: Serving,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
     async with simulator_for(upstreams) as resolved:
         counts: Counter[str] = Counter()
-        proxy = Proxy(
-            build_listeners(listen, resolved),
-            passthrough_mode(guard_addons(resolved, guard, counts)),
-            upstream_timeout,
-            counts=counts,
-            admin=admin_routes,
-        )
+        mode = passthrough_mode(guard_addons(resolved, guard, counts))
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, summary)
+        await serve(proxy, summary, serving.token_file)
 
 
 @click.command()
@@ -147,8 +151,10 @@ async def _passthrough(
 def record(
     listen: tuple[str, ...],
     allow_remote: bool,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -166,7 +172,8 @@ def record(
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
     directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
-    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, watchers))
+    serving = Serving(admin_token_file, allow_live_replay, limits_from_context())
+    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, serving, watchers))
 
 
 @click.command()
@@ -176,8 +183,10 @@ def record(
 def passthrough(
     listen: tuple[str, ...],
     allow_remote: bool,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -197,5 +206,6 @@ def passthrough(
             upstream_timeout,
             capture_dir,
             filter_spec,
+            Serving(admin_token_file, allow_live_replay, limits_from_context()),
         )
     )

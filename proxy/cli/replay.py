@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
-from proxy.admin.routes import handle as admin_routes
 from proxy.cli.modes import forwarding_factories
 from proxy.cli.options import (
+    Serving,
     config_errors,
+    limits_from_context,
     listen_options,
     parse_listeners,
     parse_upstreams,
@@ -65,6 +66,7 @@ async def _replay(
     guard: SpendingGuard | None,
     upstream_timeout: float,
     outcome: dict[str, Any],
+    serving: Serving,
 ) -> None:
     counts: Counter[str] = Counter()
     make_replay = replay_factory(sources, capture_dir, volatile_sets(ignore_fields), options, counts)
@@ -78,11 +80,11 @@ async def _replay(
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
     async with _upstreams(upstreams) as resolved:
-        proxy = Proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts, admin=admin_routes)
+        proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, replay_summary)
+        await serve(proxy, replay_summary, serving.token_file)
     final = find_replayer(proxy.mode)
     outcome["problems"] = bool(final and final.problems())
 
@@ -152,8 +154,10 @@ def replay(
     sources: tuple[str, ...],
     listen: tuple[str, ...],
     allow_remote: bool,
+    admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
+    allow_live_replay: bool,
     max_order_usd: str,
     max_session_usd: str,
     upstream_timeout: float,
@@ -194,6 +198,7 @@ def replay(
             guard,
             upstream_timeout,
             outcome,
+            Serving(admin_token_file, allow_live_replay, limits_from_context()),
         )
     )
     if strict and outcome.get("problems"):

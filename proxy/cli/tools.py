@@ -11,7 +11,7 @@ import orjson
 
 from proxy.replay.sources import SourceError, read_source
 from proxy.tape.fixture import MANIFEST, FixtureError
-from proxy.tools.audit import audit_file, redact_file, tree_files
+from proxy.tools.audit import audit_tree, redact_file, tree_files
 from proxy.tools.fsck import check_session, write_manifest
 from proxy.tools.har import har
 from proxy.tools.timeline import timeline
@@ -38,11 +38,18 @@ def inspect_command(session: str, expand: bool) -> None:
 def fsck_command(session: str) -> None:
     """Validate every fixture file, report seq gaps and duplicates, and rebuild manifest.json from the files."""
     directory = Path(session)
-    fixtures, problems = check_session(directory)
-    write_manifest(directory, fixtures)
+    fixtures, problems, notes = check_session(directory)
+    for note in notes:
+        click.echo(note)
+    try:
+        write_manifest(directory, fixtures)
+        rebuilt = f"{MANIFEST} rebuilt"
+    except OSError as exc:  # a full disk: say so, with the summary, rather than a traceback
+        rebuilt = f"could not rebuild {MANIFEST}: {exc.strerror or exc}"
+        problems.append(f"{directory}: {rebuilt}")
     for problem in problems:
         click.echo(problem, err=True)
-    click.echo(f"{directory}: {len(fixtures)} valid fixtures, {len(problems)} problems; {MANIFEST} rebuilt")
+    click.echo(f"{directory}: {len(fixtures)} valid fixtures, {len(problems)} problems; {rebuilt}")
     if problems:
         raise click.exceptions.Exit(1)
 
@@ -64,11 +71,11 @@ def export_command(session: str, as_har: bool, output: str) -> None:
 def audit_command(paths: tuple[Path, ...], redact: bool) -> None:
     """Scan fixture trees for secrets that escaped redaction; exit 1 naming file and field."""
     files = list(tree_files(list(paths)))
-    findings = [f for path in files for f in audit_file(path)]
+    findings, creds = audit_tree(files)
     if redact:
         for path in sorted({f.file for f in findings}):
-            redact_file(path)
-        remaining = [f for path in files for f in audit_file(path)]
+            redact_file(path, creds)
+        remaining = audit_tree(files)[0]
         click.echo(f"audit --redact: rewrote {len({f.file for f in findings})} files; {len(remaining)} findings remain")
         findings = remaining
     for finding in findings:

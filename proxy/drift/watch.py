@@ -24,8 +24,9 @@ from proxy.drift.compare import BREAKING, INFORMATIONAL, NOTABLE, Finding, compa
 from proxy.drift.samples import Sample, answer_body, rest_key
 from proxy.drift.shapes import Shape, infer
 from proxy.engine.flow import Flow
-from proxy.tape.fixture import DRIFT, FORMAT, decode_content, parse_json
-from proxy.tape.redact import may_hold_secrets, redact_body
+from proxy.tape.fixture import DRIFT, FORMAT, decode_content
+from proxy.tape.redact import NOT_JSON, read_json, redact_body
+from proxy.tape.secrets import may_name_secrets
 
 log = logging.getLogger("tradetape.drift")
 QUEUE_LIMIT = 1000
@@ -53,10 +54,13 @@ def _text(data: bytes) -> str | None:
 def answer_sample(item: Answered) -> Sample:
     """The answer as drift sees it: decoded, parsed, its secret fields redacted as the recorder does."""
     data = decode_content(item.body, item.encoding.lower() if item.encoding else None) or b""
-    parsed = parse_json(data)
-    if parsed is not None and may_hold_secrets(data):
+    hinted = may_name_secrets(data)
+    parsed, unsure = read_json(data, hinted) if data else (NOT_JSON, None)
+    if parsed is NOT_JSON:
+        parsed = None
+    elif parsed is not None and hinted:
         parsed = redact_body(parsed)
-    body = answer_body(parsed, None if parsed is not None else _text(data))
+    body = answer_body(parsed, None if parsed is not None or unsure else _text(data))
     key = rest_key(item.exchange, item.method, item.path)
     return Sample(item.exchange, key, item.status, body, item.fixture or NOT_CAPTURED)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,9 @@ from proxy.engine.websocket import relay_start
 from proxy.exchanges import EXCHANGES
 from proxy.exchanges.upstream import Upstream
 from proxy.wire.answers import Answer, tradetape_answer
+from proxy.wire.limits import Limits
 from proxy.wire.listener import Handler, HttpListener, Request
+from proxy.wire.target import target_problem
 from proxy.wire.upstream import UpstreamConnection
 from proxy.wire.websocket import switching_head
 
@@ -73,6 +76,8 @@ class Proxy:
         upstream_timeout: float = 30.0,
         counts: Counter[str] | None = None,
         admin: AdminHandler = no_admin,
+        allow_live_replay: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         self.listeners = listeners
         self.admin = admin  # answers /__tradetape/...: proxy.admin.routes.handle for every command
@@ -85,12 +90,15 @@ class Proxy:
         self._idle = asyncio.Event()
         self._idle.set()
         self.mode_factories: dict[str, Any] = {}  # name -> callable(options dict) -> Mode, for runtime switches
+        self.admin_token = secrets.token_urlsafe(32)  # per process: state-changing admin calls must send it
+        self.allow_live_replay = allow_live_replay  # may the admin API switch a live proxy to replay?
+        self.limits = limits or Limits()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         for listener in self.listeners:
-            server = HttpListener(self._handler_for(listener))
+            server = HttpListener(self._handler_for(listener), self.limits)
             self._servers.append(server)
             listener.port = await server.start(listener.host, listener.port)  # the real port when 0 was asked
 
@@ -128,6 +136,11 @@ class Proxy:
         if old is not mode:
             old.close()
 
+    @property
+    def live(self) -> bool:
+        """Some upstream is a real exchange."""
+        return any(listener.upstream.live for listener in self.listeners)
+
     def url(self, exchange: str) -> str:
         listener = next(each for each in self.listeners if each.exchange == exchange)
         return f"http://{listener.host}:{listener.port}"
@@ -155,10 +168,13 @@ class Proxy:
 
     def _handler_for(self, listener: Listener) -> Handler:
         async def handle(request: Request) -> Answer | None:
-            if request.path.startswith(ADMIN_PREFIX):
-                return await self.admin(self, listener, request)
             if not request.target.startswith("/") or request.method == "CONNECT":
                 return NOT_A_PATH
+            problem = target_problem(request.target)
+            if problem is not None:
+                return tradetape_answer(400, kinds.BAD_TARGET, detail=problem)
+            if request.path.startswith(ADMIN_PREFIX):
+                return await self.admin(self, listener, request)
             if self._stopping:
                 return SHUTTING_DOWN
             self._in_flight += 1

@@ -96,8 +96,8 @@ class Relay:
             self.received(self.exchange, early)
         if leftover:
             self.received(self.client, leftover)
-        if upstream.closed:
-            self.lost(self.exchange)
+        if upstream.closed:  # it ended before the relay took over: end the relay once it is registered
+            asyncio.get_running_loop().call_soon(self.lost, self.exchange)
 
     def other(self, leg: Leg) -> Leg:
         return self.exchange if leg is self.client else self.client
@@ -140,6 +140,9 @@ class Relay:
             for observer in self.observers:
                 observer.websocket_end(self.flow)
             self.ended(self)
+
+    def check_timeouts(self, now: float) -> None:
+        """The listener's idle timeouts are for HTTP: a feed may be quiet, and its keepalives are the ends' own."""
 
     def close(self) -> None:
         """The proxy is stopping: close both sides (no drop is recorded for a close the proxy made)."""

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from proxy.exchanges.pricing import Unreadable, decimal, each, field, one, worst_case
-from proxy.exchanges.profile import ID, ExchangeProfile, OrderEndpoint, OrderWrite, WebSocketProfile
+from proxy.exchanges.profile import ID, ExchangeProfile, HarmlessWrite, OrderEndpoint, OrderWrite, WebSocketProfile
 
 
 def order_v2(order: Any) -> Decimal:
@@ -41,7 +41,7 @@ def order_v1(order: Any) -> Decimal:
 
 
 def _orders(path: str, price: Any) -> OrderEndpoint:
-    """An orders endpoint: create, batch create and amend place orders; decrease only shrinks one."""
+    """An orders endpoint: create, batch create and amend place orders (cancel and decrease are harmless)."""
     return OrderEndpoint(
         path,
         writes=(
@@ -49,7 +49,6 @@ def _orders(path: str, price: Any) -> OrderEndpoint:
             OrderWrite("POST", f"/{ID}/amend", one(price)),
             OrderWrite("POST", "", one(price)),
         ),
-        reduces=(f"/{ID}/decrease",),
     )
 
 
@@ -94,6 +93,17 @@ KALSHI = ExchangeProfile(
     ),
     secret_headers=("kalshi-access-key", "kalshi-access-signature"),
     secret_fields=(),
+    # docs/wire/kalshi.md §2-3: cancel (one, batch at .../batched, all), decrease, the retired v1 cancel and
+    # decrease (410 since 2026-06), API-key creation
+    harmless_writes=(
+        HarmlessWrite("DELETE", f"/portfolio/events/orders/{ID}"),
+        HarmlessWrite("DELETE", "/portfolio/events/orders"),
+        HarmlessWrite("POST", f"/portfolio/events/orders/{ID}/decrease"),
+        HarmlessWrite("DELETE", f"/portfolio/orders/{ID}"),
+        HarmlessWrite("POST", f"/portfolio/orders/{ID}/decrease"),
+        HarmlessWrite("POST", "/api_keys/generate"),
+    ),
+    mints_credentials=("/api_keys", "/api_keys/generate"),
     inspect_request=("ticker", "side", "count", "price", "time_in_force"),
     inspect_response=("order_id", "status", "fill_count", "remaining_count", "average_fill_price"),
     websocket=WebSocketProfile(

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from proxy.exchanges.pricing import Unreadable, decimal, each, field, one
-from proxy.exchanges.profile import ExchangeProfile, OrderEndpoint, OrderWrite, WebSocketProfile
+from proxy.exchanges.profile import ExchangeProfile, HarmlessWrite, OrderEndpoint, OrderWrite, WebSocketProfile
 
 MICRO = Decimal("0.000001")
 
@@ -74,6 +74,15 @@ POLY = ExchangeProfile(
         "order_owner",
         "trade_owner",
     ),
+    # docs/wire/polymarket.md §3, §6-7: cancels, API-key management, heartbeats, public reads sent as POST,
+    # reward scoring of given order ids (the balance-allowance refresh is a GET)
+    harmless_writes=(
+        *(HarmlessWrite("DELETE", path) for path in ("/order", "/orders", "/cancel-all", "/cancel-market-orders")),
+        *(HarmlessWrite(m, p) for m in ("POST", "DELETE") for p in ("/auth/api-key", "/auth/readonly-api-key")),
+        *(HarmlessWrite("POST", path) for path in ("/v1/heartbeats", "/heartbeats", "/orders-scoring")),
+        *(HarmlessWrite("POST", f"/{r}") for r in ("books", "prices", "midpoints", "spreads", "last-trades-prices")),
+    ),
+    mints_credentials=("/auth/api-key", "/auth/derive-api-key", "/auth/readonly-api-key"),
     inspect_request=("side", "orderType", "makerAmount", "takerAmount"),
     inspect_response=(
         "status",

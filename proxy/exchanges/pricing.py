@@ -10,6 +10,8 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from proxy.exchanges.strict_json import fold, folded
+
 ONE = Decimal(1)
 
 Pricer = Callable[[Any], list[Decimal]]  # a parsed request body -> the worst-case loss of each order it places
@@ -20,12 +22,11 @@ class Unreadable(ValueError):
 
 
 def field(obj: dict[str, Any], name: str) -> Any:
-    """obj[name] (None when absent); a key that differs only in case is refused, since the
-    exchange may read it as `name` (Go's JSON decoder matches keys case-insensitively, last wins)."""
-    for key in obj:
-        if key != name and key.lower() == name.lower():
-            raise Unreadable(f"{key!r} may be read as {name!r}")
-    return obj.get(name)
+    """obj's member `name` as a case-folding server reads it (Go matches keys case-insensitively, with Unicode
+    folding), None when absent. The body was read with strict_json, which refused any two keys one fold apart."""
+    if name in obj:
+        return obj[name]
+    return folded(obj).get(fold(name))
 
 
 def decimal(value: Any, name: str) -> Decimal:
@@ -47,7 +48,9 @@ def worst_case(buy: bool, size: Decimal, price: Decimal) -> Decimal:
 
 
 def _items(body: Any, key: str | None) -> list[Any]:
-    items = body.get(key) if key and isinstance(body, dict) else body
+    if key and not isinstance(body, dict):
+        raise Unreadable(f"expected an object with a list of orders under {key!r}")
+    items = field(body, key) if key else body
     if not isinstance(items, list) or not items:
         raise Unreadable(f"expected a non-empty list of orders{f' under {key!r}' if key else ''}")
     return items

@@ -2,7 +2,8 @@
 
 Each exchange has one profile (kalshi.py, poly.py). Its order endpoints are one definition serving both the
 capture filter (`--filter orders` records every request under them) and the spending guard (it prices the
-order-placing writes and refuses any other write where orders live).
+order-placing writes). Its harmless writes are the guard's list of writes that place nothing (cancels,
+decreases, key creation, heartbeats...): under --live any other write is refused.
 """
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ class OrderWrite:
 
 @dataclass(frozen=True, slots=True)
 class OrderEndpoint:
-    """Where orders or fills live. A write under an endpoint with `writes` that none of them prices is refused,
-    unless its suffix is in `reduces` (it can only shrink an order)."""
+    """Where orders or fills live; `writes` are the requests there that place orders."""
 
     path: str  # after the API prefix
     writes: tuple[OrderWrite, ...] = ()
-    reduces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HarmlessWrite:
+    """A write (not GET/HEAD/OPTIONS) that places no order: the guard lets it through unpriced."""
+
+    method: str
+    path: str  # after the API prefix, whole; {id} is one path segment
 
 
 def _suffix_pattern(suffix: str) -> str:
@@ -70,30 +77,31 @@ class ExchangeProfile:
     volatile_query: tuple[str, ...]  # query parameters that carry a time: replay ignores their values
     secret_headers: tuple[str, ...]  # lower-case; redacted before anything is written
     secret_fields: tuple[str, ...]  # body field names at any depth, compared without case, '_' and '-'
+    harmless_writes: tuple[HarmlessWrite, ...]  # from docs/wire/: writes that place nothing (cancels, ...)
+    mints_credentials: tuple[str, ...]  # paths (after the prefix) whose answers hand out credentials
     inspect_request: tuple[str, ...]  # the request fields `tradetape inspect` shows
     inspect_response: tuple[str, ...]  # the answer fields `tradetape inspect` shows
     websocket: WebSocketProfile
     # Compiled from order_endpoints:
     captured: re.Pattern[str] = field(init=False)  # every request under an order endpoint
-    order_area: re.Pattern[str] | None = field(init=False)  # where orders live (case-insensitive: fail closed)
-    priced_writes: tuple[tuple[str, re.Pattern[str], Pricer], ...] = field(init=False)  # (method, path, pricer)
-    reducing: tuple[re.Pattern[str], ...] = field(init=False)
+    # (method, path, pricer), case-insensitive: a spelling a lenient server may route to an order write is priced
+    priced_writes: tuple[tuple[str, re.Pattern[str], Pricer], ...] = field(init=False)
+    harmless: tuple[tuple[str, re.Pattern[str]], ...] = field(init=False)  # matched whole, case-sensitively
+    minting: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
         start = "^" if self.endpoints_at_root else ""
         endpoints = self.order_endpoints
-        placing = [e for e in endpoints if e.writes]
+        prefix = re.escape(self.api_prefix)
         compiled = {
             "captured": re.compile(start + _any_of([e.path for e in endpoints]) + "(?:/|$)"),
-            "order_area": re.compile(start + _any_of([e.path for e in placing]) + "(?:/|$)", re.I) if placing else None,
             "priced_writes": tuple(
-                (w.method, re.compile(start + re.escape(e.path) + _suffix_pattern(w.suffix) + "$"), w.price)
+                (w.method, re.compile(start + re.escape(e.path) + _suffix_pattern(w.suffix) + "$", re.I), w.price)
                 for e in endpoints
                 for w in e.writes
             ),
-            "reducing": tuple(
-                re.compile(start + re.escape(e.path) + _suffix_pattern(s) + "$") for e in endpoints for s in e.reduces
-            ),
+            "harmless": tuple((w.method, re.compile(prefix + _suffix_pattern(w.path))) for w in self.harmless_writes),
+            "minting": re.compile(start + _any_of(list(self.mints_credentials)) + "/?$"),
         }
         for name, value in compiled.items():
             object.__setattr__(self, name, value)  # derived once; the profile stays frozen

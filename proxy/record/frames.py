@@ -9,6 +9,7 @@ only ever be the last one) and is counted, while the relay goes on.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from typing import Any
@@ -16,62 +17,128 @@ from typing import Any
 import orjson
 
 from proxy.record.session import Session
-from proxy.tape.fixture import parse_json
-from proxy.tape.frames import payload_fields
-from proxy.tape.redact import may_hold_secrets, redact_body, redact_raw
-from proxy.wire.websocket import Message
+from proxy.tape.frames import payload_fields, pointer_segment
+from proxy.tape.redact import NOT_JSON, read_json, redact_raw
+from proxy.tape.secrets import ASSIGNMENT, REDACTED, Credentials, may_name_secrets, redact_body, secret_values
+from proxy.wire.websocket import CLIENT, Message
 
 log = logging.getLogger("tradetape.record")
-NOT_REDACTABLE = "payload holds what may be a secret and is not JSON, so it could not be redacted; not recorded"
+NOT_REDACTABLE = "a payload that is not JSON holds a credential or assigns a secret-ish name: not recorded"
 
 
-def payload_record(message: Message) -> dict[str, Any]:
-    """The payload fields of a frames line, with secret fields replaced as in fixture bodies."""
+def needs_redaction(data: bytes, own: dict[str, str], creds: Credentials) -> bool:
+    return bool(own and any(value.encode() in data for value in own)) or may_name_secrets(data) or creds.found_in(data)
+
+
+def payload_record(message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
+    """The payload fields of a frames line, redacted as fixture bodies are: by field name, and by value for every
+    credential seen in the session (`creds` learns the ones a client message carries).
+
+    `own` is the connection's memory (never written) of the secrets its client sent (value -> where): the
+    exchange may name them again (Polymarket's user channel names the subscribing API key as `owner`), and
+    there, under any field name, they are redacted too, with `echoes` saying where (so a replay can put the
+    live client's own value back, and never anyone else's). What cannot be redacted with certainty (JSON with
+    two readings, text or bytes holding a credential) is `omitted`, with the reason."""
     data = message.data
     if not data:
         return {"text": ""} if message.kind in ("text", "ping", "pong") else {"base64": ""}
-    if not may_hold_secrets(data):
+    if not needs_redaction(data, own, creds):
         return payload_fields(data)
-    text = message.text()
-    parsed = parse_json(data) if text is not None else None
-    if text is None or parsed is None:
-        return {"omitted": NOT_REDACTABLE}
+    parsed, problem = read_json(data, may_name_secrets(data))
+    if problem is not None:
+        return {"omitted": problem}
+    if parsed is NOT_JSON:
+        if creds.found_in(data) or any(value.encode() in data for value in own) or ASSIGNMENT.search(data):
+            return {"omitted": NOT_REDACTABLE}
+        return payload_fields(data)
+    if message.sender == CLIENT:
+        for pointer, value in secret_values(parsed):
+            if value not in ("", REDACTED):
+                own.setdefault(value, pointer)  # where the client first sent it
+        creds.learn(own)
     secrets: list[Any] = []
+    echoes = echo_pointers(parsed, own, secrets) if own else {}
+    if message.sender == CLIENT:
+        echoes = {}  # the client's own message: matched with its secret fields ignored, nothing to give back
     redacted = redact_body(parsed, secrets)
-    return {"text": redact_raw(text, secrets, redacted) if secrets else text}
+    creds.learn(secrets)
+    text = data.decode("utf-8")  # strict JSON is UTF-8
+    text = redact_raw(text, secrets, redacted) if secrets else text
+    if creds.found_in(text):  # a credential seen elsewhere in the session, under a name that does not say so
+        text = orjson.dumps(creds.scrub_value(redacted)).decode()
+    return {"text": text} | ({"echoes": echoes} if echoes else {})
 
 
-def frame_line(seq: int, t: float, message: Message) -> dict[str, Any]:
-    line: dict[str, Any] = {"seq": seq, "t": round(t, 6), "from": message.sender, "kind": message.kind}
+def echo_pointers(value: Any, own: dict[str, str], secrets: list[Any], prefix: str = "") -> dict[str, str]:
+    """Where `value` held one of the client's own secrets, whatever the field's name: each such string becomes
+    "[REDACTED]" in place and is added to `secrets` (for redact_raw); the result maps its pointer to the pointer
+    in the client's message it came from."""
+    out: dict[str, str] = {}
+    items = (
+        list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+    )
+    for key, item in items:
+        here = f"{prefix}/{pointer_segment(key)}"
+        if isinstance(item, str) and item in own:
+            value[key] = REDACTED
+            secrets.append(item)
+            out[here] = own[item]
+        else:
+            out |= echo_pointers(item, own, secrets, here)
+    return out
+
+
+def frame_line(seq: int, t: float, message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
+    line: dict[str, Any] = {"seq": seq, "t": t, "from": message.sender, "kind": message.kind}
     if message.kind == "close":
         line["code"], line["reason"] = message.code, message.reason
     elif message.kind == "drop":
         if message.reason:
             line["reason"] = message.reason
     else:
-        line.update(payload_record(message))
+        line.update(payload_record(message, own, creds))
     return line
+
+
+def plain_text_line(seq: int, stamp: bytes, message: Message) -> bytes:
+    """The line frame_line() would make for a text message with nothing to redact, built directly."""
+    text = message.text()
+    if text is None:
+        payload = b'"base64":' + orjson.dumps(base64.b64encode(message.data).decode("ascii"))
+    else:
+        payload = b'"text":' + orjson.dumps(text)
+    return b'{"seq":%d%s%s","kind":"text",%s}\n' % (seq, stamp, message.sender.encode(), payload)
 
 
 class FramesWriter:
     """The append-only frames file of one recorded connection."""
 
-    def __init__(self, session: Session, name: str) -> None:
+    def __init__(self, session: Session, name: str, creds: Credentials) -> None:
         self.session = session
+        self.creds = creds  # the session's: what one connection reveals is scrubbed everywhere after
         self.name = name
         self.path = str(session.directory / name)
         self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self.count = 0
+        self.own: dict[str, str] = {}  # the secrets the client sent on this connection -> where (memory only)
 
     def write(self, messages: list[Message], t: float) -> None:
         """Append `messages` (one write); OSError if they could not be, and nothing more is written after that."""
         fd = self._fd
         if fd is None:
             raise OSError(f"{self.path}: an earlier write failed; this connection is no longer recorded")
-        session = self.session
-        data = b"".join(
-            orjson.dumps(frame_line(session.take_seq(), t, m), option=orjson.OPT_APPEND_NEWLINE) for m in messages
-        )
+        session, own, creds = self.session, self.own, self.creds
+        t = round(t, 6)
+        stamp = b',"t":' + orjson.dumps(t) + b',"from":"'
+        lines = []
+        for message in messages:
+            seq = session.take_seq()
+            if message.kind == "text" and not needs_redaction(message.data, own, creds):
+                lines.append(plain_text_line(seq, stamp, message))  # the common case, without a dict
+            else:
+                line = frame_line(seq, t, message, own, creds)
+                lines.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+        data = b"".join(lines)
         try:
             written = os.write(fd, data)
             while written < len(data):

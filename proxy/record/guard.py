@@ -1,8 +1,10 @@
 """The spending guard: caps the worst-case loss of orders sent to a live exchange in one session.
 
-Which requests place orders, and how each body is priced, comes from the exchange profiles
-(proxy.exchanges). Anything on an order endpoint the guard cannot read is refused, never let
-through: the guard exists for the case nobody thought of.
+Which requests place orders, how each body is priced, and which writes place nothing come from the
+exchange profiles (proxy.exchanges). A write (anything but GET/HEAD/OPTIONS) is priced, or on the
+profile's list of harmless writes, or refused; an order body is read strictly (strict_json), so a body
+servers could read two ways is refused, never priced on one reading. The guard exists for the case
+nobody thought of.
 """
 
 from __future__ import annotations
@@ -11,22 +13,28 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from proxy.engine.flow import Failure, Flow
 from proxy.exchanges import PROFILES
 from proxy.exchanges.pricing import Unreadable
+from proxy.exchanges.strict_json import Ambiguous
+from proxy.exchanges.strict_json import loads as strict_loads
 from proxy.exchanges.upstream import Upstream
 from tapecontract import SPENDING_GUARD
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    reason: str  # "max_order_usd", "max_session_usd" or "unreadable_order"
+    reason: str  # "max_order_usd", "max_session_usd", "unreadable_order", "unlisted_write" or "method_override"
     detail: dict[str, Any]
 
 
-PLACES_NOTHING = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})  # reads and cancels
+class Unlisted(Unreadable):
+    """A write the guard neither prices nor knows to place nothing."""
+
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Headers some frameworks honour to run a request as another method: a GET that a server reads as a POST.
+METHOD_OVERRIDES = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 
 
 def server_path(path: str) -> str:
@@ -44,19 +52,26 @@ def server_path(path: str) -> str:
 def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
     """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
     profile = PROFILES.get(exchange)
-    if method in PLACES_NOTHING or profile is None:
+    if method in READS or profile is None:
         return None
     normal = server_path(path)
     for verb, pattern, price in profile.priced_writes:
         if verb == method and pattern.search(normal):
             try:
-                parsed = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                raise Unreadable("body is not JSON") from None
+                parsed = strict_loads(body)
+            except Ambiguous as exc:
+                raise Unreadable(f"body: {exc}") from None
             return price(parsed)
-    area = profile.order_area
-    if area and area.search(normal) and not any(r.search(normal) for r in profile.reducing):
-        raise Unreadable(f"{method} {path} is a write on an order endpoint that the guard does not know")
+    if any(verb == method and pattern.fullmatch(normal) for verb, pattern in profile.harmless):
+        return None
+    raise Unlisted(f"{method} {path} is neither an order the guard can price nor a write known to place none")
+
+
+def overridden(headers: Any) -> Refusal | None:
+    """A method-override header makes a request's method a matter of which server reads it: refused."""
+    for name in METHOD_OVERRIDES:
+        if name in headers:
+            return Refusal("method_override", {"detail": f"{name}: a server may run this request as another method"})
     return None
 
 
@@ -72,8 +87,10 @@ class SpendingGuard:
         """None to let the request through (and count it); a Refusal otherwise."""
         try:
             amounts = order_amounts(exchange, method, path, body)
+        except Unlisted as exc:
+            return Refusal("unlisted_write", {"detail": str(exc)})
         except Unreadable as exc:
-            return Refusal("unreadable_order", {"detail": f"cannot price the order: {exc}"})
+            return Refusal("unreadable_order", {"detail": f"cannot price {method} {path}: {exc}"})
         if amounts is None:
             return None
         for amount in amounts:
@@ -108,7 +125,7 @@ class GuardAddon:
         self.counts = counts
 
     async def request(self, flow: Flow) -> None:
-        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body)
+        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body) or overridden(flow.headers)
         if refusal is not None:
             self.counts["refused"] += 1
             flow.failure = Failure(SPENDING_GUARD, 403, {"reason": refusal.reason, **refusal.detail})

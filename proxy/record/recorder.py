@@ -10,16 +10,10 @@ from proxy.engine.flow import Flow
 from proxy.record.capture_filter import CaptureFilter
 from proxy.record.frames import FramesWriter
 from proxy.record.session import Session
-from proxy.tape.fixture import (
-    decode_content,
-    fixture_name,
-    parse_json,
-    raw_body_fields,
-    request_body_fields,
-    utc_stamp,
-)
+from proxy.tape.fixture import decode_content, fixture_name, utc_stamp
 from proxy.tape.frames import frames_file_name
-from proxy.tape.redact import may_hold_secrets, redact_body, redact_headers, redact_raw
+from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
+from proxy.tape.secrets import Credentials, mints_credentials, redact_url
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import Message
 
@@ -38,19 +32,17 @@ def decoded(data: bytes, headers: dict[str, str]) -> bytes | None:
     return decode_content(data, encoding.lower()) if encoding and data else data
 
 
-def request_record(flow: Flow) -> dict[str, Any]:
+def request_record(flow: Flow, creds: Credentials, found: list[Any]) -> dict[str, Any]:
     headers = redact_headers(flow.headers)
     data = decoded(flow.body, headers)
     if data is None:
         fields: dict[str, Any] = {"body": None, "body_omitted": omitted(headers["content-encoding"])}
     else:
-        fields = request_body_fields(data)
-        if isinstance(fields["body"], (dict, list)) and may_hold_secrets(data):
-            fields["body"] = redact_body(fields["body"])
-    return {"method": flow.method, "url": flow.url, "headers": headers, **fields}
+        fields = request_body(data, headers.get("content-type", ""), creds, found)
+    return {"method": flow.method, "url": redact_url(flow.url, found), "headers": headers, **fields}
 
 
-def response_record(answer: Answer) -> dict[str, Any]:
+def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dict[str, Any]:
     headers = redact_headers(answer.headers)
     body = decoded(answer.body, headers)
     if body is None:
@@ -61,23 +53,23 @@ def response_record(answer: Answer) -> dict[str, Any]:
             "body_parsed": None,
             "body_omitted": omitted(headers["content-encoding"]),
         }
-    parsed = parse_json(body)
-    fields = raw_body_fields(body, parsed)
-    if parsed is not None and may_hold_secrets(body):
-        secrets: list[Any] = []
-        fields["body_parsed"] = redact_body(parsed, secrets)
-        if secrets:
-            fields["body_raw"] = redact_raw(fields["body_raw"], secrets, fields["body_parsed"])
-    return {"status": answer.status, "headers": headers, **fields}
+    return {
+        "status": answer.status,
+        "headers": headers,
+        **response_body(body, headers.get("content-type", ""), creds, found),
+    }
 
 
-def fixture_record(flow: Flow) -> dict[str, Any]:
+def fixture_record(flow: Flow, creds: Credentials | None = None) -> dict[str, Any]:
+    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals)."""
+    creds = Credentials() if creds is None else creds
+    found: list[Any] = []
     fixture: dict[str, Any] = {
         "seq": 0,
         "exchange": flow.exchange,
         "captured_at": utc_stamp(flow.wall_start),
         "latency_ms": flow.latency_ms,
-        "request": request_record(flow),
+        "request": request_record(flow, creds, found),
     }
     if flow.failure is not None:
         failure = flow.failure
@@ -88,10 +80,23 @@ def fixture_record(flow: Flow) -> dict[str, Any]:
             **({"upstream": failure.upstream} if failure.upstream else {}),
         }
     elif flow.response is not None:
-        fixture["response"] = response_record(flow.response)
+        fixture["response"] = response_record(flow.response, creds, found)
     if "sent_after" in flow.notes:
         fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
-    return fixture
+    creds.learn(found)
+    return scrub_fixture(fixture, creds) if creds else fixture
+
+
+def learn_minted(flow: Flow, creds: Credentials) -> None:
+    """Credentials an exchange hands out (API-key creation) are learned even when the answer is not captured."""
+    answer = flow.response
+    if answer is None or not mints_credentials(flow.exchange, flow.path):
+        return
+    body = decoded(answer.body, {k.lower(): v for k, v in answer.headers.items()})
+    parsed, _ = read_json(body) if body else (None, None)
+    found: list[Any] = []
+    redact_body(parsed, found)
+    creds.learn(found)
 
 
 class Recorder:
@@ -102,15 +107,19 @@ class Recorder:
         self.session = session
         self.capture = capture
         self.counts = counts
+        self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
+        self.manifest_error: str | None = None
 
     async def request(self, flow: Flow) -> None:
         flow.notes["sent_after"] = self.session.last_seq  # the request's place on the session clock
 
     def done(self, flow: Flow) -> None:
+        self.credentials.learn_headers(flow.headers)
         if not self.capture(flow.exchange, flow.path):
+            learn_minted(flow, self.credentials)
             return
-        fixture = fixture_record(flow)
         try:
+            fixture = fixture_record(flow, self.credentials)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
@@ -123,7 +132,7 @@ class Recorder:
 
     def _open_frames(self, flow: Flow) -> str:
         name = frames_file_name(fixture_name(self.session.last_seq + 1, flow.method, flow.exchange, flow.path))
-        flow.notes["frames"] = FramesWriter(self.session, name)
+        flow.notes["frames"] = FramesWriter(self.session, name, self.credentials)
         return name
 
     def _close_frames(self, flow: Flow) -> None:
@@ -150,7 +159,12 @@ class Recorder:
         self._close_frames(flow)
 
     def status(self) -> dict[str, Any]:
-        return {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        status: dict[str, Any] = {"session_dir": str(self.session.directory), "fixtures": self.session.count}
+        return {**status, "manifest_error": self.manifest_error} if self.manifest_error else status
 
     def close(self) -> None:
-        self.session.close()
+        try:
+            self.session.close()
+        except OSError as exc:  # a full disk at shutdown: the fixtures are whole, only the index is missing
+            self.manifest_error = exc.strerror or str(exc)
+            log.error("%s: manifest.json could not be written: %s", self.session.directory, self.manifest_error)

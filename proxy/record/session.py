@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import logging
 import os
 import threading
 import time
@@ -19,11 +20,13 @@ from typing import Any
 
 import orjson
 
-from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, load_fixture, session_files, utc_stamp
+from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq, load_fixture, session_files, utc_stamp
 from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.manifest import manifest_bytes, manifest_entry
+from proxy.tape.schema import list_session, quarantine_leftovers
 
 FSYNC_INTERVAL = 0.05
+log = logging.getLogger("tradetape.record")
 
 
 class SessionError(OSError):
@@ -43,6 +46,19 @@ def _write_file(path: str, data: bytes) -> None:
             written += os.write(fd, data[written:])
     finally:
         os.close(fd)
+
+
+def write_atomically(directory: str, name: str, data: bytes) -> None:
+    """`data` as `directory/name`, whole or not at all: a temporary file renamed into place, removed on failure."""
+    final = f"{directory}/{name}"
+    temp = f"{directory}/.{name}.tmp"
+    try:
+        _write_file(temp, data)
+        os.rename(temp, final)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _fsync_path(path: str) -> None:
@@ -103,7 +119,10 @@ class FsyncBatcher:
         with self._lock:
             batch, self._pending = self._pending, set()
         if batch:
-            make_durable(self._directory, sorted(batch))
+            try:
+                make_durable(self._directory, sorted(batch))
+            except OSError as exc:  # the files are in place; only their durability against power loss is unsure
+                log.error("could not flush %d files of %s to disk: %s", len(batch), self._directory, exc)
 
     def _run(self) -> None:
         while not self._stopping:
@@ -132,6 +151,8 @@ class Session:
             probe.unlink()
         except OSError as exc:
             raise SessionError(f"capture dir {self.directory}: cannot write ({exc.strerror})") from None
+        for note in quarantine_leftovers(self.directory, list_session(self.directory).leftovers):
+            log.warning("%s", note)
         try:
             existing = [(p.name, load_fixture(p)) for p in session_files(self.directory)]
             frame_seqs = [
@@ -186,28 +207,22 @@ class Session:
         seq = self.last_seq + 1
         fixture["seq"] = seq
         name = fixture_name(seq, method, exchange, path)
-        data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
-        final = f"{self._dir}/{name}"
-        temp = f"{self._dir}/.{name}.tmp"
-        try:
-            _write_file(temp, data)
-            os.rename(temp, final)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
+        if fixture_seq(name) is None:
+            raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
+        write_atomically(self._dir, name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2))
         self.last_seq = seq
-        self._fsync.add(final)
+        self._fsync.add(f"{self._dir}/{name}")
         self._add_entry(fixture, name)
         return name
 
     def write_manifest(self) -> None:
         body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
-        temp = self.directory / f".{MANIFEST}.tmp"
-        temp.write_bytes(body)
-        os.replace(temp, self.directory / MANIFEST)
-        self._fsync.add(str(self.directory / MANIFEST))
+        write_atomically(self._dir, MANIFEST, body)
+        self._fsync.add(f"{self._dir}/{MANIFEST}")
 
     def close(self) -> None:
-        self.write_manifest()
-        self._fsync.close()
+        """Write the manifest and flush; OSError (a full disk) once the fsync thread is stopped anyway."""
+        try:
+            self.write_manifest()
+        finally:
+            self._fsync.close()

@@ -20,6 +20,7 @@ import orjson
 from proxy.exchanges import PROFILES
 from proxy.replay.messages import RecordedMessage, message_key
 from proxy.replay.pacing import Clock, Step
+from proxy.tape.frames import pointer_steps
 from proxy.tape.redact import redact_body
 from proxy.wire.websocket import CLIENT, EXCHANGE, POLICY_VIOLATION, Message, ServerEnd, WebSocketError
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tradetape.replay")
 GOING_AWAY = 1001
+FLUSH_EVERY = 256
 
 
 class ReplayConnection(asyncio.Protocol):
@@ -52,10 +54,12 @@ class ReplayConnection(asyncio.Protocol):
         self.cursor = 0  # fast and timed pacing: the next of `outgoing` to send
         self.matched: set[int] = set()  # seq of the recorded client messages matched
         self.echo: dict[str, dict[Any, Any]] = {}  # volatile pointer -> {recorded value: live value}
+        self.secrets: dict[str, str] = {}  # pointer in a client message -> the live client's secret there
         self.steps: dict[int, Step] = replayer.message_steps(rec) if clock is not None else {}
         self.paused = False
         self.lost = False
         self._task: asyncio.Task[None] | None = None
+        self._unflushed = 0  # exchange messages framed but not yet written
         self._wake = asyncio.Event()  # timed pacing: the client reads again, or step mode let a message go
         answers = dict(PROFILES[self.exchange].websocket.keepalive)
         self.keepalive = {k.encode(): v.encode() for k, v in answers.items()}
@@ -132,6 +136,7 @@ class ReplayConnection(asyncio.Protocol):
             return False
         self.matched.add(recorded.seq)
         self._learn(recorded.volatile, live)
+        self._learn_secrets(recorded, live)
         correlation.learn(recorded.volatile, live)
         if self.clock is not None and recorded.seq in self.steps:
             self.clock.happen(self.steps[recorded.seq])
@@ -143,6 +148,14 @@ class ReplayConnection(asyncio.Protocol):
             new = live.get(pointer)
             if new != old and isinstance(old, (str, int)) and isinstance(new, (str, int)):
                 self.echo.setdefault(pointer, {})[old] = new
+
+    def _learn_secrets(self, recorded: RecordedMessage, live: dict[str, Any]) -> None:
+        """The live values of the secrets this client message carried (an API key), for the exchange messages
+        that name them again (`echoes`)."""
+        for pointer in recorded.secrets:
+            value = pointed(live, pointer)
+            if isinstance(value, str):
+                self.secrets[pointer] = value
 
     def _client_closed(self) -> None:
         close = next((m for m in self.closes if m.seq not in self.matched), None)
@@ -163,7 +176,8 @@ class ReplayConnection(asyncio.Protocol):
         self.delivered.add(recorded.seq)
         message = recorded.message
         if message.kind == "drop":
-            self.transport.abort()
+            self._flush()
+            self.transport.close()  # what was sent before goes out, then the TCP close: no close frame
             return True
         if message.kind in ("text", "binary"):
             message = Message(EXCHANGE, message.kind, self._live(recorded))
@@ -172,7 +186,11 @@ class ReplayConnection(asyncio.Protocol):
         except WebSocketError as exc:  # a recorded close code that cannot be sent (1006): close without one
             log.warning("replayed WebSocket %s: %s", self.path, exc)
             self.end.send(Message(EXCHANGE, "close"))
-        self._flush()
+        self._unflushed += 1
+        if self._unflushed >= FLUSH_EVERY:
+            self._flush()  # a long run goes out in pieces, so a client that stops reading pauses it
+        elif self._unflushed == 1:
+            asyncio.get_running_loop().call_soon(self._flush)  # the rest of this run joins it: one write
         return True
 
     def _live(self, recorded: RecordedMessage) -> bytes:
@@ -182,6 +200,8 @@ class ReplayConnection(asyncio.Protocol):
             data = correlation.body(data, recorded.mentions)
         if self.echo:
             data = self._echoed(data)
+        if recorded.echoes and self.secrets:
+            data = echo_secrets(data, recorded.echoes, self.secrets)
         return data
 
     def _echoed(self, data: bytes) -> bytes:
@@ -234,6 +254,7 @@ class ReplayConnection(asyncio.Protocol):
             self._drain()
 
     def _flush(self) -> None:
+        self._unflushed = 0
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -273,6 +294,9 @@ class ReplayConnection(asyncio.Protocol):
         if self.clock is not None:
             self.clock.skip(list(self.steps.values()))
 
+    def check_timeouts(self, now: float) -> None:
+        """The listener's idle timeouts are for HTTP: a replayed feed may be quiet for as long as it was."""
+
     def close(self) -> None:
         """The replay proxy is stopping: close as an exchange going away would."""
         if self.transport is not None and not self.lost:
@@ -306,6 +330,43 @@ class ReplayConnection(asyncio.Protocol):
             "client_recorded": len(self.expected),
             "unsent": len(unsent),
         }
+
+
+def pointed(found: dict[str, Any], pointer: str) -> Any:
+    """The value at `pointer` in what Volatile.strip found (keyed by the pointer of each member it removed)."""
+    for prefix, value in found.items():
+        if pointer == prefix or pointer.startswith(prefix + "/"):
+            for step in pointer_steps(pointer[len(prefix) :]):
+                value = value.get(step) if isinstance(value, dict) else None
+            return value
+    return None
+
+
+def echo_secrets(data: bytes, echoes: dict[str, str], secrets: dict[str, str]) -> bytes:
+    """`data` with the live client's own secret put back at each pointer where the recording redacted it."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data
+    for target, source in echoes.items():
+        live = secrets.get(source)
+        *path, last = pointer_steps(target)
+        holder = value
+        for step in path:
+            holder = (
+                holder.get(step)
+                if isinstance(holder, dict)
+                else holder[int(step)]
+                if isinstance(holder, list)
+                else None
+            )
+        if live is None:
+            continue
+        if isinstance(holder, dict) and last in holder:
+            holder[last] = live
+        elif isinstance(holder, list) and last.isdigit() and int(last) < len(holder):
+            holder[int(last)] = live
+    return orjson.dumps(value)
 
 
 def shown_payload(message: Message) -> Any:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from proxy.replay.volatile import Volatile, escape
+from proxy.tape.secrets import REDACTED, is_secret_field
 
 ABSENT = "(absent)"
 Query = tuple[tuple[str, str], ...]  # decoded pairs, sorted
@@ -36,7 +37,11 @@ def parse_body(data: bytes) -> Any:
 
 
 def canonical_query(query: str) -> Query:
-    return tuple(sorted(parse_qsl(query, keep_blank_values=True))) if query else ()
+    """Sorted decoded pairs; a secret-named parameter's value is the marker, as recording stored it."""
+    if not query:
+        return ()
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return tuple(sorted((name, REDACTED if value and is_secret_field(name) else value) for name, value in pairs))
 
 
 def canonical_body(body: Any) -> bytes:

@@ -18,6 +18,7 @@ from proxy.replay.correlate import json_strings
 from proxy.replay.match import canonical_body, parse_body
 from proxy.replay.volatile import Volatile
 from proxy.tape.frames import payload_bytes, read_frames
+from proxy.tape.secrets import secret_values
 from proxy.wire.websocket import CLIENT, Message
 
 
@@ -31,6 +32,8 @@ class RecordedMessage:
     mentions: tuple[str, ...] = ()  # an exchange message: the strings it contains (narrowed to recorded ids)
     keepalive: bool = False
     after_close: bool = False  # an exchange message recorded after the client's close
+    secrets: tuple[str, ...] = ()  # a client message: where it carried a secret (its live value is learned)
+    echoes: dict[str, str] = field(default_factory=dict)  # an exchange message: where it names a client secret
 
     @property
     def sender(self) -> str:
@@ -64,8 +67,10 @@ def recorded_message(line: dict[str, Any], exchange: str, volatile: Volatile) ->
     if kind not in ("text", "binary") or recorded.keepalive:
         return recorded
     if message.sender == CLIENT:
+        recorded.secrets = tuple(pointer for pointer, _ in secret_values(parse_body(message.data)))
         recorded.key, _ = message_key(message.data, volatile, recorded.volatile)
     else:
+        recorded.echoes = line.get("echoes", {})
         strings: set[str] = set()
         json_strings(parse_body(message.data), strings)
         recorded.mentions = tuple(strings)

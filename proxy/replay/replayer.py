@@ -26,8 +26,10 @@ from proxy.replay.match import MatchKey, body_differences, describe, differences
 from proxy.replay.messages import RecordedMessage
 from proxy.replay.pacing import CLIENT_ACT, REPLAY_ACT, Clock, Gate, Step, check_pacing
 from proxy.replay.sources import Loaded, Recording, load_sources
+from proxy.replay.stand_ins import owner
 from proxy.replay.volatile import Volatile, message_volatile
 from proxy.tape.redact import redact_body
+from proxy.tape.secrets import redact_pairs
 from proxy.wire.answers import Answer, tradetape_answer
 from proxy.wire.websocket import CLIENT, EXCHANGE, Message, accept_for, switching_head
 from tapecontract import BAD_REQUEST, ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
@@ -220,6 +222,8 @@ class Replayer:
             )
         else:
             flow.response = Answer(rec.status, rec.headers, rec.body, head=rec.head)
+        if rec.owner_fallback is not None and flow.response is not None:
+            flow.response.body = owner(flow.response.body, flow.headers, flow.exchange, rec.owner_fallback)
         flow.notes["replayed"] = rec.name
 
     # ---- WebSocket ----------------------------------------------------------------------------
@@ -365,7 +369,7 @@ class Replayer:
         request = {
             "method": flow.method,
             "path": path,
-            "query": query,
+            "query": redact_pairs(query, []),
             "body": redact_body(body) if isinstance(body, (dict, list)) else body,
         }
         detail = (

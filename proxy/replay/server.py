@@ -86,6 +86,11 @@ class ReplayServer:
         return self.base_url("poly")
 
     @property
+    def admin_token(self) -> str:
+        """X-Tradetape-Token for this proxy's admin API (POST /__tradetape/reset, load, mode)."""
+        return self.proxy.admin_token
+
+    @property
     def replayer(self) -> Replayer:
         replayer = find_replayer(self.proxy.mode)
         if replayer is None:

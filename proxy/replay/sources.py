@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import copy
 import itertools
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +24,12 @@ from proxy.engine.flow import Failure
 from proxy.replay.correlate import HEADER_TOKEN, correlatable, json_strings
 from proxy.replay.match import MatchKey, describe, match_key
 from proxy.replay.messages import RecordedMessage, load_messages
+from proxy.replay.stand_ins import fill
 from proxy.replay.volatile import Volatile, message_volatile, volatile_sets
-from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes, load_fixture, session_files
+from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes, load_fixture
 from proxy.tape.frames import frames_file_of
 from proxy.tape.redact import REDACTED
+from proxy.tape.schema import list_session
 from proxy.wire.answers import UnsendableAnswer, check_headers, status_and_headers
 from proxy.wire.headers import NOT_RETURNED
 from tapecontract import CONNECTION_DROPPED
@@ -56,6 +59,7 @@ class Recording:
     mentions: tuple[str, ...] = ()  # recorded volatile values (of any recording) that this answer's body contains
     header_mentions: tuple[str, ...] = ()  # likewise, whole tokens of its headers
     head: bytes | None = None  # status line and headers as the listener sends them, rendered once
+    owner_fallback: str | None = None  # set when the answer has owner slots to fill with the live API key
     sent_after: int | None = None  # the request's place on the session clock (the seq taken before it came)
     captured_at: float = 0.0  # when the request came, in seconds
     messages: list[RecordedMessage] | None = None  # a WebSocket connection's (a 101 with a frames file)
@@ -180,11 +184,13 @@ def recording(
         head = None if frames else status_and_headers(response["status"], None, headers)
     except UnsendableAnswer as exc:
         raise FixtureError(path, f"response: {exc}") from None
+    body, has_owner = fill(_bytes(response, "body_raw", "response.", path))
     rec = Recording(
         **common,
         status=response["status"],
         headers=headers,
-        body=_bytes(response, "body_raw", "response.", path),
+        body=body,
+        owner_fallback=str(uuid.uuid4()) if has_owner else None,
         mentions=tuple(strings),
         header_mentions=tuple(tokens),
         head=head,
@@ -229,13 +235,19 @@ def seq_report(name: str, seqs: list[tuple[str, int]]) -> list[str]:
     return warnings
 
 
-def source_files(path: Path) -> list[Path]:
-    """The fixture files of a session directory (seq order), or the one fixture file given."""
+def source_files(path: Path, warnings: list[str] | None = None) -> list[Path]:
+    """The fixture files of a session directory (seq order), or the one fixture file given; files that are
+    not fixtures go to `warnings`, and a file that looks like a fixture but cannot be one stops the load."""
     if path.is_dir():
-        files = session_files(path)
-        if not files:
+        listing = list_session(path)
+        if listing.problems:
+            raise listing.problems[0]
+        if not listing.fixtures:
             raise SourceError(f"replay source {path}: no fixture files (NNN_METHOD_exchange_endpoint.json)")
-        return files
+        if warnings is not None:
+            warnings += [f"{other}: not a fixture file, ignored" for other in listing.others]
+            warnings += [f"{left}: leftover of an interrupted write, ignored" for left in listing.leftovers]
+        return listing.fixtures
     if path.name == MANIFEST or path.suffix != ".json":
         raise SourceError(f"replay source {path}: not a fixture file")
     return [path]
@@ -281,7 +293,7 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         while name in names:
             name += "'"
         names.add(name)
-        files = source_files(path)
+        files = source_files(path, loaded.warnings)
         recordings = [recording(load_fixture(p), name, p, volatile, messages) for p in files]  # one file at a time
         if path.is_dir():
             loaded.warnings += seq_report(name, clock_seqs(recordings))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import errno
+import os
 import re
 import time
 import zlib
@@ -11,22 +13,12 @@ from typing import Any
 
 import orjson
 
-from proxy.exchanges import EXCHANGES
+from proxy.tape.schema import DRIFT, MANIFEST, FixtureError, check_file, fixture_seq, list_session, validate
+
+__all__ = ["DRIFT", "MANIFEST", "FixtureError", "fixture_seq"]
 
 FORMAT = 1
-MANIFEST = "manifest.json"
-DRIFT = "drift.json"  # what `record --drift-against` found (proxy/drift/watch.py); not a fixture
 _MEANINGFUL = re.compile(r"^[a-z][a-z_-]*$")
-_FIXTURE_NAME = re.compile(r"^(\d+)_[A-Z]+_[a-z]+_[A-Za-z0-9_-]+\.json$")
-
-
-class FixtureError(ValueError):
-    """A fixture file that cannot be used; the message names the file and what is wrong."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
-        self.reason = reason
 
 
 def endpoint_name(path: str) -> str:
@@ -45,12 +37,6 @@ def path_template(path: str) -> str:
 
 def fixture_name(seq: int, method: str, exchange: str, path: str) -> str:
     return f"{seq:03d}_{method.upper()}_{exchange}_{endpoint_name(path)}.json"
-
-
-def fixture_seq(name: str) -> int | None:
-    """The seq a fixture file name carries, or None for anything that is not a fixture file."""
-    match = _FIXTURE_NAME.match(name)
-    return int(match.group(1)) if match else None
 
 
 def utc_stamp(epoch: float) -> str:
@@ -75,17 +61,6 @@ def text_or_base64(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8"), False
     except UnicodeDecodeError:
         return base64.b64encode(data).decode("ascii"), True
-
-
-def request_body_fields(data: bytes) -> dict[str, Any]:
-    """`body` as parsed JSON, text, or null; base64 with `body_encoding` when not UTF-8."""
-    if not data:
-        return {"body": None}
-    parsed = parse_json(data)
-    if parsed is not None:
-        return {"body": parsed}
-    text, is_b64 = text_or_base64(data)
-    return {"body": text, "body_encoding": "base64"} if is_b64 else {"body": text}
 
 
 def raw_body_fields(data: bytes, parsed: Any) -> dict[str, Any]:
@@ -133,52 +108,27 @@ def decode_content(data: bytes, encoding: str | None) -> bytes | None:
 # ---- reading ---------------------------------------------------------------------------------
 
 
-def _require(obj: Any, key: str, kind: type | tuple[type, ...], where: str, path: Path) -> Any:
-    if not isinstance(obj, dict) or key not in obj:
-        raise FixtureError(path, f"missing key {where}{key}")
-    value = obj[key]
-    if not isinstance(value, kind):
-        raise FixtureError(path, f"{where}{key} has the wrong type ({type(value).__name__})")
-    return value
-
-
-def validate_fixture(data: Any, path: Path) -> dict[str, Any]:
-    """Check the keys tools rely on; raise FixtureError naming the first problem."""
-    if not isinstance(data, dict):
-        raise FixtureError(path, "top level is not a JSON object")
-    _require(data, "seq", int, "", path)
-    exchange = _require(data, "exchange", str, "", path)
-    if exchange not in EXCHANGES:
-        raise FixtureError(path, f"exchange {exchange!r} is not one of {', '.join(EXCHANGES)}")
-    request = _require(data, "request", dict, "", path)
-    _require(request, "method", str, "request.", path)
-    _require(request, "url", str, "request.", path)
-    if "response" in data:
-        response = _require(data, "response", dict, "", path)
-        _require(response, "status", int, "response.", path)
-        _require(response, "headers", dict, "response.", path)
-        _require(response, "body_raw", (str, type(None)), "response.", path)
-    elif "error" not in data:
-        raise FixtureError(path, "missing key response (or error)")
-    return data
-
-
 def load_fixture(path: Path | str) -> dict[str, Any]:
     """Read and validate one fixture file; errors name the file and the JSON position."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as file:  # a link is refused, not followed
+            data = file.read()
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            check_file(path)  # names the link and its target
         raise FixtureError(path, f"cannot read: {exc.strerror}") from None
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise FixtureError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return validate_fixture(parsed, path)
+    return validate(parsed, path)
 
 
 def session_files(directory: Path | str) -> list[Path]:
-    """The fixture files of a session directory, in seq order (by number, not by name)."""
-    directory = Path(directory)
-    found = [(fixture_seq(p.name), p) for p in directory.iterdir() if p.is_file()]
-    return [p for seq, p in sorted((s, p) for s, p in found if s is not None)]
+    """The fixture files of a session directory, in seq order (by number, not by name); FixtureError
+    naming the first file that looks like a fixture but cannot be one (fsck lists them all)."""
+    listing = list_session(Path(directory))
+    if listing.problems:
+        raise listing.problems[0]
+    return listing.fixtures

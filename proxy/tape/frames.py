@@ -24,9 +24,8 @@ from typing import Any
 
 import orjson
 
-from proxy.tape.fixture import FixtureError
+from proxy.tape.schema import FRAMES_SUFFIX, FixtureError, check_file
 
-FRAMES_SUFFIX = ".frames.jsonl"
 # The wire's message vocabulary (proxy.wire.websocket, which the tape layer does not import).
 SENDERS = ("client", "exchange")
 KINDS = ("text", "binary", "ping", "pong", "close", "drop")
@@ -87,12 +86,16 @@ def validate_frame(line: Any, where: str, path: Path) -> dict[str, Any]:
         if not isinstance(line.get("reason", ""), str):
             raise FixtureError(path, f"{where}: reason must be a string")
     _check_payload(line, where, path)
+    echoes = line.get("echoes", {})
+    if not isinstance(echoes, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in echoes.items()):
+        raise FixtureError(path, f"{where}: echoes must map JSON pointers to JSON pointers")
     return line
 
 
 def read_frames(path: Path) -> FramesRead:
     """Every whole line of a frames file, validated (FixtureError on the first bad one); a torn last line skipped."""
     try:
+        check_file(path)  # a link could point out of the session
         data = path.read_bytes()
     except OSError as exc:
         raise FixtureError(path, f"cannot read: {exc.strerror}") from None
@@ -105,6 +108,15 @@ def read_frames(path: Path) -> FramesRead:
             raise FixtureError(path, f"line {number}: invalid JSON at column {exc.colno}: {exc.msg}") from None
         frames.append(validate_frame(line, f"line {number}", path))
     return FramesRead(frames, len(data) - end)
+
+
+def pointer_segment(key: str | int) -> str:
+    """One step of a JSON pointer (RFC 6901): `echoes` name places in payloads this way."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def pointer_steps(pointer: str) -> list[str]:
+    return [step.replace("~1", "/").replace("~0", "~") for step in pointer.split("/")[1:]]
 
 
 def payload_bytes(line: dict[str, Any]) -> bytes:

@@ -1,55 +1,39 @@
-"""Secrets never reach disk: auth headers and secret body fields become a marker before anything is written.
+"""Secrets never reach disk: what recording stores of each header, URL and body (rules in secrets.py).
 
-The lists are the exchange profiles' secret headers and fields plus the generic ones below, applied to the
-traffic of every exchange alike (a secret in the wrong place is still a secret).
+A body is stored only when it can be scrubbed with certainty: JSON with one reading (proxy.exchanges.strict_json),
+a form, plain text that assigns no secret-ish name, or bytes holding no credential seen in the session.
+Anything else is stored as `body_omitted` with the reason, like a body in an encoding we cannot decode.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 
-from proxy.exchanges import PROFILES
+from proxy.exchanges.strict_json import Ambiguous
+from proxy.exchanges.strict_json import loads as strict_loads
+from proxy.tape.fixture import raw_body_fields, text_or_base64
+from proxy.tape.secrets import (
+    ASSIGNMENT,
+    REDACTED,
+    Credentials,
+    is_form,
+    is_secret_field,
+    is_secret_header,
+    may_name_secrets,
+    redact_body,
+    redact_pairs,
+)
 
-REDACTED = "[REDACTED]"
+__all__ = ["REDACTED", "is_secret_field", "is_secret_header", "redact_body"]
+
+log = logging.getLogger("tradetape.record")
+NOT_JSON = object()
+JSON_START = (b"{", b"[", b'"')
+BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _REDACTED_JSON = orjson.dumps(REDACTED).decode()
-
-GENERIC_SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
-GENERIC_SECRET_FIELDS = ("private_key",)  # a signing key, whatever the exchange
-
-
-def fold(name: str) -> str:
-    """A body field name as secret names are compared: lower-cased, '_' and '-' removed."""
-    return name.lower().replace("_", "").replace("-", "")
-
-
-SECRET_HEADERS = frozenset(GENERIC_SECRET_HEADERS).union(*(p.secret_headers for p in PROFILES.values()))
-SECRET_FIELDS = frozenset(map(fold, GENERIC_SECRET_FIELDS)).union(
-    *(map(fold, p.secret_fields) for p in PROFILES.values())
-)
-
-
-# Folded the way field names are compared, a body holding none of these bytes has no secret field,
-# so the walk is skipped (the hot path). "\\u": a key name may be written with JSON escapes.
-# (apisecret contains secret: only the shortest names need looking for.)
-_SECRET_HINTS = (
-    *(n.encode() for n in SECRET_FIELDS if not any(o != n and o in n for o in SECRET_FIELDS)),
-    b"\\u",
-)
-
-
-def may_hold_secrets(data: bytes) -> bool:
-    folded = data.lower().replace(b"_", b"").replace(b"-", b"")
-    return any(hint in folded for hint in _SECRET_HINTS)
-
-
-def is_secret_header(name: str) -> bool:
-    return name.lower() in SECRET_HEADERS
-
-
-def is_secret_field(name: str) -> bool:
-    return fold(name) in SECRET_FIELDS
 
 
 def printable(text: str) -> str:
@@ -64,26 +48,77 @@ def redact_headers(headers: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = printable(name.lower())
-        value = REDACTED if key in SECRET_HEADERS else printable(value)
+        value = REDACTED if is_secret_header(key) else printable(value)
         out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
     return out
 
 
-def redact_body(value: Any, found: list[Any] | None = None) -> Any:
-    """A copy of a parsed JSON body with secret fields replaced; secret values are appended to `found`."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if is_secret_field(key) and item not in (None, "", REDACTED):
-                if found is not None:
-                    found.append(item)
-                out[key] = REDACTED
-            else:
-                out[key] = redact_body(item, found)
-        return out
-    if isinstance(value, list):
-        return [redact_body(item, found) for item in value]
-    return value
+def omitted(reason: str) -> str:
+    log.warning("body not recorded: %s", reason)
+    return reason
+
+
+def read_json(data: bytes, hinted: bool = True) -> tuple[Any, str | None]:
+    """(value, None) for JSON with one reading, (NOT_JSON, None) for a body that is not JSON at all,
+    (None, why) for one that looks like JSON but has no single reading (NaN, BOM, NDJSON, duplicate keys).
+    Duplicate keys are looked for when the body may name a secret (`hinted`): elsewhere they hide none."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if data.startswith(BOMS) or data.lstrip()[:1] in JSON_START:
+            return None, f"the body is not strict JSON ({exc.msg}), so it could not be redacted with certainty"
+        return NOT_JSON, None
+    if hinted:
+        try:
+            strict_loads(data)
+        except Ambiguous as exc:
+            return None, f"the body has two readings ({exc}), so it could not be redacted with certainty"
+    return parsed, None
+
+
+def text_fields(data: bytes, key: str, content_type: str, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+    """A body that is not JSON: a form (redacted by name), text, or base64 bytes; omitted when unsure."""
+    text, is_b64 = text_or_base64(data)
+    if is_b64:
+        if creds.found_in(data):
+            return {key: None, "body_omitted": omitted("a credential seen in this session is in a binary body")}
+        return {key: text, "body_encoding": "base64"}
+    if "x-www-form-urlencoded" in content_type and is_form(text):
+        return {key: redact_pairs(text, found)}
+    if ASSIGNMENT.search(data):
+        return {key: None, "body_omitted": omitted("a text body that assigns a secret-ish name cannot be scrubbed")}
+    return {key: text}
+
+
+def request_body(data: bytes, content_type: str, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+    """`body` as parsed JSON (secret fields redacted), text, or null; base64 with `body_encoding`."""
+    if not data:
+        return {"body": None}
+    hinted = may_name_secrets(data)
+    parsed, problem = read_json(data, hinted)
+    if problem is not None:
+        return {"body": None, "body_omitted": omitted(problem)}
+    if parsed is NOT_JSON:
+        return text_fields(data, "body", content_type, creds, found)
+    return {"body": redact_body(parsed, found) if hinted else parsed}
+
+
+def response_body(data: bytes, content_type: str, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+    """`body_raw` (text or base64) and `body_parsed` (JSON or null), secrets redacted in both."""
+    hinted = may_name_secrets(data)
+    parsed, problem = read_json(data, hinted) if data else (NOT_JSON, None)
+    if problem is not None:
+        return {"body_raw": None, "body_parsed": None, "body_omitted": omitted(problem)}
+    if parsed is NOT_JSON:
+        return {**text_fields(data, "body_raw", content_type, creds, found), "body_parsed": None}
+    fields = raw_body_fields(data, parsed)
+    if hinted:
+        secrets: list[Any] = []
+        fields["body_parsed"] = redact_body(parsed, secrets)
+        if secrets:
+            fields["body_raw"] = redact_raw(fields["body_raw"], secrets, fields["body_parsed"])
+            found += secrets
+    return fields
 
 
 def redact_raw(text: str, secrets: list[Any], redacted: Any) -> str:
@@ -108,3 +143,19 @@ def _holds_secrets(text: str) -> bool:
     except orjson.JSONDecodeError:
         return True
     return bool(left)
+
+
+def scrub_fixture(fixture: dict[str, Any], creds: Credentials) -> dict[str, Any]:
+    """By value: every credential seen in the session, replaced wherever it is in the fixture."""
+    if not creds.found_in(orjson.dumps(fixture)):
+        return fixture
+    fixture = creds.scrub_value(fixture)
+    response = fixture.get("response")
+    if response and response.get("body_parsed") is not None and response.get("body_raw") is not None:
+        try:
+            still = creds.found_in(orjson.dumps(orjson.loads(response["body_raw"])))
+        except orjson.JSONDecodeError:
+            still = True
+        if still:  # escaped in a way the text replacement could not see
+            response["body_raw"] = orjson.dumps(response["body_parsed"]).decode()
+    return fixture

@@ -1,12 +1,16 @@
 """`tradetape audit`: find secrets that escaped redaction in fixture trees, and optionally redact them.
 
-Flags a value other than the redaction marker under a secret header or body field, a PEM block
-anywhere, and a 64-hex value under a field whose name says key, private or secret. Order ids,
-hashes, market ids and zero-filled bytes32 values are public and never flagged.
+It applies the rules recording applies (proxy.tape.secrets: secret-named headers, fields, query and form
+parameters at any depth; bodies with no single reading, such as duplicate keys, NaN, a BOM or NDJSON;
+text that assigns a secret-ish name), plus what only a reader of a finished tree can check: PEM blocks,
+64-hex values under key-ish names, duplicate keys in the file itself, and every value found under a
+secret name anywhere in the tree, wherever else it appears. Order ids, hashes, market ids and
+zero-filled bytes32 values are public and never flagged.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,13 +19,24 @@ from typing import Any
 
 import orjson
 
-from proxy.tape.fixture import parse_json
-from proxy.tape.frames import FRAMES_SUFFIX
-from proxy.tape.redact import REDACTED, is_secret_field, is_secret_header
+from proxy.tape.redact import NOT_JSON, read_json
+from proxy.tape.schema import FRAMES_SUFFIX
+from proxy.tape.secrets import (
+    ASSIGNMENT,
+    REDACTED,
+    Credentials,
+    is_form,
+    is_secret_field,
+    is_secret_header,
+    redact_pairs,
+    redact_url,
+)
 
 PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
 HEX64 = re.compile(r"^(?:0x)?[0-9a-fA-F]{64}$")
 KEYISH = re.compile(r"key|private|secret", re.I)
+URL_WITH_QUERY = re.compile(r"(?:https?://|/)[^?\s]*\?\S*=")
+BODY_KEYS = {"request": "body", "response": "body_raw"}
 
 
 @dataclass(frozen=True)
@@ -43,95 +58,209 @@ def looks_like_key(name: str, value: Any) -> bool:
     )
 
 
-def scan_value(value: Any, where: str, headers: bool = False) -> Iterator[tuple[str, str]]:
-    """(field path, reason) for every secret-looking value under `value`."""
+def hidden(value: Any) -> bool:
+    return value in (REDACTED, None, "")
+
+
+# ---- finding ------------------------------------------------------------------------------------
+
+
+class Scan:
+    """The findings of one file, and the secret values it holds under secret names (for the by-value pass)."""
+
+    def __init__(self) -> None:
+        self.found: list[tuple[str, str]] = []
+        self.secrets: list[Any] = []
+
+    def flag(self, where: str, reason: str, value: Any = None) -> None:
+        self.found.append((where, reason))
+        if value is not None:
+            self.secrets.append(value)
+
+    def value(self, value: Any, where: str, headers: bool = False) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                here = f"{where}.{key}" if where else str(key)
+                secret_name = is_secret_header(key) if headers else is_secret_field(key)
+                if secret_name and not hidden(item):
+                    self.flag(here, f"secret {'header' if headers else 'field'} is not redacted", item)
+                elif looks_like_key(key, item):
+                    self.flag(here, "64-hex value under a key/private/secret field", item)
+                else:
+                    self.value(item, here)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.value(item, f"{where}[{index}]")
+        elif isinstance(value, str):
+            self.string(value, where)
+
+    def string(self, value: str, where: str) -> None:
+        if PEM.search(value):
+            self.flag(where, "PEM block")
+        if URL_WITH_QUERY.match(value):
+            leaked: list[Any] = []
+            redact_url(value, leaked)
+            if leaked:
+                self.flag(where, "secret query parameter is not redacted", None)
+                self.secrets += leaked
+
+    def text_body(self, text: str, where: str) -> None:
+        """A body stored as text: a form is checked by field name; other text must assign no secret-ish name."""
+        leaked: list[Any] = []
+        if is_form(text):
+            redact_pairs(text, leaked)
+            if leaked:
+                self.flag(where, "secret form field is not redacted")
+                self.secrets += leaked
+        elif ASSIGNMENT.search(text.encode("utf-8", "surrogateescape")):
+            self.flag(where, "text body assigns a secret-ish name, so it cannot be checked")
+
+    def part(self, section: dict[str, Any], name: str) -> None:
+        """request or response: headers by header rules, bodies as recording reads them."""
+        self.value(section.get("headers", {}), f"{name}.headers", headers=True)
+        key = BODY_KEYS[name]
+        body = section.get(key)
+        rest = {k: v for k, v in section.items() if k != "headers" and not (k == key and isinstance(body, str))}
+        self.value(rest, name)
+        if isinstance(body, str) and section.get("body_encoding") != "base64":
+            self.body_text(body, f"{name}.{key}", raw=name == "response")
+
+    def body_text(self, body: str, where: str, raw: bool) -> None:
+        parsed, problem = read_json(body.encode("utf-8", "surrogateescape"))
+        if problem is not None:
+            self.flag(where, problem.replace("could not be", "cannot be"))
+        elif parsed is NOT_JSON:
+            self.text_body(body, where)
+        elif raw:
+            self.value(parsed, where)
+        else:
+            self.string(body, where)
+
+    def fixture(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            self.value(data, "")
+            return
+        for name in ("request", "response"):
+            if isinstance(data.get(name), dict):
+                self.part(data[name], name)
+        self.value({k: v for k, v in data.items() if k not in ("request", "response")}, "")
+
+
+class _Duplicates(list[str]):
+    """Keys a JSON file holds twice in one object, with the values a reader other than orjson would take."""
+
+    def hook(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                self.append(key)
+                self.append(json.dumps(seen[key]) if not isinstance(seen[key], str) else seen[key])
+            seen[key] = value
+        return seen
+
+
+def duplicates(text: bytes) -> list[tuple[str, str]]:
+    """(key, earlier value) for each key a JSON object of the file holds twice."""
+    found = _Duplicates()
+    try:
+        json.loads(text.decode("utf-8", "surrogateescape"), object_pairs_hook=found.hook)
+    except ValueError:
+        return []
+    return list(zip(found[::2], found[1::2], strict=True))
+
+
+def frames_data(text: bytes) -> list[Any]:
+    """A frames file as audit reads it: one item per line, a JSON payload parsed (a secret in it is a field)."""
+    lines: list[Any] = []
+    for raw in text.splitlines():
+        try:
+            line = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            lines.append(raw.decode("utf-8", "replace"))  # a line cut short by a crash: scanned as text
+            continue
+        if isinstance(line, dict) and isinstance(line.get("text"), str):
+            parsed, problem = read_json(line["text"].encode("utf-8", "surrogateescape"))
+            if problem is None and parsed is not NOT_JSON:
+                line = {**line, "text": parsed}
+        lines.append(line)
+    return lines
+
+
+def scan_frames(text: bytes, scan: Scan) -> list[Any]:
+    data = frames_data(text)
+    for number, line in enumerate(data, start=1):
+        if isinstance(line, dict):
+            scan.value(line.get("text"), f"line {number}.text")
+        elif PEM.search(line):
+            scan.flag(f"line {number}", "PEM block")
+    return data
+
+
+def scan_file(path: Path) -> tuple[list[Finding], list[Any], Any]:
+    """Findings, secret values under secret names, and the parsed data (None for a file that is not JSON)."""
+    text = path.read_bytes()
+    scan = Scan()
+    data: Any = None
+    if path.name.endswith(FRAMES_SUFFIX):
+        data = scan_frames(text, scan)
+        return [Finding(path, where, reason) for where, reason in scan.found], scan.secrets, data
+    if path.suffix == ".json":
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            scan.flag("(file)", f"not valid JSON (line {exc.lineno}), scanned as text")
+    if data is None:
+        if PEM.search(text.decode("utf-8", "replace")):
+            scan.flag("(file)", "PEM block")
+    else:
+        for key, earlier in duplicates(text):
+            scan.flag("(file)", f"key {key!r} appears twice in one object: readers may take either value")
+            if is_secret_field(key) or is_secret_header(key):
+                scan.secrets.append(earlier)
+        scan.fixture(data)
+    return [Finding(path, where, reason) for where, reason in scan.found], scan.secrets, data
+
+
+def strings(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
     if isinstance(value, dict):
         for key, item in value.items():
-            here = f"{where}.{key}" if where else str(key)
-            secret_name = is_secret_header(key) if headers else is_secret_field(key)
-            if secret_name and item not in (REDACTED, None, ""):
-                yield here, "secret field is not redacted"
-            elif looks_like_key(key, item):
-                yield here, "64-hex value under a key/private/secret field"
-            else:
-                yield from scan_value(item, here)
+            yield from strings(item, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from scan_value(item, f"{where}[{index}]")
-    elif isinstance(value, str) and PEM.search(value):
-        yield where, "PEM block"
+            yield from strings(item, f"{where}[{index}]")
+    elif isinstance(value, str):
+        yield where, value
 
 
-def raw_json(raw: Any) -> Any:
-    """The JSON in a recorded body_raw (None if there is none): it may hold what body_parsed does not."""
-    return parse_json(raw) if isinstance(raw, str) else None
-
-
-def scan_fixture(data: Any) -> Iterator[tuple[str, str]]:
-    if not isinstance(data, dict):
-        yield from scan_value(data, "")
-        return
-    for part in ("request", "response"):
-        section = data.get(part)
-        if not isinstance(section, dict):
-            continue
-        yield from scan_value(section.get("headers", {}), f"{part}.headers", headers=True)
-        rest = {k: v for k, v in section.items() if k != "headers"}
-        yield from scan_value(rest, part)
-        raw = raw_json(section.get("body_raw"))
-        if raw is not None:
-            yield from scan_value(raw, f"{part}.body_raw")
-    others = {k: v for k, v in data.items() if k not in ("request", "response")}
-    yield from scan_value(others, "")
-
-
-def scan_frames(data: bytes) -> Iterator[tuple[str, str]]:
-    """What scan_value finds in each message of a frames file (a payload's JSON, or a PEM block in its text)."""
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            line = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            line = None
-        text = line.get("text") if isinstance(line, dict) else raw.decode("utf-8", "replace")
-        payload = raw_json(text)
-        if payload is not None:
-            yield from scan_value(payload, f"line {number}.text")
-        elif isinstance(text, str) and PEM.search(text):
-            yield f"line {number}", "PEM block"
-
-
-def redact_frames(data: bytes) -> bytes:
-    """A frames file with each message's payload redacted as audit --redact redacts a fixture body."""
+def by_value(path: Path, data: Any, creds: Credentials, flagged: set[str]) -> list[Finding]:
+    """Places in a file where a secret found elsewhere in the tree appears under a plain name."""
+    if data is None:
+        held = creds.found_in(path.read_text("utf-8", "replace"))
+        return [Finding(path, "(file)", "holds a secret value found elsewhere in the tree")] if held else []
     out = []
-    for raw in data.splitlines(keepends=True):
-        try:
-            line = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            out.append(PEM.sub(REDACTED, raw.decode("utf-8", "replace")).encode())
-            continue
-        payload = raw_json(line.get("text")) if isinstance(line, dict) else None
-        if payload is not None:
-            line["text"] = orjson.dumps(redact_value(payload)).decode()
-        elif isinstance(line, dict) and isinstance(line.get("text"), str):
-            line["text"] = PEM.sub(REDACTED, line["text"])
-        out.append(orjson.dumps(line) + (b"\n" if raw.endswith(b"\n") else b""))
-    return b"".join(out)
+    for where, value in strings(data):
+        if creds.found_in(value) and not any(where.startswith(done) or done.startswith(where) for done in flagged):
+            out.append(Finding(path, where, "holds a secret value found elsewhere in the tree"))
+    return out
+
+
+def audit_tree(files: list[Path]) -> tuple[list[Finding], Credentials]:
+    findings: list[Finding] = []
+    creds = Credentials()
+    scanned = []
+    for path in files:
+        found, secrets, data = scan_file(path)
+        findings += found
+        creds.learn(secrets)
+        scanned.append((path, data, {f.field for f in found}))
+    if creds:
+        for path, data, flagged in scanned:
+            findings += by_value(path, data, creds, flagged)
+    return findings, creds
 
 
 def audit_file(path: Path) -> list[Finding]:
-    text = path.read_bytes()
-    if path.name.endswith(FRAMES_SUFFIX):
-        return [Finding(path, where, reason) for where, reason in scan_frames(text)]
-    if path.suffix != ".json":
-        return [Finding(path, "(file)", "PEM block")] if PEM.search(text.decode("utf-8", "replace")) else []
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        found = [Finding(path, "(file)", f"not valid JSON (line {exc.lineno}), scanned as text")]
-        if PEM.search(text.decode("utf-8", "replace")):
-            found.append(Finding(path, "(file)", "PEM block"))
-        return found
-    return [Finding(path, where, reason) for where, reason in scan_fixture(data)]
+    return audit_tree([path])[0]
 
 
 def tree_files(paths: list[Path]) -> Iterator[Path]:
@@ -142,42 +271,79 @@ def tree_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
+# ---- redacting ----------------------------------------------------------------------------------
+
+
 def redact_value(value: Any, headers: bool = False) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             secret = is_secret_header(key) if headers else is_secret_field(key)
-            out[key] = (
-                REDACTED if (secret and item not in (None, "")) or looks_like_key(key, item) else redact_value(item)
-            )
+            out[key] = REDACTED if (secret and not hidden(item)) or looks_like_key(key, item) else redact_value(item)
         return out
     if isinstance(value, list):
         return [redact_value(item) for item in value]
-    if isinstance(value, str) and PEM.search(value):
-        return PEM.sub(REDACTED, value)
+    if isinstance(value, str):
+        value = PEM.sub(REDACTED, value)
+        return redact_url(value, []) if URL_WITH_QUERY.match(value) else value
     return value
 
 
-def redact_fixture(data: Any) -> Any:
+def redact_body_text(section: dict[str, Any], key: str, raw: bool) -> None:
+    """A text body as recording would have stored it: redacted JSON, a redacted form, or omitted."""
+    body = section[key]
+    parsed, problem = read_json(body.encode("utf-8", "surrogateescape"))
+    if parsed is not NOT_JSON and problem is None:
+        if raw:
+            section[key] = orjson.dumps(redact_value(parsed)).decode()
+        return
+    if problem is None and is_form(body):
+        section[key] = redact_pairs(body, [])
+        return
+    if problem is None and not ASSIGNMENT.search(body.encode("utf-8", "surrogateescape")):
+        return
+    section[key] = None
+    if raw:
+        section["body_parsed"] = None
+    section["body_omitted"] = (problem or "a text body that assigns a secret-ish name") + " (removed by audit --redact)"
+
+
+def redact_fixture(data: Any, creds: Credentials) -> Any:
     if not isinstance(data, dict):
-        return redact_value(data)
+        return creds.scrub_value(redact_value(data))
     out = redact_value({k: v for k, v in data.items() if k not in ("request", "response")})
-    for part in ("request", "response"):
+    for part, key in BODY_KEYS.items():
         section = data.get(part)
         if not isinstance(section, dict):
             continue
-        fixed = redact_value({k: v for k, v in section.items() if k != "headers"})
-        fixed = {"headers": redact_value(section.get("headers", {}), headers=True), **fixed}
-        raw = raw_json(fixed.get("body_raw"))
-        if raw is not None:
-            fixed["body_raw"] = orjson.dumps(redact_value(raw)).decode()
-        out[part] = {k: fixed[k] for k in section}  # keep the key order
-    return {k: out[k] for k in data}
+        fixed = redact_value({k: v for k, v in section.items() if k not in ("headers", key)})
+        fixed["headers"] = redact_value(section.get("headers", {}), headers=True)
+        fixed[key] = section.get(key) if isinstance(section.get(key), str) else redact_value(section.get(key))
+        if isinstance(fixed[key], str) and section.get("body_encoding") != "base64":
+            redact_body_text(fixed, key, raw=part == "response")
+        out[part] = {k: fixed[k] for k in [*section, *fixed] if k in fixed}  # keep the key order, new keys last
+    return creds.scrub_value({k: out[k] for k in data})
 
 
-def redact_file(path: Path) -> None:
+def redact_frames(text: bytes, creds: Credentials) -> bytes:
+    """A frames file with each message's payload redacted as a fixture body is (a torn last line as text)."""
+    out = []
+    for raw, line in zip(text.splitlines(keepends=True), frames_data(text), strict=True):
+        if not isinstance(line, dict):
+            out.append(creds.scrub(PEM.sub(REDACTED, raw.decode("utf-8", "replace"))).encode())
+            continue
+        payload = line.get("text")
+        if isinstance(payload, str):
+            line["text"] = creds.scrub(PEM.sub(REDACTED, payload))
+        elif "text" in line:
+            line["text"] = orjson.dumps(creds.scrub_value(redact_value(payload))).decode()
+        out.append(orjson.dumps(line) + (b"\n" if raw.endswith(b"\n") else b""))
+    return b"".join(out)
+
+
+def redact_file(path: Path, creds: Credentials) -> None:
     if path.name.endswith(FRAMES_SUFFIX):
-        path.write_bytes(redact_frames(path.read_bytes()))
+        path.write_bytes(redact_frames(path.read_bytes(), creds))
         return
     if path.suffix == ".json":
         try:
@@ -185,6 +351,6 @@ def redact_file(path: Path) -> None:
         except orjson.JSONDecodeError:
             data = None
         if data is not None:
-            path.write_bytes(orjson.dumps(redact_fixture(data), option=orjson.OPT_INDENT_2))
+            path.write_bytes(orjson.dumps(redact_fixture(data, creds), option=orjson.OPT_INDENT_2))
             return
-    path.write_text(PEM.sub(REDACTED, path.read_text("utf-8", "replace")))
+    path.write_text(creds.scrub(PEM.sub(REDACTED, path.read_text("utf-8", "replace"))))

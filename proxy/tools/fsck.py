@@ -1,31 +1,29 @@
-"""`tradetape fsck`: validate every fixture of a session, report seq gaps and stray files, rebuild the manifest."""
+"""`tradetape fsck`: validate every fixture of a session, report seq gaps and stray files, move leftovers of an
+interrupted write aside, rebuild the manifest."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from proxy.record.session import write_atomically
 from proxy.replay.sources import check_fixture, seq_report
-from proxy.tape.fixture import DRIFT, MANIFEST, FixtureError, fixture_seq, load_fixture, session_files
-from proxy.tape.frames import FRAMES_SUFFIX, frames_file_of, read_frames
+from proxy.tape.fixture import MANIFEST, FixtureError, fixture_seq, load_fixture
+from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.manifest import build_manifest, tradetape_version
+from proxy.tape.schema import FRAMES_SUFFIX, list_session, quarantine_leftovers
 
 
-def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """(valid fixtures in seq order, problems): every file validated, seq gaps, duplicates, stray files."""
-    problems: list[str] = []
-    for path in sorted(directory.iterdir()):
-        if path.name in (MANIFEST, DRIFT) or not path.is_file():
-            continue
-        if path.name.startswith(".") and path.name.endswith(".tmp"):
-            problems.append(f"{path}: leftover temporary file (an interrupted write)")
-        elif path.suffix == ".json" and fixture_seq(path.name) is None:
-            problems.append(f"{path}: not a fixture file name (NNN_METHOD_exchange_endpoint.json)")
+def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[str], list[str]]:
+    """(valid fixtures in seq order, problems, notes): every file validated, seq gaps, duplicates, stray
+    files; leftovers of an interrupted write are moved aside (notes), so they fail no later fsck."""
+    listing = list_session(directory)
+    notes = quarantine_leftovers(directory, listing.leftovers)
+    problems = [str(problem) for problem in listing.problems]
     valid: list[tuple[Path, dict[str, Any]]] = []
-    for path in session_files(directory):
+    for path in listing.fixtures:
         try:
             fixture = load_fixture(path)
             check_fixture(fixture, path)
@@ -38,7 +36,7 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
     seqs = [(p.name, f["seq"]) for p, f in valid]
     problems += frames_problems(directory, [f for _, f in valid], seqs)
     problems += seq_report(directory.name, seqs)
-    return [(p.name, f) for p, f in valid], problems
+    return [(p.name, f) for p, f in valid], problems, notes
 
 
 def frames_problems(directory: Path, fixtures: list[dict[str, Any]], seqs: list[tuple[str, int]]) -> list[str]:
@@ -80,7 +78,4 @@ def manifest_info(directory: Path) -> dict[str, Any]:
 
 
 def write_manifest(directory: Path, fixtures: list[tuple[str, dict[str, Any]]]) -> None:
-    data = build_manifest(directory, manifest_info(directory), fixtures)
-    temp = directory / f".{MANIFEST}.tmp"
-    temp.write_bytes(data)
-    os.replace(temp, directory / MANIFEST)
+    write_atomically(str(directory), MANIFEST, build_manifest(directory, manifest_info(directory), fixtures))

@@ -76,9 +76,10 @@ def message_label(line: dict[str, Any]) -> str:
         return f"[{','.join(sorted(inner))}]"
     if isinstance(value, dict):
         for key in ("type", "event_type", "cmd"):
-            if isinstance(value.get(key), str):
-                return str(value[key])
-    return kind
+            label = value.get(key)
+            if isinstance(label, str):
+                return label
+    return str(kind)
 
 
 def _clock_time(t: float) -> str:

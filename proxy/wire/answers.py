@@ -30,8 +30,8 @@ class Switch(Protocol):
 
     def attach(self, transport: Any, leftover: bytes, ended: Callable[[Any], None]) -> Any:
         """Take over `transport` (bytes the client sent after its upgrade request in `leftover`); returns the
-        connection object the listener keeps for shutdown (it has close() and abort()) and later passes to
-        `ended` once it is over."""
+        connection object the listener keeps (it has close(), abort() and check_timeouts(now)) and later passes
+        to `ended` once it is over."""
 
     def abandon(self) -> None:
         """The client went away before its 101 could be written: release what was prepared for it."""

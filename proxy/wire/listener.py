@@ -21,6 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 import tapecontract as kinds
 from proxy.wire.answers import Answer, UnsendableAnswer, status_and_headers, tradetape_answer
 from proxy.wire.headers import decode
+from proxy.wire.limits import Limits, connection_cap
 from proxy.wire.websocket import is_websocket_upgrade
 
 log = logging.getLogger("tradetape.proxy")
@@ -54,9 +55,21 @@ def response_head(answer: Answer, keep_alive: bool, head_only: bool = False) -> 
     return head + framing.encode() + b"\r\n"
 
 
-def bad_request(detail: str) -> bytes:
-    answer = tradetape_answer(400, kinds.BAD_REQUEST, detail=detail)
+def bad_request(detail: str, status: int = 400, kind: str = kinds.BAD_REQUEST) -> bytes:
+    """A refusal written after the pending answers, on a connection that then closes."""
+    answer = tradetape_answer(status, kind, detail=detail)
     return response_head(answer, keep_alive=False) + answer.body
+
+
+class Refused(Exception):
+    """Raised in a parser callback to stop reading a request over a limit; `answer` is what the client gets."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+
+
+TOO_MANY = bad_request("the proxy has as many connections as --max-connections allows", 503, kinds.TOO_MANY_CONNECTIONS)
+LINGER = 1.0  # seconds a refused connection stays open for the client to read its 503 (a close could reset it)
 
 
 class ListenerProtocol(asyncio.Protocol):
@@ -69,6 +82,12 @@ class ListenerProtocol(asyncio.Protocol):
     def __init__(self, handler: Handler, owner: HttpListener) -> None:
         self.handler = handler
         self.owner = owner
+        self.limits = owner.limits
+        self.reading_head = True  # between requests or inside a request line and headers, not in a body
+        self.head_bytes = 0  # bytes read into the current head (to within one slice)
+        self.body_bytes = 0
+        self.head_since: float | None = None  # loop time of the current request's first byte, until its headers end
+        self.last_activity = 0.0
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.pending: deque[tuple[Request, bool]] = deque()
@@ -89,7 +108,14 @@ class ListenerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # create_server makes stream transports
-        self.owner.add(self)
+        self.loop = asyncio.get_running_loop()
+        self.last_activity = self.loop.time()
+        if not self.owner.add(self):
+            self.reading_done = True  # what it sends is ignored; it reads its 503 and the connection ends
+            self.transport.write(TOO_MANY)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(LINGER, self.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         # In-flight requests run to the end: an order already sent upstream must still be recorded.
@@ -100,16 +126,45 @@ class ListenerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.reading_done:
             return
+        self.last_activity = self.loop.time()
         try:
-            self.parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade as exc:
             self._last_request_closes()  # the bytes after an Upgrade request are not HTTP
             if self.pending and self.pending[-1][0].upgrade:
-                self.leftover = data[exc.args[0] :]  # WebSocket frames, for whatever takes the connection over
+                self.leftover = data[self.fed + exc.args[0] :]  # WebSocket frames, for whatever takes it over
             self._stop_reading()
+        except Refused as refused:
+            self._stop_reading(refused.answer)
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, Refused):
+                self._stop_reading(exc.__context__.answer)
+            elif not self.reading_done:
+                raise
         except httptools.HttpParserError as exc:
             if not self.reading_done:  # bytes after a request that closes the connection are ignored
                 self._stop_reading(bad_request(f"{type(exc).__name__}: {exc}"))
+
+    def _feed(self, data: bytes) -> None:
+        """Feed the parser; while it reads a head, in slices, so a header over the limit is never read whole
+        (llhttp keeps a header being read in memory until it ends)."""
+        limit = self.limits.max_header_bytes
+        self.fed = 0  # bytes of `data` fed before the current slice (an upgrade's offset is within the slice)
+        if not self.reading_head or len(data) <= limit // 4:
+            self.head_bytes += len(data) if self.reading_head else 0
+            self.parser.feed_data(data)
+        else:
+            view, pos = memoryview(data), 0
+            while pos < len(data):
+                piece = view[pos : pos + limit // 4] if self.reading_head else view[pos:]
+                self.head_bytes += len(piece) if self.reading_head else 0
+                self.fed = pos
+                self.parser.feed_data(piece)
+                pos += len(piece)
+                if self.reading_head and self.head_bytes > limit:
+                    break
+        if self.reading_head and self.head_bytes > limit:
+            raise Refused(bad_request(f"request line and headers over {limit} bytes", 431, kinds.HEADER_TOO_LARGE))
 
     def pause_writing(self) -> None:
         self.writable = asyncio.get_running_loop().create_future()
@@ -145,6 +200,8 @@ class ListenerProtocol(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._body = []
+        self.body_bytes = 0
+        self.head_since = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -153,17 +210,30 @@ class ListenerProtocol(asyncio.Protocol):
         self._headers.append((decode(name), decode(value)))
 
     def on_headers_complete(self) -> None:
+        self.reading_head, self.head_bytes, self.head_since = False, 0, None
+        expects = False
         for name, value in self._headers:
-            if value.lower() == "100-continue" and name.lower() == "expect":
-                if self.task is None and not self.pending:
-                    self._transport().write(CONTINUE)
-                else:
-                    self.continue_owed = True  # sent once the answers ahead of it are out
+            if name.lower() == "content-length" and value.isdigit() and int(value) > self.limits.max_body_bytes:
+                raise Refused(self._too_large())  # before any 100 Continue: the client need not send it
+            expects = expects or (value.lower() == "100-continue" and name.lower() == "expect")
+        if expects:
+            if self.task is None and not self.pending:
+                self._transport().write(CONTINUE)
+            else:
+                self.continue_owed = True  # sent once the answers ahead of it are out
 
     def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        if self.body_bytes > self.limits.max_body_bytes:
+            raise Refused(self._too_large())
         self._body.append(body)
 
+    def _too_large(self) -> bytes:
+        self.continue_owed = False
+        return bad_request(f"request body over {self.limits.max_body_bytes} bytes", 413, kinds.BODY_TOO_LARGE)
+
     def on_message_complete(self) -> None:
+        self.reading_head = True
         self.continue_owed = False  # the body came without waiting for it
         target = decode(self._url)
         path = target.partition("?")[0]
@@ -208,6 +278,22 @@ class ListenerProtocol(asyncio.Protocol):
             if self.ending:
                 transport.write(self.ending)
             transport.close()
+
+    def check_timeouts(self, now: float) -> None:
+        """Called by the listener's sweeper: a head that takes too long gets a 408, an idle connection closes."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            return
+        idle = now - self.last_activity > self.limits.idle_timeout
+        if self.head_since is not None and not self.reading_done and now - self.head_since > self.limits.header_timeout:
+            self._stop_reading(bad_request("the request's headers did not arrive in time", 408, kinds.HEADER_TIMEOUT))
+        elif idle and self.writable is not None:
+            self.abort()  # the client stopped reading its answers
+        elif not idle or self.task is not None or self.pending:
+            return
+        elif not self.reading_head and not self.reading_done:
+            self._stop_reading(bad_request("the request's body stalled", 408, kinds.BODY_TIMEOUT))
+        elif self.head_since is None:
+            self.close()  # idle between requests: nothing is lost
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -259,6 +345,7 @@ class ListenerProtocol(asyncio.Protocol):
             head = response_head(answer, keep_alive, head_only)
         bodiless = head_only or answer.status in NO_BODY_STATUS
         transport.write(head if bodiless or not answer.body else head + answer.body)
+        self.last_activity = self.loop.time()
         if not keep_alive:
             transport.close()
         return keep_alive
@@ -278,22 +365,40 @@ class ListenerProtocol(asyncio.Protocol):
 class HttpListener:
     """A bound listening socket and its live connections, so a stop can close the idle ones."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, limits: Limits | None = None) -> None:
         self.handler = handler
+        self.limits = limits or Limits()
+        self.cap = connection_cap(self.limits.max_connections)
         self.connections: set[Any] = set()  # ListenerProtocols, and WebSocket connections after their 101
         self.server: asyncio.AbstractServer | None = None
         self._drained: asyncio.Event | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> int:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
             lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True
         )
+        self._sweeper = loop.create_task(self._sweep())
         bound: int = self.server.sockets[0].getsockname()[1]  # the real port when 0 was asked
         return bound
 
-    def add(self, connection: Any) -> None:
+    async def _sweep(self) -> None:
+        """One timer for every connection: a tick is a quarter of the shorter timeout (0.05 s to 1 s)."""
+        tick = max(0.05, min(1.0, min(self.limits.header_timeout, self.limits.idle_timeout) / 4))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for connection in list(self.connections):
+                connection.check_timeouts(now)
+
+    def add(self, connection: Any) -> bool:
+        """Admit a new connection, unless the listener already has as many as its cap."""
+        if len(self.connections) >= self.cap:
+            return False
         self.connections.add(connection)
+        return True
 
     def forget(self, connection: Any) -> None:
         self.connections.discard(connection)
@@ -307,6 +412,8 @@ class HttpListener:
     async def close(self, grace: float = 5.0) -> None:
         """Close every connection; one whose client stopped reading is cut off after `grace` seconds."""
         self.stop_accepting()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self._drained = asyncio.Event()
         for connection in list(self.connections):
             connection.close()

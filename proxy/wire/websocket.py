@@ -91,11 +91,12 @@ def switching_head(reason: str | None, headers: Any) -> bytes:
 
 def _control(sender: str, frame: Frame) -> Message:
     kind = OPCODE_KIND[frame.opcode]
+    data = bytes(frame.data)
     if kind != "close":
-        return Message(sender, kind, frame.data)
-    close = Close.parse(frame.data)
+        return Message(sender, kind, data)
+    close = Close.parse(data)
     code = None if close.code == NO_CODE else int(close.code)
-    return Message(sender, "close", frame.data, code, close.reason)
+    return Message(sender, "close", data, code, close.reason)
 
 
 class FrameReader:
@@ -123,14 +124,16 @@ class FrameReader:
             protocol.data_to_send()
         out: list[Message] = []
         for frame in protocol.events_received():
+            if not isinstance(frame, Frame):
+                continue  # an open connection only has frames; requests and responses belong to handshakes
             opcode = frame.opcode
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
                 if frame.fin:
-                    out.append(Message(self.sender, OPCODE_KIND[opcode], frame.data))
+                    out.append(Message(self.sender, OPCODE_KIND[opcode], bytes(frame.data)))
                 else:
-                    self._kind, self._parts = OPCODE_KIND[opcode], [frame.data]
+                    self._kind, self._parts = OPCODE_KIND[opcode], [bytes(frame.data)]
             elif opcode is Opcode.CONT:
-                self._parts.append(frame.data)
+                self._parts.append(bytes(frame.data))
                 if frame.fin:
                     out.append(Message(self.sender, self._kind, b"".join(self._parts)))
                     self._parts = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from simulator.feed import FeedConnection, FeedHub, FeedSettings
 from simulator.feed_faults import FeedFaults
@@ -102,6 +102,9 @@ class KalshiConnection(FeedConnection):
     def channels(self) -> set[str]:
         return {sub.channel for sub in self.subs.values()} | {""}
 
+    def sids(self) -> set[int]:
+        return set(self.subs)
+
     def sub(self, channel: str, ticker: str | None = None) -> Subscription | None:
         """This connection's subscription to `channel` (one per channel: repeats merge) covering `ticker`."""
         for sub in self.subs.values():
@@ -169,18 +172,14 @@ class KalshiFeed(FeedHub):
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         connection = KalshiConnection(self, self.next_id(), request, ws, account)
-        self.register(connection)
-        pinger = asyncio.create_task(self._ping(connection))
-        try:
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    self.command(connection, message.data)
-                else:
-                    connection.reply(error_frame(0, 1))
-        finally:
-            pinger.cancel()
-            await self.unregister(connection)
-        return ws
+
+        def on_message(message: WSMessage) -> None:
+            if message.type == WSMsgType.TEXT:
+                self.command(connection, message.data)
+            else:
+                connection.reply(error_frame(0, 1))
+
+        return await self.serve(connection, on_message, self._ping(connection))
 
     async def _ping(self, connection: KalshiConnection) -> None:
         while not connection.closed:

@@ -12,7 +12,7 @@ from simulator.admin import AdminError, read_object
 from simulator.poly.book import summary
 from simulator.poly.config import check_uncrossed, parse_levels
 from simulator.poly.exchange import MODES, PolyExchange
-from simulator.poly.model import ZERO, Account
+from simulator.poly.model import ZERO, Account, Market
 from simulator.poly.routes import EXCHANGE
 from simulator.poly.wire import human, json_response, order_view, trade_view
 from simulator.state import read_decimal
@@ -78,15 +78,21 @@ async def set_balance(request: web.Request) -> web.Response:
     return json_response(account_view(exchange, account))
 
 
+def market_of(exchange: PolyExchange, body: dict[str, Any]) -> Market:
+    """The market an admin body names by `token_id` or `condition_id`."""
+    token = exchange.tokens.get(body.get("token_id", ""))
+    market = token.market if token is not None else exchange.markets.get(body.get("condition_id", ""))
+    if market is None:
+        raise AdminError("condition_id / token_id: no such market")
+    return market
+
+
 @admin_routes.post(ADMIN + "/market")
 async def set_market(request: web.Request) -> web.Response:
     """`{"condition_id" | "token_id", "accepting_orders"?: bool, "closed"?: bool}`."""
     exchange = request.app[EXCHANGE]
     body = await read_object(request)
-    token = exchange.tokens.get(body.get("token_id", ""))
-    market = token.market if token is not None else exchange.markets.get(body.get("condition_id", ""))
-    if market is None:
-        raise AdminError("condition_id / token_id: no such market")
+    market = market_of(exchange, body)
     for flag in ("accepting_orders", "closed"):
         if flag in body:
             if not isinstance(body[flag], bool):

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from simulator.feed import FeedConnection, FeedHub, FeedSettings
 from simulator.feed_faults import FeedFaults
@@ -99,16 +99,12 @@ class PolyFeed(FeedHub):
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         connection = PolyConnection(self, self.next_id(), request, ws, channel)
-        self.register(connection)
-        watchdog = asyncio.create_task(self._watch(connection))
-        try:
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    self._message(connection, message.data)
-        finally:
-            watchdog.cancel()
-            await self.unregister(connection)
-        return ws
+
+        def on_message(message: WSMessage) -> None:
+            if message.type == WSMsgType.TEXT:
+                self._message(connection, message.data)
+
+        return await self.serve(connection, on_message, self._watch(connection))
 
     async def _watch(self, connection: PolyConnection) -> None:
         """Drop a client whose last PING is older than the timeout."""
@@ -239,8 +235,6 @@ class PolyFeed(FeedHub):
         token = trade.taker.token
         if trade.id not in self._seen_trades:
             self._seen_trades.add(trade.id)
-            if self.faults.take(self.exchange, ("trade_failed",)) is not None:
-                trade.fails = True
             self._traded.add(token.token_id)
             event = last_trade_price_event(trade, self.engine.clock.now_ms())
             for connection in self._market_subscribers(token.token_id):

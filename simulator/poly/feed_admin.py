@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from simulator.admin import AdminError, read_object
-from simulator.poly.admin import ADMIN
+from simulator.poly.admin import ADMIN, market_of
 from simulator.poly.book import summary
 from simulator.poly.config import TICK_SIZES, Level, check_uncrossed
 from simulator.poly.model import BUY, SELL
@@ -48,10 +48,7 @@ async def move_book(request: web.Request) -> web.Response:
 async def set_tick_size(request: web.Request) -> web.Response:
     exchange = request.app[EXCHANGE]
     body = await read_object(request)
-    token = exchange.tokens.get(body.get("token_id", ""))
-    market = token.market if token is not None else exchange.markets.get(body.get("condition_id", ""))
-    if market is None:
-        raise AdminError("condition_id / token_id: no such market")
+    market = market_of(exchange, body)
     tick = read_decimal(body.get("tick_size"), "tick_size")
     if tick not in TICK_SIZES:
         raise AdminError(f"tick_size: must be one of {', '.join(map(str, TICK_SIZES))}")

@@ -1,0 +1,196 @@
+"""The one rule set for secrets, shared by recording (redact.py) and `tradetape audit`.
+
+By name: headers, JSON fields at any depth, query and form parameters whose name, compared folded
+(NFKC, case-folded, '_' and '-' removed), is secret-ish. By value: every credential the proxy has seen
+in a session (`Credentials`) is scrubbed wherever it appears, as sent, JSON-escaped or percent-encoded.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
+
+import orjson
+
+from proxy.exchanges import PROFILES
+from proxy.exchanges.strict_json import fold
+from proxy.tape.frames import pointer_segment
+
+REDACTED = "[REDACTED]"
+MIN_CREDENTIAL = 8  # shorter values are redacted by name only: scrubbing them by value would hit unrelated text
+
+# Folded names (see norm) that are secret wherever they appear, and the endings that make a name secret;
+# the exchange profiles' own secret headers and fields are added below (applied to every exchange alike).
+GENERIC_SECRET_NAMES = ("owner", "token", "passwd", "apikeyid", "accesskeyid", "cookie", "setcookie")
+SECRET_ENDINGS = ("secret", "password", "passphrase", "privatekey", "apikey", "accesskey", "token")
+HEADER_ENDINGS = (*SECRET_ENDINGS, "signature", "authorization", "cookie")
+# Secret headers whose value changes on every request: redacted, but not worth learning as credentials.
+PER_REQUEST_ENDINGS = ("signature", "timestamp", "nonce")
+
+# A text body that assigns a secret-ish name (`password: x`, `"token"=...`) cannot be scrubbed with certainty.
+ASSIGNMENT = re.compile(
+    rb"(?i)(?:secret|token|passw(?:or)?d|passphrase|api[_-]?key|access[_-]?key|private[_-]?key|owner|authorization)"
+    rb"[\"']?\s*[:=]"
+)
+# Folded the way names are compared, a body holding none of these bytes names no secret field (the hot path).
+# "\\u": a key may be written with JSON escapes; non-ASCII bodies are checked in full (see may_name_secrets).
+_HINTS: tuple[bytes, ...] = (
+    *(b"owner", b"token", b"passwd", b"password", b"secret", b"passphrase", b"apikey", b"accesskey", b"privatekey"),
+    *(b"cookie", b"\\u"),
+)
+FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
+
+
+def norm(name: str) -> str:
+    """A name as secret names are compared: NFKC, case-folded, '_' and '-' removed."""
+    return fold(name).replace("_", "").replace("-", "")
+
+
+SECRET_NAMES = frozenset(map(norm, GENERIC_SECRET_NAMES)).union(
+    *(map(norm, p.secret_fields) for p in PROFILES.values())
+)
+SECRET_HEADER_NAMES = SECRET_NAMES.union(*(map(norm, p.secret_headers) for p in PROFILES.values()))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_field(name: str) -> bool:
+    """A JSON field, query or form parameter whose value is a secret (owner is Polymarket's API key)."""
+    folded = norm(name)
+    return folded in SECRET_NAMES or folded.endswith(SECRET_ENDINGS)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_header(name: str) -> bool:
+    folded = norm(name)
+    return folded in SECRET_HEADER_NAMES or folded.endswith(HEADER_ENDINGS)
+
+
+def mints_credentials(exchange: str, path: str) -> bool:
+    """The request's answer hands out credentials (the exchange profile's key-creation endpoints)."""
+    profile = PROFILES.get(exchange)
+    return bool(profile and profile.minting.search(path))
+
+
+@functools.lru_cache(maxsize=4096)
+def credential_header(name: str) -> str:
+    """ "cookie", "credential" for a secret header whose value lasts (an API key, a token), else ""."""
+    folded = norm(name)
+    if not is_secret_header(name) or folded.endswith(PER_REQUEST_ENDINGS):
+        return ""
+    return "cookie" if "cookie" in folded else "credential"
+
+
+def may_name_secrets(data: bytes) -> bool:
+    """False only when no field of this body can be secret-named: the check that keeps the hot path cheap."""
+    if not data.isascii():
+        return True
+    folded = data.lower().replace(b"_", b"").replace(b"-", b"")
+    return any(hint in folded for hint in _HINTS)
+
+
+def redact_pairs(text: str, found: list[Any]) -> str:
+    """`a=1&password=x` with secret-named values replaced in place; the values go to `found`."""
+    pairs = text.split("&")
+    for index, pair in enumerate(pairs):
+        name, sep, value = pair.partition("=")
+        if sep and value and value != REDACTED and is_secret_field(unquote_plus(name)):
+            found.append(unquote_plus(value))
+            pairs[index] = f"{name}={REDACTED}"
+    return "&".join(pairs)
+
+
+def redact_url(url: str, found: list[Any]) -> str:
+    """`url` with secret-named query parameters redacted (the rest byte for byte)."""
+    base, sep, query = url.partition("?")
+    return f"{base}?{redact_pairs(query, found)}" if sep and "=" in query else url
+
+
+def redact_body(value: Any, found: list[Any] | None = None) -> Any:
+    """A copy of a parsed JSON body with secret fields replaced; secret values are appended to `found`."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if is_secret_field(key) and item not in (None, "", REDACTED):
+                if found is not None:
+                    found.append(item)
+                out[key] = REDACTED
+            else:
+                out[key] = redact_body(item, found)
+        return out
+    if isinstance(value, list):
+        return [redact_body(item, found) for item in value]
+    return value
+
+
+def secret_values(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(JSON pointer, value) of every string under a secret field name, at any depth."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{prefix}/{pointer_segment(key)}"
+        if isinstance(key, str) and is_secret_field(key) and isinstance(item, str):
+            yield here, item
+        else:
+            yield from secret_values(item, here)
+
+
+def is_form(text: str) -> bool:
+    return FORM.fullmatch(text) is not None
+
+
+def variants(value: str) -> set[str]:
+    """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded."""
+    return {value, orjson.dumps(value).decode()[1:-1], quote(value, safe=""), quote_plus(value), quote(value)}
+
+
+class Credentials:
+    """Every credential value seen in one session, to scrub wherever it appears."""
+
+    __slots__ = ("_bytes", "_texts", "values")
+
+    def __init__(self) -> None:
+        self.values: set[str] = set()
+        self._texts: tuple[str, ...] = ()  # every variant, longest first
+        self._bytes: tuple[bytes, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def learn(self, values: Iterable[Any]) -> None:
+        new = {v for v in values if isinstance(v, str) and len(v) >= MIN_CREDENTIAL and v != REDACTED} - self.values
+        if new:
+            self.values |= new
+            texts = {variant for value in self.values for variant in variants(value)}
+            self._texts = tuple(sorted(texts, key=len, reverse=True))
+            self._bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._texts)
+
+    def learn_headers(self, headers: Any) -> None:
+        """Stable credentials from auth headers: API keys, passphrases, bearer tokens, cookie values."""
+        for name, value in headers.items():
+            kind = credential_header(name)
+            if kind and value not in self.values:
+                _, _, credential = value.partition(" ")
+                cookies = [part.partition("=")[2] for part in value.split(";")] if kind == "cookie" else []
+                self.learn([value, credential, *cookies])
+
+    def found_in(self, data: bytes | str) -> bool:
+        return any(v in data for v in self._bytes) if type(data) is bytes else any(v in data for v in self._texts)
+
+    def scrub(self, text: str) -> str:
+        if not any(v in text for v in self._texts):
+            return text
+        for variant in self._texts:
+            text = text.replace(variant, REDACTED)
+        return text
+
+    def scrub_value(self, value: Any) -> Any:
+        """Every string (and key) of a parsed value, scrubbed."""
+        if type(value) is str:
+            return self.scrub(value)
+        if type(value) is dict:
+            return {self.scrub(k): self.scrub_value(v) for k, v in value.items()}
+        if type(value) is list:
+            return [self.scrub_value(v) for v in value]
+        return value

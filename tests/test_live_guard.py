@@ -1,0 +1,236 @@
+"""Issue 13, class 1: request targets a server could read two ways, and writes the spending guard cannot price.
+
+Every test talks to 127.0.0.1; the "exchange" is a scripted upstream that keeps every request it read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from proxy.record.guard import GuardAddon, SpendingGuard, order_amounts
+from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
+from tests.wire_helpers import Scripted, port_of, request, scripted
+
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+V2 = "/trade-api/v2/portfolio/events/orders"
+
+
+def raw(method: bytes, target: bytes, body: bytes = b"", headers: bytes = b"") -> bytes:
+    return (
+        method
+        + b" "
+        + target
+        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + headers
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+        + body
+    )
+
+
+def poly_order(side: str, maker: int, taker: int) -> dict:
+    return {
+        "order": {"side": side, "makerAmount": str(maker), "takerAmount": str(taker)},
+        "owner": "k",
+        "orderType": "FAK",
+    }
+
+
+def kalshi_order(side: str = "bid", count: str = "1.00", price: str = "0.5000") -> dict:
+    return {"ticker": "T", "side": side, "count": count, "price": price, "time_in_force": "immediate_or_cancel"}
+
+
+# ---- request targets ------------------------------------------------------------------------------
+
+
+REFUSED_TARGETS = [
+    b"/order#x",  # a fragment: the paper exchange dropped it and filled the order unpriced
+    b"/order;x=1",  # path parameters (Tomcat, Jetty read /order)
+    b"/order%00",
+    b"/order%252F",
+    b"/order%2F",
+    b"/ord%65r",  # an encoded letter: /order to a decoding server, something else to the guard
+    b"/order%20",  # a trailing space
+    b"/order%09",
+    b"/a\\b",  # some servers read a backslash as a slash
+    b"/x/../order",
+    b"/x/./order",
+    b"/%C0%AF",  # an overlong UTF-8 slash
+    b"/caf%C3",  # a cut-off UTF-8 sequence
+    b"/__tradetape%2Fstatus",
+    b"/%5F%5Ftradetape/status",
+    b"/__tradetape/status#x",
+    b"/order?x=%00",
+    b"/order?x=%0d%0a",
+    b"/order?x=1;y=2",  # Go drops the whole query on a ';', other servers split there
+    b"/order?x=%zz",
+    b"/order?x=%",
+]
+
+
+@pytest.mark.parametrize("target", REFUSED_TARGETS)
+async def test_a_target_a_server_could_read_two_ways_is_refused_before_anything_else(tmp_path, target):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:
+        head, body = await request(port_of(proxy, "poly"), raw(b"POST", target, b"{}"))
+        assert proxy.counts["forwarded"] == 0
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"X-Tradetape-Error: bad_target" in head
+    assert target.decode("latin-1") in orjson.loads(body)["detail"]
+    assert upstream.requests == []
+    assert fixtures_in(tmp_path / "s") == []  # nothing to record: nothing happened
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/data/orders?market=0xabc&next_cursor=MA%3D%3D",
+        b"/trade-api/v2/markets?x=%2F1&t=a%2Fb&q=%FF",
+        b"/caf%C3%A9",  # a non-ASCII character can only be written encoded: one reading
+        b"//order",  # a base URL with a trailing slash; the guard prices it as /order
+        b"/__tradetape",
+    ],
+)
+async def test_a_plain_target_is_forwarded_byte_for_byte(target):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, passing_through()) as proxy:
+        head, _ = await request(port_of(proxy, "poly"), raw(b"GET", target))
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert upstream.requests[0].startswith(b"GET " + target + b" HTTP/1.1\r\n")
+
+
+# ---- the spending guard: priced, listed as harmless, or refused ----------------------------------
+
+
+def guarded(tmp_path, order_usd: str = "10", session_usd: str = "50"):
+    guard = SpendingGuard(Decimal(order_usd), Decimal(session_usd))
+    return recording(tmp_path / "s", "all", addons=[GuardAddon(guard, Counter())])
+
+
+async def test_an_order_with_a_fragment_never_reaches_the_exchange(tmp_path):
+    """The issue's reproduction: POST /order#x with an order 4.9 x over the cap."""
+    upstream = Scripted(OK, OK)
+    body = orjson.dumps(poly_order("BUY", 49_000_000, 98_000_000))
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        fragment = await request(port_of(proxy, "poly"), raw(b"POST", b"/order#x", body))
+        suffix = await request(port_of(proxy, "poly"), raw(b"POST", b"/order.json", body))
+        dot = await request(port_of(proxy, "poly"), raw(b"POST", b"/order.", body))
+    assert fragment[0].startswith(b"HTTP/1.1 400 ")
+    for head, answer in (suffix, dot):
+        assert head.startswith(b"HTTP/1.1 403 ") and b"X-Tradetape-Error: spending_guard" in head
+        assert orjson.loads(answer)["detail"]["reason"] == "unlisted_write"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    "exchange, method, path",
+    [
+        ("poly", "POST", "/order.json"),
+        ("poly", "POST", "/order."),
+        ("poly", "POST", "/orderx"),
+        ("poly", "PATCH", "/order"),
+        ("poly", "PUT", "/orders"),
+        ("poly", "POST", "/cancel-all"),  # a cancel endpoint, but not the cancel method
+        ("poly", "POST", "/neg-risk/convert"),
+        ("kalshi", "PUT", V2 + "/abc"),
+        ("kalshi", "POST", V2 + "/abc/cancel"),
+        ("kalshi", "POST", "/trade-api/v2/portfolio/order_groups/create"),
+        ("kalshi", "POST", "/trade-api/v2/portfolio/subaccounts/transfer"),
+        ("kalshi", "DELETE", "/trade-api/v2/portfolio/balance"),
+    ],
+)
+def test_a_write_that_is_neither_priced_nor_listed_as_harmless_is_refused(exchange, method, path):
+    refusal = SpendingGuard(Decimal(10), Decimal(50)).check(exchange, method, path, b"{}")
+    assert refusal is not None and refusal.reason == "unlisted_write"
+    assert f"{method} {path}" in refusal.detail["detail"]
+
+
+@pytest.mark.parametrize(
+    "exchange, method, path, body",
+    [
+        ("kalshi", "DELETE", V2 + "/abc", b""),  # cancel
+        ("kalshi", "DELETE", V2 + "/batched", b'{"orders":[{"order_id":"abc"}]}'),  # batch cancel
+        ("kalshi", "DELETE", V2, b""),  # cancel all
+        ("kalshi", "POST", V2 + "/abc/decrease", b'{"reduce_by":"1.00"}'),
+        ("kalshi", "POST", "/trade-api/v2/api_keys/generate", b'{"name":"bot","key_type":"ed25519"}'),
+        ("kalshi", "DELETE", "/trade-api/v2/portfolio/orders/abc", b""),  # legacy cancel (410 today)
+        ("poly", "DELETE", "/order", b'{"orderID":"0x1"}'),
+        ("poly", "DELETE", "/orders", b'["0x1"]'),
+        ("poly", "DELETE", "/cancel-all", b""),
+        ("poly", "DELETE", "/cancel-market-orders", b'{"market":"0xabc"}'),
+        ("poly", "POST", "/auth/api-key", b""),
+        ("poly", "DELETE", "/auth/api-key", b""),
+        ("poly", "POST", "/v1/heartbeats", b'{"heartbeat_id":""}'),
+        ("poly", "POST", "/books", b'[{"token_id":"1"}]'),
+        ("poly", "POST", "/orders-scoring", b'["0x1"]'),
+        ("poly", "GET", "/balance-allowance/update?asset_type=COLLATERAL&signature_type=0", b""),
+        ("poly", "GET", "/data/orders", b""),
+        ("kalshi", "GET", "/trade-api/v2/portfolio/orders/abc", b""),
+    ],
+)
+def test_listed_harmless_writes_and_reads_pass_unpriced(exchange, method, path, body):
+    assert order_amounts(exchange, method, path, body) is None
+    assert SpendingGuard(Decimal(10), Decimal(50)).check(exchange, method, path, body) is None
+
+
+# ---- bodies read two ways ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exchange, path, body, why",
+    [
+        (
+            "kalshi",
+            V2 + "/batched",
+            b'{"orders":[' + orjson.dumps(kalshi_order()) + b'],"ORDERS":['
+            b'{"ticker":"T","side":"bid","count":"900.00","price":"0.9900","time_in_force":"immediate_or_cancel"}]}',
+            "ORDERS",
+        ),
+        ("kalshi", V2, '{"side":"ask","count":"900.00","price":"0.0100","ſide":"bid"}'.encode(), "ſide"),
+        ("kalshi", V2, '{"side":"bid","count":"900.00","price":"0.99","ｃｏｕｎｔ":"1.00"}'.encode(), "ｃｏｕｎｔ"),
+        ("kalshi", V2, b'{"side":"bid","count":"900.00","count":"1.00","price":"0.99"}', "count"),
+        ("kalshi", V2, b'{"side":"bid","count":NaN,"price":"0.99"}', "JSON"),
+        ("kalshi", V2, b'\xef\xbb\xbf{"side":"bid","count":"1.00","price":"0.50"}', "JSON"),
+        ("kalshi", V2, b'{"side":"bid","count":"1.00","price":"0.50"}{"count":"900"}', "JSON"),
+        ("kalshi", V2 + "/batched", b'{"orders":{"0":{"side":"bid","count":"1.00","price":"0.50"}}}', "list"),
+        (
+            "poly",
+            "/order",
+            b'{"order":{"side":"BUY","makerAmount":"900000000","makerAmount":"1000000","takerAmount":"2000000"}}',
+            "makerAmount",
+        ),
+        (
+            "poly",
+            "/order",
+            b'{"order":{"side":"BUY","makerAmount":"1000000","takerAmount":"2000000"},'
+            b'"Order":{"side":"BUY","makerAmount":"900000000","takerAmount":"990000000"}}',
+            "Order",
+        ),
+        ("poly", "/order", orjson.dumps([poly_order("BUY", 1_000_000, 2_000_000)]), "object"),
+        ("poly", "/orders", orjson.dumps({"0": poly_order("BUY", 1_000_000, 2_000_000)}), "list"),
+    ],
+)
+def test_an_order_body_read_two_ways_is_refused_never_priced_on_one_reading(exchange, path, body, why):
+    refusal = SpendingGuard(Decimal(10_000), Decimal(50_000)).check(exchange, "POST", path, body)
+    assert refusal is not None and refusal.reason == "unreadable_order", refusal
+    assert why in refusal.detail["detail"]
+
+
+def test_a_key_only_a_case_folding_server_would_match_is_read_the_way_it_would():
+    """Go matches JSON keys case-insensitively (and folds ſ to s): a lone "Count" is the count."""
+    body = b'{"side":"bid","Count":"900.00","price":"0.5000"}'
+    assert order_amounts("kalshi", "POST", V2, body) == [Decimal("450.000000")]
+
+
+async def test_a_read_carrying_a_method_override_header_is_refused(tmp_path):
+    upstream = Scripted(OK)
+    body = orjson.dumps(poly_order("BUY", 49_000_000, 98_000_000))
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, answer = await request(
+            port_of(proxy, "poly"), raw(b"GET", b"/order", body, b"X-HTTP-Method-Override: POST\r\n")
+        )
+    assert head.startswith(b"HTTP/1.1 403 ") and orjson.loads(answer)["detail"]["reason"] == "method_override"
+    assert upstream.requests == []

@@ -1,0 +1,341 @@
+"""Issue 13, class 3: redaction by name, by value, and failing closed; audit finds what escaped; replay never
+hands a client the redaction marker where it expects a credential.
+
+Every secret planted here is a realistic-looking value that must never reach a file in the session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from proxy.cli.main import main
+from tests.proxy_helpers import fixtures_in, recording, running_app, running_proxy
+from tests.replay_helpers import KALSHI, POLY, fixture, replaying, write_session
+
+API_KEY = "3f1c9a52-7d4e-4b8a-9c21-5e6f7a8b9c0d"
+SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYw=="
+PASSPHRASE = "9b2e" * 16
+
+
+def secret(n: int) -> str:
+    return f"PLANTED-SECRET-{n:02d}-" + "x7Q9" * 4
+
+
+async def echo(request: web.Request) -> web.Response:
+    """Answers with the bytes it was sent, under the content type it was sent."""
+    return web.Response(
+        body=await request.read(), content_type=request.content_type or "application/octet-stream", charset=None
+    )
+
+
+async def api_key(request: web.Request) -> web.Response:
+    return web.json_response({"apiKey": API_KEY, "secret": SECRET, "passphrase": PASSPHRASE})
+
+
+async def mentions(request: web.Request) -> web.Response:
+    """An exchange error that quotes a credential back under a name nobody would call secret."""
+    return web.json_response({"error": f"order rejected for key {API_KEY}", "detail": request.query.get("q", "")})
+
+
+def echo_app() -> web.Application:
+    app = web.Application()
+    app.router.add_route("*", "/auth/api-key", api_key)
+    app.router.add_route("*", "/data/orders", mentions)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+@pytest.fixture
+async def upstream():
+    async with running_app(echo_app()) as url:
+        yield url
+
+
+def on_disk(session: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(session.iterdir()) if p.is_file())
+
+
+async def send(proxy, exchange: str, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> int:
+    async with aiohttp.ClientSession() as http:
+        url = aiohttp.client.URL(proxy.url(exchange) + path, encoded=True)
+        async with http.request(method, url, data=body, headers=headers or {}) as resp:
+            await resp.read()
+            return resp.status
+
+
+# ---- recording: bodies that cannot be scrubbed with certainty are not recorded ----------------------
+
+
+@pytest.mark.parametrize(
+    "body, why",
+    [
+        (b'{"secret":"%s","secret":null}' % secret(1).encode(), "secret"),
+        (b'{"token":"%s","x":NaN}' % secret(2).encode(), "JSON"),
+        (b'\xef\xbb\xbf{"passphrase":"%s"}' % secret(3).encode(), "JSON"),
+        (b'{"a":1}\n{"apiKey":"%s"}\n' % secret(4).encode(), "JSON"),
+        ('{"ſecret":"%s","ｓｅｃｒｅｔ":null}'.replace("%s", secret(5)).encode(), "ſecret"),
+    ],
+)
+async def test_a_json_body_read_two_ways_is_recorded_as_omitted_with_the_reason(upstream, tmp_path, body, why):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "poly", "POST", "/echo", body, {"Content-Type": "application/json"}) == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["body"] is None and why in recorded["request"]["body_omitted"]
+    assert recorded["response"]["body_raw"] is None and why in recorded["response"]["body_omitted"]
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+async def test_secrets_in_the_query_string_never_reach_the_fixture_or_the_manifest(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        target = f"/trade-api/v2/markets?api_key={secret(6)}&limit=5&access_token={secret(7)}&Password={secret(8)}"
+        assert await send(proxy, "kalshi", "GET", target) == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["url"].endswith(
+        "/markets?api_key=[REDACTED]&limit=5&access_token=[REDACTED]&Password=[REDACTED]"
+    )
+    manifest = orjson.loads((session / "manifest.json").read_bytes())
+    assert manifest["fixtures"][0]["url"] == recorded["request"]["url"]
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+async def test_a_form_body_is_redacted_by_field_name(upstream, tmp_path):
+    session = tmp_path / "s"
+    form = f"username=bob&password={secret(9)}&client_secret={quote(secret(10))}&scope=trade".encode()
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert await send(proxy, "kalshi", "POST", "/oauth", form, headers) == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["body"] == "username=bob&password=[REDACTED]&client_secret=[REDACTED]&scope=trade"
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+async def test_secret_headers_and_fields_by_name_case_insensitively_at_any_depth(upstream, tmp_path):
+    session = tmp_path / "s"
+    headers = {
+        "X-Api-Key": secret(11),
+        "X-Auth-Token": secret(12),
+        "POLY_API_SECRET": secret(13),
+        "Content-Type": "application/json",
+        "X-Request-Id": "req-1",
+    }
+    body = orjson.dumps(
+        {
+            "login": {"Password": secret(14), "user": "bob"},
+            "auth": [{"token": secret(15)}, {"ACCESS_TOKEN": secret(16)}],
+            "tokenId": "7" * 70,
+        }
+    )
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "poly", "POST", "/login", body, headers) == 200
+    (recorded,) = fixtures_in(session)
+    sent = recorded["request"]["headers"]
+    assert sent["x-api-key"] == sent["x-auth-token"] == sent["poly_api_secret"] == "[REDACTED]"
+    assert sent["x-request-id"] == "req-1"
+    request = recorded["request"]["body"]
+    assert request["login"] == {"Password": "[REDACTED]", "user": "bob"}
+    assert request["auth"] == [{"token": "[REDACTED]"}, {"ACCESS_TOKEN": "[REDACTED]"}]
+    assert request["tokenId"] == "7" * 70  # an outcome token id is public
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+async def test_credentials_seen_in_the_session_are_scrubbed_wherever_they_appear(upstream, tmp_path):
+    """The API key from a (not captured) key creation and from an auth header, quoted back in error bodies,
+    in a text body and percent-encoded in a query string."""
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "orders")) as proxy:
+        assert await send(proxy, "poly", "POST", "/auth/api-key") == 200  # outside the capture filter
+        assert await send(proxy, "poly", "GET", f"/data/orders?q={quote(SECRET, safe='')}") == 200
+        text = f"passphrase was {PASSPHRASE}!".encode()
+        assert await send(proxy, "poly", "POST", "/order", text, {"Content-Type": "text/plain"}) == 200
+        header_key = secret(17)
+        note = orjson.dumps({"note": f"signed with {header_key}"})
+        assert await send(proxy, "poly", "POST", "/orders", note, {"POLY_API_KEY": header_key}) == 200
+    fixtures = fixtures_in(session)
+    assert [f["request"]["url"].rsplit("/", 1)[1].split("?")[0] for f in fixtures] == ["orders", "order", "orders"]
+    assert fixtures[0]["response"]["body_parsed"]["error"] == "order rejected for key [REDACTED]"
+    assert fixtures[1]["request"]["body"] == "passphrase was [REDACTED]!"
+    assert fixtures[2]["response"]["body_parsed"] == {"note": "signed with [REDACTED]"}
+    disk = on_disk(session)
+    for value in (API_KEY, SECRET, quote(SECRET, safe=""), PASSPHRASE, header_key):
+        assert value.encode() not in disk, value
+
+
+async def test_text_and_binary_bodies_that_cannot_be_scrubbed_are_omitted(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        text = f"user=bob\npassword: {secret(18)}\n".encode()
+        assert await send(proxy, "kalshi", "POST", "/notes", text, {"Content-Type": "text/plain"}) == 200
+        key = secret(19)
+        binary = b"\x00\x01\xff" + key.encode("utf-8") + b"\xfe"
+        assert await send(proxy, "kalshi", "POST", "/blob", binary, {"X-Api-Key": key}) == 200
+    notes, blob = fixtures_in(session)
+    assert notes["request"]["body"] is None and "secret" in notes["request"]["body_omitted"]
+    assert blob["request"]["body"] is None and "credential" in blob["request"]["body_omitted"]
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+def test_record_and_audit_share_one_rule_set():
+    from proxy.tape import redact
+    from proxy.tools import audit
+
+    assert audit.is_secret_field is redact.is_secret_field and audit.is_secret_header is redact.is_secret_header
+
+
+# ---- audit: a hand-edited session with every planted secret ------------------------------------
+
+
+def planted_session(directory: Path) -> list[str]:
+    """Two fixtures and a manifest, hand-edited to hold every kind of escaped secret; the planted values."""
+    directory.mkdir()
+    first = fixture("poly", "POST", POLY + f"/order?api_key={secret(20)}", body={"x": 1}, answer={"ok": True})
+    first["request"]["headers"].update({"X-Api-Key": secret(21), "X-Auth-Token": secret(22)})
+    first["request"]["headers"]["POLY_API_SECRET"] = secret(23)
+    first["request"]["body"] = {"password": secret(24), "token": secret(25), "deep": [{"access_token": secret(26)}]}
+    first["response"]["body_raw"] = f'{{"secret":"{secret(27)}","secret":null}}'
+    first["response"]["body_parsed"] = {"secret": None}
+    second = fixture("kalshi", "POST", KALSHI + "/login", answer={"ok": True})
+    second["request"]["body"] = f"user=bob&password={secret(28)}"
+    second["response"]["body_raw"] = f'{{"a":1}}\n{{"apiKey":"{secret(29)}"}}\n'
+    second["response"]["body_parsed"] = None
+    third = fixture("kalshi", "GET", KALSHI + "/x", answer={"ok": True})
+    third["response"]["body_raw"] = f'{{"token":"{secret(30)}","n":NaN}}'
+    fourth = fixture("kalshi", "GET", KALSHI + "/y", answer={"ok": True})
+    fourth["response"]["body_raw"] = f'\ufeff{{"passphrase":"{secret(31)}"}}'
+    fourth["response"]["body_parsed"] = {"note": f"echoed {secret(21)}"}  # a header's value, under a plain name
+    write_session(directory, [first, second, third, fourth])
+    # a duplicate key in the fixture file itself: a reader may take either value
+    path = next(directory.glob("003_*.json"))
+    planted_twice = b'"headers": {"x-api-key": "%s", "x-api-key": "[REDACTED]", ' % secret(32).encode()
+    path.write_bytes(path.read_bytes().replace(b'"headers": {', planted_twice, 1))
+    manifest = {
+        "format": 1,
+        "fixtures": [{"seq": 1, "file": "001_POST_poly_order.json", "url": first["request"]["url"]}],
+    }
+    (directory / "manifest.json").write_bytes(orjson.dumps(manifest))
+    return [secret(n) for n in range(20, 33)]
+
+
+def test_audit_finds_every_planted_secret_and_redact_fixes_them(tmp_path):
+    session = tmp_path / "hand_edited"
+    planted = planted_session(session)
+    result = CliRunner().invoke(main, ["audit", str(session)])
+    assert result.exit_code == 1
+    disk = on_disk(session).decode()
+    for value in planted:
+        assert value in disk  # planted as described
+    report = result.output
+    for where in (
+        "001_POST_poly_order.json: request.url",
+        "001_POST_poly_order.json: request.headers.X-Api-Key",
+        "001_POST_poly_order.json: request.headers.X-Auth-Token",
+        "001_POST_poly_order.json: request.headers.POLY_API_SECRET",
+        "001_POST_poly_order.json: request.body.password",
+        "001_POST_poly_order.json: request.body.token",
+        "001_POST_poly_order.json: request.body.deep[0].access_token",
+        "001_POST_poly_order.json: response.body_raw",
+        "002_POST_kalshi_login.json: request.body",
+        "002_POST_kalshi_login.json: response.body_raw",
+        "003_GET_kalshi_x.json: response.body_raw",
+        "003_GET_kalshi_x.json: (file)",
+        "004_GET_kalshi_y.json: response.body_raw",
+        "004_GET_kalshi_y.json: response.body_parsed.note",
+        "manifest.json: fixtures[0].url",
+    ):
+        assert where in report, (where, report)
+    fixed = CliRunner().invoke(main, ["audit", "--redact", str(session)])
+    assert fixed.exit_code == 0, fixed.output
+    disk = on_disk(session).decode()
+    for value in planted:
+        assert value not in disk, value
+    assert CliRunner().invoke(main, ["audit", str(session)]).exit_code == 0
+
+
+# ---- replay: stand-ins, never the marker ----------------------------------------------------------
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+async def replayed(session: Path, exchange: str, method: str, path: str, headers: dict | None = None) -> dict:
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        resp = await http.request(method, proxy.url(exchange) + path, headers=headers or {})
+        assert resp.status == 200
+        return orjson.loads(await resp.read())
+
+
+async def test_a_replayed_api_key_creation_answer_carries_format_valid_stand_ins(tmp_path):
+    marker = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    session = write_session(tmp_path / "keys", [fixture("poly", "POST", POLY + "/auth/api-key", answer=marker)])
+    answer = await replayed(session, "poly", "POST", "/auth/api-key")
+    assert "[REDACTED]" not in orjson.dumps(answer).decode()
+    assert UUID.fullmatch(answer["apiKey"])
+    assert len(base64.urlsafe_b64decode(answer["secret"].encode())) == 32  # strict: brackets would not decode
+    with pytest.raises(binascii.Error):
+        base64.b64decode("[REDACTED]", validate=True)
+    assert re.fullmatch(r"[0-9a-f]{64}", answer["passphrase"])
+
+
+async def test_the_poly_client_gets_usable_credentials_from_a_replayed_key_creation(tmp_path):
+    from clients.polymarket import PolymarketClient
+
+    marker = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    session = write_session(tmp_path / "keys", [fixture("poly", "POST", POLY + "/auth/api-key", answer=marker)])
+    hardhat = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public test key, never funded
+    async with (
+        replaying([session]) as proxy,
+        PolymarketClient(base_url=proxy.url("poly"), private_key=hardhat) as client,
+    ):
+        creds = await client.create_or_derive_api_key()
+    assert "[REDACTED]" not in (creds.api_key, creds.secret, creds.passphrase)
+    base64.urlsafe_b64decode(creds.secret)
+
+
+async def test_a_replayed_kalshi_key_generation_carries_a_loadable_private_key(tmp_path):
+    marker = {"api_key_id": "[REDACTED]", "private_key": "[REDACTED]"}
+    url = KALSHI + "/trade-api/v2/api_keys/generate"
+    session = write_session(tmp_path / "keys", [fixture("kalshi", "POST", url, answer=marker, status=201)])
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        resp = await http.post(proxy.url("kalshi") + "/trade-api/v2/api_keys/generate")
+        answer = orjson.loads(await resp.read())
+    assert UUID.fullmatch(answer["api_key_id"])
+    load_pem_private_key(answer["private_key"].encode(), password=None)
+
+
+@pytest.mark.parametrize("live_key", [API_KEY, None])
+async def test_an_owner_field_carries_the_live_requests_api_key(tmp_path, live_key):
+    answer = {"id": "0xabc", "owner": "[REDACTED]", "status": "LIVE"}
+    session = write_session(tmp_path / "order", [fixture("poly", "GET", POLY + "/data/order/0xabc", answer=answer)])
+    headers = {"POLY_API_KEY": live_key} if live_key else {}
+    got = await replayed(session, "poly", "GET", "/data/order/0xabc", headers)
+    if live_key:
+        assert got["owner"] == live_key
+    else:
+        assert UUID.fullmatch(got["owner"]) and got["owner"] != "[REDACTED]"
+    assert got["id"] == "0xabc" and got["status"] == "LIVE"
+    uuid.UUID(got["owner"])
+
+
+async def test_a_recording_with_a_redacted_query_parameter_replays_for_any_live_value(upstream, tmp_path):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?limit=5&api_key={secret(33)}") == 200
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        resp = await http.get(proxy.url("kalshi") + f"/trade-api/v2/markets?api_key={secret(34)}&limit=5")
+        assert resp.status == 200
+        missed = await http.get(proxy.url("kalshi") + f"/trade-api/v2/markets?api_key={secret(35)}&limit=6")
+        report = await missed.read()
+    assert missed.status == 599 and secret(35).encode() not in report  # a miss report never echoes a secret

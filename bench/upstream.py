@@ -39,7 +39,7 @@ def main() -> None:
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     fast = "--fast" in sys.argv
     if fast:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         uvloop.run(serve(port, fast))
     else:

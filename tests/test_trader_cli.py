@@ -47,6 +47,14 @@ def test_positions_of_a_missing_ledger_is_an_error(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
+def test_recover_of_a_missing_ledger_is_an_error_not_a_clean_empty_one(fakes, tmp_path):
+    """Run from the wrong directory (or with a typo), recover would create an empty ledger, compare nothing
+    the real ledger knows and report "clean" while the real one still holds open intents."""
+    result = run("recover", "--ledger", str(tmp_path / "nope.sqlite"))
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not (tmp_path / "nope.sqlite").exists()
+
+
 def test_arb_refuses_without_credentials(tmp_path):
     result = run("arb", *ARB, "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
@@ -61,6 +69,7 @@ def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key)
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
     monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(tmp_path / "k.pem"))
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
     assert "credentials missing for Polymarket" in result.output and "Kalshi (" not in result.output
@@ -68,6 +77,7 @@ def test_recover_names_only_the_missing_exchange(tmp_path, monkeypatch, rsa_key)
 
 def test_half_configured_client_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("KALSHI_API_KEY_ID", "key-id")
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1 and "bad exchange configuration" in result.output
 
@@ -155,6 +165,7 @@ def test_recover_unwinds_an_arb_it_settles_only_when_asked(fakes, tmp_path):
 
 def test_recover_exits_1_on_a_difference(fakes, tmp_path):
     fakes[0].extra_positions["KXOTHER"] = D("3")
+    Ledger(tmp_path / "l.sqlite").close()
     result = run("recover", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 1
     assert "DIFFERENCE kalshi KXOTHER: ledger 0, exchange 3" in result.output and "NOT clean" in result.output

@@ -225,6 +225,22 @@ def test_a_version_1_ledger_is_migrated_keeping_fills_and_exposures(tmp_path):
         assert [i.key for i in ledger.unreconciled()] == ["k"]
 
 
+def test_a_version_1_poly_trade_is_migrated_as_not_final_so_recovery_rebooks_it(tmp_path):
+    """Version 1 booked Polymarket trades without their fee and whatever their status (MATCHED trades can
+    still FAIL): marked final, the fee stays NULL and a FAILED trade stays counted for ever."""
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(V1_SCHEMA)
+        db.execute(
+            "INSERT INTO intents VALUES (2, 'p', 'poly', 'tok', NULL, 'buy', '10', '0.52', '0.01', 0, 'entry', 'a',"
+            " 't', 'filled', 'p', '10', '0.52', NULL, NULL, 't')"
+        )
+        db.execute("INSERT INTO fills VALUES (3, 2, '10', '0.52', NULL, 'exchange', 'trade-1', 't')")
+    with Ledger(path) as ledger:
+        assert [(f.external_id, f.final) for f in ledger.fills("p")] == [("trade-1", False)]
+        assert [i.key for i in ledger.unreconciled()] == ["k", "p"]
+
+
 def test_rebook_supersedes_changed_fills_and_keeps_unchanged_ones(ledger):
     ledger.record_intent(pleg(), "p")
     matched = (

@@ -156,7 +156,7 @@ def positions(ledger_path: Path) -> None:
 @_seconds_option(
     "--recheck-delay", RecoveryPolicy().recheck_delay, "seconds between the two reads that must agree it does not exist"
 )
-@_ledger_option(must_exist=False)
+@_ledger_option(must_exist=True)  # a new, empty ledger would compare nothing and could report clean
 def recover_command(
     policy: str, max_unwind_slippage: Decimal, not_found_window: float, recheck_delay: float, ledger_path: Path
 ) -> None:

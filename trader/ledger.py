@@ -85,6 +85,8 @@ CREATE TABLE IF NOT EXISTS exposures (
 """
 
 # Version 1 had UNIQUE (intent_id, external_id) on fills, no final/superseded_at and open-only exposures.
+# Its Kalshi fill records are final; its Polymarket trades are not (booked without fee, whatever their status),
+# so the next recover() rebooks them from the exchange's trades.
 MIGRATE_1_TO_2 = """
 ALTER TABLE fills RENAME TO fills_v1;
 CREATE TABLE fills (
@@ -100,7 +102,9 @@ CREATE TABLE fills (
     superseded_at TEXT
 );
 INSERT INTO fills (id, intent_id, quantity, price, fee, source, external_id, booked_at, final)
-    SELECT id, intent_id, quantity, price, fee, source, external_id, booked_at, source = 'exchange' FROM fills_v1;
+    SELECT f.id, f.intent_id, f.quantity, f.price, f.fee, f.source, f.external_id, f.booked_at,
+        f.source = 'exchange' AND i.exchange = 'kalshi'
+    FROM fills_v1 f JOIN intents i ON i.id = f.intent_id;
 DROP TABLE fills_v1;
 ALTER TABLE exposures ADD COLUMN status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed'));
 ALTER TABLE exposures ADD COLUMN closed_by TEXT;

@@ -114,7 +114,7 @@ class FeedReader:
             )
         if kind == "market_position":
             update = parse_position_update(msg)
-            cost = optional_dollars(msg, "market_position", "position_cost_dollars")  # what the position cost
+            cost = optional_dollars(msg, "market_position", "position_cost_dollars") if isinstance(msg, dict) else None
             return Events(reported=[Reported(t, item, "kalshi", update.market, update.position, cost)])
         return Events()
 

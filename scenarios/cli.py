@@ -15,6 +15,9 @@ from trader.cli import DECIMAL, kalshi_leg, poly_leg
 
 from .canon import Legs
 from .catalogue import SCENARIOS, Scenario, select
+from .e2e_catalogue import E2E_BY_NAME, E2E_SCENARIOS, E2EScenario
+from .e2e_catalogue import capture as capture_e2e
+from .e2e_catalogue import replay as replay_e2e
 from .harness import Outcome, capture, capture_live, replay
 
 FIXTURES = Path("fixtures")
@@ -25,6 +28,21 @@ def scenarios_or_fail(names: tuple[str, ...]) -> list[Scenario]:
         return select(names)
     except KeyError as exc:
         raise click.BadParameter(exc.args[0], param_hint="NAME") from None
+
+
+def quiet() -> None:
+    """The trader's and the feeds' warnings are what the scenarios provoke: the outcome lines say what matters."""
+    logging.getLogger("trader").setLevel(logging.CRITICAL)
+    logging.getLogger("clients").setLevel(logging.CRITICAL)
+
+
+def split_names(names: tuple[str, ...]) -> tuple[list[Scenario], list[E2EScenario]]:
+    """The catalogue's replayed scenarios and the end-to-end ones among `names` (all of both when none)."""
+    if not names:
+        return list(SCENARIOS), list(E2E_SCENARIOS)
+    e2e = [E2E_BY_NAME[n] for n in names if n in E2E_BY_NAME]
+    rest = tuple(n for n in names if n not in E2E_BY_NAME)
+    return (scenarios_or_fail(rest) if rest else []), e2e
 
 
 def outcome_lines(outcome: Outcome) -> list[str]:
@@ -46,6 +64,9 @@ def list_command() -> None:
         kind = "captured" if s.captured else "composed of " + " + ".join(s.composed_of)
         click.echo(f"{s.name:<30} {s.exchange:<7} {s.how}")
         click.echo(f"{'':<38} tests: {s.tests}; {kind}")
+    for e in E2E_SCENARIOS:
+        click.echo(f"{e.name:<30} {e.exchange:<7} {e.how}")
+        click.echo(f"{'':<38} tests: {e.tests}; the engine end to end, captured (REST and WebSocket)")
 
 
 def live_plan(chosen: list[Scenario], legs: Legs) -> tuple[list[Scenario], Decimal, list[str]]:
@@ -95,11 +116,17 @@ def capture_command(
     max_session_usd: Decimal,
     yes: bool,
 ) -> None:
-    """Record each single-exchange scenario through the proxy into FIXTURES_DIR/<name>/."""
-    chosen = [s for s in scenarios_or_fail(names) if s.captured]
-    logging.getLogger("trader").setLevel(logging.ERROR)
+    """Record each single-exchange scenario (and each e2e_* one: the engine, REST and WebSocket) through the proxy
+    into FIXTURES_DIR/<name>/."""
+    classic, e2e = split_names(names)
+    if upstream != "sim":
+        if names and e2e:
+            raise click.UsageError(f"{', '.join(s.name for s in e2e)}: end-to-end scenarios need the simulator")
+        e2e = []
+    chosen = [s for s in classic if s.captured]
+    quiet()
     if upstream == "sim":
-        outcomes = asyncio.run(_capture_sim(chosen, fixtures_dir))
+        outcomes = asyncio.run(_capture_sim(chosen, fixtures_dir)) + asyncio.run(_capture_e2e(e2e, fixtures_dir))
     else:
         outcomes = _capture_live(
             chosen,
@@ -120,6 +147,10 @@ def capture_command(
 
 async def _capture_sim(chosen: list[Scenario], fixtures_dir: Path) -> list[Outcome]:
     return [await capture(s, fixtures_dir) for s in chosen]
+
+
+async def _capture_e2e(chosen: list[E2EScenario], fixtures_dir: Path) -> list[Outcome]:
+    return [await capture_e2e(s, fixtures_dir) for s in chosen]
 
 
 def _capture_live(
@@ -164,10 +195,11 @@ async def _run_live(runnable: list[Scenario], fixtures_dir: Path, legs: Legs, gu
 @click.argument("names", nargs=-1)
 @click.option("--fixtures-dir", type=click.Path(file_okay=False, path_type=Path), default=FIXTURES, show_default=True)
 def run_command(names: tuple[str, ...], fixtures_dir: Path) -> None:
-    """Replay each scenario's fixtures through the real client and trader code and check its expectations."""
-    chosen = scenarios_or_fail(names)
-    logging.getLogger("trader").setLevel(logging.ERROR)
-    outcomes = asyncio.run(_replay_all(chosen, fixtures_dir))
+    """Replay each scenario's fixtures through the real client and trader code (the e2e_* ones through the arb
+    engine, causal) and check its expectations."""
+    chosen, e2e = split_names(names)
+    quiet()
+    outcomes = asyncio.run(_replay_all(chosen, fixtures_dir)) + asyncio.run(_replay_e2e(e2e, fixtures_dir))
     for outcome in outcomes:
         click.echo("\n".join(outcome_lines(outcome)))
     passed = sum(o.ok for o in outcomes)
@@ -178,3 +210,7 @@ def run_command(names: tuple[str, ...], fixtures_dir: Path) -> None:
 
 async def _replay_all(chosen: list[Scenario], fixtures_dir: Path) -> list[Outcome]:
     return [await replay(s, fixtures_dir) for s in chosen]
+
+
+async def _replay_e2e(chosen: list[E2EScenario], fixtures_dir: Path) -> list[Outcome]:
+    return [await replay_e2e(s, fixtures_dir) for s in chosen]

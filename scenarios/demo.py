@@ -9,10 +9,10 @@ report page per scenario (`tradetape report` of its sessions) in the reports dir
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -21,6 +21,10 @@ from proxy.replay.sources import SourceError
 from proxy.report.write import Written, write_report
 
 from .catalogue import SCENARIOS, Scenario
+from .cli import quiet
+from .e2e_catalogue import E2E_SCENARIOS, E2EScenario
+from .e2e_catalogue import capture as capture_e2e
+from .e2e_catalogue import replay as replay_e2e
 from .harness import Outcome, capture, replay
 
 
@@ -57,17 +61,65 @@ async def run_demo(fixtures_dir: Path) -> tuple[dict[str, Outcome], dict[str, Ou
     return captured, replayed
 
 
+REPLAYS = 10
+
+
+@dataclass
+class E2EOutcome:
+    """One end-to-end scenario in the demo: its capture and its replays."""
+
+    scenario: E2EScenario
+    captured: Outcome
+    replays: list[Outcome]
+
+    @property
+    def failures(self) -> list[str]:
+        failed = [f"capture: {f}" for f in self.captured.failures]
+        return failed + [f"replay {i + 1}: {f}" for i, r in enumerate(self.replays) for f in r.failures]
+
+
+async def run_e2e(fixtures_dir: Path, replays: int = REPLAYS) -> list[E2EOutcome]:
+    """Capture each end-to-end scenario, then replay it `replays` times (each must match the capture)."""
+    done = []
+    for scenario in E2E_SCENARIOS:
+        captured = await capture_e2e(scenario, fixtures_dir)
+        done.append(E2EOutcome(scenario, captured, [await replay_e2e(scenario, fixtures_dir) for _ in range(replays)]))
+    return done
+
+
+def e2e_table(outcomes: list[E2EOutcome]) -> tuple[str, int]:
+    """The end-to-end scenarios: captured through the proxy (REST and WebSocket), replayed causal."""
+    rows = [("scenario", "fixtures", "capture", "replays identical", "time")]
+    for o in outcomes:
+        same = sum(r.ok for r in o.replays)
+        seconds = o.captured.seconds + sum(r.seconds for r in o.replays)
+        rows.append(
+            (
+                o.scenario.name,
+                str(o.captured.fixtures),
+                "PASS" if o.captured.ok else "FAIL",
+                f"{same}/{len(o.replays)}" + ("" if same == len(o.replays) else " FAIL"),
+                f"{seconds:.2f} s",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"{o.scenario.name}: {f}" for o in outcomes for f in o.failures]
+    return "\n".join(lines + (["", *notes] if notes else [])), sum(bool(o.failures) for o in outcomes)
+
+
 def write_reports(fixtures_dir: Path, reports_dir: Path) -> tuple[list[Written], list[str]]:
-    """One report per scenario from its sessions in `fixtures_dir` (a composed one: its sources, in order)."""
+    """One report per scenario from its sessions in `fixtures_dir` (a composed one: its sources, in order), the
+    end-to-end ones included."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     written, problems = [], []
-    for s in SCENARIOS:
+    sessions = [(s.name, s.sources) for s in SCENARIOS] + [(s.name, (s.name,)) for s in E2E_SCENARIOS]
+    for name, sources in sessions:
         try:
-            written.append(
-                write_report([fixtures_dir / source for source in s.sources], reports_dir / f"{s.name}.html")
-            )
+            written.append(write_report([fixtures_dir / source for source in sources], reports_dir / f"{name}.html"))
         except (SourceError, OSError) as exc:
-            problems.append(f"{s.name}: no report: {exc}")
+            problems.append(f"{name}: no report: {exc}")
     return written, problems
 
 
@@ -98,7 +150,7 @@ def reports_line(reports_dir: Path, written: list[Written]) -> str:
 )
 def demo(capture_dir: Path | None, reports_dir: Path) -> None:
     """Record every scenario against the simulator through the proxy, replay each, print a table."""
-    logging.getLogger("trader").setLevel(logging.ERROR)
+    quiet()
     started = time.perf_counter()
     workdir = capture_dir or Path(tempfile.mkdtemp(prefix="tradetape-demo-"))
     click.echo(
@@ -107,14 +159,23 @@ def demo(capture_dir: Path | None, reports_dir: Path) -> None:
     )
     try:
         captured, replayed = asyncio.run(run_demo(workdir))
+        e2e = asyncio.run(run_e2e(workdir))
         written, problems = write_reports(workdir, reports_dir)
     finally:
         if capture_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     text, failed = table(captured, replayed)
     click.echo(text)
-    passed = len(SCENARIOS) - failed
+    click.echo(
+        f"\nThe arb engine end to end: {len(E2E_SCENARIOS)} scenarios, each driven through the simulator's admin API"
+        f" and captured through the proxy (REST and WebSocket), then replayed causal {REPLAYS} times through the"
+        " real engine: the same decisions and the same ledger every time\n"
+    )
+    e2e_text, e2e_failed = e2e_table(e2e)
+    click.echo(e2e_text)
     click.echo("\n" + "\n".join([reports_line(reports_dir, written), *problems]))
+    failed += e2e_failed
+    passed = len(SCENARIOS) + len(E2E_SCENARIOS) - failed
     click.echo(f"\n{passed} passed, {failed} failed in {time.perf_counter() - started:.1f} s")
     if failed:
         raise SystemExit(1)

@@ -19,6 +19,7 @@ from proxy.report.positions import Change, series
 from proxy.report.write import write_report
 from scenarios.catalogue import SCENARIOS
 from scenarios.demo import reports_line, write_reports
+from scenarios.e2e_catalogue import E2E_SCENARIOS
 from tests.replay_helpers import KALSHI, ORDERS, POLY, fixture, write_session
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -455,12 +456,14 @@ def test_the_vendored_chart_library_is_the_one_documented():
 def test_the_demo_writes_one_report_per_scenario_from_its_sessions(tmp_path):
     written, problems = write_reports(FIXTURES, tmp_path / "reports")
     assert problems == []
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == sorted(f"{s.name}.html" for s in SCENARIOS)
-    for page, scenario in zip(written, SCENARIOS, strict=True):
-        assert [s["name"] for s in page.data["sessions"]] == list(scenario.sources)
+    expected = [(s.name, list(s.sources)) for s in SCENARIOS] + [(s.name, [s.name]) for s in E2E_SCENARIOS]
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == sorted(f"{name}.html" for name, _ in expected)
+    for page, (name, sources) in zip(written, expected, strict=True):
+        assert page.path.name == f"{name}.html"
+        assert [s["name"] for s in page.data["sessions"]] == sources
         assert report_data(page.path.read_text()) == page.data
     line = reports_line(tmp_path / "reports", written)
-    assert line.startswith(f"reports: {len(SCENARIOS)} pages, one per scenario, in {tmp_path / 'reports'}/")
+    assert line.startswith(f"reports: {len(expected)} pages, one per scenario, in {tmp_path / 'reports'}/")
 
     (tmp_path / "partial").mkdir()
     shutil.copytree(FIXTURES / "kalshi_full_fill", tmp_path / "partial" / "kalshi_full_fill")

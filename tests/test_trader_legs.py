@@ -102,3 +102,15 @@ def test_opportunity_checks_each_leg_exchange():
         Opportunity(kalshi_leg(), kalshi_leg(), D("0.03"))
     with pytest.raises(TypeError, match="edge"):
         Opportunity(kalshi_leg(), poly_leg(), 0.03)
+
+
+def test_a_polymarket_buy_may_state_the_dollars_to_spend():
+    leg = Leg("poly", "123", "buy", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=False, amount=D("5.10"))
+    assert leg.amount == D("5.10")
+    assert leg.closing(D("10"), D("0.51"), D("0.05")).amount is None  # the unwind sells shares
+    with pytest.raises(ValueError, match=r"Leg\.amount is the pUSD of a Polymarket buy"):
+        Leg("poly", "123", "sell", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=False, amount=D("5"))
+    with pytest.raises(ValueError, match=r"Leg\.amount"):
+        Leg("poly", "123", "buy", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=False, amount=D("0"))
+    with pytest.raises(TypeError, match=r"Leg\.amount must be a finite Decimal"):
+        Leg("poly", "123", "buy", D("10"), D("0.52"), tick_size=D("0.01"), neg_risk=False, amount=5)  # type: ignore[arg-type]

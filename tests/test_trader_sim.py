@@ -201,3 +201,13 @@ async def test_poly_fak_buy_unwind_that_overfills_is_residual_exposure(sim_kalsh
         )
         assert [(e.leg.exchange, e.leg.action, e.quantity) for e in result.residual] == [("poly", "buy", D("0.67"))]
         assert ledger.positions()[("poly", POLY_YES)] == D("0.67")
+
+
+async def test_a_polymarket_buy_through_two_levels_spends_their_cost_and_gets_the_walked_shares(sim_poly, tmp_path):
+    """NO asks 0.53 x 500 then 0.54 x 1000: 510 shares cost 500 x 0.53 + 10 x 0.54 = 265.00 + 5.40 = 270.40.
+    Sent by size at the 0.54 limit it would spend 510 x 0.54 = 275.40 and buy more; by amount it buys 510."""
+    leg = Leg("poly", POLY_NO, "buy", D("510"), D("0.54"), tick_size=D("0.01"), neg_risk=False, amount=D("270.40"))
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        result = await execute_leg(sim_poly, leg, ledger)
+        assert (result.status, result.filled) == ("filled", D("510"))
+        assert ledger.positions() == {("poly", POLY_NO): D("510")}

@@ -1,4 +1,4 @@
-"""`tradetape trader`: ledger positions, restart recovery, and one arbitrage from the command line.
+"""`tradetape trader`: ledger positions, restart recovery, one arbitrage, and the arb engine (`run`).
 
 The clients are built from the environment (KALSHI_BASE_URL / POLY_CLOB_URL choose where requests
 go, e.g. a tradetape proxy) and imported only by the commands that trade.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
@@ -260,3 +262,98 @@ def format_arb(result: ArbResult) -> str:
     lines += [_leg_line("unwind", u) for u in result.unwinds]
     lines += [f"ALERT {a}" for a in result.alerts]
     return "\n".join(lines)
+
+
+@trader.command(name="run")
+@click.option(
+    "--pairs",
+    "pairs_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the pairs file (TOML: pairs, defaults, risk limits)",
+)
+@_ledger_option(must_exist=False)
+@click.option("--dry-run", is_flag=True, help="log the arbs it would take; send nothing")
+@click.option("--status/--no-status", default=None, help="the live view (default: on when stdout is a terminal)")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="decision log lines go here (default: stderr; with the live view, <ledger>.log)",
+)
+@click.option(
+    "--not-found-window",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="seconds after which recovery believes an exchange that knows no such order",
+)
+def run_command(
+    pairs_path: Path,
+    ledger_path: Path,
+    dry_run: bool,
+    status: bool | None,
+    log_file: Path | None,
+    not_found_window: float,
+) -> None:
+    """Trade the pairs' arbitrages from both exchanges' feeds (recovering first). Exit 3 on the kill switch."""
+    from trader.pairs import PairsError, load_pairs
+
+    try:
+        config = load_pairs(pairs_path)
+    except PairsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--pairs") from None
+    view = sys.stdout.isatty() if status is None else status
+    _engine_logging(log_file or (ledger_path.with_suffix(".log") if view else None))
+    reason = asyncio.run(_run(config, ledger_path, dry_run, view, not_found_window))
+    if reason is not None:
+        click.echo(f"stopped by the kill switch: {reason}", err=True)
+        raise SystemExit(3)
+
+
+def _engine_logging(path: Path | None) -> None:
+    """Decision lines (INFO on trader.engine) to `path`, or to stderr."""
+    handler: logging.Handler = logging.FileHandler(path) if path is not None else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    engine_log = logging.getLogger("trader.engine")
+    engine_log.setLevel(logging.INFO)
+    engine_log.addHandler(handler)
+    engine_log.propagate = False
+
+
+async def _run(config: Any, ledger_path: Path, dry_run: bool, view: bool, window: float) -> str | None:
+    from clients.kalshi.feed import KalshiFeed
+    from clients.polymarket.feed import PolymarketFeed
+    from trader.engine import Engine
+    from trader.recovery import RecoveryPolicy
+    from trader.status import CLEAR, render, show
+
+    stale = config.limits.stale_after_s
+    try:
+        kalshi_feed = KalshiFeed.from_env([p.kalshi_ticker for p in config.pairs], stale_after=stale)
+    except ValueError as exc:
+        raise click.ClickException(f"Kalshi feed: {exc}") from None
+    tokens = [t for p in config.pairs for t in p.poly_tokens]
+    poly_feed = PolymarketFeed.from_env(tokens, [p.poly_condition_id for p in config.pairs], stale_after=stale)
+    async with open_clients() as (kalshi, poly):
+        with Ledger(ledger_path) as ledger:
+            engine = Engine(
+                config,
+                kalshi,
+                poly,
+                kalshi_feed,
+                poly_feed,
+                ledger,
+                dry_run=dry_run,
+                settle=RecoveryPolicy(not_found_window=window),
+            )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, engine.stop)
+            viewer = asyncio.create_task(show(engine, sys.stdout)) if view else None
+            try:
+                return await engine.run()
+            finally:
+                if viewer is not None:
+                    viewer.cancel()
+                    sys.stdout.write(CLEAR + render(engine) + "\n")

@@ -42,12 +42,14 @@ class PolyTrading(Protocol):
         side: str,
         price: Decimal,
         *,
-        size: Decimal,
+        size: Decimal | None = ...,
+        amount: Decimal | None = ...,
         order_type: str,
         tick_size: Decimal,
         neg_risk: bool,
     ) -> Any:
-        """A signed order whose `order_id` (the local order hash) is known before it is posted."""
+        """A signed order whose `order_id` (the local order hash) is known before it is posted; `size` in shares,
+        or `amount` in pUSD for a BUY."""
 
     async def post_order(self, signed: Any) -> OrderResult: ...
 

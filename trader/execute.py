@@ -150,11 +150,12 @@ def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[Orde
             client_order_id=key,
         )
     poly = cast(PolyTrading, client)
+    quantity = {"amount": leg.amount} if leg.amount is not None else {"size": leg.count}
     signed = poly.build_order(
         leg.instrument,
         leg.action.upper(),
         leg.price,
-        size=leg.count,
+        **quantity,
         order_type="FAK",
         tick_size=leg.tick,
         neg_risk=bool(leg.neg_risk),

@@ -197,11 +197,17 @@ class FakePoly(_Exchange):
         side: str,
         price: Decimal,
         *,
-        size: Decimal,
+        size: Decimal | None = None,
+        amount: Decimal | None = None,
         order_type: str = "FAK",
         tick_size: Decimal | None = None,
         neg_risk: bool | None = None,
     ) -> FakeSigned:
+        """`amount` (a BUY's pUSD) fills at the limit: amount / price shares."""
+        if size is None:
+            if amount is None:
+                raise ValueError("give size or amount")
+            size = amount / price
         self.calls.append(("build_order", (token_id, side, price, size, order_type, tick_size, neg_risk)))
         digest = hashlib.sha256(f"{token_id}|{side}|{price}|{size}|{next(self._ids)}".encode()).hexdigest()
         return FakeSigned("0x" + digest, token_id, side, price, size)

@@ -23,6 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from trader.decisions import Decision
 from trader.legs import Leg
 
 DEFAULT_PATH = Path("tradetape-ledger.sqlite")
@@ -81,6 +82,20 @@ CREATE TABLE IF NOT EXISTS exposures (
     status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
     closed_by TEXT,
     closed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS decisions (  -- the engine's: every opportunity taken or skipped, and why
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,                 -- taken, skipped, would_take (dry run), result, kill, recovery
+    pair TEXT,
+    reason TEXT NOT NULL,               -- a short code: edge, stale, cooldown, ... (see trader.decisions)
+    detail TEXT NOT NULL,               -- the human sentence
+    outcome TEXT,                       -- the Kalshi outcome of the box (yes/no)
+    count TEXT,
+    kalshi_price TEXT,
+    poly_price TEXT,
+    edge TEXT,                          -- net edge per contract
+    arb_id TEXT
 );
 """
 
@@ -447,6 +462,46 @@ class Ledger:
     def exposures(self, arb_id: str | None = None) -> list[tuple[str, str, str | None, str, Decimal, str]]:
         """Every recorded exposure, open or closed, as (exchange, instrument, outcome, action, quantity, policy)."""
         return [(*r.key, r.policy) for r in self.exposure_records(arb_id)]
+
+    def record_decision(self, decision: Decision) -> None:
+        """One engine decision (an opportunity taken or skipped, an arb's result, the kill switch)."""
+        d = decision
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price,"
+                " edge, arb_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    self._clock(),
+                    d.kind,
+                    d.pair,
+                    d.reason,
+                    d.detail,
+                    d.outcome,
+                    _text(d.count),
+                    _text(d.kalshi_price),
+                    _text(d.poly_price),
+                    _text(d.edge),
+                    d.arb_id,
+                ),
+            )
+
+    def decisions(self) -> list[Decision]:
+        """Every recorded decision, oldest first."""
+        return [
+            Decision(
+                r["kind"],
+                r["pair"],
+                r["reason"],
+                r["detail"],
+                r["outcome"],
+                _dec(r["count"]),
+                _dec(r["kalshi_price"]),
+                _dec(r["poly_price"]),
+                _dec(r["edge"]),
+                r["arb_id"],
+            )
+            for r in self._db.execute("SELECT * FROM decisions ORDER BY id")
+        ]
 
     def positions(self) -> dict[tuple[str, str], Decimal]:
         """Net position per (exchange, instrument), summed from fills.

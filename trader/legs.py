@@ -32,7 +32,10 @@ class Leg:
     `instrument` is a Kalshi market ticker (with `outcome` yes/no) or a Polymarket token id (no
     `outcome`: the token is the outcome). `tick_size` defaults to one cent on Kalshi and is required
     on Polymarket together with `neg_risk`, which the bot knows from market discovery, so that
-    execution makes no extra reads.
+    execution makes no extra reads. `amount` (Polymarket BUY only) is the pUSD to spend instead of
+    `count` x `price`: the exchange fills a market BUY by its dollar amount, so an order walking
+    several levels states their exact cost to get `count` shares, no more (`count` is then what
+    it expects, `price` the worst level).
     """
 
     exchange: Exchange
@@ -43,6 +46,7 @@ class Leg:
     outcome: Outcome | None = None
     tick_size: Decimal | None = None
     neg_risk: bool | None = None
+    amount: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
@@ -78,6 +82,10 @@ class Leg:
         _decimal("tick_size", self.tick_size)
         if not isinstance(self.neg_risk, bool):
             raise TypeError(f"a Polymarket Leg needs neg_risk True or False, got {self.neg_risk!r}")
+        if self.amount is not None and (self.action != "buy" or _decimal("amount", self.amount) <= 0):
+            raise ValueError(
+                f"Leg.amount is the pUSD of a Polymarket buy, above 0; got {self.amount} on a {self.action}"
+            )
 
     @property
     def tick(self) -> Decimal:

@@ -143,12 +143,14 @@ def _with_records(leg: Leg, order: OrderResult, records: Records) -> Resolution:
 
 
 async def records(client: Client, leg: Leg, key: str, order_id: str | None) -> Records:
-    """The fill records of the order with intent key `key` (Kalshi needs its exchange `order_id`)."""
+    """The fill records of the order with intent key `key` (Kalshi needs its exchange `order_id`). On Polymarket
+    the order id the exchange answered is used when there is one: it is what its trades name, whether or not it
+    equals the hash computed here (and in a replay it is the recorded one)."""
     if leg.exchange == "kalshi":
         if order_id is None:
             return Records((), ZERO)
         return await _kalshi_records(cast(KalshiTrading, client), leg, order_id)
-    return await _poly_records(cast(PolyTrading, client), leg, key)
+    return await _poly_records(cast(PolyTrading, client), leg, order_id or key)
 
 
 async def _kalshi_records(kalshi: KalshiTrading, leg: Leg, order_id: str) -> Records:

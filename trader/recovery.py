@@ -211,7 +211,7 @@ async def _matched(client: Client, intent: Intent) -> Decimal | None:
     trades that FAILED leave the order's matched size as it was)."""
     if intent.leg.exchange == "kalshi":
         return intent.filled
-    order = await cast(PolyTrading, client).get_order(intent.key)
+    order = await cast(PolyTrading, client).get_order(intent.order_id or intent.key)  # as `records` does
     return order.filled
 
 

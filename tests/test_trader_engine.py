@@ -1,0 +1,340 @@
+"""The engine on in-memory exchanges and hand-fed books: what it takes, what it skips and why, the limits, the kill
+switch, and recovery at start. (The same engine against the paper exchanges and their real feeds: tests/test_e2e.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal as D
+
+import pytest
+from feed_helpers import eventually
+
+from clients.errors import InsufficientBalance
+from clients.feed import Feed
+from clients.feed_events import FillReversed, UserFill
+from trader.engine import Engine
+from trader.fakes import FakeKalshi, FakePoly, Plan
+from trader.ledger import Ledger
+from trader.pairs import parse_pairs
+from trader.recovery import RecoveryPolicy
+
+YES = "1001"
+NO = "1002"
+TICKER = "KX-ALI"
+PAIRS = f"""
+[[pairs]]
+name = "ali"
+kalshi_ticker = "{TICKER}"
+poly_condition_id = "0x{"ab" * 32}"
+poly_yes_token = "{YES}"
+poly_no_token = "{NO}"
+outcomes = "same"
+poly_tick_size = 0.01
+poly_neg_risk = false
+poly_fee_rate = "0"
+poly_min_order_size = 1
+min_edge = "0.01"
+max_size = 10
+max_position = 30
+"""
+QUICK = RecoveryPolicy(not_found_window=0, recheck_delay=0)
+OPEN: list[Ledger] = []
+
+
+@pytest.fixture(autouse=True)
+def close_ledgers():
+    """The ledgers stay open for the assertions after the engine stopped; closed after the test."""
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+class FakeFeed(Feed):
+    """A feed with no socket: the test sets its books and announces them as the real feeds do."""
+
+    def __init__(self, exchange: str) -> None:
+        super().__init__()
+        self.exchange = exchange
+
+    def set_book(self, market: str, bids=(), asks=(), *, stale: bool = False) -> None:
+        book = self.local(market)
+        book.replace([(D(p), D(s)) for p, s in bids], [(D(p), D(s)) for p, s in asks])
+        book.stale = stale
+        self.updated(market)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Rig:
+    """An engine over fakes, running in the background."""
+
+    def __init__(self, tmp_path, risk: str = "", pairs: str = PAIRS, kalshi_plans=(), poly_plans=(), **engine):
+        self.kalshi = FakeKalshi(list(kalshi_plans))
+        self.poly = FakePoly(list(poly_plans))
+        self.kfeed, self.pfeed = FakeFeed("kalshi"), FakeFeed("poly")
+        self.ledger = Ledger(tmp_path / "bot.sqlite")
+        self.clock = Clock()
+        config = parse_pairs(pairs + (f"\n[risk]\n{risk}\n" if risk else ""))
+        self.engine = Engine(
+            config,
+            self.kalshi,
+            self.poly,
+            self.kfeed,
+            self.pfeed,
+            self.ledger,
+            settle=QUICK,
+            clock=self.clock,
+            **engine,
+        )
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Rig:
+        self.task = asyncio.create_task(self.engine.run())
+        await eventually(lambda: self.engine.ready or self.task.done())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.engine.stop()
+        await asyncio.wait_for(self.task, 5)
+        OPEN.append(self.ledger)
+
+    def books(
+        self,
+        kalshi_bids=(("0.55", "100"),),
+        kalshi_asks=(("0.60", "100"),),
+        yes=(("0.50", "100"),),
+        no=(("0.45", "100"),),
+        stale=False,
+    ) -> None:
+        """Default: Kalshi NO at 1 - 0.55 = 0.45 plus Polymarket YES at 0.50 costs 0.95 plus the Kalshi fee
+        (0.07 x 0.2475 = 0.0174 a contract): an edge of about 0.03 on the NO box; the YES box costs 1.05."""
+        self.pfeed.set_book(YES, asks=yes)
+        self.pfeed.set_book(NO, asks=no)
+        self.kfeed.set_book(TICKER, kalshi_bids, kalshi_asks, stale=stale)
+
+    def kinds(self) -> list[tuple[str, str]]:
+        return [(d.kind, d.reason) for d in self.ledger.decisions() if d.kind != "recovery"]
+
+    def orders(self) -> list[tuple]:
+        return [c for c in self.kalshi.calls + self.poly.calls if c[0] in ("create_order", "build_order")]
+
+
+async def test_an_arb_in_the_books_is_taken_with_both_legs_and_recorded(tmp_path):
+    async with Rig(tmp_path) as rig:
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    taken, result = [d for d in rig.ledger.decisions() if d.kind in ("taken", "result")]
+    assert (taken.pair, taken.outcome, taken.count, taken.kalshi_price, taken.poly_price) == (
+        "ali",
+        "no",
+        D(10),
+        D("0.45"),
+        D("0.50"),
+    )
+    # 10 x (1 - 0.45 - 0.50) = 0.50, less the Kalshi fee 0.07 x 10 x 0.45 x 0.55 = 0.17325 -> 0.1733: 0.3267
+    assert taken.edge == D("0.03267")
+    assert "sized down from 100 to the pair's max_size 10" in taken.detail
+    assert result.arb_id is not None and "matched 10" in result.detail
+    # the Kalshi NO leg at its worst level, the Polymarket YES leg spending exactly its walk (10 x 0.50)
+    (kalshi_order, poly_order) = rig.orders()
+    assert kalshi_order[1][:5] == (TICKER, "no", "buy", D(10), D("0.45"))
+    assert poly_order[1][:4] == (YES, "BUY", D("0.50"), D("10"))
+    assert rig.ledger.positions() == {("kalshi", TICKER): D(-10), ("poly", YES): D(10)}
+
+
+async def test_a_dry_run_logs_what_it_would_take_once_and_sends_nothing(tmp_path):
+    async with Rig(tmp_path, dry_run=True) as rig:
+        rig.books()
+        rig.books()  # the same opportunity again: not a new decision
+        await eventually(lambda: ("would_take", "dry_run") in rig.kinds())
+        await asyncio.sleep(0.01)
+    assert rig.kinds() == [("would_take", "dry_run")]
+    assert rig.orders() == []
+
+
+async def test_no_trade_on_a_stale_or_crossed_book_and_nothing_decided_on_an_untrusted_one(tmp_path):
+    async with Rig(tmp_path) as rig:
+        rig.books(stale=True)
+        await eventually(lambda: ("skipped", "stale") in rig.kinds())
+        rig.books(kalshi_bids=(("0.61", "100"),))  # bid above the 0.60 ask
+        await eventually(lambda: ("skipped", "crossed") in rig.kinds())
+        rig.kfeed.invalidate([TICKER], "seq gap")
+        await asyncio.sleep(0.01)
+        assert rig.engine.status["ali"].problem.startswith("kalshi: no trusted book")
+        assert rig.orders() == []
+        rig.books()  # fresh and sane again: trading resumes
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    # the three books of the last change are three updates: the two after the first meet the arb in flight
+    assert [k for k in rig.kinds() if k != ("skipped", "in_flight")] == [
+        ("skipped", "stale"),
+        ("skipped", "crossed"),
+        ("taken", "edge"),
+        ("result", "matched"),
+    ]
+
+
+class GatedKalshi(FakeKalshi):
+    """Orders wait for `gate`: an arb stays in flight until the test opens it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Event()
+
+    async def create_order(self, *args, **kwargs):
+        await self.gate.wait()
+        return await super().create_order(*args, **kwargs)
+
+
+async def test_one_arb_in_flight_per_pair(tmp_path):
+    async with Rig(tmp_path) as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.books(kalshi_bids=(("0.56", "100"),))  # a better opportunity while the first is in flight
+        await eventually(lambda: ("skipped", "in_flight") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    assert len([c for c in rig.kalshi.calls if c[0] == "create_order"]) == 1
+
+
+async def test_insufficient_balance_trips_the_kill_switch_and_says_why(tmp_path):
+    refused = InsufficientBalance("not enough balance", exchange="poly", status=400)
+    rig = Rig(tmp_path, poly_plans=[Plan(error=refused)])
+    async with rig:
+        rig.books()
+        reason = await asyncio.wait_for(rig.task, 5)
+        rig.books(kalshi_bids=(("0.57", "100"),))  # after the kill: nothing more is looked at
+    assert reason == f"InsufficientBalance: {refused}"
+    assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]
+    assert rig.ledger.decisions()[-1].detail == reason
+    # the Kalshi leg filled and was unwound under the default policy: create, then the unwind's sell
+    assert [c[1][2] for c in rig.kalshi.calls if c[0] == "create_order"] == ["buy", "sell"]
+
+
+async def test_consecutive_failures_trip_the_kill_switch(tmp_path):
+    nothing = [Plan(fill=D(0)), Plan(fill=D(0))]
+    rig = Rig(tmp_path, risk="max_failures = 2\ncooldown_s = 0", kalshi_plans=nothing, poly_plans=[Plan(fill=D(0))] * 2)
+    async with rig:
+        rig.books()
+        await eventually(lambda: ("result", "none") in rig.kinds())
+        rig.books(kalshi_bids=(("0.56", "100"),))
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason == "2 consecutive failed arbs"
+
+
+async def test_exposure_starts_a_cooldown_on_the_pair(tmp_path):
+    """Polymarket fills 4 of 10: exposure 6 on Kalshi, unwound; the pair waits `cooldown_s` on the engine's
+    clock before it trades again."""
+    rig = Rig(tmp_path, risk="cooldown_s = 30", poly_plans=[Plan(fill=D(4))])
+    async with rig:
+        rig.books()
+        await eventually(lambda: ("result", "exposure") in rig.kinds())
+        rig.books(kalshi_bids=(("0.56", "100"),))
+        await eventually(lambda: ("skipped", "cooldown") in rig.kinds())
+        rig.clock.now += 31
+        rig.books(kalshi_bids=(("0.57", "100"),))
+        await eventually(lambda: rig.kinds().count(("taken", "edge")) == 2)
+        await eventually(lambda: rig.kinds()[-1][0] == "result")
+
+
+async def test_the_position_limit_sizes_an_arb_down_and_then_stops_it(tmp_path):
+    """max_position 30, max_size 10: three arbs of 10, then no room."""
+    async with Rig(tmp_path, risk="cooldown_s = 0\nmax_exposure_usd = 100") as rig:
+        for done, bid in enumerate(("0.55", "0.56", "0.57", "0.58")):
+            rig.books(kalshi_bids=((bid, "100"),))
+            await eventually(
+                lambda n=done: len([k for k in rig.kinds() if k[0] == "result" or k[1] == "position_limit"]) > n
+            )
+    assert rig.kinds().count(("result", "matched")) == 3
+    assert rig.kinds()[-1] == ("skipped", "position_limit")
+    assert rig.ledger.decisions()[-1].detail == "no room: 0 contracts within the position limit"
+    assert rig.ledger.positions()[("kalshi", TICKER)] == D(-30)
+
+
+async def test_the_exposure_limit_sizes_the_next_arb_to_what_a_contract_can_lose(tmp_path):
+    """max_exposure_usd 6: an arb is at most 6 contracts ($1 each at worst)."""
+    async with Rig(tmp_path, risk="max_exposure_usd = 6") as rig:
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    taken = next(d for d in rig.ledger.decisions() if d.kind == "taken")
+    assert taken.count == D(6) and "sized down from 10 to 6 (exposure limit)" in taken.detail
+
+
+async def test_held_exposure_counts_against_the_exposure_limit(tmp_path):
+    """Policy hold, Polymarket fills nothing: the first arb (1 contract, the $1.50 limit's room) leaves 1 Kalshi NO
+    open at 0.45; $1.05 of room is 1 more contract (NO at 0.44); then $0.61 is none."""
+    risk = 'on_exposure = "hold"\nmax_exposure_usd = "1.50"\ncooldown_s = 0\nmax_failures = 5'
+    rig = Rig(tmp_path, risk=risk, poly_plans=[Plan(fill=D(0))] * 2)
+    async with rig:
+        for done, bid in enumerate(("0.55", "0.56", "0.57")):
+            rig.books(kalshi_bids=((bid, "100"),))
+            await eventually(
+                lambda n=done: len([k for k in rig.kinds() if k[0] == "result" or k[1] == "exposure_limit"]) > n
+            )
+    assert [d.count for d in rig.ledger.decisions() if d.kind == "taken"] == [D(1), D(1)]
+    assert rig.kinds()[-1] == ("skipped", "exposure_limit")
+    # 0.45 + 0.44 (the second arb's NO at 1 - 0.56)
+    assert rig.engine.risk.open_exposure_usd == D("0.89")
+
+
+async def test_the_daily_loss_limit_trips_the_kill_switch(tmp_path):
+    """Hold the 10 Kalshi NO (worth nothing in the worst case): the day is down 4.50 + 0.1733 fee, past $1."""
+    rig = Rig(tmp_path, risk='on_exposure = "hold"\ndaily_loss_usd = 1\nmax_failures = 5', poly_plans=[Plan(fill=D(0))])
+    rig.kalshi.fee_per_contract = D("0.01733")
+    async with rig:
+        rig.books()
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason.startswith("daily loss limit: -4.6733")
+
+
+async def test_start_recovers_the_last_runs_open_intent_before_trading(tmp_path):
+    """The last run sent the Kalshi leg (it filled) and died before booking it; the engine settles it first,
+    then the difference is gone and trading starts."""
+    rig = Rig(tmp_path)
+    from trader.legs import Leg
+
+    leg = Leg("kalshi", TICKER, "buy", D(3), D("0.45"), "no")
+    rig.ledger.record_intent(leg, "k-key", arb_id="old")
+    await rig.kalshi.create_order(TICKER, "no", "buy", D(3), D("0.45"), client_order_id="k-key")
+    async with rig:
+        assert rig.engine.ready
+    first = rig.ledger.decisions()[0]
+    assert (first.kind, first.reason) == ("recovery", "clean")
+    assert "1 settled" in first.detail
+    assert rig.ledger.intent("k-key").state == "filled"
+
+
+async def test_positions_that_differ_from_the_exchange_stop_the_engine_before_it_trades(tmp_path):
+    rig = Rig(tmp_path)
+    rig.kalshi.extra_positions[TICKER] = D(5)
+    async with rig:
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason == f"positions differ from the exchanges: kalshi {TICKER}: ledger 0, exchange 5"
+    assert rig.kinds() == [("kill", "killed")]
+
+
+async def test_a_reversed_fill_reconciles_with_the_exchange(tmp_path):
+    async with Rig(tmp_path) as rig:
+        fill = UserFill("poly", "t-1", "o", YES, "BUY", "Yes", D("0.5"), D(1), None, True, "MATCHED")
+        rig.pfeed.emit(fill)
+        rig.pfeed.emit(FillReversed("poly", fill))
+        await eventually(lambda: any("reversed" in d.detail for d in rig.ledger.decisions()))
+    assert (rig.engine.fills_seen, rig.engine.fills_reversed) == (1, 1)
+
+
+@pytest.mark.parametrize("stale", [True])
+async def test_status_follows_the_books(tmp_path, stale):
+    async with Rig(tmp_path, dry_run=True) as rig:
+        rig.books(stale=stale)
+        await eventually(lambda: rig.engine.status["ali"].edges)
+    status = rig.engine.status["ali"]
+    assert status.problem == "book stale (feed silent)"
+    # NO box at the top: 1 - 0.45 - 0.50 - 0.0174 = 0.0326; YES box: 1 - 0.60 - 0.45 - 0.0168 = -0.0668
+    assert status.edges == {"yes": D("-0.0668"), "no": D("0.0326")}

@@ -1,0 +1,222 @@
+"""Arbitrage detection: pure Decimal functions from two live books to the box worth trading, net of both fees.
+
+A pair's Kalshi market and Polymarket market ask the same question, so one Kalshi outcome plus the Polymarket token
+that pays when it does not is a box: exactly one of the two pays $1. Two boxes per pair: Kalshi YES + the
+Polymarket token against YES, and Kalshi NO + the token against NO. A box is bought through the depth of both books
+(whole contracts, each book's asks best first) and costs what both legs pay plus both taker fees:
+
+- Kalshi (docs/wire/kalshi.md, fee_rounding): 0.07 x count x p x (1 - p), rounded up to the centicent ($0.0001).
+  The exchange's fee accumulator makes an order's fills cost what one fill of the same total would, so the fee of
+  a walk through several levels is rounded once: ceil(0.07 x sum(count_i x p_i x (1 - p_i))).
+- Polymarket (docs/wire/polymarket.md 4.4): shares x rate x p x (1 - p) per trade at the market's rate, to 5
+  decimals; rounded up here, so the estimate is never below what either rounding charges.
+
+The edge of N contracts is N dollars (what the box pays) minus that cost; a box is worth trading when its edge per
+contract clears the pair's minimum. Polymarket fills a market BUY by its dollar amount, so the Polymarket leg is
+sent as the walk's exact cost (at most 2 decimals, the exchange's rule) with the worst level as its limit: it then
+buys the walked shares, no more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from clients.book import BookView, Level
+from trader.pairs import Pair
+
+ONE, ZERO = Decimal(1), Decimal(0)
+CENTICENT = Decimal("0.0001")
+POLY_FEE_QUANTUM = Decimal("0.00001")
+KALSHI_FEE_RATE = Decimal("0.07")
+CENT = Decimal("0.01")
+BUDGET_STEPS = 100  # whole contracts given up, at most, to make the Polymarket dollar amount exact at 2 decimals
+
+
+def kalshi_taker_fee(fills: Sequence[Level]) -> Decimal:
+    """Kalshi's taker fee of one order filling `fills` (price, count): 0.07 x sum(count x p x (1 - p)), rounded up
+    to the centicent once for the order."""
+    raw = KALSHI_FEE_RATE * sum((f.size * f.price * (ONE - f.price) for f in fills), ZERO)
+    return raw.quantize(CENTICENT, rounding=ROUND_CEILING)
+
+
+def poly_taker_fee(fills: Sequence[Level], rate: Decimal) -> Decimal:
+    """Polymarket's taker fee: shares x rate x p x (1 - p) per level filled, each rounded up to 5 decimals."""
+    return sum(
+        ((f.size * rate * f.price * (ONE - f.price)).quantize(POLY_FEE_QUANTUM, rounding=ROUND_CEILING) for f in fills),
+        ZERO,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """`count` contracts bought through asks: the levels taken, the worst price (the order's limit) and the cost."""
+
+    fills: tuple[Level, ...]
+
+    @property
+    def count(self) -> Decimal:
+        return sum((f.size for f in self.fills), ZERO)
+
+    @property
+    def limit(self) -> Decimal:
+        return self.fills[-1].price
+
+    @property
+    def cost(self) -> Decimal:
+        return sum((f.size * f.price for f in self.fills), ZERO)
+
+
+def walk(asks: Sequence[Level], count: Decimal) -> Walk | None:
+    """Buy `count` through `asks` (best first); None when the book is not that deep."""
+    fills, left = [], count
+    for level in asks:
+        if left <= 0:
+            break
+        take = min(level.size, left)
+        fills.append(Level(level.price, take))
+        left -= take
+    return Walk(tuple(fills)) if left <= 0 and fills else None
+
+
+def outcome_asks(book: BookView, outcome: str) -> tuple[Level, ...]:
+    """What buying a Kalshi outcome costs: YES at the YES asks, NO at 1 - each YES bid (a NO bid at q is a YES
+    ask at 1 - q, and the reverse), best first."""
+    if outcome == "yes":
+        return book.asks
+    return tuple(Level(ONE - bid.price, bid.size) for bid in book.bids)
+
+
+@dataclass(frozen=True, slots=True)
+class BoxQuote:
+    """One box at one size: the Kalshi outcome and Polymarket token bought, both walks and both fees."""
+
+    kalshi_outcome: str
+    poly_token: str
+    kalshi: Walk
+    poly: Walk
+    kalshi_fee: Decimal
+    poly_fee: Decimal
+
+    @property
+    def count(self) -> Decimal:
+        return self.kalshi.count
+
+    @property
+    def cost(self) -> Decimal:
+        return self.kalshi.cost + self.kalshi_fee + self.poly.cost + self.poly_fee
+
+    @property
+    def edge(self) -> Decimal:
+        """Dollars the box locks in: $1 per contract at resolution, less everything paid."""
+        return self.count - self.cost
+
+    @property
+    def edge_per_contract(self) -> Decimal:
+        return self.edge / self.count
+
+
+def quote_box(
+    kalshi_asks: Sequence[Level],
+    poly_asks: Sequence[Level],
+    count: Decimal,
+    fee_rate: Decimal,
+    outcome: str,
+    token: str,
+) -> BoxQuote | None:
+    """The box of `count` contracts through both books, or None when either is not that deep."""
+    k, p = walk(kalshi_asks, count), walk(poly_asks, count)
+    if k is None or p is None:
+        return None
+    return BoxQuote(outcome, token, k, p, kalshi_taker_fee(k.fills), poly_taker_fee(p.fills, fee_rate))
+
+
+def size_box(
+    kalshi_asks: Sequence[Level],
+    poly_asks: Sequence[Level],
+    *,
+    cap: Decimal,
+    fee_rate: Decimal,
+    min_edge: Decimal,
+    min_size: Decimal,
+    outcome: str,
+    token: str,
+) -> BoxQuote | None:
+    """The largest whole number of contracts, at most `cap` and at least `min_size`, whose edge per contract
+    clears `min_edge`, with a Polymarket cost exact at 2 decimals; None when no size does.
+
+    Deeper levels only cost more, so the edge per contract falls as the size grows: the largest size that clears
+    the minimum is found by bisection.
+    """
+    depth = min(_depth(kalshi_asks), _depth(poly_asks), cap).to_integral_value(ROUND_FLOOR)
+
+    def clears(n: Decimal) -> BoxQuote | None:
+        box = quote_box(kalshi_asks, poly_asks, n, fee_rate, outcome, token)
+        return box if box is not None and box.edge_per_contract >= min_edge else None
+
+    low, high = ZERO, depth  # clears(low) holds (or low is 0), clears(high + 1) does not
+    while low < high:
+        mid = (low + high + 1) // 2
+        if clears(mid):
+            low = mid
+        else:
+            high = mid - 1
+    floor = max(min_size, ONE)
+    for n in range(int(low), max(int(low) - BUDGET_STEPS, 0), -1):
+        if n < floor:
+            break
+        box = clears(Decimal(n))
+        if box is not None and box.poly.cost == box.poly.cost.quantize(CENT):
+            return box
+    return None
+
+
+def top_edge(kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], fee_rate: Decimal) -> Decimal | None:
+    """The edge per contract of one contract at the top of both books, fees included (for the status view)."""
+    box = quote_box(kalshi_asks, poly_asks, ONE, fee_rate, "", "")
+    return None if box is None else box.edge_per_contract
+
+
+def best_box(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], cap: Decimal) -> BoxQuote | None:
+    """The pair's box with the larger edge among those that clear its minimum, at most `cap` contracts; `poly`
+    holds the books of both its tokens."""
+    boxes = [
+        size_box(
+            outcome_asks(kalshi, outcome),
+            poly[pair.poly_token_against(outcome)].asks,
+            cap=cap,
+            fee_rate=pair.poly_fee_rate,
+            min_edge=pair.min_edge,
+            min_size=pair.poly_min_order_size,
+            outcome=outcome,
+            token=pair.poly_token_against(outcome),
+        )
+        for outcome in ("yes", "no")
+    ]
+    return max((box for box in boxes if box is not None), key=lambda box: box.edge, default=None)
+
+
+def top_edges(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> dict[str, Decimal | None]:
+    """Each box's edge per contract at the top of both books, by Kalshi outcome (for the status view)."""
+    return {
+        outcome: top_edge(
+            outcome_asks(kalshi, outcome), poly[pair.poly_token_against(outcome)].asks, pair.poly_fee_rate
+        )
+        for outcome in ("yes", "no")
+    }
+
+
+def _depth(levels: Sequence[Level]) -> Decimal:
+    return sum((level.size for level in levels), ZERO)
+
+
+def unusable(book: BookView | None) -> str | None:
+    """Why a book may not be traded on (None: it may): missing or being resnapshotted, stale, crossed or empty."""
+    if book is None:
+        return "no trusted book (waiting for a snapshot)"
+    if book.stale:
+        return "book stale (feed silent)"
+    if book.best_bid is not None and book.best_ask is not None and book.best_bid.price >= book.best_ask.price:
+        return f"book crossed (bid {book.best_bid.price} >= ask {book.best_ask.price})"
+    return None

@@ -1,0 +1,434 @@
+"""The arb engine: both exchanges' feeds in, the pairs a book update touches priced, arbs out through `execute_arb`.
+
+On start it runs `recover()` (with the configured policy, so exposure left by the last run is handled like any
+other) until every intent is settled and the positions agree, and only then starts the feeds. Then every book
+update re-prices the pairs on that market (`trader.detect`); an opportunity that clears the pair's minimum edge is
+checked against the book's health and the risk limits (`trader.risk`) and taken (one arb in flight per pair),
+skipped with the reason, or, in a dry run, logged as what it would take. The user channels feed the status and
+trigger a reconciliation (`recover()` again, with no arb in flight) when a Polymarket trade FAILED or a user
+channel came back after a drop. Every decision is a JSON log line and a ledger row (`trader.decisions`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from clients.book import BookView
+from clients.feed import Feed
+from clients.feed_events import (
+    BookInvalid,
+    BookStale,
+    BookUpdated,
+    Connected,
+    Disconnected,
+    FeedEvent,
+    FeedFailed,
+    FillReversed,
+    UserFill,
+)
+from trader.arb import ArbResult, execute_arb
+from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
+from trader.detect import BoxQuote, best_box, top_edges, unusable
+from trader.exchanges import KalshiTrading, PolyTrading
+from trader.ledger import Ledger
+from trader.legs import Leg, Opportunity
+from trader.pairs import Pair, PairsFile
+from trader.recovery import RecoveryPolicy, RecoveryReport, recover
+from trader.risk import Risk
+
+log = logging.getLogger("trader.engine")
+SETTLE = RecoveryPolicy()
+ZERO = Decimal(0)
+UNCAPPED = Decimal(10) ** 9  # the size asked of detection to learn what the books alone would offer
+
+
+@dataclass
+class PairStatus:
+    """What the status view shows for one pair."""
+
+    kalshi: BookView | None = None
+    poly: dict[str, BookView | None] = field(default_factory=dict)
+    edges: dict[str, Decimal | None] = field(default_factory=dict)
+    problem: str | None = None
+    arbs: int = 0
+    last: Decision | None = None
+
+
+class Engine:
+    """One engine over one ledger. `run()` trades until `stop()`, the kill switch, or cancellation."""
+
+    def __init__(
+        self,
+        config: PairsFile,
+        kalshi: KalshiTrading,
+        poly: PolyTrading,
+        kalshi_feed: Feed,
+        poly_feed: Feed,
+        ledger: Ledger,
+        *,
+        dry_run: bool = False,
+        settle: RecoveryPolicy = SETTLE,
+        clock: Callable[[], float] | None = None,
+        today: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.pairs = config.pairs
+        self.limits = config.limits
+        self.policy = config.limits.policy
+        self.kalshi, self.poly = kalshi, poly
+        self.feeds = {"kalshi": kalshi_feed, "poly": poly_feed}
+        self.ledger = ledger
+        self.dry_run = dry_run
+        self.settle = settle
+        self._clock = clock
+        self._today = today
+        self.risk = Risk(config.limits)
+        self.status = {p.name: PairStatus() for p in self.pairs}
+        self.decisions = 0
+        self.fills_seen = 0
+        self.fills_reversed = 0
+        self.books_invalidated = 0
+        self.reconciling = False
+        self.ready = False
+        self._index: dict[tuple[str, str], list[Pair]] = {}
+        for pair in self.pairs:
+            self._index.setdefault(("kalshi", pair.kalshi_ticker), []).append(pair)
+            for token in pair.poly_tokens:
+                self._index.setdefault(("poly", token), []).append(pair)
+        self._seen: dict[str, tuple[Any, ...]] = {}  # the last decision per pair, so a standing one is logged once
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopped = asyncio.Event()
+        self._reconcile_pending = False
+        self._kill_said = False
+        self._down: set[tuple[str, str]] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
+
+    async def run(self) -> str | None:
+        """Recover, then trade; returns why the kill switch stopped it (None: stopped by `stop()`)."""
+        await self._recover_until_settled()
+        if self.risk.killed is not None:
+            return self.risk.killed
+        for feed in self.feeds.values():
+            await feed.start()
+        consumers = [asyncio.create_task(self._consume(feed)) for feed in self.feeds.values()]
+        self.ready = True
+        try:
+            await self._stopped.wait()
+            await self._idle.wait()  # arbs in flight finish (a cancellation, like a crash, cuts them off)
+        finally:
+            self.ready = False
+            for task in [*consumers, *self._tasks]:  # after a clean stop only a reconciliation may be left
+                task.cancel()
+            for feed in self.feeds.values():
+                await feed.stop()
+        return self.risk.killed
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def _consume(self, feed: Feed) -> None:
+        while True:
+            self.on_event(await feed.events.get())
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    async def _recover_until_settled(self) -> None:
+        """recover() until no intent is left open and both exchanges were compared; then a position difference
+        stops the engine before it trades (fail closed)."""
+        while True:
+            report = await recover(self.ledger, self.kalshi, self.poly, policy=self.policy, settle=self.settle)
+            self._recorded(report, "start")
+            if not report.unresolved and set(report.compared) == {"kalshi", "poly"}:
+                break
+            await self.settle.sleep(max(self.settle.recheck_delay, 0.05))
+        self.risk.refresh(self.ledger, self._today())
+        self._check_positions(report)
+        if self.risk.killed is not None:
+            self._kill(self.risk.killed)
+
+    def _recorded(self, report: RecoveryReport, when: str) -> None:
+        detail = (
+            f"recovery ({when}): {len(report.resolved)} settled, {len(report.unresolved)} open, "
+            f"{len(report.rebooked)} rebooked, {len(report.arbs)} arbs settled, "
+            f"{len(report.differences)} position differences"
+        )
+        self.decide(Decision(RECOVERY, None, "clean" if report.clean else "not_clean", detail))
+        for settlement in report.arbs:
+            residual = ", ".join(e.describe() for e in settlement.residual) or "none"
+            self.decide(
+                Decision(
+                    RECOVERY,
+                    None,
+                    "arb_settled",
+                    f"unwinds {len(settlement.unwinds)}, residual {residual}",
+                    arb_id=settlement.arb_id,
+                )
+            )
+
+    def _cool_down(self, arb_ids: list[str]) -> None:
+        """Exposure found after the fact (a reversed fill) starts the pair's cooldown, as an arb's own does."""
+        for arb_id in arb_ids:
+            tickers = {i.leg.instrument for i in self.ledger.arb_intents(arb_id) if i.leg.exchange == "kalshi"}
+            for ticker in tickers:
+                for pair in self._index.get(("kalshi", ticker), ()):
+                    self.risk.cooldown_until[pair.name] = self.now() + self.limits.cooldown_s
+
+    def _check_positions(self, report: RecoveryReport) -> None:
+        if report.differences:
+            listed = "; ".join(
+                f"{d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
+                for d in report.differences
+            )
+            self._kill(f"positions differ from the exchanges: {listed}")
+
+    def _schedule_reconcile(self, why: str) -> None:
+        if not self._reconcile_pending:
+            self._reconcile_pending = True
+            self._spawn(self._reconcile(why))
+
+    async def _reconcile(self, why: str) -> None:
+        """recover() with no arb in flight (new arbs wait), after a reversed fill or a user channel drop."""
+        self.reconciling = True
+        try:
+            await self._idle.wait()
+            log.info("reconciling: %s", why)
+            report = await recover(self.ledger, self.kalshi, self.poly, policy=self.policy, settle=self.settle)
+            self._recorded(report, why)
+            self._cool_down([s.arb_id for s in report.arbs if s.exposure])
+            self.risk.refresh(self.ledger, self._today())
+            self._check_positions(report)
+            if self.risk.killed is not None:
+                self._kill(self.risk.killed)
+        finally:
+            self.reconciling = False
+            self._reconcile_pending = False
+        if self.risk.killed is None:
+            for pair in self.pairs:  # what was skipped while reconciling stands on the books as they are now
+                self.evaluate(pair)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def on_event(self, event: FeedEvent) -> None:
+        """One feed event: re-price the pairs a book change touches, track fills and the user channels."""
+        if isinstance(event, BookInvalid):
+            self.books_invalidated += 1
+        if isinstance(event, (BookUpdated, BookStale, BookInvalid)):
+            for pair in self._index.get((event.exchange, event.market), ()):
+                self.evaluate(pair)
+        elif isinstance(event, UserFill):
+            self.fills_seen += 1
+        elif isinstance(event, FillReversed):
+            self.fills_reversed += 1
+            self._schedule_reconcile(f"{event.exchange} fill {event.fill.fill_id} reversed (trade FAILED)")
+        elif isinstance(event, Disconnected) and event.channel in ("kalshi", "user"):
+            self._down.add((event.exchange, event.channel))
+        elif isinstance(event, Connected) and (event.exchange, event.channel) in self._down:
+            self._down.discard((event.exchange, event.channel))
+            self._schedule_reconcile(f"{event.exchange} user channel reconnected")
+        elif isinstance(event, FeedFailed):
+            self._kill(f"{event.exchange} feed stopped: {type(event.error).__name__}: {event.error}")
+
+    def evaluate(self, pair: Pair) -> None:
+        """Price the pair on the books as they stand and decide: take, skip (and why), or nothing to do."""
+        status = self.status[pair.name]
+        kalshi = self.feeds["kalshi"].book(pair.kalshi_ticker)
+        poly = {token: self.feeds["poly"].book(token) for token in pair.poly_tokens}
+        status.kalshi, status.poly = kalshi, dict(poly)
+        missing = next((name for name, book in (("kalshi", kalshi), *poly.items()) if book is None), None)
+        if kalshi is None or missing is not None:
+            status.problem = f"{missing}: {unusable(None)}"
+            return  # nothing is decided on a book the feed does not trust
+        books = {token: book for token, book in poly.items() if book is not None}
+        status.edges = top_edges(pair, kalshi, books)
+        box = best_box(pair, kalshi, books, cap=pair.max_size)
+        status.problem = unusable(kalshi) or next((p for p in map(unusable, books.values()) if p), None)
+        if box is None:
+            self._seen.pop(pair.name, None)
+            return
+        if status.problem is not None:
+            code = "stale" if "stale" in status.problem else "crossed"
+            self._skip(pair, box, code, status.problem)
+            return
+        blocked = self.risk.blocked(pair.name, self.now())
+        if blocked is None and self.reconciling:
+            blocked = "reconciling positions with the exchanges"
+        if blocked is not None:
+            self._skip(pair, box, _code(blocked), blocked)
+            return
+        self._size_and_take(pair, kalshi, books, box)
+
+    def _size_and_take(self, pair: Pair, kalshi: BookView, books: dict[str, BookView], box: BoxQuote) -> None:
+        notes = []
+        if box.count == pair.max_size:
+            offered = best_box(pair, kalshi, books, cap=UNCAPPED)
+            if offered is not None and offered.count > box.count:
+                notes.append(f"sized down from {_n(offered.count)} to the pair's max_size {_n(pair.max_size)}")
+        room, binding = self.risk.headroom(self._held(pair), pair.max_size, pair.max_position)
+        if room < box.count:
+            sized = best_box(pair, kalshi, books, cap=room)
+            if sized is None:
+                self._skip(pair, box, binding, f"no room: {_n(room)} contracts within the {binding.replace('_', ' ')}")
+                return
+            notes.append(f"sized down from {_n(box.count)} to {_n(sized.count)} ({binding.replace('_', ' ')})")
+            box = sized
+        detail = "; ".join([f"edge {box.edge_per_contract:.6f} per contract, {box.edge:.6f} in all", *notes])
+        if self.dry_run:
+            self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
+            return
+        self._seen.pop(pair.name, None)
+        self.decide(_decision(TAKEN, pair, "edge", detail, box))
+        self.risk.in_flight.add(pair.name)
+        self._idle.clear()
+        self._spawn(self._execute(pair, box))
+
+    def _held(self, pair: Pair) -> Decimal:
+        """Contracts the pair holds: the larger of the Kalshi position and the Polymarket shares."""
+        positions = self.risk.positions
+        kalshi = abs(positions.get(("kalshi", pair.kalshi_ticker), ZERO))
+        poly = sum((positions.get(("poly", token), ZERO) for token in pair.poly_tokens), ZERO)
+        return max(kalshi, poly)
+
+    async def _execute(self, pair: Pair, box: BoxQuote) -> None:
+        try:
+            result = await execute_arb(self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy)
+        except Exception as exc:  # a bug, not an exchange answer: stop trading rather than guess
+            log.exception("arb on %s raised", pair.name)
+            self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.risk.in_flight.discard(pair.name)
+            if not self.risk.in_flight:
+                self._idle.set()
+        self.status[pair.name].arbs += 1
+        self.risk.record(pair.name, result, self.now())
+        self.risk.refresh(self.ledger, self._today())
+        self.decide(_result(pair, result))
+        if self.risk.killed is not None:
+            self._kill(self.risk.killed)
+
+    def opportunity(self, pair: Pair, box: BoxQuote) -> Opportunity:
+        """The two legs of a box: Kalshi IOC at the worst level walked, Polymarket FAK spending the walk's cost."""
+        poly_book = self.feeds["poly"].book(box.poly_token)
+        tick = poly_book.tick_size if poly_book is not None and poly_book.tick_size else pair.poly_tick_size
+        kalshi = Leg(
+            "kalshi",
+            pair.kalshi_ticker,
+            "buy",
+            box.count,
+            box.kalshi.limit,
+            box.kalshi_outcome,  # type: ignore[arg-type]  # "yes" or "no", from detect
+            pair.kalshi_tick_size,
+        )
+        poly = Leg(
+            "poly", box.poly_token, "buy", box.count, box.poly.limit, None, tick, pair.poly_neg_risk, box.poly.cost
+        )
+        return Opportunity(kalshi, poly, box.edge_per_contract)
+
+    # -- decisions -----------------------------------------------------------------------------
+
+    def decide(self, decision: Decision) -> None:
+        """Log and record one decision."""
+        self.decisions += 1
+        if decision.pair is not None:
+            self.status[decision.pair].last = decision
+        log.info(decision.log_line())
+        self.ledger.record_decision(decision)
+
+    def _decide_once(self, pair: Pair, decision: Decision) -> None:
+        """A standing decision (the same skip on every update) is logged and recorded once."""
+        key = (
+            decision.kind,
+            decision.reason,
+            decision.outcome,
+            decision.count,
+            decision.kalshi_price,
+            decision.poly_price,
+        )
+        if self._seen.get(pair.name) != key:
+            self._seen[pair.name] = key
+            self.decide(decision)
+
+    def _skip(self, pair: Pair, box: BoxQuote, code: str, detail: str) -> None:
+        self._decide_once(pair, _decision(SKIPPED, pair, code, detail, box))
+
+    def _kill(self, reason: str) -> None:
+        """Stop trading for good and say why (once: the first reason stands)."""
+        self.risk.killed = self.risk.killed or reason
+        if not self._kill_said:
+            self._kill_said = True
+            log.error("kill switch: %s", self.risk.killed)
+            self.decide(Decision(KILL, None, "killed", self.risk.killed))
+        self._stopped.set()
+
+
+def _decision(kind: str, pair: Pair, reason: str, detail: str, box: BoxQuote) -> Decision:
+    return Decision(
+        kind,
+        pair.name,
+        reason,
+        detail,
+        box.kalshi_outcome,
+        box.count,
+        box.kalshi.limit,
+        box.poly.limit,
+        box.edge_per_contract,
+    )
+
+
+def _result(pair: Pair, result: ArbResult) -> Decision:
+    k, p = result.kalshi, result.poly
+    exposure = ", ".join(e.describe() for e in result.residual) or "none"
+    detail = (
+        f"kalshi {k.status} {k.filled}, poly {p.status} {p.filled}, matched {result.matched}, "
+        f"unwinds {len(result.unwinds)}, exposure left {exposure}"
+    )
+    reason = (
+        "uncertain" if result.uncertain else "exposure" if result.exposure else "matched" if result.matched else "none"
+    )
+    return Decision(
+        RESULT,
+        pair.name,
+        reason,
+        detail,
+        k.leg.outcome,
+        result.matched,
+        k.leg.price,
+        p.leg.price,
+        result.opportunity.edge,
+        result.arb_id,
+    )
+
+
+def _n(count: Decimal) -> str:
+    """A count as people write it: 50.00 -> 50."""
+    return f"{count.normalize():f}"
+
+
+def _code(blocked: str) -> str:
+    """The short reason code of a risk refusal (its sentence starts with what it is)."""
+    for prefix, code in (
+        ("kill switch", "killed"),
+        ("arb in flight", "in_flight"),
+        ("cooldown", "cooldown"),
+        ("open exposure", "exposure_limit"),
+        ("reconciling", "reconciling"),
+    ):
+        if blocked.startswith(prefix):
+            return code
+    return "blocked"

@@ -1,0 +1,163 @@
+"""The engine's risk limits and the state they are checked against.
+
+`Limits` comes from the pairs file's `[risk]` table. `Risk` answers one question before every arb, "may this pair
+trade now, and how many contracts at most?", and learns from every arb's result. Positions, open exposure and the
+day's profit and loss are read from the ledger (so a restart starts from what really happened, not from zero) and
+refreshed after each arb; the rest (arbs in flight, cooldowns, consecutive failures, the kill switch) lives in the
+running engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+
+from clients.errors import (
+    AuthError,
+    DeprecatedEndpoint,
+    InsufficientBalance,
+    MarketClosed,
+    MarketNotFound,
+    ReplayMismatch,
+    SpendingGuardRefused,
+)
+from trader.arb import ArbResult, Policy
+from trader.ledger import Ledger
+
+# Errors no retry can fix: the engine stops trading and says why.
+PERMANENT = (
+    InsufficientBalance,
+    MarketClosed,
+    MarketNotFound,
+    AuthError,
+    SpendingGuardRefused,
+    DeprecatedEndpoint,
+    ReplayMismatch,
+)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The pairs file's `[risk]` table. Dollars are Decimal, times seconds; ValueError names a bad field."""
+
+    max_exposure_usd: Decimal = Decimal("50")  # open unhedged exposure, all pairs, at most this
+    cooldown_s: float = 30.0  # a pair that left exposure waits this long before trading again
+    max_failures: int = 3  # consecutive failed arbs before the kill switch
+    daily_loss_usd: Decimal = Decimal("100")  # the day's (UTC) worst-case loss before the kill switch
+    stale_after_s: float = 20.0  # a feed silent this long marks its books stale
+    on_exposure: str = "unwind"
+    max_unwind_slippage: Decimal = Decimal("0.05")
+    leg_timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.on_exposure not in ("unwind", "hold"):
+            raise ValueError(f"on_exposure: must be unwind or hold, got {self.on_exposure!r}")
+        if not 0 <= self.max_unwind_slippage < 1:
+            raise ValueError(f"max_unwind_slippage: must be in [0, 1), got {self.max_unwind_slippage}")
+        if self.max_failures < 1:
+            raise ValueError(f"max_failures: must be at least 1, got {self.max_failures}")
+        for name in ("stale_after_s", "leg_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be above 0 seconds, got {getattr(self, name)}")
+        for name in ("cooldown_s", "max_exposure_usd", "daily_loss_usd"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must not be negative, got {getattr(self, name)}")
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(self.on_exposure, self.max_unwind_slippage, self.leg_timeout_s)  # type: ignore[arg-type]  # checked above
+
+
+@dataclass
+class Risk:
+    """What the limits are checked against. `clock` is the engine's monotonic clock (seconds)."""
+
+    limits: Limits
+    in_flight: set[str] = field(default_factory=set)
+    cooldown_until: dict[str, float] = field(default_factory=dict)
+    failures: int = 0
+    killed: str | None = None
+    positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    open_exposure_usd: Decimal = ZERO
+    daily_pnl: Decimal = ZERO
+    arbs: int = 0
+
+    def refresh(self, ledger: Ledger, today: datetime) -> None:
+        """Positions, open exposure and the day's PnL from the ledger (at start and after every arb)."""
+        self.positions = ledger.positions()
+        self.open_exposure_usd = open_exposure_usd(ledger)
+        self.daily_pnl = daily_pnl(ledger, today.date().isoformat())
+        if self.daily_pnl < -self.limits.daily_loss_usd and self.killed is None:
+            self.killed = f"daily loss limit: {self.daily_pnl} below -{self.limits.daily_loss_usd}"
+
+    def blocked(self, pair: str, now: float) -> str | None:
+        """Why `pair` may not trade now (None: it may)."""
+        if self.killed is not None:
+            return f"kill switch: {self.killed}"
+        if pair in self.in_flight:
+            return "arb in flight on this pair"
+        until = self.cooldown_until.get(pair)
+        if until is not None and now < until:
+            return f"cooldown after exposure ({until - now:.1f} s left)"
+        if self.open_exposure_usd >= self.limits.max_exposure_usd:
+            return f"open exposure ${self.open_exposure_usd} at the limit ${self.limits.max_exposure_usd}"
+        return None
+
+    def headroom(self, held: Decimal, max_size: Decimal, max_position: Decimal) -> tuple[Decimal, str]:
+        """Whole contracts the next arb may take, and the limit that binds: the pair's size and position limits,
+        and the exposure limit counted at $1 a contract (the most one unhedged contract can cost)."""
+        exposure_room = (self.limits.max_exposure_usd - self.open_exposure_usd).to_integral_value(ROUND_FLOOR)
+        room, binding = min(
+            (max_size, "max_size"), (max_position - held, "position_limit"), (exposure_room, "exposure_limit")
+        )
+        return max(ZERO, room), binding
+
+    def record(self, pair: str, result: ArbResult, now: float) -> None:
+        """Learn from one arb: failures, cooldown, and the kill switch on a permanent error."""
+        self.arbs += 1
+        errors = [r.error for r in (result.kalshi, result.poly) if r.error is not None]
+        permanent = next((e for e in errors if isinstance(e, PERMANENT)), None)
+        if permanent is not None:
+            self.killed = f"{type(permanent).__name__}: {permanent}"
+        legs = (result.kalshi, result.poly)
+        failed = result.matched <= 0 or result.uncertain or any(r.status == "rejected" for r in legs)
+        self.failures = self.failures + 1 if failed else 0
+        if self.failures >= self.limits.max_failures and self.killed is None:
+            self.killed = f"{self.failures} consecutive failed arbs"
+        if result.exposure or result.uncertain:
+            self.cooldown_until[pair] = now + self.limits.cooldown_s
+
+
+def open_exposure_usd(ledger: Ledger) -> Decimal:
+    """Open exposure rows at the price their arb paid for that leg (its limit when nothing says better)."""
+    total = ZERO
+    for record in ledger.exposure_records(open_only=True):
+        prices = [
+            i.avg_price or i.leg.price
+            for i in ledger.arb_intents(record.arb_id)
+            if i.leg.exchange == record.exchange and i.leg.instrument == record.instrument and i.purpose == "entry"
+        ]
+        total += record.quantity * (prices[0] if prices else Decimal(1))
+    return total
+
+
+def daily_pnl(ledger: Ledger, day: str) -> Decimal:
+    """Worst-case profit and loss of the arbs opened on `day` (UTC date): cash paid and received for their fills,
+    fees, and $1 for every contract both exchanges hold as a box (one side of a box pays $1); unhedged
+    positions count for nothing."""
+    total = ZERO
+    arbs: dict[str, dict[str, Decimal]] = {}
+    for intent in ledger.intents():
+        if intent.arb_id is None or not intent.created_at.startswith(day):
+            continue
+        held = arbs.setdefault(intent.arb_id, {"kalshi": ZERO, "poly": ZERO})
+        sign = 1 if intent.leg.action == "buy" else -1
+        for fill in ledger.fills(intent.key):
+            total -= sign * fill.quantity * (fill.price if fill.price is not None else intent.leg.price)
+            total -= fill.fee or ZERO
+            held[intent.leg.exchange] += sign * fill.quantity
+    for held in arbs.values():
+        total += max(ZERO, min(held["kalshi"], held["poly"]))
+    return total

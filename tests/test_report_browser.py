@@ -30,7 +30,7 @@ def expected_markers(data: dict) -> int:
         count += len(market["fills"]) + len(market["trades"]) + len(market["notes"])
     for exchange in data["exchanges"]:
         count += len(exchange["points"]) + len(exchange["reported"])
-    return count + len(data["opportunities"]) + len(data["decisions"])
+    return count + sum(d["t"] is not None for d in data["opportunities"] + data["decisions"])
 
 
 @pytest.mark.parametrize(
@@ -49,9 +49,10 @@ def test_a_report_renders_every_chart_and_marker_without_script_errors(tmp_path,
     state = root_data(dom)
     assert state.get("errors") == "0", re.search(r'<pre id="tradetape-errors"[^>]*>(.*?)</pre>', dom, re.S)
     assert state.get("rendered") == "ok"
-    assert int(state["charts"]) == len(data["markets"]) + len(data["exchanges"])
+    strips = sum(any(d["t"] is not None for d in data[k]) for k in ("opportunities", "decisions"))
+    assert int(state["charts"]) == len(data["markets"]) + len(data["exchanges"]) + strips
     assert int(state["markers"]) == expected_markers(data) > 0
-    assert dom.count('<tr class="rest') == len(data["items"])
+    assert len(re.findall(r'<tr class="[^"]*" id="row-\d+">', dom)) == len(data["items"])
     assert dom.count("<canvas") == int(state["charts"])
 
 

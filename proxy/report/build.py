@@ -14,7 +14,8 @@ from typing import Any
 from clients.errors import ExchangeError
 from proxy.report import kalshi, poly
 from proxy.report.clock import axis_times, entry_walls, offsets
-from proxy.report.events import Answer, Book, Events, Fill, Level, Order
+from proxy.report.decisions import decision_item, is_opportunity
+from proxy.report.events import Answer, Book, Decision, Events, Fill, Level, Order
 from proxy.report.frames import frame_item
 from proxy.report.inputs import EntryReader, Input, Session
 from proxy.report.positions import Change, Point, fold, series
@@ -26,7 +27,7 @@ FORMAT = 1
 BOOK_LEVELS = 10  # per side and book, enough to see depth; the fixture in the list has all of them
 EXPOSURE_STEP = Decimal("0.000001")
 READERS: dict[str, Callable[[Rest], Callable[[Rest], Events] | None]] = {"kalshi": kalshi.reader, "poly": poly.reader}
-ITEM_VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {"frame": frame_item}  # list label etc.
+ITEM_VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, str]]] = {"frame": frame_item, "decision": decision_item}
 UNREADABLE = (ExchangeError, KeyError, TypeError, ValueError, ArithmeticError)
 
 
@@ -108,6 +109,21 @@ def trade_statuses(fills: list[Fill]) -> list[Fill]:
     return out
 
 
+def decision_json(d: Decision) -> dict[str, Any]:
+    return {
+        "t": d.t,
+        "item": d.item,
+        "kind": d.kind,
+        "reason": d.reason,
+        "pair": d.pair,
+        "arb": d.arb,
+        "placed": d.placed,
+        "label": f"{d.kind} {d.reason}: {d.detail}",
+        "short": f"{d.kind} {d.reason}",
+        "taken": d.kind not in ("skipped", "kill"),
+    }
+
+
 def point_json(p: Point) -> dict[str, Any]:
     exposure = None if p.exposure is None else p.exposure.quantize(EXPOSURE_STEP)
     return {"t": p.t, "item": p.item, "market": p.market, "position": str(p.position), "exposure": num(exposure)}
@@ -140,6 +156,8 @@ class Builder:
                 "record": entry.record,
                 **({"context": entry.context} if entry.context else {}),
             }
+            if entry.context.get("untimed"):
+                item["t"] = item["at"] = None
             self.items.append(item)
             try:
                 if entry.kind == "rest":
@@ -236,7 +254,7 @@ def build(sessions: Sequence[Session], align: str = "sequence", inputs: Sequence
     builder = Builder(inputs)
     listed = [builder.session(s, offset) for s, offset in zip(sessions, offsets(sessions, align), strict=True)]
     changes = fold(builder.events.states, builder.events.fills)
-    ends = [i.get("end", i["t"]) for i in builder.items]
+    ends = [i.get("end", i["t"]) for i in builder.items if i["t"] is not None]
     return {
         "format": FORMAT,
         "tradetape": tradetape_version(),
@@ -246,7 +264,7 @@ def build(sessions: Sequence[Session], align: str = "sequence", inputs: Sequence
         "items": builder.items,
         "markets": markets(builder.events, changes),
         "exchanges": exchanges(builder.events, changes),
-        "opportunities": [],
-        "decisions": [],
+        "opportunities": [decision_json(d) for d in builder.events.decisions if is_opportunity(d)],
+        "decisions": [decision_json(d) for d in builder.events.decisions if not is_opportunity(d)],
         "warnings": builder.warnings,
     }

@@ -105,6 +105,20 @@ class Note:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One of the engine's decisions; `t` None when the ledger gives no way to place it in time."""
+
+    t: float | None
+    item: int
+    kind: str  # taken, would_take, skipped, result, kill, recovery
+    reason: str
+    detail: str
+    pair: str | None
+    arb: str | None
+    placed: str | None  # how its time was found
+
+
 @dataclass(slots=True)
 class Events:
     orders: list[Order] = field(default_factory=list)
@@ -113,6 +127,7 @@ class Events:
     books: list[Book] = field(default_factory=list)
     reported: list[Reported] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
 
     def extend(self, other: Events) -> None:
         self.orders += other.orders
@@ -121,3 +136,4 @@ class Events:
         self.books += other.books
         self.reported += other.reported
         self.notes += other.notes
+        self.decisions += other.decisions

@@ -31,6 +31,7 @@ class Entry:
     exchange: str | None
     record: dict[str, Any]
     context: dict[str, Any] = field(default_factory=dict)  # shown beside the record (a frame's connection)
+    rank: int = 0  # order among entries of one seq (a decision placed just before or after an order)
 
 
 # A reader turns one entry into events; `t` is its time on the report's axis, `item` its index in the list.
@@ -103,8 +104,8 @@ def load_session(path: Path, name: str, inputs: Sequence[Input] = ()) -> Session
                 raise SourceError(f"{exc} (run `tradetape fsck` for every problem)") from None
             session.entries += read.entries
             session.warnings += read.warnings
-    session.entries.sort(key=lambda e: e.seq)
-    untimed = [e.file for e in session.entries if e.wall is None]
+    session.entries.sort(key=lambda e: (e.seq, e.rank))
+    untimed = [e.file for e in session.entries if e.wall is None and not e.context.get("untimed")]
     if untimed:
         session.warnings.append(f"{name}: no time recorded in {', '.join(untimed)}; placed after the entry before")
     return session

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from proxy.report.build import build
+from proxy.report.decisions import DecisionsInput
 from proxy.report.frames import FramesInput
 from proxy.report.inputs import Input, load_sessions
 from proxy.report.page import render
 
-INPUTS: tuple[Input, ...] = (FramesInput(),)  # read beside the REST fixtures of every session
+INPUTS: tuple[Input, ...] = (FramesInput(), DecisionsInput())  # read beside the REST fixtures of every session
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,7 +302,10 @@
 
   function decisionChart(kind, list) {
     if (!list.length) return;
-    var box = panel(kind, list.length + " recorded by the engine");
+    var untimed = list.filter(function (d) { return d.t == null; }).length;
+    var box = panel(kind, list.length + " in the engine's ledger" +
+      (untimed ? ", " + untimed + " not placed in time (listed at the end)" : ""));
+    list = list.filter(function (d) { return d.t != null; });
     var opts = baseOpts(90);
     opts.scales.y = { range: function () { return [0, 1]; } };
     opts.axes.push({ scale: "y", label: " ", size: AXIS, values: function () { return []; } });
@@ -312,7 +315,8 @@
     charts.push(u);
     list.forEach(function (d, i) {
       addMarker({ id: kind + "#" + i, chart: u, t: d.t, v: 0.5, scale: "y", item: d.item, shape: "tag",
-        color: d.taken === false ? COLORS.muted : COLORS.fill, text: d.short || d.label, label: d.label });
+        color: d.taken === false ? COLORS.muted : COLORS.fill, text: d.short || d.label,
+        label: d.label + (d.placed ? " (placed " + d.placed + ")" : "") });
     });
   }
 
@@ -392,7 +396,11 @@
       });
       box.appendChild(ul);
     }
-    if (it.context) box.appendChild(el("div", "meta", "connection " + it.context.path + " (" + it.context.handshake + ")"));
+    if (it.context && it.context.path) {
+      box.appendChild(el("div", "meta", "connection " + it.context.path + " (" + it.context.handshake + ")"));
+    }
+    if (it.context && it.context.placed) box.appendChild(el("div", "meta", "placed " + it.context.placed));
+    if (it.context && it.context.untimed) box.appendChild(el("div", "meta", "not placed in time: it names no arb"));
     box.appendChild(el("pre", "record", JSON.stringify(it.record, null, 2)));
     if (typeof it.record.text === "string") {
       try {
@@ -409,7 +417,7 @@
     data.items.forEach(function (it) {
       var tr = el("tr", it.kind + (it.problem ? " problem" : ""));
       tr.id = "row-" + it.id;
-      tr.appendChild(el("td", "t", fmtT(it.t)));
+      tr.appendChild(el("td", "t", it.t == null ? "—" : fmtT(it.t)));
       if (many) tr.appendChild(el("td", "session", it.session));
       tr.appendChild(el("td", "ex", it.exchange || ""));
       var main = el("td", "label", it.label || it.file);

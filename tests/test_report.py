@@ -265,6 +265,15 @@ def trade(trade_id: str, order_id: str, status: str, size: str = "10", **extra: 
     }
 
 
+ORDER_READ = {
+    "id": "0xo1",
+    "status": "MATCHED",
+    "asset_id": TOKEN,
+    "side": "BUY",
+    "original_size": "10",
+    "size_matched": "10",
+    "price": "0.45",
+}
 POLY_ORDER = {"order": {"tokenId": TOKEN, "side": "BUY", "makerAmount": "4500000", "takerAmount": "10000000"}}
 MATCHED = {"success": True, "orderID": "0xo1", "status": "matched", "makingAmount": "4.5", "takingAmount": "10"}
 
@@ -289,6 +298,7 @@ def test_a_polymarket_trade_matched_then_failed_takes_the_fill_back(tmp_path):
                 trades_read(trade("t1", "0xo1", "RETRYING")),
                 trades_read(trade("t1", "0xo1", "TRADE_STATUS_FAILED")),  # the OpenAPI's spelling
                 trades_read(trade("t1", "0xo1", "FAILED")),
+                fixture("poly", "GET", POLY + "/data/order/0xo1", answer=ORDER_READ),  # still says 10 matched
             ]
         ),
     )

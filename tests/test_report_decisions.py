@@ -4,6 +4,7 @@ placed by the arb they belong to; those naming no arb listed, untimed."""
 from __future__ import annotations
 
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -62,3 +63,18 @@ def test_a_session_without_a_ledger_has_no_decisions_and_a_bad_ledger_is_named(t
     (tmp_path / f"{SESSION}.ledger.json").write_text('{"decisions": []')
     with pytest.raises(SourceError, match=f"{SESSION}.ledger.json: not a canonical ledger"):
         write_report([tmp_path / SESSION], tmp_path / "r.html")
+
+
+@pytest.mark.parametrize("name", sorted(p.name.removesuffix(".ledger.json") for p in FIXTURES.glob("*.ledger.json")))
+def test_positions_drawn_for_an_end_to_end_session_end_where_the_engines_ledger_does(tmp_path, name):
+    """The page derives positions from what the session's answers, reads and messages said; the engine booked its
+    ledger from the same exchanges on its own. Where each ends must agree, market by market."""
+    data = write_report([FIXTURES / name], tmp_path / "r.html").data
+    drawn = {(e["exchange"], p["market"]): Decimal(p["position"]) for e in data["exchanges"] for p in e["points"]}
+    booked: dict[tuple[str, str], Decimal] = {}
+    for intent in ledger(name)["intents"]:
+        exchange, market, side = leg_key(intent["leg"])
+        signed = Decimal(intent["filled"]) * (1 if side == "buy" else -1)
+        booked[(exchange, market)] = booked.get((exchange, market), Decimal(0)) + signed
+    assert {k: v for k, v in drawn.items() if v} == {k: v for k, v in booked.items() if v}
+    assert data["warnings"] == [w for w in data["warnings"] if w.startswith(f"{name}.ledger.json:")]

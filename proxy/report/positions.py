@@ -1,8 +1,9 @@
 """Positions and exposure over time, from the fills a session learned of; Decimal throughout.
 
-The same fill reaches a session several ways (the create's answer, an order read, a fills or trades read),
-so each order's fill is counted once: as the largest cumulative fill any answer reported, or the sum of the
-distinct fill rows read, whichever is larger. A Polymarket trade that ends FAILED takes its size back.
+The same fill reaches a session several ways (the create's answer, an order read, a fills or trades read, a
+user-channel message), so each order's fill is counted once: as the largest cumulative fill any answer reported,
+or the sum of the distinct fill rows seen, whichever is larger. A Polymarket trade that ends FAILED takes its size
+back, and a later answer still counting it (an order read's `size_matched`) does not bring it back.
 A fill moves the position when the session first learns of it; positions start at zero with the session.
 
 Exposure is what the open positions cost, the money at risk: a long leg bought at p costs p a contract, a
@@ -39,9 +40,19 @@ class Change:
 
 @dataclass(slots=True)
 class _Order:
+    """What is known of one order's fill: the largest cumulative answers reported, the distinct fill rows, and
+    what FAILED (rows first seen FAILED may be inside a reported cumulative; rows that failed later are)."""
+
+    reported: Decimal = ZERO
+    rows: Decimal = ZERO
+    first_failed: Decimal = ZERO
+    later_failed: Decimal = ZERO
     counted: Decimal = ZERO  # what has moved the position
-    rows: Decimal = ZERO  # the sum of distinct fill rows read
     cost: Decimal = ZERO  # of what was counted, on the market's leg
+
+    def target(self) -> Decimal:
+        failed = self.first_failed + self.later_failed
+        return max(self.reported - failed, self.rows - self.later_failed, ZERO)
 
 
 @dataclass(slots=True)
@@ -50,48 +61,45 @@ class Fills:
 
     changes: list[Change] = field(default_factory=list)
     orders: dict[tuple[str, str], _Order] = field(default_factory=lambda: defaultdict(_Order))
-    rows: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)  # (exchange, order, fill) -> counted
+    rows: dict[tuple[str, str, str], bool] = field(default_factory=dict)  # (exchange, order, fill) -> has FAILED
 
     def state(self, s: OrderState) -> None:
         known = self.orders[(s.exchange, s.order_id)]
-        delta = s.filled - known.counted
+        if s.filled <= known.reported:
+            return  # nothing new: an order read may still count a trade that has since FAILED
+        known.reported = s.filled
+        delta = known.target() - known.counted
         if delta <= 0:
             return
-        price = None if s.avg_price is None else (s.filled * s.avg_price - known.cost) / delta
+        price = s.avg_price
+        if price is not None and not known.first_failed + known.later_failed:
+            price = (s.filled * price - known.cost) / delta  # what the new part cost
         self._count(known, Change(s.t, s.item, s.exchange, s.market, s.order_id, s.side, delta, price))
 
     def fill(self, f: Fill) -> None:
         known = self.orders[(f.exchange, f.order_id)]
         key = (f.exchange, f.order_id, f.fill_id)
         failed = f.status == FAILED
-        if key in self.rows:
-            if failed and self.rows[key] > 0:
-                self._take_back(known, f, self.rows[key])
-                self.rows[key] = ZERO
+        if key not in self.rows:
+            self.rows[key] = failed
+            if failed:
+                known.first_failed += f.size
+            else:
+                known.rows += f.size
+        elif failed and not self.rows[key]:
+            self.rows[key] = True
+            known.later_failed += f.size
+        else:
             return
-        self.rows[key] = ZERO if failed else f.size
-        if failed:  # never counted as a row; it may be inside a cumulative an answer reported
-            unexplained = known.counted - known.rows
-            if unexplained > 0:
-                self._take_back(known, f, min(f.size, unexplained))
-            return
-        known.rows += f.size
-        delta = known.rows - known.counted
-        if delta > 0:
-            change = Change(f.t, f.item, f.exchange, f.market, f.order_id, f.side, delta, f.price, f.fill_id)
-            self._count(known, change)
+        delta = known.target() - known.counted
+        if delta:
+            self._count(known, Change(f.t, f.item, f.exchange, f.market, f.order_id, f.side, delta, f.price, f.fill_id))
 
     def _count(self, known: _Order, change: Change) -> None:
         known.counted += change.size
         if change.price is not None:
             known.cost += change.size * change.price
         self.changes.append(change)
-
-    def _take_back(self, known: _Order, f: Fill, size: Decimal) -> None:
-        known.counted -= size
-        known.rows = max(ZERO, known.rows - size)
-        known.cost -= size * f.price
-        self.changes.append(Change(f.t, f.item, f.exchange, f.market, f.order_id, f.side, -size, f.price, f.fill_id))
 
 
 def fold(states: list[OrderState], fills: list[Fill]) -> list[Change]:

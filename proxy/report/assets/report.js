@@ -284,8 +284,8 @@
     var pos = [0], usd = [0];
     e.points.concat(e.reported).forEach(function (p) { pos.push(num(p.position)); usd.push(num(p.exposure)); });
     var pr = range(pos), ur = range(usd, 0);
-    var zero = (0 - pr[0]) / (pr[1] - pr[0]); // put $0 level with position 0
-    if (zero > 0 && zero < 1) ur[0] = -zero * ur[1] / (1 - zero);
+    var zero = (0 - pr[0]) / (pr[1] - pr[0]); // put $0 level with position 0 when that leaves room to read both
+    if (zero > 0 && zero <= 0.5) ur[0] = -zero * ur[1] / (1 - zero);
     opts.scales.pos = { range: function () { return pr; } };
     opts.scales.usd = { range: function () { return ur; } };
     opts.axes.push({ scale: "pos", label: "position", size: AXIS });

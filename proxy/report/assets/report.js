@@ -124,6 +124,16 @@
         ctx.strokeStyle = m.color; ctx.globalAlpha = 0.5; ctx.beginPath();
         ctx.moveTo(x, y); ctx.lineTo(u.valToPos(m.to, "x", true), y); ctx.stroke(); ctx.globalAlpha = 1;
       }
+      if (m.shape === "flag") { // a decision: a staff from the axis, a dot, its words
+        ctx.strokeStyle = m.color; ctx.fillStyle = m.color; ctx.globalAlpha = 0.6; ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top + u.bbox.height); ctx.lineTo(x, y); ctx.stroke(); ctx.globalAlpha = 1;
+        ctx.beginPath(); ctx.arc(x, y, (m === selected.marker ? 1.6 : 1) * r * 0.7, 0, 2 * Math.PI); ctx.fill();
+        ctx.font = (11 * dpr) + "px sans-serif";
+        var w = ctx.measureText(m.text).width, lx = x + 6 * dpr;
+        if (lx + w > u.bbox.left + u.bbox.width) lx = x - 6 * dpr - w;
+        ctx.fillText(m.text, lx, y + 4 * dpr);
+        return;
+      }
       if (m.shape === "tag") {
         ctx.fillStyle = m.color; ctx.font = (10 * dpr) + "px sans-serif";
         var wide = ctx.measureText(m.text).width, left = x + 4 * dpr;
@@ -248,8 +258,8 @@
     m.orders.forEach(function (o) { prices.push(num(o.price)); });
     m.fills.forEach(function (f) { prices.push(num(f.price)); });
     var yr = range(prices, 0, 1);
-    var opts = baseOpts(200);
-    opts.legend.show = m.book.length > 0;
+    var opts = baseOpts(170);
+    opts.legend.show = false; // the page's legend names the lines
     opts.scales.y = { range: function () { return yr; } };
     opts.axes.push({ scale: "y", label: m.leg + " price", size: AXIS });
     opts.axes.push({ scale: "y", label: m.leg + " price", side: 1, size: AXIS, grid: { show: false } });
@@ -280,7 +290,7 @@
         .map(function (p) { return [p.t, num(p.position)]; }));
     });
     var exposure = [start].concat(e.points.map(function (p) { return [p.t, num(p.exposure)]; }));
-    var opts = baseOpts(150);
+    var opts = baseOpts(130);
     var pos = [0], usd = [0];
     e.points.concat(e.reported).forEach(function (p) { pos.push(num(p.position)); usd.push(num(p.exposure)); });
     var pr = range(pos), ur = range(usd, 0);
@@ -306,7 +316,8 @@
     var box = panel(kind, list.length + " in the engine's ledger" +
       (untimed ? ", " + untimed + " not placed in time (listed at the end)" : ""));
     list = list.filter(function (d) { return d.t != null; });
-    var opts = baseOpts(90);
+    var opts = baseOpts(110);
+    opts.legend.show = false;
     opts.scales.y = { range: function () { return [0, 1]; } };
     opts.axes.push({ scale: "y", label: " ", size: AXIS, values: function () { return []; } });
     opts.axes.push({ scale: "y", label: " ", side: 1, size: AXIS, grid: { show: false }, values: function () { return []; } });
@@ -314,7 +325,7 @@
     var u = new uPlot(opts, columns(list.map(function (d) { return d.t; }), []), box);
     charts.push(u);
     list.forEach(function (d, i) {
-      addMarker({ id: kind + "#" + i, chart: u, t: d.t, v: 0.5, scale: "y", item: d.item, shape: "tag",
+      addMarker({ id: kind + "#" + i, chart: u, t: d.t, v: 0.8 - (i % 3) * 0.3, scale: "y", item: d.item, shape: "flag",
         color: d.taken === false ? COLORS.muted : COLORS.fill, text: d.short || d.label,
         label: d.label + (d.placed ? " (placed " + d.placed + ")" : "") });
     });

@@ -33,6 +33,7 @@ import uvloop
 ROOT = Path(__file__).resolve().parent.parent
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 PATH = "/trade-api/ws/v2"
+CLK = os.sysconf("SC_CLK_TCK")
 PACE_US = 500  # one paced message every 0.5 ms: the feed is busy, but no queue builds up
 
 
@@ -44,6 +45,12 @@ class Figures:
     per_second: float
     p50_ms: float | None = None
     p99_ms: float | None = None
+    cpu_us: float | None = None  # the proxy process's CPU time per message of the burst (all its threads)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
 
 
 def free_port() -> int:
@@ -101,10 +108,13 @@ async def paced(url: str, count: int) -> tuple[float, float]:
     return cuts[49], cuts[98]
 
 
-async def measure(label: str, url: str, args: argparse.Namespace, connections: int) -> Figures:
+async def measure(label: str, url: str, args: argparse.Namespace, connections: int, pid: int = 0) -> Figures:
+    before = cpu_seconds(pid) if pid else 0.0
     figures = await burst(url, connections, args.messages)
+    if pid:
+        figures.cpu_us = (cpu_seconds(pid) - before) / figures.messages * 1e6
     figures.label = label
-    if connections == 1 and args.paced:
+    if connections == 1 and args.paced and label != "replay fast":  # a replay's timestamps are the recording's
         figures.p50_ms, figures.p99_ms = await paced(url, args.paced)
     return figures
 
@@ -133,7 +143,7 @@ async def run(args: argparse.Namespace, work: Path) -> list[Figures]:
                 "--capture-dir", str(work), "--session", session.name,
             )  # fmt: skip
             try:
-                results.append(await measure("record", url.replace("http", "ws") + PATH, args, connections))
+                results.append(await measure("record", url.replace("http", "ws") + PATH, args, connections, proc.pid))
             finally:
                 proc.terminate()
                 proc.wait(20)
@@ -144,12 +154,10 @@ async def run(args: argparse.Namespace, work: Path) -> list[Figures]:
             if connections == 1:
                 proc, url = tradetape("replay", "--ws-pacing", "fast", str(session))
                 try:
-                    figures = await burst(url.replace("http", "ws") + PATH, 1, args.messages)
+                    results.append(await measure("replay fast", url.replace("http", "ws") + PATH, args, 1, proc.pid))
                 finally:
                     proc.terminate()
                     proc.wait(20)
-                figures.label = "replay fast"
-                results.append(figures)
     finally:
         feed.terminate()
         feed.wait(20)
@@ -159,8 +167,8 @@ async def run(args: argparse.Namespace, work: Path) -> list[Figures]:
 def table(results: list[Figures]) -> str:
     direct = {r.connections: r for r in results if r.label == "direct"}
     rows = [
-        "| mode | connections | messages | messages/s | × direct | p50 ms | p99 ms | added p50 ms |",
-        "|" + "---|" * 8,
+        "| mode | connections | messages | messages/s | × direct | p50 ms | p99 ms | added p50 ms | CPU µs/message |",
+        "|" + "---|" * 9,
     ]
     for r in results:
         base = direct[r.connections]
@@ -172,8 +180,10 @@ def table(results: list[Figures]) -> str:
         p50 = f"{r.p50_ms:.3f}" if r.p50_ms is not None else ""
         p99 = f"{r.p99_ms:.3f}" if r.p99_ms is not None else ""
         ratio = f"{r.per_second / base.per_second:.2f}"
+        cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else ""
         rows.append(
-            f"| {r.label} | {r.connections} | {r.messages} | {r.per_second:,.0f} | {ratio} | {p50} | {p99} | {added} |"
+            f"| {r.label} | {r.connections} | {r.messages} | {r.per_second:,.0f} | {ratio} | {p50} | {p99} | {added} "
+            f"| {cpu} |"
         )
     return "\n".join(rows)
 

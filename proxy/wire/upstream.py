@@ -224,15 +224,7 @@ class UpstreamPool:
         deadline = loop.time() + self.timeout
         conn = self._idle_connection(upstream, loop.time()) or await self._connect(upstream, origin)
         head = request_head(method, target, origin.host_header, headers, len(body))
-        waiter = conn.send(head, body, method == "HEAD")
-        timer = loop.call_at(deadline, conn.time_out, self.timeout)
-        try:
-            reply = await waiter
-        except BaseException:
-            conn.abort()
-            raise
-        finally:
-            timer.cancel()
+        reply = await self._reply(conn, conn.send(head, body, method == "HEAD"), deadline)
         if conn.reusable and not conn.closed and not self._closed:
             conn.idle_since = loop.time()
             self._idle.setdefault(upstream, []).append(conn)
@@ -248,18 +240,23 @@ class UpstreamPool:
         deadline = loop.time() + self.timeout
         conn = await self._connect(upstream, origin)
         conn.upgrading = True
-        waiter = conn.send(request_head("GET", target, origin.host_header, headers, 0), b"", False)
-        timer = loop.call_at(deadline, conn.time_out, self.timeout)
+        reply = await self._reply(
+            conn, conn.send(request_head("GET", target, origin.host_header, headers, 0), b"", False), deadline
+        )
+        if reply.status != 101:
+            conn.abort()
+        return reply, conn
+
+    async def _reply(self, conn: UpstreamConnection, waiter: asyncio.Future[Reply], deadline: float) -> Reply:
+        """The answer on `conn`, or UpstreamFailure by `deadline` (the connection is dropped on any failure)."""
+        timer = asyncio.get_running_loop().call_at(deadline, conn.time_out, self.timeout)
         try:
-            reply = await waiter
+            return await waiter
         except BaseException:
             conn.abort()
             raise
         finally:
             timer.cancel()
-        if reply.status != 101:
-            conn.abort()
-        return reply, conn
 
     def _idle_connection(self, upstream: str, now: float) -> UpstreamConnection | None:
         idle = self._idle.get(upstream)

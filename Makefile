@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/replay_load.py
 	$(BIN)/python bench/ws_proxy.py
 	$(BIN)/python bench/ws_feeds.py
+	$(BIN)/python bench/tick_to_trade.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP_VENV) build *.egg-info .pytest_cache

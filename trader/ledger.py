@@ -463,6 +463,20 @@ class Ledger:
         """Every recorded exposure, open or closed, as (exchange, instrument, outcome, action, quantity, policy)."""
         return [(*r.key, r.policy) for r in self.exposure_records(arb_id)]
 
+    def arb_fills(self, day: str) -> list[tuple[str, str, str, Decimal, Decimal, Decimal | None]]:
+        """The fills that count of every arb intent created on `day` (an ISO date, UTC), in one query:
+        (arb_id, exchange, action, quantity, price (the intent's limit when the fill has none), fee)."""
+        rows = self._db.execute(
+            "SELECT i.arb_id, i.exchange, i.action, f.quantity, COALESCE(f.price, i.price) AS price, f.fee"
+            " FROM fills f JOIN intents i ON i.id = f.intent_id"
+            " WHERE f.superseded_at IS NULL AND i.arb_id IS NOT NULL AND i.created_at LIKE ? ORDER BY f.id",
+            (day + "%",),
+        )
+        return [
+            (r["arb_id"], r["exchange"], r["action"], Decimal(r["quantity"]), Decimal(r["price"]), _dec(r["fee"]))
+            for r in rows
+        ]
+
     def record_decision(self, decision: Decision) -> None:
         """One engine decision (an opportunity taken or skipped, an arb's result, the kill switch)."""
         d = decision

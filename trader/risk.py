@@ -148,16 +148,10 @@ def daily_pnl(ledger: Ledger, day: str) -> Decimal:
     fees, and $1 for every contract both exchanges hold as a box (one side of a box pays $1); unhedged
     positions count for nothing."""
     total = ZERO
-    arbs: dict[str, dict[str, Decimal]] = {}
-    for intent in ledger.intents():
-        if intent.arb_id is None or not intent.created_at.startswith(day):
-            continue
-        held = arbs.setdefault(intent.arb_id, {"kalshi": ZERO, "poly": ZERO})
-        sign = 1 if intent.leg.action == "buy" else -1
-        for fill in ledger.fills(intent.key):
-            total -= sign * fill.quantity * (fill.price if fill.price is not None else intent.leg.price)
-            total -= fill.fee or ZERO
-            held[intent.leg.exchange] += sign * fill.quantity
-    for held in arbs.values():
-        total += max(ZERO, min(held["kalshi"], held["poly"]))
-    return total
+    held: dict[str, dict[str, Decimal]] = {}
+    for arb_id, exchange, action, quantity, price, fee in ledger.arb_fills(day):
+        sign = 1 if action == "buy" else -1
+        total -= sign * quantity * price + (fee or ZERO)
+        position = held.setdefault(arb_id, {"kalshi": ZERO, "poly": ZERO})
+        position[exchange] += sign * quantity
+    return total + sum((max(ZERO, min(h["kalshi"], h["poly"])) for h in held.values()), ZERO)

@@ -94,3 +94,40 @@ def test_a_script_error_on_the_page_is_caught_by_the_check(tmp_path):
     dom = dump_dom(page, tmp_path / "profile")
     assert root_data(dom)["errors"] == "1"
     assert "TypeError" in dom.split('<pre id="tradetape-errors"', 1)[1].split("</pre>", 1)[0]
+
+
+CLICKS = """<script>
+(function () {
+  var tt = window.tradetape, out = [];
+  function clickMarker(m) {  // move, press, release, click where the marker is drawn: the chart's own hit test
+    var box = m.chart.over.getBoundingClientRect();
+    var x = box.left + m.chart.valToPos(m.t, "x"), y = box.top + m.chart.valToPos(m.v, m.scale);
+    ["mousemove", "mousedown", "mouseup", "click"].forEach(function (kind) {
+      var at = {clientX: x, clientY: y, bubbles: true, cancelable: true, view: window, button: 0, buttons: 1};
+      m.chart.over.dispatchEvent(new MouseEvent(kind, at));
+    });
+    out.push("marker " + m.id + "=" + document.documentElement.dataset.selected);
+  }
+  tt.markers.filter(function (m) { return m.v != null; }).forEach(clickMarker);
+  document.getElementById("row-0").click();
+  out.push("row 0=" + document.documentElement.dataset.selected);
+  document.body.setAttribute("data-clicks", out.join("|"));
+})();
+</script></body>"""
+
+
+def test_clicking_markers_and_entries_selects_them(tmp_path):
+    page = report(tmp_path, "restart_recovery")
+    data = report_data(page.read_text())
+    page.write_text(page.read_text().replace("</body>", CLICKS))
+    dom = dump_dom(page, tmp_path / "profile")
+    assert root_data(dom)["errors"] == "0"
+    clicks = re.search(r'data-clicks="([^"]*)"', dom)
+    assert clicks, "the click script did not run"
+    results = dict(line.rsplit("=", 1) for line in clicks.group(1).split("|"))
+    market, exchange = data["markets"][0], data["exchanges"][0]
+    expected = {f"marker {market['key']}#order0": "0", f"marker {market['key']}#fill0": str(market["fills"][0]["item"])}
+    expected["marker kalshi#reported0"] = str(exchange["reported"][0]["item"])
+    for key, item in expected.items():
+        assert results[key] == item, (key, results)
+    assert results["row 0"] == "0"

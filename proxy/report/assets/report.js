@@ -335,10 +335,12 @@
 
   var tip;
   function nearest(u, ev) {
+    // from the pointer's page position: offsetX would be relative to whichever child of the plot was hit
+    var box = u.over.getBoundingClientRect(), px = ev.clientX - box.left, py = ev.clientY - box.top;
     var best = null, bestD = 9;
     markers.forEach(function (m) {
       if (m.chart !== u || m.v == null) return;
-      var d = Math.hypot(u.valToPos(m.t, "x") - ev.offsetX, u.valToPos(m.v, m.scale) - ev.offsetY);
+      var d = Math.hypot(u.valToPos(m.t, "x") - px, u.valToPos(m.v, m.scale) - py);
       if (d < bestD) { best = m; bestD = d; }
     });
     return best;

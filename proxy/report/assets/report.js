@@ -267,7 +267,7 @@
       { label: "best ask", stroke: COLORS.ask, width: 2, paths: stepped(), points: { show: false } }];
     opts.hooks.drawClear = [function (u) { drawDepth(u, m.book); }];
     var u = new uPlot(opts, columns(markerTimes(m), [bids, asks]), box);
-    u.noteAt = yr[0] + (yr[1] - yr[0]) * 0.9;
+    u.noteAt = yr[0] + (yr[1] - yr[0]) * 0.75;
     charts.push(u);
     marketMarkers(m, u);
     return u;

@@ -8,6 +8,7 @@ from decimal import Decimal as D
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trader_helpers import pair_fields
 
 from clients.book import BookView, Level
 from trader.detect import (
@@ -25,21 +26,7 @@ from trader.pairs import parse_pairs
 
 YES = "79724115531796500154169490257471921577484206843216046510639004913120922178416"
 NO = "51288545342541818958055448777263985995768425756818071463056658856703683003905"
-PAIRS = f"""
-[[pairs]]
-name = "ali"
-kalshi_ticker = "KX-ALI"
-poly_condition_id = "0x{"ab" * 32}"
-poly_yes_token = "{YES}"
-poly_no_token = "{NO}"
-outcomes = "same"
-poly_tick_size = 0.01
-poly_neg_risk = false
-poly_fee_rate = "0.04"
-min_edge = "0.01"
-max_size = 100
-max_position = 100
-"""
+PAIRS = "[[pairs]]\n" + pair_fields(YES, NO, min_edge="0.01", max_size=100, max_position=100)
 
 
 def levels(*pairs: tuple[str, str]) -> tuple[Level, ...]:

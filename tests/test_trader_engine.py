@@ -9,6 +9,7 @@ from decimal import Decimal as D
 
 import pytest
 from feed_helpers import eventually
+from trader_helpers import pair_fields
 
 from clients.errors import InsufficientBalance
 from clients.feed import Feed
@@ -22,22 +23,9 @@ from trader.recovery import RecoveryPolicy
 YES = "1001"
 NO = "1002"
 TICKER = "KX-ALI"
-PAIRS = f"""
-[[pairs]]
-name = "ali"
-kalshi_ticker = "{TICKER}"
-poly_condition_id = "0x{"ab" * 32}"
-poly_yes_token = "{YES}"
-poly_no_token = "{NO}"
-outcomes = "same"
-poly_tick_size = 0.01
-poly_neg_risk = false
-poly_fee_rate = "0"
-poly_min_order_size = 1
-min_edge = "0.01"
-max_size = 10
-max_position = 30
-"""
+PAIRS = "[[pairs]]\n" + pair_fields(
+    YES, NO, TICKER, poly_fee_rate="0", poly_min_order_size=1, min_edge="0.01", max_size=10, max_position=30
+)
 QUICK = RecoveryPolicy(not_found_window=0, recheck_delay=0)
 OPEN: list[Ledger] = []
 
@@ -338,3 +326,21 @@ async def test_status_follows_the_books(tmp_path, stale):
     assert status.problem == "book stale (feed silent)"
     # NO box at the top: 1 - 0.45 - 0.50 - 0.0174 = 0.0326; YES box: 1 - 0.60 - 0.45 - 0.0168 = -0.0668
     assert status.edges == {"yes": D("-0.0668"), "no": D("0.0326")}
+
+
+async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_path):
+    from trader.status import render
+
+    refused = InsufficientBalance("not enough balance", exchange="poly", status=400)
+    rig = Rig(tmp_path, poly_plans=[Plan(error=refused)])
+    async with rig:
+        rig.books()
+        await asyncio.wait_for(rig.task, 5)
+    view = render(rig.engine)
+    head, _, columns, row, *rest = view.splitlines()
+    assert head.startswith("tradetape trader run: starting | pairs 1 | arbs 1 | open exposure $0.00")
+    assert columns.split()[:3] == ["pair", "kalshi", "bid/ask"]
+    # the pair, Kalshi 0.55/0.6, both Polymarket asks, the two top-of-book edges, one arb, the last decision
+    assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0668", "+0.0326", "1"]
+    assert "result exposure" in row
+    assert rest[-1] == f"KILL SWITCH: InsufficientBalance: {refused}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from trader_helpers import pair_fields
 
 from trader.pairs import PairsError, load_pairs, parse_pairs
 from trader.risk import Limits
@@ -14,17 +15,7 @@ YES = "7972411553179650015416949025747192157748420684321604651063900491312092217
 NO = "51288545342541818958055448777263985995768425756818071463056658856703683003905"
 CONDITION = "0x69178dcea3b5ef51300982f5cff10988188058ce6040b0e5323c7804a2446c54"
 
-PAIR = f"""
-name = "ali"
-kalshi_ticker = "KXDEMOMATCH-26DEC31ALIBOB-ALI"
-poly_condition_id = "{CONDITION}"
-poly_yes_token = "{YES}"
-poly_no_token = "{NO}"
-outcomes = "same"
-poly_tick_size = 0.01
-poly_neg_risk = false
-poly_fee_rate = "0.04"
-"""
+PAIR = pair_fields(YES, NO, "KXDEMOMATCH-26DEC31ALIBOB-ALI", CONDITION)
 DEFAULTS = """
 [defaults]
 min_edge = "0.01"

@@ -339,3 +339,15 @@ async def test_a_recording_with_a_redacted_query_parameter_replays_for_any_live_
         missed = await http.get(proxy.url("kalshi") + f"/trade-api/v2/markets?api_key={secret(35)}&limit=6")
         report = await missed.read()
     assert missed.status == 599 and secret(35).encode() not in report  # a miss report never echoes a secret
+
+
+def test_redacted_credentials_replay_as_one_account_so_create_then_derive_agree():
+    """Was a bug: every redacted field got a fresh stand-in, so a replayed derive-api-key answered other credentials
+    than the create before it (the official SDK's interop sequence saw `same_key` false)."""
+    from proxy.replay.stand_ins import fill
+
+    created, _ = fill(b'{"apiKey":"[REDACTED]","secret":"[REDACTED]","passphrase":"[REDACTED]"}')
+    derived, _ = fill(b'{"apiKey":"[REDACTED]","secret":"[REDACTED]","passphrase":"[REDACTED]"}')
+    assert b"[REDACTED]" not in created
+    assert orjson.loads(created) == orjson.loads(derived)
+    assert len(set(orjson.loads(created).values())) == 3  # still a distinct value per field kind

@@ -167,8 +167,14 @@ def quick_demo(monkeypatch):
         seen.append(workdir)
         return {}, {}
 
+    async def nothing(workdir: Path):
+        return {}
+
     monkeypatch.setattr(demo_module, "run_demo", run_demo)
+    monkeypatch.setattr(demo_module, "run_e2e", nothing)
     monkeypatch.setattr(demo_module, "table", lambda captured, replayed: ("(table)", 0))
+    monkeypatch.setattr(demo_module, "e2e_table", lambda e2e: ("(e2e table)", 0))
+    monkeypatch.setattr(demo_module, "write_reports", lambda workdir, reports_dir: ([], []))
     return seen
 
 

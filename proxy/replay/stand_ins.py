@@ -3,7 +3,9 @@
 `owner` (Polymarket's API key, docs/wire/polymarket.md §4.5) carries the live request's API key, so a bot
 that checks an order is its own sees itself. Other secret fields of an answer (an API-key creation:
 apiKey, secret, passphrase; Kalshi's api_key_id and private_key) carry stand-ins in the real format, made
-once per recording: a UUID, urlsafe base64 of 32 bytes, 64 hex digits, an RSA private key in PEM.
+once per process and field kind: a UUID, urlsafe base64 of 32 bytes, 64 hex digits, an RSA private key in PEM.
+Once, because a recording holds one account: creating a key and then deriving it answers the same credentials
+on the exchange, and so must replay.
 """
 
 from __future__ import annotations
@@ -37,8 +39,12 @@ def private_key_pem() -> str:
 
 
 def stand_in(name: str) -> str:
-    """A value in the format the field `name` has on the wire."""
-    folded = norm(name)
+    """A value in the format the field `name` has on the wire, the same for every field of that kind."""
+    return _stand_in(norm(name))
+
+
+@functools.cache
+def _stand_in(folded: str) -> str:
     if folded.endswith("secret"):
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
     if folded.endswith("passphrase"):

@@ -344,3 +344,22 @@ async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_pa
     assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0668", "+0.0326", "1"]
     assert "result exposure" in row
     assert rest[-1] == f"KILL SWITCH: InsufficientBalance: {refused}"
+
+
+async def test_arbs_in_flight_on_other_pairs_count_against_the_exposure_limit(tmp_path):
+    """max_exposure_usd 10, two pairs: while pair ali has 10 contracts in flight (each can be left unhedged, $1 at
+    worst), pair bob has no room left; once ali's arb is matched, bob trades."""
+    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
+    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
+    async with Rig(tmp_path, risk="max_exposure_usd = 10", pairs=pairs) as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
+        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
+        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: ("skipped", "exposure_limit") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    taken = [d for d in rig.ledger.decisions() if d.kind == "taken"]
+    assert [(d.pair, d.count) for d in taken] == [("ali", D(10))]

@@ -293,7 +293,7 @@ class Engine:
             return
         self._seen.pop(pair.name, None)
         self.decide(_decision(TAKEN, pair, "edge", detail, box))
-        self.risk.in_flight.add(pair.name)
+        self.risk.in_flight[pair.name] = box.count
         self._idle.clear()
         self._spawn(self._execute(pair, box))
 
@@ -312,7 +312,7 @@ class Engine:
             self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
             return
         finally:
-            self.risk.in_flight.discard(pair.name)
+            self.risk.in_flight.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
         self.status[pair.name].arbs += 1

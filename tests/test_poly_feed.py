@@ -286,3 +286,25 @@ def test_from_env_and_defaults() -> None:
         PolymarketFeed.from_env(env={})
     with pytest.raises(ValueError, match="ws:// or wss://"):
         PolymarketFeed("http://127.0.0.1/ws", assets=[YES])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"price": "0.45", "size": "oops", "side": "BUY"},  # unreadable: a change the book never got
+        {"price": "0.40", "size": "-1", "side": "BUY"},  # a negative total: the book and the exchange disagree
+    ],
+    ids=["unreadable", "negative"],
+)
+async def test_a_price_change_the_feed_cannot_apply_leaves_no_book_handed_out(bad: dict[str, str]) -> None:
+    """The first entry of the frame applies, the second cannot: the book is neither half-changed nor kept as it
+    was (both are wrong); it is invalid until a fresh dump."""
+    feed = PolymarketFeed("ws://127.0.0.1:1/ws", assets=[YES])
+    feed.market_socket._receive(orjson.dumps([book(YES, [("0.40", "10")], [("0.60", "10")])]).decode())
+    assert feed.book(YES) is not None
+    good = {"asset_id": YES, "price": "0.55", "size": "5", "side": "SELL", "hash": "h"}
+    frame = {"event_type": "price_change", "market": CONDITION, "timestamp": "2"}
+    frame["price_changes"] = [good, {"asset_id": YES, "hash": "h"} | bad]
+    feed.market_socket._receive(orjson.dumps(frame).decode())
+    assert feed.malformed == 1
+    assert feed.book(YES) is None

@@ -201,12 +201,17 @@ class PolymarketFeed(Feed):
 
     def on_price_change(self, event: dict[str, Any]) -> None:
         touched: dict[str, tuple[Decimal | None, Decimal | None]] = {}
-        for asset, side, price, size, best_bid, best_ask in parse_price_changes(event):
-            book = self.books.get(asset)
-            if book is None or not book.valid:
-                continue
-            book.set_level(side, price, size)
-            touched[asset] = (best_bid, best_ask)
+        try:
+            for asset, side, price, size, best_bid, best_ask in parse_price_changes(event):
+                book = self.books.get(asset)
+                if book is None or not book.valid:
+                    continue
+                book.set_level(side, price, size)
+                touched[asset] = (best_bid, best_ask)
+        except Exception:  # a change the books did not get (or only partly): none of them can be trusted
+            self.invalidate(self.assets, "price_change not applied")
+            self.market_socket.restart("price_change not applied")
+            raise
         for asset, best in touched.items():
             if self._agrees(asset, *best):
                 self.updated(asset)

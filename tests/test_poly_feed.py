@@ -308,3 +308,13 @@ async def test_a_price_change_the_feed_cannot_apply_leaves_no_book_handed_out(ba
     feed.market_socket._receive(orjson.dumps(frame).decode())
     assert feed.malformed == 1
     assert feed.book(YES) is None
+
+
+async def test_an_unreadable_book_event_mid_stream_leaves_no_book_handed_out() -> None:
+    """A `book` event replaces the book; one the feed cannot read means the held book is out of date."""
+    feed = PolymarketFeed("ws://127.0.0.1:1/ws", assets=[YES])
+    feed.market_socket._receive(orjson.dumps([book(YES, [("0.40", "10")], [("0.60", "10")])]).decode())
+    bad = book(YES, [("0.45", "oops")], [("0.60", "10")])
+    feed.market_socket._receive(orjson.dumps(bad).decode())
+    assert feed.malformed == 1
+    assert feed.book(YES) is None

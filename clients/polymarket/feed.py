@@ -193,10 +193,17 @@ class PolymarketFeed(Feed):
     # -- market channel ------------------------------------------------------------------------
 
     def on_book(self, event: dict[str, Any]) -> None:
-        asset = require(event, "asset_id", str, "ws book")
+        try:
+            asset = require(event, "asset_id", str, "ws book")
+            bids, asks = parse_levels(event, "bids"), parse_levels(event, "asks")
+            tick_size = optional_decimal(event, "tick_size", "ws book")
+        except Exception:  # the book this one replaces is out of date
+            self.invalidate(self.assets, "book event not readable")
+            self.market_socket.restart("book event not readable")
+            raise
         book = self.local(asset)
-        book.replace(parse_levels(event, "bids"), parse_levels(event, "asks"))
-        book.tick_size = optional_decimal(event, "tick_size", "ws book")
+        book.replace(bids, asks)
+        book.tick_size = tick_size
         self.updated(asset)
 
     def on_price_change(self, event: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ import pytest
 from feed_helpers import eventually
 from trader_helpers import pair_fields
 
-from clients.errors import InsufficientBalance
+from clients.errors import AuthError, InsufficientBalance
 from clients.feed import Feed
 from clients.feed_events import FillReversed, UserFill
 from trader.engine import Engine
@@ -363,3 +363,15 @@ async def test_arbs_in_flight_on_other_pairs_count_against_the_exposure_limit(tm
         await eventually(lambda: ("result", "matched") in rig.kinds())
     taken = [d for d in rig.ledger.decisions() if d.kind == "taken"]
     assert [(d.pair, d.count) for d in taken] == [("ali", D(10))]
+
+
+async def test_a_permanent_error_on_the_unwind_trips_the_kill_switch(tmp_path):
+    """Polymarket fills 4 of 10; unwinding the 6 Kalshi contracts is refused for good (credentials revoked): no
+    retry can fix that, so the engine stops, as it does when an entry leg meets it."""
+    refused = AuthError("key revoked", exchange="kalshi", status=401)
+    rig = Rig(tmp_path, kalshi_plans=[Plan(), Plan(error=refused)], poly_plans=[Plan(fill=D(4))])
+    async with rig:
+        rig.books()
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason == f"AuthError: {refused}"
+    assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]

@@ -122,7 +122,7 @@ class Risk:
     def record(self, pair: str, result: ArbResult, now: float) -> None:
         """Learn from one arb: failures, cooldown, and the kill switch on a permanent error."""
         self.arbs += 1
-        errors = [r.error for r in (result.kalshi, result.poly) if r.error is not None]
+        errors = [r.error for r in (result.kalshi, result.poly, *result.unwinds) if r.error is not None]
         permanent = next((e for e in errors if isinstance(e, PERMANENT)), None)
         if permanent is not None:
             self.killed = f"{type(permanent).__name__}: {permanent}"

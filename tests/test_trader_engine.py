@@ -375,3 +375,31 @@ async def test_a_permanent_error_on_the_unwind_trips_the_kill_switch(tmp_path):
         reason = await asyncio.wait_for(rig.task, 5)
     assert reason == f"AuthError: {refused}"
     assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]
+
+
+class SlowPositionsKalshi(FakeKalshi):
+    """get_positions waits for `gate` once armed: a reconciliation stays running until the test opens it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Event()
+        self.armed = False
+
+    async def get_positions(self):
+        if self.armed:
+            await self.gate.wait()
+        return await super().get_positions()
+
+
+async def test_no_arb_is_taken_while_a_reconciliation_runs(tmp_path):
+    async with Rig(tmp_path) as rig:
+        rig.engine.kalshi = rig.kalshi = SlowPositionsKalshi()
+        rig.kalshi.armed = True
+        fill = UserFill("poly", "t-1", "o", YES, "BUY", "Yes", D("0.5"), D(1), None, True, "MATCHED")
+        rig.pfeed.emit(FillReversed("poly", fill))
+        await eventually(lambda: rig.engine.reconciling)
+        rig.books()
+        await eventually(lambda: ("skipped", "reconciling") in rig.kinds())
+        assert rig.orders() == []
+        rig.kalshi.gate.set()  # reconciled: the pairs are re-priced and the arb still on the books is taken
+        await eventually(lambda: ("result", "matched") in rig.kinds())

@@ -403,3 +403,18 @@ async def test_no_arb_is_taken_while_a_reconciliation_runs(tmp_path):
         assert rig.orders() == []
         rig.kalshi.gate.set()  # reconciled: the pairs are re-priced and the arb still on the books is taken
         await eventually(lambda: ("result", "matched") in rig.kinds())
+
+
+async def test_an_arb_right_behind_a_reversed_fill_waits_for_the_reconciliation(tmp_path):
+    """The book update is already queued behind the FillReversed: the engine must not take it before the
+    reconciliation the reversal asked for has even started."""
+    async with Rig(tmp_path) as rig:
+        rig.engine.kalshi = rig.kalshi = SlowPositionsKalshi()
+        rig.kalshi.armed = True
+        fill = UserFill("poly", "t-1", "o", YES, "BUY", "Yes", D("0.5"), D(1), None, True, "MATCHED")
+        rig.pfeed.emit(FillReversed("poly", fill))
+        rig.books()
+        await eventually(lambda: ("skipped", "reconciling") in rig.kinds() or rig.orders())
+        assert rig.orders() == []
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())

@@ -200,6 +200,7 @@ class Engine:
     def _schedule_reconcile(self, why: str) -> None:
         if not self._reconcile_pending:
             self._reconcile_pending = True
+            self.reconciling = True  # from now: the events already queued behind this one must not trade
             self._spawn(self._reconcile(why))
 
     async def _reconcile(self, why: str) -> None:

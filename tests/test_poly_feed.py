@@ -318,3 +318,15 @@ async def test_an_unreadable_book_event_mid_stream_leaves_no_book_handed_out() -
     feed.market_socket._receive(orjson.dumps(bad).decode())
     assert feed.malformed == 1
     assert feed.book(YES) is None
+
+
+async def test_a_failed_trade_whose_match_the_feed_missed_is_still_reported_reversed() -> None:
+    """The MATCHED frame went by while the user channel was down (the REST answer booked the fill); the FAILED
+    that follows is the only word that the fill did not happen, so it must reach the bot."""
+    trade = corpus_payload("official_docs__ws_user__trade.json") | {"status": "FAILED"}
+    feed = PolymarketFeed("ws://127.0.0.1:1/ws", creds=ApiCreds(trade["owner"], "secret", "passphrase"))
+    feed.user_socket._receive(orjson.dumps(trade).decode())
+    reversed_ = [e for e in drain(feed) if isinstance(e, FillReversed)]
+    assert [(e.fill.fill_id, e.fill.size) for e in reversed_] == [(trade["id"], Decimal("10"))]
+    feed.user_socket._receive(orjson.dumps(trade).decode())  # the same FAILED again: once
+    assert drain(feed) == [] and feed.fills == {}

@@ -284,9 +284,9 @@ class PolymarketFeed(Feed):
             return
         if fill.status == FAILED:
             self._reversed.add(fill.fill_id)
-            if known is not None:
-                del self.fills[fill.fill_id]
-                self.emit(FillReversed("poly", known, raw=event))
+            self.fills.pop(fill.fill_id, None)
+            # reported even when its match went by unseen (a dropped channel): the bot may hold it from REST
+            self.emit(FillReversed("poly", known or fill, raw=event))
         elif known is None:
             self.fills[fill.fill_id] = fill
             self.emit(fill)

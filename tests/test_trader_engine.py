@@ -418,3 +418,19 @@ async def test_an_arb_right_behind_a_reversed_fill_waits_for_the_reconciliation(
         assert rig.orders() == []
         rig.kalshi.gate.set()
         await eventually(lambda: ("result", "matched") in rig.kinds())
+
+
+async def test_a_dry_run_sends_nothing_even_for_exposure_the_last_run_left(tmp_path):
+    """The last run's Polymarket leg never answered (the arb was left uncertain, nothing unwound); at the next
+    start recovery finds it never executed, so 10 Kalshi NO are unhedged. A dry run reports that and sends
+    nothing: the unwind is the real run's to place."""
+    first = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
+    async with first:
+        first.books()
+        await eventually(lambda: ("result", "uncertain") in first.kinds())
+    sent = len(first.orders())
+    dry = Rig(tmp_path, dry_run=True)
+    dry.engine.kalshi, dry.engine.poly = dry.kalshi, dry.poly = first.kalshi, first.poly
+    async with dry:
+        assert dry.engine.ready or dry.task.done()
+    assert len(dry.orders()) == sent

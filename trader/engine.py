@@ -135,7 +135,7 @@ class Engine:
         return self.risk.killed
 
     @property
-    def _recovery_policy(self) -> Policy | None:
+    def _recovering(self) -> Policy | None:
         """What recovery may do with exposure it finds: nothing in a dry run (it sends no order of any kind)."""
         return None if self.dry_run else self.policy
 

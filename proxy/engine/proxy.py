@@ -24,6 +24,7 @@ from proxy.engine.mode import Mode
 from proxy.engine.websocket import relay_start
 from proxy.exchanges import EXCHANGES
 from proxy.exchanges.upstream import Upstream
+from proxy.tape.secrets import shown_url
 from proxy.wire.answers import Answer, tradetape_answer
 from proxy.wire.limits import Limits
 from proxy.wire.listener import Handler, HttpListener, Request
@@ -225,7 +226,7 @@ class Proxy:
                 done(flow)
             except Exception:  # the exchange already answered: the client gets that answer whatever a hook did
                 self.counts["capture_failed"] += 1
-                log.exception("a %s hook failed on %s %s", mode.name, flow.method, flow.url)
+                log.exception("a %s hook failed on %s %s", mode.name, flow.method, shown_url(flow.url))
         if flow.drop:
             return None  # the listener closes the connection without writing anything
         if flow.response is not None:

@@ -29,7 +29,7 @@ from proxy.replay.volatile import Volatile, message_volatile, volatile_sets
 from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes, load_fixture
 from proxy.tape.frames import frames_file_of
 from proxy.tape.redact import REDACTED
-from proxy.tape.schema import list_session
+from proxy.tape.schema import FRAMES_SUFFIX, list_session
 from proxy.wire.answers import UnsendableAnswer, check_headers, status_and_headers
 from proxy.wire.headers import NOT_RETURNED
 from tapecontract import CONNECTION_DROPPED
@@ -196,6 +196,8 @@ def recording(
         head=head,
     )
     if frames is not None:
+        if Path(frames).name != frames or frames.startswith(".") or not frames.endswith(FRAMES_SUFFIX):
+            raise FixtureError(path, f"websocket.frames {frames!r} is not the name of a frames file beside it")
         _connection(rec, fixture, path.parent / frames, messages_volatile or message_volatile(volatile))
     return rec
 
@@ -297,6 +299,9 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         recordings = [recording(load_fixture(p), name, p, volatile, messages) for p in files]  # one file at a time
         if path.is_dir():
             loaded.warnings += seq_report(name, clock_seqs(recordings))
+            named = {r.frames_file for r in recordings}
+            strays = sorted(p for p in path.glob(f"*{FRAMES_SUFFIX}") if p.name not in named)
+            loaded.warnings += [f"{stray}: a frames file no fixture names, ignored" for stray in strays]
         loaded.warnings += [
             f"{r.source}/{r.frames_file}: last line cut short ({r.torn} bytes, an interrupted write): skipped"
             for r in recordings

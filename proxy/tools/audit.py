@@ -337,6 +337,7 @@ def redact_frames(text: bytes, creds: Credentials) -> bytes:
             line["text"] = creds.scrub(PEM.sub(REDACTED, payload))
         elif "text" in line:
             line["text"] = orjson.dumps(creds.scrub_value(redact_value(payload))).decode()
+        line = creds.scrub_value(line)  # the other fields too: a close reason is free text
         out.append(orjson.dumps(line) + (b"\n" if raw.endswith(b"\n") else b""))
     return b"".join(out)
 

@@ -305,8 +305,8 @@ class ListenerProtocol(asyncio.Protocol):
                 request, keep_alive = self.pending.popleft()
                 try:
                     answer = await self.handler(request)
-                except Exception:
-                    log.exception("the proxy failed on %s %s", request.method, request.target)
+                except Exception:  # logged without the query: it may hold a secret
+                    log.exception("the proxy failed on %s %s", request.method, request.path)
                     answer = PROXY_ERROR
                 if not self._write(request, answer, keep_alive):
                     return
@@ -340,7 +340,7 @@ class ListenerProtocol(asyncio.Protocol):
         try:
             head = response_head(answer, keep_alive, head_only)
         except UnsendableAnswer as exc:
-            log.error("answer to %s %s not sent: %s", request.method, request.target, exc)
+            log.error("answer to %s %s not sent: %s", request.method, request.path, exc)
             answer = tradetape_answer(502, kinds.UNSENDABLE_ANSWER, detail=str(exc))
             head = response_head(answer, keep_alive, head_only)
         bodiless = head_only or answer.status in NO_BODY_STATUS

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 from corpus import payload_dir
 from feed_helpers import CONDITION, NO, PATIENCE, YES, Paper, event_where, paper, scripted_feed
 
@@ -337,36 +336,15 @@ async def test_a_server_that_keeps_closing_right_after_a_frame_meets_a_growing_b
     """A session that delivered a frame and died at once is no proof of health: without a growing backoff, a
     flapping server (or one that answers every subscribe with an error and closes) is hammered several times a
     second for as long as it flaps."""
-    connections = 0
-
-    async def handle(request: web.Request) -> web.WebSocketResponse:
-        nonlocal connections
-        connections += 1
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        await ws.receive()
-        await ws.send_str('{"event_type": "mystery"}')
-        await ws.close()
-        return ws
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
     delays: list[float] = []
 
     async def sleep(seconds: float) -> None:
         delays.append(seconds)
         await asyncio.sleep(0)
 
-    try:
-        url = f"ws://127.0.0.1:{runner.addresses[0][1]}"
+    async with scripted_feed([['{"event_type": "mystery"}']], close=True) as (url, _):
         feed = PolymarketFeed(url, assets=[YES], backoff=1.0, rng=random.Random(1), sleep=sleep)
         async with feed:
             await asyncio.wait_for(feed.until(lambda: len(delays) >= 5), PATIENCE)
-    finally:
-        await runner.cleanup()
     # jitter keeps each delay within half to all of 1 s x 2^(n-1): the fifth is at least 8 s
     assert delays[4] >= 8, delays

@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/lint-imports
 
 test: install lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 	$(BIN)/tradetape audit fixtures/
 	@if $(SDK_PYTHON) >/dev/null; then $(MAKE) --no-print-directory interop; \
 	else echo "interop: SKIPPED: no Python >= 3.13 found (INTEROP_PYTHON, python3.13, python3.14, python3, pyenv versions); the official SDKs need one"; fi

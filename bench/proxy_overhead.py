@@ -196,8 +196,8 @@ def tradetape_args(command: str, upstream: str, port: int, capture: Path, *extra
     return [TRADETAPE, command, *extra, *listen, *token, *(upstreams if command != "replay" else [])]
 
 
-def record_args(upstream: str, port: int, capture: Path, session: str) -> list[str]:
-    return tradetape_args("record", upstream, port, capture, "--capture-dir", str(capture), "--session", session)
+def record_args(upstream: str, port: int, capture: Path, session: str, *more: str) -> list[str]:
+    return tradetape_args("record", upstream, port, capture, "--capture-dir", str(capture), "--session", session, *more)
 
 
 def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
@@ -222,8 +222,10 @@ def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
             str(capture / f"mitm_{port}.flows"),
             "-q",
         ]
-    if mode in ("record", "record-10k"):
+    if mode == "record":
         return record_args(upstream, port, capture, f"bench_{port}")
+    if mode == "record-10k":  # continues the copy of a 10,000-fixture session
+        return record_args(upstream, port, capture, f"bench_{port}", "--append")
     if mode == "replay":
         source = str(capture / "replay_source")
         return tradetape_args("replay", upstream, port, capture, source, "--on-exhausted", "repeat-last")

@@ -102,11 +102,19 @@ class ProxyAnswer(TradingError):
     """An answer the tradetape proxy made itself; never an exchange decision, never retried."""
 
     def __init__(self, kind: str, detail: Any, *, status: int, body: Any = None) -> None:
-        super().__init__(f"tradetape proxy {status} {kind}: {detail}")
+        super().__init__(proxy_message(kind, detail, status, body))
         self.kind = kind
         self.detail = detail
         self.status = status
         self.body = body
+
+
+def proxy_message(kind: str, detail: Any, status: int, body: Any) -> str:
+    """A replay miss reads as the proxy worded it (its one-line summary, then the details); others as kind: detail."""
+    if isinstance(body, dict) and isinstance(body.get("summary"), str):
+        details = [f"  {line}" for line in body.get("explanation") or () if isinstance(line, str)]
+        return "\n".join([body["summary"], *details])
+    return f"tradetape proxy {status} {kind}: {detail}"
 
 
 class ReplayMismatch(ProxyAnswer):

@@ -91,21 +91,22 @@ class FeedSocket:
 
     async def run(self) -> None:
         """Connect, serve, reconnect with backoff, until cancelled or a fatal error."""
-        failures = 0
+        failures = refused = 0  # failures since the last healthy session; refused connects since the last one
         while True:
             try:
                 ws = await self._connect()
             except (TransportError, ExchangeError) as exc:
                 if isinstance(exc, AuthError):
                     raise
-                failures += 1
+                failures, refused = failures + 1, refused + 1
                 log.warning(
-                    "%s %s: connect failed (%s), attempt %d", self.feed.exchange, self.channel.name, exc, failures
+                    "%s %s: connect failed (%s), attempt %d", self.feed.exchange, self.channel.name, exc, refused
                 )
                 await self.feed.sleep(self.feed.backoff(failures))
                 continue
             self.connections += 1
-            self.feed.emit(Connected(self.feed.exchange, self.channel.name, failures + 1))
+            self.feed.emit(Connected(self.feed.exchange, self.channel.name, refused + 1))
+            refused = 0
             healthy = await self._serve(ws)
             failures = 0 if healthy else failures + 1
             await self.feed.sleep(self.feed.backoff(max(failures, 1)))
@@ -123,10 +124,11 @@ class FeedSocket:
             raise TransportError(f"{self.feed.exchange} feed {self.url}: {exc or type(exc).__name__}") from exc
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
-        """Subscribe and read until the connection ends; True when it delivered anything (a healthy session)."""
+        """Subscribe and read until the connection ends; True for a healthy session: it delivered frames and lasted
+        `stale_after` (one that dies at once resets no backoff, or a flapping server is hammered)."""
         self.ws, self._stale = ws, False
         loop = asyncio.get_running_loop()
-        self._last_frame = loop.time()
+        self._last_frame = opened_at = loop.time()
         delivered, reason = False, "closed by the exchange"
         tasks = [asyncio.create_task(self._watch(ws))]
         if self.channel.keepalive is not None:
@@ -154,7 +156,7 @@ class FeedSocket:
             self.ws = None
             self.channel.closed(reason)
             self.feed.emit(Disconnected(self.feed.exchange, self.channel.name, reason))
-        return delivered
+        return delivered and loop.time() - opened_at >= self.feed.stale_after
 
     def _receive(self, text: str) -> None:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 class Connected:
     exchange: str
     channel: str
-    attempt: int  # connection attempts since the last healthy connection, this one included
+    attempt: int  # connect attempts since the last connection was made, this one included
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from trader.execute import LegResult, execute_leg
 from trader.recovery import recover
 
 from . import canon
+from .story import arb_story, leg_story, num, recovery_story, retry_story
 
 CREATE_PATH = "/trade-api/v2/portfolio/events/orders"
 Observed = dict[str, Any]
@@ -84,12 +85,8 @@ def leg_observed(result: LegResult, ledger: Any) -> Observed:
         "avg_price": result.avg_price,
         "error": error_name(result.error),
         "ledger_position": position,
+        "story": leg_story(result, position),
     }
-
-
-def num(value: Decimal) -> str:
-    """10.00 -> 10, 0.4700 -> 0.47: quantities read the same whatever the exchange's decimals."""
-    return f"{value.normalize():f}"
 
 
 def describe_exposure(items: Any) -> str:
@@ -114,6 +111,7 @@ def arb_observed(result: ArbResult) -> Observed:
         "exposure": describe_exposure(result.exposure),
         "unwinds": describe_unwinds(result.unwinds),
         "residual": describe_exposure(result.residual),
+        "story": arb_story(result),
     }
 
 
@@ -150,6 +148,7 @@ async def restart_recovery(run: Run) -> Observed:
         "unresolved": len(report.unresolved),
         "differences": len(report.differences),
         "ledger_position": position,
+        "story": recovery_story(first, report.resolved, report.clean, position),
     }
 
 
@@ -165,12 +164,39 @@ async def duplicate_retry(run: Run) -> Observed:
         first = type(exc).__name__
     retry = await run.kalshi.create_order(*args, client_order_id=client_order_id)
     fills = await run.kalshi.get_fills(order_id=retry.order_id)
+    exchange_fills = sum((f.count for f in fills), Decimal(0))
     return {
         "first_attempt": first,
         "retry_status": retry.status,
         "retry_filled": retry.filled,
         "same_client_order_id": retry.client_order_id == client_order_id,
-        "exchange_fills": sum((f.count for f in fills), Decimal(0)),
+        "exchange_fills": exchange_fills,
+        "story": retry_story(first, retry.status, retry.filled, exchange_fills),
+    }
+
+
+def best_asks(kalshi_book: Any, poly_book: Any) -> str:
+    """The best ask each leg meets: Kalshi's YES ask is 1 - its best NO bid."""
+    return f"kalshi {num(1 - kalshi_book.no_bids[0][0])}, poly {num(poly_book.asks[0].price)}"
+
+
+async def observed_arb(run: Run) -> Observed:
+    """Both books read, the arb traded (both legs partial, the excess unwound), then books, fills, trades and
+    positions read back: a session that shows what each leg met and what it left."""
+    ticker, token = run.legs.kalshi.instrument, run.legs.poly.instrument
+    before = best_asks(await run.kalshi.get_orderbook(ticker), await run.poly.get_book(token))
+    observed = arb_observed(await execute_arb(run.kalshi, run.poly, run.legs.opportunity, run.ledger, Policy()))
+    after = best_asks(await run.kalshi.get_orderbook(ticker), await run.poly.get_book(token))
+    fills = await run.kalshi.get_fills(ticker=ticker)
+    trades = await run.poly.get_trades(asset_id=token)
+    positions = {p.ticker: p.position for p in await run.kalshi.get_positions()}
+    return {
+        **observed,
+        "best_asks_before": before,
+        "best_asks_after": after,
+        "kalshi_fills": sum((f.count for f in fills), Decimal(0)),
+        "poly_traded": sum((t.size for t in trades), Decimal(0)),
+        "kalshi_position_agrees": positions.get(ticker) == run.ledger.positions().get(("kalshi", ticker)),
     }
 
 
@@ -382,6 +408,29 @@ SCENARIOS: list[Scenario] = [
             "residual": "none",
         },
         composed_of=("kalshi_insufficient_balance", "poly_full_fill", "poly_unwind_full"),
+    ),
+    Scenario(
+        "arb_partial_observed",
+        "both",
+        "Both books read, the arb traded (Kalshi partial + Poly partial, excess unwound), everything read back",
+        "A session that shows the books each leg met, the fills, the unwind and positions (tradetape report)",
+        observed_arb,
+        {
+            "kalshi": "partial 6",
+            "poly": "partial 4",
+            "matched": D(4),
+            "exposure": "kalshi buy 2",
+            "unwinds": "kalshi sell 2@0.47: filled 2",
+            "residual": "none",
+            "best_asks_before": "kalshi 0.52, poly 0.45",
+            "best_asks_after": "kalshi 0.54, poly 0.47",
+            "kalshi_fills": D(8),
+            "poly_traded": D(4),
+            "kalshi_position_agrees": True,
+        },
+        kalshi_state=canon.kalshi_state(yes_asks=[("0.52", "6.00"), ("0.54", "50.00")]),
+        poly_state=canon.poly_state(asks=[("0.45", "4"), ("0.47", "1000")]),
+        capture_filter="all",
     ),
     Scenario(
         "restart_recovery",

@@ -2,7 +2,8 @@
 
 For every scenario: a simulator set up for it, the proxy recording in front of it, the real client
 and trader code triggering it; then every scenario (combined ones composed from the captured
-directories) replayed through the same code with nothing but the fixtures. One table at the end.
+directories) replayed through the same code with nothing but the fixtures. One table at the end, and one
+report page per scenario (`tradetape report` of its sessions) in the reports directory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from proxy.replay.sources import SourceError
+from proxy.report.write import Written, write_report
 
 from .catalogue import SCENARIOS, Scenario
 from .cli import quiet
@@ -37,17 +41,20 @@ def verdict(scenario: Scenario, captured: dict[str, Outcome], replayed: Outcome)
 
 
 def table(captured: dict[str, Outcome], replayed: dict[str, Outcome]) -> tuple[str, int]:
-    rows = [("scenario", "exchange", "fixtures", "replay", "time")]
+    rows = [("scenario", "exchange", "fixtures", "replay", "time", "what happened (replayed through the real code)")]
     notes, failed = [], 0
     for s in SCENARIOS:
         ok, problems = verdict(s, captured, replayed[s.name])
         failed += not ok
         seconds = replayed[s.name].seconds + (captured[s.name].seconds if s.captured else 0)
-        rows.append((s.name, s.exchange, fixture_count(s, captured), "PASS" if ok else "FAIL", f"{seconds:.2f} s"))
+        story = str(replayed[s.name].observed.get("story", "(no result)"))
+        rows.append(
+            (s.name, s.exchange, fixture_count(s, captured), "PASS" if ok else "FAIL", f"{seconds:.2f} s", story)
+        )
         notes += [f"{s.name}: {p}" for p in problems]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]  # the story column is not padded
+    lines = ["  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]]) for row in rows]
+    lines.insert(1, "  ".join(["-" * w for w in widths] + ["-" * len(rows[0][-1])]))
     return "\n".join(lines + (["", *notes] if notes else [])), failed
 
 
@@ -105,6 +112,30 @@ def e2e_table(outcomes: list[E2EOutcome]) -> tuple[str, int]:
     return "\n".join(lines + (["", *notes] if notes else [])), sum(bool(o.failures) for o in outcomes)
 
 
+def write_reports(fixtures_dir: Path, reports_dir: Path) -> tuple[list[Written], list[str]]:
+    """One report per scenario from its sessions in `fixtures_dir` (a composed one: its sources, in order), the
+    end-to-end ones included."""
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    written, problems = [], []
+    sessions = [(s.name, s.sources) for s in SCENARIOS] + [(s.name, (s.name,)) for s in E2E_SCENARIOS]
+    for name, sources in sessions:
+        try:
+            written.append(write_report([fixtures_dir / source for source in sources], reports_dir / f"{name}.html"))
+        except (SourceError, OSError) as exc:
+            problems.append(f"{name}: no report: {exc}")
+    return written, problems
+
+
+def reports_line(reports_dir: Path, written: list[Written]) -> str:
+    sizes = sorted(w.size for w in written)
+    if not sizes:
+        return f"reports: none written in {reports_dir}"
+    return (
+        f"reports: {len(written)} pages, one per scenario, in {reports_dir}/ "
+        f"(SCENARIO.html, {sizes[0] / 1024:.0f}–{sizes[-1] / 1024:.0f} KiB each; open one in a browser)"
+    )
+
+
 @click.command()
 @click.option(
     "--capture-dir",
@@ -112,20 +143,32 @@ def e2e_table(outcomes: list[E2EOutcome]) -> tuple[str, int]:
     default=None,
     help="Keep the captured sessions here (default: a temporary directory, removed afterwards).",
 )
-def demo(capture_dir: Path | None) -> None:
+@click.option(
+    "--reports",
+    "reports_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo-reports"),
+    show_default=True,
+    help="Write one report page per scenario here.",
+)
+@click.option("--keep", is_flag=True, help="Keep the temporary directory of captured sessions (its path is printed).")
+def demo(capture_dir: Path | None, reports_dir: Path, keep: bool) -> None:
     """Record every scenario against the simulator through the proxy, replay each, print a table."""
     quiet()
     started = time.perf_counter()
     workdir = capture_dir or Path(tempfile.mkdtemp(prefix="tradetape-demo-"))
+    removed = capture_dir is None and not keep
+    where = "a temporary directory removed at the end (--keep keeps it)" if removed else str(workdir)
     click.echo(
         f"tradetape demo: simulator -> recording proxy -> real clients and trader, then replay "
-        f"({len(SCENARIOS)} scenarios, sessions in {workdir})\n"
+        f"({len(SCENARIOS)} scenarios, sessions in {where})\n"
     )
     try:
         captured, replayed = asyncio.run(run_demo(workdir))
         e2e = asyncio.run(run_e2e(workdir))
+        written, problems = write_reports(workdir, reports_dir)
     finally:
-        if capture_dir is None:
+        if removed:
             shutil.rmtree(workdir, ignore_errors=True)
     text, failed = table(captured, replayed)
     click.echo(text)
@@ -136,8 +179,11 @@ def demo(capture_dir: Path | None) -> None:
     )
     e2e_text, e2e_failed = e2e_table(e2e)
     click.echo(e2e_text)
+    click.echo("\n" + "\n".join([reports_line(reports_dir, written), *problems]))
     failed += e2e_failed
     passed = len(SCENARIOS) + len(E2E_SCENARIOS) - failed
     click.echo(f"\n{passed} passed, {failed} failed in {time.perf_counter() - started:.1f} s")
+    if not removed:
+        click.echo(f"sessions kept in {workdir} (try: tradetape inspect {workdir / SCENARIOS[0].name})")
     if failed:
         raise SystemExit(1)

@@ -158,7 +158,8 @@ class Harness:
             }
             shutil.rmtree(self.session_dir, ignore_errors=True)
             info = session_info(self.name, upstreams, "all", set(upstreams))
-            mode = record_mode(self.session_dir, info, "all", [], self.counts)
+            # sim_admin: the harness's own book moves and faults are replayed in order (the causal clock needs them)
+            mode = record_mode(self.session_dir, info, "all", [], self.counts, sim_admin=True)
         self._proxy = loopback_proxy(upstreams, mode, self.counts)
         await self._proxy.start()
         self.urls = proxy_urls(self._proxy)

@@ -12,36 +12,45 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.wire.listen_error import ListenError
+
 from .clock import SimClock
 from .faults import FaultInjector
 from .feed_faults import FeedFaults
 from .kalshi import create_kalshi_app
 from .poly import create_poly_app
 from .state import StateError, load_state, split_sections
+from .state_keys import check_sections
 
 StateArg = str | Path | dict | None
 
 
 def resolve_state(state: StateArg) -> dict[str, dict | None]:
-    """Sections from a state file path, an already-loaded mapping, or None (built-in defaults)."""
+    """Sections from a state file path, an already-loaded mapping, or None (built-in defaults); a field
+    nothing reads (a misspelling) is a StateError naming it."""
     if state is None:
         return {"kalshi": None, "poly": None}
-    if isinstance(state, (str, Path)):
-        return load_state(state)
-    return split_sections(state)
+    sections = load_state(state) if isinstance(state, (str, Path)) else split_sections(state)
+    check_sections(sections, str(state) if isinstance(state, (str, Path)) else "state")
+    return sections
 
 
 def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def _serve(app: web.Application, exchange: str, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve `app`; ListenError (naming the exchange and the --listen flag) when the port cannot be bound."""
     # handler_cancellation: a request held open (fault `execute_late`, answer `hold`) ends when its client
     # gives up, and stopping never waits for one; the late execution itself runs on the clock regardless.
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ListenError(exchange, host, port, exc) from None
     bound_port = runner.addresses[0][1]
     return runner, _url(host, bound_port)
 
@@ -85,7 +94,8 @@ async def start_simulator(
     faults: FaultInjector | None = None,
     feed_faults: FeedFaults | None = None,
 ) -> RunningSimulator:
-    """Start both paper exchanges (port 0 = any free port); raises StateError for a bad state file."""
+    """Start both paper exchanges (port 0 = any free port); raises StateError for a bad state file and
+    ListenError for a port that cannot be bound."""
     sections = resolve_state(state)
     clock = clock or SimClock()
     faults = faults or FaultInjector()
@@ -95,9 +105,9 @@ async def start_simulator(
         poly_app = create_poly_app(sections["poly"], clock, faults, feed_faults)
     except StateError as exc:
         raise (exc.in_file(state) if isinstance(state, (str, Path)) else exc) from None
-    runner, kalshi_url = await _serve(kalshi_app, host, kalshi_port)
+    runner, kalshi_url = await _serve(kalshi_app, "kalshi", host, kalshi_port)
     try:
-        poly_runner, poly_url = await _serve(poly_app, host, poly_port)
+        poly_runner, poly_url = await _serve(poly_app, "poly", host, poly_port)
     except BaseException:
         await runner.cleanup()
         raise

@@ -132,9 +132,10 @@ async def event_where(queue: asyncio.Queue[Any], match: Callable[[Any], bool]) -
 
 
 @asynccontextmanager
-async def scripted_feed(scripts: list[list[str]]) -> AsyncIterator[tuple[str, list[list[str]]]]:
+async def scripted_feed(scripts: list[list[str]], *, close: bool = False) -> AsyncIterator[tuple[str, list[list[str]]]]:
     """A WebSocket server on loopback (any path) whose n-th connection is sent `scripts[n]` after the client's
-    first message, then held open; yields (ws:// base URL, what each connection received)."""
+    first message, then held open (or closed, with `close`); yields (ws:// base URL, what each connection
+    received)."""
     received: list[list[str]] = []
 
     async def handle(request: web.Request) -> web.WebSocketResponse:
@@ -148,6 +149,8 @@ async def scripted_feed(scripts: list[list[str]]) -> AsyncIterator[tuple[str, li
             if len(heard) == 1:
                 for text in script:
                     await ws.send_str(text)
+                if close:
+                    await ws.close()
         return ws
 
     app = web.Application()

@@ -117,10 +117,10 @@ def running_proxy(upstream_url: str, make_mode: Callable[[Counter], Mode], timeo
 
 
 def recording(
-    directory: Path, filter_spec: str = "orders", addons: list[Any] | None = None
+    directory: Path, filter_spec: str = "orders", addons: list[Any] | None = None, append: bool = False
 ) -> Callable[[Counter], Mode]:
     info = {"session": directory.name, "upstreams": {}, "capture_filter": filter_spec}
-    return lambda counts: record_mode(directory, info, filter_spec, list(addons or []), counts)
+    return lambda counts: record_mode(directory, info, filter_spec, list(addons or []), counts, append=append)
 
 
 def passing_through(addons: list[Any] | None = None) -> Callable[[Counter], Mode]:

@@ -161,7 +161,7 @@ def test_recording_into_a_session_with_leftovers_moves_them_aside_and_says_so(tm
     directory = clean_session(tmp_path / "s")
     leftovers(directory)
     with caplog.at_level(logging.WARNING):
-        session = Session(directory, {"session": "s"})
+        session = Session(directory, {"session": "s"}, append=True)
     session.close()
     assert ".003_POST_kalshi_orders.json.tmp" in caplog.text and "quarantine" in caplog.text
     assert not list(directory.glob(".*.tmp"))

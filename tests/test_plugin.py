@@ -124,7 +124,13 @@ def test_swallows(tradetape):
     )
     result = project.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*unmatched requests (1):*", "*unmatched: poly GET /data/order/0xother*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*unmatched requests (1):*",
+            "*unmatched GET /data/order/0xother: closest 001_GET_poly_order.json differs in path "
+            "(live /data/order/0xother, recorded /data/order/0xabc)",
+        ]
+    )
 
 
 def test_a_failing_test_keeps_its_own_failure(project):

@@ -286,3 +286,65 @@ def test_from_env_and_defaults() -> None:
         PolymarketFeed.from_env(env={})
     with pytest.raises(ValueError, match="ws:// or wss://"):
         PolymarketFeed("http://127.0.0.1/ws", assets=[YES])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"price": "0.45", "size": "oops", "side": "BUY"},  # unreadable: a change the book never got
+        {"price": "0.40", "size": "-1", "side": "BUY"},  # a negative total: the book and the exchange disagree
+    ],
+    ids=["unreadable", "negative"],
+)
+async def test_a_price_change_the_feed_cannot_apply_leaves_no_book_handed_out(bad: dict[str, str]) -> None:
+    """The first entry of the frame applies, the second cannot: the book is neither half-changed nor kept as it
+    was (both are wrong); it is invalid until a fresh dump."""
+    feed = PolymarketFeed("ws://127.0.0.1:1/ws", assets=[YES])
+    feed.market_socket._receive(orjson.dumps([book(YES, [("0.40", "10")], [("0.60", "10")])]).decode())
+    assert feed.book(YES) is not None
+    good = {"asset_id": YES, "price": "0.55", "size": "5", "side": "SELL", "hash": "h"}
+    frame = {"event_type": "price_change", "market": CONDITION, "timestamp": "2"}
+    frame["price_changes"] = [good, {"asset_id": YES, "hash": "h"} | bad]
+    feed.market_socket._receive(orjson.dumps(frame).decode())
+    assert feed.malformed == 1
+    assert feed.book(YES) is None
+
+
+async def test_an_unreadable_book_event_mid_stream_leaves_no_book_handed_out() -> None:
+    """A `book` event replaces the book; one the feed cannot read means the held book is out of date."""
+    feed = PolymarketFeed("ws://127.0.0.1:1/ws", assets=[YES])
+    feed.market_socket._receive(orjson.dumps([book(YES, [("0.40", "10")], [("0.60", "10")])]).decode())
+    bad = book(YES, [("0.45", "oops")], [("0.60", "10")])
+    feed.market_socket._receive(orjson.dumps(bad).decode())
+    assert feed.malformed == 1
+    assert feed.book(YES) is None
+
+
+async def test_a_failed_trade_whose_match_the_feed_missed_is_still_reported_reversed() -> None:
+    """The MATCHED frame went by while the user channel was down (the REST answer booked the fill); the FAILED
+    that follows is the only word that the fill did not happen, so it must reach the bot."""
+    trade = corpus_payload("official_docs__ws_user__trade.json") | {"status": "FAILED"}
+    feed = PolymarketFeed("ws://127.0.0.1:1/ws", creds=ApiCreds(trade["owner"], "secret", "passphrase"))
+    feed.user_socket._receive(orjson.dumps(trade).decode())
+    reversed_ = [e for e in drain(feed) if isinstance(e, FillReversed)]
+    assert [(e.fill.fill_id, e.fill.size) for e in reversed_] == [(trade["id"], Decimal("10"))]
+    feed.user_socket._receive(orjson.dumps(trade).decode())  # the same FAILED again: once
+    assert drain(feed) == [] and feed.fills == {}
+
+
+async def test_a_server_that_keeps_closing_right_after_a_frame_meets_a_growing_backoff() -> None:
+    """A session that delivered a frame and died at once is no proof of health: without a growing backoff, a
+    flapping server (or one that answers every subscribe with an error and closes) is hammered several times a
+    second for as long as it flaps."""
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        await asyncio.sleep(0)
+
+    async with scripted_feed([['{"event_type": "mystery"}']], close=True) as (url, _):
+        feed = PolymarketFeed(url, assets=[YES], backoff=1.0, rng=random.Random(1), sleep=sleep)
+        async with feed:
+            await asyncio.wait_for(feed.until(lambda: len(delays) >= 5), PATIENCE)
+    # jitter keeps each delay within half to all of 1 s x 2^(n-1): the fifth is at least 8 s
+    assert delays[4] >= 8, delays

@@ -164,7 +164,7 @@ async def test_guard_refuses_over_caps_and_never_forwards(upstream, tmp_path):
     "args, message",
     [
         (["--upstream", "bogus=http://127.0.0.1:1"], "unknown exchange 'bogus'"),
-        (["--upstream", "kalshi=ftp://x"], "is not an http(s) URL"),
+        (["--upstream", "kalshi=ftp://x"], "is neither an http(s) URL nor one of the keywords live"),
         (["--upstream", "kalshi=http://127.0.0.1:1/trade-api/v2"], "scheme and host only"),
         (["--upstream", "poly=demo"], "poly has no demo host"),
         (["--upstream", "kalshi=live"], "pass --live"),
@@ -235,6 +235,7 @@ def test_a_session_with_a_malformed_fixture_is_not_continued(tmp_path):
         str(tmp_path),
         "--session",
         "s1",
+        "--append",
         "--upstream",
         "kalshi=http://127.0.0.1:9",
         "--upstream",
@@ -253,7 +254,7 @@ def test_a_session_with_a_malformed_fixture_is_not_continued(tmp_path):
 async def test_a_session_is_continued_after_its_last_seq(upstream, tmp_path):
     async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
         await fetch(proxy.url("kalshi") + "/a")
-    async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
+    async with running_proxy(upstream, recording(tmp_path / "s", "all", append=True)) as proxy:
         await fetch(proxy.url("poly") + "/b")
     fixtures = fixtures_in(tmp_path / "s")
     assert [f["seq"] for f in fixtures] == [1, 2]

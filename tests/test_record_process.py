@@ -57,9 +57,12 @@ async def start_tradetape(
     return proc, urls, upstreams, token
 
 
-async def start_record(upstream: str, capture: Path) -> tuple[asyncio.subprocess.Process, dict[str, str], str]:
+async def start_record(
+    upstream: str, capture: Path, *more: str
+) -> tuple[asyncio.subprocess.Process, dict[str, str], str]:
     proc, urls, _, token = await start_tradetape(
         "record",
+        *more,
         "--upstream",
         f"kalshi={upstream}",
         "--upstream",
@@ -175,7 +178,7 @@ async def test_a_killed_session_is_continued_without_a_gap(tmp_path):
         await post_orders(urls["kalshi"], 50, answered, 8)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
-        proc, urls, _ = await start_record(upstream, tmp_path)  # the same --session
+        proc, urls, _ = await start_record(upstream, tmp_path, "--append")  # the same --session
         await post_orders(urls["kalshi"], 5, answered, 1)
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.communicate(), 20)

@@ -531,10 +531,20 @@ async def test_problem_report_lists_misses_then_unused_and_stays_short(tmp_path)
         await call(http, "GET", proxy.url("kalshi") + "/y?a=1")
         replayer = proxy.mode.addons[0]
         lines = replayer.problems(limit=5)
-        assert replayer.problems(allow_unused=True) == lines[:2]
-    assert lines[:2] == ["unmatched requests (1):", "  unmatched: kalshi GET /y?a=1"]
-    assert lines[2] == "unused fixtures (59):" and lines[3] == "  s/002_GET_kalshi_root.json"
-    assert lines[-1] == "  ... and 54 more" and len(lines) == 9
+        assert replayer.problems(allow_unused=True) == lines[:12]
+    first = (
+        "  unmatched GET /y?a=1: closest 002_GET_kalshi_root.json differs in path (live /y, recorded /x1)"
+        + ", and 1 more"
+    )
+    assert lines[:3] == ["unmatched requests (1):", first, "      no recording matches this request"]
+    assert lines[3:6] == [
+        "      candidate s/002_GET_kalshi_root.json (seq 2, not served yet):",
+        "        differs in path (live /y, recorded /x1)",
+        "        differs at ?a (live 1, recorded (absent))",
+    ]
+    unused = lines.index("unused fixtures (59):")
+    assert unused == 12 and lines[unused + 1] == "  s/002_GET_kalshi_root.json"
+    assert lines[-1] == "  ... and 54 more" and len(lines) == unused + 7
 
 
 async def test_gzip_binary_and_text_answers_round_trip_through_record_and_replay(tmp_path):

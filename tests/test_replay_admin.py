@@ -182,7 +182,8 @@ async def test_replay_command_serves_reports_at_shutdown_and_strict_fails(tmp_pa
     assert process.returncode == 1, err.decode()
     assert "replayed 1, unmatched 1" in text
     assert "unused fixtures (1):\n  s/002_GET_kalshi_y.json" in text
-    assert "unmatched: kalshi GET /nope?q=1" in text
+    first = "unmatched GET /nope?q=1: closest 002_GET_kalshi_y.json differs in path (live /nope, recorded /y)"
+    assert f"\n  {first}" in text
 
 
 async def test_replay_command_stops_at_load_on_a_malformed_fixture(tmp_path):

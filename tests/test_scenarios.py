@@ -117,6 +117,15 @@ async def test_demo_captures_and_replays_every_scenario(tmp_path):
     text, failed = table(captured, replayed)
     assert failed == 0, text
     assert len(text.splitlines()) == len(SCENARIOS) + 2
+    rows = {line.split()[0]: line for line in text.splitlines()[2:]}  # each row ends with what it demonstrated
+    assert rows["kalshi_partial_fill"].endswith("Kalshi: bought 6 of 10 at 0.52, rest canceled; position 6")
+    assert rows["arb_kalshi_fills_poly_fails"].endswith(
+        "Kalshi 10/10, Polymarket refused (InsufficientBalance): exposure 10 on Kalshi, unwound: sold 10 of 10 at 0.47"
+    )
+    assert rows["arb_both_partial"].endswith(
+        "Kalshi 6/10, Polymarket 4/10: matched 4; exposure 2 on Kalshi, unwound: sold 2 of 2 at 0.47"
+    )
+    assert rows["duplicate_submission_retry"].endswith("the exchange filled 10 (once, not doubled)")
 
 
 def test_check_names_each_difference():

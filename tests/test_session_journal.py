@@ -140,17 +140,19 @@ def test_idle_writing_waits_while_fixtures_keep_coming_and_writes_one_file_per_t
 def test_a_second_recorder_on_the_same_session_is_refused_naming_it(tmp_path):
     first = Session(tmp_path / "s", {"session": "s"})
     with pytest.raises(SessionError, match="held by another tradetape process") as refused:
-        Session(tmp_path / "s", {"session": "s"})
+        Session(tmp_path / "s", {"session": "s"}, append=True)
     assert refused.value.option == "--session"
     first.close()
-    Session(tmp_path / "s", {"session": "s"}).close()
+    Session(tmp_path / "s", {"session": "s"}, append=True).close()
 
 
 def test_a_killed_session_is_continued_its_journal_written_out_first(tmp_path):
     session = Session(tmp_path / "s", {"session": "s"})
     before = record(session, 3)
     killed(session)
-    again = Session(tmp_path / "s", {"session": "s"})
+    with pytest.raises(SessionError, match="already exists"):  # a killed session is still a session
+        Session(tmp_path / "s", {"session": "s"})
+    again = Session(tmp_path / "s", {"session": "s"}, append=True)
     assert [p.name for p in session_files(tmp_path / "s")] == [name for name, _ in before]
     after = record(again, 2, first=3)
     again.close()
@@ -230,7 +232,7 @@ def test_a_damaged_journal_stops_recording_and_fsck_writes_what_it_can_and_keeps
     directory = tmp_path / "s"
     damaged_session(directory)
     with pytest.raises(SessionError, match=r"its journal is damaged .* run `tradetape fsck`") as refused:
-        Session(directory, {"session": "s"})
+        Session(directory, {"session": "s"}, append=True)
     assert refused.value.option == "--session"
     inspect = CliRunner().invoke(inspect_command, [str(directory)])
     assert inspect.exit_code == 1 and "journal.tape: bytes" in inspect.output and "damaged" in inspect.output

@@ -109,7 +109,8 @@ def test_arb_argument_errors(fakes, tmp_path, args, message):
 def test_arb_places_both_legs_and_reports(fakes, tmp_path):
     result = run("arb", *ARB, "--poly-tick-size", "0.001", "--neg-risk", "--ledger", str(tmp_path / "l.sqlite"))
     assert result.exit_code == 0, result.output
-    assert "kalshi kalshi KXT-26NOV20-A yes buy 10@0.45: filled 10/10 avg 0.45" in result.output
+    assert "\nkalshi KXT-26NOV20-A yes buy 10@0.45: filled 10/10 avg 0.45\n" in result.output
+    assert "kalshi kalshi" not in result.output and "poly   poly" not in result.output
     assert "matched 10" in result.output
     assert fakes[1].calls[0] == ("build_order", ("7123", "BUY", D("0.52"), D("10"), "FAK", D("0.001"), True))
     with Ledger(tmp_path / "l.sqlite") as ledger:

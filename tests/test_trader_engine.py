@@ -11,7 +11,7 @@ import pytest
 from feed_helpers import eventually
 from trader_helpers import pair_fields
 
-from clients.errors import InsufficientBalance
+from clients.errors import AuthError, InsufficientBalance
 from clients.feed import Feed
 from clients.feed_events import FillReversed, UserFill
 from trader.engine import Engine
@@ -344,3 +344,93 @@ async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_pa
     assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0668", "+0.0326", "1"]
     assert "result exposure" in row
     assert rest[-1] == f"KILL SWITCH: InsufficientBalance: {refused}"
+
+
+async def test_arbs_in_flight_on_other_pairs_count_against_the_exposure_limit(tmp_path):
+    """max_exposure_usd 10, two pairs: while pair ali has 10 contracts in flight (each can be left unhedged, $1 at
+    worst), pair bob has no room left; once ali's arb is matched, bob trades."""
+    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
+    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
+    async with Rig(tmp_path, risk="max_exposure_usd = 10", pairs=pairs) as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
+        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
+        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: ("skipped", "exposure_limit") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    taken = [d for d in rig.ledger.decisions() if d.kind == "taken"]
+    assert [(d.pair, d.count) for d in taken] == [("ali", D(10))]
+
+
+async def test_a_permanent_error_on_the_unwind_trips_the_kill_switch(tmp_path):
+    """Polymarket fills 4 of 10; unwinding the 6 Kalshi contracts is refused for good (credentials revoked): no
+    retry can fix that, so the engine stops, as it does when an entry leg meets it."""
+    refused = AuthError("key revoked", exchange="kalshi", status=401)
+    rig = Rig(tmp_path, kalshi_plans=[Plan(), Plan(error=refused)], poly_plans=[Plan(fill=D(4))])
+    async with rig:
+        rig.books()
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason == f"AuthError: {refused}"
+    assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]
+
+
+class SlowPositionsKalshi(FakeKalshi):
+    """get_positions waits for `gate` once armed: a reconciliation stays running until the test opens it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = asyncio.Event()
+        self.armed = False
+
+    async def get_positions(self):
+        if self.armed:
+            await self.gate.wait()
+        return await super().get_positions()
+
+
+async def test_no_arb_is_taken_while_a_reconciliation_runs(tmp_path):
+    async with Rig(tmp_path) as rig:
+        rig.engine.kalshi = rig.kalshi = SlowPositionsKalshi()
+        rig.kalshi.armed = True
+        fill = UserFill("poly", "t-1", "o", YES, "BUY", "Yes", D("0.5"), D(1), None, True, "MATCHED")
+        rig.pfeed.emit(FillReversed("poly", fill))
+        await eventually(lambda: rig.engine.reconciling)
+        rig.books()
+        await eventually(lambda: ("skipped", "reconciling") in rig.kinds())
+        assert rig.orders() == []
+        rig.kalshi.gate.set()  # reconciled: the pairs are re-priced and the arb still on the books is taken
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+
+
+async def test_an_arb_right_behind_a_reversed_fill_waits_for_the_reconciliation(tmp_path):
+    """The book update is already queued behind the FillReversed: the engine must not take it before the
+    reconciliation the reversal asked for has even started."""
+    async with Rig(tmp_path) as rig:
+        rig.engine.kalshi = rig.kalshi = SlowPositionsKalshi()
+        rig.kalshi.armed = True
+        fill = UserFill("poly", "t-1", "o", YES, "BUY", "Yes", D("0.5"), D(1), None, True, "MATCHED")
+        rig.pfeed.emit(FillReversed("poly", fill))
+        rig.books()
+        await eventually(lambda: ("skipped", "reconciling") in rig.kinds() or rig.orders())
+        assert rig.orders() == []
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+
+
+async def test_a_dry_run_sends_nothing_even_for_exposure_the_last_run_left(tmp_path):
+    """The last run's Polymarket leg never answered (the arb was left uncertain, nothing unwound); at the next
+    start recovery finds it never executed, so 10 Kalshi NO are unhedged. A dry run reports that and sends
+    nothing: the unwind is the real run's to place."""
+    first = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
+    async with first:
+        first.books()
+        await eventually(lambda: ("result", "uncertain") in first.kinds())
+    sent = len(first.orders())
+    dry = Rig(tmp_path, dry_run=True)
+    dry.engine.kalshi, dry.engine.poly = dry.kalshi, dry.poly = first.kalshi, first.poly
+    async with dry:
+        assert dry.engine.ready or dry.task.done()
+    assert len(dry.orders()) == sent

@@ -124,3 +124,11 @@ def test_load_names_the_file(tmp_path):
         load_pairs(tmp_path / "missing.toml")
     path.write_text(document())
     assert load_pairs(path).pairs[0].name == "ali"
+
+
+def test_a_polymarket_token_used_by_two_pairs_is_refused_by_name():
+    """A token belongs to one condition: two pairs holding it would be priced and traded as two markets, each
+    against a position limit that the other's fills count toward."""
+    other = pair_fields(NO, "123", "KX-BOB", "0x" + "cd" * 32, name="bob")  # pair 0's NO token as its YES
+    with pytest.raises(PairsError, match=r"pairs\[1\]\.poly_yes_token: .* is already used by pairs\[0\]"):
+        parse_pairs(document(extra=f"[[pairs]]\n{other}"))

@@ -3,6 +3,8 @@ recorded as a fixture and every message on the session clock, the capture filter
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import orjson
 import pytest
 
 from tests.proxy_helpers import fixtures_in, passing_through, recording
-from tests.ws_helpers import clock, received, session_frames, through_proxy, ws_url
+from tests.ws_helpers import PATIENCE, clock, received, session_frames, through_proxy, ws_url
 
 KALSHI_WS = "/trade-api/ws/v2"
 SIGNED = {"KALSHI-ACCESS-KEY": "key-id-123", "KALSHI-ACCESS-SIGNATURE": "c2lnbmF0dXJl", "X-Bot": "arb"}
@@ -209,3 +211,38 @@ async def test_the_clients_own_secret_named_again_by_the_exchange_is_redacted_an
     assert echoed["from"] == "exchange"
     assert echoed["echoes"] == {"/owner": "/auth/apiKey", "/note": "/auth/apiKey"}  # not the other maker's
     assert orjson.loads(echoed["text"])["maker_orders"] == [{"owner": "[REDACTED]"}]
+
+
+async def test_a_close_reason_naming_a_credential_of_the_session_is_redacted(tmp_path):
+    subscribe = {"auth": {"apiKey": "k-live-key", "secret": "c2VjcmV0LXZhbHVl", "passphrase": "pass-phrase"}}
+    async with (
+        through_proxy(recording(tmp_path / "s", "all")) as (exchange, proxy, http),
+        http.ws_connect(ws_url(proxy.url("poly"), "/ws/user")) as ws,
+    ):
+        await ws.send_str(orjson.dumps(subscribe).decode())
+        await received(ws)
+        await ws.close(code=4003, message=b"rejected c2VjcmV0LXZhbHVl")
+        assert (await exchange.connections[0].closed()).close_reason == "rejected c2VjcmV0LXZhbHVl"  # relayed as sent
+    text = (tmp_path / "s" / "001_GET_poly_user.frames.jsonl").read_text()
+    assert "c2VjcmV0LXZhbHVl" not in text
+    ((_, frames),) = session_frames(tmp_path / "s")
+    closing = {"from": "client", "kind": "close", "code": 4003, "reason": "rejected [REDACTED]"}
+    assert closing.items() <= frames[-2].items()
+
+
+async def test_the_log_never_shows_a_secret_from_the_query_of_a_websocket_url(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tradetape.proxy")
+    async with through_proxy(recording(tmp_path / "s", "all")) as (_, proxy, _):
+        host, port = proxy.url("kalshi").removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"GET /trade-api/ws/v2?v=1&api_secret=c2VjcmV0LXZhbHVl HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), PATIENCE)).startswith(b"HTTP/1.1 101")
+        writer.write(b"\x81\x05hello")  # a client frame without a mask: invalid, and logged
+        assert await asyncio.wait_for(reader.read(), PATIENCE) == b""  # the proxy closed the connection
+        writer.close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "tradetape.proxy"]
+    assert any("invalid WebSocket frame" in line and "v=1" in line for line in logged)
+    assert not any("c2VjcmV0LXZhbHVl" in line for line in logged)

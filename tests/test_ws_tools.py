@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from proxy.cli.main import main
@@ -99,6 +100,27 @@ def test_a_torn_last_line_is_skipped_with_a_warning_when_replaying(tmp_path):
     ]
 
 
+def test_a_frames_file_no_fixture_names_is_named_in_a_warning_when_replaying(tmp_path):
+    directory = session(tmp_path / "s")
+    (directory / "012_GET_kalshi_ws.frames.jsonl").write_bytes(b"")  # killed before its handshake fixture was written
+    loaded = load_sources([str(directory)], tmp_path, volatile_sets())
+    assert f"{directory}/012_GET_kalshi_ws.frames.jsonl: a frames file no fixture names, ignored" in loaded.warnings
+
+
+@pytest.mark.parametrize("named", ["../outside.frames.jsonl", "{outside}", "sub/001_GET_kalshi_ws.frames.jsonl"])
+def test_fsck_and_replay_refuse_a_handshake_whose_frames_file_is_not_in_its_session(tmp_path, named):
+    directory = session(tmp_path / "s")
+    outside = tmp_path / "outside.frames.jsonl"
+    (directory / "001_GET_kalshi_ws.frames.jsonl").rename(outside)
+    handshake = directory / "001_GET_kalshi_ws.json"
+    fixture = orjson.loads(handshake.read_bytes())
+    fixture["websocket"]["frames"] = named.format(outside=outside)
+    handshake.write_bytes(orjson.dumps(fixture))
+    for command in ("fsck", "replay"):
+        code, out = run(command, str(directory))
+        assert code != 0 and "001_GET_kalshi_ws.json: websocket.frames" in out and "Traceback" not in out
+
+
 def test_export_har_writes_websocket_messages_as_chrome_does(tmp_path):
     out = tmp_path / "s.har"
     code, _ = run("export", "--har", str(session(tmp_path / "s")), "-o", str(out))
@@ -135,6 +157,19 @@ def test_audit_finds_and_redacts_secrets_in_messages(tmp_path):
     assert "c2VjcmV0" not in text and "k-1" not in text
     assert run("replay", "--help")[0] == 0  # the file is still a valid frames file: fsck reads it
     assert run("fsck", str(directory))[0] == 0
+
+
+def test_audit_redact_scrubs_a_secret_from_a_close_reason_and_counts_what_remains_by_every_value_it_found(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    tape.message(ws, "client", text={"auth": {"apiKey": "k-1", "secret": "c2VjcmV0c2VjcmV0", "passphrase": "p"}})
+    tape.message(ws, "exchange", "close", code=4000, reason="bad c2VjcmV0c2VjcmV0")
+    directory = tape.write()
+    code, out = run("audit", str(directory))
+    assert code == 1 and "001_GET_poly_user.frames.jsonl: [1].reason: holds a secret value" in out
+    code, out = run("audit", "--redact", str(directory))
+    assert code == 0 and "0 findings remain" in out
+    assert "c2VjcmV0c2VjcmV0" not in (directory / "001_GET_poly_user.frames.jsonl").read_text()
 
 
 def test_the_pytest_plugin_serves_websocket_replays_and_fails_on_unmatched_and_unconsumed(tmp_path, pytester):
@@ -174,7 +209,27 @@ def test_the_pytest_plugin_serves_websocket_replays_and_fails_on_unmatched_and_u
     result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(
         [
-            "*unmatched: kalshi text message on /trade-api/ws/v2 (connection 1)*unsubscribe*",
+            "*unmatched text message on /trade-api/ws/v2 (connection 1): closest 001_GET_kalshi_ws.frames.jsonl seq *",
             "*s/001_GET_kalshi_ws.frames.jsonl (connection 1): 2 exchange messages never sent, from seq 7*",
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "problem"),
+    [
+        ("ping", {"text": "p" * 126}, "ping payload of 126 bytes"),  # a control frame carries at most 125
+        ("close", {"code": 99999, "reason": "bye"}, "close code 99999"),  # codes end at 4999
+        ("close", {"code": 1005, "reason": ""}, "close code 1005"),  # "no code": never sent (RFC 6455 7.4.1)
+        ("close", {"code": None, "reason": "why"}, "a close reason needs a code"),
+    ],
+)
+def test_fsck_and_replay_refuse_by_line_a_control_frame_no_websocket_could_send(tmp_path, kind, fields, problem):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    tape.message(ws, "exchange", text={"type": "subscribed"})
+    tape.message(ws, "exchange", kind, **fields)
+    directory = tape.write()
+    for command in ("fsck", "replay"):
+        code, out = run(command, str(directory))
+        assert code != 0 and f"001_GET_kalshi_ws.frames.jsonl: line 2: {problem}" in out

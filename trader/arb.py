@@ -196,8 +196,11 @@ async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Poli
         return result
     resolution = await resolve(client, leg, result.key)
     if resolution.booking is None or not resolution.found:  # "not found" this soon proves nothing
-        log.warning("still unknown after look-up: %s: %s", leg.describe(), resolution.note)
+        log.warning(
+            "outcome unknown, even after a look-up: %s (key %s): %s", leg.describe(), result.key, resolution.note
+        )
         return result
+    log.info("settled by a look-up: %s: %s", leg.describe(), resolution.note)
     if ledger is not None:
         ledger.book(result.key, resolution.booking)
     return result_from_booking(leg, result.key, resolution.booking, result.error)

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from trader.arb import ArbResult, Policy, execute_arb
-from trader.execute import LegResult
+from trader.execute import LegResult, is_ambiguous
 from trader.ledger import DEFAULT_PATH, Ledger
 from trader.legs import Leg, Opportunity
 from trader.recovery import RecoveryPolicy, RecoveryReport, recover
@@ -187,7 +187,7 @@ def format_report(report: RecoveryReport) -> str:
     lines += [f"UNRESOLVED {u.key}: {u.leg.describe()}: {u.reason}" for u in report.unresolved]
     for settled in report.arbs:
         lines += [f"arb {settled.arb_id}: exposure {e.describe()}" for e in settled.exposure]
-        lines += [_leg_line(f"arb {settled.arb_id}: unwind", u) for u in settled.unwinds]
+        lines += [_leg_line(u, f"arb {settled.arb_id}: unwind ") for u in settled.unwinds]
     lines += [
         f"DIFFERENCE {d.exchange} {d.instrument}: ledger {d.ledger}, exchange {d.exchange_position}"
         for d in report.differences
@@ -245,21 +245,26 @@ async def _arb(opportunity: Opportunity, policy: Policy, ledger_path: Path) -> A
             return await execute_arb(kalshi, poly, opportunity, ledger, policy)
 
 
-def _leg_line(label: str, r: LegResult) -> str:
+def _leg_line(r: LegResult, label: str = "") -> str:
+    """`kalshi TICKER yes buy 10@0.52: filled 10/10 avg 0.52`; an error the leg recovered from is said as such."""
     price = f" avg {r.avg_price}" if r.avg_price is not None else ""
-    error = f" ({type(r.error).__name__}: {r.error})" if r.error is not None else ""
-    return f"{label} {r.leg.describe()}: {r.status} {r.filled}/{r.requested}{price}{error}"
+    error = ""
+    if r.error is not None:
+        cause = f"{type(r.error).__name__}: {r.error}"
+        settled = r.status != "unknown" and is_ambiguous(r.error)  # the answer was lost, the look-up found the order
+        error = f" (after {cause}; settled by a look-up)" if settled else f" ({cause})"
+    return f"{label}{r.leg.describe()}: {r.status} {r.filled}/{r.requested}{price}{error}"
 
 
 def format_arb(result: ArbResult) -> str:
     lines = [
         f"arb {result.arb_id}",
-        _leg_line("kalshi", result.kalshi),
-        _leg_line("poly  ", result.poly),
+        _leg_line(result.kalshi),
+        _leg_line(result.poly),
         f"matched {result.matched}",
     ]
     lines += [f"exposure {e.describe()}" for e in result.exposure]
-    lines += [_leg_line("unwind", u) for u in result.unwinds]
+    lines += [_leg_line(u, "unwind ") for u in result.unwinds]
     lines += [f"ALERT {a}" for a in result.alerts]
     return "\n".join(lines)
 

@@ -32,7 +32,7 @@ from clients.feed_events import (
     FillReversed,
     UserFill,
 )
-from trader.arb import ArbResult, execute_arb
+from trader.arb import ArbResult, Policy, execute_arb
 from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
 from trader.detect import BoxQuote, best_box, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
@@ -134,6 +134,11 @@ class Engine:
                 await feed.stop()
         return self.risk.killed
 
+    @property
+    def _recovering(self) -> Policy | None:
+        """What recovery may do with exposure it finds: nothing in a dry run (it sends no order of any kind)."""
+        return None if self.dry_run else self.policy
+
     def stop(self) -> None:
         self._stopped.set()
 
@@ -152,7 +157,7 @@ class Engine:
         """recover() until no intent is left open and both exchanges were compared; then a position difference
         stops the engine before it trades (fail closed)."""
         while True:
-            report = await recover(self.ledger, self.kalshi, self.poly, policy=self.policy, settle=self.settle)
+            report = await recover(self.ledger, self.kalshi, self.poly, policy=self._recovering, settle=self.settle)
             self._recorded(report, "start")
             if not report.unresolved and set(report.compared) == {"kalshi", "poly"}:
                 break
@@ -200,6 +205,7 @@ class Engine:
     def _schedule_reconcile(self, why: str) -> None:
         if not self._reconcile_pending:
             self._reconcile_pending = True
+            self.reconciling = True  # from now: the events already queued behind this one must not trade
             self._spawn(self._reconcile(why))
 
     async def _reconcile(self, why: str) -> None:
@@ -208,7 +214,7 @@ class Engine:
         try:
             await self._idle.wait()
             log.info("reconciling: %s", why)
-            report = await recover(self.ledger, self.kalshi, self.poly, policy=self.policy, settle=self.settle)
+            report = await recover(self.ledger, self.kalshi, self.poly, policy=self._recovering, settle=self.settle)
             self._recorded(report, why)
             self._cool_down([s.arb_id for s in report.arbs if s.exposure])
             self.risk.refresh(self.ledger, self._today())
@@ -293,7 +299,7 @@ class Engine:
             return
         self._seen.pop(pair.name, None)
         self.decide(_decision(TAKEN, pair, "edge", detail, box))
-        self.risk.in_flight.add(pair.name)
+        self.risk.in_flight[pair.name] = box.count
         self._idle.clear()
         self._spawn(self._execute(pair, box))
 
@@ -312,7 +318,7 @@ class Engine:
             self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
             return
         finally:
-            self.risk.in_flight.discard(pair.name)
+            self.risk.in_flight.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
         self.status[pair.name].arbs += 1

@@ -185,8 +185,11 @@ def _unknown(
     seen: Decimal = Decimal(0),
     error: BaseException | None = None,
 ) -> LegResult:
-    """`seen` is what the exchange reported filled so far: a lower bound, not booked until final."""
-    log.warning("outcome unknown, left open for recovery: %s (key %s): %s", leg.describe(), key, reason)
+    """`seen` is what the exchange reported filled so far: a lower bound, not booked until final.
+
+    Logged at INFO: a caller that looks the order up (execute_arb) warns only if it stays unknown, so the
+    log never calls a leg unknown that the report then shows filled."""
+    log.info("outcome unknown, left open for recovery: %s (key %s): %s", leg.describe(), key, reason)
     if ledger is not None:
         ledger.mark_unknown(key, reason, order_id=order_id)
     return LegResult(leg, key, "unknown", seen, None, None, order_id, error)

@@ -202,6 +202,13 @@ def _unique(pairs: tuple[Pair, ...]) -> None:
             if value in seen:
                 raise PairsError(f"pairs[{i}].{name}: {value!r} is already used by pairs[{seen[value]}]")
             seen[value] = i
+    tokens: dict[str, int] = {}
+    for i, pair in enumerate(pairs):
+        for name in ("poly_yes_token", "poly_no_token"):
+            value = getattr(pair, name)
+            if value in tokens and tokens[value] != i:
+                raise PairsError(f"pairs[{i}].{name}: {value!r} is already used by pairs[{tokens[value]}]")
+            tokens[value] = i
 
 
 def _no_unknown(table: Mapping[str, Any], known: tuple[str, ...], prefix: str) -> None:

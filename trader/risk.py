@@ -75,7 +75,7 @@ class Risk:
     """What the limits are checked against. `clock` is the engine's monotonic clock (seconds)."""
 
     limits: Limits
-    in_flight: set[str] = field(default_factory=set)
+    in_flight: dict[str, Decimal] = field(default_factory=dict)  # pair -> contracts its arb in flight may leave
     cooldown_until: dict[str, float] = field(default_factory=dict)
     failures: int = 0
     killed: str | None = None
@@ -101,14 +101,19 @@ class Risk:
         until = self.cooldown_until.get(pair)
         if until is not None and now < until:
             return f"cooldown after exposure ({until - now:.1f} s left)"
-        if self.open_exposure_usd >= self.limits.max_exposure_usd:
-            return f"open exposure ${self.open_exposure_usd} at the limit ${self.limits.max_exposure_usd}"
+        if self.committed_usd >= self.limits.max_exposure_usd:
+            return f"open exposure ${self.committed_usd} at the limit ${self.limits.max_exposure_usd}"
         return None
+
+    @property
+    def committed_usd(self) -> Decimal:
+        """Open exposure plus $1 a contract for the arbs in flight (each may yet be left unhedged)."""
+        return self.open_exposure_usd + sum(self.in_flight.values(), ZERO)
 
     def headroom(self, held: Decimal, max_size: Decimal, max_position: Decimal) -> tuple[Decimal, str]:
         """Whole contracts the next arb may take, and the limit that binds: the pair's size and position limits,
         and the exposure limit counted at $1 a contract (the most one unhedged contract can cost)."""
-        exposure_room = (self.limits.max_exposure_usd - self.open_exposure_usd).to_integral_value(ROUND_FLOOR)
+        exposure_room = (self.limits.max_exposure_usd - self.committed_usd).to_integral_value(ROUND_FLOOR)
         room, binding = min(
             (max_size, "max_size"), (max_position - held, "position_limit"), (exposure_room, "exposure_limit")
         )
@@ -117,7 +122,7 @@ class Risk:
     def record(self, pair: str, result: ArbResult, now: float) -> None:
         """Learn from one arb: failures, cooldown, and the kill switch on a permanent error."""
         self.arbs += 1
-        errors = [r.error for r in (result.kalshi, result.poly) if r.error is not None]
+        errors = [r.error for r in (result.kalshi, result.poly, *result.unwinds) if r.error is not None]
         permanent = next((e for e in errors if isinstance(e, PERMANENT)), None)
         if permanent is not None:
             self.killed = f"{type(permanent).__name__}: {permanent}"

@@ -193,20 +193,32 @@ class PolymarketFeed(Feed):
     # -- market channel ------------------------------------------------------------------------
 
     def on_book(self, event: dict[str, Any]) -> None:
-        asset = require(event, "asset_id", str, "ws book")
+        try:
+            asset = require(event, "asset_id", str, "ws book")
+            bids, asks = parse_levels(event, "bids"), parse_levels(event, "asks")
+            tick_size = optional_decimal(event, "tick_size", "ws book")
+        except Exception:  # the book this one replaces is out of date
+            self.invalidate(self.assets, "book event not readable")
+            self.market_socket.restart("book event not readable")
+            raise
         book = self.local(asset)
-        book.replace(parse_levels(event, "bids"), parse_levels(event, "asks"))
-        book.tick_size = optional_decimal(event, "tick_size", "ws book")
+        book.replace(bids, asks)
+        book.tick_size = tick_size
         self.updated(asset)
 
     def on_price_change(self, event: dict[str, Any]) -> None:
         touched: dict[str, tuple[Decimal | None, Decimal | None]] = {}
-        for asset, side, price, size, best_bid, best_ask in parse_price_changes(event):
-            book = self.books.get(asset)
-            if book is None or not book.valid:
-                continue
-            book.set_level(side, price, size)
-            touched[asset] = (best_bid, best_ask)
+        try:
+            for asset, side, price, size, best_bid, best_ask in parse_price_changes(event):
+                book = self.books.get(asset)
+                if book is None or not book.valid:
+                    continue
+                book.set_level(side, price, size)
+                touched[asset] = (best_bid, best_ask)
+        except Exception:  # a change the books did not get (or only partly): none of them can be trusted
+            self.invalidate(self.assets, "price_change not applied")
+            self.market_socket.restart("price_change not applied")
+            raise
         for asset, best in touched.items():
             if self._agrees(asset, *best):
                 self.updated(asset)
@@ -272,9 +284,9 @@ class PolymarketFeed(Feed):
             return
         if fill.status == FAILED:
             self._reversed.add(fill.fill_id)
-            if known is not None:
-                del self.fills[fill.fill_id]
-                self.emit(FillReversed("poly", known, raw=event))
+            self.fills.pop(fill.fill_id, None)
+            # reported even when its match went by unseen (a dropped channel): the bot may hold it from REST
+            self.emit(FillReversed("poly", known or fill, raw=event))
         elif known is None:
             self.fills[fill.fill_id] = fill
             self.emit(fill)

@@ -31,8 +31,12 @@ def forwarding_factories(
         name = options.get("session") or default_session_name()
         if not isinstance(name, str) or "/" in name or name in (".", ".."):
             raise ConfigError(f"session: {name!r} is not a directory name")
+        append = options.get("append", False)
+        if not isinstance(append, bool):
+            raise ConfigError(f"append: expected true or false, got {append!r}")
         info = session_info(name, upstreams, filter_spec, sims)
-        return record_mode(capture_dir / name, info, filter_spec, guard_addons(upstreams, guard, counts), counts)
+        addons = guard_addons(upstreams, guard, counts)
+        return record_mode(capture_dir / name, info, filter_spec, addons, counts, append=append)
 
     def passthrough(options: dict[str, Any]) -> Mode:
         return passthrough_mode(guard_addons(upstreams, guard, counts))

@@ -18,6 +18,15 @@ import click
 
 from proxy.admin.auth import TOKEN_FILE_ENV, TOKEN_HEADER, remove_token_file, token_file_path, write_token_file
 from proxy.admin.routes import handle as admin_routes
+from proxy.cli.readiness import (
+    announce_ready,
+    clear_ready_file,
+    emit,
+    prepare_ready_file,
+    ready_event,
+    stopped_event,
+)
+from proxy.engine.mode import Mode
 from proxy.engine.proxy import Listener, Proxy
 from proxy.exchanges import EXCHANGES, ConfigError
 from proxy.exchanges.upstream import (
@@ -29,6 +38,9 @@ from proxy.exchanges.upstream import (
     split_assignment,
 )
 from proxy.wire.limits import Limits
+from proxy.wire.listen_error import ListenError
+
+READY_FILE_HELP = "Once listening, write the ready JSON line (ports, base URLs) to this file; removed at exit."
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +51,7 @@ class Serving:
     token_file: str | None
     allow_live_replay: bool
     limits: Limits
+    ready_file: Path | None = None  # where the ready JSON line goes too
 
     def proxy(self, listeners: list[Listener], mode: Any, upstream_timeout: float, counts: Any) -> Proxy:
         return Proxy(
@@ -99,6 +112,9 @@ def limits_from_context() -> Limits:
 def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = limit_options(fn)
     fn = click.option(
+        "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None, help=READY_FILE_HELP
+    )(fn)
+    fn = click.option(
         "--admin-token-file",
         envvar=TOKEN_FILE_ENV,
         default=None,
@@ -150,6 +166,13 @@ def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         multiple=True,
         metavar="EXCHANGE=URL",
         help="scheme://host, or live, demo (Kalshi), sim (built-in simulator, the default).",
+    )(fn)
+    fn = click.option(
+        "--state",
+        "sim_state",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="State file of the built-in simulator (as `tradetape sim --state`).",
     )(fn)
     return fn
 
@@ -205,16 +228,24 @@ def parse_usd(value: str, flag: str) -> Decimal:
 
 
 @contextlib.asynccontextmanager
-async def simulator_for(upstreams: dict[str, Upstream]) -> AsyncIterator[dict[str, Upstream]]:
+async def simulator_for(upstreams: dict[str, Upstream], state: str | None = None) -> AsyncIterator[dict[str, Upstream]]:
     """Start the built-in simulator in-process when an upstream is `sim`, and point those upstreams at it."""
     if not any(u.is_sim for u in upstreams.values()):
+        if state is not None:
+            raise click.UsageError(
+                "--state: no --upstream is the built-in simulator (sim), so there is no state to load"
+            )
         yield upstreams
         return
     try:
         from simulator.server import start_simulator
+        from simulator.state import StateError
     except ImportError as exc:
         raise click.ClickException(f"the built-in simulator is not available ({exc}); pass --upstream") from None
-    sim = await start_simulator()
+    try:
+        sim = await start_simulator(state)
+    except StateError as exc:
+        raise click.UsageError(f"--state {exc}") from None
     try:
         urls = {"kalshi": sim.kalshi_url, "poly": sim.poly_url}
         yield {ex: Upstream(ex, urls[ex], False) if u.is_sim else u for ex, u in upstreams.items()}
@@ -236,6 +267,20 @@ def print_listeners(proxy: Proxy, out: Any = None) -> None:
     out.flush()
 
 
+class StartError(click.ClickException):
+    """The command cannot start (a port in use): one line, exit 2 like a usage error, nothing created."""
+
+    exit_code = 2
+
+
+def ready_file_or_fail(ready_file: Path | None) -> None:
+    """A stale ready file removed and the place writable, or StartError naming the flag."""
+    try:
+        prepare_ready_file(ready_file)
+    except OSError as exc:
+        raise StartError(f"--ready-file {ready_file}: cannot write there ({exc.strerror or exc})") from None
+
+
 def publish_token(proxy: Proxy, token_file: Path) -> None:
     """Print the admin token and write it to `token_file` (0600); a file that cannot be written is said."""
     try:
@@ -246,21 +291,53 @@ def publish_token(proxy: Proxy, token_file: Path) -> None:
     print(f"admin token: {proxy.admin_token} (send it as {TOKEN_HEADER}; {where})", flush=True)
 
 
-async def serve(proxy: Proxy, summary: Callable[[Proxy], str], token_file: str | None = None) -> None:
-    """Run until SIGINT/SIGTERM, then finish in-flight requests and print the summary."""
+async def serve(
+    proxy: Proxy,
+    summary: Callable[[Proxy], str],
+    token_file: str | None = None,
+    intro: tuple[str, ...] = (),
+    make_mode: Callable[[], Mode] | None = None,
+    ready_file: Path | None = None,
+) -> None:
+    """Bind, then set the mode `make_mode` builds (so a busy port creates nothing), say it is ready (a JSON
+    line, and `ready_file`), run until SIGINT/SIGTERM, finish in-flight requests and print the summary and the
+    stopped JSON line."""
     stop = asyncio.Event()
     install_stop_signals(stop)
+    ready_file_or_fail(ready_file)
+    try:
+        await proxy.bind()
+    except ListenError as exc:
+        raise StartError(str(exc)) from None
+    if make_mode is not None:
+        try:
+            proxy.switch(make_mode())
+        except BaseException:
+            await proxy.stop(grace=0)
+            raise
     await proxy.start()
     print(f"tradetape {proxy.mode.name}: listening (Ctrl-C to stop)")
     print_listeners(proxy)
+    for line in intro:
+        print(line, flush=True)
     path = token_file_path(token_file)
     publish_token(proxy, path)
+    urls = {listener.exchange: proxy.url(listener.exchange) for listener in proxy.listeners}
+    facts = {"mode": proxy.mode.name, **session_of(proxy), "admin_token_file": str(path)}
+    announce_ready(ready_event(urls, **facts), ready_file)
     try:
         await stop.wait()
     finally:
         await proxy.stop()
+        clear_ready_file(ready_file)
         remove_token_file(path, proxy.admin_token)
         print(summary(proxy), flush=True)
+        emit(stopped_event(proxy))
+
+
+def session_of(proxy: Proxy) -> dict[str, Any]:
+    status = proxy.mode.status()
+    return {"session": status["session_dir"]} if "session_dir" in status else {}
 
 
 def run(coro: Any) -> None:

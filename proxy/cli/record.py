@@ -27,13 +27,13 @@ from proxy.cli.options import (
 from proxy.drift.samples import DriftInputError, load
 from proxy.drift.shapes import infer
 from proxy.drift.watch import DriftWatch
-from proxy.engine.mode import passthrough_mode
+from proxy.engine.mode import Mode, passthrough_mode
 from proxy.engine.proxy import Proxy, build_listeners
 from proxy.exchanges.upstream import Upstream
-from proxy.record.capture_filter import build_filter
 from proxy.record.guard import SpendingGuard, guard_addons
 from proxy.record.mode import default_session_name, record_mode, session_info
 from proxy.record.session import SessionError
+from proxy.tape.capture_filter import build_filter, describe_filter
 from proxy.tape.fixture import DRIFT
 from proxy.tape.journal import JOURNAL
 
@@ -86,21 +86,28 @@ async def _record(
     filter_spec: str,
     guard: SpendingGuard | None,
     upstream_timeout: float,
+    state: str | None,
+    append: bool,
     serving: Serving,
     watchers: Callable[[Path], list[Any]] | None = None,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
-    async with simulator_for(upstreams) as resolved:
+    async with simulator_for(upstreams, state) as resolved:
         counts: Counter[str] = Counter()
         info = session_info(name, resolved, filter_spec, sims)
-        try:
-            addons = guard_addons(resolved, guard, counts)
-            mode = record_mode(directory, info, filter_spec, addons, counts, watchers)
-        except SessionError as exc:
-            raise click.UsageError(f"{exc.option}: {exc}") from None
-        proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
+
+        def make_mode() -> Mode:  # once the ports are bound: a busy port leaves no session directory behind
+            try:
+                addons = guard_addons(resolved, guard, counts)
+                return record_mode(directory, info, filter_spec, addons, counts, watchers, append=append)
+            except SessionError as exc:
+                raise click.UsageError(f"{exc.option}: {exc}") from None
+
+        placeholder = Mode("record", forwards=False)  # until make_mode(), after the ports are bound
+        proxy = serving.proxy(build_listeners(listen, resolved), placeholder, upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, directory.parent, filter_spec, guard, counts))
-        await serve(proxy, summary, serving.token_file)
+        intro = (f"session {directory}", f"filter  {describe_filter(filter_spec)}")
+        await serve(proxy, summary, serving.token_file, intro, make_mode, serving.ready_file)
 
 
 async def _passthrough(
@@ -110,15 +117,16 @@ async def _passthrough(
     upstream_timeout: float,
     capture_dir: Path,
     filter_spec: str,
+    state: str | None,
     serving: Serving,
 ) -> None:
     sims = {ex for ex, u in upstreams.items() if u.is_sim}
-    async with simulator_for(upstreams) as resolved:
+    async with simulator_for(upstreams, state) as resolved:
         counts: Counter[str] = Counter()
         mode = passthrough_mode(guard_addons(resolved, guard, counts))
         proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories.update(runtime_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, summary, serving.token_file)
+        await serve(proxy, summary, serving.token_file, ready_file=serving.ready_file)
 
 
 @click.command()
@@ -133,6 +141,7 @@ async def _passthrough(
     help="Where session directories are created (env CAPTURE_DIR).",
 )
 @click.option("--session", "session_name", default=None, help="Session directory name (default session_<date>_<time>).")
+@click.option("--append", is_flag=True, help="Add to the --session directory when it already holds a session.")
 @click.option(
     "--filter",
     "filter_spec",
@@ -152,6 +161,8 @@ async def _passthrough(
 def record(
     listen: tuple[str, ...],
     allow_remote: bool,
+    ready_file: Path | None,
+    sim_state: str | None,
     admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
@@ -161,6 +172,7 @@ def record(
     upstream_timeout: float,
     capture_dir: str,
     session_name: str | None,
+    append: bool,
     filter_spec: str,
     drift_against: str | None,
 ) -> None:
@@ -173,8 +185,22 @@ def record(
     if "/" in name or name in ("", ".", ".."):
         raise click.UsageError(f"--session: {name!r} is not a directory name")
     directory, watchers = Path(capture_dir) / name, drift_watchers(drift_against)
-    serving = Serving(admin_token_file, allow_live_replay, limits_from_context())
-    run(_record(listeners, upstreams, directory, name, filter_spec, guard, upstream_timeout, serving, watchers))
+    serving = Serving(admin_token_file, allow_live_replay, limits_from_context(), ready_file)
+    run(
+        _record(
+            listeners,
+            upstreams,
+            directory,
+            name,
+            filter_spec,
+            guard,
+            upstream_timeout,
+            sim_state,
+            append,
+            serving,
+            watchers,
+        )
+    )
 
 
 @click.command()
@@ -184,6 +210,8 @@ def record(
 def passthrough(
     listen: tuple[str, ...],
     allow_remote: bool,
+    ready_file: Path | None,
+    sim_state: str | None,
     admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
@@ -207,6 +235,7 @@ def passthrough(
             upstream_timeout,
             capture_dir,
             filter_spec,
-            Serving(admin_token_file, allow_live_replay, limits_from_context()),
+            sim_state,
+            Serving(admin_token_file, allow_live_replay, limits_from_context(), ready_file),
         )
     )

@@ -27,12 +27,12 @@ from proxy.cli.record import guard_from
 from proxy.cli.record import summary as forwarding_summary
 from proxy.engine.proxy import Proxy, build_listeners
 from proxy.exchanges.upstream import Upstream, no_upstreams
-from proxy.record.capture_filter import build_filter
 from proxy.record.guard import SpendingGuard
 from proxy.replay.pacing import PACINGS
 from proxy.replay.replayer import ON_EXHAUSTED, ReplayOptions, find_replayer, replay_factory
 from proxy.replay.sources import SourceError
 from proxy.replay.volatile import volatile_sets
+from proxy.tape.capture_filter import build_filter
 from proxy.tape.fixture import FixtureError
 
 
@@ -47,11 +47,13 @@ def replay_summary(proxy: Proxy) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _upstreams(upstreams: dict[str, Upstream] | None) -> AsyncIterator[dict[str, Upstream]]:
+async def _upstreams(upstreams: dict[str, Upstream] | None, state: str | None) -> AsyncIterator[dict[str, Upstream]]:
     if upstreams is None:
+        if state is not None:
+            raise click.UsageError("--state: replay starts the built-in simulator only with --upstream ...=sim")
         yield no_upstreams()
         return
-    async with simulator_for(upstreams) as resolved:
+    async with simulator_for(upstreams, state) as resolved:
         yield resolved
 
 
@@ -66,6 +68,7 @@ async def _replay(
     guard: SpendingGuard | None,
     upstream_timeout: float,
     outcome: dict[str, Any],
+    state: str | None,
     serving: Serving,
 ) -> None:
     counts: Counter[str] = Counter()
@@ -79,12 +82,12 @@ async def _replay(
     for warning in replayer.loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
     sims = {ex for ex, u in (upstreams or {}).items() if u.is_sim}
-    async with _upstreams(upstreams) as resolved:
+    async with _upstreams(upstreams, state) as resolved:
         proxy = serving.proxy(build_listeners(listen, resolved), mode, upstream_timeout, counts)
         proxy.mode_factories["replay"] = make_replay
         if upstreams is not None:
             proxy.mode_factories.update(forwarding_factories(resolved, sims, capture_dir, filter_spec, guard, counts))
-        await serve(proxy, replay_summary, serving.token_file)
+        await serve(proxy, replay_summary, serving.token_file, ready_file=serving.ready_file)
     final = find_replayer(proxy.mode)
     outcome["problems"] = bool(final and final.problems())
 
@@ -154,6 +157,8 @@ def replay(
     sources: tuple[str, ...],
     listen: tuple[str, ...],
     allow_remote: bool,
+    ready_file: Path | None,
+    sim_state: str | None,
     admin_token_file: str | None,
     upstream: tuple[str, ...],
     live: bool,
@@ -198,7 +203,8 @@ def replay(
             guard,
             upstream_timeout,
             outcome,
-            Serving(admin_token_file, allow_live_replay, limits_from_context()),
+            sim_state,
+            Serving(admin_token_file, allow_live_replay, limits_from_context(), ready_file),
         )
     )
     if strict and outcome.get("problems"):

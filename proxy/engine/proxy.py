@@ -24,8 +24,10 @@ from proxy.engine.mode import Mode
 from proxy.engine.websocket import relay_start
 from proxy.exchanges import EXCHANGES
 from proxy.exchanges.upstream import Upstream
+from proxy.tape.secrets import shown_url
 from proxy.wire.answers import Answer, tradetape_answer
 from proxy.wire.limits import Limits
+from proxy.wire.listen_error import ListenError
 from proxy.wire.listener import Handler, HttpListener, Request
 from proxy.wire.target import target_problem
 from proxy.wire.upstream import UpstreamConnection
@@ -96,11 +98,23 @@ class Proxy:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        for listener in self.listeners:
+    async def bind(self) -> None:
+        """Bind every listener, accepting nothing yet; ListenError (and none left bound) when one cannot."""
+        for listener in self.listeners[len(self._servers) :]:
             server = HttpListener(self._handler_for(listener), self.limits)
+            try:
+                listener.port = await server.bind(listener.host, listener.port)  # the real port when 0 was asked
+            except OSError as exc:
+                for bound in self._servers:
+                    await bound.close()
+                self._servers.clear()
+                raise ListenError(listener.exchange, listener.host, listener.port, exc) from None
             self._servers.append(server)
-            listener.port = await server.start(listener.host, listener.port)  # the real port when 0 was asked
+
+    async def start(self) -> None:
+        await self.bind()
+        for listener, server in zip(self.listeners, self._servers, strict=True):
+            await server.start(listener.host, listener.port)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting, let in-flight requests finish (bounded), then close the mode.
@@ -225,7 +239,7 @@ class Proxy:
                 done(flow)
             except Exception:  # the exchange already answered: the client gets that answer whatever a hook did
                 self.counts["capture_failed"] += 1
-                log.exception("a %s hook failed on %s %s", mode.name, flow.method, flow.url)
+                log.exception("a %s hook failed on %s %s", mode.name, flow.method, shown_url(flow.url))
         if flow.drop:
             return None  # the listener closes the connection without writing anything
         if flow.response is not None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from proxy.engine.flow import Flow
+from proxy.tape.secrets import shown_url
 from proxy.wire.upstream import UpstreamConnection
 from proxy.wire.websocket import CLIENT, EXCHANGE, FrameReader, Message, WebSocketError
 
@@ -107,7 +108,7 @@ class Relay:
             try:
                 messages = leg.reader.feed(data)
             except WebSocketError as exc:
-                log.warning("WebSocket %s: %s; closing both sides", self.flow.url, exc)
+                log.warning("WebSocket %s: %s; closing both sides", shown_url(self.flow.url), exc)
                 self._show([Message(leg.sender, "drop", reason=str(exc))])
                 leg.sent_close = True  # recorded above, not again as a plain drop
                 self.abort()
@@ -127,7 +128,7 @@ class Relay:
                 observer.websocket_messages(self.flow, messages, now)
             except Exception:  # the messages still go through: a recording failure must not cut a live feed
                 self.counts["capture_failed"] += 1
-                log.exception("a hook failed on WebSocket messages of %s", self.flow.url)
+                log.exception("a hook failed on WebSocket messages of %s", shown_url(self.flow.url))
 
     def lost(self, leg: Leg) -> None:
         if leg.lost:

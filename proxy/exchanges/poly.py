@@ -89,6 +89,7 @@ POLY = ExchangeProfile(
         "orderID",
         "success",
         "errorMsg",
+        "error",  # a refusal: {"error": "not enough balance / allowance"}
         "makingAmount",
         "takingAmount",
         "size_matched",

@@ -50,6 +50,12 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def upstream_keywords(exchange: str) -> list[str]:
+    """What --upstream accepts besides a URL, for this exchange."""
+    demo = ["demo (Kalshi's demo host)"] if exchange in DEMO_UPSTREAMS else []
+    return ["live (the production host)", *demo, "sim (the built-in simulator)"]
+
+
 def resolve_upstream(exchange: str, value: str, flag: str = "--upstream") -> Upstream:
     """Turn `live`, `demo`, `sim` or a URL into an Upstream for `exchange`."""
     if value == SIM:
@@ -64,7 +70,10 @@ def resolve_upstream(exchange: str, value: str, flag: str = "--upstream") -> Ups
         value = DEMO_UPSTREAMS[exchange]
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{flag}: {exchange}={value!r} is not an http(s) URL")
+        raise ConfigError(
+            f"{flag}: {exchange}={value!r} is neither an http(s) URL nor one of the keywords "
+            f"{', '.join(upstream_keywords(exchange))}"
+        )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigError(f"{flag}: {exchange}={value!r} must be a scheme and host only; paths pass through unchanged")
     try:

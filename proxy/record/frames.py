@@ -93,8 +93,8 @@ def echo_pointers(value: Any, own: dict[str, str], secrets: list[Any], prefix: s
 
 def frame_line(seq: int, t: float, message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
     line: dict[str, Any] = {"seq": seq, "t": t, "from": message.sender, "kind": message.kind}
-    if message.kind == "close":
-        line["code"], line["reason"] = message.code, message.reason
+    if message.kind == "close":  # a reason is free text: a credential seen in the session is scrubbed from it
+        line["code"], line["reason"] = message.code, creds.scrub(message.reason) if creds else message.reason
     elif message.kind == "drop":
         if message.reason:
             line["reason"] = message.reason

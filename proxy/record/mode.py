@@ -9,9 +9,9 @@ from typing import Any
 
 from proxy.engine.mode import Mode
 from proxy.exchanges.upstream import Upstream
-from proxy.record.capture_filter import build_filter
 from proxy.record.recorder import Recorder
 from proxy.record.session import Session
+from proxy.tape.capture_filter import build_filter
 from proxy.tape.manifest import tradetape_version
 
 
@@ -39,8 +39,12 @@ def record_mode(
     addons: list[Any],
     counts: Any,
     watchers: Callable[[Path], list[Any]] | None = None,
+    append: bool = False,
+    sim_admin: bool = False,
 ) -> Mode:
-    """`addons` run before the recorder; `watchers(directory)` after it, so they see flow.notes["fixture"]."""
-    session = Session(directory, info)
-    recorder = Recorder(session, build_filter(filter_spec), counts)
+    """`addons` run before the recorder; `watchers(directory)` after it, so they see flow.notes["fixture"]. An
+    existing session in `directory` is refused (SessionError) unless `append`; the simulator's admin calls are
+    recorded only with `sim_admin` (tape/capture_filter.py)."""
+    session = Session(directory, info, append)
+    recorder = Recorder(session, build_filter(filter_spec, sim_admin=sim_admin), counts)
     return Mode("record", forwards=True, addons=[*addons, recorder, *(watchers(directory) if watchers else [])])

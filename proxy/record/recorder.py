@@ -7,13 +7,13 @@ import logging
 from typing import Any
 
 from proxy.engine.flow import Flow
-from proxy.record.capture_filter import CaptureFilter
 from proxy.record.frames import FramesWriter
 from proxy.record.session import Session
+from proxy.tape.capture_filter import CaptureFilter
 from proxy.tape.fixture import decode_content, fixture_name, utc_stamp
 from proxy.tape.frames import frames_file_name
 from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
-from proxy.tape.secrets import Credentials, mints_credentials, redact_url
+from proxy.tape.secrets import Credentials, mints_credentials, redact_url, shown_url
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import Message
 
@@ -125,7 +125,7 @@ class Recorder:
             flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
-            log.error("could not write the fixture for %s %s: %s", flow.method, flow.url, exc)
+            log.error("could not write the fixture for %s %s: %s", flow.method, shown_url(flow.url), exc)
             self._close_frames(flow)
             return
         self.counts["captured"] += 1
@@ -151,7 +151,7 @@ class Recorder:
             writer.write(messages, t)
         except OSError as exc:
             self.counts["capture_failed"] += len(messages)
-            log.error("could not record %d WebSocket messages of %s: %s", len(messages), flow.url, exc)
+            log.error("could not record %d WebSocket messages of %s: %s", len(messages), shown_url(flow.url), exc)
             return
         self.counts["frames"] += len(messages)
 

@@ -101,10 +101,12 @@ class Flusher:
 class Session:
     """Writes the fixtures of one session directory and keeps its manifest."""
 
-    def __init__(self, directory: Path | str, info: dict[str, Any]) -> None:
+    def __init__(self, directory: Path | str, info: dict[str, Any], append: bool = False) -> None:
         self.directory = Path(directory)
         self.info = info
         self._dir = str(self.directory)
+        if not append:
+            refuse_existing(self.directory)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._journal = JournalFile(self.directory / JOURNAL)
@@ -298,3 +300,17 @@ class IdleMaterialiser:
             self._handle.cancel()
             self._handle = None
         self._loop = None
+
+
+def refuse_existing(directory: Path) -> None:
+    """SessionError when `directory` already holds a session: two recordings in one would mix their answers."""
+    if not directory.is_dir():
+        return
+    listing = list_session(directory)
+    fixtures = len(listing.fixtures) + len(listing.problems)
+    if fixtures or (directory / MANIFEST).exists() or (directory / JOURNAL).exists():
+        raise SessionError(
+            f"session {directory} already exists ({fixtures} fixtures); choose another name, or pass --append "
+            "to add to it",
+            "--session",
+        )

@@ -5,10 +5,13 @@ sync and async tests alike can call it, and KALSHI_BASE_URL / POLY_CLOB_URL and 
 POLY_WS_URL point at it for the test. A test fails when a request or a client WebSocket message went unmatched
 or, unless the marker says allow_unused=True, when a fixture was never served or a replayed connection left
 recorded messages unconsumed: a replay that was not fully used proved less than it seems.
+An `async def` test with the marker runs on asyncio even in a project with no asyncio plugin or config.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from typing import Any
 
 import pytest
@@ -80,6 +83,20 @@ def tradetape(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
         yield server
     finally:
         server.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run an `async def` test this plugin marks on a fresh event loop, so it needs no asyncio plugin or config.
+
+    A test an asyncio plugin runs (pytest-asyncio in auto mode, or marked asyncio) reaches this hook already
+    wrapped as a plain function and is left alone.
+    """
+    if pyfuncitem.get_closest_marker("tradetape") is None or not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**arguments))
+    return True
 
 
 @pytest.hookimpl(wrapper=True)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from multidict import CIMultiDict
 
 from proxy.engine.flow import Flow
@@ -22,8 +21,10 @@ from proxy.engine.mode import Mode
 from proxy.exchanges import ConfigError
 from proxy.replay.connection import ReplayConnection, shown_payload
 from proxy.replay.correlate import Correlation
+from proxy.replay.filter_hint import outside_filters
 from proxy.replay.match import MatchKey, body_differences, describe, differences, distance, key_of, parse_body
 from proxy.replay.messages import RecordedMessage
+from proxy.replay.miss_summary import clipped, explanation, message_summary, summary
 from proxy.replay.pacing import CLIENT_ACT, REPLAY_ACT, Clock, Gate, Step, check_pacing
 from proxy.replay.sources import Loaded, Recording, load_sources
 from proxy.replay.stand_ins import owner
@@ -160,7 +161,9 @@ class Replayer:
         key = key_of(flow.exchange, flow.method, path, query, body, volatile)
         queue = self.queues.get(key)
         if queue is None:
-            return self._miss(flow, UNMATCHED, key, self._closest(key))
+            outside = outside_filters(flow.exchange, flow.path, self.loaded.filters)
+            detail = outside.pop("detail") if outside else None
+            return self._miss(flow, UNMATCHED, key, self._closest(key), detail, outside)
         rec = queue.peek()
         again = rec is None  # repeat-last serves a recording a second time: nothing is waited for then
         if rec is None:
@@ -301,17 +304,23 @@ class Replayer:
             {"frames": name, "seq": m.seq, "differs": body_differences(key, m.key or b"")}
             for m in candidates[:MAX_CANDIDATES]
         ]
+        kind = UNMATCHED if candidates else EXHAUSTED
+        line, lines = message_summary(
+            kind, message.kind, connection.exchange, connection.path, connection.number, shown
+        )
         self.unmatched.append(
             {
                 "exchange": connection.exchange,
-                ERROR_FIELD: UNMATCHED if candidates else EXHAUSTED,
+                ERROR_FIELD: kind,
+                "summary": line,
+                "explanation": lines,
                 "message": {
                     "connection": connection.number,
                     "path": connection.path,
                     "kind": message.kind,
                     "payload": shown_payload(message),
                 },
-                "candidates": shown,
+                "candidates": clipped(shown),
             }
         )
         self.counts["unmatched"] += 1
@@ -360,7 +369,13 @@ class Replayer:
         return [self._candidate(key, q.peek() or q.recordings[-1]) for q in queues]
 
     def _miss(
-        self, flow: Flow, kind: str, key: MatchKey, candidates: list[dict[str, Any]], detail: str | None = None
+        self,
+        flow: Flow,
+        kind: str,
+        key: MatchKey,
+        candidates: list[dict[str, Any]],
+        detail: str | None = None,
+        outside_filter: dict[str, Any] | None = None,
     ) -> None:
         path, _, query = flow.path_qs.partition("?")
         body = parse_body(flow.body)
@@ -379,11 +394,18 @@ class Replayer:
                 EXHAUSTED: "every recording of this request has been served",
             }[kind]
         )
-        self.unmatched.append(
-            {"exchange": flow.exchange, ERROR_FIELD: kind, "request": request, "candidates": candidates}
-        )
+        line = summary(kind, flow.exchange, flow.method, path, query, candidates, detail, outside_filter)
+        report = {
+            "summary": line,
+            "detail": detail,
+            "explanation": explanation(detail, candidates),
+            "request": clipped(request),
+            "candidates": clipped(candidates),
+            **({"outside_capture_filter": outside_filter} if outside_filter else {}),
+        }
+        self.unmatched.append({"exchange": flow.exchange, ERROR_FIELD: kind, **report})
         self.counts["unmatched"] += 1
-        flow.response = tradetape_answer(NO_ANSWER_STATUS, kind, detail=detail, request=request, candidates=candidates)
+        flow.response = tradetape_answer(NO_ANSWER_STATUS, kind, **report)
 
     # ---- reporting --------------------------------------------------------------------------
 
@@ -391,12 +413,14 @@ class Replayer:
         return [rec.name for queue in self.queues.values() for rec in queue.recordings[queue.served :]]
 
     def problems(self, allow_unused: bool = False, limit: int = 50) -> list[str]:
-        """One line per unmatched request or client message, then per unused fixture and per connection that
-        left recorded messages unconsumed (at most `limit` each, then a count)."""
+        """Each unmatched request or client message (its summary, then what differed), then each unused fixture
+        and each connection that left recorded messages unconsumed (at most `limit` of each, then a count)."""
         lines = []
         if self.unmatched:
             lines.append(f"unmatched requests ({len(self.unmatched)}):")
-            lines += [f"  {miss[ERROR_FIELD]}: {miss['exchange']} {_missed(miss)}" for miss in self.unmatched[:limit]]
+            for miss in self.unmatched[:limit]:
+                lines.append(f"  {miss['summary']}")
+                lines += [f"      {line}" for line in miss["explanation"]]
             lines += [f"  ... and {len(self.unmatched) - limit} more"] if len(self.unmatched) > limit else []
         for title, names in (("unused fixtures", self.unused()), ("unconsumed messages", self.unconsumed())):
             if names and not allow_unused:
@@ -446,17 +470,6 @@ class Replayer:
                 "unconsumed": self.unconsumed(),
             },
         }
-
-
-def _missed(miss: dict[str, Any]) -> str:
-    """An unmatched request or client message, on one line."""
-    if "message" in miss:
-        message = miss["message"]
-        payload = orjson.dumps(message["payload"]).decode()
-        return f"{message['kind']} message on {message['path']} (connection {message['connection']}): {payload[:120]}"
-    request = miss["request"]
-    query = f"?{request['query']}" if request["query"] else ""
-    return f"{request['method']} {request['path']}{query}"
 
 
 def find_replayer(mode: Mode) -> Replayer | None:

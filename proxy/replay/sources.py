@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import copy
+import difflib
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from multidict import CIMultiDict
 
 from proxy.engine.flow import Failure
 from proxy.replay.correlate import HEADER_TOKEN, correlatable, json_strings
+from proxy.replay.filter_hint import manifest_filter
 from proxy.replay.match import MatchKey, describe, match_key
 from proxy.replay.messages import RecordedMessage, load_messages
 from proxy.replay.stand_ins import fill
@@ -29,7 +31,7 @@ from proxy.replay.volatile import Volatile, message_volatile, volatile_sets
 from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes
 from proxy.tape.frames import frames_file_of
 from proxy.tape.redact import REDACTED
-from proxy.tape.schema import list_session
+from proxy.tape.schema import FRAMES_SUFFIX, list_session
 from proxy.tape.stored import Stored, session_fixtures
 from proxy.wire.answers import UnsendableAnswer, check_headers, status_and_headers
 from proxy.wire.headers import NOT_RETURNED
@@ -82,6 +84,7 @@ class Loaded:
     sources: list[dict[str, Any]]  # name, path, fixtures
     recordings: list[Recording]  # sources in argument order, each in seq order
     warnings: list[str] = field(default_factory=list)
+    filters: dict[str, str] = field(default_factory=dict)  # source name -> capture filter its manifest names
 
 
 def resolve_source(spec: str, fixtures_dir: Path) -> Path:
@@ -92,8 +95,18 @@ def resolve_source(spec: str, fixtures_dir: Path) -> Path:
             return path
     raise SourceError(
         f"replay source {spec!r}: no such session directory, fixture file or scenario "
-        f"(tried {', '.join(str(p) for p in tried)})"
+        f"(tried {', '.join(str(p) for p in tried)}){near_match(spec, fixtures_dir)}"
     )
+
+
+def near_match(spec: str, fixtures_dir: Path) -> str:
+    """`; did you mean 'kalshi_full_fill'?` when a session under `fixtures_dir` is spelled almost like `spec`."""
+    try:
+        names = [p.name for p in fixtures_dir.iterdir() if p.is_dir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(Path(spec).name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _response_headers(recorded: dict[str, Any], path: Path) -> CIMultiDict[str]:
@@ -200,6 +213,8 @@ def recording(
         head=head,
     )
     if frames is not None:
+        if Path(frames).name != frames or frames.startswith(".") or not frames.endswith(FRAMES_SUFFIX):
+            raise FixtureError(path, f"websocket.frames {frames!r} is not the name of a frames file beside it")
         _connection(rec, fixture, path.parent / frames, messages_volatile or message_volatile(volatile))
     return rec
 
@@ -302,6 +317,9 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         recordings = [recording(s.load(), name, s.where, volatile, messages, s.path.name) for s in files]
         if path.is_dir():
             loaded.warnings += seq_report(name, clock_seqs(recordings))
+            named = {r.frames_file for r in recordings}
+            strays = sorted(p for p in path.glob(f"*{FRAMES_SUFFIX}") if p.name not in named)
+            loaded.warnings += [f"{stray}: a frames file no fixture names, ignored" for stray in strays]
         loaded.warnings += [
             f"{r.source}/{r.frames_file}: last line cut short ({r.torn} bytes, an interrupted write): skipped"
             for r in recordings
@@ -309,6 +327,9 @@ def load_sources(specs: list[str], fixtures_dir: Path, volatile: dict[str, Volat
         ]
         loaded.recordings += recordings
         loaded.sources.append({"name": name, "path": str(path), "fixtures": len(files)})
+        capture_filter = manifest_filter(path)
+        if capture_filter is not None:
+            loaded.filters[name] = capture_filter
     loaded.warnings += _collisions(loaded.recordings)
     _narrow_mentions(loaded.recordings)
     return loaded

@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from websockets.exceptions import ProtocolError
+from websockets.frames import Close
 
 from proxy.tape.schema import FRAMES_SUFFIX, FixtureError, check_file
 
 # The wire's message vocabulary (proxy.wire.websocket, which the tape layer does not import).
 SENDERS = ("client", "exchange")
 KINDS = ("text", "binary", "ping", "pong", "close", "drop")
+MAX_CONTROL = 125  # bytes of a control frame's payload (RFC 6455 5.5)
 
 
 def frames_file_name(fixture_name: str) -> str:
@@ -66,6 +69,20 @@ def _check_payload(line: dict[str, Any], where: str, path: Path) -> None:
         raise FixtureError(path, f"{where}: a {line['kind']} message needs text or base64")
 
 
+def _check_close(code: int | None, reason: str, where: str, path: Path) -> None:
+    """A close frame a replay could send as recorded (the relay never records any other)."""
+    if code is None:
+        if reason:
+            raise FixtureError(path, f"{where}: a close reason needs a code")
+        return
+    try:
+        Close(code, reason).check()
+    except ProtocolError:
+        raise FixtureError(path, f"{where}: close code {code} is not one a WebSocket may send") from None
+    if 2 + len(reason.encode("utf-8", "surrogatepass")) > MAX_CONTROL:
+        raise FixtureError(path, f"{where}: close reason over {MAX_CONTROL - 2} bytes")
+
+
 def validate_frame(line: Any, where: str, path: Path) -> dict[str, Any]:
     """Check one frames line; FixtureError names the file, the line and the problem."""
     if not isinstance(line, dict):
@@ -85,7 +102,11 @@ def validate_frame(line: Any, where: str, path: Path) -> dict[str, Any]:
             raise FixtureError(path, f"{where}: code must be an integer or null")
         if not isinstance(line.get("reason", ""), str):
             raise FixtureError(path, f"{where}: reason must be a string")
+        _check_close(code, line.get("reason", ""), where, path)
     _check_payload(line, where, path)
+    if line["kind"] in ("ping", "pong") and len(payload_bytes(line)) > MAX_CONTROL:
+        size = len(payload_bytes(line))
+        raise FixtureError(path, f"{where}: {line['kind']} payload of {size} bytes (at most {MAX_CONTROL} can be sent)")
     echoes = line.get("echoes", {})
     if not isinstance(echoes, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in echoes.items()):
         raise FixtureError(path, f"{where}: echoes must map JSON pointers to JSON pointers")

@@ -108,6 +108,11 @@ def redact_url(url: str, found: list[Any]) -> str:
     return f"{base}?{redact_pairs(query, found)}" if sep and "=" in query else url
 
 
+def shown_url(url: str) -> str:
+    """`url` for a log line: the query's secret-named values redacted, as in a fixture."""
+    return redact_url(url, [])
+
+
 def redact_body(value: Any, found: list[Any] | None = None) -> Any:
     """A copy of a parsed JSON body with secret fields replaced; secret values are appended to `found`."""
     if isinstance(value, dict):

@@ -5,7 +5,8 @@ parameters at any depth; bodies with no single reading, such as duplicate keys, 
 text that assigns a secret-ish name), plus what only a reader of a finished tree can check: PEM blocks,
 64-hex values under key-ish names, duplicate keys in the file itself, and every value found under a
 secret name anywhere in the tree, wherever else it appears. Order ids, hashes, market ids and
-zero-filled bytes32 values are public and never flagged.
+zero-filled bytes32 values are public and never flagged. The project's published paper-only keys
+(proxy/tools/paper_keys.py) pass in docs and code, never in a session's files.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from proxy.tape.fixture import MANIFEST, fixture_seq
 from proxy.tape.journal import JOURNAL, read_journal
 from proxy.tape.redact import NOT_JSON, read_json
 from proxy.tape.schema import FRAMES_SUFFIX
@@ -32,10 +34,12 @@ from proxy.tape.secrets import (
     redact_pairs,
     redact_url,
 )
+from proxy.tools.paper_keys import is_paper_only
 
 PEM = re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?(?:-----END [A-Z0-9 ]+-----|$)", re.S)
 HEX64 = re.compile(r"^(?:0x)?[0-9a-fA-F]{64}$")
 KEYISH = re.compile(r"key|private|secret", re.I)
+HEX_IN_TEXT = re.compile(r"(?<![0-9a-zA-Z])(?:0x)?[0-9a-fA-F]{64}(?![0-9a-zA-Z])")
 URL_WITH_QUERY = re.compile(r"(?:https?://|/)[^?\s]*\?\S*=")
 BODY_KEYS = {"request": "body", "response": "body_raw"}
 
@@ -186,6 +190,31 @@ def entries(path: Path) -> list[tuple[Path, bytes, bool]]:
     return [(path, path.read_bytes(), path.suffix == ".json")]
 
 
+def in_session(path: Path) -> bool:
+    """A fixture, a manifest, or any file of a session directory: no key belongs there, paper-only or not."""
+    return (
+        fixture_seq(path.name) is not None
+        or path.name == MANIFEST
+        or (path.parent / MANIFEST).exists()
+        or (path.parent / JOURNAL).exists()
+    )
+
+
+def without_paper_keys(text: str) -> tuple[str, int]:
+    """`text` with the published paper-only keys taken out (they stay flagged in sessions), and how many."""
+    count = 0
+
+    def drop(match: re.Match[str]) -> str:
+        nonlocal count
+        if not is_paper_only(match.group(0)):
+            return match.group(0)
+        count += 1
+        return ""
+
+    text = PEM.sub(drop, text)
+    return HEX_IN_TEXT.sub(drop, text), count
+
+
 def frames_data(text: bytes) -> list[Any]:
     """A frames file as audit reads it: one item per line, a JSON payload parsed (a secret in it is a field)."""
     lines: list[Any] = []
@@ -213,8 +242,17 @@ def scan_frames(text: bytes, scan: Scan) -> list[Any]:
     return data
 
 
-def scan_file(path: Path, text: bytes, as_json: bool) -> tuple[list[Finding], list[Any], Any]:
-    """Findings, secret values under secret names, and the parsed data (None for a file that is not JSON)."""
+def scan_file(
+    path: Path, text: bytes, as_json: bool, allowed: list[Path] | None = None
+) -> tuple[list[Finding], list[Any], Any]:
+    """Findings, secret values under secret names, and the parsed data (None for a file that is not JSON).
+    A doc or code file that holds paper-only keys is scanned without them and appended to `allowed`."""
+    if not in_session(path):
+        stripped, count = without_paper_keys(text.decode("utf-8", "surrogateescape"))
+        if count:
+            text = stripped.encode("utf-8", "surrogateescape")
+            if allowed is not None:
+                allowed.append(path)
     scan = Scan()
     data: Any = None
     if path.name.endswith(FRAMES_SUFFIX):
@@ -260,12 +298,12 @@ def by_value(path: Path, text: bytes, data: Any, creds: Credentials, flagged: se
     return out
 
 
-def audit_tree(files: list[Path]) -> tuple[list[Finding], Credentials]:
+def audit_tree(files: list[Path], allowed: list[Path] | None = None) -> tuple[list[Finding], Credentials]:
     findings: list[Finding] = []
     creds = Credentials()
     scanned = []
     for name, text, as_json in (entry for path in files for entry in entries(path)):
-        found, secrets, data = scan_file(name, text, as_json)
+        found, secrets, data = scan_file(name, text, as_json, allowed)
         findings += found
         creds.learn(secrets)
         scanned.append((name, text, data, {f.field for f in found}))
@@ -353,6 +391,7 @@ def redact_frames(text: bytes, creds: Credentials) -> bytes:
             line["text"] = creds.scrub(PEM.sub(REDACTED, payload))
         elif "text" in line:
             line["text"] = orjson.dumps(creds.scrub_value(redact_value(payload))).decode()
+        line = creds.scrub_value(line)  # the other fields too: a close reason is free text
         out.append(orjson.dumps(line) + (b"\n" if raw.endswith(b"\n") else b""))
     return b"".join(out)
 

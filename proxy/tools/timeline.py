@@ -14,6 +14,8 @@ import orjson
 from proxy.exchanges import PROFILES
 from proxy.tape.frames import frames_file_of, read_frames
 
+WHY = ("error", "errorMsg", "message", "code")  # shown wider: they are the reason a request failed
+
 
 def _short(value: Any, width: int = 14) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
@@ -26,7 +28,11 @@ def _fields(value: Any, names: tuple[str, ...]) -> list[str]:
         return [f"items={len(value)}"]
     if not isinstance(value, dict):
         return []
-    out = [f"{k}={_short(value[k])}" for k in names if k in value and not isinstance(value[k], (dict, list))]
+    out = [
+        f"{k}={_short(value[k], 40 if k in WHY else 14)}"
+        for k in names
+        if k in value and not isinstance(value[k], (dict, list))
+    ]
     for key, item in value.items():
         if isinstance(item, dict) and key in ("order", "error"):
             out += _fields(item, (*names, "code", "message"))

@@ -305,8 +305,8 @@ class ListenerProtocol(asyncio.Protocol):
                 request, keep_alive = self.pending.popleft()
                 try:
                     answer = await self.handler(request)
-                except Exception:
-                    log.exception("the proxy failed on %s %s", request.method, request.target)
+                except Exception:  # logged without the query: it may hold a secret
+                    log.exception("the proxy failed on %s %s", request.method, request.path)
                     answer = PROXY_ERROR
                 if not self._write(request, answer, keep_alive):
                     return
@@ -340,7 +340,7 @@ class ListenerProtocol(asyncio.Protocol):
         try:
             head = response_head(answer, keep_alive, head_only)
         except UnsendableAnswer as exc:
-            log.error("answer to %s %s not sent: %s", request.method, request.target, exc)
+            log.error("answer to %s %s not sent: %s", request.method, request.path, exc)
             answer = tradetape_answer(502, kinds.UNSENDABLE_ANSWER, detail=str(exc))
             head = response_head(answer, keep_alive, head_only)
         bodiless = head_only or answer.status in NO_BODY_STATUS
@@ -374,14 +374,23 @@ class HttpListener:
         self._drained: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def start(self, host: str, port: int) -> int:
+    async def bind(self, host: str, port: int) -> int:
+        """Bind without accepting yet (connections wait in the backlog): the bound port (0 picks one)."""
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True
+            lambda: ListenerProtocol(self.handler, self), host, port, reuse_address=True, start_serving=False
         )
         self._sweeper = loop.create_task(self._sweep())
         bound: int = self.server.sockets[0].getsockname()[1]  # the real port when 0 was asked
         return bound
+
+    async def start(self, host: str, port: int) -> int:
+        """Accept connections, binding first unless bind() already did (then `port` is what it returned)."""
+        if self.server is None:
+            port = await self.bind(host, port)
+        assert self.server is not None  # bound above or before
+        await self.server.start_serving()
+        return port
 
     async def _sweep(self) -> None:
         """One timer for every connection: a tick is a quarter of the shorter timeout (0.05 s to 1 s)."""

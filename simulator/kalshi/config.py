@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from simulator import demo_accounts
 from simulator.kalshi.model import ONE, Account, Market, Position
 from simulator.state import StateError, read_decimal, read_list, read_str
 
@@ -213,4 +214,7 @@ def parse_section(section: dict | None, now: float, where: str = "kalshi") -> Ka
         keys.update(account_keys)
     if not accounts:
         accounts.append(Account("default", str(uuid.uuid4()), Decimal("1000.00"), updated_ts=now))
+    keys.setdefault(
+        demo_accounts.KALSHI_KEY_ID, (accounts[0].name, load_public_key(demo_accounts.kalshi_public_pem(), "demo"))
+    )
     return KalshiSetup(markets, books, accounts, keys)

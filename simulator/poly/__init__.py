@@ -12,7 +12,7 @@ from simulator.faults import FaultInjector, fault_middleware
 from simulator.feed import parse_feed_settings
 from simulator.feed_faults import FeedFaults
 from simulator.poly.admin import ADMIN, admin_routes
-from simulator.poly.auth import ApiKeys
+from simulator.poly.auth import DEMO_CREDS, ApiKeys
 from simulator.poly.config import parse_section
 from simulator.poly.errors import default_fault_body
 from simulator.poly.exchange import PolyExchange
@@ -31,7 +31,7 @@ def create_poly_app(
     """The Polymarket listener's app from the state file's `poly` section (None: the built-in default)."""
     exchange = PolyExchange(parse_section(section), clock)
     clock.on_advance(exchange.sweep)
-    keys = ApiKeys()
+    keys = ApiKeys(preset=(DEMO_CREDS,))
     feed = PolyFeed(exchange, keys, feed_faults or FeedFaults(), parse_feed_settings(section, "poly"))
     app = web.Application(middlewares=[fault_middleware(faults, "poly", clock), admin_errors(ADMIN), poly_errors])
     app[EXCHANGE] = exchange

@@ -3,7 +3,8 @@
 Credentials are never shipped in state files: each (address, nonce) maps to a key, secret and
 passphrase derived from a random per-process server secret, so a client must do the real
 create-or-derive flow, and a restarted simulator invalidates old credentials as a real key
-rotation would.
+rotation would. The one exception is the paper-only demo account (simulator/demo_accounts.py),
+whose credentials every simulator holds so that they are the same in every run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from eth_utils import is_hex_address, to_checksum_address
 
 from clients.polymarket.signing import l2_signature, recover_clob_auth_signer
+from simulator import demo_accounts
 from simulator.poly.errors import PolyError
 
 INVALID_L1 = "Invalid L1 Request headers"
@@ -37,12 +39,28 @@ class ApiCreds:
         return {"apiKey": self.api_key, "secret": self.secret, "passphrase": self.passphrase}
 
 
+DEMO_CREDS = ApiCreds(
+    demo_accounts.POLY_API_KEY,
+    demo_accounts.POLY_API_SECRET,
+    demo_accounts.POLY_API_PASSPHRASE,
+    demo_accounts.POLY_ADDRESS,
+    demo_accounts.POLY_API_NONCE,
+)
+
+
 class ApiKeys:
     """The keys created so far; derivation is deterministic within one process."""
 
-    def __init__(self, server_secret: bytes | None = None) -> None:
+    def __init__(self, server_secret: bytes | None = None, preset: tuple[ApiCreds, ...] = ()) -> None:
         self._server_secret = server_secret or secrets.token_bytes(32)
         self._by_key: dict[str, ApiCreds] = {}
+        self._by_owner: dict[tuple[str, int], ApiCreds] = {}
+        for creds in preset:  # held from the start (the paper-only demo account), as if created earlier
+            self._keep(creds)
+
+    def _keep(self, creds: ApiCreds) -> None:
+        self._by_key[creds.api_key] = creds
+        self._by_owner[(creds.address.lower(), creds.nonce)] = creds
 
     def _derive(self, address: str, nonce: int) -> ApiCreds:
         def mac(label: str) -> bytes:
@@ -58,15 +76,15 @@ class ApiKeys:
 
     def create(self, address: str, nonce: int) -> ApiCreds | None:
         """A new key, or None when this (address, nonce) already has one (the client then derives)."""
-        creds = self._derive(address, nonce)
-        if creds.api_key in self._by_key:
+        if (address.lower(), nonce) in self._by_owner:
             return None
-        self._by_key[creds.api_key] = creds
+        creds = self._derive(address, nonce)
+        self._keep(creds)
         return creds
 
     def derive(self, address: str, nonce: int) -> ApiCreds | None:
         """The existing key for (address, nonce), or None if it was never created."""
-        return self._by_key.get(self._derive(address, nonce).api_key)
+        return self._by_owner.get((address.lower(), nonce))
 
     def lookup(self, api_key: str) -> ApiCreds | None:
         return self._by_key.get(api_key)

@@ -12,11 +12,13 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
+from simulator import demo_accounts
 from simulator.poly.model import ONE, ZERO, Account, Market, Token
 from simulator.state import StateError, read_decimal, read_list, read_str
 
 TICK_SIZES = (Decimal("0.1"), Decimal("0.01"), Decimal("0.005"), Decimal("0.0025"), Decimal("0.001"), Decimal("0.0001"))
 HARDHAT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+DEMO_ACCOUNT = {"address": demo_accounts.POLY_ADDRESS, "signature_type": 0, "balance": demo_accounts.POLY_BALANCE}
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def parse_section(section: dict | None, where: str = "poly") -> PolyState:
         if account.address in state.accounts:
             raise StateError(f"{where}.accounts[{i}].address", f"duplicate account {account.address}")
         state.accounts[account.address] = account
+    if demo_accounts.POLY_ADDRESS not in state.accounts:
+        state.accounts[demo_accounts.POLY_ADDRESS] = _account(DEMO_ACCOUNT, "demo account", state.tokens)
     return state
 
 

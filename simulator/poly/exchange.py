@@ -240,7 +240,7 @@ class PolyExchange:
         order = self._new_order(account, creds.api_key, req, limit, fills)
         trades = self.execute(order, fills)
         for trade in trades:
-            trade.fails = fail
+            trade.fails = trade.fails or fail  # a feed fault may have marked it already
         if req.order_type in IMMEDIATE or order.remaining <= ZERO:
             order.status = MATCHED if fills else CANCELED
         else:

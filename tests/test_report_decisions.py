@@ -1,0 +1,80 @@
+"""tradetape report and the engine's decisions: read from the canonical ledger beside an end-to-end session and
+placed by the arb they belong to; those naming no arb listed, untimed."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from proxy.replay.sources import SourceError
+from proxy.report.decisions import leg_key
+from proxy.report.page import report_data
+from proxy.report.write import write_report
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+SESSION = "e2e_poly_trade_failed"
+
+
+def ledger(name: str) -> dict:
+    return orjson.loads((FIXTURES / f"{name}.ledger.json").read_bytes())
+
+
+def test_legs_are_read_on_the_markets_leg():
+    assert leg_key("kalshi KX-1 no buy 10@0.4500") == ("kalshi", "KX-1", "sell")  # buying NO sells YES
+    assert leg_key("kalshi KX-1 no sell 10.00@0.40") == ("kalshi", "KX-1", "buy")
+    assert leg_key("kalshi KX-1 yes buy 10@0.52") == ("kalshi", "KX-1", "buy")
+    assert leg_key("poly 123 buy 10@0.49") == ("poly", "123", "buy")
+
+
+def test_decisions_are_placed_by_their_arbs_orders(tmp_path):
+    out = tmp_path / "r.html"
+    write_report([FIXTURES / SESSION], out)
+    data = report_data(out.read_text())
+    recorded = ledger(SESSION)["decisions"]
+    items = data["items"]
+    decisions = [i for i in items if i["kind"] == "decision"]
+    listed = sorted(orjson.dumps(d["record"], option=orjson.OPT_SORT_KEYS) for d in decisions)
+    assert listed == sorted(orjson.dumps(r, option=orjson.OPT_SORT_KEYS) for r in recorded)  # each as in the file
+
+    orders = [i for i in items if i.get("label") in ("POST /portfolio/events/orders", "POST /order")]
+    kalshi_entry, poly_entry, unwind = orders
+    (taken,) = data["opportunities"]
+    assert (taken["kind"], taken["t"]) == ("taken", kalshi_entry["t"])  # just before arb1's first order
+    assert items.index(next(i for i in items if i["id"] == taken["item"])) == items.index(kalshi_entry) - 1
+    result, settled, *untimed = data["decisions"]
+    assert (result["kind"], result["t"]) == ("result", max(kalshi_entry["end"], poly_entry["end"]))
+    assert (settled["reason"], settled["t"]) == ("arb_settled", unwind["end"])
+    no_arb = [d for d in recorded if not d["arb"] and d["kind"] not in ("taken", "would_take")]
+    assert [(d["t"], d["kind"]) for d in untimed] == [(None, d["kind"]) for d in no_arb]
+    assert items[-len(no_arb) :] == [i for i in items if i["kind"] == "decision" and i["t"] is None]
+    assert data["warnings"] == [
+        f"{SESSION}.ledger.json: {len(no_arb)} of {len(recorded)} decisions name no arb: listed, not timed"
+    ]
+
+
+def test_a_session_without_a_ledger_has_no_decisions_and_a_bad_ledger_is_named(tmp_path):
+    shutil.copytree(FIXTURES / SESSION, tmp_path / SESSION)
+    written = write_report([tmp_path / SESSION], tmp_path / "r.html")
+    assert written.data["decisions"] == [] and written.data["opportunities"] == []
+    (tmp_path / f"{SESSION}.ledger.json").write_text('{"decisions": []')
+    with pytest.raises(SourceError, match=f"{SESSION}.ledger.json: not a canonical ledger"):
+        write_report([tmp_path / SESSION], tmp_path / "r.html")
+
+
+@pytest.mark.parametrize("name", sorted(p.name.removesuffix(".ledger.json") for p in FIXTURES.glob("*.ledger.json")))
+def test_positions_drawn_for_an_end_to_end_session_end_where_the_engines_ledger_does(tmp_path, name):
+    """The page derives positions from what the session's answers, reads and messages said; the engine booked its
+    ledger from the same exchanges on its own. Where each ends must agree, market by market."""
+    data = write_report([FIXTURES / name], tmp_path / "r.html").data
+    drawn = {(e["exchange"], p["market"]): Decimal(p["position"]) for e in data["exchanges"] for p in e["points"]}
+    booked: dict[tuple[str, str], Decimal] = {}
+    for intent in ledger(name)["intents"]:
+        exchange, market, side = leg_key(intent["leg"])
+        signed = Decimal(intent["filled"]) * (1 if side == "buy" else -1)
+        booked[(exchange, market)] = booked.get((exchange, market), Decimal(0)) + signed
+    assert {k: v for k, v in drawn.items() if v} == {k: v for k, v in booked.items() if v}
+    assert data["warnings"] == [w for w in data["warnings"] if w.startswith(f"{name}.ledger.json:")]

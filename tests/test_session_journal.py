@@ -231,7 +231,7 @@ def damaged_session(directory: Path) -> None:
 def test_a_damaged_journal_stops_recording_and_fsck_writes_what_it_can_and_keeps_it(tmp_path):
     directory = tmp_path / "s"
     damaged_session(directory)
-    with pytest.raises(SessionError, match=r"its journal is damaged .* run `tradetape fsck`") as refused:
+    with pytest.raises(SessionError, match=r"its journal cannot be used .*damaged.* run `tradetape fsck`") as refused:
         Session(directory, {"session": "s"}, append=True)
     assert refused.value.option == "--session"
     inspect = CliRunner().invoke(inspect_command, [str(directory)])
@@ -296,3 +296,14 @@ def test_a_close_with_many_files_to_write_says_so(tmp_path, monkeypatch, caplog)
         session.close()
     assert "writing 3 fixture files from its journal before closing" in caplog.text
     assert len(session_files(tmp_path / "s")) == 3
+
+
+def test_a_file_named_like_the_journal_that_is_none_stops_recording_and_fsck_leaves_it(tmp_path):
+    directory = tmp_path / "s"
+    directory.mkdir()
+    (directory / JOURNAL).write_bytes(b"my notes")
+    with pytest.raises(SessionError, match=r"journal cannot be used .*not a tradetape journal"):
+        Session(directory, {"session": "s"}, append=True)
+    result = CliRunner().invoke(fsck_command, [str(directory)])
+    assert result.exit_code == 1 and "not a tradetape journal" in result.output and "left as it is" in result.output
+    assert (directory / JOURNAL).read_bytes() == b"my notes"

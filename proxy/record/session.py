@@ -142,15 +142,14 @@ class Session:
         and the seqs of the WebSocket messages recorded with them (one clock)."""
         for note in quarantine_leftovers(self.directory, list_session(self.directory).leftovers):
             log.warning("%s", note)
-        contents = self._journal.contents()
+        try:
+            contents = self._journal.contents()
+        except ValueError as exc:
+            raise self._unusable_journal(str(exc)) from None
         try:
             damage = contents.damage()
             if damage:
-                raise SessionError(
-                    f"session {self.directory}: its journal is damaged ({self.directory / JOURNAL}: {damage[0]}), "
-                    "so it cannot be continued; run `tradetape fsck` on it or choose another --session",
-                    "--session",
-                )
+                raise self._unusable_journal(f"{damage[0]}")
             restored = restore_files(self.directory, contents)
         finally:
             contents.close()
@@ -172,6 +171,13 @@ class Session:
                 f"cannot be continued ({exc}); run `tradetape fsck` on it or choose another --session",
                 "--session",
             ) from None
+
+    def _unusable_journal(self, why: str) -> SessionError:
+        return SessionError(
+            f"session {self.directory}: its journal cannot be used ({self.directory / JOURNAL}: {why}), so the "
+            "session cannot be continued; run `tradetape fsck` on it or choose another --session",
+            "--session",
+        )
 
     @property
     def count(self) -> int:

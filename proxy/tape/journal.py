@@ -42,6 +42,7 @@ def _crc(name: bytes, data: bytes | memoryview) -> int:
 
 
 def record_bytes(name: str, data: bytes) -> bytes:
+    """One record: its header line, the fixture file's bytes, a newline."""
     raw = name.encode()
     return b"@ %d %08x %s\n" % (len(data), _crc(raw, data), raw) + data + b"\n"
 
@@ -68,17 +69,12 @@ class Contents:
     damaged: list[tuple[int, int]] = field(default_factory=list)  # [start, end) byte ranges between records
     torn: int = 0  # bytes at the end that are no whole record: a write interrupted by the end of the process
 
-    @property
-    def end(self) -> int:
-        """Where the whole records end: the size to cut a torn end back to."""
-        return len(self.data) - self.torn
-
     def fixture(self, record: Record) -> bytes:
         return bytes(self.data[record.offset : record.offset + record.length])
 
     def damage(self) -> list[str]:
-        """Stretches between whole records that are none. Not a torn end: nobody was answered for that,
-        since an answer only goes out once its record is written whole."""
+        """Stretches between whole records that are none. A torn end is not damage: no answer went out for it,
+        since an answer only goes out once its record is whole."""
         return [f"bytes {start}-{end - 1} are no whole record (damaged)" for start, end in self.damaged]
 
     def close(self) -> None:
@@ -197,9 +193,6 @@ class JournalFile:
                 os.ftruncate(self.fd, self.size)
             raise
         self.size += len(data)
-
-    def read(self, offset: int, length: int) -> bytes:
-        return os.pread(self.fd, length, offset)
 
     def remove(self) -> None:
         """Unlink the journal (while still holding its lock), then close it."""

@@ -60,8 +60,9 @@ def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dic
     }
 
 
-def fixture_record(flow: Flow, creds: Credentials | None = None) -> dict[str, Any]:
-    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals)."""
+def fixture_record(flow: Flow, creds: Credentials | None = None, by_value: bool = True) -> dict[str, Any]:
+    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals);
+    by name only without `by_value`, when Session.write scrubs the bytes it writes."""
     creds = Credentials() if creds is None else creds
     found: list[Any] = []
     fixture: dict[str, Any] = {
@@ -84,7 +85,7 @@ def fixture_record(flow: Flow, creds: Credentials | None = None) -> dict[str, An
     if "sent_after" in flow.notes:
         fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
     creds.learn(found)
-    return scrub_fixture(fixture, creds) if creds else fixture
+    return scrub_fixture(fixture, creds) if creds and by_value else fixture
 
 
 def learn_minted(flow: Flow, creds: Credentials) -> None:
@@ -119,10 +120,12 @@ class Recorder:
             learn_minted(flow, self.credentials)
             return
         try:
-            fixture = fixture_record(flow, self.credentials)
+            fixture = fixture_record(flow, self.credentials, by_value=False)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
-            flow.notes["fixture"] = self.session.write(fixture, flow.method, flow.exchange, flow.path)
+            flow.notes["fixture"] = self.session.write(
+                fixture, flow.method, flow.exchange, flow.path, self.credentials
+            )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, shown_url(flow.url), exc)

@@ -27,7 +27,9 @@ from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq
 from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.journal import JOURNAL, JournalBusy, JournalFile, record_bytes
 from proxy.tape.manifest import manifest_bytes, manifest_entry
+from proxy.tape.redact import scrub_fixture
 from proxy.tape.schema import list_session, quarantine_leftovers
+from proxy.tape.secrets import Credentials
 from proxy.tape.stored import restore_files
 
 FLUSH_INTERVAL = 0.05  # the journal reaches the disk at most this long (plus the flush itself) after a write
@@ -198,17 +200,26 @@ class Session:
         self._entries += orjson.dumps(manifest_entry(fixture, name))
         self._count += 1
 
-    def write(self, fixture: dict[str, Any], method: str, exchange: str, path: str) -> str:
+    def write(
+        self, fixture: dict[str, Any], method: str, exchange: str, path: str, creds: Credentials | None = None
+    ) -> str:
         """Give `fixture` the next seq and append it to the journal; returns the name its file gets.
 
-        The seq is taken only once its record is whole in the journal, so a failed write leaves no gap.
+        Every credential in `creds` is scrubbed from it first, wherever it appears (by value): the check runs
+        on the bytes that are written, so nothing reaches the disk unchecked and a fixture is serialised once
+        when it holds none. The seq is taken only once its record is whole in the journal, so a failed write
+        leaves no gap.
         """
         seq = self.last_seq + 1
         fixture["seq"] = seq
         name = fixture_name(seq, method, exchange, path)
         if fixture_seq(name) is None:
             raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
-        self._journal.append(record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2)))
+        data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
+        if creds and creds.found_in(data):
+            fixture = scrub_fixture(fixture, creds)
+            data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
+        self._journal.append(record_bytes(name, data))
         self.last_seq = seq
         self._unwritten += 1
         self._flusher.journal_written()

@@ -59,6 +59,8 @@ def build_filter(spec: str, flag: str = "--filter", sim_admin: bool = False) -> 
 
 def is_sim_admin(path: str) -> bool:
     """A simulator admin path, however spelled (`//__sim/`, `/%5F%5Fsim/`, `/x/../__sim/`)."""
+    if "__sim" not in path and "%" not in path:  # normalising only drops segments: "__sim" must be one as sent
+        return False
     return (posixpath.normpath("/" + unquote(path).lstrip("/")) + "/").startswith(SIM_ADMIN)
 
 

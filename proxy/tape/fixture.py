@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import functools
 import os
 import re
 import time
@@ -21,6 +22,7 @@ FORMAT = 1
 _MEANINGFUL = re.compile(r"^[a-z][a-z_-]*$")
 
 
+@functools.lru_cache(maxsize=4096)
 def endpoint_name(path: str) -> str:
     """The path's last meaningful segment, ids dropped: /portfolio/orders/abc123 -> orders."""
     for segment in reversed(path.split("?", 1)[0].split("/")):
@@ -42,7 +44,13 @@ def fixture_name(seq: int, method: str, exchange: str, path: str) -> str:
 def utc_stamp(epoch: float) -> str:
     """2026-11-19T20:15:00.123Z"""
     millis = int(epoch * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{millis:03d}Z"
+    return f"{_utc_second(int(epoch))}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """Formatting the date and time costs more than the rest of a fixture's metadata: once per second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def parse_json(data: bytes | str) -> Any:

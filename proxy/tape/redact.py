@@ -7,6 +7,7 @@ Anything else is stored as `body_omitted` with the reason, like a body in an enc
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -43,12 +44,19 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+@functools.lru_cache(maxsize=4096)
+def header_key(name: str) -> tuple[str, bool]:
+    """(the name as a fixture stores it, whether its value is secret): the same few names come with every request."""
+    key = printable(name.lower())
+    return key, is_secret_header(key)
+
+
 def redact_headers(headers: Any) -> dict[str, str]:
     """A plain dict of the headers with secret values replaced (repeated headers joined by ', ')."""
     out: dict[str, str] = {}
     for name, value in headers.items():
-        key = printable(name.lower())
-        value = REDACTED if is_secret_header(key) else printable(value)
+        key, secret = header_key(name)
+        value = REDACTED if secret else printable(value)
         out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
     return out
 

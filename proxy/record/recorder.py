@@ -10,6 +10,7 @@ from proxy.engine.flow import Flow
 from proxy.record.frames import FramesWriter
 from proxy.record.session import Session
 from proxy.tape.capture_filter import CaptureFilter
+from proxy.tape.compact import deferrable
 from proxy.tape.fixture import decode_content, fixture_name, utc_stamp
 from proxy.tape.frames import frames_file_name
 from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
@@ -32,17 +33,24 @@ def decoded(data: bytes, headers: dict[str, str]) -> bytes | None:
     return decode_content(data, encoding.lower()) if encoding and data else data
 
 
-def request_record(flow: Flow, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+def request_record(
+    flow: Flow, creds: Credentials, found: list[Any], deferred: list[tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
     headers = redact_headers(flow.headers)
     data = decoded(flow.body, headers)
     if data is None:
         fields: dict[str, Any] = {"body": None, "body_omitted": omitted(headers["content-encoding"])}
+    elif deferred is not None and deferrable(data):
+        deferred.append(("request", data))
+        fields = {}
     else:
         fields = request_body(data, headers.get("content-type", ""), creds, found)
     return {"method": flow.method, "url": redact_url(flow.url, found), "headers": headers, **fields}
 
 
-def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dict[str, Any]:
+def response_record(
+    answer: Answer, creds: Credentials, found: list[Any], deferred: list[tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
     headers = redact_headers(answer.headers)
     body = decoded(answer.body, headers)
     if body is None:
@@ -53,6 +61,9 @@ def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dic
             "body_parsed": None,
             "body_omitted": omitted(headers["content-encoding"]),
         }
+    if deferred is not None and deferrable(body):
+        deferred.append(("response", body))
+        return {"status": answer.status, "headers": headers}
     return {
         "status": answer.status,
         "headers": headers,
@@ -60,9 +71,14 @@ def response_record(answer: Answer, creds: Credentials, found: list[Any]) -> dic
     }
 
 
-def fixture_record(flow: Flow, creds: Credentials | None = None, by_value: bool = True) -> dict[str, Any]:
-    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals);
-    by name only without `by_value`, when Session.write scrubs the bytes it writes."""
+def fixture_record(
+    flow: Flow, creds: Credentials | None = None, deferred: list[tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
+    """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals).
+
+    With `deferred`, for Session.write: the bodies compact.deferrable lets wait are appended to it, their fields
+    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes.
+    """
     creds = Credentials() if creds is None else creds
     found: list[Any] = []
     fixture: dict[str, Any] = {
@@ -70,7 +86,7 @@ def fixture_record(flow: Flow, creds: Credentials | None = None, by_value: bool 
         "exchange": flow.exchange,
         "captured_at": utc_stamp(flow.wall_start),
         "latency_ms": flow.latency_ms,
-        "request": request_record(flow, creds, found),
+        "request": request_record(flow, creds, found, deferred),
     }
     if flow.failure is not None:
         failure = flow.failure
@@ -81,11 +97,11 @@ def fixture_record(flow: Flow, creds: Credentials | None = None, by_value: bool 
             **({"upstream": failure.upstream} if failure.upstream else {}),
         }
     elif flow.response is not None:
-        fixture["response"] = response_record(flow.response, creds, found)
+        fixture["response"] = response_record(flow.response, creds, found, deferred)
     if "sent_after" in flow.notes:
         fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
     creds.learn(found)
-    return scrub_fixture(fixture, creds) if creds and by_value else fixture
+    return scrub_fixture(fixture, creds) if creds and deferred is None else fixture
 
 
 def learn_minted(flow: Flow, creds: Credentials) -> None:
@@ -120,11 +136,12 @@ class Recorder:
             learn_minted(flow, self.credentials)
             return
         try:
-            fixture = fixture_record(flow, self.credentials, by_value=False)
+            deferred: list[tuple[str, bytes]] = []
+            fixture = fixture_record(flow, self.credentials, deferred)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(
-                fixture, flow.method, flow.exchange, flow.path, self.credentials
+                fixture, flow.method, flow.exchange, flow.path, self.credentials, deferred
             )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from proxy.tape.compact import pack, unpack
 from proxy.tape.durable import make_durable, write_atomically
 from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq, load_fixture, session_files, utc_stamp
 from proxy.tape.frames import frames_file_of, read_frames
@@ -201,13 +202,20 @@ class Session:
         self._count += 1
 
     def write(
-        self, fixture: dict[str, Any], method: str, exchange: str, path: str, creds: Credentials | None = None
+        self,
+        fixture: dict[str, Any],
+        method: str,
+        exchange: str,
+        path: str,
+        creds: Credentials | None = None,
+        deferred: list[tuple[str, bytes]] | None = None,
     ) -> str:
         """Give `fixture` the next seq and append it to the journal; returns the name its file gets.
 
-        Every credential in `creds` is scrubbed from it first, wherever it appears (by value): the check runs
-        on the bytes that are written, so nothing reaches the disk unchecked and a fixture is serialised once
-        when it holds none. The seq is taken only once its record is whole in the journal, so a failed write
+        `deferred` bodies (compact.deferrable; their fields not in `fixture`) are written as they came, in the
+        compact form. Every credential in `creds` is scrubbed first, wherever it appears (by value): the check
+        runs on the bytes that are written, so nothing reaches the disk unchecked, and a fixture holding none is
+        serialised once. The seq is taken only once its record is whole in the journal, so a failed write
         leaves no gap.
         """
         seq = self.last_seq + 1
@@ -215,9 +223,9 @@ class Session:
         name = fixture_name(seq, method, exchange, path)
         if fixture_seq(name) is None:
             raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
-        data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
-        if creds and creds.found_in(data):
-            fixture = scrub_fixture(fixture, creds)
+        data = pack(fixture, deferred) if deferred else orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
+        if creds and (creds.found_in(data) or (deferred and not creds.plain)):
+            fixture = scrub_fixture(unpack(data) if deferred else fixture, creds)
             data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
         self._journal.append(record_bytes(name, data))
         self.last_seq = seq

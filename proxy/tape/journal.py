@@ -3,12 +3,15 @@
 A write(2) to an open file is in the page cache when it returns, so it survives the process being
 killed; creating a file per fixture costs far more (an inode, a directory entry: 0.2-1 ms of CPU on
 an ext4 without a journal, where every allocation scans for recently deleted inodes). Each record
-holds the fixture file's name and exactly the bytes that file gets, with their length and CRC-32, so
-the files are materialised from it byte for byte and a torn or damaged record is found, never misread:
+holds the fixture file's name and either exactly the bytes that file gets or the compact form those
+bytes are made from (compact.py), with their length and CRC-32, so the files are materialised from it
+byte for byte and a torn or damaged record is found, never misread:
 
-    tradetape journal 1
+    tradetape journal 2
     @ <length> <crc32 of name and data, 8 hex digits> <file name>
     <data>
+
+Version 1 (every record the file's bytes) is still read: a recorder of an older release may have left one.
 
 The journal is the truth for the fixtures it holds until the session is closed, when every file is
 in place and on disk and the journal is removed.
@@ -25,11 +28,13 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from proxy.tape.compact import file_bytes
 from proxy.tape.schema import JOURNAL, fixture_seq
 
 __all__ = ["JOURNAL", "Contents", "JournalBusy", "JournalFile", "read_journal", "record_bytes"]
 
-MAGIC = b"tradetape journal 1\n"
+MAGIC = b"tradetape journal 2\n"
+MAGIC_V1 = b"tradetape journal 1\n"
 _HEADER = re.compile(rb"@ (\d{1,10}) ([0-9a-f]{8}) ([^\s/]{1,240})\n")
 
 
@@ -70,7 +75,8 @@ class Contents:
     torn: int = 0  # bytes at the end that are no whole record: a write interrupted by the end of the process
 
     def fixture(self, record: Record) -> bytes:
-        return bytes(self.data[record.offset : record.offset + record.length])
+        """The bytes of the record's fixture file."""
+        return file_bytes(bytes(self.data[record.offset : record.offset + record.length]))
 
     def damage(self) -> list[str]:
         """Stretches between whole records that are none. A torn end is not damage: no answer went out for it,
@@ -113,8 +119,8 @@ def parse(path: Path, data: bytes | mmap.mmap) -> Contents:
     if not data:
         return contents
     head = bytes(data[: len(MAGIC)])
-    if head != MAGIC:
-        if MAGIC.startswith(head):  # the header itself was being written
+    if head not in (MAGIC, MAGIC_V1):
+        if MAGIC.startswith(head) or MAGIC_V1.startswith(head):  # the header itself was being written
             contents.torn = len(data)
             return contents
         raise ValueError(f"not a tradetape journal (it does not start with {MAGIC.strip().decode()!r})")
@@ -163,7 +169,7 @@ class JournalFile:
         return parse(self.path, data)
 
     def record_at(self, offset: int) -> tuple[str, bytes, int] | None:
-        """(file name, fixture bytes, where the next record begins) of the whole record at `offset`, or None."""
+        """(file name, the file's bytes, where the next record begins) of the whole record at `offset`, or None."""
         buf = os.pread(self.fd, 512, offset)
         match = _HEADER.match(buf)
         if match is None:
@@ -174,7 +180,7 @@ class JournalFile:
         record = _record_at(buf, 0)
         if record is None:
             return None
-        return record.name, buf[record.offset : record.offset + record.length], offset + record.end
+        return record.name, file_bytes(buf[record.offset : record.offset + record.length]), offset + record.end
 
     def restart(self) -> None:
         """Empty the journal (its fixtures are durable files now) and write its header."""

@@ -154,15 +154,26 @@ def variants(value: str) -> set[str]:
     return {value, orjson.dumps(value).decode()[1:-1], quote(value, safe=""), quote_plus(value), quote(value)}
 
 
+_STRUCTURE = re.compile(r'["\\,:\[\]{}\x00-\x1f]')  # no whitespace: compact JSON has it only inside strings
+_NUMBER_TEXT = re.compile(r"[0-9.eE+-]*")
+
+
+def plain(text: str) -> bool:
+    """A spelling found in a compact JSON document's text only inside one string: it holds nothing JSON's
+    structure or escapes are made of, and it is no number's text (a number may be written another way)."""
+    return _STRUCTURE.search(text) is None and _NUMBER_TEXT.fullmatch(text) is None
+
+
 class Credentials:
     """Every credential value seen in one session, to scrub wherever it appears."""
 
-    __slots__ = ("_bytes", "_texts", "values")
+    __slots__ = ("_bytes", "_texts", "plain", "values")
 
     def __init__(self) -> None:
         self.values: set[str] = set()
         self._texts: tuple[str, ...] = ()  # every variant, longest first
         self._bytes: tuple[bytes, ...] = ()
+        self.plain = True  # every variant is plain(): where one is in a JSON body's text, it is in one string
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -174,6 +185,7 @@ class Credentials:
             texts = {variant for value in self.values for variant in variants(value)}
             self._texts = tuple(sorted(texts, key=len, reverse=True))
             self._bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._texts)
+            self.plain = all(map(plain, self._texts))
 
     def learn_headers(self, headers: Any) -> None:
         """Stable credentials from auth headers: API keys, passphrases, bearer tokens, cookie values."""

@@ -1,0 +1,67 @@
+"""A fixture as the journal holds it when that is cheaper: its metadata as compact JSON, and the bodies that need
+no redaction as they came; expanded into the fixture file's bytes off the hot path (when files are written,
+and by every tool that reads a journal).
+
+Parsing a JSON body and serialising it back, pretty, cost more than the rest of recording an exchange. A body
+needs neither before it reaches the disk when nothing in it can be secret: `deferrable` says when that is
+certain, and its fields in the fixture are then the same whenever they are computed (redact.py, with no
+credential: none is found in it by name, and Session.write checks the whole record by value). The record:
+
+    [["request", <length>], ["response", <length>]]    the deferred bodies, in order (one or both)
+    {"seq": ..., "request": {...}, ...}                 the fixture without those bodies' fields
+    <request body bytes><response body bytes>
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from proxy.tape.redact import request_body, response_body
+from proxy.tape.secrets import Credentials, may_name_secrets
+
+MARK = b"["  # a record in this form; a fixture file's bytes (the other form) start with "{"
+_WHERE = ("request", "response")
+
+
+def deferrable(data: bytes) -> bool:
+    """Whether a body can reach the disk as it came and be parsed later: a JSON object or array in ASCII with no
+    escape (so its strings are its text, byte for byte) that names nothing secret-ish (secrets.may_name_secrets).
+    Its fields then do not depend on the credentials of the session, and never go through redaction."""
+    return data[:1] in (b"{", b"[") and data.isascii() and b"\\" not in data and not may_name_secrets(data)
+
+
+def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
+    """The record of `fixture` (its bodies' fields not set) and its `deferred` (where, body) in order."""
+    spans = orjson.dumps([[where, len(body)] for where, body in deferred])
+    return b"".join([spans, b"\n", orjson.dumps(fixture), b"\n", *(body for _, body in deferred)])
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """The whole fixture of a record in this form, each deferred body's fields computed as redact.py does."""
+    first = data.index(b"\n")
+    second = data.index(b"\n", first + 1)
+    spans = orjson.loads(data[:first])
+    fixture: dict[str, Any] = orjson.loads(data[first + 1 : second])
+    pos = second + 1
+    for where, length in spans:
+        if where not in _WHERE:
+            raise ValueError(f"a journal record defers a body of {where!r}")
+        holder = fixture.get(where)
+        if not isinstance(holder, dict):
+            raise ValueError(f"a journal record defers the body of a {where} it does not hold")
+        body = data[pos : pos + length]
+        pos += length
+        fields = request_body if where == "request" else response_body
+        holder.update(fields(body, "", Credentials(), []))
+    if pos != len(data):
+        raise ValueError("a journal record's bodies do not add up to its length")
+    return fixture
+
+
+def file_bytes(data: bytes) -> bytes:
+    """The fixture file a journal record becomes: its bytes as they are, or this form expanded."""
+    if data[:1] != MARK:
+        return data
+    return orjson.dumps(unpack(data), option=orjson.OPT_INDENT_2)

@@ -1,0 +1,271 @@
+"""Issue 19's cheap record path: a body that provably needs no redaction reaches the journal as it came and is
+parsed when its file is written; everything else goes the full way. The files are the same either way, and no
+secret reaches the disk, not even the journal before its files are written."""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.engine.flow import Flow
+from proxy.record.recorder import Recorder, fixture_record
+from proxy.record.session import Session
+from proxy.tape.capture_filter import build_filter
+from proxy.tape.compact import MARK, deferrable, file_bytes, pack, unpack
+from proxy.tape.journal import JOURNAL, MAGIC_V1, JournalFile, read_journal, record_bytes
+from proxy.tape.secrets import (
+    SECRET_ENDINGS,
+    SECRET_NAMES,
+    Credentials,
+    is_secret_field,
+    may_name_secrets,
+    redact_body,
+    redact_url,
+)
+from proxy.tape.stored import settle_journal
+from proxy.wire.answers import Answer
+
+KEY = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
+FILLS = orjson.dumps(
+    {"cursor": "", "fills": [{"fill_id": f"f{i}", "count_fp": "1.00", "is_taker": True} for i in range(3)]}
+)
+ORDER = b'{"ticker":"KX-1","client_order_id":"6f1c2e4a","side":"ask","count":"5.00","price":"0.5500"}'
+
+
+def flow(body: bytes, answer: bytes, headers: dict[str, str] | None = None, target: str = "/p/orders") -> Flow:
+    sent = CIMultiDict({"Host": "x", "KALSHI-ACCESS-KEY": KEY, "Content-Type": "application/json", **(headers or {})})
+    f = Flow("kalshi", "POST", target.split("?")[0], target, CIMultiDictProxy(sent), body, "http://up", 1.78e9, 0.0)
+    f.response = Answer(200, CIMultiDict({"Content-Type": "application/json"}), answer)
+    f.latency_ms = 1.5
+    return f
+
+
+def recorded(tmp_path: Path, flows: list[Flow], close: bool = True) -> tuple[Session, Recorder]:
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    for f in flows:
+        recorder.done(f)
+    if close:
+        recorder.close()
+    return session, recorder
+
+
+def full_way(flows: list[Flow]) -> list[bytes]:
+    """The files the full path makes of `flows` (no compact record), as the recorder numbers them."""
+    creds = Credentials()
+    out = []
+    for seq, f in enumerate(flows, 1):
+        creds.learn_headers(f.headers)
+        fixture = fixture_record(f, creds)
+        fixture["seq"] = seq
+        out.append(orjson.dumps(fixture, option=orjson.OPT_INDENT_2))
+    return out
+
+
+def journal_records(directory: Path) -> list[bytes]:
+    contents = read_journal(directory / JOURNAL)
+    assert contents is not None
+    try:
+        return [bytes(contents.data[r.offset : r.offset + r.length]) for r in contents.records]
+    finally:
+        contents.close()
+
+
+# ---- which bodies may wait --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [FILLS, ORDER, b"[]", b"{}", b'[{"a": 1.5e3}]', b'{"a": NaN}', b"{} trailing"])
+def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body):
+    assert deferrable(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",  # no body: nothing to parse
+        b'"a string"',  # not an object or array
+        b' {"a": 1}',  # leading space: the full way
+        b"\xef\xbb\xbf{}",  # a BOM
+        b"a=1&b=2",  # a form, redacted by parameter name
+        '{"x": "café"}'.encode(),  # not ASCII: names may fold to a secret one (NFKC)
+        b'{"x": "a\\"b"}',  # an escape: the parsed strings differ from the text
+        b'{"to\\u006ben": "zzzzzzzzzzz"}',  # an escaped secret name
+        b'{"nested": [{"Api-Key": "v"}]}',
+        b'{"PASSWORD": "v"}',
+        b'{"x_owner_x": "v"}',
+    ],
+)
+def test_everything_else_goes_the_full_way(body):
+    assert not deferrable(body)
+
+
+@pytest.mark.parametrize(
+    "name", sorted({*SECRET_NAMES, *SECRET_ENDINGS, "api_key", "API-KEY", "Private_Key", "SET-COOKIE", "x-Token"})
+)
+def test_every_secret_name_however_spelled_is_a_hint(name):
+    assert is_secret_field(name)
+    for spelling in (name, name.upper(), name.title(), "_".join(name), "-".join(name), f"my{name}"):
+        assert may_name_secrets(json.dumps({spelling: "v"}).encode()), spelling
+        assert may_name_secrets(json.dumps({spelling: "v"}, ensure_ascii=False).encode()), spelling
+
+
+NAMES = st.sampled_from(["ticker", "side", "count_fp", "a", "Token", "api_key", "PASS_PHRASE", "ownerId", "x-secret"])
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(NAMES | st.text(max_size=6), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON, st.booleans())
+def test_a_body_that_may_wait_has_nothing_to_redact_by_name(value, escaped):
+    """The fast path's promise: whatever redact_body would replace, the hint check sees first."""
+    data = json.dumps(value, ensure_ascii=escaped).encode()
+    found: list[Any] = []
+    if redact_body(value, found) != value or found:
+        assert may_name_secrets(data) and not deferrable(data)
+
+
+@pytest.mark.parametrize(
+    "url, hidden",
+    [
+        ("http://x/p?limit=5&api_key=s3cr3t-value", "s3cr3t-value"),
+        ("http://x/p?limit=5&API-KEY=s3cr3t-value", "s3cr3t-value"),
+        ("http://x/p?limit=5&%74oken=s3cr3t-value", "s3cr3t-value"),  # a percent-encoded name
+        ("http://x/p?limit=5&pass%77ord=s3cr3t-value", "s3cr3t-value"),
+    ],
+)
+def test_a_query_naming_a_secret_however_encoded_is_redacted(url, hidden):
+    found: list[Any] = []
+    assert hidden not in redact_url(url, found) and found == [hidden]
+
+
+def test_a_query_naming_none_is_kept_as_sent():
+    found: list[Any] = []
+    assert redact_url("http://x/p?limit=5&cursor=a%20b", found) == "http://x/p?limit=5&cursor=a%20b" and not found
+
+
+@pytest.mark.parametrize(
+    "value, plain",
+    [
+        (KEY, True),
+        ("Bearer abc.def-ghi", True),  # whitespace is inside a string in compact JSON
+        ("12345678", False),  # a number's text: 1.2345678e7 is written 12345678.0
+        ("1.5e+100", False),
+        ("tok,en:with[brackets]", False),
+        ('quote"inside', False),
+        ("back\\slash", False),
+    ],
+)
+def test_credentials_that_could_hide_across_json_structure_are_not_plain(value, plain):
+    creds = Credentials()
+    creds.learn([value])
+    assert creds.plain is plain
+
+
+# ---- the files are the same either way ---------------------------------------------------------------------
+
+BODIES = [
+    FILLS,
+    ORDER,
+    json.dumps(orjson.loads(FILLS), indent=2).encode(),  # whitespace kept in body_raw, not in body_parsed
+    b'{"a": 1.5e3, "b": [1, 2.50, -0.0], "c": 1E2}',
+    b'{"a": NaN}',  # body_omitted, decided when the file is written
+    b'{"a": 1, "a": 2}',
+    b"[1, 2] [3]",
+    b'{"apiKey": "abcdefghijk", "nested": {"x": 1}}',
+    b'{"x": "a\\"b\\/c"}',
+    b'{"echo": "' + KEY.encode() + b'"}',
+]
+
+
+def test_files_written_from_compact_records_are_those_the_full_path_makes(tmp_path):
+    flows = [flow(b, a) for b in BODIES for a in BODIES]
+    expected = full_way([flow(b, a) for b in BODIES for a in BODIES])
+    recorded(tmp_path, flows)
+    files = sorted(p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
+    assert [p.read_bytes() for p in files] == expected
+
+
+def test_a_killed_recorders_compact_records_become_the_same_files(tmp_path):
+    flows = [flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5"), flow(ORDER, b'{"a": NaN}')]
+    expected = full_way([flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5"), flow(ORDER, b'{"a": NaN}')])
+    session, _ = recorded(tmp_path, flows, close=False)
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()  # what a SIGKILL leaves
+    assert [r[:1] for r in journal_records(tmp_path / "s")] == [MARK, MARK, MARK]
+    problems, written = settle_journal(tmp_path / "s")
+    assert problems == [] and written == 3
+    files = sorted(p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
+    assert [p.read_bytes() for p in files] == expected
+
+
+def test_a_version_1_journal_is_still_read(tmp_path):
+    directory = tmp_path / "s"
+    directory.mkdir()
+    fixture = {"seq": 1, "exchange": "kalshi", "request": {"method": "GET", "url": "http://x/a", "headers": {}}}
+    data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
+    (directory / JOURNAL).write_bytes(MAGIC_V1 + record_bytes("001_GET_kalshi_a.json", data))
+    assert settle_journal(directory) == ([], 1)
+    assert (directory / "001_GET_kalshi_a.json").read_bytes() == data and not (directory / JOURNAL).exists()
+
+
+def test_a_compact_record_that_does_not_add_up_is_refused():
+    record = pack({"seq": 1, "request": {"method": "POST"}}, [("request", ORDER)])
+    assert unpack(record)["request"]["body"] == orjson.loads(ORDER)
+    with pytest.raises(ValueError, match="add up"):
+        file_bytes(record + b"x")
+    with pytest.raises(ValueError, match="does not hold"):
+        file_bytes(pack({"seq": 1}, [("response", ORDER)]))
+
+
+# ---- no secret reaches the disk, the journal included -------------------------------------------------------
+
+
+def test_a_credential_in_a_body_that_could_wait_is_scrubbed_before_the_journal(tmp_path):
+    """The header's key is learned, then quoted back in a body with no secret name: the full way, scrubbed."""
+    session, _ = recorded(tmp_path, [flow(ORDER, b'{"error": "bad key ' + KEY.encode() + b'"}')], close=False)
+    assert KEY.encode() not in (tmp_path / "s" / JOURNAL).read_bytes()
+    assert journal_records(tmp_path / "s")[0][:1] == b"{"  # written whole, not in the compact form
+    session.close()
+    (name,) = [p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json"]
+    assert orjson.loads(name.read_bytes())["response"]["body_parsed"] == {"error": "bad key [REDACTED]"}
+
+
+def test_a_credential_that_is_not_plain_keeps_every_body_off_the_compact_form(tmp_path):
+    token = "tok,en:with[brackets]"
+    flows = [flow(ORDER, FILLS, {"Authorization": f"Bearer {token}"}), flow(ORDER, b'{"z": "' + token.encode() + b'"}')]
+    session, _ = recorded(tmp_path, flows, close=False)
+    journal = (tmp_path / "s" / JOURNAL).read_bytes()
+    assert token.encode() not in journal and [r[:1] for r in journal_records(tmp_path / "s")] == [b"{", b"{"]
+    session.close()
+
+
+def test_secret_fields_are_redacted_before_the_journal(tmp_path):
+    planted = b'{"ticker": "KX", "apiKey": "PLANTED-1-x7Q9x7Q9", "nested": [{"passphrase": "PLANTED-2-x7Q9x7Q9"}]}'
+    session, _ = recorded(tmp_path, [flow(planted, planted), flow(ORDER, b'{"again": "PLANTED-1-x7Q9x7Q9"}')], False)
+    assert b"PLANTED" not in (tmp_path / "s" / JOURNAL).read_bytes()
+    session.close()
+    assert b"PLANTED" not in b"".join(p.read_bytes() for p in (tmp_path / "s").iterdir())
+
+
+def test_the_journal_file_holds_what_journalfile_appended(tmp_path):
+    """The compact form is the journal's business only: every reader gets the file's bytes."""
+    journal = JournalFile(tmp_path / JOURNAL)
+    journal.restart()
+    record = pack({"seq": 1, "response": {"status": 200, "headers": {}}}, [("response", FILLS)])
+    journal.append(record_bytes("001_GET_kalshi_fills.json", record))
+    found = journal.record_at(len(b"tradetape journal 2\n"))
+    assert found is not None and found[1] == file_bytes(record)
+    assert orjson.loads(found[1])["response"]["body_parsed"] == orjson.loads(FILLS)
+    journal.close()

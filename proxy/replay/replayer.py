@@ -155,7 +155,7 @@ class Replayer:
         body = parse_body(flow.body)
         live: dict[str, Any] = {}
         volatile = self.volatile[flow.exchange]
-        volatile.strip(body, live)  # before correlation rewrites them: learn() needs live values
+        volatile.strip_request(body, live)  # before correlation rewrites them: learn() needs live values
         if self.correlation:
             path, query, body = self.correlation.request(path, query, body)
         key = key_of(flow.exchange, flow.method, path, query, body, volatile)

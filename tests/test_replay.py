@@ -17,6 +17,7 @@ from proxy.replay.sources import SourceError
 from proxy.tape.fixture import FixtureError
 from tests.proxy_helpers import recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, replaying, write_session
+from tests.ws_helpers import admin
 
 CREATE = {
     "ticker": "KXTEST-26",
@@ -628,3 +629,20 @@ def test_order_ids_hash_every_signed_order_of_a_body_and_nothing_else():
     assert batch["/0/order#v3@137"] == ctf_order.order_hash(single["order"], 3)
     unhashable = {"order": {**single["order"], "salt": "not a number"}}
     assert order_ids(unhashable) == {} and order_ids({"market": "x"}) == {} and order_ids("text") == {}
+
+
+async def test_a_miss_report_never_shows_the_clients_credentials_under_another_name(tmp_path):
+    session = write_session(tmp_path / "s", [fixture("poly", "GET", POLY + "/data/orders", answer={"data": []})])
+    key, passphrase = "live-api-key-0001", "live-passphrase-0001"
+    headers = {"POLY_API_KEY": key, "POLY_PASSPHRASE": passphrase, "POLY_ADDRESS": "0xabc"}
+    body = orjson.dumps({"market": key, "note": f"pass {passphrase}", "secret": "body-secret-0001"})
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        status, answer, _ = await call(http, "POST", proxy.url("poly") + f"/data/trades?id={key}", body, headers)
+        async with http.get(proxy.url("poly") + "/__tradetape/status", headers=admin(proxy)) as resp:
+            report = await resp.read()
+    assert status == 599
+    request = orjson.loads(answer)["request"]
+    assert request["body"] == {"market": "[REDACTED]", "note": "pass [REDACTED]", "secret": "[REDACTED]"}
+    assert request["query"] == "id=[REDACTED]"
+    for shown in (answer, report):
+        assert all(value.encode() not in shown for value in (key, passphrase, "body-secret-0001"))

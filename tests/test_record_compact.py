@@ -17,7 +17,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.engine.flow import Flow
 from proxy.record.recorder import Recorder, fixture_record
-from proxy.record.session import Session
+from proxy.record.session import Session, SessionError
 from proxy.tape.capture_filter import build_filter
 from proxy.tape.compact import MARK, deferrable, file_bytes, pack, unpack
 from proxy.tape.journal import JOURNAL, MAGIC_V1, JournalFile, read_journal, record_bytes
@@ -31,6 +31,7 @@ from proxy.tape.secrets import (
     redact_url,
 )
 from proxy.tape.stored import settle_journal
+from proxy.tools.audit import entries
 from proxy.wire.answers import Answer
 
 KEY = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
@@ -269,3 +270,21 @@ def test_the_journal_file_holds_what_journalfile_appended(tmp_path):
     assert found is not None and found[1] == file_bytes(record)
     assert orjson.loads(found[1])["response"]["body_parsed"] == orjson.loads(FILLS)
     journal.close()
+
+
+def test_a_compact_record_that_does_not_expand_is_named_and_kept(tmp_path):
+    """Whole by its CRC yet no fixture: fsck names it and keeps the journal, record will not continue the session,
+    audit still reads every byte, and the good records around it become files."""
+    directory = tmp_path / "s"
+    directory.mkdir()
+    bad = pack({"seq": 2, "request": {"method": "POST"}}, [("request", ORDER)]) + b"x"
+    good = pack({"seq": 1, "request": {"method": "POST", "url": "http://x/p", "headers": {}}}, [("request", ORDER)])
+    records = record_bytes("001_POST_kalshi_p.json", good) + record_bytes("002_POST_kalshi_p.json", bad)
+    (directory / JOURNAL).write_bytes(b"tradetape journal 2\n" + records)
+    problems, written = settle_journal(directory)
+    assert written == 1 and (directory / "001_POST_kalshi_p.json").read_bytes() == file_bytes(good)
+    assert len(problems) == 1 and "002_POST_kalshi_p.json cannot be expanded" in problems[0]
+    assert (directory / JOURNAL).exists()
+    with pytest.raises(SessionError, match=r"journal cannot be used .*002_POST_kalshi_p.json cannot be expanded"):
+        Session(directory, {"session": "s"}, append=True)
+    assert entries(directory / JOURNAL) == [(directory / JOURNAL, (directory / JOURNAL).read_bytes(), False)]

@@ -154,6 +154,8 @@ class Session:
             if damage:
                 raise self._unusable_journal(f"{damage[0]}")
             restored = restore_files(self.directory, contents)
+        except FixtureError as exc:
+            raise self._unusable_journal(exc.reason) from None
         finally:
             contents.close()
         if restored:
@@ -241,7 +243,10 @@ class Session:
 
     def materialise_one(self) -> None:
         """Write the file of the next fixture that is only in the journal."""
-        found = self._journal.record_at(self._materialised)
+        try:
+            found = self._journal.record_at(self._materialised)
+        except FixtureError as exc:  # stays in the journal, for fsck to report
+            raise OSError(str(exc)) from None
         if found is None:
             raise OSError(f"{self.directory / JOURNAL}: no whole record at byte {self._materialised}")
         name, data, end = found

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxy.tape.compact import file_bytes
-from proxy.tape.schema import JOURNAL, fixture_seq
+from proxy.tape.schema import JOURNAL, FixtureError, fixture_seq
 
 __all__ = ["JOURNAL", "Contents", "JournalBusy", "JournalFile", "read_journal", "record_bytes"]
 
@@ -75,8 +75,8 @@ class Contents:
     torn: int = 0  # bytes at the end that are no whole record: a write interrupted by the end of the process
 
     def fixture(self, record: Record) -> bytes:
-        """The bytes of the record's fixture file."""
-        return file_bytes(bytes(self.data[record.offset : record.offset + record.length]))
+        """The bytes of the record's fixture file; FixtureError naming the record if it cannot be one."""
+        return fixture_file(self.path, record.name, bytes(self.data[record.offset : record.offset + record.length]))
 
     def damage(self) -> list[str]:
         """Stretches between whole records that are none. A torn end is not damage: no answer went out for it,
@@ -86,6 +86,15 @@ class Contents:
     def close(self) -> None:
         if isinstance(self.data, mmap.mmap):
             self.data.close()
+
+
+def fixture_file(path: Path, name: str, data: bytes) -> bytes:
+    """The file a record of the journal at `path` becomes (compact.file_bytes); FixtureError naming the record
+    when its compact form does not expand (whole by its CRC, so written wrong, not damaged)."""
+    try:
+        return file_bytes(data)
+    except ValueError as exc:
+        raise FixtureError(path.parent / f"{JOURNAL} ({name})", f"record {name} cannot be expanded: {exc}") from None
 
 
 def _record_at(data: bytes | mmap.mmap, pos: int) -> Record | None:
@@ -180,7 +189,8 @@ class JournalFile:
         record = _record_at(buf, 0)
         if record is None:
             return None
-        return record.name, file_bytes(buf[record.offset : record.offset + record.length]), offset + record.end
+        data = fixture_file(self.path, record.name, buf[record.offset : record.offset + record.length])
+        return record.name, data, offset + record.end
 
     def restart(self) -> None:
         """Empty the journal (its fixtures are durable files now) and write its header."""

@@ -69,11 +69,18 @@ def is_session(directory: Path) -> bool:
     return bool(listing.fixtures or listing.problems) or (directory / JOURNAL).is_file()
 
 
-def restore_files(directory: Path, contents: Contents) -> list[str]:
-    """Materialise each journal record whose file is missing or differs from it; the names written."""
+def restore_files(directory: Path, contents: Contents, unusable: list[str] | None = None) -> list[str]:
+    """Materialise each journal record whose file is missing or differs from it; the names written. A record
+    that cannot become a file raises FixtureError, or is skipped and named in `unusable` when one is given."""
     written = []
     for record in contents.records:
-        data = contents.fixture(record)
+        try:
+            data = contents.fixture(record)
+        except FixtureError as exc:
+            if unusable is None:
+                raise
+            unusable.append(str(exc))
+            continue
         try:
             if (directory / record.name).read_bytes() == data:
                 continue
@@ -108,7 +115,10 @@ def settle_journal(directory: Path) -> tuple[list[str], int]:
                     f"{path}: the last {contents.torn} bytes are a record the recorder did not finish writing "
                     "(its answer never went out); dropped"
                 )
-            written = restore_files(directory, contents)
+            unusable: list[str] = []
+            written = restore_files(directory, contents, unusable)
+            problems += [f"{why}; the other records are written as files, the journal kept" for why in unusable]
+            damage += unusable
         finally:
             contents.close()
         make_durable(str(directory), [str(directory / name) for name in written])

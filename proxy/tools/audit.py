@@ -23,7 +23,7 @@ import orjson
 from proxy.tape.fixture import MANIFEST, fixture_seq
 from proxy.tape.journal import JOURNAL, read_journal
 from proxy.tape.redact import NOT_JSON, read_json
-from proxy.tape.schema import FRAMES_SUFFIX
+from proxy.tape.schema import FRAMES_SUFFIX, FixtureError
 from proxy.tape.secrets import (
     ASSIGNMENT,
     REDACTED,
@@ -185,6 +185,8 @@ def entries(path: Path) -> list[tuple[Path, bytes, bool]]:
         if contents is not None:
             try:
                 return [(path.parent / f"{JOURNAL} ({r.name})", contents.fixture(r), True) for r in contents.records]
+            except FixtureError:  # a record that does not expand: every byte of the journal is scanned as text
+                pass
             finally:
                 contents.close()
     return [(path, path.read_bytes(), path.suffix == ".json")]

@@ -115,7 +115,7 @@ class Relay:
                 return
             if messages:
                 self._show(messages)
-                if any(m.kind == "close" for m in messages):
+                if messages[-1].kind == "close":  # nothing is parsed after a close frame
                     leg.sent_close = True
         other = self.other(leg).transport
         if other is not None and not other.is_closing():

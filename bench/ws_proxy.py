@@ -10,7 +10,7 @@ clients received is in the session's frames files. Last, `replay` serves the rec
 `tradetape replay --ws-pacing fast`. The load average is printed before and after: the wall-clock figures are
 only as quiet as the machine was.
 
-    .venv/bin/python bench/ws_proxy.py [--messages 100000] [--paced 3000] [--rounds 3]
+    .venv/bin/python bench/ws_proxy.py [--messages 100000] [--paced 3000] [--rounds 3] [--before DIR]
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(*args: str) -> tuple[subprocess.Popen[str], str]:
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
     """A process, and the first URL it prints for kalshi (tradetape) or 'ready' (the feed server)."""
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("ready"):
@@ -75,8 +75,10 @@ def start(*args: str) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError(f"{args[0]} exited before it was ready")
 
 
-def tradetape(*args: str) -> tuple[subprocess.Popen[str], str]:
-    return start(TRADETAPE, *args, "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0")
+def tradetape(*args: str, code: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    """`tradetape` of this checkout, or of the checkout `code` (--before)."""
+    env = {**os.environ, "PYTHONPATH": code} if code else None
+    return start(TRADETAPE, *args, "--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0", env=env)
 
 
 async def burst(url: str, connections: int, total: int) -> Figures:
@@ -129,6 +131,10 @@ def recorded_messages(session: Path) -> int:
     )
 
 
+def session_name(label: str) -> str:
+    return label.replace(" ", "").replace("(", "-").replace(")", "")
+
+
 def ws(url: str) -> str:
     return url.replace("http", "ws", 1) + PATH
 
@@ -157,29 +163,33 @@ async def run(args: argparse.Namespace, work: Path) -> tuple[list[Figures], dict
             "passthrough", "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}"
         )
         procs.append(passthrough)
-        session = work / "record"
-        record, record_url = tradetape(
-            "record", "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}",
-            "--capture-dir", str(work), "--session", session.name,
-        )  # fmt: skip
-        procs.append(record)
         relays = {
             "direct": (ws(upstream), 0),
             "bare relay": (ws(f"http://127.0.0.1:{bare_port}"), bare.pid),
             "passthrough": (ws(passthrough_url), passthrough.pid),
-            "record": (ws(record_url), record.pid),
         }
+        codes = {"record": None, **({"record (before)": args.before} if args.before else {})}
+        recorders = {}
+        for label, code in codes.items():
+            proc, url = tradetape(
+                "record", "--upstream", f"kalshi={upstream}", "--upstream", f"poly={upstream}",
+                "--capture-dir", str(work), "--session", session_name(label), code=code,
+            )  # fmt: skip
+            procs.append(proc)
+            recorders[label] = proc
+            relays[label] = (ws(url), proc.pid)
         for connections in (1, 50):
             for label, (url, pid) in relays.items():
                 results.append(await measure_burst(label, url, connections, args.messages, pid))
         rounds = await latency_rounds({label: url for label, (url, _) in relays.items()}, args) if args.paced else {}
-        record.terminate()
-        record.wait(20)
-        expected = sum(r.messages for r in results if r.label == "record") + args.paced * args.rounds
-        got = recorded_messages(session)
-        if got != expected:
-            raise SystemExit(f"record: {got} exchange messages in the session, {expected} received: not counted")
-        replay, replay_url = tradetape("replay", "--ws-pacing", "fast", str(session))
+        for label, proc in recorders.items():
+            proc.terminate()
+            proc.wait(20)
+            expected = sum(r.messages for r in results if r.label == label) + args.paced * args.rounds
+            got = recorded_messages(work / session_name(label))
+            if got != expected:
+                raise SystemExit(f"{label}: {got} exchange messages in the session, {expected} received: not counted")
+        replay, replay_url = tradetape("replay", "--ws-pacing", "fast", str(work / session_name("record")))
         procs.append(replay)
         # the recording's first connection is the 1-connection burst: replay serves it in full, fast
         results.append(await measure_burst("replay fast", ws(replay_url), 1, args.messages, replay.pid))
@@ -229,6 +239,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="messages per burst (split over connections)")
     parser.add_argument("--paced", type=int, default=3000, help="paced messages per latency round (0: none)")
     parser.add_argument("--rounds", type=int, default=3, help="latency rounds, the relays taking turns in each")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="a checkout of tradetape (e.g. `git worktree add /tmp/before main`) whose record runs beside this one's, "
+        "as `record (before)`",
+    )
     args = parser.parse_args()
     print(
         f"{os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}, "

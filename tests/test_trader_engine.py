@@ -102,7 +102,8 @@ class Rig:
         stale=False,
     ) -> None:
         """Default: Kalshi NO at 1 - 0.55 = 0.45 plus Polymarket YES at 0.50 costs 0.95 plus the Kalshi fee
-        (0.07 x 0.2475 = 0.0174 a contract): an edge of about 0.03 on the NO box; the YES box costs 1.05."""
+        (at most 0.02 a contract and 0.01 an order, trader.detect): an edge of about 0.03 on the NO box; the YES box
+        costs 1.05."""
         self.pfeed.set_book(YES, asks=yes)
         self.pfeed.set_book(NO, asks=no)
         self.kfeed.set_book(TICKER, kalshi_bids, kalshi_asks, stale=stale)
@@ -126,8 +127,8 @@ async def test_an_arb_in_the_books_is_taken_with_both_legs_and_recorded(tmp_path
         D("0.45"),
         D("0.50"),
     )
-    # 10 x (1 - 0.45 - 0.50) = 0.50, less the Kalshi fee 0.07 x 10 x 0.45 x 0.55 = 0.17325 -> 0.1733: 0.3267
-    assert taken.edge == D("0.03267")
+    # 10 x (1 - 0.45 - 0.50) = 0.50, less the Kalshi fee (1,000 pieces x 0.0002 = 0.20, + 0.01): 0.29
+    assert taken.edge == D("0.029")
     assert "sized down from 100 to the pair's max_size 10" in taken.detail
     assert result.arb_id is not None and "matched 10" in result.detail
     # the Kalshi NO leg at its worst level, the Polymarket YES leg spending exactly its walk (10 x 0.50)
@@ -324,8 +325,8 @@ async def test_status_follows_the_books(tmp_path, stale):
         await eventually(lambda: rig.engine.status["ali"].edges)
     status = rig.engine.status["ali"]
     assert status.problem == "book stale (feed silent)"
-    # NO box at the top: 1 - 0.45 - 0.50 - 0.0174 = 0.0326; YES box: 1 - 0.60 - 0.45 - 0.0168 = -0.0668
-    assert status.edges == {"yes": D("-0.0668"), "no": D("0.0326")}
+    # NO box at the top: 1 - 0.45 - 0.50 - 0.03 (0.02 + 0.01) = 0.02; YES box: 1 - 0.60 - 0.45 - 0.03 = -0.08
+    assert status.edges == {"yes": D("-0.08"), "no": D("0.02")}
 
 
 async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_path):
@@ -341,7 +342,7 @@ async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_pa
     assert head.startswith("tradetape trader run: starting | pairs 1 | arbs 1 | open exposure $0.00")
     assert columns.split()[:3] == ["pair", "kalshi", "bid/ask"]
     # the pair, Kalshi 0.55/0.6, both Polymarket asks, the two top-of-book edges, one arb, the last decision
-    assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0668", "+0.0326", "1"]
+    assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0800", "+0.0200", "1"]
     assert "result exposure" in row
     assert rest[-1] == f"KILL SWITCH: InsufficientBalance: {refused}"
 

@@ -3,13 +3,21 @@
 A pair's Kalshi market and Polymarket market ask the same question, so one Kalshi outcome plus the Polymarket token
 that pays when it does not is a box: exactly one of the two pays $1. Two boxes per pair: Kalshi YES + the
 Polymarket token against YES, and Kalshi NO + the token against NO. A box is bought through the depth of both books
-(whole contracts, each book's asks best first) and costs what both legs pay plus both taker fees:
+(whole contracts, each book's asks best first) and costs what both legs pay plus both taker fees.
 
-- Kalshi (docs/wire/kalshi.md, fee_rounding): 0.07 x count x p x (1 - p), rounded up to the centicent ($0.0001).
-  The exchange's fee accumulator makes an order's fills cost what one fill of the same total would, so the fee of
-  a walk through several levels is rounded once: ceil(0.07 x sum(count_i x p_i x (1 - p_i))).
-- Polymarket (docs/wire/polymarket.md 4.4): shares x rate x p x (1 - p) per trade at the market's rate, to 5
-  decimals; rounded up here, so the estimate is never below what either rounding charges.
+Both fees are estimated as the exchanges would charge them in the worst case for the fills the order could get,
+so the edge is never overstated. A level of the book is one price, not one order: the walk may be filled there by
+many maker orders, each its own fill with its own rounding, and counts and shares have 2 decimals, so a level can
+be filled in pieces as small as `MIN_FILL` (0.01). Rounding each piece up costs at least as much as rounding any
+coarser split (a ceiling is subadditive), so the estimate rounds each 0.01 piece up:
+
+- Kalshi (docs/wire/kalshi.md, fee rounding): each fill's trade fee, 0.07 x count x p x (1 - p), rounded up to
+  the centicent; and a non-direct member's balance is floored to the cent after every fill, the overpayment
+  rebated in whole cents only once the order's accumulator exceeds $0.01. So an order costs at most its fills plus
+  their trade fees plus $0.01, in whole cents: the estimate is floor_cent(cost + trade fees + 0.01) - cost (also
+  an upper bound for a direct member, whose balance is floored to the centicent).
+- Polymarket (docs/wire/polymarket.md 4.4): shares x rate x p x (1 - p) per level at the market's rate, to 5
+  decimals; rounded up here.
 
 The edge of N contracts is N dollars (what the box pays) minus that cost; a box is worth trading when its edge per
 contract clears the pair's minimum. Polymarket fills a market BUY by its dollar amount, so the Polymarket leg is
@@ -31,14 +39,28 @@ CENTICENT = Decimal("0.0001")
 POLY_FEE_QUANTUM = Decimal("0.00001")
 KALSHI_FEE_RATE = Decimal("0.07")
 CENT = Decimal("0.01")
+MIN_FILL = Decimal("0.01")  # the smallest fill: Kalshi counts and Polymarket maker sizes have 2 decimals
 BUDGET_STEPS = 100  # whole contracts given up, at most, to make the Polymarket dollar amount exact at 2 decimals
 
 
+def fill_fees(fills: Sequence[Level], rate: Decimal, quantum: Decimal) -> Decimal:
+    """The most `rate x count x p x (1 - p)` can cost when each fill's fee is rounded up to `quantum` and a level
+    is filled in pieces as small as `MIN_FILL`: every piece rounded up on its own."""
+    total = ZERO
+    for f in fills:
+        pieces, rest = divmod(f.size, MIN_FILL)
+        spread = rate * f.price * (ONE - f.price)
+        total += pieces * (spread * MIN_FILL).quantize(quantum, rounding=ROUND_CEILING)
+        total += (spread * rest).quantize(quantum, rounding=ROUND_CEILING)
+    return total
+
+
 def kalshi_taker_fee(fills: Sequence[Level]) -> Decimal:
-    """Kalshi's taker fee of one order filling `fills` (price, count): 0.07 x sum(count x p x (1 - p)), rounded up
-    to the centicent once for the order."""
-    raw = KALSHI_FEE_RATE * sum((f.size * f.price * (ONE - f.price) for f in fills), ZERO)
-    return raw.quantize(CENTICENT, rounding=ROUND_CEILING)
+    """The most Kalshi charges one order filling `fills` (price, count): the fills' trade fees rounded up per fill,
+    plus the balance rounding the fee accumulator has not rebated (at most $0.01), in whole cents."""
+    cost = sum((f.size * f.price for f in fills), ZERO)
+    paid = cost + fill_fees(fills, KALSHI_FEE_RATE, CENTICENT) + CENT
+    return paid.quantize(CENT, rounding=ROUND_FLOOR) - cost
 
 
 def poly_taker_fee(fills: Sequence[Level], rate: Decimal) -> Decimal:

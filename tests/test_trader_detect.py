@@ -100,13 +100,30 @@ def test_no_split_of_the_fills_costs_more_than_the_kalshi_estimate(prices, cuts)
     assert sum(charged, D(0)) - cost <= kalshi_taker_fee(walked)
 
 
-def test_poly_fee_at_the_market_rate_per_level_rounded_up_to_five_decimals():
-    # 10 x 0.04 x 0.45 x 0.55 = 0.099
-    assert poly_taker_fee(levels(("0.45", "10")), D("0.04")) == D("0.09900")
-    # 1 x 0.04 x 0.52 x 0.48 = 0.009984 -> 0.00999; 7 x 0.03 x 0.333 x 0.667 = 0.04664997 -> 0.04665
-    assert poly_taker_fee(levels(("0.52", "1")), D("0.04")) == D("0.00999")
-    assert poly_taker_fee(levels(("0.333", "7")), D("0.03")) == D("0.04665")
+def test_poly_fee_is_the_worst_the_maker_trades_can_charge():
+    # 10 @ 0.45 at 0.04: 1,000 pieces of 0.01 at 0.04 x 0.01 x 0.2475 = 0.000099 -> 0.0001: 0.1 (one trade: 0.099)
+    assert poly_taker_fee(levels(("0.45", "10")), D("0.04")) == D("0.1")
+    # 1 @ 0.52: one trade pays 0.04 x 0.2496 = 0.009984 -> 0.00999, but two makers of 0.5 pay 0.004992 -> 0.00500
+    # each, 0.01; 100 pieces at 0.04 x 0.01 x 0.2496 = 0.00009984 -> 0.0001: 0.01
+    assert poly_taker_fee(levels(("0.52", "1")), D("0.04")) == D("0.01")
+    # 7 @ 0.333 at 0.03: 700 pieces at 0.03 x 0.01 x 0.222111 = 0.0000666333 -> 0.00007: 0.049
+    assert poly_taker_fee(levels(("0.333", "7")), D("0.03")) == D("0.049")
     assert poly_taker_fee(levels(("0.45", "10")), D("0")) == D("0")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prices=st.lists(cent_prices, min_size=1, max_size=3, unique=True),
+    cuts=st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=6), min_size=3, max_size=3),
+    rate=st.sampled_from([D("0.03"), D("0.04"), D("0.05"), D("0.07")]),
+)
+def test_no_split_into_maker_trades_costs_more_than_the_poly_estimate(prices, cuts, rate):
+    """Each level matched against several maker orders of random sizes, each trade's fee rounded up to 5 decimals
+    (the most any rounding to 5 decimals charges)."""
+    trades = [(D(c) / 100, p) for p, level in zip(sorted(prices), cuts, strict=False) for c in level]
+    charged = sum(((n * rate * p * (1 - p)).quantize(D("0.00001"), rounding=ROUND_CEILING) for n, p in trades), D(0))
+    walked = levels(*((str(p), str(sum((n for n, q in trades if q == p), D(0)))) for p in sorted(prices)))
+    assert charged <= poly_taker_fee(walked, rate)
 
 
 def test_walk_takes_levels_best_first_and_refuses_what_the_book_cannot_fill():
@@ -124,30 +141,29 @@ def test_a_box_through_two_levels_on_both_books():
     # Kalshi: 10 @ 0.45 + 10 @ 0.47 = 4.50 + 4.70 = 9.20, fee 0.41 (above)
     assert (box.kalshi.cost, box.kalshi_fee, box.kalshi.limit) == (D("9.20"), D("0.41"), D("0.47"))
     # Polymarket: 15 @ 0.50 + 5 @ 0.52 = 7.50 + 2.60 = 10.10;
-    # fee 15 x 0.04 x 0.25 = 0.15 and 5 x 0.04 x 0.52 x 0.48 = 0.04992: 0.19992
-    assert (box.poly.cost, box.poly_fee, box.poly.limit) == (D("10.10"), D("0.19992"), D("0.52"))
-    # cost 9.20 + 0.41 + 10.10 + 0.19992 = 19.90992; the box pays 20: edge 0.09008, 0.004504 a contract
-    assert box.cost == D("19.90992")
-    assert box.edge == D("0.09008")
-    assert box.edge_per_contract == D("0.004504")
+    # fee 1,500 pieces at 0.04 x 0.01 x 0.25 = 0.0001 exactly and 500 at 0.04 x 0.01 x 0.2496 = 0.00009984 -> 0.0001:
+    # 0.15 + 0.05 = 0.20
+    assert (box.poly.cost, box.poly_fee, box.poly.limit) == (D("10.10"), D("0.20"), D("0.52"))
+    # cost 9.20 + 0.41 + 10.10 + 0.20 = 19.91; the box pays 20: edge 0.09, 0.0045 a contract
+    assert box.cost == D("19.91")
+    assert box.edge == D("0.09")
+    assert box.edge_per_contract == D("0.0045")
 
 
 def test_sizing_finds_the_largest_size_that_clears_the_minimum_edge():
     """Edge per contract, worked by hand. Kalshi pieces of 0.01: .07 x .01 x .2475 (or .2491) -> .0002, so .02 a
-    contract, and the cost is in whole cents: the fee is .02 x n + .01.
-    15: K 10 x .45 + 5 x .47 = 6.85, fee .31; P 15 x .50 = 7.50, fee 15 x .04 x .25 = .15;
-        cost 14.81, edge .19, per contract .012667
-    16: K 7.32, fee .33; P 7.50 + .52 = 8.02, fee .15 + (.04 x .2496 = .009984 -> .00999) = .15999;
-        cost 15.82999, edge .17001, per contract .010626 (clears 0.01)
-    17: K 7.79, fee .35; P 8.54, fee .15 + (2 x .04 x .2496 = .019968 -> .01997) = .16997;
-        cost 16.84997, edge .15003, per contract .008825 (does not; nor does any larger size: each contract more
-        costs at least .47 + .02 + .52 + .00999)
+    contract, and the cost is in whole cents: the fee is .02 x n + .01. Polymarket pieces: .04 x .01 x .25 = .0001
+    and .04 x .01 x .2496 = .00009984 -> .0001, so .01 a share.
+    15: K 10 x .45 + 5 x .47 = 6.85, fee .31; P 15 x .50 = 7.50, fee .15; cost 14.81, edge .19, per contract .012667
+    16: K 7.32, fee .33; P 7.50 + .52 = 8.02, fee .16; cost 15.83, edge .17, per contract .010625 (clears 0.01)
+    17: K 7.79, fee .35; P 8.54, fee .17; cost 16.85, edge .15, per contract .008824 (does not; nor does any larger
+        size: each contract more costs .47 + .02 + .52 + .01)
     """
     box = size_box(
         K_ASKS, P_ASKS, cap=D("100"), fee_rate=D("0.04"), min_edge=D("0.01"), min_size=D("5"), outcome="yes", token=NO
     )
     assert box is not None
-    assert (box.count, box.edge) == (D("16"), D("0.17001"))
+    assert (box.count, box.edge) == (D("16"), D("0.17"))
     capped = size_box(
         K_ASKS, P_ASKS, cap=D("15"), fee_rate=D("0.04"), min_edge=D("0.01"), min_size=D("5"), outcome="yes", token=NO
     )
@@ -168,12 +184,13 @@ def test_no_box_when_the_edge_never_clears_or_the_size_is_below_the_polymarket_m
 def test_the_polymarket_amount_must_be_exact_at_two_decimals():
     """At a 0.001 tick, 7 x 0.125 = 0.875 cannot be spent (market BUY amounts take 2 decimals): 6 x 0.125 = 0.75
     can. Edge of 6: K 6 x .40 = 2.40, fee 600 pieces x (.07 x .01 x .24 = .000168 -> .0002) = .12, 2.40 + .12 + .01
-    = 2.53: .13; P .75, fee 6 x .04 x .125 x .875 = .02625; cost 3.30625, edge 2.69375."""
+    = 2.53: .13; P .75, fee 600 pieces x (.04 x .01 x .125 x .875 = .00004375 -> .00005) = .03; cost 3.31,
+    edge 2.69."""
     k = levels(("0.40", "100"))
     p = levels(("0.125", "7"))
     box = size_box(k, p, cap=D("7"), fee_rate=D("0.04"), min_edge=D("0.01"), min_size=D("1"), outcome="yes", token=NO)
     assert box is not None
-    assert (box.count, box.poly.cost, box.edge) == (D("6"), D("0.750"), D("2.69375"))
+    assert (box.count, box.poly.cost, box.edge) == (D("6"), D("0.750"), D("2.69"))
 
 
 def test_kalshi_no_is_bought_at_one_minus_the_yes_bids():
@@ -185,7 +202,7 @@ def test_kalshi_no_is_bought_at_one_minus_the_yes_bids():
 def test_best_box_picks_the_box_that_pays_and_the_token_that_hedges_it():
     """Kalshi YES at .60 + Polymarket NO at .45 costs more than $1; Kalshi NO at 1 - .55 = .45 + Polymarket YES
     at .50 leaves .05 before fees: 10 contracts: K 4.50, fee .21 (test_kalshi_fee_is_the_worst...); P 5.00,
-    fee 10 x .04 x .25 = .1; cost 9.81, edge .19."""
+    fee 1,000 pieces x .04 x .01 x .25 = .1; cost 9.81, edge .19."""
     (pair,) = parse_pairs(PAIRS).pairs
     kalshi = book("kalshi", bids=[("0.55", "10")], asks=[("0.60", "10")])
     poly = {YES: book("poly", asks=[("0.50", "10")]), NO: book("poly", asks=[("0.45", "10")])}
@@ -193,9 +210,9 @@ def test_best_box_picks_the_box_that_pays_and_the_token_that_hedges_it():
     assert box is not None
     assert (box.kalshi_outcome, box.poly_token, box.count, box.edge) == ("no", YES, D("10"), D("0.19"))
     edges = top_edges(pair, kalshi, poly)
-    # YES box at the top: .60 + .03 (100 x (.07 x .01 x .24 = .000168 -> .0002) + .01) + .45 + .0099 = 1.0899:
-    # edge -.0899; NO box: .45 + .03 (100 x .0002 + .01) + .50 + .01 = .99: edge .01
-    assert edges == {"yes": D("-0.0899"), "no": D("0.01")}
+    # YES box at the top: .60 + .03 (100 x (.07 x .01 x .24 = .000168 -> .0002) + .01) + .45 + .01 (100 x (.04 x
+    # .01 x .2475 = .000099 -> .0001)) = 1.09: edge -.09; NO box: .45 + .03 + .50 + .01 = .99: edge .01
+    assert edges == {"yes": D("-0.09"), "no": D("0.01")}
     assert best_box(pair, kalshi, poly, cap=D("0")) is None
 
 

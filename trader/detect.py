@@ -16,8 +16,8 @@ coarser split (a ceiling is subadditive), so the estimate rounds each 0.01 piece
   rebated in whole cents only once the order's accumulator exceeds $0.01. So an order costs at most its fills plus
   their trade fees plus $0.01, in whole cents: the estimate is floor_cent(cost + trade fees + 0.01) - cost (also
   an upper bound for a direct member, whose balance is floored to the centicent).
-- Polymarket (docs/wire/polymarket.md 4.4): shares x rate x p x (1 - p) per level at the market's rate, to 5
-  decimals; rounded up here.
+- Polymarket (docs/wire/polymarket.md 4.4): each maker trade's fee, shares x rate x p x (1 - p), to 5 decimals;
+  rounded up here.
 
 The edge of N contracts is N dollars (what the box pays) minus that cost; a box is worth trading when its edge per
 contract clears the pair's minimum. Polymarket fills a market BUY by its dollar amount, so the Polymarket leg is
@@ -64,11 +64,8 @@ def kalshi_taker_fee(fills: Sequence[Level]) -> Decimal:
 
 
 def poly_taker_fee(fills: Sequence[Level], rate: Decimal) -> Decimal:
-    """Polymarket's taker fee: shares x rate x p x (1 - p) per level filled, each rounded up to 5 decimals."""
-    return sum(
-        ((f.size * rate * f.price * (ONE - f.price)).quantize(POLY_FEE_QUANTUM, rounding=ROUND_CEILING) for f in fills),
-        ZERO,
-    )
+    """The most Polymarket charges one order filling `fills`: each maker trade's fee rounded up to 5 decimals."""
+    return fill_fees(fills, rate, POLY_FEE_QUANTUM)
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,6 +170,18 @@ def test_sizing_finds_the_largest_size_that_clears_the_minimum_edge():
     assert capped is not None and (capped.count, capped.edge) == (D("15"), D("0.19"))
 
 
+def test_sizing_finds_a_larger_size_past_sizes_that_do_not_clear():
+    """Kalshi's up-to-a-cent balance rounding is paid once an order, so the edge per contract can grow with the
+    size. Kalshi YES 10 @ .45, Polymarket NO 10 @ .50 at a zero rate: n contracts cost .45n + (.02n + .01) + .50n,
+    an edge of .03n - .01, per contract .03 - .01/n: 1: .02, 5: .028, 9: .028889, 10: .029. At a minimum of .029
+    only 10 clears (bisection tried 5, then 2, then 1, and found nothing)."""
+    k, p = levels(("0.45", "10")), levels(("0.50", "10"))
+    kwargs = dict(fee_rate=D("0"), min_size=D("1"), outcome="yes", token=NO)
+    box = size_box(k, p, cap=D("10"), min_edge=D("0.029"), **kwargs)
+    assert box is not None and (box.count, box.edge) == (D("10"), D("0.29"))
+    assert size_box(k, p, cap=D("9"), min_edge=D("0.029"), **kwargs) is None
+
+
 def test_no_box_when_the_edge_never_clears_or_the_size_is_below_the_polymarket_minimum():
     # 1 contract at the top: .45 + .03 (100 x .0002 + .01) + .50 + .01 = .99: edge .01
     kwargs = dict(fee_rate=D("0.04"), outcome="yes", token=NO)
@@ -240,14 +252,17 @@ cent_levels = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(k=cent_levels, p=cent_levels, cap=st.integers(1, 300), min_edge=st.integers(0, 20))
+@given(k=cent_levels, p=cent_levels, cap=st.integers(1, 300), min_edge=st.integers(0, 200))
 def test_sizing_returns_the_largest_size_that_clears(k, p, cap, min_edge):
-    """On cent ticks every whole size is spendable: the size found clears the minimum, and one more does not (or
-    is beyond the cap or the depth)."""
-    minimum = D(min_edge) / 100
+    """On cent ticks every whole size is spendable: the size found clears the minimum, and no larger size within
+    the cap and the depth does."""
+    minimum = D(min_edge) / 1000
     kwargs = dict(fee_rate=D("0.03"), min_edge=minimum, min_size=D(1), outcome="yes", token=NO)
     box = size_box(k, p, cap=D(cap), **kwargs)
-    one_more = quote_box(k, p, (box.count if box else D(0)) + 1, D("0.03"), "yes", NO)
     if box is not None:
         assert box.edge_per_contract >= minimum and box.count <= cap
-    assert one_more is None or one_more.count > cap or one_more.edge_per_contract < minimum
+    for n in range(int(box.count if box else 0) + 1, cap + 1):
+        larger = quote_box(k, p, D(n), D("0.03"), "yes", NO)
+        if larger is None:
+            break
+        assert larger.edge_per_contract < minimum, n

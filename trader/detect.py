@@ -40,7 +40,6 @@ POLY_FEE_QUANTUM = Decimal("0.00001")
 KALSHI_FEE_RATE = Decimal("0.07")
 CENT = Decimal("0.01")
 MIN_FILL = Decimal("0.01")  # the smallest fill: Kalshi counts and Polymarket maker sizes have 2 decimals
-BUDGET_STEPS = 100  # whole contracts given up, at most, to make the Polymarket dollar amount exact at 2 decimals
 
 
 def fill_fees(fills: Sequence[Level], rate: Decimal, quantum: Decimal) -> Decimal:
@@ -165,30 +164,60 @@ def size_box(
     """The largest whole number of contracts, at most `cap` and at least `min_size`, whose edge per contract
     clears `min_edge`, with a Polymarket cost exact at 2 decimals; None when no size does.
 
-    Deeper levels only cost more, so the edge per contract falls as the size grows: the largest size that clears
-    the minimum is found by bisection.
+    Fee rounding (Kalshi's up to a cent once an order, each piece rounded up) makes the edge per contract rise and
+    fall with the size, so no bisection: every size is a candidate, largest first. Between two level boundaries
+    (of either book) both walks' marginal prices are fixed, so the edge before rounding is linear in the size there
+    and, being at least the edge after it, clears nowhere in the run if it clears at neither end: such runs are
+    skipped whole. Cost: two quotes per run (a run per level of either book), plus one per size tried in the runs
+    that may clear; each quote walks the levels taken.
     """
-    depth = min(_depth(kalshi_asks), _depth(poly_asks), cap).to_integral_value(ROUND_FLOOR)
-
-    def clears(n: Decimal) -> BoxQuote | None:
-        box = quote_box(kalshi_asks, poly_asks, n, fee_rate, outcome, token)
-        return box if box is not None and box.edge_per_contract >= min_edge else None
-
-    low, high = ZERO, depth  # clears(low) holds (or low is 0), clears(high + 1) does not
-    while low < high:
-        mid = (low + high + 1) // 2
-        if clears(mid):
-            low = mid
-        else:
-            high = mid - 1
-    floor = max(min_size, ONE)
-    for n in range(int(low), max(int(low) - BUDGET_STEPS, 0), -1):
-        if n < floor:
-            break
-        box = clears(Decimal(n))
-        if box is not None and box.poly.cost == box.poly.cost.quantize(CENT):
-            return box
+    top = min(_depth(kalshi_asks), _depth(poly_asks), cap).to_integral_value(ROUND_FLOOR)
+    floor = max(min_size.to_integral_value(ROUND_CEILING), ONE)
+    for low, high in reversed(_runs(kalshi_asks, poly_asks, floor, top)):
+        ends = (Decimal(low), Decimal(high))
+        if all(_unrounded_edge(kalshi_asks, poly_asks, n, fee_rate) < min_edge * n for n in ends):
+            continue
+        for n in range(high, low - 1, -1):
+            box = quote_box(kalshi_asks, poly_asks, Decimal(n), fee_rate, outcome, token)
+            if box is not None and box.edge_per_contract >= min_edge and box.poly.cost == box.poly.cost.quantize(CENT):
+                return box
     return None
+
+
+def _runs(
+    kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], floor: Decimal, top: Decimal
+) -> list[tuple[int, int]]:
+    """The whole sizes from `floor` to `top` in runs that end at the level boundaries of either book, ascending."""
+    bounds = sorted({*_boundaries(kalshi_asks), *_boundaries(poly_asks), top})
+    runs, low = [], int(floor)
+    for bound in bounds:
+        high = int(min(bound, top).to_integral_value(ROUND_FLOOR))
+        if high >= low:
+            runs.append((low, high))
+            low = high + 1
+    return runs
+
+
+def _boundaries(levels: Sequence[Level]) -> list[Decimal]:
+    """The sizes at which a walk through `levels` moves to the next level."""
+    out, total = [], ZERO
+    for level in levels:
+        total += level.size
+        out.append(total)
+    return out
+
+
+def _unrounded_edge(kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], n: Decimal, rate: Decimal) -> Decimal:
+    """The edge of `n` contracts with both fees unrounded: never below the edge with them rounded up."""
+    k, p = walk(kalshi_asks, n), walk(poly_asks, n)
+    if k is None or p is None:
+        return -n
+    fees = KALSHI_FEE_RATE * _spread(k.fills) + rate * _spread(p.fills)
+    return n - k.cost - p.cost - fees
+
+
+def _spread(fills: Sequence[Level]) -> Decimal:
+    return sum((f.size * f.price * (ONE - f.price) for f in fills), ZERO)
 
 
 def top_edge(kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], fee_rate: Decimal) -> Decimal | None:

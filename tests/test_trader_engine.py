@@ -274,13 +274,50 @@ async def test_held_exposure_counts_against_the_exposure_limit(tmp_path):
 
 
 async def test_the_daily_loss_limit_trips_the_kill_switch(tmp_path):
-    """Hold the 10 Kalshi NO (worth nothing in the worst case): the day is down 4.50 + 0.1733 fee, past $1."""
-    rig = Rig(tmp_path, risk='on_exposure = "hold"\ndaily_loss_usd = 1\nmax_failures = 5', poly_plans=[Plan(fill=D(0))])
-    rig.kalshi.fee_per_contract = D("0.01733")
+    """Hold the 10 Kalshi NO (worth nothing in the worst case). The arb may lose 5.00 (the Polymarket leg, the
+    dearer, if the other fills nothing), within the $5 limit, so it is taken; but the exchange charges 0.06 a
+    contract, more than the estimate: the day is down 4.50 + 0.60, past $5, and the kill switch trips."""
+    rig = Rig(tmp_path, risk='on_exposure = "hold"\ndaily_loss_usd = 5\nmax_failures = 5', poly_plans=[Plan(fill=D(0))])
+    rig.kalshi.fee_per_contract = D("0.06")
     async with rig:
         rig.books()
         reason = await asyncio.wait_for(rig.task, 5)
-    assert reason.startswith("daily loss limit: -4.6733")
+    assert reason.startswith("daily loss limit: -5.10")
+
+
+@pytest.mark.parametrize(("limit", "taken"), [("5", True), ("4.99", False)])
+async def test_an_arb_that_could_breach_the_daily_loss_limit_is_skipped_before_it_is_sent(tmp_path, limit, taken):
+    """10 NO at 0.45 (4.50 + fee 0.21) and 10 YES at 0.50 (5.00, no fee): if one leg fills and the other does not,
+    the day loses up to 5.00. Within a $5 limit it is taken; within $4.99 it is skipped, and nothing is sent."""
+    async with Rig(tmp_path, risk=f"daily_loss_usd = {limit}") as rig:
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds() or ("skipped", "daily_loss") in rig.kinds())
+    if taken:
+        assert ("taken", "edge") in rig.kinds() and ("skipped", "daily_loss") not in rig.kinds()
+        return
+    assert rig.kinds() == [("skipped", "daily_loss")]
+    (skip,) = [d for d in rig.ledger.decisions() if d.kind == "skipped"]
+    assert skip.detail == "daily loss limit: this arb may lose $5.00, $4.99 left of $4.99 today"
+    assert rig.orders() == []
+
+
+async def test_arbs_in_flight_count_against_the_daily_loss_room(tmp_path):
+    """$9 a day: the first arb may lose 5.00; while it is in flight a second one (the same 5.00) does not fit in
+    the 4.00 left."""
+    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
+    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
+    async with Rig(tmp_path, risk="daily_loss_usd = 9", pairs=pairs) as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
+        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
+        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: ("skipped", "daily_loss") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    skip = next(d for d in rig.ledger.decisions() if d.reason == "daily_loss")
+    assert (skip.pair, skip.detail) == ("bob", "daily loss limit: this arb may lose $5.00, $4.00 left of $9 today")
 
 
 async def test_start_recovers_the_last_runs_open_intent_before_trading(tmp_path):

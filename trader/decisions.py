@@ -19,7 +19,7 @@ TAKEN, SKIPPED, WOULD_TAKE, RESULT, KILL, RECOVERY = "taken", "skipped", "would_
 @dataclass(frozen=True, slots=True)
 class Decision:
     """`reason` is a short code (edge, stale, crossed, in_flight, cooldown, exposure_limit, position_limit,
-    reconciling, killed, ...); `detail` the sentence a person reads. Prices are the limits of the outcome
+    daily_loss, reconciling, killed, ...); `detail` the sentence a person reads. Prices are the limits of the outcome
     bought on each exchange; `edge` is net per contract."""
 
     kind: str

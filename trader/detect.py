@@ -134,6 +134,12 @@ class BoxQuote:
     def edge_per_contract(self) -> Decimal:
         return self.edge / self.count
 
+    @property
+    def worst_loss(self) -> Decimal:
+        """The most the box can lose: one leg paid for in full, fees included, the other filling nothing and the
+        unwind selling nothing (both legs filling, or part of each, lose less)."""
+        return max(self.kalshi.cost + self.kalshi_fee, self.poly.cost + self.poly_fee)
+
 
 def quote_box(
     kalshi_asks: Sequence[Level],

@@ -293,6 +293,10 @@ class Engine:
                 return
             notes.append(f"sized down from {_n(box.count)} to {_n(sized.count)} ({binding.replace('_', ' ')})")
             box = sized
+        refused = self.risk.loss_refusal(box.worst_loss)
+        if refused is not None:
+            self._skip(pair, box, "daily_loss", refused)
+            return
         detail = "; ".join([f"edge {box.edge_per_contract:.6f} per contract, {box.edge:.6f} in all", *notes])
         if self.dry_run:
             self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
@@ -300,6 +304,7 @@ class Engine:
         self._seen.pop(pair.name, None)
         self.decide(_decision(TAKEN, pair, "edge", detail, box))
         self.risk.in_flight[pair.name] = box.count
+        self.risk.in_flight_loss[pair.name] = box.worst_loss
         self._idle.clear()
         self._spawn(self._execute(pair, box))
 
@@ -319,6 +324,7 @@ class Engine:
             return
         finally:
             self.risk.in_flight.pop(pair.name, None)
+            self.risk.in_flight_loss.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
         self.status[pair.name].arbs += 1

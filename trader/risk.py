@@ -36,6 +36,7 @@ PERMANENT = (
     ReplayMismatch,
 )
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,7 @@ class Risk:
 
     limits: Limits
     in_flight: dict[str, Decimal] = field(default_factory=dict)  # pair -> contracts its arb in flight may leave
+    in_flight_loss: dict[str, Decimal] = field(default_factory=dict)  # pair -> the most its arb in flight may lose
     cooldown_until: dict[str, float] = field(default_factory=dict)
     failures: int = 0
     killed: str | None = None
@@ -110,6 +112,15 @@ class Risk:
         """Open exposure plus $1 a contract for the arbs in flight (each may yet be left unhedged)."""
         return self.open_exposure_usd + sum(self.in_flight.values(), ZERO)
 
+    def loss_refusal(self, loss: Decimal) -> str | None:
+        """Why an arb that may lose `loss` dollars may not be taken (None: it may): the day's PnL, less the worst
+        case of every arb in flight and of this one, would fall below -daily_loss_usd."""
+        limit = self.limits.daily_loss_usd
+        room = limit + self.daily_pnl - sum(self.in_flight_loss.values(), ZERO)
+        if loss <= room:
+            return None
+        return f"daily loss limit: this arb may lose ${_dollars(loss)}, ${_dollars(room)} left of ${limit} today"
+
     def headroom(self, held: Decimal, max_size: Decimal, max_position: Decimal) -> tuple[Decimal, str]:
         """Whole contracts the next arb may take, and the limit that binds: the pair's size and position limits,
         and the exposure limit counted at $1 a contract (the most one unhedged contract can cost)."""
@@ -133,6 +144,12 @@ class Risk:
             self.killed = f"{self.failures} consecutive failed arbs"
         if result.exposure or result.uncertain:
             self.cooldown_until[pair] = now + self.limits.cooldown_s
+
+
+def _dollars(amount: Decimal) -> str:
+    """At least the cents, no trailing zeros beyond: 5.00000 -> 5.00, 4.12345 -> 4.12345."""
+    cents = amount.quantize(CENT)
+    return f"{cents if cents == amount else amount.normalize():f}"
 
 
 def open_exposure_usd(ledger: Ledger) -> Decimal:

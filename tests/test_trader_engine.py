@@ -13,7 +13,7 @@ from trader_helpers import pair_fields
 
 from clients.errors import AuthError, InsufficientBalance
 from clients.feed import Feed
-from clients.feed_events import FillReversed, UserFill
+from clients.feed_events import Connected, Disconnected, FillReversed, UserFill
 from trader.engine import Engine
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Ledger
@@ -413,6 +413,41 @@ async def test_a_permanent_error_on_the_unwind_trips_the_kill_switch(tmp_path):
         reason = await asyncio.wait_for(rig.task, 5)
     assert reason == f"AuthError: {refused}"
     assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]
+
+
+async def test_a_permanent_error_on_a_reconciliation_unwind_trips_the_kill_switch(tmp_path):
+    """The Polymarket leg never answers (the arb is left uncertain, nothing unwound). The user channel drops and
+    comes back: the reconciliation finds the Polymarket order never executed and unwinds the 10 Kalshi NO, and
+    that unwind is refused for good: the engine stops, as it does when an entry or an arb's own unwind meets it."""
+    refused = AuthError("key revoked", exchange="kalshi", status=401)
+    rig = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
+    async with rig:
+        rig.books()
+        await eventually(lambda: ("result", "uncertain") in rig.kinds())
+        rig.kalshi.plans.append(Plan(error=refused))
+        rig.pfeed.emit(Disconnected("poly", "user", "dropped"))
+        rig.pfeed.emit(Connected("poly", "user", 1))
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason == f"AuthError: {refused} (an unwind placed by recovery)"
+    unwinds = [c for c in rig.kalshi.calls if c[0] == "create_order" and c[1][2] == "sell"]
+    assert len(unwinds) == 1
+    assert rig.kinds()[-1] == ("kill", "killed")
+
+
+async def test_a_permanent_error_on_a_recovery_unwind_at_start_stops_the_engine_before_it_trades(tmp_path):
+    """The same, found by the next run's recovery at start: it never starts trading."""
+    refused = InsufficientBalance("not enough balance", exchange="kalshi", status=400)
+    first = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
+    async with first:
+        first.books()
+        await eventually(lambda: ("result", "uncertain") in first.kinds())
+    first.kalshi.plans.append(Plan(error=refused))
+    second = Rig(tmp_path)
+    second.engine.kalshi, second.engine.poly = second.kalshi, second.poly = first.kalshi, first.poly
+    async with second:
+        reason = await asyncio.wait_for(second.task, 5)
+    assert reason == f"InsufficientBalance: {refused} (an unwind placed by recovery)"
+    assert not second.engine.ready and second.kinds()[-1] == ("kill", "killed")
 
 
 class SlowPositionsKalshi(FakeKalshi):

@@ -40,7 +40,7 @@ from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 from trader.pairs import Pair, PairsFile
 from trader.recovery import RecoveryPolicy, RecoveryReport, recover
-from trader.risk import Risk
+from trader.risk import Risk, permanent_error
 
 log = logging.getLogger("trader.engine")
 SETTLE = RecoveryPolicy()
@@ -174,6 +174,9 @@ class Engine:
             f"{len(report.differences)} position differences"
         )
         self.decide(Decision(RECOVERY, None, "clean" if report.clean else "not_clean", detail))
+        refused = permanent_error(u for s in report.arbs for u in s.unwinds)
+        if refused is not None:  # the callers stop on it, as on an entry's
+            self.risk.killed = self.risk.killed or f"{type(refused).__name__}: {refused} (an unwind placed by recovery)"
         for settlement in report.arbs:
             residual = ", ".join(e.describe() for e in settlement.residual) or "none"
             self.decide(

@@ -9,6 +9,7 @@ running engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -23,6 +24,7 @@ from clients.errors import (
     SpendingGuardRefused,
 )
 from trader.arb import ArbResult, Policy
+from trader.execute import LegResult
 from trader.ledger import Ledger
 
 # Errors no retry can fix: the engine stops trading and says why.
@@ -133,8 +135,7 @@ class Risk:
     def record(self, pair: str, result: ArbResult, now: float) -> None:
         """Learn from one arb: failures, cooldown, and the kill switch on a permanent error."""
         self.arbs += 1
-        errors = [r.error for r in (result.kalshi, result.poly, *result.unwinds) if r.error is not None]
-        permanent = next((e for e in errors if isinstance(e, PERMANENT)), None)
+        permanent = permanent_error((result.kalshi, result.poly, *result.unwinds))
         if permanent is not None:
             self.killed = f"{type(permanent).__name__}: {permanent}"
         legs = (result.kalshi, result.poly)
@@ -144,6 +145,11 @@ class Risk:
             self.killed = f"{self.failures} consecutive failed arbs"
         if result.exposure or result.uncertain:
             self.cooldown_until[pair] = now + self.limits.cooldown_s
+
+
+def permanent_error(results: Iterable[LegResult]) -> Exception | None:
+    """The first error among `results` no retry can fix (None: there is none)."""
+    return next((r.error for r in results if isinstance(r.error, PERMANENT)), None)
 
 
 def _dollars(amount: Decimal) -> str:

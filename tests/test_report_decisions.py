@@ -52,7 +52,39 @@ def test_decisions_are_placed_by_their_arbs_orders(tmp_path):
     assert [(d["t"], d["kind"]) for d in untimed] == [(None, d["kind"]) for d in no_arb]
     assert items[-len(no_arb) :] == [i for i in items if i["kind"] == "decision" and i["t"] is None]
     assert data["warnings"] == [
-        f"{SESSION}.ledger.json: {len(no_arb)} of {len(recorded)} decisions name no arb: listed, not timed"
+        f"{SESSION}.ledger.json: {len(no_arb)} of {len(recorded)} decisions name no arb and carry no time: "
+        "listed, not timed"
+    ]
+
+
+def test_decisions_that_name_no_arb_are_placed_at_their_ledger_time(tmp_path):
+    """A canonical ledger keeps when each decision was recorded (`at`, the ledger's clock): a decision no arb
+    places (a recovery round, a skip such as `skipped stale`) is shown at that time, listed after the last REST
+    fixture captured before it. One with no `at` (a ledger written before decisions kept it) stays untimed."""
+    shutil.copytree(FIXTURES / SESSION, tmp_path / SESSION)
+    fixtures = sorted(
+        (orjson.loads(p.read_bytes()) for p in (tmp_path / SESSION).glob("*.json") if p.name != "manifest.json"),
+        key=lambda f: f["seq"],
+    )
+    second = fixtures[1]
+    book = ledger(SESSION)
+    unplaced = [i for i, d in enumerate(book["decisions"]) if not d["arb"] and d["kind"] not in ("taken", "would_take")]
+    first, rest = unplaced[0], unplaced[1:]
+    stamp = second["captured_at"].replace("Z", "+00:00")
+    book["decisions"][first] = book["decisions"][first] | {"at": stamp}
+    for i in rest:
+        book["decisions"][i] = {k: v for k, v in book["decisions"][i].items() if k != "at"}
+    (tmp_path / f"{SESSION}.ledger.json").write_bytes(orjson.dumps(book))
+    data = write_report([tmp_path / SESSION], tmp_path / "r.html").data
+    items = data["items"]
+    timed = next(i for i in items if i["kind"] == "decision" and i["record"] == book["decisions"][first])
+    last = max((f for f in fixtures if f["captured_at"] <= second["captured_at"]), key=lambda f: f["seq"])
+    after = next(i for i in items if i.get("seq") == last["seq"] and i["kind"] == "rest")
+    assert timed["t"] == after["t"]  # the same wall time, so the same place on the axis
+    assert items.index(timed) == items.index(after) + 1
+    assert data["warnings"] == [
+        f"{SESSION}.ledger.json: {len(rest)} of {len(book['decisions'])} decisions name no arb and carry no time: "
+        "listed, not timed"
     ]
 
 

@@ -11,8 +11,7 @@ import signal
 import urllib.request
 from decimal import Decimal
 
-import orjson
-from cli_helpers import FREE_PORTS, TRADETAPE, clean_env, start
+from cli_helpers import FREE_PORTS, TRADETAPE, clean_env, decision_lines, start
 
 from scenarios.e2e import PAIRS, TICKER
 from simulator.demo_accounts import POLY_ADDRESS
@@ -34,19 +33,6 @@ def demo_orders(urls: dict[str, str]) -> tuple[list, list]:
     kalshi = admin(urls["kalshi"], "/__sim/kalshi/orders")["orders"]  # the account the demo key signs for
     poly = [o for o in admin(urls["poly"], "/__sim/poly/orders") if o["account"] == POLY_ADDRESS]
     return kalshi, poly
-
-
-async def decision_lines(stream: asyncio.StreamReader, kind: str) -> list[dict]:
-    """The engine's JSON decision lines up to the first of `kind`."""
-    seen = []
-    while True:
-        line = await asyncio.wait_for(stream.readline(), 30)
-        assert line, f"the engine's log ended before a {kind!r} decision: {seen}"
-        text = line.decode()
-        if '{"event":"decision"' in text:
-            seen.append(orjson.loads(text[text.index("{") :]))
-            if seen[-1]["kind"] == kind:
-                return seen
 
 
 async def test_a_dry_run_against_tradetape_sim_logs_the_arb_and_sends_nothing(tmp_path):

@@ -304,20 +304,27 @@ async def test_an_arb_that_could_breach_the_daily_loss_limit_is_skipped_before_i
 async def test_arbs_in_flight_count_against_the_daily_loss_room(tmp_path):
     """$9 a day: the first arb may lose 5.00; while it is in flight a second one (the same 5.00) does not fit in
     the 4.00 left."""
+    rig = await second_pair_behind_an_arb_in_flight(tmp_path, "daily_loss_usd = 9", "daily_loss")
+    skip = next(d for d in rig.ledger.decisions() if d.reason == "daily_loss")
+    assert (skip.pair, skip.detail) == ("bob", "daily loss limit: this arb may lose $5.00, $4.00 left of $9 today")
+
+
+async def second_pair_behind_an_arb_in_flight(tmp_path, risk: str, skipped: str) -> Rig:
+    """Pair ali's arb is held in flight while pair bob's books open the same arb, until bob is skipped with the
+    reason `skipped`; then ali's arb completes."""
     bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
     pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
-    async with Rig(tmp_path, risk="daily_loss_usd = 9", pairs=pairs) as rig:
+    async with Rig(tmp_path, risk=risk, pairs=pairs) as rig:
         rig.engine.kalshi = rig.kalshi = GatedKalshi()
         rig.books()
         await eventually(lambda: ("taken", "edge") in rig.kinds())
         rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
         rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
         rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
-        await eventually(lambda: ("skipped", "daily_loss") in rig.kinds())
+        await eventually(lambda: ("skipped", skipped) in rig.kinds())
         rig.kalshi.gate.set()
         await eventually(lambda: ("result", "matched") in rig.kinds())
-    skip = next(d for d in rig.ledger.decisions() if d.reason == "daily_loss")
-    assert (skip.pair, skip.detail) == ("bob", "daily loss limit: this arb may lose $5.00, $4.00 left of $9 today")
+    return rig
 
 
 async def test_start_recovers_the_last_runs_open_intent_before_trading(tmp_path):
@@ -387,18 +394,7 @@ async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_pa
 async def test_arbs_in_flight_on_other_pairs_count_against_the_exposure_limit(tmp_path):
     """max_exposure_usd 10, two pairs: while pair ali has 10 contracts in flight (each can be left unhedged, $1 at
     worst), pair bob has no room left; once ali's arb is matched, bob trades."""
-    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
-    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
-    async with Rig(tmp_path, risk="max_exposure_usd = 10", pairs=pairs) as rig:
-        rig.engine.kalshi = rig.kalshi = GatedKalshi()
-        rig.books()
-        await eventually(lambda: ("taken", "edge") in rig.kinds())
-        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
-        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
-        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
-        await eventually(lambda: ("skipped", "exposure_limit") in rig.kinds())
-        rig.kalshi.gate.set()
-        await eventually(lambda: ("result", "matched") in rig.kinds())
+    rig = await second_pair_behind_an_arb_in_flight(tmp_path, "max_exposure_usd = 10", "exposure_limit")
     taken = [d for d in rig.ledger.decisions() if d.kind == "taken"]
     assert [(d.pair, d.count) for d in taken] == [("ali", D(10))]
 
@@ -415,6 +411,12 @@ async def test_a_permanent_error_on_the_unwind_trips_the_kill_switch(tmp_path):
     assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]
 
 
+async def left_uncertain(rig: Rig) -> None:
+    """An arb on the default books whose Polymarket leg never answers (planned `execute_late`): uncertain."""
+    rig.books()
+    await eventually(lambda: ("result", "uncertain") in rig.kinds())
+
+
 async def test_a_permanent_error_on_a_reconciliation_unwind_trips_the_kill_switch(tmp_path):
     """The Polymarket leg never answers (the arb is left uncertain, nothing unwound). The user channel drops and
     comes back: the reconciliation finds the Polymarket order never executed and unwinds the 10 Kalshi NO, and
@@ -422,8 +424,7 @@ async def test_a_permanent_error_on_a_reconciliation_unwind_trips_the_kill_switc
     refused = AuthError("key revoked", exchange="kalshi", status=401)
     rig = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
     async with rig:
-        rig.books()
-        await eventually(lambda: ("result", "uncertain") in rig.kinds())
+        await left_uncertain(rig)
         rig.kalshi.plans.append(Plan(error=refused))
         rig.pfeed.emit(Disconnected("poly", "user", "dropped"))
         rig.pfeed.emit(Connected("poly", "user", 1))
@@ -439,8 +440,7 @@ async def test_a_permanent_error_on_a_recovery_unwind_at_start_stops_the_engine_
     refused = InsufficientBalance("not enough balance", exchange="kalshi", status=400)
     first = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
     async with first:
-        first.books()
-        await eventually(lambda: ("result", "uncertain") in first.kinds())
+        await left_uncertain(first)
     first.kalshi.plans.append(Plan(error=refused))
     second = Rig(tmp_path)
     second.engine.kalshi, second.engine.poly = second.kalshi, second.poly = first.kalshi, first.poly

@@ -142,7 +142,7 @@ class FramesWriter:
             if line is None:
                 line = orjson.dumps(frame_line(seq, when, message, own, creds), option=orjson.OPT_APPEND_NEWLINE)
             lines.append(line)
-        data = b"".join(lines)  # one line: the line itself, not a copy
+        data = b"".join(lines)  # a lone line is returned as it is, not copied
         try:
             written = os.write(fd, data)
             while written < len(data):

@@ -40,7 +40,7 @@ from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 from trader.pairs import Pair, PairsFile
 from trader.recovery import RecoveryPolicy, RecoveryReport, recover
-from trader.risk import Risk
+from trader.risk import Risk, permanent_error
 
 log = logging.getLogger("trader.engine")
 SETTLE = RecoveryPolicy()
@@ -174,6 +174,9 @@ class Engine:
             f"{len(report.differences)} position differences"
         )
         self.decide(Decision(RECOVERY, None, "clean" if report.clean else "not_clean", detail))
+        refused = permanent_error(u for s in report.arbs for u in s.unwinds)
+        if refused is not None:  # the callers stop on it, as on an entry's
+            self.risk.killed = self.risk.killed or f"{type(refused).__name__}: {refused} (an unwind placed by recovery)"
         for settlement in report.arbs:
             residual = ", ".join(e.describe() for e in settlement.residual) or "none"
             self.decide(
@@ -293,6 +296,10 @@ class Engine:
                 return
             notes.append(f"sized down from {_n(box.count)} to {_n(sized.count)} ({binding.replace('_', ' ')})")
             box = sized
+        refused = self.risk.loss_refusal(box.worst_loss)
+        if refused is not None:
+            self._skip(pair, box, "daily_loss", refused)
+            return
         detail = "; ".join([f"edge {box.edge_per_contract:.6f} per contract, {box.edge:.6f} in all", *notes])
         if self.dry_run:
             self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
@@ -300,6 +307,7 @@ class Engine:
         self._seen.pop(pair.name, None)
         self.decide(_decision(TAKEN, pair, "edge", detail, box))
         self.risk.in_flight[pair.name] = box.count
+        self.risk.in_flight_loss[pair.name] = box.worst_loss
         self._idle.clear()
         self._spawn(self._execute(pair, box))
 
@@ -319,6 +327,7 @@ class Engine:
             return
         finally:
             self.risk.in_flight.pop(pair.name, None)
+            self.risk.in_flight_loss.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
         self.status[pair.name].arbs += 1

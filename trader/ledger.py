@@ -500,7 +500,7 @@ class Ledger:
             )
 
     def decisions(self) -> list[Decision]:
-        """Every recorded decision, oldest first."""
+        """Every recorded decision, oldest first, with the time it was recorded."""
         return [
             Decision(
                 r["kind"],
@@ -513,6 +513,7 @@ class Ledger:
                 _dec(r["poly_price"]),
                 _dec(r["edge"]),
                 r["arb_id"],
+                r["at"],
             )
             for r in self._db.execute("SELECT * FROM decisions ORDER BY id")
         ]

@@ -232,11 +232,11 @@ class PolymarketClient:
             "builder": signing.bytes32_hex(builder, "builder"),
         }
         typed_data = signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
-        signature = signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        signature, order_id = signing.signed_order_hash(order, self._key(), domain_version, neg_risk, self.chain_id)
         order["signature"] = signature
         maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
         return SignedOrder(
-            order_id=signing.order_hash(order, domain_version, neg_risk, self.chain_id),
+            order_id=order_id,
             signature=signature,
             typed_data=typed_data,
             body={

@@ -11,9 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
+from coincurve import PrivateKey
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -82,6 +85,8 @@ CLOB_AUTH_FIELDS = [
 _ORDER_TYPE_HASH = keccak(text=ORDER_TYPE_STRING)
 _DOMAIN_TYPE_HASH = keccak(text=DOMAIN_TYPE_STRING)
 _TYPED_DATA_SIGN_TYPE_HASH = keccak(text=TYPED_DATA_SIGN_TYPE_STRING)
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HEX_BYTES32 = re.compile(r"0x[0-9a-fA-F]{0,64}")
 _ECDSA_LEN = 65
 _WRAPPER_FIXED_LEN = _ECDSA_LEN + 32 + 32 + 2
 
@@ -133,10 +138,9 @@ def _address(order: Mapping[str, Any], name: str) -> str:
 def bytes32_hex(value: Any, name: str) -> str:
     """A 0x-hex bytes32, left-padded and lower-case; "" or None is zero (the OpenAPI example sends "")."""
     value = value or BYTES32_ZERO
-    digits = value[2:] if isinstance(value, str) and value.startswith("0x") else None
-    if digits is None or len(digits) > 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+    if not (isinstance(value, str) and _HEX_BYTES32.fullmatch(value)):
         raise ValueError(f"{name}: expected 0x-hex of at most 32 bytes, got {value!r}")
-    return "0x" + digits.rjust(64, "0").lower()
+    return "0x" + value[2:].rjust(64, "0").lower()
 
 
 def _side(order: Mapping[str, Any]) -> int:
@@ -180,8 +184,9 @@ def order_typed_data(
     }
 
 
+@lru_cache(maxsize=32)
 def domain_separator(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> bytes:
-    """hashStruct(EIP712Domain) of the exchange."""
+    """hashStruct(EIP712Domain) of the exchange (a handful exist: computed once each)."""
     return _domain_hash(
         EXCHANGE_DOMAIN_NAME, str(domain_version), chain_id, exchange_address(domain_version, neg_risk, chain_id)
     )
@@ -197,40 +202,39 @@ def _domain_hash(name: str, version: str, chain_id: int, contract: str) -> bytes
 
 
 def order_struct_hash(order: Mapping[str, Any]) -> bytes:
-    """hashStruct(Order) over the 11 signed fields."""
-    m = order_message(order)
-    return keccak(
-        abi_encode(
-            [
-                "bytes32",
-                "uint256",
-                "address",
-                "address",
-                "uint256",
-                "uint256",
-                "uint256",
-                "uint8",
-                "uint8",
-                "uint256",
-                "bytes32",
-                "bytes32",
-            ],
-            [
-                _ORDER_TYPE_HASH,
-                m["salt"],
-                m["maker"],
-                m["signer"],
-                m["tokenId"],
-                m["makerAmount"],
-                m["takerAmount"],
-                m["side"],
-                m["signatureType"],
-                m["timestamp"],
-                bytes.fromhex(m["metadata"][2:]),
-                bytes.fromhex(m["builder"][2:]),
-            ],
-        )
+    """hashStruct(Order) over the 11 signed fields: the type hash and each field as one 32-byte ABI word (every
+    field is static, so the encoding is their concatenation, as `abi.encode` in the exchange contract makes it)."""
+    signature_type = _uint(order, "signatureType")
+    if signature_type > SIG_POLY_1271:
+        raise ValueError(f"order.signatureType: expected 0, 1, 2 or 3, got {signature_type}")
+    words = (
+        _uint(order, "salt"),
+        _address_word(order, "maker"),
+        _address_word(order, "signer"),
+        _uint(order, "tokenId"),
+        _uint(order, "makerAmount"),
+        _uint(order, "takerAmount"),
+        _side(order),
+        signature_type,
+        _uint(order, "timestamp"),
     )
+    metadata = bytes32_hex(order.get("metadata"), "order.metadata")
+    builder = bytes32_hex(order.get("builder"), "order.builder")
+    return keccak(
+        _ORDER_TYPE_HASH
+        + b"".join(word.to_bytes(32, "big") for word in words)
+        + bytes.fromhex(metadata[2:])
+        + bytes.fromhex(builder[2:])
+    )
+
+
+def _address_word(order: Mapping[str, Any], name: str) -> int:
+    """An address field as the integer of its ABI word; anything but 0x and 40 hex digits goes through the checked
+    conversion, so its error names the field."""
+    value = order.get(name)
+    if not (isinstance(value, str) and _HEX_ADDRESS.fullmatch(value)):
+        value = _address(order, name)
+    return int(value, 16)
 
 
 def _digest(separator: bytes, struct_hash: bytes) -> bytes:
@@ -242,6 +246,19 @@ def order_hash(
 ) -> str:
     """The EIP-712 digest of the order, 0x-hex: Polymarket's orderID (contract `hashOrder`)."""
     return "0x" + _digest(domain_separator(domain_version, neg_risk, chain_id), order_struct_hash(order)).hex()
+
+
+@lru_cache(maxsize=8)
+def _signing_key(private_key: str) -> PrivateKey:
+    """The secp256k1 key of a 0x-hex private key, parsed once (kept only in memory, like the client's own copy)."""
+    return PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
+
+
+def sign_hash(digest: bytes, private_key: str) -> bytes:
+    """r || s || v (v = 27 + recovery id) over a 32-byte digest, as `eth_account`'s `unsafe_sign_hash` makes it:
+    libsecp256k1's deterministic (RFC 6979), low-s signature, straight from coincurve."""
+    recoverable = _signing_key(private_key).sign_recoverable(digest, hasher=None)
+    return recoverable[:64] + bytes([recoverable[64] + 27])
 
 
 def _wrapped_digest(order: Mapping[str, Any], separator: bytes, struct_hash: bytes, chain_id: int) -> bytes:
@@ -275,16 +292,26 @@ def sign_order(
 
     For type 3 `order.signer` is the deposit wallet and `private_key` its owner EOA's.
     """
+    return signed_order_hash(order, private_key, domain_version, neg_risk, chain_id)[0]
+
+
+def signed_order_hash(
+    order: Mapping[str, Any],
+    private_key: str,
+    domain_version: int = 2,
+    neg_risk: bool = False,
+    chain_id: int = POLYGON,
+) -> tuple[str, str]:
+    """(signature, order hash) from one struct hash: what a client needs to send an order and book its intent."""
     separator = domain_separator(domain_version, neg_risk, chain_id)
     struct_hash = order_struct_hash(order)
+    order_id = "0x" + _digest(separator, struct_hash).hex()
     if _uint(order, "signatureType") != SIG_POLY_1271:
-        signature: bytes = Account.unsafe_sign_hash(_digest(separator, struct_hash), private_key).signature
-        return "0x" + signature.hex()
-    inner: bytes = Account.unsafe_sign_hash(
-        _wrapped_digest(order, separator, struct_hash, chain_id), private_key
-    ).signature
+        return "0x" + sign_hash(bytes.fromhex(order_id[2:]), private_key).hex(), order_id
+    inner = sign_hash(_wrapped_digest(order, separator, struct_hash, chain_id), private_key)
     type_bytes = ORDER_TYPE_STRING.encode()
-    return "0x" + (inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")).hex()
+    wrapped = inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")
+    return "0x" + wrapped.hex(), order_id
 
 
 def _signature_bytes(order: Mapping[str, Any]) -> bytes:

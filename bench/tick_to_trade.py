@@ -161,6 +161,8 @@ MILESTONES = (  # (name, what it is), in the order an arb usually meets them
     ("durable", "both intents committed (fsync)"),
     ("kalshi_request", "the Kalshi request started (RSA-PSS signed)"),
     ("poly_request", "the Polymarket request started (HMAC signed)"),
+    ("kalshi_written", "the Kalshi order's bytes written"),
+    ("poly_written", "the Polymarket order's bytes written"),
     ("first_written", "the first order's bytes written"),
     ("written", "both orders' bytes written"),
 )
@@ -222,7 +224,7 @@ class Probes:
                 socket._receive = receive  # type: ignore[method-assign]  # a bench probe
 
     def _watch_engine(self, engine: Engine) -> None:
-        evaluate, decide, on_event = engine.evaluate, engine.decide, engine.on_event
+        evaluate, noted, on_event = engine.evaluate, engine._noted, engine.on_event
 
         def timed_evaluate(pair: Any) -> None:
             self._evaluating = started = time.perf_counter()
@@ -235,13 +237,13 @@ class Probes:
                 self.marks.setdefault(ticker, []).extend(
                     [(self._evaluating, "evaluate"), (time.perf_counter(), "taken")]
                 )
-            decide(decision)
+            noted(decision)
 
         def event(item: Any) -> None:
             self.depths.append(sum(feed.events.qsize() for feed in engine.feeds.values()))
             on_event(item)
 
-        engine.evaluate, engine.decide, engine.on_event = timed_evaluate, decided, event  # type: ignore[method-assign]
+        engine.evaluate, engine._noted, engine.on_event = timed_evaluate, decided, event  # type: ignore[method-assign]
         self._wrap_ledger(engine.ledger)
         build = engine.poly.build_order
 
@@ -287,7 +289,8 @@ class Probes:
             else:
                 return
             self.writes.append((now, exchange, instrument))
-            self.marks.setdefault(self._ticker[instrument], []).append((context.started, f"{exchange}_request"))
+            marks = self.marks.setdefault(self._ticker[instrument], [])
+            marks += [(context.started, f"{exchange}_request"), (now, f"{exchange}_written")]
 
         config.on_request_start.append(started)
         config.on_request_chunk_sent.append(written)

@@ -14,6 +14,7 @@ from clients.book import BookView, Level
 from trader.detect import (
     best_box,
     kalshi_taker_fee,
+    may_clear,
     outcome_asks,
     poly_taker_fee,
     quote_box,
@@ -187,3 +188,37 @@ def test_sizing_returns_the_largest_size_that_clears(k, p, cap, min_edge):
     if box is not None:
         assert box.edge_per_contract >= minimum and box.count <= cap
     assert one_more is None or one_more.count > cap or one_more.edge_per_contract < minimum
+
+
+@settings(max_examples=300, deadline=None)
+@given(kb=cent_levels, ka=cent_levels, yes=cent_levels, no=cent_levels, min_edge=st.integers(0, 20))
+def test_a_pair_that_may_not_clear_has_no_box(kb, ka, yes, no, min_edge):
+    """may_clear is only a shortcut: when it says no, sizing finds no box either, whatever the books."""
+    (pair,) = parse_pairs(PAIRS.replace('min_edge = "0.01"', f'min_edge = "{D(min_edge) / 100}"')).pairs
+    kalshi = BookView("kalshi", "m", tuple(sorted(kb, key=lambda lv: -lv.price)), ka, False)
+    poly = {YES: BookView("poly", "y", (), yes, False), NO: BookView("poly", "n", (), no, False)}
+    if not may_clear(pair, kalshi, poly):
+        assert best_box(pair, kalshi, poly, cap=D(300)) is None
+
+
+def test_may_clear_bounds_the_edge_by_the_best_asks():
+    """Kalshi NO at 1 - .55 = .45 + Polymarket YES at .50: at most .05 a contract before fees."""
+    (pair,) = parse_pairs(PAIRS).pairs  # min_edge .01
+    kalshi = book("kalshi", bids=[("0.55", "10")], asks=[("0.60", "10")])
+    poly = {YES: book("poly", asks=[("0.50", "10")]), NO: book("poly", asks=[("0.45", "10")])}
+    assert may_clear(pair, kalshi, poly)
+    dear = {YES: book("poly", asks=[("0.545", "10")]), NO: poly[NO]}  # .005 a contract at best: under .01
+    assert not may_clear(pair, kalshi, dear) and best_box(pair, kalshi, dear, cap=D(100)) is None
+    assert not may_clear(pair, book("kalshi"), poly)  # nothing to buy on Kalshi
+
+
+def test_may_clear_lets_a_box_through_whose_fees_are_tiny():
+    """Kalshi YES at .01 + Polymarket NO at .97: .02 a contract before fees; 10 contracts: Kalshi fee .07 x 10 x
+    .01 x .99 = .00693 -> .0070, Polymarket fee 10 x .04 x .97 x .03 = .01164; edge .2 - .0070 - .01164 = .18136,
+    .018136 a contract, over the .01 minimum."""
+    (pair,) = parse_pairs(PAIRS).pairs
+    kalshi = book("kalshi", asks=[("0.01", "10")])
+    poly = {YES: book("poly", asks=[("0.99", "10")]), NO: book("poly", asks=[("0.97", "10")])}
+    assert may_clear(pair, kalshi, poly)
+    box = best_box(pair, kalshi, poly, cap=D(10))
+    assert box is not None and (box.kalshi_outcome, box.count, box.edge) == ("yes", D(10), D("0.18136"))

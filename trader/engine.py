@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,9 +32,9 @@ from clients.feed_events import (
     FillReversed,
     UserFill,
 )
-from trader.arb import ArbResult, Policy, execute_arb
+from trader.arb import ArbResult, Policy, launch_arb
 from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
-from trader.detect import BoxQuote, best_box, top_edges, unusable
+from trader.detect import BoxQuote, best_box, may_clear, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
@@ -52,12 +52,20 @@ UNCAPPED = Decimal(10) ** 9  # the size asked of detection to learn what the boo
 class PairStatus:
     """What the status view shows for one pair."""
 
+    pair: Pair
     kalshi: BookView | None = None
     poly: dict[str, BookView | None] = field(default_factory=dict)
-    edges: dict[str, Decimal | None] = field(default_factory=dict)
     problem: str | None = None
     arbs: int = 0
     last: Decision | None = None
+
+    @property
+    def edges(self) -> dict[str, Decimal | None]:
+        """Each box's edge at the top of the books last evaluated (computed when shown, not on every update)."""
+        books = {token: book for token, book in self.poly.items() if book is not None}
+        if self.kalshi is None or len(books) < len(self.pair.poly_tokens):
+            return {}
+        return top_edges(self.pair, self.kalshi, books)
 
 
 class Engine:
@@ -88,7 +96,7 @@ class Engine:
         self._clock = clock
         self._today = today
         self.risk = Risk(config.limits)
-        self.status = {p.name: PairStatus() for p in self.pairs}
+        self.status = {p.name: PairStatus(p) for p in self.pairs}
         self.decisions = 0
         self.fills_seen = 0
         self.fills_reversed = 0
@@ -104,6 +112,7 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._launched = False  # an arb was launched by the event being handled
         self._stopped = asyncio.Event()
         self._reconcile_pending = False
         self._kill_said = False
@@ -145,6 +154,9 @@ class Engine:
     async def _consume(self, feed: Feed) -> None:
         while True:
             self.on_event(await feed.events.get())
+            if self._launched:  # the legs' tasks sign and start their requests before the next update is evaluated
+                self._launched = False
+                await asyncio.sleep(0)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -261,8 +273,7 @@ class Engine:
             status.problem = f"{missing}: {unusable(None)}"
             return  # nothing is decided on a book the feed does not trust
         books = {token: book for token, book in poly.items() if book is not None}
-        status.edges = top_edges(pair, kalshi, books)
-        box = best_box(pair, kalshi, books, cap=pair.max_size)
+        box = best_box(pair, kalshi, books, cap=pair.max_size) if may_clear(pair, kalshi, books) else None
         status.problem = unusable(kalshi) or next((p for p in map(unusable, books.values()) if p), None)
         if box is None:
             self._seen.pop(pair.name, None)
@@ -298,10 +309,20 @@ class Engine:
             self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
             return
         self._seen.pop(pair.name, None)
-        self.decide(_decision(TAKEN, pair, "edge", detail, box))
+        decision = _decision(TAKEN, pair, "edge", detail, box)
+        try:  # the decision is recorded with both intents, in their commit
+            arb = launch_arb(
+                self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy, decision=decision
+            )
+        except Exception as exc:  # the ledger could not commit, or a bug: nothing was sent; stop rather than guess
+            log.exception("arb on %s not launched", pair.name)
+            self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
+            return
+        self._launched = True
+        self._noted(decision)
         self.risk.in_flight[pair.name] = box.count
         self._idle.clear()
-        self._spawn(self._execute(pair, box))
+        self._spawn(self._execute(pair, arb))
 
     def _held(self, pair: Pair) -> Decimal:
         """Contracts the pair holds: the larger of the Kalshi position and the Polymarket shares."""
@@ -310,9 +331,9 @@ class Engine:
         poly = sum((positions.get(("poly", token), ZERO) for token in pair.poly_tokens), ZERO)
         return max(kalshi, poly)
 
-    async def _execute(self, pair: Pair, box: BoxQuote) -> None:
+    async def _execute(self, pair: Pair, arb: Coroutine[Any, Any, ArbResult]) -> None:
         try:
-            result = await execute_arb(self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy)
+            result = await arb
         except Exception as exc:  # a bug, not an exchange answer: stop trading rather than guess
             log.exception("arb on %s raised", pair.name)
             self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
@@ -350,11 +371,16 @@ class Engine:
 
     def decide(self, decision: Decision) -> None:
         """Log and record one decision."""
+        self._noted(decision)
+        self.ledger.record_decision(decision)
+
+    def _noted(self, decision: Decision) -> None:
+        """Count, show and log a decision (recording it is the caller's)."""
         self.decisions += 1
         if decision.pair is not None:
             self.status[decision.pair].last = decision
-        log.info(decision.log_line())
-        self.ledger.record_decision(decision)
+        if log.isEnabledFor(logging.INFO):
+            log.info(decision.log_line())
 
     def _decide_once(self, pair: Pair, decision: Decision) -> None:
         """A standing decision (the same skip on every update) is logged and recorded once."""

@@ -289,7 +289,7 @@ async def test_both_intents_and_the_decision_are_committed_before_either_order_i
             seen.append(("poly send", seen_from_another_connection(ledger.path)))
             return await super().post_order(signed)
 
-    finish = launch_arb(Watching(), WatchingPoly(), OPP, ledger, decision=TAKEN)
+    finish = launch_arb(Watching(), WatchingPoly(), OPP, ledger, decisions=[TAKEN])
     assert seen == []  # launched: both sends are tasks that have not run yet
     result = await finish
     assert seen == [  # each send already finds both intents and the decision on disk
@@ -338,7 +338,7 @@ async def test_a_ledger_that_cannot_commit_sends_nothing(ledger):
     kalshi, poly = FakeKalshi(), FakePoly()
     ledger.close()  # a closed connection: every write raises
     with pytest.raises(sqlite3.ProgrammingError):
-        launch_arb(kalshi, poly, OPP, ledger, decision=TAKEN)
+        launch_arb(kalshi, poly, OPP, ledger, decisions=[TAKEN])
     assert created(kalshi) == [] and [n for n, _ in poly.calls if n == "post_order"] == []
 
 

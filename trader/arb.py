@@ -100,15 +100,15 @@ def launch_arb(
     ledger: Ledger | None,
     policy: Policy = Policy(),
     *,
-    decision: Decision | None = None,
+    decisions: Sequence[Decision] = (),
 ) -> Coroutine[Any, Any, ArbResult]:
     """Start an arb now and return what finishes it: both legs built (the Polymarket one signed), both intents and
-    the `decision` that took the arb committed in one transaction (one fsync, both durable before either order
+    the `decisions` that took the arb committed in one transaction (one fsync, both durable before either order
     leaves), then both sends started at once (their tasks exist when this returns). Await the result to reconcile;
     a ledger that cannot commit raises here, with nothing sent. Needs a running event loop."""
     arb_id = str(uuid.uuid4())
     clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
-    sends = _launch(clients, (opportunity.kalshi, opportunity.poly), ledger, policy, "entry", arb_id, decision)
+    sends = _launch(clients, (opportunity.kalshi, opportunity.poly), ledger, policy, "entry", arb_id, decisions)
     return _reconcile(clients, opportunity, arb_id, sends, ledger, policy)
 
 
@@ -152,14 +152,14 @@ def _launch(
     policy: Policy,
     purpose: str,
     arb_id: str,
-    decision: Decision | None = None,
+    decisions: Sequence[Decision] = (),
 ) -> asyncio.Future[list[LegResult | BaseException]]:
-    """Build every leg, commit their intents (and `decision`) in one transaction, then start every send; a leg
+    """Build every leg, commit their intents (and `decisions`) in one transaction, then start every send; a leg
     that cannot be built is rejected (or, raising outside the taxonomy, unknown) and the others still go."""
     prepared = [_prepare(clients[leg.exchange], leg) for leg in legs]
     ready = [p for p in prepared if isinstance(p, Prepared)]
-    if ledger is not None and (ready or decision is not None):
-        ledger.record_intents([(p.leg, p.key) for p in ready], purpose=purpose, arb_id=arb_id, decision=decision)
+    if ledger is not None and (ready or decisions):
+        ledger.record_intents([(p.leg, p.key) for p in ready], purpose=purpose, arb_id=arb_id, decisions=decisions)
     return asyncio.gather(
         *(_settled(clients[leg.exchange], p, ledger, policy) for leg, p in zip(legs, prepared, strict=True)),
         return_exceptions=True,

@@ -113,6 +113,7 @@ class Engine:
         self._idle = asyncio.Event()
         self._idle.set()
         self._launched = False  # an arb was launched by the event being handled
+        self._unrecorded: list[Decision] = []  # decided, logged, to be recorded at the end of this loop turn
         self._stopped = asyncio.Event()
         self._reconcile_pending = False
         self._kill_said = False
@@ -141,6 +142,7 @@ class Engine:
                 task.cancel()
             for feed in self.feeds.values():
                 await feed.stop()
+            self._record_unrecorded()
         return self.risk.killed
 
     @property
@@ -152,10 +154,16 @@ class Engine:
         self._stopped.set()
 
     async def _consume(self, feed: Feed) -> None:
+        """Each event in turn; after one that launched an arb, one loop turn for the legs to sign and start their
+        requests, one more event, one more turn (aiohttp writes a request body from a task of its own before
+        Python 3.12, and that task runs only then): the orders leave before the rest of the queue is evaluated."""
+        launched = 0
         while True:
             self.on_event(await feed.events.get())
-            if self._launched:  # the legs' tasks sign and start their requests before the next update is evaluated
-                self._launched = False
+            if self._launched:
+                self._launched, launched = False, 2
+            if launched:
+                launched -= 1
                 await asyncio.sleep(0)
 
     def _spawn(self, work: Any) -> None:
@@ -310,14 +318,16 @@ class Engine:
             return
         self._seen.pop(pair.name, None)
         decision = _decision(TAKEN, pair, "edge", detail, box)
-        try:  # the decision is recorded with both intents, in their commit
+        decisions = [*self._unrecorded, decision]  # recorded with both intents, in their commit
+        try:
             arb = launch_arb(
-                self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy, decision=decision
+                self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy, decisions=decisions
             )
         except Exception as exc:  # the ledger could not commit, or a bug: nothing was sent; stop rather than guess
             log.exception("arb on %s not launched", pair.name)
             self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
             return
+        self._unrecorded.clear()
         self._launched = True
         self._noted(decision)
         self.risk.in_flight[pair.name] = box.count
@@ -370,9 +380,23 @@ class Engine:
     # -- decisions -----------------------------------------------------------------------------
 
     def decide(self, decision: Decision) -> None:
-        """Log and record one decision."""
+        """Log and record one decision (after those still waiting to be, in one transaction)."""
         self._noted(decision)
-        self.ledger.record_decision(decision)
+        self.ledger.record_decisions([*self._unrecorded, decision])
+        self._unrecorded.clear()
+
+    def _decide_soon(self, decision: Decision) -> None:
+        """Log a decision now and record it at the end of this turn of the event loop (or with the next one
+        recorded, before it): a skip waits for no fsync, and no order an arb just started waits for its fsync."""
+        self._noted(decision)
+        self._unrecorded.append(decision)
+        if len(self._unrecorded) == 1:
+            asyncio.get_running_loop().call_soon(self._record_unrecorded)
+
+    def _record_unrecorded(self) -> None:
+        if self._unrecorded:
+            self.ledger.record_decisions(self._unrecorded)
+            self._unrecorded.clear()
 
     def _noted(self, decision: Decision) -> None:
         """Count, show and log a decision (recording it is the caller's)."""
@@ -394,7 +418,7 @@ class Engine:
         )
         if self._seen.get(pair.name) != key:
             self._seen[pair.name] = key
-            self.decide(decision)
+            self._decide_soon(decision)
 
     def _skip(self, pair: Pair, box: BoxQuote, code: str, detail: str) -> None:
         self._decide_once(pair, _decision(SKIPPED, pair, code, detail, box))

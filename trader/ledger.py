@@ -280,13 +280,13 @@ class Ledger:
         *,
         purpose: str = "entry",
         arb_id: str | None = None,
-        decision: Decision | None = None,
+        decisions: Sequence[Decision] = (),
     ) -> None:
-        """Write several intents (`pending`, keyed) and the decision that made them in one transaction: one
-        commit, one fsync, before any of the orders is sent (all are durable, or none)."""
+        """Write several intents (`pending`, keyed) and the decisions that made them (first, in order) in one
+        transaction: one commit, one fsync, before any of the orders is sent (all are durable, or none)."""
         now = self._clock()
         with self._transaction():
-            if decision is not None:
+            for decision in decisions:
                 self._insert_decision(decision)
             self._db.executemany(
                 "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk,"
@@ -496,8 +496,13 @@ class Ledger:
 
     def record_decision(self, decision: Decision) -> None:
         """One engine decision (an opportunity taken or skipped, an arb's result, the kill switch)."""
+        self.record_decisions([decision])
+
+    def record_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Several decisions, in order, in one transaction."""
         with self._transaction():
-            self._insert_decision(decision)
+            for decision in decisions:
+                self._insert_decision(decision)
 
     def _insert_decision(self, decision: Decision) -> None:
         d = decision

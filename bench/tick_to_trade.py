@@ -224,7 +224,8 @@ class Probes:
                 socket._receive = receive  # type: ignore[method-assign]  # a bench probe
 
     def _watch_engine(self, engine: Engine) -> None:
-        evaluate, noted, on_event = engine.evaluate, engine._noted, engine.on_event
+        noting = "_noted" if hasattr(engine, "_noted") else "decide"  # the engine before the launch rework: decide
+        evaluate, noted, on_event = engine.evaluate, getattr(engine, noting), engine.on_event
 
         def timed_evaluate(pair: Any) -> None:
             self._evaluating = started = time.perf_counter()
@@ -243,7 +244,8 @@ class Probes:
             self.depths.append(sum(feed.events.qsize() for feed in engine.feeds.values()))
             on_event(item)
 
-        engine.evaluate, engine._noted, engine.on_event = timed_evaluate, decided, event  # type: ignore[method-assign]
+        engine.evaluate, engine.on_event = timed_evaluate, event  # type: ignore[method-assign]
+        setattr(engine, noting, decided)
         self._wrap_ledger(engine.ledger)
         build = engine.poly.build_order
 

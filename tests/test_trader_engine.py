@@ -168,6 +168,26 @@ async def test_no_trade_on_a_stale_or_crossed_book_and_nothing_decided_on_an_unt
     ]
 
 
+async def test_a_skip_is_shown_at_once_and_recorded_when_the_loop_turn_ends(tmp_path):
+    """Skips wait for no fsync: recorded at the end of the loop turn (or with the next decision recorded, before
+    it), in the order they were made."""
+    async with Rig(tmp_path) as rig:
+        rig.books(stale=True)
+        (pair,) = rig.engine.pairs
+        rig.engine.evaluate(pair)  # the consumers have not run yet: this evaluation decides
+        assert rig.engine.status["ali"].last.reason == "stale"
+        assert rig.kinds() == []
+        await asyncio.sleep(0)  # the turn ends
+        assert rig.kinds() == [("skipped", "stale")]
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    assert [k for k in rig.kinds() if k != ("skipped", "in_flight")] == [
+        ("skipped", "stale"),
+        ("taken", "edge"),
+        ("result", "matched"),
+    ]
+
+
 class GatedKalshi(FakeKalshi):
     """Orders wait for `gate`: an arb stays in flight until the test opens it."""
 

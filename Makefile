@@ -30,8 +30,10 @@ lint: install
 test: install lint
 	$(BIN)/python -m pytest -q -rs
 	$(BIN)/tradetape audit fixtures/
-	@if $(SDK_PYTHON) >/dev/null; then $(MAKE) --no-print-directory interop; \
-	else echo "interop: SKIPPED: no Python >= 3.13 found (INTEROP_PYTHON, python3.13, python3.14, python3, pyenv versions); the official SDKs need one"; fi
+	@$(SDK_PYTHON) >/dev/null; found=$$?; \
+	if [ $$found = 0 ]; then $(MAKE) --no-print-directory interop; \
+	elif [ $$found = 1 ]; then echo "interop: SKIPPED: no Python >= 3.13 found (INTEROP_PYTHON, python3.13, python3.14, python3, pyenv versions); the official SDKs need one"; \
+	else exit $$found; fi
 
 interop: install
 	@$(SDK_PYTHON) >/dev/null || { echo "interop: no Python >= 3.13 found; set INTEROP_PYTHON=/path/to/python3.13" >&2; exit 1; }

@@ -404,6 +404,14 @@ def test_the_corpus_keyword_loads_the_repository_corpus_and_says_where_it_lives_
     assert "tests/data/payloads/, which this installation does not have" in result.output
 
 
+def test_the_corpus_keyword_with_a_local_directory_of_that_name_is_refused_as_ambiguous(tmp_path, monkeypatch):
+    (tmp_path / "corpus").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(drift_command, ["corpus", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "corpus: names both the repository's payload corpus and ./corpus here; pass ./corpus" in result.output
+
+
 def test_a_file_in_a_corpus_directory_that_is_not_a_corpus_entry_is_named(tmp_path):
     (tmp_path / "kalshi").mkdir()
     (tmp_path / "kalshi" / "odd.json").write_bytes(orjson.dumps({"hello": 1}))

@@ -5,8 +5,11 @@ The check itself (`make interop`) needs Python >= 3.13 and the official SDKs; th
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
 
 from tools.interop.find_python import recent_enough
 from tools.interop.run import Served, compare, stopped_badly, unexpected
@@ -40,3 +43,14 @@ def test_a_command_that_does_not_stop_cleanly_is_a_problem_with_its_report():
 def test_only_a_python_of_at_least_3_13_is_taken_for_the_sdks(tmp_path):
     assert recent_enough(sys.executable) == (sys.version_info >= (3, 13))
     assert not recent_enough(str(tmp_path / "no-such-python"))
+
+
+def test_an_interop_python_the_user_chose_that_cannot_serve_is_an_error_not_a_skip(tmp_path):
+    finder = [sys.executable, str(Path(__file__).parent.parent / "tools" / "interop" / "find_python.py")]
+    env = {**os.environ, "INTEROP_PYTHON": str(tmp_path / "python3.9")}
+    done = subprocess.run(finder, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr
+        == f"INTEROP_PYTHON={tmp_path / 'python3.9'}: not a runnable Python >= 3.13 (the official SDKs need one)\n"
+    )

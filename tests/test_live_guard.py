@@ -11,6 +11,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from proxy.exchanges.pricing import Unreadable
 from proxy.record.guard import GuardAddon, SpendingGuard, order_amounts
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
 from tests.wire_helpers import Scripted, port_of, request, scripted
@@ -234,3 +235,36 @@ async def test_a_read_carrying_a_method_override_header_is_refused(tmp_path):
         )
     assert head.startswith(b"HTTP/1.1 403 ") and orjson.loads(answer)["detail"]["reason"] == "method_override"
     assert upstream.requests == []
+
+
+V1 = "/trade-api/v2/portfolio/orders"  # the retired 2025 create (410 today, still sent by old clients)
+
+
+def v1_order(**fields: object) -> bytes:
+    return orjson.dumps({"ticker": "T", "type": "limit", "action": "buy", "side": "yes", **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"count": 10, "yes_price": 45}, Decimal("4.50")),
+        ({"count_fp": "10.00", "yes_price_dollars": "0.4500"}, Decimal("4.50")),
+        ({"count": 10, "count_fp": "10.00", "yes_price": 45, "yes_price_dollars": "0.4500"}, Decimal("4.50")),
+    ],
+)
+def test_a_retired_kalshi_body_is_priced_when_its_spellings_agree(fields, expected):
+    assert order_amounts("kalshi", "POST", V1, v1_order(**fields)) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"count": 10, "yes_price": 45, "yes_price_dollars": "0.0100"}, "yes_price=45 and yes_price_dollars='0.0100'"),
+        ({"count": 10, "count_fp": "1.00", "yes_price": 45}, "count=10 and count_fp='1.00' disagree"),
+        ({"count": 10, "yes_price": 45, "no_price": 55}, "no_price on a yes order"),
+        ({"count": 10, "no_price_dollars": "0.5500"}, "yes_price missing"),
+    ],
+)
+def test_a_retired_kalshi_body_a_server_could_read_two_ways_is_refused(fields, why):
+    with pytest.raises(Unreadable, match=why):
+        order_amounts("kalshi", "POST", V1, v1_order(**fields))

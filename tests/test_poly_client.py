@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from client_helpers import HARDHAT_ADDRESS, HARDHAT_KEY, Reply, ScriptedExchange, closed_port_url
 
+import ctf_order
 from clients.errors import (
     AuthError,
     ExchangeUnavailable,
@@ -106,7 +107,7 @@ async def test_full_fill_fak_buy(clob, client):
     assert sent.verified and sent.headers["Content-Type"] == "application/json"
     assert sent.raw_body == orjson.dumps(signed.body)  # the signed bytes are the sent bytes
     order = orjson.loads(sent.raw_body)["order"]
-    assert ps.recover_order_signer(order) == EOA and ps.order_hash(order) == signed.order_id
+    assert ps.recover_order_signer(order) == EOA and ctf_order.order_hash(order) == signed.order_id
     assert (order["makerAmount"], order["takerAmount"], order["side"]) == ("4500000", "10000000", "BUY")
 
 
@@ -353,13 +354,15 @@ async def test_book_tick_negrisk_balance(clob, client):
     clob.on("GET", "/tick-size", Reply(200, {"minimum_tick_size": 0.001}))
     clob.on("GET", "/neg-risk", Reply(200, {"neg_risk": True}))
     clob.on("GET", "/balance-allowance/update", Reply(200, {}))
-    clob.on("GET", "/balance-allowance", Reply(200, {"balance": "45091977", "allowances": {ps.CTF_EXCHANGE_V2: "1"}}))
+    clob.on(
+        "GET", "/balance-allowance", Reply(200, {"balance": "45091977", "allowances": {ctf_order.CTF_EXCHANGE_V2: "1"}})
+    )
     book = await client.get_book(TOKEN)
     assert book.bids[0].price == Decimal("0.44") and book.asks[0].price == Decimal("0.46")
     assert await client.get_tick_size(TOKEN) == Decimal("0.001")
     assert await client.get_neg_risk(TOKEN) is True
     balance = await client.get_balance_allowance(update=True)
-    assert balance.balance == Decimal("45.091977") and balance.allowances == {ps.CTF_EXCHANGE_V2: 1}
+    assert balance.balance == Decimal("45.091977") and balance.allowances == {ctf_order.CTF_EXCHANGE_V2: 1}
     assert clob.seen[0].query == {"token_id": TOKEN} and "POLY_SIGNATURE" not in clob.seen[0].headers
     assert clob.seen[3].query == {"asset_type": "COLLATERAL", "signature_type": "0"} and clob.seen[4].verified
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from corpus import payload_dir
 
+import ctf_order
 from clients.errors import (
     AuthError,
     DuplicateOrder,
@@ -24,7 +25,6 @@ from clients.errors import (
     UnexpectedResponse,
 )
 from clients.feed_events import FeedError
-from clients.polymarket import signing as poly_signing
 from clients.polymarket.errors import poly_error
 from clients.polymarket.feed import PolymarketFeed
 from clients.polymarket.parse import (
@@ -339,14 +339,14 @@ def test_tick_size_and_balance():
     assert parse_tick_size(load("official_docs__get_tick_size__200__example.json")["payload"]) == Decimal("0.01")
     balance = parse_balance(load("real__balance_allowance_200_v2_collateral.json")["payload"])
     assert balance.balance == Decimal("45.091977")
-    assert balance.allowances[poly_signing.CTF_EXCHANGE_V2] == 2**256 - 1
+    assert balance.allowances[ctf_order.CTF_EXCHANGE_V2] == 2**256 - 1
 
 
 def test_documented_request_example_is_refused_by_the_verifier():
     """The OpenAPI request example has a placeholder tokenId: signing code must name the field."""
     order = load("official_docs__post_order__request__example.json")["payload"]["order"]
     with pytest.raises(ValueError, match=r"order\.tokenId"):
-        poly_signing.order_hash(order)
+        ctf_order.order_hash(order)
 
 
 # §6 messages that no payload file carries, verbatim from docs/wire/polymarket.md.

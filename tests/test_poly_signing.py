@@ -12,6 +12,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+import ctf_order
 from clients.polymarket import PolymarketClient
 from clients.polymarket import signing as ps
 
@@ -164,7 +165,7 @@ def test_wallet_owner_recovered_by_full_erc7739_typed_data():
             "version": "1",
             "chainId": 137,
             "verifyingContract": order["signer"],
-            "salt": ps.BYTES32_ZERO,
+            "salt": ctf_order.BYTES32_ZERO,
         },
     }
     inner = bytes.fromhex(order["signature"][2:])[:65]
@@ -185,7 +186,7 @@ def test_wallet_owner_recovered_by_full_erc7739_typed_data():
 def test_bad_order_fields_are_named(field, value, reason):
     order = tampered(ORDERS["gtc_buy_ctf_eoa"]["body"]["order"], **{field: value})
     with pytest.raises(ValueError, match=reason):
-        ps.order_hash(order)
+        ctf_order.order_hash(order)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -205,29 +206,33 @@ def test_one_struct_hash_gives_the_signature_and_the_order_id(name):
     version, neg_risk = inputs["domain_version"], inputs["neg_risk"]
     signature, order_id = ps.signed_order_hash(unsigned, HARDHAT_KEY, version, neg_risk)
     assert (signature, order_id) == (order["signature"], ORDERS[name]["order_id"])
-    assert order_id == ps.order_hash(order, version, neg_risk)
+    assert order_id == ctf_order.order_hash(order, version, neg_risk)
 
 
 def test_addresses_in_any_case_hash_alike():
     order = ORDERS["gtc_buy_ctf_eoa"]["body"]["order"]
     lower = tampered(order, maker=order["maker"].lower(), signer=order["signer"].upper().replace("0X", "0x"))
-    assert ps.order_hash(lower) == ps.order_hash(order)
+    assert ctf_order.order_hash(lower) == ctf_order.order_hash(order)
 
 
 def test_empty_metadata_is_zero():
     order = ORDERS["gtc_buy_ctf_eoa"]["body"]["order"]
-    assert ps.order_hash(tampered(order, metadata="")) == ps.order_hash(order)
+    assert ctf_order.order_hash(tampered(order, metadata="")) == ctf_order.order_hash(order)
 
 
 def test_exchange_addresses():
-    assert ps.exchange_address(2, False) == "0xE111180000d2663C0091e4f400237545B87B996B"
-    assert ps.exchange_address(2, True) == "0xe2222d279d744050d28e00520010520000310F59"
-    assert ps.exchange_address(3, False) == ps.exchange_address(3, True) == "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
-    assert ps.exchange_address(3, False, chain_id=80002) == "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D"
+    assert ctf_order.exchange_address(2, False) == "0xE111180000d2663C0091e4f400237545B87B996B"
+    assert ctf_order.exchange_address(2, True) == "0xe2222d279d744050d28e00520010520000310F59"
+    assert (
+        ctf_order.exchange_address(3, False)
+        == ctf_order.exchange_address(3, True)
+        == "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
+    )
+    assert ctf_order.exchange_address(3, False, chain_id=80002) == "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D"
     with pytest.raises(ValueError, match="V1 is retired"):
-        ps.exchange_address(1, False)
+        ctf_order.exchange_address(1, False)
     with pytest.raises(ValueError, match="chain_id"):
-        ps.exchange_address(2, False, chain_id=1)
+        ctf_order.exchange_address(2, False, chain_id=1)
 
 
 @pytest.mark.parametrize("case", REFERENCE["hmac"], ids=lambda c: f"{c['method']} {c['path']}")

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
+import ctf_order
+from proxy.exchanges.poly import order_ids
 from proxy.replay.sources import SourceError
 from proxy.tape.fixture import FixtureError
 from tests.proxy_helpers import recording, running_app, running_proxy
 from tests.replay_helpers import KALSHI, ORDERS, POLY, failure, fixture, replaying, write_session
+from tests.ws_helpers import admin
 
 CREATE = {
     "ticker": "KXTEST-26",
@@ -564,3 +568,81 @@ async def test_gzip_binary_and_text_answers_round_trip_through_record_and_replay
         assert (status2, body2) == (status, body)  # the recorded gzip answer is served decoded
         assert "Content-Encoding" not in resp.headers
     assert replayed[1][2].headers["Content-Type"] == "application/octet-stream" and replayed[2][0] == 425
+
+
+def poly_order(salt: int) -> dict[str, Any]:
+    """A signed-order body as a client sends it (the signature is not checked by replay)."""
+    order = {
+        "salt": salt,
+        "maker": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "signer": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+        "tokenId": "71321045679252212594626385532706912750332728571942532289631379312455583992563",
+        "makerAmount": "5000000",
+        "takerAmount": "10000000",
+        "side": "BUY",
+        "expiration": "0",
+        "signatureType": 0,
+        "timestamp": str(1781150000000 + salt),
+        "metadata": "0x" + "00" * 32,
+        "builder": "0x" + "00" * 32,
+        "signature": "0x" + "ab" * 65,
+    }
+    return {"order": order, "owner": "[REDACTED]", "orderType": "FOK", "deferExec": False, "postOnly": False}
+
+
+async def test_a_polymarket_order_hash_correlates_when_the_recorded_answer_was_lost(tmp_path):
+    # The order hash (orderID) is computed from the signed order, salt included, so it differs every run. When the
+    # recorded POST /order answer was lost, the client looks its order up by the hash it computed itself: replay
+    # must map the recorded hash to the live one in that lookup and in its answer.
+    recorded, live = poly_order(1111), poly_order(2222)
+    recorded_hash = ctf_order.order_hash(recorded["order"])
+    live_hash = ctf_order.order_hash(live["order"])
+    assert recorded_hash != live_hash
+    session = write_session(
+        tmp_path / "s",
+        [
+            failure("poly", "POST", POLY + "/order", "upstream_timeout", status=504, body=recorded),
+            fixture(
+                "poly",
+                "GET",
+                POLY + f"/data/order/{recorded_hash}",
+                answer={"id": recorded_hash, "status": "MATCHED", "size_matched": "10"},
+            ),
+        ],
+    )
+    async with replaying([session], strict_order=True) as proxy, aiohttp.ClientSession() as http:
+        p = proxy.url("poly")
+        posted, _, _ = await call(http, "POST", p + "/order", orjson.dumps(live))
+        status, looked_up, _ = await call(http, "GET", p + f"/data/order/{live_hash}")
+    assert posted == 504
+    assert status == 200 and orjson.loads(looked_up) == {"id": live_hash, "status": "MATCHED", "size_matched": "10"}
+
+
+def test_order_ids_hash_every_signed_order_of_a_body_and_nothing_else():
+    single = poly_order(7)
+    ids = order_ids(single)
+    assert ids["/order#v2@137"] == ctf_order.order_hash(single["order"])
+    assert ids["/order#v2-negrisk@137"] == ctf_order.order_hash(single["order"], 2, True)
+    assert len(ids) == len(ctf_order.ORDER_DOMAINS) == len(set(ids.values()))
+    batch = order_ids([poly_order(7), {"order": "not an order"}, poly_order(8)])
+    assert {k.split("#")[0] for k in batch} == {"/0/order", "/2/order"}
+    assert batch["/0/order#v3@137"] == ctf_order.order_hash(single["order"], 3)
+    unhashable = {"order": {**single["order"], "salt": "not a number"}}
+    assert order_ids(unhashable) == {} and order_ids({"market": "x"}) == {} and order_ids("text") == {}
+
+
+async def test_a_miss_report_never_shows_the_clients_credentials_under_another_name(tmp_path):
+    session = write_session(tmp_path / "s", [fixture("poly", "GET", POLY + "/data/orders", answer={"data": []})])
+    key, passphrase = "live-api-key-0001", "live-passphrase-0001"
+    headers = {"POLY_API_KEY": key, "POLY_PASSPHRASE": passphrase, "POLY_ADDRESS": "0xabc"}
+    body = orjson.dumps({"market": key, "note": f"pass {passphrase}", "secret": "body-secret-0001"})
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        status, answer, _ = await call(http, "POST", proxy.url("poly") + f"/data/trades?id={key}", body, headers)
+        async with http.get(proxy.url("poly") + "/__tradetape/status", headers=admin(proxy)) as resp:
+            report = await resp.read()
+    assert status == 599
+    request = orjson.loads(answer)["request"]
+    assert request["body"] == {"market": "[REDACTED]", "note": "pass [REDACTED]", "secret": "[REDACTED]"}
+    assert request["query"] == "id=[REDACTED]"
+    for shown in (answer, report):
+        assert all(value.encode() not in shown for value in (key, passphrase, "body-secret-0001"))

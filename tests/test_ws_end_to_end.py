@@ -41,10 +41,11 @@ class Run:
     decisions: list[str] = field(default_factory=list)
     answers: list[tuple[str, str, str]] = field(default_factory=list)  # (exchange, status, filled) of each order
     frames: dict[str, list[str]] = field(default_factory=dict)  # per feed socket, every text frame received
-    live_ids: list[str] = field(default_factory=list)  # ids the bot made up (client_order_id): they differ per run
+    # ids of this run's own (client_order_id, and the Polymarket order hash, salted): they differ per run
+    live_ids: list[str] = field(default_factory=list)
 
     def same_frames(self) -> dict[str, list[Any]]:
-        """The frames as compared across runs: this run's own client_order_id put back to one placeholder,
+        """The frames as compared across runs: this run's own ids put back to one placeholder each,
         keepalive answers left out (Polymarket's PONG: how many depends on the client's timer, and a replay
         answers them live), and secret fields redacted (a maker's API key in a trade event is another
         account's secret: no recording holds it, so a replay cannot give it back; the client's own key it does)."""
@@ -52,7 +53,7 @@ class Run:
         for name, frames in self.frames.items():
             shown = [f for f in frames if f != "PONG"]
             for live in self.live_ids:
-                shown = [f.replace(live, "<client_order_id>") for f in shown]
+                shown = [f.replace(live, f"<own id {self.live_ids.index(live)}>") for f in shown]
             out[name] = [redact_body(orjson.loads(f)) for f in shown]
         return out
 
@@ -109,6 +110,7 @@ async def bot(urls: dict[str, str], credentials: Paper | dict[str, Any], clock: 
         poly_ask = best_ask(poly_feed, YES)
         run.decisions.append(f"poly: buy 10 at the best ask {poly_ask}")
         taken = await poly.create_order(YES, "BUY", poly_ask, Decimal("10"))
+        run.live_ids.append(taken.order_id)
         run.answers.append(("poly", taken.status, str(taken.filled)))
         poly_fill = await event_where(
             poly_feed.events, lambda e: isinstance(e, UserFill) and e.order_id == taken.order_id
@@ -164,6 +166,7 @@ async def test_a_bot_with_feeds_recorded_then_replayed_causal_ten_times_decides_
         assert run.answers == recorded.answers
         assert run.same_frames() == recorded.same_frames()
     assert len({run.live_ids[0] for run in replays}) == REPLAYS  # every run its own client_order_id, yet the same
+    assert len({run.live_ids[1] for run in replays}) == REPLAYS  # and its own order hash, named in its trade frame
     key = credentials["poly_creds"].api_key
     for run in replays:
         (trade,) = [orjson.loads(f) for f in run.frames["poly user"] if f != "PONG"]

@@ -272,3 +272,27 @@ async def test_the_live_clients_own_secret_goes_back_where_the_recording_located
         await ws.send_str(orjson.dumps({"type": "user", "auth": live}).decode())  # matched: auth is volatile
         (event,) = texts(await received(ws))
     assert event == {"event_type": "trade", "owner": "k-test-key", "maker_orders": [{"owner": "[REDACTED]"}]}
+
+
+async def test_an_unmatched_client_message_never_shows_the_clients_secret_under_another_name(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    redacted = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    tape.message(ws, "client", text={"auth": redacted, "type": "user"})
+    tape.message(ws, "exchange", text={"event_type": "trade"})
+    key, secret = "k-live-key-0001", "s3cret-live-0001"
+    async with (
+        replayed([tape.write()]) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("poly"), "/ws/user")) as client,
+    ):
+        live = {"apiKey": key, "secret": secret, "passphrase": "pass-live-0001"}
+        await client.send_str(orjson.dumps({"type": "user", "auth": live}).decode())
+        await received(client)
+        await client.send_str(orjson.dumps({"type": "user", "markets": [key], "note": f"x {secret} y"}).decode())
+        closing = await received(client)
+        report = await status(http, proxy)
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 1008)
+    (miss,) = report["unmatched"]
+    assert miss["message"]["payload"] == {"type": "user", "markets": ["[REDACTED]"], "note": "x [REDACTED] y"}
+    text = orjson.dumps(report).decode()
+    assert key not in text and secret not in text

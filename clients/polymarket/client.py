@@ -22,6 +22,7 @@ from eth_account import Account
 from eth_utils import to_checksum_address
 from yarl import URL
 
+import ctf_order
 from clients.decimals import exact_decimal
 from clients.errors import ExchangeError
 from clients.polymarket import signing
@@ -63,7 +64,7 @@ class PolymarketClient:
         api_passphrase: str | None = None,
         signature_type: int = 0,
         funder: str | None = None,
-        chain_id: int = signing.POLYGON,
+        chain_id: int = ctf_order.POLYGON,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
         timeout: float = DEFAULT_TIMEOUT,
@@ -108,7 +109,7 @@ class PolymarketClient:
 
     def _maker(self) -> str | None:
         """The order's maker: the EOA for type 0, else the funder (proxy, Safe, deposit wallet)."""
-        if self.signature_type == signing.SIG_EOA:
+        if self.signature_type == ctf_order.SIG_EOA:
             if self.funder and self.address and self.funder != self.address:
                 raise ValueError(
                     f"funder {self.funder}: signature type 0 trades from the key's own address {self.address}"
@@ -216,7 +217,7 @@ class PolymarketClient:
         self._eoa()
         if not str(token_id).isdigit():
             raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
-        signer = self.maker if self.signature_type == signing.SIG_POLY_1271 else self._eoa()
+        signer = self.maker if self.signature_type == ctf_order.SIG_POLY_1271 else self._eoa()
         order: dict[str, Any] = {
             "salt": salt if salt is not None else secrets.randbits(SALT_BITS),
             "maker": self.maker,
@@ -228,8 +229,8 @@ class PolymarketClient:
             "expiration": str(expiration),
             "signatureType": self.signature_type,
             "timestamp": str(timestamp_ms if timestamp_ms is not None else int(self._clock() * 1000)),
-            "metadata": signing.BYTES32_ZERO,
-            "builder": signing.bytes32_hex(builder, "builder"),
+            "metadata": ctf_order.BYTES32_ZERO,
+            "builder": ctf_order.bytes32_hex(builder, "builder"),
         }
         typed_data = signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
         signature, order_id = signing.signed_order_hash(order, self._key(), domain_version, neg_risk, self.chain_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -24,22 +23,23 @@ from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak, to_checksum_address
 
-POLYGON = 137
-AMOY = 80002
+from ctf_order import (
+    EXCHANGE_DOMAIN_NAME,
+    ORDER_TYPE_STRING,
+    POLYGON,
+    SIG_POLY_1271,
+    address_field,
+    domain_separator,
+    exchange_address,
+    order_digest,
+    order_message,
+    order_struct_hash,
+    uint_field,
+)
 
-CTF_EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
-NEG_RISK_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
-EXCHANGE_V3 = "0xe3333700cA9d93003F00f0F71f8515005F6c00Aa"
-EXCHANGE_V3_AMOY = "0x9fE6e61422AdB6F610d8597F9684b16912D50C3D"
 PUSD = "0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB"
 NEG_RISK_ADAPTER = "0xd91E80cF2E7be2e162c6513ceD06f1dD0dA35296"
 
-EXCHANGE_DOMAIN_NAME = "Polymarket CTF Exchange"
-ORDER_TYPE_STRING = (
-    "Order(uint256 salt,address maker,address signer,uint256 tokenId,"
-    "uint256 makerAmount,uint256 takerAmount,uint8 side,uint8 signatureType,"
-    "uint256 timestamp,bytes32 metadata,bytes32 builder)"
-)
 ORDER_FIELDS = [
     {"name": "salt", "type": "uint256"},
     {"name": "maker", "type": "address"},
@@ -59,7 +59,6 @@ DOMAIN_FIELDS = [
     {"name": "chainId", "type": "uint256"},
     {"name": "verifyingContract", "type": "address"},
 ]
-DOMAIN_TYPE_STRING = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 # ERC-7739 nested typed data: the deposit wallet's domain wraps the exchange's Order.
 TYPED_DATA_SIGN_TYPE_STRING = (
     "TypedDataSign(Order contents,string name,string version,uint256 chainId,"
@@ -67,10 +66,6 @@ TYPED_DATA_SIGN_TYPE_STRING = (
 )
 DEPOSIT_WALLET_NAME = "DepositWallet"
 DEPOSIT_WALLET_VERSION = "1"
-
-SIG_EOA, SIG_POLY_PROXY, SIG_POLY_GNOSIS_SAFE, SIG_POLY_1271 = 0, 1, 2, 3
-SIDES = {"BUY": 0, "SELL": 1}
-BYTES32_ZERO = "0x" + "00" * 32
 
 CLOB_AUTH_DOMAIN_NAME = "ClobAuthDomain"
 CLOB_AUTH_VERSION = "1"
@@ -82,27 +77,9 @@ CLOB_AUTH_FIELDS = [
     {"name": "message", "type": "string"},
 ]
 
-_ORDER_TYPE_HASH = keccak(text=ORDER_TYPE_STRING)
-_DOMAIN_TYPE_HASH = keccak(text=DOMAIN_TYPE_STRING)
 _TYPED_DATA_SIGN_TYPE_HASH = keccak(text=TYPED_DATA_SIGN_TYPE_STRING)
-_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_HEX_BYTES32 = re.compile(r"0x[0-9a-fA-F]{0,64}")
 _ECDSA_LEN = 65
 _WRAPPER_FIXED_LEN = _ECDSA_LEN + 32 + 32 + 2
-
-
-def exchange_address(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> str:
-    """The verifying contract: CTF V2 or neg-risk V2 for version 2, ExchangeV3 for version 3.
-
-    ExchangeV3 has no neg-risk split (py-clob-client-v2 ignores neg_risk there, and so do we).
-    """
-    if chain_id not in (POLYGON, AMOY):
-        raise ValueError(f"unsupported chain_id {chain_id}: Polymarket exchanges exist on 137 and 80002")
-    if domain_version == 2:
-        return NEG_RISK_EXCHANGE_V2 if neg_risk else CTF_EXCHANGE_V2
-    if domain_version == 3:
-        return EXCHANGE_V3 if chain_id == POLYGON else EXCHANGE_V3_AMOY
-    raise ValueError(f"unsupported domain_version {domain_version}: CLOB V1 is retired, use 2 (or 3 for ExchangeV3)")
 
 
 def exchange_domain(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> dict[str, Any]:
@@ -112,63 +89,6 @@ def exchange_domain(domain_version: int, neg_risk: bool, chain_id: int = POLYGON
         "version": str(domain_version),
         "chainId": chain_id,
         "verifyingContract": exchange_address(domain_version, neg_risk, chain_id),
-    }
-
-
-def _uint(order: Mapping[str, Any], name: str) -> int:
-    value = order.get(name)
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"order.{name}: expected an unsigned integer (number or decimal string), got {value!r}")
-    if isinstance(value, str) and not value.isdigit():
-        raise ValueError(f"order.{name}: expected a decimal integer string, got {value!r}")
-    number = int(value)
-    if number < 0 or number >= 2**256:
-        raise ValueError(f"order.{name}: {number} is outside uint256")
-    return number
-
-
-def _address(order: Mapping[str, Any], name: str) -> str:
-    value = order.get(name)
-    try:
-        return to_checksum_address(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"order.{name}: expected a 20-byte hex address, got {value!r}") from exc
-
-
-def bytes32_hex(value: Any, name: str) -> str:
-    """A 0x-hex bytes32, left-padded and lower-case; "" or None is zero (the OpenAPI example sends "")."""
-    value = value or BYTES32_ZERO
-    if not (isinstance(value, str) and _HEX_BYTES32.fullmatch(value)):
-        raise ValueError(f"{name}: expected 0x-hex of at most 32 bytes, got {value!r}")
-    return "0x" + value[2:].rjust(64, "0").lower()
-
-
-def _side(order: Mapping[str, Any]) -> int:
-    value = order.get("side")
-    if value in SIDES:
-        return SIDES[value]
-    if value in (0, 1) and not isinstance(value, bool):
-        return int(value)
-    raise ValueError(f"order.side: expected 'BUY' or 'SELL', got {value!r}")
-
-
-def order_message(order: Mapping[str, Any]) -> dict[str, Any]:
-    """The 11 signed fields of a wire-form order as EIP-712 values (expiration is not signed)."""
-    signature_type = _uint(order, "signatureType")
-    if signature_type > SIG_POLY_1271:
-        raise ValueError(f"order.signatureType: expected 0, 1, 2 or 3, got {signature_type}")
-    return {
-        "salt": _uint(order, "salt"),
-        "maker": _address(order, "maker"),
-        "signer": _address(order, "signer"),
-        "tokenId": _uint(order, "tokenId"),
-        "makerAmount": _uint(order, "makerAmount"),
-        "takerAmount": _uint(order, "takerAmount"),
-        "side": _side(order),
-        "signatureType": signature_type,
-        "timestamp": _uint(order, "timestamp"),
-        "metadata": bytes32_hex(order.get("metadata"), "order.metadata"),
-        "builder": bytes32_hex(order.get("builder"), "order.builder"),
     }
 
 
@@ -184,86 +104,9 @@ def order_typed_data(
     }
 
 
-@lru_cache(maxsize=32)
-def domain_separator(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> bytes:
-    """hashStruct(EIP712Domain) of the exchange (a handful exist: computed once each)."""
-    return _domain_hash(
-        EXCHANGE_DOMAIN_NAME, str(domain_version), chain_id, exchange_address(domain_version, neg_risk, chain_id)
-    )
-
-
-def _domain_hash(name: str, version: str, chain_id: int, contract: str) -> bytes:
-    return keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [_DOMAIN_TYPE_HASH, keccak(text=name), keccak(text=version), chain_id, contract],
-        )
-    )
-
-
-def order_struct_hash(order: Mapping[str, Any]) -> bytes:
-    """hashStruct(Order) over the 11 signed fields: the type hash and each field as one 32-byte ABI word (every
-    field is static, so the encoding is their concatenation, as `abi.encode` in the exchange contract makes it)."""
-    signature_type = _uint(order, "signatureType")
-    if signature_type > SIG_POLY_1271:
-        raise ValueError(f"order.signatureType: expected 0, 1, 2 or 3, got {signature_type}")
-    words = (
-        _uint(order, "salt"),
-        _address_word(order, "maker"),
-        _address_word(order, "signer"),
-        _uint(order, "tokenId"),
-        _uint(order, "makerAmount"),
-        _uint(order, "takerAmount"),
-        _side(order),
-        signature_type,
-        _uint(order, "timestamp"),
-    )
-    metadata = bytes32_hex(order.get("metadata"), "order.metadata")
-    builder = bytes32_hex(order.get("builder"), "order.builder")
-    return keccak(
-        _ORDER_TYPE_HASH
-        + b"".join(word.to_bytes(32, "big") for word in words)
-        + bytes.fromhex(metadata[2:])
-        + bytes.fromhex(builder[2:])
-    )
-
-
-def _address_word(order: Mapping[str, Any], name: str) -> int:
-    """An address field as the integer of its ABI word; anything but 0x and 40 hex digits goes through the checked
-    conversion, so its error names the field."""
-    value = order.get(name)
-    if not (isinstance(value, str) and _HEX_ADDRESS.fullmatch(value)):
-        value = _address(order, name)
-    return int(value, 16)
-
-
-def _digest(separator: bytes, struct_hash: bytes) -> bytes:
-    return keccak(b"\x19\x01" + separator + struct_hash)
-
-
-def order_hash(
-    order: Mapping[str, Any], domain_version: int = 2, neg_risk: bool = False, chain_id: int = POLYGON
-) -> str:
-    """The EIP-712 digest of the order, 0x-hex: Polymarket's orderID (contract `hashOrder`)."""
-    return "0x" + _digest(domain_separator(domain_version, neg_risk, chain_id), order_struct_hash(order)).hex()
-
-
-@lru_cache(maxsize=8)
-def _signing_key(private_key: str) -> PrivateKey:
-    """The secp256k1 key of a 0x-hex private key, parsed once (kept only in memory, like the client's own copy)."""
-    return PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
-
-
-def sign_hash(digest: bytes, private_key: str) -> bytes:
-    """r || s || v (v = 27 + recovery id) over a 32-byte digest, as `eth_account`'s `unsafe_sign_hash` makes it:
-    libsecp256k1's deterministic (RFC 6979), low-s signature, straight from coincurve."""
-    recoverable = _signing_key(private_key).sign_recoverable(digest, hasher=None)
-    return recoverable[:64] + bytes([recoverable[64] + 27])
-
-
 def _wrapped_digest(order: Mapping[str, Any], separator: bytes, struct_hash: bytes, chain_id: int) -> bytes:
     """The digest the deposit wallet's owner signs for POLY_1271 (ERC-7739 TypedDataSign)."""
-    wallet = _address(order, "signer")
+    wallet = address_field(order, "signer")
     wrapper_hash = keccak(
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address", "bytes32"],
@@ -278,7 +121,20 @@ def _wrapped_digest(order: Mapping[str, Any], separator: bytes, struct_hash: byt
             ],
         )
     )
-    return _digest(separator, wrapper_hash)
+    return order_digest(separator, wrapper_hash)
+
+
+@lru_cache(maxsize=8)
+def _signing_key(private_key: str) -> PrivateKey:
+    """The secp256k1 key of a 0x-hex private key, parsed once (kept only in memory, like the client's own copy)."""
+    return PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
+
+
+def sign_hash(digest: bytes, private_key: str) -> bytes:
+    """r || s || v (v = 27 + recovery id) over a 32-byte digest, as `eth_account`'s `unsafe_sign_hash` makes it:
+    libsecp256k1's deterministic (RFC 6979), low-s signature, straight from coincurve."""
+    recoverable = _signing_key(private_key).sign_recoverable(digest, hasher=None)
+    return recoverable[:64] + bytes([recoverable[64] + 27])
 
 
 def sign_order(
@@ -305,13 +161,13 @@ def signed_order_hash(
     """(signature, order hash) from one struct hash: what a client needs to send an order and book its intent."""
     separator = domain_separator(domain_version, neg_risk, chain_id)
     struct_hash = order_struct_hash(order)
-    order_id = "0x" + _digest(separator, struct_hash).hex()
-    if _uint(order, "signatureType") != SIG_POLY_1271:
-        return "0x" + sign_hash(bytes.fromhex(order_id[2:]), private_key).hex(), order_id
+    digest = order_digest(separator, struct_hash)
+    if uint_field(order, "signatureType") != SIG_POLY_1271:
+        return "0x" + sign_hash(digest, private_key).hex(), "0x" + digest.hex()
     inner = sign_hash(_wrapped_digest(order, separator, struct_hash, chain_id), private_key)
     type_bytes = ORDER_TYPE_STRING.encode()
     wrapped = inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")
-    return "0x" + wrapped.hex(), order_id
+    return "0x" + wrapped.hex(), "0x" + digest.hex()
 
 
 def _signature_bytes(order: Mapping[str, Any]) -> bytes:
@@ -369,11 +225,11 @@ def recover_order_signer(
     """
     separator = domain_separator(domain_version, neg_risk, chain_id)
     struct_hash = order_struct_hash(order)
-    if _uint(order, "signatureType") == SIG_POLY_1271:
+    if uint_field(order, "signatureType") == SIG_POLY_1271:
         inner = _unwrap_1271(order, separator, struct_hash)
         return _recover(_wrapped_digest(order, separator, struct_hash, chain_id), inner)
-    recovered = _recover(_digest(separator, struct_hash), _signature_bytes(order))
-    signer = _address(order, "signer")
+    recovered = _recover(order_digest(separator, struct_hash), _signature_bytes(order))
+    signer = address_field(order, "signer")
     if recovered != signer:
         raise ValueError(
             f"order.signature: recovers to {recovered}, not order.signer {signer} "

@@ -132,6 +132,25 @@ def listen_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def capture_options(capture_dir_help: str, filter_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--capture-dir and --filter, shared by record and replay; each says what they mean to it."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option(
+            "--filter", "filter_spec", envvar="CAPTURE_FILTER", default="orders", show_default=True, help=filter_help
+        )(fn)
+        return click.option(
+            "--capture-dir",
+            envvar="CAPTURE_DIR",
+            default="./fixtures",
+            show_default=True,
+            type=click.Path(file_okay=False),
+            help=capture_dir_help,
+        )(fn)
+
+    return decorate
+
+
 def upstream_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--upstream-timeout",

@@ -13,6 +13,7 @@ import click
 from proxy.cli.modes import runtime_factories
 from proxy.cli.options import (
     Serving,
+    capture_options,
     config_errors,
     limits_from_context,
     listen_options,
@@ -132,24 +133,12 @@ async def _passthrough(
 @click.command()
 @listen_options
 @upstream_options
-@click.option(
-    "--capture-dir",
-    envvar="CAPTURE_DIR",
-    default="./fixtures",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where session directories are created (env CAPTURE_DIR).",
+@capture_options(
+    capture_dir_help="Where session directories are created (env CAPTURE_DIR).",
+    filter_help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).",
 )
 @click.option("--session", "session_name", default=None, help="Session directory name (default session_<date>_<time>).")
 @click.option("--append", is_flag=True, help="Add to the --session directory when it already holds a session.")
-@click.option(
-    "--filter",
-    "filter_spec",
-    envvar="CAPTURE_FILTER",
-    default="orders",
-    show_default=True,
-    help="orders (order and fill endpoints), all, or a regular expression over the path (env CAPTURE_FILTER).",
-)
 @click.option(
     "--drift-against",
     default=None,

@@ -13,6 +13,7 @@ import click
 from proxy.cli.modes import forwarding_factories
 from proxy.cli.options import (
     Serving,
+    capture_options,
     config_errors,
     limits_from_context,
     listen_options,
@@ -96,21 +97,10 @@ async def _replay(
 @click.argument("sources", nargs=-1, required=True)
 @listen_options
 @upstream_options
-@click.option(
-    "--capture-dir",
-    envvar="CAPTURE_DIR",
-    default="./fixtures",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Where scenario names are resolved (and where a runtime switch to record writes; env CAPTURE_DIR).",
-)
-@click.option(
-    "--filter",
-    "filter_spec",
-    envvar="CAPTURE_FILTER",
-    default="orders",
-    show_default=True,
-    help="Capture filter for a runtime switch to record (env CAPTURE_FILTER).",
+@capture_options(
+    capture_dir_help="Where scenario names are resolved (and where a runtime switch to record writes; "
+    "env CAPTURE_DIR).",
+    filter_help="Capture filter for a runtime switch to record (env CAPTURE_FILTER).",
 )
 @click.option(
     "--ignore-field",

@@ -155,6 +155,11 @@ def load_sessions(path: Path, name: str) -> Examples:
 def load(spec: str) -> Examples:
     """`corpus` (the repository's payload corpus), a corpus directory, a session, or a directory of sessions."""
     if spec == CORPUS_NAME:
+        if Path(spec).exists():
+            raise DriftInputError(
+                f"{CORPUS_NAME}: names both the repository's payload corpus and ./{CORPUS_NAME} here; "
+                f"pass ./{CORPUS_NAME} for the local one"
+            )
         if not is_corpus(REPOSITORY_CORPUS):
             raise DriftInputError(
                 f"{CORPUS_NAME}: the payload corpus is in the repository's tests/data/payloads/, which this "

@@ -10,8 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from proxy.exchanges.pricing import Unreadable, decimal, each, field, one, worst_case
+from proxy.exchanges.pricing import ONE, Unreadable, decimal, each, field, one, worst_case
 from proxy.exchanges.profile import ID, ExchangeProfile, HarmlessWrite, OrderEndpoint, OrderWrite, WebSocketProfile
+
+CENT = Decimal("0.01")
 
 
 def order_v2(order: Any) -> Decimal:
@@ -30,14 +32,26 @@ def order_v1(order: Any) -> Decimal:
     side, action = field(order, "side"), field(order, "action")
     if side not in ("yes", "no") or action not in ("buy", "sell"):
         raise Unreadable("side/action missing")
-    count_fp, count = field(order, "count_fp"), field(order, "count")
-    size = decimal(count if count_fp is None else count_fp, "count")
-    dollars = field(order, f"{side}_price_dollars")
-    if dollars is not None:
-        price = decimal(dollars, f"{side}_price_dollars")
-    else:
-        price = decimal(field(order, f"{side}_price"), f"{side}_price") / 100
+    size = one_reading(order, {"count": ONE, "count_fp": ONE}, "count")
+    price = one_reading(order, {f"{side}_price": CENT, f"{side}_price_dollars": ONE}, f"{side}_price")
+    opposite = "no" if side == "yes" else "yes"
+    against = [name for name in (f"{opposite}_price", f"{opposite}_price_dollars") if field(order, name) is not None]
+    if against:  # the order's price given as the other side's: a server may read either, so refuse, never guess
+        raise Unreadable(f"{against[0]} on a {side} order")
     return worst_case(action == "buy", size, price)
+
+
+def one_reading(order: dict[str, Any], units: dict[str, Decimal], name: str) -> Decimal:
+    """The value that every present spelling of one quantity gives (cents and dollars, count and count_fp);
+    Unreadable when none is present or two disagree (which one a server would take is a guess)."""
+    values = {
+        key: decimal(field(order, key), key) * unit for key, unit in units.items() if field(order, key) is not None
+    }
+    if not values:
+        raise Unreadable(f"{name} missing")
+    if len(set(values.values())) > 1:
+        raise Unreadable(" and ".join(f"{key}={field(order, key)!r}" for key in values) + " disagree")
+    return next(iter(values.values()))
 
 
 def _orders(path: str, price: Any) -> OrderEndpoint:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from ctf_order import order_hashes
 from proxy.exchanges.pricing import Unreadable, decimal, each, field, one
 from proxy.exchanges.profile import ExchangeProfile, HarmlessWrite, OrderEndpoint, OrderWrite, WebSocketProfile
 
@@ -29,6 +30,24 @@ def order(item: Any) -> Decimal:
             raise Unreadable("SELL takerAmount above makerAmount: price over 1")
         return maker - taker  # size (maker) x (1 - taker / maker)
     raise Unreadable(f"order.side={side!r}")
+
+
+def order_ids(body: Any) -> dict[str, str]:
+    """The order hash (`orderID`) of each signed order in a `POST /order` or `/orders` body, under every domain
+    the order may have been signed for: `/order#v2@137` -> 0x.... Nothing for a body that holds no order."""
+    items = body if isinstance(body, list) else [body]
+    out = {}
+    for index, item in enumerate(items):
+        signed = item.get("order") if isinstance(item, dict) else None
+        if not isinstance(signed, dict):
+            continue
+        try:
+            hashes = order_hashes(signed)
+        except ValueError:  # not a hashable order: nothing to correlate
+            continue
+        where = f"/{index}/order" if isinstance(body, list) else "/order"
+        out.update({f"{where}#{domain}": value for domain, value in hashes.items()})
+    return out
 
 
 POLY = ExchangeProfile(
@@ -102,4 +121,5 @@ POLY = ExchangeProfile(
         volatile_fields=("auth",),  # the user channel's credentials (redacted in recordings)
         keepalive=(("PING", "PONG"),),
     ),
+    derived_ids=order_ids,
 )

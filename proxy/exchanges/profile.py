@@ -9,7 +9,9 @@ decreases, key creation, heartbeats...): under --live any other write is refused
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from proxy.exchanges.pricing import Pricer
 
@@ -82,6 +84,9 @@ class ExchangeProfile:
     inspect_request: tuple[str, ...]  # the request fields `tradetape inspect` shows
     inspect_response: tuple[str, ...]  # the answer fields `tradetape inspect` shows
     websocket: WebSocketProfile
+    # Ids the exchange derives from a request body rather than reads from it (Polymarket's order hash): name ->
+    # value. Replay correlates them like volatile fields, so a recorded id maps to the one of the live request.
+    derived_ids: Callable[[Any], dict[str, str]] | None = None
     # Compiled from order_endpoints:
     captured: re.Pattern[str] = field(init=False)  # every request under an order endpoint
     # (method, path, pricer), case-insensitive: a spelling a lenient server may route to an order write is priced

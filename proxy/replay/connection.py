@@ -369,10 +369,11 @@ def echo_secrets(data: bytes, echoes: dict[str, str], secrets: dict[str, str]) -
     return orjson.dumps(value)
 
 
-def shown_payload(message: Message) -> Any:
-    """A client message for a report: its JSON with secrets redacted, else its text (cut short)."""
+def shown_payload(message: Message, found: list[Any]) -> Any:
+    """A client message for a report: its JSON with secret fields redacted (their values go to `found`), else its
+    text (cut short)."""
     try:
-        return redact_body(orjson.loads(message.data))
+        return redact_body(orjson.loads(message.data), found)
     except orjson.JSONDecodeError:
         text = message.shown()
         return text if len(text) <= 200 else text[:200] + "..."

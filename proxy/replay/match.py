@@ -68,8 +68,12 @@ def match_key(
     volatile: Volatile,
     found: dict[str, Any] | None = None,
 ) -> MatchKey:
-    """The key of one request. `body` is a parse_body() value and loses its volatile fields (to `found`)."""
-    volatile.strip(body, found)
+    """The key of one request. `body` is a parse_body() value and loses its volatile fields (to `found`, with the
+    ids derived from them)."""
+    if found is None:
+        volatile.strip(body)
+    else:
+        volatile.strip_request(body, found)
     return key_of(exchange, method, path, query, body, volatile)
 
 

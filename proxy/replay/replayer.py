@@ -30,7 +30,7 @@ from proxy.replay.sources import Loaded, Recording, load_sources
 from proxy.replay.stand_ins import owner
 from proxy.replay.volatile import Volatile, message_volatile
 from proxy.tape.redact import redact_body
-from proxy.tape.secrets import redact_pairs
+from proxy.tape.secrets import Credentials, redact_pairs
 from proxy.wire.answers import Answer, tradetape_answer
 from proxy.wire.websocket import CLIENT, EXCHANGE, Message, accept_for, switching_head
 from tapecontract import BAD_REQUEST, ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
@@ -121,6 +121,9 @@ class Replayer:
             self.order.setdefault(rec.key.exchange, []).append(rec)
         self.next_in_order: dict[str, int] = {}
         self.unmatched: list[dict[str, Any]] = []
+        # the live client's credentials, learned when a miss is reported: a report (admin status, shutdown
+        # summary, the 599 body) never shows one, under whatever name it travels
+        self.credentials = Credentials()
         # WebSocket: the volatile fields of client messages, the causal clock of each source, the connections
         self.message_volatile = message_volatile(volatile)
         self.gate = Gate(options.step)
@@ -155,7 +158,7 @@ class Replayer:
         body = parse_body(flow.body)
         live: dict[str, Any] = {}
         volatile = self.volatile[flow.exchange]
-        volatile.strip(body, live)  # before correlation rewrites them: learn() needs live values
+        volatile.strip_request(body, live)  # before correlation rewrites them: learn() needs live values
         if self.correlation:
             path, query, body = self.correlation.request(path, query, body)
         key = key_of(flow.exchange, flow.method, path, query, body, volatile)
@@ -308,21 +311,22 @@ class Replayer:
         line, lines = message_summary(
             kind, message.kind, connection.exchange, connection.path, connection.number, shown
         )
-        self.unmatched.append(
-            {
-                "exchange": connection.exchange,
-                ERROR_FIELD: kind,
-                "summary": line,
-                "explanation": lines,
-                "message": {
-                    "connection": connection.number,
-                    "path": connection.path,
-                    "kind": message.kind,
-                    "payload": shown_payload(message),
-                },
-                "candidates": clipped(shown),
-            }
-        )
+        found: list[Any] = list(connection.secrets.values())
+        entry = {
+            "exchange": connection.exchange,
+            ERROR_FIELD: kind,
+            "summary": line,
+            "explanation": lines,
+            "message": {
+                "connection": connection.number,
+                "path": connection.path,
+                "kind": message.kind,
+                "payload": shown_payload(message, found),
+            },
+            "candidates": clipped(shown),
+        }
+        self.credentials.learn(found)
+        self.unmatched.append(self.credentials.scrub_value(entry))
         self.counts["unmatched"] += 1
 
     def inject(self, exchange: str, message: Message, path: str | None, number: int | None) -> list[int]:
@@ -381,12 +385,15 @@ class Replayer:
         body = parse_body(flow.body)
         if type(body) is bytes:
             body = body.decode("utf-8", "replace")
+        found: list[Any] = []
         request = {
             "method": flow.method,
             "path": path,
-            "query": redact_pairs(query, []),
-            "body": redact_body(body) if isinstance(body, (dict, list)) else body,
+            "query": redact_pairs(query, found),
+            "body": redact_body(body, found) if isinstance(body, (dict, list)) else body,
         }
+        self.credentials.learn_headers(flow.headers)
+        self.credentials.learn(found)
         detail = (
             detail
             or {
@@ -395,14 +402,16 @@ class Replayer:
             }[kind]
         )
         line = summary(kind, flow.exchange, flow.method, path, query, candidates, detail, outside_filter)
-        report = {
-            "summary": line,
-            "detail": detail,
-            "explanation": explanation(detail, candidates),
-            "request": clipped(request),
-            "candidates": clipped(candidates),
-            **({"outside_capture_filter": outside_filter} if outside_filter else {}),
-        }
+        report = self.credentials.scrub_value(
+            {
+                "summary": line,
+                "detail": detail,
+                "explanation": explanation(detail, candidates),
+                "request": clipped(request),
+                "candidates": clipped(candidates),
+                **({"outside_capture_filter": outside_filter} if outside_filter else {}),
+            }
+        )
         self.unmatched.append({"exchange": flow.exchange, ERROR_FIELD: kind, **report})
         self.counts["unmatched"] += 1
         flow.response = tradetape_answer(NO_ANSWER_STATUS, kind, **report)

@@ -8,7 +8,7 @@ time (a bot asks for "fills since an hour ago") keep their name in the key but n
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from proxy.exchanges import PROFILES, ConfigError, check_exchange
@@ -28,12 +28,19 @@ class Volatile:
     """The volatile fields of one exchange: body names (at any depth), JSON pointers (`*` = any key) and
     query parameter names."""
 
-    __slots__ = ("_by_name", "names", "pointers", "query_names")
+    __slots__ = ("_by_name", "derived_ids", "names", "pointers", "query_names")
 
-    def __init__(self, names: Iterable[str], pointers: Iterable[str] = (), query_names: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        names: Iterable[str],
+        pointers: Iterable[str] = (),
+        query_names: Iterable[str] = (),
+        derived_ids: Callable[[Any], dict[str, str]] | None = None,
+    ) -> None:
         self.names = frozenset(names)
         self.pointers = tuple(tuple(p.split("/")[1:]) for p in pointers)
         self.query_names = frozenset(query_names)
+        self.derived_ids = derived_ids  # the exchange profile's: ids computed from a body, correlated like fields
         self._by_name: dict[str, bool] = {}
 
     def __repr__(self) -> str:
@@ -56,6 +63,13 @@ class Volatile:
             len(p) == len(segments) and all(a in ("*", b) for a, b in zip(p, segments, strict=True))
             for p in self.pointers
         )
+
+    def strip_request(self, body: Any, found: dict[str, Any]) -> Any:
+        """`strip` a request body, after noting in `found` the ids the exchange derives from it (order hashes):
+        they are computed over the volatile fields, so before those go."""
+        if self.derived_ids is not None and (type(body) is dict or type(body) is list):
+            found.update(self.derived_ids(body))
+        return self.strip(body, found)
 
     def strip(self, value: Any, found: dict[str, Any] | None = None, prefix: str = "") -> Any:
         """Remove the volatile members of `value` in place; each removed value goes to found[pointer]."""
@@ -101,7 +115,7 @@ def volatile_sets(ignore_fields: Iterable[str] = (), defaults: bool = True) -> d
             queries[exchange].append(field[1:])
         else:
             (pointers if field.startswith("/") else names)[exchange].append(field)
-    return {ex: Volatile(names[ex], pointers[ex], queries[ex]) for ex in PROFILES}
+    return {ex: Volatile(names[ex], pointers[ex], queries[ex], PROFILES[ex].derived_ids) for ex in PROFILES}
 
 
 def message_volatile(rest: dict[str, Volatile]) -> dict[str, Volatile]:

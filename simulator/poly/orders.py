@@ -14,7 +14,8 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
-from clients.polymarket.signing import SIG_POLY_1271, order_hash, recover_order_signer
+from clients.polymarket.signing import recover_order_signer
+from ctf_order import SIG_POLY_1271, order_hash
 from simulator.poly.auth import ApiCreds
 from simulator.poly.errors import PolyError
 from simulator.poly.model import BUY, ORDER_TYPES, SELL, Account, Token

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from clients.polymarket.signing import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_ADAPTER, NEG_RISK_EXCHANGE_V2
+from clients.polymarket.signing import NEG_RISK_ADAPTER
+from ctf_order import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_EXCHANGE_V2
 from simulator.faults import fails_trades, read_cutoff
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary

@@ -2,7 +2,9 @@
 
 Looks at $INTEROP_PYTHON, then python3.13, python3.14 and python3 on PATH, then pyenv's versions; each
 candidate is asked for its version, so a pyenv shim without an installed version does not count. Exits 1,
-printing nothing, when there is none. Standard library only: it runs before any environment exists.
+printing nothing, when there is none; exits 2, saying why, when $INTEROP_PYTHON is set to one that cannot serve
+(the user chose it: falling back to another, or skipping, would hide the mistake). Standard library only: it
+runs before any environment exists.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ def recent_enough(python: str) -> bool:
 
 
 def main() -> int:
+    chosen = os.environ.get("INTEROP_PYTHON")
+    if chosen and not recent_enough(chosen):
+        print(f"INTEROP_PYTHON={chosen}: not a runnable Python >= 3.13 (the official SDKs need one)", file=sys.stderr)
+        return 2
     for python in candidates():
         if recent_enough(python):
             print(python)

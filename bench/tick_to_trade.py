@@ -159,7 +159,7 @@ MILESTONES = (  # (name, what it is), in the order an arb usually meets them
     ("taken", "the decision to take it (detection, sizing, risk done)"),
     ("signed", "the Polymarket order signed (EIP-712)"),
     ("durable", "both intents committed (fsync)"),
-    ("kalshi_request", "the Kalshi request started (RSA-PSS signed)"),
+    ("kalshi_request", "the Kalshi request started (RSA-PSS signed, or its signature made ahead)"),
     ("poly_request", "the Polymarket request started (HMAC signed)"),
     ("kalshi_written", "the Kalshi order's bytes written"),
     ("poly_written", "the Polymarket order's bytes written"),

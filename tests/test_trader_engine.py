@@ -135,6 +135,7 @@ async def test_an_arb_in_the_books_is_taken_with_both_legs_and_recorded(tmp_path
     assert kalshi_order[1][:5] == (TICKER, "no", "buy", D(10), D("0.45"))
     assert poly_order[1][:4] == (YES, "BUY", D("0.50"), D("10"))
     assert rig.ledger.positions() == {("kalshi", TICKER): D(-10), ("poly", YES): D(10)}
+    assert rig.kalshi.presigned >= 2  # a Kalshi order signature made ahead at start, and again after the arb
 
 
 async def test_a_dry_run_logs_what_it_would_take_once_and_sends_nothing(tmp_path):
@@ -144,7 +145,7 @@ async def test_a_dry_run_logs_what_it_would_take_once_and_sends_nothing(tmp_path
         await eventually(lambda: ("would_take", "dry_run") in rig.kinds())
         await asyncio.sleep(0.01)
     assert rig.kinds() == [("would_take", "dry_run")]
-    assert rig.orders() == []
+    assert rig.orders() == [] and rig.kalshi.presigned == 0
 
 
 async def test_no_trade_on_a_stale_or_crossed_book_and_nothing_decided_on_an_untrusted_one(tmp_path):

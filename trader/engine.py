@@ -46,6 +46,7 @@ log = logging.getLogger("trader.engine")
 SETTLE = RecoveryPolicy()
 ZERO = Decimal(0)
 UNCAPPED = Decimal(10) ** 9  # the size asked of detection to learn what the books alone would offer
+PRESIGN_EVERY = 1.0  # seconds between Kalshi order signatures made ahead (the client keeps one usable 2 s)
 
 
 @dataclass
@@ -132,6 +133,7 @@ class Engine:
         for feed in self.feeds.values():
             await feed.start()
         consumers = [asyncio.create_task(self._consume(feed)) for feed in self.feeds.values()]
+        consumers.append(asyncio.create_task(self._keep_presigned()))
         self.ready = True
         try:
             await self._stopped.wait()
@@ -165,6 +167,13 @@ class Engine:
             if launched:
                 launched -= 1
                 await asyncio.sleep(0)
+
+    async def _keep_presigned(self) -> None:
+        """A Kalshi order signature made ahead, renewed every PRESIGN_EVERY seconds and after each arb, so an arb's
+        Kalshi order spends no RSA signature between its decision and its bytes (none in a dry run)."""
+        while not self.dry_run:
+            self.kalshi.presign_order()
+            await asyncio.sleep(PRESIGN_EVERY)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -352,6 +361,7 @@ class Engine:
             self.risk.in_flight.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
+        self.kalshi.presign_order()  # the next arb's (the one made ahead went out with this arb's order)
         self.status[pair.name].arbs += 1
         self.risk.record(pair.name, result, self.now())
         self.risk.refresh(self.ledger, self._today())

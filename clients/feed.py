@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -37,6 +37,49 @@ log = logging.getLogger("clients.feed")
 
 STALE_AFTER = 20.0  # two missed Kalshi heartbeats; two Polymarket PING/PONG rounds
 CONNECT_TIMEOUT = 10.0
+# Ids and frames a feed remembers to drop repeats, per kind. A repeat comes back within seconds (a frame sent
+# twice, a resend around a reconnect); 10,000 is over a quarter of an hour at ten fills a second.
+REMEMBERED = 10_000
+
+
+class Recent:
+    """The last `size` keys seen first, the oldest forgotten first: a repeat within that window is caught, and the
+    memory stays bounded however long the feed runs."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        self.size = size
+        self._keys: dict[Hashable, None] = {}
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: Hashable) -> None:
+        self._keys[key] = None
+        if len(self._keys) > self.size:
+            del self._keys[next(iter(self._keys))]
+
+    def first_time(self, key: Hashable) -> bool:
+        """True for a key not in the window (it is remembered from now), False for a repeat."""
+        if key in self._keys:
+            return False
+        self.add(key)
+        return True
+
+
+class RecentFills(dict[str, UserFill]):
+    """Fill id -> the fill, for the last `size` fills first seen (a status update keeps a fill's place)."""
+
+    def __init__(self, size: int = REMEMBERED) -> None:
+        super().__init__()
+        self.size = size
+
+    def __setitem__(self, key: str, value: UserFill) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.size:
+            del self[next(iter(self))]
 
 
 class Channel(Protocol):
@@ -213,14 +256,16 @@ class Feed:
         book_events: bool = True,
         rng: random.Random | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        remembered: int = REMEMBERED,
     ) -> None:
         self.stale_after = stale_after
+        self.remembered = remembered
         self.reconnect_after = reconnect_after if reconnect_after is not None else 3 * stale_after
         self.connect_timeout = connect_timeout
         self.book_events = book_events
         self.events: asyncio.Queue[FeedEvent] = asyncio.Queue()
         self.books: dict[str, LocalBook] = {}
-        self.fills: dict[str, UserFill] = {}  # fill id -> the fill, while it stands
+        self.fills: dict[str, UserFill] = RecentFills(remembered)  # fill id -> the fill, while it stands
         self.malformed = 0
         self.error: BaseException | None = None
         self._session = session

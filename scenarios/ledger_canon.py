@@ -2,9 +2,10 @@
 taken out.
 
 What differs: ids the trader makes up (Kalshi client_order_ids, Polymarket order hashes, arb ids: each arb becomes
-`arb1`, `arb2`, ... in order of appearance), times, and the skips whose number depends on how frames and answers
-interleave (`scenarios.e2e_catalogue.TIMING`). Everything else, including every fill, fee, exposure row and
-decision with its prices and edge, must be equal.
+`arb1`, `arb2`, ... in order of appearance), times (each decision keeps when it was recorded, `at`, for
+`tradetape report`, but two ledgers are compared without it), and the skips whose number depends on how frames
+and answers interleave (`scenarios.e2e_catalogue.TIMING`). Everything else, including every fill, fee, exposure
+row and decision with its prices and edge, must be equal.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def canonical(ledger: Ledger) -> dict[str, list[dict[str, Any]]]:
             "detail": names.text(d.detail),
             "box": f"{d.outcome} {_str(d.count)} @ {_str(d.kalshi_price)} + {_str(d.poly_price)}, edge {_str(d.edge)}",
             "arb": names.arb(d.arb_id),
+            "at": d.at,
         }
         for d in ledger.decisions()
         if d.reason not in TIMING
@@ -109,8 +111,13 @@ def differences(expected: dict[str, list[Any]], got: dict[str, list[Any]]) -> li
     for section in ("intents", "exposures", "decisions"):
         want, have = expected.get(section, []), got.get(section, [])
         for i in range(max(len(want), len(have))):
-            a = want[i] if i < len(want) else "<missing>"
-            b = have[i] if i < len(have) else "<missing>"
+            a = _compared(want[i]) if i < len(want) else "<missing>"
+            b = _compared(have[i]) if i < len(have) else "<missing>"
             if a != b:
                 lines.append(f"{section}[{i}]: recorded {a}, replayed {b}")
     return lines
+
+
+def _compared(row: Any) -> Any:
+    """A row without its time (`at`: when a decision was recorded, which differs per run)."""
+    return {k: v for k, v in row.items() if k != "at"} if isinstance(row, dict) else row

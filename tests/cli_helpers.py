@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 TRADETAPE = str(Path(sys.executable).with_name("tradetape"))
 FREE_PORTS = ("--listen", "kalshi=127.0.0.1:0", "--listen", "poly=127.0.0.1:0")
@@ -105,3 +107,17 @@ def record_readme_bot(project: Path) -> str:
     assert bot.returncode == 0, bot.stderr
     assert "captured 2" in out, err
     return out
+
+
+async def decision_lines(stream: asyncio.StreamReader, kind: str) -> list[dict[str, Any]]:
+    """The engine's JSON decision lines (`tradetape trader run`'s log) up to the first of `kind` (30 s per line at
+    most)."""
+    seen: list[dict[str, Any]] = []
+    while True:
+        line = await asyncio.wait_for(stream.readline(), 30)
+        assert line, f"the engine's log ended before a {kind!r} decision: {seen}"
+        text = line.decode()
+        if '{"event":"decision"' in text:
+            seen.append(json.loads(text[text.index("{") :]))
+            if seen[-1]["kind"] == kind:
+                return seen

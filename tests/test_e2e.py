@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from cli_helpers import decision_lines
 from cryptography.hazmat.primitives import serialization
 
 from scenarios.e2e import PAIRS, POLY_YES, TICKER, Harness
@@ -95,19 +96,6 @@ def engine_env(h: Harness) -> dict[str, str]:
         "POLY_API_SECRET": c.secret,
         "POLY_API_PASSPHRASE": c.passphrase,
     }
-
-
-async def decision_lines(stream: asyncio.StreamReader, until: str) -> list[dict]:
-    """JSON decision lines from the engine's log until one of kind `until`."""
-    seen = []
-    while True:
-        line = await asyncio.wait_for(stream.readline(), 20)
-        assert line, f"the engine's log ended before a {until!r} decision: {seen}"
-        text = line.decode()
-        if '{"event":"decision"' in text:
-            seen.append(orjson.loads(text[text.index("{") :]))
-            if seen[-1]["kind"] == until:
-                return seen
 
 
 async def test_trader_run_trades_the_simulators_arb_from_the_feeds(tmp_path):

@@ -4,6 +4,7 @@ placed by the arb they belong to; those naming no arb listed, untimed."""
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,14 +46,67 @@ def test_decisions_are_placed_by_their_arbs_orders(tmp_path):
     (taken,) = data["opportunities"]
     assert (taken["kind"], taken["t"]) == ("taken", kalshi_entry["t"])  # just before arb1's first order
     assert items.index(next(i for i in items if i["id"] == taken["item"])) == items.index(kalshi_entry) - 1
-    result, settled, *untimed = data["decisions"]
+    by_arb = [d for d in data["decisions"] if d["arb"]]
+    result, settled = sorted(by_arb, key=lambda d: d["t"])
     assert (result["kind"], result["t"]) == ("result", max(kalshi_entry["end"], poly_entry["end"]))
     assert (settled["reason"], settled["t"]) == ("arb_settled", unwind["end"])
-    no_arb = [d for d in recorded if not d["arb"] and d["kind"] not in ("taken", "would_take")]
-    assert [(d["t"], d["kind"]) for d in untimed] == [(None, d["kind"]) for d in no_arb]
-    assert items[-len(no_arb) :] == [i for i in items if i["kind"] == "decision" and i["t"] is None]
+    # the recovery rounds name no arb: each is shown at the time the ledger recorded it
+    start = min(i["t"] for i in items if i["t"] is not None)
+    first_wall = min(f["captured_at"] for f in fixture_records(FIXTURES / SESSION))
+    no_arb = [d for d in data["decisions"] if not d["arb"]]
+    recorded_no_arb = [r for r in recorded if not r["arb"] and r["kind"] not in ("taken", "would_take")]
+    assert len(no_arb) == len(recorded_no_arb) > 0
+    walls = sorted(wall(r["at"]) - wall(first_wall) + start for r in recorded_no_arb)
+    assert sorted(d["t"] for d in no_arb) == pytest.approx(walls, abs=1e-6)
+    assert all(d["placed"] == "at its ledger time" for d in no_arb)
+    assert data["warnings"] == []
+
+
+def fixture_records(session: Path) -> list[dict]:
+    return [orjson.loads(p.read_bytes()) for p in session.glob("*.json") if p.name != "manifest.json"]
+
+
+def wall(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_skip_that_names_no_arb_is_shown_at_its_time(tmp_path):
+    """`e2e_stale_feed`: the arb skipped on the stale Kalshi book is timed, after the feed went silent and before
+    the arb taken once it reconnected."""
+    data = write_report([FIXTURES / "e2e_stale_feed"], tmp_path / "r.html").data
+    stale = next(d for d in data["opportunities"] if d["reason"] == "stale")
+    taken = next(d for d in data["opportunities"] if d["kind"] == "taken")
+    assert stale["t"] is not None and 0 < stale["t"] < taken["t"]
+
+
+def test_decisions_that_name_no_arb_are_placed_at_their_ledger_time(tmp_path):
+    """A canonical ledger keeps when each decision was recorded (`at`, the ledger's clock): a decision no arb
+    places (a recovery round, a skip such as `skipped stale`) is shown at that time, listed after the last REST
+    fixture captured before it. One with no `at` (a ledger written before decisions kept it) stays untimed."""
+    shutil.copytree(FIXTURES / SESSION, tmp_path / SESSION)
+    fixtures = sorted(
+        (orjson.loads(p.read_bytes()) for p in (tmp_path / SESSION).glob("*.json") if p.name != "manifest.json"),
+        key=lambda f: f["seq"],
+    )
+    second = fixtures[1]
+    book = ledger(SESSION)
+    unplaced = [i for i, d in enumerate(book["decisions"]) if not d["arb"] and d["kind"] not in ("taken", "would_take")]
+    first, rest = unplaced[0], unplaced[1:]
+    stamp = second["captured_at"].replace("Z", "+00:00")
+    book["decisions"][first] = book["decisions"][first] | {"at": stamp}
+    for i in rest:
+        book["decisions"][i] = {k: v for k, v in book["decisions"][i].items() if k != "at"}
+    (tmp_path / f"{SESSION}.ledger.json").write_bytes(orjson.dumps(book))
+    data = write_report([tmp_path / SESSION], tmp_path / "r.html").data
+    items = data["items"]
+    timed = next(i for i in items if i["kind"] == "decision" and i["record"] == book["decisions"][first])
+    last = max((f for f in fixtures if f["captured_at"] <= second["captured_at"]), key=lambda f: f["seq"])
+    after = next(i for i in items if i.get("seq") == last["seq"] and i["kind"] == "rest")
+    assert timed["t"] == after["t"]  # the same wall time, so the same place on the axis
+    assert items.index(timed) == items.index(after) + 1
     assert data["warnings"] == [
-        f"{SESSION}.ledger.json: {len(no_arb)} of {len(recorded)} decisions name no arb: listed, not timed"
+        f"{SESSION}.ledger.json: {len(rest)} of {len(book['decisions'])} decisions name no arb and carry no time: "
+        "listed, not timed"
     ]
 
 

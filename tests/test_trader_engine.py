@@ -13,7 +13,7 @@ from trader_helpers import pair_fields
 
 from clients.errors import AuthError, InsufficientBalance
 from clients.feed import Feed
-from clients.feed_events import FillReversed, UserFill
+from clients.feed_events import Connected, Disconnected, FillReversed, UserFill
 from trader.engine import Engine
 from trader.fakes import FakeKalshi, FakePoly, Plan
 from trader.ledger import Ledger
@@ -102,7 +102,8 @@ class Rig:
         stale=False,
     ) -> None:
         """Default: Kalshi NO at 1 - 0.55 = 0.45 plus Polymarket YES at 0.50 costs 0.95 plus the Kalshi fee
-        (0.07 x 0.2475 = 0.0174 a contract): an edge of about 0.03 on the NO box; the YES box costs 1.05."""
+        (at most 0.02 a contract and 0.01 an order, trader.detect): an edge of about 0.03 on the NO box; the YES box
+        costs 1.05."""
         self.pfeed.set_book(YES, asks=yes)
         self.pfeed.set_book(NO, asks=no)
         self.kfeed.set_book(TICKER, kalshi_bids, kalshi_asks, stale=stale)
@@ -126,8 +127,8 @@ async def test_an_arb_in_the_books_is_taken_with_both_legs_and_recorded(tmp_path
         D("0.45"),
         D("0.50"),
     )
-    # 10 x (1 - 0.45 - 0.50) = 0.50, less the Kalshi fee 0.07 x 10 x 0.45 x 0.55 = 0.17325 -> 0.1733: 0.3267
-    assert taken.edge == D("0.03267")
+    # 10 x (1 - 0.45 - 0.50) = 0.50, less the Kalshi fee (1,000 pieces x 0.0002 = 0.20, + 0.01): 0.29
+    assert taken.edge == D("0.029")
     assert "sized down from 100 to the pair's max_size 10" in taken.detail
     assert result.arb_id is not None and "matched 10" in result.detail
     # the Kalshi NO leg at its worst level, the Polymarket YES leg spending exactly its walk (10 x 0.50)
@@ -294,13 +295,57 @@ async def test_held_exposure_counts_against_the_exposure_limit(tmp_path):
 
 
 async def test_the_daily_loss_limit_trips_the_kill_switch(tmp_path):
-    """Hold the 10 Kalshi NO (worth nothing in the worst case): the day is down 4.50 + 0.1733 fee, past $1."""
-    rig = Rig(tmp_path, risk='on_exposure = "hold"\ndaily_loss_usd = 1\nmax_failures = 5', poly_plans=[Plan(fill=D(0))])
-    rig.kalshi.fee_per_contract = D("0.01733")
+    """Hold the 10 Kalshi NO (worth nothing in the worst case). The arb may lose 5.00 (the Polymarket leg, the
+    dearer, if the other fills nothing), within the $5 limit, so it is taken; but the exchange charges 0.06 a
+    contract, more than the estimate: the day is down 4.50 + 0.60, past $5, and the kill switch trips."""
+    rig = Rig(tmp_path, risk='on_exposure = "hold"\ndaily_loss_usd = 5\nmax_failures = 5', poly_plans=[Plan(fill=D(0))])
+    rig.kalshi.fee_per_contract = D("0.06")
     async with rig:
         rig.books()
         reason = await asyncio.wait_for(rig.task, 5)
-    assert reason.startswith("daily loss limit: -4.6733")
+    assert reason.startswith("daily loss limit: -5.10")
+
+
+@pytest.mark.parametrize(("limit", "taken"), [("5", True), ("4.99", False)])
+async def test_an_arb_that_could_breach_the_daily_loss_limit_is_skipped_before_it_is_sent(tmp_path, limit, taken):
+    """10 NO at 0.45 (4.50 + fee 0.21) and 10 YES at 0.50 (5.00, no fee): if one leg fills and the other does not,
+    the day loses up to 5.00. Within a $5 limit it is taken; within $4.99 it is skipped, and nothing is sent."""
+    async with Rig(tmp_path, risk=f"daily_loss_usd = {limit}") as rig:
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds() or ("skipped", "daily_loss") in rig.kinds())
+    if taken:
+        assert ("taken", "edge") in rig.kinds() and ("skipped", "daily_loss") not in rig.kinds()
+        return
+    assert rig.kinds() == [("skipped", "daily_loss")]
+    (skip,) = [d for d in rig.ledger.decisions() if d.kind == "skipped"]
+    assert skip.detail == "daily loss limit: this arb may lose $5.00, $4.99 left of $4.99 today"
+    assert rig.orders() == []
+
+
+async def test_arbs_in_flight_count_against_the_daily_loss_room(tmp_path):
+    """$9 a day: the first arb may lose 5.00; while it is in flight a second one (the same 5.00) does not fit in
+    the 4.00 left."""
+    rig = await second_pair_behind_an_arb_in_flight(tmp_path, "daily_loss_usd = 9", "daily_loss")
+    skip = next(d for d in rig.ledger.decisions() if d.reason == "daily_loss")
+    assert (skip.pair, skip.detail) == ("bob", "daily loss limit: this arb may lose $5.00, $4.00 left of $9 today")
+
+
+async def second_pair_behind_an_arb_in_flight(tmp_path, risk: str, skipped: str) -> Rig:
+    """Pair ali's arb is held in flight while pair bob's books open the same arb, until bob is skipped with the
+    reason `skipped`; then ali's arb completes."""
+    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
+    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
+    async with Rig(tmp_path, risk=risk, pairs=pairs) as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
+        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
+        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: ("skipped", skipped) in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    return rig
 
 
 async def test_start_recovers_the_last_runs_open_intent_before_trading(tmp_path):
@@ -345,8 +390,8 @@ async def test_status_follows_the_books(tmp_path, stale):
         await eventually(lambda: rig.engine.status["ali"].edges)
     status = rig.engine.status["ali"]
     assert status.problem == "book stale (feed silent)"
-    # NO box at the top: 1 - 0.45 - 0.50 - 0.0174 = 0.0326; YES box: 1 - 0.60 - 0.45 - 0.0168 = -0.0668
-    assert status.edges == {"yes": D("-0.0668"), "no": D("0.0326")}
+    # NO box at the top: 1 - 0.45 - 0.50 - 0.03 (0.02 + 0.01) = 0.02; YES box: 1 - 0.60 - 0.45 - 0.03 = -0.08
+    assert status.edges == {"yes": D("-0.08"), "no": D("0.02")}
 
 
 async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_path):
@@ -362,7 +407,7 @@ async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_pa
     assert head.startswith("tradetape trader run: starting | pairs 1 | arbs 1 | open exposure $0.00")
     assert columns.split()[:3] == ["pair", "kalshi", "bid/ask"]
     # the pair, Kalshi 0.55/0.6, both Polymarket asks, the two top-of-book edges, one arb, the last decision
-    assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0668", "+0.0326", "1"]
+    assert row.split()[:7] == ["ali", "0.55/0.6", "0.5", "0.45", "-0.0800", "+0.0200", "1"]
     assert "result exposure" in row
     assert rest[-1] == f"KILL SWITCH: InsufficientBalance: {refused}"
 
@@ -370,18 +415,7 @@ async def test_the_status_view_shows_books_edges_arbs_and_the_kill_switch(tmp_pa
 async def test_arbs_in_flight_on_other_pairs_count_against_the_exposure_limit(tmp_path):
     """max_exposure_usd 10, two pairs: while pair ali has 10 contracts in flight (each can be left unhedged, $1 at
     worst), pair bob has no room left; once ali's arb is matched, bob trades."""
-    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
-    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
-    async with Rig(tmp_path, risk="max_exposure_usd = 10", pairs=pairs) as rig:
-        rig.engine.kalshi = rig.kalshi = GatedKalshi()
-        rig.books()
-        await eventually(lambda: ("taken", "edge") in rig.kinds())
-        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
-        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
-        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
-        await eventually(lambda: ("skipped", "exposure_limit") in rig.kinds())
-        rig.kalshi.gate.set()
-        await eventually(lambda: ("result", "matched") in rig.kinds())
+    rig = await second_pair_behind_an_arb_in_flight(tmp_path, "max_exposure_usd = 10", "exposure_limit")
     taken = [d for d in rig.ledger.decisions() if d.kind == "taken"]
     assert [(d.pair, d.count) for d in taken] == [("ali", D(10))]
 
@@ -396,6 +430,45 @@ async def test_a_permanent_error_on_the_unwind_trips_the_kill_switch(tmp_path):
         reason = await asyncio.wait_for(rig.task, 5)
     assert reason == f"AuthError: {refused}"
     assert rig.kinds()[-2:] == [("result", "exposure"), ("kill", "killed")]
+
+
+async def left_uncertain(rig: Rig) -> None:
+    """An arb on the default books whose Polymarket leg never answers (planned `execute_late`): uncertain."""
+    rig.books()
+    await eventually(lambda: ("result", "uncertain") in rig.kinds())
+
+
+async def test_a_permanent_error_on_a_reconciliation_unwind_trips_the_kill_switch(tmp_path):
+    """The Polymarket leg never answers (the arb is left uncertain, nothing unwound). The user channel drops and
+    comes back: the reconciliation finds the Polymarket order never executed and unwinds the 10 Kalshi NO, and
+    that unwind is refused for good: the engine stops, as it does when an entry or an arb's own unwind meets it."""
+    refused = AuthError("key revoked", exchange="kalshi", status=401)
+    rig = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
+    async with rig:
+        await left_uncertain(rig)
+        rig.kalshi.plans.append(Plan(error=refused))
+        rig.pfeed.emit(Disconnected("poly", "user", "dropped"))
+        rig.pfeed.emit(Connected("poly", "user", 1))
+        reason = await asyncio.wait_for(rig.task, 5)
+    assert reason == f"AuthError: {refused} (an unwind placed by recovery)"
+    unwinds = [c for c in rig.kalshi.calls if c[0] == "create_order" and c[1][2] == "sell"]
+    assert len(unwinds) == 1
+    assert rig.kinds()[-1] == ("kill", "killed")
+
+
+async def test_a_permanent_error_on_a_recovery_unwind_at_start_stops_the_engine_before_it_trades(tmp_path):
+    """The same, found by the next run's recovery at start: it never starts trading."""
+    refused = InsufficientBalance("not enough balance", exchange="kalshi", status=400)
+    first = Rig(tmp_path, poly_plans=[Plan(execute_late=True)])
+    async with first:
+        await left_uncertain(first)
+    first.kalshi.plans.append(Plan(error=refused))
+    second = Rig(tmp_path)
+    second.engine.kalshi, second.engine.poly = second.kalshi, second.poly = first.kalshi, first.poly
+    async with second:
+        reason = await asyncio.wait_for(second.task, 5)
+    assert reason == f"InsufficientBalance: {refused} (an unwind placed by recovery)"
+    assert not second.engine.ready and second.kinds()[-1] == ("kill", "killed")
 
 
 class SlowPositionsKalshi(FakeKalshi):

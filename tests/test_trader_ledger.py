@@ -272,3 +272,26 @@ def test_update_exposures_closes_what_no_longer_holds_and_records_what_is_new(le
         ("sell", D("1.5"), "open", None),
     ]
     assert [r.quantity for r in ledger.exposure_records(open_only=True)] == [D("1.5")]
+
+
+def test_decisions_are_read_back_with_the_time_they_were_recorded(tmp_path):
+    """The decisions table has kept `at` since it was created; it is read back on each Decision, kept in the
+    canonical ledger (for tradetape report) and left out when two canonical ledgers are compared."""
+    from trader_helpers import LedgerClock
+
+    from scenarios.ledger_canon import canonical, differences
+    from trader.decisions import Decision
+
+    clock = LedgerClock()
+    with Ledger(tmp_path / "l.sqlite", clock=clock) as ledger:
+        ledger.record_decision(Decision("skipped", "ali", "stale", "book stale (feed silent)"))
+        clock.advance(1.5)
+        ledger.record_decision(Decision("kill", None, "killed", "stop"))
+        first, second = ledger.decisions()
+        book = canonical(ledger)
+    assert (first.at, second.at) == ("2026-11-20T00:00:00.000000+00:00", "2026-11-20T00:00:01.500000+00:00")
+    assert [d["at"] for d in book["decisions"]] == [first.at, second.at]
+    later = {**book, "decisions": [d | {"at": "2026-12-01T00:00:00+00:00"} for d in book["decisions"]]}
+    assert differences(book, later) == []
+    changed = {**book, "decisions": [book["decisions"][0] | {"reason": "crossed"}, book["decisions"][1]]}
+    assert differences(book, changed)[0].startswith("decisions[0]: ")

@@ -19,7 +19,7 @@ TAKEN, SKIPPED, WOULD_TAKE, RESULT, KILL, RECOVERY = "taken", "skipped", "would_
 @dataclass(frozen=True, slots=True)
 class Decision:
     """`reason` is a short code (edge, stale, crossed, in_flight, cooldown, exposure_limit, position_limit,
-    reconciling, killed, ...); `detail` the sentence a person reads. Prices are the limits of the outcome
+    daily_loss, reconciling, killed, ...); `detail` the sentence a person reads. Prices are the limits of the outcome
     bought on each exchange; `edge` is net per contract."""
 
     kind: str
@@ -32,6 +32,8 @@ class Decision:
     poly_price: Decimal | None = None
     edge: Decimal | None = None
     arb_id: str | None = None
+    at: str | None = None  # when recorded (ISO 8601 UTC, the ledger's clock; a skip's: when made, recorded by the
+    # end of that loop turn); set on decisions read back
 
     def log_line(self) -> str:
         """The decision as one JSON object (Decimals as strings, empty fields left out)."""

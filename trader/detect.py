@@ -3,13 +3,21 @@
 A pair's Kalshi market and Polymarket market ask the same question, so one Kalshi outcome plus the Polymarket token
 that pays when it does not is a box: exactly one of the two pays $1. Two boxes per pair: Kalshi YES + the
 Polymarket token against YES, and Kalshi NO + the token against NO. A box is bought through the depth of both books
-(whole contracts, each book's asks best first) and costs what both legs pay plus both taker fees:
+(whole contracts, each book's asks best first) and costs what both legs pay plus both taker fees.
 
-- Kalshi (docs/wire/kalshi.md, fee_rounding): 0.07 x count x p x (1 - p), rounded up to the centicent ($0.0001).
-  The exchange's fee accumulator makes an order's fills cost what one fill of the same total would, so the fee of
-  a walk through several levels is rounded once: ceil(0.07 x sum(count_i x p_i x (1 - p_i))).
-- Polymarket (docs/wire/polymarket.md 4.4): shares x rate x p x (1 - p) per trade at the market's rate, to 5
-  decimals; rounded up here, so the estimate is never below what either rounding charges.
+Both fees are estimated as the exchanges would charge them in the worst case for the fills the order could get,
+so the edge is never overstated. A level of the book is one price, not one order: the walk may be filled there by
+many maker orders, each its own fill with its own rounding, and counts and shares have 2 decimals, so a level can
+be filled in pieces as small as `MIN_FILL` (0.01). Rounding each piece up costs at least as much as rounding any
+coarser split (a ceiling is subadditive), so the estimate rounds each 0.01 piece up:
+
+- Kalshi (docs/wire/kalshi.md, fee rounding): each fill's trade fee, 0.07 x count x p x (1 - p), rounded up to
+  the centicent; and a non-direct member's balance is floored to the cent after every fill, the overpayment
+  rebated in whole cents only once the order's accumulator exceeds $0.01. So an order costs at most its fills plus
+  their trade fees plus $0.01, in whole cents: the estimate is floor_cent(cost + trade fees + 0.01) - cost (also
+  an upper bound for a direct member, whose balance is floored to the centicent).
+- Polymarket (docs/wire/polymarket.md 4.4): each maker trade's fee, shares x rate x p x (1 - p), to 5 decimals;
+  rounded up here.
 
 The edge of N contracts is N dollars (what the box pays) minus that cost; a box is worth trading when its edge per
 contract clears the pair's minimum. Polymarket fills a market BUY by its dollar amount, so the Polymarket leg is
@@ -31,22 +39,32 @@ CENTICENT = Decimal("0.0001")
 POLY_FEE_QUANTUM = Decimal("0.00001")
 KALSHI_FEE_RATE = Decimal("0.07")
 CENT = Decimal("0.01")
-BUDGET_STEPS = 100  # whole contracts given up, at most, to make the Polymarket dollar amount exact at 2 decimals
+MIN_FILL = Decimal("0.01")  # the smallest fill: Kalshi counts and Polymarket maker sizes have 2 decimals
+
+
+def fill_fees(fills: Sequence[Level], rate: Decimal, quantum: Decimal) -> Decimal:
+    """The most `rate x count x p x (1 - p)` can cost when each fill's fee is rounded up to `quantum` and a level
+    is filled in pieces as small as `MIN_FILL`: every piece rounded up on its own."""
+    total = ZERO
+    for f in fills:
+        pieces, rest = divmod(f.size, MIN_FILL)
+        spread = rate * f.price * (ONE - f.price)
+        total += pieces * (spread * MIN_FILL).quantize(quantum, rounding=ROUND_CEILING)
+        total += (spread * rest).quantize(quantum, rounding=ROUND_CEILING)
+    return total
 
 
 def kalshi_taker_fee(fills: Sequence[Level]) -> Decimal:
-    """Kalshi's taker fee of one order filling `fills` (price, count): 0.07 x sum(count x p x (1 - p)), rounded up
-    to the centicent once for the order."""
-    raw = KALSHI_FEE_RATE * sum((f.size * f.price * (ONE - f.price) for f in fills), ZERO)
-    return raw.quantize(CENTICENT, rounding=ROUND_CEILING)
+    """The most Kalshi charges one order filling `fills` (price, count): the fills' trade fees rounded up per fill,
+    plus the balance rounding the fee accumulator has not rebated (at most $0.01), in whole cents."""
+    cost = sum((f.size * f.price for f in fills), ZERO)
+    paid = cost + fill_fees(fills, KALSHI_FEE_RATE, CENTICENT) + CENT
+    return paid.quantize(CENT, rounding=ROUND_FLOOR) - cost
 
 
 def poly_taker_fee(fills: Sequence[Level], rate: Decimal) -> Decimal:
-    """Polymarket's taker fee: shares x rate x p x (1 - p) per level filled, each rounded up to 5 decimals."""
-    return sum(
-        ((f.size * rate * f.price * (ONE - f.price)).quantize(POLY_FEE_QUANTUM, rounding=ROUND_CEILING) for f in fills),
-        ZERO,
-    )
+    """The most Polymarket charges one order filling `fills`: each maker trade's fee rounded up to 5 decimals."""
+    return fill_fees(fills, rate, POLY_FEE_QUANTUM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +134,12 @@ class BoxQuote:
     def edge_per_contract(self) -> Decimal:
         return self.edge / self.count
 
+    @property
+    def worst_loss(self) -> Decimal:
+        """The most the box can lose: one leg paid for in full, fees included, the other filling nothing and the
+        unwind selling nothing (both legs filling, or part of each, lose less)."""
+        return max(self.kalshi.cost + self.kalshi_fee, self.poly.cost + self.poly_fee)
+
 
 def quote_box(
     kalshi_asks: Sequence[Level],
@@ -146,30 +170,60 @@ def size_box(
     """The largest whole number of contracts, at most `cap` and at least `min_size`, whose edge per contract
     clears `min_edge`, with a Polymarket cost exact at 2 decimals; None when no size does.
 
-    Deeper levels only cost more, so the edge per contract falls as the size grows: the largest size that clears
-    the minimum is found by bisection.
+    Fee rounding (Kalshi's up to a cent once an order, each piece rounded up) makes the edge per contract rise and
+    fall with the size, so no bisection: every size is a candidate, largest first. Between two level boundaries
+    (of either book) both walks' marginal prices are fixed, so the edge before rounding is linear in the size there
+    and, being at least the edge after it, clears nowhere in the run if it clears at neither end: such runs are
+    skipped whole. Cost: two quotes per run (a run per level of either book), plus one per size tried in the runs
+    that may clear; each quote walks the levels taken.
     """
-    depth = min(_depth(kalshi_asks), _depth(poly_asks), cap).to_integral_value(ROUND_FLOOR)
-
-    def clears(n: Decimal) -> BoxQuote | None:
-        box = quote_box(kalshi_asks, poly_asks, n, fee_rate, outcome, token)
-        return box if box is not None and box.edge_per_contract >= min_edge else None
-
-    low, high = ZERO, depth  # clears(low) holds (or low is 0), clears(high + 1) does not
-    while low < high:
-        mid = (low + high + 1) // 2
-        if clears(mid):
-            low = mid
-        else:
-            high = mid - 1
-    floor = max(min_size, ONE)
-    for n in range(int(low), max(int(low) - BUDGET_STEPS, 0), -1):
-        if n < floor:
-            break
-        box = clears(Decimal(n))
-        if box is not None and box.poly.cost == box.poly.cost.quantize(CENT):
-            return box
+    top = min(_depth(kalshi_asks), _depth(poly_asks), cap).to_integral_value(ROUND_FLOOR)
+    floor = max(min_size.to_integral_value(ROUND_CEILING), ONE)
+    for low, high in reversed(_runs(kalshi_asks, poly_asks, floor, top)):
+        ends = (Decimal(low), Decimal(high))
+        if all(_unrounded_edge(kalshi_asks, poly_asks, n, fee_rate) < min_edge * n for n in ends):
+            continue
+        for n in range(high, low - 1, -1):
+            box = quote_box(kalshi_asks, poly_asks, Decimal(n), fee_rate, outcome, token)
+            if box is not None and box.edge_per_contract >= min_edge and box.poly.cost == box.poly.cost.quantize(CENT):
+                return box
     return None
+
+
+def _runs(
+    kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], floor: Decimal, top: Decimal
+) -> list[tuple[int, int]]:
+    """The whole sizes from `floor` to `top` in runs that end at the level boundaries of either book, ascending."""
+    bounds = sorted({*_boundaries(kalshi_asks), *_boundaries(poly_asks), top})
+    runs, low = [], int(floor)
+    for bound in bounds:
+        high = int(min(bound, top).to_integral_value(ROUND_FLOOR))
+        if high >= low:
+            runs.append((low, high))
+            low = high + 1
+    return runs
+
+
+def _boundaries(levels: Sequence[Level]) -> list[Decimal]:
+    """The sizes at which a walk through `levels` moves to the next level."""
+    out, total = [], ZERO
+    for level in levels:
+        total += level.size
+        out.append(total)
+    return out
+
+
+def _unrounded_edge(kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], n: Decimal, rate: Decimal) -> Decimal:
+    """The edge of `n` contracts with both fees unrounded: never below the edge with them rounded up."""
+    k, p = walk(kalshi_asks, n), walk(poly_asks, n)
+    if k is None or p is None:
+        return -n
+    fees = KALSHI_FEE_RATE * _spread(k.fills) + rate * _spread(p.fills)
+    return n - k.cost - p.cost - fees
+
+
+def _spread(fills: Sequence[Level]) -> Decimal:
+    return sum((f.size * f.price * (ONE - f.price) for f in fills), ZERO)
 
 
 def top_edge(kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], fee_rate: Decimal) -> Decimal | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -40,7 +40,7 @@ from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 from trader.pairs import Pair, PairsFile
 from trader.recovery import RecoveryPolicy, RecoveryReport, recover
-from trader.risk import Risk
+from trader.risk import Risk, permanent_error
 
 log = logging.getLogger("trader.engine")
 SETTLE = RecoveryPolicy()
@@ -203,6 +203,9 @@ class Engine:
             f"{len(report.differences)} position differences"
         )
         self.decide(Decision(RECOVERY, None, "clean" if report.clean else "not_clean", detail))
+        refused = permanent_error(u for s in report.arbs for u in s.unwinds)
+        if refused is not None:  # the callers stop on it, as on an entry's
+            self.risk.killed = self.risk.killed or f"{type(refused).__name__}: {refused} (an unwind placed by recovery)"
         for settlement in report.arbs:
             residual = ", ".join(e.describe() for e in settlement.residual) or "none"
             self.decide(
@@ -321,6 +324,10 @@ class Engine:
                 return
             notes.append(f"sized down from {_n(box.count)} to {_n(sized.count)} ({binding.replace('_', ' ')})")
             box = sized
+        refused = self.risk.loss_refusal(box.worst_loss)
+        if refused is not None:
+            self._skip(pair, box, "daily_loss", refused)
+            return
         detail = "; ".join([f"edge {box.edge_per_contract:.6f} per contract, {box.edge:.6f} in all", *notes])
         if self.dry_run:
             self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
@@ -340,6 +347,7 @@ class Engine:
         self._launched = True
         self._noted(decision)
         self.risk.in_flight[pair.name] = box.count
+        self.risk.in_flight_loss[pair.name] = box.worst_loss
         self._idle.clear()
         self._spawn(self._execute(pair, arb))
 
@@ -359,6 +367,7 @@ class Engine:
             return
         finally:
             self.risk.in_flight.pop(pair.name, None)
+            self.risk.in_flight_loss.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
         self.kalshi.presign_order()  # the next arb's (the one made ahead went out with this arb's order)
@@ -396,10 +405,11 @@ class Engine:
         self._unrecorded.clear()
 
     def _decide_soon(self, decision: Decision) -> None:
-        """Log a decision now and record it at the end of this turn of the event loop (or with the next one
-        recorded, before it): a skip waits for no fsync, and no order an arb just started waits for its fsync."""
+        """Log a decision now and record it, with the time it was made, at the end of this turn of the event loop
+        (or with the next one recorded, before it): a skip waits for no fsync, and no order an arb just started
+        waits for its fsync."""
         self._noted(decision)
-        self._unrecorded.append(decision)
+        self._unrecorded.append(replace(decision, at=self.ledger.now().isoformat(timespec="microseconds")))
         if len(self._unrecorded) == 1:
             asyncio.get_running_loop().call_soon(self._record_unrecorded)
 

@@ -510,7 +510,7 @@ class Ledger:
             "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price,"
             " edge, arb_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
-                self._clock(),
+                d.at or self._clock(),
                 d.kind,
                 d.pair,
                 d.reason,
@@ -525,7 +525,7 @@ class Ledger:
         )
 
     def decisions(self) -> list[Decision]:
-        """Every recorded decision, oldest first."""
+        """Every recorded decision, oldest first, with the time it was recorded."""
         return [
             Decision(
                 r["kind"],
@@ -538,6 +538,7 @@ class Ledger:
                 _dec(r["poly_price"]),
                 _dec(r["edge"]),
                 r["arb_id"],
+                r["at"],
             )
             for r in self._db.execute("SELECT * FROM decisions ORDER BY id")
         ]

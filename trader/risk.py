@@ -9,6 +9,7 @@ running engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -23,6 +24,7 @@ from clients.errors import (
     SpendingGuardRefused,
 )
 from trader.arb import ArbResult, Policy
+from trader.execute import LegResult
 from trader.ledger import Ledger
 
 # Errors no retry can fix: the engine stops trading and says why.
@@ -36,6 +38,7 @@ PERMANENT = (
     ReplayMismatch,
 )
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class Risk:
 
     limits: Limits
     in_flight: dict[str, Decimal] = field(default_factory=dict)  # pair -> contracts its arb in flight may leave
+    in_flight_loss: dict[str, Decimal] = field(default_factory=dict)  # pair -> the most its arb in flight may lose
     cooldown_until: dict[str, float] = field(default_factory=dict)
     failures: int = 0
     killed: str | None = None
@@ -110,6 +114,15 @@ class Risk:
         """Open exposure plus $1 a contract for the arbs in flight (each may yet be left unhedged)."""
         return self.open_exposure_usd + sum(self.in_flight.values(), ZERO)
 
+    def loss_refusal(self, loss: Decimal) -> str | None:
+        """Why an arb that may lose `loss` dollars may not be taken (None: it may): the day's PnL, less the worst
+        case of every arb in flight and of this one, would fall below -daily_loss_usd."""
+        limit = self.limits.daily_loss_usd
+        room = limit + self.daily_pnl - sum(self.in_flight_loss.values(), ZERO)
+        if loss <= room:
+            return None
+        return f"daily loss limit: this arb may lose ${_dollars(loss)}, ${_dollars(room)} left of ${limit} today"
+
     def headroom(self, held: Decimal, max_size: Decimal, max_position: Decimal) -> tuple[Decimal, str]:
         """Whole contracts the next arb may take, and the limit that binds: the pair's size and position limits,
         and the exposure limit counted at $1 a contract (the most one unhedged contract can cost)."""
@@ -122,8 +135,7 @@ class Risk:
     def record(self, pair: str, result: ArbResult, now: float) -> None:
         """Learn from one arb: failures, cooldown, and the kill switch on a permanent error."""
         self.arbs += 1
-        errors = [r.error for r in (result.kalshi, result.poly, *result.unwinds) if r.error is not None]
-        permanent = next((e for e in errors if isinstance(e, PERMANENT)), None)
+        permanent = permanent_error((result.kalshi, result.poly, *result.unwinds))
         if permanent is not None:
             self.killed = f"{type(permanent).__name__}: {permanent}"
         legs = (result.kalshi, result.poly)
@@ -133,6 +145,17 @@ class Risk:
             self.killed = f"{self.failures} consecutive failed arbs"
         if result.exposure or result.uncertain:
             self.cooldown_until[pair] = now + self.limits.cooldown_s
+
+
+def permanent_error(results: Iterable[LegResult]) -> Exception | None:
+    """The first error among `results` no retry can fix (None: there is none)."""
+    return next((r.error for r in results if isinstance(r.error, PERMANENT)), None)
+
+
+def _dollars(amount: Decimal) -> str:
+    """At least the cents, no trailing zeros beyond: 5.00000 -> 5.00, 4.12345 -> 4.12345."""
+    cents = amount.quantize(CENT)
+    return f"{cents if cents == amount else amount.normalize():f}"
 
 
 def open_exposure_usd(ledger: Ledger) -> Decimal:

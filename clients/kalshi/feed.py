@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from clients.book import ASK, BID
-from clients.feed import Feed, FeedSocket
+from clients.feed import Feed, FeedSocket, Recent
 from clients.feed_events import PositionUpdate, Quote, TradePrint, UserFill, UserOrder
 from clients.kalshi.auth import auth_headers, env_credentials, load_private_key
 from clients.kalshi.orders import ONE, outcome_price
@@ -43,7 +42,6 @@ from clients.kalshi.parse import (
 DEFAULT_WS_URL = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
 USER_CHANNELS = ["fill", "user_orders", "market_positions"]
 RESYNC_TIMEOUT = 5.0  # seconds a get_snapshot may take before the feed reconnects instead
-REMEMBERED = 10_000  # order and position updates remembered for deduplication
 
 Levels = list[tuple[Decimal, Decimal]]
 
@@ -194,7 +192,7 @@ class KalshiFeed(Feed):
         self._clock = clock
         self._socket = FeedSocket(self, self, self.url)
         self._sockets.append(self._socket)
-        self._remembered: OrderedDict[bytes, None] = OrderedDict()
+        self._remembered = Recent(self.remembered)
         self._handlers: dict[str, Callable[[dict[str, Any], str], None]] = {
             "subscribed": self._subscribed,
             "error": self._error,
@@ -367,13 +365,10 @@ class KalshiFeed(Feed):
     def _first_time(self, frame: dict[str, Any]) -> bool:
         """Order and position frames carry no id of their own: a repeat is one with the same content."""
         key = orjson.dumps(frame.get("msg"), option=orjson.OPT_SORT_KEYS)
-        if key in self._remembered:
-            self.duplicates += 1
-            return False
-        self._remembered[key] = None
-        if len(self._remembered) > REMEMBERED:
-            self._remembered.popitem(last=False)
-        return True
+        if self._remembered.first_time(key):
+            return True
+        self.duplicates += 1
+        return False
 
 
 def _ignore(frame: dict[str, Any], raw: str) -> None:

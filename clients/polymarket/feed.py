@@ -20,7 +20,7 @@ import orjson
 from yarl import URL
 
 from clients.book import ASK, BID
-from clients.feed import Feed, FeedSocket
+from clients.feed import Feed, FeedSocket, Recent
 from clients.feed_events import (
     FillReversed,
     FillStatus,
@@ -159,9 +159,9 @@ class PolymarketFeed(Feed):
         self.condition_ids = None if markets is None else list(markets)
         self.custom_features = custom_features
         self.duplicates = 0
-        self._trade_statuses: set[tuple[str, str]] = set()
-        self._orders_seen: set[bytes] = set()
-        self._reversed: set[str] = set()
+        self._trade_statuses = Recent(self.remembered)  # (trade id, status)
+        self._orders_seen = Recent(self.remembered)  # order events, by content
+        self._reversed = Recent(self.remembered)  # fill ids
         if self.assets:
             self.market_socket = FeedSocket(
                 self, _MarketChannel(self), f"{self.url}/market", keepalive_interval=ping_interval
@@ -271,10 +271,9 @@ class PolymarketFeed(Feed):
     def on_trade(self, event: dict[str, Any]) -> None:
         fills = parse_trade_fills(event, self.creds.api_key if self.creds else None)
         key = (require(event, "id", str, "ws trade"), require(event, "status", str, "ws trade"))
-        if key in self._trade_statuses:
+        if not self._trade_statuses.first_time(key):
             self.duplicates += 1
             return
-        self._trade_statuses.add(key)
         for fill in fills:
             self._fill(fill, event)
 
@@ -297,10 +296,9 @@ class PolymarketFeed(Feed):
     def on_order(self, event: dict[str, Any]) -> None:
         order = parse_order_event(event)
         key = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-        if key in self._orders_seen:
+        if not self._orders_seen.first_time(key):
             self.duplicates += 1
             return
-        self._orders_seen.add(key)
         self.emit(order)
 
 

@@ -1,11 +1,13 @@
 """The engine's decisions beside a session: its canonical ledger, `<session>.ledger.json` next to the directory.
 
-That file (written by the end-to-end harness, `scenarios/ledger_canon.py`) lists the decisions in order and the
-intents of each arb with their legs, but no times. A decision is placed by the arb it belongs to, whose orders
-are in the session: the intents of an arb are matched in order to the orders sent (same exchange, market and
-side of the leg), then `taken` / `would_take` sit just before the first order of the arb the next arb decision
-names, `result` just after the last answer of its entry orders, any other decision naming an arb after that arb's
-last answer. Decisions that name no arb (recovery rounds, skips, kills) cannot be placed: they are listed, untimed.
+That file (written by the end-to-end harness, `scenarios/ledger_canon.py`) lists the decisions in order, each with
+the time the ledger recorded it (`at`), and the intents of each arb with their legs. A decision is placed by the arb
+it belongs to, whose orders are in the session: the intents of an arb are matched in order to the orders sent
+(same exchange, market and side of the leg), then `taken` / `would_take` sit just before the first order of the arb
+the next arb decision names, `result` just after the last answer of its entry orders, any other decision naming an
+arb after that arb's last answer. A decision that names no arb (a recovery round, a skip, a kill) is shown at its
+`at`, listed after the last REST fixture captured before then (the ledger and the proxy read the same wall clock
+when they capture together); one with no `at` (a ledger written before decisions kept it) is listed, untimed.
 """
 
 from __future__ import annotations
@@ -98,6 +100,21 @@ def placement(
     )
 
 
+def at_time(
+    decision: dict[str, Any], fixtures: list[tuple[Path, dict[str, Any]]]
+) -> tuple[int, float, int, str] | None:
+    """(seq, wall time, rank, how) of a decision at its ledger time: after the last fixture captured by then (before
+    the first when none was); None when it carries no readable time or the session none."""
+    wall = wall_time(decision.get("at"))
+    captured = [(w, f["seq"]) for _, f in fixtures if (w := wall_time(f.get("captured_at"))) is not None]
+    if wall is None or not captured:
+        return None
+    before = [(w, seq) for w, seq in captured if w <= wall]
+    if before:
+        return max(before)[1], wall, AFTER, "at its ledger time"
+    return min(captured)[1], wall, BEFORE, "at its ledger time"
+
+
 class DecisionsInput:
     kind = "decision"
 
@@ -113,7 +130,7 @@ class DecisionsInput:
         arbs = arb_orders(intents, sent_orders(fixtures))
         read = Read()
         for i, decision in enumerate(decisions):
-            placed = placement(decisions, i, arbs)
+            placed = placement(decisions, i, arbs) or at_time(decision, fixtures)
             if placed is None:
                 entry = Entry("decision", path.name, UNTIMED_SEQ, None, None, decision, {"untimed": True}, rank=i)
             else:
@@ -122,7 +139,9 @@ class DecisionsInput:
             read.entries.append(entry)
         untimed = sum(e.wall is None for e in read.entries)
         if untimed:
-            read.warnings.append(f"{path.name}: {untimed} of {len(decisions)} decisions name no arb: listed, not timed")
+            read.warnings.append(
+                f"{path.name}: {untimed} of {len(decisions)} decisions name no arb and carry no time: listed, not timed"
+            )
         return read
 
     def reader(self, session: Session) -> EntryReader:

@@ -392,7 +392,10 @@ async def run(args: argparse.Namespace) -> None:
             poly = PolymarketClient(
                 urls["poly"], HARDHAT_0_KEY, creds.api_key, creds.secret, creds.passphrase, session=http
             )
-            with Ledger(Path(args.ledger_dir or workdir) / "bot.sqlite") as ledger:
+            ledger_dir = (
+                Path(tempfile.mkdtemp(prefix="tradetape-tick-", dir=args.ledger_dir)) if args.ledger_dir else workdir
+            )
+            with Ledger(ledger_dir / "bot.sqlite") as ledger:
                 engine = Engine(config, kalshi, poly, kalshi_feed, poly_feed, ledger)
                 probes.attach(engine, kalshi_feed, poly_feed)
                 task = asyncio.create_task(engine.run())
@@ -472,7 +475,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=1000.0, help="Polymarket book updates per second, all pairs")
     parser.add_argument("--arbs", type=float, default=10.0, help="arbs opened per second")
-    parser.add_argument("--ledger-dir", help="where the ledger lives (default: a temporary directory on disk)")
+    parser.add_argument(
+        "--ledger-dir", help="a directory for the ledger's fresh one (default: a temporary one on disk)"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

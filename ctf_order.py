@@ -74,9 +74,15 @@ def uint_field(order: Mapping[str, Any], name: str) -> int:
 def address_field(order: Mapping[str, Any], name: str) -> str:
     value = order.get(name)
     try:
-        return to_checksum_address(value)
+        return _checksummed(value) if isinstance(value, str) else to_checksum_address(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"order.{name}: expected a 20-byte hex address, got {value!r}") from exc
+
+
+@lru_cache(maxsize=256)
+def _checksummed(address: str) -> str:
+    """EIP-55 of an address (a keccak each time otherwise; a client's maker and signer repeat on every order)."""
+    return to_checksum_address(address)
 
 
 def bytes32_hex(value: Any, name: str) -> str:

@@ -140,11 +140,11 @@ class Engine:
             await self._idle.wait()  # arbs in flight finish (a cancellation, like a crash, cuts them off)
         finally:
             self.ready = False
+            self._record_unrecorded()  # before anything that could be cut short
             for task in [*consumers, *self._tasks]:  # after a clean stop only a reconciliation may be left
                 task.cancel()
             for feed in self.feeds.values():
                 await feed.stop()
-            self._record_unrecorded()
         return self.risk.killed
 
     @property

@@ -190,6 +190,33 @@ async def test_a_skip_is_shown_at_once_and_recorded_when_the_loop_turn_ends(tmp_
     ]
 
 
+async def test_an_arbs_orders_start_before_the_updates_queued_behind_it_are_evaluated(tmp_path):
+    timeline = []
+
+    class Recording(FakeKalshi):
+        async def create_order(self, *args, **kwargs):
+            timeline.append("kalshi order")
+            return await super().create_order(*args, **kwargs)
+
+    rig = Rig(tmp_path)
+    rig.kalshi = rig.engine.kalshi = Recording()
+    evaluate = rig.engine.evaluate
+
+    def recorded(pair):
+        timeline.append("evaluate")
+        evaluate(pair)
+
+    rig.engine.evaluate = recorded
+    async with rig:
+        rig.books()  # the arb is taken on the first of these three updates the engine evaluates
+        for _ in range(4):  # four more queued behind them, before the engine runs
+            rig.pfeed.set_book(YES, asks=(("0.50", "100"),))
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    assert timeline.count("evaluate") >= 7
+    # the taking update and at most the other feed's one before the Kalshi order: not the queue behind them
+    assert timeline.index("kalshi order") <= 2, timeline
+
+
 class GatedKalshi(FakeKalshi):
     """Orders wait for `gate`: an arb stays in flight until the test opens it."""
 

@@ -12,8 +12,17 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.proxy_helpers import fixtures_in, passing_through, recording
-from tests.ws_helpers import PATIENCE, clock, received, session_frames, through_proxy, ws_url
+from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
+from tests.ws_helpers import (
+    PATIENCE,
+    clock,
+    received,
+    replayed,
+    scripted_exchange,
+    session_frames,
+    through_proxy,
+    ws_url,
+)
 
 KALSHI_WS = "/trade-api/ws/v2"
 SIGNED = {"KALSHI-ACCESS-KEY": "key-id-123", "KALSHI-ACCESS-SIGNATURE": "c2lnbmF0dXJl", "X-Bot": "arb"}
@@ -180,6 +189,46 @@ async def test_a_dropped_exchange_connection_is_dropped_for_the_client_and_recor
         assert ended.type != aiohttp.WSMsgType.CLOSE or ended.data == 1006  # no close frame ever came
     ((_, frames),) = session_frames(tmp_path / "s")
     assert [(f["from"], f["kind"]) for f in frames] == [("client", "text"), ("exchange", "drop")]
+
+
+def ended_without_a_close_frame(message: aiohttp.WSMessage) -> bool:
+    if message.type == aiohttp.WSMsgType.CLOSE:
+        return bool(message.data == 1006)  # aiohttp's code for a connection that ended with no close frame
+    return message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+
+
+async def test_a_stop_of_the_proxy_with_a_connection_open_is_recorded_and_replayed_as_how_it_ended(tmp_path):
+    async with scripted_exchange() as exchange, aiohttp.ClientSession() as http:
+        proxy = running_proxy(exchange.url, recording(tmp_path / "s", "all"))
+        await proxy.start()
+        async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as ws:
+            await ws.send_str("say:hello")
+            assert (await received(ws)).data == "hello"
+            await proxy.stop(grace=2)
+            assert ended_without_a_close_frame(await received(ws))
+    ((_, frames),) = session_frames(tmp_path / "s")
+    assert [(f["from"], f["kind"]) for f in frames] == [("client", "text"), ("exchange", "text"), ("exchange", "drop")]
+    assert frames[-1]["reason"] == "tradetape stopped: it closed the connection"
+    async with (
+        replayed([tmp_path / "s"]) as (replay, http),
+        http.ws_connect(ws_url(replay.url("kalshi"), KALSHI_WS)) as ws,
+    ):
+        await ws.send_str("say:hello")
+        assert (await received(ws)).data == "hello"
+        assert ended_without_a_close_frame(await received(ws))  # as the client saw it when it was recorded
+
+
+async def test_a_stop_after_the_exchange_closed_records_no_drop(tmp_path):
+    async with scripted_exchange() as exchange, aiohttp.ClientSession() as http:
+        proxy = running_proxy(exchange.url, recording(tmp_path / "s", "all"))
+        await proxy.start()
+        async with http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS), autoclose=False) as ws:
+            await ws.send_str("close:4000")
+            closing = await received(ws)  # the exchange's close frame; the client does not answer it
+            assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 4000)
+            await proxy.stop(grace=2)
+    ((_, frames),) = session_frames(tmp_path / "s")
+    assert [(f["from"], f["kind"]) for f in frames] == [("client", "text"), ("exchange", "close")]
 
 
 async def test_a_refused_upgrade_is_answered_as_the_exchange_refused_it(tmp_path):

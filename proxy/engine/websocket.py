@@ -28,6 +28,7 @@ from proxy.wire.websocket import CLIENT, EXCHANGE, FrameReader, Message, WebSock
 log = logging.getLogger("tradetape.proxy")
 
 Ended = Callable[[Any], None]
+STOPPED = "tradetape stopped: it closed the connection"  # the reason of the drop a stop of the proxy records
 
 
 class Leg(asyncio.Protocol):
@@ -115,7 +116,7 @@ class Relay:
                 return
             if messages:
                 self._show(messages)
-                if any(m.kind == "close" for m in messages):
+                if messages[-1].kind == "close":  # nothing is parsed after a close frame
                     leg.sent_close = True
         other = self.other(leg).transport
         if other is not None and not other.is_closing():
@@ -146,8 +147,12 @@ class Relay:
         """The listener's idle timeouts are for HTTP: a feed may be quiet, and its keepalives are the ends' own."""
 
     def close(self) -> None:
-        """The proxy is stopping: close both sides (no drop is recorded for a close the proxy made)."""
-        self.client.close()
+        """The proxy is stopping: close both sides. The client's connection ends with no close frame, as if the
+        exchange had dropped it, so that is what the recording says (with the reason) unless the exchange had
+        sent its close already; a replay then ends the connection the same way."""
+        if not (self.client.lost or self.exchange.lost or self.exchange.sent_close):
+            self._show([Message(EXCHANGE, "drop", reason=STOPPED)])
+        self.client.close()  # their connection_lost records nothing more: the proxy closed them
         self.exchange.close()
 
     def abort(self) -> None:

@@ -11,7 +11,6 @@ line can only ever be the last one) and is counted, while the relay goes on.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 from typing import Any
@@ -22,10 +21,11 @@ from proxy.record.session import Session
 from proxy.tape.frames import payload_fields, pointer_segment
 from proxy.tape.redact import NOT_JSON, read_json, redact_raw
 from proxy.tape.secrets import ASSIGNMENT, REDACTED, Credentials, may_name_secrets, redact_body, secret_values
-from proxy.wire.websocket import CLIENT, Message
+from proxy.wire.websocket import CLIENT, EXCHANGE, Message
 
 log = logging.getLogger("tradetape.record")
 FSYNC_EVERY = 1.0  # seconds between a frames file's turns in the session's fsync batches
+SENDER = {sender: sender.encode() for sender in (CLIENT, EXCHANGE)}
 NOT_REDACTABLE = "a payload that is not JSON holds a credential or assigns a secret-ish name: not recorded"
 
 
@@ -91,8 +91,9 @@ def echo_pointers(value: Any, own: dict[str, str], secrets: list[Any], prefix: s
     return out
 
 
-def frame_line(seq: int, t: float, message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
-    line: dict[str, Any] = {"seq": seq, "t": t, "from": message.sender, "kind": message.kind}
+def frame_line(seq: int, t: bytes, message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
+    """The line of a message (`t` is the time as JSON) as a dict, redacted."""
+    line: dict[str, Any] = {"seq": seq, "t": orjson.Fragment(t), "from": message.sender, "kind": message.kind}
     if message.kind == "close":  # a reason is free text: a credential seen in the session is scrubbed from it
         line["code"], line["reason"] = message.code, creds.scrub(message.reason) if creds else message.reason
     elif message.kind == "drop":
@@ -103,14 +104,14 @@ def frame_line(seq: int, t: float, message: Message, own: dict[str, str], creds:
     return line
 
 
-def plain_text_line(seq: int, stamp: bytes, message: Message) -> bytes:
-    """The line frame_line() would make for a text message with nothing to redact, built directly."""
-    text = message.text()
-    if text is None:
-        payload = b'"base64":' + orjson.dumps(base64.b64encode(message.data).decode("ascii"))
-    else:
-        payload = b'"text":' + orjson.dumps(text)
-    return b'{"seq":%d%s%s","kind":"text",%s}\n' % (seq, stamp, message.sender.encode(), payload)
+def plain_text_line(seq: int, when: bytes, sender: str, data: bytes) -> bytes | None:
+    """The line frame_line() would make for a text message with nothing to redact, built directly (one
+    format, no dict: the common case of a feed); None for a payload that is not UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return b'{"seq":%d,"t":%s,"from":"%s","kind":"text","text":%s}\n' % (seq, when, SENDER[sender], orjson.dumps(text))
 
 
 class FramesWriter:
@@ -131,18 +132,17 @@ class FramesWriter:
         fd = self._fd
         if fd is None:
             raise OSError(f"{self.path}: an earlier write failed; this connection is no longer recorded")
-        session, own, creds = self.session, self.own, self.creds
-        t = round(t, 6)
-        stamp = b',"t":' + orjson.dumps(t) + b',"from":"'
+        own, creds = self.own, self.creds
+        when = b"%.6f" % t  # microseconds, as JSON; far cheaper than orjson.dumps(round(t, 6))
         lines = []
-        for message in messages:
-            seq = session.take_seq()
+        for seq, message in zip(self.session.take_seqs(len(messages)), messages, strict=True):
+            line = None
             if message.kind == "text" and not needs_redaction(message.data, own, creds):
-                lines.append(plain_text_line(seq, stamp, message))  # the common case, without a dict
-            else:
-                line = frame_line(seq, t, message, own, creds)
-                lines.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
-        data = b"".join(lines)
+                line = plain_text_line(seq, when, message.sender, message.data)
+            if line is None:
+                line = orjson.dumps(frame_line(seq, when, message, own, creds), option=orjson.OPT_APPEND_NEWLINE)
+            lines.append(line)
+        data = b"".join(lines)  # a lone line is returned as it is, not copied
         try:
             written = os.write(fd, data)
             while written < len(data):
@@ -153,7 +153,7 @@ class FramesWriter:
         self.count += len(messages)
         if t - self._synced >= FSYNC_EVERY:
             self._synced = t
-            session.written(self.path)
+            self.session.written(self.path)
 
     def close(self) -> None:
         if self._fd is not None:

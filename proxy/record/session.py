@@ -183,10 +183,11 @@ class Session:
     def count(self) -> int:
         return self._count
 
-    def take_seq(self) -> int:
-        """The next seq on the session's clock, for a WebSocket message (fixtures take theirs in write())."""
-        self.last_seq += 1
-        return self.last_seq
+    def take_seqs(self, count: int) -> range:
+        """The next `count` seqs on the session's clock, for WebSocket messages (fixtures take theirs in write())."""
+        first = self.last_seq + 1
+        self.last_seq += count
+        return range(first, first + count)
 
     def written(self, path: str) -> None:
         """`path` was appended to: flush it with the next batch."""

@@ -1,0 +1,91 @@
+"""The frames writer's short path (a text message with nothing to redact, built without a dict) writes what the
+general path writes, and the secret-hint check it relies on still sees a secret name however it is spelled."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from proxy.record.frames import FramesWriter, frame_line, plain_text_line
+from proxy.record.session import Session
+from proxy.tape.frames import read_frames
+from proxy.tape.secrets import Credentials, may_name_secrets
+from proxy.wire.websocket import CLIENT, EXCHANGE, Message
+
+TEXTS = [
+    '{"type":"orderbook_delta","sid":1,"seq":4,"msg":{"market_ticker":"KXBTC-26","price_dollars":"0.5200"}}',
+    'quote " backslash \\ newline \n tab \t control \x01 slash /',
+    "ünïcödé ✓ \u2028 \U0001f600",
+    "",
+]
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    session = Session(tmp_path / "s", {"session": "s"})
+    yield session
+    session.close()
+
+
+@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("sender", [CLIENT, EXCHANGE])
+def test_a_plain_text_line_is_the_line_the_general_path_writes(text, sender):
+    message = Message(sender, "text", text.encode())
+    short = plain_text_line(7, b"1795637700.123456", sender, message.data)
+    general = orjson.dumps(frame_line(7, b"1795637700.123456", message, {}, Credentials()))
+    assert short is not None and short.endswith(b"\n")
+    assert orjson.loads(short) == orjson.loads(general)
+    assert list(orjson.loads(short)) == ["seq", "t", "from", "kind", "text"]
+
+
+def test_a_text_payload_that_is_not_utf8_has_no_short_line_and_is_written_as_base64(session):
+    assert plain_text_line(1, b"1.000000", EXCHANGE, b"\x80abc") is None
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(EXCHANGE, "text", b"\x80abc")], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert (line["kind"], line["base64"]) == ("text", "gGFiYw==")
+
+
+def test_a_batch_takes_consecutive_seqs_in_one_line_each_with_the_time_to_the_microsecond(session):
+    before = session.last_seq
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    batch = [Message(EXCHANGE, "text", b'{"a":1}'), Message(EXCHANGE, "ping", b"hb"), Message(EXCHANGE, "drop")]
+    writer.write(batch, 1795637700.1234567)
+    writer.close()
+    lines = read_frames(session.directory / "x.frames.jsonl").frames
+    assert [line["seq"] for line in lines] == [before + 1, before + 2, before + 3] and session.last_seq == before + 3
+    assert [line["kind"] for line in lines] == ["text", "ping", "drop"]
+    assert {line["t"] for line in lines} == {1795637700.123457}
+
+
+def test_the_short_path_is_not_taken_when_a_field_is_secret_named(session):
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(EXCHANGE, "text", b'{"type":"user","Api-Key":"k-9f8e7d6c5b4a"}')], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert orjson.loads(line["text"]) == {"type": "user", "Api-Key": "[REDACTED]"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"OWNER":"x"}',
+        b'{"Api-Key":"x"}',
+        b'{"pass_Word":"x"}',
+        b'{"x_ACCESS-KEY":"x"}',
+        b'{"sec_ret":"x"}',
+        b'{"\\u0074oken":"x"}',  # a key written with JSON escapes
+        '{"ſecret":"x"}'.encode(),  # not ASCII: folded by NFKC further on, so always looked at
+        b"token=abc",
+    ],
+)
+def test_a_secret_name_is_hinted_whatever_its_case_separators_or_escapes(body):
+    assert may_name_secrets(body)
+
+
+def test_a_market_message_with_no_secret_name_is_not_hinted():
+    assert not may_name_secrets(TEXTS[0].encode())

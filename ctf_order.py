@@ -9,7 +9,9 @@ all three, so they agree by construction. Orders are in the wire form of the `PO
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from eth_abi import encode as abi_encode
@@ -39,6 +41,8 @@ BYTES32_ZERO = "0x" + "00" * 32
 
 ORDER_TYPE_HASH = keccak(text=ORDER_TYPE_STRING)
 DOMAIN_TYPE_HASH = keccak(text=DOMAIN_TYPE_STRING)
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HEX_BYTES32 = re.compile(r"0x[0-9a-fA-F]{0,64}")
 
 
 def exchange_address(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> str:
@@ -70,18 +74,23 @@ def uint_field(order: Mapping[str, Any], name: str) -> int:
 def address_field(order: Mapping[str, Any], name: str) -> str:
     value = order.get(name)
     try:
-        return to_checksum_address(value)
+        return _checksummed(value) if isinstance(value, str) else to_checksum_address(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"order.{name}: expected a 20-byte hex address, got {value!r}") from exc
+
+
+@lru_cache(maxsize=256)
+def _checksummed(address: str) -> str:
+    """EIP-55 of an address (a keccak each time otherwise; a client's maker and signer repeat on every order)."""
+    return to_checksum_address(address)
 
 
 def bytes32_hex(value: Any, name: str) -> str:
     """A 0x-hex bytes32, left-padded and lower-case; "" or None is zero (the OpenAPI example sends "")."""
     value = value or BYTES32_ZERO
-    digits = value[2:] if isinstance(value, str) and value.startswith("0x") else None
-    if digits is None or len(digits) > 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+    if not (isinstance(value, str) and _HEX_BYTES32.fullmatch(value)):
         raise ValueError(f"{name}: expected 0x-hex of at most 32 bytes, got {value!r}")
-    return "0x" + digits.rjust(64, "0").lower()
+    return "0x" + value[2:].rjust(64, "0").lower()
 
 
 def side_field(order: Mapping[str, Any]) -> int:
@@ -113,8 +122,9 @@ def order_message(order: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=32)
 def domain_separator(domain_version: int, neg_risk: bool, chain_id: int = POLYGON) -> bytes:
-    """hashStruct(EIP712Domain) of the exchange."""
+    """hashStruct(EIP712Domain) of the exchange (a handful exist: computed once each)."""
     return domain_hash(
         EXCHANGE_DOMAIN_NAME, str(domain_version), chain_id, exchange_address(domain_version, neg_risk, chain_id)
     )
@@ -130,40 +140,39 @@ def domain_hash(name: str, version: str, chain_id: int, contract: str) -> bytes:
 
 
 def order_struct_hash(order: Mapping[str, Any]) -> bytes:
-    """hashStruct(Order) over the 11 signed fields."""
-    m = order_message(order)
-    return keccak(
-        abi_encode(
-            [
-                "bytes32",
-                "uint256",
-                "address",
-                "address",
-                "uint256",
-                "uint256",
-                "uint256",
-                "uint8",
-                "uint8",
-                "uint256",
-                "bytes32",
-                "bytes32",
-            ],
-            [
-                ORDER_TYPE_HASH,
-                m["salt"],
-                m["maker"],
-                m["signer"],
-                m["tokenId"],
-                m["makerAmount"],
-                m["takerAmount"],
-                m["side"],
-                m["signatureType"],
-                m["timestamp"],
-                bytes.fromhex(m["metadata"][2:]),
-                bytes.fromhex(m["builder"][2:]),
-            ],
-        )
+    """hashStruct(Order) over the 11 signed fields: the type hash and each field as one 32-byte ABI word (every
+    field is static, so the encoding is their concatenation, as `abi.encode` in the exchange contract makes it)."""
+    signature_type = uint_field(order, "signatureType")
+    if signature_type > SIG_POLY_1271:
+        raise ValueError(f"order.signatureType: expected 0, 1, 2 or 3, got {signature_type}")
+    words = (
+        uint_field(order, "salt"),
+        _address_word(order, "maker"),
+        _address_word(order, "signer"),
+        uint_field(order, "tokenId"),
+        uint_field(order, "makerAmount"),
+        uint_field(order, "takerAmount"),
+        side_field(order),
+        signature_type,
+        uint_field(order, "timestamp"),
     )
+    metadata = bytes32_hex(order.get("metadata"), "order.metadata")
+    builder = bytes32_hex(order.get("builder"), "order.builder")
+    return keccak(
+        ORDER_TYPE_HASH
+        + b"".join(word.to_bytes(32, "big") for word in words)
+        + bytes.fromhex(metadata[2:])
+        + bytes.fromhex(builder[2:])
+    )
+
+
+def _address_word(order: Mapping[str, Any], name: str) -> int:
+    """An address field as the integer of its ABI word; anything but 0x and 40 hex digits goes through the checked
+    conversion, so its error names the field."""
+    value = order.get(name)
+    if not (isinstance(value, str) and _HEX_ADDRESS.fullmatch(value)):
+        value = address_field(order, name)
+    return int(value, 16)
 
 
 def order_digest(separator: bytes, struct_hash: bytes) -> bytes:

@@ -115,7 +115,8 @@ max_position = 1000000
 
 
 async def serve(args: argparse.Namespace) -> None:
-    """Start the paper exchanges, print their URLs, drive the books until killed."""
+    """Start the paper exchanges, print their URLs, drive the books until killed, and print what was sent once a
+    second (one JSON line: the parent reads the last)."""
     from simulator import start_simulator
     from simulator.kalshi import EXCHANGE as KALSHI_EXCHANGE
     from simulator.poly import EXCHANGE as POLY_EXCHANGE
@@ -126,97 +127,210 @@ async def serve(args: argparse.Namespace) -> None:
     poly = sim.poly_app[POLY_EXCHANGE]
     asks = [(Decimal(ASK), Decimal(10))]
     rng = random.Random(1)
-    tick, requotes, next_arb = 0.01, 0, time.perf_counter() + 1.0
+    flips = [0] * args.pairs  # each requote moves its token's ask to the other price, so each one is a frame
+    requotes = arbs = 0
     loop = asyncio.get_running_loop()
+    started = next_report = time.perf_counter()
+    next_arb = started + 1.0
     while True:
-        started = time.perf_counter()
-        for _ in range(max(1, int(args.rate * tick))):  # this tick's share of the Polymarket requotes
+        now = time.perf_counter()
+        for _ in range(int(args.rate * (now - started)) - requotes):  # catch up with the schedule
             i = rng.randrange(args.pairs)
-            price = Decimal(POLY_ASKS[requotes % 2])
-            poly.set_book(token(i, 0), [], [Level(price, Decimal(1000))])
+            flips[i] += 1
+            poly.set_book(token(i, 0), [], [Level(Decimal(POLY_ASKS[flips[i] % 2]), Decimal(1000))])
             requotes += 1
-        if started >= next_arb:
+        if now >= next_arb:
             i = rng.randrange(args.pairs)
             kalshi.set_book(ticker(i), [(Decimal(TRIGGER_BID), Decimal(10))], asks)
             loop.call_later(0.2, kalshi.set_book, ticker(i), [(Decimal(QUIET_BID), Decimal(10))], asks)
             next_arb += 1 / args.arbs
-        await asyncio.sleep(max(0.0, tick - (time.perf_counter() - started)))
+            arbs += 1
+        if now >= next_report:
+            print(json.dumps({"requotes": requotes, "arbs": arbs, "seconds": now - started}), flush=True)
+            next_report += 1.0
+        await asyncio.sleep(0.002)
 
 
 # ---- the engine's process ---------------------------------------------------------------------------------------
 
 
+MILESTONES = (  # (name, what it is), in the order an arb usually meets them
+    ("evaluate", "the engine starts evaluating the pair (the frame's event out of the queue)"),
+    ("taken", "the decision to take it (detection, sizing, risk done)"),
+    ("signed", "the Polymarket order signed (EIP-712)"),
+    ("durable", "both intents committed (fsync)"),
+    ("kalshi_request", "the Kalshi request started (RSA-PSS signed, or its signature made ahead)"),
+    ("poly_request", "the Polymarket request started (HMAC signed)"),
+    ("kalshi_written", "the Kalshi order's bytes written"),
+    ("poly_written", "the Polymarket order's bytes written"),
+    ("first_written", "the first order's bytes written"),
+    ("written", "both orders' bytes written"),
+)
+
+
 class Probes:
-    """When arb-making frames arrived, when order requests were written, how long each evaluation took."""
+    """Time stamps on the engine's path: frames received, evaluations, decisions, intents made durable, orders
+    signed, requests started and written; the feeds' event queues; the process's CPU time."""
 
     def __init__(self) -> None:
         self.triggers: dict[str, list[float]] = {}  # ticker -> arrival times of its arb-making frames
-        self.writes: list[tuple[float, str, str]] = []  # (time, exchange, ticker or token)
+        self.frames = {"kalshi": 0, "poly": 0}
+        self.marks: dict[str, list[tuple[float, str]]] = {}  # ticker -> (time, milestone) on that pair's arbs
+        self.writes: list[tuple[float, str, str]] = []  # (time, exchange, ticker or token) of entry orders
         self.evaluations: list[float] = []
-        self.taken: dict[str, list[float]] = {}  # ticker -> when the engine decided to take an arb on it
+        self.depths: list[int] = []  # events waiting in both queues when the engine takes the next one
+        self.cpu: list[float] = []  # process CPU time at the start and end of the window
+        self.window: list[float] = []
+        self._evaluating = 0.0
+        self._cpu_at: dict[float, float] = {}  # a stamp's wall time -> the loop thread's CPU time then
+        self._ticker: dict[str, str] = {}  # ticker or token -> the pair's ticker
 
-    def watch_frames(self, feed: KalshiFeed) -> None:
-        for socket in feed._sockets:
-            original = socket._receive
+    def attach(self, engine: Engine, kalshi_feed: KalshiFeed, poly_feed: PolymarketFeed) -> None:
+        self._ticker = {p.kalshi_ticker: p.kalshi_ticker for p in engine.pairs} | {
+            t: p.kalshi_ticker for p in engine.pairs for t in p.poly_tokens
+        }
+        self._watch_frames(kalshi_feed, poly_feed)
+        self._watch_engine(engine)
 
-            def receive(text: str, original: Any = original) -> None:
-                if TRIGGER_BID in text and '"side":"yes"' in text and '"delta_fp":"10.00"' in text:
-                    market = orjson.loads(text)["msg"]["market_ticker"]
-                    self.triggers.setdefault(market, []).append(time.perf_counter())
-                original(text)
+    def start(self) -> None:
+        self.cpu, self.window = [time.process_time()], [time.perf_counter()]
+        self.frames = {"kalshi": 0, "poly": 0}
+        self.evaluations.clear()
+        self.depths.clear()
 
-            socket._receive = receive  # type: ignore[method-assign]  # a bench probe
+    def stop(self) -> None:
+        self.cpu.append(time.process_time())
+        self.window.append(time.perf_counter())
+
+    def stamp(self) -> float:
+        """perf_counter now, remembering the thread's CPU time with it (load-proof: no time spent descheduled)."""
+        now = time.perf_counter()
+        self._cpu_at[now] = time.thread_time()
+        return now
+
+    def mark(self, instrument: str, milestone: str) -> None:
+        self.marks.setdefault(self._ticker[instrument], []).append((self.stamp(), milestone))
+
+    def _watch_frames(self, kalshi_feed: KalshiFeed, poly_feed: PolymarketFeed) -> None:
+        for exchange, feed in (("kalshi", kalshi_feed), ("poly", poly_feed)):
+            for socket in feed._sockets:
+                original = socket._receive
+
+                def receive(text: str, original: Any = original, exchange: str = exchange) -> None:
+                    if (
+                        exchange == "kalshi"
+                        and TRIGGER_BID in text
+                        and '"side":"yes"' in text
+                        and '"delta_fp":"10.00"' in text
+                    ):
+                        market = orjson.loads(text)["msg"]["market_ticker"]
+                        self.triggers.setdefault(market, []).append(self.stamp())
+                    self.frames[exchange] += text != "PONG"
+                    original(text)
+
+                socket._receive = receive  # type: ignore[method-assign]  # a bench probe
+
+    def _watch_engine(self, engine: Engine) -> None:
+        noting = "_noted" if hasattr(engine, "_noted") else "decide"  # the engine before the launch rework: decide
+        evaluate, noted, on_event = engine.evaluate, getattr(engine, noting), engine.on_event
+
+        def timed_evaluate(pair: Any) -> None:
+            self._evaluating = started = self.stamp()
+            evaluate(pair)
+            self.evaluations.append(time.perf_counter() - started)
+
+        def decided(decision: Any) -> None:
+            if decision.kind == "taken":
+                ticker = next(p.kalshi_ticker for p in engine.pairs if p.name == decision.pair)
+                self.marks.setdefault(ticker, []).extend([(self._evaluating, "evaluate"), (self.stamp(), "taken")])
+            noted(decision)
+
+        def event(item: Any) -> None:
+            self.depths.append(sum(feed.events.qsize() for feed in engine.feeds.values()))
+            on_event(item)
+
+        engine.evaluate, engine.on_event = timed_evaluate, event  # type: ignore[method-assign]
+        setattr(engine, noting, decided)
+        self._wrap_ledger(engine.ledger)
+        build = engine.poly.build_order
+
+        def build_order(token_id: str, *args: Any, **kwargs: Any) -> Any:
+            signed = build(token_id, *args, **kwargs)
+            self.mark(token_id, "signed")
+            return signed
+
+        engine.poly.build_order = build_order  # type: ignore[method-assign]
+
+    def _wrap_ledger(self, ledger: Ledger) -> None:
+        for name in ("record_intent", "record_intents"):
+            original = getattr(ledger, name, None)
+            if original is None:
+                continue
+
+            def recorded(*args: Any, original: Any = original, **kwargs: Any) -> Any:
+                result = original(*args, **kwargs)
+                legs = [leg for leg in args if hasattr(leg, "instrument")] + [
+                    item[0] for arg in args if isinstance(arg, (list, tuple)) for item in arg
+                ]
+                for leg in legs:
+                    self.mark(leg.instrument, "durable")
+                return result
+
+            setattr(ledger, name, recorded)
 
     def trace(self) -> aiohttp.TraceConfig:
         config = aiohttp.TraceConfig()
 
+        async def started(session: Any, context: Any, params: aiohttp.TraceRequestStartParams) -> None:
+            context.started = self.stamp()
+
         async def written(session: Any, context: Any, params: aiohttp.TraceRequestChunkSentParams) -> None:
-            now = time.perf_counter()
+            now = self.stamp()
             if params.method != "POST" or not params.chunk:
                 return
             body = orjson.loads(params.chunk)
-            if "ticker" in body:
-                self.writes.append((now, "kalshi", body["ticker"]))
-            elif "order" in body:
-                self.writes.append((now, "poly", body["order"]["tokenId"]))
+            if body.get("side") == "ask":  # a Kalshi entry: this bench's arbs buy NO (a YES ask); unwinds sell it
+                instrument, exchange = body["ticker"], "kalshi"
+            elif body.get("order", {}).get("side") == "BUY":
+                instrument, exchange = body["order"]["tokenId"], "poly"
+            else:
+                return
+            self.writes.append((now, exchange, instrument))
+            marks = self.marks.setdefault(self._ticker[instrument], [])
+            marks += [(context.started, f"{exchange}_request"), (now, f"{exchange}_written")]
 
+        config.on_request_start.append(started)
         config.on_request_chunk_sent.append(written)
         return config
 
-    def time_evaluations(self, engine: Engine) -> None:
-        original = engine.evaluate
-        decide = engine.decide
-        tickers = {p.name: p.kalshi_ticker for p in engine.pairs}
+    def arbs(self) -> tuple[list[dict[str, float]], int]:
+        """Per arb taken on an arb-making frame: ms from that frame to each milestone; and how many takes
+        followed no fresh frame of their own (a second take on the same frame's book)."""
+        pending: dict[str, dict[str, float]] = {}
+        samples, retakes = [], 0
+        for when, exchange, instrument in sorted(self.writes):
+            ticker = self._ticker[instrument]
+            pending.setdefault(ticker, {})[exchange] = when
+            if len(pending[ticker]) < 2:
+                continue
+            legs = pending.pop(ticker)
+            written = max(legs.values())
+            marks = [(t, m) for t, m in self.marks.get(ticker, []) if t <= written]
+            taken = max((t for t, m in marks if m == "taken"), default=None)
+            opened = [t for t in self.triggers.get(ticker, []) if taken is not None and t <= taken]
+            if taken is None or not opened or any(opened[-1] <= t < taken for t, m in marks if m == "taken"):
+                retakes += 1
+                continue
+            frame = opened[-1]
+            sample = {m: (t - frame) * 1000 for t, m in marks if t >= self._evaluating_of(marks, taken)}
+            sample["first_written"], sample["written"] = (min(legs.values()) - frame) * 1000, (written - frame) * 1000
+            sample["cpu"] = (self._cpu_at[written] - self._cpu_at[frame]) * 1000
+            samples.append(sample)
+        return samples, retakes
 
-        def decided(decision: Any) -> None:
-            if decision.kind == "taken":
-                self.taken.setdefault(tickers[decision.pair], []).append(time.perf_counter())
-            decide(decision)
-
-        engine.decide = decided  # type: ignore[method-assign]  # a bench probe
-
-        def evaluate(pair: Any) -> None:
-            started = time.perf_counter()
-            original(pair)
-            self.evaluations.append(time.perf_counter() - started)
-
-        engine.evaluate = evaluate  # type: ignore[method-assign]  # a bench probe
-
-    def tick_to_trade(self, pairs: int) -> list[tuple[float, float]]:
-        """For each arb: (frame -> decision, frame -> the later of its two order writes)."""
-        pair_of = {ticker(i): i for i in range(pairs)} | {token(i, 0): i for i in range(pairs)}
-        pending: dict[int, dict[str, float]] = {}
-        samples = []
-        for when, exchange, market in sorted(self.writes):
-            i = pair_of[market]
-            pending.setdefault(i, {})[exchange] = when
-            if len(pending[i]) == 2:
-                written = max(pending.pop(i).values())
-                opened = [t for t in self.triggers.get(ticker(i), []) if t <= written]
-                decided = [t for t in self.taken.get(ticker(i), []) if t <= written]
-                if opened and decided and decided[-1] >= opened[-1]:
-                    samples.append((decided[-1] - opened[-1], written - opened[-1]))
-        return samples
+    @staticmethod
+    def _evaluating_of(marks: list[tuple[float, str]], taken: float) -> float:
+        return max(t for t, m in marks if m == "evaluate" and t <= taken)
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -224,22 +338,53 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class Child:
+    """The exchanges' process: its URLs, then what it has sent so far (read from its stdout as it goes)."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.reports: list[tuple[float, dict[str, float]]] = []  # (time here, the child's counters)
+
+    async def read(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.reports.append((time.perf_counter(), json.loads(line)))
+
+    def requotes(self, start: float, end: float) -> float:
+        """Polymarket requotes a second the child made between two of our times (its reports nearest them)."""
+        inside = [r for t, r in self.reports if start <= t <= end + 1.0]
+        if len(inside) < 2:
+            return float("nan")
+        return (inside[-1]["requotes"] - inside[0]["requotes"]) / (inside[-1]["seconds"] - inside[0]["seconds"])
+
+
 async def run(args: argparse.Namespace) -> None:
     key_id, private_key, public_pem = kalshi_test_credentials()
     workdir = Path(tempfile.mkdtemp(prefix="tradetape-tick-"))
     (workdir / "state.json").write_text(json.dumps(state(args.pairs, public_pem, key_id)))
-    child = await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", str(workdir / "state.json"), "--pairs", str(args.pairs),
         "--rate", str(args.rate), "--arbs", str(args.arbs), stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    assert child.stdout is not None
-    urls = json.loads(await child.stdout.readline())
-    probes = Probes()
+    assert process.stdout is not None
+    urls = json.loads(await process.stdout.readline())
+    child = Child(process)
+    reader = asyncio.create_task(child.read())
     pem = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     load_before = os.getloadavg()
     try:
+        config = parse_pairs(pairs_toml(args.pairs))
+        kalshi_feed = KalshiFeed(
+            "ws" + urls["kalshi"].removeprefix("http") + "/trade-api/ws/v2",
+            key_id, pem, markets=[ticker(i) for i in range(args.pairs)], book_events=True,
+        )  # fmt: skip
+        poly_feed = PolymarketFeed(
+            "ws" + urls["poly"].removeprefix("http") + "/ws",
+            assets=[token(i, o) for i in range(args.pairs) for o in (0, 1)],
+        )
+        probes = Probes()
         async with aiohttp.ClientSession(trace_configs=[probes.trace()]) as http:
             kalshi = KalshiClient(urls["kalshi"] + "/trade-api/v2", key_id, pem, session=http)
             poly = PolymarketClient(urls["poly"], HARDHAT_0_KEY, session=http)
@@ -247,53 +392,75 @@ async def run(args: argparse.Namespace) -> None:
             poly = PolymarketClient(
                 urls["poly"], HARDHAT_0_KEY, creds.api_key, creds.secret, creds.passphrase, session=http
             )
-            config = parse_pairs(pairs_toml(args.pairs))
-            kalshi_feed = KalshiFeed(
-                "ws" + urls["kalshi"].removeprefix("http") + "/trade-api/ws/v2",
-                key_id, pem, markets=[ticker(i) for i in range(args.pairs)], book_events=True,
-            )  # fmt: skip
-            poly_feed = PolymarketFeed(
-                "ws" + urls["poly"].removeprefix("http") + "/ws",
-                assets=[token(i, o) for i in range(args.pairs) for o in (0, 1)],
+            ledger_dir = (
+                Path(tempfile.mkdtemp(prefix="tradetape-tick-", dir=args.ledger_dir)) if args.ledger_dir else workdir
             )
-            probes.watch_frames(kalshi_feed)
-            with Ledger(Path(args.ledger_dir or workdir) / "bot.sqlite") as ledger:
+            with Ledger(ledger_dir / "bot.sqlite") as ledger:
                 engine = Engine(config, kalshi, poly, kalshi_feed, poly_feed, ledger)
-                probes.time_evaluations(engine)
+                probes.attach(engine, kalshi_feed, poly_feed)
                 task = asyncio.create_task(engine.run())
+                await asyncio.sleep(1.0)  # the feeds connect and take their snapshots
+                probes.start()
                 await asyncio.sleep(args.seconds)
+                probes.stop()
                 engine.stop()
                 await asyncio.wait_for(task, 60)
                 decisions = ledger.decisions()
     finally:
-        child.kill()
-        await child.wait()
+        process.kill()
+        await process.wait()
+        reader.cancel()
     load_after = os.getloadavg()
-    report(args, probes, decisions, load_before, load_after)
+    report(args, probes, child, decisions, load_before, load_after)
 
 
-def report(args: argparse.Namespace, probes: Probes, decisions: list[Any], before: Any, after: Any) -> None:
-    samples = probes.tick_to_trade(args.pairs)
+def report(
+    args: argparse.Namespace, probes: Probes, child: Child, decisions: list[Any], before: Any, after: Any
+) -> None:
+    seconds = probes.window[1] - probes.window[0]
     taken = sum(1 for d in decisions if d.kind == "taken")
     results = [d for d in decisions if d.kind == "result"]
     evaluations = probes.evaluations
-    print(f"tick-to-trade, {args.seconds:g} s, {args.pairs} pairs, {args.rate:g} Polymarket book updates/s,")
+    offered = child.requotes(*probes.window)
+    print(f"tick-to-trade, {seconds:.1f} s, {args.pairs} pairs, {args.rate:g} Polymarket book updates/s asked,")
     print(f"  {args.arbs:g} arbs opened/s on Kalshi; {os.cpu_count()} CPUs")
     print(f"  load average before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}, after {after[0]:.2f} {after[1]:.2f}")
-    print(f"  book updates evaluated: {len(evaluations)} ({len(evaluations) / args.seconds:.0f}/s)")
+    print(
+        f"  feeds: the exchanges sent {offered:.0f} Polymarket updates/s; frames received"
+        f" {probes.frames['poly'] / seconds:.0f}/s Polymarket, {probes.frames['kalshi'] / seconds:.0f}/s Kalshi;"
+        f" book updates evaluated {len(evaluations) / seconds:.0f}/s"
+    )
+    if probes.depths:
+        print(
+            f"  events waiting when the engine takes the next: p50 {quantile(probes.depths, 0.5)},"
+            f" p99 {quantile(probes.depths, 0.99)}, max {max(probes.depths)}"
+            " (0: the engine keeps up; growing: it falls behind)"
+        )
+    cpu = probes.cpu[1] - probes.cpu[0]
+    print(
+        f"  engine process CPU: {cpu / seconds * 100:.0f}% of one core,"
+        f" {cpu / max(1, len(evaluations)) * 1e6:.0f} us per book update evaluated (all work included)"
+    )
     print(f"  arbs taken {taken}, results {len(results)} ({sum(r.reason == 'matched' for r in results)} matched)")
+    samples, retakes = probes.arbs()
     if samples:
-        to_decision = [d * 1000 for d, _ in samples]
-        ms = [w * 1000 for _, w in samples]
+        ms = [s["written"] for s in samples]
         print(
             f"  tick-to-trade over {len(ms)} arbs: p50 {quantile(ms, 0.5):.2f} ms, p99 {quantile(ms, 0.99):.2f} ms,"
             f" max {max(ms):.2f} ms (targets: p50 <= 2 ms, p99 <= 10 ms)"
+            + (f"; {retakes} later takes on an already-taken frame left out" if retakes else "")
         )
+        cpu = [s["cpu"] for s in samples]
         print(
-            f"    of which frame -> decision: p50 {quantile(to_decision, 0.5):.2f} ms,"
-            f" p99 {quantile(to_decision, 0.99):.2f} ms; decision -> both written (two fsynced intents,"
-            f" two signatures): p50 {quantile([w - d for d, w in zip(to_decision, ms, strict=True)], 0.5):.2f} ms"
+            f"  CPU the engine's thread spent from the frame to both written: p50 {quantile(cpu, 0.5):.2f} ms,"
+            f" p99 {quantile(cpu, 0.99):.2f} ms (no time descheduled or waiting for the fsync; the other"
+            " events it handled meanwhile included)"
         )
+        print("    from the arb-making frame to (ms, p50 / p99):")
+        for name, what in MILESTONES:
+            at = [s[name] for s in samples if name in s]
+            if at:
+                print(f"      {name:<15} {quantile(at, 0.5):7.2f} / {quantile(at, 0.99):7.2f}  {what}")
     if evaluations:
         us = [e * 1e6 for e in evaluations]
         print(
@@ -308,7 +475,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--rate", type=float, default=1000.0, help="Polymarket book updates per second, all pairs")
     parser.add_argument("--arbs", type=float, default=10.0, help="arbs opened per second")
-    parser.add_argument("--ledger-dir", help="where the ledger lives (default: a temporary directory on disk)")
+    parser.add_argument(
+        "--ledger-dir", help="a directory for the ledger's fresh one (default: a temporary one on disk)"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -123,6 +123,28 @@ async def test_full_fill_buy_no(kalshi):
     assert (result.cost, result.fees) == (Decimal("0.940000"), Decimal("0.035000"))
 
 
+async def test_a_presigned_order_post_is_used_once_while_fresh(aiohttp_server, rsa_key):
+    """presign_order signs ahead (time, method and path: never the body); the next order within PRESIGNED_FOR
+    goes out with that signature, the one after it and any other request sign afresh, and a stale one is not used."""
+    fake = fake_kalshi(rsa_key.public_key())
+    url = await fake.serve(aiohttp_server)
+    fake.on("POST", ORDERS, Reply(201, ack(fill="1.00", avg="0.5300", fee="0.0175")))
+    fake.on("GET", "/portfolio/balance", Reply(200, {"balance": 100, "portfolio_value": 0, "updated_ts": 1}))
+    now = [1000.0]
+    async with KalshiClient(url, KEY_ID, rsa_key, clock=lambda: now[0]) as client:
+        client.presign_order()
+        now[0] += 1.5
+        await client.get_balance()  # not an order: signs afresh, leaves the presigned one
+        await client.create_order(TICKER, "yes", "buy", "1", "0.55")  # 1.5 s later: the presigned signature
+        await client.create_order(TICKER, "yes", "buy", "1", "0.55")  # used up: signs at its own time
+        client.presign_order()
+        now[0] += 2.5
+        await client.create_order(TICKER, "yes", "buy", "1", "0.55")  # 2.5 s old: too old, signed afresh
+    stamps = [r.headers["KALSHI-ACCESS-TIMESTAMP"] for r in fake.seen]
+    assert stamps == ["1001500", "1000000", "1001500", "1004000"]
+    assert all(r.verified for r in fake.seen)
+
+
 async def test_partial_ioc_fill_is_canceled_with_the_filled_part(kalshi):
     fake, client = kalshi
     fake.on("POST", ORDERS, Reply(201, ack(fill="2.00", remaining="0.00", avg="0.5200", fee="0.0175")))

@@ -189,6 +189,32 @@ def test_bad_order_fields_are_named(field, value, reason):
         ctf_order.order_hash(order)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_the_fast_signature_is_eth_accounts_byte_for_byte(seed):
+    """coincurve straight: the same deterministic low-s signature and v as eth_account's unsafe_sign_hash."""
+    key = "0x" + keccak(text=f"key {seed}").hex()
+    digest = keccak(text=f"digest {seed}")
+    assert ps.sign_hash(digest, key) == bytes(Account.unsafe_sign_hash(digest, key).signature)
+    assert ps.sign_hash(digest, key.removeprefix("0x")) == ps.sign_hash(digest, key)
+
+
+@pytest.mark.parametrize("name", sorted(ORDERS))
+def test_one_struct_hash_gives_the_signature_and_the_order_id(name):
+    inputs = ORDERS[name]["inputs"]
+    order = ORDERS[name]["body"]["order"]
+    unsigned = {k: v for k, v in order.items() if k != "signature"}
+    version, neg_risk = inputs["domain_version"], inputs["neg_risk"]
+    signature, order_id = ps.signed_order_hash(unsigned, HARDHAT_KEY, version, neg_risk)
+    assert (signature, order_id) == (order["signature"], ORDERS[name]["order_id"])
+    assert order_id == ctf_order.order_hash(order, version, neg_risk)
+
+
+def test_addresses_in_any_case_hash_alike():
+    order = ORDERS["gtc_buy_ctf_eoa"]["body"]["order"]
+    lower = tampered(order, maker=order["maker"].lower(), signer=order["signer"].upper().replace("0X", "0x"))
+    assert ctf_order.order_hash(lower) == ctf_order.order_hash(order)
+
+
 def test_empty_metadata_is_zero():
     order = ORDERS["gtc_buy_ctf_eoa"]["body"]["order"]
     assert ctf_order.order_hash(tampered(order, metadata="")) == ctf_order.order_hash(order)

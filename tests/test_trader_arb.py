@@ -1,13 +1,17 @@
 import logging
+import sqlite3
 from decimal import Decimal as D
 
 import pytest
+from trader_helpers import LedgerClock
 
 from clients.errors import InsufficientBalance, MarketClosed, TransportError
-from trader.arb import Policy, execute_arb
+from trader.arb import Policy, execute_arb, launch_arb
+from trader.decisions import Decision
 from trader.fakes import FakeKalshi, FakePoly, Plan
+from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
-from trader.recovery import recover
+from trader.recovery import RecoveryPolicy, recover
 
 OPP = Opportunity(
     Leg("kalshi", "KXT-1", "buy", D("10"), D("0.45"), "yes"),
@@ -257,3 +261,86 @@ async def test_recovery_closes_the_exposure_of_an_arb_that_was_hedged_after_all(
     [record] = ledger.exposure_records(result.arb_id)
     assert (record.status, record.closed_by) == ("closed", f"recovery: settled {result.kalshi.key}")
     assert len(created(poly)) == 1
+
+
+class Crash(BaseException):
+    """The process dies (not an exception the trader handles)."""
+
+
+TAKEN = Decision("taken", "ali", "edge", "edge 0.03 per contract", "yes", D("10"), D("0.45"), D("0.52"), D("0.03"))
+
+
+def seen_from_another_connection(path) -> tuple[list[str], list[str]]:
+    """What a second process reading the ledger file sees: committed intents' exchanges and decision kinds."""
+    with Ledger(path) as other:
+        return [i.leg.exchange for i in other.intents()], [d.kind for d in other.decisions()]
+
+
+async def test_both_intents_and_the_decision_are_committed_before_either_order_is_sent(ledger):
+    seen = []
+
+    class Watching(FakeKalshi):
+        async def create_order(self, *args, **kwargs):
+            seen.append(("kalshi send", seen_from_another_connection(ledger.path)))
+            return await super().create_order(*args, **kwargs)
+
+    class WatchingPoly(FakePoly):
+        async def post_order(self, signed):
+            seen.append(("poly send", seen_from_another_connection(ledger.path)))
+            return await super().post_order(signed)
+
+    finish = launch_arb(Watching(), WatchingPoly(), OPP, ledger, decisions=[TAKEN])
+    assert seen == []  # launched: both sends are tasks that have not run yet
+    result = await finish
+    assert seen == [  # each send already finds both intents and the decision on disk
+        ("kalshi send", (["kalshi", "poly"], ["taken"])),
+        ("poly send", (["kalshi", "poly"], ["taken"])),
+    ]
+    assert result.matched == D("10") and [d.kind for d in ledger.decisions()] == ["taken"]
+
+
+async def test_a_crash_between_the_shared_commit_and_the_second_send_leaves_both_intents_to_recovery(tmp_path):
+    """Kalshi executes the first order and the process dies before the Polymarket one leaves: after the restart
+    both intents are there, recovery books the Kalshi fill, finds no Polymarket order and unwinds the exposure."""
+    clock = LedgerClock()
+
+    class DiesAfterSending(FakeKalshi):
+        async def create_order(self, *args, **kwargs):
+            if kwargs.get("time_in_force") == "immediate_or_cancel" and not self.orders:
+                try:
+                    return await super().create_order(*args, **kwargs)
+                except TransportError:
+                    raise Crash("died after the Kalshi order left") from None
+            return await super().create_order(*args, **kwargs)
+
+    class DiesBeforeSending(FakePoly):
+        async def post_order(self, signed):
+            raise Crash("never sent")
+
+    kalshi, poly = DiesAfterSending([Plan(lose_answer=True)]), DiesBeforeSending()
+    with Ledger(tmp_path / "bot.sqlite", clock=clock) as ledger, pytest.raises(Crash):
+        await execute_arb(kalshi, poly, OPP, ledger)
+    with Ledger(tmp_path / "bot.sqlite", clock=clock) as ledger:  # the restart
+        assert [(i.leg.exchange, i.state) for i in ledger.intents()] == [("kalshi", "pending"), ("poly", "pending")]
+        clock.advance(3600)  # past the not-found window
+        report = await recover(ledger, kalshi, FakePoly(), policy=Policy(), settle=RecoveryPolicy(sleep=_no_sleep))
+        assert [(r.leg.exchange, r.state, r.filled) for r in report.resolved] == [
+            ("kalshi", "filled", D("10")),
+            ("poly", "none", D("0")),
+        ]
+        [settled] = report.arbs
+        assert [(e.leg.exchange, e.quantity) for e in settled.exposure] == [("kalshi", D("10"))]
+        assert [u.status for u in settled.unwinds] == ["filled"] and settled.residual == ()
+        assert ledger.positions() == {("kalshi", "KXT-1"): D("0")}
+
+
+async def test_a_ledger_that_cannot_commit_sends_nothing(ledger):
+    kalshi, poly = FakeKalshi(), FakePoly()
+    ledger.close()  # a closed connection: every write raises
+    with pytest.raises(sqlite3.ProgrammingError):
+        launch_arb(kalshi, poly, OPP, ledger, decisions=[TAKEN])
+    assert created(kalshi) == [] and [n for n, _ in poly.calls if n == "post_order"] == []
+
+
+async def _no_sleep(seconds):
+    return None

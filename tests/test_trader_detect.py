@@ -15,6 +15,7 @@ from clients.book import BookView, Level
 from trader.detect import (
     best_box,
     kalshi_taker_fee,
+    may_clear,
     outcome_asks,
     poly_taker_fee,
     quote_box,
@@ -266,3 +267,38 @@ def test_sizing_returns_the_largest_size_that_clears(k, p, cap, min_edge):
         if larger is None:
             break
         assert larger.edge_per_contract < minimum, n
+
+
+@settings(max_examples=300, deadline=None)
+@given(kb=cent_levels, ka=cent_levels, yes=cent_levels, no=cent_levels, min_edge=st.integers(0, 20))
+def test_a_pair_that_may_not_clear_has_no_box(kb, ka, yes, no, min_edge):
+    """may_clear is only a shortcut: when it says no, sizing finds no box either, whatever the books."""
+    (pair,) = parse_pairs(PAIRS.replace('min_edge = "0.01"', f'min_edge = "{D(min_edge) / 100}"')).pairs
+    kalshi = BookView("kalshi", "m", tuple(sorted(kb, key=lambda lv: -lv.price)), ka, False)
+    poly = {YES: BookView("poly", "y", (), yes, False), NO: BookView("poly", "n", (), no, False)}
+    if not may_clear(pair, kalshi, poly):
+        assert best_box(pair, kalshi, poly, cap=D(300)) is None
+
+
+def test_may_clear_bounds_the_edge_by_the_best_asks():
+    """Kalshi NO at 1 - .55 = .45 + Polymarket YES at .50: at most .05 a contract before fees."""
+    (pair,) = parse_pairs(PAIRS).pairs  # min_edge .01
+    kalshi = book("kalshi", bids=[("0.55", "10")], asks=[("0.60", "10")])
+    poly = {YES: book("poly", asks=[("0.50", "10")]), NO: book("poly", asks=[("0.45", "10")])}
+    assert may_clear(pair, kalshi, poly)
+    dear = {YES: book("poly", asks=[("0.545", "10")]), NO: poly[NO]}  # .005 a contract at best: under .01
+    assert not may_clear(pair, kalshi, dear) and best_box(pair, kalshi, dear, cap=D(100)) is None
+    assert not may_clear(pair, book("kalshi"), poly)  # nothing to buy on Kalshi
+
+
+def test_may_clear_lets_through_a_box_that_clears_by_little():
+    """Kalshi YES at .01 + Polymarket NO at .96: .03 a contract before fees. 10 contracts: Kalshi's worst-case fee:
+    each 0.01-contract piece .07 x .01 x .99 x .01 = .00000693 -> .0001, 1000 pieces .10; cost .10 + .10 + the
+    unrebated .01 = .21, in whole cents .21, fee .11. Polymarket: each 0.01-share piece .04 x .96 x .04 x .01 =
+    .00001536 -> .00002, 1000 pieces .02. Edge 10 - (.10 + .11 + 9.60 + .02) = .17, .017 a contract, over .01."""
+    (pair,) = parse_pairs(PAIRS).pairs
+    kalshi = book("kalshi", asks=[("0.01", "10")])
+    poly = {YES: book("poly", asks=[("0.99", "10")]), NO: book("poly", asks=[("0.96", "10")])}
+    assert may_clear(pair, kalshi, poly)
+    box = best_box(pair, kalshi, poly, cap=D(10))
+    assert box is not None and (box.kalshi_outcome, box.count, box.edge) == ("yes", D(10), D("0.17"))

@@ -136,6 +136,7 @@ async def test_an_arb_in_the_books_is_taken_with_both_legs_and_recorded(tmp_path
     assert kalshi_order[1][:5] == (TICKER, "no", "buy", D(10), D("0.45"))
     assert poly_order[1][:4] == (YES, "BUY", D("0.50"), D("10"))
     assert rig.ledger.positions() == {("kalshi", TICKER): D(-10), ("poly", YES): D(10)}
+    assert rig.kalshi.presigned >= 2  # a Kalshi order signature made ahead at start, and again after the arb
 
 
 async def test_a_dry_run_logs_what_it_would_take_once_and_sends_nothing(tmp_path):
@@ -145,7 +146,7 @@ async def test_a_dry_run_logs_what_it_would_take_once_and_sends_nothing(tmp_path
         await eventually(lambda: ("would_take", "dry_run") in rig.kinds())
         await asyncio.sleep(0.01)
     assert rig.kinds() == [("would_take", "dry_run")]
-    assert rig.orders() == []
+    assert rig.orders() == [] and rig.kalshi.presigned == 0
 
 
 async def test_no_trade_on_a_stale_or_crossed_book_and_nothing_decided_on_an_untrusted_one(tmp_path):
@@ -167,6 +168,53 @@ async def test_no_trade_on_a_stale_or_crossed_book_and_nothing_decided_on_an_unt
         ("taken", "edge"),
         ("result", "matched"),
     ]
+
+
+async def test_a_skip_is_shown_at_once_and_recorded_when_the_loop_turn_ends(tmp_path):
+    """Skips wait for no fsync: recorded at the end of the loop turn (or with the next decision recorded, before
+    it), in the order they were made."""
+    async with Rig(tmp_path) as rig:
+        rig.books(stale=True)
+        (pair,) = rig.engine.pairs
+        rig.engine.evaluate(pair)  # the consumers have not run yet: this evaluation decides
+        assert rig.engine.status["ali"].last.reason == "stale"
+        assert rig.kinds() == []
+        await asyncio.sleep(0)  # the turn ends
+        assert rig.kinds() == [("skipped", "stale")]
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    assert [k for k in rig.kinds() if k != ("skipped", "in_flight")] == [
+        ("skipped", "stale"),
+        ("taken", "edge"),
+        ("result", "matched"),
+    ]
+
+
+async def test_an_arbs_orders_start_before_the_updates_queued_behind_it_are_evaluated(tmp_path):
+    timeline = []
+
+    class Recording(FakeKalshi):
+        async def create_order(self, *args, **kwargs):
+            timeline.append("kalshi order")
+            return await super().create_order(*args, **kwargs)
+
+    rig = Rig(tmp_path)
+    rig.kalshi = rig.engine.kalshi = Recording()
+    evaluate = rig.engine.evaluate
+
+    def recorded(pair):
+        timeline.append("evaluate")
+        evaluate(pair)
+
+    rig.engine.evaluate = recorded
+    async with rig:
+        rig.books()  # the arb is taken on the first of these three updates the engine evaluates
+        for _ in range(4):  # four more queued behind them, before the engine runs
+            rig.pfeed.set_book(YES, asks=(("0.50", "100"),))
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    assert timeline.count("evaluate") >= 7
+    # the taking update and at most the other feed's one before the Kalshi order: not the queue behind them
+    assert timeline.index("kalshi order") <= 2, timeline
 
 
 class GatedKalshi(FakeKalshi):

@@ -15,19 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from trader.decisions import Decision
 from trader.exchanges import Client, KalshiTrading, PolyTrading
-from trader.execute import LegResult, execute_leg, result_from_booking
+from trader.execute import LegResult, Prepared, prepare_leg, result_from_booking, send_leg
 from trader.exposure import Exposure, direction, imbalance
 from trader.ledger import Intent, Ledger
 from trader.legs import Leg, Opportunity
 from trader.lookup import resolve
 
-__all__ = ["ArbResult", "ArbSettlement", "Exposure", "Policy", "execute_arb", "settle_arb"]
+__all__ = ["ArbResult", "ArbSettlement", "Exposure", "Policy", "execute_arb", "launch_arb", "settle_arb"]
 
 log = logging.getLogger("trader")
 
@@ -89,14 +90,39 @@ async def execute_arb(
     kalshi: KalshiTrading, poly: PolyTrading, opportunity: Opportunity, ledger: Ledger | None, policy: Policy = Policy()
 ) -> ArbResult:
     """Place both legs concurrently, reconcile, and apply `policy` to any exposure."""
+    return await launch_arb(kalshi, poly, opportunity, ledger, policy)
+
+
+def launch_arb(
+    kalshi: KalshiTrading,
+    poly: PolyTrading,
+    opportunity: Opportunity,
+    ledger: Ledger | None,
+    policy: Policy = Policy(),
+    *,
+    decisions: Sequence[Decision] = (),
+) -> Coroutine[Any, Any, ArbResult]:
+    """Start an arb now and return what finishes it: both legs built (the Polymarket one signed), both intents and
+    the `decisions` that took the arb committed in one transaction (one fsync, both durable before either order
+    leaves), then both sends started at once (their tasks exist when this returns). Await the result to reconcile;
+    a ledger that cannot commit raises here, with nothing sent. Needs a running event loop."""
     arb_id = str(uuid.uuid4())
     clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
+    sends = _launch(clients, (opportunity.kalshi, opportunity.poly), ledger, policy, "entry", arb_id, decisions)
+    return _reconcile(clients, opportunity, arb_id, sends, ledger, policy)
+
+
+async def _reconcile(
+    clients: dict[str, Client],
+    opportunity: Opportunity,
+    arb_id: str,
+    sends: Awaitable[list[LegResult | BaseException]],
+    ledger: Ledger | None,
+    policy: Policy,
+) -> ArbResult:
+    """Wait for both legs, then the exposure they left and the policy's answer to it."""
     entries = (opportunity.kalshi, opportunity.poly)
-    outcomes = await asyncio.gather(
-        *(_settled(clients[leg.exchange], leg, ledger, policy, purpose="entry", arb_id=arb_id) for leg in entries),
-        return_exceptions=True,
-    )
-    legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, outcomes, strict=True)]
+    legs = [_unknown_on_crash(leg, outcome) for leg, outcome in zip(entries, await sends, strict=True)]
     k, p = legs
     exposure = imbalance(entries, _filled(legs))
     alerts = [
@@ -117,6 +143,34 @@ async def execute_arb(
     return ArbResult(
         arb_id, opportunity, k, p, min(k.filled, p.filled), exposure, tuple(unwinds), residual, policy, tuple(alerts)
     )
+
+
+def _launch(
+    clients: dict[str, Client],
+    legs: Sequence[Leg],
+    ledger: Ledger | None,
+    policy: Policy,
+    purpose: str,
+    arb_id: str,
+    decisions: Sequence[Decision] = (),
+) -> asyncio.Future[list[LegResult | BaseException]]:
+    """Build every leg, commit their intents (and `decisions`) in one transaction, then start every send; a leg
+    that cannot be built is rejected (or, raising outside the taxonomy, unknown) and the others still go."""
+    prepared = [_prepare(clients[leg.exchange], leg) for leg in legs]
+    ready = [p for p in prepared if isinstance(p, Prepared)]
+    if ledger is not None and (ready or decisions):
+        ledger.record_intents([(p.leg, p.key) for p in ready], purpose=purpose, arb_id=arb_id, decisions=decisions)
+    return asyncio.gather(
+        *(_settled(clients[leg.exchange], p, ledger, policy) for leg, p in zip(legs, prepared, strict=True)),
+        return_exceptions=True,
+    )
+
+
+def _prepare(client: Client, leg: Leg) -> Prepared | LegResult | Exception:
+    try:
+        return prepare_leg(client, leg)
+    except Exception as exc:  # a bug while building one order: that leg is unknown, the other still goes
+        return exc
 
 
 async def settle_arb(
@@ -185,13 +239,20 @@ def _unknown_on_crash(leg: Leg, outcome: LegResult | BaseException) -> LegResult
     return LegResult(leg, None, "unknown", Decimal(0), None, None, None, outcome)
 
 
-async def _settled(client: Client, leg: Leg, ledger: Ledger | None, policy: Policy, **kwargs: Any) -> LegResult:
-    """execute_leg, then one look-up at the exchange if the outcome came back unknown.
+async def _settled(
+    client: Client, prepared: Prepared | LegResult | Exception, ledger: Ledger | None, policy: Policy
+) -> LegResult:
+    """send_leg, then one look-up at the exchange if the outcome came back unknown.
 
     Only an order the exchange reports settles the leg here; "no such order" is left for `recover()`,
     since the lost request may still be in flight or the exchange's reads may lag its writes.
     """
-    result = await execute_leg(client, leg, ledger, timeout=policy.leg_timeout, **kwargs)
+    if isinstance(prepared, Exception):
+        raise prepared
+    if isinstance(prepared, LegResult):
+        return prepared
+    leg = prepared.leg
+    result = await send_leg(client, prepared, ledger, timeout=policy.leg_timeout)
     if result.status != "unknown" or not policy.resolve_unknown or result.key is None:
         return result
     resolution = await resolve(client, leg, result.key)
@@ -219,8 +280,8 @@ async def _unwind(
         item.leg.closing(item.quantity, prices.get(item.leg) or item.leg.price, policy.max_unwind_slippage)
         for item in exposure
     ]
-    return list(
-        await asyncio.gather(
-            *(_settled(clients[leg.exchange], leg, ledger, policy, purpose="unwind", arb_id=arb_id) for leg in closing)
-        )
-    )
+    results = await _launch(clients, closing, ledger, policy, "unwind", arb_id)
+    for result in results:
+        if isinstance(result, BaseException):  # a bug in an unwind goes up, as it always has
+            raise result
+    return cast(list[LegResult], results)

@@ -32,7 +32,8 @@ class Decision:
     poly_price: Decimal | None = None
     edge: Decimal | None = None
     arb_id: str | None = None
-    at: str | None = None  # when it was recorded (ISO 8601 UTC, the ledger's clock); set on decisions read back
+    at: str | None = None  # when recorded (ISO 8601 UTC, the ledger's clock; a skip's: when made, recorded by the
+    # end of that loop turn); set on decisions read back
 
     def log_line(self) -> str:
         """The decision as one JSON object (Decimals as strings, empty fields left out)."""

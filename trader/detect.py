@@ -261,6 +261,18 @@ def top_edges(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> dic
     }
 
 
+def may_clear(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> bool:
+    """Whether either box could clear the pair's minimum edge at some size: every contract costs at least both best
+    asks and no fee is negative, so one minus the two best asks bounds the edge per contract of any size. A
+    Decimal subtraction per box, against the sizing `best_box` does: the test run on every book update first."""
+    for outcome in ("yes", "no"):
+        asks = outcome_asks(kalshi, outcome)[:1]
+        poly_asks = poly[pair.poly_token_against(outcome)].asks
+        if asks and poly_asks and ONE - asks[0].price - poly_asks[0].price >= pair.min_edge:
+            return True
+    return False
+
+
 def _depth(levels: Sequence[Level]) -> Decimal:
     return sum((level.size for level in levels), ZERO)
 

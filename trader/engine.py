@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,9 +32,9 @@ from clients.feed_events import (
     FillReversed,
     UserFill,
 )
-from trader.arb import ArbResult, Policy, execute_arb
+from trader.arb import ArbResult, Policy, launch_arb
 from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
-from trader.detect import BoxQuote, best_box, top_edges, unusable
+from trader.detect import BoxQuote, best_box, may_clear, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
@@ -46,18 +46,27 @@ log = logging.getLogger("trader.engine")
 SETTLE = RecoveryPolicy()
 ZERO = Decimal(0)
 UNCAPPED = Decimal(10) ** 9  # the size asked of detection to learn what the books alone would offer
+PRESIGN_EVERY = 1.0  # seconds between Kalshi order signatures made ahead (the client keeps one usable 2 s)
 
 
 @dataclass
 class PairStatus:
     """What the status view shows for one pair."""
 
+    pair: Pair
     kalshi: BookView | None = None
     poly: dict[str, BookView | None] = field(default_factory=dict)
-    edges: dict[str, Decimal | None] = field(default_factory=dict)
     problem: str | None = None
     arbs: int = 0
     last: Decision | None = None
+
+    @property
+    def edges(self) -> dict[str, Decimal | None]:
+        """Each box's edge at the top of the books last evaluated (computed when shown, not on every update)."""
+        books = {token: book for token, book in self.poly.items() if book is not None}
+        if self.kalshi is None or len(books) < len(self.pair.poly_tokens):
+            return {}
+        return top_edges(self.pair, self.kalshi, books)
 
 
 class Engine:
@@ -88,7 +97,7 @@ class Engine:
         self._clock = clock
         self._today = today
         self.risk = Risk(config.limits)
-        self.status = {p.name: PairStatus() for p in self.pairs}
+        self.status = {p.name: PairStatus(p) for p in self.pairs}
         self.decisions = 0
         self.fills_seen = 0
         self.fills_reversed = 0
@@ -104,6 +113,8 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._launched = False  # an arb was launched by the event being handled
+        self._unrecorded: list[Decision] = []  # decided, logged, to be recorded at the end of this loop turn
         self._stopped = asyncio.Event()
         self._reconcile_pending = False
         self._kill_said = False
@@ -122,12 +133,14 @@ class Engine:
         for feed in self.feeds.values():
             await feed.start()
         consumers = [asyncio.create_task(self._consume(feed)) for feed in self.feeds.values()]
+        consumers.append(asyncio.create_task(self._keep_presigned()))
         self.ready = True
         try:
             await self._stopped.wait()
             await self._idle.wait()  # arbs in flight finish (a cancellation, like a crash, cuts them off)
         finally:
             self.ready = False
+            self._record_unrecorded()  # before anything that could be cut short
             for task in [*consumers, *self._tasks]:  # after a clean stop only a reconciliation may be left
                 task.cancel()
             for feed in self.feeds.values():
@@ -143,8 +156,24 @@ class Engine:
         self._stopped.set()
 
     async def _consume(self, feed: Feed) -> None:
+        """Each event in turn; after one that launched an arb, one loop turn for the legs to sign and start their
+        requests, one more event, one more turn (aiohttp writes a request body from a task of its own before
+        Python 3.12, and that task runs only then): the orders leave before the rest of the queue is evaluated."""
+        launched = 0
         while True:
             self.on_event(await feed.events.get())
+            if self._launched:
+                self._launched, launched = False, 2
+            if launched:
+                launched -= 1
+                await asyncio.sleep(0)
+
+    async def _keep_presigned(self) -> None:
+        """A Kalshi order signature made ahead, renewed every PRESIGN_EVERY seconds and after each arb, so an arb's
+        Kalshi order spends no RSA signature between its decision and its bytes (none in a dry run)."""
+        while not self.dry_run:
+            self.kalshi.presign_order()
+            await asyncio.sleep(PRESIGN_EVERY)
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -264,8 +293,7 @@ class Engine:
             status.problem = f"{missing}: {unusable(None)}"
             return  # nothing is decided on a book the feed does not trust
         books = {token: book for token, book in poly.items() if book is not None}
-        status.edges = top_edges(pair, kalshi, books)
-        box = best_box(pair, kalshi, books, cap=pair.max_size)
+        box = best_box(pair, kalshi, books, cap=pair.max_size) if may_clear(pair, kalshi, books) else None
         status.problem = unusable(kalshi) or next((p for p in map(unusable, books.values()) if p), None)
         if box is None:
             self._seen.pop(pair.name, None)
@@ -305,11 +333,23 @@ class Engine:
             self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
             return
         self._seen.pop(pair.name, None)
-        self.decide(_decision(TAKEN, pair, "edge", detail, box))
+        decision = _decision(TAKEN, pair, "edge", detail, box)
+        decisions = [*self._unrecorded, decision]  # recorded with both intents, in their commit
+        try:
+            arb = launch_arb(
+                self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy, decisions=decisions
+            )
+        except Exception as exc:  # the ledger could not commit, or a bug: nothing was sent; stop rather than guess
+            log.exception("arb on %s not launched", pair.name)
+            self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
+            return
+        self._unrecorded.clear()
+        self._launched = True
+        self._noted(decision)
         self.risk.in_flight[pair.name] = box.count
         self.risk.in_flight_loss[pair.name] = box.worst_loss
         self._idle.clear()
-        self._spawn(self._execute(pair, box))
+        self._spawn(self._execute(pair, arb))
 
     def _held(self, pair: Pair) -> Decimal:
         """Contracts the pair holds: the larger of the Kalshi position and the Polymarket shares."""
@@ -318,9 +358,9 @@ class Engine:
         poly = sum((positions.get(("poly", token), ZERO) for token in pair.poly_tokens), ZERO)
         return max(kalshi, poly)
 
-    async def _execute(self, pair: Pair, box: BoxQuote) -> None:
+    async def _execute(self, pair: Pair, arb: Coroutine[Any, Any, ArbResult]) -> None:
         try:
-            result = await execute_arb(self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy)
+            result = await arb
         except Exception as exc:  # a bug, not an exchange answer: stop trading rather than guess
             log.exception("arb on %s raised", pair.name)
             self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
@@ -330,6 +370,7 @@ class Engine:
             self.risk.in_flight_loss.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
+        self.kalshi.presign_order()  # the next arb's (the one made ahead went out with this arb's order)
         self.status[pair.name].arbs += 1
         self.risk.record(pair.name, result, self.now())
         self.risk.refresh(self.ledger, self._today())
@@ -358,12 +399,32 @@ class Engine:
     # -- decisions -----------------------------------------------------------------------------
 
     def decide(self, decision: Decision) -> None:
-        """Log and record one decision."""
+        """Log and record one decision (after those still waiting to be, in one transaction)."""
+        self._noted(decision)
+        self.ledger.record_decisions([*self._unrecorded, decision])
+        self._unrecorded.clear()
+
+    def _decide_soon(self, decision: Decision) -> None:
+        """Log a decision now and record it, with the time it was made, at the end of this turn of the event loop
+        (or with the next one recorded, before it): a skip waits for no fsync, and no order an arb just started
+        waits for its fsync."""
+        self._noted(decision)
+        self._unrecorded.append(replace(decision, at=self.ledger.now().isoformat(timespec="microseconds")))
+        if len(self._unrecorded) == 1:
+            asyncio.get_running_loop().call_soon(self._record_unrecorded)
+
+    def _record_unrecorded(self) -> None:
+        if self._unrecorded:
+            self.ledger.record_decisions(self._unrecorded)
+            self._unrecorded.clear()
+
+    def _noted(self, decision: Decision) -> None:
+        """Count, show and log a decision (recording it is the caller's)."""
         self.decisions += 1
         if decision.pair is not None:
             self.status[decision.pair].last = decision
-        log.info(decision.log_line())
-        self.ledger.record_decision(decision)
+        if log.isEnabledFor(logging.INFO):
+            log.info(decision.log_line())
 
     def _decide_once(self, pair: Pair, decision: Decision) -> None:
         """A standing decision (the same skip on every update) is logged and recorded once."""
@@ -377,7 +438,7 @@ class Engine:
         )
         if self._seen.get(pair.name) != key:
             self._seen[pair.name] = key
-            self.decide(decision)
+            self._decide_soon(decision)
 
     def _skip(self, pair: Pair, box: BoxQuote, code: str, detail: str) -> None:
         self._decide_once(pair, _decision(SKIPPED, pair, code, detail, box))

@@ -34,6 +34,9 @@ class KalshiTrading(Protocol):
 
     async def get_positions(self) -> Sequence[Any]: ...
 
+    def presign_order(self) -> None:
+        """Sign the next order's request ahead of it (Kalshi signs the time, method and path, not the body)."""
+
 
 class PolyTrading(Protocol):
     def build_order(

@@ -71,6 +71,26 @@ def result_from_booking(leg: Leg, key: str | None, booking: Booking, error: Base
     return LegResult(leg, key, booking.state, booking.filled, booking.avg_price, booking.fees, booking.order_id, error)
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A leg ready to send: its intent key (known before sending) and the call that sends it, signed where the
+    exchange signs the order itself (Polymarket); nothing has left yet."""
+
+    leg: Leg
+    key: str
+    send: Callable[[], Awaitable[OrderResult]]
+
+
+def prepare_leg(client: Client, leg: Leg) -> Prepared | LegResult:
+    """The leg's key and send, or its `rejected` result when the order cannot be built (nothing to record)."""
+    try:
+        key, send = _prepare(client, leg)
+    except (ValueError, TypeError, TradingError) as exc:
+        log.warning("not sent: %s: %s", leg.describe(), exc)
+        return LegResult(leg, None, "rejected", Decimal(0), None, None, None, exc)
+    return Prepared(leg, key, send)
+
+
 async def execute_leg(
     client: Client,
     leg: Leg,
@@ -86,16 +106,26 @@ async def execute_leg(
     `ledger`, the intent is recorded before sending and its outcome booked after; an `unknown` leg
     stays open in the ledger for `recover()`.
     """
-    try:
-        key, send = _prepare(client, leg)
-    except (ValueError, TypeError, TradingError) as exc:
-        log.warning("not sent: %s: %s", leg.describe(), exc)
-        return LegResult(leg, None, "rejected", Decimal(0), None, None, None, exc)
+    prepared = prepare_leg(client, leg)
+    if isinstance(prepared, LegResult):
+        return prepared
     if ledger is not None:
-        ledger.record_intent(leg, key, purpose=purpose, arb_id=arb_id)
+        ledger.record_intent(leg, prepared.key, purpose=purpose, arb_id=arb_id)
+    return await send_leg(client, prepared, ledger, timeout=timeout)
+
+
+async def send_leg(
+    client: Client,
+    prepared: Prepared,
+    ledger: Ledger | None,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109  # as execute_leg's
+) -> LegResult:
+    """Send a prepared leg whose intent the ledger already holds, and book what the exchange answered."""
+    leg, key = prepared.leg, prepared.key
     try:
         async with asyncio.timeout(timeout):
-            result = await send()
+            result = await prepared.send()
     except (TradingError, TimeoutError, ValueError) as exc:  # clients check their input (ValueError) before sending
         return _failed(leg, key, exc, ledger)
     if is_open(result):

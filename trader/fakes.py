@@ -84,6 +84,10 @@ class FakeKalshi(_Exchange):
     orders: dict[str, OrderResult] = field(default_factory=dict)
     fills: list[KalshiFill] = field(default_factory=list)
     extra_positions: dict[str, Decimal] = field(default_factory=dict)
+    presigned: int = 0  # presign_order calls (the fake signs nothing)
+
+    def presign_order(self) -> None:
+        self.presigned += 1
 
     async def create_order(
         self,

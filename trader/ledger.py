@@ -271,28 +271,45 @@ class Ledger:
 
     def record_intent(self, leg: Leg, key: str, *, purpose: str = "entry", arb_id: str | None = None) -> Intent:
         """Write the intent (state `pending`) before the order is sent; returns it."""
+        self.record_intents([(leg, key)], purpose=purpose, arb_id=arb_id)
+        return self.intent(key)
+
+    def record_intents(
+        self,
+        orders: Sequence[tuple[Leg, str]],
+        *,
+        purpose: str = "entry",
+        arb_id: str | None = None,
+        decisions: Sequence[Decision] = (),
+    ) -> None:
+        """Write several intents (`pending`, keyed) and the decisions that made them (first, in order) in one
+        transaction: one commit, one fsync, before any of the orders is sent (all are durable, or none)."""
         now = self._clock()
         with self._transaction():
-            self._db.execute(
+            for decision in decisions:
+                self._insert_decision(decision)
+            self._db.executemany(
                 "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk,"
                 " purpose, arb_id, created_at, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
-                (
-                    key,
-                    leg.exchange,
-                    leg.instrument,
-                    leg.outcome,
-                    leg.action,
-                    str(leg.count),
-                    str(leg.price),
-                    _text(leg.tick_size),
-                    leg.neg_risk,
-                    purpose,
-                    arb_id,
-                    now,
-                    now,
-                ),
+                [
+                    (
+                        key,
+                        leg.exchange,
+                        leg.instrument,
+                        leg.outcome,
+                        leg.action,
+                        str(leg.count),
+                        str(leg.price),
+                        _text(leg.tick_size),
+                        leg.neg_risk,
+                        purpose,
+                        arb_id,
+                        now,
+                        now,
+                    )
+                    for leg, key in orders
+                ],
             )
-        return self.intent(key)
 
     def mark_unknown(self, key: str, reason: str, *, order_id: str | None = None) -> None:
         """The order was sent but its outcome is not known (answer lost, order still open): left for `recover()`."""
@@ -479,25 +496,33 @@ class Ledger:
 
     def record_decision(self, decision: Decision) -> None:
         """One engine decision (an opportunity taken or skipped, an arb's result, the kill switch)."""
-        d = decision
+        self.record_decisions([decision])
+
+    def record_decisions(self, decisions: Sequence[Decision]) -> None:
+        """Several decisions, in order, in one transaction."""
         with self._transaction():
-            self._db.execute(
-                "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price,"
-                " edge, arb_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    self._clock(),
-                    d.kind,
-                    d.pair,
-                    d.reason,
-                    d.detail,
-                    d.outcome,
-                    _text(d.count),
-                    _text(d.kalshi_price),
-                    _text(d.poly_price),
-                    _text(d.edge),
-                    d.arb_id,
-                ),
-            )
+            for decision in decisions:
+                self._insert_decision(decision)
+
+    def _insert_decision(self, decision: Decision) -> None:
+        d = decision
+        self._db.execute(
+            "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price,"
+            " edge, arb_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                d.at or self._clock(),
+                d.kind,
+                d.pair,
+                d.reason,
+                d.detail,
+                d.outcome,
+                _text(d.count),
+                _text(d.kalshi_price),
+                _text(d.poly_price),
+                _text(d.edge),
+                d.arb_id,
+            ),
+        )
 
     def decisions(self) -> list[Decision]:
         """Every recorded decision, oldest first, with the time it was recorded."""

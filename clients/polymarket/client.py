@@ -233,11 +233,11 @@ class PolymarketClient:
             "builder": ctf_order.bytes32_hex(builder, "builder"),
         }
         typed_data = signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
-        signature = signing.sign_order(order, self._key(), domain_version, neg_risk, self.chain_id)
+        signature, order_id = signing.signed_order_hash(order, self._key(), domain_version, neg_risk, self.chain_id)
         order["signature"] = signature
         maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
         return SignedOrder(
-            order_id=ctf_order.order_hash(order, domain_version, neg_risk, self.chain_id),
+            order_id=order_id,
             signature=signature,
             typed_data=typed_data,
             body={

@@ -12,8 +12,10 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
+from coincurve import PrivateKey
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -122,6 +124,19 @@ def _wrapped_digest(order: Mapping[str, Any], separator: bytes, struct_hash: byt
     return order_digest(separator, wrapper_hash)
 
 
+@lru_cache(maxsize=8)
+def _signing_key(private_key: str) -> PrivateKey:
+    """The secp256k1 key of a 0x-hex private key, parsed once (kept only in memory, like the client's own copy)."""
+    return PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
+
+
+def sign_hash(digest: bytes, private_key: str) -> bytes:
+    """r || s || v (v = 27 + recovery id) over a 32-byte digest, as `eth_account`'s `unsafe_sign_hash` makes it:
+    libsecp256k1's deterministic (RFC 6979), low-s signature, straight from coincurve."""
+    recoverable = _signing_key(private_key).sign_recoverable(digest, hasher=None)
+    return recoverable[:64] + bytes([recoverable[64] + 27])
+
+
 def sign_order(
     order: Mapping[str, Any],
     private_key: str,
@@ -133,16 +148,26 @@ def sign_order(
 
     For type 3 `order.signer` is the deposit wallet and `private_key` its owner EOA's.
     """
+    return signed_order_hash(order, private_key, domain_version, neg_risk, chain_id)[0]
+
+
+def signed_order_hash(
+    order: Mapping[str, Any],
+    private_key: str,
+    domain_version: int = 2,
+    neg_risk: bool = False,
+    chain_id: int = POLYGON,
+) -> tuple[str, str]:
+    """(signature, order hash) from one struct hash: what a client needs to send an order and book its intent."""
     separator = domain_separator(domain_version, neg_risk, chain_id)
     struct_hash = order_struct_hash(order)
+    digest = order_digest(separator, struct_hash)
     if uint_field(order, "signatureType") != SIG_POLY_1271:
-        signature: bytes = Account.unsafe_sign_hash(order_digest(separator, struct_hash), private_key).signature
-        return "0x" + signature.hex()
-    inner: bytes = Account.unsafe_sign_hash(
-        _wrapped_digest(order, separator, struct_hash, chain_id), private_key
-    ).signature
+        return "0x" + sign_hash(digest, private_key).hex(), "0x" + digest.hex()
+    inner = sign_hash(_wrapped_digest(order, separator, struct_hash, chain_id), private_key)
     type_bytes = ORDER_TYPE_STRING.encode()
-    return "0x" + (inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")).hex()
+    wrapped = inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")
+    return "0x" + wrapped.hex(), "0x" + digest.hex()
 
 
 def _signature_bytes(order: Mapping[str, Any]) -> bytes:

@@ -217,6 +217,36 @@ async def test_an_arbs_orders_start_before_the_updates_queued_behind_it_are_eval
     assert timeline.index("kalshi order") <= 2, timeline
 
 
+async def test_no_second_arb_on_books_that_do_not_yet_show_the_first_arbs_fills(tmp_path):
+    """The first arb takes 10 Kalshi NO at 0.45 and 10 Polymarket YES at 0.50; the fakes answer, but the feeds'
+    books still show the levels it consumed. An update of the pair's other book (the Polymarket NO token) finds the
+    same arb there: skipped (once), not taken again. A Kalshi update alone is not enough; once the YES book too has
+    shown an update received after the arb's answers, the pair trades again."""
+    async with Rig(tmp_path) as rig:
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+        rig.pfeed.set_book(NO, asks=(("0.45", "100"),))  # not a leg's book: the consumed levels still show
+        await eventually(lambda: ("skipped", "awaiting_book") in rig.kinds() or len(rig.orders()) > 2)
+        assert len(rig.orders()) == 2, rig.kinds()
+        rig.pfeed.set_book(NO, asks=(("0.46", "100"),))  # evaluated again during the same wait: not recorded again
+        rig.kfeed.set_book(TICKER, (("0.55", "90"),), (("0.60", "100"),))  # the Kalshi book caught up
+        await eventually(lambda: rig.engine.status["ali"].kalshi.bids[0].size == D(90))
+        assert len(rig.orders()) == 2
+        rig.pfeed.set_book(YES, asks=(("0.50", "90"),))  # and the Polymarket YES book
+        await eventually(lambda: rig.kinds().count(("result", "matched")) == 2)
+    assert [k for k in rig.kinds() if k != ("skipped", "in_flight")] == [
+        ("taken", "edge"),
+        ("result", "matched"),
+        ("skipped", "awaiting_book"),
+        ("taken", "edge"),
+        ("result", "matched"),
+    ]
+    first, _, skip, second, _ = [d for d in rig.ledger.decisions() if d.kind != "recovery"]
+    assert skip.detail.startswith(f"awaiting an update of the kalshi {TICKER} book and the poly {YES} book")
+    assert first.arb_id is None or first.arb_id != second.arb_id
+    assert len(rig.orders()) == 4
+
+
 class GatedKalshi(FakeKalshi):
     """Orders wait for `gate`: an arb stays in flight until the test opens it."""
 

@@ -241,10 +241,11 @@ async def test_no_second_arb_on_books_that_do_not_yet_show_the_first_arbs_fills(
         ("taken", "edge"),
         ("result", "matched"),
     ]
-    first, _, skip, second, _ = [d for d in rig.ledger.decisions() if d.kind != "recovery"]
-    assert skip.detail.startswith(f"awaiting an update of the kalshi {TICKER} book and the poly {YES} book")
-    assert first.arb_id is None or first.arb_id != second.arb_id
-    assert len(rig.orders()) == 4
+    _, first, skip, _, second = [d for d in rig.ledger.decisions() if d.kind != "recovery" and d.reason != "in_flight"]
+    assert skip.detail.startswith(
+        f"awaiting an update of the kalshi {TICKER} book and the poly {YES} book after arb {first.arb_id}'s orders"
+    )
+    assert first.arb_id != second.arb_id and len(rig.orders()) == 4
 
 
 class GatedKalshi(FakeKalshi):
@@ -257,6 +258,32 @@ class GatedKalshi(FakeKalshi):
     async def create_order(self, *args, **kwargs):
         await self.gate.wait()
         return await super().create_order(*args, **kwargs)
+
+
+async def test_updates_during_an_arb_do_not_count_and_a_book_that_never_catches_up_is_said_once(tmp_path):
+    """Updates the feeds applied while the arb was in flight came before its answers: they cannot show its fills.
+    With no update after them within rebook_timeout_s the pair stays blocked, and one row says why; what the
+    other books show meanwhile adds no row. Fresh updates of both legs' books end the wait."""
+    async with Rig(tmp_path, risk="rebook_timeout_s = 0.05") as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.books()  # all three books update while the orders are out
+        await eventually(lambda: ("skipped", "in_flight") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("skipped", "awaiting_book") in rig.kinds())
+        (late,) = [d for d in rig.ledger.decisions() if d.reason == "awaiting_book"]
+        (result,) = [d for d in rig.ledger.decisions() if d.kind == "result"]
+        assert late.detail == (
+            f"no update of the kalshi {TICKER} book and the poly {YES} book within rebook_timeout_s 0.05 s of "
+            f"arb {result.arb_id}'s answers: the pair stays blocked until one arrives"
+        )
+        rig.pfeed.set_book(NO, asks=(("0.44", "100"),))
+        await eventually(lambda: rig.engine.status["ali"].poly[NO].asks[0].price == D("0.44"))
+        assert len(rig.orders()) == 2 and rig.kinds().count(("skipped", "awaiting_book")) == 1
+        rig.books(kalshi_bids=(("0.56", "100"),))
+        await eventually(lambda: rig.kinds().count(("result", "matched")) == 2)
+    assert rig.kinds().count(("skipped", "awaiting_book")) == 1
 
 
 async def test_one_arb_in_flight_per_pair(tmp_path):

@@ -4,9 +4,11 @@ On start it runs `recover()` (with the configured policy, so exposure left by th
 other) until every intent is settled and the positions agree, and only then starts the feeds. Then every book
 update re-prices the pairs on that market (`trader.detect`); an opportunity that clears the pair's minimum edge is
 checked against the book's health and the risk limits (`trader.risk`) and taken (one arb in flight per pair),
-skipped with the reason, or, in a dry run, logged as what it would take. The user channels feed the status and
-trigger a reconciliation (`recover()` again, with no arb in flight) when a Polymarket trade FAILED or a user
-channel came back after a drop. Every decision is a JSON log line and a ledger row (`trader.decisions`).
+skipped with the reason, or, in a dry run, logged as what it would take. After an arb its pair waits until each
+leg's book has updated again (`trader.rebook`): until then the books may still show the levels the arb took. The
+user channels feed the status and trigger a reconciliation (`recover()` again, with no arb in flight) when a
+Polymarket trade FAILED or a user channel came back after a drop. Every decision is a JSON log line and a ledger
+row (`trader.decisions`).
 """
 
 from __future__ import annotations

@@ -598,6 +598,43 @@ async def test_an_arb_right_behind_a_reversed_fill_waits_for_the_reconciliation(
         await eventually(lambda: ("result", "matched") in rig.kinds())
 
 
+@pytest.mark.parametrize("books_since", [True, False])
+async def test_an_unwind_a_reconciliation_places_makes_its_pair_wait_for_that_book(tmp_path, books_since):
+    """The arb's Polymarket leg never answers; then (`books_since`) every book updates, with no arb in them, or
+    none does. The user channel drops and comes back; while the reconciliation runs the Kalshi book shows the arb
+    again: skipped. The reconciliation unwinds the 10 Kalshi NO into the Kalshi book: the re-pricing after it skips
+    the arb until that book updates again, and, if it has not since the arb, the Polymarket YES book too."""
+    rig = Rig(tmp_path, risk="cooldown_s = 0", poly_plans=[Plan(execute_late=True)])
+    rig.engine.kalshi = rig.kalshi = SlowPositionsKalshi()
+    async with rig:
+        await left_uncertain(rig)
+        if books_since:
+            rig.books(kalshi_bids=(("0.40", "100"),))
+            await eventually(lambda: rig.engine.status["ali"].kalshi.bids[0].price == D("0.40"))
+        rig.kalshi.armed = True
+        rig.pfeed.emit(Disconnected("poly", "user", "dropped"))
+        rig.pfeed.emit(Connected("poly", "user", 1))
+        await eventually(lambda: rig.engine.reconciling)
+        rig.kfeed.set_book(TICKER, (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: ("skipped", "reconciling") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(
+            lambda: ("skipped", "awaiting_book") in rig.kinds() or rig.kinds().count(("taken", "edge")) > 1
+        )
+        (wait,) = [d for d in rig.ledger.decisions() if d.reason == "awaiting_book"]
+        books = f"the kalshi {TICKER} book" + ("" if books_since else f" and the poly {YES} book")
+        assert wait.detail.startswith(f"awaiting an update of {books} after arb ")
+        assert rig.kinds().count(("taken", "edge")) == 1
+        rig.kfeed.set_book(TICKER, (("0.55", "100"),), (("0.60", "100"),))
+        if not books_since:
+            await eventually(rig.kfeed.events.empty)  # the update evaluated (taken at once, if it were)
+            assert rig.kinds().count(("taken", "edge")) == 1
+            rig.pfeed.set_book(YES, asks=(("0.50", "100"),))
+        await eventually(lambda: rig.kinds().count(("result", "matched")) == 1)
+    # the arb's buy, the reconciliation's unwind, the next arb's buy
+    assert [c[1][2] for c in rig.kalshi.calls if c[0] == "create_order"] == ["buy", "sell", "buy"]
+
+
 async def test_a_dry_run_sends_nothing_even_for_exposure_the_last_run_left(tmp_path):
     """The last run's Polymarket leg never answered (the arb was left uncertain, nothing unwound); at the next
     start recovery finds it never executed, so 10 Kalshi NO are unhedged. A dry run reports that and sends

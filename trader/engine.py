@@ -255,6 +255,7 @@ class Engine:
             report = await recover(self.ledger, self.kalshi, self.poly, policy=self._recovering, settle=self.settle)
             self._recorded(report, why)
             self._cool_down([s.arb_id for s in report.arbs if s.exposure])
+            self._await_unwound(report)
             self.risk.refresh(self.ledger, self._today())
             self._check_positions(report)
             if self.risk.killed is not None:
@@ -329,15 +330,25 @@ class Engine:
         return self.feeds[exchange].book_updates[market]
 
     def _await_books(self, pair: Pair, books: tuple[Book, ...], arb_id: str | None) -> None:
-        """From the arb's last answer on, the pair waits for each leg's book to apply a later update; one that has
-        not within `rebook_timeout_s` is said once (the pair stays blocked)."""
+        """From the arb's last answer on, the pair waits for each leg's book to apply a later update (and still for
+        those an earlier wait has not seen update); one that has not within `rebook_timeout_s` is said once (the pair
+        stays blocked)."""
+        marks = {book: self._book_updates(*book) for book in books}
         previous = self._rebook.pop(pair.name, None)
         if previous is not None:
             previous.cancel()
-        rebook = Rebook(arb_id, {book: self._book_updates(*book) for book in books})
+            marks = {book: previous.marks[book] for book in previous.waiting(self._book_updates)} | marks
+        rebook = Rebook(arb_id, dict(sorted(marks.items())))
         loop = asyncio.get_running_loop()
         rebook.timer = loop.call_later(self.limits.rebook_timeout_s, self._rebook_overdue, pair, rebook)
         self._rebook[pair.name] = rebook
+
+    def _await_unwound(self, report: RecoveryReport) -> None:
+        """The books a reconciliation's unwinds took levels of make their pairs wait too, as an arb's do."""
+        for settlement in report.arbs:
+            unwound = {(u.leg.exchange, u.leg.instrument) for u in settlement.unwinds}
+            for pair in {p.name: p for book in unwound for p in self._index.get(book, ())}.values():
+                self._await_books(pair, tuple(unwound), settlement.arb_id)
 
     def _awaiting(self, pair: Pair) -> tuple[Rebook, str] | None:
         """The pair's wait and why it stands (None: no wait, or every leg's book has updated since the arb)."""

@@ -286,6 +286,20 @@ async def test_updates_during_an_arb_do_not_count_and_a_book_that_never_catches_
     assert rig.kinds().count(("skipped", "awaiting_book")) == 1
 
 
+async def test_an_arb_cut_off_by_a_crash_records_no_wait_after_the_engine_stopped(tmp_path):
+    rig = Rig(tmp_path, risk="rebook_timeout_s = 0.01")
+    rig.engine.kalshi = rig.kalshi = GatedKalshi()
+    async with rig:
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.task.cancel()  # as a crash: the arb's task is cancelled too, and its wait starts as it ends
+        with pytest.raises(asyncio.CancelledError):
+            await rig.task
+        rig.task = asyncio.create_task(asyncio.sleep(0))  # for __aexit__
+        await asyncio.sleep(0.05)  # five timeouts
+    assert ("skipped", "awaiting_book") not in rig.kinds() and not rig.engine.ready
+
+
 async def test_one_arb_in_flight_per_pair(tmp_path):
     async with Rig(tmp_path) as rig:
         rig.engine.kalshi = rig.kalshi = GatedKalshi()

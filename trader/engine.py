@@ -318,8 +318,9 @@ class Engine:
         awaiting = self._awaiting(pair)
         if awaiting is not None:
             rebook, detail = awaiting
-            if not rebook.said:  # once per arb: the wait stands whatever the books show meanwhile
+            if not rebook.said:  # once per wait: it stands whatever the books show meanwhile
                 rebook.said = True
+                self._seen.pop(pair.name, None)  # a new wait, even if the last one skipped the same box
                 self._skip(pair, box, "awaiting_book", detail)
             return
         self._size_and_take(pair, kalshi, books, box)
@@ -367,8 +368,10 @@ class Engine:
         return rebook, detail
 
     def _rebook_overdue(self, pair: Pair, rebook: Rebook) -> None:
+        """`rebook_timeout_s` after the answers: a wait still standing is recorded (again, if an opportunity skipped
+        during it already was: that it is late is news); nothing after the engine stopped (a cancelled arb's wait)."""
         waiting = rebook.waiting(self._book_updates)
-        if self._rebook.get(pair.name) is not rebook or not waiting:
+        if not self.ready or self._rebook.get(pair.name) is not rebook or not waiting:
             return
         detail = (
             f"no update of {books_named(waiting)} within rebook_timeout_s {self.limits.rebook_timeout_s:g} s of "

@@ -22,7 +22,7 @@ class Rebook:
 
     arb_id: str | None
     marks: dict[Book, int]
-    said: bool = False  # an opportunity skipped during this wait has been recorded (once per arb)
+    said: bool = False  # this wait is recorded (an opportunity skipped during it, or the row saying it is late)
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
     def waiting(self, updates: Callable[[str, str], int]) -> list[Book]:

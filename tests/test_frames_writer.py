@@ -120,3 +120,12 @@ def test_the_clients_own_secret_echoed_with_json_escapes_is_redacted(session):
     sent, got = read_frames(session.directory / "x.frames.jsonl").frames
     assert set(orjson.loads(sent["text"])["auth"].values()) == {"[REDACTED]"}
     assert orjson.loads(got["text"]) == {"event_type": "order", "maker": "[REDACTED]", "note": "[REDACTED]"}
+
+
+def test_a_text_message_assigning_an_authorization_is_not_recorded(session):
+    """Every name the text rule (secrets.ASSIGNMENT) refuses is a hint, so the short path never writes it."""
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(CLIENT, "text", b"Authorization: Bearer eyJhbGciOi.x7Q9")], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert "text" not in line and "assigns a secret-ish name" in line["omitted"]

@@ -102,6 +102,7 @@ def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body
         b'{"nested": [{"Api-Key": "v"}]}',
         b'{"PASSWORD": "v"}',
         b'{"x_owner_x": "v"}',
+        b'{"a": 1}\nAuthorization: Bearer eyJhbGciOi.x7Q9',  # not JSON, and assigns a secret-ish name (omitted)
     ],
 )
 def test_everything_else_goes_the_full_way(body):

@@ -31,7 +31,7 @@ from proxy.tape.secrets import (
     redact_url,
 )
 from proxy.tape.stored import settle_journal
-from proxy.tools.audit import entries
+from proxy.tools.audit import audit_tree, entries
 from proxy.wire.answers import Answer
 
 KEY = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
@@ -289,3 +289,26 @@ def test_a_compact_record_that_does_not_expand_is_named_and_kept(tmp_path):
     with pytest.raises(SessionError, match=r"journal cannot be used .*002_POST_kalshi_p.json cannot be expanded"):
         Session(directory, {"session": "s"}, append=True)
     assert entries(directory / JOURNAL) == [(directory / JOURNAL, (directory / JOURNAL).read_bytes(), False)]
+
+
+def planted_journal(directory: Path, *records: tuple[str, bytes]) -> Path:
+    directory.mkdir()
+    path = directory / JOURNAL
+    path.write_bytes(b"tradetape journal 2\n" + b"".join(record_bytes(name, data) for name, data in records))
+    return path
+
+
+def test_audit_finds_a_secret_planted_in_a_compact_records_body(tmp_path):
+    """Expanding a record redacts what it parses; the journal still holds the secret, so audit must say so."""
+    planted = b'{"ticker": "KX", "apiKey": "PLANTED-x7Q9x7Q9"}'
+    fixture = {"seq": 1, "exchange": "kalshi", "request": {"method": "POST", "url": "http://x/p", "headers": {}}}
+    path = planted_journal(tmp_path / "s", ("001_POST_kalshi_p.json", pack(fixture, [("request", planted)])))
+    findings, _ = audit_tree([path])
+    assert any("apiKey" in f.field for f in findings), findings
+
+
+def test_audit_finds_a_secret_in_a_journal_record_that_does_not_expand(tmp_path):
+    bad = pack({"seq": 1, "request": {"method": "POST", "password": "PLANTED-x7Q9x7Q9"}}, [("request", ORDER)]) + b"x"
+    path = planted_journal(tmp_path / "s", ("001_POST_kalshi_p.json", bad))
+    findings, _ = audit_tree([path])
+    assert findings and all(f.file == path for f in findings), findings

@@ -38,26 +38,40 @@ def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
     return b"".join([spans, b"\n", orjson.dumps(fixture), b"\n", *(body for _, body in deferred)])
 
 
-def unpack(data: bytes) -> dict[str, Any]:
-    """The whole fixture of a record in this form, each deferred body's fields computed as redact.py does."""
+def _split(data: bytes) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """A record in this form: the fixture without its deferred bodies' fields, and those bodies (where, bytes)."""
     first = data.index(b"\n")
     second = data.index(b"\n", first + 1)
     spans = orjson.loads(data[:first])
     fixture: dict[str, Any] = orjson.loads(data[first + 1 : second])
     pos = second + 1
+    bodies = []
     for where, length in spans:
         if where not in _WHERE:
             raise ValueError(f"a journal record defers a body of {where!r}")
+        bodies.append((where, data[pos : pos + length]))
+        pos += length
+    if pos != len(data):
+        raise ValueError("a journal record's bodies do not add up to its length")
+    return fixture, bodies
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """The whole fixture of a record in this form, each deferred body's fields computed as redact.py does."""
+    fixture, bodies = _split(data)
+    for where, body in bodies:
         holder = fixture.get(where)
         if not isinstance(holder, dict):
             raise ValueError(f"a journal record defers the body of a {where} it does not hold")
-        body = data[pos : pos + length]
-        pos += length
         fields = request_body if where == "request" else response_body
         holder.update(fields(body, "", Credentials(), []))
-    if pos != len(data):
-        raise ValueError("a journal record's bodies do not add up to its length")
     return fixture
+
+
+def deferred_bodies(data: bytes) -> list[tuple[str, bytes]]:
+    """(where, bytes) of the bodies a journal record holds as they came (none for a fixture file's bytes): what
+    is on the disk before redact.py parses it, for audit."""
+    return _split(data)[1] if data[:1] == MARK else []
 
 
 def file_bytes(data: bytes) -> bytes:

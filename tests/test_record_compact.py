@@ -312,3 +312,19 @@ def test_audit_finds_a_secret_in_a_journal_record_that_does_not_expand(tmp_path)
     path = planted_journal(tmp_path / "s", ("001_POST_kalshi_p.json", bad))
     findings, _ = audit_tree([path])
     assert findings and all(f.file == path for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b"[1]\n{}\n",  # a span that is no [where, length]
+        b'[["request", "5"]]\n{"request": {}}\n{"a":1}',  # a length that is no number
+        b'[["request", -3], ["response", 10]]\n{"request": {}, "response": {}}\n{"a":1}',  # adds up, negative
+        b'[["request", 1.5]]\n{"request": {}}\n{}',
+        b"[]\n[1, 2]\n",  # a fixture that is no object
+        b"[]",  # no lines at all
+    ],
+)
+def test_a_compact_record_of_the_wrong_shape_is_a_named_error(record):
+    with pytest.raises(ValueError):
+        file_bytes(record)

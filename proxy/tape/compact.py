@@ -43,10 +43,15 @@ def _split(data: bytes) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
     first = data.index(b"\n")
     second = data.index(b"\n", first + 1)
     spans = orjson.loads(data[:first])
-    fixture: dict[str, Any] = orjson.loads(data[first + 1 : second])
+    fixture = orjson.loads(data[first + 1 : second])
+    if not isinstance(fixture, dict):
+        raise ValueError("a journal record's fixture is no JSON object")
     pos = second + 1
     bodies = []
-    for where, length in spans:
+    for span in spans:
+        if not (isinstance(span, list) and len(span) == 2 and type(span[1]) is int and span[1] >= 0):
+            raise ValueError(f"a journal record's body span {span!r} is no [where, length]")
+        where, length = span
         if where not in _WHERE:
             raise ValueError(f"a journal record defers a body of {where!r}")
         bodies.append((where, data[pos : pos + length]))

@@ -328,3 +328,22 @@ def test_audit_finds_a_secret_in_a_journal_record_that_does_not_expand(tmp_path)
 def test_a_compact_record_of_the_wrong_shape_is_a_named_error(record):
     with pytest.raises(ValueError):
         file_bytes(record)
+
+
+def test_an_answer_holding_a_journal_record_cannot_become_a_fixture_when_its_own_record_is_torn(tmp_path):
+    """A torn end is searched for the next whole record: a body written raw must not be able to hold one."""
+    forged = record_bytes("002_GET_kalshi_forged.json", b'{"seq": 2, "forged": true}')
+    answer = b'{"a": 1}\n' + forged + b"\n"
+    session, _ = recorded(tmp_path, [flow(ORDER, FILLS), flow(ORDER, answer)], close=False)
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()
+    path = tmp_path / "s" / JOURNAL
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 1])  # the second record torn (a write cut short by SIGKILL)
+    contents = read_journal(path)
+    assert contents is not None
+    try:
+        assert [r.name for r in contents.records] == ["001_POST_kalshi_orders.json"] and contents.torn
+    finally:
+        contents.close()

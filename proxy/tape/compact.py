@@ -28,8 +28,15 @@ _WHERE = ("request", "response")
 def deferrable(data: bytes) -> bool:
     """Whether a body can reach the disk as it came and be parsed later: a JSON object or array in ASCII with no
     escape (so its strings are its text, byte for byte) that names nothing secret-ish (secrets.may_name_secrets).
-    Its fields then do not depend on the credentials of the session, and never go through redaction."""
-    return data[:1] in (b"{", b"[") and data.isascii() and b"\\" not in data and not may_name_secrets(data)
+    Its fields then do not depend on the credentials of the session, and never go through redaction. It holds
+    no line starting "@" (JSON never does): a torn record is searched for the next one, which must not be in it."""
+    return (
+        data[:1] in (b"{", b"[")
+        and data.isascii()
+        and b"\\" not in data
+        and b"\n@" not in data
+        and not may_name_secrets(data)
+    )
 
 
 def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:

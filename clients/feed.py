@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Coroutine, Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -265,6 +266,7 @@ class Feed:
         self.book_events = book_events
         self.events: asyncio.Queue[FeedEvent] = asyncio.Queue()
         self.books: dict[str, LocalBook] = {}
+        self.book_updates: Counter[str] = Counter()  # market -> snapshots and changes applied to its book so far
         self.fills: dict[str, UserFill] = RecentFills(remembered)  # fill id -> the fill, while it stands
         self.malformed = 0
         self.error: BaseException | None = None
@@ -337,6 +339,8 @@ class Feed:
         return self.books.setdefault(market, LocalBook(self.exchange, market))
 
     def updated(self, market: str) -> None:
+        """A snapshot or change was applied to `market`'s book: counted, and announced."""
+        self.book_updates[market] += 1
         if self.book_events:
             self.emit(BookUpdated(self.exchange, market))
         self.changed()

@@ -217,6 +217,37 @@ async def test_an_arbs_orders_start_before_the_updates_queued_behind_it_are_eval
     assert timeline.index("kalshi order") <= 2, timeline
 
 
+async def test_no_second_arb_on_books_that_do_not_yet_show_the_first_arbs_fills(tmp_path):
+    """The first arb takes 10 Kalshi NO at 0.45 and 10 Polymarket YES at 0.50; the fakes answer, but the feeds'
+    books still show the levels it consumed. An update of the pair's other book (the Polymarket NO token) finds the
+    same arb there: skipped (once), not taken again. A Kalshi update alone is not enough; once the YES book too has
+    shown an update received after the arb's answers, the pair trades again."""
+    async with Rig(tmp_path) as rig:
+        rig.books()
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+        rig.pfeed.set_book(NO, asks=(("0.45", "100"),))  # not a leg's book: the consumed levels still show
+        await eventually(lambda: ("skipped", "awaiting_book") in rig.kinds() or len(rig.orders()) > 2)
+        assert len(rig.orders()) == 2, rig.kinds()
+        rig.pfeed.set_book(NO, asks=(("0.46", "100"),))  # evaluated again during the same wait: not recorded again
+        rig.kfeed.set_book(TICKER, (("0.55", "90"),), (("0.60", "100"),))  # the Kalshi book caught up
+        await eventually(lambda: rig.engine.status["ali"].kalshi.bids[0].size == D(90))
+        assert len(rig.orders()) == 2
+        rig.pfeed.set_book(YES, asks=(("0.50", "90"),))  # and the Polymarket YES book
+        await eventually(lambda: rig.kinds().count(("result", "matched")) == 2)
+    assert [k for k in rig.kinds() if k != ("skipped", "in_flight")] == [
+        ("taken", "edge"),
+        ("result", "matched"),
+        ("skipped", "awaiting_book"),
+        ("taken", "edge"),
+        ("result", "matched"),
+    ]
+    _, first, skip, _, second = [d for d in rig.ledger.decisions() if d.kind != "recovery" and d.reason != "in_flight"]
+    assert skip.detail.startswith(
+        f"awaiting an update of the kalshi {TICKER} book and the poly {YES} book after arb {first.arb_id}'s orders"
+    )
+    assert first.arb_id != second.arb_id and len(rig.orders()) == 4
+
+
 class GatedKalshi(FakeKalshi):
     """Orders wait for `gate`: an arb stays in flight until the test opens it."""
 
@@ -227,6 +258,46 @@ class GatedKalshi(FakeKalshi):
     async def create_order(self, *args, **kwargs):
         await self.gate.wait()
         return await super().create_order(*args, **kwargs)
+
+
+async def test_updates_during_an_arb_do_not_count_and_a_book_that_never_catches_up_is_said_once(tmp_path):
+    """Updates the feeds applied while the arb was in flight came before its answers: they cannot show its fills.
+    With no update after them within rebook_timeout_s the pair stays blocked, and one row says why; what the
+    other books show meanwhile adds no row. Fresh updates of both legs' books end the wait."""
+    async with Rig(tmp_path, risk="rebook_timeout_s = 0.05") as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.books()  # all three books update while the orders are out
+        await eventually(lambda: ("skipped", "in_flight") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(lambda: ("skipped", "awaiting_book") in rig.kinds())
+        (late,) = [d for d in rig.ledger.decisions() if d.reason == "awaiting_book"]
+        (result,) = [d for d in rig.ledger.decisions() if d.kind == "result"]
+        assert late.detail == (
+            f"no update of the kalshi {TICKER} book and the poly {YES} book within rebook_timeout_s 0.05 s of "
+            f"arb {result.arb_id}'s answers: the pair stays blocked until one arrives"
+        )
+        rig.pfeed.set_book(NO, asks=(("0.44", "100"),))
+        await eventually(lambda: rig.engine.status["ali"].poly[NO].asks[0].price == D("0.44"))
+        assert len(rig.orders()) == 2 and rig.kinds().count(("skipped", "awaiting_book")) == 1
+        rig.books(kalshi_bids=(("0.56", "100"),))
+        await eventually(lambda: rig.kinds().count(("result", "matched")) == 2)
+    assert rig.kinds().count(("skipped", "awaiting_book")) == 1
+
+
+async def test_an_arb_cut_off_by_a_crash_records_no_wait_after_the_engine_stopped(tmp_path):
+    rig = Rig(tmp_path, risk="rebook_timeout_s = 0.01")
+    rig.engine.kalshi = rig.kalshi = GatedKalshi()
+    async with rig:
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.task.cancel()  # as a crash: the arb's task is cancelled too, and its wait starts as it ends
+        with pytest.raises(asyncio.CancelledError):
+            await rig.task
+        rig.task = asyncio.create_task(asyncio.sleep(0))  # for __aexit__
+        await asyncio.sleep(0.05)  # five timeouts
+    assert ("skipped", "awaiting_book") not in rig.kinds() and not rig.engine.ready
 
 
 async def test_one_arb_in_flight_per_pair(tmp_path):
@@ -539,6 +610,43 @@ async def test_an_arb_right_behind_a_reversed_fill_waits_for_the_reconciliation(
         assert rig.orders() == []
         rig.kalshi.gate.set()
         await eventually(lambda: ("result", "matched") in rig.kinds())
+
+
+@pytest.mark.parametrize("books_since", [True, False])
+async def test_an_unwind_a_reconciliation_places_makes_its_pair_wait_for_that_book(tmp_path, books_since):
+    """The arb's Polymarket leg never answers; then (`books_since`) every book updates, with no arb in them, or
+    none does. The user channel drops and comes back; while the reconciliation runs the Kalshi book shows the arb
+    again: skipped. The reconciliation unwinds the 10 Kalshi NO into the Kalshi book: the re-pricing after it skips
+    the arb until that book updates again, and, if it has not since the arb, the Polymarket YES book too."""
+    rig = Rig(tmp_path, risk="cooldown_s = 0", poly_plans=[Plan(execute_late=True)])
+    rig.engine.kalshi = rig.kalshi = SlowPositionsKalshi()
+    async with rig:
+        await left_uncertain(rig)
+        if books_since:
+            rig.books(kalshi_bids=(("0.40", "100"),))
+            await eventually(lambda: rig.engine.status["ali"].kalshi.bids[0].price == D("0.40"))
+        rig.kalshi.armed = True
+        rig.pfeed.emit(Disconnected("poly", "user", "dropped"))
+        rig.pfeed.emit(Connected("poly", "user", 1))
+        await eventually(lambda: rig.engine.reconciling)
+        rig.kfeed.set_book(TICKER, (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: ("skipped", "reconciling") in rig.kinds())
+        rig.kalshi.gate.set()
+        await eventually(
+            lambda: ("skipped", "awaiting_book") in rig.kinds() or rig.kinds().count(("taken", "edge")) > 1
+        )
+        (wait,) = [d for d in rig.ledger.decisions() if d.reason == "awaiting_book"]
+        books = f"the kalshi {TICKER} book" + ("" if books_since else f" and the poly {YES} book")
+        assert wait.detail.startswith(f"awaiting an update of {books} after arb ")
+        assert rig.kinds().count(("taken", "edge")) == 1
+        rig.kfeed.set_book(TICKER, (("0.55", "100"),), (("0.60", "100"),))
+        if not books_since:
+            await eventually(rig.kfeed.events.empty)  # the update evaluated (taken at once, if it were)
+            assert rig.kinds().count(("taken", "edge")) == 1
+            rig.pfeed.set_book(YES, asks=(("0.50", "100"),))
+        await eventually(lambda: rig.kinds().count(("result", "matched")) == 1)
+    # the arb's buy, the reconciliation's unwind, the next arb's buy
+    assert [c[1][2] for c in rig.kalshi.calls if c[0] == "create_order"] == ["buy", "sell", "buy"]
 
 
 async def test_a_dry_run_sends_nothing_even_for_exposure_the_last_run_left(tmp_path):

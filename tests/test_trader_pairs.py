@@ -105,6 +105,7 @@ def test_duplicates_and_empty_files_are_refused():
         ("max_failures = 0", "risk.max_failures: must be a whole number above 0"),
         ("max_unwind_slippage = 1", "risk.max_unwind_slippage: must be in [0, 1)"),
         ("stale_after_s = 0", "risk.stale_after_s: must be above 0 seconds"),
+        ("rebook_timeout_s = -1", "risk.rebook_timeout_s: must be above 0 seconds"),
         ("daily_loss_usd = -1", "risk.daily_loss_usd: must not be negative"),
         ("kill = true", "risk.kill: unknown field"),
     ],

@@ -19,8 +19,8 @@ TAKEN, SKIPPED, WOULD_TAKE, RESULT, KILL, RECOVERY = "taken", "skipped", "would_
 @dataclass(frozen=True, slots=True)
 class Decision:
     """`reason` is a short code (edge, stale, crossed, in_flight, cooldown, exposure_limit, position_limit,
-    daily_loss, reconciling, killed, ...); `detail` the sentence a person reads. Prices are the limits of the outcome
-    bought on each exchange; `edge` is net per contract."""
+    daily_loss, reconciling, awaiting_book, killed, ...); `detail` the sentence a person reads. Prices are the limits
+    of the outcome bought on each exchange; `edge` is net per contract."""
 
     kind: str
     pair: str | None

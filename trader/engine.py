@@ -4,9 +4,11 @@ On start it runs `recover()` (with the configured policy, so exposure left by th
 other) until every intent is settled and the positions agree, and only then starts the feeds. Then every book
 update re-prices the pairs on that market (`trader.detect`); an opportunity that clears the pair's minimum edge is
 checked against the book's health and the risk limits (`trader.risk`) and taken (one arb in flight per pair),
-skipped with the reason, or, in a dry run, logged as what it would take. The user channels feed the status and
-trigger a reconciliation (`recover()` again, with no arb in flight) when a Polymarket trade FAILED or a user
-channel came back after a drop. Every decision is a JSON log line and a ledger row (`trader.decisions`).
+skipped with the reason, or, in a dry run, logged as what it would take. After an arb its pair waits until each
+leg's book has updated again (`trader.rebook`): until then the books may still show the levels the arb took. The
+user channels feed the status and trigger a reconciliation (`recover()` again, with no arb in flight) when a
+Polymarket trade FAILED or a user channel came back after a drop. Every decision is a JSON log line and a ledger
+row (`trader.decisions`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 from trader.pairs import Pair, PairsFile
+from trader.rebook import Book, Rebook, books_named
 from trader.recovery import RecoveryPolicy, RecoveryReport, recover
 from trader.risk import Risk, permanent_error
 
@@ -119,6 +122,7 @@ class Engine:
         self._reconcile_pending = False
         self._kill_said = False
         self._down: set[tuple[str, str]] = set()
+        self._rebook: dict[str, Rebook] = {}  # pair -> its last arb's legs' books, until each has updated since
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -141,6 +145,8 @@ class Engine:
         finally:
             self.ready = False
             self._record_unrecorded()  # before anything that could be cut short
+            for rebook in self._rebook.values():
+                rebook.cancel()
             for task in [*consumers, *self._tasks]:  # after a clean stop only a reconciliation may be left
                 task.cancel()
             for feed in self.feeds.values():
@@ -249,6 +255,7 @@ class Engine:
             report = await recover(self.ledger, self.kalshi, self.poly, policy=self._recovering, settle=self.settle)
             self._recorded(report, why)
             self._cool_down([s.arb_id for s in report.arbs if s.exposure])
+            self._await_unwound(report)
             self.risk.refresh(self.ledger, self._today())
             self._check_positions(report)
             if self.risk.killed is not None:
@@ -308,7 +315,70 @@ class Engine:
         if blocked is not None:
             self._skip(pair, box, _code(blocked), blocked)
             return
+        awaiting = self._awaiting(pair)
+        if awaiting is not None:
+            rebook, detail = awaiting
+            if not rebook.said:  # once per wait: it stands whatever the books show meanwhile
+                rebook.said = True
+                self._seen.pop(pair.name, None)  # a new wait, even if the last one skipped the same box
+                self._skip(pair, box, "awaiting_book", detail)
+            return
         self._size_and_take(pair, kalshi, books, box)
+
+    # -- after an arb: its legs' books catch up (trader.rebook) ---------------------------------
+
+    def _book_updates(self, exchange: str, market: str) -> int:
+        return self.feeds[exchange].book_updates[market]
+
+    def _await_books(self, pair: Pair, books: tuple[Book, ...], arb_id: str | None) -> None:
+        """From the arb's last answer on, the pair waits for each leg's book to apply a later update (and still for
+        those an earlier wait has not seen update); one that has not within `rebook_timeout_s` is said once (the pair
+        stays blocked)."""
+        marks = {book: self._book_updates(*book) for book in books}
+        previous = self._rebook.pop(pair.name, None)
+        if previous is not None:
+            previous.cancel()
+            marks = {book: previous.marks[book] for book in previous.waiting(self._book_updates)} | marks
+        rebook = Rebook(arb_id, dict(sorted(marks.items())))
+        loop = asyncio.get_running_loop()
+        rebook.timer = loop.call_later(self.limits.rebook_timeout_s, self._rebook_overdue, pair, rebook)
+        self._rebook[pair.name] = rebook
+
+    def _await_unwound(self, report: RecoveryReport) -> None:
+        """The books a reconciliation's unwinds took levels of make their pairs wait too, as an arb's do."""
+        for settlement in report.arbs:
+            unwound = {(u.leg.exchange, u.leg.instrument) for u in settlement.unwinds}
+            for pair in {p.name: p for book in unwound for p in self._index.get(book, ())}.values():
+                self._await_books(pair, tuple(unwound), settlement.arb_id)
+
+    def _awaiting(self, pair: Pair) -> tuple[Rebook, str] | None:
+        """The pair's wait and why it stands (None: no wait, or every leg's book has updated since the arb)."""
+        rebook = self._rebook.get(pair.name)
+        if rebook is None:
+            return None
+        waiting = rebook.waiting(self._book_updates)
+        if not waiting:
+            rebook.cancel()
+            del self._rebook[pair.name]
+            return None
+        detail = (
+            f"awaiting an update of {books_named(waiting)} after arb {rebook.arb_id}'s orders were answered "
+            "(until then it may still show the levels the arb took)"
+        )
+        return rebook, detail
+
+    def _rebook_overdue(self, pair: Pair, rebook: Rebook) -> None:
+        """`rebook_timeout_s` after the answers: a wait still standing is recorded (again, if an opportunity skipped
+        during it already was: that it is late is news); nothing after the engine stopped (a cancelled arb's wait)."""
+        waiting = rebook.waiting(self._book_updates)
+        if not self.ready or self._rebook.get(pair.name) is not rebook or not waiting:
+            return
+        detail = (
+            f"no update of {books_named(waiting)} within rebook_timeout_s {self.limits.rebook_timeout_s:g} s of "
+            f"arb {rebook.arb_id}'s answers: the pair stays blocked until one arrives"
+        )
+        rebook.said = True  # the wait is said: what the books show meanwhile adds nothing
+        self._decide_soon(Decision(SKIPPED, pair.name, "awaiting_book", detail))
 
     def _size_and_take(self, pair: Pair, kalshi: BookView, books: dict[str, BookView], box: BoxQuote) -> None:
         notes = []
@@ -349,7 +419,7 @@ class Engine:
         self.risk.in_flight[pair.name] = box.count
         self.risk.in_flight_loss[pair.name] = box.worst_loss
         self._idle.clear()
-        self._spawn(self._execute(pair, arb))
+        self._spawn(self._execute(pair, arb, (("kalshi", pair.kalshi_ticker), ("poly", box.poly_token))))
 
     def _held(self, pair: Pair) -> Decimal:
         """Contracts the pair holds: the larger of the Kalshi position and the Polymarket shares."""
@@ -358,7 +428,8 @@ class Engine:
         poly = sum((positions.get(("poly", token), ZERO) for token in pair.poly_tokens), ZERO)
         return max(kalshi, poly)
 
-    async def _execute(self, pair: Pair, arb: Coroutine[Any, Any, ArbResult]) -> None:
+    async def _execute(self, pair: Pair, arb: Coroutine[Any, Any, ArbResult], books: tuple[Book, ...]) -> None:
+        result: ArbResult | None = None
         try:
             result = await arb
         except Exception as exc:  # a bug, not an exchange answer: stop trading rather than guess
@@ -370,6 +441,7 @@ class Engine:
             self.risk.in_flight_loss.pop(pair.name, None)
             if not self.risk.in_flight:
                 self._idle.set()
+            self._await_books(pair, books, result.arb_id if result is not None else None)
         self.kalshi.presign_order()  # the next arb's (the one made ahead went out with this arb's order)
         self.status[pair.name].arbs += 1
         self.risk.record(pair.name, result, self.now())

@@ -53,6 +53,7 @@ class Limits:
     on_exposure: str = "unwind"
     max_unwind_slippage: Decimal = Decimal("0.05")
     leg_timeout_s: float = 10.0
+    rebook_timeout_s: float = 5.0  # after an arb, its legs' books updating later than this is said (trader.rebook)
 
     def __post_init__(self) -> None:
         if self.on_exposure not in ("unwind", "hold"):
@@ -61,7 +62,7 @@ class Limits:
             raise ValueError(f"max_unwind_slippage: must be in [0, 1), got {self.max_unwind_slippage}")
         if self.max_failures < 1:
             raise ValueError(f"max_failures: must be at least 1, got {self.max_failures}")
-        for name in ("stale_after_s", "leg_timeout_s"):
+        for name in ("stale_after_s", "leg_timeout_s", "rebook_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be above 0 seconds, got {getattr(self, name)}")
         for name in ("cooldown_s", "max_exposure_usd", "daily_loss_usd"):

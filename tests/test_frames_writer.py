@@ -89,3 +89,43 @@ def test_a_secret_name_is_hinted_whatever_its_case_separators_or_escapes(body):
 
 def test_a_market_message_with_no_secret_name_is_not_hinted():
     assert not may_name_secrets(TEXTS[0].encode())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        rb'{"note":"abc\/defgh12345"}',  # "/" written as the escape JSON allows (orjson never writes it)
+        rb'{"note":"\u0061bc/defgh12345"}',  # a letter written as \u: no secret name, so no hint either
+        rb'{"note":"abc/defgh\u0031\u0032345"}',
+    ],
+)
+def test_a_credential_spelled_with_json_escapes_is_scrubbed_from_a_frame(session, payload):
+    """The by-value check looks at what a JSON reader of the line will see, not only at the bytes as they came."""
+    creds = Credentials()
+    creds.learn(["abc/defgh12345"])
+    writer = FramesWriter(session, "x.frames.jsonl", creds)
+    writer.write([Message(EXCHANGE, "text", payload)], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert orjson.loads(line["text"]) == {"note": "[REDACTED]"}
+
+
+def test_the_clients_own_secret_echoed_with_json_escapes_is_redacted(session):
+    """Polymarket's user channel names the subscribing key again; an escape must not carry it past redaction."""
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    subscribe = b'{"auth":{"apiKey":"k-1/2","secret":"s3cr3t/value/x","passphrase":"p"},"type":"user"}'
+    echo = rb'{"event_type":"order","maker":"k-1\/2","note":"s3cr3t\/value\/x"}'
+    writer.write([Message(CLIENT, "text", subscribe), Message(EXCHANGE, "text", echo)], 1795637700.0)
+    writer.close()
+    sent, got = read_frames(session.directory / "x.frames.jsonl").frames
+    assert set(orjson.loads(sent["text"])["auth"].values()) == {"[REDACTED]"}
+    assert orjson.loads(got["text"]) == {"event_type": "order", "maker": "[REDACTED]", "note": "[REDACTED]"}
+
+
+def test_a_text_message_assigning_an_authorization_is_not_recorded(session):
+    """Every name the text rule (secrets.ASSIGNMENT) refuses is a hint, so the short path never writes it."""
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(CLIENT, "text", b"Authorization: Bearer eyJhbGciOi.x7Q9")], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert "text" not in line and "assigns a secret-ish name" in line["omitted"]

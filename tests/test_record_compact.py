@@ -31,7 +31,7 @@ from proxy.tape.secrets import (
     redact_url,
 )
 from proxy.tape.stored import settle_journal
-from proxy.tools.audit import entries
+from proxy.tools.audit import audit_tree, entries
 from proxy.wire.answers import Answer
 
 KEY = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
@@ -102,6 +102,7 @@ def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body
         b'{"nested": [{"Api-Key": "v"}]}',
         b'{"PASSWORD": "v"}',
         b'{"x_owner_x": "v"}',
+        b'{"a": 1}\nAuthorization: Bearer eyJhbGciOi.x7Q9',  # not JSON, and assigns a secret-ish name (omitted)
     ],
 )
 def test_everything_else_goes_the_full_way(body):
@@ -288,3 +289,61 @@ def test_a_compact_record_that_does_not_expand_is_named_and_kept(tmp_path):
     with pytest.raises(SessionError, match=r"journal cannot be used .*002_POST_kalshi_p.json cannot be expanded"):
         Session(directory, {"session": "s"}, append=True)
     assert entries(directory / JOURNAL) == [(directory / JOURNAL, (directory / JOURNAL).read_bytes(), False)]
+
+
+def planted_journal(directory: Path, *records: tuple[str, bytes]) -> Path:
+    directory.mkdir()
+    path = directory / JOURNAL
+    path.write_bytes(b"tradetape journal 2\n" + b"".join(record_bytes(name, data) for name, data in records))
+    return path
+
+
+def test_audit_finds_a_secret_planted_in_a_compact_records_body(tmp_path):
+    """Expanding a record redacts what it parses; the journal still holds the secret, so audit must say so."""
+    planted = b'{"ticker": "KX", "apiKey": "PLANTED-x7Q9x7Q9"}'
+    fixture = {"seq": 1, "exchange": "kalshi", "request": {"method": "POST", "url": "http://x/p", "headers": {}}}
+    path = planted_journal(tmp_path / "s", ("001_POST_kalshi_p.json", pack(fixture, [("request", planted)])))
+    findings, _ = audit_tree([path])
+    assert any("apiKey" in f.field for f in findings), findings
+
+
+def test_audit_finds_a_secret_in_a_journal_record_that_does_not_expand(tmp_path):
+    bad = pack({"seq": 1, "request": {"method": "POST", "password": "PLANTED-x7Q9x7Q9"}}, [("request", ORDER)]) + b"x"
+    path = planted_journal(tmp_path / "s", ("001_POST_kalshi_p.json", bad))
+    findings, _ = audit_tree([path])
+    assert findings and all(f.file == path for f in findings), findings
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        b"[1]\n{}\n",  # a span that is no [where, length]
+        b'[["request", "5"]]\n{"request": {}}\n{"a":1}',  # a length that is no number
+        b'[["request", -3], ["response", 10]]\n{"request": {}, "response": {}}\n{"a":1}',  # adds up, negative
+        b'[["request", 1.5]]\n{"request": {}}\n{}',
+        b"[]\n[1, 2]\n",  # a fixture that is no object
+        b"[]",  # no lines at all
+    ],
+)
+def test_a_compact_record_of_the_wrong_shape_is_a_named_error(record):
+    with pytest.raises(ValueError):
+        file_bytes(record)
+
+
+def test_an_answer_holding_a_journal_record_cannot_become_a_fixture_when_its_own_record_is_torn(tmp_path):
+    """A torn end is searched for the next whole record: a body written raw must not be able to hold one."""
+    forged = record_bytes("002_GET_kalshi_forged.json", b'{"seq": 2, "forged": true}')
+    answer = b'{"a": 1}\n' + forged + b"\n"
+    session, _ = recorded(tmp_path, [flow(ORDER, FILLS), flow(ORDER, answer)], close=False)
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()
+    path = tmp_path / "s" / JOURNAL
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 1])  # the second record torn (a write cut short by SIGKILL)
+    contents = read_journal(path)
+    assert contents is not None
+    try:
+        assert [r.name for r in contents.records] == ["001_POST_kalshi_orders.json"] and contents.torn
+    finally:
+        contents.close()

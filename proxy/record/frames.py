@@ -30,6 +30,9 @@ NOT_REDACTABLE = "a payload that is not JSON holds a credential or assigns a sec
 
 
 def needs_redaction(data: bytes, own: dict[str, str], creds: Credentials) -> bool:
+    """An escape may spell a credential (or one of `own`) in a way its bytes do not show: then parse."""
+    if (own or creds) and b"\\" in data:
+        return True
     return bool(own and any(value.encode() in data for value in own)) or may_name_secrets(data) or creds.found_in(data)
 
 
@@ -66,8 +69,11 @@ def payload_record(message: Message, own: dict[str, str], creds: Credentials) ->
     redacted = redact_body(parsed, secrets)
     creds.learn(secrets)
     text = data.decode("utf-8")  # strict JSON is UTF-8
-    text = redact_raw(text, secrets, redacted) if secrets else text
-    if creds.found_in(text):  # a credential seen elsewhere in the session, under a name that does not say so
+    escaped = b"\\" in data  # a string may be spelled unlike orjson writes it: no replacing in place, no text search
+    if secrets:
+        text = orjson.dumps(redacted).decode() if escaped else redact_raw(text, secrets, redacted)
+    if creds.found_in(text) or (escaped and creds.found_in(orjson.dumps(redacted))):
+        # a credential seen elsewhere in the session, under a name that does not say so
         text = orjson.dumps(creds.scrub_value(redacted)).decode()
     return {"text": text} | ({"echoes": echoes} if echoes else {})
 

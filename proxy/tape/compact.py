@@ -28,8 +28,15 @@ _WHERE = ("request", "response")
 def deferrable(data: bytes) -> bool:
     """Whether a body can reach the disk as it came and be parsed later: a JSON object or array in ASCII with no
     escape (so its strings are its text, byte for byte) that names nothing secret-ish (secrets.may_name_secrets).
-    Its fields then do not depend on the credentials of the session, and never go through redaction."""
-    return data[:1] in (b"{", b"[") and data.isascii() and b"\\" not in data and not may_name_secrets(data)
+    Its fields then do not depend on the credentials of the session, and never go through redaction. It holds
+    no line starting "@" (JSON never does): a torn record is searched for the next one, which must not be in it."""
+    return (
+        data[:1] in (b"{", b"[")
+        and data.isascii()
+        and b"\\" not in data
+        and b"\n@" not in data
+        and not may_name_secrets(data)
+    )
 
 
 def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
@@ -38,26 +45,45 @@ def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
     return b"".join([spans, b"\n", orjson.dumps(fixture), b"\n", *(body for _, body in deferred)])
 
 
-def unpack(data: bytes) -> dict[str, Any]:
-    """The whole fixture of a record in this form, each deferred body's fields computed as redact.py does."""
+def _split(data: bytes) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """A record in this form: the fixture without its deferred bodies' fields, and those bodies (where, bytes)."""
     first = data.index(b"\n")
     second = data.index(b"\n", first + 1)
     spans = orjson.loads(data[:first])
-    fixture: dict[str, Any] = orjson.loads(data[first + 1 : second])
+    fixture = orjson.loads(data[first + 1 : second])
+    if not isinstance(fixture, dict):
+        raise ValueError("a journal record's fixture is no JSON object")
     pos = second + 1
-    for where, length in spans:
+    bodies = []
+    for span in spans:
+        if not (isinstance(span, list) and len(span) == 2 and type(span[1]) is int and span[1] >= 0):
+            raise ValueError(f"a journal record's body span {span!r} is no [where, length]")
+        where, length = span
         if where not in _WHERE:
             raise ValueError(f"a journal record defers a body of {where!r}")
+        bodies.append((where, data[pos : pos + length]))
+        pos += length
+    if pos != len(data):
+        raise ValueError("a journal record's bodies do not add up to its length")
+    return fixture, bodies
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """The whole fixture of a record in this form, each deferred body's fields computed as redact.py does."""
+    fixture, bodies = _split(data)
+    for where, body in bodies:
         holder = fixture.get(where)
         if not isinstance(holder, dict):
             raise ValueError(f"a journal record defers the body of a {where} it does not hold")
-        body = data[pos : pos + length]
-        pos += length
         fields = request_body if where == "request" else response_body
         holder.update(fields(body, "", Credentials(), []))
-    if pos != len(data):
-        raise ValueError("a journal record's bodies do not add up to its length")
     return fixture
+
+
+def deferred_bodies(data: bytes) -> list[tuple[str, bytes]]:
+    """(where, bytes) of the bodies a journal record holds as they came (none for a fixture file's bytes): what
+    is on the disk before redact.py parses it, for audit."""
+    return _split(data)[1] if data[:1] == MARK else []
 
 
 def file_bytes(data: bytes) -> bytes:

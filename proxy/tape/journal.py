@@ -31,7 +31,7 @@ from pathlib import Path
 from proxy.tape.compact import file_bytes
 from proxy.tape.schema import JOURNAL, FixtureError, fixture_seq
 
-__all__ = ["JOURNAL", "Contents", "JournalBusy", "JournalFile", "read_journal", "record_bytes"]
+__all__ = ["JOURNAL", "Contents", "JournalBusy", "JournalFile", "Record", "read_journal", "record_bytes"]
 
 MAGIC = b"tradetape journal 2\n"
 MAGIC_V1 = b"tradetape journal 1\n"

@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
+from proxy.tape.compact import deferrable, deferred_bodies
 from proxy.tape.fixture import MANIFEST, fixture_seq
-from proxy.tape.journal import JOURNAL, read_journal
+from proxy.tape.journal import JOURNAL, Contents, Record, read_journal
 from proxy.tape.redact import NOT_JSON, read_json
 from proxy.tape.schema import FRAMES_SUFFIX, FixtureError
 from proxy.tape.secrets import (
@@ -176,7 +177,8 @@ def duplicates(text: bytes) -> list[tuple[str, str]]:
 
 def entries(path: Path) -> list[tuple[Path, bytes, bool]]:
     """(name, bytes, whether JSON) of what one file holds to scan: the file, or each fixture of a session
-    journal, named `journal.tape (NNN_….json)` (a journal that does not read as one is scanned as text)."""
+    journal, named `journal.tape (NNN_….json)`, and each body a record holds as it came (a journal that does
+    not read as one is scanned as text)."""
     if path.name == JOURNAL:
         try:
             contents = read_journal(path)
@@ -184,12 +186,32 @@ def entries(path: Path) -> list[tuple[Path, bytes, bool]]:
             contents = None
         if contents is not None:
             try:
-                return [(path.parent / f"{JOURNAL} ({r.name})", contents.fixture(r), True) for r in contents.records]
+                return [entry for r in contents.records for entry in journal_entries(path, contents, r)]
             except FixtureError:  # a record that does not expand: every byte of the journal is scanned as text
                 pass
             finally:
                 contents.close()
     return [(path, path.read_bytes(), path.suffix == ".json")]
+
+
+def journal_entries(path: Path, contents: Contents, record: Record) -> list[tuple[Path, bytes, bool]]:
+    """A journal record's fixture, and the bodies it holds unparsed: expanding redacts them, the disk has them as
+    they are. A body the recorder would not have deferred (compact.deferrable) is read as JSON, so what it names
+    is found (or that it is no JSON); one it would have is read as JSON when it is some (text when not)."""
+    raw = bytes(contents.data[record.offset : record.offset + record.length])
+    out = [(path.parent / f"{JOURNAL} ({record.name})", contents.fixture(record), True)]
+    for where, body in deferred_bodies(raw):
+        as_json = not deferrable(body) or parses(body)
+        out.append((path.parent / f"{JOURNAL} ({record.name} {where} body)", body, as_json))
+    return out
+
+
+def parses(data: bytes) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def in_session(path: Path) -> bool:
@@ -268,6 +290,8 @@ def scan_file(
     if data is None:
         if PEM.search(text.decode("utf-8", "replace")):
             scan.flag("(file)", "PEM block")
+        if path.name == JOURNAL and ASSIGNMENT.search(text):  # one that does not read as records of fixtures
+            scan.flag("(file)", "a journal read as text assigns a secret-ish name, so it cannot be checked")
     else:
         for key, earlier in duplicates(text):
             scan.flag("(file)", f"key {key!r} appears twice in one object: readers may take either value")

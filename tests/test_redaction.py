@@ -136,6 +136,7 @@ async def test_secret_headers_and_fields_by_name_case_insensitively_at_any_depth
         {
             "login": {"Password": secret(14), "user": "bob"},
             "auth": [{"token": secret(15)}, {"ACCESS_TOKEN": secret(16)}],
+            "upstream": {"Authorization": "Bearer " + secret(17)},
             "tokenId": "7" * 70,
         }
     )
@@ -148,6 +149,7 @@ async def test_secret_headers_and_fields_by_name_case_insensitively_at_any_depth
     request = recorded["request"]["body"]
     assert request["login"] == {"Password": "[REDACTED]", "user": "bob"}
     assert request["auth"] == [{"token": "[REDACTED]"}, {"ACCESS_TOKEN": "[REDACTED]"}]
+    assert request["upstream"] == {"Authorization": "[REDACTED]"}  # a field, named as the header is
     assert request["tokenId"] == "7" * 70  # an outcome token id is public
     assert b"PLANTED-SECRET" not in on_disk(session)
 

@@ -25,7 +25,7 @@ MIN_CREDENTIAL = 8  # shorter values are redacted by name only: scrubbing them b
 
 # Folded names (see norm) that are secret wherever they appear, and the endings that make a name secret;
 # the exchange profiles' own secret headers and fields are added below (applied to every exchange alike).
-GENERIC_SECRET_NAMES = ("owner", "token", "passwd", "apikeyid", "accesskeyid", "cookie", "setcookie")
+GENERIC_SECRET_NAMES = ("owner", "token", "passwd", "apikeyid", "accesskeyid", "cookie", "setcookie", "authorization")
 SECRET_ENDINGS = ("secret", "password", "passphrase", "privatekey", "apikey", "accesskey", "token")
 HEADER_ENDINGS = (*SECRET_ENDINGS, "signature", "authorization", "cookie")
 # Secret headers whose value changes on every request: redacted, but not worth learning as credentials.

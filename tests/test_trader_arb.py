@@ -177,16 +177,49 @@ async def test_without_ledger_arb_still_reconciles():
     assert result.matched == D("4") and [u.filled for u in result.unwinds] == [D("2")]
 
 
-async def test_a_leg_crashing_outside_the_taxonomy_leaves_the_other_reconciled_and_alerted(ledger):
+async def test_a_leg_crashing_outside_the_taxonomy_after_it_was_sent_leaves_the_other_reconciled_and_alerted(ledger):
     class Broken(FakePoly):
-        def build_order(self, *args, **kwargs):
-            raise RuntimeError("disk full while signing")
+        async def post_order(self, signed):
+            raise RuntimeError("event loop bug while sending")
 
-    result = await execute_arb(FakeKalshi(), Broken(), OPP, ledger)
+    poly = Broken()
+    result = await execute_arb(FakeKalshi(), poly, OPP, ledger)
     assert result.kalshi.status == "filled" and result.poly.status == "unknown"
     assert isinstance(result.poly.error, RuntimeError)
     assert [(e.leg.exchange, e.quantity) for e in result.exposure] == [("kalshi", D("10"))]
     assert result.unwinds == () and any("outcome unknown" in a for a in result.alerts)
+    assert [i.state for i in ledger.intents(open_only=True)] == ["pending"]  # the crashed one, left to recovery
+
+
+async def test_an_entry_leg_that_cannot_be_built_keeps_the_other_back(ledger):
+    """Sent alone, the Kalshi leg would be exposure by construction, unwound at a loss: an arb's legs go together
+    or not at all. Nothing was sent, so nothing is recorded but the decision, and no exposure is left."""
+
+    class BadBuild(FakePoly):
+        def build_order(self, *args, **kwargs):
+            raise ValueError("amount 5.123 above the 2 dp precision")
+
+    kalshi, poly = FakeKalshi(), BadBuild()
+    result = await launch_arb(kalshi, poly, OPP, ledger, decisions=[TAKEN])
+    assert (result.kalshi.status, result.poly.status, result.matched) == ("rejected", "rejected", D("0"))
+    assert "precision" in str(result.poly.error) and "precision" in str(result.kalshi.error)
+    assert created(kalshi) == [] and result.exposure == () and result.unwinds == () and not result.uncertain
+    assert ledger.intents() == [] and ledger.positions() == {}
+    assert [d.kind for d in ledger.decisions()] == ["taken"]
+
+
+async def test_an_entry_leg_crashing_while_it_is_built_sends_neither(ledger):
+    """A bug while signing (outside the error taxonomy) goes up from the launch with nothing sent or recorded, as a
+    ledger that cannot commit does: the engine stops rather than guess."""
+
+    class Broken(FakePoly):
+        def build_order(self, *args, **kwargs):
+            raise RuntimeError("disk full while signing")
+
+    kalshi = FakeKalshi()
+    with pytest.raises(RuntimeError, match="disk full"):
+        launch_arb(kalshi, Broken(), OPP, ledger, decisions=[TAKEN])
+    assert created(kalshi) == [] and ledger.intents() == [] and ledger.decisions() == []
 
 
 SELL_OPP = Opportunity(

@@ -108,7 +108,9 @@ def launch_arb(
     a ledger that cannot commit raises here, with nothing sent. Needs a running event loop."""
     arb_id = str(uuid.uuid4())
     clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
-    sends = _launch(clients, (opportunity.kalshi, opportunity.poly), ledger, policy, "entry", arb_id, decisions)
+    sends = _launch(
+        clients, (opportunity.kalshi, opportunity.poly), ledger, policy, "entry", arb_id, decisions, together=True
+    )
     return _reconcile(clients, opportunity, arb_id, sends, ledger, policy)
 
 
@@ -153,10 +155,15 @@ def _launch(
     purpose: str,
     arb_id: str,
     decisions: Sequence[Decision] = (),
+    *,
+    together: bool = False,
 ) -> asyncio.Future[list[LegResult | BaseException]]:
     """Build every leg, commit their intents (and `decisions`) in one transaction, then start every send; a leg
-    that cannot be built is rejected (or, raising outside the taxonomy, unknown) and the others still go."""
+    that cannot be built is rejected (or, raising outside the taxonomy, unknown) and the others still go, unless
+    they go `together` (an arb's entries: `_all_or_none`)."""
     prepared = [_prepare(clients[leg.exchange], leg) for leg in legs]
+    if together:
+        prepared = _all_or_none(prepared)
     ready = [p for p in prepared if isinstance(p, Prepared)]
     if ledger is not None and (ready or decisions):
         ledger.record_intents([(p.leg, p.key) for p in ready], purpose=purpose, arb_id=arb_id, decisions=decisions)
@@ -171,6 +178,22 @@ def _prepare(client: Client, leg: Leg) -> Prepared | LegResult | Exception:
         return prepare_leg(client, leg)
     except Exception as exc:  # a bug while building one order: that leg is unknown, the other still goes
         return exc
+
+
+def _all_or_none(prepared: list[Prepared | LegResult | Exception]) -> list[Prepared | LegResult | Exception]:
+    """Legs that go together or not at all: when one cannot be built the others are held back, rejected for its
+    reason (sent alone, they would be exposure by construction); a bug while building goes up, nothing sent."""
+    crash = next((p for p in prepared if isinstance(p, Exception)), None)
+    if crash is not None:
+        raise crash
+    refused = next((p for p in prepared if isinstance(p, LegResult)), None)
+    if refused is None:
+        return prepared
+    held = [LegResult(p.leg, None, "rejected", Decimal(0), None, None, None, refused.error) for p in prepared]
+    for result in held:
+        if result.leg != refused.leg:
+            log.warning("not sent: %s, held back: %s could not be built", result.leg.describe(), refused.leg.describe())
+    return [p if isinstance(p, LegResult) else result for p, result in zip(prepared, held, strict=True)]
 
 
 async def settle_arb(

@@ -5,6 +5,7 @@ switch, and recovery at start. (The same engine against the paper exchanges and 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from decimal import Decimal as D
 
 import pytest
@@ -663,3 +664,21 @@ async def test_a_dry_run_sends_nothing_even_for_exposure_the_last_run_left(tmp_p
     async with dry:
         assert dry.engine.ready or dry.task.done()
     assert len(dry.orders()) == sent
+
+
+async def test_a_ledger_that_cannot_commit_stops_the_engine_with_nothing_sent(tmp_path):
+    """The launch cannot commit the arb's intents: nothing is sent and the kill switch stops the engine, though the
+    kill decision itself cannot be recorded either (it is logged)."""
+    async with Rig(tmp_path) as rig:
+        failing = sqlite3.OperationalError("disk I/O error")
+
+        def cannot_write(*args, **kwargs):
+            raise failing
+
+        rig.ledger.record_intents = cannot_write
+        rig.ledger.record_decisions = cannot_write
+        rig.books()
+        await asyncio.wait_for(asyncio.shield(rig.task), 5)
+        assert rig.task.result() == "arb on ali raised OperationalError: disk I/O error"
+        assert not rig.engine.ready
+    assert [n for n, _ in rig.kalshi.calls + rig.poly.calls if n in ("create_order", "post_order")] == []

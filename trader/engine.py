@@ -14,8 +14,10 @@ row (`trader.decisions`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+import sqlite3
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -144,7 +146,8 @@ class Engine:
             await self._idle.wait()  # arbs in flight finish (a cancellation, like a crash, cuts them off)
         finally:
             self.ready = False
-            self._record_unrecorded()  # before anything that could be cut short
+            with _unwritable_logged("the decisions still waiting"):
+                self._record_unrecorded()  # before anything that could be cut short
             for rebook in self._rebook.values():
                 rebook.cancel()
             for task in [*consumers, *self._tasks]:  # after a clean stop only a reconciliation may be left
@@ -518,11 +521,21 @@ class Engine:
     def _kill(self, reason: str) -> None:
         """Stop trading for good and say why (once: the first reason stands)."""
         self.risk.killed = self.risk.killed or reason
+        self._stopped.set()  # first: a ledger that cannot record the kill must not keep the engine trading
         if not self._kill_said:
             self._kill_said = True
             log.error("kill switch: %s", self.risk.killed)
-            self.decide(Decision(KILL, None, "killed", self.risk.killed))
-        self._stopped.set()
+            with _unwritable_logged("the kill switch"):
+                self.decide(Decision(KILL, None, "killed", self.risk.killed))
+
+
+@contextlib.contextmanager
+def _unwritable_logged(what: str) -> Iterator[None]:
+    """A ledger that cannot write (disk full, I/O error, closed) as the engine stops: logged, the stop goes on."""
+    try:
+        yield
+    except sqlite3.Error:
+        log.exception("%s not recorded: the ledger cannot write", what)
 
 
 def _decision(kind: str, pair: Pair, reason: str, detail: str, box: BoxQuote) -> Decision:

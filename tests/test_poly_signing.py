@@ -275,3 +275,50 @@ def test_clob_auth_recovery_refuses_mismatch():
         ps.recover_clob_auth_signer(REFERENCE["key_address"], case["timestamp"], 99, signature)
     with pytest.raises(ValueError, match="not a recoverable"):
         ps.recover_clob_auth_signer(REFERENCE["key_address"], case["timestamp"], 0, "0x1234")
+
+
+def _nested_7739(typed: dict, wallet: str, chain_id: int) -> dict:
+    """The ERC-7739 TypedDataSign a deposit wallet's owner signs, encoded by eth_account (not the wrapper code)."""
+    return {
+        "primaryType": "TypedDataSign",
+        "types": {
+            **typed["types"],
+            "TypedDataSign": [
+                {"name": "contents", "type": "Order"},
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+                {"name": "salt", "type": "bytes32"},
+            ],
+        },
+        "domain": typed["domain"],
+        "message": {
+            "contents": typed["message"],
+            "name": "DepositWallet",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": wallet,
+            "salt": ctf_order.BYTES32_ZERO,
+        },
+    }
+
+
+@pytest.mark.parametrize("signature_type", [0, 1, 2, 3])
+@pytest.mark.parametrize("domain", ctf_order.ORDER_DOMAINS, ids=lambda d: f"v{d[0]}{'-negrisk' * d[1]}@{d[2]}")
+def test_the_fast_path_signs_as_eth_account_under_every_domain_and_signature_type(domain, signature_type):
+    """Amoy has no SDK vector: the fast path (packed struct hash, cached separator, coincurve) against eth_account's
+    own EIP-712 encoding and signature, byte for byte, for every domain an order can be signed for."""
+    version, neg_risk, chain = domain
+    order = {k: v for k, v in ORDERS["gtc_buy_ctf_eoa"]["body"]["order"].items() if k != "signature"}
+    if signature_type == 3:  # the signer is the deposit wallet, the key its owner's
+        order = {**order, "signer": order["maker"]}
+    order = {**order, "signatureType": signature_type}
+    typed = ps.order_typed_data(order, version, neg_risk, chain)
+    signature, order_id = ps.signed_order_hash(order, HARDHAT_KEY, version, neg_risk, chain)
+    encoded = encode_typed_data(full_message=typed)
+    assert order_id == "0x" + keccak(b"\x19" + encoded.version + encoded.header + encoded.body).hex()
+    expected = typed if signature_type != 3 else _nested_7739(typed, order["signer"], chain)
+    reference = Account.sign_message(encode_typed_data(full_message=expected), HARDHAT_KEY).signature
+    assert bytes.fromhex(signature[2:])[:65] == bytes(reference)
+    assert ctf_order.order_hash(order, version, neg_risk, chain) == order_id

@@ -626,3 +626,21 @@ async def test_a_given_session_is_left_open():
         async with KalshiClient("http://127.0.0.1:1/trade-api/v2", session=session):
             pass
         assert not session.closed
+
+
+async def test_a_presigned_order_post_is_not_used_after_the_clock_stepped_back(aiohttp_server, rsa_key):
+    """A wall clock stepped back (NTP) makes the presigned timestamp lie ahead of now: it is dropped, never sent, and
+    the order signs at its own time; a fresh presign after that is used again."""
+    fake = fake_kalshi(rsa_key.public_key())
+    url = await fake.serve(aiohttp_server)
+    fake.on("POST", ORDERS, Reply(201, ack(fill="1.00", avg="0.5300", fee="0.0175")))
+    now = [1000.0]
+    async with KalshiClient(url, KEY_ID, rsa_key, clock=lambda: now[0]) as client:
+        client.presign_order()
+        now[0] -= 1.0
+        await client.create_order(TICKER, "yes", "buy", "1", "0.55")
+        await client.create_order(TICKER, "yes", "buy", "1", "0.55")  # the dropped one is not kept for later
+        client.presign_order()
+        await client.create_order(TICKER, "yes", "buy", "1", "0.55")
+    assert [r.headers["KALSHI-ACCESS-TIMESTAMP"] for r in fake.seen] == ["999000", "999000", "999000"]
+    assert all(r.verified for r in fake.seen)

@@ -183,17 +183,23 @@ def _prepare(client: Client, leg: Leg) -> Prepared | LegResult | Exception:
 def _all_or_none(prepared: list[Prepared | LegResult | Exception]) -> list[Prepared | LegResult | Exception]:
     """Legs that go together or not at all: when one cannot be built the others are held back, rejected for its
     reason (sent alone, they would be exposure by construction); a bug while building goes up, nothing sent."""
-    crash = next((p for p in prepared if isinstance(p, Exception)), None)
-    if crash is not None:
-        raise crash
-    refused = next((p for p in prepared if isinstance(p, LegResult)), None)
+    built: list[Prepared | LegResult] = []
+    for p in prepared:
+        if isinstance(p, Exception):
+            raise p
+        built.append(p)
+    refused = next((p for p in built if isinstance(p, LegResult)), None)
     if refused is None:
         return prepared
-    held = [LegResult(p.leg, None, "rejected", Decimal(0), None, None, None, refused.error) for p in prepared]
-    for result in held:
-        if result.leg != refused.leg:
-            log.warning("not sent: %s, held back: %s could not be built", result.leg.describe(), refused.leg.describe())
-    return [p if isinstance(p, LegResult) else result for p, result in zip(prepared, held, strict=True)]
+    for p in built:
+        if isinstance(p, Prepared):
+            log.warning("not sent: %s, held back: %s could not be built", p.leg.describe(), refused.leg.describe())
+    return [
+        p
+        if isinstance(p, LegResult)
+        else LegResult(p.leg, None, "rejected", Decimal(0), None, None, None, refused.error)
+        for p in built
+    ]
 
 
 async def settle_arb(

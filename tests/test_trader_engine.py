@@ -682,3 +682,30 @@ async def test_a_ledger_that_cannot_commit_stops_the_engine_with_nothing_sent(tm
         assert rig.task.result() == "arb on ali raised OperationalError: disk I/O error"
         assert not rig.engine.ready
     assert [n for n, _ in rig.kalshi.calls + rig.poly.calls if n in ("create_order", "post_order")] == []
+
+
+async def test_the_daily_loss_room_starts_afresh_when_the_utc_day_changes(tmp_path):
+    """Today's arbs left 10 Kalshi NO held (bought for 4.50 + 0.21, worth nothing in the worst case): with $9 a day,
+    4.29 is left and the next arb (it may lose 5.00) is skipped. After midnight UTC the room is the whole $9 again,
+    though no arb or reconciliation has refreshed the day's figures since: the same arb is taken."""
+    from datetime import UTC, datetime, timedelta
+
+    from trader.ledger import Booking, Fill
+    from trader.legs import Leg
+
+    now = [datetime.now(UTC)]
+    rig = Rig(tmp_path, risk="daily_loss_usd = 9", today=lambda: now[0])
+    rig.ledger.record_intent(Leg("kalshi", TICKER, "buy", D(10), D("0.45"), "no"), "k-old", arb_id="old")
+    fill = Fill(D(10), D("0.45"), D("0.21"), "exchange", "f-old", final=True)
+    rig.ledger.book("k-old", Booking("filled", "o-old", D(10), D("0.45"), D("0.21"), fills=(fill,)))
+    rig.kalshi.extra_positions[TICKER] = D(-10)
+    async with rig:
+        rig.books()
+        await eventually(lambda: ("skipped", "daily_loss") in rig.kinds())
+        assert rig.orders() == []
+        now[0] += timedelta(days=1)
+        (pair,) = rig.engine.pairs
+        rig.engine.evaluate(pair)  # the books as they stand, on the new day
+        assert (rig.engine.status["ali"].last.kind, rig.engine.status["ali"].last.reason) == ("taken", "edge")
+        await eventually(lambda: ("result", "matched") in rig.kinds())
+    assert rig.kinds() == [("skipped", "daily_loss"), ("taken", "edge"), ("result", "matched")]

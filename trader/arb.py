@@ -176,7 +176,7 @@ def _launch(
 def _prepare(client: Client, leg: Leg) -> Prepared | LegResult | Exception:
     try:
         return prepare_leg(client, leg)
-    except Exception as exc:  # a bug while building one order: that leg is unknown, the other still goes
+    except Exception as exc:  # a bug while building one order: that leg is unknown, the others still go (not an arb's)
         return exc
 
 

@@ -397,6 +397,12 @@ class Engine:
                 return
             notes.append(f"sized down from {_n(box.count)} to {_n(sized.count)} ({binding.replace('_', ' ')})")
             box = sized
+        today = self._today()
+        if self.risk.day != today.date().isoformat():  # a new UTC day: its loss room starts afresh, not yesterday's
+            self.risk.refresh(self.ledger, today)
+            if self.risk.killed is not None:
+                self._kill(self.risk.killed)
+                return
         refused = self.risk.loss_refusal(box.worst_loss)
         if refused is not None:
             self._skip(pair, box, "daily_loss", refused)

@@ -87,13 +87,15 @@ class Risk:
     positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     open_exposure_usd: Decimal = ZERO
     daily_pnl: Decimal = ZERO
+    day: str | None = None  # the UTC date daily_pnl is of
     arbs: int = 0
 
     def refresh(self, ledger: Ledger, today: datetime) -> None:
         """Positions, open exposure and the day's PnL from the ledger (at start and after every arb)."""
         self.positions = ledger.positions()
         self.open_exposure_usd = open_exposure_usd(ledger)
-        self.daily_pnl = daily_pnl(ledger, today.date().isoformat())
+        self.day = today.date().isoformat()
+        self.daily_pnl = daily_pnl(ledger, self.day)
         if self.daily_pnl < -self.limits.daily_loss_usd and self.killed is None:
             self.killed = f"daily loss limit: {self.daily_pnl} below -{self.limits.daily_loss_usd}"
 

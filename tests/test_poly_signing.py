@@ -141,11 +141,9 @@ def test_deposit_wallet_wrapper_checks():
         ps.recover_order_signer(tampered(order, signature="0x" + other_type.hex()), 3)
 
 
-def test_wallet_owner_recovered_by_full_erc7739_typed_data():
-    """Independent of the hand-rolled wrapper digest: eth_account encodes the nested TypedDataSign."""
-    order = ORDERS["gtc_buy_deposit_wallet"]["body"]["order"]
-    typed = ps.order_typed_data(order)
-    nested = {
+def _nested_7739(typed: dict, wallet: str, chain_id: int) -> dict:
+    """The ERC-7739 TypedDataSign a deposit wallet's owner signs, encoded by eth_account (not the wrapper code)."""
+    return {
         "primaryType": "TypedDataSign",
         "types": {
             **typed["types"],
@@ -163,11 +161,17 @@ def test_wallet_owner_recovered_by_full_erc7739_typed_data():
             "contents": typed["message"],
             "name": "DepositWallet",
             "version": "1",
-            "chainId": 137,
-            "verifyingContract": order["signer"],
+            "chainId": chain_id,
+            "verifyingContract": wallet,
             "salt": ctf_order.BYTES32_ZERO,
         },
     }
+
+
+def test_wallet_owner_recovered_by_full_erc7739_typed_data():
+    """Independent of the hand-rolled wrapper digest: eth_account encodes the nested TypedDataSign."""
+    order = ORDERS["gtc_buy_deposit_wallet"]["body"]["order"]
+    nested = _nested_7739(ps.order_typed_data(order), order["signer"], 137)
     inner = bytes.fromhex(order["signature"][2:])[:65]
     assert Account.recover_message(encode_typed_data(full_message=nested), signature=inner) == REFERENCE["key_address"]
 
@@ -275,33 +279,6 @@ def test_clob_auth_recovery_refuses_mismatch():
         ps.recover_clob_auth_signer(REFERENCE["key_address"], case["timestamp"], 99, signature)
     with pytest.raises(ValueError, match="not a recoverable"):
         ps.recover_clob_auth_signer(REFERENCE["key_address"], case["timestamp"], 0, "0x1234")
-
-
-def _nested_7739(typed: dict, wallet: str, chain_id: int) -> dict:
-    """The ERC-7739 TypedDataSign a deposit wallet's owner signs, encoded by eth_account (not the wrapper code)."""
-    return {
-        "primaryType": "TypedDataSign",
-        "types": {
-            **typed["types"],
-            "TypedDataSign": [
-                {"name": "contents", "type": "Order"},
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-                {"name": "salt", "type": "bytes32"},
-            ],
-        },
-        "domain": typed["domain"],
-        "message": {
-            "contents": typed["message"],
-            "name": "DepositWallet",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": wallet,
-            "salt": ctf_order.BYTES32_ZERO,
-        },
-    }
 
 
 @pytest.mark.parametrize("signature_type", [0, 1, 2, 3])

@@ -367,6 +367,33 @@ async def test_a_crash_between_the_shared_commit_and_the_second_send_leaves_both
         assert ledger.positions() == {("kalshi", "KXT-1"): D("0")}
 
 
+async def test_a_crash_between_the_shared_commit_and_either_send_is_settled_by_recovery_with_nothing_traded(tmp_path):
+    """Both intents durable, neither order left: recovery finds neither order (after the window), books both `none`
+    and the arb leaves no exposure and places no unwind."""
+    clock = LedgerClock()
+
+    class KalshiDies(FakeKalshi):
+        async def create_order(self, *args, **kwargs):
+            raise Crash("never sent")
+
+    class PolyDies(FakePoly):
+        async def post_order(self, signed):
+            raise Crash("never sent")
+
+    with Ledger(tmp_path / "bot.sqlite", clock=clock) as ledger, pytest.raises(Crash):
+        await execute_arb(KalshiDies(), PolyDies(), OPP, ledger)
+    with Ledger(tmp_path / "bot.sqlite", clock=clock) as ledger:  # the restart
+        early = await recover(ledger, FakeKalshi(), FakePoly(), policy=Policy(), settle=RecoveryPolicy(sleep=_no_sleep))
+        assert [u.leg.exchange for u in early.unresolved] == ["kalshi", "poly"] and not early.clean  # may be in flight
+        clock.advance(3600)
+        kalshi, poly = FakeKalshi(), FakePoly()
+        report = await recover(ledger, kalshi, poly, policy=Policy(), settle=RecoveryPolicy(sleep=_no_sleep))
+        assert [(r.leg.exchange, r.state) for r in report.resolved] == [("kalshi", "none"), ("poly", "none")]
+        [settled] = report.arbs
+        assert settled.exposure == () and settled.unwinds == () and report.clean
+        assert created(kalshi) == [] and created(poly) == [] and ledger.positions() == {}
+
+
 async def test_a_ledger_that_cannot_commit_sends_nothing(ledger):
     kalshi, poly = FakeKalshi(), FakePoly()
     ledger.close()  # a closed connection: every write raises

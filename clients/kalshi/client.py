@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from clients.errors import (
+    AuthError,
     DuplicateOrder,
     ExchangeError,
     ExchangeUnavailable,
@@ -142,19 +143,22 @@ class KalshiClient:
         if self.key_id is not None:
             self._presigned = (self._clock(), self.sign_headers("POST", self.url(ORDERS)))
 
-    def _auth(self, method: str, url: URL) -> dict[str, str]:
-        """The presigned headers for an order POST while they are fresh (used once), else a new signature."""
+    def _auth(self, method: str, url: URL) -> tuple[dict[str, str], bool]:
+        """The presigned headers for an order POST while they are fresh (used once), else a new signature; and
+        whether they were presigned."""
         if self._presigned is not None and method == "POST" and url.raw_path == self.url(ORDERS).raw_path:
             (signed_at, headers), self._presigned = self._presigned, None
             if 0 <= self._clock() - signed_at <= PRESIGNED_FOR:
-                return headers
-        return self.sign_headers(method, url)
+                return headers, True
+        return self.sign_headers(method, url), False
 
     async def _request(
         self, method: str, path: str, *, params: dict[str, str] | None = None, body: bytes | None = None
     ) -> Any:
         """Sign and send through the shared transport (signed afresh for each attempt). Only GETs are
-        retried, only on RateLimited or ExchangeUnavailable; a proxy answer never is."""
+        retried, only on RateLimited or ExchangeUnavailable; a proxy answer never is. An order refused for its
+        presigned timestamp (older by up to PRESIGNED_FOR, so nearer the exchange's skew limit) was not placed: it
+        goes once more, signed now."""
         url = self.url(path)
         where = f"{method} {path}"
         headers = {"Accept": "application/json"}
@@ -162,9 +166,15 @@ class KalshiClient:
             headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
-            signed = {**headers, **self._auth(method, url)}
+            auth, presigned = self._auth(method, url)
             try:
-                return await self._transport.request(method, url, where=where, headers=signed, params=params, body=body)
+                return await self._transport.request(
+                    method, url, where=where, headers={**headers, **auth}, params=params, body=body
+                )
+            except AuthError as error:
+                if presigned and error.code == "header_timestamp_expired":
+                    continue  # the presigned signature is used up: the next attempt signs now
+                raise
             except (RateLimited, ExchangeUnavailable) as error:
                 if method != "GET" or attempt >= self._max_retries:
                     raise

@@ -125,6 +125,34 @@ def test_failure_between_update_and_fills_rolls_the_whole_booking_back(ledger):
     assert ledger.positions() == {("kalshi", "KXT-1"): D("10")}
 
 
+class CommitFailsOnce:
+    """The ledger's connection, whose next COMMIT fails as a disk I/O error would (the transaction still open)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.failed = db, False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT" and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("disk I/O error")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_commit_that_fails_rolls_back_and_leaves_the_ledger_usable(ledger):
+    real = ledger._db
+    ledger._db = CommitFailsOnce(real)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        ledger.record_intent(kleg(), "a")
+    assert not real.in_transaction  # not left half-open: the next BEGIN IMMEDIATE would fail
+    assert ledger.intents() == []  # the failed intent is not there to be acted on
+    ledger.record_intent(kleg(), "b")
+    ledger._db = real
+    assert [i.key for i in ledger.intents()] == ["b"]
+
+
 def test_state_survives_reopening(tmp_path):
     path = tmp_path / "l.sqlite"
     with Ledger(path) as led:

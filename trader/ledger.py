@@ -260,14 +260,16 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (the connection runs in autocommit)."""
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception, the COMMIT's own included (a busy or failing
+        disk): nothing of the transaction stays, and the connection is not left inside it (autocommit)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def record_intent(self, leg: Leg, key: str, *, purpose: str = "entry", arb_id: str | None = None) -> Intent:
         """Write the intent (state `pending`) before the order is sent; returns it."""

@@ -425,8 +425,7 @@ class Engine:
         self._unrecorded.clear()
         self._launched = True
         self._noted(decision)
-        self.risk.in_flight[pair.name] = box.count
-        self.risk.in_flight_loss[pair.name] = box.worst_loss
+        self.risk.launched(pair.name, box.count, box.worst_loss)
         self._idle.clear()
         self._spawn(self._execute(pair, arb, (("kalshi", pair.kalshi_ticker), ("poly", box.poly_token))))
 
@@ -446,8 +445,7 @@ class Engine:
             self._kill(f"arb on {pair.name} raised {type(exc).__name__}: {exc}")
             return
         finally:
-            self.risk.in_flight.pop(pair.name, None)
-            self.risk.in_flight_loss.pop(pair.name, None)
+            self.risk.landed(pair.name)
             if not self.risk.in_flight:
                 self._idle.set()
             self._await_books(pair, books, result.arb_id if result is not None else None)

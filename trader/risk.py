@@ -79,8 +79,8 @@ class Risk:
     """What the limits are checked against. `clock` is the engine's monotonic clock (seconds)."""
 
     limits: Limits
-    in_flight: dict[str, Decimal] = field(default_factory=dict)  # pair -> contracts its arb in flight may leave
-    in_flight_loss: dict[str, Decimal] = field(default_factory=dict)  # pair -> the most its arb in flight may lose
+    # pair -> (contracts its arb in flight may leave unhedged, the most that arb may lose)
+    in_flight: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
     cooldown_until: dict[str, float] = field(default_factory=dict)
     failures: int = 0
     killed: str | None = None
@@ -99,6 +99,13 @@ class Risk:
         if self.daily_pnl < -self.limits.daily_loss_usd and self.killed is None:
             self.killed = f"daily loss limit: {self.daily_pnl} below -{self.limits.daily_loss_usd}"
 
+    def launched(self, pair: str, count: Decimal, worst_loss: Decimal) -> None:
+        """An arb of `count` contracts that may lose `worst_loss` is out on `pair` until `landed`."""
+        self.in_flight[pair] = (count, worst_loss)
+
+    def landed(self, pair: str) -> None:
+        self.in_flight.pop(pair, None)
+
     def blocked(self, pair: str, now: float) -> str | None:
         """Why `pair` may not trade now (None: it may)."""
         if self.killed is not None:
@@ -115,13 +122,13 @@ class Risk:
     @property
     def committed_usd(self) -> Decimal:
         """Open exposure plus $1 a contract for the arbs in flight (each may yet be left unhedged)."""
-        return self.open_exposure_usd + sum(self.in_flight.values(), ZERO)
+        return self.open_exposure_usd + sum((count for count, _ in self.in_flight.values()), ZERO)
 
     def loss_refusal(self, loss: Decimal) -> str | None:
         """Why an arb that may lose `loss` dollars may not be taken (None: it may): the day's PnL, less the worst
         case of every arb in flight and of this one, would fall below -daily_loss_usd."""
         limit = self.limits.daily_loss_usd
-        room = limit + self.daily_pnl - sum(self.in_flight_loss.values(), ZERO)
+        room = limit + self.daily_pnl - sum((loss for _, loss in self.in_flight.values()), ZERO)
         if loss <= room:
             return None
         return f"daily loss limit: this arb may lose ${_dollars(loss)}, ${_dollars(room)} left of ${limit} today"

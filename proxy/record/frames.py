@@ -29,11 +29,16 @@ SENDER = {sender: sender.encode() for sender in (CLIENT, EXCHANGE)}
 NOT_REDACTABLE = "a payload that is not JSON holds a credential or assigns a secret-ish name: not recorded"
 
 
+def holds_own(data: bytes, own: dict[str, str]) -> bool:
+    """`data` spells one of the client's own secrets as it sent them."""
+    return any(value.encode() in data for value in own)
+
+
 def needs_redaction(data: bytes, own: dict[str, str], creds: Credentials) -> bool:
     """An escape may spell a credential (or one of `own`) in a way its bytes do not show: then parse."""
     if (own or creds) and b"\\" in data:
         return True
-    return bool(own and any(value.encode() in data for value in own)) or may_name_secrets(data) or creds.found_in(data)
+    return holds_own(data, own) or may_name_secrets(data) or creds.found_in(data)
 
 
 def payload_record(message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
@@ -54,7 +59,7 @@ def payload_record(message: Message, own: dict[str, str], creds: Credentials) ->
     if problem is not None:
         return {"omitted": problem}
     if parsed is NOT_JSON:
-        if creds.found_in(data) or any(value.encode() in data for value in own) or ASSIGNMENT.search(data):
+        if creds.found_in(data) or holds_own(data, own) or ASSIGNMENT.search(data):
             return {"omitted": NOT_REDACTABLE}
         return payload_fields(data)
     if message.sender == CLIENT:

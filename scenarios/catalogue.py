@@ -206,6 +206,17 @@ D = Decimal
 DROP_CREATE = {"method": "POST", "path": CREATE_PATH, "action": "act_then_drop", "times": 1}
 
 
+# Kalshi fills 6 and Polymarket 4 of 10: 4 matched, the 2 extra Kalshi contracts unwound at 0.47.
+BOTH_PARTIAL_ARB = {
+    "kalshi": "partial 6",
+    "poly": "partial 4",
+    "matched": D(4),
+    "exposure": "kalshi buy 2",
+    "unwinds": "kalshi sell 2@0.47: filled 2",
+    "residual": "none",
+}
+
+
 def expected(
     status: str,
     filled: int = 0,
@@ -383,14 +394,7 @@ SCENARIOS: list[Scenario] = [
         "Kalshi partial + Poly partial",
         "Imbalanced position",
         arb,
-        {
-            "kalshi": "partial 6",
-            "poly": "partial 4",
-            "matched": D(4),
-            "exposure": "kalshi buy 2",
-            "unwinds": "kalshi sell 2@0.47: filled 2",
-            "residual": "none",
-        },
+        BOTH_PARTIAL_ARB,
         composed_of=("kalshi_partial_fill", "poly_partial_fill", "kalshi_unwind_partial"),
     ),
     Scenario(
@@ -416,12 +420,7 @@ SCENARIOS: list[Scenario] = [
         "A session that shows the books each leg met, the fills, the unwind and positions (tradetape report)",
         observed_arb,
         {
-            "kalshi": "partial 6",
-            "poly": "partial 4",
-            "matched": D(4),
-            "exposure": "kalshi buy 2",
-            "unwinds": "kalshi sell 2@0.47: filled 2",
-            "residual": "none",
+            **BOTH_PARTIAL_ARB,
             "best_asks_before": "kalshi 0.52, poly 0.45",
             "best_asks_after": "kalshi 0.54, poly 0.47",
             "kalshi_fills": D(8),

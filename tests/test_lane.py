@@ -77,7 +77,7 @@ async def lane_to() -> AsyncIterator[Callable[..., Awaitable[Lane]]]:
 
 
 async def test_an_answer_is_parsed_with_content_length_and_chunked_bodies(echo, lane_to):
-    server, url = echo
+    _, url = echo
     lane = await lane_to(url, size=1)
     sent = lane.send(post(url, **{"X-Tag": "plain"}), "POST /order")
     answer = await sent

@@ -10,10 +10,10 @@ from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from yarl import URL
 from client_helpers import HARDHAT_KEY, Reply, ScriptedExchange
 from proxy_helpers import fixtures_in, listeners_for, recording
 from test_trader_sim import POLY_NO, TICKER, sim, sim_kalshi, sim_poly  # noqa: F401 - fixtures
+from yarl import URL
 
 from clients.kalshi import KalshiClient
 from clients.polymarket import PolymarketClient

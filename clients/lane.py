@@ -179,6 +179,7 @@ class Lane:
         self._all: set[_Connection] = set()
         self._opening: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._unreachable = False  # said once until a connection is made again
 
     @property
     def idle(self) -> int:
@@ -263,5 +264,6 @@ class Lane:
         if self._closed:
             conn.abort()
             return
+        self._unreachable = False
         self._all.add(conn)
         self.answered(conn, keep_alive=True)  # idle from now

@@ -15,12 +15,14 @@ from proxy_helpers import fixtures_in, listeners_for, recording
 from test_trader_sim import POLY_NO, TICKER, sim, sim_kalshi, sim_poly  # noqa: F401 - fixtures
 from yarl import URL
 
+from clients.errors import TransportError
 from clients.kalshi import KalshiClient
 from clients.polymarket import PolymarketClient
 from proxy.admin.routes import handle as admin_routes
 from proxy.engine.proxy import Proxy
 from trader.arb import Policy, execute_arb, launch_arb
 from trader.execute import execute_leg
+from trader.fakes import FakeKalshi, FakePoly
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 
@@ -181,3 +183,41 @@ async def test_the_recording_proxy_records_the_lanes_orders(sim, sim_kalshi, sim
     assert kalshi_post["request"]["body"]["client_order_id"] == result.kalshi.key
     assert not any("user-agent" in f["request"]["headers"] for f in posts)  # written by the lanes, not aiohttp
     assert kalshi_post["request"]["headers"]["kalshi-access-signature"] == "[REDACTED]"
+
+
+class Starting(FakeKalshi):
+    """A Kalshi whose order start raises `error` in the caller's turn (as a lane write could), or sends normally."""
+
+    def __init__(self, error: Exception | None) -> None:
+        super().__init__()
+        self.error = error
+
+    def prepare_order(self, *args, **kwargs):
+        start = super().prepare_order(*args, **kwargs)
+        if self.error is None:
+            return start
+
+        def raising():
+            raise self.error
+
+        return raising
+
+
+@pytest.mark.parametrize(
+    "error, status, state",
+    [
+        (TransportError("connection reset while writing"), "unknown", "unknown"),
+        (ValueError("bad input"), "rejected", "rejected"),
+        (RuntimeError("a bug"), "unknown", "pending"),  # outside the taxonomy: unknown, the intent left to recover()
+    ],
+)
+async def test_a_leg_whose_start_raises_ends_as_a_failed_send_would(tmp_path, error, status, state):
+    opportunity = Opportunity(
+        KALSHI_LEG, Leg("poly", "5", "buy", D("2"), D("0.53"), tick_size=D("0.01"), neg_risk=False), D("0.02")
+    )
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        result = await execute_arb(Starting(error), FakePoly(), opportunity, ledger, Policy(resolve_unknown=False))
+        states = {i.leg.exchange: i.state for i in ledger.intents()}
+    assert (result.kalshi.status, result.poly.status) == (status, "filled")
+    assert result.kalshi.error is error
+    assert states["kalshi"] == state and states["poly"] == "filled"

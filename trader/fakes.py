@@ -49,6 +49,7 @@ class _Exchange:
     fail_reads: Exception | None = None
     stale_reads: int = 0
     late: list[Callable[[], Any]] = field(default_factory=list)
+    lanes_opened: int = 0  # open_lane calls
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def next_plan(self) -> Plan:
@@ -90,7 +91,8 @@ class FakeKalshi(_Exchange):
         self.presigned += 1
 
     async def open_lane(self) -> None:
-        """Nothing to open: the fake has no connections."""
+        """Nothing to open (the fake has no connections): counted."""
+        self.lanes_opened += 1
 
     def prepare_order(self, *args: Any, **kwargs: Any) -> OrderStart:
         """create_order(...) when started: a test's override of create_order is what the trader sends through."""
@@ -224,7 +226,8 @@ class FakePoly(_Exchange):
         return FakeSigned("0x" + digest, token_id, side, price, size)
 
     async def open_lane(self) -> None:
-        """Nothing to open: the fake has no connections."""
+        """Nothing to open (the fake has no connections): counted."""
+        self.lanes_opened += 1
 
     def prepare_post(self, signed: FakeSigned) -> OrderStart:
         """post_order(signed) when started: a test's override of post_order is what the trader sends through."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
+from proxy_helpers import running_app
+from wire_helpers import self_signed
 from yarl import URL
 
 from clients.errors import TransportError
@@ -65,8 +69,8 @@ async def echo(aiohttp_server) -> AsyncIterator[tuple[Echo, str]]:
 async def lane_to() -> AsyncIterator[Callable[..., Awaitable[Lane]]]:
     lanes: list[Lane] = []
 
-    async def make(url: str, **options: float) -> Lane:
-        lane = Lane("kalshi", URL(url), **options)  # type: ignore[arg-type]
+    async def make(url: str, **options: Any) -> Lane:
+        lane = Lane("kalshi", URL(url), **options)
         lanes.append(lane)
         await lane.open()
         return lane
@@ -230,3 +234,18 @@ def test_the_request_is_serialised_as_it_goes():
 def test_a_lane_needs_an_http_origin():
     with pytest.raises(ValueError, match="not an http"):
         Lane("kalshi", URL("ws://127.0.0.1:1"))
+
+
+async def test_https_is_verified_against_the_trust_store_given(tmp_path, lane_to):
+    cert, key = self_signed(tmp_path)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    echo = Echo()
+    app = web.Application()
+    app.router.add_post("/order", echo.handle)
+    async with running_app(app, ssl_context=served) as url:
+        lane = await lane_to(url, size=1, tls=ssl.create_default_context(cafile=cert))
+        answer = await lane.send(post(url), "POST /order")
+        assert (answer.status, answer.body) == (201, BODY)
+        untrusted = await lane_to(url, size=1)  # the system's trust store: the self-signed certificate is refused
+        assert untrusted.idle == 0 and untrusted.send(post(url), "POST /order") is None

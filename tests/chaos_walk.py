@@ -102,11 +102,13 @@ class Crashing:
             raise Crash("crashed after sending")
         return result
 
-    async def create_order(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._send(lambda: self._client.create_order(*args, **kwargs))
+    def prepare_order(self, *args: Any, **kwargs: Any) -> Callable[[], Awaitable[Any]]:
+        start = self._client.prepare_order(*args, **kwargs)
+        return lambda: self._send(start)
 
-    async def post_order(self, signed: Any) -> Any:
-        return await self._send(lambda: self._client.post_order(signed))
+    def prepare_post(self, signed: Any) -> Callable[[], Awaitable[Any]]:
+        start = self._client.prepare_post(signed)
+        return lambda: self._send(start)
 
 
 class Walk:

@@ -249,3 +249,19 @@ async def test_https_is_verified_against_the_trust_store_given(tmp_path, lane_to
         assert (answer.status, answer.body) == (201, BODY)
         untrusted = await lane_to(url, size=1)  # the system's trust store: the self-signed certificate is refused
         assert untrusted.idle == 0 and untrusted.send(post(url), "POST /order") is None
+
+
+async def test_an_answer_its_caller_stopped_waiting_for_drops_that_connection_only(echo, lane_to):
+    """The trader's leg timeout cancels the wait: the late answer cannot be matched to anything, so the connection
+    it came on is closed and replaced, and the lane goes on."""
+    server, url = echo
+    server.hold = asyncio.Event()
+    lane = await lane_to(url, size=1)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await lane.send(post(url), "POST /order")
+    server.hold.set()
+    await eventually(lambda: len(server.ports) == 1 and lane.idle == 1)
+    server.hold = None
+    assert (await lane.send(post(url), "POST /order")).status == 201
+    assert len(set(server.ports)) == 2

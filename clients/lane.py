@@ -64,6 +64,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.retiring: asyncio.TimerHandle | None = None  # the keep-alive bound of its idle time
         self._timer: asyncio.TimerHandle | None = None
+        self._readable = select.poll()  # the socket, polled without waiting before each write
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
 
@@ -82,9 +83,7 @@ class _Connection(asyncio.Protocol):
         """Closed, or readable while idle: an idle HTTP connection reads only the server's close (or junk)."""
         if self.closed or self.transport is None or self.transport.is_closing():
             return True
-        poll = select.poll()
-        poll.register(self.transport.get_extra_info("socket").fileno(), select.POLLIN)
-        return bool(poll.poll(0))
+        return bool(self._readable.poll(0))
 
     def abort(self) -> None:
         self.closed = True
@@ -96,6 +95,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # create_connection makes stream transports
+        self._readable.register(transport.get_extra_info("socket").fileno(), select.POLLIN)
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():

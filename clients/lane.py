@@ -80,7 +80,9 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
     def stale(self) -> bool:
-        """Closed, or readable while idle: an idle HTTP connection reads only the server's close (or junk)."""
+        """Closed, or readable while idle: an idle HTTP connection reads only the server's close (or junk). Over TLS
+        a record the loop has not read yet (a late session ticket) counts too: that connection is replaced, never
+        written to."""
         if self.closed or self.transport is None or self.transport.is_closing():
             return True
         return bool(self._readable.poll(0))

@@ -15,6 +15,7 @@ from proxy_helpers import fixtures_in, listeners_for, recording
 from test_trader_sim import POLY_NO, TICKER, sim, sim_kalshi, sim_poly  # noqa: F401 - fixtures
 from yarl import URL
 
+from clients import errors
 from clients.errors import TransportError
 from clients.kalshi import KalshiClient
 from clients.polymarket import PolymarketClient
@@ -221,3 +222,29 @@ async def test_a_leg_whose_start_raises_ends_as_a_failed_send_would(tmp_path, er
     assert (result.kalshi.status, result.poly.status) == (status, "filled")
     assert result.kalshi.error is error
     assert states["kalshi"] == state and states["poly"] == "filled"
+
+
+@pytest.mark.parametrize(
+    "reply, error, text",
+    [
+        (
+            Reply(599, {"tradetape_error": "unmatched", "detail": {}}, {"X-Tradetape-Error": "unmatched"}),
+            errors.ReplayMismatch,
+            "unmatched",
+        ),
+        (Reply(307, None, {"Location": "http://127.0.0.1:1/elsewhere"}), errors.UnexpectedResponse, "not followed"),
+        (
+            Reply(400, {"error": {"code": "insufficient_balance", "message": "no money"}}),
+            errors.InsufficientBalance,
+            "insufficient_balance",
+        ),
+        (Reply(201, "not json"), errors.UnexpectedResponse, "not JSON"),
+    ],
+)
+async def test_a_lane_answer_is_read_as_the_transport_reads_one(exchange, rsa_key, reply, error, text):
+    exchange.on("POST", ORDERS, reply)
+    async with KalshiClient(exchange.url, "kid", rsa_key) as kalshi:
+        await kalshi.open_lane(size=1)
+        with pytest.raises(error, match=text):
+            await kalshi.create_order("KX-LANE", "yes", "buy", D("2"), D("0.45"))
+    assert [by_lane(p) for p in exchange.requests("POST", ORDERS)] == [True]

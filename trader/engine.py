@@ -38,7 +38,7 @@ from clients.feed_events import (
 )
 from trader.arb import ArbResult, Policy, launch_arb
 from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
-from trader.detect import BoxQuote, best_box, may_clear, top_edges, unusable
+from trader.detect import BoxQuote, best_box, deeper_than, may_clear, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
@@ -385,7 +385,7 @@ class Engine:
 
     def _size_and_take(self, pair: Pair, kalshi: BookView, books: dict[str, BookView], box: BoxQuote) -> None:
         notes = []
-        if box.count == pair.max_size:
+        if box.count == pair.max_size and deeper_than(pair, kalshi, books, pair.max_size):
             offered = best_box(pair, kalshi, books, cap=UNCAPPED)
             if offered is not None and offered.count > box.count:
                 notes.append(f"sized down from {_n(offered.count)} to the pair's max_size {_n(pair.max_size)}")

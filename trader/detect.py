@@ -70,21 +70,20 @@ def poly_taker_fee(fills: Sequence[Level], rate: Decimal) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """`count` contracts bought through asks: the levels taken, the worst price (the order's limit) and the cost."""
+    """`count` contracts bought through asks: the levels taken, the worst price (the order's limit) and the cost.
+    Count and cost are summed once, when the walk is made (`Walk.of`): a box's are read many times."""
 
     fills: tuple[Level, ...]
+    count: Decimal
+    cost: Decimal
 
-    @property
-    def count(self) -> Decimal:
-        return sum((f.size for f in self.fills), ZERO)
+    @classmethod
+    def of(cls, fills: tuple[Level, ...]) -> Walk:
+        return cls(fills, sum((f.size for f in fills), ZERO), sum((f.size * f.price for f in fills), ZERO))
 
     @property
     def limit(self) -> Decimal:
         return self.fills[-1].price
-
-    @property
-    def cost(self) -> Decimal:
-        return sum((f.size * f.price for f in self.fills), ZERO)
 
 
 def walk(asks: Sequence[Level], count: Decimal) -> Walk | None:
@@ -96,7 +95,7 @@ def walk(asks: Sequence[Level], count: Decimal) -> Walk | None:
         take = min(level.size, left)
         fills.append(Level(level.price, take))
         left -= take
-    return Walk(tuple(fills)) if left <= 0 and fills else None
+    return Walk.of(tuple(fills)) if left <= 0 and fills else None
 
 
 def outcome_asks(book: BookView, outcome: str) -> tuple[Level, ...]:

@@ -416,7 +416,12 @@ class Engine:
         decisions = [*self._unrecorded, decision]  # recorded with both intents, in their commit
         try:
             arb = launch_arb(
-                self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy, decisions=decisions
+                self.kalshi,
+                self.poly,
+                self.opportunity(pair, box, books[box.poly_token]),
+                self.ledger,
+                self.policy,
+                decisions=decisions,
             )
         except Exception as exc:  # the ledger could not commit, or a bug: nothing was sent; stop rather than guess
             log.exception("arb on %s not launched", pair.name)
@@ -457,10 +462,10 @@ class Engine:
         if self.risk.killed is not None:
             self._kill(self.risk.killed)
 
-    def opportunity(self, pair: Pair, box: BoxQuote) -> Opportunity:
-        """The two legs of a box: Kalshi IOC at the worst level walked, Polymarket FAK spending the walk's cost."""
-        poly_book = self.feeds["poly"].book(box.poly_token)
-        tick = poly_book.tick_size if poly_book is not None and poly_book.tick_size else pair.poly_tick_size
+    def opportunity(self, pair: Pair, box: BoxQuote, poly_book: BookView) -> Opportunity:
+        """The two legs of a box: Kalshi IOC at the worst level walked, Polymarket FAK spending the walk's cost, at the
+        tick of `poly_book` (the box's token's book as it was priced) or else the pair's."""
+        tick = poly_book.tick_size or pair.poly_tick_size
         kalshi = Leg(
             "kalshi",
             pair.kalshi_ticker,

@@ -220,6 +220,34 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+INSERT_INTENT = (
+    "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk, purpose,"
+    " arb_id, created_at, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)"
+)
+INSERT_DECISION = (
+    "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price, edge, arb_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _decision_row(d: Decision, now: str) -> tuple[str | None, ...]:
+    """A decision's row; `now` is when the transaction recording it began, the time of a decision made without one
+    (a skip carries the time it was made)."""
+    return (
+        d.at or now,
+        d.kind,
+        d.pair,
+        d.reason,
+        d.detail,
+        d.outcome,
+        _text(d.count),
+        _text(d.kalshi_price),
+        _text(d.poly_price),
+        _text(d.edge),
+        d.arb_id,
+    )
+
+
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
@@ -285,33 +313,32 @@ class Ledger:
         decisions: Sequence[Decision] = (),
     ) -> None:
         """Write several intents (`pending`, keyed) and the decisions that made them (first, in order) in one
-        transaction: one commit, one fsync, before any of the orders is sent (all are durable, or none)."""
+        transaction: one commit, one fsync, before any of the orders is sent (all are durable, or none). The rows
+        are built before the transaction begins, so it holds the write lock for the inserts and the commit only."""
         now = self._clock()
-        with self._transaction():
-            for decision in decisions:
-                self._insert_decision(decision)
-            self._db.executemany(
-                "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk,"
-                " purpose, arb_id, created_at, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
-                [
-                    (
-                        key,
-                        leg.exchange,
-                        leg.instrument,
-                        leg.outcome,
-                        leg.action,
-                        str(leg.count),
-                        str(leg.price),
-                        _text(leg.tick_size),
-                        leg.neg_risk,
-                        purpose,
-                        arb_id,
-                        now,
-                        now,
-                    )
-                    for leg, key in orders
-                ],
+        decision_rows = [_decision_row(d, now) for d in decisions]
+        intent_rows = [
+            (
+                key,
+                leg.exchange,
+                leg.instrument,
+                leg.outcome,
+                leg.action,
+                str(leg.count),
+                str(leg.price),
+                _text(leg.tick_size),
+                leg.neg_risk,
+                purpose,
+                arb_id,
+                now,
+                now,
             )
+            for leg, key in orders
+        ]
+        with self._transaction():
+            if decision_rows:
+                self._db.executemany(INSERT_DECISION, decision_rows)
+            self._db.executemany(INSERT_INTENT, intent_rows)
 
     def mark_unknown(self, key: str, reason: str, *, order_id: str | None = None) -> None:
         """The order was sent but its outcome is not known (answer lost, order still open): left for `recover()`."""
@@ -502,29 +529,10 @@ class Ledger:
 
     def record_decisions(self, decisions: Sequence[Decision]) -> None:
         """Several decisions, in order, in one transaction."""
+        now = self._clock()
+        rows = [_decision_row(d, now) for d in decisions]
         with self._transaction():
-            for decision in decisions:
-                self._insert_decision(decision)
-
-    def _insert_decision(self, decision: Decision) -> None:
-        d = decision
-        self._db.execute(
-            "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price,"
-            " edge, arb_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                d.at or self._clock(),
-                d.kind,
-                d.pair,
-                d.reason,
-                d.detail,
-                d.outcome,
-                _text(d.count),
-                _text(d.kalshi_price),
-                _text(d.poly_price),
-                _text(d.edge),
-                d.arb_id,
-            ),
-        )
+            self._db.executemany(INSERT_DECISION, rows)
 
     def decisions(self) -> list[Decision]:
         """Every recorded decision, oldest first, with the time it was recorded."""

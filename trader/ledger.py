@@ -15,8 +15,7 @@ quantities, `open` while they are true and `closed` (with what closed them) once
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -252,6 +251,34 @@ def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception, the COMMIT's own included (a busy or failing disk):
+    nothing of the transaction stays, and the connection is not left inside it (autocommit). A class rather than a
+    generator context manager: it is on every arb's way to its orders."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        if kind is not None:
+            self._rollback()
+            return
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+
 class Ledger:
     """The SQLite ledger; use as a context manager or call `close()`."""
 
@@ -286,18 +313,8 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception, the COMMIT's own included (a busy or failing
-        disk): nothing of the transaction stays, and the connection is not left inside it (autocommit)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
 
     def record_intent(self, leg: Leg, key: str, *, purpose: str = "entry", arb_id: str | None = None) -> Intent:
         """Write the intent (state `pending`) before the order is sent; returns it."""

@@ -28,6 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tick_to_trade import ASK, HARDHAT_0_KEY, POLY_ASKS, TRIGGER_BID, pairs_toml, ticker, token  # noqa: E402
+
 import trader.engine  # noqa: E402 - after the path set-up above
 from clients.feed import Feed  # noqa: E402
 from clients.polymarket import PolymarketClient  # noqa: E402
@@ -36,28 +38,7 @@ from trader.fakes import FakeKalshi, FakePoly  # noqa: E402
 from trader.ledger import Ledger  # noqa: E402
 from trader.pairs import parse_pairs  # noqa: E402
 
-HARDHAT_0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-YES, NO, TICKER = str(10**70), str(10**70 + 1), "KXTICK-26DEC31-M000"
-PAIRS = f"""[[pairs]]
-name = "p000"
-kalshi_ticker = "{TICKER}"
-poly_condition_id = "0x{0:064x}"
-poly_yes_token = "{YES}"
-poly_no_token = "{NO}"
-outcomes = "same"
-poly_tick_size = "0.01"
-poly_neg_risk = false
-poly_fee_rate = "0"
-min_edge = "0.01"
-max_size = 10
-max_position = 1000000
-
-[risk]
-max_exposure_usd = 1000000
-max_failures = 1000000
-cooldown_s = 0
-daily_loss_usd = 1000000
-"""
+YES, NO, TICKER = token(0, 0), token(0, 1), ticker(0)
 STEPS = (  # (name, what it is), the order they start in
     ("evaluate", "Engine.evaluate on the arb-making update: everything below"),
     ("best_box", "trader.detect.best_box, all its calls for the arb"),
@@ -145,9 +126,9 @@ def instrument(engine: Engine, poly: FakePoly, client: PolymarketClient, ledger:
 
 def set_books(kalshi: BenchFeed, poly: BenchFeed) -> None:
     """bench/tick_to_trade.py's arb: Kalshi YES bid 0.55 (a NO at 0.45) against the Polymarket YES ask 0.50."""
-    poly.set_book(YES, [], [("0.50", "1000")])
+    poly.set_book(YES, [], [(POLY_ASKS[0], "1000")])
     poly.set_book(NO, [], [("0.55", "1000")])
-    kalshi.set_book(TICKER, [("0.55", "10")], [("0.60", "10")])
+    kalshi.set_book(TICKER, [(TRIGGER_BID, "10")], [(ASK, "10")])
 
 
 async def run(args: argparse.Namespace) -> Timer:
@@ -157,7 +138,7 @@ async def run(args: argparse.Namespace) -> Timer:
     kfeed, pfeed = BenchFeed("kalshi"), BenchFeed("poly")
     timer = Timer()
     with Ledger(ledger_dir / "bot.sqlite") as ledger:
-        engine = Engine(parse_pairs(PAIRS), kalshi, poly, kfeed, pfeed, ledger)
+        engine = Engine(parse_pairs(pairs_toml(1)), kalshi, poly, kfeed, pfeed, ledger)
         instrument(engine, poly, client, ledger, timer)
         engine.ready = True
         pair = engine.pairs[0]

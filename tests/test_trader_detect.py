@@ -18,6 +18,7 @@ from trader.detect import (
     kalshi_taker_fee,
     may_clear,
     outcome_asks,
+    outcome_box,
     poly_taker_fee,
     quote_box,
     size_box,
@@ -283,19 +284,7 @@ def test_a_pair_that_may_not_clear_has_no_box(kb, ka, yes, no, min_edge):
 
 def _every_box(pair, kalshi, poly, cap):
     """best_box as it was written before its shortcut: both boxes sized, whatever their best asks."""
-    boxes = [
-        size_box(
-            outcome_asks(kalshi, outcome),
-            poly[pair.poly_token_against(outcome)].asks,
-            cap=cap,
-            fee_rate=pair.poly_fee_rate,
-            min_edge=pair.min_edge,
-            min_size=pair.poly_min_order_size,
-            outcome=outcome,
-            token=pair.poly_token_against(outcome),
-        )
-        for outcome in ("yes", "no")
-    ]
+    boxes = [outcome_box(pair, kalshi, poly, outcome, cap) for outcome in ("yes", "no")]
     return max((box for box in boxes if box is not None), key=lambda box: box.edge, default=None)
 
 

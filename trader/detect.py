@@ -236,20 +236,29 @@ def best_box(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], cap: De
     """The pair's box with the larger edge among those that clear its minimum, at most `cap` contracts; `poly`
     holds the books of both its tokens. A box that cannot clear at the best asks (`may_clear`) is not sized."""
     boxes = [
-        size_box(
-            outcome_asks(kalshi, outcome),
-            poly[pair.poly_token_against(outcome)].asks,
-            cap=cap,
-            fee_rate=pair.poly_fee_rate,
-            min_edge=pair.min_edge,
-            min_size=pair.poly_min_order_size,
-            outcome=outcome,
-            token=pair.poly_token_against(outcome),
-        )
+        outcome_box(pair, kalshi, poly, outcome, cap)
         for outcome in OUTCOMES
         if _box_may_clear(pair, kalshi, poly, outcome)
     ]
     return max((box for box in boxes if box is not None), key=lambda box: box.edge, default=None)
+
+
+def outcome_box(
+    pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], outcome: str, cap: Decimal
+) -> BoxQuote | None:
+    """The box that buys `outcome` on Kalshi, sized (`size_box`) to at most `cap` contracts; None when no size
+    clears."""
+    token = pair.poly_token_against(outcome)
+    return size_box(
+        outcome_asks(kalshi, outcome),
+        poly[token].asks,
+        cap=cap,
+        fee_rate=pair.poly_fee_rate,
+        min_edge=pair.min_edge,
+        min_size=pair.poly_min_order_size,
+        outcome=outcome,
+        token=token,
+    )
 
 
 def deeper_than(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], size: Decimal) -> bool:

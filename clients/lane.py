@@ -257,9 +257,11 @@ class Lane:
                 CONNECT_TIMEOUT,
             )
         except (OSError, TimeoutError) as exc:  # refused, unresolvable, TLS failures (ssl.SSLError is an OSError)
-            log.warning(
-                "%s lane: cannot connect to %s (%s); retrying in %g s", self.name, self.origin, exc, REOPEN_DELAY
-            )
+            if not self._unreachable:  # said once, not every REOPEN_DELAY, until a connection is made again
+                self._unreachable = True
+                log.warning(
+                    "%s lane: cannot connect to %s (%s); retrying every %g s", self.name, self.origin, exc, REOPEN_DELAY
+                )
             if not self._closed:
                 self._reopen(REOPEN_DELAY)
             return

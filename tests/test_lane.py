@@ -204,13 +204,17 @@ async def test_an_idle_connection_is_retired_after_the_keep_alive_bound(echo, la
     assert len(set(server.ports)) == 2  # the second request went on a fresh connection
 
 
-async def test_an_unreachable_origin_leaves_the_lane_empty_and_it_connects_once_the_server_is_up():
+async def test_an_unreachable_origin_leaves_the_lane_empty_and_it_connects_once_the_server_is_up(caplog, monkeypatch):
+    monkeypatch.setattr("clients.lane.REOPEN_DELAY", 0.01)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     lane = Lane("kalshi", URL(f"http://127.0.0.1:{port}"), size=1)
     await lane.open()
     assert lane.idle == 0 and lane.send(b"", "POST /order") is None
+    await asyncio.sleep(0.1)  # several retries
+    said = [r for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert len(said) == 1 and f"127.0.0.1:{port}" in said[0].getMessage()  # once, not once per retry
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
     async with server:
         await eventually(lambda: lane.idle == 1)

@@ -1,0 +1,179 @@
+"""The order lane (clients/lane.py) against servers that answer oddly: what it may hand back as an order's answer,
+and which connection it may write the next order on. Raw asyncio servers on loopback, scripted byte by byte."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import pytest
+from yarl import URL
+
+from clients.errors import TransportError
+from clients.lane import Lane, request_bytes
+
+BODY = b'{"ticker":"KX-EDGE","count":"1.00"}'
+OK = b'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}'
+CONFLICT = b'HTTP/1.1 409 Conflict\r\nContent-Length: 14\r\n\r\n{"error":"no"}'
+
+
+def post(url: str) -> bytes:
+    return request_bytes("POST", URL(url) / "order", {"Content-Type": "application/json"}, BODY)
+
+
+HANG_UP = b"<hang up>"  # a reply ending in this is written without it, then the connection is closed
+
+
+class Scripted:
+    """A raw HTTP server: its Nth request (counted over all connections) is answered with replies[N] in one write,
+    then the connection is closed if the reply ends in HANG_UP. It reads each whole request first."""
+
+    def __init__(self, replies: Sequence[bytes]) -> None:
+        self.replies = list(replies)
+        self.requests = 0
+        self.connections = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(len(BODY))
+                reply = self.replies[self.requests]
+                self.requests += 1
+                writer.write(reply.removesuffix(HANG_UP))
+                await writer.drain()
+                if reply.endswith(HANG_UP):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[[Sequence[bytes]], asyncio.Future[tuple[Scripted, Lane]]]]:
+    servers: list[asyncio.Server] = []
+    lanes: list[Lane] = []
+
+    async def make(replies: Sequence[bytes]) -> tuple[Scripted, Lane]:
+        script = Scripted(replies)
+        server = await asyncio.start_server(script.serve, "127.0.0.1", 0)
+        servers.append(server)
+        lane = Lane("kalshi", URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"), size=1)
+        lanes.append(lane)
+        await lane.open()
+        return script, lane
+
+    yield make  # type: ignore[misc]
+    for lane in lanes:
+        await lane.close()
+    for server in servers:
+        server.close()
+
+
+async def send_next(lane: Lane, url: str = "http://127.0.0.1:1") -> asyncio.Future | None:
+    """Send once a connection is idle (the lane reopens after a drop); None if it never is."""
+    for _ in range(300):
+        sent = lane.send(post(url), "POST /order")
+        if sent is not None:
+            return sent
+        await asyncio.sleep(0.01)
+    return None
+
+
+async def test_an_unsolicited_half_answer_after_an_answer_is_never_taken_for_the_next_orders_answer(scripted):
+    """The first answer arrives with the head of a second, unasked-for answer in the same read. Whatever follows on
+    that connection cannot be matched to a request: the next order must not be given the stray answer's status
+    (200) with the real answer's bytes as its body."""
+    stray = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+    script, lane = await scripted([OK + stray, CONFLICT, CONFLICT])
+    assert (await lane.send(post("http://x"), "POST /order")).status == 201
+    sent = await send_next(lane)
+    assert sent is not None
+    answer = await sent
+    assert (answer.status, answer.body) == (409, b'{"error":"no"}')
+    assert script.connections == 2  # the connection with the stray bytes was dropped, the order went on a new one
+
+
+async def test_a_whole_unsolicited_answer_after_an_answer_drops_the_connection(scripted):
+    script, lane = await scripted([OK + OK, CONFLICT])
+    assert (await lane.send(post("http://x"), "POST /order")).status == 201
+    answer = await (await send_next(lane))
+    assert answer.status == 409 and script.connections == 2
+
+
+async def test_an_unsolicited_interim_answer_after_an_answer_drops_the_connection(scripted):
+    """A 100 Continue nobody asked for, after the whole answer: that connection can no longer be trusted."""
+    script, lane = await scripted([OK + b"HTTP/1.1 100 Continue\r\n\r\n", CONFLICT])
+    assert (await lane.send(post("http://x"), "POST /order")).status == 201
+    answer = await (await send_next(lane))
+    assert answer.status == 409 and script.connections == 2
+
+
+async def test_an_interim_answer_then_a_close_is_a_transport_error(scripted):
+    _, lane = await scripted([b"HTTP/1.1 100 Continue\r\n\r\n" + HANG_UP])
+    sent = lane.send(post("http://x"), "POST /order")
+    with pytest.raises(TransportError, match="closed before a whole answer"):
+        await sent
+
+
+async def test_an_interim_answer_then_the_answer_is_the_answer(scripted):
+    _, lane = await scripted([b"HTTP/1.1 100 Continue\r\n\r\n" + CONFLICT])
+    answer = await lane.send(post("http://x"), "POST /order")
+    assert (answer.status, answer.body) == (409, b'{"error":"no"}')
+
+
+async def test_an_answer_with_connection_close_is_the_answer_and_that_connection_is_not_reused(scripted):
+    closing = b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}"
+    script, lane = await scripted([closing, CONFLICT])
+    assert (await lane.send(post("http://x"), "POST /order")).status == 201
+    assert (await (await send_next(lane))).status == 409
+    assert script.connections == 2
+
+
+async def test_a_chunked_answer_cut_short_is_a_transport_error(scripted):
+    cut = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n"
+    _, lane = await scripted([cut + HANG_UP])
+    sent = lane.send(post("http://x"), "POST /order")
+    with pytest.raises(TransportError, match="closed before a whole answer"):
+        await sent
+
+
+async def test_a_body_cut_short_of_its_content_length_is_a_transport_error(scripted):
+    _, lane = await scripted([b"HTTP/1.1 201 Created\r\nContent-Length: 20\r\n\r\n{}" + HANG_UP])
+    sent = lane.send(post("http://x"), "POST /order")
+    with pytest.raises(TransportError, match="closed before a whole answer"):
+        await sent
+
+
+async def test_an_answer_delimited_by_the_close_is_a_transport_error_not_a_truncated_body(scripted):
+    """No Content-Length, no chunking: the body runs to the close. The lane does not read it (fail closed: the leg
+    ends unknown and recovery looks the order up), and never hands back a partial body as the answer."""
+    _, lane = await scripted([b'HTTP/1.1 201 Created\r\n\r\n{"order_id"' + HANG_UP])
+    sent = lane.send(post("http://x"), "POST /order")
+    with pytest.raises(TransportError):
+        await sent
+
+
+async def test_closing_the_lane_while_an_answer_is_awaited_ends_it_in_a_transport_error():
+    held = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        held.set()
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    lane = Lane("kalshi", URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"), size=2)
+    try:
+        await lane.open()
+        sent = lane.send(post("http://x"), "POST /order")
+        await held.wait()
+        await lane.close()
+        with pytest.raises(TransportError, match="closed before a whole answer"):
+            await asyncio.wait_for(sent, 5)
+        assert lane.idle == 0 and lane.send(post("http://x"), "POST /order") is None
+        await asyncio.sleep(0.05)
+        assert lane.idle == 0  # nothing reopened after close
+    finally:
+        server.close()

@@ -116,6 +116,10 @@ class _Connection(asyncio.Protocol):
 
     # -- parser callbacks ---------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self.waiter is None or self.waiter.done():
+            self.abort()  # an answer begins that nobody asked for (after one in the same read): never matched to one
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.decode("latin-1"), value.decode("latin-1")))
 

@@ -4,16 +4,20 @@ and which connection it may write the next order on. Raw asyncio servers on loop
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import base64
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
+from client_helpers import HARDHAT_KEY
 from yarl import URL
 
-from clients.errors import TransportError
+from clients.errors import ExchangeError, TransportError
+from clients.kalshi import KalshiClient
 from clients.lane import Lane, request_bytes
+from clients.polymarket import PolymarketClient
 
 BODY = b'{"ticker":"KX-EDGE","count":"1.00"}'
-OK = b'HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}'
+OK = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
 CONFLICT = b'HTTP/1.1 409 Conflict\r\nContent-Length: 14\r\n\r\n{"error":"no"}'
 
 
@@ -132,7 +136,7 @@ async def test_an_answer_with_connection_close_is_the_answer_and_that_connection
 
 
 async def test_a_chunked_answer_cut_short_is_a_transport_error(scripted):
-    cut = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n"
+    cut = b'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n'
     _, lane = await scripted([cut + HANG_UP])
     sent = lane.send(post("http://x"), "POST /order")
     with pytest.raises(TransportError, match="closed before a whole answer"):
@@ -177,3 +181,107 @@ async def test_closing_the_lane_while_an_answer_is_awaited_ends_it_in_a_transpor
         assert lane.idle == 0  # nothing reopened after close
     finally:
         server.close()
+
+
+class Capture:
+    """A raw HTTP server that keeps each request's bytes as received and answers each with `reply`."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self.requests: list[bytes] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                self.requests.append(head + await reader.readexactly(length))
+                writer.write(self.reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+def head_of(raw: bytes, volatile: frozenset[str]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """(request line, headers in order with the names as written, body), leaving out aiohttp's own headers and the
+    values of `volatile` ones (a fresh signature each time)."""
+    head, body = raw.split(b"\r\n\r\n", 1)
+    line, *fields = head.decode("ascii").split("\r\n")
+    kept = []
+    for field in fields:
+        name, value = field.split(": ", 1)
+        if name.lower() in ("user-agent", "accept-encoding"):
+            continue
+        kept.append((name, "<volatile>" if name.lower() in volatile else value))
+    return line, kept, body
+
+
+def refusal(body: bytes) -> bytes:
+    return b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+
+
+async def captured(reply: bytes, send: Callable[[str, bool], Awaitable[None]]) -> list[bytes]:
+    """The bytes of one request sent by `send(url, on_lane)` on the lane, then one sent by aiohttp."""
+    capture = Capture(reply)
+    server = await asyncio.start_server(capture.serve, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        for on_lane in (True, False):
+            await send(url, on_lane)
+    finally:
+        server.close()
+    return capture.requests
+
+
+async def test_a_kalshi_order_on_the_lane_is_the_request_aiohttp_sends(rsa_key):
+    """Under a base URL with a path prefix: the same request line, Host, headers (names as written, in order, the
+    signature's value aside), Content-Length and body as aiohttp's; both refusals read the same way."""
+    errors: list[str] = []
+
+    async def send(url: str, on_lane: bool) -> None:
+        async with KalshiClient(url + "/pre/trade-api/v2", "kid", rsa_key, clock=lambda: 1767225600.0) as kalshi:
+            if on_lane:
+                await kalshi.open_lane(size=1)
+            with pytest.raises(ExchangeError) as raised:
+                await kalshi.create_order("KX-EDGE", "yes", "buy", "2", "0.45", client_order_id="c-1")
+            errors.append(f"{type(raised.value).__name__}: {raised.value}")
+
+    lane, plain = await captured(refusal(b'{"error":{"code":"invalid_order","message":"no"}}'), send)
+    assert by_lane(lane) and not by_lane(plain)
+    volatile = frozenset({"kalshi-access-signature"})
+    assert head_of(lane, volatile) == head_of(plain, volatile)
+    assert errors[0] == errors[1]
+
+
+async def test_a_polymarket_order_on_the_lane_is_the_request_aiohttp_sends():
+    errors: list[str] = []
+    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
+
+    async def send(url: str, on_lane: bool) -> None:
+        async with PolymarketClient(
+            url + "/clob", HARDHAT_KEY, "api-key", secret, "pass", clock=lambda: 1767225600.0
+        ) as poly:
+            if on_lane:
+                await poly.open_lane(size=1)
+            signed = poly.build_order("7" * 20, "BUY", "0.53", size="2", order_type="FAK", salt=5, timestamp_ms=1)
+            with pytest.raises(ExchangeError) as raised:
+                await poly.post_order(signed)
+            errors.append(f"{type(raised.value).__name__}: {raised.value}")
+
+    lane, plain = await captured(refusal(b'{"error":"invalid order"}'), send)
+    assert by_lane(lane) and not by_lane(plain)
+    assert head_of(lane, frozenset()) == head_of(plain, frozenset())
+    assert errors[0] == errors[1]
+
+
+def by_lane(raw: bytes) -> bool:
+    """The lane writes no User-Agent; aiohttp always does."""
+    return b"\r\nuser-agent:" not in raw.lower()

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import cast
 
 import httptools
+from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -33,13 +34,18 @@ KEEPALIVE_SECONDS = 15.0  # as aiohttp's: an idle connection older than this may
 REOPEN_DELAY = 1.0  # seconds before reopening after a failed open, or a connection that closed this young
 CONNECT_TIMEOUT = 5.0
 LANE_SIZE = 4  # connections per exchange: arbs on several pairs may be in flight at once
+AUTO_HEADERS = (("Accept", "*/*"), ("User-Agent", SERVER_SOFTWARE))  # what aiohttp adds to a request without them
 
 
 def request_bytes(method: str, url: URL, headers: Mapping[str, str], body: bytes) -> bytes:
-    """The request as it is written: request line, Host, `headers`, Content-Length, body. A header that would
-    break the request (CR or LF, a non-ASCII character) is refused with ValueError naming it."""
+    """The request as it is written: request line, Host, `headers`, aiohttp's Accept and User-Agent where `headers`
+    has none (an exchange's firewall sees the client aiohttp's requests show), Content-Length, body; no
+    Accept-Encoding (the lane reads bodies as sent). A header that would break the request (CR or LF, a non-ASCII
+    character) is refused with ValueError naming it."""
     lines = [f"{method} {url.raw_path_qs} HTTP/1.1", f"Host: {url.host_port_subcomponent}"]
     lines += [_field(name, value) for name, value in headers.items()]
+    given = {name.lower() for name in headers}
+    lines += [f"{name}: {value}" for name, value in AUTO_HEADERS if name.lower() not in given]
     lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
 

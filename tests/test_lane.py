@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
 from proxy_helpers import running_app
 from wire_helpers import self_signed
 from yarl import URL
@@ -232,7 +233,26 @@ def test_a_header_that_would_break_the_request_is_refused(name, value):
 
 def test_the_request_is_serialised_as_it_goes():
     raw = request_bytes("POST", URL("https://example.test:8443/a/b?x=1"), {"K": "v"}, b"{}")
-    assert raw == b"POST /a/b?x=1 HTTP/1.1\r\nHost: example.test:8443\r\nK: v\r\nContent-Length: 2\r\n\r\n{}"
+    agent = SERVER_SOFTWARE.encode()
+    assert raw == (
+        b"POST /a/b?x=1 HTTP/1.1\r\nHost: example.test:8443\r\nK: v\r\nAccept: */*\r\nUser-Agent: %s\r\n"
+        b"Content-Length: 2\r\n\r\n{}" % agent
+    )
+    given = request_bytes("POST", URL("http://h/o"), {"accept": "application/json", "USER-AGENT": "me"}, b"")
+    assert given.count(b"ccept:") == 1 and given.lower().count(b"user-agent:") == 1  # the caller's, kept as written
+
+
+@pytest.mark.parametrize(
+    "url, host",
+    [
+        ("https://example.test:443/o", "example.test"),
+        ("http://example.test:80/o", "example.test"),
+        ("http://[::1]:8080/o", "[::1]:8080"),
+        ("https://[2001:db8::1]/o", "[2001:db8::1]"),
+    ],
+)
+def test_the_host_header_is_aiohttps_default_ports_left_out_ipv6_bracketed(url, host):
+    assert request_bytes("POST", URL(url), {}, b"").split(b"\r\n")[1] == f"Host: {host}".encode()
 
 
 def test_a_lane_needs_an_http_origin():

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from decimal import Decimal
 
 import pytest
-from client_helpers import HARDHAT_KEY
+from client_helpers import HARDHAT_KEY, Reply, ScriptedExchange
 from yarl import URL
 
 from clients.errors import ExchangeError, TransportError
@@ -285,3 +286,39 @@ async def test_a_polymarket_order_on_the_lane_is_the_request_aiohttp_sends():
 def by_lane(raw: bytes) -> bool:
     """The lane asks for no compressed answer (it reads bodies as sent); aiohttp always does."""
     return b"\r\naccept-encoding:" not in raw.lower()
+
+
+@pytest.fixture
+async def kalshi_exchange(aiohttp_server) -> ScriptedExchange:
+    fake = ScriptedExchange(prefix="/trade-api/v2")
+    await fake.serve(aiohttp_server)
+    return fake
+
+
+@pytest.mark.parametrize("on_lane", [True, False], ids=["lane", "aiohttp"])
+async def test_the_resend_after_a_refused_presigned_timestamp_is_signed_now_and_leaves_the_next_presign(
+    kalshi_exchange, rsa_key, on_lane
+):
+    """The engine presigns again while an order is out (every PRESIGN_EVERY, after each arb). An order refused for
+    its presigned timestamp goes once more signed now, as documented: not with the newer presigned signature, which
+    is older than now (and may be refused again) and belongs to the next order."""
+    orders = "/portfolio/events/orders"
+    ack = {"order_id": "o-1", "fill_count": "2.00", "remaining_count": "0.00", "average_fill_price": "0.4500"}
+    kalshi_exchange.on("POST", orders, Reply(401, EXPIRED), Reply(201, ack))
+    now = [1000.0]
+    async with KalshiClient(kalshi_exchange.url, "kid", rsa_key, clock=lambda: now[0]) as kalshi:
+        if on_lane:
+            await kalshi.open_lane(size=1)
+        kalshi.presign_order()
+        now[0] += 1.5
+        start = kalshi.prepare_order("KX-LANE", "yes", "buy", "2", "0.45", client_order_id="c1")
+        kalshi.presign_order()  # the next order's, made while this one is out
+        now[0] += 0.5
+        assert (await start()).filled == Decimal("2")
+        await kalshi.create_order("KX-LANE", "yes", "buy", "2", "0.45", client_order_id="c2")
+    posts = kalshi_exchange.requests("POST", orders)
+    stamps = [(p.body["client_order_id"], p.headers["KALSHI-ACCESS-TIMESTAMP"]) for p in posts]
+    assert stamps == [("c1", "1000000"), ("c1", "1002000"), ("c2", "1001500")]
+
+
+EXPIRED = {"error": {"code": "header_timestamp_expired", "message": "header timestamp expired"}}

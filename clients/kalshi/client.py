@@ -190,7 +190,8 @@ class KalshiClient:
                 )
             except AuthError as error:
                 if _refused_presigned(error, presigned):
-                    continue  # the presigned signature is used up: the next attempt signs now
+                    signed = self.sign_headers(method, url), False  # now: a newer presigned one is the next order's
+                    continue
                 raise
             except (RateLimited, ExchangeUnavailable) as error:
                 if method != "GET" or attempt >= self._max_retries:
@@ -284,7 +285,8 @@ class KalshiClient:
         except AuthError as error:
             if not _refused_presigned(error, presigned):
                 raise
-        return await self._request("POST", ORDERS, body=body)
+        url = self.url(ORDERS)  # signed now: a newer presigned signature is the next order's
+        return await self._request("POST", ORDERS, body=body, signed=(self.sign_headers("POST", url), False))
 
     async def _placed(self, spec: OrderSpec, sent: Awaitable[Any]) -> OrderResult:
         """The result of the create `sent`: a 409 is the order an earlier attempt placed, a lost answer names the

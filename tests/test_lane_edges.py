@@ -16,6 +16,9 @@ from clients.errors import ExchangeError, TransportError
 from clients.kalshi import KalshiClient
 from clients.lane import Lane, request_bytes
 from clients.polymarket import PolymarketClient
+from trader.arb import Policy, launch_arb
+from trader.ledger import Ledger
+from trader.legs import Leg, Opportunity
 
 BODY = b'{"ticker":"KX-EDGE","count":"1.00"}'
 OK = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
@@ -322,3 +325,59 @@ async def test_the_resend_after_a_refused_presigned_timestamp_is_signed_now_and_
 
 
 EXPIRED = {"error": {"code": "header_timestamp_expired", "message": "header timestamp expired"}}
+
+
+async def test_cancelling_an_arb_after_its_orders_are_written_leaves_both_intents_open_for_recovery(rsa_key, tmp_path):
+    """Both orders went out on the lanes; the arb's task is cancelled before their answers. Nothing may book them
+    (`none`/`rejected` would say not placed): both intents stay pending for `recover()`, and the answers that come
+    late are matched to nothing (each connection dropped and reopened, never reused mid-answer)."""
+    requests: list[bytes] = []
+    release = asyncio.Event()
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            requests.append(head + await reader.readexactly(length))
+            await release.wait()
+            writer.write(refusal(b'{"error":"late"}'))
+            await writer.drain()
+            await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
+    kalshi = KalshiClient(url + "/trade-api/v2", "kid", rsa_key)
+    poly = PolymarketClient(url, HARDHAT_KEY, "api-key", secret, "pass")
+    try:
+        await asyncio.gather(kalshi.open_lane(size=1), poly.open_lane(size=1))
+        with Ledger(tmp_path / "l.sqlite") as ledger:
+            arb = asyncio.ensure_future(
+                launch_arb(kalshi, poly, Opportunity(KALSHI_LEG, POLY_LEG, Decimal("0.02")), ledger, Policy())
+            )
+            for _ in range(500):
+                if len(requests) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(requests) == 2
+            arb.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await arb
+            release.set()
+            for _ in range(300):
+                if kalshi._lane is not None and kalshi._lane.idle == 1 and poly._lane is not None and poly._lane.idle:
+                    break
+                await asyncio.sleep(0.01)
+            assert [i.state for i in ledger.intents()] == ["pending", "pending"]
+            assert kalshi._lane.idle == 1 and poly._lane.idle == 1  # replaced once the late answers came
+    finally:
+        await kalshi.close()
+        await poly.close()
+        server.close()
+
+
+KALSHI_LEG = Leg("kalshi", "KX-LANE", "buy", Decimal("2"), Decimal("0.45"), "yes")
+POLY_LEG = Leg("poly", "7" * 20, "buy", Decimal("2"), Decimal("0.53"), tick_size=Decimal("0.01"), neg_risk=False)

@@ -70,7 +70,7 @@ def uint_field(order: Mapping[str, Any], name: str) -> int:
     value = order.get(name)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"order.{name}: expected an unsigned integer (number or decimal string), got {value!r}")
-    if isinstance(value, str) and not value.isdigit():
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
         raise ValueError(f"order.{name}: expected a decimal integer string, got {value!r}")
     number = int(value)
     if number < 0 or number >= 2**256:

@@ -229,7 +229,7 @@ class PolymarketClient:
         amounts = order_amounts(side, price, size, amount, order_type, tick_size)
         check_flags(order_type, expiration, post_only, timestamp_ms)
         self._eoa()
-        if not str(token_id).isdigit():
+        if not (str(token_id).isascii() and str(token_id).isdigit()):
             raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
         order: dict[str, Any] = {
             "salt": salt if salt is not None else secrets.randbits(SALT_BITS),

@@ -381,3 +381,16 @@ async def test_cancelling_an_arb_after_its_orders_are_written_leaves_both_intent
 
 KALSHI_LEG = Leg("kalshi", "KX-LANE", "buy", Decimal("2"), Decimal("0.45"), "yes")
 POLY_LEG = Leg("poly", "7" * 20, "buy", Decimal("2"), Decimal("0.53"), tick_size=Decimal("0.01"), neg_risk=False)
+
+
+async def test_an_upgrade_answer_is_a_transport_error_not_an_answer(scripted):
+    """101 Switching Protocols to an order POST: llhttp stops parsing (httptools raises HttpParserUpgrade, not an
+    HttpParserError, which asyncio would log as a fatal protocol error); the order's outcome is unknown, said as
+    such, and the connection is not reused."""
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    script, lane = await scripted([upgrade + b"\x81\x02{}", CONFLICT])
+    sent = lane.send(post("http://x"), "POST /order")
+    with pytest.raises(TransportError, match=r"no answer \(an answer llhttp refuses \(HttpParserUpgrade"):
+        await asyncio.wait_for(sent, 5)
+    assert (await (await send_next(lane))).status == 409
+    assert script.connections == 2

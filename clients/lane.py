@@ -111,7 +111,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:  # a 101 stops llhttp: no answer
             self._fail(f"an answer llhttp refuses ({type(exc).__name__}: {exc})")
             self.abort()
 

@@ -354,7 +354,7 @@ def test_keccak256_is_eth_utils_keccak():
 def test_a_non_ascii_digit_string_is_refused_naming_the_field(digits):
     """str.isdigit() takes Unicode digits: int() then fails without naming the field ('²'), or reads a number the
     order's JSON does not show ('١٢٣' is 123 in the hash but not on the wire)."""
-    with pytest.raises(ValueError, match="token_id|order.tokenId"):
+    with pytest.raises(ValueError, match=r"token_id|order\.tokenId"):
         PolymarketClient(private_key=HARDHAT_KEY).build_order(digits, "BUY", "0.5", size="10", salt=1, timestamp_ms=1)
-    with pytest.raises(ValueError, match="order.salt"):
+    with pytest.raises(ValueError, match=r"order\.salt"):
         ctf_order.uint_field({"salt": digits}, "salt")

@@ -49,10 +49,19 @@ def flow(body: bytes, answer: bytes, headers: dict[str, str] | None = None, targ
     return f
 
 
-def recorded(tmp_path: Path, flows: list[Flow], close: bool = True) -> tuple[Session, Recorder]:
+def forwarded(recorder: Recorder, f: Flow) -> None:
+    """The recorder's request hook, as the proxy runs it before forwarding (it awaits nothing)."""
+    with pytest.raises(StopIteration):
+        recorder.request(f).send(None)
+
+
+def recorded(tmp_path: Path, flows: list[Flow], close: bool = True, forward: bool = False) -> tuple[Session, Recorder]:
+    """`flows` recorded by done() alone (as for an answer an addon made), or after request() when `forward`."""
     session = Session(tmp_path / "s", {"session": "s"})
     recorder = Recorder(session, build_filter("all"), collections.Counter())
     for f in flows:
+        if forward:
+            forwarded(recorder, f)
         recorder.done(f)
     if close:
         recorder.close()
@@ -196,6 +205,60 @@ def test_files_written_from_compact_records_are_those_the_full_path_makes(tmp_pa
     recorded(tmp_path, flows)
     files = sorted(p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
     assert [p.read_bytes() for p in files] == expected
+
+
+def test_files_are_the_same_when_the_request_half_is_made_before_the_answer(tmp_path):
+    """request() redacts and encodes the request while the upstream answers; done() adds the response half."""
+    flows = [flow(b, a) for b in BODIES for a in BODIES]
+    sent = [flow(b, a) for b in BODIES for a in BODIES]
+    for before, f in enumerate(sent):
+        f.notes["sent_after"] = before  # request() puts each on the session clock
+    expected = full_way(sent)
+    _, recorder = recorded(tmp_path, flows, forward=True)
+    files = sorted(p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
+    assert [p.read_bytes() for p in files] == expected
+    assert recorder.counts["captured"] == len(flows)
+
+
+def test_a_credential_learned_while_the_upstream_answers_is_scrubbed_from_the_request_made_before(tmp_path):
+    """The request's half is encoded before the answer; a credential another request brings meanwhile is still
+    kept off the disk: the record is checked by value when it is appended."""
+    key = "b7e1c0de-5a5a-4c4c-9f9f-0123456789ab"
+    early = flow(b'{"ticker": "KX", "note": "' + key.encode() + b'"}', FILLS)
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    forwarded(recorder, early)
+    assert "request_half" in early.notes
+    forwarded(recorder, flow(ORDER, FILLS, {"KALSHI-ACCESS-KEY": key}))  # learned now, after early's half
+    recorder.done(early)
+    assert key.encode() not in (tmp_path / "s" / JOURNAL).read_bytes()
+    session.close()
+    (first,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
+    assert orjson.loads(first.read_bytes())["request"]["body"] == {"ticker": "KX", "note": "[REDACTED]"}
+
+
+def test_a_request_whose_redaction_fails_is_not_recorded_and_leaves_no_seq_gap(tmp_path, monkeypatch):
+    """The failure of the request's half is the capture's, raised in done() (after the exchange answered, where
+    the proxy counts and logs it): the request is not refused, nothing reaches the journal, no seq is taken."""
+    from proxy.record import recorder as recorder_module
+
+    def broken(*args: Any) -> dict[str, Any]:
+        raise RuntimeError("redaction broke")
+
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    failing = flow(ORDER, FILLS)
+    with monkeypatch.context() as patched:
+        patched.setattr(recorder_module, "request_record", broken)
+        forwarded(recorder, failing)
+    assert isinstance(failing.notes["request_half"], RuntimeError)
+    with pytest.raises(RuntimeError, match="redaction broke"):
+        recorder.done(failing)
+    assert session.last_seq == 0 and journal_records(tmp_path / "s") == []
+    forwarded(recorder, ok := flow(ORDER, FILLS))
+    recorder.done(ok)
+    session.close()
+    assert [p.name[:4] for p in (tmp_path / "s").iterdir() if p.name != "manifest.json"] == ["001_"]
 
 
 def test_a_killed_recorders_compact_records_become_the_same_files(tmp_path):

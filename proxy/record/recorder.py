@@ -4,6 +4,7 @@ message of a captured WebSocket connection to its frames file before it is relay
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.engine.flow import Flow
@@ -72,12 +73,16 @@ def response_record(
 
 
 def fixture_record(
-    flow: Flow, creds: Credentials | None = None, deferred: list[tuple[str, bytes]] | None = None
+    flow: Flow,
+    creds: Credentials | None = None,
+    deferred: list[tuple[str, bytes]] | None = None,
+    request: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals).
 
     With `deferred`, for Session.write: the bodies compact.deferrable lets wait are appended to it, their fields
-    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes.
+    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes. `request` is the
+    request's record when it was made already (RequestHalf: its deferred body, if any, first in `deferred`).
     """
     creds = Credentials() if creds is None else creds
     found: list[Any] = []
@@ -86,7 +91,7 @@ def fixture_record(
         "exchange": flow.exchange,
         "captured_at": utc_stamp(flow.wall_start),
         "latency_ms": flow.latency_ms,
-        "request": request_record(flow, creds, found, deferred),
+        "request": request_record(flow, creds, found, deferred) if request is None else request,
     }
     if flow.failure is not None:
         failure = flow.failure
@@ -116,6 +121,32 @@ def learn_minted(flow: Flow, creds: Credentials) -> None:
     creds.learn(found)
 
 
+HALF = "request_half"  # flow.notes key of a RequestHalf (or the exception making it raised)
+
+
+@dataclass(slots=True)
+class RequestHalf:
+    """The request's record, redacted and encoded while the upstream answers it: on the client's wait only the
+    response's half and the journal append remain (Session.write still scrubs the whole record by value, with
+    every credential learned by then)."""
+
+    request: dict[str, Any]
+    deferred: list[tuple[str, bytes]]
+
+
+def request_half(flow: Flow, creds: Credentials) -> RequestHalf | Exception:
+    """The request's half of its fixture; what it raised, if it failed, for done() to handle as the capture's
+    failure (after the exchange answered, as when the whole fixture is made there: the request is not refused)."""
+    deferred: list[tuple[str, bytes]] = []
+    found: list[Any] = []
+    try:
+        request = request_record(flow, creds, found, deferred)
+    except Exception as exc:
+        return exc
+    creds.learn(found)
+    return RequestHalf(request, deferred)
+
+
 class Recorder:
     """Record addon: one fixture per request that passes the capture filter; a captured WebSocket connection's
     messages go to the frames file its handshake fixture names."""
@@ -129,15 +160,22 @@ class Recorder:
 
     async def request(self, flow: Flow) -> None:
         flow.notes["sent_after"] = self.session.last_seq  # the request's place on the session clock
+        self.credentials.learn_headers(flow.headers)
+        if self.capture(flow.exchange, flow.path):
+            flow.notes[HALF] = request_half(flow, self.credentials)
 
     def done(self, flow: Flow) -> None:
-        self.credentials.learn_headers(flow.headers)
+        half = flow.notes.pop(HALF, None)
+        if "sent_after" not in flow.notes:  # an addon before this one answered: request() did not run
+            self.credentials.learn_headers(flow.headers)
         if not self.capture(flow.exchange, flow.path):
             learn_minted(flow, self.credentials)
             return
         try:
-            deferred: list[tuple[str, bytes]] = []
-            fixture = fixture_record(flow, self.credentials, deferred)
+            if isinstance(half, Exception):
+                raise half
+            request, deferred = (half.request, half.deferred) if half else (None, [])
+            fixture = fixture_record(flow, self.credentials, deferred, request)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(

@@ -4,6 +4,7 @@ secret reaches the disk, not even the journal before its files are written."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 from pathlib import Path
@@ -259,6 +260,35 @@ def test_a_request_whose_redaction_fails_is_not_recorded_and_leaves_no_seq_gap(t
     recorder.done(ok)
     session.close()
     assert [p.name[:4] for p in (tmp_path / "s").iterdir() if p.name != "manifest.json"] == ["001_"]
+
+
+async def test_manifest_entries_made_after_the_answers_are_all_in_a_manifest_written_before(tmp_path):
+    """Session.write leaves each manifest entry to the next turn of the event loop, after the answer is written;
+    a manifest written sooner (a close in the same turn) still lists every fixture, in seq order."""
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    for f in [flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5"), flow(ORDER, FILLS)]:
+        forwarded(recorder, f)
+        recorder.done(f)
+    assert session.count == 3
+    recorder.close()
+    entries = orjson.loads((tmp_path / "s" / "manifest.json").read_bytes())["fixtures"]
+    assert [(e["seq"], e["method"], e["url"]) for e in entries] == [
+        (1, "POST", "http://up/p/orders"),
+        (2, "POST", "http://up/p/fills?limit=5"),
+        (3, "POST", "http://up/p/orders"),
+    ]
+
+
+async def test_manifest_entries_are_made_in_the_next_loop_turn(tmp_path):
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    for f in [flow(ORDER, FILLS), flow(ORDER, FILLS)]:
+        recorder.done(f)
+    assert session._entries == b""  # nothing but the append before the answer
+    await asyncio.sleep(0)
+    assert session._entries.count(b'"seq"') == 2
+    recorder.close()
 
 
 def test_a_killed_recorders_compact_records_become_the_same_files(tmp_path):

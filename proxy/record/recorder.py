@@ -72,27 +72,36 @@ def response_record(
     }
 
 
+def fixture_start(
+    flow: Flow, creds: Credentials, found: list[Any], deferred: list[tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
+    """The fixture's fields known once the request is: all but its latency, answer and place on the session clock
+    (seq and latency_ms are set later; their keys are here so the file keeps its order)."""
+    return {
+        "seq": 0,
+        "exchange": flow.exchange,
+        "captured_at": utc_stamp(flow.wall_start),
+        "latency_ms": None,
+        "request": request_record(flow, creds, found, deferred),
+    }
+
+
 def fixture_record(
     flow: Flow,
     creds: Credentials | None = None,
     deferred: list[tuple[str, bytes]] | None = None,
-    request: dict[str, Any] | None = None,
+    started: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals).
 
     With `deferred`, for Session.write: the bodies compact.deferrable lets wait are appended to it, their fields
-    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes. `request` is the
-    request's record when it was made already (RequestHalf: its deferred body, if any, first in `deferred`).
+    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes. `started` is the
+    fixture_start made already (RequestHalf: the request's deferred body, if any, first in `deferred`).
     """
     creds = Credentials() if creds is None else creds
     found: list[Any] = []
-    fixture: dict[str, Any] = {
-        "seq": 0,
-        "exchange": flow.exchange,
-        "captured_at": utc_stamp(flow.wall_start),
-        "latency_ms": flow.latency_ms,
-        "request": request_record(flow, creds, found, deferred) if request is None else request,
-    }
+    fixture = fixture_start(flow, creds, found, deferred) if started is None else started
+    fixture["latency_ms"] = flow.latency_ms
     if flow.failure is not None:
         failure = flow.failure
         fixture["error"] = {
@@ -130,7 +139,7 @@ class RequestHalf:
     response's half and the journal append remain (Session.write still scrubs the whole record by value, with
     every credential learned by then)."""
 
-    request: dict[str, Any]
+    started: dict[str, Any]  # fixture_start
     deferred: list[tuple[str, bytes]]
 
 
@@ -140,11 +149,11 @@ def request_half(flow: Flow, creds: Credentials) -> RequestHalf | Exception:
     deferred: list[tuple[str, bytes]] = []
     found: list[Any] = []
     try:
-        request = request_record(flow, creds, found, deferred)
+        started = fixture_start(flow, creds, found, deferred)
     except Exception as exc:
         return exc
     creds.learn(found)
-    return RequestHalf(request, deferred)
+    return RequestHalf(started, deferred)
 
 
 class Recorder:
@@ -174,8 +183,8 @@ class Recorder:
         try:
             if isinstance(half, Exception):
                 raise half
-            request, deferred = (half.request, half.deferred) if half else (None, [])
-            fixture = fixture_record(flow, self.credentials, deferred, request)
+            started, deferred = (half.started, half.deferred) if half else (None, [])
+            fixture = fixture_record(flow, self.credentials, deferred, started)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(

@@ -23,6 +23,7 @@ from proxy.tape.capture_filter import build_filter
 from proxy.tape.compact import MARK, deferrable, file_bytes, pack, unpack
 from proxy.tape.journal import JOURNAL, MAGIC_V1, JournalFile, read_journal, record_bytes
 from proxy.tape.secrets import (
+    HINTS,
     SECRET_ENDINGS,
     SECRET_NAMES,
     Credentials,
@@ -93,7 +94,9 @@ def journal_records(directory: Path) -> list[bytes]:
 # ---- which bodies may wait --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [FILLS, ORDER, b"[]", b"{}", b'[{"a": 1.5e3}]', b'{"a": NaN}', b"{} trailing"])
+@pytest.mark.parametrize(
+    "body", [FILLS, ORDER, b"[]", b"{}", b'[{"a": 1.5e3}]', b'{"a": NaN}', b"{} trailing", b'{\n  "a": "@x"\n}']
+)
 def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body):
     assert deferrable(body)
 
@@ -113,6 +116,7 @@ def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body
         b'{"PASSWORD": "v"}',
         b'{"x_owner_x": "v"}',
         b'{"a": 1}\nAuthorization: Bearer eyJhbGciOi.x7Q9',  # not JSON, and assigns a secret-ish name (omitted)
+        b'{"a":\n@ 12 0badc0de 001_GET_kalshi_x.json\n}',  # a line starting "@": a torn record's search stops there
     ],
 )
 def test_everything_else_goes_the_full_way(body):
@@ -127,6 +131,19 @@ def test_every_secret_name_however_spelled_is_a_hint(name):
     for spelling in (name, name.upper(), name.title(), "_".join(name), "-".join(name), f"my{name}"):
         assert may_name_secrets(json.dumps({spelling: "v"}).encode()), spelling
         assert may_name_secrets(json.dumps({spelling: "v"}, ensure_ascii=False).encode()), spelling
+
+
+PIECES = st.sampled_from(
+    [b"tok", b"en", b"TOKEN", b"pass", b"word", b"_", b"-", b"own", b"er", b"\\u", b"x", b'"', b"k"]
+)
+
+
+@given(st.lists(PIECES, max_size=12).map(b"".join))
+@settings(max_examples=500)
+def test_a_body_is_hinted_exactly_when_a_hint_is_in_it_folded(data):
+    """The automaton stops at the leftmost hint; whether one is found is all the hot path asks."""
+    folded = data.lower().replace(b"_", b"").replace(b"-", b"")
+    assert may_name_secrets(data) == any(hint in folded for hint in HINTS)
 
 
 NAMES = st.sampled_from(["ticker", "side", "count_fp", "a", "Token", "api_key", "PASS_PHRASE", "ownerId", "x-secret"])

@@ -3,6 +3,7 @@ message of a captured WebSocket connection to its frames file before it is relay
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -130,7 +131,7 @@ def learn_minted(flow: Flow, creds: Credentials) -> None:
     creds.learn(found)
 
 
-HALF = "request_half"  # flow.notes key of a RequestHalf (or the exception making it raised)
+HALF = "request_half"  # flow.notes key: False until made, then a RequestHalf, the exception making it raised, or None
 
 
 @dataclass(slots=True)
@@ -169,14 +170,23 @@ class Recorder:
 
     async def request(self, flow: Flow) -> None:
         flow.notes["sent_after"] = self.session.last_seq  # the request's place on the session clock
+        flow.notes[HALF] = False
+        # The forward is written to the upstream before the loop's next turn: the half is made while it answers.
+        asyncio.get_running_loop().call_soon(self._make_half, flow)
+
+    def _make_half(self, flow: Flow) -> None:
+        if flow.notes.get(HALF) is False:  # done() has not come first
+            flow.notes[HALF] = self._half(flow)
+
+    def _half(self, flow: Flow) -> RequestHalf | Exception | None:
+        """Learn the request's credentials, and make its half when it is captured."""
         self.credentials.learn_headers(flow.headers)
-        if self.capture(flow.exchange, flow.path):
-            flow.notes[HALF] = request_half(flow, self.credentials)
+        return request_half(flow, self.credentials) if self.capture(flow.exchange, flow.path) else None
 
     def done(self, flow: Flow) -> None:
-        half = flow.notes.pop(HALF, None)
-        if "sent_after" not in flow.notes:  # an addon before this one answered: request() did not run
-            self.credentials.learn_headers(flow.headers)
+        half = flow.notes.pop(HALF, False)
+        if half is False:  # request() did not run (an addon before this one answered), or the answer came first
+            half = self._half(flow)
         if not self.capture(flow.exchange, flow.path):
             learn_minted(flow, self.credentials)
             return

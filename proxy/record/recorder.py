@@ -187,18 +187,17 @@ class Recorder:
         half = flow.notes.pop(HALF, False)
         if half is False:  # request() did not run (an addon before this one answered), or the answer came first
             half = self._half(flow)
-        if not self.capture(flow.exchange, flow.path):
+        if half is None:  # not captured
             learn_minted(flow, self.credentials)
             return
         try:
             if isinstance(half, Exception):
                 raise half
-            started, deferred = (half.started, half.deferred) if half else (None, [])
-            fixture = fixture_record(flow, self.credentials, deferred, started)
+            fixture = fixture_record(flow, self.credentials, half.deferred, half.started)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(
-                fixture, flow.method, flow.exchange, flow.path, self.credentials, deferred
+                fixture, flow.method, flow.exchange, flow.path, self.credentials, half.deferred
             )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1

@@ -59,6 +59,7 @@ bench: install
 	$(BIN)/python bench/ws_proxy.py
 	$(BIN)/python bench/ws_feeds.py
 	$(BIN)/python bench/tick_to_trade.py
+	$(BIN)/python bench/pre_commit.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP_VENV) build *.egg-info .pytest_cache

@@ -322,9 +322,11 @@ class Probes:
                 retakes += 1
                 continue
             frame = opened[-1]
-            sample = {m: (t - frame) * 1000 for t, m in marks if t >= self._evaluating_of(marks, taken)}
-            sample["first_written"], sample["written"] = (min(legs.values()) - frame) * 1000, (written - frame) * 1000
-            sample["cpu"] = (self._cpu_at[written] - self._cpu_at[frame]) * 1000
+            stamps = {m: t for t, m in marks if t >= self._evaluating_of(marks, taken)}
+            stamps["first_written"], stamps["written"] = min(legs.values()), written
+            sample = {m: (t - frame) * 1000 for m, t in stamps.items()}
+            sample |= {f"cpu_{m}": (self._cpu_at[t] - self._cpu_at[frame]) * 1000 for m, t in stamps.items()}
+            sample["cpu"] = sample["cpu_written"]
             samples.append(sample)
         return samples, retakes
 
@@ -456,11 +458,15 @@ def report(
             f" p99 {quantile(cpu, 0.99):.2f} ms (no time descheduled or waiting for the fsync; the other"
             " events it handled meanwhile included)"
         )
-        print("    from the arb-making frame to (ms, p50 / p99):")
+        print("    from the arb-making frame to (ms, p50 / p99; wall, then the engine thread's CPU):")
         for name, what in MILESTONES:
             at = [s[name] for s in samples if name in s]
+            cpu = [s[f"cpu_{name}"] for s in samples if name in s]
             if at:
-                print(f"      {name:<15} {quantile(at, 0.5):7.2f} / {quantile(at, 0.99):7.2f}  {what}")
+                print(
+                    f"      {name:<15} {quantile(at, 0.5):7.2f} / {quantile(at, 0.99):7.2f}"
+                    f"   cpu {quantile(cpu, 0.5):5.2f} / {quantile(cpu, 0.99):5.2f}  {what}"
+                )
     if evaluations:
         us = [e * 1e6 for e in evaluations]
         print(

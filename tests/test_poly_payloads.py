@@ -195,7 +195,6 @@ def signed(side: str = "BUY", order_type: str = "GTC", shares: str = "10") -> Si
     return SignedOrder(
         order_id="0x",
         signature="0x",
-        typed_data={},
         body={},
         token_id="1",
         side=side,

@@ -299,3 +299,52 @@ def test_the_fast_path_signs_as_eth_account_under_every_domain_and_signature_typ
     reference = Account.sign_message(encode_typed_data(full_message=expected), HARDHAT_KEY).signature
     assert bytes.fromhex(signature[2:])[:65] == bytes(reference)
     assert ctf_order.order_hash(order, version, neg_risk, chain) == order_id
+
+
+@pytest.mark.parametrize("signature_type", [0, 1, 2, 3])
+@pytest.mark.parametrize("domain", ctf_order.ORDER_DOMAINS, ids=lambda d: f"v{d[0]}{'-negrisk' * d[1]}@{d[2]}")
+def test_build_order_signs_as_eth_account_under_every_domain_and_signature_type(domain, signature_type):
+    """The client's own path (its addresses' words, no wire-form read-back, no typed data built) against
+    eth_account's EIP-712 encoding and signature of the order's typed data, and against the wire-form path."""
+    version, neg_risk, chain = domain
+    funder = None if signature_type == 0 else "0x" + f"{signature_type}4" * 20
+    client = PolymarketClient(private_key=HARDHAT_KEY, signature_type=signature_type, funder=funder, chain_id=chain)
+    signed = client.build_order(
+        str(2**255 + 12345),
+        "SELL",
+        "0.37",
+        size="12.34",
+        order_type="FAK",
+        tick_size="0.01",
+        neg_risk=neg_risk,
+        domain_version=version,
+        salt=2**53 - 7,
+        timestamp_ms=1767225600123,
+        builder="0x" + "be" * 32,
+    )
+    typed = signed.typed_data
+    assert typed["domain"]["chainId"] == chain
+    assert typed["message"]["builder"] == "0x" + "be" * 32
+    encoded = encode_typed_data(full_message=typed)
+    assert signed.order_id == "0x" + keccak(b"\x19" + encoded.version + encoded.header + encoded.body).hex()
+    order = signed.body["order"]
+    expected = typed if signature_type != 3 else _nested_7739(typed, order["signer"], chain)
+    reference = Account.sign_message(encode_typed_data(full_message=expected), HARDHAT_KEY).signature
+    assert bytes.fromhex(signed.signature[2:])[:65] == bytes(reference)
+    unsigned = {k: v for k, v in order.items() if k != "signature"}
+    assert ps.signed_order_hash(unsigned, HARDHAT_KEY, version, neg_risk, chain) == (signed.signature, signed.order_id)
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [({"salt": -1}, "order.salt"), ({"salt": 2**256}, "order.salt"), ({"token_id": str(2**256)}, "order.tokenId")],
+)
+def test_build_order_names_a_field_outside_uint256(overrides, reason):
+    inputs = {"side": "BUY", "price": "0.5", "size": "10", "token_id": "1", "salt": 1, "timestamp_ms": 1} | overrides
+    with pytest.raises(ValueError, match=reason):
+        PolymarketClient(private_key=HARDHAT_KEY).build_order(**inputs)
+
+
+def test_keccak256_is_eth_utils_keccak():
+    for data in (b"", b"abc", bytes(range(256)) * 3):
+        assert ctf_order.keccak256(data) == keccak(data)

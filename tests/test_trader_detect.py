@@ -14,9 +14,11 @@ from trader_helpers import pair_fields
 from clients.book import BookView, Level
 from trader.detect import (
     best_box,
+    deeper_than,
     kalshi_taker_fee,
     may_clear,
     outcome_asks,
+    outcome_box,
     poly_taker_fee,
     quote_box,
     size_box,
@@ -278,6 +280,46 @@ def test_a_pair_that_may_not_clear_has_no_box(kb, ka, yes, no, min_edge):
     poly = {YES: BookView("poly", "y", (), yes, False), NO: BookView("poly", "n", (), no, False)}
     if not may_clear(pair, kalshi, poly):
         assert best_box(pair, kalshi, poly, cap=D(300)) is None
+
+
+def _every_box(pair, kalshi, poly, cap):
+    """best_box as it was written before its shortcut: both boxes sized, whatever their best asks."""
+    boxes = [outcome_box(pair, kalshi, poly, outcome, cap) for outcome in ("yes", "no")]
+    return max((box for box in boxes if box is not None), key=lambda box: box.edge, default=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kb=cent_levels,
+    ka=cent_levels,
+    yes=cent_levels,
+    no=cent_levels,
+    min_edge=st.integers(0, 20),
+    cap=st.integers(1, 300),
+)
+def test_the_shortcuts_change_no_box(kb, ka, yes, no, min_edge, cap):
+    """best_box skips a box that cannot clear at its best asks, and the engine skips the uncapped sizing when no
+    box that may clear is deeper than the cap: both give exactly the box the full sizing gives."""
+    (pair,) = parse_pairs(PAIRS.replace('min_edge = "0.01"', f'min_edge = "{D(min_edge) / 100}"')).pairs
+    kalshi = BookView("kalshi", "m", tuple(sorted(kb, key=lambda lv: -lv.price)), ka, False)
+    poly = {YES: BookView("poly", "y", (), yes, False), NO: BookView("poly", "n", (), no, False)}
+    capped = best_box(pair, kalshi, poly, cap=D(cap))
+    assert capped == _every_box(pair, kalshi, poly, D(cap))
+    uncapped = _every_box(pair, kalshi, poly, D(10**9))
+    assert best_box(pair, kalshi, poly, cap=D(10**9)) == uncapped
+    if not deeper_than(pair, kalshi, poly, D(cap)):
+        assert uncapped == capped
+
+
+def test_deeper_than_looks_at_the_boxes_that_may_clear():
+    """The NO box (Kalshi NO at 1 - .55 + Polymarket YES at .50) may clear, with 10 contracts on Kalshi and 40 on
+    Polymarket; the YES box (Kalshi YES .60 + Polymarket NO .45) may not, however deep."""
+    (pair,) = parse_pairs(PAIRS).pairs
+    kalshi = book("kalshi", bids=[("0.55", "6"), ("0.54", "4")], asks=[("0.60", "500")])
+    poly = {YES: book("poly", asks=[("0.50", "40")]), NO: book("poly", asks=[("0.45", "500")])}
+    assert deeper_than(pair, kalshi, poly, D(9)) and not deeper_than(pair, kalshi, poly, D(10))
+    shallow = {YES: book("poly", asks=[("0.50", "8")]), NO: poly[NO]}
+    assert deeper_than(pair, kalshi, shallow, D(7)) and not deeper_than(pair, kalshi, shallow, D(8))
 
 
 def test_may_clear_bounds_the_edge_by_the_best_asks():

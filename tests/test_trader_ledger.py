@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from trader.decisions import Decision
 from trader.ledger import Booking, Fill, Ledger, LedgerError
 from trader.legs import Leg
 
@@ -151,6 +152,36 @@ def test_a_commit_that_fails_rolls_back_and_leaves_the_ledger_usable(ledger):
     ledger.record_intent(kleg(), "b")
     ledger._db = real
     assert [i.key for i in ledger.intents()] == ["b"]
+
+
+TAKEN = Decision("taken", "ali", "edge", "edge 0.029000 per contract", "no", D(10), D("0.45"), D("0.50"), D("0.029"))
+
+
+def test_record_intents_writes_the_decisions_first_then_the_intents_in_one_go(ledger):
+    """A skip made earlier keeps the time it was made; the rest take the transaction's time."""
+    earlier = Decision("skipped", "bob", "stale", "book stale (feed silent)", at="2026-11-19T23:59:59.000000+00:00")
+    ledger.record_intents([(kleg("no"), "k-1"), (pleg(), "0xp")], arb_id="arb-1", decisions=[earlier, TAKEN])
+    assert ledger.decisions() == [earlier, replace(TAKEN, at="2026-11-20T00:00:00+00:00")]
+    assert [(i.key, i.leg, i.arb_id, i.state, i.created_at) for i in ledger.intents()] == [
+        ("k-1", kleg("no"), "arb-1", "pending", "2026-11-20T00:00:00+00:00"),
+        ("0xp", pleg(), "arb-1", "pending", "2026-11-20T00:00:00+00:00"),
+    ]
+
+
+def test_a_record_intents_that_fails_leaves_none_of_its_rows(ledger):
+    """Both intents and the decision are one transaction: a row refused half-way (a key already booked) or a
+    failing COMMIT leaves none of them, and no transaction open."""
+    ledger.record_intent(pleg(), "0xp")
+    with pytest.raises(sqlite3.IntegrityError):
+        ledger.record_intents([(kleg(), "k-1"), (pleg(), "0xp")], arb_id="arb-1", decisions=[TAKEN])
+    assert not ledger._db.in_transaction
+    assert [i.key for i in ledger.intents()] == ["0xp"] and ledger.decisions() == []
+    real = ledger._db
+    ledger._db = CommitFailsOnce(real)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        ledger.record_intents([(kleg(), "k-2")], arb_id="arb-2", decisions=[TAKEN])
+    assert not real.in_transaction
+    assert [i.key for i in ledger.intents()] == ["0xp"] and ledger.decisions() == []
 
 
 def test_state_survives_reopening(tmp_path):

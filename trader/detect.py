@@ -40,6 +40,7 @@ POLY_FEE_QUANTUM = Decimal("0.00001")
 KALSHI_FEE_RATE = Decimal("0.07")
 CENT = Decimal("0.01")
 MIN_FILL = Decimal("0.01")  # the smallest fill: Kalshi counts and Polymarket maker sizes have 2 decimals
+OUTCOMES = ("yes", "no")  # the Kalshi outcome each box buys
 
 
 def fill_fees(fills: Sequence[Level], rate: Decimal, quantum: Decimal) -> Decimal:
@@ -69,21 +70,20 @@ def poly_taker_fee(fills: Sequence[Level], rate: Decimal) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Walk:
-    """`count` contracts bought through asks: the levels taken, the worst price (the order's limit) and the cost."""
+    """`count` contracts bought through asks: the levels taken, the worst price (the order's limit) and the cost.
+    Count and cost are summed once, when the walk is made (`Walk.of`): a box's are read many times."""
 
     fills: tuple[Level, ...]
+    count: Decimal
+    cost: Decimal
 
-    @property
-    def count(self) -> Decimal:
-        return sum((f.size for f in self.fills), ZERO)
+    @classmethod
+    def of(cls, fills: tuple[Level, ...]) -> Walk:
+        return cls(fills, sum((f.size for f in fills), ZERO), sum((f.size * f.price for f in fills), ZERO))
 
     @property
     def limit(self) -> Decimal:
         return self.fills[-1].price
-
-    @property
-    def cost(self) -> Decimal:
-        return sum((f.size * f.price for f in self.fills), ZERO)
 
 
 def walk(asks: Sequence[Level], count: Decimal) -> Walk | None:
@@ -95,7 +95,7 @@ def walk(asks: Sequence[Level], count: Decimal) -> Walk | None:
         take = min(level.size, left)
         fills.append(Level(level.price, take))
         left -= take
-    return Walk(tuple(fills)) if left <= 0 and fills else None
+    return Walk.of(tuple(fills)) if left <= 0 and fills else None
 
 
 def outcome_asks(book: BookView, outcome: str) -> tuple[Level, ...]:
@@ -234,21 +234,42 @@ def top_edge(kalshi_asks: Sequence[Level], poly_asks: Sequence[Level], fee_rate:
 
 def best_box(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], cap: Decimal) -> BoxQuote | None:
     """The pair's box with the larger edge among those that clear its minimum, at most `cap` contracts; `poly`
-    holds the books of both its tokens."""
+    holds the books of both its tokens. A box that cannot clear at the best asks (`may_clear`) is not sized."""
     boxes = [
-        size_box(
-            outcome_asks(kalshi, outcome),
-            poly[pair.poly_token_against(outcome)].asks,
-            cap=cap,
-            fee_rate=pair.poly_fee_rate,
-            min_edge=pair.min_edge,
-            min_size=pair.poly_min_order_size,
-            outcome=outcome,
-            token=pair.poly_token_against(outcome),
-        )
-        for outcome in ("yes", "no")
+        outcome_box(pair, kalshi, poly, outcome, cap)
+        for outcome in OUTCOMES
+        if _box_may_clear(pair, kalshi, poly, outcome)
     ]
     return max((box for box in boxes if box is not None), key=lambda box: box.edge, default=None)
+
+
+def outcome_box(
+    pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], outcome: str, cap: Decimal
+) -> BoxQuote | None:
+    """The box that buys `outcome` on Kalshi, sized (`size_box`) to at most `cap` contracts; None when no size
+    clears."""
+    token = pair.poly_token_against(outcome)
+    return size_box(
+        outcome_asks(kalshi, outcome),
+        poly[token].asks,
+        cap=cap,
+        fee_rate=pair.poly_fee_rate,
+        min_edge=pair.min_edge,
+        min_size=pair.poly_min_order_size,
+        outcome=outcome,
+        token=token,
+    )
+
+
+def deeper_than(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], size: Decimal) -> bool:
+    """Whether a box that may clear has more than `size` contracts in both its books. When none has, sizing caps
+    nothing below `size`: `best_box` with any larger cap is `best_box` with `size` (the same search, the same
+    answer), so the engine need not run it again to learn what the books alone would offer."""
+    return any(
+        _box_may_clear(pair, kalshi, poly, outcome)
+        and min(_depth(outcome_asks(kalshi, outcome)), _depth(poly[pair.poly_token_against(outcome)].asks)) > size
+        for outcome in OUTCOMES
+    )
 
 
 def top_edges(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> dict[str, Decimal | None]:
@@ -257,7 +278,7 @@ def top_edges(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> dic
         outcome: top_edge(
             outcome_asks(kalshi, outcome), poly[pair.poly_token_against(outcome)].asks, pair.poly_fee_rate
         )
-        for outcome in ("yes", "no")
+        for outcome in OUTCOMES
     }
 
 
@@ -265,12 +286,17 @@ def may_clear(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> boo
     """Whether either box could clear the pair's minimum edge at some size: every contract costs at least both best
     asks and no fee is negative, so one minus the two best asks bounds the edge per contract of any size. A
     Decimal subtraction per box, against the sizing `best_box` does: the test run on every book update first."""
-    for outcome in ("yes", "no"):
-        asks = outcome_asks(kalshi, outcome)[:1]
-        poly_asks = poly[pair.poly_token_against(outcome)].asks
-        if asks and poly_asks and ONE - asks[0].price - poly_asks[0].price >= pair.min_edge:
-            return True
-    return False
+    return any(_box_may_clear(pair, kalshi, poly, outcome) for outcome in OUTCOMES)
+
+
+def _box_may_clear(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], outcome: str) -> bool:
+    """`may_clear` for the box that buys `outcome` on Kalshi."""
+    if outcome == "yes":
+        kalshi_best = kalshi.asks[0].price if kalshi.asks else None
+    else:
+        kalshi_best = ONE - kalshi.bids[0].price if kalshi.bids else None
+    poly_asks = poly[pair.poly_token_against(outcome)].asks
+    return kalshi_best is not None and bool(poly_asks) and ONE - kalshi_best - poly_asks[0].price >= pair.min_edge
 
 
 def _depth(levels: Sequence[Level]) -> Decimal:

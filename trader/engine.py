@@ -38,7 +38,7 @@ from clients.feed_events import (
 )
 from trader.arb import ArbResult, Policy, launch_arb
 from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
-from trader.detect import BoxQuote, best_box, may_clear, top_edges, unusable
+from trader.detect import BoxQuote, best_box, deeper_than, may_clear, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
@@ -385,7 +385,7 @@ class Engine:
 
     def _size_and_take(self, pair: Pair, kalshi: BookView, books: dict[str, BookView], box: BoxQuote) -> None:
         notes = []
-        if box.count == pair.max_size:
+        if box.count == pair.max_size and deeper_than(pair, kalshi, books, pair.max_size):
             offered = best_box(pair, kalshi, books, cap=UNCAPPED)
             if offered is not None and offered.count > box.count:
                 notes.append(f"sized down from {_n(offered.count)} to the pair's max_size {_n(pair.max_size)}")
@@ -416,7 +416,12 @@ class Engine:
         decisions = [*self._unrecorded, decision]  # recorded with both intents, in their commit
         try:
             arb = launch_arb(
-                self.kalshi, self.poly, self.opportunity(pair, box), self.ledger, self.policy, decisions=decisions
+                self.kalshi,
+                self.poly,
+                self.opportunity(pair, box, books[box.poly_token]),
+                self.ledger,
+                self.policy,
+                decisions=decisions,
             )
         except Exception as exc:  # the ledger could not commit, or a bug: nothing was sent; stop rather than guess
             log.exception("arb on %s not launched", pair.name)
@@ -457,10 +462,10 @@ class Engine:
         if self.risk.killed is not None:
             self._kill(self.risk.killed)
 
-    def opportunity(self, pair: Pair, box: BoxQuote) -> Opportunity:
-        """The two legs of a box: Kalshi IOC at the worst level walked, Polymarket FAK spending the walk's cost."""
-        poly_book = self.feeds["poly"].book(box.poly_token)
-        tick = poly_book.tick_size if poly_book is not None and poly_book.tick_size else pair.poly_tick_size
+    def opportunity(self, pair: Pair, box: BoxQuote, poly_book: BookView) -> Opportunity:
+        """The two legs of a box: Kalshi IOC at the worst level walked, Polymarket FAK spending the walk's cost, at the
+        tick of `poly_book` (the box's token's book as it was priced) or else the pair's."""
+        tick = poly_book.tick_size or pair.poly_tick_size
         kalshi = Leg(
             "kalshi",
             pair.kalshi_ticker,

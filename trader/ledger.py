@@ -15,8 +15,7 @@ quantities, `open` while they are true and `closed` (with what closed them) once
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -220,8 +219,64 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+INSERT_INTENT = (
+    "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk, purpose,"
+    " arb_id, created_at, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)"
+)
+INSERT_DECISION = (
+    "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price, edge, arb_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _decision_row(d: Decision, now: str) -> tuple[str | None, ...]:
+    """A decision's row; `now` is when the transaction recording it began, the time of a decision made without one
+    (a skip carries the time it was made)."""
+    return (
+        d.at or now,
+        d.kind,
+        d.pair,
+        d.reason,
+        d.detail,
+        d.outcome,
+        _text(d.count),
+        _text(d.kalshi_price),
+        _text(d.poly_price),
+        _text(d.edge),
+        d.arb_id,
+    )
+
+
 def _dec(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception, the COMMIT's own included (a busy or failing disk):
+    nothing of the transaction stays, and the connection is not left inside it (autocommit). A class rather than a
+    generator context manager: it is on every arb's way to its orders."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        if kind is not None:
+            self._rollback()
+            return
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
 
 class Ledger:
@@ -258,18 +313,8 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception, the COMMIT's own included (a busy or failing
-        disk): nothing of the transaction stays, and the connection is not left inside it (autocommit)."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
 
     def record_intent(self, leg: Leg, key: str, *, purpose: str = "entry", arb_id: str | None = None) -> Intent:
         """Write the intent (state `pending`) before the order is sent; returns it."""
@@ -285,33 +330,32 @@ class Ledger:
         decisions: Sequence[Decision] = (),
     ) -> None:
         """Write several intents (`pending`, keyed) and the decisions that made them (first, in order) in one
-        transaction: one commit, one fsync, before any of the orders is sent (all are durable, or none)."""
+        transaction: one commit, one fsync, before any of the orders is sent (all are durable, or none). The rows
+        are built before the transaction begins, so it holds the write lock for the inserts and the commit only."""
         now = self._clock()
-        with self._transaction():
-            for decision in decisions:
-                self._insert_decision(decision)
-            self._db.executemany(
-                "INSERT INTO intents (key, exchange, instrument, outcome, action, count, price, tick_size, neg_risk,"
-                " purpose, arb_id, created_at, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
-                [
-                    (
-                        key,
-                        leg.exchange,
-                        leg.instrument,
-                        leg.outcome,
-                        leg.action,
-                        str(leg.count),
-                        str(leg.price),
-                        _text(leg.tick_size),
-                        leg.neg_risk,
-                        purpose,
-                        arb_id,
-                        now,
-                        now,
-                    )
-                    for leg, key in orders
-                ],
+        decision_rows = [_decision_row(d, now) for d in decisions]
+        intent_rows = [
+            (
+                key,
+                leg.exchange,
+                leg.instrument,
+                leg.outcome,
+                leg.action,
+                str(leg.count),
+                str(leg.price),
+                _text(leg.tick_size),
+                leg.neg_risk,
+                purpose,
+                arb_id,
+                now,
+                now,
             )
+            for leg, key in orders
+        ]
+        with self._transaction():
+            if decision_rows:
+                self._db.executemany(INSERT_DECISION, decision_rows)
+            self._db.executemany(INSERT_INTENT, intent_rows)
 
     def mark_unknown(self, key: str, reason: str, *, order_id: str | None = None) -> None:
         """The order was sent but its outcome is not known (answer lost, order still open): left for `recover()`."""
@@ -502,29 +546,10 @@ class Ledger:
 
     def record_decisions(self, decisions: Sequence[Decision]) -> None:
         """Several decisions, in order, in one transaction."""
+        now = self._clock()
+        rows = [_decision_row(d, now) for d in decisions]
         with self._transaction():
-            for decision in decisions:
-                self._insert_decision(decision)
-
-    def _insert_decision(self, decision: Decision) -> None:
-        d = decision
-        self._db.execute(
-            "INSERT INTO decisions (at, kind, pair, reason, detail, outcome, count, kalshi_price, poly_price,"
-            " edge, arb_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                d.at or self._clock(),
-                d.kind,
-                d.pair,
-                d.reason,
-                d.detail,
-                d.outcome,
-                _text(d.count),
-                _text(d.kalshi_price),
-                _text(d.poly_price),
-                _text(d.edge),
-                d.arb_id,
-            ),
-        )
+            self._db.executemany(INSERT_DECISION, rows)
 
     def decisions(self) -> list[Decision]:
         """Every recorded decision, oldest first, with the time it was recorded."""

@@ -88,6 +88,7 @@ class PolymarketClient:
         self._transport = Transport(EXCHANGE, poly_error, session=session, timeout=timeout)
         self._clock = clock
         self.maker = self._maker()
+        self.signer = self.maker if signature_type == ctf_order.SIG_POLY_1271 else self.address
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> PolymarketClient:
@@ -217,11 +218,10 @@ class PolymarketClient:
         self._eoa()
         if not str(token_id).isdigit():
             raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
-        signer = self.maker if self.signature_type == ctf_order.SIG_POLY_1271 else self._eoa()
         order: dict[str, Any] = {
             "salt": salt if salt is not None else secrets.randbits(SALT_BITS),
             "maker": self.maker,
-            "signer": signer,
+            "signer": self.signer,
             "tokenId": str(token_id),
             "makerAmount": str(amounts[0]),
             "takerAmount": str(amounts[1]),
@@ -232,14 +232,12 @@ class PolymarketClient:
             "metadata": ctf_order.BYTES32_ZERO,
             "builder": ctf_order.bytes32_hex(builder, "builder"),
         }
-        typed_data = signing.order_typed_data(order, domain_version, neg_risk, self.chain_id)
-        signature, order_id = signing.signed_order_hash(order, self._key(), domain_version, neg_risk, self.chain_id)
+        signature, order_id = self._sign(order, domain_version, neg_risk)
         order["signature"] = signature
         maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
         return SignedOrder(
             order_id=order_id,
             signature=signature,
-            typed_data=typed_data,
             body={
                 "order": order,
                 "owner": self.creds.api_key if self.creds else "",
@@ -256,6 +254,27 @@ class PolymarketClient:
             order_type=order_type,
             domain_version=domain_version,
             neg_risk=neg_risk,
+            chain_id=self.chain_id,
+        )
+
+    def _sign(self, order: dict[str, Any], domain_version: int, neg_risk: bool) -> tuple[str, str]:
+        """(signature, order hash) of an order `build_order` made: `signing.signed_order_hash` without reading back
+        what this client wrote itself (its maker and signer, the zero metadata, the side and type it checked); the
+        numbers still go through `uint_field`, whose errors name the field."""
+        words = (
+            ctf_order.uint_field(order, "salt"),
+            int(order["maker"], 16),
+            int(order["signer"], 16),
+            ctf_order.uint_field(order, "tokenId"),
+            ctf_order.uint_field(order, "makerAmount"),
+            ctf_order.uint_field(order, "takerAmount"),
+            ctf_order.SIDES[order["side"]],
+            self.signature_type,
+            ctf_order.uint_field(order, "timestamp"),
+        )
+        struct_hash = ctf_order.order_words_hash(words, bytes(32), bytes.fromhex(order["builder"][2:]))
+        return signing.sign_struct_hash(
+            struct_hash, self.signature_type, words[2], self._key(), domain_version, neg_risk, self.chain_id
         )
 
     async def post_order(self, signed: SignedOrder) -> OrderResult:

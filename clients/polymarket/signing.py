@@ -16,12 +16,11 @@ from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey
-from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_keys import keys
 from eth_keys.exceptions import BadSignature, ValidationError
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from ctf_order import (
     EXCHANGE_DOMAIN_NAME,
@@ -29,8 +28,10 @@ from ctf_order import (
     POLYGON,
     SIG_POLY_1271,
     address_field,
+    address_word,
     domain_separator,
     exchange_address,
+    keccak256,
     order_digest,
     order_message,
     order_struct_hash,
@@ -77,7 +78,10 @@ CLOB_AUTH_FIELDS = [
     {"name": "message", "type": "string"},
 ]
 
-_TYPED_DATA_SIGN_TYPE_HASH = keccak(text=TYPED_DATA_SIGN_TYPE_STRING)
+_TYPED_DATA_SIGN_TYPE_HASH = keccak256(TYPED_DATA_SIGN_TYPE_STRING.encode())
+_DEPOSIT_WALLET_NAME_HASH = keccak256(DEPOSIT_WALLET_NAME.encode())
+_DEPOSIT_WALLET_VERSION_HASH = keccak256(DEPOSIT_WALLET_VERSION.encode())
+_ORDER_TYPE_BYTES = ORDER_TYPE_STRING.encode()
 _ECDSA_LEN = 65
 _WRAPPER_FIXED_LEN = _ECDSA_LEN + 32 + 32 + 2
 
@@ -104,21 +108,20 @@ def order_typed_data(
     }
 
 
-def _wrapped_digest(order: Mapping[str, Any], separator: bytes, struct_hash: bytes, chain_id: int) -> bytes:
-    """The digest the deposit wallet's owner signs for POLY_1271 (ERC-7739 TypedDataSign)."""
-    wallet = address_field(order, "signer")
-    wrapper_hash = keccak(
-        abi_encode(
-            ["bytes32", "bytes32", "bytes32", "bytes32", "uint256", "address", "bytes32"],
-            [
+def _wrapped_digest(wallet: int, separator: bytes, struct_hash: bytes, chain_id: int) -> bytes:
+    """The digest the deposit wallet's owner signs for POLY_1271 (ERC-7739 TypedDataSign); `wallet` is the integer
+    of the deposit wallet's address word. Every field is static: the encoding is their 32-byte words in turn."""
+    wrapper_hash = keccak256(
+        b"".join(
+            (
                 _TYPED_DATA_SIGN_TYPE_HASH,
                 struct_hash,
-                keccak(text=DEPOSIT_WALLET_NAME),
-                keccak(text=DEPOSIT_WALLET_VERSION),
-                chain_id,
-                wallet,
-                b"\x00" * 32,
-            ],
+                _DEPOSIT_WALLET_NAME_HASH,
+                _DEPOSIT_WALLET_VERSION_HASH,
+                chain_id.to_bytes(32, "big"),
+                wallet.to_bytes(32, "big"),
+                bytes(32),  # the salt
+            )
         )
     )
     return order_digest(separator, wrapper_hash)
@@ -159,14 +162,30 @@ def signed_order_hash(
     chain_id: int = POLYGON,
 ) -> tuple[str, str]:
     """(signature, order hash) from one struct hash: what a client needs to send an order and book its intent."""
-    separator = domain_separator(domain_version, neg_risk, chain_id)
     struct_hash = order_struct_hash(order)
+    signature_type = uint_field(order, "signatureType")
+    signer = address_word(order, "signer") if signature_type == SIG_POLY_1271 else 0
+    return sign_struct_hash(struct_hash, signature_type, signer, private_key, domain_version, neg_risk, chain_id)
+
+
+def sign_struct_hash(
+    struct_hash: bytes,
+    signature_type: int,
+    signer: int,
+    private_key: str,
+    domain_version: int = 2,
+    neg_risk: bool = False,
+    chain_id: int = POLYGON,
+) -> tuple[str, str]:
+    """(signature, order hash) of an order given by its hashStruct: plain EIP-712 for types 0-2, the ERC-7739
+    wrapper for type 3, whose `signer` (the integer of its address word; unused by the other types) is the deposit
+    wallet."""
+    separator = domain_separator(domain_version, neg_risk, chain_id)
     digest = order_digest(separator, struct_hash)
-    if uint_field(order, "signatureType") != SIG_POLY_1271:
+    if signature_type != SIG_POLY_1271:
         return "0x" + sign_hash(digest, private_key).hex(), "0x" + digest.hex()
-    inner = sign_hash(_wrapped_digest(order, separator, struct_hash, chain_id), private_key)
-    type_bytes = ORDER_TYPE_STRING.encode()
-    wrapped = inner + separator + struct_hash + type_bytes + len(type_bytes).to_bytes(2, "big")
+    inner = sign_hash(_wrapped_digest(signer, separator, struct_hash, chain_id), private_key)
+    wrapped = inner + separator + struct_hash + _ORDER_TYPE_BYTES + len(_ORDER_TYPE_BYTES).to_bytes(2, "big")
     return "0x" + wrapped.hex(), "0x" + digest.hex()
 
 
@@ -201,7 +220,7 @@ def _unwrap_1271(order: Mapping[str, Any], separator: bytes, struct_hash: bytes)
         raise ValueError(f"order.signature: wrapper length {len(raw)} does not match its type-string length {type_len}")
     inner, embedded_separator = raw[:65], raw[65:97]
     embedded_struct_hash, type_string = raw[97:129], raw[129:-2]
-    if type_string != ORDER_TYPE_STRING.encode():
+    if type_string != _ORDER_TYPE_BYTES:
         raise ValueError("order.signature: the wrapper's contents type is not the V2 Order type string")
     if embedded_separator != separator:
         raise ValueError(
@@ -227,7 +246,7 @@ def recover_order_signer(
     struct_hash = order_struct_hash(order)
     if uint_field(order, "signatureType") == SIG_POLY_1271:
         inner = _unwrap_1271(order, separator, struct_hash)
-        return _recover(_wrapped_digest(order, separator, struct_hash, chain_id), inner)
+        return _recover(_wrapped_digest(address_word(order, "signer"), separator, struct_hash, chain_id), inner)
     recovered = _recover(order_digest(separator, struct_hash), _signature_bytes(order))
     signer = address_field(order, "signer")
     if recovered != signer:

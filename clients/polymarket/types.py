@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from clients.polymarket.signing import order_typed_data
+from ctf_order import POLYGON
+
 BPS = Decimal(10000)
 FEE_QUANTUM = Decimal("0.00001")  # fees are rounded to 5 decimals
 
@@ -16,7 +19,6 @@ class SignedOrder:
 
     order_id: str
     signature: str = field(repr=False)
-    typed_data: dict[str, Any] = field(repr=False, compare=False)
     body: dict[str, Any] = field(repr=False, compare=False)
     token_id: str
     side: str
@@ -27,6 +29,13 @@ class SignedOrder:
     order_type: str
     domain_version: int
     neg_risk: bool
+    chain_id: int = POLYGON
+
+    @property
+    def typed_data(self) -> dict[str, Any]:
+        """The order's full EIP-712 typed data (for eth_account and the SDKs), built when asked: signing does not
+        need it."""
+        return order_typed_data(self.body["order"], self.domain_version, self.neg_risk, self.chain_id)
 
 
 @dataclass(frozen=True, slots=True)

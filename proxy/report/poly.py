@@ -32,7 +32,6 @@ def signed_view(item: Any) -> SignedOrder:
     return SignedOrder(
         order_id="",
         signature="",
-        typed_data={},
         body=item,
         token_id=str(order["tokenId"]),
         side=side,

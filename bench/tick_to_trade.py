@@ -10,8 +10,9 @@ Polymarket requotes a second spread over the pairs (each one `price_change` fram
 times a second a Kalshi requote that opens an arb on one pair (its YES bid to 0.55: a NO at 0.45 against the
 Polymarket YES ask at 0.50), put back 0.2 s later. The engine runs in this process on the real clients and feeds, its
 ledger on disk (every intent is fsynced before its order goes out, as in production). The probes: the time each
-arb-making frame reaches the feed socket's reader, the time aiohttp has written each order request (its trace
-hook after the body), and the time `Engine.evaluate` takes on every book update.
+arb-making frame reaches the feed socket's reader, the time each order's bytes were handed to the kernel (on the
+order lane, `clients.lane`: when its `transport.write` returned; an order that found no lane connection idle goes
+by aiohttp: its trace hook after the body), and the time `Engine.evaluate` takes on every book update.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,15 @@ from cryptography.hazmat.primitives import serialization
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import trader.engine  # noqa: E402
 from clients.kalshi import KalshiClient  # noqa: E402 - after the path set-up above
 from clients.kalshi.feed import KalshiFeed  # noqa: E402
+from clients.lane import Lane  # noqa: E402
 from clients.polymarket import PolymarketClient  # noqa: E402
 from clients.polymarket.feed import PolymarketFeed  # noqa: E402
 from simulator.credentials import kalshi_test_credentials  # noqa: E402
 from simulator.poly.config import HARDHAT_0, Level  # noqa: E402
+from trader.arb import launch_arb  # noqa: E402
 from trader.engine import Engine  # noqa: E402
 from trader.ledger import Ledger  # noqa: E402
 from trader.pairs import parse_pairs  # noqa: E402
@@ -159,8 +164,8 @@ MILESTONES = (  # (name, what it is), in the order an arb usually meets them
     ("taken", "the decision to take it (detection, sizing, risk done)"),
     ("signed", "the Polymarket order signed (EIP-712)"),
     ("durable", "both intents committed (fsync)"),
-    ("kalshi_request", "the Kalshi request started (RSA-PSS signed, or its signature made ahead)"),
-    ("poly_request", "the Polymarket request started (HMAC signed)"),
+    ("kalshi_request", "the Kalshi request started (on the lane: its write called; else aiohttp's request)"),
+    ("poly_request", "the Polymarket request started (as Kalshi's)"),
     ("kalshi_written", "the Kalshi order's bytes written"),
     ("poly_written", "the Polymarket order's bytes written"),
     ("first_written", "the first order's bytes written"),
@@ -177,6 +182,7 @@ class Probes:
         self.frames = {"kalshi": 0, "poly": 0}
         self.marks: dict[str, list[tuple[float, str]]] = {}  # ticker -> (time, milestone) on that pair's arbs
         self.writes: list[tuple[float, str, str]] = []  # (time, exchange, ticker or token) of entry orders
+        self.paths: Counter[str] = Counter()  # entry orders written by the order lane / by aiohttp (no idle lane)
         self.evaluations: list[float] = []
         self.depths: list[int] = []  # events waiting in both queues when the engine takes the next one
         self.cpu: list[float] = []  # process CPU time at the start and end of the window
@@ -231,26 +237,25 @@ class Probes:
                 socket._receive = receive  # type: ignore[method-assign]  # a bench probe
 
     def _watch_engine(self, engine: Engine) -> None:
-        noting = "_noted" if hasattr(engine, "_noted") else "decide"  # the engine before the launch rework: decide
-        evaluate, noted, on_event = engine.evaluate, getattr(engine, noting), engine.on_event
+        evaluate, on_event = engine.evaluate, engine.on_event
 
         def timed_evaluate(pair: Any) -> None:
             self._evaluating = started = self.stamp()
             evaluate(pair)
             self.evaluations.append(time.perf_counter() - started)
 
-        def decided(decision: Any) -> None:
-            if decision.kind == "taken":
-                ticker = next(p.kalshi_ticker for p in engine.pairs if p.name == decision.pair)
-                self.marks.setdefault(ticker, []).extend([(self._evaluating, "evaluate"), (self.stamp(), "taken")])
-            noted(decision)
+        def launching(kalshi: Any, poly: Any, opportunity: Any, *args: Any, **kwargs: Any) -> Any:
+            """The decision to take the arb: launch_arb called (its orders are written before it returns)."""
+            ticker = opportunity.kalshi.instrument
+            self.marks.setdefault(ticker, []).extend([(self._evaluating, "evaluate"), (self.stamp(), "taken")])
+            return launch_arb(kalshi, poly, opportunity, *args, **kwargs)
 
         def event(item: Any) -> None:
             self.depths.append(sum(feed.events.qsize() for feed in engine.feeds.values()))
             on_event(item)
 
         engine.evaluate, engine.on_event = timed_evaluate, event  # type: ignore[method-assign]
-        setattr(engine, noting, decided)
+        trader.engine.launch_arb = launching  # type: ignore[assignment]  # a bench probe
         self._wrap_ledger(engine.ledger)
         build = engine.poly.build_order
 
@@ -279,6 +284,8 @@ class Probes:
             setattr(ledger, name, recorded)
 
     def trace(self) -> aiohttp.TraceConfig:
+        """aiohttp's hooks: an order that went by the normal path (no idle lane connection), its request started and
+        its body written."""
         config = aiohttp.TraceConfig()
 
         async def started(session: Any, context: Any, params: aiohttp.TraceRequestStartParams) -> None:
@@ -286,22 +293,39 @@ class Probes:
 
         async def written(session: Any, context: Any, params: aiohttp.TraceRequestChunkSentParams) -> None:
             now = self.stamp()
-            if params.method != "POST" or not params.chunk:
-                return
-            body = orjson.loads(params.chunk)
-            if body.get("side") == "ask":  # a Kalshi entry: this bench's arbs buy NO (a YES ask); unwinds sell it
-                instrument, exchange = body["ticker"], "kalshi"
-            elif body.get("order", {}).get("side") == "BUY":
-                instrument, exchange = body["order"]["tokenId"], "poly"
-            else:
-                return
-            self.writes.append((now, exchange, instrument))
-            marks = self.marks.setdefault(self._ticker[instrument], [])
-            marks += [(context.started, f"{exchange}_request"), (now, f"{exchange}_written")]
+            if params.method == "POST" and params.chunk:
+                self._written(context.started, now, params.chunk, "aiohttp")
 
         config.on_request_start.append(started)
         config.on_request_chunk_sent.append(written)
         return config
+
+    def watch_lanes(self) -> None:
+        """The order lanes' writes: `Lane.send` returns once `transport.write` has handed the bytes to the kernel."""
+        send = Lane.send
+
+        def timed_send(lane: Lane, request: bytes, where: str) -> Any:
+            started = self.stamp()
+            sent = send(lane, request, where)
+            if sent is not None:
+                self._written(started, self.stamp(), request.split(b"\r\n\r\n", 1)[1], "lane")
+            return sent
+
+        Lane.send = timed_send  # type: ignore[method-assign]  # a bench probe
+
+    def _written(self, started: float, now: float, body: bytes, path: str) -> None:
+        """An entry order's bytes written (`path`: the lane or aiohttp), with the time its request started."""
+        order = orjson.loads(body)
+        if order.get("side") == "ask":  # a Kalshi entry: this bench's arbs buy NO (a YES ask); unwinds sell it
+            instrument, exchange = order["ticker"], "kalshi"
+        elif order.get("order", {}).get("side") == "BUY":
+            instrument, exchange = order["order"]["tokenId"], "poly"
+        else:
+            return
+        self.paths[path] += 1
+        self.writes.append((now, exchange, instrument))
+        marks = self.marks.setdefault(self._ticker[instrument], [])
+        marks += [(started, f"{exchange}_request"), (now, f"{exchange}_written")]
 
     def arbs(self) -> tuple[list[dict[str, float]], int]:
         """Per arb taken on an arb-making frame: ms from that frame to each milestone; and how many takes
@@ -387,6 +411,7 @@ async def run(args: argparse.Namespace) -> None:
             assets=[token(i, o) for i in range(args.pairs) for o in (0, 1)],
         )
         probes = Probes()
+        probes.watch_lanes()
         async with aiohttp.ClientSession(trace_configs=[probes.trace()]) as http:
             kalshi = KalshiClient(urls["kalshi"] + "/trade-api/v2", key_id, pem, session=http)
             poly = PolymarketClient(urls["poly"], HARDHAT_0_KEY, session=http)
@@ -408,6 +433,8 @@ async def run(args: argparse.Namespace) -> None:
                 engine.stop()
                 await asyncio.wait_for(task, 60)
                 decisions = ledger.decisions()
+                await kalshi.close()  # their order lanes, before the exchanges go
+                await poly.close()
     finally:
         process.kill()
         await process.wait()
@@ -444,6 +471,10 @@ def report(
         f" {cpu / max(1, len(evaluations)) * 1e6:.0f} us per book update evaluated (all work included)"
     )
     print(f"  arbs taken {taken}, results {len(results)} ({sum(r.reason == 'matched' for r in results)} matched)")
+    print(
+        f"  entry orders written by the order lane {probes.paths['lane']},"
+        f" by aiohttp (no lane connection idle) {probes.paths['aiohttp']}"
+    )
     samples, retakes = probes.arbs()
     if samples:
         ms = [s["written"] for s in samples]

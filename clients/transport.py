@@ -14,7 +14,7 @@ Retrying is the caller's decision (Kalshi retries GETs on top of this); this mod
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -101,6 +101,10 @@ class Transport:
                 f"{self.exchange} {where}: no answer ({type(exc).__name__}: {exc}) from {url.origin()}"
             ) from None
         return self.read(answer, where)
+
+    async def answer(self, sent: Awaitable[Answer], where: str) -> Any:
+        """`read` an answer that comes by another way (the order lane's, `clients.lane`) once it comes."""
+        return self.read(await sent, where)
 
     def read(self, answer: Answer, where: str) -> Any:
         """Parsed JSON of a 2xx answer (None when empty); raise what any other answer means."""

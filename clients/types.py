@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 Exchange = Literal["kalshi", "poly"]
+
+# An order made ready to send (body, signatures, request bytes): calling it sends the order now, on the client's
+# order lane when one of its connections is idle (the bytes are written before the call returns), else by the
+# normal path; awaiting what it returns gives the order's result, as create_order / post_order would.
+OrderStart = Callable[[], Awaitable["OrderResult"]]
 
 
 @dataclass(frozen=True, slots=True)

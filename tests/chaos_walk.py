@@ -102,11 +102,13 @@ class Crashing:
             raise Crash("crashed after sending")
         return result
 
-    async def create_order(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._send(lambda: self._client.create_order(*args, **kwargs))
+    def prepare_order(self, *args: Any, **kwargs: Any) -> Callable[[], Awaitable[Any]]:
+        start = self._client.prepare_order(*args, **kwargs)
+        return lambda: self._send(start)
 
-    async def post_order(self, signed: Any) -> Any:
-        return await self._send(lambda: self._client.post_order(signed))
+    def prepare_post(self, signed: Any) -> Callable[[], Awaitable[Any]]:
+        start = self._client.prepare_post(signed)
+        return lambda: self._send(start)
 
 
 class Walk:
@@ -125,6 +127,7 @@ class Walk:
         self.recover_policy = Policy(leg_timeout=leg_timeout) if self.rng.random() < 0.8 else None
         self.settle_rules = RecoveryPolicy(not_found_window=WINDOW, recheck_delay=1.0, sleep=self.sleep)
         self.kalshi, self.poly = world.kalshi, world.poly
+        self.lanes = seed % 2 == 0  # even seeds send the orders on the clients' order lanes, odd ones by aiohttp
         self.ledger = Ledger(self.path, clock=self.ledger_clock)
         kalshi_account = world.kalshi_exchange.accounts["default"]
         self.kalshi_cash0 = kalshi_account.cash
@@ -207,6 +210,7 @@ class Walk:
     # -- the walk -------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        await self.open_lanes()
         try:
             for step in range(1, self.steps + 1):
                 self.step = step
@@ -219,6 +223,10 @@ class Walk:
         finally:
             self.ledger.close()
             await self.close_clients()
+
+    async def open_lanes(self) -> None:
+        if self.lanes:
+            await asyncio.gather(self.kalshi.open_lane(), self.poly.open_lane())
 
     async def close_clients(self) -> None:
         """Close the clients a restart opened (the world closes its own)."""
@@ -354,6 +362,7 @@ class Walk:
         self.ledger.close()
         await self.close_clients()
         self.kalshi, self.poly = self.world.reopen()
+        await self.open_lanes()
         self.ledger = Ledger(self.path, clock=self.ledger_clock)
         self.log(f"restart{' after the crash' if after_crash else ''}{' (orders still in flight)' if racy else ''}")
         await self.recover()

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextlib
 import gzip
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -91,14 +92,16 @@ def upstream_app() -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def running_app(app: web.Application, **server_options: Any) -> AsyncIterator[str]:
+async def running_app(
+    app: web.Application, ssl_context: ssl.SSLContext | None = None, **server_options: Any
+) -> AsyncIterator[str]:
     runner = web.AppRunner(app, **server_options)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 

@@ -709,3 +709,11 @@ async def test_the_daily_loss_room_starts_afresh_when_the_utc_day_changes(tmp_pa
         assert (rig.engine.status["ali"].last.kind, rig.engine.status["ali"].last.reason) == ("taken", "edge")
         await eventually(lambda: ("result", "matched") in rig.kinds())
     assert rig.kinds() == [("skipped", "daily_loss"), ("taken", "edge"), ("result", "matched")]
+
+
+async def test_the_engine_opens_the_order_lanes_before_it_trades_and_not_in_a_dry_run(tmp_path):
+    async with Rig(tmp_path) as rig:
+        assert (rig.kalshi.lanes_opened, rig.poly.lanes_opened) == (1, 1)
+    (tmp_path / "dry").mkdir()
+    async with Rig(tmp_path / "dry", dry_run=True) as dry:
+        assert (dry.kalshi.lanes_opened, dry.poly.lanes_opened) == (0, 0)

@@ -22,7 +22,7 @@ from typing import Any, Literal, cast
 
 from trader.decisions import Decision
 from trader.exchanges import Client, KalshiTrading, PolyTrading
-from trader.execute import LegResult, Prepared, prepare_leg, result_from_booking, send_leg
+from trader.execute import LegResult, Prepared, Sent, prepare_leg, result_from_booking, send_leg, start_leg
 from trader.exposure import Exposure, direction, imbalance
 from trader.ledger import Intent, Ledger
 from trader.legs import Leg, Opportunity
@@ -158,17 +158,19 @@ def _launch(
     *,
     together: bool = False,
 ) -> asyncio.Future[list[LegResult | BaseException]]:
-    """Build every leg, commit their intents (and `decisions`) in one transaction, then start every send; a leg
-    that cannot be built is rejected (or, raising outside the taxonomy, unknown) and the others still go, unless
-    they go `together` (an arb's entries: `_all_or_none`)."""
+    """Build every leg, commit their intents (and `decisions`) in one transaction, then send every order at once, in
+    order (on the clients' order lanes their bytes are written before this returns), and gather what finishes
+    them; a leg that cannot be built is rejected (or, raising outside the taxonomy, unknown) and the others still
+    go, unless they go `together` (an arb's entries: `_all_or_none`)."""
     prepared = [_prepare(clients[leg.exchange], leg) for leg in legs]
     if together:
         prepared = _all_or_none(prepared)
     ready = [p for p in prepared if isinstance(p, Prepared)]
     if ledger is not None and (ready or decisions):
         ledger.record_intents([(p.leg, p.key) for p in ready], purpose=purpose, arb_id=arb_id, decisions=decisions)
+    started = [start_leg(p) if isinstance(p, Prepared) else p for p in prepared]
     return asyncio.gather(
-        *(_settled(clients[leg.exchange], p, ledger, policy) for leg, p in zip(legs, prepared, strict=True)),
+        *(_settled(clients[leg.exchange], s, ledger, policy) for leg, s in zip(legs, started, strict=True)),
         return_exceptions=True,
     )
 
@@ -269,19 +271,19 @@ def _unknown_on_crash(leg: Leg, outcome: LegResult | BaseException) -> LegResult
 
 
 async def _settled(
-    client: Client, prepared: Prepared | LegResult | Exception, ledger: Ledger | None, policy: Policy
+    client: Client, sent: Sent | LegResult | Exception, ledger: Ledger | None, policy: Policy
 ) -> LegResult:
     """send_leg, then one look-up at the exchange if the outcome came back unknown.
 
     Only an order the exchange reports settles the leg here; "no such order" is left for `recover()`,
     since the lost request may still be in flight or the exchange's reads may lag its writes.
     """
-    if isinstance(prepared, Exception):
-        raise prepared
-    if isinstance(prepared, LegResult):
-        return prepared
-    leg = prepared.leg
-    result = await send_leg(client, prepared, ledger, timeout=policy.leg_timeout)
+    if isinstance(sent, Exception):
+        raise sent
+    if isinstance(sent, LegResult):
+        return sent
+    leg = sent.leg
+    result = await send_leg(client, sent, ledger, timeout=policy.leg_timeout)
     if result.status != "unknown" or not policy.resolve_unknown or result.key is None:
         return result
     resolution = await resolve(client, leg, result.key)

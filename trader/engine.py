@@ -136,6 +136,8 @@ class Engine:
         await self._recover_until_settled()
         if self.risk.killed is not None:
             return self.risk.killed
+        if not self.dry_run:  # warm connections for the orders (`clients.lane`), before anything can trade
+            await asyncio.gather(self.kalshi.open_lane(), self.poly.open_lane())
         for feed in self.feeds.values():
             await feed.start()
         consumers = [asyncio.create_task(self._consume(feed)) for feed in self.feeds.values()]
@@ -165,9 +167,10 @@ class Engine:
         self._stopped.set()
 
     async def _consume(self, feed: Feed) -> None:
-        """Each event in turn; after one that launched an arb, one loop turn for the legs to sign and start their
-        requests, one more event, one more turn (aiohttp writes a request body from a task of its own before
-        Python 3.12, and that task runs only then): the orders leave before the rest of the queue is evaluated."""
+        """Each event in turn; after one that launched an arb, one loop turn, one more event, one more turn: an order
+        the order lane could not take goes by aiohttp, which starts its request in a task and writes the body from
+        a task of its own before Python 3.12, each running only then; so it too leaves before the rest of the
+        queue is evaluated (an order on the lane was written when the arb was launched)."""
         launched = 0
         while True:
             self.on_event(await feed.events.get())

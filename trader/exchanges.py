@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
-from clients.types import OrderResult
+from clients.types import OrderResult, OrderStart
 
 
 class KalshiTrading(Protocol):
-    async def create_order(
+    def prepare_order(
         self,
         ticker: str,
         outcome: str,
@@ -24,7 +24,11 @@ class KalshiTrading(Protocol):
         *,
         time_in_force: str = ...,
         client_order_id: str | None = ...,
-    ) -> OrderResult: ...
+    ) -> OrderStart:
+        """The order made ready to send (body, signature, request); calling the result sends it at once."""
+
+    async def open_lane(self) -> None:
+        """Open the order lane: warm connections on which a prepared order is written at once."""
 
     async def find_order_by_client_order_id(
         self, client_order_id: str, *, ticker: str | None = ...
@@ -54,7 +58,11 @@ class PolyTrading(Protocol):
         """A signed order whose `order_id` (the local order hash) is known before it is posted; `size` in shares,
         or `amount` in pUSD for a BUY."""
 
-    async def post_order(self, signed: Any) -> OrderResult: ...
+    def prepare_post(self, signed: Any) -> OrderStart:
+        """post_order's request made ready (body, L2 headers); calling the result sends it at once."""
+
+    async def open_lane(self) -> None:
+        """Open the order lane: warm connections on which a prepared order is written at once."""
 
     async def get_order(self, order_id: str) -> OrderResult: ...
 

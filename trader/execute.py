@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
@@ -27,7 +27,7 @@ from clients.errors import (
     TransportError,
     UnexpectedResponse,
 )
-from clients.types import OrderResult
+from clients.types import OrderResult, OrderStart
 from trader.exchanges import Client, KalshiTrading, PolyTrading
 from trader.ledger import Booking, Ledger
 from trader.legs import Leg
@@ -73,12 +73,35 @@ def result_from_booking(leg: Leg, key: str | None, booking: Booking, error: Base
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A leg ready to send: its intent key (known before sending) and the call that sends it, signed where the
-    exchange signs the order itself (Polymarket); nothing has left yet."""
+    """A leg ready to send: its intent key (known before sending) and the call that sends it (`start`: the order
+    signed and its request made, written at once on the client's order lane when it can be); nothing has left."""
 
     leg: Leg
     key: str
-    send: Callable[[], Awaitable[OrderResult]]
+    start: OrderStart
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A leg whose order `start_leg` sent: what finishes it (its answer, read)."""
+
+    leg: Leg
+    key: str
+    answer: Awaitable[OrderResult]
+
+
+def start_leg(prepared: Prepared) -> Sent:
+    """Send the prepared order now (on the order lane its bytes are written before this returns). A start that
+    raises gives an answer that raises it when awaited, so the leg ends as if its send had raised (send_leg)."""
+    try:
+        answer = prepared.start()
+    except Exception as exc:
+        answer = _raise(exc)
+    return Sent(prepared.leg, prepared.key, answer)
+
+
+async def _raise(exc: Exception) -> OrderResult:
+    raise exc
 
 
 def prepare_leg(client: Client, leg: Leg) -> Prepared | LegResult:
@@ -111,21 +134,22 @@ async def execute_leg(
         return prepared
     if ledger is not None:
         ledger.record_intent(leg, prepared.key, purpose=purpose, arb_id=arb_id)
-    return await send_leg(client, prepared, ledger, timeout=timeout)
+    return await send_leg(client, start_leg(prepared), ledger, timeout=timeout)
 
 
 async def send_leg(
     client: Client,
-    prepared: Prepared,
+    sent: Sent,
     ledger: Ledger | None,
     *,
     timeout: float | None = None,  # noqa: ASYNC109  # as execute_leg's
 ) -> LegResult:
-    """Send a prepared leg whose intent the ledger already holds, and book what the exchange answered."""
-    leg, key = prepared.leg, prepared.key
+    """Finish a leg whose intent the ledger already holds and whose order `start_leg` sent: book what the exchange
+    answered."""
+    leg, key = sent.leg, sent.key
     try:
         async with asyncio.timeout(timeout):
-            result = await prepared.send()
+            result = await sent.answer
     except (TradingError, TimeoutError, ValueError) as exc:  # clients check their input (ValueError) before sending
         return _failed(leg, key, exc, ledger)
     if is_open(result):
@@ -166,11 +190,12 @@ async def _booking(client: Client, leg: Leg, key: str, result: OrderResult, limi
     return booking_from_records(leg, result.order_id, found)
 
 
-def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[OrderResult]]]:
-    """The intent key and the call that sends the order; Polymarket's order is signed here."""
+def _prepare(client: Client, leg: Leg) -> tuple[str, OrderStart]:
+    """The intent key and the order's start; both orders are signed here (Kalshi's with its presigned signature
+    while fresh)."""
     if leg.exchange == "kalshi":
         kalshi, key = cast(KalshiTrading, client), str(uuid.uuid4())
-        return key, lambda: kalshi.create_order(
+        start = kalshi.prepare_order(
             leg.instrument,
             leg.outcome or "",
             leg.action,
@@ -179,6 +204,7 @@ def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[Orde
             time_in_force="immediate_or_cancel",
             client_order_id=key,
         )
+        return key, start
     poly = cast(PolyTrading, client)
     quantity = {"amount": leg.amount} if leg.amount is not None else {"size": leg.count}
     signed = poly.build_order(
@@ -190,7 +216,7 @@ def _prepare(client: Client, leg: Leg) -> tuple[str, Callable[[], Awaitable[Orde
         tick_size=leg.tick,
         neg_risk=bool(leg.neg_risk),
     )
-    return signed.order_id, lambda: poly.post_order(signed)
+    return signed.order_id, poly.prepare_post(signed)
 
 
 def _failed(leg: Leg, key: str, exc: BaseException, ledger: Ledger | None) -> LegResult:

@@ -17,7 +17,7 @@ from typing import Any
 from clients.errors import OrderNotFilled, OrderNotFound, TransportError
 from clients.kalshi.types import KalshiFill, KalshiPosition
 from clients.polymarket.types import PolyTrade
-from clients.types import OrderResult
+from clients.types import OrderResult, OrderStart
 
 ZERO = Decimal(0)
 
@@ -49,6 +49,7 @@ class _Exchange:
     fail_reads: Exception | None = None
     stale_reads: int = 0
     late: list[Callable[[], Any]] = field(default_factory=list)
+    lanes_opened: int = 0  # open_lane calls
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def next_plan(self) -> Plan:
@@ -88,6 +89,14 @@ class FakeKalshi(_Exchange):
 
     def presign_order(self) -> None:
         self.presigned += 1
+
+    async def open_lane(self) -> None:
+        """Nothing to open (the fake has no connections): counted."""
+        self.lanes_opened += 1
+
+    def prepare_order(self, *args: Any, **kwargs: Any) -> OrderStart:
+        """create_order(...) when started: a test's override of create_order is what the trader sends through."""
+        return lambda: self.create_order(*args, **kwargs)
 
     async def create_order(
         self,
@@ -215,6 +224,14 @@ class FakePoly(_Exchange):
         self.calls.append(("build_order", (token_id, side, price, size, order_type, tick_size, neg_risk)))
         digest = hashlib.sha256(f"{token_id}|{side}|{price}|{size}|{next(self._ids)}".encode()).hexdigest()
         return FakeSigned("0x" + digest, token_id, side, price, size)
+
+    async def open_lane(self) -> None:
+        """Nothing to open (the fake has no connections): counted."""
+        self.lanes_opened += 1
+
+    def prepare_post(self, signed: FakeSigned) -> OrderStart:
+        """post_order(signed) when started: a test's override of post_order is what the trader sends through."""
+        return lambda: self.post_order(signed)
 
     async def post_order(self, signed: FakeSigned) -> OrderResult:
         self.calls.append(("post_order", (signed.order_id,)))

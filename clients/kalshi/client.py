@@ -61,11 +61,13 @@ from clients.kalshi.types import (
     Orderbook,
     OrderUpdate,
 )
-from clients.transport import DEFAULT_TIMEOUT, Transport
-from clients.types import OrderResult
+from clients.lane import LANE_SIZE, Lane, request_bytes
+from clients.transport import DEFAULT_TIMEOUT, Answer, Transport
+from clients.types import OrderResult, OrderStart
 
 DEFAULT_BASE_URL = "https://api.elections.kalshi.com/trade-api/v2"
 ORDERS = "/portfolio/events/orders"
+WHERE_ORDERS = f"POST {ORDERS}"
 PAGE_LIMIT = 1000
 PRESIGNED_FOR = 2.0  # seconds a presigned order POST stays usable; Kalshi accepts ~5 s of skew (docs/wire/kalshi.md)
 
@@ -98,6 +100,8 @@ class KalshiClient:
         self.key_id = key_id
         self._private_key = load_private_key(private_key) if private_key is not None else None
         self._transport = Transport("kalshi", kalshi_error, session=session, timeout=timeout)
+        self._timeout = timeout
+        self._lane: Lane | None = None
         self._max_retries = max_retries
         self._backoff = backoff
         self._max_backoff = max_backoff
@@ -121,8 +125,17 @@ class KalshiClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the session if this client created it."""
+        """Close the order lane, and the session if this client created it."""
+        if self._lane is not None:
+            await self._lane.close()
+            self._lane = None
         await self._transport.close()
+
+    async def open_lane(self, size: int = LANE_SIZE) -> None:
+        """Open the order lane (`clients.lane`): warm connections on which an order POST is written at once."""
+        if self._lane is None:
+            self._lane = Lane("kalshi", self.base_url, size=size, timeout=self._timeout)
+        await self._lane.open()
 
     # --- transport ------------------------------------------------------------------------------
 
@@ -153,26 +166,30 @@ class KalshiClient:
         return self.sign_headers(method, url), False
 
     async def _request(
-        self, method: str, path: str, *, params: dict[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: bytes | None = None,
+        signed: tuple[dict[str, str], bool] | None = None,
     ) -> Any:
-        """Sign and send through the shared transport (signed afresh for each attempt). Only GETs are
-        retried, only on RateLimited or ExchangeUnavailable; a proxy answer never is. An order refused for its
-        presigned timestamp (older by up to PRESIGNED_FOR, so nearer the exchange's skew limit) was not placed: it
-        goes once more, signed now."""
+        """Sign and send through the shared transport (signed afresh for each attempt, the first with `signed`,
+        auth headers and whether they were presigned, when given). Only GETs are retried, only on RateLimited or
+        ExchangeUnavailable; a proxy answer never is. An order refused for its presigned timestamp (older by up
+        to PRESIGNED_FOR, so nearer the exchange's skew limit) was not placed: it goes once more, signed now."""
         url = self.url(path)
         where = f"{method} {path}"
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
-            auth, presigned = self._auth(method, url)
+            auth, presigned = signed or self._auth(method, url)
+            signed = None
             try:
                 return await self._transport.request(
-                    method, url, where=where, headers={**headers, **auth}, params=params, body=body
+                    method, url, where=where, headers={**_headers(body), **auth}, params=params, body=body
                 )
             except AuthError as error:
-                if presigned and error.code == "header_timestamp_expired":
+                if _refused_presigned(error, presigned):
                     continue  # the presigned signature is used up: the next attempt signs now
                 raise
             except (RateLimited, ExchangeUnavailable) as error:
@@ -205,7 +222,7 @@ class KalshiClient:
 
     # --- order writes (V2) ----------------------------------------------------------------------
 
-    async def create_order(
+    def prepare_order(
         self,
         ticker: str,
         outcome: Outcome,
@@ -218,13 +235,11 @@ class KalshiClient:
         reduce_only: bool = False,
         expiration_time: int | None = None,
         self_trade_prevention_type: str = "taker_at_cross",
-    ) -> OrderResult:
-        """Place one order: `price` is the limit price of `outcome` in dollars.
-
-        Never retried. A 409 order_already_exists means an earlier attempt with this client_order_id
-        was placed: that order is looked up and returned. On a TransportError or ExchangeUnavailable
-        the order may or may not exist; recover with find_order_by_client_order_id.
-        """
+    ) -> OrderStart:
+        """One order made ready to send: its body, its auth headers (the presigned ones while fresh, else signed
+        now) and its request bytes. Calling the result sends it (on the order lane when a connection is idle:
+        written before the call returns); awaiting what that returns gives what create_order would. Invalid
+        values raise ValueError here, before anything is sent."""
         extra = {"client_order_id": client_order_id} if client_order_id is not None else {}
         spec = OrderSpec(
             ticker,
@@ -240,16 +255,49 @@ class KalshiClient:
             **extra,
         )
         body = orjson.dumps(spec.body())
+        url = self.url(ORDERS)
+        signed = self._auth("POST", url)
+        request = request_bytes("POST", url, {**_headers(body), **signed[0]}, body)
+        return lambda: self._placed(spec, self._send_order(request, body, signed))
+
+    async def create_order(self, *args: Any, **kwargs: Any) -> OrderResult:
+        """Place one order (prepare_order's arguments): `price` is the limit price of `outcome` in dollars.
+
+        Never retried. A 409 order_already_exists means an earlier attempt with this client_order_id
+        was placed: that order is looked up and returned. On a TransportError or ExchangeUnavailable
+        the order may or may not exist; recover with find_order_by_client_order_id.
+        """
+        return await self.prepare_order(*args, **kwargs)()
+
+    def _send_order(self, request: bytes, body: bytes, signed: tuple[dict[str, str], bool]) -> Awaitable[Any]:
+        """Write the order now on the lane when one of its connections is idle, else the normal path."""
+        sent = self._lane.send(request, WHERE_ORDERS) if self._lane is not None else None
+        if sent is None:
+            return self._request("POST", ORDERS, body=body, signed=signed)
+        return self._lane_answer(sent, body, presigned=signed[1])
+
+    async def _lane_answer(self, sent: Awaitable[Answer], body: bytes, *, presigned: bool) -> Any:
+        """The lane's answer read as the transport reads one; an order refused for its presigned timestamp (not
+        placed) goes once more by the normal path, signed now."""
         try:
-            answer = await self._request("POST", ORDERS, body=body)
+            return await self._transport.answer(sent, WHERE_ORDERS)
+        except AuthError as error:
+            if not _refused_presigned(error, presigned):
+                raise
+        return await self._request("POST", ORDERS, body=body)
+
+    async def _placed(self, spec: OrderSpec, sent: Awaitable[Any]) -> OrderResult:
+        """The result of the create `sent`: a 409 is the order an earlier attempt placed, a lost answer names the
+        client_order_id to look it up by."""
+        try:
+            answer = await sent
         except DuplicateOrder as duplicate:
             return await self._placed_earlier(spec, duplicate)
         except TransportError as exc:
             raise TransportError(f"{exc} (client_order_id {spec.client_order_id})") from None
-        where = f"POST {ORDERS}"
         if isinstance(answer, dict) and "order" in answer:  # retired v1 answer in an old recording
-            return parse_order(answer, where)
-        return await self._result_from_ack(parse_ack(answer, where), spec, where)
+            return parse_order(answer, WHERE_ORDERS)
+        return await self._result_from_ack(parse_ack(answer, WHERE_ORDERS), spec, WHERE_ORDERS)
 
     async def _placed_earlier(self, spec: OrderSpec, duplicate: DuplicateOrder) -> OrderResult:
         """The order an earlier attempt placed under this client_order_id; the 409 itself when it
@@ -400,6 +448,19 @@ class KalshiClient:
     async def get_orderbook(self, ticker: str) -> Orderbook:
         path = f"/markets/{_segment(ticker, 'ticker')}/orderbook"
         return parse_orderbook(await self._request("GET", path), f"GET {path}", ticker)
+
+
+def _headers(body: bytes | None) -> dict[str, str]:
+    return (
+        {"Accept": "application/json", "Content-Type": "application/json"}
+        if body is not None
+        else {"Accept": "application/json"}
+    )
+
+
+def _refused_presigned(error: AuthError, presigned: bool) -> bool:
+    """An order refused for its presigned timestamp: not placed, so it may go once more, signed now."""
+    return presigned and error.code == "header_timestamp_expired"
 
 
 def _nonempty(value: str, name: str) -> str:

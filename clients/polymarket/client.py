@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ from yarl import URL
 import ctf_order
 from clients.decimals import exact_decimal
 from clients.errors import ExchangeError
+from clients.lane import LANE_SIZE, Lane, request_bytes
 from clients.polymarket import signing
 from clients.polymarket.errors import EXCHANGE, poly_error
 from clients.polymarket.orders import check_flags, from_units, order_amounts
@@ -43,12 +44,13 @@ from clients.polymarket.parse import (
 )
 from clients.polymarket.types import ApiCreds, BalanceAllowance, PolyBook, PolyTrade, SignedOrder
 from clients.transport import DEFAULT_TIMEOUT, Transport
-from clients.types import OrderResult
+from clients.types import OrderResult, OrderStart
 
 DEFAULT_CLOB_URL = "https://clob.polymarket.com"
 FIRST_CURSOR = "MA=="
 LAST_CURSOR = "LTE="
 SALT_BITS = 53  # the salt travels as a JSON number: keep it exact in every JSON reader
+WHERE_ORDER = "POST /order"
 PATH_ID = re.compile(r"[0-9A-Za-z_-]+")  # an id placed in a URL path must stay one segment
 
 
@@ -86,6 +88,8 @@ class PolymarketClient:
         self.funder = to_checksum_address(funder) if funder else None
         self.chain_id = chain_id
         self._transport = Transport(EXCHANGE, poly_error, session=session, timeout=timeout)
+        self._timeout = timeout
+        self._lane: Lane | None = None
         self._clock = clock
         self.maker = self._maker()
         self.signer = self.maker if signature_type == ctf_order.SIG_POLY_1271 else self.address
@@ -129,8 +133,17 @@ class PolymarketClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session if this client created it."""
+        """Close the order lane, and the HTTP session if this client created it."""
+        if self._lane is not None:
+            await self._lane.close()
+            self._lane = None
         await self._transport.close()
+
+    async def open_lane(self, size: int = LANE_SIZE) -> None:
+        """Open the order lane (`clients.lane`): warm connections on which an order POST is written at once."""
+        if self._lane is None:
+            self._lane = Lane(EXCHANGE, self._base, size=size, timeout=self._timeout)
+        await self._lane.open()
 
     # --- authentication -------------------------------------------------------------------
 
@@ -277,12 +290,31 @@ class PolymarketClient:
             struct_hash, self.signature_type, words[2], self._key(), domain_version, neg_risk, self.chain_id
         )
 
-    async def post_order(self, signed: SignedOrder) -> OrderResult:
-        """POST the signed order; the order type travels in its body."""
+    def prepare_post(self, signed: SignedOrder) -> OrderStart:
+        """post_order's request made now (the body, its L2 HMAC headers, the request bytes). Calling the result
+        sends it (on the order lane when a connection is idle: written before the call returns); awaiting what
+        that returns gives what post_order would."""
         if self.creds is None or signed.body.get("owner") != self.creds.api_key:
             raise ValueError("signed order's owner is not this client's API key: build it after the key is set")
-        body = await self._request("POST", "/order", auth="l2", body=orjson.dumps(signed.body))
-        return parse_post_order(body, signed)
+        body = orjson.dumps(signed.body)
+        headers = {"Content-Type": "application/json", **self.l2_headers("POST", "/order", body)}
+        url = self._url("/order")
+        request = request_bytes("POST", url, headers, body)
+        return lambda: self._posted(signed, self._send_order(url, headers, body, request))
+
+    async def post_order(self, signed: SignedOrder) -> OrderResult:
+        """POST the signed order; the order type travels in its body."""
+        return await self.prepare_post(signed)()
+
+    def _send_order(self, url: URL, headers: dict[str, str], body: bytes, request: bytes) -> Awaitable[Any]:
+        """Write the order now on the lane when one of its connections is idle, else the normal path."""
+        sent = self._lane.send(request, WHERE_ORDER) if self._lane is not None else None
+        if sent is None:
+            return self._transport.request("POST", url, where=WHERE_ORDER, headers=headers, body=body)
+        return self._transport.answer(sent, WHERE_ORDER)
+
+    async def _posted(self, signed: SignedOrder, sent: Awaitable[Any]) -> OrderResult:
+        return parse_post_order(await sent, signed)
 
     async def create_order(self, *args: Any, **kwargs: Any) -> OrderResult:
         """build_order(...) then post_order(...)."""
@@ -381,7 +413,9 @@ class PolymarketClient:
             headers.update(self.l2_headers(method, path, body))
         elif auth == "l1":
             headers.update(self.l1_headers(nonce=nonce))
-        url = URL(f"{self._base}{path}", encoded=True)  # paths are built from checked ids only
         return await self._transport.request(
-            method, url, where=f"{method} {path}", headers=headers, params=params, body=body
+            method, self._url(path), where=f"{method} {path}", headers=headers, params=params, body=body
         )
+
+    def _url(self, path: str) -> URL:
+        return URL(f"{self._base}{path}", encoded=True)  # paths are built from checked ids only

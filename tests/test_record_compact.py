@@ -4,6 +4,7 @@ secret reaches the disk, not even the journal before its files are written."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 from pathlib import Path
@@ -22,6 +23,7 @@ from proxy.tape.capture_filter import build_filter
 from proxy.tape.compact import MARK, deferrable, file_bytes, pack, unpack
 from proxy.tape.journal import JOURNAL, MAGIC_V1, JournalFile, read_journal, record_bytes
 from proxy.tape.secrets import (
+    HINTS,
     SECRET_ENDINGS,
     SECRET_NAMES,
     Credentials,
@@ -49,10 +51,25 @@ def flow(body: bytes, answer: bytes, headers: dict[str, str] | None = None, targ
     return f
 
 
-def recorded(tmp_path: Path, flows: list[Flow], close: bool = True) -> tuple[Session, Recorder]:
+async def forward(recorder: Recorder, f: Flow) -> None:
+    """The recorder's request hook as the proxy runs it, then the loop's turn after the forward is written (where
+    the request's half of the fixture is made)."""
+    await recorder.request(f)
+    assert f.notes["request_half"] is False  # nothing made before the forward goes out
+    await asyncio.sleep(0)
+
+
+def forwarded(recorder: Recorder, f: Flow) -> None:
+    asyncio.run(forward(recorder, f))
+
+
+def recorded(tmp_path: Path, flows: list[Flow], close: bool = True, forward: bool = False) -> tuple[Session, Recorder]:
+    """`flows` recorded by done() alone (as for an answer an addon made), or after request() when `forward`."""
     session = Session(tmp_path / "s", {"session": "s"})
     recorder = Recorder(session, build_filter("all"), collections.Counter())
     for f in flows:
+        if forward:
+            forwarded(recorder, f)
         recorder.done(f)
     if close:
         recorder.close()
@@ -83,7 +100,9 @@ def journal_records(directory: Path) -> list[bytes]:
 # ---- which bodies may wait --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("body", [FILLS, ORDER, b"[]", b"{}", b'[{"a": 1.5e3}]', b'{"a": NaN}', b"{} trailing"])
+@pytest.mark.parametrize(
+    "body", [FILLS, ORDER, b"[]", b"{}", b'[{"a": 1.5e3}]', b'{"a": NaN}', b"{} trailing", b'{\n  "a": "@x"\n}']
+)
 def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body):
     assert deferrable(body)
 
@@ -103,6 +122,7 @@ def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body
         b'{"PASSWORD": "v"}',
         b'{"x_owner_x": "v"}',
         b'{"a": 1}\nAuthorization: Bearer eyJhbGciOi.x7Q9',  # not JSON, and assigns a secret-ish name (omitted)
+        b'{"a":\n@ 12 0badc0de 001_GET_kalshi_x.json\n}',  # a line starting "@": a torn record's search stops there
     ],
 )
 def test_everything_else_goes_the_full_way(body):
@@ -117,6 +137,19 @@ def test_every_secret_name_however_spelled_is_a_hint(name):
     for spelling in (name, name.upper(), name.title(), "_".join(name), "-".join(name), f"my{name}"):
         assert may_name_secrets(json.dumps({spelling: "v"}).encode()), spelling
         assert may_name_secrets(json.dumps({spelling: "v"}, ensure_ascii=False).encode()), spelling
+
+
+PIECES = st.sampled_from(
+    [b"tok", b"en", b"TOKEN", b"pass", b"word", b"_", b"-", b"own", b"er", b"\\u", b"x", b'"', b"k"]
+)
+
+
+@given(st.lists(PIECES, max_size=12).map(b"".join))
+@settings(max_examples=500)
+def test_a_body_is_hinted_exactly_when_a_hint_is_in_it_folded(data):
+    """The automaton stops at the leftmost hint; whether one is found is all the hot path asks."""
+    folded = data.lower().replace(b"_", b"").replace(b"-", b"")
+    assert may_name_secrets(data) == any(hint in folded for hint in HINTS)
 
 
 NAMES = st.sampled_from(["ticker", "side", "count_fp", "a", "Token", "api_key", "PASS_PHRASE", "ownerId", "x-secret"])
@@ -196,6 +229,104 @@ def test_files_written_from_compact_records_are_those_the_full_path_makes(tmp_pa
     recorded(tmp_path, flows)
     files = sorted(p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
     assert [p.read_bytes() for p in files] == expected
+
+
+def test_files_are_the_same_when_the_request_half_is_made_before_the_answer(tmp_path):
+    """request() redacts and encodes the request while the upstream answers; done() adds the response half."""
+    flows = [flow(b, a) for b in BODIES for a in BODIES]
+    sent = [flow(b, a) for b in BODIES for a in BODIES]
+    for before, f in enumerate(sent):
+        f.notes["sent_after"] = before  # request() puts each on the session clock
+    expected = full_way(sent)
+    _, recorder = recorded(tmp_path, flows, forward=True)
+    files = sorted(p for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
+    assert [p.read_bytes() for p in files] == expected
+    assert recorder.counts["captured"] == len(flows)
+
+
+def test_a_credential_learned_while_the_upstream_answers_is_scrubbed_from_the_request_made_before(tmp_path):
+    """The request's half is encoded before the answer; a credential another request brings meanwhile is still
+    kept off the disk: the record is checked by value when it is appended."""
+    key = "b7e1c0de-5a5a-4c4c-9f9f-0123456789ab"
+    early = flow(b'{"ticker": "KX", "note": "' + key.encode() + b'"}', FILLS)
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    forwarded(recorder, early)
+    assert "request_half" in early.notes
+    forwarded(recorder, flow(ORDER, FILLS, {"KALSHI-ACCESS-KEY": key}))  # learned now, after early's half
+    recorder.done(early)
+    assert key.encode() not in (tmp_path / "s" / JOURNAL).read_bytes()
+    session.close()
+    (first,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
+    assert orjson.loads(first.read_bytes())["request"]["body"] == {"ticker": "KX", "note": "[REDACTED]"}
+
+
+def test_a_request_whose_redaction_fails_is_not_recorded_and_leaves_no_seq_gap(tmp_path, monkeypatch):
+    """The failure of the request's half is the capture's, raised in done() (after the exchange answered, where
+    the proxy counts and logs it): the request is not refused, nothing reaches the journal, no seq is taken."""
+    from proxy.record import recorder as recorder_module
+
+    def broken(*args: Any) -> dict[str, Any]:
+        raise RuntimeError("redaction broke")
+
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    failing = flow(ORDER, FILLS)
+    with monkeypatch.context() as patched:
+        patched.setattr(recorder_module, "request_record", broken)
+        forwarded(recorder, failing)
+    assert isinstance(failing.notes["request_half"], RuntimeError)
+    with pytest.raises(RuntimeError, match="redaction broke"):
+        recorder.done(failing)
+    assert session.last_seq == 0 and journal_records(tmp_path / "s") == []
+    forwarded(recorder, ok := flow(ORDER, FILLS))
+    recorder.done(ok)
+    session.close()
+    assert [p.name[:4] for p in (tmp_path / "s").iterdir() if p.name != "manifest.json"] == ["001_"]
+
+
+async def test_manifest_entries_made_after_the_answers_are_all_in_a_manifest_written_before(tmp_path):
+    """Session.write leaves each manifest entry to the next turn of the event loop, after the answer is written;
+    a manifest written sooner (a close in the same turn) still lists every fixture, in seq order."""
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    for f in [flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5"), flow(ORDER, FILLS)]:
+        await forward(recorder, f)
+        recorder.done(f)
+    assert session.count == 3
+    recorder.close()
+    entries = orjson.loads((tmp_path / "s" / "manifest.json").read_bytes())["fixtures"]
+    assert [(e["seq"], e["method"], e["url"]) for e in entries] == [
+        (1, "POST", "http://up/p/orders"),
+        (2, "POST", "http://up/p/fills?limit=5"),
+        (3, "POST", "http://up/p/orders"),
+    ]
+
+
+async def test_an_answer_that_comes_before_the_request_half_is_made_makes_it_in_done(tmp_path):
+    """The half is left to the loop's next turn; a done() sooner (an answer without a wait) makes it itself, once."""
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    quick = flow(ORDER, b'{"note": "' + KEY.encode() + b'"}', {"KALSHI-ACCESS-KEY": KEY})
+    await recorder.request(quick)
+    recorder.done(quick)  # the request's credential is learned here, before the answer is checked for it
+    await asyncio.sleep(0)  # the half's turn: nothing left to make
+    assert "request_half" not in quick.notes and session.count == 1
+    assert KEY.encode() not in (tmp_path / "s" / JOURNAL).read_bytes()
+    recorder.close()
+    (name,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
+    assert orjson.loads(name.read_bytes())["response"]["body_parsed"] == {"note": "[REDACTED]"}
+
+
+async def test_manifest_entries_are_made_in_the_next_loop_turn(tmp_path):
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    for f in [flow(ORDER, FILLS), flow(ORDER, FILLS)]:
+        recorder.done(f)
+    assert session._entries == b""  # nothing but the append before the answer
+    await asyncio.sleep(0)
+    assert session._entries.count(b'"seq"') == 2
+    recorder.close()
 
 
 def test_a_killed_recorders_compact_records_become_the_same_files(tmp_path):

@@ -73,6 +73,23 @@ async def test_reset_mid_body_is_502(upstream, tmp_path):
     assert fixtures_in(tmp_path / "s")[0]["error"]["tradetape_error"] == "upstream_disconnected"
 
 
+async def test_a_request_whose_redaction_fails_is_forwarded_answered_and_not_recorded(upstream, tmp_path, monkeypatch):
+    """The request's half of its fixture is made before forwarding; its failure is still the capture's (counted,
+    logged, nothing recorded), not a refusal of the request, as when the whole fixture was made after the answer."""
+    from proxy.record import recorder
+
+    def broken(*args: object) -> dict:
+        raise RuntimeError("redaction broke")
+
+    monkeypatch.setattr(recorder, "request_record", broken)
+    async with running_proxy(upstream, recording(tmp_path / "s", "all")) as proxy:
+        status, headers, body = await fetch(proxy.url("kalshi") + V2, "POST", b'{"ticker": "KX"}')
+        assert proxy.counts["forwarded"] == 1 and proxy.counts["capture_failed"] == 1
+        assert proxy.counts["captured"] == 0
+    assert status == 200 and "X-Tradetape-Error" not in headers and body["method"] == "POST"
+    assert fixtures_in(tmp_path / "s") == []
+
+
 async def test_invalid_http_is_502(tmp_path):
     server, url = await garbage_server()
     async with server, running_proxy(url, recording(tmp_path / "s", "all")) as proxy:

@@ -62,6 +62,23 @@ def test_decisions_are_placed_by_their_arbs_orders(tmp_path):
     assert data["warnings"] == []
 
 
+def test_a_taken_row_naming_no_arb_is_placed_by_the_next_arb_decision(tmp_path):
+    """A ledger from before taken rows named their arb is placed as one that names it."""
+    shutil.copytree(FIXTURES / SESSION, tmp_path / SESSION)
+    old = ledger(SESSION)
+    assert any(d["kind"] == "taken" and d["arb"] for d in old["decisions"])  # today's rows name it
+    for d in old["decisions"]:
+        if d["kind"] == "taken":
+            d["arb"] = None
+    (tmp_path / f"{SESSION}.ledger.json").write_bytes(orjson.dumps(old))
+    placed = {}
+    for where, out in ((FIXTURES, tmp_path / "now.html"), (tmp_path, tmp_path / "before.html")):
+        write_report([where / SESSION], out)
+        (taken,) = report_data(out.read_text())["opportunities"]
+        placed[where] = (taken["kind"], taken["t"])
+    assert placed[tmp_path] == placed[FIXTURES]
+
+
 def fixture_records(session: Path) -> list[dict]:
     return [orjson.loads(p.read_bytes()) for p in session.glob("*.json") if p.name != "manifest.json"]
 

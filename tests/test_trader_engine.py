@@ -132,6 +132,8 @@ async def test_an_arb_in_the_books_is_taken_with_both_legs_and_recorded(tmp_path
     assert taken.edge == D("0.029")
     assert "sized down from 100 to the pair's max_size 10" in taken.detail
     assert result.arb_id is not None and "matched 10" in result.detail
+    assert taken.arb_id == result.arb_id  # the decision names the arb its intents were recorded under
+    assert {i.arb_id for i in rig.ledger.arb_intents(result.arb_id)} == {result.arb_id}
     # the Kalshi NO leg at its worst level, the Polymarket YES leg spending exactly its walk (10 x 0.50)
     (kalshi_order, poly_order) = rig.orders()
     assert kalshi_order[1][:5] == (TICKER, "no", "buy", D(10), D("0.45"))

@@ -101,17 +101,24 @@ def launch_arb(
     policy: Policy = Policy(),
     *,
     decisions: Sequence[Decision] = (),
+    arb_id: str | None = None,
 ) -> Coroutine[Any, Any, ArbResult]:
     """Start an arb now and return what finishes it: both legs built (the Polymarket one signed), both intents and
     the `decisions` that took the arb committed in one transaction (one fsync, both durable before either order
     leaves), then both sends started at once (their tasks exist when this returns). Await the result to reconcile;
-    a ledger that cannot commit raises here, with nothing sent. Needs a running event loop."""
-    arb_id = str(uuid.uuid4())
+    a ledger that cannot commit raises here, with nothing sent. Needs a running event loop. `arb_id`
+    is the caller's when its decision to take the arb names it (new_arb_id()), else a new one."""
+    arb_id = arb_id or new_arb_id()
     clients: dict[str, Client] = {"kalshi": kalshi, "poly": poly}
     sends = _launch(
         clients, (opportunity.kalshi, opportunity.poly), ledger, policy, "entry", arb_id, decisions, together=True
     )
     return _reconcile(clients, opportunity, arb_id, sends, ledger, policy)
+
+
+def new_arb_id() -> str:
+    """An arb's id: a UUID4, made before the arb when the decision that takes it is to name it."""
+    return str(uuid.uuid4())
 
 
 async def _reconcile(

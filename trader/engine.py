@@ -36,7 +36,7 @@ from clients.feed_events import (
     FillReversed,
     UserFill,
 )
-from trader.arb import ArbResult, Policy, launch_arb
+from trader.arb import ArbResult, Policy, launch_arb, new_arb_id
 from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
 from trader.detect import BoxQuote, best_box, deeper_than, may_clear, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
@@ -415,7 +415,8 @@ class Engine:
             self._decide_once(pair, _decision(WOULD_TAKE, pair, "dry_run", detail, box))
             return
         self._seen.pop(pair.name, None)
-        decision = _decision(TAKEN, pair, "edge", detail, box)
+        arb_id = new_arb_id()
+        decision = _decision(TAKEN, pair, "edge", detail, box, arb_id)
         decisions = [*self._unrecorded, decision]  # recorded with both intents, in their commit
         try:
             arb = launch_arb(
@@ -425,6 +426,7 @@ class Engine:
                 self.ledger,
                 self.policy,
                 decisions=decisions,
+                arb_id=arb_id,
             )
         except Exception as exc:  # the ledger could not commit, or a bug: nothing was sent; stop rather than guess
             log.exception("arb on %s not launched", pair.name)
@@ -550,7 +552,7 @@ def _unwritable_logged(what: str) -> Iterator[None]:
         log.exception("%s not recorded: the ledger cannot write", what)
 
 
-def _decision(kind: str, pair: Pair, reason: str, detail: str, box: BoxQuote) -> Decision:
+def _decision(kind: str, pair: Pair, reason: str, detail: str, box: BoxQuote, arb_id: str | None = None) -> Decision:
     return Decision(
         kind,
         pair.name,
@@ -561,6 +563,7 @@ def _decision(kind: str, pair: Pair, reason: str, detail: str, box: BoxQuote) ->
         box.kalshi.limit,
         box.poly.limit,
         box.edge_per_contract,
+        arb_id,
     )
 
 

@@ -3,7 +3,9 @@ message of a captured WebSocket connection to its frames file before it is relay
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from proxy.engine.flow import Flow
@@ -71,23 +73,36 @@ def response_record(
     }
 
 
+def fixture_start(
+    flow: Flow, creds: Credentials, found: list[Any], deferred: list[tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
+    """The fixture's fields known once the request is: all but its latency, answer and place on the session clock
+    (seq and latency_ms are set later; their keys are here so the file keeps its order)."""
+    return {
+        "seq": 0,
+        "exchange": flow.exchange,
+        "captured_at": utc_stamp(flow.wall_start),
+        "latency_ms": None,
+        "request": request_record(flow, creds, found, deferred),
+    }
+
+
 def fixture_record(
-    flow: Flow, creds: Credentials | None = None, deferred: list[tuple[str, bytes]] | None = None
+    flow: Flow,
+    creds: Credentials | None = None,
+    deferred: list[tuple[str, bytes]] | None = None,
+    started: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The fixture of one exchange, redacted by name and by value (`creds` learns what this one reveals).
 
     With `deferred`, for Session.write: the bodies compact.deferrable lets wait are appended to it, their fields
-    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes.
+    left out, and the by-value scrub is left to Session.write, which checks the bytes it writes. `started` is the
+    fixture_start made already (RequestHalf: the request's deferred body, if any, first in `deferred`).
     """
     creds = Credentials() if creds is None else creds
     found: list[Any] = []
-    fixture: dict[str, Any] = {
-        "seq": 0,
-        "exchange": flow.exchange,
-        "captured_at": utc_stamp(flow.wall_start),
-        "latency_ms": flow.latency_ms,
-        "request": request_record(flow, creds, found, deferred),
-    }
+    fixture = fixture_start(flow, creds, found, deferred) if started is None else started
+    fixture["latency_ms"] = flow.latency_ms
     if flow.failure is not None:
         failure = flow.failure
         fixture["error"] = {
@@ -116,6 +131,32 @@ def learn_minted(flow: Flow, creds: Credentials) -> None:
     creds.learn(found)
 
 
+HALF = "request_half"  # flow.notes key: False until made, then a RequestHalf, the exception making it raised, or None
+
+
+@dataclass(slots=True)
+class RequestHalf:
+    """The request's record, redacted and encoded while the upstream answers it: on the client's wait only the
+    response's half and the journal append remain (Session.write still scrubs the whole record by value, with
+    every credential learned by then)."""
+
+    started: dict[str, Any]  # fixture_start
+    deferred: list[tuple[str, bytes]]
+
+
+def request_half(flow: Flow, creds: Credentials) -> RequestHalf | Exception:
+    """The request's half of its fixture; what it raised, if it failed, for done() to handle as the capture's
+    failure (after the exchange answered, as when the whole fixture is made there: the request is not refused)."""
+    deferred: list[tuple[str, bytes]] = []
+    found: list[Any] = []
+    try:
+        started = fixture_start(flow, creds, found, deferred)
+    except Exception as exc:
+        return exc
+    creds.learn(found)
+    return RequestHalf(started, deferred)
+
+
 class Recorder:
     """Record addon: one fixture per request that passes the capture filter; a captured WebSocket connection's
     messages go to the frames file its handshake fixture names."""
@@ -129,19 +170,34 @@ class Recorder:
 
     async def request(self, flow: Flow) -> None:
         flow.notes["sent_after"] = self.session.last_seq  # the request's place on the session clock
+        flow.notes[HALF] = False
+        # The forward is written to the upstream before the loop's next turn: the half is made while it answers.
+        asyncio.get_running_loop().call_soon(self._make_half, flow)
+
+    def _make_half(self, flow: Flow) -> None:
+        if flow.notes.get(HALF) is False:  # done() has not come first
+            flow.notes[HALF] = self._half(flow)
+
+    def _half(self, flow: Flow) -> RequestHalf | Exception | None:
+        """Learn the request's credentials, and make its half when it is captured."""
+        self.credentials.learn_headers(flow.headers)
+        return request_half(flow, self.credentials) if self.capture(flow.exchange, flow.path) else None
 
     def done(self, flow: Flow) -> None:
-        self.credentials.learn_headers(flow.headers)
-        if not self.capture(flow.exchange, flow.path):
+        half = flow.notes.pop(HALF, False)
+        if half is False:  # request() did not run (an addon before this one answered), or the answer came first
+            half = self._half(flow)
+        if half is None:  # not captured
             learn_minted(flow, self.credentials)
             return
         try:
-            deferred: list[tuple[str, bytes]] = []
-            fixture = fixture_record(flow, self.credentials, deferred)
+            if isinstance(half, Exception):
+                raise half
+            fixture = fixture_record(flow, self.credentials, half.deferred, half.started)
             if flow.upgrade and flow.response is not None and flow.response.status == 101:
                 fixture["websocket"] = {"frames": self._open_frames(flow)}  # the file exists before the fixture
             flow.notes["fixture"] = self.session.write(
-                fixture, flow.method, flow.exchange, flow.path, self.credentials, deferred
+                fixture, flow.method, flow.exchange, flow.path, self.credentials, half.deferred
             )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1

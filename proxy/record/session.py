@@ -124,7 +124,8 @@ class Session:
             # Manifest entries as one compact byte buffer: orjson's result bytes keep a few KB of spare
             # capacity each, so a list of them grew recording memory by ~4 KB per fixture.
             self._entries = bytearray()
-            self._count = 0
+            self._count = len(existing)
+            self._unlisted: list[tuple[dict[str, Any], str]] = []  # appended; their manifest entries come later
             for name, fixture in existing:
                 self._add_entry(fixture, name)
             self._journal.restart()
@@ -199,10 +200,23 @@ class Session:
         self._flusher.add(path)
 
     def _add_entry(self, fixture: dict[str, Any], name: str) -> None:
-        if self._count:
+        if self._entries:
             self._entries += b",\n    "
         self._entries += orjson.dumps(manifest_entry(fixture, name))
-        self._count += 1
+
+    def _list(self) -> None:
+        """The manifest entries of the fixtures appended since the last call."""
+        unlisted, self._unlisted = self._unlisted, []
+        for fixture, name in unlisted:
+            self._add_entry(fixture, name)
+
+    def _list_later(self) -> None:
+        """Make the new manifest entries once the answers now owed are written (the next turn of the event loop):
+        the manifest is written from them at close, nothing on the request path reads them."""
+        try:
+            asyncio.get_running_loop().call_soon(self._list)
+        except RuntimeError:  # no event loop: now
+            self._list()
 
     def write(
         self,
@@ -234,7 +248,10 @@ class Session:
         self.last_seq = seq
         self._unwritten += 1
         self._flusher.journal_written()
-        self._add_entry(fixture, name)
+        self._count += 1
+        self._unlisted.append((fixture, name))
+        if len(self._unlisted) == 1:
+            self._list_later()
         return name
 
     @property
@@ -256,6 +273,7 @@ class Session:
         self._unwritten -= 1
 
     def write_manifest(self) -> None:
+        self._list()
         body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
         write_atomically(self._dir, MANIFEST, body)
 

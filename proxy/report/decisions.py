@@ -2,12 +2,13 @@
 
 That file (written by the end-to-end harness, `scenarios/ledger_canon.py`) lists the decisions in order, each with
 the time the ledger recorded it (`at`), and the intents of each arb with their legs. A decision is placed by the arb
-it belongs to, whose orders are in the session: the intents of an arb are matched in order to the orders sent
-(same exchange, market and side of the leg), then `taken` / `would_take` sit just before the first order of the arb
-the next arb decision names, `result` just after the last answer of its entry orders, any other decision naming an
-arb after that arb's last answer. A decision that names no arb (a recovery round, a skip, a kill) is shown at its
-`at`, listed after the last REST fixture captured before then (the ledger and the proxy read the same wall clock
-when they capture together); one with no `at` (a ledger written before decisions kept it) is listed, untimed.
+it belongs to, whose orders are in the session: the intents of an arb are matched in order to the orders sent (same
+exchange, market and side of the leg), then `taken` sits just before the first order of the arb it names (in a
+ledger from before taken rows named their arb, that of the next arb decision, as for `would_take`), `result` just
+after the last answer of its entry orders, any other decision naming an arb after that arb's last answer. A decision
+that names no arb (a recovery round, a skip, a kill) is shown at its `at`, listed after the last REST fixture
+captured before then (the ledger and the proxy read the same wall clock when they capture together); one with no
+`at` (a ledger written before decisions kept it) is listed, untimed.
 """
 
 from __future__ import annotations
@@ -82,8 +83,9 @@ def placement(
     """(seq, wall time, rank, how) of decision i, or None when it cannot be placed."""
     decision = decisions[i]
     arb = decision.get("arb")
-    if decision.get("kind") in ("taken", "would_take") and arb is None:
-        arb = next((d["arb"] for d in decisions[i + 1 :] if d.get("arb")), None)
+    if decision.get("kind") in ("taken", "would_take"):
+        if arb is None:  # a ledger from before a taken row named its arb: the next arb decision's
+            arb = next((d["arb"] for d in decisions[i + 1 :] if d.get("arb")), None)
         if arb in arbs:
             first = arbs[arb][0][1]
             return first.seq, first.sent, BEFORE, f"just before {arb}'s first order"

@@ -34,7 +34,7 @@ def deferrable(data: bytes) -> bool:
         data[:1] in (b"{", b"[")
         and data.isascii()
         and b"\\" not in data
-        and b"\n@" not in data
+        and (b"\n" not in data or b"\n@" not in data)  # a one-byte search is a memchr, many times faster
         and not may_name_secrets(data)
     )
 

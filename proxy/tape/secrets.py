@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import orjson
-from ahocorasick_rs import BytesAhoCorasick
+from ahocorasick_rs import BytesAhoCorasick, Implementation, MatchKind
 
 from proxy.exchanges import PROFILES
 from proxy.exchanges.strict_json import fold
@@ -39,13 +39,14 @@ ASSIGNMENT = re.compile(
 # Folded the way names are compared, a body holding none of these bytes names no secret field (the hot path).
 # "\\u": a key may be written with JSON escapes; non-ASCII bodies are checked in full (see may_name_secrets).
 # "authorization": every name ASSIGNMENT refuses in text is a hint, so a text body or message is looked at.
-_HINTS: tuple[bytes, ...] = (
+HINTS: tuple[bytes, ...] = (
     *(b"owner", b"token", b"passwd", b"password", b"secret", b"passphrase", b"apikey", b"accesskey", b"privatekey"),
     *(b"cookie", b"authorization", b"\\u"),
 )
-# All hints in one pass over the body (on a 2.4 KB answer: 4 µs; one regular expression of them 10.6, one
-# substring search per hint 18).
-_HINT_SEARCH = BytesAhoCorasick(list(_HINTS))
+# All hints in one pass over the body. Only whether one is there matters, so the automaton may stop at the
+# leftmost: that kind uses a prefilter skipping to the hints' rarer bytes (a 2 KB answer without any: 0.6 µs as a
+# DFA; reporting every match, the default, 4.3; one regular expression of them 10.6, a substring search per hint 18).
+_HINT_SEARCH = BytesAhoCorasick(list(HINTS), matchkind=MatchKind.LeftmostFirst, implementation=Implementation.DFA)
 _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 

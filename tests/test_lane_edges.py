@@ -89,37 +89,35 @@ async def send_next(lane: Lane, url: str = "http://127.0.0.1:1") -> asyncio.Futu
     return None
 
 
-async def test_an_unsolicited_half_answer_after_an_answer_is_never_taken_for_the_next_orders_answer(scripted):
-    """The first answer arrives with the head of a second, unasked-for answer in the same read. Whatever follows on
-    that connection cannot be matched to a request: the next order must not be given the stray answer's status
-    (200) with the real answer's bytes as its body."""
-    stray = b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+@pytest.mark.parametrize(
+    "stray",
+    [b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", OK, b"HTTP/1.1 100 Continue\r\n\r\n"],
+    ids=["half-answer", "whole-answer", "100-continue"],
+)
+async def test_bytes_after_the_answer_in_the_same_read_are_never_taken_for_the_next_orders_answer(scripted, stray):
+    """The first answer arrives with the start of another, unasked-for one in the same read. Nothing that follows on
+    that connection can be matched to a request: the next order must not be given the stray answer's status (200)
+    with the real answer's bytes as its body; it goes on a new connection."""
     script, lane = await scripted([OK + stray, CONFLICT, CONFLICT])
     assert (await lane.send(post("http://x"), "POST /order")).status == 201
     sent = await send_next(lane)
     assert sent is not None
     answer = await sent
     assert (answer.status, answer.body) == (409, b'{"error":"no"}')
-    assert script.connections == 2  # the connection with the stray bytes was dropped, the order went on a new one
+    assert script.connections == 2
 
 
-async def test_a_whole_unsolicited_answer_after_an_answer_drops_the_connection(scripted):
-    script, lane = await scripted([OK + OK, CONFLICT])
-    assert (await lane.send(post("http://x"), "POST /order")).status == 201
-    answer = await (await send_next(lane))
-    assert answer.status == 409 and script.connections == 2
-
-
-async def test_an_unsolicited_interim_answer_after_an_answer_drops_the_connection(scripted):
-    """A 100 Continue nobody asked for, after the whole answer: that connection can no longer be trusted."""
-    script, lane = await scripted([OK + b"HTTP/1.1 100 Continue\r\n\r\n", CONFLICT])
-    assert (await lane.send(post("http://x"), "POST /order")).status == 201
-    answer = await (await send_next(lane))
-    assert answer.status == 409 and script.connections == 2
-
-
-async def test_an_interim_answer_then_a_close_is_a_transport_error(scripted):
-    _, lane = await scripted([b"HTTP/1.1 100 Continue\r\n\r\n" + HANG_UP])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n',
+        b"HTTP/1.1 201 Created\r\nContent-Length: 20\r\n\r\n{}",
+    ],
+    ids=["100-continue-only", "chunked-cut", "content-length-cut"],
+)
+async def test_an_answer_cut_short_by_the_close_is_a_transport_error(scripted, reply):
+    _, lane = await scripted([reply + HANG_UP])
     sent = lane.send(post("http://x"), "POST /order")
     with pytest.raises(TransportError, match="closed before a whole answer"):
         await sent
@@ -137,21 +135,6 @@ async def test_an_answer_with_connection_close_is_the_answer_and_that_connection
     assert (await lane.send(post("http://x"), "POST /order")).status == 201
     assert (await (await send_next(lane))).status == 409
     assert script.connections == 2
-
-
-async def test_a_chunked_answer_cut_short_is_a_transport_error(scripted):
-    cut = b'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n'
-    _, lane = await scripted([cut + HANG_UP])
-    sent = lane.send(post("http://x"), "POST /order")
-    with pytest.raises(TransportError, match="closed before a whole answer"):
-        await sent
-
-
-async def test_a_body_cut_short_of_its_content_length_is_a_transport_error(scripted):
-    _, lane = await scripted([b"HTTP/1.1 201 Created\r\nContent-Length: 20\r\n\r\n{}" + HANG_UP])
-    sent = lane.send(post("http://x"), "POST /order")
-    with pytest.raises(TransportError, match="closed before a whole answer"):
-        await sent
 
 
 async def test_an_answer_delimited_by_the_close_is_a_transport_error_not_a_truncated_body(scripted):

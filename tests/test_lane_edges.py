@@ -16,6 +16,7 @@ from clients.errors import ExchangeError, TransportError
 from clients.kalshi import KalshiClient
 from clients.lane import Lane, request_bytes
 from clients.polymarket import PolymarketClient
+from clients.transport import Answer
 from trader.arb import Policy, launch_arb
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
@@ -59,7 +60,7 @@ class Scripted:
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[Callable[[Sequence[bytes]], asyncio.Future[tuple[Scripted, Lane]]]]:
+async def scripted() -> AsyncIterator[Callable[[Sequence[bytes]], Awaitable[tuple[Scripted, Lane]]]]:
     servers: list[asyncio.Server] = []
     lanes: list[Lane] = []
 
@@ -72,14 +73,14 @@ async def scripted() -> AsyncIterator[Callable[[Sequence[bytes]], asyncio.Future
         await lane.open()
         return script, lane
 
-    yield make  # type: ignore[misc]
+    yield make
     for lane in lanes:
         await lane.close()
     for server in servers:
         server.close()
 
 
-async def send_next(lane: Lane, url: str = "http://127.0.0.1:1") -> asyncio.Future | None:
+async def send_next(lane: Lane, url: str = "http://127.0.0.1:1") -> asyncio.Future[Answer] | None:
     """Send once a connection is idle (the lane reopens after a drop); None if it never is."""
     for _ in range(300):
         sent = lane.send(post(url), "POST /order")

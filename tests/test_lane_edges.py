@@ -18,6 +18,7 @@ from clients.lane import Lane, request_bytes
 from clients.polymarket import PolymarketClient
 from clients.transport import Answer
 from trader.arb import Policy, launch_arb
+from trader.execute import execute_leg
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
 
@@ -378,3 +379,42 @@ async def test_an_upgrade_answer_is_a_transport_error_not_an_answer(scripted):
         await asyncio.wait_for(sent, 5)
     assert (await (await send_next(lane))).status == 409
     assert script.connections == 2
+
+
+@pytest.mark.parametrize("exchange", ["kalshi", "poly"])
+@pytest.mark.parametrize("server_does", ["hang_up", "half_answer", "nothing"])
+async def test_a_lane_order_without_a_whole_answer_leaves_its_leg_unknown(rsa_key, tmp_path, exchange, server_does):
+    """The order's bytes reached the server, whose answer never came whole (closed after reading it, closed mid-
+    answer, or silent past the leg's timeout): placed or not is unknown, so the leg and its intent say `unknown`,
+    never `rejected` or `none`."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if server_does == "half_answer":
+                writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"success":true')
+                await writer.drain()
+            if server_does == "nothing":
+                await reader.read()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
+    client = (
+        KalshiClient(url + "/trade-api/v2", "kid", rsa_key)
+        if exchange == "kalshi"
+        else PolymarketClient(url, HARDHAT_KEY, "api-key", secret, "pass")
+    )
+    try:
+        await client.open_lane(size=1)
+        with Ledger(tmp_path / "l.sqlite") as ledger:
+            leg = KALSHI_LEG if exchange == "kalshi" else POLY_LEG
+            result = await execute_leg(client, leg, ledger, timeout=0.2)
+            [intent] = ledger.intents()
+    finally:
+        await client.close()
+        server.close()
+    assert (result.status, intent.state) == ("unknown", "unknown")

@@ -129,3 +129,34 @@ def test_a_text_message_assigning_an_authorization_is_not_recorded(session):
     writer.close()
     (line,) = read_frames(session.directory / "x.frames.jsonl").frames
     assert "text" not in line and "assigns a secret-ish name" in line["omitted"]
+
+
+@pytest.mark.parametrize(
+    "subscribe, pointer",
+    [
+        (b'{"auth":"k-9f8e:s3cr3t-value-x:pass-phrase","type":"user"}', "/auth"),
+        (b'{"type":"user","AUTH":["k-9f8e","s3cr3t-value-x","pass-phrase"]}', "/AUTH"),
+        (b'{"type":"user","sub":{"auth":"s3cr3t-value-x"}}', "/sub/auth"),
+    ],
+)
+def test_an_auth_field_that_is_no_object_of_named_credentials_is_not_recorded(session, subscribe, pointer):
+    """Which part of `"auth": "key:secret:pass"` is secret has no name: the message is omitted, saying where."""
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(CLIENT, "text", subscribe)], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert "text" not in line and f"{pointer} is an auth field but no object" in line["omitted"]
+    assert b"s3cr3t" not in (session.directory / "x.frames.jsonl").read_bytes()
+
+
+def test_an_auth_object_and_an_empty_auth_are_recorded_as_ever(session):
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    messages = [b'{"auth":{"apiKey":"k-9f8e7d6c"},"type":"user"}', b'{"auth":null,"type":"market"}', b'{"auth":""}']
+    writer.write([Message(CLIENT, "text", m) for m in messages], 1795637700.0)
+    writer.close()
+    lines = read_frames(session.directory / "x.frames.jsonl").frames
+    assert [orjson.loads(line["text"]) for line in lines] == [
+        {"auth": {"apiKey": "[REDACTED]"}, "type": "user"},
+        {"auth": None, "type": "market"},
+        {"auth": ""},
+    ]

@@ -86,6 +86,7 @@ async def send(proxy, exchange: str, method: str, path: str, body: bytes = b"", 
         (b'\xef\xbb\xbf{"passphrase":"%s"}' % secret(3).encode(), "JSON"),
         (b'{"a":1}\n{"apiKey":"%s"}\n' % secret(4).encode(), "JSON"),
         ('{"ſecret":"%s","ｓｅｃｒｅｔ":null}'.replace("%s", secret(5)).encode(), "ſecret"),
+        (b'{"auth":"key:%s:pass"}' % secret(6).encode(), "/auth is an auth field"),
     ],
 )
 async def test_a_json_body_read_two_ways_is_recorded_as_omitted_with_the_reason(upstream, tmp_path, body, why):

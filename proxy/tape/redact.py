@@ -24,6 +24,7 @@ from proxy.tape.secrets import (
     is_secret_field,
     is_secret_header,
     may_name_secrets,
+    odd_auth,
     redact_body,
     redact_pairs,
 )
@@ -81,6 +82,9 @@ def read_json(data: bytes, hinted: bool = True) -> tuple[Any, str | None]:
             strict_loads(data)
         except Ambiguous as exc:
             return None, f"the body has two readings ({exc}), so it could not be redacted with certainty"
+        pointer = odd_auth(parsed)
+        if pointer is not None:
+            return None, f"{pointer} is an auth field but no object of named credentials: it could not be redacted"
     return parsed, None
 
 

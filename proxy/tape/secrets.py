@@ -38,10 +38,11 @@ ASSIGNMENT = re.compile(
 )
 # Folded the way names are compared, a body holding none of these bytes names no secret field (the hot path).
 # "\\u": a key may be written with JSON escapes; non-ASCII bodies are checked in full (see may_name_secrets).
-# "authorization": every name ASSIGNMENT refuses in text is a hint, so a text body or message is looked at.
+# "auth" (and so "authorization"): every name ASSIGNMENT refuses in text is a hint, so a text body or message is
+# looked at; and an `auth` field must be seen to be an object (odd_auth).
 HINTS: tuple[bytes, ...] = (
     *(b"owner", b"token", b"passwd", b"password", b"secret", b"passphrase", b"apikey", b"accesskey", b"privatekey"),
-    *(b"cookie", b"authorization", b"\\u"),
+    *(b"cookie", b"auth", b"\\u"),
 )
 # All hints in one pass over the body. Only whether one is there matters, so the automaton may stop at the
 # leftmost: that kind uses a prefilter skipping to the hints' rarer bytes (a 2 KB answer without any: 0.6 µs as a
@@ -119,6 +120,28 @@ def redact_url(url: str, found: list[Any]) -> str:
 def shown_url(url: str) -> str:
     """`url` for a log line: the query's secret-named values redacted, as in a fixture."""
     return redact_url(url, [])
+
+
+def odd_auth(value: Any, prefix: str = "") -> str | None:
+    """The JSON pointer of an `auth` field holding a value outside any object of named credentials (Polymarket's
+    user channel takes {"auth": {"apiKey", "secret", "passphrase"}}); None when there is none. In a string, or a
+    list of strings, which part is secret has no name: such a body cannot be redacted by name with certainty."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        here = f"{prefix}/{pointer_segment(key)}"
+        if isinstance(key, str) and norm(key) == "auth" and _unnamed(item):
+            return here
+        found = odd_auth(item, here)
+        if found is not None:
+            return found
+    return None
+
+
+def _unnamed(value: Any) -> bool:
+    """A value, or a list holding one, that no field name encloses (objects are redacted by their fields' names)."""
+    if isinstance(value, list):
+        return any(map(_unnamed, value))
+    return not isinstance(value, dict) and value not in (None, "")
 
 
 def redact_body(value: Any, found: list[Any] | None = None) -> Any:

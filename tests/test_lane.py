@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -207,6 +208,7 @@ async def test_an_idle_connection_is_retired_after_the_keep_alive_bound(echo, la
 
 async def test_an_unreachable_origin_leaves_the_lane_empty_and_it_connects_once_the_server_is_up(caplog, monkeypatch):
     monkeypatch.setattr("clients.lane.REOPEN_DELAY", 0.01)
+    caplog.set_level(logging.WARNING, logger="clients.lane")  # an in-process `scenarios` CLI quiets "clients"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -66,11 +66,17 @@ def exchange_address(domain_version: int, neg_risk: bool, chain_id: int = POLYGO
     raise ValueError(f"unsupported domain_version {domain_version}: CLOB V1 is retired, use 2 (or 3 for ExchangeV3)")
 
 
+def decimal_digits(text: str) -> bool:
+    """A decimal integer as the wire spells one: ASCII digits only (str.isdigit alone takes "²" and "١٢٣", which
+    int() reads as an error or as 123 while the text on the wire says otherwise)."""
+    return text.isascii() and text.isdigit()
+
+
 def uint_field(order: Mapping[str, Any], name: str) -> int:
     value = order.get(name)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"order.{name}: expected an unsigned integer (number or decimal string), got {value!r}")
-    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+    if isinstance(value, str) and not decimal_digits(value):
         raise ValueError(f"order.{name}: expected a decimal integer string, got {value!r}")
     number = int(value)
     if number < 0 or number >= 2**256:

@@ -497,8 +497,9 @@ def test_from_env():
     assert poly.base_url == "http://127.0.0.1:8788" and poly.signature_type == 3
     assert poly.maker == ps.to_checksum_address("0x" + "33" * 20) and poly.creds.api_key == API_KEY
     assert PolymarketClient.from_env({}).base_url == DEFAULT_CLOB_URL
-    with pytest.raises(ValueError, match="POLY_SIGNATURE_TYPE"):
-        PolymarketClient.from_env({"POLY_SIGNATURE_TYPE": "POLY_PROXY"})
+    for unreadable in ("POLY_PROXY", "٣"):  # Arabic-Indic 3: a digit to str.isdigit, not on the wire
+        with pytest.raises(ValueError, match="POLY_SIGNATURE_TYPE"):
+            PolymarketClient.from_env({"POLY_SIGNATURE_TYPE": unreadable})
 
 
 @pytest.mark.parametrize(

@@ -339,6 +339,9 @@ def test_tick_size_and_balance():
     balance = parse_balance(load("real__balance_allowance_200_v2_collateral.json")["payload"])
     assert balance.balance == Decimal("45.091977")
     assert balance.allowances[ctf_order.CTF_EXCHANGE_V2] == 2**256 - 1
+    body = load("real__balance_allowance_200_v2_collateral.json")["payload"]
+    with pytest.raises(UnexpectedResponse, match="'balance' is not an integer string"):
+        parse_balance({**body, "balance": "\u0664\u0665"})  # digits to str.isdigit, never an amount on the wire
 
 
 def test_documented_request_example_is_refused_by_the_verifier():

@@ -324,6 +324,9 @@ async def test_auth_failures_have_the_real_bodies(kalshi: Kalshi, kalshi_credent
     unknown = headers | {"KALSHI-ACCESS-KEY": str(uuid.uuid4())}
     response = await kalshi.client.get(path, headers=unknown)
     assert (response.status, await response.json()) == (401, real("real_demo__auth__unknown_key_id"))
+    superscript = headers | {"KALSHI-ACCESS-TIMESTAMP": f"{now}\u00b2"}  # "²": a digit to str.isdigit, not to int()
+    response = await kalshi.client.get(path, headers=superscript)
+    assert (response.status, await response.json()) == (401, real("real_demo__auth__skew_minus30s"))
     missing = {k: v for k, v in headers.items() if k != "KALSHI-ACCESS-SIGNATURE"}
     response = await kalshi.client.get(path, headers=missing)
     assert (response.status, await response.json()) == (401, real("real_demo__auth__missing_signature_header"))

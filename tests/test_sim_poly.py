@@ -69,8 +69,9 @@ async def test_market_by_token_names_the_condition_and_both_tokens(http):
     assert body == {"condition_id": MARKET, "primary_token_id": YES, "secondary_token_id": NO}
     missing = await http.get("/markets-by-token/9")
     assert (missing.status, await missing.json()) == (404, {"error": "market not found"})
-    bad = await http.get("/markets-by-token/0xabc")
-    assert (bad.status, await bad.json()) == (400, {"error": "Invalid token id"})
+    for bad_id in ("0xabc", "١٢٣"):  # not a decimal, and Arabic-Indic digits int() would read as 123
+        bad = await http.get(f"/markets-by-token/{bad_id}")
+        assert (bad.status, await bad.json()) == (400, {"error": "Invalid token id"})
 
 
 async def test_clob_market_info_has_the_official_keys_and_types(http):
@@ -248,6 +249,14 @@ async def test_precision_rules(trader):
     market_buy["order"]["makerAmount"] = "10005000"  # $10.005: 3 decimals
     market_buy["order"]["signature"] = sign_order(market_buy["order"], HARDHAT_KEY)
     assert await trader.post(market_buy) == (400, error_body("real__error_400_invalid_amounts_market_buy"))
+
+
+@pytest.mark.parametrize("field", ["tokenId", "makerAmount", "timestamp"])
+async def test_an_order_number_in_non_ascii_digits_is_an_invalid_payload(trader, field):
+    """Arabic-Indic "10" is digits to str.isdigit and 10 to int(), but no number the exchange's wire spells."""
+    order = trader.order(price="0.5", size="10")
+    order["order"][field] = "\u0661\u0660"
+    assert await trader.post(order) == (400, {"error": "Invalid order payload"})
 
 
 async def test_balance_and_reservations(http, trader):

@@ -35,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from ctf_order import decimal_digits
 from trader.risk import Limits
 
 POLY_TICK_SIZES = tuple(Decimal(t) for t in ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"))
@@ -240,7 +241,7 @@ def _text(value: Any, where: str) -> str:
 
 
 def _token(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.isdigit():
+    if not isinstance(value, str) or not decimal_digits(value):
         raise PairsError(f"{where}: must be the decimal token id as a string, got {value!r}")
     return value
 

@@ -99,7 +99,7 @@ class PolymarketClient:
         """A client configured from POLY_CLOB_URL, POLY_PRIVATE_KEY, POLY_API_*, POLY_SIGNATURE_TYPE, POLY_FUNDER."""
         env = os.environ if env is None else env
         raw_type = env.get("POLY_SIGNATURE_TYPE") or "0"
-        if not raw_type.isdigit():
+        if not ctf_order.decimal_digits(raw_type):
             raise ValueError(f"POLY_SIGNATURE_TYPE={raw_type!r}: expected 0, 1, 2 or 3")
         return cls(
             base_url=env.get("POLY_CLOB_URL") or DEFAULT_CLOB_URL,
@@ -229,7 +229,7 @@ class PolymarketClient:
         amounts = order_amounts(side, price, size, amount, order_type, tick_size)
         check_flags(order_type, expiration, post_only, timestamp_ms)
         self._eoa()
-        if not (str(token_id).isascii() and str(token_id).isdigit()):
+        if not ctf_order.decimal_digits(str(token_id)):
             raise ValueError(f"token_id {token_id!r}: expected the decimal uint256 token (or position) id")
         order: dict[str, Any] = {
             "salt": salt if salt is not None else secrets.randbits(SALT_BITS),

@@ -15,6 +15,7 @@ from clients.polymarket.errors import EXCHANGE, error_class
 from clients.polymarket.orders import IMMEDIATE_TYPES, from_units
 from clients.polymarket.types import ApiCreds, BalanceAllowance, BookLevel, PolyBook, PolyTrade, SignedOrder
 from clients.types import OrderResult
+from ctf_order import decimal_digits
 
 TERMINAL_ORDER_STATUSES = ("MATCHED", "CANCELED", "INVALID", "CANCELED_MARKET_RESOLVED")
 
@@ -182,7 +183,7 @@ def parse_book(body: Any, endpoint: str = "GET /book") -> PolyBook:
 def parse_balance(body: Any, endpoint: str = "GET /balance-allowance") -> BalanceAllowance:
     """Balance from 1e6 units; live V2 sends plural `allowances`, the docs a singular `allowance`."""
     balance = require(body, "balance", str, endpoint)
-    if not balance.isdigit():
+    if not decimal_digits(balance):
         raise unexpected(endpoint, f"field 'balance' is not an integer string: {balance!r}", body)
     if "allowances" in body:
         spenders = require(body, "allowances", dict, endpoint)
@@ -190,7 +191,7 @@ def parse_balance(body: Any, endpoint: str = "GET /balance-allowance") -> Balanc
         spenders = {"": require(body, "allowance", str, endpoint)}
     allowances = {}
     for spender, value in spenders.items():
-        if not isinstance(value, str) or not value.isdigit():
+        if not isinstance(value, str) or not decimal_digits(value):
             raise unexpected(endpoint, f"allowance of {spender!r} is not an integer string: {value!r}", body)
         allowances[spender] = int(value)
     return BalanceAllowance(balance=from_units(balance), allowances=allowances, raw=body)

@@ -40,7 +40,7 @@ def authenticate(request: web.Request, exchange: KalshiExchange, now_ms: int) ->
     entry = exchange.keys.get(key_id)
     if entry is None:
         raise KalshiError(401, AUTH_UNKNOWN_KEY)
-    if not timestamp.isdigit() or abs(int(timestamp) - now_ms) > SKEW_MS:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(int(timestamp) - now_ms) > SKEW_MS:
         raise KalshiError(401, AUTH_EXPIRED)
     try:
         raw_signature = base64.b64decode(signature, validate=True)

@@ -20,6 +20,7 @@ from aiohttp import web
 from eth_utils import is_hex_address, to_checksum_address
 
 from clients.polymarket.signing import l2_signature, recover_clob_auth_signer
+from ctf_order import decimal_digits
 from simulator import demo_accounts
 from simulator.poly.errors import PolyError
 
@@ -95,7 +96,7 @@ def verify_l1(request: web.Request) -> tuple[str, int]:
     headers = request.headers
     address, signature = headers.get("POLY_ADDRESS", ""), headers.get("POLY_SIGNATURE", "")
     timestamp, nonce_text = headers.get("POLY_TIMESTAMP", ""), headers.get("POLY_NONCE", "0")
-    if not (is_hex_address(address) and signature and timestamp.isdigit() and nonce_text.isdigit()):
+    if not (is_hex_address(address) and signature and decimal_digits(timestamp) and decimal_digits(nonce_text)):
         raise PolyError(401, INVALID_L1)
     try:
         recover_clob_auth_signer(address, timestamp, int(nonce_text), signature)

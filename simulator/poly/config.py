@@ -12,6 +12,7 @@ from typing import Any
 
 from eth_utils import is_hex_address, to_checksum_address
 
+from ctf_order import decimal_digits
 from simulator import demo_accounts
 from simulator.poly.model import ONE, ZERO, Account, Market, Token
 from simulator.state import StateError, read_decimal, read_list, read_str
@@ -166,7 +167,7 @@ def _add_token(state: PolyState, market: Market, spec: Any, where: str) -> None:
     if not isinstance(spec, dict):
         raise StateError(where, "must be an object")
     token_id = read_str(spec, "token_id", where)
-    if not token_id.isdigit() or int(token_id) >= 2**256:
+    if not decimal_digits(token_id) or int(token_id) >= 2**256:
         raise StateError(f"{where}.token_id", f"must be a uint256 decimal string, got {token_id!r}")
     if token_id in state.tokens:
         raise StateError(f"{where}.token_id", f"duplicate token {token_id}")

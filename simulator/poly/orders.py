@@ -15,7 +15,7 @@ from typing import Any
 from eth_utils import is_hex_address, to_checksum_address
 
 from clients.polymarket.signing import recover_order_signer
-from ctf_order import SIG_POLY_1271, order_hash
+from ctf_order import SIG_POLY_1271, decimal_digits, order_hash
 from simulator.poly.auth import ApiCreds
 from simulator.poly.errors import PolyError
 from simulator.poly.model import BUY, ORDER_TYPES, SELL, Account, Token
@@ -65,7 +65,7 @@ def check_shape(item: Any) -> Mapping[str, Any]:
     if not all(isinstance(order.get(n), int) and not isinstance(order.get(n), bool) for n in ("salt", "signatureType")):
         raise PolyError(400, INVALID_PAYLOAD)
     if order.get("side") not in (BUY, SELL) or not all(
-        order[n].isdigit() for n in ("tokenId", "makerAmount", "takerAmount", "expiration", "timestamp")
+        decimal_digits(order[n]) for n in ("tokenId", "makerAmount", "takerAmount", "expiration", "timestamp")
     ):
         raise PolyError(400, INVALID_PAYLOAD)
     if not (is_hex_address(order["maker"]) and is_hex_address(order["signer"])):

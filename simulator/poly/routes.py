@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from clients.polymarket.signing import NEG_RISK_ADAPTER
-from ctf_order import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_EXCHANGE_V2
+from ctf_order import CTF_EXCHANGE_V2, EXCHANGE_V3, NEG_RISK_EXCHANGE_V2, decimal_digits
 from simulator.faults import fails_trades, read_cutoff
 from simulator.poly.auth import ApiCreds, ApiKeys, verify_l1, verify_l2
 from simulator.poly.book import summary
@@ -92,7 +92,7 @@ def _json(body: bytes, message: str = INVALID_PAYLOAD) -> Any:
 
 def _token_param(request: web.Request) -> str:
     token_id = request.query.get("token_id", "")
-    if not token_id.isdigit():
+    if not decimal_digits(token_id):
         raise PolyError(400, INVALID_TOKEN_ID)
     return token_id
 
@@ -140,7 +140,7 @@ async def neg_risk(request: web.Request) -> web.Response:
 async def market_by_token(request: web.Request) -> web.Response:
     """The market a token belongs to; the official SDK asks before market orders and balance-aware orders."""
     token_id = request.match_info["token_id"]
-    if not token_id.isdigit():
+    if not decimal_digits(token_id):
         raise PolyError(400, INVALID_TOKEN_ID)
     return json_response(market_by_token_view(request.app[EXCHANGE].token(token_id).market))
 
@@ -382,7 +382,7 @@ async def _balance_allowance(request: web.Request) -> web.Response:
     asset_type, signature_type = q.get("asset_type", ""), q.get("signature_type", "0")
     if asset_type not in ASSET_TYPES:
         raise PolyError(400, "Invalid asset type")
-    if not signature_type.isdigit() or int(signature_type) > 3:
+    if not decimal_digits(signature_type) or int(signature_type) > 3:
         raise PolyError(400, "Invalid signature type")
     own_wallet = int(signature_type) == account.signature_type
     if asset_type == "COLLATERAL":

@@ -26,7 +26,7 @@ def parse_listen(values: tuple[str, ...]) -> dict[str, tuple[str, int]]:
     for value in values:
         name, sep, address = value.partition("=")
         host, colon, port = address.rpartition(":")
-        if not sep or name not in listen or not colon or not port.isdigit() or not host:
+        if not sep or name not in listen or not colon or not (port.isascii() and port.isdigit()) or not host:
             raise click.BadParameter(f"{value!r}: expected kalshi=HOST:PORT or poly=HOST:PORT", param_hint="--listen")
         listen[name] = (host.strip("[]"), int(port))
     return listen

@@ -287,7 +287,7 @@ async def test_simulator_serves_both_listeners_and_shares_the_clock() -> None:
 def test_parse_listen() -> None:
     assert parse_listen(()) == {"kalshi": ("127.0.0.1", 9787), "poly": ("127.0.0.1", 9788)}
     assert parse_listen(("kalshi=127.0.0.1:1234", "poly=[::1]:99"))["poly"] == ("::1", 99)
-    for bad in ("kalshi", "kalshi=host", "ftx=127.0.0.1:1", "poly=:80"):
+    for bad in ("kalshi", "kalshi=host", "ftx=127.0.0.1:1", "poly=:80", "poly=127.0.0.1:8\u00b2"):  # "²" fails int()
         with pytest.raises(click.BadParameter):
             parse_listen((bad,))
 

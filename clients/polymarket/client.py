@@ -25,7 +25,7 @@ from yarl import URL
 import ctf_order
 from clients.decimals import exact_decimal
 from clients.errors import ExchangeError
-from clients.lane import LANE_SIZE, Lane, request_bytes
+from clients.lane import LANE_SIZE, request_bytes
 from clients.polymarket import signing
 from clients.polymarket.errors import EXCHANGE, poly_error
 from clients.polymarket.orders import check_flags, from_units, order_amounts
@@ -88,8 +88,6 @@ class PolymarketClient:
         self.funder = to_checksum_address(funder) if funder else None
         self.chain_id = chain_id
         self._transport = Transport(EXCHANGE, poly_error, session=session, timeout=timeout)
-        self._timeout = timeout
-        self._lane: Lane | None = None
         self._clock = clock
         self.maker = self._maker()
         self.signer = self.maker if signature_type == ctf_order.SIG_POLY_1271 else self.address
@@ -134,16 +132,11 @@ class PolymarketClient:
 
     async def close(self) -> None:
         """Close the order lane, and the HTTP session if this client created it."""
-        if self._lane is not None:
-            await self._lane.close()
-            self._lane = None
         await self._transport.close()
 
     async def open_lane(self, size: int = LANE_SIZE) -> None:
         """Open the order lane (`clients.lane`): warm connections on which an order POST is written at once."""
-        if self._lane is None:
-            self._lane = Lane(EXCHANGE, self._base, size=size, timeout=self._timeout)
-        await self._lane.open()
+        await self._transport.open_lane(self._base, size)
 
     # --- authentication -------------------------------------------------------------------
 
@@ -245,7 +238,7 @@ class PolymarketClient:
             "metadata": ctf_order.BYTES32_ZERO,
             "builder": ctf_order.bytes32_hex(builder, "builder"),
         }
-        signature, order_id = self._sign(order, domain_version, neg_risk)
+        signature, order_id = signing.signed_order_hash(order, self._key(), domain_version, neg_risk, self.chain_id)
         order["signature"] = signature
         maker_amount, taker_amount = from_units(amounts[0]), from_units(amounts[1])
         return SignedOrder(
@@ -270,26 +263,6 @@ class PolymarketClient:
             chain_id=self.chain_id,
         )
 
-    def _sign(self, order: dict[str, Any], domain_version: int, neg_risk: bool) -> tuple[str, str]:
-        """(signature, order hash) of an order `build_order` made: `signing.signed_order_hash` without reading back
-        what this client wrote itself (its maker and signer, the zero metadata, the side and type it checked); the
-        numbers still go through `uint_field`, whose errors name the field."""
-        words = (
-            ctf_order.uint_field(order, "salt"),
-            int(order["maker"], 16),
-            int(order["signer"], 16),
-            ctf_order.uint_field(order, "tokenId"),
-            ctf_order.uint_field(order, "makerAmount"),
-            ctf_order.uint_field(order, "takerAmount"),
-            ctf_order.SIDES[order["side"]],
-            self.signature_type,
-            ctf_order.uint_field(order, "timestamp"),
-        )
-        struct_hash = ctf_order.order_words_hash(words, bytes(32), bytes.fromhex(order["builder"][2:]))
-        return signing.sign_struct_hash(
-            struct_hash, self.signature_type, words[2], self._key(), domain_version, neg_risk, self.chain_id
-        )
-
     def prepare_post(self, signed: SignedOrder) -> OrderStart:
         """post_order's request made now (the body, its L2 HMAC headers, the request bytes). Calling the result
         sends it (on the order lane when a connection is idle: written before the call returns); awaiting what
@@ -308,10 +281,10 @@ class PolymarketClient:
 
     def _send_order(self, url: URL, headers: dict[str, str], body: bytes, request: bytes) -> Awaitable[Any]:
         """Write the order now on the lane when one of its connections is idle, else the normal path."""
-        sent = self._lane.send(request, WHERE_ORDER) if self._lane is not None else None
+        sent = self._transport.send_now(request, WHERE_ORDER)
         if sent is None:
             return self._transport.request("POST", url, where=WHERE_ORDER, headers=headers, body=body)
-        return self._transport.answer(sent, WHERE_ORDER)
+        return sent
 
     async def _posted(self, signed: SignedOrder, sent: Awaitable[Any]) -> OrderResult:
         return parse_post_order(await sent, signed)

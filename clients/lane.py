@@ -26,7 +26,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from clients.errors import TransportError
-from clients.transport import DEFAULT_TIMEOUT, Answer
+from clients.types import Answer
 
 log = logging.getLogger("clients.lane")
 
@@ -175,7 +175,7 @@ class Lane:
         origin: URL,
         *,
         size: int = LANE_SIZE,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float,
         keepalive: float = KEEPALIVE_SECONDS,
         tls: ssl.SSLContext | None = None,
     ) -> None:

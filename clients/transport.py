@@ -15,7 +15,6 @@ Retrying is the caller's decision (Kalshi retries GETs on top of this); this mod
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -23,6 +22,8 @@ import orjson
 from yarl import URL
 
 from clients.errors import ExchangeError, TransportError, UnexpectedResponse, proxy_answer
+from clients.lane import LANE_SIZE, Lane
+from clients.types import Answer
 
 DEFAULT_TIMEOUT = 10.0  # seconds per request; aiohttp's own default would wait 5 minutes
 SNIPPET = 120  # bytes of an unreadable body quoted in an error message
@@ -34,15 +35,6 @@ class ErrorMapper(Protocol):
     def __call__(
         self, status: int | None, body: bytes, *, endpoint: str, headers: Mapping[str, str] | None = None
     ) -> ExchangeError: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """One HTTP answer as received, before it is read."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 class Transport:
@@ -60,10 +52,28 @@ class Transport:
         self._error_for = error_for
         self._session = session
         self._owns_session = session is None
+        self._seconds = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._lane: Lane | None = None
+
+    async def open_lane(self, origin: URL, size: int = LANE_SIZE) -> None:
+        """Open the order lane to `origin` (`clients.lane`): warm connections on which a request is written at once."""
+        if self._lane is None:
+            self._lane = Lane(self.exchange, origin, size=size, timeout=self._seconds)
+        await self._lane.open()
+
+    def send_now(self, request: bytes, where: str) -> Awaitable[Any] | None:
+        """Write `request` (its bytes, `clients.lane.request_bytes`) now on an idle lane connection and return what
+        reads its answer as `request` reads one; None when no lane connection is idle (the caller sends by
+        `request`)."""
+        sent = self._lane.send(request, where) if self._lane is not None else None
+        return None if sent is None else self.answer(sent, where)
 
     async def close(self) -> None:
-        """Close the session if this transport created it."""
+        """Close the order lane, and the session if this transport created it."""
+        if self._lane is not None:
+            await self._lane.close()
+            self._lane = None
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 Exchange = Literal["kalshi", "poly"]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer as received, before it is read (by aiohttp or by the order lane, `clients.lane`)."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
 
 # An order made ready to send (body, signatures, request bytes): calling it sends the order now, on the client's
 # order lane when one of its connections is idle (the bytes are written before the call returns), else by the

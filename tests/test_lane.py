@@ -18,6 +18,7 @@ from yarl import URL
 
 from clients.errors import TransportError
 from clients.lane import Lane, request_bytes
+from clients.transport import DEFAULT_TIMEOUT
 
 BODY = b'{"ticker":"KX-LANE","count":"1.00"}'
 
@@ -72,7 +73,7 @@ async def lane_to() -> AsyncIterator[Callable[..., Awaitable[Lane]]]:
     lanes: list[Lane] = []
 
     async def make(url: str, **options: Any) -> Lane:
-        lane = Lane("kalshi", URL(url), **options)
+        lane = Lane("kalshi", URL(url), **({"timeout": DEFAULT_TIMEOUT} | options))
         lanes.append(lane)
         await lane.open()
         return lane
@@ -121,7 +122,7 @@ async def test_the_write_happens_in_the_callers_turn(lane_to):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        lane = Lane("poly", URL(url), size=1)
+        lane = Lane("poly", URL(url), size=1, timeout=DEFAULT_TIMEOUT)
         opening = asyncio.ensure_future(lane.open())
         await asyncio.sleep(0.05)
         accepted, _ = listener.accept()
@@ -212,7 +213,7 @@ async def test_an_unreachable_origin_leaves_the_lane_empty_and_it_connects_once_
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    lane = Lane("kalshi", URL(f"http://127.0.0.1:{port}"), size=1)
+    lane = Lane("kalshi", URL(f"http://127.0.0.1:{port}"), size=1, timeout=DEFAULT_TIMEOUT)
     await lane.open()
     assert lane.idle == 0 and lane.send(b"", "POST /order") is None
     await asyncio.sleep(0.1)  # several retries
@@ -259,7 +260,7 @@ def test_the_host_header_is_aiohttps_default_ports_left_out_ipv6_bracketed(url, 
 
 def test_a_lane_needs_an_http_origin():
     with pytest.raises(ValueError, match="not an http"):
-        Lane("kalshi", URL("ws://127.0.0.1:1"))
+        Lane("kalshi", URL("ws://127.0.0.1:1"), timeout=DEFAULT_TIMEOUT)
 
 
 async def test_https_is_verified_against_the_trust_store_given(tmp_path, lane_to):

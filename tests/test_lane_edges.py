@@ -16,7 +16,8 @@ from clients.errors import ExchangeError, TransportError
 from clients.kalshi import KalshiClient
 from clients.lane import Lane, request_bytes
 from clients.polymarket import PolymarketClient
-from clients.transport import Answer
+from clients.transport import DEFAULT_TIMEOUT
+from clients.types import Answer
 from trader.arb import Policy, launch_arb
 from trader.execute import execute_leg
 from trader.ledger import Ledger
@@ -69,7 +70,9 @@ async def scripted() -> AsyncIterator[Callable[[Sequence[bytes]], Awaitable[tupl
         script = Scripted(replies)
         server = await asyncio.start_server(script.serve, "127.0.0.1", 0)
         servers.append(server)
-        lane = Lane("kalshi", URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"), size=1)
+        lane = Lane(
+            "kalshi", URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"), size=1, timeout=DEFAULT_TIMEOUT
+        )
         lanes.append(lane)
         await lane.open()
         return script, lane
@@ -157,7 +160,9 @@ async def test_closing_the_lane_while_an_answer_is_awaited_ends_it_in_a_transpor
         await asyncio.sleep(30)
 
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    lane = Lane("kalshi", URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"), size=2)
+    lane = Lane(
+        "kalshi", URL(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"), size=2, timeout=DEFAULT_TIMEOUT
+    )
     try:
         await lane.open()
         sent = lane.send(post("http://x"), "POST /order")
@@ -353,11 +358,18 @@ async def test_cancelling_an_arb_after_its_orders_are_written_leaves_both_intent
                 await arb
             release.set()
             for _ in range(300):
-                if kalshi._lane is not None and kalshi._lane.idle == 1 and poly._lane is not None and poly._lane.idle:
+                if (
+                    kalshi._transport._lane is not None
+                    and kalshi._transport._lane.idle == 1
+                    and poly._transport._lane is not None
+                    and poly._transport._lane.idle
+                ):
                     break
                 await asyncio.sleep(0.01)
             assert [i.state for i in ledger.intents()] == ["pending", "pending"]
-            assert kalshi._lane.idle == 1 and poly._lane.idle == 1  # replaced once the late answers came
+            assert (
+                kalshi._transport._lane.idle == 1 and poly._transport._lane.idle == 1
+            )  # replaced once the late answers came
     finally:
         await kalshi.close()
         await poly.close()

@@ -61,8 +61,8 @@ from clients.kalshi.types import (
     Orderbook,
     OrderUpdate,
 )
-from clients.lane import LANE_SIZE, Lane, request_bytes
-from clients.transport import DEFAULT_TIMEOUT, Answer, Transport
+from clients.lane import LANE_SIZE, request_bytes
+from clients.transport import DEFAULT_TIMEOUT, Transport
 from clients.types import OrderResult, OrderStart
 
 DEFAULT_BASE_URL = "https://api.elections.kalshi.com/trade-api/v2"
@@ -100,8 +100,6 @@ class KalshiClient:
         self.key_id = key_id
         self._private_key = load_private_key(private_key) if private_key is not None else None
         self._transport = Transport("kalshi", kalshi_error, session=session, timeout=timeout)
-        self._timeout = timeout
-        self._lane: Lane | None = None
         self._max_retries = max_retries
         self._backoff = backoff
         self._max_backoff = max_backoff
@@ -126,16 +124,11 @@ class KalshiClient:
 
     async def close(self) -> None:
         """Close the order lane, and the session if this client created it."""
-        if self._lane is not None:
-            await self._lane.close()
-            self._lane = None
         await self._transport.close()
 
     async def open_lane(self, size: int = LANE_SIZE) -> None:
         """Open the order lane (`clients.lane`): warm connections on which an order POST is written at once."""
-        if self._lane is None:
-            self._lane = Lane("kalshi", self.base_url, size=size, timeout=self._timeout)
-        await self._lane.open()
+        await self._transport.open_lane(self.base_url, size)
 
     # --- transport ------------------------------------------------------------------------------
 
@@ -272,16 +265,16 @@ class KalshiClient:
 
     def _send_order(self, request: bytes, body: bytes, signed: tuple[dict[str, str], bool]) -> Awaitable[Any]:
         """Write the order now on the lane when one of its connections is idle, else the normal path."""
-        sent = self._lane.send(request, WHERE_ORDERS) if self._lane is not None else None
+        sent = self._transport.send_now(request, WHERE_ORDERS)
         if sent is None:
             return self._request("POST", ORDERS, body=body, signed=signed)
         return self._lane_answer(sent, body, presigned=signed[1])
 
-    async def _lane_answer(self, sent: Awaitable[Answer], body: bytes, *, presigned: bool) -> Any:
-        """The lane's answer read as the transport reads one; an order refused for its presigned timestamp (not
-        placed) goes once more by the normal path, signed now."""
+    async def _lane_answer(self, sent: Awaitable[Any], body: bytes, *, presigned: bool) -> Any:
+        """The lane's answer, read; an order refused for its presigned timestamp (not placed) goes once more by the
+        normal path, signed now."""
         try:
-            return await self._transport.answer(sent, WHERE_ORDERS)
+            return await sent
         except AuthError as error:
             if not _refused_presigned(error, presigned):
                 raise

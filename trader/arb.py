@@ -103,9 +103,9 @@ def launch_arb(
     decisions: Sequence[Decision] = (),
     arb_id: str | None = None,
 ) -> Coroutine[Any, Any, ArbResult]:
-    """Start an arb now and return what finishes it: both legs built (the Polymarket one signed), both intents and
-    the `decisions` that took the arb committed in one transaction (one fsync, both durable before either order
-    leaves), then both sends started at once (their tasks exist when this returns). Await the result to reconcile;
+    """Start an arb now and return what finishes it: both legs built and signed, both intents and the `decisions`
+    that took the arb committed in one transaction (one fsync, both durable before either order leaves), then both
+    orders sent at once (on the clients' order lanes, written before this returns). Await the result to reconcile;
     a ledger that cannot commit raises here, with nothing sent. Needs a running event loop. `arb_id`
     is the caller's when its decision to take the arb names it (new_arb_id()), else a new one."""
     arb_id = arb_id or new_arb_id()

@@ -28,6 +28,8 @@ from proxy.tape.secrets import (
     SECRET_NAMES,
     Credentials,
     is_secret_field,
+    is_secret_param,
+    may_name_secret_params,
     may_name_secrets,
     redact_body,
     redact_url,
@@ -182,6 +184,22 @@ def test_a_body_that_may_wait_has_nothing_to_redact_by_name(value, escaped):
 def test_a_query_naming_a_secret_however_encoded_is_redacted(url, hidden):
     found: list[Any] = []
     assert hidden not in redact_url(url, found) and found == [hidden]
+
+
+PARAM_PIECES = st.sampled_from([b"api", b"_key", b"key", b"tok", b"en", b"auth", b"[", b"]", b"[]", b"0", b"Se", b"cret"])
+
+
+@given(st.lists(PARAM_PIECES, min_size=1, max_size=8).map(b"".join))
+@settings(max_examples=500)
+def test_the_query_prefilter_passes_every_parameter_name_that_is_secret(name):
+    """redact_url skips a query the prefilter rules out: it must not rule out a bracketed secret name."""
+    if is_secret_param(name.decode()):
+        assert may_name_secret_params(f"limit=5&{name.decode()}=v")
+
+
+@pytest.mark.parametrize("name", ["api_key[0]", "api_key[]", "auth[token]", "creds[secret]", "api[key]"])
+def test_brackets_split_a_parameter_name_but_not_a_json_key(name):
+    assert is_secret_param(name) and not is_secret_field(name)
 
 
 def test_a_query_naming_none_is_kept_as_sent():

@@ -124,6 +124,64 @@ async def test_a_form_body_is_redacted_by_field_name(upstream, tmp_path):
     assert b"PLANTED-SECRET" not in on_disk(session)
 
 
+BRACKET_NAMES = [
+    "api_key[0]",  # a PHP/Rails array element
+    "api_key[]",
+    "auth[token]",  # a nested name: a bracketed segment is secret-named
+    "creds[secret]",
+    "api[key]",  # the segments run together, as '_' and '-' are dropped: apikey
+    "api_key%5B0%5D",  # percent-encoded brackets, kept as sent
+    "auth%5btoken%5d",
+    "%61uth[token]",
+]
+
+
+@pytest.mark.parametrize("name", BRACKET_NAMES)
+async def test_a_bracketed_query_name_with_a_secret_named_part_is_redacted(upstream, tmp_path, name):
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?limit=5&{name}={secret(40)}") == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["url"].endswith(f"/markets?limit=5&{name}=[REDACTED]")
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+@pytest.mark.parametrize("name", BRACKET_NAMES)
+async def test_a_bracketed_form_field_with_a_secret_named_part_is_redacted(upstream, tmp_path, name):
+    session = tmp_path / "s"
+    form = f"username=bob&{name}={quote(secret(41))}&scope=trade".encode()
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert await send(proxy, "kalshi", "POST", "/oauth", form, headers) == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["body"] == f"username=bob&{name}=[REDACTED]&scope=trade"
+    assert recorded["response"]["body_raw"] == recorded["request"]["body"]  # the echo, redacted the same way
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+async def test_a_bracketed_name_with_no_secret_named_part_is_kept_as_sent(upstream, tmp_path):
+    session = tmp_path / "s"
+    query = "filter[ticker]=KX-1&ids[]=7&ids%5B%5D=8&page%5Bsize%5D=5&tokens[id]=9"  # 'tokens' ends in no secret
+    form = b"order[side]=yes&order%5Bcount%5D=5&token_id[0]=12"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?{query}") == 200
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert await send(proxy, "kalshi", "POST", "/orders", form, headers) == 200
+    markets, orders = fixtures_in(session)
+    assert markets["request"]["url"].endswith(f"/markets?{query}")
+    assert orders["request"]["body"] == form.decode() == orders["response"]["body_raw"]
+
+
+async def test_a_recording_with_a_redacted_bracketed_parameter_replays_for_any_live_value(upstream, tmp_path):
+    """Matching reads a query's names as recording does: the live value of `api_key[0]` is not compared."""
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?limit=5&api_key%5B0%5D={secret(42)}") == 200
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        resp = await http.get(proxy.url("kalshi") + f"/trade-api/v2/markets?api_key[0]={secret(43)}&limit=5")
+        assert resp.status == 200
+
+
 async def test_secret_headers_and_fields_by_name_case_insensitively_at_any_depth(upstream, tmp_path):
     session = tmp_path / "s"
     headers = {

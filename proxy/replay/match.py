@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from proxy.replay.volatile import Volatile, escape
-from proxy.tape.secrets import REDACTED, is_secret_field
+from proxy.tape.secrets import REDACTED, is_secret_param
 
 ABSENT = "(absent)"
 Query = tuple[tuple[str, str], ...]  # decoded pairs, sorted
@@ -41,7 +41,7 @@ def canonical_query(query: str) -> Query:
     if not query:
         return ()
     pairs = parse_qsl(query, keep_blank_values=True)
-    return tuple(sorted((name, REDACTED if value and is_secret_field(name) else value) for name, value in pairs))
+    return tuple(sorted((name, REDACTED if value and is_secret_param(name) else value) for name, value in pairs))
 
 
 def canonical_body(body: Any) -> bytes:

@@ -1,8 +1,9 @@
 """The one rule set for secrets, shared by recording (redact.py) and `tradetape audit`.
 
 By name: headers, JSON fields at any depth, query and form parameters whose name, compared folded
-(NFKC, case-folded, '_' and '-' removed), is secret-ish. By value: every credential the proxy has seen
-in a session (`Credentials`) is scrubbed wherever it appears, as sent, JSON-escaped or percent-encoded.
+(NFKC, case-folded, '_' and '-' removed), is secret-ish (a parameter's by its bracketed parts too: `auth[token]`).
+By value: every credential the proxy has seen in a session (`Credentials`) is scrubbed wherever it appears, as
+sent, JSON-escaped or percent-encoded.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ HINTS: tuple[bytes, ...] = (
 _HINT_SEARCH = BytesAhoCorasick(list(HINTS), matchkind=MatchKind.LeftmostFirst, implementation=Implementation.DFA)
 _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
+BRACKETS = re.compile(r"[\[\]]")
 
 
 def norm(name: str) -> str:
@@ -63,11 +65,23 @@ SECRET_NAMES = frozenset(map(norm, GENERIC_SECRET_NAMES)).union(
 SECRET_HEADER_NAMES = SECRET_NAMES.union(*(map(norm, p.secret_headers) for p in PROFILES.values()))
 
 
+def _secret_folded(folded: str) -> bool:
+    return folded in SECRET_NAMES or folded.endswith(SECRET_ENDINGS)
+
+
 @functools.lru_cache(maxsize=4096)
 def is_secret_field(name: str) -> bool:
-    """A JSON field, query or form parameter whose value is a secret (owner is Polymarket's API key)."""
-    folded = norm(name)
-    return folded in SECRET_NAMES or folded.endswith(SECRET_ENDINGS)
+    """A JSON field whose value is a secret (owner is Polymarket's API key); brackets in a key are literal."""
+    return _secret_folded(norm(name))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_param(name: str) -> bool:
+    """A query or form parameter (its name decoded) whose value is a secret. PHP and Rails read `api_key[0]`,
+    `api_key[]` and `auth[token]` as an array or a nested field: the name is secret when any of its parts, or its
+    parts run together (`api[key]`, as '_' and '-' are dropped), is."""
+    parts = BRACKETS.split(norm(name))
+    return any(_secret_folded(part) for part in (*parts, "".join(parts)) if part)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -98,12 +112,18 @@ def may_name_secrets(data: bytes) -> bool:
     return bool(_HINT_SEARCH.find_matches_as_indexes(data.translate(_FOLD, b"_-")))  # lowered, '_' '-' removed
 
 
+def may_name_secret_params(query: str) -> bool:
+    """False only when no parameter of `query` can be secret-named (is_secret_param): a name may be percent-encoded,
+    and a bracketed name's parts are looked at run together, so the hints are searched for without brackets."""
+    return "%" in query or may_name_secrets(query.encode().translate(None, b"[]"))
+
+
 def redact_pairs(text: str, found: list[Any]) -> str:
     """`a=1&password=x` with secret-named values replaced in place; the values go to `found`."""
     pairs = text.split("&")
     for index, pair in enumerate(pairs):
         name, sep, value = pair.partition("=")
-        if sep and value and value != REDACTED and is_secret_field(unquote_plus(name)):
+        if sep and value and value != REDACTED and is_secret_param(unquote_plus(name)):
             found.append(unquote_plus(value))
             pairs[index] = f"{name}={REDACTED}"
     return "&".join(pairs)
@@ -112,7 +132,7 @@ def redact_pairs(text: str, found: list[Any]) -> str:
 def redact_url(url: str, found: list[Any]) -> str:
     """`url` with secret-named query parameters redacted (the rest byte for byte)."""
     base, sep, query = url.partition("?")
-    if not sep or "=" not in query or ("%" not in query and not may_name_secrets(query.encode())):
+    if not sep or "=" not in query or not may_name_secret_params(query):
         return url  # no parameter whose name, decoded, is secret-ish
     return f"{base}?{redact_pairs(query, found)}"
 

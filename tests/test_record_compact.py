@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import orjson
 import pytest
@@ -33,6 +35,7 @@ from proxy.tape.secrets import (
     may_name_secrets,
     redact_body,
     redact_url,
+    variants,
 )
 from proxy.tape.stored import settle_journal
 from proxy.tools.audit import audit_tree, entries
@@ -186,7 +189,9 @@ def test_a_query_naming_a_secret_however_encoded_is_redacted(url, hidden):
     assert hidden not in redact_url(url, found) and found == [hidden]
 
 
-PARAM_PIECES = st.sampled_from([b"api", b"_key", b"key", b"tok", b"en", b"auth", b"[", b"]", b"[]", b"0", b"Se", b"cret"])
+PARAM_PIECES = st.sampled_from(
+    [b"api", b"_key", b"key", b"tok", b"en", b"auth", b"[", b"]", b"[]", b"0", b"Se", b"cret"]
+)
 
 
 @given(st.lists(PARAM_PIECES, min_size=1, max_size=8).map(b"".join))
@@ -277,6 +282,47 @@ def test_a_credential_learned_while_the_upstream_answers_is_scrubbed_from_the_re
     session.close()
     (first,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
     assert orjson.loads(first.read_bytes())["request"]["body"] == {"ticker": "KX", "note": "[REDACTED]"}
+
+
+B64_SECRET = "q+8/Zm9vYmFyYmF6cXV4+/w="  # a base64 secret: '+', '/' and '=' are percent-encoded
+
+
+def lower_hex(text: str) -> str:
+    """`text`'s percent-escapes in lower-case hex (%2b), as many encoders write them and servers accept."""
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), text)
+
+
+def test_a_credential_s_variants_include_its_lower_case_percent_encodings_and_stay_plain():
+    spelled = variants(B64_SECRET)
+    for encoded in (quote(B64_SECRET, safe=""), quote_plus(B64_SECRET), quote(B64_SECRET)):
+        assert encoded != lower_hex(encoded) and {encoded, lower_hex(encoded)} <= spelled
+    assert variants(KEY) == {KEY}  # nothing percent-encoded: no other spelling
+    creds = Credentials()
+    creds.learn([B64_SECRET])
+    assert creds.plain and creds.found_in(lower_hex(quote(B64_SECRET)).encode())
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b'{"next": "/p/fills?cursor=%s"}',  # may wait: checked by value when the record is appended
+        b'{"next": "/p/fills?cursor=%s", "token_id": "7"}',  # a hint: the full way
+    ],
+)
+def test_a_credential_percent_encoded_in_lower_case_hex_never_reaches_the_disk(tmp_path, answer):
+    """A credential learned from an auth header, sent back lower-case-encoded in a query and an answer."""
+    in_query, in_body = lower_hex(quote(B64_SECRET, safe="")), lower_hex(quote(B64_SECRET))
+    sent = flow(b"", answer % in_body.encode(), {"POLY_API_SECRET": B64_SECRET}, f"/p/fills?cursor={in_query}")
+    _, recorder = recorded(tmp_path, [sent], close=False, forward=True)
+    journal = (tmp_path / "s" / JOURNAL).read_bytes()
+    recorder.close()
+    (stored,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
+    for data in (journal, stored.read_bytes(), (tmp_path / "s" / "manifest.json").read_bytes()):
+        for spelling in (in_query, in_body, B64_SECRET):
+            assert spelling.encode() not in data, spelling
+    fixture = orjson.loads(stored.read_bytes())
+    assert fixture["request"]["url"] == "http://up/p/fills?cursor=[REDACTED]"
+    assert fixture["response"]["body_parsed"]["next"] == "/p/fills?cursor=[REDACTED]"
 
 
 def test_a_request_whose_redaction_fails_is_not_recorded_and_leaves_no_seq_gap(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@
 By name: headers, JSON fields at any depth, query and form parameters whose name, compared folded
 (NFKC, case-folded, '_' and '-' removed), is secret-ish (a parameter's by its bracketed parts too: `auth[token]`).
 By value: every credential the proxy has seen in a session (`Credentials`) is scrubbed wherever it appears, as
-sent, JSON-escaped or percent-encoded.
+sent, JSON-escaped or percent-encoded (upper- or lower-case hex).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ _HINT_SEARCH = BytesAhoCorasick(list(HINTS), matchkind=MatchKind.LeftmostFirst, 
 _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 BRACKETS = re.compile(r"[\[\]]")
+_PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
 
 
 def norm(name: str) -> str:
@@ -197,8 +198,11 @@ def is_form(text: str) -> bool:
 
 
 def variants(value: str) -> set[str]:
-    """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded."""
-    return {value, orjson.dumps(value).decode()[1:-1], quote(value, safe=""), quote_plus(value), quote(value)}
+    """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded in upper- or lower-case
+    hex (`%2B`, `%2b`: both are common and servers accept either)."""
+    encoded = {quote(value, safe=""), quote_plus(value), quote(value)}
+    lowered = {_PERCENT_HEX.sub(lambda escape: escape[0].lower(), text) for text in encoded}
+    return {value, orjson.dumps(value).decode()[1:-1], *encoded, *lowered}
 
 
 _STRUCTURE = re.compile(r'["\\,:\[\]{}\x00-\x1f]')  # no whitespace: compact JSON has it only inside strings

@@ -274,6 +274,33 @@ async def test_the_live_clients_own_secret_goes_back_where_the_recording_located
     assert event == {"event_type": "trade", "owner": "k-test-key", "maker_orders": [{"owner": "[REDACTED]"}]}
 
 
+@pytest.mark.parametrize(
+    ("target", "owners"),
+    [
+        ("/maker_orders/0/owner", ("[REDACTED]", "k-test-key")),  # through a list, by its index
+        ("/owner/inner", ("[REDACTED]", "[REDACTED]")),  # into a string (a field redacted whole): left out
+        ("/maker_orders/0/owner/x", ("[REDACTED]", "[REDACTED]")),
+    ],
+)
+async def test_an_echo_is_put_back_through_a_list_and_left_out_where_its_place_is_not_there(tmp_path, target, owners):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    redacted = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    tape.message(ws, "client", text={"auth": redacted, "type": "user"})
+    trade = {"event_type": "trade", "owner": "[REDACTED]", "maker_orders": [{"owner": "[REDACTED]"}]}
+    tape.message(ws, "exchange", text=trade, echoes={target: "/auth/apiKey"})
+    tape.message(ws, "exchange", text={"event_type": "order"})
+    async with (
+        replayed([tape.write()]) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("poly"), "/ws/user")) as ws,
+    ):
+        live = {"apiKey": "k-test-key", "secret": "s3cret", "passphrase": "pp"}
+        await ws.send_str(orjson.dumps({"type": "user", "auth": live}).decode())
+        event, after = texts(await received(ws), await received(ws))  # the connection lives on
+    assert (event["owner"], event["maker_orders"][0]["owner"]) == owners
+    assert after == {"event_type": "order"}
+
+
 async def test_an_unmatched_client_message_never_shows_the_clients_secret_under_another_name(tmp_path):
     tape = Tape(tmp_path / "s")
     ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from proxy.cli.main import main
 from proxy.replay.sources import load_sources
 from proxy.replay.volatile import volatile_sets
+from proxy.tape.schema import FixtureError
 from tests.replay_helpers import KALSHI, ORDERS, fixture
 from tests.ws_helpers import Tape
 
@@ -233,3 +235,44 @@ def test_fsck_and_replay_refuse_by_line_a_control_frame_no_websocket_could_send(
     for command in ("fsck", "replay"):
         code, out = run(command, str(directory))
         assert code != 0 and f"001_GET_kalshi_ws.frames.jsonl: line 2: {problem}" in out
+
+
+TRADE = {"event_type": "trade", "owner": "[REDACTED]", "maker_orders": [{"owner": "[REDACTED]"}]}
+
+
+def echo_session(directory: Path, target: str) -> Path:
+    """A Polymarket user channel whose trade message's `echoes` puts the client's API key at `target`."""
+    tape = Tape(directory)
+    ws = tape.open("poly", "/ws/user", "https://ws-subscriptions-clob.polymarket.com")
+    redacted = {"apiKey": "[REDACTED]", "secret": "[REDACTED]", "passphrase": "[REDACTED]"}
+    tape.message(ws, "client", text={"auth": redacted, "type": "user"})
+    tape.message(ws, "exchange", text=TRADE, echoes={target: "/auth/apiKey"})
+    return tape.write()
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("/maker_orders/x/owner", "step 'x' is not an index of the list there (length 1)"),  # hand-edited
+        ("/maker_orders/1/owner", "step '1' is not an index of the list there (length 1)"),
+        ("/maker_orders/-1/owner", "step '-1' is not an index"),  # RFC 6901: no sign
+        ("/maker_orders/00/owner", "step '00' is not an index"),  # nor a leading zero
+        ("/maker_orders/²/owner", "step '²' is not an index"),  # nor any digit but ASCII's
+        ("/maker_orders/x", "step 'x' is not an index"),  # the last step too
+        ("owner", "does not start with '/'"),
+    ],
+)
+def test_fsck_and_replay_refuse_by_line_an_echo_pointer_a_replay_cannot_follow(tmp_path, target, problem):
+    directory = echo_session(tmp_path / "s", target)
+    code, out = run("fsck", str(directory))
+    assert code == 1 and f"001_GET_poly_user.frames.jsonl: line 2: echoes pointer {target!r}: {problem}" in out
+    with pytest.raises(FixtureError, match=f"line 2: echoes pointer {re.escape(repr(target))}: {re.escape(problem)}"):
+        load_sources([str(directory)], tmp_path, volatile_sets())
+
+
+@pytest.mark.parametrize("target", ["/maker_orders/0/owner", "/nobody/owner", "/owner/inner", "/maker_orders/0"])
+def test_an_echo_pointer_to_a_place_the_payload_may_lack_is_no_problem(tmp_path, target):
+    """Recording writes a pointer into a field whose whole value it then redacted (a string now), or keys it
+    scrubbed: a replay leaves such an echo out. Only a step through a list must be one of its indexes."""
+    code, out = run("fsck", str(echo_session(tmp_path / "s", target)))
+    assert code == 0 and "0 problems" in out

@@ -20,7 +20,7 @@ import orjson
 from proxy.exchanges import PROFILES
 from proxy.replay.messages import RecordedMessage, message_key
 from proxy.replay.pacing import Clock, Step
-from proxy.tape.frames import pointer_steps
+from proxy.tape.frames import follow, list_index, pointer_steps
 from proxy.tape.redact import redact_body
 from proxy.wire.websocket import CLIENT, EXCHANGE, POLICY_VIOLATION, Message, ServerEnd, WebSocketError
 
@@ -350,22 +350,14 @@ def echo_secrets(data: bytes, echoes: dict[str, str], secrets: dict[str, str]) -
         return data
     for target, source in echoes.items():
         live = secrets.get(source)
-        *path, last = pointer_steps(target)
-        holder = value
-        for step in path:
-            holder = (
-                holder.get(step)
-                if isinstance(holder, dict)
-                else holder[int(step)]
-                if isinstance(holder, list)
-                else None
-            )
         if live is None:
             continue
+        *path, last = pointer_steps(target)  # checked when the frames file was read (tape.frames)
+        holder = follow(value, path)
         if isinstance(holder, dict) and last in holder:
             holder[last] = live
-        elif isinstance(holder, list) and last.isdigit() and int(last) < len(holder):
-            holder[int(last)] = live
+        elif isinstance(holder, list) and (index := list_index(last, holder)) is not None:
+            holder[index] = live
     return orjson.dumps(value)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from proxy.tape.schema import FRAMES_SUFFIX, FixtureError, check_file
 SENDERS = ("client", "exchange")
 KINDS = ("text", "binary", "ping", "pong", "close", "drop")
 MAX_CONTROL = 125  # bytes of a control frame's payload (RFC 6455 5.5)
+LIST_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")  # a list index in a JSON pointer (no list holds 10^18 items)
 
 
 def frames_file_name(fixture_name: str) -> str:
@@ -107,10 +109,41 @@ def validate_frame(line: Any, where: str, path: Path) -> dict[str, Any]:
     if line["kind"] in ("ping", "pong") and len(payload_bytes(line)) > MAX_CONTROL:
         size = len(payload_bytes(line))
         raise FixtureError(path, f"{where}: {line['kind']} payload of {size} bytes (at most {MAX_CONTROL} can be sent)")
+    _check_echoes(line, where, path)
+    return line
+
+
+def _check_echoes(line: dict[str, Any], where: str, path: Path) -> None:
+    """`echoes` a replay can follow: each place in this message's payload, and the place in the client's message
+    its secret came from, as JSON pointers; a step through a list is one of its indexes."""
     echoes = line.get("echoes", {})
     if not isinstance(echoes, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in echoes.items()):
         raise FixtureError(path, f"{where}: echoes must map JSON pointers to JSON pointers")
-    return line
+    if not echoes:
+        return
+    try:
+        payload = orjson.loads(payload_bytes(line))
+    except orjson.JSONDecodeError:
+        payload = None  # nothing to put a value in: a replay sends it as recorded
+    for pointer in (*echoes, *echoes.values()):
+        if not pointer.startswith("/"):
+            raise FixtureError(path, f"{where}: echoes pointer {pointer!r}: does not start with '/'")
+    for pointer in echoes:
+        problem = _list_step_problem(payload, pointer)
+        if problem:
+            raise FixtureError(path, f"{where}: echoes pointer {pointer!r}: {problem}")
+
+
+def _list_step_problem(payload: Any, pointer: str) -> str | None:
+    """The step of `pointer` through a list of `payload` that is none of its indexes (a replay could not follow
+    it). A member the payload lacks, or a step into a string, is none: recording writes such a pointer where it
+    then redacted a field's whole value, and a replay leaves that echo out."""
+    steps = pointer_steps(pointer)
+    for depth, step in enumerate(steps):
+        holder = follow(payload, steps[:depth])
+        if isinstance(holder, list) and list_index(step, holder) is None:
+            return f"step {step!r} is not an index of the list there (length {len(holder)})"
+    return None
 
 
 def read_frames(path: Path) -> FramesRead:
@@ -138,6 +171,24 @@ def pointer_segment(key: str | int) -> str:
 
 def pointer_steps(pointer: str) -> list[str]:
     return [step.replace("~1", "/").replace("~0", "~") for step in pointer.split("/")[1:]]
+
+
+def list_index(step: str, items: list[Any]) -> int | None:
+    """The index of `items` a pointer step names (RFC 6901: ASCII digits, no sign or leading zero), None if none."""
+    return int(step) if LIST_INDEX.fullmatch(step) and int(step) < len(items) else None
+
+
+def follow(value: Any, steps: list[str]) -> Any:
+    """What `steps` lead to in `value`; None where one names nothing there (a missing member, no index, a string)."""
+    for step in steps:
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list):
+            index = list_index(step, value)
+            value = None if index is None else value[index]
+        else:
+            return None
+    return value
 
 
 def payload_bytes(line: dict[str, Any]) -> bytes:

@@ -80,7 +80,8 @@ class _Connection(asyncio.Protocol):
         self._stop_retiring()
         self.waiter, self.where = loop.create_future(), where
         self._headers, self._body = [], []
-        self._timer = loop.call_later(self.lane.timeout, self._time_out)
+        if self.lane.timeout is not None:  # None: no timeout, as aiohttp reads it
+            self._timer = loop.call_later(self.lane.timeout, self._time_out)
         assert self.transport is not None  # a lane keeps only made connections
         self.transport.write(request)
         return self.waiter
@@ -167,7 +168,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Lane:
-    """Up to `size` warm connections to `origin`; `send` writes on an idle one now or returns None."""
+    """Up to `size` warm connections to `origin`; `send` writes on an idle one now or returns None. An answer is
+    waited for `timeout` seconds at most, or as long as it takes when `timeout` is None."""
 
     def __init__(
         self,
@@ -175,7 +177,7 @@ class Lane:
         origin: URL,
         *,
         size: int = LANE_SIZE,
-        timeout: float,
+        timeout: float | None,
         keepalive: float = KEEPALIVE_SECONDS,
         tls: ssl.SSLContext | None = None,
     ) -> None:

@@ -38,7 +38,8 @@ class ErrorMapper(Protocol):
 
 
 class Transport:
-    """One aiohttp session for one exchange; a given session is the caller's to close."""
+    """One aiohttp session for one exchange; a given session is the caller's to close. `timeout` bounds each
+    request in seconds, on aiohttp's path and on the order lane alike; None waits as long as the answer takes."""
 
     def __init__(
         self,
@@ -46,7 +47,7 @@ class Transport:
         error_for: ErrorMapper,
         *,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         self.exchange = exchange
         self._error_for = error_for

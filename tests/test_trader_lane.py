@@ -248,3 +248,34 @@ async def test_a_lane_answer_is_read_as_the_transport_reads_one(exchange, rsa_ke
         with pytest.raises(error, match=text):
             await kalshi.create_order("KX-LANE", "yes", "buy", D("2"), D("0.45"))
     assert [by_lane(p) for p in exchange.requests("POST", ORDERS)] == [True]
+
+
+LIVE = {"success": True, "errorMsg": "", "orderID": "0xr", "status": "live", "makingAmount": "", "takingAmount": ""}
+
+
+async def test_with_timeout_none_a_kalshi_order_on_the_lane_is_answered_and_its_connection_reused(exchange, rsa_key):
+    """timeout=None is aiohttp's "no timeout": the lane sets no timer, writes the order and waits for its answer;
+    the connection goes back to the lane (the second order, on a one-connection lane, goes by it too)."""
+    exchange.on("POST", ORDERS, Reply(201, ACK))
+    exchange.on("GET", "/portfolio/balance", Reply(200, {"balance": 100, "portfolio_value": 0, "updated_ts": 1}))
+    async with KalshiClient(exchange.url, "kid", rsa_key, timeout=None) as kalshi:
+        await kalshi.open_lane(size=1)
+        for key in ("c1", "c2"):
+            result = await kalshi.create_order("KX-LANE", "yes", "buy", D("2"), D("0.45"), client_order_id=key)
+            assert result.filled == D("2")
+        await kalshi.get_balance()  # aiohttp's path, without a timeout too
+    assert [by_lane(p) for p in exchange.requests("POST", ORDERS)] == [True, True]
+    assert len(exchange.requests("GET", "/portfolio/balance")) == 1
+
+
+async def test_with_timeout_none_a_polymarket_order_on_the_lane_is_answered_and_its_connection_reused(aiohttp_server):
+    clob = ScriptedExchange()
+    await clob.serve(aiohttp_server)
+    clob.on("POST", "/order", Reply(200, LIVE))
+    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
+    async with PolymarketClient(clob.url, HARDHAT_KEY, "api-key", secret, "pass", timeout=None) as poly:
+        await poly.open_lane(size=1)
+        for salt in (1, 2):
+            result = await poly.create_order("7" * 20, "BUY", "0.3", size="12", salt=salt, timestamp_ms=salt)
+            assert result.status == "live"
+    assert [by_lane(p) for p in clob.requests("POST", "/order")] == [True, True]

@@ -84,7 +84,7 @@ class KalshiClient:
         key_id: str | None = None,
         private_key: rsa.RSAPrivateKey | bytes | str | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = DEFAULT_TIMEOUT,
         *,
         max_retries: int = 3,
         backoff: float = 0.25,

@@ -69,7 +69,7 @@ class PolymarketClient:
         chain_id: int = ctf_order.POLYGON,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.time,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
         if signature_type not in (0, 1, 2, 3):
             raise ValueError(

@@ -115,7 +115,8 @@ def fixture_record(
         fixture["response"] = response_record(flow.response, creds, found, deferred)
     if "sent_after" in flow.notes:
         fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
-    creds.learn(found)
+    if found:
+        creds.learn(found)
     return scrub_fixture(fixture, creds) if creds and deferred is None else fixture
 
 

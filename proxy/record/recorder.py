@@ -154,7 +154,8 @@ def request_half(flow: Flow, creds: Credentials) -> RequestHalf | Exception:
         started = fixture_start(flow, creds, found, deferred)
     except Exception as exc:
         return exc
-    creds.learn(found)
+    if found:
+        creds.learn(found)
     return RequestHalf(started, deferred)
 
 

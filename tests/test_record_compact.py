@@ -382,14 +382,29 @@ async def test_an_answer_that_comes_before_the_request_half_is_made_makes_it_in_
     assert orjson.loads(name.read_bytes())["response"]["body_parsed"] == {"note": "[REDACTED]"}
 
 
-async def test_manifest_entries_are_made_in_the_next_loop_turn(tmp_path):
+async def test_manifest_entries_are_made_with_the_files_not_on_the_request_path(tmp_path):
+    """The answer waits for the journal append only: a fixture's manifest entry is made when its file is written
+    from the journal (here one by one, as the idle materialiser does), in seq order."""
     session = Session(tmp_path / "s", {"session": "s"})
     recorder = Recorder(session, build_filter("all"), collections.Counter())
-    for f in [flow(ORDER, FILLS), flow(ORDER, FILLS)]:
+    for f in [flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5")]:
         recorder.done(f)
-    assert session._entries == b""  # nothing but the append before the answer
     await asyncio.sleep(0)
-    assert session._entries.count(b'"seq"') == 2
+    assert session._entries == b""
+    session.materialise_one()
+    assert orjson.loads(b"[" + session._entries + b"]") == [
+        {
+            "seq": 1,
+            "file": "001_POST_kalshi_orders.json",
+            "exchange": "kalshi",
+            "method": "POST",
+            "url": "http://up/p/orders",
+            "status": 200,
+            "latency_ms": 1.5,
+        }
+    ]
+    session.materialise_one()
+    assert [e["seq"] for e in orjson.loads(b"[" + session._entries + b"]")] == [1, 2]
     recorder.close()
 
 

@@ -115,7 +115,8 @@ def fixture_record(
         fixture["response"] = response_record(flow.response, creds, found, deferred)
     if "sent_after" in flow.notes:
         fixture["sent_after"] = flow.notes["sent_after"]  # the request's place on the session clock
-    creds.learn(found)
+    if found:
+        creds.learn(found)
     return scrub_fixture(fixture, creds) if creds and deferred is None else fixture
 
 
@@ -153,7 +154,8 @@ def request_half(flow: Flow, creds: Credentials) -> RequestHalf | Exception:
         started = fixture_start(flow, creds, found, deferred)
     except Exception as exc:
         return exc
-    creds.learn(found)
+    if found:
+        creds.learn(found)
     return RequestHalf(started, deferred)
 
 

@@ -13,6 +13,7 @@ loss, not process death.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from proxy.tape.compact import pack, unpack
+from proxy.tape.compact import pack_parts, unpack
 from proxy.tape.durable import make_durable, write_atomically
 from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq, load_fixture, session_files, utc_stamp
 from proxy.tape.frames import frames_file_of, read_frames
@@ -63,8 +64,8 @@ class Flusher:
         self._thread.start()
 
     def journal_written(self) -> None:
-        self._journal = True
-        if not self._wake.is_set():
+        if not self._journal:  # else the thread is woken already, and flushes after this write (_flush)
+            self._journal = True
             self._wake.set()
 
     def add(self, path: str) -> None:
@@ -125,7 +126,6 @@ class Session:
             # capacity each, so a list of them grew recording memory by ~4 KB per fixture.
             self._entries = bytearray()
             self._count = len(existing)
-            self._unlisted: list[tuple[dict[str, Any], str]] = []  # appended; their manifest entries come later
             for name, fixture in existing:
                 self._add_entry(fixture, name)
             self._journal.restart()
@@ -204,20 +204,6 @@ class Session:
             self._entries += b",\n    "
         self._entries += orjson.dumps(manifest_entry(fixture, name))
 
-    def _list(self) -> None:
-        """The manifest entries of the fixtures appended since the last call."""
-        unlisted, self._unlisted = self._unlisted, []
-        for fixture, name in unlisted:
-            self._add_entry(fixture, name)
-
-    def _list_later(self) -> None:
-        """Make the new manifest entries once the answers now owed are written (the next turn of the event loop):
-        the manifest is written from them at close, nothing on the request path reads them."""
-        try:
-            asyncio.get_running_loop().call_soon(self._list)
-        except RuntimeError:  # no event loop: now
-            self._list()
-
     def write(
         self,
         fixture: dict[str, Any],
@@ -237,21 +223,17 @@ class Session:
         """
         seq = self.last_seq + 1
         fixture["seq"] = seq
-        name = fixture_name(seq, method, exchange, path)
-        if fixture_seq(name) is None:
-            raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
-        data = pack(fixture, deferred) if deferred else orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
-        if creds and (creds.found_in(data) or (deferred and not creds.plain)):
-            fixture = scrub_fixture(unpack(data) if deferred else fixture, creds)
-            data = orjson.dumps(fixture, option=orjson.OPT_INDENT_2)
-        self._journal.append(record_bytes(name, data))
+        name = f"{seq:03d}_{name_tail(method, exchange, path)}"
+        parts = pack_parts(fixture, deferred) if deferred else [orjson.dumps(fixture, option=orjson.OPT_INDENT_2)]
+        record = record_bytes(name, *parts)
+        if creds and (creds.found_in(record) or (deferred and not creds.plain)):
+            fixture = scrub_fixture(unpack(b"".join(parts)) if deferred else fixture, creds)
+            record = record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2))
+        self._journal.append(record)
         self.last_seq = seq
         self._unwritten += 1
         self._flusher.journal_written()
         self._count += 1
-        self._unlisted.append((fixture, name))
-        if len(self._unlisted) == 1:
-            self._list_later()
         return name
 
     @property
@@ -269,11 +251,11 @@ class Session:
             raise OSError(f"{self.directory / JOURNAL}: no whole record at byte {self._materialised}")
         name, data, end = found
         write_atomically(self._dir, name, data)
+        self._add_entry(orjson.loads(data), name)
         self._materialised = end
         self._unwritten -= 1
 
     def write_manifest(self) -> None:
-        self._list()
         body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))
         write_atomically(self._dir, MANIFEST, body)
 
@@ -349,6 +331,16 @@ class IdleMaterialiser:
             self._handle.cancel()
             self._handle = None
         self._loop = None
+
+
+@functools.lru_cache(maxsize=1024)
+def name_tail(method: str, exchange: str, path: str) -> str:
+    """A fixture name after its seq (fixture_name's), checked once per method, exchange and path: SessionError
+    when replay could not load a file so named."""
+    name = fixture_name(0, method, exchange, path)
+    if fixture_seq(name) is None:
+        raise SessionError(f"method {method!r} cannot make a fixture name replay loads; not recorded", "--filter")
+    return name.partition("_")[2]
 
 
 def refuse_existing(directory: Path) -> None:

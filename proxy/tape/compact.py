@@ -39,10 +39,15 @@ def deferrable(data: bytes) -> bool:
     )
 
 
-def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
-    """The record of `fixture` (its bodies' fields not set) and its `deferred` (where, body) in order."""
+def pack_parts(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> list[bytes]:
+    """The record of `fixture` (its bodies' fields not set) and its `deferred` (where, body) in order, in parts
+    (the journal joins them once, with its header)."""
     spans = orjson.dumps([[where, len(body)] for where, body in deferred])
-    return b"".join([spans, b"\n", orjson.dumps(fixture), b"\n", *(body for _, body in deferred)])
+    return [spans, b"\n", orjson.dumps(fixture), b"\n", *(body for _, body in deferred)]
+
+
+def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
+    return b"".join(pack_parts(fixture, deferred))
 
 
 def _split(data: bytes) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:

@@ -46,10 +46,13 @@ def _crc(name: bytes, data: bytes | memoryview) -> int:
     return zlib.crc32(data, zlib.crc32(name))
 
 
-def record_bytes(name: str, data: bytes) -> bytes:
-    """One record: its header line, the fixture file's bytes, a newline."""
+def record_bytes(name: str, *parts: bytes) -> bytes:
+    """One record: its header line, the fixture file's bytes (given in `parts`), a newline."""
     raw = name.encode()
-    return b"@ %d %08x %s\n" % (len(data), _crc(raw, data), raw) + data + b"\n"
+    crc = zlib.crc32(raw)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return b"".join([b"@ %d %08x %s\n" % (sum(map(len, parts)), crc, raw), *parts, b"\n"])
 
 
 @dataclass(frozen=True, slots=True)

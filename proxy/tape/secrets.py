@@ -248,9 +248,10 @@ class Credentials:
                 self.learn([value, credential, *cookies])
 
     def found_in(self, data: bytes | str) -> bool:
-        if not self._bytes:  # none seen yet: no generator per message
-            return False
-        return any(v in data for v in self._bytes) if type(data) is bytes else any(v in data for v in self._texts)
+        for value in self._bytes if type(data) is bytes else self._texts:  # a loop: no generator per record
+            if value in data:
+                return True
+        return False
 
     def scrub(self, text: str) -> str:
         if not any(v in text for v in self._texts):

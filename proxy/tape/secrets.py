@@ -248,10 +248,9 @@ class Credentials:
                 self.learn([value, credential, *cookies])
 
     def found_in(self, data: bytes | str) -> bool:
-        for value in self._bytes if type(data) is bytes else self._texts:  # a loop: no generator per record
-            if value in data:
-                return True
-        return False
+        if not self._bytes:  # none seen yet: no generator per message
+            return False
+        return any(v in data for v in self._bytes) if type(data) is bytes else any(v in data for v in self._texts)
 
     def scrub(self, text: str) -> str:
         if not any(v in text for v in self._texts):

@@ -307,3 +307,19 @@ def test_a_file_named_like_the_journal_that_is_none_stops_recording_and_fsck_lea
     result = CliRunner().invoke(fsck_command, [str(directory)])
     assert result.exit_code == 1 and "not a tradetape journal" in result.output and "left as it is" in result.output
     assert (directory / JOURNAL).read_bytes() == b"my notes"
+
+
+def test_a_path_with_a_long_last_segment_gets_a_name_the_journal_and_a_file_can_hold(tmp_path):
+    """The journal's record header holds a name of 240 characters at most (and `.NAME.tmp` must be a file name):
+    a longer endpoint is cut, so the fixture is read back, never taken for a torn end or damage."""
+    directory = tmp_path / "s"
+    long = "/trade-api/v2/" + "a" * 300
+    session = Session(directory, {"session": "s"})
+    name = session.write(fixture(long, 0), "GET", "kalshi", long)
+    written = [(name, None), *record(session, 1, first=1)]
+    assert name == fixture_name(1, "GET", "kalshi", long) and len(name) <= 240 and "_aaaa" in name
+    killed(session)
+    assert [s.load()["seq"] for s in session_fixtures(directory)] == [1, 2]
+    Session(directory, {"session": "s"}, append=True).close()
+    assert [p.name for p in session_files(directory)] == [n for n, _ in written]
+    assert [e["file"] for e in orjson.loads((directory / MANIFEST).read_bytes())["fixtures"]] == [n for n, _ in written]

@@ -14,20 +14,23 @@ from typing import Any
 
 import orjson
 
-from proxy.tape.schema import DRIFT, MANIFEST, FixtureError, check_file, fixture_seq, list_session, validate
+from proxy.tape.schema import DRIFT, MANIFEST, MAX_NAME, FixtureError, check_file, fixture_seq, list_session, validate
 
 __all__ = ["DRIFT", "MANIFEST", "FixtureError", "fixture_seq"]
 
 FORMAT = 1
 _MEANINGFUL = re.compile(r"^[a-z][a-z_-]*$")
+# An endpoint is cut to this length, so a name fits MAX_NAME with a seq of 20 digits, a method of 20 letters and
+# an exchange of 12 (and whatever the seq, the name after it is the same: Session.write caches it).
+MAX_ENDPOINT = MAX_NAME - 60
 
 
 @functools.lru_cache(maxsize=4096)
 def endpoint_name(path: str) -> str:
-    """The path's last meaningful segment, ids dropped: /portfolio/orders/abc123 -> orders."""
+    """The path's last meaningful segment, ids dropped: /portfolio/orders/abc123 -> orders (cut to MAX_ENDPOINT)."""
     for segment in reversed(path.split("?", 1)[0].split("/")):
         if _MEANINGFUL.match(segment):
-            return segment.replace("-", "_")
+            return segment[:MAX_ENDPOINT].replace("-", "_")
     return "root"
 
 

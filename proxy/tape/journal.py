@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxy.tape.compact import file_bytes
-from proxy.tape.schema import JOURNAL, FixtureError, fixture_seq
+from proxy.tape.schema import JOURNAL, MAX_NAME, FixtureError, fixture_seq
 
 __all__ = ["JOURNAL", "Contents", "JournalBusy", "JournalFile", "Record", "read_journal", "record_bytes"]
 
 MAGIC = b"tradetape journal 2\n"
 MAGIC_V1 = b"tradetape journal 1\n"
-_HEADER = re.compile(rb"@ (\d{1,10}) ([0-9a-f]{8}) ([^\s/]{1,240})\n")
+_HEADER = re.compile(rb"@ (\d{1,10}) ([0-9a-f]{8}) ([^\s/]{1,%d})\n" % MAX_NAME)
 
 
 class JournalBusy(OSError):

@@ -26,6 +26,7 @@ FRAMES_SUFFIX = ".frames.jsonl"  # a recorded WebSocket connection's messages, b
 METHOD = re.compile(r"[A-Z]+(?:-[A-Z]+)*")  # every llhttp method (M-SEARCH has the one dash) and no other
 FIXTURE_NAME = re.compile(rf"(\d+)_{METHOD.pattern}_[a-z]+_[A-Za-z0-9_-]+\.json")
 FIXTURE_LIKE = re.compile(r"^\d+_|\.json$", re.I)  # names a fixture might have been given
+MAX_NAME = 240  # a fixture file name's length at most: the journal's record header holds no more, `.NAME.tmp` fits
 
 
 class FixtureError(ValueError):

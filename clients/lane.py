@@ -169,7 +169,8 @@ class _Connection(asyncio.Protocol):
 
 class Lane:
     """Up to `size` warm connections to `origin`; `send` writes on an idle one now or returns None. An answer is
-    waited for `timeout` seconds at most, or as long as it takes when `timeout` is None."""
+    waited for `timeout` seconds at most, or as long as it takes when `timeout` is None or not above 0 (as aiohttp
+    reads its ClientTimeout: the order lane and aiohttp's path must not disagree on when an order failed)."""
 
     def __init__(
         self,
@@ -186,7 +187,7 @@ class Lane:
         self.name = name
         self.origin = origin.origin()
         self.size = size
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None and timeout > 0 else None
         self.keepalive = keepalive
         self._tls = tls if tls is not None or origin.scheme == "http" else ssl.create_default_context()
         self._idle: list[_Connection] = []

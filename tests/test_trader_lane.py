@@ -253,12 +253,16 @@ async def test_a_lane_answer_is_read_as_the_transport_reads_one(exchange, rsa_ke
 LIVE = {"success": True, "errorMsg": "", "orderID": "0xr", "status": "live", "makingAmount": "", "takingAmount": ""}
 
 
-async def test_with_timeout_none_a_kalshi_order_on_the_lane_is_answered_and_its_connection_reused(exchange, rsa_key):
-    """timeout=None is aiohttp's "no timeout": the lane sets no timer, writes the order and waits for its answer;
-    the connection goes back to the lane (the second order, on a one-connection lane, goes by it too)."""
+@pytest.mark.parametrize("seconds", [None, 0, -1.0])
+async def test_with_timeout_none_a_kalshi_order_on_the_lane_is_answered_and_its_connection_reused(
+    exchange, rsa_key, seconds
+):
+    """timeout=None is aiohttp's "no timeout", and so is a timeout of 0 or less (aiohttp.helpers.ceil_timeout): the
+    lane sets no timer, writes the order and waits for its answer; the connection goes back to the lane (the second
+    order, on a one-connection lane, goes by it too)."""
     exchange.on("POST", ORDERS, Reply(201, ACK))
     exchange.on("GET", "/portfolio/balance", Reply(200, {"balance": 100, "portfolio_value": 0, "updated_ts": 1}))
-    async with KalshiClient(exchange.url, "kid", rsa_key, timeout=None) as kalshi:
+    async with KalshiClient(exchange.url, "kid", rsa_key, timeout=seconds) as kalshi:
         await kalshi.open_lane(size=1)
         for key in ("c1", "c2"):
             result = await kalshi.create_order("KX-LANE", "yes", "buy", D("2"), D("0.45"), client_order_id=key)

@@ -122,10 +122,21 @@ def test_the_clients_own_secret_echoed_with_json_escapes_is_redacted(session):
     assert orjson.loads(got["text"]) == {"event_type": "order", "maker": "[REDACTED]", "note": "[REDACTED]"}
 
 
-def test_a_text_message_assigning_an_authorization_is_not_recorded(session):
-    """Every name the text rule (secrets.ASSIGNMENT) refuses is a hint, so the short path never writes it."""
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"Authorization: Bearer eyJhbGciOi.x7Q9",
+        b"api_key[0]=eyJhbGciOi.x7Q9",  # a form a server reads a secret parameter in (secrets.is_secret_param)
+        b"a=1&auth[token]=eyJhbGciOi.x7Q9",
+        b"api[key]=eyJhbGciOi.x7Q9",
+        b"a=1&%61pi_key=eyJhbGciOi.x7Q9",
+    ],
+)
+def test_a_text_message_assigning_a_secret_ish_name_is_not_recorded(session, text):
+    """Every name the text rule (secrets.assigns_secret) refuses is a hint, or the message holds a '%', so the short
+    path never writes it."""
     writer = FramesWriter(session, "x.frames.jsonl", Credentials())
-    writer.write([Message(CLIENT, "text", b"Authorization: Bearer eyJhbGciOi.x7Q9")], 1795637700.0)
+    writer.write([Message(CLIENT, "text", text)], 1795637700.0)
     writer.close()
     (line,) = read_frames(session.directory / "x.frames.jsonl").frames
     assert "text" not in line and "assigns a secret-ish name" in line["omitted"]

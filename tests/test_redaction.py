@@ -238,6 +238,44 @@ async def test_text_and_binary_bodies_that_cannot_be_scrubbed_are_omitted(upstre
     assert b"PLANTED-SECRET" not in on_disk(session)
 
 
+TEXT_NAMING_SECRET_PARAMS = [
+    (f"api_key[0]={secret(40)}", "application/octet-stream"),  # aiohttp's type for bytes; Rack reads forms in it
+    (f"a=1&auth[token]={secret(41)}", "text/plain"),
+    (f"api_key[0]={secret(42)}\n", "application/x-www-form-urlencoded"),  # a trailing newline: no strict form
+    (f"note=a b&creds[secret]={secret(43)}", "application/x-www-form-urlencoded"),  # a raw space
+    (f"a=1&%61pi_key={secret(44)}", "text/plain"),  # a percent-encoded name
+    (f"api[key]={secret(45)}", "text/plain"),  # parts run together
+]
+
+
+@pytest.mark.parametrize("text, content_type", TEXT_NAMING_SECRET_PARAMS)
+async def test_a_text_body_giving_a_secret_named_parameter_a_value_is_omitted(upstream, tmp_path, text, content_type):
+    """A server that reads the body as a form reads a secret there (is_secret_param), whatever the content type
+    says or whether the text is a strict form: it cannot be scrubbed with certainty, so it is not recorded."""
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "POST", "/notes", text.encode(), {"Content-Type": content_type}) == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["body"] is None and "secret-ish name" in recorded["request"]["body_omitted"]
+    assert recorded["response"]["body_raw"] is None and "secret-ish name" in recorded["response"]["body_omitted"]
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+@pytest.mark.parametrize("text, content_type", TEXT_NAMING_SECRET_PARAMS)
+def test_audit_flags_and_redact_removes_a_stored_text_body_giving_a_secret_named_parameter_a_value(
+    tmp_path, text, content_type
+):
+    session = tmp_path / "s"
+    session.mkdir()
+    stored = fixture("kalshi", "POST", KALSHI + "/notes", answer={"ok": True})
+    stored["request"]["body"] = text
+    write_session(session, [stored])
+    found = CliRunner().invoke(main, ["audit", str(session)])
+    assert found.exit_code == 1 and "001_POST_kalshi_notes.json: request.body" in found.output, found.output
+    assert CliRunner().invoke(main, ["audit", "--redact", str(session)]).exit_code == 0
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
 def test_record_and_audit_share_one_rule_set():
     from proxy.tape import redact
     from proxy.tools import audit

@@ -20,7 +20,7 @@ import orjson
 from proxy.record.session import Session
 from proxy.tape.frames import payload_fields, pointer_segment
 from proxy.tape.redact import NOT_JSON, read_json, redact_raw
-from proxy.tape.secrets import ASSIGNMENT, REDACTED, Credentials, may_name_secrets, redact_body, secret_values
+from proxy.tape.secrets import REDACTED, Credentials, assigns_secret, may_name_secrets, redact_body, secret_values
 from proxy.wire.websocket import CLIENT, EXCHANGE, Message
 
 log = logging.getLogger("tradetape.record")
@@ -35,10 +35,11 @@ def holds_own(data: bytes, own: dict[str, str]) -> bool:
 
 
 def needs_redaction(data: bytes, own: dict[str, str], creds: Credentials) -> bool:
-    """An escape may spell a credential (or one of `own`) in a way its bytes do not show: then parse."""
+    """An escape may spell a credential (or one of `own`) in a way its bytes do not show: then parse. So may a
+    percent-encoded parameter name a secret one (assigns_secret)."""
     if (own or creds) and b"\\" in data:
         return True
-    return holds_own(data, own) or may_name_secrets(data) or creds.found_in(data)
+    return holds_own(data, own) or may_name_secrets(data) or b"%" in data or creds.found_in(data)
 
 
 def payload_record(message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def payload_record(message: Message, own: dict[str, str], creds: Credentials) ->
     if problem is not None:
         return {"omitted": problem}
     if parsed is NOT_JSON:
-        if creds.found_in(data) or holds_own(data, own) or ASSIGNMENT.search(data):
+        if creds.found_in(data) or holds_own(data, own) or assigns_secret(data):
             return {"omitted": NOT_REDACTABLE}
         return payload_fields(data)
     if message.sender == CLIENT:

@@ -17,9 +17,9 @@ from proxy.exchanges.strict_json import Ambiguous
 from proxy.exchanges.strict_json import loads as strict_loads
 from proxy.tape.fixture import raw_body_fields, text_or_base64
 from proxy.tape.secrets import (
-    ASSIGNMENT,
     REDACTED,
     Credentials,
+    assigns_secret,
     is_form,
     is_secret_field,
     is_secret_header,
@@ -97,7 +97,7 @@ def text_fields(data: bytes, key: str, content_type: str, creds: Credentials, fo
         return {key: text, "body_encoding": "base64"}
     if "x-www-form-urlencoded" in content_type and is_form(text):
         return {key: redact_pairs(text, found)}
-    if ASSIGNMENT.search(data):
+    if assigns_secret(data):
         return {key: None, "body_omitted": omitted("a text body that assigns a secret-ish name cannot be scrubbed")}
     return {key: text}
 

@@ -107,16 +107,16 @@ def credential_header(name: str) -> str:
 
 
 def may_name_secrets(data: bytes) -> bool:
-    """False only when no field of this body can be secret-named: the check that keeps the hot path cheap."""
+    """False only when no field of this body can be secret-named: the check that keeps the hot path cheap. Brackets
+    are removed with '_' and '-': a parameter's name is secret by its bracketed parts run together (`api[key]`)."""
     if not data.isascii():
         return True
-    return bool(_HINT_SEARCH.find_matches_as_indexes(data.translate(_FOLD, b"_-")))  # lowered, '_' '-' removed
+    return bool(_HINT_SEARCH.find_matches_as_indexes(data.translate(_FOLD, b"_-[]")))  # lowered, '_-[]' removed
 
 
 def may_name_secret_params(query: str) -> bool:
-    """False only when no parameter of `query` can be secret-named (is_secret_param): a name may be percent-encoded,
-    and a bracketed name's parts are looked at run together, so the hints are searched for without brackets."""
-    return "%" in query or may_name_secrets(query.encode().translate(None, b"[]"))
+    """False only when no parameter of `query` can be secret-named (is_secret_param): a name may be percent-encoded."""
+    return "%" in query or may_name_secrets(query.encode())
 
 
 def redact_pairs(text: str, found: list[Any]) -> str:
@@ -136,6 +136,19 @@ def redact_url(url: str, found: list[Any]) -> str:
     if not sep or "=" not in query or not may_name_secret_params(query):
         return url  # no parameter whose name, decoded, is secret-ish
     return f"{base}?{redact_pairs(query, found)}"
+
+
+def assigns_secret(data: bytes) -> bool:
+    """Text that gives a secret-ish name a value (`password: x`, `"token"=x`), or a `name=value` pair a server reading
+    it as a form takes for a secret parameter (`api_key[0]=x`, `%61pi_key=x`): whatever its content type says, and
+    whether or not it is a strict form (a trailing newline, a raw space), such text cannot be scrubbed with
+    certainty."""
+    if ASSIGNMENT.search(data):
+        return True
+    leaked: list[Any] = []
+    if b"=" in data:
+        redact_pairs(data.decode("utf-8", "replace"), leaked)
+    return bool(leaked)
 
 
 def shown_url(url: str) -> str:

@@ -29,6 +29,7 @@ from proxy.tape.secrets import (
     ASSIGNMENT,
     REDACTED,
     Credentials,
+    assigns_secret,
     is_form,
     is_secret_field,
     is_secret_header,
@@ -118,7 +119,7 @@ class Scan:
             if leaked:
                 self.flag(where, "secret form field is not redacted")
                 self.secrets += leaked
-        elif ASSIGNMENT.search(text.encode("utf-8", "surrogateescape")):
+        elif assigns_secret(text.encode("utf-8", "surrogateescape")):
             self.flag(where, "text body assigns a secret-ish name, so it cannot be checked")
 
     def part(self, section: dict[str, Any], name: str) -> None:
@@ -380,7 +381,7 @@ def redact_body_text(section: dict[str, Any], key: str, raw: bool) -> None:
     if problem is None and is_form(body):
         section[key] = redact_pairs(body, [])
         return
-    if problem is None and not ASSIGNMENT.search(body.encode("utf-8", "surrogateescape")):
+    if problem is None and not assigns_secret(body.encode("utf-8", "surrogateescape")):
         return
     section[key] = None
     if raw:

@@ -128,6 +128,7 @@ def test_json_looking_ascii_bodies_without_escapes_or_secret_names_may_wait(body
         b'{"x_owner_x": "v"}',
         b'{"a": 1}\nAuthorization: Bearer eyJhbGciOi.x7Q9',  # not JSON, and assigns a secret-ish name (omitted)
         b'{"a":\n@ 12 0badc0de 001_GET_kalshi_x.json\n}',  # a line starting "@": a torn record's search stops there
+        b"[x]=1&%61pi_key=v",  # not JSON: a form whose api_key is percent-encoded (expanding omits it; the journal)
         b"{x}=1&api[key]=v",  # not JSON: a form whose api[key] is secret (is_secret_param)
     ],
 )

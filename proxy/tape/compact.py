@@ -29,11 +29,14 @@ def deferrable(data: bytes) -> bool:
     """Whether a body can reach the disk as it came and be parsed later: a JSON object or array in ASCII with no
     escape (so its strings are its text, byte for byte) that names nothing secret-ish (secrets.may_name_secrets).
     Its fields then do not depend on the credentials of the session, and never go through redaction. It holds
-    no line starting "@" (JSON never does): a torn record is searched for the next one, which must not be in it."""
+    no line starting "@" (JSON never does): a torn record is searched for the next one, which must not be in it.
+    Nor a '%': a body that only starts like JSON may be a form whose secret parameter's name is percent-encoded
+    (`[x]=1&%61pi_key=v`), which its file omits but the journal would hold as it came."""
     return (
         data[:1] in (b"{", b"[")
         and data.isascii()
         and b"\\" not in data
+        and b"%" not in data
         and (b"\n" not in data or b"\n@" not in data)  # a one-byte search is a memchr, many times faster
         and not may_name_secrets(data)
     )

@@ -3,6 +3,7 @@ general path writes, and the secret-hint check it relies on still sees a secret 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,6 +141,19 @@ def test_a_text_message_assigning_a_secret_ish_name_is_not_recorded(session, tex
     writer.close()
     (line,) = read_frames(session.directory / "x.frames.jsonl").frames
     assert "text" not in line and "assigns a secret-ish name" in line["omitted"]
+
+
+@pytest.mark.parametrize("data", [b"{\x00%\x10=1", b"[50%] done & more=2"])
+def test_a_message_with_a_percent_sign_that_names_no_secret_is_recorded_as_it_came(session, data):
+    """A '%' only sends a message the full way when a percent-encoded name may be secret: one that only starts
+    like JSON is not taken for broken JSON and omitted."""
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(EXCHANGE, "binary", data)], 1795637700.0)
+    writer.close()
+    (line,) = read_frames(session.directory / "x.frames.jsonl").frames
+    assert "omitted" not in line and (line.get("text") or base64.b64decode(line["base64"]).decode("latin-1")) == (
+        data.decode("latin-1")
+    )
 
 
 @pytest.mark.parametrize(

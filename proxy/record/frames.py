@@ -35,11 +35,16 @@ def holds_own(data: bytes, own: dict[str, str]) -> bool:
 
 
 def needs_redaction(data: bytes, own: dict[str, str], creds: Credentials) -> bool:
-    """An escape may spell a credential (or one of `own`) in a way its bytes do not show: then parse. So may a
-    percent-encoded parameter name a secret one (assigns_secret)."""
+    """An escape may spell a credential (or one of `own`) in a way its bytes do not show: then parse. A percent-encoded
+    parameter name may hide a secret one from the hints (`%61pi_key=x`, assigns_secret)."""
     if (own or creds) and b"\\" in data:
         return True
-    return holds_own(data, own) or may_name_secrets(data) or b"%" in data or creds.found_in(data)
+    return (
+        holds_own(data, own)
+        or may_name_secrets(data)
+        or creds.found_in(data)
+        or (b"%" in data and assigns_secret(data))
+    )
 
 
 def payload_record(message: Message, own: dict[str, str], creds: Credentials) -> dict[str, Any]:

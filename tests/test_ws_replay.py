@@ -359,3 +359,17 @@ async def test_a_field_that_holds_no_command_id_goes_out_as_recorded_and_the_rep
     assert delta == {"type": "orderbook_delta", "sid": 2}
     assert report["websocket"]["unconsumed"] == [] and report["unmatched"] == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_timed_pacing_of_a_handshake_with_no_captured_at_starts_from_its_first_message(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    del tape.fixtures[0]["captured_at"]  # optional in a fixture: a hand-written one may not have it
+    tape.message(ws, "exchange", text={"type": "subscribed", "id": 1})
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "sid": 2})
+    async with (
+        replayed([tape.write()], pacing="timed") as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as client,
+    ):
+        kinds = [m["type"] for m in texts(await received(client), await received(client))]  # not 57 years away
+    assert kinds == ["subscribed", "orderbook_delta"]

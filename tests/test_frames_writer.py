@@ -185,3 +185,13 @@ def test_an_auth_object_and_an_empty_auth_are_recorded_as_ever(session):
         {"auth": None, "type": "market"},
         {"auth": ""},
     ]
+
+
+def test_a_wall_clock_stepped_back_between_two_reads_never_makes_a_time_go_back_in_the_file(session):
+    writer = FramesWriter(session, "x.frames.jsonl", Credentials())
+    writer.write([Message(EXCHANGE, "text", b'{"a":1}')], 1795637700.5)
+    writer.write([Message(EXCHANGE, "text", b'{"a":2}')], 1795637640.25)  # NTP stepped the clock back a minute
+    writer.write([Message(EXCHANGE, "text", b'{"a":3}')], 1795637700.75)
+    writer.close()
+    lines = read_frames(session.directory / "x.frames.jsonl").frames  # the loader refuses a time that goes back
+    assert [line["t"] for line in lines] == [1795637700.5, 1795637700.5, 1795637700.75]

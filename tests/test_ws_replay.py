@@ -4,6 +4,7 @@ fast pacing, step mode, inject, drops and close codes, composition, and what is 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,52 @@ async def test_an_unmatched_client_message_never_shows_the_clients_secret_under_
     assert miss["message"]["payload"] == {"type": "user", "markets": ["[REDACTED]"], "note": "x [REDACTED] y"}
     text = orjson.dumps(report).decode()
     assert key not in text and secret not in text
+
+
+@pytest.mark.parametrize(
+    ("live_id", "odd_id"),
+    [
+        (7, [1, 2]),  # a reply whose id is a list where the client's command id was recorded
+        (7, {"id": 1}),  # an object
+        (7, True),  # a boolean: equal to the recorded id 1 in Python, but no command id
+        (7, 1.0),  # a float: likewise
+        ([7], [1]),  # the live client's id is a list where a number was recorded: nothing is learned
+        ({"n": 7}, {"id": 1}),
+    ],
+)
+async def test_a_field_that_holds_no_command_id_goes_out_as_recorded_and_the_replay_goes_on(
+    tmp_path, caplog, live_id, odd_id
+):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    tape.message(ws, "client", text=SUBSCRIBE)  # recorded with id 1
+    tape.message(ws, "exchange", text={"type": "subscribed", "id": 1})
+    tape.message(ws, "exchange", text={"type": "odd", "id": odd_id})
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "sid": 2})
+    caplog.set_level(logging.WARNING)
+    async with (
+        replayed([tape.write()], causal_timeout=PATIENCE) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as client,
+    ):
+        await client.send_str(orjson.dumps({**SUBSCRIBE, "id": live_id}).decode())  # matched: the id is volatile
+        subscribed, odd, delta = texts(await received(client), await received(client), await received(client))
+        report = await status(http, proxy)
+    assert subscribed == {"type": "subscribed", "id": live_id if type(live_id) is int else 1}
+    assert odd == {"type": "odd", "id": odd_id} and type(odd["id"]) is type(odd_id)
+    assert delta == {"type": "orderbook_delta", "sid": 2}
+    assert report["websocket"]["unconsumed"] == [] and report["unmatched"] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_timed_pacing_of_a_handshake_with_no_captured_at_starts_from_its_first_message(tmp_path):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    del tape.fixtures[0]["captured_at"]  # optional in a fixture: a hand-written one may not have it
+    tape.message(ws, "exchange", text={"type": "subscribed", "id": 1})
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "sid": 2})
+    async with (
+        replayed([tape.write()], pacing="timed") as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as client,
+    ):
+        kinds = [m["type"] for m in texts(await received(client), await received(client))]  # not 57 years away
+    assert kinds == ["subscribed", "orderbook_delta"]

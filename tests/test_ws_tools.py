@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -13,6 +15,7 @@ from click.testing import CliRunner
 from proxy.cli.main import main
 from proxy.replay.sources import load_sources
 from proxy.replay.volatile import volatile_sets
+from proxy.tape.frames import MAX_QUIET
 from proxy.tape.schema import FixtureError
 from tests.replay_helpers import KALSHI, ORDERS, fixture
 from tests.ws_helpers import Tape
@@ -89,6 +92,61 @@ def test_fsck_and_replay_name_the_file_and_line_of_a_damaged_message(tmp_path):
     assert code == 1 and "001_GET_kalshi_ws.frames.jsonl: line 3: from is 'bot', not client or exchange" in out
     code, out = run("replay", str(directory))
     assert code != 0 and "001_GET_kalshi_ws.frames.jsonl: line 3: from is 'bot'" in out
+
+
+def retimed(directory: Path, change: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """Rewrite the `t` of the session's frames lines with `change` (a hand edit); the lines as written."""
+    frames = directory / "001_GET_kalshi_ws.frames.jsonl"
+    lines = [orjson.loads(line) for line in frames.read_bytes().splitlines()]
+    change(lines)
+    frames.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    return lines
+
+
+def _back(lines: list[dict[str, Any]]) -> None:
+    lines[3]["t"] = lines[2]["t"] - 60.0
+
+
+def _far_ahead(lines: list[dict[str, Any]]) -> None:
+    lines[3]["t"] += 1e9  # a digit typed wrong: 31 years on
+
+
+def _all_far_ahead(lines: list[dict[str, Any]]) -> None:
+    for line in lines:
+        line["t"] += 1e9
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (_back, "line 4: t {t3} is earlier than line 3's {t2} (times in a frames file never go back)"),
+        (_far_ahead, "line 4: t {t3} is 1000000000 s after line 3's {t2} (more than 604800 s"),
+        (_all_far_ahead, "line 1: t {t0} is 1000000000 s after the connection's 101 at 2026-11-19T20:15:00.000Z (more"),
+    ],
+)
+def test_fsck_and_replay_refuse_a_frames_time_that_goes_back_or_far_ahead_naming_file_line_and_value(
+    tmp_path, change, problem
+):
+    directory = session(tmp_path / "s")
+    lines = retimed(directory, change)
+    expected = "001_GET_kalshi_ws.frames.jsonl: " + problem.format(t0=lines[0]["t"], t2=lines[2]["t"], t3=lines[3]["t"])
+    code, out = run("fsck", str(directory))
+    assert code == 1 and expected in out
+    code, out = run("replay", str(directory))
+    assert code != 0 and expected in out and "Traceback" not in out
+
+
+def test_a_connection_quiet_for_up_to_a_week_and_messages_sharing_a_time_pass_fsck_and_load(tmp_path):
+    def change(lines: list[dict[str, Any]]) -> None:
+        lines[2]["t"] = lines[1]["t"]  # one read completed both: one time
+        lines[-1]["t"] = lines[-2]["t"] + MAX_QUIET  # the client's close, a week after the last message
+
+    directory = session(tmp_path / "s")
+    lines = retimed(directory, change)
+    code, out = run("fsck", str(directory))
+    assert code == 0 and "0 problems" in out
+    (rec,) = [r for r in load_sources([str(directory)], tmp_path, volatile_sets()).recordings if r.messages]
+    assert [m.t for m in rec.messages or []] == [line["t"] for line in lines]
 
 
 def test_a_torn_last_line_is_skipped_with_a_warning_when_replaying(tmp_path):

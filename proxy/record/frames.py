@@ -143,6 +143,7 @@ class FramesWriter:
         self.count = 0
         self.own: dict[str, str] = {}  # the secrets the client sent on this connection -> where (memory only)
         self._synced = 0.0  # when the file last joined an fsync batch
+        self._t = 0.0  # the time of the last batch: a wall clock stepped back never makes the file's times go back
 
     def write(self, messages: list[Message], t: float) -> None:
         """Append `messages` (one write); OSError if they could not be, and nothing more is written after that."""
@@ -150,6 +151,7 @@ class FramesWriter:
         if fd is None:
             raise OSError(f"{self.path}: an earlier write failed; this connection is no longer recorded")
         own, creds = self.own, self.creds
+        t = self._t = max(t, self._t)
         when = b"%.6f" % t  # microseconds, as JSON; far cheaper than orjson.dumps(round(t, 6))
         lines = []
         for seq, message in zip(self.session.take_seqs(len(messages)), messages, strict=True):

@@ -146,7 +146,7 @@ class ReplayConnection(asyncio.Protocol):
         """A command id numbered differently live: replies that echo it at the same pointer get the live one."""
         for pointer, old in recorded.items():
             new = live.get(pointer)
-            if new != old and isinstance(old, (str, int)) and isinstance(new, (str, int)):
+            if new != old and is_command_id(old) and is_command_id(new):
                 self.echo.setdefault(pointer, {})[old] = new
 
     def _learn_secrets(self, recorded: RecordedMessage, live: dict[str, Any]) -> None:
@@ -214,7 +214,7 @@ class ReplayConnection(asyncio.Protocol):
         changed = False
         for pointer, mapping in self.echo.items():
             name = pointer[1:]
-            if "/" not in name and value.get(name) in mapping:
+            if "/" not in name and is_command_id(value.get(name)) and value[name] in mapping:
                 value[name] = mapping[value[name]]
                 changed = True
         return orjson.dumps(value) if changed else data
@@ -330,6 +330,12 @@ class ReplayConnection(asyncio.Protocol):
             "client_recorded": len(self.expected),
             "unsent": len(unsent),
         }
+
+
+def is_command_id(value: Any) -> bool:
+    """A string or an integer: what a client numbers its commands with and a reply echoes. Anything else (a list,
+    an object, a boolean or float equal to a recorded number) is never swapped for a live id."""
+    return type(value) is str or type(value) is int
 
 
 def pointed(found: dict[str, Any], pointer: str) -> Any:

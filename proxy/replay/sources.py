@@ -29,7 +29,7 @@ from proxy.replay.messages import RecordedMessage, load_messages
 from proxy.replay.stand_ins import fill
 from proxy.replay.volatile import Volatile, message_volatile, volatile_sets
 from proxy.tape.fixture import MANIFEST, FixtureError, body_bytes
-from proxy.tape.frames import frames_file_of
+from proxy.tape.frames import MAX_QUIET, TOO_QUIET, frames_file_of
 from proxy.tape.redact import REDACTED
 from proxy.tape.schema import FRAMES_SUFFIX, list_session
 from proxy.tape.stored import Stored, session_fixtures
@@ -75,7 +75,10 @@ class Recording:
 
     @property
     def opened_at(self) -> float:
-        """When a recorded connection's 101 came: its request's time plus the latency (for `timed` pacing)."""
+        """When a recorded connection's 101 came: its request's time plus the latency (for `timed` pacing); with no
+        captured_at, its first message's time (not 1970, which would put every message decades away)."""
+        if not self.captured_at and self.messages:
+            return self.messages[0].t
         return self.captured_at + (self.latency_ms or 0.0) / 1000
 
 
@@ -226,6 +229,10 @@ def _connection(rec: Recording, fixture: dict[str, Any], frames: Path, volatile:
     rec.headers.popall("sec-websocket-accept", None)
     rec.frames_file = frames.name
     rec.messages, rec.torn = load_messages(frames, fixture["exchange"], volatile[fixture["exchange"]])
+    first = min((m.t for m in rec.messages), default=None)  # line 1's: a frames file's times never go back
+    if rec.captured_at and first is not None and first - rec.opened_at > MAX_QUIET:
+        gap = f"{first - rec.opened_at:.0f} s after the connection's 101 at {fixture['captured_at']}"
+        raise FixtureError(frames, f"line 1: t {first} is {gap} {TOO_QUIET}")
 
 
 def _epoch(stamp: Any) -> float:

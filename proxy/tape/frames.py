@@ -6,9 +6,10 @@
     {"seq": 7, "t": 1795637700.123456, "from": "exchange", "kind": "text", "text": "{\\"type\\":\\"fill\\",...}"}
 
 `seq` comes from the session's one clock, the counter that numbers the fixtures, so the interleaving of REST
-answers and frames is exact; `t` is the wall-clock time in seconds. `kind` is text, binary, ping, pong, close
-(with `code` and `reason`) or drop (the sender's connection ended without a close frame). A payload is `text`, or
-`base64` when it is not UTF-8; `omitted` says why a payload that could not be redacted was not written.
+answers and frames is exact; `t` is the wall-clock time in seconds, never earlier than the line before's nor more
+than MAX_QUIET after it (a timed replay waits for it). `kind` is text, binary, ping, pong, close (with `code` and
+`reason`) or drop (the sender's connection ended without a close frame). A payload is `text`, or `base64` when it
+is not UTF-8; `omitted` says why a payload that could not be redacted was not written.
 
 Each line is appended whole, with one write(2), before the message is relayed. A crash can only leave the last
 line cut short (no newline): a message nobody received, which every reader skips and `fsck` reports.
@@ -33,6 +34,11 @@ from proxy.tape.schema import FRAMES_SUFFIX, FixtureError, check_file
 SENDERS = ("client", "exchange")
 KINDS = ("text", "binary", "ping", "pong", "close", "drop")
 MAX_CONTROL = 125  # bytes of a control frame's payload (RFC 6455 5.5)
+# Both exchanges send something every ~10 s and drop a silent connection (docs/wire). A week between two events of
+# one connection leaves room for a recorder asleep over a long weekend; more is a damaged or hand-edited `t`, which
+# a timed replay would wait for.
+MAX_QUIET = 7 * 24 * 3600  # seconds
+TOO_QUIET = f"(more than {MAX_QUIET} s with nothing on a connection: a damaged or hand-edited t)"
 LIST_INDEX = re.compile(r"0|[1-9][0-9]{0,17}")  # a list index in a JSON pointer (no list holds 10^18 items)
 
 
@@ -154,14 +160,26 @@ def read_frames(path: Path) -> FramesRead:
     except OSError as exc:
         raise FixtureError(path, f"cannot read: {exc.strerror}") from None
     end = data.rfind(b"\n") + 1
-    frames = []
+    frames: list[dict[str, Any]] = []
     for number, raw in enumerate(data[:end].splitlines(), start=1):
         try:
             line = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             raise FixtureError(path, f"line {number}: invalid JSON at column {exc.colno}: {exc.msg}") from None
         frames.append(validate_frame(line, f"line {number}", path))
+        if number > 1:
+            _check_time(line["t"], frames[-2]["t"], number, path)
     return FramesRead(frames, len(data) - end)
+
+
+def _check_time(t: float, before: float, number: int, path: Path) -> None:
+    """A line's `t` follows the line before's as record writes it: never earlier, never more than MAX_QUIET later."""
+    if t < before:
+        problem = f"line {number}: t {t} is earlier than line {number - 1}'s {before}"
+        raise FixtureError(path, f"{problem} (times in a frames file never go back)")
+    if t - before > MAX_QUIET:
+        gap = f"{t - before:.0f} s after line {number - 1}'s {before}"
+        raise FixtureError(path, f"line {number}: t {t} is {gap} {TOO_QUIET}")
 
 
 def pointer_segment(key: str | int) -> str:

@@ -50,6 +50,7 @@ def pack_parts(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> li
 
 
 def pack(fixture: dict[str, Any], deferred: list[tuple[str, bytes]]) -> bytes:
+    """The record of pack_parts in one piece (the recorder hands the parts to the journal instead)."""
     return b"".join(pack_parts(fixture, deferred))
 
 

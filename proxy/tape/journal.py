@@ -42,17 +42,18 @@ class JournalBusy(OSError):
     """Another process holds the journal: a recorder is writing this session."""
 
 
-def _crc(name: bytes, data: bytes | memoryview) -> int:
-    return zlib.crc32(data, zlib.crc32(name))
+def _crc(name: bytes, *parts: bytes | memoryview) -> int:
+    """The CRC-32 of the name and then the data, which may come in parts."""
+    crc = zlib.crc32(name)
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    return crc
 
 
 def record_bytes(name: str, *parts: bytes) -> bytes:
-    """One record: its header line, the fixture file's bytes (given in `parts`), a newline."""
+    """One record: its header line, the fixture file's bytes (given in `parts`, joined once here), a newline."""
     raw = name.encode()
-    crc = zlib.crc32(raw)
-    for part in parts:
-        crc = zlib.crc32(part, crc)
-    return b"".join([b"@ %d %08x %s\n" % (sum(map(len, parts)), crc, raw), *parts, b"\n"])
+    return b"".join([b"@ %d %08x %s\n" % (sum(map(len, parts)), _crc(raw, *parts), raw), *parts, b"\n"])
 
 
 @dataclass(frozen=True, slots=True)

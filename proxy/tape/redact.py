@@ -57,7 +57,7 @@ def redact_headers(headers: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         key, secret = header_key(name)
-        value = REDACTED if secret else value if value.isascii() else printable(value)
+        value = REDACTED if secret else printable(value)
         out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
     return out
 

@@ -29,6 +29,7 @@ from proxy.tape.secrets import (
     SECRET_ENDINGS,
     SECRET_NAMES,
     Credentials,
+    assigns_secret,
     is_secret_field,
     is_secret_param,
     may_name_secret_params,
@@ -147,7 +148,7 @@ def test_every_secret_name_however_spelled_is_a_hint(name):
 
 
 PIECES = st.sampled_from(
-    [b"tok", b"en", b"TOKEN", b"pass", b"word", b"_", b"-", b"own", b"er", b"\\u", b"x", b'"', b"k"]
+    [b"tok", b"en", b"TOKEN", b"pass", b"word", b"_", b"-", b"own", b"er", b"\\u", b"x", b'"', b"k", b".", b" ", b"+"]
 )
 
 
@@ -155,7 +156,7 @@ PIECES = st.sampled_from(
 @settings(max_examples=500)
 def test_a_body_is_hinted_exactly_when_a_hint_is_in_it_folded(data):
     """The automaton stops at the leftmost hint; whether one is found is all the hot path asks."""
-    folded = data.lower().replace(b"_", b"").replace(b"-", b"")
+    folded = data.lower().translate(None, b"_-. +")
     assert may_name_secrets(data) == any(hint in folded for hint in HINTS)
 
 
@@ -192,7 +193,7 @@ def test_a_query_naming_a_secret_however_encoded_is_redacted(url, hidden):
 
 
 PARAM_PIECES = st.sampled_from(
-    [b"api", b"_key", b"key", b"tok", b"en", b"auth", b"[", b"]", b"[]", b"0", b"Se", b"cret"]
+    [b"api", b"_key", b"key", b"tok", b"en", b"auth", b"[", b"]", b"[]", b"0", b"Se", b"cret", b".", b"+", b" "]
 )
 
 
@@ -207,6 +208,23 @@ def test_the_query_prefilter_passes_every_parameter_name_that_is_secret(name):
 @pytest.mark.parametrize("name", ["api_key[0]", "api_key[]", "auth[token]", "creds[secret]", "api[key]"])
 def test_brackets_split_a_parameter_name_but_not_a_json_key(name):
     assert is_secret_param(name) and not is_secret_field(name)
+
+
+@pytest.mark.parametrize("name", ["api.key", "api key", "api+key", "Access.Key", "pass word", "api.key[0]"])
+def test_php_reads_dots_spaces_and_pluses_in_a_parameter_name_as_underscores_but_a_json_key_is_as_written(name):
+    assert is_secret_param(name) and not is_secret_field(name)
+    assert may_name_secret_params(f"limit=5&{name}=v") and assigns_secret(f"{name}=s3cr3t-value".encode())
+    assert may_name_secrets(f"{name}=v".encode())  # the prefilter of a frame's text (assigns_secret)
+
+
+@pytest.mark.parametrize("name", ["api.key", "API key", "access+key", "private.key"])
+def test_text_assigning_a_key_named_with_a_php_separator_cannot_be_scrubbed(name):
+    assert assigns_secret(f"{name}: s3cr3t-value".encode()) and assigns_secret(f'"{name}" = s3cr3t'.encode())
+
+
+@pytest.mark.parametrize("name", ["api.version", "key.id", "pass+through", "token.ids"])
+def test_a_dotted_parameter_name_that_names_no_secret_is_not_one(name):
+    assert not is_secret_param(name) and not assigns_secret(f"{name}=value".encode())
 
 
 def test_a_query_naming_none_is_kept_as_sent():

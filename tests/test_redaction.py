@@ -148,6 +148,37 @@ async def test_a_form_body_is_redacted_by_field_name(upstream, tmp_path, form, s
     assert b"PLANTED-SECRET" not in on_disk(session)
 
 
+# PHP (and frameworks following it) read '.', ' ' and '+' (a space in a query) in a parameter name as '_'.
+PHP_NAMES = ["api.key", "api+key", "api%20key", "api%2Ekey", "API.Key", "access.token", "private%20key", "a.secret"]
+
+
+@pytest.mark.parametrize("name", PHP_NAMES)
+async def test_a_parameter_name_php_reads_as_a_secret_one_is_redacted_in_query_and_form(upstream, tmp_path, name):
+    session = tmp_path / "s"
+    form = f"username=bob&{name}={secret(44)}&api.version=2".encode()
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?limit=5&{name}={secret(45)}") == 200
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert await send(proxy, "kalshi", "POST", "/oauth", form, headers) == 200
+    query, posted = fixtures_in(session)
+    assert query["request"]["url"].endswith(f"/markets?limit=5&{name}=[REDACTED]")
+    stored = f"username=bob&{name}=[REDACTED]&api.version=2"
+    assert posted["request"]["body"] == stored == posted["response"]["body_raw"]
+    assert b"PLANTED-SECRET" not in on_disk(session)
+
+
+async def test_a_parameter_name_with_a_dot_that_names_no_secret_is_kept(upstream, tmp_path):
+    session = tmp_path / "s"
+    form = b"api.version=2&key.id=7&pass+through=yes"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "GET", "/trade-api/v2/markets?api.version=2&key+id=7") == 200
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        assert await send(proxy, "kalshi", "POST", "/oauth", form, headers) == 200
+    query, posted = fixtures_in(session)
+    assert query["request"]["url"].endswith("/markets?api.version=2&key+id=7")
+    assert posted["request"]["body"] == form.decode()
+
+
 @pytest.mark.parametrize("name", BRACKET_NAMES)
 async def test_a_bracketed_query_name_with_a_secret_named_part_is_redacted(upstream, tmp_path, name):
     session = tmp_path / "s"

@@ -1,7 +1,8 @@
 """The one rule set for secrets, shared by recording (redact.py) and `tradetape audit`.
 
 By name: headers, JSON fields at any depth, query and form parameters whose name, compared folded
-(NFKC, case-folded, '_' and '-' removed), is secret-ish (a parameter's by its bracketed parts too: `auth[token]`).
+(NFKC, case-folded, '_' and '-' removed), is secret-ish (a parameter's by its bracketed parts too: `auth[token]`,
+and with '.', ' ' and '+' removed as well: PHP reads `api.key` and `api+key` as `api_key`).
 By value: every credential the proxy has seen in a session (`Credentials`) is scrubbed wherever it appears, as
 sent, JSON-escaped or percent-encoded (upper- or lower-case hex).
 """
@@ -34,7 +35,8 @@ PER_REQUEST_ENDINGS = ("signature", "timestamp", "nonce")
 
 # A text body that assigns a secret-ish name (`password: x`, `"token"=...`) cannot be scrubbed with certainty.
 ASSIGNMENT = re.compile(
-    rb"(?i)(?:secret|token|passw(?:or)?d|passphrase|api[_-]?key|access[_-]?key|private[_-]?key|owner|authorization)"
+    rb"(?i)(?:secret|token|passw(?:or)?d|passphrase|api[_. +-]?key|access[_. +-]?key|private[_. +-]?key|owner"
+    rb"|authorization)"
     rb"[\"']?\s*[:=]"
 )
 # Folded the way names are compared, a body holding none of these bytes names no secret field (the hot path).
@@ -53,6 +55,9 @@ _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvw
 FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 BRACKETS = re.compile(r"[\[\]]")
 _PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
+# What a parameter's name loses besides '_' and '-' (norm): PHP turns '.' and ' ' ('+' in a query) into '_'.
+_PARAM_SEPARATORS = str.maketrans("", "", ". +")
+_HINT_DROPPED = b"_-[]. +"  # what may_name_secrets removes: whatever any name rule ignores
 
 
 def norm(name: str) -> str:
@@ -80,8 +85,9 @@ def is_secret_field(name: str) -> bool:
 def is_secret_param(name: str) -> bool:
     """A query or form parameter (its name decoded) whose value is a secret. PHP and Rails read `api_key[0]`,
     `api_key[]` and `auth[token]` as an array or a nested field: the name is secret when any of its parts, or its
-    parts run together (`api[key]`, as '_' and '-' are dropped), is."""
-    parts = BRACKETS.split(norm(name))
+    parts run together (`api[key]`, as '_' and '-' are dropped), is. PHP reads '.' and ' ' in a name as '_'
+    (`api.key`, `api+key`): they are dropped too ('+' as well, decoded or not)."""
+    parts = BRACKETS.split(norm(name).translate(_PARAM_SEPARATORS))
     return any(_secret_folded(part) for part in (*parts, "".join(parts)) if part)
 
 
@@ -107,11 +113,12 @@ def credential_header(name: str) -> str:
 
 
 def may_name_secrets(data: bytes) -> bool:
-    """False only when no field of this body can be secret-named: the check that keeps the hot path cheap. Brackets
-    are removed with '_' and '-': a parameter's name is secret by its bracketed parts run together (`api[key]`)."""
+    """False only when no field of this body can be secret-named: the check that keeps the hot path cheap. Brackets,
+    '.', ' ' and '+' are removed with '_' and '-': a parameter's name is secret by its bracketed parts run together
+    (`api[key]`), and PHP reads `api.key` as `api_key` (is_secret_param)."""
     if not data.isascii():
         return True
-    return bool(_HINT_SEARCH.find_matches_as_indexes(data.translate(_FOLD, b"_-[]")))  # lowered, '_-[]' removed
+    return bool(_HINT_SEARCH.find_matches_as_indexes(data.translate(_FOLD, _HINT_DROPPED)))  # lowered
 
 
 def may_name_secret_params(query: str) -> bool:

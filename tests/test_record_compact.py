@@ -345,6 +345,64 @@ def test_a_credential_percent_encoded_in_lower_case_hex_never_reaches_the_disk(t
     assert fixture["response"]["body_parsed"]["next"] == "/p/fills?cursor=[REDACTED]"
 
 
+JS_SECRET = "k!e'y(1)*2~x/y+z= w"  # characters the common percent-encoders treat differently
+
+
+def percent_encoded(text: str, keep: str, plus: bool = False) -> str:
+    """`text` percent-encoded byte by byte, leaving letters, digits and `keep`; a space as '+' when `plus`."""
+    out = []
+    for char in text:
+        if char.isascii() and (char.isalnum() or char in keep):
+            out.append(char)
+        else:
+            out.append("+" if plus and char == " " else "".join(f"%{b:02X}" for b in char.encode()))
+    return "".join(out)
+
+
+ENCODERS = {
+    "encodeURIComponent": percent_encoded(JS_SECRET, "-_.!~*'()"),
+    "encodeURI": percent_encoded(JS_SECRET, "-_.!~*'();/?:@&=+$,#"),
+    "quote, '~' escaped": percent_encoded(JS_SECRET, "-_."),
+    "urlencode (PHP), '~' escaped": percent_encoded(JS_SECRET, "-_.", plus=True),
+    "URLEncoder (Java)": percent_encoded(JS_SECRET, "-_.*", plus=True),
+}
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_a_credential_s_variants_include_the_spellings_of_the_common_encoders(encoder):
+    spelled = variants(JS_SECRET)
+    encoded = ENCODERS[encoder]
+    assert encoded not in {quote(JS_SECRET, safe=""), quote_plus(JS_SECRET), quote(JS_SECRET)}  # a new spelling
+    assert {encoded, lower_hex(encoded)} <= spelled
+    creds = Credentials()
+    creds.learn([JS_SECRET])
+    assert creds.plain and creds.found_in(encoded.encode()) and creds.found_in(lower_hex(encoded).encode())
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_a_credential_encoded_by_another_encoder_never_reaches_the_disk(tmp_path, encoder):
+    """A credential learned from an auth header, sent back as JavaScript (or PHP, or Java) encodes it, in a query
+    and in an answer that may wait (checked by value when the record is appended) and one with a hint."""
+    encoded = ENCODERS[encoder]
+    answers = [b'{"next": "/p/fills?cursor=%s"}', b'{"next": "/p/fills?cursor=%s", "token_id": "7"}']
+    sent = [
+        flow(b"", answer % encoded.encode(), {"POLY_API_SECRET": JS_SECRET}, f"/p/fills?cursor={encoded}&limit=5")
+        for answer in answers
+    ]
+    _, recorder = recorded(tmp_path, sent, close=False, forward=True)
+    journal = (tmp_path / "s" / JOURNAL).read_bytes()
+    recorder.close()
+    stored = sorted(p for p in (tmp_path / "s").iterdir() if p.name.startswith("00"))
+    assert len(stored) == 2
+    for data in (journal, *(p.read_bytes() for p in stored), (tmp_path / "s" / "manifest.json").read_bytes()):
+        for spelling in (encoded, lower_hex(encoded), JS_SECRET):
+            assert spelling.encode() not in data, spelling
+    for path in stored:
+        fixture = orjson.loads(path.read_bytes())
+        assert fixture["request"]["url"] == "http://up/p/fills?cursor=[REDACTED]&limit=5"
+        assert fixture["response"]["body_parsed"]["next"] == "/p/fills?cursor=[REDACTED]"
+
+
 def test_a_request_whose_redaction_fails_is_not_recorded_and_leaves_no_seq_gap(tmp_path, monkeypatch):
     """The failure of the request's half is the capture's, raised in done() (after the exchange answered, where
     the proxy counts and logs it): the request is not refused, nothing reaches the journal, no seq is taken."""

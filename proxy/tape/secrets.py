@@ -4,7 +4,7 @@ By name: headers, JSON fields at any depth, query and form parameters whose name
 (NFKC, case-folded, '_' and '-' removed), is secret-ish (a parameter's by its bracketed parts too: `auth[token]`,
 and with '.', ' ' and '+' removed as well: PHP reads `api.key` and `api+key` as `api_key`).
 By value: every credential the proxy has seen in a session (`Credentials`) is scrubbed wherever it appears, as
-sent, JSON-escaped or percent-encoded (upper- or lower-case hex).
+sent, JSON-escaped or percent-encoded the way the common encoders write it (upper- or lower-case hex).
 """
 
 from __future__ import annotations
@@ -55,6 +55,20 @@ _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvw
 FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 BRACKETS = re.compile(r"[\[\]]")
 _PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
+# The common percent-encoders, as (what each leaves as it is besides letters, digits and "-_.", a space as '+'):
+# Python's quote (safe="", and its default "/"; PHP's rawurlencode, Go's PathEscape), JavaScript's
+# encodeURIComponent and encodeURI, '~' escaped too (RFC 2396 encoders); quote_plus (Go's QueryEscape),
+# PHP's urlencode, Java's URLEncoder.
+ENCODERS: tuple[tuple[str, bool], ...] = (
+    ("~", False),
+    ("~/", False),
+    ("~!'()*", False),
+    ("~!'()*;/?:@&=+$,#", False),
+    ("", False),
+    ("~", True),
+    ("", True),
+    ("*", True),
+)
 # What a parameter's name loses besides '_' and '-' (norm): PHP turns '.' and ' ' ('+' in a query) into '_'.
 _PARAM_SEPARATORS = str.maketrans("", "", ". +")
 _HINT_DROPPED = b"_-[]. +"  # what may_name_secrets removes: whatever any name rule ignores
@@ -217,10 +231,16 @@ def is_form(text: str) -> bool:
     return FORM.fullmatch(text) is not None
 
 
+def percent_encoded(value: str, keep: str, plus: bool) -> str:
+    """`value` percent-encoded leaving letters, digits, "-_." and `keep` as they are (quote always keeps '~')."""
+    text = quote_plus(value, safe=keep) if plus else quote(value, safe=keep)
+    return text if "~" in keep else text.replace("~", "%7E")
+
+
 def variants(value: str) -> set[str]:
-    """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded in upper- or lower-case
-    hex (`%2B`, `%2b`: both are common and servers accept either)."""
-    encoded = {quote(value, safe=""), quote_plus(value), quote(value)}
+    """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded by any of the common
+    encoders (ENCODERS), in upper- or lower-case hex (`%2B`, `%2b`: both are common and servers accept either)."""
+    encoded = {percent_encoded(value, keep, plus) for keep, plus in ENCODERS}
     lowered = {_PERCENT_HEX.sub(lambda escape: escape[0].lower(), text) for text in encoded}
     return {value, orjson.dumps(value).decode()[1:-1], *encoded, *lowered}
 

@@ -466,6 +466,23 @@ async def test_a_recording_with_a_redacted_query_parameter_replays_for_any_live_
     assert missed.status == 599 and secret(35).encode() not in report  # a miss report never echoes a secret
 
 
+async def test_a_recorded_form_with_a_secret_field_replays_for_any_live_value(upstream, tmp_path):
+    session = tmp_path / "s"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    form = "username=bob&api_key={}&scope=trade"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        assert await send(proxy, "kalshi", "POST", "/oauth", form.format(secret(46)).encode(), headers) == 200
+    (recorded,) = fixtures_in(session)
+    assert recorded["request"]["body"] == form.format("[REDACTED]")
+    async with replaying([session]) as proxy, aiohttp.ClientSession() as http:
+        resp = await http.post(proxy.url("kalshi") + "/oauth", data=form.format(secret(47)).encode(), headers=headers)
+        assert resp.status == 200
+        other = form.format(secret(48)).replace("bob", "eve").encode()
+        missed = await http.post(proxy.url("kalshi") + "/oauth", data=other, headers=headers)
+        report = await missed.read()
+    assert missed.status == 599 and b"eve" in report and secret(48).encode() not in report  # the miss never echoes it
+
+
 def test_redacted_credentials_replay_as_one_account_so_create_then_derive_agree():
     """Was a bug: every redacted field got a fresh stand-in, so a replayed derive-api-key answered other credentials
     than the create before it (the official SDK's interop sequence saw `same_key` false)."""

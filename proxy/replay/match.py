@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from proxy.replay.volatile import Volatile, escape
-from proxy.tape.secrets import REDACTED, is_secret_param
+from proxy.tape.secrets import REDACTED, is_form, is_secret_param, may_name_secret_params, redact_pairs
 
 ABSENT = "(absent)"
 Query = tuple[tuple[str, str], ...]  # decoded pairs, sorted
@@ -23,7 +23,8 @@ class MatchKey(NamedTuple):
     method: str
     path: str  # raw, as sent (percent-encoding kept)
     query: Query  # order-insensitive
-    body: bytes  # canonical JSON (sorted keys) without volatile fields; raw bytes when not JSON; b"" when none
+    body: bytes  # canonical JSON (sorted keys) without volatile fields; raw bytes when not JSON (a form's secret
+    # values as the marker); b"" when none
 
 
 def parse_body(data: bytes) -> Any:
@@ -48,10 +49,24 @@ def canonical_body(body: Any) -> bytes:
     if body is None:
         return b""
     if type(body) is bytes:
-        return body
+        return redacted_form(body)
     if type(body) is str:
-        return body.encode("utf-8")
+        return redacted_form(body.encode("utf-8"))
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def redacted_form(data: bytes) -> bytes:
+    """A form's secret-named values as the marker, as recording stores them: a recorded `api_key=[REDACTED]`
+    matches any live value, as a JSON body's secret fields (always volatile) do. Any other body as it is."""
+    if b"=" not in data:
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    if not is_form(text) or not may_name_secret_params(text):
+        return data
+    return redact_pairs(text, []).encode("utf-8")
 
 
 def key_of(exchange: str, method: str, path: str, query: str, body: Any, volatile: Volatile) -> MatchKey:

@@ -30,7 +30,7 @@ from proxy.replay.sources import Loaded, Recording, load_sources
 from proxy.replay.stand_ins import owner
 from proxy.replay.volatile import Volatile, message_volatile
 from proxy.tape.redact import redact_body
-from proxy.tape.secrets import Credentials, redact_pairs
+from proxy.tape.secrets import Credentials, is_form, redact_pairs
 from proxy.wire.answers import Answer, tradetape_answer
 from proxy.wire.websocket import CLIENT, EXCHANGE, Message, accept_for, switching_head
 from tapecontract import BAD_REQUEST, ERROR_FIELD, EXHAUSTED, NO_ANSWER_STATUS, OUT_OF_ORDER, UNMATCHED
@@ -383,9 +383,10 @@ class Replayer:
     ) -> None:
         path, _, query = flow.path_qs.partition("?")
         body = parse_body(flow.body)
+        found: list[Any] = []
         if type(body) is bytes:
             body = body.decode("utf-8", "replace")
-        found: list[Any] = []
+            body = redact_pairs(body, found) if is_form(body) else body
         request = {
             "method": flow.method,
             "path": path,

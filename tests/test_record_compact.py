@@ -14,15 +14,18 @@ from urllib.parse import quote, quote_plus
 
 import orjson
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from proxy.cli.main import main
 from proxy.engine.flow import Flow
 from proxy.record.recorder import Recorder, fixture_record
 from proxy.record.session import Session, SessionError
 from proxy.tape.capture_filter import build_filter
 from proxy.tape.compact import MARK, deferrable, file_bytes, pack, unpack
+from proxy.tape.fixture import session_files
 from proxy.tape.journal import JOURNAL, MAGIC_V1, JournalFile, read_journal, record_bytes
 from proxy.tape.secrets import (
     HINTS,
@@ -401,6 +404,54 @@ def test_a_credential_encoded_by_another_encoder_never_reaches_the_disk(tmp_path
         fixture = orjson.loads(path.read_bytes())
         assert fixture["request"]["url"] == "http://up/p/fills?cursor=[REDACTED]&limit=5"
         assert fixture["response"]["body_parsed"]["next"] == "/p/fills?cursor=[REDACTED]"
+
+
+PATH_KEY = "zqxwvutsrponmlkj-abcd"  # a credential that reads as a path's meaningful segment (lower-case letters)
+
+
+def test_a_credential_that_is_a_path_s_last_segment_never_names_a_fixture(tmp_path):
+    """GET /keys/<key>: the endpoint part of the name would be the key; the recorded name says `redacted` instead,
+    in the file, the manifest and the journal's record header. The seq and the rest of the name stay."""
+    sent = [
+        flow(b"", FILLS, {"KALSHI-ACCESS-KEY": PATH_KEY}, f"/trade-api/v2/keys/{PATH_KEY}"),
+        flow(b"", FILLS, {"KALSHI-ACCESS-KEY": PATH_KEY}, f"/trade-api/v2/keys/{PATH_KEY}/orders?x={PATH_KEY}"),
+        flow(b"", FILLS, {"KALSHI-ACCESS-KEY": PATH_KEY}, f"/trade-api/v2/keys/my-{PATH_KEY}"),  # '-' named '_'
+    ]
+    _, recorder = recorded(tmp_path, sent, close=False)
+    journal = (tmp_path / "s" / JOURNAL).read_bytes()
+    recorder.close()
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    expected = ["001_POST_kalshi_redacted.json", "002_POST_kalshi_orders.json", "003_POST_kalshi_redacted.json"]
+    assert names == [*expected, "manifest.json"]
+    for data in (journal, (tmp_path / "s" / "manifest.json").read_bytes(), *(tmp_path / "s" / n for n in expected)):
+        data = data if isinstance(data, bytes) else data.read_bytes()
+        assert PATH_KEY.encode() not in data and PATH_KEY.replace("-", "_").encode() not in data
+    manifest = orjson.loads((tmp_path / "s" / "manifest.json").read_bytes())
+    assert [entry["file"] for entry in manifest["fixtures"]] == expected
+    assert [p.name for p in session_files(tmp_path / "s")] == expected  # names replay and fsck load
+
+
+def test_a_credential_learned_after_a_path_was_named_still_keeps_out_of_the_name(tmp_path):
+    """name_tail is cached by method, exchange and path: a credential learned later must still keep it out."""
+    target = f"/trade-api/v2/keys/{PATH_KEY}"
+    early, late = flow(b"", FILLS, target=target), flow(b"", FILLS, {"KALSHI-ACCESS-KEY": PATH_KEY}, target)
+    recorded(tmp_path, [early, late])
+    names = sorted(p.name for p in (tmp_path / "s").iterdir() if p.name != "manifest.json")
+    assert names == [f"001_POST_kalshi_{PATH_KEY.replace('-', '_')}.json", "002_POST_kalshi_redacted.json"]
+
+
+def test_a_websocket_handshake_at_a_credential_s_path_names_its_frames_file_like_its_fixture(tmp_path):
+    handshake = flow(b"", b"", {"KALSHI-ACCESS-KEY": PATH_KEY}, f"/ws/{PATH_KEY}")
+    handshake.method, handshake.upgrade = "GET", True
+    handshake.response = Answer(101, CIMultiDict({"Upgrade": "websocket"}), b"")
+    recorded(tmp_path, [handshake])
+    names = sorted(p.name for p in (tmp_path / "s").iterdir())
+    assert names == ["001_GET_kalshi_redacted.frames.jsonl", "001_GET_kalshi_redacted.json", "manifest.json"]
+    fixture = orjson.loads((tmp_path / "s" / "001_GET_kalshi_redacted.json").read_bytes())
+    assert fixture["websocket"]["frames"] == "001_GET_kalshi_redacted.frames.jsonl"
+    assert PATH_KEY.encode() not in (tmp_path / "s" / "001_GET_kalshi_redacted.json").read_bytes()
+    fsck = CliRunner().invoke(main, ["fsck", str(tmp_path / "s")])  # the names load, the frames file is its own
+    assert fsck.exit_code == 0 and "0 problems" in fsck.output, fsck.output
 
 
 def test_a_request_whose_redaction_fails_is_not_recorded_and_leaves_no_seq_gap(tmp_path, monkeypatch):

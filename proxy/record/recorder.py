@@ -10,10 +10,10 @@ from typing import Any
 
 from proxy.engine.flow import Flow
 from proxy.record.frames import FramesWriter
-from proxy.record.session import Session
+from proxy.record.session import Session, record_name
 from proxy.tape.capture_filter import CaptureFilter
 from proxy.tape.compact import deferrable
-from proxy.tape.fixture import decode_content, fixture_name, utc_stamp
+from proxy.tape.fixture import decode_content, utc_stamp
 from proxy.tape.frames import frames_file_name
 from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
 from proxy.tape.secrets import Credentials, mints_credentials, redact_url, shown_url
@@ -209,7 +209,8 @@ class Recorder:
         self.counts["captured"] += 1
 
     def _open_frames(self, flow: Flow) -> str:
-        name = frames_file_name(fixture_name(self.session.last_seq + 1, flow.method, flow.exchange, flow.path))
+        seq = self.session.last_seq + 1
+        name = frames_file_name(record_name(seq, flow.method, flow.exchange, flow.path, self.credentials))
         flow.notes["frames"] = FramesWriter(self.session, name, self.credentials)
         return name
 

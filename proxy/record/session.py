@@ -25,7 +25,17 @@ import orjson
 
 from proxy.tape.compact import pack_parts, unpack
 from proxy.tape.durable import make_durable, write_atomically
-from proxy.tape.fixture import MANIFEST, FixtureError, fixture_name, fixture_seq, load_fixture, session_files, utc_stamp
+from proxy.tape.fixture import (
+    MANIFEST,
+    SECRET_ENDPOINT,
+    FixtureError,
+    endpoint_segment,
+    fixture_name,
+    fixture_seq,
+    load_fixture,
+    session_files,
+    utc_stamp,
+)
 from proxy.tape.frames import frames_file_of, read_frames
 from proxy.tape.journal import JOURNAL, JournalBusy, JournalFile, record_bytes
 from proxy.tape.manifest import manifest_bytes, manifest_entry
@@ -223,7 +233,7 @@ class Session:
         """
         seq = self.last_seq + 1
         fixture["seq"] = seq
-        name = f"{seq:03d}_{name_tail(method, exchange, path)}"
+        name = record_name(seq, method, exchange, path, creds)
         parts = pack_parts(fixture, deferred) if deferred else [orjson.dumps(fixture, option=orjson.OPT_INDENT_2)]
         record = record_bytes(name, *parts)
         if creds and (creds.found_in(record) or (deferred and not creds.plain)):
@@ -331,6 +341,14 @@ class IdleMaterialiser:
             self._handle.cancel()
             self._handle = None
         self._loop = None
+
+
+def record_name(seq: int, method: str, exchange: str, path: str, creds: Credentials | None) -> str:
+    """A fixture's file name. Its endpoint is the path's segment, which may be a credential (GET /keys/<key>):
+    then it is SECRET_ENDPOINT. Checked on every call, with the credentials known by then (name_tail is cached)."""
+    if creds and creds.found_in(endpoint_segment(path)):
+        path = f"/{SECRET_ENDPOINT}"
+    return f"{seq:03d}_{name_tail(method, exchange, path)}"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -25,13 +25,22 @@ _MEANINGFUL = re.compile(r"^[a-z][a-z_-]*$")
 MAX_ENDPOINT = MAX_NAME - 60
 
 
+# The endpoint of a name whose path's endpoint segment holds a credential (proxy.record.session.record_name).
+SECRET_ENDPOINT = "redacted"
+
+
 @functools.lru_cache(maxsize=4096)
-def endpoint_name(path: str) -> str:
-    """The path's last meaningful segment, ids dropped: /portfolio/orders/abc123 -> orders (cut to MAX_ENDPOINT)."""
+def endpoint_segment(path: str) -> str:
+    """The path's last meaningful segment as sent, ids dropped ("" when there is none)."""
     for segment in reversed(path.split("?", 1)[0].split("/")):
         if _MEANINGFUL.match(segment):
-            return segment[:MAX_ENDPOINT].replace("-", "_")
-    return "root"
+            return segment
+    return ""
+
+
+def endpoint_name(path: str) -> str:
+    """The path's last meaningful segment, ids dropped: /portfolio/orders/abc123 -> orders (cut to MAX_ENDPOINT)."""
+    return endpoint_segment(path)[:MAX_ENDPOINT].replace("-", "_") or "root"
 
 
 def path_template(path: str) -> str:

@@ -11,6 +11,7 @@ import binascii
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -154,29 +155,21 @@ PHP_NAMES = ["api.key", "api+key", "api%20key", "api%2Ekey", "API.Key", "access.
 
 @pytest.mark.parametrize("name", PHP_NAMES)
 async def test_a_parameter_name_php_reads_as_a_secret_one_is_redacted_in_query_and_form(upstream, tmp_path, name):
-    session = tmp_path / "s"
     form = f"username=bob&{name}={secret(44)}&api.version=2".encode()
-    async with running_proxy(upstream, recording(session, "all")) as proxy:
-        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?limit=5&{name}={secret(45)}") == 200
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        assert await send(proxy, "kalshi", "POST", "/oauth", form, headers) == 200
-    query, posted = fixtures_in(session)
+    query, posted = await query_and_form(upstream, tmp_path / "s", f"limit=5&{name}={secret(45)}", form)
     assert query["request"]["url"].endswith(f"/markets?limit=5&{name}=[REDACTED]")
     stored = f"username=bob&{name}=[REDACTED]&api.version=2"
     assert posted["request"]["body"] == stored == posted["response"]["body_raw"]
-    assert b"PLANTED-SECRET" not in on_disk(session)
+    assert b"PLANTED-SECRET" not in on_disk(tmp_path / "s")
 
 
-async def test_a_parameter_name_with_a_dot_that_names_no_secret_is_kept(upstream, tmp_path):
-    session = tmp_path / "s"
-    form = b"api.version=2&key.id=7&pass+through=yes"
+async def query_and_form(upstream: Any, session: Path, query: str, form: bytes) -> list[dict[str, Any]]:
+    """The fixtures of GET /markets?`query` and of POSTing `form` as a form, recorded into `session`."""
     async with running_proxy(upstream, recording(session, "all")) as proxy:
-        assert await send(proxy, "kalshi", "GET", "/trade-api/v2/markets?api.version=2&key+id=7") == 200
+        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?{query}") == 200
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        assert await send(proxy, "kalshi", "POST", "/oauth", form, headers) == 200
-    query, posted = fixtures_in(session)
-    assert query["request"]["url"].endswith("/markets?api.version=2&key+id=7")
-    assert posted["request"]["body"] == form.decode()
+        assert await send(proxy, "kalshi", "POST", "/orders", form, headers) == 200
+    return fixtures_in(session)
 
 
 @pytest.mark.parametrize("name", BRACKET_NAMES)
@@ -189,15 +182,18 @@ async def test_a_bracketed_query_name_with_a_secret_named_part_is_redacted(upstr
     assert b"PLANTED-SECRET" not in on_disk(session)
 
 
-async def test_a_bracketed_name_with_no_secret_named_part_is_kept_as_sent(upstream, tmp_path):
-    session = tmp_path / "s"
-    query = "filter[ticker]=KX-1&ids[]=7&ids%5B%5D=8&page%5Bsize%5D=5&tokens[id]=9"  # 'tokens' ends in no secret
-    form = b"order[side]=yes&order%5Bcount%5D=5&token_id[0]=12"
-    async with running_proxy(upstream, recording(session, "all")) as proxy:
-        assert await send(proxy, "kalshi", "GET", f"/trade-api/v2/markets?{query}") == 200
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        assert await send(proxy, "kalshi", "POST", "/orders", form, headers) == 200
-    markets, orders = fixtures_in(session)
+@pytest.mark.parametrize(
+    "query, form",
+    [
+        (  # 'tokens' ends in no secret
+            "filter[ticker]=KX-1&ids[]=7&ids%5B%5D=8&page%5Bsize%5D=5&tokens[id]=9",
+            b"order[side]=yes&order%5Bcount%5D=5&token_id[0]=12",
+        ),
+        ("api.version=2&key+id=7", b"api.version=2&key.id=7&pass+through=yes"),  # read as PHP does: no secret either
+    ],
+)
+async def test_a_bracketed_or_dotted_name_with_no_secret_named_part_is_kept_as_sent(upstream, tmp_path, query, form):
+    markets, orders = await query_and_form(upstream, tmp_path / "s", query, form)
     assert markets["request"]["url"].endswith(f"/markets?{query}")
     assert orders["request"]["body"] == form.decode() == orders["response"]["body_raw"]
 

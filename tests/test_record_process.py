@@ -293,7 +293,9 @@ async def test_sigkill_during_a_frame_burst_loses_no_frame_the_client_received(t
                 if len(got) == 2000:
                     proc.send_signal(signal.SIGKILL)  # the rest of the burst keeps arriving until the socket dies
         await proc.wait()
-    assert 2000 <= len(got) < 50000 and got == list(range(len(got)))
+    # Usually the kill lands mid-burst; on a loaded machine the proxy may have relayed all of it into the socket
+    # first. Either way every frame the client got must have been in the session before it was sent.
+    assert 2000 <= len(got) <= 50000 and got == list(range(len(got)))
     frames = read_frames(tmp_path / "burst" / "001_GET_kalshi_ws.frames.jsonl")  # whole lines; a torn one skipped
     sent = [orjson.loads(f["text"])["i"] for f in frames.frames if f["from"] == "exchange"]
     assert sent[: len(got)] == got  # every frame the client got was in the session first, in order

@@ -136,6 +136,25 @@ def test_fsck_and_replay_refuse_a_frames_time_that_goes_back_or_far_ahead_naming
     assert code != 0 and expected in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("damage", ["time", "echo"])
+def test_fsck_names_only_the_real_problem_of_a_damaged_frames_file_not_a_missing_handshake(tmp_path, damage):
+    """The handshake fixture refused for its frames file still names it: that file is no orphan."""
+    if damage == "time":
+        directory = session(tmp_path / "s")
+        retimed(directory, _back)
+        frames, problem = "001_GET_kalshi_ws.frames.jsonl", "line 4: t "
+    else:
+        directory = echo_session(tmp_path / "s", "/maker_orders/1/owner")
+        frames, problem = "001_GET_poly_user.frames.jsonl", "line 2: echoes pointer "
+    (directory / "077_GET_kalshi_ws.frames.jsonl").write_bytes(b"")  # a true orphan beside it
+    code, out = run("fsck", str(directory))
+    assert code == 1 and f"{frames}: {problem}" in out
+    assert f"{frames}: a frames file no fixture names" not in out
+    assert "077_GET_kalshi_ws.frames.jsonl: a frames file no fixture names" in out
+    code, out = run("replay", str(directory))  # refuses the session before it would list strays
+    assert code != 0 and f"{frames}: {problem}" in out and "no fixture names" not in out
+
+
 def test_a_connection_quiet_for_up_to_a_week_and_messages_sharing_a_time_pass_fsck_and_load(tmp_path):
     def change(lines: list[dict[str, Any]]) -> None:
         lines[2]["t"] = lines[1]["t"]  # one read completed both: one time

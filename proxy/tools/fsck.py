@@ -29,27 +29,36 @@ def check_session(directory: Path) -> tuple[list[tuple[str, dict[str, Any]]], li
         notes.append(f"{directory}: {written} fixture files written from {JOURNAL}")
     problems += [str(problem) for problem in listing.problems]
     valid: list[tuple[Path, dict[str, Any]]] = []
+    refused: set[str | None] = set()  # frames files named by a handshake fixture refused (its problem is reported)
     for path in listing.fixtures:
         try:
             fixture = load_fixture(path)
+        except FixtureError as exc:
+            problems.append(str(exc))
+            continue
+        try:
             check_fixture(fixture, path)
         except FixtureError as exc:
             problems.append(str(exc))
+            refused.add(frames_file_of(fixture))
             continue
         if fixture["seq"] != fixture_seq(path.name):
             problems.append(f"{path}: seq {fixture['seq']} in the file but {fixture_seq(path.name)} in its name")
         valid.append((path, fixture))
     seqs = [(p.name, f["seq"]) for p, f in valid]
-    problems += frames_problems(directory, [f for _, f in valid], seqs)
+    problems += frames_problems(directory, [f for _, f in valid], seqs, refused)
     problems += seq_report(directory.name, seqs)
     return [(p.name, f) for p, f in valid], problems, notes
 
 
-def frames_problems(directory: Path, fixtures: list[dict[str, Any]], seqs: list[tuple[str, int]]) -> list[str]:
-    """A torn last line, seq numbers out of order within a frames file, and frames files no fixture names;
+def frames_problems(
+    directory: Path, fixtures: list[dict[str, Any]], seqs: list[tuple[str, int]], refused: set[str | None]
+) -> list[str]:
+    """A torn last line, seq numbers out of order within a frames file, and frames files no fixture names (not
+    those a `refused` handshake fixture names: its own problem, or its frames file's, is already reported);
     the messages' seq numbers are added to `seqs` (one clock with the fixtures)."""
     problems = []
-    named = set()
+    named: set[str | None] = set()
     for fixture in fixtures:
         name = frames_file_of(fixture)
         if name is None:
@@ -65,6 +74,7 @@ def frames_problems(directory: Path, fixtures: list[dict[str, Any]], seqs: list[
         if numbers != sorted(numbers):
             problems.append(f"{directory / name}: seq numbers out of order")
         seqs += [(name, number) for number in numbers]
+    named |= refused
     for path in sorted(directory.glob(f"*{FRAMES_SUFFIX}")):
         if path.name not in named:
             problems.append(f"{path}: a frames file no fixture names (its handshake fixture is missing or damaged)")

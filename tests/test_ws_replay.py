@@ -361,6 +361,23 @@ async def test_a_field_that_holds_no_command_id_goes_out_as_recorded_and_the_rep
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
+@pytest.mark.parametrize("name", ["req/id", "req~id", "req~1id"])  # a pointer spells them req~1id, req~0id, req~01id
+async def test_a_command_id_under_a_name_a_json_pointer_escapes_is_echoed_with_the_live_one(tmp_path, name):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    tape.message(ws, "client", text={"cmd": "subscribe", name: 1})
+    tape.message(ws, "exchange", text={"type": "subscribed", name: 1})
+    async with (
+        replayed([tape.write()], causal_timeout=PATIENCE, ignore_fields=(f"kalshi:{name}",)) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as client,
+    ):
+        await client.send_str(orjson.dumps({"cmd": "subscribe", name: 7}).decode())
+        (subscribed,) = texts(await received(client))
+        report = await status(http, proxy)
+    assert subscribed == {"type": "subscribed", name: 7}
+    assert report["unmatched"] == [] and report["websocket"]["unconsumed"] == []
+
+
 async def test_timed_pacing_of_a_handshake_with_no_captured_at_starts_from_its_first_message(tmp_path):
     tape = Tape(tmp_path / "s")
     ws = tape.open("kalshi", KALSHI_WS)

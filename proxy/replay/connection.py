@@ -213,8 +213,11 @@ class ReplayConnection(asyncio.Protocol):
             return data
         changed = False
         for pointer, mapping in self.echo.items():
-            name = pointer[1:]
-            if "/" not in name and is_command_id(value.get(name)) and value[name] in mapping:
+            steps = pointer_steps(pointer)  # a top-level member only; its name unescaped (RFC 6901: ~1 is /, ~0 ~)
+            if len(steps) != 1:
+                continue
+            name = steps[0]
+            if is_command_id(value.get(name)) and value[name] in mapping:
                 value[name] = mapping[value[name]]
                 changed = True
         return orjson.dumps(value) if changed else data

@@ -378,6 +378,40 @@ async def test_a_command_id_under_a_name_a_json_pointer_escapes_is_echoed_with_t
     assert report["unmatched"] == [] and report["websocket"]["unconsumed"] == []
 
 
+@pytest.mark.parametrize(
+    ("speed", "warned"),
+    [
+        (1.0, ["timed replay: waiting 120 s before s/001_GET_kalshi_ws.frames.jsonl seq 3, as recorded at --speed 1"]),
+        (4.0, ["timed replay: waiting 75 s before s/001_GET_kalshi_ws.frames.jsonl seq 4, as recorded at --speed 4"]),
+        (10.0, []),  # 12 s and 30 s: no stall worth a word
+    ],
+)
+async def test_timed_pacing_warns_once_per_connection_before_a_wait_of_over_a_minute(tmp_path, caplog, speed, warned):
+    tape = Tape(tmp_path / "s")
+    ws = tape.open("kalshi", KALSHI_WS)
+    tape.message(ws, "exchange", text={"type": "subscribed", "id": 1})
+    tape.t += 120.0  # a quiet market
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "seq": 1})
+    tape.t += 180.0  # quieter still: no second warning
+    tape.message(ws, "exchange", text={"type": "orderbook_delta", "seq": 2})
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # no real waiting: the loop's clock stands still
+        slept.append(seconds)
+
+    caplog.set_level(logging.WARNING, logger="tradetape.replay")
+    async with (
+        replayed([tape.write()], pacing="timed", speed=speed, sleep=sleep) as (proxy, http),
+        http.ws_connect(ws_url(proxy.url("kalshi"), KALSHI_WS)) as client,
+    ):
+        kinds = [m["type"] for m in texts(*[await received(client) for _ in range(3)])]
+    assert kinds == ["subscribed", "orderbook_delta", "orderbook_delta"]
+    assert [round(s) for s in slept] == [0, round(120 / speed), round(300 / speed)]
+    lines = [r.getMessage() for r in caplog.records if r.name == "tradetape.replay" and "waiting" in r.getMessage()]
+    assert [line.split(" (")[0] for line in lines] == warned
+    assert all(line.endswith("(a higher --speed shortens it)") for line in lines)
+
+
 async def test_timed_pacing_of_a_handshake_with_no_captured_at_starts_from_its_first_message(tmp_path):
     tape = Tape(tmp_path / "s")
     ws = tape.open("kalshi", KALSHI_WS)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tradetape.replay")
 GOING_AWAY = 1001
 FLUSH_EVERY = 256
+LONG_WAIT = 60.0  # seconds: a timed replay warns once per connection before a wait longer than this (a stall?)
 
 
 class ReplayConnection(asyncio.Protocol):
@@ -238,11 +239,23 @@ class ReplayConnection(asyncio.Protocol):
         """timed pacing: each message at its recorded offset from the connection's 101, divided by --speed."""
         loop = asyncio.get_running_loop()
         start, speed = loop.time(), self.replayer.options.speed
+        warned = False
         while self.cursor < len(self.outgoing) and not self.lost:
             recorded = self.outgoing[self.cursor]
             delay = start + max(recorded.t - self.rec.opened_at, 0.0) / speed - loop.time()
+            if delay > LONG_WAIT and not warned:
+                warned = True  # once per connection: a recording may hold many quiet stretches
+                log.warning(
+                    "timed replay: waiting %.0f s before %s/%s seq %d, as recorded at --speed %g "
+                    "(a higher --speed shortens it)",
+                    delay,
+                    self.rec.source,
+                    self.rec.frames_file,
+                    recorded.seq,
+                    speed,
+                )
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self.replayer.sleep(delay)
             while (self.paused or not self.replayer.gate.take()) and not self.lost:
                 self._wake.clear()
                 await self._wake.wait()  # the client is not reading, or step mode holds the message

@@ -21,7 +21,7 @@ from genson import SchemaBuilder
 from genson.schema.strategies import Number, String
 
 from proxy.drift.samples import Sample
-from proxy.replay.volatile import escape
+from proxy.tape.frames import pointer_segment
 
 MAX_VALUES = 32  # a node with more distinct values than this is not enum-like: its values are dropped
 FRAME = "frame"  # the status group of a WebSocket message
@@ -177,7 +177,7 @@ def flatten(
         branch_values = _branch_values(branch, branch_types)
         values = None if values is None or branch_values is None else values | branch_values
         for name, sub in branch.get("properties", {}).items():
-            flatten(sub, f"{pointer}/{escape(name)}", name in branch.get("required", ()), out)
+            flatten(sub, f"{pointer}/{pointer_segment(name)}", name in branch.get("required", ()), out)
         if "items" in branch:
             flatten(branch["items"], f"{pointer}/*", True, out)
     out[pointer] = Field(frozenset(types), required, places, padded, None if values is None else frozenset(values))

@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from proxy.replay.volatile import Volatile, escape
+from proxy.replay.volatile import Volatile
+from proxy.tape.frames import pointer_segment
 from proxy.tape.secrets import REDACTED, is_form, is_secret_param, may_name_secret_params, redact_pairs
 
 ABSENT = "(absent)"
@@ -117,7 +118,9 @@ def _query_differences(live: Query, recorded: Query) -> dict[str, Any]:
 def _json_differences(live: Any, recorded: Any, pointer: str, out: dict[str, Any]) -> None:
     if type(live) is dict and type(recorded) is dict:
         for name in sorted(live.keys() | recorded.keys()):
-            _json_differences(live.get(name, ABSENT), recorded.get(name, ABSENT), f"{pointer}/{escape(name)}", out)
+            _json_differences(
+                live.get(name, ABSENT), recorded.get(name, ABSENT), f"{pointer}/{pointer_segment(name)}", out
+            )
     elif type(live) is list and type(recorded) is list and len(live) == len(recorded):
         for index, (a, b) in enumerate(zip(live, recorded, strict=True)):
             _json_differences(a, b, f"{pointer}/{index}", out)

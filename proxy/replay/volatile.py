@@ -12,16 +12,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from proxy.exchanges import PROFILES, ConfigError, check_exchange
+from proxy.tape.frames import pointer_segment
 from proxy.tape.redact import is_secret_field
 
 VOLATILE_VALUE = "(volatile)"
-
-
-def escape(key: str) -> str:
-    """A JSON pointer segment (RFC 6901)."""
-    if "~" in key or "/" in key:
-        return key.replace("~", "~0").replace("/", "~1")
-    return key
 
 
 class Volatile:
@@ -80,12 +74,12 @@ class Volatile:
                 named = by_name.get(key)
                 if named is None:
                     named = self._named(key)
-                if named or (self.pointers and self._pointed(f"{prefix}/{escape(key)}")):
+                if named or (self.pointers and self._pointed(f"{prefix}/{pointer_segment(key)}")):
                     doomed.append(key)
                     if found is not None:
-                        found[f"{prefix}/{escape(key)}"] = item
+                        found[f"{prefix}/{pointer_segment(key)}"] = item
                 elif type(item) is dict or type(item) is list:
-                    self.strip(item, found, f"{prefix}/{escape(key)}")
+                    self.strip(item, found, f"{prefix}/{pointer_segment(key)}")
             for key in doomed:
                 del value[key]
         elif type(value) is list:

@@ -183,8 +183,12 @@ def _check_time(t: float, before: float, number: int, path: Path) -> None:
 
 
 def pointer_segment(key: str | int) -> str:
-    """One step of a JSON pointer (RFC 6901): `echoes` name places in payloads this way."""
-    return str(key).replace("~", "~0").replace("/", "~1")
+    """One step of a JSON pointer (RFC 6901): `echoes` name places in payloads this way, replay and drift name
+    fields so (a key needing no escape, nearly all, is returned as it is: replay runs this per key of a message)."""
+    text = key if type(key) is str else str(key)
+    if "~" in text or "/" in text:
+        return text.replace("~", "~0").replace("/", "~1")
+    return text
 
 
 def pointer_steps(pointer: str) -> list[str]:

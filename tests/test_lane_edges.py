@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from client_helpers import HARDHAT_KEY, Reply, ScriptedExchange
+from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
 from clients.errors import ExchangeError, TransportError
@@ -26,6 +27,19 @@ from trader.legs import Leg, Opportunity
 BODY = b'{"ticker":"KX-EDGE","count":"1.00"}'
 OK = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"
 CONFLICT = b'HTTP/1.1 409 Conflict\r\nContent-Length: 14\r\n\r\n{"error":"no"}'
+
+
+POLY_SECRET = base64.urlsafe_b64encode(b"s" * 32).decode()
+
+
+async def loopback_clients(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]], rsa_key: rsa.RSAPrivateKey
+) -> tuple[asyncio.Server, KalshiClient, PolymarketClient]:
+    """A raw server on 127.0.0.1 running `handler` per connection, and a Kalshi and a Polymarket client of it."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    kalshi = KalshiClient(url + "/trade-api/v2", "kid", rsa_key)
+    return server, kalshi, PolymarketClient(url, HARDHAT_KEY, "api-key", POLY_SECRET, "pass")
 
 
 def post(url: str) -> bytes:
@@ -257,11 +271,10 @@ async def test_a_kalshi_order_on_the_lane_is_the_request_aiohttp_sends(rsa_key):
 
 async def test_a_polymarket_order_on_the_lane_is_the_request_aiohttp_sends():
     errors: list[str] = []
-    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
 
     async def send(url: str, on_lane: bool) -> None:
         async with PolymarketClient(
-            url + "/clob", HARDHAT_KEY, "api-key", secret, "pass", clock=lambda: 1767225600.0
+            url + "/clob", HARDHAT_KEY, "api-key", POLY_SECRET, "pass", clock=lambda: 1767225600.0
         ) as poly:
             if on_lane:
                 await poly.open_lane(size=1)
@@ -337,11 +350,7 @@ async def test_cancelling_an_arb_after_its_orders_are_written_leaves_both_intent
             pass
         writer.close()
 
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
-    kalshi = KalshiClient(url + "/trade-api/v2", "kid", rsa_key)
-    poly = PolymarketClient(url, HARDHAT_KEY, "api-key", secret, "pass")
+    server, kalshi, poly = await loopback_clients(hold, rsa_key)
     try:
         await asyncio.gather(kalshi.open_lane(size=1), poly.open_lane(size=1))
         with Ledger(tmp_path / "l.sqlite") as ledger:
@@ -412,14 +421,8 @@ async def test_a_lane_order_without_a_whole_answer_leaves_its_leg_unknown(rsa_ke
             pass
         writer.close()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
-    client = (
-        KalshiClient(url + "/trade-api/v2", "kid", rsa_key)
-        if exchange == "kalshi"
-        else PolymarketClient(url, HARDHAT_KEY, "api-key", secret, "pass")
-    )
+    server, kalshi, poly = await loopback_clients(serve, rsa_key)
+    client = kalshi if exchange == "kalshi" else poly
     try:
         await client.open_lane(size=1)
         with Ledger(tmp_path / "l.sqlite") as ledger:
@@ -427,6 +430,7 @@ async def test_a_lane_order_without_a_whole_answer_leaves_its_leg_unknown(rsa_ke
             result = await execute_leg(client, leg, ledger, timeout=0.2)
             [intent] = ledger.intents()
     finally:
-        await client.close()
+        await kalshi.close()
+        await poly.close()
         server.close()
     assert (result.status, intent.state) == ("unknown", "unknown")

@@ -106,6 +106,14 @@ def outcome_asks(book: BookView, outcome: str) -> tuple[Level, ...]:
     return tuple(Level(ONE - bid.price, bid.size) for bid in book.bids)
 
 
+def outcome_best_ask(book: BookView, outcome: str) -> Decimal | None:
+    """The price of `outcome_asks(book, outcome)[0]` (None on an empty side), without building the others: the test
+    run on every book update needs only the best."""
+    if outcome == "yes":
+        return book.asks[0].price if book.asks else None
+    return ONE - book.bids[0].price if book.bids else None
+
+
 @dataclass(frozen=True, slots=True)
 class BoxQuote:
     """One box at one size: the Kalshi outcome and Polymarket token bought, both walks and both fees."""
@@ -291,10 +299,7 @@ def may_clear(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView]) -> boo
 
 def _box_may_clear(pair: Pair, kalshi: BookView, poly: Mapping[str, BookView], outcome: str) -> bool:
     """`may_clear` for the box that buys `outcome` on Kalshi."""
-    if outcome == "yes":
-        kalshi_best = kalshi.asks[0].price if kalshi.asks else None
-    else:
-        kalshi_best = ONE - kalshi.bids[0].price if kalshi.bids else None
+    kalshi_best = outcome_best_ask(kalshi, outcome)
     poly_asks = poly[pair.poly_token_against(outcome)].asks
     return kalshi_best is not None and bool(poly_asks) and ONE - kalshi_best - poly_asks[0].price >= pair.min_edge
 

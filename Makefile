@@ -55,6 +55,7 @@ chaos: install
 
 bench: install
 	$(BIN)/python bench/proxy_overhead.py
+	$(BIN)/python bench/interleaved.py
 	$(BIN)/python bench/replay_load.py
 	$(BIN)/python bench/ws_proxy.py
 	$(BIN)/python bench/ws_feeds.py

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from proxy.cli.main import main
-from proxy.tools.audit import audit_file
+from proxy.tools.audit import audit_file, audit_tree, tree_files
 
 ORDER_HASH = "0x" + "ab12" * 16
 ZERO32 = "0x" + "0" * 64
@@ -146,3 +146,65 @@ def test_a_secret_in_body_raw_after_leading_whitespace_is_found_and_redacted(tmp
     assert [f.field for f in audit_file(tmp_path / "001_GET_poly_api_key.json")] == ["response.body_raw.apiKey"]
     assert CliRunner().invoke(main, ["audit", "--redact", str(tmp_path)]).exit_code == 0
     assert "live-key" not in (tmp_path / "001_GET_poly_api_key.json").read_text()
+
+
+KEY = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
+
+
+def keyed(url: str, seq: int = 1) -> dict:
+    data = fixture()
+    data.update(seq=seq, exchange="kalshi")
+    data["request"].update(method="GET", url=url)
+    return data
+
+
+def test_a_name_holding_what_its_url_had_scrubbed_is_named(tmp_path):
+    """A fixture is named from the path as sent; the URL it stores had the credential scrubbed: the name is the
+    only place the key is left, and it reads as clean JSON, so the name itself is judged."""
+    write(tmp_path, f"001_GET_kalshi_{KEY.replace('-', '_')}.json", keyed("https://x/trade-api/v2/keys/[REDACTED]"))
+    findings = audit_file(tmp_path / f"001_GET_kalshi_{KEY.replace('-', '_')}.json")
+    assert [(f.field, "no segment of the recorded URL's path" in f.reason) for f in findings] == [("(file name)", True)]
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("001_GET_kalshi_redacted.json", "https://x/trade-api/v2/keys/[REDACTED]"),  # the recorder's own name
+        ("001_GET_kalshi_root.json", "https://x/"),
+        ("001_GET_kalshi_api_keys.json", "https://x/trade-api/v2/api-keys/abc123"),  # '-' in a name is '_'
+        ("001_GET_kalshi_v2.json", "https://x/trade-api/v2/"),
+        ("fills_by_hand.json", "https://x/trade-api/v2/keys/[REDACTED]"),  # not a recorder's name: not judged
+        ("001_POST_kalshi_keys.json", "https://x/trade-api/v2/keys"),  # another method: made by hand
+    ],
+)
+def test_names_the_recorded_url_gives_pass(tmp_path, name, url):
+    write(tmp_path, name, keyed(url))
+    assert audit_file(tmp_path / name) == []
+
+
+def test_a_file_name_holding_a_secret_found_elsewhere_is_named_and_left_by_redact(tmp_path):
+    """The key leaked in one fixture's header is also in another file's name: --redact fixes the header and
+    says the name is left (renaming would break what refers to it)."""
+    write(tmp_path, "001_POST_poly_order.json", fixture(request_headers={"poly_api_key": KEY}))
+    (tmp_path / f"notes_{KEY}.txt").write_text("nothing here")
+    findings, _ = audit_tree(list(tree_files([tmp_path])))
+    assert {(f.file.name, f.field) for f in findings} == {
+        ("001_POST_poly_order.json", "request.headers.poly_api_key"),
+        (f"notes_{KEY}.txt", "(file name)"),
+    }
+    result = CliRunner().invoke(main, ["audit", "--redact", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "1 findings remain" in result.output and f"notes_{KEY}.txt: (file name): holds a secret" in result.output
+
+
+def test_a_journal_record_named_apart_from_its_url_is_named(tmp_path):
+    from proxy.tape.compact import pack
+    from proxy.tape.journal import JOURNAL, record_bytes
+
+    session = tmp_path / "s"
+    session.mkdir()
+    record = pack(keyed("https://x/trade-api/v2/keys/[REDACTED]"), [])
+    name = f"001_GET_kalshi_{KEY.replace('-', '_')}.json"
+    (session / JOURNAL).write_bytes(b"tradetape journal 2\n" + record_bytes(name, record))
+    findings, _ = audit_tree(list(tree_files([session])))
+    assert [(f.file.name, f.field) for f in findings] == [(f"{JOURNAL} ({name})", "(file name)")]

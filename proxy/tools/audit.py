@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from proxy.tape.compact import deferrable, deferred_bodies
-from proxy.tape.fixture import MANIFEST, fixture_seq
+from proxy.tape.fixture import MANIFEST, MAX_ENDPOINT, SECRET_ENDPOINT, fixture_seq
 from proxy.tape.journal import JOURNAL, Contents, Record, read_journal
 from proxy.tape.redact import NOT_JSON, read_json
 from proxy.tape.schema import FRAMES_SUFFIX, FixtureError
@@ -325,19 +326,65 @@ def by_value(path: Path, text: bytes, data: Any, creds: Credentials, flagged: se
     return out
 
 
-def audit_tree(files: list[Path], allowed: list[Path] | None = None) -> tuple[list[Finding], Credentials]:
+def audit_tree(
+    files: list[Path], allowed: list[Path] | None = None, known: Credentials | None = None
+) -> tuple[list[Finding], Credentials]:
+    """Findings, and every secret value found (with `known`: those are looked for too, as after --redact, when
+    the files no longer show them under secret names)."""
     findings: list[Finding] = []
-    creds = Credentials()
+    creds = Credentials() if known is None else known
     scanned = []
     for name, text, as_json in (entry for path in files for entry in entries(path)):
         found, secrets, data = scan_file(name, text, as_json, allowed)
-        findings += found
+        findings += found + named_apart(name, data)
         creds.learn(secrets)
         scanned.append((name, text, data, {f.field for f in found}))
     if creds:
         for name, text, data, flagged in scanned:
-            findings += by_value(name, text, data, creds, flagged)
+            findings += named_by_secret(name, creds) + by_value(name, text, data, creds, flagged)
     return findings, creds
+
+
+JOURNAL_RECORD = re.compile(r"\((.+)\)$")  # entries() names a journal record `journal.tape (<file name>)`
+
+
+def named_apart(path: Path, data: Any) -> list[Finding]:
+    """A fixture whose name's endpoint is no segment of its recorded URL's path (nor `root`, nor `redacted`).
+    The recorder names a fixture from the path as sent and scrubs credentials from the URL it stores: a name
+    the stored URL does not give may hold what was scrubbed. A name that does not start as the recorder's do
+    (seq, method, exchange) was made by hand and is not judged."""
+    found = JOURNAL_RECORD.search(path.name) if path.name.startswith(JOURNAL) else None
+    name = found.group(1) if found else path.name
+    seq, request = fixture_seq(name), data.get("request") if isinstance(data, dict) else None
+    if seq is None or not isinstance(request, dict):
+        return []
+    url, method, exchange = request.get("url"), request.get("method"), data.get("exchange")
+    if not (isinstance(url, str) and isinstance(method, str) and isinstance(exchange, str)):
+        return []
+    prefix = f"{seq:03d}_{method.upper()}_{exchange}_"
+    if not (name.startswith(prefix) and name.endswith(".json")):
+        return []
+    endpoint = name[len(prefix) : -len(".json")]
+    segments = {part[:MAX_ENDPOINT].replace("-", "_") for part in urlsplit(url).path.split("/")}
+    if endpoint in segments or endpoint in ("root", SECRET_ENDPOINT):
+        return []
+    return [
+        Finding(
+            path,
+            "(file name)",
+            f"{endpoint!r} is no segment of the recorded URL's path: it may hold "
+            "what was redacted there; rename the file",
+        )
+    ]
+
+
+def named_by_secret(path: Path, creds: Credentials) -> list[Finding]:
+    """A file (or journal record) whose name holds a secret found in the tree: a request's path may carry a
+    credential (`GET /keys/<key>`), and a fixture's name is made from its path. --redact leaves it: a name is
+    referenced from elsewhere (the manifest, a handshake's frames file), so it is renamed by hand."""
+    if not creds.found_in(path.name):
+        return []
+    return [Finding(path, "(file name)", "holds a secret value found elsewhere in the tree: rename the file")]
 
 
 def audit_file(path: Path) -> list[Finding]:

@@ -17,6 +17,7 @@ figures; the differences between modes are the point.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import socket
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 from proxy_overhead import (
+    CLK,
     ROOT,
     check_all_captured,
     check_correlated,
@@ -36,6 +38,7 @@ from proxy_overhead import (
     make_replay_source,
     proxy_args,
     start,
+    steal_ticks,
     stop,
 )
 from workload import WORKLOADS, Kind
@@ -85,11 +88,6 @@ def connect(port: int) -> socket.socket:
     return conn
 
 
-def steal_ticks() -> int:
-    """The host's steal time so far, in clock ticks (/proc/stat's 8th cpu field)."""
-    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
-
-
 def rounds(conns: list[socket.socket], labels: list[str], kinds: list[bytes], seconds: float) -> list[list[float]]:
     """Latencies per target, one per round: each round sends the next kind to every target in a shuffled order."""
     latencies: list[list[float]] = [[] for _ in conns]
@@ -108,7 +106,8 @@ def report(
     labels: list[str], latencies: list[list[float]], cpu: list[float | None], steal: int, seconds: float
 ) -> None:
     n = len(latencies[0])
-    print(f"{n} rounds in {seconds:g} s; host steal time during them: {steal} ticks\n")
+    stolen = steal / CLK / (seconds * (os.cpu_count() or 1)) * 100
+    print(f"{n} rounds in {seconds:g} s; the host took {stolen:.1f} % of this VM's CPU time meanwhile (steal)\n")
     print(f"{'target':20s} {'p50 µs':>8s} {'p90 µs':>8s} {'CPU µs/req':>11s} {'paired +µs over ' + BASELINE:>28s}")
     base = labels.index(BASELINE) if BASELINE in labels else None
     for label, lat, used in zip(labels, latencies, cpu, strict=True):

@@ -4,7 +4,8 @@ Prints req/s, p50/p99 latency, the proxy's CPU time per request, and each mode's
 same run, per workload (bench/workload.py): `mixed` alternates a Kalshi create order and a fills GET,
 `create` and `fills` send one kind only, so each kind's CPU cost shows. `record-10k` records into a
 session that already holds 10,000 fixtures. The 1-minute load average after each measurement is printed
-with it: the machine may be shared, so compare figures of one run only, and repeat (--repeat).
+with it, and the share of the VM's CPU time its host took during it (steal%): the machine may be shared, so
+compare figures of one run only, and repeat (--repeat).
 The load generator is wrk when installed (say so), else a Python aiohttp loop. Everything runs on 127.0.0.1.
 
     .venv/bin/python bench/proxy_overhead.py [--seconds 5] [--repeat 3] [--memory-requests 100000]
@@ -49,6 +50,7 @@ class Result:
     p99_ms: float
     cpu_us: float | None
     load1: float  # the machine's 1-minute load average right after the measurement
+    steal: float  # % of the machine's CPU time the host took from this VM during the measurement (see steal_ticks)
 
 
 def free_port() -> int:
@@ -60,6 +62,12 @@ def free_port() -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def steal_ticks() -> int:
+    """The VM's steal time so far, in clock ticks (the 8th field of /proc/stat's cpu line): time it had work to run
+    and the host ran something else. A few % and figures of one run stop being comparable with another's."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
 
 
 def rss_mb(pid: int) -> float:
@@ -235,9 +243,11 @@ def proxy_args(mode: str, upstream: str, port: int, capture: Path) -> list[str]:
 def measure(load: Load, label: str, base: str, pid: int | None, concurrency: int, seconds: float) -> Result:
     load.run(base, concurrency, min(1.0, seconds))  # warm up
     cpu0 = cpu_seconds(pid) if pid else 0.0
+    steal0, started = steal_ticks(), time.monotonic()
     requests, rps, p50, p99 = load.run(base, concurrency, seconds)
     cpu = (cpu_seconds(pid) - cpu0) / requests * 1e6 if pid else None
-    return Result(load.workload, label, concurrency, requests, rps, p50, p99, cpu, os.getloadavg()[0])
+    stolen = (steal_ticks() - steal0) / CLK / ((time.monotonic() - started) * (os.cpu_count() or 1)) * 100
+    return Result(load.workload, label, concurrency, requests, rps, p50, p99, cpu, os.getloadavg()[0], stolen)
 
 
 def send_one(base: str, kind: Kind, body: str | None) -> bytes:
@@ -456,14 +466,14 @@ def report(results: list[Result]) -> None:
     added = ratios(results)
     print(
         f"{'workload':<9}{'mode':<12}{'conc':>5}{'req/s':>9}{'x direct':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'+p50 ms':>9}{'CPU us/req':>11}{'load1':>7}"
+        f"{'+p50 ms':>9}{'CPU us/req':>11}{'load1':>7}{'steal%':>7}"
     )
     for r in results:
         times, plus = added[r.workload, r.label, r.concurrency]
         cpu = "upstream" if r.cpu_us is None else f"{r.cpu_us:.0f}"
         print(
             f"{r.workload:<9}{r.label:<12}{r.concurrency:>5}{r.rps:>9.0f}{times:>9.2f}{r.p50_ms:>9.3f}"
-            f"{r.p99_ms:>9.3f}{plus:>9.3f}{cpu:>11}{r.load1:>7.2f}"
+            f"{r.p99_ms:>9.3f}{plus:>9.3f}{cpu:>11}{r.load1:>7.2f}{r.steal:>7.1f}"
         )
 
 

@@ -187,3 +187,16 @@ async def test_a_frames_file_named_before_its_key_was_known_is_named_once_the_tr
     result = CliRunner().invoke(main, ["audit", "--redact", str(tmp_path)])
     assert result.exit_code == 1
     assert f"{stem}.json: (file name)" in result.output and f"{stem}.frames.jsonl: (file name)" in result.output
+
+
+async def test_a_credential_whose_tail_is_the_endpoint_segment_never_names_a_fixture(upstream, tmp_path):
+    """A token with a '/' (standard base64) sent in a path: its last piece reads as the endpoint, and the stored
+    URL has the whole token scrubbed. The name must not keep the piece (audit rightly flags one that does)."""
+    token = "Xy12Zm9vYmFy/zqxwvutsrponmlkj"
+    session = tmp_path / "s"
+    async with running_proxy(upstream, recording(session, "all")) as proxy:
+        await send_all(proxy.url("kalshi"), [f"/auth/session/{token}"], {"Authorization": f"Bearer {token}"})
+    names = sorted(p.name for p in session.iterdir())
+    assert names == ["001_GET_kalshi_redacted.json", "manifest.json"]
+    assert not any(token.encode() in p.read_bytes() or b"zqxwvutsrponmlkj" in p.read_bytes() for p in session.iterdir())
+    assert audited(session) == []

@@ -315,16 +315,34 @@ def lower_hex(text: str) -> str:
     return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower(), text)
 
 
-def test_a_credential_s_variants_include_its_lower_case_percent_encodings_and_stay_plain():
+def mixed_hex(text: str) -> str:
+    """`text`'s percent-escapes with lower- and upper-case hex in turn (%2b then %2F), as a hand-made encoder may."""
+    count = iter(range(len(text)))
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m[0].lower() if next(count) % 2 == 0 else m[0], text)
+
+
+def test_a_credential_is_found_and_scrubbed_with_its_percent_escapes_in_either_case():
     spelled = variants(B64_SECRET)
-    for encoded in (quote(B64_SECRET, safe=""), quote_plus(B64_SECRET), quote(B64_SECRET)):
-        assert encoded != lower_hex(encoded) and {encoded, lower_hex(encoded)} <= spelled
-    assert variants(KEY) == {KEY}  # nothing percent-encoded: no other spelling
     creds = Credentials()
     creds.learn([B64_SECRET])
-    assert creds.plain and creds.found_in(lower_hex(quote(B64_SECRET)).encode())
+    assert creds.plain and variants(KEY) == {KEY}  # nothing percent-encoded: no other spelling
+    for encoded in (quote(B64_SECRET, safe=""), quote_plus(B64_SECRET), quote(B64_SECRET)):
+        assert encoded in spelled
+        for spelling in (lower_hex(encoded), mixed_hex(encoded)):
+            assert spelling != encoded and "%2b" in spelling.lower()
+            assert creds.found_in(spelling.encode()) and creds.found_in(f"?c={spelling}&d=%2fx")
+            assert creds.scrub(f"?c={spelling}&d=%41") == "?c=[REDACTED]&d=%41"
+    assert creds.scrub("?d=%2fx") == "?d=%2fx"  # a text holding no credential keeps its escapes as they came
 
 
+def test_a_credential_holding_an_escape_itself_is_scrubbed_as_it_came():
+    creds = Credentials()
+    creds.learn(["raw%2fkey-0123456789"])  # a value that holds what reads as a lower-case escape
+    assert creds.scrub("a raw%2fkey-0123456789 b") == "a [REDACTED] b"
+    assert creds.found_in(b"raw%2fkey-0123456789") and not creds.found_in(b"raw%2Fkey-0123456789-other")
+
+
+@pytest.mark.parametrize("spelled", [lower_hex, mixed_hex])
 @pytest.mark.parametrize(
     "answer",
     [
@@ -332,9 +350,10 @@ def test_a_credential_s_variants_include_its_lower_case_percent_encodings_and_st
         b'{"next": "/p/fills?cursor=%s", "token_id": "7"}',  # a hint: the full way
     ],
 )
-def test_a_credential_percent_encoded_in_lower_case_hex_never_reaches_the_disk(tmp_path, answer):
-    """A credential learned from an auth header, sent back lower-case-encoded in a query and an answer."""
-    in_query, in_body = lower_hex(quote(B64_SECRET, safe="")), lower_hex(quote(B64_SECRET))
+def test_a_credential_percent_encoded_in_lower_or_mixed_case_hex_never_reaches_the_disk(tmp_path, answer, spelled):
+    """A credential learned from an auth header, sent back encoded with lower-case (or mixed-case) escapes in a
+    query and an answer."""
+    in_query, in_body = spelled(quote(B64_SECRET, safe="")), spelled(quote(B64_SECRET))
     sent = flow(b"", answer % in_body.encode(), {"POLY_API_SECRET": B64_SECRET}, f"/p/fills?cursor={in_query}")
     _, recorder = recorded(tmp_path, [sent], close=False, forward=True)
     journal = (tmp_path / "s" / JOURNAL).read_bytes()
@@ -376,10 +395,10 @@ def test_a_credential_s_variants_include_the_spellings_of_the_common_encoders(en
     spelled = variants(JS_SECRET)
     encoded = ENCODERS[encoder]
     assert encoded not in {quote(JS_SECRET, safe=""), quote_plus(JS_SECRET), quote(JS_SECRET)}  # a new spelling
-    assert {encoded, lower_hex(encoded)} <= spelled
+    assert encoded in spelled
     creds = Credentials()
     creds.learn([JS_SECRET])
-    assert creds.plain and creds.found_in(encoded.encode()) and creds.found_in(lower_hex(encoded).encode())
+    assert creds.plain and all(creds.found_in(f(encoded).encode()) for f in (str, lower_hex, mixed_hex))
 
 
 @pytest.mark.parametrize("encoder", ENCODERS)
@@ -398,8 +417,8 @@ def test_a_credential_encoded_by_another_encoder_never_reaches_the_disk(tmp_path
     stored = sorted(p for p in (tmp_path / "s").iterdir() if p.name.startswith("00"))
     assert len(stored) == 2
     for data in (journal, *(p.read_bytes() for p in stored), (tmp_path / "s" / "manifest.json").read_bytes()):
-        for spelling in (encoded, lower_hex(encoded), JS_SECRET):
-            assert spelling.encode() not in data, spelling
+        for spelling in (encoded, lower_hex(encoded), mixed_hex(encoded), JS_SECRET):
+            assert spelling.lower().encode() not in data.lower(), spelling
     for path in stored:
         fixture = orjson.loads(path.read_bytes())
         assert fixture["request"]["url"] == "http://up/p/fills?cursor=[REDACTED]&limit=5"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, AnyStr
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import orjson
@@ -54,7 +54,6 @@ _HINT_SEARCH = BytesAhoCorasick(list(HINTS), matchkind=MatchKind.LeftmostFirst, 
 _FOLD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"abcdefghijklmnopqrstuvwxyz")
 FORM = re.compile(r"[^=&\s]+=[^&\s]*(?:&[^=&\s]+=[^&\s]*)*")
 BRACKETS = re.compile(r"[\[\]]")
-_PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
 # The common percent-encoders, as (what each leaves as it is besides letters, digits and "-_.", a space as '+'):
 # Python's quote (safe="", and its default "/"; PHP's rawurlencode, Go's PathEscape), JavaScript's
 # encodeURIComponent and encodeURI, '~' escaped too (RFC 2396 encoders); quote_plus (Go's QueryEscape),
@@ -239,10 +238,21 @@ def percent_encoded(value: str, keep: str, plus: bool) -> str:
 
 def variants(value: str) -> set[str]:
     """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded by any of the common
-    encoders (ENCODERS), in upper- or lower-case hex (`%2B`, `%2b`: both are common and servers accept either)."""
-    encoded = {percent_encoded(value, keep, plus) for keep, plus in ENCODERS}
-    lowered = {_PERCENT_HEX.sub(lambda escape: escape[0].lower(), text) for text in encoded}
-    return {value, orjson.dumps(value).decode()[1:-1], *encoded, *lowered}
+    encoders (ENCODERS) in upper-case hex. Escapes written in lower-case hex (`%2b`, both are common and servers
+    accept either), or mixing both cases, are found by reading the text with its escapes upper-cased
+    (upper_escapes)."""
+    return {value, orjson.dumps(value).decode()[1:-1], *(percent_encoded(value, keep, plus) for keep, plus in ENCODERS)}
+
+
+_LOWER_ESCAPE = re.compile(r"%(?:[0-9A-F][a-f]|[a-f][0-9A-Fa-f])")  # a percent-escape with a lower-case hex digit
+_LOWER_ESCAPE_BYTES = re.compile(_LOWER_ESCAPE.pattern.encode())
+
+
+def upper_escapes(data: AnyStr) -> AnyStr:
+    """`data` with every percent-escape in upper-case hex (`%2b%2F` -> `%2B%2F`), the rest as it is."""
+    if isinstance(data, bytes):
+        return _LOWER_ESCAPE_BYTES.sub(lambda escape: escape[0].upper(), data)
+    return _LOWER_ESCAPE.sub(lambda escape: escape[0].upper(), data)
 
 
 _STRUCTURE = re.compile(r'["\\,:\[\]{}\x00-\x1f]')  # no whitespace: compact JSON has it only inside strings
@@ -255,15 +265,28 @@ def plain(text: str) -> bool:
     return _STRUCTURE.search(text) is None and _NUMBER_TEXT.fullmatch(text) is None
 
 
+def spelled_in(data: AnyStr, spellings: tuple[AnyStr, ...], escaped: tuple[AnyStr, ...], percent: AnyStr) -> bool:
+    """Whether one of `spellings` is in `data`, or one of those with escapes (`escaped`, upper-case hex) is in it
+    with its escapes written in either case."""
+    if any(v in data for v in spellings):
+        return True
+    if not escaped or percent not in data:
+        return False
+    upper = upper_escapes(data)
+    return upper != data and any(v in upper for v in escaped)
+
+
 class Credentials:
     """Every credential value seen in one session, to scrub wherever it appears."""
 
-    __slots__ = ("_bytes", "_texts", "plain", "values")
+    __slots__ = ("_bytes", "_escaped_bytes", "_escaped_texts", "_texts", "plain", "values")
 
     def __init__(self) -> None:
         self.values: set[str] = set()
         self._texts: tuple[str, ...] = ()  # every variant, longest first
         self._bytes: tuple[bytes, ...] = ()
+        self._escaped_texts: tuple[str, ...] = ()  # the variants holding a percent-escape
+        self._escaped_bytes: tuple[bytes, ...] = ()
         self.plain = True  # every variant is plain(): where one is in a JSON body's text, it is in one string
 
     def __bool__(self) -> bool:
@@ -276,6 +299,8 @@ class Credentials:
             texts = {variant for value in self.values for variant in variants(value)}
             self._texts = tuple(sorted(texts, key=len, reverse=True))
             self._bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._texts)
+            self._escaped_texts = tuple(text for text in self._texts if "%" in text)
+            self._escaped_bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._escaped_texts)
             self.plain = all(map(plain, self._texts))
 
     def learn_headers(self, headers: Any) -> None:
@@ -290,9 +315,21 @@ class Credentials:
     def found_in(self, data: bytes | str) -> bool:
         if not self._bytes:  # none seen yet: no generator per message
             return False
-        return any(v in data for v in self._bytes) if type(data) is bytes else any(v in data for v in self._texts)
+        if isinstance(data, bytes):
+            return spelled_in(data, self._bytes, self._escaped_bytes, b"%")
+        return spelled_in(data, self._texts, self._escaped_texts, "%")
 
     def scrub(self, text: str) -> str:
+        """`text` with every credential replaced. Where one is spelled with lower-case escapes, the text's
+        escapes are upper-cased (after each spelling as it came was replaced: a credential may hold `%2f` itself)."""
+        text = self._replaced(text)
+        if "%" in text:
+            upper = upper_escapes(text)
+            if upper != text and any(v in upper for v in self._escaped_texts):
+                return self._replaced(upper)
+        return text
+
+    def _replaced(self, text: str) -> str:
         if not any(v in text for v in self._texts):
             return text
         for variant in self._texts:

@@ -344,9 +344,10 @@ class IdleMaterialiser:
 
 
 def record_name(seq: int, method: str, exchange: str, path: str, creds: Credentials | None) -> str:
-    """A fixture's file name. Its endpoint is the path's segment, which may be a credential (GET /keys/<key>):
-    then it is SECRET_ENDPOINT. Checked on every call, with the credentials known by then (name_tail is cached)."""
-    if creds and creds.found_in(endpoint_segment(path)):
+    """A fixture's file name. Its endpoint is the path's segment, which may be a credential (GET /keys/<key>) or a
+    piece of one (a token holding '/'): then, since the URL stored has it scrubbed, it is SECRET_ENDPOINT. Checked
+    on every call, with the credentials known by then (name_tail is cached)."""
+    if creds and creds.found_in(path) and endpoint_segment(path) not in creds.scrub(path).split("/"):
         path = f"/{SECRET_ENDPOINT}"
     return f"{seq:03d}_{name_tail(method, exchange, path)}"
 

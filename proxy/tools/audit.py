@@ -365,7 +365,11 @@ def named_apart(path: Path, data: Any) -> list[Finding]:
     if not (name.startswith(prefix) and name.endswith(".json")):
         return []
     endpoint = name[len(prefix) : -len(".json")]
-    segments = {part[:MAX_ENDPOINT].replace("-", "_") for part in urlsplit(url).path.split("/")}
+    try:
+        url_path = urlsplit(url).path
+    except ValueError:  # "http://[": not the recorder's (its URLs parse), so the name is not vouched for
+        return [Finding(path, "(file name)", "the recorded URL does not parse, so the name cannot be checked")]
+    segments = {part[:MAX_ENDPOINT].replace("-", "_") for part in url_path.split("/")}
     if endpoint in segments or endpoint in ("root", SECRET_ENDPOINT):
         return []
     return [
@@ -381,8 +385,10 @@ def named_apart(path: Path, data: Any) -> list[Finding]:
 def named_by_secret(path: Path, creds: Credentials) -> list[Finding]:
     """A file (or journal record) whose name holds a secret found in the tree: a request's path may carry a
     credential (`GET /keys/<key>`), and a fixture's name is made from its path. --redact leaves it: a name is
-    referenced from elsewhere (the manifest, a handshake's frames file), so it is renamed by hand."""
-    if not creds.found_in(path.name):
+    referenced from elsewhere (the manifest, a handshake's frames file), so it is renamed by hand. A name writes
+    a path's '-' as '_' (fixture.endpoint_name): a secret is looked for so spelt too."""
+    folded = path.name.replace("-", "_")
+    if not (creds.found_in(path.name) or any(value.replace("-", "_") in folded for value in creds.values)):
         return []
     return [Finding(path, "(file name)", "holds a secret value found elsewhere in the tree: rename the file")]
 

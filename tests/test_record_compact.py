@@ -29,6 +29,7 @@ from proxy.tape.fixture import session_files
 from proxy.tape.journal import JOURNAL, MAGIC_V1, JournalFile, read_journal, record_bytes
 from proxy.tape.secrets import (
     HINTS,
+    REDACTED,
     SECRET_ENDINGS,
     SECRET_NAMES,
     Credentials,
@@ -423,6 +424,123 @@ def test_a_credential_encoded_by_another_encoder_never_reaches_the_disk(tmp_path
         fixture = orjson.loads(path.read_bytes())
         assert fixture["request"]["url"] == "http://up/p/fills?cursor=[REDACTED]&limit=5"
         assert fixture["response"]["body_parsed"]["next"] == "/p/fills?cursor=[REDACTED]"
+
+
+HEX_LEAD_SECRET = "ab+8/Zm9vYmFyYmF6cXV4+/w="  # its first characters read as hex digits after a stray '%'
+
+
+@pytest.mark.parametrize("before", ["100%", "%%", "%2"])
+def test_a_credential_right_after_a_stray_percent_sign_is_found_and_scrubbed(before):
+    """A '%' just before a credential's spelling (`100%ab%2b...`, `%2ab%2b...`) makes no escape of the spelling's
+    own first letters: the spelling is still found, and only it is replaced."""
+    creds = Credentials()
+    creds.learn([HEX_LEAD_SECRET])
+    for spelling in (lower_hex(quote(HEX_LEAD_SECRET, safe="")), mixed_hex(quote_plus(HEX_LEAD_SECRET))):
+        text = before + spelling
+        assert creds.found_in(text) and creds.found_in(text.encode()), text
+        assert creds.scrub(text) == before + REDACTED, text
+
+
+def test_a_credential_after_a_stray_percent_sign_never_reaches_the_disk(tmp_path):
+    in_body = lower_hex(quote(HEX_LEAD_SECRET))
+    answer = b'{"memo": "up 100%%%s"}' % in_body.encode()
+    recorded(tmp_path, [flow(b"", answer, {"POLY_API_SECRET": HEX_LEAD_SECRET}, "/p/fills")])
+    (stored,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
+    for spelling in (in_body, HEX_LEAD_SECRET):
+        assert spelling.encode() not in stored.read_bytes(), spelling
+    assert orjson.loads(stored.read_bytes())["response"]["body_parsed"] == {"memo": "up 100%[REDACTED]"}
+
+
+def test_scrubbing_a_credential_spelled_with_lower_case_escapes_keeps_the_rest_as_it_came(tmp_path):
+    """Only the credential's spelling changes: other escapes, and text that merely reads as one ("100%bad"),
+    stay byte for byte, in body_raw as in body_parsed."""
+    rest = {"memo": "100%bad", "next": "/p/fills?q=%2fx"}
+    answer = orjson.dumps({**rest, "c": lower_hex(quote(B64_SECRET, safe=""))})
+    creds = Credentials()
+    creds.learn([B64_SECRET])
+    assert creds.scrub(answer.decode()) == orjson.dumps({**rest, "c": REDACTED}).decode()
+    recorded(tmp_path, [flow(b"", answer, {"POLY_API_SECRET": B64_SECRET}, "/p/fills?d=%2fx")])
+    (stored,) = [p for p in (tmp_path / "s").iterdir() if p.name.startswith("001_")]
+    response = orjson.loads(stored.read_bytes())["response"]
+    assert response["body_raw"] == orjson.dumps({**rest, "c": REDACTED}).decode()
+    assert response["body_parsed"] == {**rest, "c": REDACTED}
+
+
+def test_a_credential_holding_another_is_scrubbed_whole_in_any_case_of_escapes():
+    """The longer credential's spelling goes first, whatever the case of its escapes: replacing the shorter one
+    inside it would leave the rest of the longer one behind."""
+    short, long = "key0123456789", "key0123456789+/the-secret-part"
+    creds = Credentials()
+    creds.learn([short, long])
+    for spelling in (quote(long, safe=""), lower_hex(quote(long, safe="")), mixed_hex(quote(long, safe=""))):
+        assert creds.scrub(f"?c={spelling}&k={short}") == f"?c={REDACTED}&k={REDACTED}", spelling
+
+
+AROUND = st.text(st.sampled_from("%aAbB2f0 x"), max_size=4)  # text next to a spelling: a stray '%', hex digits
+
+
+# What each common encoder leaves besides letters and digits, and whether a space is '+' (quote, quote with '/',
+# quote_plus, then those of ENCODERS)
+KEEPS = [
+    ("-_.~", False),
+    ("-_.~/", False),
+    ("-_.~", True),
+    *((k, False) for k in ("-_.!~*'()", "-_.!~*'();/?:@&=+$,#")),
+]
+KEEPS += [("-_.", False), ("-_.", True), ("-_.*", True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(st.characters(codec="utf-8", exclude_characters="[]"), min_size=6),
+    st.sampled_from(KEEPS),
+    st.lists(st.booleans(), max_size=40),
+    AROUND,
+    AROUND,
+)
+def test_a_credential_spelled_by_any_encoder_in_any_case_next_to_any_text_is_found_and_scrubbed(
+    value, keep, lowered, before, after
+):
+    value = "ab" + value  # its spelling may start with what reads as an escape's hex digits after a stray '%'
+    creds = Credentials()
+    creds.learn([value])
+    cases = iter(lowered)
+    spelled = re.sub(
+        r"%[0-9A-F]{2}", lambda m: m[0].lower() if next(cases, False) else m[0], percent_encoded(value, *keep)
+    )
+    text = before + spelled + after
+    assert creds.found_in(text) and creds.found_in(text.encode()), text
+    scrubbed = creds.scrub(text)
+    assert REDACTED in scrubbed and not creds.found_in(scrubbed) and not creds.found_in(scrubbed.encode()), scrubbed
+
+
+UNDECODABLE = "tok\udcffen-0123456789"  # a header value whose bytes were not UTF-8 (kept as a surrogate)
+
+
+def test_a_credential_whose_bytes_are_not_utf8_is_learned_and_found():
+    creds = Credentials()
+    creds.learn([UNDECODABLE])
+    later = "later-credential-0123456789+/"
+    creds.learn([later])  # the session's credentials still grow after it
+    for data in (b"tok\xffen-0123456789", b"tok%FFen-0123456789", b"tok%ffen-0123456789", quote(later).encode()):
+        assert creds.found_in(data), data
+    assert creds.scrub("a tok%ffen-0123456789 b") == f"a {REDACTED} b"
+
+
+def test_a_header_whose_bytes_are_not_utf8_does_not_stop_later_credentials_being_scrubbed(tmp_path):
+    """One auth header holding a byte that is not UTF-8 must not leave the session's credentials half learned: a
+    key learned after it is still scrubbed where the exchange sends it back under a harmless name."""
+    later = "kalshi-key-0123456789"
+    sent = [
+        flow(b"", FILLS, {"Authorization": f"Bearer {UNDECODABLE}"}, "/p/fills"),
+        flow(b"", FILLS, {"KALSHI-ACCESS-KEY": later}, "/p/fills"),
+        flow(b"", b'{"next": "/p/fills?k=%s"}' % later.encode(), {"KALSHI-ACCESS-KEY": later}, "/p/fills"),
+    ]
+    recorded(tmp_path, sent)
+    stored = sorted(p for p in (tmp_path / "s").iterdir() if p.name.startswith("00"))
+    assert len(stored) == 3
+    for path in stored:
+        assert later.encode() not in path.read_bytes() and b"tok" not in path.read_bytes(), path.name
 
 
 PATH_KEY = "zqxwvutsrponmlkj-abcd"  # a credential that reads as a path's meaningful segment (lower-case letters)

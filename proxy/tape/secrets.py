@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, AnyStr
+from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import orjson
@@ -232,27 +232,38 @@ def is_form(text: str) -> bool:
 
 def percent_encoded(value: str, keep: str, plus: bool) -> str:
     """`value` percent-encoded leaving letters, digits, "-_." and `keep` as they are (quote always keeps '~')."""
-    text = quote_plus(value, safe=keep) if plus else quote(value, safe=keep)
+    quoted = quote_plus if plus else quote
+    text = quoted(value, safe=keep, errors="surrogateescape")  # a header's bytes that were not UTF-8, as they came
     return text if "~" in keep else text.replace("~", "%7E")
 
 
 def variants(value: str) -> set[str]:
     """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded by any of the common
     encoders (ENCODERS) in upper-case hex. Escapes written in lower-case hex (`%2b`, both are common and servers
-    accept either), or mixing both cases, are found by reading the text with its escapes upper-cased
-    (upper_escapes)."""
-    return {value, orjson.dumps(value).decode()[1:-1], *(percent_encoded(value, keep, plus) for keep, plus in ENCODERS)}
+    accept either), or mixing both cases, are matched by either_case."""
+    return {value, json_escaped(value), *(percent_encoded(value, keep, plus) for keep, plus in ENCODERS)}
 
 
-_LOWER_ESCAPE = re.compile(r"%(?:[0-9A-F][a-f]|[a-f][0-9A-Fa-f])")  # a percent-escape with a lower-case hex digit
-_LOWER_ESCAPE_BYTES = re.compile(_LOWER_ESCAPE.pattern.encode())
+def json_escaped(value: str) -> str:
+    """`value` as a JSON string's text; one holding bytes that were not UTF-8 (surrogates) has none: as sent."""
+    try:
+        return orjson.dumps(value).decode()[1:-1]
+    except TypeError:
+        return value
 
 
-def upper_escapes(data: AnyStr) -> AnyStr:
-    """`data` with every percent-escape in upper-case hex (`%2b%2F` -> `%2B%2F`), the rest as it is."""
-    if isinstance(data, bytes):
-        return _LOWER_ESCAPE_BYTES.sub(lambda escape: escape[0].upper(), data)
-    return _LOWER_ESCAPE.sub(lambda escape: escape[0].upper(), data)
+_UPPER_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def either_case(spelling: str) -> str:
+    """A pattern of `spelling` whose upper-case-hex escapes (`%2B`) match in either case (`%2b`), the rest as it
+    is. Matched in the text as it came, so a '%' just before the spelling (`100%ab%2b`) changes nothing."""
+    out, end = [], 0
+    for escape in _UPPER_ESCAPE.finditer(spelling):
+        digits = "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in escape[0][1:])
+        out += [re.escape(spelling[end : escape.start()]), "%", digits]
+        end = escape.end()
+    return "".join([*out, re.escape(spelling[end:])])
 
 
 _STRUCTURE = re.compile(r'["\\,:\[\]{}\x00-\x1f]')  # no whitespace: compact JSON has it only inside strings
@@ -265,28 +276,19 @@ def plain(text: str) -> bool:
     return _STRUCTURE.search(text) is None and _NUMBER_TEXT.fullmatch(text) is None
 
 
-def spelled_in(data: AnyStr, spellings: tuple[AnyStr, ...], escaped: tuple[AnyStr, ...], percent: AnyStr) -> bool:
-    """Whether one of `spellings` is in `data`, or one of those with escapes (`escaped`, upper-case hex) is in it
-    with its escapes written in either case."""
-    if any(v in data for v in spellings):
-        return True
-    if not escaped or percent not in data:
-        return False
-    upper = upper_escapes(data)
-    return upper != data and any(v in upper for v in escaped)
-
-
 class Credentials:
     """Every credential value seen in one session, to scrub wherever it appears."""
 
-    __slots__ = ("_bytes", "_escaped_bytes", "_escaped_texts", "_texts", "plain", "values")
+    __slots__ = ("_bytes", "_either_bytes", "_either_text", "_lowered", "_texts", "plain", "values")
 
     def __init__(self) -> None:
         self.values: set[str] = set()
         self._texts: tuple[str, ...] = ()  # every variant, longest first
         self._bytes: tuple[bytes, ...] = ()
-        self._escaped_texts: tuple[str, ...] = ()  # the variants holding a percent-escape
-        self._escaped_bytes: tuple[bytes, ...] = ()
+        self._lowered: tuple[bytes, ...] = ()  # every variant in lower case: where none is, no escape spells one
+        # Every variant by either_case, longest first; None while none has an escape in upper-case hex
+        self._either_text: re.Pattern[str] | None = None
+        self._either_bytes: re.Pattern[bytes] | None = None
         self.plain = True  # every variant is plain(): where one is in a JSON body's text, it is in one string
 
     def __bool__(self) -> bool:
@@ -295,13 +297,16 @@ class Credentials:
     def learn(self, values: Iterable[Any]) -> None:
         new = {v for v in values if isinstance(v, str) and len(v) >= MIN_CREDENTIAL and v != REDACTED} - self.values
         if new:
-            self.values |= new
-            texts = {variant for value in self.values for variant in variants(value)}
+            texts = {variant for value in self.values | new for variant in variants(value)}
             self._texts = tuple(sorted(texts, key=len, reverse=True))
             self._bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._texts)
-            self._escaped_texts = tuple(text for text in self._texts if "%" in text)
-            self._escaped_bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._escaped_texts)
+            self._lowered = tuple(text.lower() for text in self._bytes)
+            cased = any(map(_UPPER_ESCAPE.search, self._texts))
+            either = "|".join(map(either_case, self._texts))  # longest first: a credential holding another goes whole
+            self._either_text = re.compile(either) if cased else None
+            self._either_bytes = re.compile(either.encode("utf-8", "surrogateescape")) if cased else None
             self.plain = all(map(plain, self._texts))
+            self.values |= new  # only once every spelling is known: a value is never learned half way
 
     def learn_headers(self, headers: Any) -> None:
         """Stable credentials from auth headers: API keys, passphrases, bearer tokens, cookie values."""
@@ -316,20 +321,19 @@ class Credentials:
         if not self._bytes:  # none seen yet: no generator per message
             return False
         if isinstance(data, bytes):
-            return spelled_in(data, self._bytes, self._escaped_bytes, b"%")
-        return spelled_in(data, self._texts, self._escaped_texts, "%")
+            if self._either_bytes is None or b"%" not in data:
+                return any(v in data for v in self._bytes)
+            lowered = data.lower()  # one search per variant, then the pattern only where one may be
+            return any(v in lowered for v in self._lowered) and self._either_bytes.search(data) is not None
+        if any(v in data for v in self._texts):
+            return True
+        return self._either_text is not None and "%" in data and self._either_text.search(data) is not None
 
     def scrub(self, text: str) -> str:
-        """`text` with every credential replaced. Where one is spelled with lower-case escapes, the text's
-        escapes are upper-cased (after each spelling as it came was replaced: a credential may hold `%2f` itself)."""
-        text = self._replaced(text)
-        if "%" in text:
-            upper = upper_escapes(text)
-            if upper != text and any(v in upper for v in self._escaped_texts):
-                return self._replaced(upper)
-        return text
-
-    def _replaced(self, text: str) -> str:
+        """`text` with every credential replaced, and nothing else changed. Where a '%' may start an escape written
+        in either case, one pass over the text (so the longest spelling at each place goes whole)."""
+        if self._either_text is not None and "%" in text:
+            return self._either_text.sub(REDACTED, text)
         if not any(v in text for v in self._texts):
             return text
         for variant in self._texts:

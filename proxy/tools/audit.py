@@ -351,20 +351,11 @@ JOURNAL_RECORD = re.compile(r"\((.+)\)$")  # entries() names a journal record `j
 def named_apart(path: Path, data: Any) -> list[Finding]:
     """A fixture whose name's endpoint is no segment of its recorded URL's path (nor `root`, nor `redacted`).
     The recorder names a fixture from the path as sent and scrubs credentials from the URL it stores: a name
-    the stored URL does not give may hold what was scrubbed. A name that does not start as the recorder's do
-    (seq, method, exchange) was made by hand and is not judged."""
-    found = JOURNAL_RECORD.search(path.name) if path.name.startswith(JOURNAL) else None
-    name = found.group(1) if found else path.name
-    seq, request = fixture_seq(name), data.get("request") if isinstance(data, dict) else None
-    if seq is None or not isinstance(request, dict):
+    the stored URL does not give may hold what was scrubbed."""
+    named = recorder_endpoint(path, data)
+    if named is None:
         return []
-    url, method, exchange = request.get("url"), request.get("method"), data.get("exchange")
-    if not (isinstance(url, str) and isinstance(method, str) and isinstance(exchange, str)):
-        return []
-    prefix = f"{seq:03d}_{method.upper()}_{exchange}_"
-    if not (name.startswith(prefix) and name.endswith(".json")):
-        return []
-    endpoint = name[len(prefix) : -len(".json")]
+    endpoint, url = named
     try:
         url_path = urlsplit(url).path
     except ValueError:  # "http://[": not the recorder's (its URLs parse), so the name is not vouched for
@@ -372,14 +363,25 @@ def named_apart(path: Path, data: Any) -> list[Finding]:
     segments = {part[:MAX_ENDPOINT].replace("-", "_") for part in url_path.split("/")}
     if endpoint in segments or endpoint in ("root", SECRET_ENDPOINT):
         return []
-    return [
-        Finding(
-            path,
-            "(file name)",
-            f"{endpoint!r} is no segment of the recorded URL's path: it may hold "
-            "what was redacted there; rename the file",
-        )
-    ]
+    why = f"{endpoint!r} is no segment of the recorded URL's path: it may hold what was redacted there; rename the file"
+    return [Finding(path, "(file name)", why)]
+
+
+def recorder_endpoint(path: Path, data: Any) -> tuple[str, str] | None:
+    """(the endpoint in a fixture's name, its recorded URL) when the name starts as the recorder's do (seq,
+    method, exchange); None for a name made by hand, or a fixture without those fields."""
+    found = JOURNAL_RECORD.search(path.name) if path.name.startswith(JOURNAL) else None
+    name = found.group(1) if found else path.name
+    seq, request = fixture_seq(name), data.get("request") if isinstance(data, dict) else None
+    if seq is None or not isinstance(request, dict):
+        return None
+    url, method, exchange = request.get("url"), request.get("method"), data.get("exchange")
+    if not (isinstance(url, str) and isinstance(method, str) and isinstance(exchange, str)):
+        return None
+    prefix = f"{seq:03d}_{method.upper()}_{exchange}_"
+    if not (name.startswith(prefix) and name.endswith(".json")):
+        return None
+    return name[len(prefix) : -len(".json")], url
 
 
 def named_by_secret(path: Path, creds: Credentials) -> list[Finding]:

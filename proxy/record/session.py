@@ -239,6 +239,8 @@ class Session:
         if creds and (creds.found_in(record) or (deferred and not creds.plain)):
             fixture = scrub_fixture(unpack(b"".join(parts)) if deferred else fixture, creds)
             record = record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2))
+            if creds.found_in(record):  # spelled across the JSON's structure: nothing to replace in one string
+                raise SessionError("a credential seen in this session could not be scrubbed from it; not recorded")
         self._journal.append(record)
         self.last_seq = seq
         self._unwritten += 1

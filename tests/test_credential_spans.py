@@ -176,3 +176,29 @@ def test_a_message_spelling_a_credential_across_its_json_or_as_a_number_is_not_r
     assert across.keys() == {"omitted"}
     number = payload_record(Message(EXCHANGE, "text", b'{"id":%s}' % NUMERIC.encode()), {}, creds)
     assert number == {"text": orjson.dumps({"id": REDACTED}).decode()}
+
+
+LATER = "cookie-session-0123456789"  # handed out in a body under a harmless name, sent back later as a credential
+
+
+def test_a_credential_learned_after_a_fixture_was_recorded_is_scrubbed_when_its_file_is_written(tmp_path):
+    """The first answer hands out a session id under a name that says nothing; the next request sends it back as
+    a cookie. The journal record of the first keeps it until close, but its file is written scrubbed (off the
+    request path), and so is its manifest entry."""
+    first = flow(b"", b'{"session_id": "%s"}' % LATER.encode(), {}, f"/p/login?id={LATER}")
+    later = flow(b"", b"{}", {"Cookie": f"sid={LATER}"})
+    _, files, _ = recorded(tmp_path, [first, later])
+    for data in files:
+        assert LATER.encode() not in data, data
+    fixture = orjson.loads(files[0])
+    assert fixture["response"]["body_parsed"] == {"session_id": REDACTED}
+    assert fixture["request"]["url"] == f"http://up/p/login?id={REDACTED}"
+
+
+def test_a_credential_learned_later_that_cannot_be_scrubbed_from_a_file_is_named_in_the_log(tmp_path, caplog):
+    first = flow(b"", b'{"xab":"cd-0123y"}', {})
+    later = flow(b"", b"{}", {"X-Api-Key": ACROSS})
+    with caplog.at_level("ERROR", logger="tradetape.record"):
+        recorded(tmp_path, [first, later])
+    assert "fixture 1 holds a credential learned after it was recorded" in caplog.text
+    assert ACROSS not in caplog.text

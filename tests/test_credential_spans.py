@@ -202,3 +202,12 @@ def test_a_credential_learned_later_that_cannot_be_scrubbed_from_a_file_is_named
         recorded(tmp_path, [first, later])
     assert "fixture 1 holds a credential learned after it was recorded" in caplog.text
     assert ACROSS not in caplog.text
+
+
+def test_a_capture_that_fails_logs_its_url_without_the_sessions_credentials(tmp_path, caplog):
+    sent = flow(b"", b'{"xab":"cd-0123y"}', {"X-Api-Key": ACROSS}, f"/p/keys/{quote(ACROSS)}")
+    with caplog.at_level("ERROR", logger="tradetape.record"):
+        _, _, recorder = recorded(tmp_path, [sent])
+    assert recorder.counts["capture_failed"] == 1
+    assert "could not write the fixture for POST http://up/p/keys/[REDACTED]" in caplog.text
+    assert quote(ACROSS) not in caplog.text

@@ -340,7 +340,7 @@ def test_a_credential_holding_an_escape_itself_is_scrubbed_as_it_came():
     creds = Credentials()
     creds.learn(["raw%2fkey-0123456789"])  # a value that holds what reads as a lower-case escape
     assert creds.scrub("a raw%2fkey-0123456789 b") == "a [REDACTED] b"
-    assert creds.found_in(b"raw%2fkey-0123456789") and not creds.found_in(b"raw%2Fkey-0123456789-other")
+    assert creds.found_in(b"raw%2fkey-0123456789") and not creds.found_in(b"raw%2fkey-012345678")
 
 
 @pytest.mark.parametrize("spelled", [lower_hex, mixed_hex])

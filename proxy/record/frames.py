@@ -27,6 +27,7 @@ log = logging.getLogger("tradetape.record")
 FSYNC_EVERY = 1.0  # seconds between a frames file's turns in the session's fsync batches
 SENDER = {sender: sender.encode() for sender in (CLIENT, EXCHANGE)}
 NOT_REDACTABLE = "a payload that is not JSON holds a credential or assigns a secret-ish name: not recorded"
+ACROSS = "a credential seen in this session is spelled across the payload's JSON, in no one string: not recorded"
 
 
 def holds_own(data: bytes, own: dict[str, str]) -> bool:
@@ -86,6 +87,8 @@ def payload_record(message: Message, own: dict[str, str], creds: Credentials) ->
     if creds.found_in(text) or (escaped and creds.found_in(orjson.dumps(redacted))):
         # a credential seen elsewhere in the session, under a name that does not say so
         text = orjson.dumps(creds.scrub_value(redacted)).decode()
+        if creds.found_in(text):  # spelled across the JSON's structure: in no one string to replace
+            return {"omitted": ACROSS}
     return {"text": text} | ({"echoes": echoes} if echoes else {})
 
 

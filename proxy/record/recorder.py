@@ -203,10 +203,14 @@ class Recorder:
             )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
-            log.error("could not write the fixture for %s %s: %s", flow.method, shown_url(flow.url), exc)
+            log.error("could not write the fixture for %s %s: %s", flow.method, self._shown(flow), exc)
             self._close_frames(flow)
             return
         self.counts["captured"] += 1
+
+    def _shown(self, flow: Flow) -> str:
+        """The URL for a log line: secret-named query values and every credential of the session scrubbed."""
+        return self.credentials.scrub(shown_url(flow.url))
 
     def _open_frames(self, flow: Flow) -> str:
         seq = self.session.last_seq + 1
@@ -230,7 +234,7 @@ class Recorder:
             writer.write(messages, t)
         except OSError as exc:
             self.counts["capture_failed"] += len(messages)
-            log.error("could not record %d WebSocket messages of %s: %s", len(messages), shown_url(flow.url), exc)
+            log.error("could not record %d WebSocket messages of %s: %s", len(messages), self._shown(flow), exc)
             return
         self.counts["frames"] += len(messages)
 

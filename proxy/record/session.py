@@ -141,6 +141,7 @@ class Session:
             self._journal.restart()
             self._materialised = self._journal.size  # the journal's records before this offset are files
             self._unwritten = 0  # records after that offset
+            self._creds: Credentials | None = None  # the recorder's, once it wrote: scrubs a file written later
             self.write_manifest()
             make_durable(self._dir, [f"{self._dir}/{MANIFEST}", f"{self._dir}/{JOURNAL}"])
         except OSError as exc:
@@ -231,6 +232,7 @@ class Session:
         serialised once. The seq is taken only once its record is whole in the journal, so a failed write
         leaves no gap.
         """
+        self._creds = creds
         seq = self.last_seq + 1
         fixture["seq"] = seq
         name = record_name(seq, method, exchange, path, creds)
@@ -239,6 +241,8 @@ class Session:
         if creds and (creds.found_in(record) or (deferred and not creds.plain)):
             fixture = scrub_fixture(unpack(b"".join(parts)) if deferred else fixture, creds)
             record = record_bytes(name, orjson.dumps(fixture, option=orjson.OPT_INDENT_2))
+            if creds.found_in(record):  # spelled across the JSON's structure: nothing to replace in one string
+                raise SessionError("a credential seen in this session could not be scrubbed from it; not recorded")
         self._journal.append(record)
         self.last_seq = seq
         self._unwritten += 1
@@ -260,10 +264,23 @@ class Session:
         if found is None:
             raise OSError(f"{self.directory / JOURNAL}: no whole record at byte {self._materialised}")
         name, data, end = found
+        data = self._rescrubbed(name, data)
         write_atomically(self._dir, name, data)
         self._add_entry(orjson.loads(data), name)
         self._materialised = end
         self._unwritten -= 1
+
+    def _rescrubbed(self, name: str, data: bytes) -> bytes:
+        """A fixture file's bytes scrubbed of a credential learned after its record was appended (a later request
+        revealed it): checked off the request path, as the file is written. A file written before that keeps it."""
+        creds = self._creds
+        if not creds or not creds.found_in(data):
+            return data
+        scrubbed = orjson.dumps(scrub_fixture(orjson.loads(data), creds), option=orjson.OPT_INDENT_2)
+        if creds.found_in(scrubbed):
+            seq = fixture_seq(name)
+            log.error("%s: fixture %s holds a credential learned after it was recorded", self.directory, seq)
+        return scrubbed
 
     def write_manifest(self) -> None:
         body = manifest_bytes(dict(self.info, created_at=self.created_at), bytes(self._entries))

@@ -25,6 +25,7 @@ from proxy.tape.secrets import (
     is_secret_header,
     may_name_secrets,
     odd_auth,
+    printable,
     redact_body,
     redact_pairs,
 )
@@ -36,13 +37,6 @@ NOT_JSON = object()
 JSON_START = (b"{", b"[", b'"')
 BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 _REDACTED_JSON = orjson.dumps(REDACTED).decode()
-
-
-def printable(text: str) -> str:
-    """Header text as JSON can hold it: bytes that were not UTF-8 (kept as surrogates) become \\xNN."""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @functools.lru_cache(maxsize=4096)

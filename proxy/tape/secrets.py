@@ -237,10 +237,23 @@ def percent_encoded(value: str, keep: str, plus: bool) -> str:
     return text if "~" in keep else text.replace("~", "%7E")
 
 
+def printable(text: str) -> str:
+    """Header text as JSON can hold it: bytes that were not UTF-8 (kept as surrogates) become \\xNN."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def variants(value: str) -> set[str]:
     """The spellings of one credential in a body: as sent, JSON-escaped, percent-encoded by any of the common
     encoders (ENCODERS) in upper-case hex. Escapes written in lower-case hex (`%2b`, both are common and servers
-    accept either), or mixing both cases, are matched by either_case."""
+    accept either), or mixing both cases, are matched by either_case. A value whose bytes are not UTF-8 is
+    spelled also as a fixture's header shows it (printable: `\\xff`), which an echo or error message may hold."""
+    printed = printable(value)
+    return spellings(value) | (spellings(printed) if printed != value else set())
+
+
+def spellings(value: str) -> set[str]:
     return {value, json_escaped(value), *(percent_encoded(value, keep, plus) for keep, plus in ENCODERS)}
 
 
@@ -252,15 +265,16 @@ def json_escaped(value: str) -> str:
         return value
 
 
-_UPPER_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def either_case(spelling: str) -> str:
-    """A pattern of `spelling` whose upper-case-hex escapes (`%2B`) match in either case (`%2b`), the rest as it
-    is. Matched in the text as it came, so a '%' just before the spelling (`100%ab%2b`) changes nothing."""
+    """A pattern of `spelling` whose escapes (`%2B`, or `%2f` in a credential holding one as it is) match in either
+    case, the rest as it is. Matched in the text as it came, so a '%' just before the spelling (`100%ab%2b`)
+    changes nothing."""
     out, end = [], 0
-    for escape in _UPPER_ESCAPE.finditer(spelling):
-        digits = "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in escape[0][1:])
+    for escape in _ESCAPE.finditer(spelling):
+        digits = "".join(f"[{d.upper()}{d.lower()}]" if d.isalpha() else d for d in escape[0][1:])
         out += [re.escape(spelling[end : escape.start()]), "%", digits]
         end = escape.end()
     return "".join([*out, re.escape(spelling[end:])])
@@ -279,7 +293,7 @@ def plain(text: str) -> bool:
 class Credentials:
     """Every credential value seen in one session, to scrub wherever it appears."""
 
-    __slots__ = ("_bytes", "_either_bytes", "_either_text", "_lowered", "_texts", "plain", "values")
+    __slots__ = ("_bytes", "_either_bytes", "_either_text", "_lowered", "_spans", "_texts", "plain", "values")
 
     def __init__(self) -> None:
         self.values: set[str] = set()
@@ -289,6 +303,8 @@ class Credentials:
         # Every variant by either_case, longest first; None while none has an escape in upper-case hex
         self._either_text: re.Pattern[str] | None = None
         self._either_bytes: re.Pattern[bytes] | None = None
+        # Every variant by either_case, longest first, matched at every place (a lookahead): scrub's occurrences
+        self._spans: re.Pattern[str] | None = None
         self.plain = True  # every variant is plain(): where one is in a JSON body's text, it is in one string
 
     def __bool__(self) -> bool:
@@ -301,9 +317,10 @@ class Credentials:
             self._texts = tuple(sorted(texts, key=len, reverse=True))
             self._bytes = tuple(text.encode("utf-8", "surrogateescape") for text in self._texts)
             self._lowered = tuple(text.lower() for text in self._bytes)
-            cased = any(map(_UPPER_ESCAPE.search, self._texts))
-            either = "|".join(map(either_case, self._texts))  # longest first: a credential holding another goes whole
+            cased = any(map(_ESCAPE.search, self._texts))
+            either = "|".join(map(either_case, self._texts))  # longest first: the longest spelling at each place
             self._either_text = re.compile(either) if cased else None
+            self._spans = re.compile(f"(?=({either}))")
             self._either_bytes = re.compile(either.encode("utf-8", "surrogateescape")) if cased else None
             self.plain = all(map(plain, self._texts))
             self.values |= new  # only once every spelling is known: a value is never learned half way
@@ -330,20 +347,27 @@ class Credentials:
         return self._either_text is not None and "%" in data and self._either_text.search(data) is not None
 
     def scrub(self, text: str) -> str:
-        """`text` with every credential replaced, and nothing else changed. Where a '%' may start an escape written
-        in either case, one pass over the text (so the longest spelling at each place goes whole)."""
-        if self._either_text is not None and "%" in text:
-            return self._either_text.sub(REDACTED, text)
-        if not any(v in text for v in self._texts):
+        """`text` with every credential replaced, and nothing else changed. Occurrences that overlap or touch (one
+        credential's tail the next one's head, `AAAAB` and `ABBBB` in `AAAABBBB`) are replaced as one: replacing
+        them one after the other would leave a piece of the second on the disk."""
+        if self._spans is None or not self.found_in(text):
             return text
-        for variant in self._texts:
-            text = text.replace(variant, REDACTED)
-        return text
+        out: list[str] = []
+        kept = 0  # where the text after the spans replaced so far starts
+        for match in self._spans.finditer(text):
+            start, end = match.span(1)
+            if start > kept or not out:  # apart from the span before: a new one
+                out += [text[kept:start], REDACTED]
+            kept = max(kept, end)
+        return "".join([*out, text[kept:]])
 
     def scrub_value(self, value: Any) -> Any:
-        """Every string (and key) of a parsed value, scrubbed."""
+        """Every string (and key) of a parsed value, scrubbed; a number whose digits hold a credential (an API key
+        of digits alone, sent back as a JSON number) is replaced whole."""
         if type(value) is str:
             return self.scrub(value)
+        if type(value) is int or type(value) is float:
+            return REDACTED if self.found_in(str(value)) else value
         if type(value) is dict:
             return {self.scrub(k): self.scrub_value(v) for k, v in value.items()}
         if type(value) is list:

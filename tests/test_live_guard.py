@@ -268,3 +268,81 @@ def test_a_retired_kalshi_body_is_priced_when_its_spellings_agree(fields, expect
 def test_a_retired_kalshi_body_a_server_could_read_two_ways_is_refused(fields, why):
     with pytest.raises(Unreadable, match=why):
         order_amounts("kalshi", "POST", V1, v1_order(**fields))
+
+
+# ---- review 29: orders the guard priced on a guess -----------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["1e3", "1E+1", " 10", "10 ", "1_0", "１０", "+10", "-0", ".5", "5.", "0x10"])
+def test_a_number_not_written_as_plain_decimal_digits_is_unreadable(spelling):
+    """Parsers disagree on exponents, signs, spaces, '_' and non-ASCII digits ("1e-2" is 0.01 to Python and 1 to
+    one that stops at the 'e'): only the spelling every server reads alike is priced."""
+    body = orjson.dumps(kalshi_order(count=spelling))
+    with pytest.raises(Unreadable, match="count"):
+        order_amounts("kalshi", "POST", V2, body)
+    poly = orjson.dumps({"order": {"side": "BUY", "makerAmount": spelling, "takerAmount": "2000000"}})
+    with pytest.raises(Unreadable, match="makerAmount"):
+        order_amounts("poly", "POST", "/order", poly)
+
+
+@pytest.mark.parametrize("side", [False, True, 0.0, 1.0, "buy", "Sell", None])
+def test_a_polymarket_side_that_is_not_buy_sell_0_or_1_is_unreadable(side):
+    """JSON false == 0 and true == 1 in Python: a boolean side was priced as a BUY or a SELL."""
+    body = orjson.dumps({"order": {"side": side, "makerAmount": "100000000", "takerAmount": "99000000"}})
+    with pytest.raises(Unreadable, match="side"):
+        order_amounts("poly", "POST", "/order", body)
+
+
+@pytest.mark.parametrize(("side", "expected"), [("BUY", "100"), (0, "100"), ("0", "100"), ("SELL", "1"), (1, "1")])
+def test_a_polymarket_side_is_read_as_the_body_or_the_signed_struct_spells_it(side, expected):
+    body = orjson.dumps({"order": {"side": side, "makerAmount": "100000000", "takerAmount": "99000000"}})
+    assert order_amounts("poly", "POST", "/order", body) == [Decimal(expected)]
+
+
+@pytest.mark.parametrize("kind", ["market", "MARKET", ""])
+def test_a_retired_kalshi_order_that_is_not_a_limit_order_is_unreadable(kind):
+    """A market order pays what the book asks (up to buy_max_cost), not the price it names: never priced."""
+    with pytest.raises(Unreadable, match="type"):
+        order_amounts("kalshi", "POST", V1, v1_order(type=kind, count=100, yes_price=1, buy_max_cost=10_000))
+
+
+@pytest.mark.parametrize("kind", [{}, {"type": None}, {"Type": "limit"}])
+def test_a_retired_kalshi_order_without_a_type_is_a_limit_order(kind):
+    body = orjson.dumps({"ticker": "T", "action": "buy", "side": "yes", "count": 10, "yes_price": 45, **kind})
+    assert order_amounts("kalshi", "POST", V1, body) == [Decimal("4.50")]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"count_fp": "900.00"},
+        {"yes_price_dollars": "0.9900"},
+        {"no_price_dollars": "0.0100"},
+        {"yes_price": 99},
+        {"no_price": 1},
+        {"action": "buy"},
+        {"type": "market"},
+        {"buy_max_cost": 90_000},
+    ],
+)
+def test_a_kalshi_v2_order_carrying_a_retired_field_is_unreadable(extra):
+    """A server that still honours a retired spelling (count_fp, a cents price, action) could read the order
+    differently from `count`, `price` and `side`: two readings, so refused."""
+    body = orjson.dumps(kalshi_order(side="ask", count="1.00", price="0.9900") | extra)
+    with pytest.raises(Unreadable, match=next(iter(extra))):
+        order_amounts("kalshi", "POST", V2, body)
+
+
+async def test_an_order_refused_for_a_method_override_is_not_counted_against_the_session(tmp_path):
+    guard = SpendingGuard(Decimal(10), Decimal(10))
+    upstream = Scripted(OK)
+    body = orjson.dumps(kalshi_order(count="10.00", price="0.9000"))
+    addons = [GuardAddon(guard, Counter())]
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s", "all", addons)) as proxy:
+        head, answer = await request(
+            port_of(proxy, "kalshi"), raw(b"POST", V2.encode(), body, b"X-HTTP-Method-Override: PUT\r\n")
+        )
+    assert head.startswith(b"HTTP/1.1 403 ") and orjson.loads(answer)["detail"]["reason"] == "method_override"
+    assert upstream.requests == []
+    assert guard.spent == 0
+    assert guard.check("kalshi", "POST", V2, body) is None  # the session still has its whole $10

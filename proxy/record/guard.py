@@ -125,7 +125,8 @@ class GuardAddon:
         self.counts = counts
 
     async def request(self, flow: Flow) -> None:
-        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body) or overridden(flow.headers)
+        # the override first: a request refused for it must not count against the session
+        refusal = overridden(flow.headers) or self.guard.check(flow.exchange, flow.method, flow.path, flow.body)
         if refusal is not None:
             self.counts["refused"] += 1
             flow.failure = Failure(SPENDING_GUARD, 403, {"reason": refusal.reason, **refusal.detail})

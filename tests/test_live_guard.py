@@ -346,3 +346,46 @@ async def test_an_order_refused_for_a_method_override_is_not_counted_against_the
     assert upstream.requests == []
     assert guard.spent == 0
     assert guard.check("kalshi", "POST", V2, body) is None  # the session still has its whole $10
+
+
+UPGRADE = b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+
+def upgrade(target: bytes) -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n" + UPGRADE + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("exchange", "target"),
+    [
+        ("kalshi", b"/trade-api/ws/v3"),
+        ("kalshi", b"/trade-api/v2/portfolio/events/orders"),
+        ("poly", b"/ws/orders"),
+        ("poly", b"/order"),
+    ],
+)
+async def test_a_websocket_to_a_path_that_is_not_a_known_feed_is_refused_on_a_live_session(tmp_path, exchange, target):
+    """The guard reads no WebSocket message: a socket it cannot tell carries no orders is a write it cannot price."""
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, answer = await request(port_of(proxy, exchange), upgrade(target))
+    assert head.startswith(b"HTTP/1.1 403 ") and b"X-Tradetape-Error: spending_guard" in head, head
+    assert orjson.loads(answer)["detail"]["reason"] == "unlisted_feed"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("exchange", "target"),
+    [
+        ("kalshi", b"/trade-api/ws/v2"),
+        ("kalshi", b"/trade-api/ws/v2/?x=1"),
+        ("poly", b"/ws/market"),
+        ("poly", b"/ws/user"),
+    ],
+)
+async def test_a_websocket_to_a_known_feed_goes_through_a_live_session(tmp_path, exchange, target):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, _ = await request(port_of(proxy, exchange), upgrade(target))
+    assert head.startswith(b"HTTP/1.1 200 "), head  # the scripted exchange answered the upgrade itself
+    assert upstream.requests[0].startswith(b"GET " + target + b" HTTP/1.1\r\n")

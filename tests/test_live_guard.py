@@ -5,6 +5,8 @@ Every test talks to 127.0.0.1; the "exchange" is a scripted upstream that keeps 
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from collections import Counter
 from decimal import Decimal
 
@@ -389,3 +391,44 @@ async def test_a_websocket_to_a_known_feed_goes_through_a_live_session(tmp_path,
         head, _ = await request(port_of(proxy, exchange), upgrade(target))
     assert head.startswith(b"HTTP/1.1 200 "), head  # the scripted exchange answered the upgrade itself
     assert upstream.requests[0].startswith(b"GET " + target + b" HTTP/1.1\r\n")
+
+
+def framed(framing: bytes, body: bytes, version: bytes = b"HTTP/1.1") -> bytes:
+    return b"POST " + V2.encode() + b" " + version + b"\r\nHost: x\r\nConnection: close\r\n" + framing + body
+
+
+BIG = orjson.dumps(kalshi_order(count="100.00", price="0.9000"))  # $90: over the $10 cap
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (framed(b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(BIG), BIG + b"\r\n0\r\n\r\n"), "max_order_usd"),
+        (
+            framed(
+                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(gzip.compress(BIG)), gzip.compress(BIG)
+            ),
+            "unreadable_order",
+        ),
+        (framed(b"\r\n", BIG, b"HTTP/1.0"), "unreadable_order"),  # no length: the body is not the request's
+    ],
+    ids=["chunked", "gzip", "http1.0-without-length"],
+)
+async def test_an_order_is_priced_on_the_body_the_exchange_would_read_whatever_its_framing(tmp_path, data, reason):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, answer = await request(port_of(proxy, "kalshi"), data)
+    assert head.startswith(b"HTTP/1.1 403 ") and orjson.loads(answer)["detail"]["reason"] == reason
+    assert upstream.requests == []
+
+
+async def test_concurrent_orders_racing_the_session_cap_never_pass_it_together(tmp_path):
+    """Each order is counted before it is forwarded: 12 orders of $1 at once against a $5 session, 5 go out."""
+    upstream = Scripted(*[OK] * 12)
+    one_dollar = orjson.dumps(kalshi_order(count="2.00", price="0.5000"))
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path, "10", "5")) as proxy:
+        port = port_of(proxy, "kalshi")
+        answers = await asyncio.gather(*(request(port, raw(b"POST", V2.encode(), one_dollar)) for _ in range(12)))
+    assert sum(head.startswith(b"HTTP/1.1 200 ") for head, _ in answers) == 5
+    assert sum(b"max_session_usd" in answer for _, answer in answers) == 7
+    assert len(upstream.requests) == 5

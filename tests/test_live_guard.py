@@ -5,6 +5,8 @@ Every test talks to 127.0.0.1; the "exchange" is a scripted upstream that keeps 
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 from collections import Counter
 from decimal import Decimal
 
@@ -268,3 +270,165 @@ def test_a_retired_kalshi_body_is_priced_when_its_spellings_agree(fields, expect
 def test_a_retired_kalshi_body_a_server_could_read_two_ways_is_refused(fields, why):
     with pytest.raises(Unreadable, match=why):
         order_amounts("kalshi", "POST", V1, v1_order(**fields))
+
+
+# ---- review 29: orders the guard priced on a guess -----------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["1e3", "1E+1", " 10", "10 ", "1_0", "１０", "+10", "-0", ".5", "5.", "0x10"])
+def test_a_number_not_written_as_plain_decimal_digits_is_unreadable(spelling):
+    """Parsers disagree on exponents, signs, spaces, '_' and non-ASCII digits ("1e-2" is 0.01 to Python and 1 to
+    one that stops at the 'e'): only the spelling every server reads alike is priced."""
+    body = orjson.dumps(kalshi_order(count=spelling))
+    with pytest.raises(Unreadable, match="count"):
+        order_amounts("kalshi", "POST", V2, body)
+    poly = orjson.dumps({"order": {"side": "BUY", "makerAmount": spelling, "takerAmount": "2000000"}})
+    with pytest.raises(Unreadable, match="makerAmount"):
+        order_amounts("poly", "POST", "/order", poly)
+
+
+@pytest.mark.parametrize("side", [False, True, 0.0, 1.0, "buy", "Sell", None])
+def test_a_polymarket_side_that_is_not_buy_sell_0_or_1_is_unreadable(side):
+    """JSON false == 0 and true == 1 in Python: a boolean side was priced as a BUY or a SELL."""
+    body = orjson.dumps({"order": {"side": side, "makerAmount": "100000000", "takerAmount": "99000000"}})
+    with pytest.raises(Unreadable, match="side"):
+        order_amounts("poly", "POST", "/order", body)
+
+
+@pytest.mark.parametrize(("side", "expected"), [("BUY", "100"), (0, "100"), ("0", "100"), ("SELL", "1"), (1, "1")])
+def test_a_polymarket_side_is_read_as_the_body_or_the_signed_struct_spells_it(side, expected):
+    body = orjson.dumps({"order": {"side": side, "makerAmount": "100000000", "takerAmount": "99000000"}})
+    assert order_amounts("poly", "POST", "/order", body) == [Decimal(expected)]
+
+
+@pytest.mark.parametrize("kind", ["market", "MARKET", ""])
+def test_a_retired_kalshi_order_that_is_not_a_limit_order_is_unreadable(kind):
+    """A market order pays what the book asks (up to buy_max_cost), not the price it names: never priced."""
+    with pytest.raises(Unreadable, match="type"):
+        order_amounts("kalshi", "POST", V1, v1_order(type=kind, count=100, yes_price=1, buy_max_cost=10_000))
+
+
+@pytest.mark.parametrize("kind", [{}, {"type": None}, {"Type": "limit"}])
+def test_a_retired_kalshi_order_without_a_type_is_a_limit_order(kind):
+    body = orjson.dumps({"ticker": "T", "action": "buy", "side": "yes", "count": 10, "yes_price": 45, **kind})
+    assert order_amounts("kalshi", "POST", V1, body) == [Decimal("4.50")]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"count_fp": "900.00"},
+        {"yes_price_dollars": "0.9900"},
+        {"no_price_dollars": "0.0100"},
+        {"yes_price": 99},
+        {"no_price": 1},
+        {"action": "buy"},
+        {"type": "market"},
+        {"buy_max_cost": 90_000},
+    ],
+)
+def test_a_kalshi_v2_order_carrying_a_retired_field_is_unreadable(extra):
+    """A server that still honours a retired spelling (count_fp, a cents price, action) could read the order
+    differently from `count`, `price` and `side`: two readings, so refused."""
+    body = orjson.dumps(kalshi_order(side="ask", count="1.00", price="0.9900") | extra)
+    with pytest.raises(Unreadable, match=next(iter(extra))):
+        order_amounts("kalshi", "POST", V2, body)
+
+
+async def test_an_order_refused_for_a_method_override_is_not_counted_against_the_session(tmp_path):
+    guard = SpendingGuard(Decimal(10), Decimal(10))
+    upstream = Scripted(OK)
+    body = orjson.dumps(kalshi_order(count="10.00", price="0.9000"))
+    addons = [GuardAddon(guard, Counter())]
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s", "all", addons)) as proxy:
+        head, answer = await request(
+            port_of(proxy, "kalshi"), raw(b"POST", V2.encode(), body, b"X-HTTP-Method-Override: PUT\r\n")
+        )
+    assert head.startswith(b"HTTP/1.1 403 ") and orjson.loads(answer)["detail"]["reason"] == "method_override"
+    assert upstream.requests == []
+    assert guard.spent == 0
+    assert guard.check("kalshi", "POST", V2, body) is None  # the session still has its whole $10
+
+
+UPGRADE = b"Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+
+def upgrade(target: bytes) -> bytes:
+    return b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n" + UPGRADE + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("exchange", "target"),
+    [
+        ("kalshi", b"/trade-api/ws/v3"),
+        ("kalshi", b"/trade-api/v2/portfolio/events/orders"),
+        ("poly", b"/ws/orders"),
+        ("poly", b"/order"),
+    ],
+)
+async def test_a_websocket_to_a_path_that_is_not_a_known_feed_is_refused_on_a_live_session(tmp_path, exchange, target):
+    """The guard reads no WebSocket message: a socket it cannot tell carries no orders is a write it cannot price."""
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, answer = await request(port_of(proxy, exchange), upgrade(target))
+    assert head.startswith(b"HTTP/1.1 403 ") and b"X-Tradetape-Error: spending_guard" in head, head
+    assert orjson.loads(answer)["detail"]["reason"] == "unlisted_feed"
+    assert upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("exchange", "target"),
+    [
+        ("kalshi", b"/trade-api/ws/v2"),
+        ("kalshi", b"/trade-api/ws/v2/?x=1"),
+        ("poly", b"/ws/market"),
+        ("poly", b"/ws/user"),
+    ],
+)
+async def test_a_websocket_to_a_known_feed_goes_through_a_live_session(tmp_path, exchange, target):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, _ = await request(port_of(proxy, exchange), upgrade(target))
+    assert head.startswith(b"HTTP/1.1 200 "), head  # the scripted exchange answered the upgrade itself
+    assert upstream.requests[0].startswith(b"GET " + target + b" HTTP/1.1\r\n")
+
+
+def framed(framing: bytes, body: bytes, version: bytes = b"HTTP/1.1") -> bytes:
+    return b"POST " + V2.encode() + b" " + version + b"\r\nHost: x\r\nConnection: close\r\n" + framing + body
+
+
+BIG = orjson.dumps(kalshi_order(count="100.00", price="0.9000"))  # $90: over the $10 cap
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (framed(b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(BIG), BIG + b"\r\n0\r\n\r\n"), "max_order_usd"),
+        (
+            framed(
+                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(gzip.compress(BIG)), gzip.compress(BIG)
+            ),
+            "unreadable_order",
+        ),
+        (framed(b"\r\n", BIG, b"HTTP/1.0"), "unreadable_order"),  # no length: the body is not the request's
+    ],
+    ids=["chunked", "gzip", "http1.0-without-length"],
+)
+async def test_an_order_is_priced_on_the_body_the_exchange_would_read_whatever_its_framing(tmp_path, data, reason):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, answer = await request(port_of(proxy, "kalshi"), data)
+    assert head.startswith(b"HTTP/1.1 403 ") and orjson.loads(answer)["detail"]["reason"] == reason
+    assert upstream.requests == []
+
+
+async def test_concurrent_orders_racing_the_session_cap_never_pass_it_together(tmp_path):
+    """Each order is counted before it is forwarded: 12 orders of $1 at once against a $5 session, 5 go out."""
+    upstream = Scripted(*[OK] * 12)
+    one_dollar = orjson.dumps(kalshi_order(count="2.00", price="0.5000"))
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path, "10", "5")) as proxy:
+        port = port_of(proxy, "kalshi")
+        answers = await asyncio.gather(*(request(port, raw(b"POST", V2.encode(), one_dollar)) for _ in range(12)))
+    assert sum(head.startswith(b"HTTP/1.1 200 ") for head, _ in answers) == 5
+    assert sum(b"max_session_usd" in answer for _, answer in answers) == 7
+    assert len(upstream.requests) == 5

@@ -14,11 +14,26 @@ from proxy.exchanges.pricing import ONE, Unreadable, decimal, each, field, one, 
 from proxy.exchanges.profile import ID, ExchangeProfile, HarmlessWrite, OrderEndpoint, OrderWrite, WebSocketProfile
 
 CENT = Decimal("0.01")
+# Retired 2025 spellings of an order's size, price, direction or kind: not in the V2 body, so a V2 order carrying
+# one has two readings (the server may honour it over count, price or side), and is refused.
+RETIRED_IN_V2 = (
+    "count_fp",
+    "yes_price",
+    "no_price",
+    "yes_price_dollars",
+    "no_price_dollars",
+    "action",
+    "type",
+    "buy_max_cost",
+)
 
 
 def order_v2(order: Any) -> Decimal:
     if not isinstance(order, dict):
         raise Unreadable("order is not an object")
+    retired = [name for name in RETIRED_IN_V2 if field(order, name) is not None]
+    if retired:
+        raise Unreadable(f"{retired[0]} is a retired field a server may read instead of count, price or side")
     side = field(order, "side")
     if side not in ("bid", "ask"):
         raise Unreadable(f"side={side!r} is not bid or ask")
@@ -32,6 +47,9 @@ def order_v1(order: Any) -> Decimal:
     side, action = field(order, "side"), field(order, "action")
     if side not in ("yes", "no") or action not in ("buy", "sell"):
         raise Unreadable("side/action missing")
+    kind = field(order, "type")
+    if kind not in (None, "limit"):  # a market order pays what the book asks (up to buy_max_cost), not its price
+        raise Unreadable(f"type={kind!r} is not a limit order")
     size = one_reading(order, {"count": ONE, "count_fp": ONE}, "count")
     price = one_reading(order, {f"{side}_price": CENT, f"{side}_price_dollars": ONE}, f"{side}_price")
     opposite = "no" if side == "yes" else "yes"

@@ -23,6 +23,8 @@ def order(item: Any) -> Decimal:
     maker = decimal(field(signed, "makerAmount"), "order.makerAmount") * MICRO
     taker = decimal(field(signed, "takerAmount"), "order.takerAmount") * MICRO
     side = field(signed, "side")
+    if isinstance(side, (bool, float)):  # false == 0 and 1.0 == 1 in Python; no server spells a side so
+        raise Unreadable(f"order.side={side!r}")
     if side in ("BUY", 0, "0"):
         return maker  # size (taker) x price (maker / taker)
     if side in ("SELL", 1, "1"):

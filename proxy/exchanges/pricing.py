@@ -6,13 +6,17 @@ read with certainty raises Unreadable, and the spending guard refuses the reques
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from proxy.exchanges.strict_json import fold, folded
 
 ONE = Decimal(1)
+# The one spelling of a number every parser reads alike: ASCII digits, an optional fraction. Exponents, signs,
+# spaces, '_' and non-ASCII digits are read by some parsers and not others, or to other values ("1e-2").
+PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 Pricer = Callable[[Any], list[Decimal]]  # a parsed request body -> the worst-case loss of each order it places
 
@@ -30,15 +34,16 @@ def field(obj: dict[str, Any], name: str) -> Any:
 
 
 def decimal(value: Any, name: str) -> Decimal:
+    """A non-negative JSON integer, or a string of plain decimal digits; Unreadable otherwise."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise Unreadable(f"{name} is not a decimal string")
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise Unreadable(f"{name}={value!r} is not a number") from None
-    if not number.is_finite() or number < 0:
-        raise Unreadable(f"{name}={value!r} is not a finite non-negative number")
-    return number
+    if isinstance(value, int):
+        if value < 0:
+            raise Unreadable(f"{name}={value!r} is negative")
+        return Decimal(value)
+    if PLAIN_DECIMAL.fullmatch(value) is None:
+        raise Unreadable(f"{name}={value!r} is not written as plain decimal digits (0-9, an optional '.fraction')")
+    return Decimal(value)
 
 
 def worst_case(buy: bool, size: Decimal, price: Decimal) -> Decimal:

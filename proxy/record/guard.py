@@ -24,7 +24,8 @@ from tapecontract import SPENDING_GUARD
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    reason: str  # "max_order_usd", "max_session_usd", "unreadable_order", "unlisted_write" or "method_override"
+    # "max_order_usd", "max_session_usd", "unreadable_order", "unlisted_write", "unlisted_feed" or "method_override"
+    reason: str
     detail: dict[str, Any]
 
 
@@ -73,6 +74,17 @@ def overridden(headers: Any) -> Refusal | None:
         if name in headers:
             return Refusal("method_override", {"detail": f"{name}: a server may run this request as another method"})
     return None
+
+
+def unlisted_feed(exchange: str, path: str) -> Refusal | None:
+    """The guard reads no WebSocket message: a socket other than the exchange's known feeds (which take only
+    subscriptions) could carry orders it never sees, so it is refused."""
+    profile = PROFILES.get(exchange)
+    if profile is not None and server_path(path) in profile.websocket.paths:
+        return None
+    return Refusal(
+        "unlisted_feed", {"detail": f"a WebSocket to {path} is not a feed the guard knows carries no orders"}
+    )
 
 
 class SpendingGuard:
@@ -125,7 +137,12 @@ class GuardAddon:
         self.counts = counts
 
     async def request(self, flow: Flow) -> None:
-        refusal = self.guard.check(flow.exchange, flow.method, flow.path, flow.body) or overridden(flow.headers)
+        # the override first: a request refused for it must not count against the session
+        refusal = (
+            overridden(flow.headers)
+            or (unlisted_feed(flow.exchange, flow.path) if flow.upgrade else None)
+            or self.guard.check(flow.exchange, flow.method, flow.path, flow.body)
+        )
         if refusal is not None:
             self.counts["refused"] += 1
             flow.failure = Failure(SPENDING_GUARD, 403, {"reason": refusal.reason, **refusal.detail})

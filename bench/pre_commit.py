@@ -34,7 +34,7 @@ import trader.engine  # noqa: E402 - after the path set-up above
 from clients.feed import Feed  # noqa: E402
 from clients.polymarket import PolymarketClient  # noqa: E402
 from trader.engine import Engine  # noqa: E402
-from trader.fakes import FakeKalshi, FakePoly  # noqa: E402
+from trader.fakes import FakeKalshi, FakePoly, listed  # noqa: E402
 from trader.ledger import Ledger  # noqa: E402
 from trader.pairs import parse_pairs  # noqa: E402
 
@@ -134,11 +134,13 @@ def set_books(kalshi: BenchFeed, poly: BenchFeed) -> None:
 async def run(args: argparse.Namespace) -> Timer:
     ledger_dir = Path(tempfile.mkdtemp(prefix="tradetape-precommit-", dir=args.ledger_dir))
     client = PolymarketClient("http://127.0.0.1:9", HARDHAT_0_KEY, "key", "c2VjcmV0", "pass")
-    kalshi, poly = FakeKalshi(), FakePoly()
+    config = parse_pairs(pairs_toml(1))
+    kalshi, poly = FakeKalshi(), FakePoly(markets=listed(config.pairs))
     kfeed, pfeed = BenchFeed("kalshi"), BenchFeed("poly")
     timer = Timer()
     with Ledger(ledger_dir / "bot.sqlite") as ledger:
-        engine = Engine(parse_pairs(pairs_toml(1)), kalshi, poly, kfeed, pfeed, ledger)
+        engine = Engine(config, kalshi, poly, kfeed, pfeed, ledger)
+        await engine.check_markets()  # as run() does before the feeds start: the pair is cleared to trade
         instrument(engine, poly, client, ledger, timer)
         engine.ready = True
         pair = engine.pairs[0]

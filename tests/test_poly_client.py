@@ -547,3 +547,58 @@ def test_build_order_is_deterministic_and_needs_a_key():
         fak_buy(PolymarketClient())
     with pytest.raises(ValueError, match="POLY_API_KEY"):
         PolymarketClient(private_key=KEY).l2_headers("GET", "/data/trades", None)
+
+
+CONDITION = "0x" + "ab" * 32
+
+
+def clob_market(**changes) -> dict:
+    body = {
+        "c": CONDITION,
+        "t": [{"t": TOKEN, "o": "Yes"}, {"t": "42", "o": "No"}],
+        "mts": 0.01,
+        "mos": 5,
+        "fd": {"r": 0.04, "e": 1, "to": True},
+        "ao": True,
+        "nr": True,
+    }
+    return {**body, **changes}
+
+
+async def test_clob_market_is_public_and_typed(clob, client):
+    clob.on("GET", f"/clob-markets/{CONDITION}", Reply(200, clob_market()))
+    market = await client.get_clob_market(CONDITION)
+    assert market.fees.rate == Decimal("0.04") and market.fees.exponent == 1 and market.fees.taker_only
+    assert market.tokens == {TOKEN: "Yes", "42": "No"}
+    assert (market.tick_size, market.min_order_size) == (Decimal("0.01"), Decimal(5))
+    assert market.accepting_orders and market.neg_risk
+    assert "POLY_SIGNATURE" not in clob.seen[0].headers
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (clob_market(fd={"e": 1, "to": True}), "fd: field 'r' is missing"),
+        (clob_market(fd={"r": None, "e": 1}), "fd: field 'r' has type NoneType"),
+        (clob_market(fd={"r": "x", "e": 1}), "fd: field 'r' is not a number"),
+        (clob_market(fd={"r": 0.04}), "fd: field 'e' is missing"),
+        (clob_market(ao="yes"), "field 'ao' has type str"),
+        (clob_market(t=[{"t": 1, "o": "Yes"}]), r"t\[0\]: field 't' has type int"),
+        (clob_market(c="0x" + "cd" * 32), "field 'c' is '0xcdcd"),
+        ({k: v for k, v in clob_market().items() if k != "fd"}, "field 'fd' is missing"),
+        ([], "expected a JSON object"),
+    ],
+)
+async def test_clob_market_body_not_as_documented_names_the_field(clob, client, body, named):
+    clob.on("GET", f"/clob-markets/{CONDITION}", Reply(200, body))
+    with pytest.raises(UnexpectedResponse, match=named):
+        await client.get_clob_market(CONDITION)
+
+
+async def test_clob_market_of_an_unknown_market_and_a_bad_id(clob, client):
+    clob.on("GET", f"/clob-markets/{CONDITION}", Reply(404, {"error": "market not found"}))
+    with pytest.raises(MarketNotFound):
+        await client.get_clob_market(CONDITION)
+    with pytest.raises(ValueError, match="one path segment"):
+        await client.get_clob_market("0x/../order")
+    assert len(clob.seen) == 1

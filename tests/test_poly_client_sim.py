@@ -1,4 +1,4 @@
-"""The real Polymarket client against the paper CLOB on calls the trader does not make."""
+"""The real Polymarket client against the paper CLOB on calls the trader's other tests do not show."""
 
 from __future__ import annotations
 
@@ -47,3 +47,15 @@ async def test_resting_and_partly_filled_orders_carry_their_limit_price():
     assert (read.status, read.filled, read.remaining) == ("LIVE", Decimal("500"), Decimal("100"))
     assert (resting.status, resting.avg_price, resting.limit_price) == ("live", None, Decimal("0.40"))
     assert open_orders == {placed.order_id: Decimal("0.49"), resting.order_id: Decimal("0.4")}
+
+
+async def test_clob_market_reads_the_simulators_market_info():
+    """The compact market info as the paper CLOB serves it: both tokens, the fee curve, the flags."""
+    first, second = POLY_DEFAULT["markets"][0], POLY_DEFAULT["markets"][1]
+    async with Simulator() as sim, PolymarketClient(sim.poly_url) as poly:
+        market = await poly.get_clob_market(first["condition_id"])
+        neg_risk = await poly.get_clob_market(second["condition_id"])
+    assert set(market.tokens) == {t["token_id"] for t in first["tokens"]}
+    assert (market.fees.rate, market.fees.exponent, market.fees.taker_only) == (Decimal(0), Decimal(1), True)
+    assert market.accepting_orders and not market.neg_risk
+    assert neg_risk.neg_risk

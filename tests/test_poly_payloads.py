@@ -31,13 +31,14 @@ from clients.polymarket.parse import (
     parse_balance,
     parse_book,
     parse_cancel,
+    parse_clob_market,
     parse_order,
     parse_page,
     parse_post_order,
     parse_tick_size,
     parse_trade,
 )
-from clients.polymarket.types import ApiCreds, SignedOrder
+from clients.polymarket.types import ApiCreds, FeeDetails, SignedOrder
 
 PAYLOADS = payload_dir("polymarket")
 
@@ -153,6 +154,7 @@ PARSED_ELSEWHERE = {
     "official_docs__get_tick_size__200__example.json",
     "real__balance_allowance_200_v2_collateral.json",
     "official_docs__post_order__request__example.json",
+    "official_docs__get_clob_market_info__200__example.json",
 }
 # What the feed reports for each WebSocket event (checked below); the subscription requests the feed sends are
 # compared with these in test_feed_corpus.py.
@@ -172,9 +174,9 @@ WS_EVENTS = {
 }
 WS_REQUESTS = re.compile(r"__ws_(market|user)__\w*[sS]ubscriptionRequest")
 # The OpenAPI /heartbeats reply (the SDKs use /v1/heartbeats, which this client does not call), request bodies
-# of batch calls, and the market-info answers the official SDK reads before market orders (the simulator's tests
-# check those).
-NOT_CLIENT_RESPONSES = re.compile(r"__request__|__heartbeat__200__|__get_clob_market_info__|__get_market_by_token__")
+# of batch calls, and the market-by-token answer the official SDK reads before market orders (the simulator's tests
+# check it).
+NOT_CLIENT_RESPONSES = re.compile(r"__request__|__heartbeat__200__|__get_market_by_token__")
 
 
 def load(name: str) -> dict:
@@ -342,6 +344,16 @@ def test_tick_size_and_balance():
     body = load("real__balance_allowance_200_v2_collateral.json")["payload"]
     with pytest.raises(UnexpectedResponse, match="'balance' is not an integer string"):
         parse_balance({**body, "balance": "\u0664\u0665"})  # digits to str.isdigit, never an amount on the wire
+
+
+def test_clob_market_info_example():
+    """The official example: a fee curve r 0.02, e 2, taker only; no `c`, `ao` or `nr` (flags left out when false)."""
+    body = load("official_docs__get_clob_market_info__200__example.json")["payload"]
+    market = parse_clob_market(body, "0xc")
+    assert market.fees == FeeDetails(rate=Decimal("0.02"), exponent=Decimal(2), taker_only=True)
+    assert market.tokens == {body["t"][0]["t"]: "Yes"}
+    assert (market.tick_size, market.min_order_size) == (Decimal("0.01"), Decimal(5))
+    assert (market.condition_id, market.accepting_orders, market.neg_risk) == ("0xc", False, False)
 
 
 def test_documented_request_example_is_refused_by_the_verifier():

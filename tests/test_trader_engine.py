@@ -16,7 +16,7 @@ from clients.errors import AuthError, InsufficientBalance
 from clients.feed import Feed
 from clients.feed_events import Connected, Disconnected, FillReversed, UserFill
 from trader.engine import Engine
-from trader.fakes import FakeKalshi, FakePoly, Plan
+from trader.fakes import FakeKalshi, FakePoly, Plan, listed
 from trader.ledger import Ledger
 from trader.pairs import parse_pairs
 from trader.recovery import RecoveryPolicy
@@ -65,12 +65,12 @@ class Rig:
     """An engine over fakes, running in the background."""
 
     def __init__(self, tmp_path, risk: str = "", pairs: str = PAIRS, kalshi_plans=(), poly_plans=(), **engine):
+        config = parse_pairs(pairs + (f"\n[risk]\n{risk}\n" if risk else ""))
         self.kalshi = FakeKalshi(list(kalshi_plans))
-        self.poly = FakePoly(list(poly_plans))
+        self.poly = FakePoly(list(poly_plans), markets=listed(config.pairs))
         self.kfeed, self.pfeed = FakeFeed("kalshi"), FakeFeed("poly")
         self.ledger = Ledger(tmp_path / "bot.sqlite")
         self.clock = Clock()
-        config = parse_pairs(pairs + (f"\n[risk]\n{risk}\n" if risk else ""))
         self.engine = Engine(
             config,
             self.kalshi,

@@ -1,7 +1,10 @@
 """The arb engine: both exchanges' feeds in, the pairs a book update touches priced, arbs out through `execute_arb`.
 
 On start it runs `recover()` (with the configured policy, so exposure left by the last run is handled like any
-other) until every intent is settled and the positions agree, and only then starts the feeds. Then every book
+other) until every intent is settled and the positions agree, then reads each pair's Polymarket market
+(`trader.market_check`: a pair whose market charges more than its `poly_fee_rate`, lacks its tokens or takes no
+orders is not traded; one whose market could not be read is not traded until a read every `market_retry_s`
+succeeds), and only then starts the feeds. Then every book
 update re-prices the pairs on that market (`trader.detect`); an opportunity that clears the pair's minimum edge is
 checked against the book's health and the risk limits (`trader.risk`) and taken (one arb in flight per pair),
 skipped with the reason, or, in a dry run, logged as what it would take. After an arb its pair waits until each
@@ -24,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from clients.book import BookView
+from clients.errors import TradingError
 from clients.feed import Feed
 from clients.feed_events import (
     BookInvalid,
@@ -42,6 +46,7 @@ from trader.detect import BoxQuote, best_box, deeper_than, may_clear, top_edges,
 from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
 from trader.legs import Leg, Opportunity
+from trader.market_check import market_refusal
 from trader.pairs import Pair, PairsFile
 from trader.rebook import Book, Rebook, books_named
 from trader.recovery import RecoveryPolicy, RecoveryReport, recover
@@ -52,6 +57,7 @@ SETTLE = RecoveryPolicy()
 ZERO = Decimal(0)
 UNCAPPED = Decimal(10) ** 9  # the size asked of detection to learn what the books alone would offer
 PRESIGN_EVERY = 1.0  # seconds between Kalshi order signatures made ahead (the client keeps one usable 2 s)
+MARKET_RETRY_S = 5.0  # seconds between reads of a pair's market info after one failed
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Engine:
         settle: RecoveryPolicy = SETTLE,
         clock: Callable[[], float] | None = None,
         today: Callable[[], datetime] = lambda: datetime.now(UTC),
+        market_retry_s: float = MARKET_RETRY_S,
     ) -> None:
         self.pairs = config.pairs
         self.limits = config.limits
@@ -125,6 +132,9 @@ class Engine:
         self._kill_said = False
         self._down: set[tuple[str, str]] = set()
         self._rebook: dict[str, Rebook] = {}  # pair -> its last arb's legs' books, until each has updated since
+        self.market_retry_s = market_retry_s
+        # pair -> why it is not traded: its market info is unread, unreadable or refused (trader.market_check)
+        self.unchecked = {p.name: "its Polymarket market info is not read yet" for p in self.pairs}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -136,11 +146,13 @@ class Engine:
         await self._recover_until_settled()
         if self.risk.killed is not None:
             return self.risk.killed
+        unread = await self.check_markets()
         if not self.dry_run:  # warm connections for the orders (`clients.lane`), before anything can trade
             await asyncio.gather(self.kalshi.open_lane(), self.poly.open_lane())
         for feed in self.feeds.values():
             await feed.start()
         consumers = [asyncio.create_task(self._consume(feed)) for feed in self.feeds.values()]
+        consumers += [asyncio.create_task(self._read_market_until_read(pair)) for pair in unread]
         consumers.append(asyncio.create_task(self._keep_presigned()))
         self.ready = True
         try:
@@ -191,6 +203,50 @@ class Engine:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- the pairs' markets as the exchange has them (trader.market_check) -------------------------
+
+    async def check_markets(self) -> list[Pair]:
+        """Read every pair's market once (`run` does, after recovery); the pairs whose read failed."""
+        return [pair for pair in self.pairs if not await self._check_market(pair)]
+
+    async def _check_market(self, pair: Pair) -> bool:
+        """Read the pair's market info and clear the pair or refuse it (a decision naming the field and both
+        values); False when the read failed: the pair stays untraded and is read again later."""
+        try:
+            market = await self.poly.get_clob_market(pair.poly_condition_id)
+        except TradingError as exc:
+            detail = (
+                f"GET /clob-markets/{pair.poly_condition_id} failed ({type(exc).__name__}: {exc}): not traded until "
+                f"a read succeeds (again every {self.market_retry_s:g} s)"
+            )
+            if self.unchecked.get(pair.name) != detail:  # the same failure again is not news
+                self.unchecked[pair.name] = detail
+                self.decide(Decision(SKIPPED, pair.name, "market_unread", detail))
+            return False
+        refusal = market_refusal(pair, market)
+        if refusal is not None:
+            self.unchecked[pair.name] = refusal[1]
+            self.decide(Decision(SKIPPED, pair.name, *refusal))
+            return True
+        del self.unchecked[pair.name]
+        log.info(
+            "market of %s: fd.r %s <= poly_fee_rate %s, tokens and flags agree: priced at the pairs file's rate",
+            pair.name,
+            market.fees.rate,
+            pair.poly_fee_rate,
+        )
+        return True
+
+    async def _read_market_until_read(self, pair: Pair) -> None:
+        """A pair whose market info could not be read at start is read again every `market_retry_s` until a read
+        succeeds; a cleared pair is then priced on the books as they stand."""
+        while True:
+            await asyncio.sleep(self.market_retry_s)
+            if await self._check_market(pair):
+                break
+        if pair.name not in self.unchecked and self.risk.killed is None:
+            self.evaluate(pair)
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -305,6 +361,9 @@ class Engine:
         if kalshi is None or missing is not None:
             status.problem = f"{missing}: {unusable(None)}"
             return  # nothing is decided on a book the feed does not trust
+        if pair.name in self.unchecked:
+            status.problem = self.unchecked[pair.name]
+            return  # said once, when its market was read
         books = {token: book for token, book in poly.items() if book is not None}
         box = best_box(pair, kalshi, books, cap=pair.max_size) if may_clear(pair, kalshi, books) else None
         status.problem = unusable(kalshi) or next((p for p in map(unusable, books.values()) if p), None)

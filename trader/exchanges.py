@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
+from clients.polymarket.types import ClobMarket
 from clients.types import OrderResult, OrderStart
 
 
@@ -67,6 +68,9 @@ class PolyTrading(Protocol):
     async def get_order(self, order_id: str) -> OrderResult: ...
 
     async def get_trades(self, *, asset_id: str | None = ...) -> Sequence[Any]: ...
+
+    async def get_clob_market(self, condition_id: str) -> ClobMarket:
+        """The market's parameters as the exchange has them now (`GET /clob-markets/{condition_id}`)."""
 
 
 Client = KalshiTrading | PolyTrading

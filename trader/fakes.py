@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from clients.errors import OrderNotFilled, OrderNotFound, TransportError
+from clients.errors import MarketNotFound, OrderNotFilled, OrderNotFound, TransportError
 from clients.kalshi.types import KalshiFill, KalshiPosition
-from clients.polymarket.types import PolyTrade
+from clients.polymarket.types import ClobMarket, FeeDetails, PolyTrade
 from clients.types import OrderResult, OrderStart
+from trader.pairs import Pair
 
 ZERO = Decimal(0)
 
@@ -197,12 +198,16 @@ class FakeSigned:
 class FakePoly(_Exchange):
     """Polymarket: FAK orders keyed by their (fake) order hash, trades as `/data/trades` rows (taker side).
 
-    `fee_rate_bps` is the taker fee rate the trades carry (None: the field is absent).
+    `fee_rate_bps` is the taker fee rate the trades carry (None: the field is absent). `markets` answer
+    `get_clob_market` (`listed(pairs)` makes ones that agree with a pairs file), after `market_errors`, raised one a
+    read.
     """
 
     orders: dict[str, OrderResult] = field(default_factory=dict)
     trades: list[PolyTrade] = field(default_factory=list)
     fee_rate_bps: Decimal | None = None
+    markets: dict[str, ClobMarket] = field(default_factory=dict)
+    market_errors: list[Exception] = field(default_factory=list)
 
     def build_order(
         self,
@@ -289,3 +294,28 @@ class FakePoly(_Exchange):
         if not self.read("get_trades", asset_id):
             return []
         return [t for t in self.trades if asset_id in (None, t.asset_id)]
+
+    async def get_clob_market(self, condition_id: str) -> ClobMarket:
+        self.calls.append(("get_clob_market", (condition_id,)))
+        if self.market_errors:
+            raise self.market_errors.pop(0)
+        if condition_id not in self.markets:
+            raise MarketNotFound("market not found", exchange="poly", status=404)
+        return self.markets[condition_id]
+
+
+def listed(pairs: tuple[Pair, ...] | list[Pair]) -> dict[str, ClobMarket]:
+    """Each pair's market as the exchange would list it when it agrees with the pairs file (its fee rate, tokens,
+    flags), accepting orders."""
+    return {
+        pair.poly_condition_id: ClobMarket(
+            condition_id=pair.poly_condition_id,
+            tokens={pair.poly_yes_token: "Yes", pair.poly_no_token: "No"},
+            tick_size=pair.poly_tick_size,
+            min_order_size=pair.poly_min_order_size,
+            neg_risk=pair.poly_neg_risk,
+            fees=FeeDetails(rate=pair.poly_fee_rate, exponent=Decimal(1), taker_only=True),
+            accepting_orders=True,
+        )
+        for pair in pairs
+    }

@@ -21,8 +21,11 @@ poly_no_token = "5128..."
 outcomes = "same"        # Kalshi YES pays when the Polymarket YES token pays ("inverted": when NO pays)
 poly_tick_size = "0.01"
 poly_neg_risk = false
-poly_fee_rate = "0.04"   # the market's taker fee rate (GET /clob-markets/{condition_id} -> fd.r)
+poly_fee_rate = "0.04"   # the most the market charges takers (GET /clob-markets/{condition_id} -> fd.r)
 ```
+
+`poly_fee_rate` prices every box. The engine checks it against the exchange before trading the pair
+(`trader.market_check`): an exchange rate above it keeps the pair untraded; one at or below it leaves it in use.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from clients.polymarket.parse import (
     parse_balance,
     parse_book,
     parse_cancel,
+    parse_clob_market,
     parse_neg_risk,
     parse_order,
     parse_page,
@@ -42,7 +43,7 @@ from clients.polymarket.parse import (
     parse_trade,
     unexpected,
 )
-from clients.polymarket.types import ApiCreds, BalanceAllowance, PolyBook, PolyTrade, SignedOrder
+from clients.polymarket.types import ApiCreds, BalanceAllowance, ClobMarket, PolyBook, PolyTrade, SignedOrder
 from clients.transport import DEFAULT_TIMEOUT, Transport
 from clients.types import OrderResult, OrderStart
 
@@ -367,6 +368,14 @@ class PolymarketClient:
 
     async def get_neg_risk(self, token_id: str) -> bool:
         return parse_neg_risk(await self._request("GET", "/neg-risk", params={"token_id": str(token_id)}))
+
+    async def get_clob_market(self, condition_id: str) -> ClobMarket:
+        """The market's trading parameters as the exchange has them now: tokens, tick, minimum size, the taker fee
+        rate (`fd`), whether it accepts orders. Public: no auth."""
+        if not isinstance(condition_id, str) or not PATH_ID.fullmatch(condition_id):
+            raise ValueError(f"condition_id {condition_id!r}: expected the 0x condition id (one path segment)")
+        path = f"/clob-markets/{condition_id}"
+        return parse_clob_market(await self._request("GET", path), condition_id, f"GET {path}")
 
     # --- transport --------------------------------------------------------------------------
 

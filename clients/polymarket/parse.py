@@ -13,7 +13,16 @@ from typing import Any
 from clients.errors import UnexpectedResponse
 from clients.polymarket.errors import EXCHANGE, error_class
 from clients.polymarket.orders import IMMEDIATE_TYPES, from_units
-from clients.polymarket.types import ApiCreds, BalanceAllowance, BookLevel, PolyBook, PolyTrade, SignedOrder
+from clients.polymarket.types import (
+    ApiCreds,
+    BalanceAllowance,
+    BookLevel,
+    ClobMarket,
+    FeeDetails,
+    PolyBook,
+    PolyTrade,
+    SignedOrder,
+)
 from clients.types import OrderResult
 from ctf_order import decimal_digits
 
@@ -208,6 +217,39 @@ def parse_tick_size(body: Any, endpoint: str = "GET /tick-size") -> Decimal:
 def parse_neg_risk(body: Any, endpoint: str = "GET /neg-risk") -> bool:
     neg_risk: bool = require(body, "neg_risk", bool, endpoint)
     return neg_risk
+
+
+def parse_clob_market(body: Any, condition_id: str, endpoint: str = "GET /clob-markets") -> ClobMarket:
+    """The compact market info; every field the trader relies on is checked, and named when it is not as documented
+    (a flag the server leaves out when false reads as False)."""
+    tokens = {}
+    for i, token in enumerate(require(body, "t", list, endpoint)):
+        where = f"{endpoint} t[{i}]"
+        tokens[require(token, "t", str, where)] = require(token, "o", str, where)
+    if "c" in body and body["c"] != condition_id:
+        raise unexpected(endpoint, f"field 'c' is {body['c']!r}, not the market asked for {condition_id!r}", body)
+    fd = require(body, "fd", dict, endpoint)
+    fees = FeeDetails(
+        rate=decimal_field(fd, "r", f"{endpoint} fd"),
+        exponent=decimal_field(fd, "e", f"{endpoint} fd"),
+        taker_only=_flag(fd, "to", f"{endpoint} fd"),
+    )
+    return ClobMarket(
+        condition_id=condition_id,
+        tokens=tokens,
+        tick_size=decimal_field(body, "mts", endpoint),
+        min_order_size=decimal_field(body, "mos", endpoint),
+        neg_risk=_flag(body, "nr", endpoint),
+        fees=fees,
+        accepting_orders=_flag(body, "ao", endpoint),
+        raw=body,
+    )
+
+
+def _flag(body: dict[str, Any], name: str, endpoint: str) -> bool:
+    """A boolean the server omits when false."""
+    flag: bool = require(body, name, bool, endpoint) if name in body else False
+    return flag
 
 
 def parse_api_creds(body: Any, endpoint: str) -> ApiCreds:

@@ -111,3 +111,31 @@ class ApiCreds:
     api_key: str
     secret: str = field(repr=False)
     passphrase: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FeeDetails:
+    """`fd` of `GET /clob-markets/{condition_id}`: the taker fee rate `r`, the exponent `e` of p(1 - p) in the fee
+    curve (fee = shares x r x (p(1 - p))^e; e = 1 is the V2 rule of docs/wire/polymarket.md 4.4) and `to`, whether
+    only takers pay."""
+
+    rate: Decimal
+    exponent: Decimal
+    taker_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClobMarket:
+    """`GET /clob-markets/{condition_id}`, the exchange's own trading parameters of one market (compact keys).
+
+    Flags the server leaves out when false (`nr`, `ao`, `fd.to`) read as False; `condition_id` is the one asked
+    for (the server's `c`, when it sends one, must equal it)."""
+
+    condition_id: str
+    tokens: dict[str, str]  # token id -> outcome (`t`: [{t, o}])
+    tick_size: Decimal
+    min_order_size: Decimal
+    neg_risk: bool
+    fees: FeeDetails
+    accepting_orders: bool
+    raw: Any = field(repr=False, compare=False, default=None)

@@ -23,6 +23,7 @@ from proxy.record.session import Session
 from proxy.tape.capture_filter import build_filter
 from proxy.tape.journal import JOURNAL
 from proxy.tape.secrets import REDACTED, Credentials, json_escaped
+from proxy.tape.stored import redacted_from, settle_journal
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import EXCHANGE, Message
 
@@ -211,3 +212,45 @@ def test_a_capture_that_fails_logs_its_url_without_the_sessions_credentials(tmp_
     assert recorder.counts["capture_failed"] == 1
     assert "could not write the fixture for POST http://up/p/keys/[REDACTED]" in caplog.text
     assert quote(ACROSS) not in caplog.text
+
+
+def killed_after_both_files(tmp_path: Path) -> Path:
+    """The LATER session of the test above, killed once both fixture files were written (the journal left)."""
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    recorder.done(flow(b"", b'{"session_id": "%s"}' % LATER.encode(), {}, f"/p/login?id={LATER}"))
+    recorder.done(flow(b"", b"{}", {"Cookie": f"sid={LATER}"}))
+    while session.pending:
+        session.materialise_one()
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()
+    return tmp_path / "s"
+
+
+def test_a_file_scrubbed_of_a_credential_learned_later_stays_scrubbed_when_a_killed_sessions_journal_is_settled(
+    tmp_path,
+):
+    """fsck (and `record --append`) writes each journal record whose file differs from it: the file scrubbed of
+    a credential learned later differs only where it says [REDACTED], and is kept, not overwritten with the
+    journal's copy (fsck knows no credential)."""
+    directory = killed_after_both_files(tmp_path)
+    assert settle_journal(directory) == ([], 0)
+    assert not (directory / JOURNAL).exists()
+    for path in directory.iterdir():
+        assert LATER.encode() not in path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize(
+    ("file", "kept"),
+    [
+        (b'{"a": "x-secret-1-y", "n": 1}', True),
+        (b'{"a": "x-[REDACTED]-y", "n": 1}', True),
+        (b'{"a": "[REDACTED]", "n": "[REDACTED]"}', True),
+        (b'{"a": "x-[REDACTED]-y", "n": 2}', False),  # differs elsewhere: the journal's copy is the truth
+        (b'{"a": "x-secret-1-y[REDACTED]", "n": 1}', False),  # replaces nothing
+        (b'{"a": "x-other-1-y", "n": 1}', False),
+    ],
+)
+def test_a_file_is_kept_beside_its_journal_record_only_as_it_or_scrubbed_of_pieces_of_it(file, kept):
+    assert redacted_from(file, b'{"a": "x-secret-1-y", "n": 1}') is kept

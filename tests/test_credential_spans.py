@@ -254,3 +254,14 @@ def test_a_file_scrubbed_of_a_credential_learned_later_stays_scrubbed_when_a_kil
 )
 def test_a_file_is_kept_beside_its_journal_record_only_as_it_or_scrubbed_of_pieces_of_it(file, kept):
     assert redacted_from(file, b'{"a": "x-secret-1-y", "n": 1}') is kept
+
+
+def test_a_websocket_handshake_refused_for_a_credential_leaves_no_frames_file(tmp_path):
+    """The frames file is opened before the handshake's fixture is written: refused, it would be a frames file no
+    fixture names (fsck reports one as damage), the next fixture taking its seq."""
+    sent = flow(b"", b'{"xab":"cd-0123y"}', {"X-Api-Key": ACROSS})
+    sent.upgrade = True
+    sent.response = Answer(101, CIMultiDict({"Content-Type": "application/json"}), b'{"xab":"cd-0123y"}')
+    _, files, recorder = recorded(tmp_path, [sent, flow(b"", b"{}", {})])
+    assert recorder.counts["capture_failed"] == 1
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["001_POST_kalshi_fills.json", "manifest.json"]

@@ -24,6 +24,7 @@ from proxy.tape.capture_filter import build_filter
 from proxy.tape.journal import JOURNAL
 from proxy.tape.secrets import REDACTED, Credentials, json_escaped
 from proxy.tape.stored import redacted_from, settle_journal
+from proxy.tools.fsck import check_session, write_manifest
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import EXCHANGE, Message
 
@@ -237,6 +238,15 @@ def test_a_file_scrubbed_of_a_credential_learned_later_stays_scrubbed_when_a_kil
     directory = killed_after_both_files(tmp_path)
     assert settle_journal(directory) == ([], 0)
     assert not (directory / JOURNAL).exists()
+    for path in directory.iterdir():
+        assert LATER.encode() not in path.read_bytes(), path.name
+
+
+def test_fsck_of_a_killed_session_keeps_a_file_scrubbed_of_a_credential_learned_later(tmp_path):
+    directory = killed_after_both_files(tmp_path)
+    fixtures, problems, _ = check_session(directory)
+    assert problems == [] and len(fixtures) == 2
+    write_manifest(directory, fixtures)
     for path in directory.iterdir():
         assert LATER.encode() not in path.read_bytes(), path.name
 

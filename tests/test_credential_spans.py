@@ -272,6 +272,6 @@ def test_a_websocket_handshake_refused_for_a_credential_leaves_no_frames_file(tm
     sent = flow(b"", b'{"xab":"cd-0123y"}', {"X-Api-Key": ACROSS})
     sent.upgrade = True
     sent.response = Answer(101, CIMultiDict({"Content-Type": "application/json"}), b'{"xab":"cd-0123y"}')
-    _, files, recorder = recorded(tmp_path, [sent, flow(b"", b"{}", {})])
+    _, _, recorder = recorded(tmp_path, [sent, flow(b"", b"{}", {})])
     assert recorder.counts["capture_failed"] == 1
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["001_POST_kalshi_fills.json", "manifest.json"]

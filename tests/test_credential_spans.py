@@ -275,3 +275,12 @@ def test_a_websocket_handshake_refused_for_a_credential_leaves_no_frames_file(tm
     _, _, recorder = recorded(tmp_path, [sent, flow(b"", b"{}", {})])
     assert recorder.counts["capture_failed"] == 1
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["001_POST_kalshi_fills.json", "manifest.json"]
+
+
+def test_a_credential_holding_an_escape_is_found_percent_encoded_with_that_escape_in_either_case():
+    """Its twin with `%2F` is the credential too (above): percent-encoded, that twin reads `%252F`."""
+    creds = knowing("ab%2fcd-0123456789")
+    for text in ("ab%252Fcd-0123456789", "ab%252fcd-0123456789", quote("ab%2Fcd-0123456789", safe="")):
+        assert creds.found_in(text) and creds.found_in(text.encode()), text
+        assert creds.scrub(f"q={text}&r=%252f") == f"q={REDACTED}&r=%252f"
+    assert creds.scrub("ab%252Ecd-0123456789") == "ab%252Ecd-0123456789"  # another escape: not the credential

@@ -265,13 +265,13 @@ def json_escaped(value: str) -> str:
         return value
 
 
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESCAPE = re.compile(r"%(?:25)?[0-9A-Fa-f]{2}")  # `%252f`: a credential's own `%2f`, percent-encoded
 
 
 def either_case(spelling: str) -> str:
-    """A pattern of `spelling` whose escapes (`%2B`, or `%2f` in a credential holding one as it is) match in either
-    case, the rest as it is. Matched in the text as it came, so a '%' just before the spelling (`100%ab%2b`)
-    changes nothing."""
+    """A pattern of `spelling` whose escapes (`%2B`, or `%2f` in a credential holding one as it is, and `%252f`, that
+    one percent-encoded) match in either case, the rest as it is. Matched in the text as it came, so a '%' just
+    before the spelling (`100%ab%2b`) changes nothing."""
     out, end = [], 0
     for escape in _ESCAPE.finditer(spelling):
         digits = "".join(f"[{d.upper()}{d.lower()}]" if d.isalpha() else d for d in escape[0][1:])

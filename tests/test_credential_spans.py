@@ -23,6 +23,8 @@ from proxy.record.session import Session
 from proxy.tape.capture_filter import build_filter
 from proxy.tape.journal import JOURNAL
 from proxy.tape.secrets import REDACTED, Credentials, json_escaped
+from proxy.tape.stored import redacted_from, settle_journal
+from proxy.tools.fsck import check_session, write_manifest
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import EXCHANGE, Message
 
@@ -211,3 +213,74 @@ def test_a_capture_that_fails_logs_its_url_without_the_sessions_credentials(tmp_
     assert recorder.counts["capture_failed"] == 1
     assert "could not write the fixture for POST http://up/p/keys/[REDACTED]" in caplog.text
     assert quote(ACROSS) not in caplog.text
+
+
+def killed_after_both_files(tmp_path: Path) -> Path:
+    """The LATER session of the test above, killed once both fixture files were written (the journal left)."""
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    recorder.done(flow(b"", b'{"session_id": "%s"}' % LATER.encode(), {}, f"/p/login?id={LATER}"))
+    recorder.done(flow(b"", b"{}", {"Cookie": f"sid={LATER}"}))
+    while session.pending:
+        session.materialise_one()
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()
+    return tmp_path / "s"
+
+
+def test_a_file_scrubbed_of_a_credential_learned_later_stays_scrubbed_when_a_killed_sessions_journal_is_settled(
+    tmp_path,
+):
+    """fsck (and `record --append`) writes each journal record whose file differs from it: the file scrubbed of
+    a credential learned later differs only where it says [REDACTED], and is kept, not overwritten with the
+    journal's copy (fsck knows no credential)."""
+    directory = killed_after_both_files(tmp_path)
+    assert settle_journal(directory) == ([], 0)
+    assert not (directory / JOURNAL).exists()
+    for path in directory.iterdir():
+        assert LATER.encode() not in path.read_bytes(), path.name
+
+
+def test_fsck_of_a_killed_session_keeps_a_file_scrubbed_of_a_credential_learned_later(tmp_path):
+    directory = killed_after_both_files(tmp_path)
+    fixtures, problems, _ = check_session(directory)
+    assert problems == [] and len(fixtures) == 2
+    write_manifest(directory, fixtures)
+    for path in directory.iterdir():
+        assert LATER.encode() not in path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize(
+    ("file", "kept"),
+    [
+        (b'{"a": "x-secret-1-y", "n": 1}', True),
+        (b'{"a": "x-[REDACTED]-y", "n": 1}', True),
+        (b'{"a": "[REDACTED]", "n": "[REDACTED]"}', True),
+        (b'{"a": "x-[REDACTED]-y", "n": 2}', False),  # differs elsewhere: the journal's copy is the truth
+        (b'{"a": "x-secret-1-y[REDACTED]", "n": 1}', False),  # replaces nothing
+        (b'{"a": "x-other-1-y", "n": 1}', False),
+    ],
+)
+def test_a_file_is_kept_beside_its_journal_record_only_as_it_or_scrubbed_of_pieces_of_it(file, kept):
+    assert redacted_from(file, b'{"a": "x-secret-1-y", "n": 1}') is kept
+
+
+def test_a_websocket_handshake_refused_for_a_credential_leaves_no_frames_file(tmp_path):
+    """The frames file is opened before the handshake's fixture is written: refused, it would be a frames file no
+    fixture names (fsck reports one as damage), the next fixture taking its seq."""
+    sent = flow(b"", b'{"xab":"cd-0123y"}', {"X-Api-Key": ACROSS})
+    sent.upgrade = True
+    sent.response = Answer(101, CIMultiDict({"Content-Type": "application/json"}), b'{"xab":"cd-0123y"}')
+    _, _, recorder = recorded(tmp_path, [sent, flow(b"", b"{}", {})])
+    assert recorder.counts["capture_failed"] == 1
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["001_POST_kalshi_fills.json", "manifest.json"]
+
+
+def test_a_credential_holding_an_escape_is_found_percent_encoded_with_that_escape_in_either_case():
+    """Its twin with `%2F` is the credential too (above): percent-encoded, that twin reads `%252F`."""
+    creds = knowing("ab%2fcd-0123456789")
+    for text in ("ab%252Fcd-0123456789", "ab%252fcd-0123456789", quote("ab%2Fcd-0123456789", safe="")):
+        assert creds.found_in(text) and creds.found_in(text.encode()), text
+        assert creds.scrub(f"q={text}&r=%252f") == f"q={REDACTED}&r=%252f"
+    assert creds.scrub("ab%252Ecd-0123456789") == "ab%252Ecd-0123456789"  # another escape: not the credential

@@ -11,6 +11,7 @@ line can only ever be the last one) and is counted, while the relay goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -176,6 +177,12 @@ class FramesWriter:
         if t - self._synced >= FSYNC_EVERY:
             self._synced = t
             self.session.written(self.path)
+
+    def discard(self) -> None:
+        """Closed and removed (empty yet): its handshake's fixture was not written, and no fixture would name it."""
+        self.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
 
     def close(self) -> None:
         if self._fd is not None:

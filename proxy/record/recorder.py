@@ -204,7 +204,9 @@ class Recorder:
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
             log.error("could not write the fixture for %s %s: %s", flow.method, self._shown(flow), exc)
-            self._close_frames(flow)
+            writer = flow.notes.pop("frames", None)
+            if writer is not None:
+                writer.discard()
             return
         self.counts["captured"] += 1
 

@@ -265,13 +265,13 @@ def json_escaped(value: str) -> str:
         return value
 
 
-_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESCAPE = re.compile(r"%(?:25)?[0-9A-Fa-f]{2}")  # `%252f`: a credential's own `%2f`, percent-encoded
 
 
 def either_case(spelling: str) -> str:
-    """A pattern of `spelling` whose escapes (`%2B`, or `%2f` in a credential holding one as it is) match in either
-    case, the rest as it is. Matched in the text as it came, so a '%' just before the spelling (`100%ab%2b`)
-    changes nothing."""
+    """A pattern of `spelling` whose escapes (`%2B`, or `%2f` in a credential holding one as it is, and `%252f`, that
+    one percent-encoded) match in either case, the rest as it is. Matched in the text as it came, so a '%' just
+    before the spelling (`100%ab%2b`) changes nothing."""
     out, end = [], 0
     for escape in _ESCAPE.finditer(spelling):
         digits = "".join(f"[{d.upper()}{d.lower()}]" if d.isalpha() else d for d in escape[0][1:])
@@ -303,7 +303,9 @@ class Credentials:
         # Every variant by either_case, longest first; None while none has an escape in upper-case hex
         self._either_text: re.Pattern[str] | None = None
         self._either_bytes: re.Pattern[bytes] | None = None
-        # Every variant by either_case, longest first, matched at every place (a lookahead): scrub's occurrences
+        # Every variant by either_case, longest first: scrub's occurrences (searched for again one place after
+        # each, which finds those overlapping it: as fast as one search, where a lookahead at every place of a
+        # 1 MB body took 60 to 230 ms against 20 credentials)
         self._spans: re.Pattern[str] | None = None
         self.plain = True  # every variant is plain(): where one is in a JSON body's text, it is in one string
 
@@ -320,7 +322,7 @@ class Credentials:
             cased = any(map(_ESCAPE.search, self._texts))
             either = "|".join(map(either_case, self._texts))  # longest first: the longest spelling at each place
             self._either_text = re.compile(either) if cased else None
-            self._spans = re.compile(f"(?=({either}))")
+            self._spans = re.compile(either)
             self._either_bytes = re.compile(either.encode("utf-8", "surrogateescape")) if cased else None
             self.plain = all(map(plain, self._texts))
             self.values |= new  # only once every spelling is known: a value is never learned half way
@@ -354,11 +356,13 @@ class Credentials:
             return text
         out: list[str] = []
         kept = 0  # where the text after the spans replaced so far starts
-        for match in self._spans.finditer(text):
-            start, end = match.span(1)
+        match = self._spans.search(text)
+        while match is not None:  # the longest spelling at each place where one starts, in order
+            start, end = match.span()
             if start > kept or not out:  # apart from the span before: a new one
                 out += [text[kept:start], REDACTED]
             kept = max(kept, end)
+            match = self._spans.search(text, start + 1)
         return "".join([*out, text[kept:]])
 
     def scrub_value(self, value: Any) -> Any:

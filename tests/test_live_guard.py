@@ -157,7 +157,6 @@ def test_a_write_that_is_neither_priced_nor_listed_as_harmless_is_refused(exchan
         ("kalshi", "DELETE", V2 + "/abc", b""),  # cancel
         ("kalshi", "DELETE", V2 + "/batched", b'{"orders":[{"order_id":"abc"}]}'),  # batch cancel
         ("kalshi", "DELETE", V2, b""),  # cancel all
-        ("kalshi", "POST", V2 + "/abc/decrease", b'{"reduce_by":"1.00"}'),
         ("kalshi", "POST", "/trade-api/v2/api_keys/generate", b'{"name":"bot","key_type":"ed25519"}'),
         ("kalshi", "DELETE", "/trade-api/v2/portfolio/orders/abc", b""),  # legacy cancel (410 today)
         ("poly", "DELETE", "/order", b'{"orderID":"0x1"}'),
@@ -403,7 +402,13 @@ BIG = orjson.dumps(kalshi_order(count="100.00", price="0.9000"))  # $90: over th
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (framed(b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(BIG), BIG + b"\r\n0\r\n\r\n"), "max_order_usd"),
+        (
+            framed(
+                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n" % len(BIG),
+                BIG + b"\r\n0\r\n\r\n",
+            ),
+            "max_order_usd",
+        ),
         (
             framed(
                 b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(gzip.compress(BIG)), gzip.compress(BIG)
@@ -428,7 +433,188 @@ async def test_concurrent_orders_racing_the_session_cap_never_pass_it_together(t
     one_dollar = orjson.dumps(kalshi_order(count="2.00", price="0.5000"))
     async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path, "10", "5")) as proxy:
         port = port_of(proxy, "kalshi")
-        answers = await asyncio.gather(*(request(port, raw(b"POST", V2.encode(), one_dollar)) for _ in range(12)))
+        answers = await asyncio.gather(*(request(port, raw(b"POST", V2.encode(), one_dollar, JSON)) for _ in range(12)))
     assert sum(head.startswith(b"HTTP/1.1 200 ") for head, _ in answers) == 5
     assert sum(b"max_session_usd" in answer for _, answer in answers) == 7
     assert len(upstream.requests) == 5
+
+
+# ---- review 30: decreases read, bodies declared JSON, `_method` overrides ----------------------
+
+JSON = b"Content-Type: application/json\r\n"
+DECREASE = V2 + "/abc/decrease"
+LEGACY_DECREASE = "/trade-api/v2/portfolio/orders/abc/decrease"  # retired 2025 (410 today): ints or _fp strings
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (DECREASE, {"reduce_by": "1.00"}),
+        (DECREASE, {"reduce_to": "0"}),
+        (DECREASE, {"reduce_to": "2.50", "exchange_index": -1, "market_ticker": "T"}),
+        (DECREASE, {"reduce_by": "1.00", "reduce_to": None}),
+        (V2 + "/abc/Decrease/", {"reduce_by": "1.00"}),
+        (LEGACY_DECREASE, {"reduce_by": 3}),
+        (LEGACY_DECREASE, {"reduce_to_fp": "0.00", "subaccount": 2, "exchange_index": 0}),
+        (LEGACY_DECREASE, {"reduce_by": 3, "reduce_by_fp": "3.00"}),
+    ],
+)
+def test_a_well_formed_decrease_costs_nothing(path, body):
+    guard = SpendingGuard(Decimal(10), Decimal(50))
+    assert order_amounts("kalshi", "POST", path, orjson.dumps(body)) == []
+    assert guard.check("kalshi", "POST", path, orjson.dumps(body)) is None
+    assert guard.spent == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "why"),
+    [
+        (DECREASE, b'{"reduce_by":"1.00","reduce_to":"0"}', "exactly one of reduce_by and reduce_to"),
+        (DECREASE, b"{}", "exactly one of reduce_by and reduce_to"),
+        (DECREASE, b'{"reduce_by":"1e3"}', "reduce_by"),
+        (DECREASE, b'{"reduce_by":"-1"}', "reduce_by"),
+        (DECREASE, b'{"reduce_to":-1}', "negative"),
+        (DECREASE, b'{"reduce_by":true}', "reduce_by"),
+        # an amend or create body sent to decrease: a server routing it otherwise would place it unpriced
+        (DECREASE, b'{"reduce_by":"1.00","side":"bid","count":"900.00","price":"0.9900"}', "side"),
+        (DECREASE, b'{"reduce_by_fp":"1.00"}', "reduce_by_fp"),  # a retired spelling on V2
+        (DECREASE, b'{"reduce_by":"1.00","subaccount":1}', "subaccount"),  # V2 takes it in the query
+        (DECREASE, b'{"reduce_by":"1.00","reduce_by":"2.00"}', "reduce_by"),
+        (DECREASE, b'{"reduce_by":"1.00","Reduce_By":"900.00"}', "Reduce_By"),
+        (DECREASE, b'["reduce_by","1.00"]', "object"),
+        (DECREASE, b'"reduce_by"', "object"),
+        (DECREASE, b"", "JSON"),
+        (V2 + "/abc/DECREASE", b'{"reduce_by":"1.00","count":"900.00"}', "count"),
+        (LEGACY_DECREASE, b'{"reduce_by":3,"reduce_by_fp":"30.00"}', "disagree"),
+        (LEGACY_DECREASE, b'{"reduce_by":3,"reduce_to_fp":"0.00"}', "exactly one of reduce_by and reduce_to"),
+        (LEGACY_DECREASE, b'{"reduce_by":3,"yes_price":99}', "yes_price"),
+    ],
+)
+def test_a_decrease_that_is_not_plainly_a_decrease_is_unreadable(path, body, why):
+    """A decrease only lowers exposure when its body is what it claims: one count, nothing that could be read as
+    an order; anything else is refused like an order body the guard cannot read."""
+    guard = SpendingGuard(Decimal(10_000), Decimal(50_000))
+    refusal = guard.check("kalshi", "POST", path, body)
+    assert refusal is not None and refusal.reason == "unreadable_order", refusal
+    assert why in refusal.detail["detail"]
+    assert guard.spent == 0
+
+
+async def test_a_malformed_decrease_is_refused_before_the_exchange(tmp_path):
+    upstream = Scripted(OK)
+    body = b'{"reduce_by":"1.00","side":"bid","count":"900.00","price":"0.9900"}'
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, answer = await request(port_of(proxy, "kalshi"), raw(b"POST", DECREASE.encode(), body, JSON))
+    assert head.startswith(b"HTTP/1.1 403 ") and b"X-Tradetape-Error: spending_guard" in head
+    assert orjson.loads(answer)["detail"]["reason"] == "unreadable_order"
+    assert upstream.requests == []
+
+
+KALSHI_ONE_DOLLAR = orjson.dumps(kalshi_order(count="2.00", price="0.5000"))
+POLY_ONE_DOLLAR = orjson.dumps(poly_order("BUY", 1_000_000, 2_000_000))
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        b"",  # every official SDK and our clients declare JSON; a form binding would read the query instead
+        b"Content-Type: application/x-www-form-urlencoded\r\n",
+        b"Content-Type: multipart/form-data; boundary=x\r\n",
+        b"Content-Type: text/plain\r\n",
+        b"Content-Type: application/octet-stream\r\n",
+        b"Content-Type: application/jsonx\r\n",
+        b"Content-Type: application/json; charset=utf-16\r\n",
+        b"Content-Type: application/json; charset=iso-8859-1\r\n",
+        b"Content-Type: application/json; charset=utf-8; x=1\r\n",
+        b"Content-Type: application/json, text/plain\r\n",
+        b"Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+    ],
+)
+@pytest.mark.parametrize(
+    ("exchange", "path", "body"),
+    [
+        ("kalshi", V2, KALSHI_ONE_DOLLAR),
+        ("poly", "/order", POLY_ONE_DOLLAR),
+        ("kalshi", DECREASE, b'{"reduce_to":"0"}'),
+    ],
+)
+async def test_a_priced_write_not_declared_as_json_is_refused(tmp_path, content_type, exchange, path, body):
+    """A server may read a body of another type (a form, another charset) otherwise than the guard did."""
+    guard = SpendingGuard(Decimal(10), Decimal(10))
+    upstream = Scripted(OK)
+    addons = [GuardAddon(guard, Counter())]
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s", "all", addons)) as proxy:
+        head, answer = await request(port_of(proxy, exchange), raw(b"POST", path.encode(), body, content_type))
+    assert head.startswith(b"HTTP/1.1 403 ") and b"X-Tradetape-Error: spending_guard" in head, head
+    detail = orjson.loads(answer)["detail"]
+    assert detail["reason"] == "unreadable_order" and "Content-Type" in detail["detail"]
+    assert upstream.requests == []
+    assert guard.spent == 0
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        b"Content-Type: application/json\r\n",
+        b"Content-Type: application/json; charset=utf-8\r\n",
+        b"Content-Type: Application/JSON;charset=UTF-8\r\n",
+    ],
+)
+@pytest.mark.parametrize(
+    ("exchange", "path", "body"), [("kalshi", V2, KALSHI_ONE_DOLLAR), ("poly", "/order", POLY_ONE_DOLLAR)]
+)
+async def test_a_priced_write_declared_as_json_is_priced_and_forwarded(tmp_path, content_type, exchange, path, body):
+    guard = SpendingGuard(Decimal(10), Decimal(10))
+    upstream = Scripted(OK)
+    addons = [GuardAddon(guard, Counter())]
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s", "all", addons)) as proxy:
+        head, _ = await request(port_of(proxy, exchange), raw(b"POST", path.encode(), body, content_type))
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert len(upstream.requests) == 1
+    assert guard.spent == 1
+
+
+@pytest.mark.parametrize(
+    ("exchange", "method", "target", "body", "headers"),
+    [
+        ("poly", b"GET", b"/order?_method=POST", POLY_ONE_DOLLAR, b""),
+        ("poly", b"GET", b"/order?_METHOD=post", POLY_ONE_DOLLAR, b""),
+        ("poly", b"GET", b"/data/orders?market=0xabc&%5Fmethod=POST", POLY_ONE_DOLLAR, b""),
+        ("poly", b"GET", b"/order?_method", POLY_ONE_DOLLAR, b""),
+        ("poly", b"GET", b"/order?_method[]=POST", POLY_ONE_DOLLAR, b""),  # PHP reads _method[] as _method
+        ("poly", b"GET", b"/order?.method=POST", POLY_ONE_DOLLAR, b""),  # and '.' or ' ' as '_'
+        ("kalshi", b"POST", V2.encode() + b"?_Method=PUT", KALSHI_ONE_DOLLAR, JSON),
+        ("kalshi", b"DELETE", V2.encode() + b"/abc?_method=POST", b"", b""),
+        # a form body: Rails, Laravel and Symfony read `_method` there too
+        (
+            "poly",
+            b"POST",
+            b"/v1/heartbeats",
+            b"heartbeat_id=&_method=DELETE",
+            b"Content-Type: application/x-www-form-urlencoded\r\n",
+        ),
+    ],
+)
+async def test_a_method_override_in_the_query_or_a_form_body_is_refused(
+    tmp_path, exchange, method, target, body, headers
+):
+    """Some frameworks run a request as the method `_method` names, like the X-HTTP-Method-Override family."""
+    guard = SpendingGuard(Decimal(10), Decimal(10))
+    upstream = Scripted(OK)
+    addons = [GuardAddon(guard, Counter())]
+    async with scripted(upstream) as url, running_proxy(url, recording(tmp_path / "s", "all", addons)) as proxy:
+        head, answer = await request(port_of(proxy, exchange), raw(method, target, body, headers))
+    assert head.startswith(b"HTTP/1.1 403 ") and b"X-Tradetape-Error: spending_guard" in head, head
+    detail = orjson.loads(answer)["detail"]
+    assert detail["reason"] == "method_override" and "_method" in detail["detail"]
+    assert upstream.requests == []
+    assert guard.spent == 0
+
+
+@pytest.mark.parametrize("target", [b"/data/orders?method=POST", b"/data/orders?my_method=POST&_methods=x"])
+async def test_a_query_parameter_merely_like_method_passes(tmp_path, target):
+    upstream = Scripted(OK)
+    async with scripted(upstream) as url, running_proxy(url, guarded(tmp_path)) as proxy:
+        head, _ = await request(port_of(proxy, "poly"), raw(b"GET", target))
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert len(upstream.requests) == 1

@@ -43,7 +43,8 @@ async def garbage_server() -> tuple[asyncio.AbstractServer, str]:
 
 
 async def fetch(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, dict, dict]:
-    async with aiohttp.ClientSession() as http, http.request(method, url, data=body) as resp:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    async with aiohttp.ClientSession() as http, http.request(method, url, data=body, headers=headers) as resp:
         return resp.status, dict(resp.headers), orjson.loads(await resp.read())
 
 

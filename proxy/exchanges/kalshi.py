@@ -7,11 +7,13 @@ or dollar prices.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from proxy.exchanges.pricing import ONE, Unreadable, decimal, each, field, one, worst_case
+from proxy.exchanges.pricing import ONE, Pricer, Unreadable, decimal, each, field, one, worst_case
 from proxy.exchanges.profile import ID, ExchangeProfile, HarmlessWrite, OrderEndpoint, OrderWrite, WebSocketProfile
+from proxy.exchanges.strict_json import fold
 
 CENT = Decimal("0.01")
 # Retired 2025 spellings of an order's size, price, direction or kind: not in the V2 body, so a V2 order carrying
@@ -72,13 +74,44 @@ def one_reading(order: dict[str, Any], units: dict[str, Decimal], name: str) -> 
     return next(iter(values.values()))
 
 
-def _orders(path: str, price: Any) -> OrderEndpoint:
-    """An orders endpoint: create, batch create and amend place orders (cancel and decrease are harmless)."""
+def decrease_v2(body: Any) -> list[Decimal]:
+    """A V2 decrease places nothing when its body is plainly one: exactly one of reduce_by/reduce_to."""
+    return decrease(
+        body, {"reduce_by": ("reduce_by",), "reduce_to": ("reduce_to",)}, ("exchange_index", "market_ticker")
+    )
+
+
+def decrease_v1(body: Any) -> list[Decimal]:
+    """The retired decrease: reduce_by/reduce_to as ints or _fp strings (both spellings must agree)."""
+    spellings = {"reduce_by": ("reduce_by", "reduce_by_fp"), "reduce_to": ("reduce_to", "reduce_to_fp")}
+    return decrease(body, spellings, ("subaccount", "exchange_index"))
+
+
+def decrease(body: Any, spellings: Mapping[str, tuple[str, ...]], others: tuple[str, ...]) -> list[Decimal]:
+    """Costs nothing, or Unreadable: a body with any other field (an amend's count, price or side) is not only a
+    decrease, and one that names no count, or both, is not a decrease a server reads one way."""
+    if not isinstance(body, dict):
+        raise Unreadable("decrease body is not an object")
+    known = {fold(name) for name in (*others, *(name for names in spellings.values() for name in names))}
+    unknown = [key for key in body if fold(key) not in known]
+    if unknown:
+        raise Unreadable(f"{unknown[0]} is not a field of a decrease")
+    given = [quantity for quantity, names in spellings.items() if any(field(body, n) is not None for n in names)]
+    if len(given) != 1:
+        raise Unreadable("a decrease needs exactly one of reduce_by and reduce_to")
+    one_reading(body, dict.fromkeys(spellings[given[0]], ONE), given[0])
+    return []
+
+
+def _orders(path: str, price: Any, reduce: Pricer) -> OrderEndpoint:
+    """An orders endpoint: create, batch create and amend place orders; a decrease is read as strictly and
+    costs nothing (cancels are harmless)."""
     return OrderEndpoint(
         path,
         writes=(
             OrderWrite("POST", "/batched", each(price, "orders")),
             OrderWrite("POST", f"/{ID}/amend", one(price)),
+            OrderWrite("POST", f"/{ID}/decrease", reduce),
             OrderWrite("POST", "", one(price)),
         ),
     )
@@ -93,8 +126,8 @@ KALSHI = ExchangeProfile(
     base_url_env="KALSHI_BASE_URL",
     endpoints_at_root=False,
     order_endpoints=(
-        _orders("/portfolio/events/orders", order_v2),
-        _orders("/portfolio/orders", order_v1),  # retired 2025 paths, still sent by old clients
+        _orders("/portfolio/events/orders", order_v2, decrease_v2),
+        _orders("/portfolio/orders", order_v1, decrease_v1),  # retired 2025 paths, still sent by old clients
         OrderEndpoint("/portfolio/fills"),
     ),
     # client-generated dedupe ids; order expiry times, Unix seconds computed from the clock (expiration_time:
@@ -125,14 +158,12 @@ KALSHI = ExchangeProfile(
     ),
     secret_headers=("kalshi-access-key", "kalshi-access-signature"),
     secret_fields=(),
-    # docs/wire/kalshi.md §2-3: cancel (one, batch at .../batched, all), decrease, the retired v1 cancel and
-    # decrease (410 since 2026-06), API-key creation
+    # docs/wire/kalshi.md §2-3: cancel (one, batch at .../batched, all), the retired v1 cancel (410 since
+    # 2026-06), API-key creation (decreases are read with the order writes)
     harmless_writes=(
         HarmlessWrite("DELETE", f"/portfolio/events/orders/{ID}"),
         HarmlessWrite("DELETE", "/portfolio/events/orders"),
-        HarmlessWrite("POST", f"/portfolio/events/orders/{ID}/decrease"),
         HarmlessWrite("DELETE", f"/portfolio/orders/{ID}"),
-        HarmlessWrite("POST", f"/portfolio/orders/{ID}/decrease"),
         HarmlessWrite("POST", "/api_keys/generate"),
     ),
     mints_credentials=("/api_keys", "/api_keys/generate"),

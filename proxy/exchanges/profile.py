@@ -3,7 +3,7 @@
 Each exchange has one profile (kalshi.py, poly.py). Its order endpoints are one definition serving both the
 capture filter (`--filter orders` records every request under them) and the spending guard (it prices the
 order-placing writes). Its harmless writes are the guard's list of writes that place nothing (cancels,
-decreases, key creation, heartbeats...): under --live any other write is refused.
+key creation, heartbeats...): under --live any other write is refused.
 """
 
 from __future__ import annotations

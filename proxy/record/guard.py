@@ -9,13 +9,15 @@ nobody thought of.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qsl
 
 from proxy.engine.flow import Failure, Flow
 from proxy.exchanges import PROFILES
-from proxy.exchanges.pricing import Unreadable
+from proxy.exchanges.pricing import Pricer, Unreadable
 from proxy.exchanges.strict_json import Ambiguous
 from proxy.exchanges.strict_json import loads as strict_loads
 from proxy.exchanges.upstream import Upstream
@@ -36,6 +38,9 @@ class Unlisted(Unreadable):
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Headers some frameworks honour to run a request as another method: a GET that a server reads as a POST.
 METHOD_OVERRIDES = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+# The parameter Rails, Laravel, Symfony and Express's method-override read the same way, in a query or form body.
+METHOD_PARAM = re.compile(r"[_ .\[]method(?:\[.*)?", re.I | re.S)
+FORM = "application/x-www-form-urlencoded"
 
 
 def server_path(path: str) -> str:
@@ -50,29 +55,76 @@ def server_path(path: str) -> str:
     return "/" + "/".join(segments)
 
 
-def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
-    """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
+def pricer(exchange: str, method: str, path: str) -> Pricer | None:
+    """How the request's body is priced, when it is an order write (a decrease is read too, at no cost)."""
     profile = PROFILES.get(exchange)
     if method in READS or profile is None:
         return None
     normal = server_path(path)
-    for verb, pattern, price in profile.priced_writes:
-        if verb == method and pattern.search(normal):
-            try:
-                parsed = strict_loads(body)
-            except Ambiguous as exc:
-                raise Unreadable(f"body: {exc}") from None
-            return price(parsed)
-    if any(verb == method and pattern.fullmatch(normal) for verb, pattern in profile.harmless):
+    return next(
+        (price for verb, pattern, price in profile.priced_writes if verb == method and pattern.search(normal)), None
+    )
+
+
+def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
+    """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
+    price = pricer(exchange, method, path)
+    if price is not None:
+        try:
+            parsed = strict_loads(body)
+        except Ambiguous as exc:
+            raise Unreadable(f"body: {exc}") from None
+        return price(parsed)
+    profile = PROFILES.get(exchange)
+    if method in READS or profile is None:
+        return None
+    if any(verb == method and pattern.fullmatch(server_path(path)) for verb, pattern in profile.harmless):
         return None
     raise Unlisted(f"{method} {path} is neither an order the guard can price nor a write known to place none")
 
 
-def overridden(headers: Any) -> Refusal | None:
-    """A method-override header makes a request's method a matter of which server reads it: refused."""
+def json_media_type(value: str) -> bool:
+    """`application/json`, with no parameter but `charset=utf-8` (any case): the one reading strict_json has."""
+    media, *params = (part.strip().lower() for part in value.split(";"))
+    return media == "application/json" and params in ([], ["charset=utf-8"])
+
+
+def undeclared_json(exchange: str, method: str, path: str, headers: Any) -> Refusal | None:
+    """An order body is read as UTF-8 JSON. Declared as anything else (a form, another charset), a server may read
+    it otherwise; declared as nothing, a form binding may read the order from the query. Every official SDK and
+    our clients send `application/json`."""
+    if pricer(exchange, method, path) is None:
+        return None
+    values = headers.getall("Content-Type", [])
+    if len(values) == 1 and json_media_type(values[0]):
+        return None
+    shown = ", ".join(repr(value) for value in values) or "missing"
+    return Refusal(
+        "unreadable_order", {"detail": f"cannot price {method} {path}: Content-Type {shown} is not application/json"}
+    )
+
+
+def names_method(name: str) -> bool:
+    """`_method` as a framework may read a parameter name: any case; PHP also reads a leading ' ', '.' or '[' as
+    '_' and `_method[]` as `_method`."""
+    return METHOD_PARAM.fullmatch(name.lstrip()) is not None
+
+
+def overridden(headers: Any, path_qs: str, body: bytes) -> Refusal | None:
+    """A method override (a header, or `_method` in the query or a form body) makes a request's method a matter
+    of which server reads it: refused."""
     for name in METHOD_OVERRIDES:
         if name in headers:
             return Refusal("method_override", {"detail": f"{name}: a server may run this request as another method"})
+    places = [("query", path_qs.partition("?")[2])]
+    if headers.get("Content-Type", "").split(";")[0].strip().lower() == FORM:
+        places.append(("form body", body.decode("latin-1")))
+    for where, text in places:
+        if any(names_method(name) for name, _ in parse_qsl(text, keep_blank_values=True)):
+            return Refusal(
+                "method_override",
+                {"detail": f"_method in the {where}: a server may run this request as another method"},
+            )
     return None
 
 
@@ -137,10 +189,11 @@ class GuardAddon:
         self.counts = counts
 
     async def request(self, flow: Flow) -> None:
-        # the override first: a request refused for it must not count against the session
+        # the override and the body's type first: a request refused for them must not count against the session
         refusal = (
-            overridden(flow.headers)
+            overridden(flow.headers, flow.path_qs, flow.body)
             or (unlisted_feed(flow.exchange, flow.path) if flow.upgrade else None)
+            or undeclared_json(flow.exchange, flow.method, flow.path, flow.headers)
             or self.guard.check(flow.exchange, flow.method, flow.path, flow.body)
         )
         if refusal is not None:

@@ -118,11 +118,21 @@ def mints_credentials(exchange: str, path: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def credential_header(name: str) -> str:
-    """ "cookie", "credential" for a secret header whose value lasts (an API key, a token), else ""."""
+    """ "set-cookie", "cookie", "credential" for a secret header whose value lasts (an API key, a token), else ""."""
     folded = norm(name)
     if not is_secret_header(name) or folded.endswith(PER_REQUEST_ENDINGS):
         return ""
+    if folded == "setcookie":
+        return "set-cookie"
     return "cookie" if "cookie" in folded else "credential"
+
+
+def set_cookie_value(header: str) -> str:
+    """The value of the cookie a `Set-Cookie` header sets (quotes dropped): its first name=value pair's. Its
+    attributes (Path, Domain, Expires, ...) are public, and as credentials would scrub every URL."""
+    pair = header.partition(";")[0]
+    name, sep, value = pair.partition("=")
+    return (value if sep else name).strip().strip('"')
 
 
 def may_name_secrets(data: bytes) -> bool:
@@ -331,7 +341,9 @@ class Credentials:
         """Stable credentials from auth headers: API keys, passphrases, bearer tokens, cookie values."""
         for name, value in headers.items():
             kind = credential_header(name)
-            if kind and value not in self.values:
+            if kind == "set-cookie":
+                self.learn([set_cookie_value(value)])
+            elif kind and value not in self.values:
                 _, _, credential = value.partition(" ")
                 cookies = [part.partition("=")[2] for part in value.split(";")] if kind == "cookie" else []
                 self.learn([value, credential, *cookies])

@@ -16,7 +16,7 @@ from proxy.tape.compact import deferrable
 from proxy.tape.fixture import decode_content, utc_stamp
 from proxy.tape.frames import frames_file_name
 from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
-from proxy.tape.secrets import Credentials, mints_credentials, redact_url, set_cookie_value, shown_url
+from proxy.tape.secrets import Credentials, mints_credentials, redact_url, scrub_logs, set_cookie_value, shown_url
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import Message
 
@@ -173,6 +173,7 @@ class Recorder:
         self.capture = capture
         self.counts = counts
         self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
+        scrub_logs(self.credentials)  # a log line of any module too
         self.close_error: str | None = None
 
     async def request(self, flow: Flow) -> None:
@@ -208,16 +209,12 @@ class Recorder:
             )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
-            log.error("could not write the fixture for %s %s: %s", flow.method, self._shown(flow), exc)
+            log.error("could not write the fixture for %s %s: %s", flow.method, shown_url(flow.url), exc)
             writer = flow.notes.pop("frames", None)
             if writer is not None:
                 writer.discard()
             return
         self.counts["captured"] += 1
-
-    def _shown(self, flow: Flow) -> str:
-        """The URL for a log line: secret-named query values and every credential of the session scrubbed."""
-        return self.credentials.scrub(shown_url(flow.url))
 
     def _open_frames(self, flow: Flow) -> str:
         seq = self.session.last_seq + 1
@@ -241,7 +238,7 @@ class Recorder:
             writer.write(messages, t)
         except OSError as exc:
             self.counts["capture_failed"] += len(messages)
-            log.error("could not record %d WebSocket messages of %s: %s", len(messages), self._shown(flow), exc)
+            log.error("could not record %d WebSocket messages of %s: %s", len(messages), shown_url(flow.url), exc)
             return
         self.counts["frames"] += len(messages)
 

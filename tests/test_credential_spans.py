@@ -284,3 +284,56 @@ def test_a_credential_holding_an_escape_is_found_percent_encoded_with_that_escap
         assert creds.found_in(text) and creds.found_in(text.encode()), text
         assert creds.scrub(f"q={text}&r=%252f") == f"q={REDACTED}&r=%252f"
     assert creds.scrub("ab%252Ecd-0123456789") == "ab%252Ecd-0123456789"  # another escape: not the credential
+
+
+SLASHED = "cookie/session-0123456789"  # a credential holding '/', which a JSON encoder may write as "\/"
+
+
+def killed_after_a_body_was_replaced_whole(tmp_path: Path) -> tuple[Path, bytes]:
+    """As killed_after_both_files, the first answer's body (spaced, and escaping '/' as "\\/": no text replacement
+    sees the credential there) replaced whole by its scrubbed parse when its file was written; and that file."""
+    session = Session(tmp_path / "s", {"session": "s"})
+    recorder = Recorder(session, build_filter("all"), collections.Counter())
+    escaped = SLASHED.replace("/", "\\/").encode()
+    recorder.done(flow(b"", b'{"note": "id %s ok", "n": 1}' % escaped, {}, "/p/login"))
+    recorder.done(flow(b"", b"{}", {"Cookie": f"sid={SLASHED}"}))
+    while session.pending:
+        session.materialise_one()
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()
+    written = (tmp_path / "s" / "001_POST_kalshi_login.json").read_bytes()
+    assert orjson.loads(written)["response"]["body_raw"] == orjson.dumps({"note": f"id {REDACTED} ok", "n": 1}).decode()
+    return tmp_path / "s", written
+
+
+def test_a_file_whose_body_was_replaced_whole_by_its_scrubbed_parse_stays_scrubbed_when_the_journal_is_settled(
+    tmp_path,
+):
+    directory, written = killed_after_a_body_was_replaced_whole(tmp_path)
+    assert settle_journal(directory) == ([], 0)
+    assert (directory / "001_POST_kalshi_login.json").read_bytes() == written
+    for path in directory.iterdir():
+        assert b"0123456789" not in path.read_bytes(), path.name
+
+
+RECORD = {
+    "seq": 1,
+    "response": {"body_raw": '{"a": "x-secret\\/1-y", "n": 1}', "body_parsed": {"a": "x-secret/1-y", "n": 1}},
+}
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed", "kept"),
+    [
+        ('{"a":"x-[REDACTED]-y","n":1}', {"a": "x-[REDACTED]-y", "n": 1}, True),
+        ('{"a":"[REDACTED]","n":1}', {"a": "[REDACTED]", "n": 1}, True),
+        ('{"a":"x-[REDACTED]-y","n":2}', {"a": "x-[REDACTED]-y", "n": 1}, False),  # not its parse: holds more
+        ('{"a":"x-[REDACTED]-y","n":2}', {"a": "x-[REDACTED]-y", "n": 2}, False),  # its parse holds more
+        ('{"a":"x-[REDACTED]-y", "n":1}', {"a": "x-[REDACTED]-y", "n": 1}, False),  # not as the scrub writes it
+    ],
+)
+def test_a_files_body_is_kept_replaced_whole_only_by_its_parse_holding_pieces_of_the_records(raw, parsed, kept):
+    file = {"seq": 1, "response": {"body_raw": raw, "body_parsed": parsed}}
+    indent = orjson.OPT_INDENT_2
+    assert redacted_from(orjson.dumps(file, option=indent), orjson.dumps(RECORD, option=indent)) is kept

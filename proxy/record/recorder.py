@@ -16,7 +16,7 @@ from proxy.tape.compact import deferrable
 from proxy.tape.fixture import decode_content, utc_stamp
 from proxy.tape.frames import frames_file_name
 from proxy.tape.redact import read_json, redact_body, redact_headers, request_body, response_body, scrub_fixture
-from proxy.tape.secrets import Credentials, mints_credentials, redact_url, shown_url
+from proxy.tape.secrets import Credentials, mints_credentials, redact_url, scrub_logs, set_cookie_value, shown_url
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import Message
 
@@ -53,7 +53,7 @@ def request_record(
 def response_record(
     answer: Answer, creds: Credentials, found: list[Any], deferred: list[tuple[str, bytes]] | None = None
 ) -> dict[str, Any]:
-    headers = redact_headers(answer.headers)
+    headers = redact_headers(answer.headers, found)
     body = decoded(answer.body, headers)
     if body is None:
         return {
@@ -120,10 +120,15 @@ def fixture_record(
     return scrub_fixture(fixture, creds) if creds and deferred is None else fixture
 
 
-def learn_minted(flow: Flow, creds: Credentials) -> None:
-    """Credentials an exchange hands out (API-key creation) are learned even when the answer is not captured."""
+def learn_handed_out(flow: Flow, creds: Credentials) -> None:
+    """Credentials an exchange hands out (API-key creation, a session cookie) are learned even when the answer is
+    not captured (a captured one's are learned as it is redacted)."""
     answer = flow.response
-    if answer is None or not mints_credentials(flow.exchange, flow.path):
+    if answer is None:
+        return
+    if "set-cookie" in answer.headers:
+        creds.learn(map(set_cookie_value, answer.headers.getall("set-cookie")))
+    if not mints_credentials(flow.exchange, flow.path):
         return
     body = decoded(answer.body, {k.lower(): v for k, v in answer.headers.items()})
     parsed, _ = read_json(body) if body else (None, None)
@@ -168,6 +173,7 @@ class Recorder:
         self.capture = capture
         self.counts = counts
         self.credentials = Credentials()  # every credential seen in this session, scrubbed wherever it appears
+        scrub_logs(self.credentials)  # a log line of any module too
         self.close_error: str | None = None
 
     async def request(self, flow: Flow) -> None:
@@ -190,7 +196,7 @@ class Recorder:
         if half is False:  # request() did not run (an addon before this one answered), or the answer came first
             half = self._half(flow)
         if half is None:  # not captured
-            learn_minted(flow, self.credentials)
+            learn_handed_out(flow, self.credentials)
             return
         try:
             if isinstance(half, Exception):
@@ -203,16 +209,12 @@ class Recorder:
             )
         except OSError as exc:  # the exchange already acted: answer the client, shout about the gap
             self.counts["capture_failed"] += 1
-            log.error("could not write the fixture for %s %s: %s", flow.method, self._shown(flow), exc)
+            log.error("could not write the fixture for %s %s: %s", flow.method, shown_url(flow.url), exc)
             writer = flow.notes.pop("frames", None)
             if writer is not None:
                 writer.discard()
             return
         self.counts["captured"] += 1
-
-    def _shown(self, flow: Flow) -> str:
-        """The URL for a log line: secret-named query values and every credential of the session scrubbed."""
-        return self.credentials.scrub(shown_url(flow.url))
 
     def _open_frames(self, flow: Flow) -> str:
         seq = self.session.last_seq + 1
@@ -236,7 +238,7 @@ class Recorder:
             writer.write(messages, t)
         except OSError as exc:
             self.counts["capture_failed"] += len(messages)
-            log.error("could not record %d WebSocket messages of %s: %s", len(messages), self._shown(flow), exc)
+            log.error("could not record %d WebSocket messages of %s: %s", len(messages), shown_url(flow.url), exc)
             return
         self.counts["frames"] += len(messages)
 

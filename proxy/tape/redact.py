@@ -28,6 +28,7 @@ from proxy.tape.secrets import (
     printable,
     redact_body,
     redact_pairs,
+    set_cookie_value,
 )
 
 __all__ = ["REDACTED", "is_secret_field", "is_secret_header", "redact_body"]
@@ -46,11 +47,14 @@ def header_key(name: str) -> tuple[str, bool]:
     return key, is_secret_header(key)
 
 
-def redact_headers(headers: Any) -> dict[str, str]:
-    """A plain dict of the headers with secret values replaced (repeated headers joined by ', ')."""
+def redact_headers(headers: Any, found: list[Any] | None = None) -> dict[str, str]:
+    """A plain dict of the headers with secret values replaced (repeated headers joined by ', '). An answer's
+    (`found`): the value of each cookie it sets goes to `found`, a credential of the session from then on."""
     out: dict[str, str] = {}
     for name, value in headers.items():
         key, secret = header_key(name)
+        if secret and key == "set-cookie" and found is not None:
+            found.append(set_cookie_value(value))
         value = REDACTED if secret else printable(value)
         out[key] = f"{out[key]}, {value}" if key in out and value != REDACTED else value
     return out

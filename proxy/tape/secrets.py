@@ -10,7 +10,9 @@ sent, JSON-escaped or percent-encoded the way the common encoders write it (uppe
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
@@ -118,11 +120,21 @@ def mints_credentials(exchange: str, path: str) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def credential_header(name: str) -> str:
-    """ "cookie", "credential" for a secret header whose value lasts (an API key, a token), else ""."""
+    """ "set-cookie", "cookie", "credential" for a secret header whose value lasts (an API key, a token), else ""."""
     folded = norm(name)
     if not is_secret_header(name) or folded.endswith(PER_REQUEST_ENDINGS):
         return ""
+    if folded == "setcookie":
+        return "set-cookie"
     return "cookie" if "cookie" in folded else "credential"
+
+
+def set_cookie_value(header: str) -> str:
+    """The value of the cookie a `Set-Cookie` header sets (quotes dropped): its first name=value pair's. Its
+    attributes (Path, Domain, Expires, ...) are public, and as credentials would scrub every URL."""
+    pair = header.partition(";")[0]
+    name, sep, value = pair.partition("=")
+    return (value if sep else name).strip().strip('"')
 
 
 def may_name_secrets(data: bytes) -> bool:
@@ -293,7 +305,17 @@ def plain(text: str) -> bool:
 class Credentials:
     """Every credential value seen in one session, to scrub wherever it appears."""
 
-    __slots__ = ("_bytes", "_either_bytes", "_either_text", "_lowered", "_spans", "_texts", "plain", "values")
+    __slots__ = (
+        "__weakref__",
+        "_bytes",
+        "_either_bytes",
+        "_either_text",
+        "_lowered",
+        "_spans",
+        "_texts",
+        "plain",
+        "values",
+    )
 
     def __init__(self) -> None:
         self.values: set[str] = set()
@@ -331,7 +353,9 @@ class Credentials:
         """Stable credentials from auth headers: API keys, passphrases, bearer tokens, cookie values."""
         for name, value in headers.items():
             kind = credential_header(name)
-            if kind and value not in self.values:
+            if kind == "set-cookie":
+                self.learn([set_cookie_value(value)])
+            elif kind and value not in self.values:
                 _, _, credential = value.partition(" ")
                 cookies = [part.partition("=")[2] for part in value.split(";")] if kind == "cookie" else []
                 self.learn([value, credential, *cookies])
@@ -377,3 +401,44 @@ class Credentials:
         if type(value) is list:
             return [self.scrub_value(v) for v in value]
         return value
+
+
+# The proxy's loggers (by name: the listener, below the recorder, cannot be handed a session's credentials).
+LOGGERS = ("tradetape.proxy", "tradetape.record", "tradetape.drift", "tradetape.replay")
+
+
+class LogScrub(logging.Filter):
+    """Every credential of the sessions recording in this process, scrubbed from a log line (its message and
+    traceback) before any handler sees it: a path, URL or error message may hold one. A session's credentials
+    are dropped with it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sessions: weakref.WeakSet[Credentials] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        known = [creds for creds in list(self.sessions) if creds]
+        if not known:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed call: raised here, it would fail the caller, not the handler
+            message = f"{record.msg} {record.args!r}"
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)  # what a handler writes of it
+        for creds in known:
+            message = creds.scrub(message)
+            record.exc_text = record.exc_text and creds.scrub(record.exc_text)
+            record.stack_info = record.stack_info and creds.scrub(record.stack_info)
+        record.msg, record.args = message, None
+        return True
+
+
+LOG_SCRUB = LogScrub()
+
+
+def scrub_logs(creds: Credentials) -> None:
+    """The proxy's log lines scrubbed of `creds` from now on, for as long as they are in use."""
+    LOG_SCRUB.sessions.add(creds)
+    for name in LOGGERS:
+        logging.getLogger(name).addFilter(LOG_SCRUB)

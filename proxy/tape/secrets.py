@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -415,9 +416,15 @@ class LogScrub(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.sessions: weakref.WeakSet[Credentials] = weakref.WeakSet()
+        self._lock = threading.Lock()  # a recorder may start on one thread while another logs
+
+    def add(self, creds: Credentials) -> None:
+        with self._lock:
+            self.sessions.add(creds)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        known = [creds for creds in list(self.sessions) if creds]
+        with self._lock:
+            known = [creds for creds in self.sessions if creds]
         if not known:
             return True
         try:
@@ -439,6 +446,6 @@ LOG_SCRUB = LogScrub()
 
 def scrub_logs(creds: Credentials) -> None:
     """The proxy's log lines scrubbed of `creds` from now on, for as long as they are in use."""
-    LOG_SCRUB.sessions.add(creds)
+    LOG_SCRUB.add(creds)
     for name in LOGGERS:
         logging.getLogger(name).addFilter(LOG_SCRUB)

@@ -14,6 +14,7 @@ import orjson
 
 # kinds
 TAKEN, SKIPPED, WOULD_TAKE, RESULT, KILL, RECOVERY = "taken", "skipped", "would_take", "result", "kill", "recovery"
+RESUMED = "resumed"  # a pair not traded (its market refused or unread) is traded again
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@ On start it runs `recover()` (with the configured policy, so exposure left by th
 other) until every intent is settled and the positions agree, then reads each pair's Polymarket market
 (`trader.market_check`: a pair whose market charges more than its `poly_fee_rate`, lacks its tokens or takes no
 orders is not traded; one whose market could not be read is not traded until a read every `market_retry_s`
-succeeds), and only then starts the feeds. Then every book
+succeeds), and only then starts the feeds. While it runs it reads each market again every `market_recheck_s`: a
+reading refusing the pair stops it, one passing re-admits it. Then every book
 update re-prices the pairs on that market (`trader.detect`); an opportunity that clears the pair's minimum edge is
 checked against the book's health and the risk limits (`trader.risk`) and taken (one arb in flight per pair),
 skipped with the reason, or, in a dry run, logged as what it would take. After an arb its pair waits until each
@@ -20,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,8 +41,9 @@ from clients.feed_events import (
     FillReversed,
     UserFill,
 )
+from clients.polymarket.types import ClobMarket
 from trader.arb import ArbResult, Policy, launch_arb, new_arb_id
-from trader.decisions import KILL, RECOVERY, RESULT, SKIPPED, TAKEN, WOULD_TAKE, Decision
+from trader.decisions import KILL, RECOVERY, RESULT, RESUMED, SKIPPED, TAKEN, WOULD_TAKE, Decision
 from trader.detect import BoxQuote, best_box, deeper_than, may_clear, top_edges, unusable
 from trader.exchanges import KalshiTrading, PolyTrading
 from trader.ledger import Ledger
@@ -58,6 +60,11 @@ ZERO = Decimal(0)
 UNCAPPED = Decimal(10) ** 9  # the size asked of detection to learn what the books alone would offer
 PRESIGN_EVERY = 1.0  # seconds between Kalshi order signatures made ahead (the client keeps one usable 2 s)
 MARKET_RETRY_S = 5.0  # seconds between reads of a pair's market info after one failed
+# seconds between reads of each pair's market info while the engine runs: the longest a change of Polymarket's category
+# fee rates (rare: docs/wire/polymarket.md 4.4) goes unseen, for one public GET a pair each time; far longer than a
+# recorded scenario (about 20 s), which so makes no read but the one at start
+MARKET_RECHECK_S = 300.0
+NOT_READ = "its Polymarket market info is not read yet"
 
 
 @dataclass
@@ -97,6 +104,8 @@ class Engine:
         clock: Callable[[], float] | None = None,
         today: Callable[[], datetime] = lambda: datetime.now(UTC),
         market_retry_s: float = MARKET_RETRY_S,
+        market_recheck_s: float = MARKET_RECHECK_S,
+        market_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.pairs = config.pairs
         self.limits = config.limits
@@ -133,8 +142,10 @@ class Engine:
         self._down: set[tuple[str, str]] = set()
         self._rebook: dict[str, Rebook] = {}  # pair -> its last arb's legs' books, until each has updated since
         self.market_retry_s = market_retry_s
+        self.market_recheck_s = market_recheck_s
+        self._market_sleep = market_sleep  # the wait between reads of a market (tests step it)
         # pair -> why it is not traded: its market info is unread, unreadable or refused (trader.market_check)
-        self.unchecked = {p.name: "its Polymarket market info is not read yet" for p in self.pairs}
+        self.unchecked = {p.name: NOT_READ for p in self.pairs}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -152,7 +163,7 @@ class Engine:
         for feed in self.feeds.values():
             await feed.start()
         consumers = [asyncio.create_task(self._consume(feed)) for feed in self.feeds.values()]
-        consumers += [asyncio.create_task(self._read_market_until_read(pair)) for pair in unread]
+        consumers += [asyncio.create_task(self._keep_market_read(pair, pair not in unread)) for pair in self.pairs]
         consumers.append(asyncio.create_task(self._keep_presigned()))
         self.ready = True
         try:
@@ -211,42 +222,99 @@ class Engine:
         return [pair for pair in self.pairs if not await self._check_market(pair)]
 
     async def _check_market(self, pair: Pair) -> bool:
-        """Read the pair's market info and clear the pair or refuse it (a decision naming the field and both
-        values); False when the read failed: the pair stays untraded and is read again later."""
+        """Read the pair's market info and clear the pair or refuse it; False when the read failed: the pair is then
+        not traded (a decision naming the failure) and is read again later."""
+        failure = await self._read_market(pair)
+        if failure is not None:
+            self._unread(pair, failure)
+        return failure is None
+
+    async def _read_market(self, pair: Pair) -> str | None:
+        """Read the pair's market info and apply it (`_apply_market`); what failed, if the read did."""
         try:
             market = await self.poly.get_clob_market(pair.poly_condition_id)
         except TradingError as exc:
-            detail = (
-                f"GET /clob-markets/{pair.poly_condition_id} failed ({type(exc).__name__}: {exc}): not traded until "
-                f"a read succeeds (again every {self.market_retry_s:g} s)"
-            )
-            if self.unchecked.get(pair.name) != detail:  # the same failure again is not news
-                self.unchecked[pair.name] = detail
-                self.decide(Decision(SKIPPED, pair.name, "market_unread", detail))
-            return False
+            return f"GET /clob-markets/{pair.poly_condition_id} failed ({type(exc).__name__}: {exc})"
+        self._apply_market(pair, market)
+        return None
+
+    def _apply_market(self, pair: Pair, market: ClobMarket) -> None:
+        """Refuse the pair (a decision naming the field and both values) or clear it; a pair that was not traded and
+        is cleared is said to be traded again and priced on the books as they stand. An arb in flight goes on."""
         refusal = market_refusal(pair, market)
         if refusal is not None:
-            self.unchecked[pair.name] = refusal[1]
-            self.decide(Decision(SKIPPED, pair.name, *refusal))
-            return True
-        del self.unchecked[pair.name]
+            self._untraded(pair, *refusal)
+            return
+        was = self.unchecked.pop(pair.name, None)
+        if was is None:
+            return  # traded, and still may be
         log.info(
             "market of %s: fd.r %s <= poly_fee_rate %s, tokens and flags agree: priced at the pairs file's rate",
             pair.name,
             market.fees.rate,
             pair.poly_fee_rate,
         )
-        return True
-
-    async def _read_market_until_read(self, pair: Pair) -> None:
-        """A pair whose market info could not be read at start is read again every `market_retry_s` until a read
-        succeeds; a cleared pair is then priced on the books as they stand."""
-        while True:
-            await asyncio.sleep(self.market_retry_s)
-            if await self._check_market(pair):
-                break
-        if pair.name not in self.unchecked and self.risk.killed is None:
+        if was != NOT_READ:
+            detail = (
+                f"GET /clob-markets/{pair.poly_condition_id}: fd.r {market.fees.rate} <= poly_fee_rate "
+                f"{pair.poly_fee_rate}, tokens and flags agree: traded again (it was not: {was})"
+            )
+            self.decide(Decision(RESUMED, pair.name, "market_read", detail))
+        if self.ready and self.risk.killed is None:
             self.evaluate(pair)
+
+    def _untraded(self, pair: Pair, code: str, detail: str) -> None:
+        """The pair is not traded from now on, and why (said once: the same reason again is not news)."""
+        if self.unchecked.get(pair.name) == detail:
+            return
+        self.unchecked[pair.name] = detail
+        self.status[pair.name].problem = detail
+        self._seen.pop(pair.name, None)  # a skip said before this is news again once it is traded again
+        self.decide(Decision(SKIPPED, pair.name, code, detail))
+
+    def _unread(self, pair: Pair, failure: str, lapsed: bool = False) -> None:
+        """The pair is not traded: its market could not be read (`lapsed`: for a period after a re-read failed)."""
+        why = (
+            f"no read succeeded within {self.market_recheck_s:g} s (market_recheck_s) of the first re-read that "
+            "failed; "
+            if lapsed
+            else ""
+        )
+        detail = f"{failure}: {why}not traded until a read succeeds (again every {self.market_retry_s:g} s)"
+        self._untraded(pair, "market_unread", detail)
+
+    async def _keep_market_read(self, pair: Pair, read: bool) -> None:
+        """`_watch_market`; should it raise (a bug, not an exchange answer), the pair's reading would age unseen:
+        stop trading rather than guess."""
+        try:
+            await self._watch_market(pair, read)
+        except Exception as exc:
+            log.exception("reading the market of %s raised", pair.name)
+            self._kill(f"reading the market of {pair.name} raised {type(exc).__name__}: {exc}")
+
+    async def _watch_market(self, pair: Pair, read: bool) -> None:
+        """Read the pair's market again every `market_recheck_s` while the engine runs, every `market_retry_s` after a
+        read failed (`read`: the last one succeeded). A traded pair whose re-read fails trades on its last good
+        reading for one more `market_recheck_s` at most, reading again meanwhile; then it is not traded until a read
+        succeeds (fail closed, with the age of the reading it trades on bounded)."""
+        until: float | None = None  # a re-read failed: the last good reading is traded on until then
+        lapsed = False  # no read succeeded by then: the pair stopped
+        while True:
+            wait = self.market_recheck_s if read else self.market_retry_s
+            if until is not None:
+                wait = max(0.0, min(wait, until - self.now()))
+            await self._market_sleep(wait)
+            failure = await self._read_market(pair)
+            read = failure is None
+            if failure is None:
+                until, lapsed = None, False
+            elif pair.name in self.unchecked or (until is not None and self.now() >= until):
+                lapsed = lapsed or until is not None
+                until = None
+                self._unread(pair, failure, lapsed)
+            else:
+                until = until if until is not None else self.now() + self.market_recheck_s
+                log.warning("%s: %s: traded on its last good reading for now", pair.name, failure)
 
     # -- recovery ------------------------------------------------------------------------------
 

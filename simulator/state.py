@@ -81,6 +81,13 @@ def read_decimal(value: Any, where: str) -> Decimal:
         raise StateError(where, f"not a decimal: {value!r}") from None
 
 
+def read_bool(obj: dict, key: str, where: str, default: bool) -> bool:
+    value = obj.get(key, default)
+    if not isinstance(value, bool):
+        raise StateError(f"{where}.{key}", f"must be true or false, got {value!r}")
+    return value
+
+
 def read_list(obj: dict, key: str, where: str) -> list:
     value = obj.get(key, [])
     if not isinstance(value, list):

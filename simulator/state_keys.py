@@ -30,7 +30,7 @@ KALSHI: Schema = {
         "price_ranges": PRICE_RANGE,
         "book": scalars("yes_dollars no_dollars"),
     },
-    "accounts": scalars("name balance api_keys positions"),
+    "accounts": scalars("name balance api_keys positions direct_member"),
     "feed": FEED,
 }
 LEVEL = scalars("price size")

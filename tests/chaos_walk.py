@@ -506,7 +506,14 @@ class Walk:
                     buys_no = (intent.leg.outcome == "no") == (intent.leg.action == "buy")
                     no_bought += fill.quantity if buys_no else ZERO
         redeemed = no_bought - max(-position, ZERO)
-        expected = self.kalshi_cash0 + flows["kalshi"] - sold + redeemed
+        # The ledger knows the trade fees; Kalshi also floors the balance to the cent after each fill, which costs
+        # an order at most a cent beyond its fills and fees (docs/wire/kalshi.md, fee rounding).
+        exchange = self.world.kalshi_exchange
+        mine = [f for f in exchange.fills if f.account == "default"]
+        rounding = sum((f.rounding for f in mine), ZERO)
+        orders = len({f.order_id for f in mine})
+        self.check(ZERO <= rounding <= orders * D("0.01"), f"kalshi balance rounding {rounding} over {orders} orders")
+        expected = self.kalshi_cash0 + flows["kalshi"] - sold + redeemed - rounding
         self.check(kalshi_cash == expected, f"kalshi cash {kalshi_cash}, from the ledger's fills {expected}")
         expected = self.poly_cash0 + flows["poly"]
         self.check(poly_cash == expected, f"poly cash {poly_cash}, from the ledger's fills {expected}")

@@ -47,7 +47,9 @@ SECTION = {
         },
         {"ticker": "KXOTHER-26DEC31-X", "status": "active"},
     ],
-    "accounts": [{"name": "default", "balance": "98.0186"}],
+    # The recorded demo balance (June 2026) is kept to the centicent, as a direct member's is (docs/wire/kalshi.md,
+    # fee rounding): the account is one here so the recording's figures carry over.
+    "accounts": [{"name": "default", "balance": "98.0186", "direct_member": True}],
 }
 
 _DEC = re.compile(r"^-?\d+\.(\d+)$")
@@ -199,6 +201,27 @@ async def test_ioc_taker_fills_fees_positions_balance_match_recording(kalshi: Ka
 
     status, executed = await kalshi.call("DELETE", f"{ORDERS}/{taker['order_id']}")
     assert (status, executed) == (404, real_error("real_demo__orders__cancel_executed"))
+
+
+async def test_a_non_direct_members_balance_answer_is_whole_cents(
+    aiohttp_client: Any, kalshi_credentials: tuple[str, Any, str]
+) -> None:
+    """The default account is an ordinary API user's: the same fill as above, 0.52 + fee 0.0175 = 0.5375, takes
+    98.01 to 97.4725, floored to the cent (docs/wire/kalshi.md, fee rounding); fee_cost still shows the trade fee."""
+    clock = SimClock()
+    section = SECTION | {"accounts": [{"name": "default", "balance": "98.01"}]}
+    client = await aiohttp_client(create_kalshi_app(section, clock, FaultInjector()))
+    key_id, private_key, pem = kalshi_credentials
+    kalshi = Kalshi(client, clock, key_id, private_key)
+    await kalshi.admin("/kalshi/keys", {"key_id": key_id, "public_key_pem": pem})
+    status, taker = await kalshi.order(price="0.9900", time_in_force="immediate_or_cancel")
+    assert (status, taker["average_fee_paid"]) == (201, "0.0175")
+    _, balance = await kalshi.call("GET", "/trade-api/v2/portfolio/balance")
+    assert (balance["balance"], balance["balance_dollars"]) == (9747, "97.4700")
+    _, fills = await kalshi.call("GET", "/trade-api/v2/portfolio/fills")
+    assert fills["fills"][0]["fee_cost"] == "0.017500"
+    _, positions = await kalshi.call("GET", "/trade-api/v2/portfolio/positions")
+    assert positions["market_positions"][0]["fees_paid_dollars"] == "0.017500"
 
 
 async def test_order_refusals_have_the_real_bodies(kalshi: Kalshi) -> None:
@@ -693,7 +716,9 @@ async def test_state_file_accounts_and_positions_carry_the_start_time(
     """Not the epoch: a fresh account's balance and a seeded position were last updated when the sim started."""
     start = 1_781_159_348
     clock = SimClock(float(start), source=lambda: 0.0)
-    section = SECTION | {"accounts": [{"name": "default", "balance": "98.0186", "positions": {T: "3.00"}}]}
+    section = SECTION | {
+        "accounts": [{"name": "default", "balance": "98.0186", "direct_member": True, "positions": {T: "3.00"}}]
+    }
     client = await aiohttp_client(create_kalshi_app(section, clock, FaultInjector()))
     key_id, private_key, pem = kalshi_credentials
     kalshi = Kalshi(client, clock, key_id, private_key)

@@ -56,12 +56,13 @@ actions = st.lists(st.one_of(orders, st.tuples(st.just("cancel"), st.integers(0,
 
 
 def replay_cash_and_position(exchange: KalshiExchange, account: str) -> tuple[Decimal, Decimal]:
-    """Cash and position from the account's fills alone: pay the leg price and fee, a YES+NO pair pays $1."""
+    """Cash and position from the account's fills alone: pay the leg price, fee and balance rounding, a YES+NO pair
+    pays $1."""
     cash, position = START_CASH.get(account, ZERO), ZERO
     for fill in (f for f in exchange.fills if f.account == account):
         direction = 1 if fill.book_side == "bid" else -1
         leg = fill.yes_price if direction == 1 else ONE - fill.yes_price
-        cash -= fill.count * leg + fill.fee
+        cash -= fill.count * leg + fill.fee + fill.rounding
         cash += min(fill.count, max(-position * direction, ZERO))
         position += direction * fill.count
     return cash, position
@@ -87,12 +88,18 @@ def check_invariants(exchange: KalshiExchange) -> None:
         else:
             assert fill.yes_price == order.price, "makers trade at their own price"
         assert fill.fee == (taker_fee(fill.count, fill.yes_price) if fill.is_taker else ZERO)
-    fees = sum((f.fee for f in exchange.fills), ZERO)
+    for order in exchange.orders.values():
+        rounding = sum((f.rounding for f in exchange.fills if f.order_id == order.order_id), ZERO)
+        assert rounding == order.fee_accumulator and ZERO <= rounding <= Decimal("0.01"), (
+            "an order pays at most a cent of rounding beyond its fills and trade fees"
+        )
+    fees = sum((f.fee + f.rounding for f in exchange.fills), ZERO)
     open_interest = ZERO
     for name, account in exchange.accounts.items():
         cash, position = replay_cash_and_position(exchange, name)
         held = account.positions.get(TICKER)
         assert account.cash == cash
+        assert account.cash % account.balance_precision == 0, "balances stay whole cents (non-direct members)"
         assert (held.position if held else ZERO) == position
         open_interest += max(position, ZERO)
         if not account.unlimited:
@@ -221,7 +228,8 @@ def test_selling_held_contracts_needs_no_cash() -> None:
         "alice", OrderRequest(TICKER, "ask", Decimal("0.40"), Decimal("5"), "immediate_or_cancel", "taker_at_cross")
     )
     assert done.order.fill_count == Decimal("5")
-    assert alice.cash == Decimal("2.00") - taker_fee(Decimal("5"), Decimal("0.40"))  # 5 x 0.40 less the fee
+    # 5 x 0.40 less the fee 0.07 x 5 x 0.24 = 0.084: 1.916, floored to the cent (docs/wire/kalshi.md, fee rounding)
+    assert alice.cash == Decimal("1.91")
     assert alice.positions[TICKER].position == ZERO
     with pytest.raises(KalshiError) as refused:  # opening NO beyond the (now closed) position still needs cash
         exchange.create(

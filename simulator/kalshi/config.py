@@ -6,8 +6,11 @@
               "close_time": "2026-12-31T23:00:00Z",
               "book": {"yes_dollars": [["0.4700", "3.00"]], "no_dollars": [["0.4800", "3.00"]]}}],
  "accounts": [{"name": "default", "balance": "1000.00", "api_keys": {"<key id>": "<public PEM>"},
-               "positions": {"KX-A": "3.00"}}]}
+               "positions": {"KX-A": "3.00"}, "direct_member": false}]}
 ```
+
+`direct_member` (default false) keeps the account's balance to $0.0001 after each fill, as Kalshi does for direct
+members of the exchange; an ordinary API user's balance is kept to $0.01 (docs/wire/kalshi.md, fee rounding).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from simulator import demo_accounts
 from simulator.kalshi.model import ONE, Account, Market, Position
-from simulator.state import StateError, read_decimal, read_list, read_str
+from simulator.state import StateError, read_bool, read_decimal, read_list, read_str
 
 MARKET_STATUSES = ("initialized", "active", "inactive", "closed", "determined", "disputed", "amended", "finalized")
 LINEAR_CENT = [(Decimal("0.0000"), Decimal("1.0000"), Decimal("0.0100"))]
@@ -172,9 +175,15 @@ def parse_account(
     if not isinstance(spec, dict):
         raise StateError(where, "must be an object")
     name = read_str(spec, "name", where)
-    account = Account(
-        name, str(uuid.uuid4()), read_decimal(spec.get("balance", "0"), f"{where}.balance"), updated_ts=now
-    )
+    direct_member = read_bool(spec, "direct_member", where, False)
+    balance = read_decimal(spec.get("balance", "0"), f"{where}.balance")
+    account = Account(name, str(uuid.uuid4()), balance, updated_ts=now, direct_member=direct_member)
+    if balance % account.balance_precision:
+        raise StateError(
+            f"{where}.balance",
+            f"must be a multiple of ${account.balance_precision} (Kalshi's balance precision for "
+            f"{'direct' if direct_member else 'non-direct'} members; see direct_member), got {balance}",
+        )
     keys_spec = spec.get("api_keys", {})
     if not isinstance(keys_spec, dict):
         raise StateError(f"{where}.api_keys", "must map key ids to public PEM strings")

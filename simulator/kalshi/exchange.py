@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Literal
 
 from simulator.clock import SimClock
@@ -18,10 +18,22 @@ from simulator.kalshi.book import Book
 from simulator.kalshi.config import KalshiSetup, parse_section
 from simulator.kalshi.errors import NOT_FOUND, KalshiError, invalid_order, nested
 from simulator.kalshi.matching import Plan, plan_taker
-from simulator.kalshi.model import ONE, PAUSED, TRADABLE, ZERO, Account, Fill, Market, Order, OrderRequest, Position
+from simulator.kalshi.model import (
+    CENT,
+    CENTICENT,
+    ONE,
+    PAUSED,
+    TRADABLE,
+    ZERO,
+    Account,
+    Fill,
+    Market,
+    Order,
+    OrderRequest,
+    Position,
+)
 
 TAKER_FEE_RATE = Decimal("0.07")
-CENTICENT = Decimal("0.0001")
 MICRODOLLAR = Decimal("0.000001")
 MARKET_MAKER = "market-maker"
 
@@ -29,6 +41,18 @@ MARKET_MAKER = "market-maker"
 def taker_fee(count: Decimal, yes_price: Decimal) -> Decimal:
     """0.07 x count x p x (1 - p), rounded up to the centicent (Kalshi fee_rounding)."""
     return (TAKER_FEE_RATE * count * yes_price * (ONE - yes_price)).quantize(CENTICENT, rounding=ROUND_CEILING)
+
+
+def round_balance_change(change: Decimal, precision: Decimal, accumulator: Decimal) -> tuple[Decimal, Decimal]:
+    """Kalshi fee_rounding: a fill's balance change (revenue - trade fee) floored to the account's precision, the
+    rounding fee added to the order's accumulator, which rebates a whole cent once it exceeds one (a rounding fee
+    is under a cent, so one rebate per fill is enough). Returns the change applied and the accumulator after."""
+    applied = change.quantize(precision, rounding=ROUND_FLOOR)
+    accumulator += change - applied
+    if accumulator > CENT:
+        applied += CENT
+        accumulator -= CENT
+    return applied, accumulator
 
 
 @dataclass
@@ -130,13 +154,14 @@ class KalshiExchange:
         if req.expiration_time <= self.now():
             raise invalid_order("Expiration timestamp must be in the future")
 
-    def _cost(self, plan: Plan, side: str, rest: Decimal, limit_leg: Decimal, closable: Decimal) -> Decimal:
-        """Dollars the taker needs: fills at the makers' prices plus fees, less $1 for each contract of
-        the other leg those fills close, plus collateral for what rests."""
-        cost = rest * limit_leg - min(plan.filled, closable)
+    def _cost(self, account: Account, ticker: str, plan: Plan, side: str, rest: Decimal, limit_leg: Decimal) -> Decimal:
+        """Dollars the taker needs: fills at the makers' prices plus fees, each rounded up to the balance precision
+        (no rebate counted), less $1 for each contract of the other leg those fills close, plus collateral for what
+        rests."""
+        cost = rest * limit_leg - min(plan.filled, self._closable(account, ticker, side))
         for maker, n in plan.fills:
             leg = maker.price if side == "bid" else ONE - maker.price
-            cost += n * leg + taker_fee(n, maker.price)
+            cost += (n * leg + taker_fee(n, maker.price)).quantize(account.balance_precision, rounding=ROUND_CEILING)
         return cost
 
     def _check_balance(self, account: Account, plan: Plan, cost: Decimal) -> None:
@@ -166,8 +191,7 @@ class KalshiExchange:
         rests = req.time_in_force == "good_till_canceled" and not plan.killed_by_stp
         rest = count - plan.filled if rests else ZERO
         leg = req.price if req.book_side == "bid" else ONE - req.price
-        closable = self._closable(account, req.ticker, req.book_side)
-        self._check_balance(account, plan, self._cost(plan, req.book_side, rest, leg, closable))
+        self._check_balance(account, plan, self._cost(account, req.ticker, plan, req.book_side, rest, leg))
         order = self._new_order(account_name, req)
         if req.client_order_id:
             account.client_order_ids.add(req.client_order_id)
@@ -251,9 +275,9 @@ class KalshiExchange:
         pos = self.position(account, fill.ticker)
         leg = fill.yes_price if fill.book_side == "bid" else ONE - fill.yes_price
         direction = 1 if fill.book_side == "bid" else -1
-        account.cash -= fill.count * leg + fill.fee
         opposite_held = max(-pos.position * direction, ZERO)
         closing = min(fill.count, opposite_held)
+        self._pay(account, fill, closing - fill.count * leg - fill.fee)
         if closing:
             removed = (
                 pos.exposure
@@ -262,7 +286,6 @@ class KalshiExchange:
             )
             pos.exposure -= removed
             pos.realized_pnl += closing * (ONE - leg) - removed
-            account.cash += closing
         pos.exposure += (fill.count - closing) * leg
         pos.position += direction * fill.count
         pos.total_traded += fill.count * leg
@@ -271,6 +294,14 @@ class KalshiExchange:
         self.fills.append(fill)
         self._emit("fill", fill=fill)
         self._emit("position", account=account.name, ticker=fill.ticker, position=pos)
+
+    def _pay(self, account: Account, fill: Fill, change: Decimal) -> None:
+        """Move the account's cash by a fill's balance change, rounded as Kalshi rounds it for the account; the
+        rounding is kept on the fill and accumulated on its order."""
+        order = self.orders[fill.order_id]
+        applied, order.fee_accumulator = round_balance_change(change, account.balance_precision, order.fee_accumulator)
+        fill.rounding = change - applied
+        account.cash += applied
 
     def _close(self, order: Order, status: str) -> Decimal:
         """Take a resting order off the book; returns the count removed."""
@@ -365,8 +396,8 @@ class KalshiExchange:
                     raise invalid_order("post only cross")
                 rest = ZERO if plan.killed_by_stp else new_remaining - plan.filled
                 leg = req.price if order.book_side == "bid" else ONE - req.price
-                closable = self._closable(account, order.ticker, order.book_side)
-                self._check_balance(account, plan, self._cost(plan, order.book_side, rest, leg, closable))
+                cost = self._cost(account, order.ticker, plan, order.book_side, rest, leg)
+                self._check_balance(account, plan, cost)
             except KalshiError:
                 book.add(order)
                 raise

@@ -12,6 +12,8 @@ from typing import Any
 
 ZERO = Decimal("0")
 ONE = Decimal("1")
+CENT = Decimal("0.01")
+CENTICENT = Decimal("0.0001")
 
 # Market.status words (GET /markets?status= uses the filter words on the right).
 TRADABLE = "active"
@@ -79,6 +81,7 @@ class Order:
     maker_fill_cost: Decimal = ZERO
     taker_fees: Decimal = ZERO
     maker_fees: Decimal = ZERO
+    fee_accumulator: Decimal = ZERO  # balance rounding paid on this order's fills and not yet rebated
 
     @property
     def leg_price(self) -> Decimal:
@@ -96,8 +99,9 @@ class Fill:
     count: Decimal
     yes_price: Decimal
     is_taker: bool
-    fee: Decimal
+    fee: Decimal  # the trade fee, as fee_cost reports it
     created_time: float
+    rounding: Decimal = ZERO  # rounding fee less rebate: what the balance paid beyond revenue - fee
 
 
 @dataclass
@@ -117,9 +121,15 @@ class Account:
     user_id: str
     cash: Decimal
     unlimited: bool = False  # the built-in market maker: never refused for balance
+    direct_member: bool = False  # balance kept to $0.0001 instead of a non-direct member's $0.01
     positions: dict[str, Position] = field(default_factory=dict)
     client_order_ids: set[str] = field(default_factory=set)
     updated_ts: float = 0.0
+
+    @property
+    def balance_precision(self) -> Decimal:
+        """What Kalshi rounds this account's balance to after every fill (docs/wire/kalshi.md, fee rounding)."""
+        return CENTICENT if self.direct_member else CENT
 
 
 @dataclass

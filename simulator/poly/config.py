@@ -15,7 +15,7 @@ from eth_utils import is_hex_address, to_checksum_address
 from ctf_order import decimal_digits
 from simulator import demo_accounts
 from simulator.poly.model import ONE, ZERO, Account, Market, Token
-from simulator.state import StateError, read_decimal, read_list, read_str
+from simulator.state import StateError, read_bool, read_decimal, read_list, read_str
 
 TICK_SIZES = (Decimal("0.1"), Decimal("0.01"), Decimal("0.005"), Decimal("0.0025"), Decimal("0.001"), Decimal("0.0001"))
 HARDHAT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
@@ -124,13 +124,6 @@ def _settings(section: dict, where: str) -> Settings:
     return settings
 
 
-def _bool(spec: dict, key: str, where: str, default: bool) -> bool:
-    value = spec.get(key, default)
-    if not isinstance(value, bool):
-        raise StateError(f"{where}.{key}", f"must be true or false, got {value!r}")
-    return value
-
-
 def _add_market(state: PolyState, spec: Any, where: str) -> None:
     if not isinstance(spec, dict):
         raise StateError(where, "must be an object")
@@ -147,11 +140,11 @@ def _add_market(state: PolyState, spec: Any, where: str) -> None:
         condition_id=condition_id,
         tick_size=tick,
         min_order_size=_non_negative(spec.get("min_order_size", "5"), f"{where}.min_order_size"),
-        neg_risk=_bool(spec, "neg_risk", where, False),
+        neg_risk=read_bool(spec, "neg_risk", where, False),
         domain_version=version,
         fee_rate=_non_negative(spec.get("fee_rate", "0"), f"{where}.fee_rate"),
-        accepting_orders=_bool(spec, "accepting_orders", where, True),
-        closed=_bool(spec, "closed", where, False),
+        accepting_orders=read_bool(spec, "accepting_orders", where, True),
+        closed=read_bool(spec, "closed", where, False),
     )
     if market.fee_rate >= ONE:
         raise StateError(f"{where}.fee_rate", 'must be below 1 (e.g. "0.04")')
@@ -252,5 +245,5 @@ def _account(spec: Any, where: str, tokens: dict[str, Token]) -> Account:
         balance=_non_negative(spec.get("balance", "0"), f"{where}.balance"),
         positions={t: _non_negative(v, f"{where}.positions.{t}") for t, v in positions.items()},
         allowance=None if allowance is None else _non_negative(allowance, f"{where}.allowance"),
-        deposit_wallet_required=_bool(spec, "deposit_wallet_required", where, False),
+        deposit_wallet_required=read_bool(spec, "deposit_wallet_required", where, False),
     )

@@ -194,11 +194,11 @@ def test_collateral_is_held_for_resting_orders() -> None:
     exchange.create(
         "alice", OrderRequest(TICKER, "bid", Decimal("0.40"), Decimal("100"), "good_till_canceled", "taker_at_cross")
     )
-    assert exchange.available(alice) == Decimal("10.00")
+    assert exchange.available(alice) == Decimal("9.99")  # 40.00 and the cent its floored fills may keep
     with pytest.raises(KalshiError) as refused:
         exchange.create(
             "alice", OrderRequest(TICKER, "ask", Decimal("0.45"), Decimal("20"), "good_till_canceled", "taker_at_cross")
-        )  # 20 NO at 0.55 = 11.00 > 10.00 free
+        )  # 20 NO at 0.55 = 11.00 > 9.99 free
     assert refused.value.code == "insufficient_balance"
 
 

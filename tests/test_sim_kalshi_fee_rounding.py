@@ -198,3 +198,26 @@ def test_detects_kalshi_fee_bounds_what_the_simulator_charges(prices, cuts):
     charged = D("10000.00") - exchange.accounts["alice"].cash - cost
     assert charged <= kalshi_taker_fee(tuple(levels))
     assert charged == sum((f.fee for f in done.fills), D(0)) + done.order.fee_accumulator
+
+
+def test_a_resting_order_holds_what_its_floored_maker_fills_can_take():
+    # A bid of 2 @ 0.055 costs 0.11, but each 1-lot maker fill is floored from -0.055 to -0.06 (the accumulator at
+    # 0.005, then 0.010: not above a cent, no rebate): 0.12 in all. Holding 0.11 let the balance reach -0.01; the
+    # order holds 0.11 + the cent its accumulator may keep, so 0.11 is refused and 0.12 ends at zero.
+    exchange = make_exchange()
+    exchange.accounts["alice"].cash = D("0.11")
+    with pytest.raises(Exception, match="insufficient balance"):
+        exchange.create("alice", OrderRequest(TICKER, "bid", D("0.055"), D("2"), "good_till_canceled", "maker"))
+    exchange.accounts["alice"].cash = D("0.12")
+    exchange.create("alice", OrderRequest(TICKER, "bid", D("0.055"), D("2"), "good_till_canceled", "maker"))
+    assert exchange.available(exchange.accounts["alice"]) == 0
+    for _ in range(2):
+        exchange.create("bob", OrderRequest(TICKER, "ask", D("0.055"), D("1"), "immediate_or_cancel", "taker"))
+    assert exchange.accounts["alice"].cash == 0
+
+
+def test_the_balance_of_a_non_direct_member_with_a_resting_order_stays_whole_cents():
+    # available = cash - held: a resting 1 @ 0.055 holds 0.06 (0.055 + 0.01 floored), not 0.055
+    exchange = make_exchange()
+    exchange.create("alice", OrderRequest(TICKER, "bid", D("0.055"), D("1"), "good_till_canceled", "maker"))
+    assert exchange.available(exchange.accounts["alice"]) == D("49.94")

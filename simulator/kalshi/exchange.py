@@ -35,6 +35,7 @@ from simulator.kalshi.model import (
 
 TAKER_FEE_RATE = Decimal("0.07")
 MICRODOLLAR = Decimal("0.000001")
+SMALLEST_COUNT = Decimal("0.01")  # counts have 2 decimals
 MARKET_MAKER = "market-maker"
 
 
@@ -53,6 +54,19 @@ def round_balance_change(change: Decimal, precision: Decimal, accumulator: Decim
         applied += CENT
         accumulator -= CENT
     return applied, accumulator
+
+
+def collateral(account: Account, remaining: Decimal, leg_price: Decimal, accumulator: Decimal) -> Decimal:
+    """The most a resting order's fills can still take from the balance: their cost plus the rounding its fee
+    accumulator (at most a cent once settled, `round_balance_change`) has yet to charge, to the account's precision;
+    a balance that held only the cost could go below zero when the fills are floored. No rounding is held where
+    none can happen: a fill of the smallest count (0.01) already of the account's precision."""
+    if not remaining:
+        return ZERO
+    cost = remaining * leg_price
+    if not (leg_price * SMALLEST_COUNT) % account.balance_precision:
+        return cost
+    return (cost + CENT - accumulator).quantize(account.balance_precision, rounding=ROUND_FLOOR)
 
 
 @dataclass
@@ -127,7 +141,12 @@ class KalshiExchange:
     def held(self, account: Account) -> Decimal:
         """Collateral reserved for the account's resting orders."""
         return sum(
-            (o.remaining * o.leg_price for b in self.books.values() for o in b.orders() if o.account == account.name),
+            (
+                collateral(account, o.remaining, o.leg_price, o.fee_accumulator)
+                for b in self.books.values()
+                for o in b.orders()
+                if o.account == account.name
+            ),
             ZERO,
         )
 
@@ -158,14 +177,14 @@ class KalshiExchange:
         """Dollars the taker needs: fills at the makers' prices plus fees, each rounded up to the balance precision
         (no rebate counted), less $1 for each contract of the other leg those fills close, plus collateral for what
         rests."""
-        cost = rest * limit_leg - min(plan.filled, self._closable(account, ticker, side))
+        cost = collateral(account, rest, limit_leg, ZERO) - min(plan.filled, self._closable(account, ticker, side))
         for maker, n in plan.fills:
             leg = maker.price if side == "bid" else ONE - maker.price
             cost += (n * leg + taker_fee(n, maker.price)).quantize(account.balance_precision, rounding=ROUND_CEILING)
         return cost
 
     def _check_balance(self, account: Account, plan: Plan, cost: Decimal) -> None:
-        freed = sum((o.remaining * o.leg_price for o in plan.stp_cancels), ZERO)
+        freed = sum((collateral(account, o.remaining, o.leg_price, o.fee_accumulator) for o in plan.stp_cancels), ZERO)
         if not account.unlimited and cost > self.available(account) + freed:
             raise nested(400, "insufficient_balance", "insufficient balance")
 

@@ -449,6 +449,29 @@ async def second_pair_behind_an_arb_in_flight(tmp_path, risk: str, skipped: str)
     return rig
 
 
+async def test_no_arb_starts_once_the_engine_is_stopping(tmp_path):
+    """stop() waits for ali's arb in flight; bob's books opening an arb meanwhile start none, and the status says
+    why."""
+    from trader.engine import STOPPING
+
+    bob = pair_fields("2001", "2002", "KX-BOB", "0x" + "cd" * 32, name="bob", poly_fee_rate="0", poly_min_order_size=1)
+    pairs = PAIRS + "\n[[pairs]]\n" + bob + 'min_edge = "0.01"\nmax_size = 10\nmax_position = 30\n'
+    async with Rig(tmp_path, pairs=pairs) as rig:
+        rig.engine.kalshi = rig.kalshi = GatedKalshi()
+        rig.books()
+        await eventually(lambda: ("taken", "edge") in rig.kinds())
+        rig.engine.stop()
+        rig.pfeed.set_book("2001", asks=(("0.50", "100"),))
+        rig.pfeed.set_book("2002", asks=(("0.45", "100"),))
+        rig.kfeed.set_book("KX-BOB", (("0.55", "100"),), (("0.60", "100"),))
+        await eventually(lambda: rig.engine.status["bob"].problem == STOPPING)
+        assert not rig.task.done()  # still waiting for ali's arb
+        rig.kalshi.gate.set()
+        await asyncio.wait_for(rig.task, 5)
+    assert [d.pair for d in rig.ledger.decisions() if d.kind == "taken"] == ["ali"]
+    assert ("result", "matched") in rig.kinds() and len(rig.orders()) == 2
+
+
 async def test_start_recovers_the_last_runs_open_intent_before_trading(tmp_path):
     """The last run sent the Kalshi leg (it filled) and died before booking it; the engine settles it first,
     then the difference is gone and trading starts."""

@@ -65,6 +65,7 @@ MARKET_RETRY_S = 5.0  # seconds between reads of a pair's market info after one 
 # recorded scenario (about 20 s), which so makes no read but the one at start
 MARKET_RECHECK_S = 300.0
 NOT_READ = "its Polymarket market info is not read yet"
+STOPPING = "the engine is stopping: arbs in flight finish, no new one starts"
 
 
 @dataclass
@@ -425,6 +426,9 @@ class Engine:
         kalshi = self.feeds["kalshi"].book(pair.kalshi_ticker)
         poly = {token: self.feeds["poly"].book(token) for token in pair.poly_tokens}
         status.kalshi, status.poly = kalshi, dict(poly)
+        if self._stopped.is_set():
+            status.problem = STOPPING
+            return  # arbs in flight finish; no new one starts
         missing = next((name for name, book in (("kalshi", kalshi), *poly.items()) if book is None), None)
         if kalshi is None or missing is not None:
             status.problem = f"{missing}: {unusable(None)}"

@@ -40,7 +40,10 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 METHOD_OVERRIDES = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 # The parameter Rails, Laravel, Symfony and Express's method-override read the same way, in a query or form body.
 METHOD_PARAM = re.compile(r"[_ .\[]method(?:\[.*)?", re.I | re.S)
+# `method` in a query or form body, each letter as it is or percent-encoded: only a field holding it is parsed.
+METHOD_LETTERS = re.compile(r"(?:m|%[46]d)(?:e|%[46]5)(?:t|%[57]4)(?:h|%[46]8)(?:o|%[46]f)(?:d|%[46]4)", re.I)
 FORM = "application/x-www-form-urlencoded"
+OWS = " \t"  # HTTP's whitespace around a header's parts (str.strip() drops Unicode spaces a server may not)
 
 
 def server_path(path: str) -> str:
@@ -85,7 +88,7 @@ def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[De
 
 def json_media_type(value: str) -> bool:
     """`application/json`, with no parameter but `charset=utf-8` (any case): the one reading strict_json has."""
-    media, *params = (part.strip().lower() for part in value.split(";"))
+    media, *params = (part.strip(OWS).lower() for part in value.split(";"))
     return media == "application/json" and params in ([], ["charset=utf-8"])
 
 
@@ -110,6 +113,21 @@ def names_method(name: str) -> bool:
     return METHOD_PARAM.fullmatch(name.lstrip()) is not None
 
 
+def fields_naming_method(text: str) -> bool:
+    """A field of a query or form body whose name a framework reads as `_method`. Only the fields spelling `method`
+    somewhere are parsed: parsing every field of a 16 MB form held the event loop for seconds."""
+    end = 0
+    for match in METHOD_LETTERS.finditer(text):
+        if match.start() < end:
+            continue  # in the field just looked at
+        start = text.rfind("&", 0, match.start()) + 1
+        end = text.find("&", match.end())
+        end = len(text) if end < 0 else end
+        if any(names_method(name) for name, _ in parse_qsl(text[start:end], keep_blank_values=True)):
+            return True
+    return False
+
+
 def overridden(headers: Any, path_qs: str, body: bytes) -> Refusal | None:
     """A method override (a header, or `_method` in the query or a form body) makes a request's method a matter
     of which server reads it: refused."""
@@ -120,7 +138,7 @@ def overridden(headers: Any, path_qs: str, body: bytes) -> Refusal | None:
     if headers.get("Content-Type", "").split(";")[0].strip().lower() == FORM:
         places.append(("form body", body.decode("latin-1")))
     for where, text in places:
-        if any(names_method(name) for name, _ in parse_qsl(text, keep_blank_values=True)):
+        if fields_naming_method(text):
             return Refusal(
                 "method_override",
                 {"detail": f"_method in the {where}: a server may run this request as another method"},

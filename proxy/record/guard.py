@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from proxy.engine.flow import Failure, Flow
 from proxy.exchanges import PROFILES
@@ -114,8 +114,8 @@ def names_method(name: str) -> bool:
 
 
 def fields_naming_method(text: str) -> bool:
-    """A field of a query or form body whose name a framework reads as `_method`. Only the fields spelling `method`
-    somewhere are parsed: parsing every field of a 16 MB form held the event loop for seconds."""
+    """A field of a query or form body whose name a framework reads as `_method`. Only the names spelling `method`
+    are decoded: parsing every field of a 16 MB form held the event loop for seconds."""
     end = 0
     for match in METHOD_LETTERS.finditer(text):
         if match.start() < end:
@@ -123,7 +123,8 @@ def fields_naming_method(text: str) -> bool:
         start = text.rfind("&", 0, match.start()) + 1
         end = text.find("&", match.end())
         end = len(text) if end < 0 else end
-        if any(names_method(name) for name, _ in parse_qsl(text[start:end], keep_blank_values=True)):
+        name = text[start:end].partition("=")[0]  # as parse_qsl reads it
+        if match.start() < start + len(name) and names_method(unquote_plus(name)):
             return True
     return False
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from websockets.frames import Frame, Opcode
 
 from proxy.engine.flow import Flow
 from proxy.record.recorder import Recorder
 from proxy.tape.secrets import LOGGERS, Credentials, scrub_logs
+from proxy.wire.websocket import CLIENT, EXCHANGE, FrameReader
 from tests.proxy_helpers import recording, running_app, running_proxy, upstream_app
 from tests.ws_helpers import PATIENCE, through_proxy
 
@@ -155,3 +157,14 @@ def test_a_handler_formatting_the_exception_itself_never_sees_a_credential():
         logger.removeHandler(handler)
     assert handler.lines and "cannot take /keys/[REDACTED]" in handler.lines[0]
     assert TOKEN not in "".join(handler.lines)
+
+
+@pytest.mark.parametrize("sender", [CLIENT, EXCHANGE])
+def test_the_relays_frame_parser_logs_no_frame_even_at_debug(caplog, sender):
+    """websockets logs each frame it parses at DEBUG (its head and tail: a Polymarket user channel's auth message
+    shows its secret), under a logger of its own, before the recorder has learned the secret to scrub it."""
+    caplog.set_level(logging.DEBUG)
+    text = '{"auth":{"secret":"' + TOKEN + '"},"type":"user"}'
+    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=sender == CLIENT, extensions=[])
+    assert [m.data for m in FrameReader(sender).feed(frame)] == [text.encode()]
+    assert TOKEN not in caplog.text

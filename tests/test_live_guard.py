@@ -9,12 +9,14 @@ import asyncio
 import gzip
 from collections import Counter
 from decimal import Decimal
+from unittest.mock import patch
 
 import orjson
 import pytest
+from multidict import CIMultiDict
 
 from proxy.exchanges.pricing import Unreadable
-from proxy.record.guard import GuardAddon, SpendingGuard, order_amounts
+from proxy.record.guard import GuardAddon, SpendingGuard, json_media_type, names_method, order_amounts, overridden
 from tests.proxy_helpers import fixtures_in, passing_through, recording, running_proxy
 from tests.wire_helpers import Scripted, port_of, request, scripted
 
@@ -618,3 +620,40 @@ async def test_a_query_parameter_merely_like_method_passes(tmp_path, target):
         head, _ = await request(port_of(proxy, "poly"), raw(b"GET", target))
     assert head.startswith(b"HTTP/1.1 200 "), head
     assert len(upstream.requests) == 1
+
+
+# ---- review 31: Content-Type spellings, a large form body ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "application/json\u00a0",  # no-break space: Python's strip() drops it, a Go binder compares the type whole
+        "application/json\u0085",
+        "\u2003application/json",
+        "application/json;\u00a0charset=utf-8",
+        "application/json; charset=utf-8\u3000",
+    ],
+)
+def test_a_json_content_type_padded_with_other_than_spaces_or_tabs_is_not_json(value):
+    """Only HTTP's own whitespace (space, tab) around the type and parameter: a server that reads the header as it
+    came (Gin picks its binding by the type before any ';' or ' ') takes such a type for another, and a form
+    binding reads the order from the query."""
+    assert not json_media_type(value)
+
+
+@pytest.mark.parametrize("value", ["application/json", " application/json\t", "application/json ;\tcharset=UTF-8 "])
+def test_a_json_content_type_with_spaces_or_tabs_is_json(value):
+    assert json_media_type(value)
+
+
+def test_a_large_form_body_is_checked_for_method_without_parsing_every_field():
+    """A 16 MB form body of short fields: the check looks only at fields that may name `_method` (parsing each of
+    millions of fields held the event loop for seconds)."""
+    headers = CIMultiDict({"Content-Type": "application/x-www-form-urlencoded"})
+    body = b"a=b&" * 4_000_000
+    with patch("proxy.record.guard.names_method", wraps=names_method) as looked_at:
+        assert overridden(headers, "/x", body + b"payment_method=card&a=method") is None
+        refusal = overridden(headers, "/x", body + b"%5FMeth%6Fd=DELETE")
+    assert refusal is not None and refusal.reason == "method_override"
+    assert [call.args[0] for call in looked_at.call_args_list] == ["payment_method", "_Method"]

@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import traceback
 from pathlib import Path
 
 import aiohttp
 import pytest
+from websockets.frames import Frame, Opcode
 
 from proxy.engine.flow import Flow
 from proxy.record.recorder import Recorder
 from proxy.tape.secrets import LOGGERS, Credentials, scrub_logs
+from proxy.wire.websocket import CLIENT, EXCHANGE, FrameReader
 from tests.proxy_helpers import recording, running_app, running_proxy, upstream_app
 from tests.ws_helpers import PATIENCE, through_proxy
 
@@ -63,7 +66,7 @@ async def test_a_rest_request_logged_never_shows_a_credential_in_its_path_or_que
         async with http.get(proxy.url("kalshi") + target, headers=bearer) as resp:
             await resp.read()
     logged = [r for r in caplog.records if r.name.startswith("tradetape")]
-    assert any(r.exc_info and "GET" in r.getMessage() and "/keys/[REDACTED]" in r.getMessage() for r in logged)
+    assert any(r.exc_text and "GET" in r.getMessage() and "/keys/[REDACTED]" in r.getMessage() for r in logged)
     assert TOKEN not in caplog.text  # the messages and the tracebacks
     assert "cannot take" in caplog.text
 
@@ -101,3 +104,67 @@ def test_a_malformed_log_call_still_fails_only_in_the_handler_and_shows_no_crede
     with caplog.at_level(logging.WARNING, logger="tradetape.proxy"):
         logging.getLogger("tradetape.proxy").warning("%s and %s", TOKEN)  # one argument short
     assert caplog.records and TOKEN not in caplog.text
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+@pytest.mark.parametrize(
+    ("message", "args"),
+    [("%(missing)s", ({"other": TOKEN},)), ("%s", (Unprintable(),)), ("%d", (TOKEN,)), (Unprintable(), ())],
+    ids=["missing-key", "str-raises", "wrong-type", "message-str-raises"],
+)
+def test_a_log_call_whose_message_cannot_be_formatted_never_fails_its_caller(caplog, message, args):
+    """Without the filter, formatting is the handler's, whose errors logging reports and swallows: a filter that
+    formats must not turn a bad log call into an exception in the proxy's code."""
+    creds = Credentials()
+    creds.learn([TOKEN])
+    scrub_logs(creds)
+    with caplog.at_level(logging.WARNING, logger="tradetape.proxy"):
+        logging.getLogger("tradetape.proxy").warning(message, *args)
+    assert caplog.records and TOKEN not in caplog.text
+
+
+class OwnTraceback(logging.Handler):
+    """A handler formatting the exception itself, as JSON formatters and error trackers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "".join(traceback.format_exception(*record.exc_info))
+        self.lines.append(text + (record.exc_text or ""))
+
+
+def test_a_handler_formatting_the_exception_itself_never_sees_a_credential():
+    creds = Credentials()
+    creds.learn([TOKEN])
+    scrub_logs(creds)
+    handler = OwnTraceback()
+    logger = logging.getLogger("tradetape.record")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise RuntimeError(f"cannot take /keys/{TOKEN}")
+        except RuntimeError:
+            logger.exception("failed on %s", f"/keys/{TOKEN}")
+    finally:
+        logger.removeHandler(handler)
+    assert handler.lines and "cannot take /keys/[REDACTED]" in handler.lines[0]
+    assert TOKEN not in "".join(handler.lines)
+
+
+@pytest.mark.parametrize("sender", [CLIENT, EXCHANGE])
+def test_the_relays_frame_parser_logs_no_frame_even_at_debug(caplog, sender):
+    """websockets logs each frame it parses at DEBUG (its head and tail: a Polymarket user channel's auth message
+    shows its secret), under a logger of its own, before the recorder has learned the secret to scrub it."""
+    caplog.set_level(logging.DEBUG)
+    text = '{"auth":{"secret":"' + TOKEN + '"},"type":"user"}'
+    frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=sender == CLIENT, extensions=[])
+    assert [m.data for m in FrameReader(sender).feed(frame)] == [text.encode()]
+    assert TOKEN not in caplog.text

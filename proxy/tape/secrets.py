@@ -427,18 +427,28 @@ class LogScrub(logging.Filter):
             known = [creds for creds in self.sessions if creds]
         if not known:
             return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):  # a malformed call: raised here, it would fail the caller, not the handler
-            message = f"{record.msg} {record.args!r}"
+        message = logged_text(record)
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)  # what a handler writes of it
+        # A handler formatting the exception itself (a JSON formatter, an error tracker reading its frames' variables)
+        # would show it unscrubbed: handlers get the scrubbed traceback alone, which a Formatter writes the same.
+        record.exc_info = None
         for creds in known:
             message = creds.scrub(message)
             record.exc_text = record.exc_text and creds.scrub(record.exc_text)
             record.stack_info = record.stack_info and creds.scrub(record.stack_info)
         record.msg, record.args = message, None
         return True
+
+
+def logged_text(record: logging.LogRecord) -> str:
+    """The record's message. A call that cannot be formatted (a missing key, an argument whose str() raises) is
+    shown as it was made: raised here, in a filter, it would fail the caller, not the handler."""
+    try:
+        return record.getMessage()
+    except Exception as exc:
+        text = record.msg if isinstance(record.msg, str) else type(record.msg).__name__
+        return f"{text} (its arguments could not be formatted: {type(exc).__name__})"
 
 
 LOG_SCRUB = LogScrub()

@@ -113,6 +113,9 @@ class FrameReader:
         self.sender = sender
         side = Side.SERVER if sender == CLIENT else Side.CLIENT  # a server reads masked (client) frames
         self.protocol = Protocol(side, state=OPEN, max_size=None)
+        # websockets logs each frame at DEBUG, under loggers of its own: a message may hold a secret (Polymarket's
+        # user channel auth) the recorder has not learned yet, so nothing could scrub it
+        self.protocol.debug = False
         self._answers = answers
         self._parts: list[bytes] = []
         self._kind = ""

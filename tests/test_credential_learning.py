@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -172,3 +173,24 @@ def test_learning_compiles_nothing_until_a_scan_needs_a_pattern(monkeypatch: pyt
     assert creds.scrub("AWSALB=cookie+00042/value==") == REDACTED and len(compiled) == 2  # compiled already
     creds.learn(["one-more-credential"])
     assert creds.scrub("a one-more-credential") == f"a {REDACTED}" and len(compiled) == 3  # a learn: compiled anew
+
+
+def test_a_value_is_learned_only_once_every_spelling_is_searchable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log filter scrubs on the flush thread while the event loop learns: whatever it sees midway through a learn
+    (here, as the new spellings are built), a value in `values` is scrubbed, its escapes in either case too."""
+    creds = Credentials()
+    creds.learn(["first-credential"])
+    seen: list[set[str]] = []
+    adding = secrets.Spellings.adding
+
+    def scrubbing_midway(spelled: secrets.Spellings, texts: list[str]) -> secrets.Spellings:
+        seen.append(set(creds.values))
+        for value in creds.values:
+            assert creds.scrub(f"x {quote(value, safe='')} y") == f"x {REDACTED} y"
+        return adding(spelled, texts)
+
+    monkeypatch.setattr(secrets.Spellings, "adding", scrubbing_midway)
+    creds.learn(["cookie+0001/value"])
+    creds.learn(["cookie+0002/value", "another-one"])
+    assert seen == [{"first-credential"}, {"first-credential", "cookie+0001/value"}]
+    assert creds.scrub("a cookie%2B0002%2fvalue b another-one") == f"a {REDACTED} b {REDACTED}"

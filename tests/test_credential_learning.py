@@ -116,9 +116,16 @@ def texts(draw: st.DrawFn, known: list[str]) -> str:
     return "".join(parts)
 
 
+@pytest.mark.parametrize("build_after", [0, secrets.BUILD_AFTER])  # 0: an automaton built after every miss
+def test_found_and_scrubbed_as_the_former_algorithm(build_after: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(secrets, "BUILD_AFTER", build_after)
+        found_and_scrubbed_as_the_former_algorithm()
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.data(), batches())
-def test_found_and_scrubbed_as_the_former_algorithm(data: st.DataObject, learned: list[list[str]]) -> None:
+def found_and_scrubbed_as_the_former_algorithm(data: st.DataObject, learned: list[list[str]]) -> None:
     creds, reference = Credentials(), Reference()
     for batch in learned:  # learned in batches, scanned between them
         creds.learn(batch)
@@ -194,3 +201,43 @@ def test_a_value_is_learned_only_once_every_spelling_is_searchable(monkeypatch: 
     creds.learn(["cookie+0002/value", "another-one"])
     assert seen == [{"first-credential"}, {"first-credential", "cookie+0001/value"}]
     assert creds.scrub("a cookie%2B0002%2fvalue b another-one") == f"a {REDACTED} b {REDACTED}"
+
+
+BODY = b'{"orders": [' + b",".join(b'{"id": "%08d", "side": "yes", "price": "0.5700"}' % i for i in range(40)) + b"]}"
+
+
+def counting_builds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    builds: list[int] = []
+    build = secrets.BytesAhoCorasick
+
+    def counting(patterns: list[bytes], **options: Any) -> Any:
+        builds.append(len(patterns))
+        return build(patterns, **options)
+
+    monkeypatch.setattr(secrets, "BytesAhoCorasick", counting)
+    return builds
+
+
+def test_a_handful_of_credentials_are_searched_for_by_one_automaton(monkeypatch: pytest.MonkeyPatch) -> None:
+    builds = counting_builds(monkeypatch)
+    creds = Credentials()
+    creds.learn(["api-key-0001", "pass+phrase/2", "bearer-token-3"])
+    for _ in range(1000):
+        assert not creds.found_in(BODY)
+    assert builds == [len(creds._known.bytes.patterns)]  # built once, after a few searches one by one
+    assert creds.found_in(BODY + b"pass%2Bphrase%2F2") and creds.found_in(b"x bearer-token-3")
+    creds.learn(["one-more-credential"])
+    assert creds.found_in(b"one-more-credential") and creds.found_in(BODY + b"api-key-0001")
+
+
+def test_a_cookie_reissued_on_every_answer_does_not_rebuild_the_automaton_each_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    builds = counting_builds(monkeypatch)
+    creds = Credentials()
+    for number in range(2000):
+        creds.learn([f"AWSALB=cookie+{number:05d}/value=="])
+        assert not creds.found_in(BODY)
+        assert creds.found_in(b"the cookie: AWSALB=cookie+%05d/value==" % number)
+    assert 0 < len(builds) < 100
+    assert creds.found_in(b"AWSALB%3dcookie%2b00000%2fvalue%3d%3d")  # the first, its escapes in lower case

@@ -303,6 +303,46 @@ def plain(text: str) -> bool:
     return _STRUCTURE.search(text) is None and _NUMBER_TEXT.fullmatch(text) is None
 
 
+# Searching one byte for one pattern costs about 1/200 of building an Aho-Corasick automaton for one byte of pattern
+# (measured: about 0.4 ns a byte searched for each of 9 to 2,849 credential spellings, the automaton about 75 ns a
+# byte of pattern to build).
+BUILD_AFTER = 200
+
+
+class Index:
+    """Whether any of a growing set of spellings is in some bytes: those known at the last build by one Aho-Corasick
+    automaton (one pass however many there are), those added since one search each. Built once those searches have
+    cost about what a build does: a handful of credentials are then found in a body in a fraction of a microsecond,
+    and a cookie reissued on every answer, adding spellings before every search, is not rebuilt for each."""
+
+    __slots__ = ("_built", "_searched", "_size", "patterns")
+
+    def __init__(self) -> None:
+        self.patterns: tuple[bytes, ...] = ()
+        self._size = 0  # what a build costs, in bytes of pattern
+        self._built: tuple[BytesAhoCorasick | None, int] = (None, 0)  # the automaton, how many patterns it holds
+        self._searched = 0  # bytes searched for one pattern, added up, since the last build
+
+    def adding(self, patterns: tuple[bytes, ...]) -> Index:
+        index = Index()
+        index.patterns, index._size = self.patterns + patterns, self._size + sum(map(len, patterns))
+        index._built, index._searched = self._built, self._searched
+        return index
+
+    def found_in(self, data: bytes) -> bool:
+        automaton, indexed = self._built
+        if automaton is not None and automaton.find_matches_as_indexes(data):
+            return True
+        rest = self.patterns[indexed:] if indexed else self.patterns
+        if any(v in data for v in rest):
+            return True
+        self._searched += len(rest) * len(data)  # a race between threads miscounts, and only delays a build
+        if self._searched > BUILD_AFTER * self._size and rest:
+            searcher = BytesAhoCorasick(list(self.patterns), matchkind=MatchKind.LeftmostFirst)
+            self._built, self._searched = (searcher, len(self.patterns)), 0
+        return False
+
+
 class Spellings:
     """Every spelling of the credentials known at one time, with the patterns finding them compiled on first use.
     Learning makes a new one from the last (its spellings added, nothing compiled): a long session learning a cookie
@@ -313,8 +353,8 @@ class Spellings:
 
     def __init__(self) -> None:
         self.texts: tuple[str, ...] = ()  # every variant, as learned
-        self.bytes: tuple[bytes, ...] = ()
-        self.lowered: tuple[bytes, ...] = ()  # every variant in lower case: where none is, no escape spells one
+        self.bytes = Index()
+        self.lowered = Index()  # every variant in lower case: where none is, no escape spells one
         self.cased = False  # a variant has an escape in upper-case hex: the either_case patterns are needed
         self.plain = True  # every variant is plain(): where one is in a JSON body's text, it is in one string
         self._either_text: re.Pattern[str] | None = None
@@ -324,8 +364,8 @@ class Spellings:
         """These spellings and `texts` (new ones), built whole before anyone sees them."""
         encoded = tuple(text.encode("utf-8", "surrogateescape") for text in texts)
         spelled = Spellings()
-        spelled.texts, spelled.bytes = self.texts + tuple(texts), self.bytes + encoded
-        spelled.lowered = self.lowered + tuple(text.lower() for text in encoded)
+        spelled.texts, spelled.bytes = self.texts + tuple(texts), self.bytes.adding(encoded)
+        spelled.lowered = self.lowered.adding(tuple(text.lower() for text in encoded))
         spelled.cased = self.cased or any(map(_ESCAPE.search, texts))
         spelled.plain = self.plain and all(map(plain, texts))
         return spelled
@@ -335,9 +375,9 @@ class Spellings:
             return False
         if isinstance(data, bytes):
             if not self.cased or b"%" not in data:
-                return any(v in data for v in self.bytes)
-            lowered = data.lower()  # one search per variant, then the pattern only where one may be
-            return any(v in lowered for v in self.lowered) and self.either_bytes().search(data) is not None
+                return self.bytes.found_in(data)
+            lowered = data.lower()  # one search for the variants, then the pattern only where one may be
+            return self.lowered.found_in(lowered) and self.either_bytes().search(data) is not None
         if any(v in data for v in self.texts):
             return True
         return self.cased and "%" in data and self.either_text().search(data) is not None

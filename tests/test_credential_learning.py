@@ -105,7 +105,7 @@ def texts(draw: st.DrawFn, known: list[str]) -> str:
     for _ in range(draw(st.integers(0, 6))):
         kind = draw(st.sampled_from(("noise", "spelling", "cut", "flipped")))
         if kind == "noise" or not known:
-            parts.append(draw(st.text(ALPHABET, max_size=6)))
+            parts.append(draw(st.text(ALPHABET + "\ud800", max_size=6)))  # a surrogate no byte stands for
             continue
         spelling = draw(st.sampled_from(sorted(variants(draw(st.sampled_from(known))))))
         if kind == "cut":
@@ -133,7 +133,7 @@ def found_and_scrubbed_as_the_former_algorithm(data: st.DataObject, learned: lis
         known = sorted(reference.values)
         for _ in range(3):
             text = data.draw(texts(known))
-            data_bytes = text.encode("utf-8", "surrogateescape")
+            data_bytes = text.encode("utf-8", "surrogatepass" if "\ud800" in text else "surrogateescape")
             assert creds.found_in(text) == reference.found_in(text)
             assert creds.found_in(data_bytes) == reference.found_in(data_bytes)
             assert creds.scrub(text) == reference.scrub(text)
@@ -173,6 +173,7 @@ def test_learning_compiles_nothing_until_a_scan_needs_a_pattern(monkeypatch: pyt
     for number in range(2000):
         creds.learn([f"AWSALB=cookie+{number:05d}/value=="])  # escapes in every encoder's spelling
         assert not creds.found_in(b'{"price": 57, "note": "no credential here"}')  # no '%': no pattern needed
+        assert creds.scrub("GET /p?cursor=a%3D 200") == "GET /p?cursor=a%3D 200"  # a log line: none is near
     assert compiled == []
     assert creds.found_in(b"x=AWSALB%3Dcookie%2b01999%2Fvalue%3d%3D") and len(compiled) == 1  # the bytes pattern
     scrubbed = creds.scrub("at AWSALB=cookie+00007/value== and AWSALB%3dcookie%2B01234%2fvalue%3D%3D.")

@@ -380,7 +380,13 @@ class Spellings:
             return self.lowered.found_in(lowered) and self.either_bytes().search(data) is not None
         if any(v in data for v in self.texts):
             return True
-        return self.cased and "%" in data and self.either_text().search(data) is not None
+        if not self.cased or "%" not in data:
+            return False
+        try:  # as bytes, the pattern only where a variant in lower case is (a log line with an escape compiles none)
+            may = self.lowered.found_in(data.encode("utf-8", "surrogateescape").lower())
+        except UnicodeEncodeError:  # a surrogate no byte stands for: the pattern alone tells
+            may = True
+        return may and self.either_text().search(data) is not None
 
     def pattern(self) -> str:
         """Every variant by either_case, longest first: the alternation takes the longest spelling at each place."""

@@ -242,3 +242,27 @@ def test_a_cookie_reissued_on_every_answer_does_not_rebuild_the_automaton_each_t
         assert creds.found_in(b"the cookie: AWSALB=cookie+%05d/value==" % number)
     assert 0 < len(builds) < 100
     assert creds.found_in(b"AWSALB%3dcookie%2b00000%2fvalue%3d%3d")  # the first, its escapes in lower case
+
+
+SMALL = st.binary(max_size=30).map(lambda data: bytes(97 + byte % 3 for byte in data))  # 'a' to 'c': many overlaps
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.lists(SMALL.filter(bool).map(lambda p: p[:6]), min_size=1, max_size=5), st.lists(SMALL)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.integers(0, 2),
+)
+def test_the_index_finds_a_spelling_wherever_one_is(batches: list[tuple[list[bytes], list[bytes]]], after: int) -> None:
+    """Patterns prefixes of one another, overlapping or repeated, some in an automaton built after every miss (a
+    leftmost-first scan reports the leftmost match) and some added since: found whenever one is in the data."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(secrets, "BUILD_AFTER", after)
+        index, patterns = secrets.Index(), []
+        for added, scanned in batches:
+            index, patterns = index.adding(tuple(added)), patterns + added
+            for data in scanned:
+                assert index.found_in(data) == any(pattern in data for pattern in patterns)

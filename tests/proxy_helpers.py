@@ -20,6 +20,7 @@ from proxy.engine.mode import Mode, passthrough_mode
 from proxy.engine.proxy import Listener, Proxy
 from proxy.exchanges.upstream import Upstream
 from proxy.record.mode import record_mode
+from proxy.record.session import Session
 
 
 async def echo(request: web.Request) -> web.Response:
@@ -134,3 +135,10 @@ def fixtures_in(directory: Path) -> list[dict[str, Any]]:
     from proxy.tape.stored import session_fixtures
 
     return [stored.load() for stored in session_fixtures(directory)]
+
+
+def killed(session: Session) -> None:
+    """What a SIGKILL leaves of an open session: no close, the journal's lock gone with the process."""
+    session._idle.stop()
+    session._flusher.close()
+    session._journal.close()

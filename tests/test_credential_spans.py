@@ -27,6 +27,7 @@ from proxy.tape.stored import redacted_from, settle_journal
 from proxy.tools.fsck import check_session, write_manifest
 from proxy.wire.answers import Answer
 from proxy.wire.websocket import EXCHANGE, Message
+from tests.proxy_helpers import killed
 
 HEAD = "key-AAAA+/BBBB"  # its tail "+/BBBB" is TAIL's head
 TAIL = "+/BBBB-secret+/x"
@@ -223,9 +224,7 @@ def killed_after_both_files(tmp_path: Path) -> Path:
     recorder.done(flow(b"", b"{}", {"Cookie": f"sid={LATER}"}))
     while session.pending:
         session.materialise_one()
-    session._idle.stop()
-    session._flusher.close()
-    session._journal.close()
+    killed(session)
     return tmp_path / "s"
 
 
@@ -299,9 +298,7 @@ def killed_after_a_body_was_replaced_whole(tmp_path: Path) -> tuple[Path, bytes]
     recorder.done(flow(b"", b"{}", {"Cookie": f"sid={SLASHED}"}))
     while session.pending:
         session.materialise_one()
-    session._idle.stop()
-    session._flusher.close()
-    session._journal.close()
+    killed(session)
     written = (tmp_path / "s" / "001_POST_kalshi_login.json").read_bytes()
     assert orjson.loads(written)["response"]["body_raw"] == orjson.dumps({"note": f"id {REDACTED} ok", "n": 1}).decode()
     return tmp_path / "s", written

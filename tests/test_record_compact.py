@@ -45,6 +45,7 @@ from proxy.tape.secrets import (
 from proxy.tape.stored import settle_journal
 from proxy.tools.audit import audit_tree, entries
 from proxy.wire.answers import Answer
+from tests.proxy_helpers import killed
 
 KEY = "a952bcbe-ec3b-4b5b-b8f9-11dae589608c"
 FILLS = orjson.dumps(
@@ -678,9 +679,7 @@ def test_a_killed_recorders_compact_records_become_the_same_files(tmp_path):
     flows = [flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5"), flow(ORDER, b'{"a": NaN}')]
     expected = full_way([flow(ORDER, FILLS), flow(b"", FILLS, target="/p/fills?limit=5"), flow(ORDER, b'{"a": NaN}')])
     session, _ = recorded(tmp_path, flows, close=False)
-    session._idle.stop()
-    session._flusher.close()
-    session._journal.close()  # what a SIGKILL leaves
+    killed(session)  # what a SIGKILL leaves
     assert [r[:1] for r in journal_records(tmp_path / "s")] == [MARK, MARK, MARK]
     problems, written = settle_journal(tmp_path / "s")
     assert problems == [] and written == 3
@@ -811,9 +810,7 @@ def test_an_answer_holding_a_journal_record_cannot_become_a_fixture_when_its_own
     forged = record_bytes("002_GET_kalshi_forged.json", b'{"seq": 2, "forged": true}')
     answer = b'{"a": 1}\n' + forged + b"\n"
     session, _ = recorded(tmp_path, [flow(ORDER, FILLS), flow(ORDER, answer)], close=False)
-    session._idle.stop()
-    session._flusher.close()
-    session._journal.close()
+    killed(session)
     path = tmp_path / "s" / JOURNAL
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 1])  # the second record torn (a write cut short by SIGKILL)

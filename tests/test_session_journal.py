@@ -21,6 +21,7 @@ from proxy.replay.volatile import volatile_sets
 from proxy.tape.fixture import MANIFEST, fixture_name, load_fixture, session_files
 from proxy.tape.journal import JOURNAL, read_journal
 from proxy.tape.stored import session_fixtures
+from tests.proxy_helpers import killed
 
 KALSHI = "https://api.elections.kalshi.com"
 
@@ -51,13 +52,6 @@ def record(session: Session, count: int, first: int = 0) -> list[tuple[str, dict
         item = fixture(PATHS[i % len(PATHS)], i)
         out.append((session.write(item, "GET", "kalshi", PATHS[i % len(PATHS)]), item))
     return out
-
-
-def killed(session: Session) -> None:
-    """What a SIGKILL leaves of an open session: no close, the journal's lock gone with the process."""
-    session._idle.stop()
-    session._flusher.close()
-    session._journal.close()
 
 
 def test_closed_session_is_the_seed_format_file_for_file_and_byte_for_byte(tmp_path):

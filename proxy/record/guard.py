@@ -18,6 +18,7 @@ from urllib.parse import unquote_plus
 from proxy.engine.flow import Failure, Flow
 from proxy.exchanges import PROFILES
 from proxy.exchanges.pricing import Pricer, Unreadable
+from proxy.exchanges.profile import ExchangeProfile
 from proxy.exchanges.strict_json import Ambiguous
 from proxy.exchanges.strict_json import loads as strict_loads
 from proxy.exchanges.upstream import Upstream
@@ -61,30 +62,35 @@ def server_path(path: str) -> str:
     return "/" + "/".join(segments)
 
 
-def pricer(exchange: str, method: str, path: str) -> Pricer | None:
-    """How the request's body is priced, when it is an order write (a decrease is read too, at no cost)."""
-    profile = PROFILES.get(exchange)
-    if method in READS or profile is None:
-        return None
-    normal = server_path(path)
+def priced_by(profile: ExchangeProfile, method: str, normal: str) -> Pricer | None:
+    """The pricer of the write `method` at server path `normal`, if it is an order write."""
     return next(
         (price for verb, pattern, price in profile.priced_writes if verb == method and pattern.search(normal)), None
     )
 
 
+def pricer(exchange: str, method: str, path: str) -> Pricer | None:
+    """How the request's body is priced, when it is an order write (a decrease is read too, at no cost)."""
+    profile = PROFILES.get(exchange)
+    if method in READS or profile is None:
+        return None
+    return priced_by(profile, method, server_path(path))
+
+
 def order_amounts(exchange: str, method: str, path: str, body: bytes) -> list[Decimal] | None:
     """Worst-case loss of each order the request places; None when it places none; Unreadable if unsure."""
-    price = pricer(exchange, method, path)
+    profile = PROFILES.get(exchange)
+    if method in READS or profile is None:
+        return None
+    normal = server_path(path)
+    price = priced_by(profile, method, normal)
     if price is not None:
         try:
             parsed = strict_loads(body)
         except Ambiguous as exc:
             raise Unreadable(f"body: {exc}") from None
         return price(parsed)
-    profile = PROFILES.get(exchange)
-    if method in READS or profile is None:
-        return None
-    if any(verb == method and pattern.fullmatch(server_path(path)) for verb, pattern in profile.harmless):
+    if any(verb == method and pattern.fullmatch(normal) for verb, pattern in profile.harmless):
         return None
     raise Unlisted(f"{method} {path} is neither an order the guard can price nor a write known to place none")
 
